@@ -1,0 +1,34 @@
+# Every target sets up what it needs by itself, so a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ns6g-installed
+
+.PHONY: setup build test demo bench clean
+
+setup: $(STAMP)
+
+# torch first, pinned: the CPU build lies on these machines' disks; an unpinned torch would pull CUDA.
+$(STAMP): pyproject.toml setup.py ns6g/_shmsync.c
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+build: setup
+	$(BIN)/ns6g build
+
+test: build
+	$(BIN)/python -m pytest -q
+
+demo: build
+	$(BIN)/ns6g demo
+
+bench: build
+	$(BIN)/ns6g bench bridge
+	$(BIN)/ns6g bench reset
+	$(BIN)/ns6g bench parallel
+
+clean:
+	rm -rf build dist *.egg-info ns6g/*.so

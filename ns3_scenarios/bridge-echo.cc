@@ -1,0 +1,311 @@
+// bridge-echo: the bridge with no network behind it, for the bridge's tests and benchmarks.
+//
+//   --spaces=box  observation Box(obs-size) float32, action Box(act-size) float32;
+//                 obs[i] = action[i % act-size] (the same work in both transports).
+//   --spaces=all  observation and action are one Dict with every space type and several dtypes;
+//                 every step copies the action into the observation, bit for bit.
+//   --socket=PATH the socket transport the benchmark compares against: connect to a Unix socket and
+//                 answer length-prefixed action messages with length-prefixed observations.
+// Message channel: "transfer" records are answered with one "completion" record each.
+// Test knobs: --exit-after=N exits with code 3 on step N; --hang-after=N stops answering on step N.
+#include "bridge/ns6g-bridge.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstddef>
+
+using namespace ns3;
+
+namespace
+{
+
+struct Transfer
+{
+    uint64_t id;
+    uint32_t src;
+    uint32_t dst;
+    uint64_t bytes;
+    double startS;
+};
+
+struct Completion
+{
+    uint64_t id;
+    double endS;
+};
+
+ns6g::Space
+AllSpaces()
+{
+    using namespace ns6g;
+    return Dict({
+        {"box_f32", Box({2, 3}, -1.0, 1.0, Dtype::kFloat32)},
+        {"box_f64", Box({4}, {-1e300}, {1e300}, Dtype::kFloat64)},
+        {"box_i32", Box({3}, {-100, -50, 0}, {100, 50, 7}, Dtype::kInt32)},
+        {"box_u8", Box({2, 2}, 0, 255, Dtype::kUInt8)},
+        {"disc", Discrete(5, 2)},
+        {"multi_disc", MultiDiscrete({3, 4, 5, 6}, {2, 2})},
+        {"multi_bin", MultiBinary({2, 3})},
+        {"nested", Dict({{"x", Box({2}, -10.0, 10.0, Dtype::kFloat32)}, {"k", Discrete(3)}})},
+    });
+}
+
+class EchoEnv : public ns6g::GymEnv
+{
+  public:
+    EchoEnv(std::string spaces, uint32_t obsSize, uint32_t actSize, uint32_t exitAfter, uint32_t hangAfter)
+        : m_spaces(std::move(spaces)),
+          m_obsSize(obsSize),
+          m_actSize(actSize),
+          m_exitAfter(exitAfter),
+          m_hangAfter(hangAfter)
+    {
+    }
+
+    ns6g::Space GetObservationSpace() override
+    {
+        return m_spaces == "all" ? AllSpaces() : ns6g::Box({m_obsSize}, -1e9, 1e9);
+    }
+
+    ns6g::Space GetActionSpace() override
+    {
+        return m_spaces == "all" ? AllSpaces() : ns6g::Box({m_actSize}, -1e9, 1e9);
+    }
+
+    void SetupEpisode() override
+    {
+        m_steps = 0;
+        m_lastAction.assign(m_actSize, 0.0F);
+    }
+
+    Time GetStepTime() override
+    {
+        return Time::Max(); // nothing to simulate
+    }
+
+    bool ExecuteActions(const ns6g::DataView& action) override
+    {
+        ++m_steps;
+        if (m_exitAfter && m_steps >= m_exitAfter)
+        {
+            std::cerr << "bridge-echo: exiting on step " << m_steps << " as asked" << std::endl;
+            std::_Exit(3);
+        }
+        if (m_hangAfter && m_steps >= m_hangAfter)
+        {
+            for (;;)
+            {
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+            }
+        }
+        m_action = &action;
+        return true;
+    }
+
+    void GetObservation(const ns6g::DataView& obs) override
+    {
+        if (m_spaces == "all")
+        {
+            if (m_action)
+            {
+                CopyAll(*m_action, obs);
+            }
+            return;
+        }
+        float* out = obs.Data<float>();
+        if (!m_action)
+        {
+            std::fill(out, out + m_obsSize, 0.0F);
+            return;
+        }
+        const float* in = m_action->Data<float>();
+        for (uint32_t i = 0; i < m_obsSize; ++i)
+        {
+            out[i] = in[i % m_actSize];
+        }
+    }
+
+    double GetReward() override
+    {
+        return static_cast<double>(m_steps);
+    }
+
+    bool GetGameOver() override
+    {
+        return false;
+    }
+
+    void GetExtraInfo(ns6g::Info& info) override
+    {
+        if (m_spaces == "all")
+        {
+            info.Set("steps", m_steps);
+            info.Set("sim_time_s", Simulator::Now().GetSeconds());
+        }
+    }
+
+    std::vector<ns6g::RecordType> GetRecordTypes() override
+    {
+        return {
+            {"transfer",
+             sizeof(Transfer),
+             {{"id", "<u8", offsetof(Transfer, id)},
+              {"src", "<u4", offsetof(Transfer, src)},
+              {"dst", "<u4", offsetof(Transfer, dst)},
+              {"bytes", "<u8", offsetof(Transfer, bytes)},
+              {"start_s", "<f8", offsetof(Transfer, startS)}}},
+            {"completion",
+             sizeof(Completion),
+             {{"id", "<u8", offsetof(Completion, id)}, {"end_s", "<f8", offsetof(Completion, endS)}}},
+        };
+    }
+
+    ns6g::Message HandleMessage(const ns6g::Message& request) override
+    {
+        if (request.type != "transfer")
+        {
+            throw ns6g::InvalidRequest("bridge-echo takes 'transfer' records, got '" + request.type + "'");
+        }
+        std::vector<Completion> done;
+        const auto* t = request.Records<Transfer>();
+        for (size_t i = 0; i < request.count; ++i)
+        {
+            done.push_back({t[i].id, t[i].startS + t[i].bytes * 8.0 / 1e9}); // 1 Gb/s
+        }
+        return ns6g::Message::From("completion", done);
+    }
+
+  private:
+    static void CopyAll(const ns6g::DataView& from, const ns6g::DataView& to)
+    {
+        if (from.IsDict())
+        {
+            for (const char* key : {"box_f32", "box_f64", "box_i32", "box_u8", "disc", "multi_disc", "multi_bin"})
+            {
+                CopyAll(from[key], to[key]);
+            }
+            CopyAll(from["nested"]["x"], to["nested"]["x"]);
+            CopyAll(from["nested"]["k"], to["nested"]["k"]);
+            return;
+        }
+        std::memcpy(RawData(to), RawData(from), from.Size() * ns6g::DtypeSize(from.GetDtype()));
+    }
+
+    static void* RawData(const ns6g::DataView& v)
+    {
+        switch (v.GetDtype())
+        {
+        case ns6g::Dtype::kFloat32:
+            return v.Data<float>();
+        case ns6g::Dtype::kFloat64:
+            return v.Data<double>();
+        case ns6g::Dtype::kInt32:
+            return v.Data<int32_t>();
+        case ns6g::Dtype::kUInt8:
+            return v.Data<uint8_t>();
+        case ns6g::Dtype::kInt8:
+            return v.Data<int8_t>();
+        case ns6g::Dtype::kInt64:
+            return v.Data<int64_t>();
+        default:
+            throw std::logic_error("bridge-echo: unexpected dtype");
+        }
+    }
+
+    std::string m_spaces;
+    uint32_t m_obsSize, m_actSize, m_exitAfter, m_hangAfter;
+    uint32_t m_steps{0};
+    std::vector<float> m_lastAction;
+    const ns6g::DataView* m_action{nullptr};
+};
+
+/** The socket transport: [u32 length][payload] both ways, as socket-based bridges frame messages. */
+int
+ServeSocket(const std::string& path, uint32_t obsSize, uint32_t actSize)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    {
+        std::cerr << "bridge-echo: cannot connect to " << path << ": " << std::strerror(errno) << "\n";
+        return 2;
+    }
+    auto readAll = [fd](void* buf, size_t n) {
+        auto* p = static_cast<uint8_t*>(buf);
+        while (n)
+        {
+            ssize_t r = read(fd, p, n);
+            if (r <= 0)
+            {
+                return false;
+            }
+            p += r;
+            n -= static_cast<size_t>(r);
+        }
+        return true;
+    };
+    std::vector<float> action(actSize);
+    std::vector<uint8_t> out(4 + obsSize * sizeof(float));
+    uint32_t outLen = obsSize * sizeof(float);
+    std::memcpy(out.data(), &outLen, 4);
+    auto* obs = reinterpret_cast<float*>(out.data() + 4);
+    for (;;)
+    {
+        uint32_t len;
+        if (!readAll(&len, 4) || len != actSize * sizeof(float) || !readAll(action.data(), len))
+        {
+            return 0; // Python closed the socket
+        }
+        for (uint32_t i = 0; i < obsSize; ++i)
+        {
+            obs[i] = action[i % actSize];
+        }
+        size_t sent = 0;
+        while (sent < out.size())
+        {
+            ssize_t w = write(fd, out.data() + sent, out.size() - sent);
+            if (w <= 0)
+            {
+                return 0;
+            }
+            sent += static_cast<size_t>(w);
+        }
+    }
+}
+
+} // namespace
+
+int
+main(int argc, char* argv[])
+{
+    std::string spaces = "box";
+    std::string socketPath;
+    uint32_t obsSize = 64;
+    uint32_t actSize = 8;
+    uint32_t exitAfter = 0;
+    uint32_t hangAfter = 0;
+    ns6g::Bridge bridge;
+    CommandLine cmd(__FILE__);
+    cmd.AddValue("spaces", "box or all", spaces);
+    cmd.AddValue("obs-size", "observation length (float32 values) for --spaces=box", obsSize);
+    cmd.AddValue("act-size", "action length (float32 values) for --spaces=box", actSize);
+    cmd.AddValue("socket", "serve the socket transport on this Unix socket instead of the bridge", socketPath);
+    cmd.AddValue("exit-after", "exit with code 3 on this step (0: never)", exitAfter);
+    cmd.AddValue("hang-after", "stop answering on this step (0: never)", hangAfter);
+    bridge.AddCommandLine(cmd);
+    cmd.Parse(argc, argv);
+    if (obsSize == 0 || actSize == 0 || (spaces != "box" && spaces != "all"))
+    {
+        std::cerr << "bridge-echo: --obs-size and --act-size must be positive, --spaces box or all\n";
+        return 2;
+    }
+    if (!socketPath.empty())
+    {
+        return ServeSocket(socketPath, obsSize, actSize);
+    }
+    EchoEnv env(spaces, obsSize, actSize, exitAfter, hangAfter);
+    return bridge.Serve(env);
+}

@@ -1,0 +1,470 @@
+"""The bridge, Python side: one shared-memory segment and one ns-3 scenario process per instance.
+
+Protocol and layout are described in ``docs/bridge.md`` and mirrored in
+``ns3_scenarios/bridge/ns6g-bridge.h``. In short:
+
+1. :class:`Bridge` creates ``/dev/shm/ns6g-<pid>-<random>`` (mode 0600) holding a 4 KiB header and starts
+   the scenario with ``--ns6g-shm=/<name>``.
+2. The scenario lays out its declared spaces, grows the segment and answers HELLO with a JSON descriptor.
+   Python maps the whole segment, builds gymnasium spaces and numpy views, and unlinks the name at once:
+   from then on no exit path of either process can leave the segment behind.
+3. Lockstep exchanges: Python writes a request and posts the request counter; the scenario answers and
+   posts the response counter (spin briefly, then futex sleep; see ``ns6g/_shmsync.c``).
+4. Liveness: while waiting, Python checks in 50 ms slices that the scenario process lives and that its
+   watchdog heartbeat advances; the scenario's watchdog exits once Python is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import re
+import secrets
+import signal
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from ns6g import _shmsync
+from ns6g.spaces import Views, build_space, build_views, read_views, write_action
+
+SHM_DIR = Path("/dev/shm")
+SEGMENT_PREFIX = "ns6g-"
+
+# Header layout: keep in step with namespace ns6g::layout in ns6g-bridge.h.
+MAGIC = 0x314D485347364E53
+VERSION = 1
+HEADER_SIZE = 4096
+OFF_MAGIC, OFF_VERSION, OFF_PYTHON_PID, OFF_SCENARIO_PID = 0, 8, 16, 20
+OFF_TOTAL_SIZE, OFF_ARENA_OFFSET = 24, 32
+OFF_REQUEST_CTR, OFF_RESPONSE_CTR, OFF_HEARTBEAT = 64, 128, 192
+OFF_REQ_COMMAND, OFF_REQ_SEED, OFF_REQ_ARENA_LEN = 256, 264, 272
+OFF_RESP_STATUS, OFF_RESP_TERMINATED, OFF_RESP_TRUNCATED = 320, 324, 325
+OFF_RESP_REWARD, OFF_RESP_ARENA_LEN, OFF_RESP_SIM_TIME = 328, 336, 344
+
+CMD_STEP, CMD_RESET, CMD_MESSAGE, CMD_CLOSE = 1, 2, 3, 4
+STATUS_OK, STATUS_ERROR, STATUS_HELLO = 0, 1, 2
+
+SLICE_NS = 50_000_000  # how often a waiter wakes to check the peer's liveness
+
+
+class BridgeError(RuntimeError):
+    """Base class of every bridge failure."""
+
+
+class ScenarioError(BridgeError):
+    """The scenario rejected a request (an invalid action, for instance); it is still running."""
+
+
+class ScenarioCrashed(BridgeError):
+    """The scenario process exited or was killed."""
+
+
+class ScenarioNotResponding(BridgeError):
+    """The scenario stopped answering (frozen, or over its step timeout); it has been killed."""
+
+
+@dataclass
+class StepResult:
+    """What one STEP or RESET exchange returned (the observation stays in the bridge's views)."""
+
+    reward: float
+    terminated: bool
+    truncated: bool
+    sim_time_s: float
+    info: dict[str, float]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_SEGMENT_RE = re.compile(rf"^{SEGMENT_PREFIX}(\d+)-[0-9a-f]+$")
+
+
+def reap_stale_segments() -> list[str]:
+    """Unlink ``ns6g-*`` segments whose creating process no longer exists. Returns their names."""
+    reaped = []
+    try:
+        entries = list(SHM_DIR.iterdir())
+    except OSError:
+        return reaped
+    for entry in entries:
+        match = _SEGMENT_RE.match(entry.name)
+        if match and not _pid_alive(int(match.group(1))):
+            try:
+                entry.unlink()
+                reaped.append(entry.name)
+            except OSError:
+                pass  # another process reaped it first, or it is not ours
+    return reaped
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+@dataclass
+class _Resources:
+    """Everything a bridge must release; closed by close() or by the garbage-collection finalizer."""
+
+    path: Path
+    fd: int = -1
+    proc: subprocess.Popen | None = None
+    log: IO[bytes] | None = None
+    maps: list[mmap.mmap] = field(default_factory=list)
+    counters: list[Any] = field(default_factory=list)
+
+    def unlink(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def release(self) -> None:
+        self.unlink()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        for counter in self.counters:
+            counter.release()
+        for m in self.maps:
+            try:
+                m.close()
+            except BufferError:
+                pass  # a caller still holds a view; the mapping goes with it
+        self.maps.clear()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+class Bridge:
+    """One running scenario process and its shared-memory segment.
+
+    Args:
+        binary: the compiled scenario executable.
+        args: extra command-line arguments for the scenario (its configuration).
+        step_timeout_s: wall-clock limit of one exchange before the scenario is declared hung.
+        hang_timeout_s: how long the scenario's heartbeat may stand still before it is declared frozen.
+        start_timeout_s: wall-clock limit for the scenario to start and declare its spaces.
+        spin_us: microseconds a waiter spins before it sleeps (both sides).
+
+    Attributes:
+        observation_space, action_space: gymnasium spaces as the scenario declared them.
+        obs_views, action_views: numpy views over the segment (arrays, or dicts of them for Dict spaces).
+        record_dtypes: numpy structured dtypes of the message channel's record types, by name.
+    """
+
+    def __init__(
+        self,
+        binary: str | os.PathLike[str],
+        args: Sequence[str] = (),
+        *,
+        step_timeout_s: float = 120.0,
+        hang_timeout_s: float = 1.0,
+        start_timeout_s: float = 30.0,
+        spin_us: int = 50,
+    ) -> None:
+        self.binary = Path(binary)
+        if not self.binary.is_file():
+            raise FileNotFoundError(f"scenario binary not found: {self.binary}")
+        self.step_timeout_s = step_timeout_s
+        self.hang_timeout_s = hang_timeout_s
+        self._spin_ns = int(spin_us * 1000)
+        self._seq = 0
+        self._closed = False
+        reap_stale_segments()
+
+        name = f"{SEGMENT_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
+        self._res = _Resources(path=SHM_DIR / name)
+        self._finalizer = weakref.finalize(self, self._res.release)
+        try:
+            self._res.fd = os.open(self._res.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            os.fchmod(self._res.fd, 0o600)
+            os.ftruncate(self._res.fd, HEADER_SIZE)
+            self._header = self._map(HEADER_SIZE)
+            self._u64(OFF_MAGIC)[()] = MAGIC
+            self._u32(OFF_VERSION)[()] = VERSION
+            self._u32(OFF_PYTHON_PID)[()] = os.getpid()
+            self._request = self._counter(OFF_REQUEST_CTR)
+            self._response = self._counter(OFF_RESPONSE_CTR)
+            self._heartbeat = self._u64(OFF_HEARTBEAT)
+            self._command = self._u32(OFF_REQ_COMMAND)
+            self._status = self._u32(OFF_RESP_STATUS)
+            self._resp_arena_len = self._u64(OFF_RESP_ARENA_LEN)
+
+            self._res.log = tempfile.TemporaryFile(prefix="ns6g-scenario-", suffix=".log")
+            self._res.proc = subprocess.Popen(
+                [str(self.binary), f"--ns6g-shm=/{name}", f"--ns6g-spin-us={spin_us}", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=self._res.log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a terminal's Ctrl-C reaches Python, which closes us cleanly
+            )
+            self._wait(1, start_timeout_s, starting=True)
+            self._res.unlink()  # both sides have it mapped: the name is no longer needed
+            self._hello()
+        except BaseException:
+            self._finalizer()
+            raise
+
+    # -- mapping helpers -------------------------------------------------------------------------
+    def _map(self, length: int, offset: int = 0) -> mmap.mmap:
+        m = mmap.mmap(self._res.fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=offset)
+        self._res.maps.append(m)
+        return m
+
+    def _u32(self, offset: int) -> np.ndarray:
+        return np.ndarray((), dtype=np.uint32, buffer=self._header, offset=offset)
+
+    def _u64(self, offset: int) -> np.ndarray:
+        return np.ndarray((), dtype=np.uint64, buffer=self._header, offset=offset)
+
+    def _f64(self, offset: int) -> np.ndarray:
+        return np.ndarray((), dtype=np.float64, buffer=self._header, offset=offset)
+
+    def _counter(self, offset: int) -> Any:
+        counter = _shmsync.Counter(self._header, offset)
+        self._res.counters.append(counter)
+        return counter
+
+    def _hello(self) -> None:
+        self._arena_offset = int(self._u64(OFF_ARENA_OFFSET)[()])
+        self._fixed = self._map(self._arena_offset)
+        self._map_arena()
+        desc = json.loads(bytes(self._arena[: int(self._resp_arena_len[()])]).decode())
+        if desc.get("version") != VERSION:
+            raise BridgeError(f"scenario speaks bridge protocol {desc.get('version')}, expected {VERSION}")
+        self.descriptor = desc
+        self.observation_space = build_space(desc["observation"])
+        self.action_space = build_space(desc["action"])
+        self.obs_views: Views = build_views(desc["observation"], self._fixed)
+        self.action_views: Views = build_views(desc["action"], self._fixed)
+        self.record_dtypes: dict[str, np.dtype] = {}
+        for record in desc["records"]:
+            names, formats, offsets = zip(*record["fields"]) if record["fields"] else ((), (), ())
+            self.record_dtypes[record["name"]] = np.dtype(
+                {"names": list(names), "formats": list(formats), "offsets": list(offsets),
+                 "itemsize": record["itemsize"]}
+            )
+        self._record_names = list(self.record_dtypes)
+        self._info_names_blob = b""
+        self._info_names: list[str] = []
+        self._reward = self._f64(OFF_RESP_REWARD)
+        self._sim_time = self._f64(OFF_RESP_SIM_TIME)
+        self._flags = np.ndarray((2,), dtype=np.uint8, buffer=self._header, offset=OFF_RESP_TERMINATED)
+        self._seq = 1  # HELLO took response 1; request n is answered by response n + 1
+
+    def _map_arena(self) -> None:
+        total = int(self._u64(OFF_TOTAL_SIZE)[()])
+        self._arena_size = total - self._arena_offset
+        self._arena = self._map(self._arena_size, self._arena_offset)
+
+    def _arena_view(self, need: int = 0) -> mmap.mmap:
+        """The arena, remapped if the scenario grew it and grown here if it must hold ``need`` bytes."""
+        total = int(self._u64(OFF_TOTAL_SIZE)[()])
+        if total - self._arena_offset != self._arena_size:
+            self._map_arena()
+        if need > self._arena_size:
+            new_total = self._arena_offset + -(-max(need, 2 * self._arena_size) // 4096) * 4096
+            os.ftruncate(self._res.fd, new_total)
+            self._u64(OFF_TOTAL_SIZE)[()] = new_total
+            self._map_arena()
+        return self._arena
+
+    # -- liveness --------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        return self._res.proc.pid if self._res.proc else -1
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self._res.proc is not None and self._res.proc.poll() is None
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        """The last lines the scenario wrote to stdout/stderr."""
+        log = self._res.log
+        if log is None:
+            return ""
+        log.flush()
+        size = log.seek(0, os.SEEK_END)
+        log.seek(max(0, size - 8192))
+        text = log.read().decode(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _crashed(self) -> ScenarioCrashed:
+        code = self._res.proc.returncode
+        how = f"was killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
+        tail = self.stderr_tail()
+        self._finalizer()
+        self._closed = True
+        detail = f"; its last output:\n{tail}" if tail else " (it wrote nothing)"
+        return ScenarioCrashed(f"scenario {self.binary.name} (pid {self.pid}) {how}{detail}")
+
+    def _hung(self, why: str) -> ScenarioNotResponding:
+        tail = self.stderr_tail()
+        self._finalizer()
+        self._closed = True
+        detail = f"; its last output:\n{tail}" if tail else ""
+        return ScenarioNotResponding(f"scenario {self.binary.name} (pid {self.pid}) {why}; killed it{detail}")
+
+    def _wait(self, target: int, timeout_s: float, starting: bool = False) -> None:
+        """Block until response ``target``; raise if the scenario dies, freezes or runs over time."""
+        if self._response.wait(target, self._spin_ns, SLICE_NS):
+            return
+        start = time.monotonic()
+        beat, beat_seen = int(self._heartbeat[()]), start
+        while not self._response.wait(target, 0, SLICE_NS):
+            if self._res.proc.poll() is not None:
+                raise self._crashed()
+            now = time.monotonic()
+            current = int(self._heartbeat[()])
+            if current != beat or (starting and current == 0):
+                beat, beat_seen = current, now
+            elif now - beat_seen > self.hang_timeout_s:
+                raise self._hung(f"stopped answering (no heartbeat for {now - beat_seen:.1f} s)")
+            if now - start > timeout_s:
+                what = "did not start" if starting else "did not answer"
+                raise self._hung(f"{what} within {timeout_s:g} s")
+
+    # -- exchanges -------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BridgeError("the bridge is closed")
+
+    def post(self, command: int) -> None:
+        """Send a request without waiting (the action or payload must already be in place)."""
+        self._check_open()
+        self._command[()] = command
+        self._seq += 1
+        self._request.post(self._seq - 1)
+
+    def wait(self) -> None:
+        """Wait for the answer to the last posted request; raises ScenarioError if it is an error."""
+        self._wait(self._seq, self.step_timeout_s)
+        if self._status[()] != STATUS_OK:
+            length = int(self._resp_arena_len[()])
+            raise ScenarioError(bytes(self._arena_view()[:length]).decode(errors="replace"))
+
+    def exchange(self, command: int = CMD_STEP) -> None:
+        """One lockstep round trip."""
+        self.post(command)
+        self.wait()
+
+    def outcome(self) -> StepResult:
+        """Reward, flags, simulated time and info of the last STEP or RESET."""
+        return StepResult(
+            reward=float(self._reward[()]),
+            terminated=bool(self._flags[0]),
+            truncated=bool(self._flags[1]),
+            sim_time_s=float(self._sim_time[()]),
+            info=self._read_info(),
+        )
+
+    def _read_info(self) -> dict[str, float]:
+        length = int(self._resp_arena_len[()])
+        if length == 0:
+            return {}
+        arena = self._arena_view()
+        count, names_len = np.frombuffer(arena, dtype=np.uint32, count=2)
+        blob = arena[8 : 8 + names_len]
+        if blob != self._info_names_blob:
+            self._info_names_blob = blob
+            self._info_names = blob.decode().split("\0")[:-1]
+        values_off = -(-(8 + int(names_len)) // 8) * 8
+        values = np.frombuffer(arena, dtype=np.float64, count=int(count), offset=values_off)
+        return dict(zip(self._info_names, values.tolist()))
+
+    def write_action(self, action: Any) -> None:
+        """Check ``action`` against the action space and copy it into the segment."""
+        write_action(self.action_views, self.action_space, action)
+
+    def read_observation(self) -> Any:
+        """A copy of the current observation."""
+        return read_views(self.obs_views, self.observation_space)
+
+    def reset(self, seed: int) -> StepResult:
+        """Rebuild the simulation in the running process with ns-3 RngRun ``seed``."""
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+        self._u64(OFF_REQ_SEED)[()] = seed
+        self.exchange(CMD_RESET)
+        return self.outcome()
+
+    def step(self, action: Any) -> StepResult:
+        """Apply ``action`` and advance the simulation to the next decision."""
+        self.write_action(action)
+        self.exchange(CMD_STEP)
+        return self.outcome()
+
+    def request(self, record_type: str, records: np.ndarray) -> tuple[str, np.ndarray]:
+        """Send an array of typed records over the message channel; returns the reply's type and records."""
+        self._check_open()
+        if record_type not in self.record_dtypes:
+            raise ValueError(f"unknown record type {record_type!r}; the scenario declares {self._record_names}")
+        dtype = self.record_dtypes[record_type]
+        records = np.asarray(records)
+        if records.dtype != dtype:
+            raise ValueError(f"records for {record_type!r} must have dtype {dtype}, got {records.dtype}")
+        payload = np.ascontiguousarray(records).reshape(-1).view(np.uint8)
+        arena = self._arena_view(16 + payload.nbytes)
+        head = np.ndarray((4,), dtype=np.uint32, buffer=arena)
+        head[0], head[1] = self._record_names.index(record_type), 0
+        np.ndarray((), dtype=np.uint64, buffer=arena, offset=8)[()] = records.size
+        np.ndarray((payload.nbytes,), dtype=np.uint8, buffer=arena, offset=16)[:] = payload
+        del head
+        self._u64(OFF_REQ_ARENA_LEN)[()] = 16 + payload.nbytes
+        self.exchange(CMD_MESSAGE)
+        arena = self._arena_view()
+        type_index = int(np.frombuffer(arena, dtype=np.uint32, count=1)[0])
+        count = int(np.frombuffer(arena, dtype=np.uint64, count=1, offset=8)[0])
+        reply_type = self._record_names[type_index]
+        reply = np.frombuffer(arena, dtype=self.record_dtypes[reply_type], count=count, offset=16).copy()
+        return reply_type, reply
+
+    def close(self) -> None:
+        """Ask the scenario to exit, then release everything. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        proc = self._res.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                self._command[()] = CMD_CLOSE
+                self._seq += 1
+                self._request.post(self._seq - 1)
+                proc.wait(timeout=2)
+            except (subprocess.TimeoutExpired, ValueError):
+                pass  # release() kills it
+        self._finalizer()
+
+    def __enter__(self) -> Bridge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,95 @@
+"""Gymnasium spaces and numpy views built from a scenario's space descriptor.
+
+The scenario declares its spaces at start-up (see ``ns3_scenarios/bridge/ns6g-bridge.h``) as JSON with,
+for every leaf, its dtype, shape and byte offset in the shared-memory segment. This module turns that
+into a :class:`gymnasium.spaces.Space` and matching numpy views (zero copy), and writes actions into the
+views after checking them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+Descriptor = dict[str, Any]
+Views = np.ndarray | dict[str, "Views"]
+
+
+def build_space(desc: Descriptor) -> spaces.Space:
+    """The gymnasium space described by ``desc``."""
+    kind = desc["type"]
+    if kind == "Dict":
+        return spaces.Dict({name: build_space(child) for name, child in desc["spaces"]})
+    shape = tuple(desc["shape"])
+    dtype = np.dtype(desc["dtype"])
+    if kind == "Box":
+        low, high = (_bound(desc[key], shape, dtype) for key in ("low", "high"))
+        return spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
+    if kind == "Discrete":
+        return spaces.Discrete(int(desc["n"]), start=int(desc["start"]))
+    if kind == "MultiDiscrete":
+        return spaces.MultiDiscrete(np.asarray(desc["nvec"], dtype=np.int64).reshape(shape))
+    if kind == "MultiBinary":
+        return spaces.MultiBinary(list(shape))
+    raise ValueError(f"unknown space type {kind!r} in the scenario's descriptor")
+
+
+def _bound(values: list[float], shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    if len(values) == 1:
+        return dtype.type(values[0]) if np.isfinite(values[0]) or dtype.kind == "f" else values[0]
+    return np.asarray(values, dtype=dtype).reshape(shape)
+
+
+def build_views(desc: Descriptor, buffer: Any) -> Views:
+    """Numpy views over ``buffer`` (the mapped segment) shaped and typed as ``desc`` declares."""
+    if desc["type"] == "Dict":
+        return {name: build_views(child, buffer) for name, child in desc["spaces"]}
+    shape = () if desc["type"] == "Discrete" else tuple(desc["shape"])
+    return np.ndarray(shape, dtype=np.dtype(desc["dtype"]), buffer=buffer, offset=int(desc["offset"]))
+
+
+def read_views(views: Views, space: spaces.Space) -> Any:
+    """A copy of the data under ``views``, in the form gymnasium expects for ``space``."""
+    if isinstance(space, spaces.Dict):
+        return {name: read_views(views[name], child) for name, child in space.spaces.items()}
+    if isinstance(space, spaces.Discrete):
+        return np.int64(views[()])
+    return views.copy()
+
+
+def write_action(views: Views, space: spaces.Space, action: Any, path: str = "action") -> None:
+    """Check ``action`` against ``space`` and copy it into ``views``.
+
+    Raises:
+        ValueError: naming the offending (sub-)action, if it has NaNs or lies outside the space.
+    """
+    if isinstance(space, spaces.Dict):
+        if not isinstance(action, dict) or set(action) != set(space.spaces):
+            got = sorted(action) if isinstance(action, dict) else type(action).__name__
+            raise ValueError(f"{path} must be a dict with keys {sorted(space.spaces)}, got {got}")
+        for name, child in space.spaces.items():
+            write_action(views[name], child, action[name], f"{path}[{name!r}]")
+        return
+    value = np.asarray(action)
+    if value.dtype.kind == "f" and np.isnan(value).any():
+        raise ValueError(f"{path} contains NaN: {action!r}")
+    if isinstance(space, spaces.Discrete):
+        if value.shape not in ((), (1,)) or value.dtype.kind not in "iub" or not space.contains(
+            np.int64(value.reshape(()))
+        ):
+            raise ValueError(f"{path}={action!r} is outside {space}")
+        views[()] = int(value.reshape(()))
+        return
+    if value.shape != space.shape:
+        raise ValueError(f"{path} has shape {value.shape}, expected {space.shape} for {space}")
+    if isinstance(space, spaces.Box):
+        cast = value.astype(space.dtype, copy=False)
+        if not space.contains(cast):
+            raise ValueError(f"{path}={action!r} is outside {space}")
+        np.copyto(views, cast)
+        return
+    if value.dtype.kind not in "iub" or not space.contains(value.astype(space.dtype, copy=False)):
+        raise ValueError(f"{path}={action!r} is outside {space}")
+    np.copyto(views, value, casting="unsafe")

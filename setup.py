@@ -1,0 +1,13 @@
+"""Only here for the C extension; all metadata lives in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "ns6g._shmsync",
+            sources=["ns6g/_shmsync.c"],
+            extra_compile_args=["-O2", "-std=c11"],
+        )
+    ]
+)
