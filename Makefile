@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ns6g-installed
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test bench clean
 
 setup: $(STAMP)
 
@@ -22,13 +22,8 @@ build: setup
 test: build
 	$(BIN)/python -m pytest -q
 
-demo: build
-	$(BIN)/ns6g demo
-
 bench: build
 	$(BIN)/ns6g bench bridge
-	$(BIN)/ns6g bench reset
-	$(BIN)/ns6g bench parallel
 
 clean:
 	rm -rf build dist *.egg-info ns6g/*.so

@@ -76,7 +76,7 @@ class EchoEnv : public ns6g::GymEnv
     void SetupEpisode() override
     {
         m_steps = 0;
-        m_lastAction.assign(m_actSize, 0.0F);
+        m_action = nullptr;
     }
 
     Time GetStepTime() override
@@ -110,6 +110,13 @@ class EchoEnv : public ns6g::GymEnv
             if (m_action)
             {
                 CopyAll(*m_action, obs);
+            }
+            else
+            {
+                obs.ForEachLeaf([](const std::string&, const ns6g::DataView& leaf) {
+                    std::memset(leaf.RawData(), 0, leaf.Bytes());
+                });
+                obs["disc"].SetDiscrete(2); // zero lies inside every other leaf
             }
             return;
         }
@@ -177,46 +184,20 @@ class EchoEnv : public ns6g::GymEnv
     }
 
   private:
+    /** Copies the action into the observation leaf by leaf (both declare the same Dict). */
     static void CopyAll(const ns6g::DataView& from, const ns6g::DataView& to)
     {
-        if (from.IsDict())
-        {
-            for (const char* key : {"box_f32", "box_f64", "box_i32", "box_u8", "disc", "multi_disc", "multi_bin"})
-            {
-                CopyAll(from[key], to[key]);
-            }
-            CopyAll(from["nested"]["x"], to["nested"]["x"]);
-            CopyAll(from["nested"]["k"], to["nested"]["k"]);
-            return;
-        }
-        std::memcpy(RawData(to), RawData(from), from.Size() * ns6g::DtypeSize(from.GetDtype()));
-    }
-
-    static void* RawData(const ns6g::DataView& v)
-    {
-        switch (v.GetDtype())
-        {
-        case ns6g::Dtype::kFloat32:
-            return v.Data<float>();
-        case ns6g::Dtype::kFloat64:
-            return v.Data<double>();
-        case ns6g::Dtype::kInt32:
-            return v.Data<int32_t>();
-        case ns6g::Dtype::kUInt8:
-            return v.Data<uint8_t>();
-        case ns6g::Dtype::kInt8:
-            return v.Data<int8_t>();
-        case ns6g::Dtype::kInt64:
-            return v.Data<int64_t>();
-        default:
-            throw std::logic_error("bridge-echo: unexpected dtype");
-        }
+        std::vector<const ns6g::DataView*> out;
+        to.ForEachLeaf([&out](const std::string&, const ns6g::DataView& leaf) { out.push_back(&leaf); });
+        size_t i = 0;
+        from.ForEachLeaf([&out, &i](const std::string&, const ns6g::DataView& leaf) {
+            std::memcpy(out[i++]->RawData(), leaf.RawData(), leaf.Bytes());
+        });
     }
 
     std::string m_spaces;
     uint32_t m_obsSize, m_actSize, m_exitAfter, m_hangAfter;
     uint32_t m_steps{0};
-    std::vector<float> m_lastAction;
     const ns6g::DataView* m_action{nullptr};
 };
 

@@ -338,6 +338,36 @@ class DataView
         return static_cast<T*>(m_data);
     }
 
+    /** Untyped pointer to a leaf's elements and their size in bytes (for memcpy and friends). */
+    void* RawData() const
+    {
+        if (m_isDict)
+        {
+            throw std::logic_error("DataView: RawData() called on a Dict view");
+        }
+        return m_data;
+    }
+
+    size_t Bytes() const
+    {
+        return m_count * DtypeSize(m_dtype);
+    }
+
+    /** Calls f(path, leaf) for every leaf, in declaration order; path joins Dict keys with '/'. */
+    template <class F>
+    void ForEachLeaf(F&& f, const std::string& path = "") const
+    {
+        if (!m_isDict)
+        {
+            f(path, *this);
+            return;
+        }
+        for (const auto& [name, child] : m_children)
+        {
+            child.ForEachLeaf(f, path.empty() ? name : path + "/" + name);
+        }
+    }
+
     /** Element i (flat, row-major). */
     template <class T>
     T& At(size_t i) const
@@ -881,7 +911,7 @@ class Bridge
         {
             Fail("cannot grow the segment to " + std::to_string(total) + " bytes");
         }
-        munmap(m_base, layout::kHeaderSize);
+        // The header mapping stays: the watchdog thread's heartbeat pointer lives in it.
         void* p = mmap(nullptr, m_arenaOffset, PROT_READ | PROT_WRITE, MAP_SHARED, m_fd, 0);
         if (p == MAP_FAILED)
         {

@@ -1,0 +1,1 @@
+"""Trace loading into pandas, plots and reports: not written yet."""

@@ -1,0 +1,15 @@
+"""Gymnasium environments of ns6g, registered on import as ``ns6g/<Name>-v0``.
+
+>>> import gymnasium as gym, ns6g.envs
+>>> env = gym.make("ns6g/BridgeEcho-v0", obs_size=128)
+"""
+
+from gymnasium.envs.registration import register, registry
+
+ENV_IDS = {
+    "ns6g/BridgeEcho-v0": "ns6g.envs.bridge_echo:BridgeEchoEnv",
+}
+
+for _env_id, _entry_point in ENV_IDS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point=_entry_point, disable_env_checker=False)

@@ -1,0 +1,99 @@
+"""The Gymnasium base environment: one running ns-3 scenario behind a shared-memory bridge.
+
+A concrete environment names its scenario binary and its configuration class; everything else (start-up,
+validated configuration, seeding, reset without relaunch, crash recovery, checks on actions) is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import gymnasium as gym
+
+from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
+from ns6g.build import scenario_binary
+from ns6g.config import ScenarioConfig
+
+
+class ScenarioEnv(gym.Env):
+    """Base class of ns6g environments.
+
+    Subclasses set ``scenario`` (the binary's name, the stem of ``ns3_scenarios/<name>.cc``) and
+    ``config_class``. Keyword arguments of ``gym.make`` become configuration overrides.
+
+    Args:
+        config: a mapping of settings or a ``config_class`` instance.
+        render_mode: unused (no rendering), accepted for the Gymnasium API.
+        bridge_options: keyword arguments for :class:`ns6g.bridge.Bridge` (timeouts, spin time).
+        **overrides: configuration settings, validated with ``config``.
+
+    Seeding: ``reset(seed=s)`` runs the episode with ns-3 ``RngRun = s`` (``RngSeed`` stays 1), so the
+    episode is reproducible in a plain ns-3 run too; ``reset()`` without a seed draws the next run number
+    from the environment's generator. Reset rebuilds the simulation inside the running scenario process;
+    the process is relaunched only after a crash.
+    """
+
+    scenario: ClassVar[str]
+    config_class: ClassVar[type[ScenarioConfig]]
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | ScenarioConfig | None = None,
+        *,
+        render_mode: str | None = None,
+        bridge_options: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError(f"{type(self).__name__} has no render modes (got {render_mode!r})")
+        self.config = self.config_class.from_user(config, **overrides)  # before any process starts
+        self._bridge_options = dict(bridge_options or {})
+        self._binary = scenario_binary(self.scenario)
+        self._bridge: Bridge | None = self._launch()
+        self.observation_space = self._bridge.observation_space
+        self.action_space = self._bridge.action_space
+        self._needs_reset = True
+
+    def _launch(self) -> Bridge:
+        return Bridge(self._binary, self.config.to_args(), **self._bridge_options)
+
+    @property
+    def bridge(self) -> Bridge:
+        """The live bridge (relaunched if the scenario crashed)."""
+        if self._bridge is None or not self._bridge.alive:
+            if self._bridge is not None:
+                self._bridge.close()
+            self._bridge = self._launch()
+        return self._bridge
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        if options:
+            raise ValueError(f"{type(self).__name__}.reset takes no options (got {sorted(options)})")
+        run = seed if seed is not None else int(self.np_random.integers(1, 2**63))
+        result = self.bridge.reset(run)
+        self._needs_reset = False
+        info = {**result.info, "sim_time_s": result.sim_time_s, "rng_run": run}
+        return self.bridge.read_observation(), info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step() (and after the scenario crashed)")
+        try:
+            result = self.bridge.step(action)
+        except (ScenarioCrashed, ScenarioNotResponding):
+            self._needs_reset = True  # the next reset relaunches the scenario
+            raise
+        info = {**result.info, "sim_time_s": result.sim_time_s}
+        return self.bridge.read_observation(), float(result.reward), result.terminated, result.truncated, info
+
+    def close(self) -> None:
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = None
+        super().close()
+

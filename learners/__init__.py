@@ -1,0 +1,1 @@
+"""PyTorch learners (FL, split, FSL, FTL) and the RL training harness: not written yet."""

@@ -1,0 +1,150 @@
+"""Benchmarks behind ``ns6g bench``: every ratio is measured side by side in one run.
+
+- ``bridge``: round trip of one step exchange (action of 8 float32 values, observation of 8 to 65536
+  float32 values) through the shared-memory bridge and through a socket transport (a Unix socket with
+  length-prefixed messages, as socket-based bridges frame them), both against the same C++ peer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ns6g.bridge import CMD_STEP, Bridge
+from ns6g.build import scenario_binary
+
+BRIDGE_SIZES = (8, 64, 1024, 65536)
+ACTION_SIZE = 8
+HEADLINE_SIZE = 64
+
+
+def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
+    us = np.asarray(samples_ns, dtype=np.float64) / 1000.0
+    return float(np.median(us)), float(np.percentile(us, 99))
+
+
+class _SocketPeer:
+    """The echo scenario serving the socket transport on a Unix socket."""
+
+    def __init__(self, binary: Path, obs_size: int) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="ns6g-bench-")
+        path = os.path.join(self._dir.name, "peer.sock")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(path)
+        self._listener.listen(1)
+        self._listener.settimeout(30)
+        self._proc = subprocess.Popen(
+            [str(binary), f"--socket={path}", f"--obs-size={obs_size}", f"--act-size={ACTION_SIZE}"],
+            stdin=subprocess.DEVNULL,
+        )
+        self.conn, _ = self._listener.accept()
+        self.conn.settimeout(30)
+        self._reply = bytearray(4 + 4 * obs_size)
+        self._view = memoryview(self._reply)
+
+    def exchange(self, message: bytes) -> np.ndarray:
+        self.conn.sendall(message)
+        got, want = 0, len(self._reply)
+        while got < want:
+            n = self.conn.recv_into(self._view[got:], want - got)
+            if n == 0:
+                raise ConnectionError("socket peer closed the connection")
+            got += n
+        return np.frombuffer(self._reply, dtype=np.float32, offset=4).copy()
+
+    def close(self) -> None:
+        self.conn.close()
+        self._listener.close()
+        self._proc.wait(timeout=5)
+        self._dir.cleanup()
+
+
+def bench_bridge(iterations: int = 20_000, progress: bool = True) -> dict[str, Any]:
+    """Median and p99 round trip (us) of the shm bridge and the socket transport, per observation size."""
+    binary = scenario_binary("bridge-echo")
+    action = np.arange(ACTION_SIZE, dtype=np.float32)
+    message = np.uint32(4 * ACTION_SIZE).tobytes() + action.tobytes()
+    cases = []
+    bar = tqdm(BRIDGE_SIZES, desc="bench bridge", disable=not progress, leave=False)
+    for size in bar:
+        n = iterations if size <= 1024 else max(1000, iterations // 10)
+        block = min(1000, n)
+        shm_ns: list[int] = []
+        sock_ns: list[int] = []
+        with Bridge(binary, [f"--obs-size={size}", f"--act-size={ACTION_SIZE}"]) as bridge:
+            peer = _SocketPeer(binary, size)
+            try:
+                bridge.reset(1)
+                views = bridge.action_views
+                obs_views = bridge.obs_views
+                exchange = bridge.exchange
+
+                def shm_once() -> np.ndarray:
+                    np.copyto(views, action)
+                    exchange(CMD_STEP)
+                    return obs_views.copy()
+
+                def sock_once() -> np.ndarray:
+                    return peer.exchange(message)
+
+                for fn in (shm_once, sock_once):  # warm-up, and a check both peers answer alike
+                    for _ in range(200):
+                        obs = fn()
+                    assert obs[ACTION_SIZE - 1] == action[-1], "peer answered wrongly"
+                # Alternate blocks so that both transports see the same machine conditions.
+                for _ in range(n // block):
+                    for fn, out in ((shm_once, shm_ns), (sock_once, sock_ns)):
+                        clock = time.perf_counter_ns
+                        for _ in range(block):
+                            t0 = clock()
+                            fn()
+                            out.append(clock() - t0)
+            finally:
+                peer.close()
+        shm_med, shm_p99 = _percentiles(shm_ns)
+        sock_med, sock_p99 = _percentiles(sock_ns)
+        cases.append(
+            {
+                "obs_values": size,
+                "action_values": ACTION_SIZE,
+                "samples": len(shm_ns),
+                "shm_rtt_us_median": shm_med,
+                "shm_rtt_us_p99": shm_p99,
+                "socket_rtt_us_median": sock_med,
+                "socket_rtt_us_p99": sock_p99,
+                "speedup_median": sock_med / shm_med,
+            }
+        )
+    headline = next(c for c in cases if c["obs_values"] == HEADLINE_SIZE)
+    return {
+        "benchmark": "bridge",
+        **{k: headline[k] for k in ("shm_rtt_us_median", "shm_rtt_us_p99", "socket_rtt_us_median",
+                                    "socket_rtt_us_p99", "speedup_median")},
+        "cases": cases,
+    }
+
+
+def format_bridge(result: dict[str, Any]) -> str:
+    lines = [
+        "bridge round trip (action 8 float32; observation N float32), microseconds",
+        f"{'N':>7}  {'shm med':>8}  {'shm p99':>8}  {'sock med':>9}  {'sock p99':>9}  {'speedup':>7}",
+    ]
+    for c in result["cases"]:
+        lines.append(
+            f"{c['obs_values']:>7}  {c['shm_rtt_us_median']:>8.2f}  {c['shm_rtt_us_p99']:>8.2f}  "
+            f"{c['socket_rtt_us_median']:>9.2f}  {c['socket_rtt_us_p99']:>9.2f}  {c['speedup_median']:>6.1f}x"
+        )
+    lines.append(
+        f"headline (N={HEADLINE_SIZE}): shm median {result['shm_rtt_us_median']:.2f} us, "
+        f"{result['speedup_median']:.1f}x faster than the socket transport "
+        f"(targets: <= 3 us, >= 30x)"
+    )
+    return "\n".join(lines)

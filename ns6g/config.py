@@ -1,0 +1,59 @@
+"""Validated scenario configuration.
+
+Every scenario has a :class:`ScenarioConfig` subclass: typed fields with ranges and units (in the name
+and the description). Validation happens in Python before any process starts; the validated values are
+passed to the scenario as ``--kebab-case=value`` command-line options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration was refused; the message names every offending key."""
+
+
+class ScenarioConfig(BaseModel):
+    """Base class of scenario configurations: unknown keys, wrong types and out-of-range values fail."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+
+    @classmethod
+    def from_user(cls, config: Mapping[str, Any] | ScenarioConfig | None = None, **overrides: Any) -> Self:
+        """Validate a user's configuration (a mapping or an instance) with keyword overrides on top.
+
+        Raises:
+            ConfigError: naming each key that is unknown, of the wrong type or out of range.
+        """
+        if isinstance(config, cls):
+            values = config.model_dump()
+        elif config is None or isinstance(config, Mapping):
+            values = dict(config or {})
+        else:
+            raise ConfigError(f"{cls.__name__}: expected a mapping of settings, got {type(config).__name__}")
+        values.update(overrides)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                key = ".".join(str(part) for part in err["loc"]) or "(config)"
+                if err["type"] == "extra_forbidden":
+                    known = ", ".join(cls.model_fields)
+                    problems.append(f"{key}: unknown key (known keys: {known})")
+                else:
+                    problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+            raise ConfigError(f"invalid {cls.__name__}: " + "; ".join(problems)) from None
+
+    def to_args(self) -> list[str]:
+        """The scenario's command-line options, e.g. ``['--link-rate-mbps=10.0', ...]``."""
+        args = []
+        for name, value in self.model_dump().items():
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            args.append(f"--{name.replace('_', '-')}={value}")
+        return args

@@ -1,0 +1,197 @@
+"""Bridge round trips, liveness both ways and cleanup."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioError, ScenarioNotResponding, reap_stale_segments
+from tests.conftest import shm_entries
+
+
+def _pid_gone(pid: int, within_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _leaves_equal(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _leaves_equal(a[k], b[k])
+        return
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes()
+
+
+def test_every_space_type_round_trips_bit_exact(echo_binary):
+    with Bridge(echo_binary, ["--spaces=all"]) as b:
+        space = b.action_space
+        assert set(space.spaces) == {"box_f32", "box_f64", "box_i32", "box_u8", "disc", "multi_disc", "multi_bin", "nested"}
+        assert b.observation_space == space
+        b.reset(3)
+        assert space.contains(b.read_observation())
+        space.seed(0)
+        for _ in range(50):
+            action = space.sample()
+            b.step(action)
+            obs = b.read_observation()
+            for key in ("box_f32", "box_f64", "box_i32", "box_u8", "multi_disc", "multi_bin"):
+                _leaves_equal(obs[key], action[key])
+            assert obs["disc"] == action["disc"] and obs["nested"]["k"] == action["nested"]["k"]
+            _leaves_equal(obs["nested"]["x"], action["nested"]["x"])
+        assert b.outcome().info == {"steps": 50.0, "sim_time_s": 0.0}
+
+
+def test_shapes_dtypes_and_large_observation(echo_binary):
+    with Bridge(echo_binary, ["--obs-size=300000", "--act-size=8"]) as b:
+        assert b.observation_space.shape == (300000,) and b.observation_space.dtype == np.float32
+        b.reset(1)
+        action = np.arange(8, dtype=np.float32) * 1.5
+        r = b.step(action)
+        obs = b.read_observation()
+        assert obs.dtype == np.float32 and obs.shape == (300000,)
+        assert np.array_equal(obs, np.tile(action, 300000 // 8))
+        assert r.reward == 1.0 and not r.terminated and not r.truncated
+
+
+def test_message_channel_grows_past_arena(echo_binary):
+    with Bridge(echo_binary) as b:
+        dtype = b.record_dtypes["transfer"]
+        records = np.zeros(20000, dtype=dtype)  # 640 KB: more than the initial 64 KiB arena
+        records["id"] = np.arange(20000)
+        records["bytes"] = 1000
+        records["start_s"] = 2.0
+        kind, reply = b.request("transfer", records)
+        assert kind == "completion" and len(reply) == 20000
+        assert np.array_equal(reply["id"], records["id"])
+        assert np.allclose(reply["end_s"], 2.0 + 8000 / 1e9)
+        with pytest.raises(ScenarioError, match="takes 'transfer'"):
+            b.request("completion", np.zeros(1, dtype=b.record_dtypes["completion"]))
+        with pytest.raises(ValueError, match="dtype"):
+            b.request("transfer", np.zeros(1, dtype=np.float64))
+
+
+def test_invalid_actions_raise(echo_binary):
+    with Bridge(echo_binary) as b:
+        b.reset(1)
+        with pytest.raises(ValueError, match="NaN"):
+            b.step(np.full(8, np.nan, dtype=np.float32))
+        with pytest.raises(ValueError, match="outside"):
+            b.step(np.full(8, 1e12, dtype=np.float32))
+        with pytest.raises(ValueError, match="shape"):
+            b.step(np.zeros(3, dtype=np.float32))
+        b.step(np.zeros(8, dtype=np.float32))  # still usable
+
+
+def test_scenario_killed_mid_step_raises_with_signal(echo_binary):
+    b = Bridge(echo_binary, ["--hang-after=2"])
+    b.reset(1)
+    b.step(np.zeros(8, np.float32))
+    pid = b.pid
+    b.write_action(np.zeros(8, np.float32))
+    b.post(1)
+    time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    with pytest.raises(ScenarioCrashed, match="SIGKILL"):
+        b.wait()
+    assert time.monotonic() - t0 < 5
+    assert _pid_gone(pid)
+    b.close()
+
+
+def test_scenario_exit_reports_code_and_output(echo_binary):
+    with Bridge(echo_binary, ["--exit-after=1"]) as b:
+        b.reset(1)
+        with pytest.raises(ScenarioCrashed, match=r"exited with code 3(.|\n)*exiting on step 1"):
+            b.step(np.zeros(8, np.float32))
+
+
+def test_frozen_scenario_is_detected(echo_binary):
+    b = Bridge(echo_binary, hang_timeout_s=1.0)
+    b.reset(1)
+    os.kill(b.pid, signal.SIGSTOP)
+    pid = b.pid
+    with pytest.raises(ScenarioNotResponding, match="heartbeat"):
+        b.step(np.zeros(8, np.float32))
+    assert _pid_gone(pid)
+
+
+def test_step_timeout_kills_a_busy_scenario(echo_binary):
+    b = Bridge(echo_binary, ["--hang-after=1"], step_timeout_s=1.0)
+    b.reset(1)
+    with pytest.raises(ScenarioNotResponding, match="did not answer within 1 s"):
+        b.step(np.zeros(8, np.float32))
+    assert not b.alive
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sigterm", "sigint", "exception", "gc"])
+def test_python_side_death_leaves_nothing(echo_binary, tmp_path, how):
+    script = textwrap.dedent(f"""
+        import gc, os, signal, sys, time
+        import numpy as np
+        from ns6g.bridge import Bridge
+        b = Bridge({str(echo_binary)!r})
+        b.reset(1); b.step(np.zeros(8, np.float32))
+        print(b.pid, flush=True)
+        how = {how!r}
+        if how == "exception":
+            raise RuntimeError("boom")
+        if how == "gc":
+            del b; gc.collect(); print("collected", flush=True); time.sleep(60)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    scenario_pid = int(proc.stdout.readline())
+    if how == "gc":
+        assert proc.stdout.readline().strip() == "collected"
+        assert _pid_gone(scenario_pid)
+        proc.kill()
+    elif how in ("sigkill", "sigterm", "sigint"):
+        proc.send_signal({"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM, "sigint": signal.SIGINT}[how])
+    proc.wait(timeout=10)
+    assert _pid_gone(scenario_pid), "scenario outlived its Python process"
+    assert not shm_entries()
+
+
+def test_stale_segments_are_reaped(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    path = f"/dev/shm/ns6g-{dead.pid}-deadbeef"
+    with open(path, "wb") as f:
+        f.write(b"\0" * 4096)
+    assert f"ns6g-{dead.pid}-deadbeef" in reap_stale_segments()
+    assert not os.path.exists(path)
+
+
+def test_segment_is_owner_only_until_unlinked(echo_binary, monkeypatch):
+    seen = {}
+    real_popen = subprocess.Popen
+
+    def spy(args, **kw):
+        name = next(a for a in args if a.startswith("--ns6g-shm=")).split("=", 1)[1]
+        st = os.stat("/dev/shm" + name)
+        seen["mode"] = st.st_mode & 0o777
+        seen["name"] = name
+        return real_popen(args, **kw)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    with Bridge(echo_binary) as b:
+        assert seen["mode"] == 0o600 and seen["name"].startswith("/ns6g-")
+        assert not os.path.exists("/dev/shm" + seen["name"])  # unlinked once both sides mapped it
