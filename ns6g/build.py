@@ -1,8 +1,16 @@
-"""Compile the ns-3 scenarios in ``ns3_scenarios/`` against the installed ``ns3`` wheel.
+"""Compile the ns-3 scenarios in ``ns3_scenarios/`` against the ns-3 shipped by the PyPI ``ns3`` wheel.
 
-Outputs go to ``<cache>/build/<key>/`` where the key hashes the sources, the compiler, the flags and the
-ns-3 install, so a repeated build is a no-op and the package itself may be read-only. A file lock lets
-many environments that start at once share one build.
+Every top-level ``*.cc`` of the scenario folder is one executable named after its stem; CMake (Ninja
+generator) does the compiling, driven by ``ns3_scenarios/CMakeLists.txt``.
+
+Outputs go to ``<cache_dir()>/build/<key>/bin/`` where ``key`` hashes everything that decides what the
+binaries are (the sources, the compiler, the flags, the ns-3 install), so
+
+* a repeated build is a quick no-op and an installed package may be read-only;
+* a build runs in a temporary folder and is renamed into place only once it has succeeded, and a marker
+  file written last says so, so a killed build is never mistaken for a finished one;
+* processes that build at the same time (several environments starting at once) share one build: the
+  first one takes a lock and compiles, the others wait for the lock and then find the result.
 """
 
 from __future__ import annotations
@@ -11,179 +19,460 @@ import fcntl
 import hashlib
 import importlib.resources
 import importlib.util
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+__all__ = [
+    "BuildError",
+    "BuildResult",
+    "Ns3Install",
+    "UnknownScenarioError",
+    "build",
+    "build_key",
+    "cache_dir",
+    "find_ns3",
+    "scenario_binary",
+    "scenario_names",
+    "scenario_source_dir",
+]
+
 BUILD_TYPE = "Release"
+# Completed builds kept in the cache, the current one included; older ones are deleted.
 KEEP_BUILDS = 3
+# Written into a build folder last, after everything else succeeded.
+MARKER = "BUILD_OK"
+# Part of the key: bump it when the CMake arguments or the cache layout change meaning.
+LAYOUT = "ns6g-build-1"
+# Environment variables CMake reads on a first configure; they change the binaries, so they are in the key.
+_FLAG_ENV = ("CXX", "CXXFLAGS", "CPPFLAGS", "LDFLAGS")
+_KEY_LEN = 20
+_KEY_RE = re.compile(rf"^[0-9a-f]{{{_KEY_LEN}}}$")
 
 
 class BuildError(RuntimeError):
-    """The scenarios did not compile; the message holds the compiler's own errors and the file."""
+    """The scenarios could not be built; the message holds the compiler's own errors and the log's path."""
 
 
 class UnknownScenarioError(KeyError):
-    """No scenario of that name exists."""
+    """No scenario of that name exists in the scenario folder."""
 
-    def __str__(self) -> str:
-        return str(self.args[0])
+    def __init__(self, name: str, available: list[str], source_dir: Path) -> None:
+        super().__init__(name)
+        self.name = name
+        self.available = available
+        self.source_dir = source_dir
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        listing = ", ".join(self.available) or "none"
+        return f"no ns-3 scenario {self.name!r} in {self.source_dir}; available: {listing}"
 
 
 @dataclass(frozen=True)
 class Ns3Install:
+    """Where the ns3 wheel keeps ns-3's headers and shared libraries."""
+
     root: Path
     include_dir: Path
     lib_dir: Path
-    version: str
+    version: str  # the wheel's version, e.g. 3.44.post0
+
+    @property
+    def lib_version(self) -> str:
+        """The ns-3 version in the library file names (``libns3.44-core.so`` -> ``3.44``)."""
+        for core in sorted(self.lib_dir.glob("libns[0-9]*-core.so")):
+            return core.name[len("libns") : -len("-core.so")]
+        raise BuildError(f"no ns-3 core library (libns<version>-core.so) in {self.lib_dir}")
 
 
 @dataclass(frozen=True)
 class BuildResult:
-    bin_dir: Path
-    built: bool
+    """Outcome of :func:`build`."""
+
+    bin_dir: Path  # one executable per scenario, named after it
+    built: bool  # False when the cache already held this build
     seconds: float
     scenarios: list[str]
+    key: str = ""
+    log_path: Path | None = None  # the CMake/Ninja output of the build that made bin_dir
 
 
 def find_ns3() -> Ns3Install:
-    """Locate the ns3 wheel without importing it (its import loads cppyy, which is slow)."""
+    """Locate the ns3 wheel without importing it: its import loads cppyy, which takes seconds."""
     spec = importlib.util.find_spec("ns3")
-    if spec is None or not spec.submodule_search_locations:
-        raise BuildError("the ns3 wheel is not installed: pip install ns3==3.44.post0")
-    root = Path(next(iter(spec.submodule_search_locations))).resolve()
-    lib_dir = root / "lib64"
-    if not (root / "include" / "ns3" / "core-module.h").is_file() or not lib_dir.is_dir():
-        raise BuildError(f"the ns3 wheel at {root} lacks its headers or libraries")
-    return Ns3Install(root, root / "include", lib_dir, metadata.version("ns3"))
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    # Several entries are possible (ns3 is a namespace package); take the one with ns-3's layout.
+    for loc in locations:
+        root = Path(loc).resolve()
+        if (root / "include" / "ns3" / "core-module.h").is_file() and (root / "lib64").is_dir():
+            break
+    else:
+        where = f" (looked in {', '.join(locations)})" if locations else ""
+        raise BuildError(
+            f"the ns3 wheel (ns-3's headers and libraries) is not installed for {sys.executable}{where}: "
+            "pip install ns3==3.44.post0"
+        )
+    try:
+        version = metadata.version("ns3")
+    except metadata.PackageNotFoundError:  # files present without metadata: use the library names
+        version = Ns3Install(root, root / "include", root / "lib64", "").lib_version
+    return Ns3Install(root=root, include_dir=root / "include", lib_dir=root / "lib64", version=version)
 
 
 def scenario_source_dir() -> Path:
+    """The scenario folder of the installed package (the repository's ns3_scenarios/ when editable)."""
     return Path(str(importlib.resources.files("ns6g.ns3_scenarios")))
 
 
 def cache_dir() -> Path:
-    if env := os.environ.get("NS6G_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ns6g"
+    """``$NS6G_CACHE_DIR``, else ``$XDG_CACHE_HOME/ns6g``, else ``~/.cache/ns6g``."""
+    if explicit := os.environ.get("NS6G_CACHE_DIR"):
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "ns6g"
+
+
+def scenario_names(source_dir: Path | None = None) -> list[str]:
+    """Scenario names: the stems of the top-level ``*.cc`` files."""
+    src = _source(source_dir)
+    return sorted(p.stem for p in src.glob("*.cc") if p.is_file())
+
+
+def _source(source_dir: Path | str | None) -> Path:
+    src = Path(source_dir).resolve() if source_dir is not None else scenario_source_dir()
+    if not (src / "CMakeLists.txt").is_file():
+        raise BuildError(f"{src} holds no CMakeLists.txt; is it an ns6g scenario folder?")
+    return src
+
+
+def _source_files(source_dir: Path) -> Iterator[tuple[str, Path]]:
+    """(relative path, path) of every file that goes into the build, in a stable order."""
+    for dirpath, dirnames, filenames in os.walk(source_dir):
+        # Python leftovers, hidden folders (editors, VCS) and in-source CMake build trees play no part.
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d != "__pycache__" and not d.startswith(".") and not (Path(dirpath, d, "CMakeCache.txt").exists())
+        )
+        for name in sorted(filenames):
+            if name == "__init__.py" or name.endswith((".pyc", "~")) or name.startswith("."):
+                continue
+            path = Path(dirpath, name)
+            yield path.relative_to(source_dir).as_posix(), path
+
+
+def _compiler() -> tuple[list[str], str]:
+    """(CMake arguments naming the C++ compiler, its identity for the key)."""
+    if cxx := os.environ.get("CXX", "").strip():
+        # CMake reads CXX itself (it may carry arguments); identify it by what it says it is.
+        return [], _compiler_identity(tuple(shlex.split(cxx)))
+    # Name the compiler CMake would pick (c++ first), so that the key and the build agree.
+    for name in ("c++", "g++", "clang++"):
+        if found := shutil.which(name):
+            return [f"-DCMAKE_CXX_COMPILER={found}"], _compiler_identity((found,))
+    raise BuildError("no C++ compiler found (looked for c++, g++, clang++ on PATH; or set CXX)")
+
+
+@lru_cache(maxsize=8)
+def _compiler_identity(command: tuple[str, ...]) -> str:
+    exe = shutil.which(command[0]) or command[0]
+    try:
+        proc = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(f"the C++ compiler {' '.join(command)} does not run: {exc}") from exc
+    return f"{' '.join(command)}\n{os.path.realpath(exe)}\n{proc.stdout.strip()}"
+
+
+def _cmake_args(ns3: Ns3Install, compiler_args: list[str]) -> list[str]:
+    """The configure arguments that decide the output (the tool paths are added separately)."""
+    return [
+        f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}",
+        f"-DNS3_ROOT={ns3.root}",
+        f"-DNS3_VERSION={ns3.lib_version}",
+        "-DCMAKE_COLOR_DIAGNOSTICS=OFF",  # plain text logs, so errors can be picked out
+        *compiler_args,
+    ]
+
+
+def build_key(source_dir: Path | None = None, ns3: Ns3Install | None = None) -> str:
+    """Hash of everything that decides the binaries; names the build's folder in the cache."""
+    src = _source(source_dir)
+    return _key(src, ns3 or find_ns3(), *_compiler())
+
+
+def _key(src: Path, ns3: Ns3Install, compiler_args: list[str], compiler_id: str) -> str:
+    h = hashlib.sha256()
+
+    def part(*items: str | bytes) -> None:
+        for item in items:
+            data = item.encode() if isinstance(item, str) else item
+            h.update(len(data).to_bytes(8, "little"))  # lengths keep the parts from running together
+            h.update(data)
+
+    part(LAYOUT, os.uname().machine, compiler_id, *_cmake_args(ns3, compiler_args))
+    part(ns3.version, str(ns3.lib_dir), str(ns3.include_dir))
+    part(*(f"{name}={os.environ.get(name, '')}" for name in _FLAG_ENV))
+    for rel, path in _source_files(src):
+        part(rel, path.read_bytes())
+    return h.hexdigest()[:_KEY_LEN]
 
 
 def _tool(name: str) -> str:
-    beside = Path(sys.executable).parent / name  # the PyPI wheels in the virtual environment
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if not found:
-        raise BuildError(f"{name} not found: pip install {name}")
-    return found
+    """A build tool: the PyPI wheel's beside this Python (a virtual environment's bin/), else PATH."""
+    beside = Path(sys.executable).parent / name  # not resolved: a venv's python is a symlink
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    if found := shutil.which(name):
+        return found
+    raise BuildError(f"{name} not found beside {sys.executable} nor on PATH: pip install {name}")
 
 
-def _source_files(source_dir: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in source_dir.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".py")
-    )
+def _is_complete(out: Path) -> bool:
+    return (out / MARKER).is_file()
 
 
-def scenario_names(source_dir: Path) -> list[str]:
-    return sorted(p.stem for p in source_dir.glob("*.cc"))
+def _touch(path: Path) -> None:
+    """Mark a build as recently used, so housekeeping keeps it; a read-only cache is fine too."""
+    with suppress(OSError):
+        os.utime(path)
 
 
-def _compiler_id() -> str:
-    cxx = os.environ.get("CXX") or shutil.which("c++") or "c++"
+@contextmanager
+def _locked(lock_path: Path, quiet: bool) -> Iterator[None]:
+    """Hold an exclusive lock on the cache's build folder (released by the kernel if we die)."""
     try:
-        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except OSError:
-        out = "unknown"
-    return f"{cxx}\n{out.splitlines()[0] if out else ''}"
+        fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise BuildError(f"cannot write to the build cache {lock_path.parent}: {exc}; set NS6G_CACHE_DIR") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not quiet:
+                _say(f"waiting for another process building the ns-3 scenarios (lock {lock_path})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
-def build_key(source_dir: Path, ns3: Ns3Install) -> str:
-    h = hashlib.sha256()
-    for path in _source_files(source_dir):
-        h.update(str(path.relative_to(source_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
-    h.update(f"{_compiler_id()}\n{BUILD_TYPE}\n{ns3.version}\n{ns3.lib_dir}".encode())
-    return h.hexdigest()[:20]
-
-
-def _errors(log: str) -> str:
-    """The compiler's error lines with a little context, or the log's tail."""
-    lines = log.splitlines()
-    keep: list[str] = []
-    for i, line in enumerate(lines):
-        if re.search(r"\berror\b", line):
-            keep.extend(lines[max(0, i - 2) : i + 4])
-    return "\n".join(dict.fromkeys(keep) if keep else lines[-40:])
+def _say(message: str) -> None:
+    print(f"ns6g: {message}", file=sys.stderr, flush=True)
 
 
 def build(
     source_dir: Path | None = None, *, force: bool = False, jobs: int | None = None, quiet: bool = False
 ) -> BuildResult:
-    """Build every scenario (cached). Raises BuildError with the compiler's message on failure."""
-    source_dir = Path(source_dir) if source_dir else scenario_source_dir()
-    ns3 = find_ns3()
+    """Build every scenario in ``source_dir`` (default: the package's), or find the cached build.
+
+    ``force`` rebuilds even when the cache holds this build; ``jobs`` caps parallel compiles (Ninja's
+    default: one per CPU, plus two); ``quiet`` drops the progress lines on stderr. Raises
+    :class:`BuildError` with the compiler's messages when a build fails.
+    """
     start = time.perf_counter()
-    names = scenario_names(source_dir)
+    src = _source(source_dir)
+    ns3 = find_ns3()
+    compiler_args, compiler_id = _compiler()
+    key = _key(src, ns3, compiler_args, compiler_id)
+    names = scenario_names(src)
     root = cache_dir() / "build"
-    root.mkdir(parents=True, exist_ok=True)
-    out = root / build_key(source_dir, ns3)
-    marker = out / "BUILD_OK"
-    if marker.exists() and not force:
-        return BuildResult(out / "bin", False, time.perf_counter() - start, names)
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same key
-        if marker.exists() and not force:
-            return BuildResult(out / "bin", False, time.perf_counter() - start, names)
+    out = root / key
+
+    def cached() -> BuildResult:
+        _touch(out)
+        log = out / "build.log"
+        return BuildResult(out / "bin", False, time.perf_counter() - start, names, key, log)
+
+    if not force and _is_complete(out):
+        return cached()  # the common case: no lock, no output
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BuildError(f"cannot create the build cache {root}: {exc}; set NS6G_CACHE_DIR") from exc
+    with _locked(root / ".lock", quiet):
+        if not force and _is_complete(out):
+            return cached()  # another process built it while we waited for the lock
+        _remove_leftovers(root)
         if not quiet:
-            print(
-                f"ns6g: building {len(names)} ns-3 scenarios against ns-3 {ns3.version} into {out} "
-                "(first use; about 30 s)",
-                file=sys.stderr,
-                flush=True,
+            reason = "sources or toolchain changed" if _completed_builds(root) else "first use"
+            _say(
+                f"building {len(names)} ns-3 scenario{'s' if len(names) != 1 else ''} against ns-3 "
+                f"{ns3.lib_version} into {out} ({reason}; about {_estimate(len(names), jobs)} s)"
             )
-        tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=root))
-        log_path = root / "last-build.log"
-        cmake, ninja = _tool("cmake"), _tool("ninja")
-        steps = [
-            [cmake, "-S", str(source_dir), "-B", str(tmp), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}",
-             f"-DNS3_ROOT={ns3.root}", f"-DCMAKE_BUILD_TYPE={BUILD_TYPE}"],
-            [cmake, "--build", str(tmp), "--", f"-j{jobs or os.cpu_count() or 2}"],
-        ]
-        log = ""
-        for cmd in steps:
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            log += proc.stdout + proc.stderr
-            if proc.returncode != 0:
-                log_path.write_text(log)
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise BuildError(f"building the ns-3 scenarios in {source_dir} failed:\n{_errors(log)}\n"
-                                 f"(full log: {log_path})")
-        (tmp / "BUILD_OK").write_text(ns3.version)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
+        log_path = root / f"{key}.log"  # outside the temporary folder, so it outlives a failure
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide the binaries from other users of a shared cache
+        try:
+            _compile(src, tmp, ns3, compiler_args, jobs, log_path)
+            log_path.replace(tmp / "build.log")
+            marker = {
+                "key": key,
+                "ns3": ns3.version,
+                "compiler": compiler_id.splitlines()[1:3],
+                "source_dir": str(src),
+                "scenarios": names,
+                "seconds": time.perf_counter() - start,
+            }
+            (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n")  # last: the build is whole
+            _move_into_place(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         _prune(root, keep=out)
     seconds = time.perf_counter() - start
     if not quiet:
-        print(f"ns6g: built {len(names)} scenarios in {seconds:.1f} s", file=sys.stderr, flush=True)
-    return BuildResult(out / "bin", True, seconds, names)
+        _say(f"built {len(names)} ns-3 scenario{'s' if len(names) != 1 else ''} in {seconds:.1f} s")
+    return BuildResult(out / "bin", True, seconds, names, key, out / "build.log")
+
+
+def _estimate(n_scenarios: int, jobs: int | None) -> int:
+    """Rough seconds for a clean build: configure, then about 6 s per wave of parallel compiles."""
+    parallel = max(1, min(jobs or os.cpu_count() or 1, n_scenarios or 1))
+    waves = -(-max(n_scenarios, 1) // parallel)
+    return 3 + 6 * waves
+
+
+def _compile(src: Path, tmp: Path, ns3: Ns3Install, compiler_args: list[str], jobs: int | None, log_path: Path) -> None:
+    cmake, ninja = _tool("cmake"), _tool("ninja")
+    configure = [
+        cmake,
+        "-S",
+        str(src),
+        "-B",
+        str(tmp),
+        "-G",
+        "Ninja",
+        f"-DCMAKE_MAKE_PROGRAM={ninja}",
+        *_cmake_args(ns3, compiler_args),
+    ]
+    # -k 0: keep going after a failure, so the errors of every broken scenario show at once.
+    compile_ = [ninja, "-C", str(tmp), "-k", "0", *([f"-j{jobs}"] if jobs else [])]
+    # English, ASCII diagnostics: the error lines are picked out of the log by their wording.
+    env = {**os.environ, "LC_ALL": "C"}
+    with open(log_path, "w") as log:
+        for stage, command in (("configure", configure), ("compile", compile_)):
+            log.write(f"$ {shlex.join(command)}\n")
+            log.flush()
+            proc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            if proc.returncode != 0:
+                log.close()
+                raise BuildError(_failure_message(stage, src, log_path))
+
+
+# Lines before an error that say where it happened (GCC and Clang styles).
+_WHERE_RE = re.compile(
+    r"^In file included from |^\s+from |: In (?:member )?function|: In instantiation"
+    r"|: In constructor|: In destructor|: In lambda|: At global scope|required from"
+    r"|: in function `"
+)  # the last: the linker's
+_ERROR_RE = re.compile(r"\berror:|undefined reference to|^CMake Error")
+_FILE_RE = re.compile(r"^(?P<file>[^\s:][^:]*?):\d+(?::\d+)?: (?:fatal )?error:")
+# Ninja's line for a failed step, e.g. "FAILED: [code=1] CMakeFiles/x.dir/x.cc.o" or "FAILED: bin/x".
+_FAILED_RE = re.compile(r"^FAILED: (?:\[code=\d+\] )?(?P<output>\S+)")
+_MAX_LINES = 120
+
+
+def _error_excerpt(lines: list[str]) -> list[str]:
+    """The error lines of a build log, each with the lines that locate it and its source excerpt."""
+    keep: set[int] = set()
+    for i, line in enumerate(lines):
+        if not _ERROR_RE.search(line):
+            continue
+        keep.add(i)
+        j = i - 1
+        while j >= 0 and i - j <= 8 and _WHERE_RE.search(lines[j]):
+            keep.add(j)
+            j -= 1
+        after = 20 if line.startswith("CMake Error") else 4  # CMake's message follows, indented
+        for k in range(i + 1, min(len(lines), i + 1 + after)):
+            if _ERROR_RE.search(lines[k]) or lines[k].startswith(("ninja:", "FAILED:", "[", "Call Stack", "-- ")):
+                break
+            keep.add(k)
+    return [lines[i] for i in sorted(keep)]
+
+
+def _failure_message(stage: str, src: Path, log_path: Path) -> str:
+    lines = log_path.read_text(errors="replace").splitlines()
+    excerpt = _error_excerpt(lines) or lines[-40:]
+    if len(excerpt) > _MAX_LINES:
+        excerpt = [*excerpt[:_MAX_LINES], f"... ({len(excerpt) - _MAX_LINES} more lines in the log)"]
+    files = [m["file"] for line in excerpt if (m := _FILE_RE.match(line))]
+    files += [f for line in lines if (m := _FAILED_RE.match(line)) if (f := _failed_source(m["output"], src))]
+    files = list(dict.fromkeys(files))
+    where = ", ".join(files) if files else f"the scenarios in {src}"
+    what = "CMake could not configure" if stage == "configure" else "compiling or linking failed for"
+    body = "\n".join(excerpt)
+    return f"ns-3 scenario build: {what} {where}\n{body}\nfull log: {log_path}"
+
+
+def _failed_source(output: str, src: Path) -> str | None:
+    """The source file behind a failed Ninja output (an object file or a scenario's executable)."""
+    if m := re.fullmatch(r"CMakeFiles/[^/]+\.dir/(?P<rel>.+)\.o", output):
+        return str(src / m["rel"])
+    if m := re.fullmatch(r"bin/(?P<name>[^/]+)", output):
+        return str(src / f"{m['name']}.cc")
+    return None
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished build to its final name (atomic; a forced rebuild first moves the old aside)."""
+    if out.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f".old-{out.name}-", dir=out.parent))
+        out.rename(aside / out.name)
+        tmp.rename(out)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Temporary folders of builds that died; safe under the lock, as only its holder builds."""
+    for path in root.glob(".tmp-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in root.glob(".old-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _completed_builds(root: Path) -> list[Path]:
+    return [p for p in root.iterdir() if _KEY_RE.match(p.name) and p.is_dir() and _is_complete(p)]
 
 
 def _prune(root: Path, keep: Path) -> None:
-    builds = sorted((p for p in root.iterdir() if p.is_dir() and p != keep), key=lambda p: p.stat().st_mtime)
-    for old in builds[: max(0, len(builds) - (KEEP_BUILDS - 1))]:
+    """Keep the KEEP_BUILDS most recently used builds (the current one among them) and their logs."""
+
+    def by_age(paths: list[Path]) -> list[Path]:
+        return sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)
+
+    others = [p for p in root.iterdir() if _KEY_RE.match(p.name) and p.is_dir() and p != keep]
+    finished = by_age([p for p in others if _is_complete(p)])
+    # A key-named folder without a marker cannot come from this module's renames; it is debris.
+    debris = [p for p in others if not _is_complete(p)]
+    for old in finished[KEEP_BUILDS - 1 :] + debris:
         shutil.rmtree(old, ignore_errors=True)
+    # Logs of failed builds: keep the latest few for reading.
+    for old_log in by_age(list(root.glob("*.log")))[KEEP_BUILDS:]:
+        old_log.unlink(missing_ok=True)
 
 
 def scenario_binary(name: str, source_dir: Path | None = None) -> Path:
-    """Path of a scenario's executable, building the scenarios first if needed."""
-    result = build(source_dir)
-    if name not in result.scenarios:
-        raise UnknownScenarioError(f"no scenario {name!r}; available: {', '.join(result.scenarios)}")
-    return result.bin_dir / name
+    """The executable of scenario ``name``, building the scenarios first if the cache lacks them."""
+    src = _source(source_dir)
+    available = scenario_names(src)
+    if name not in available:  # before building: a typo should not cost a compile
+        raise UnknownScenarioError(name, available, src)
+    binary = build(src).bin_dir / name
+    if not binary.is_file():
+        raise BuildError(f"the build of {src} finished but has no {binary}")
+    return binary

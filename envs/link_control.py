@@ -1,0 +1,45 @@
+"""``ns6g/LinkControl-v0``: pick the sending rate of a UDP flow over a real ns-3 bottleneck link.
+
+Topology (``ns3_scenarios/link-control.cc``): one controlled UDP sender and ``n_cross`` on/off cross-traffic
+senders share a point-to-point bottleneck with a drop-tail queue. Every ``step_ms`` of simulated time the
+agent picks one of ``rate_levels`` sending rates; the reward is the measured throughput (as a fraction of
+the link rate) minus penalties for one-way delay and loss.
+
+Observation, ``Box(6,) float32``: throughput / link rate, delay (ms / 100), loss fraction, bottleneck queue
+fill fraction, current rate / link rate, cross-traffic throughput / link rate.
+Action, ``Discrete(rate_levels)``: level ``i`` sends at ``link_rate_mbps * max_rate_fraction * (i+1) / rate_levels``.
+Info: ``throughput_mbps``, ``delay_ms``, ``loss_fraction``, ``queue_packets``, ``rate_mbps``,
+``cross_throughput_mbps``, ``sim_time_s``.
+Episodes are truncated after ``episode_steps`` decisions; they never terminate.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ns6g.config import ScenarioConfig
+from ns6g.envs.base import ScenarioEnv
+
+
+class LinkControlConfig(ScenarioConfig):
+    link_rate_mbps: float = Field(10.0, gt=0, le=100_000, description="bottleneck rate (Mbit/s)")
+    link_delay_ms: float = Field(10.0, ge=0, le=10_000, description="bottleneck one-way propagation delay (ms)")
+    queue_packets: int = Field(100, ge=1, le=1_000_000, description="bottleneck drop-tail queue size (packets)")
+    packet_bytes: int = Field(1000, ge=64, le=65_000, description="UDP payload size (bytes)")
+    n_cross: int = Field(2, ge=0, le=64, description="number of on/off cross-traffic senders")
+    cross_rate_mbps: float = Field(4.0, ge=0, le=100_000, description="rate of each cross sender while on (Mbit/s)")
+    cross_on_s: float = Field(0.5, gt=0, le=3600, description="mean on period of cross traffic (s)")
+    cross_off_s: float = Field(0.5, gt=0, le=3600, description="mean off period of cross traffic (s)")
+    rate_levels: int = Field(8, ge=2, le=1024, description="number of discrete sending rates (actions)")
+    max_rate_fraction: float = Field(1.2, gt=0, le=10, description="highest sending rate / link rate")
+    step_ms: float = Field(100.0, gt=0, le=3_600_000, description="simulated time between decisions (ms)")
+    episode_steps: int = Field(200, ge=1, le=10_000_000, description="decisions per episode before truncation")
+    delay_weight: float = Field(0.5, ge=0, le=1000, description="reward penalty per 100 ms of one-way delay")
+    loss_weight: float = Field(1.0, ge=0, le=1000, description="reward penalty per unit loss fraction")
+
+
+class LinkControlEnv(ScenarioEnv):
+    """Rate control of one UDP flow over a shared ns-3 bottleneck link."""
+
+    scenario = "link-control"
+    config_class = LinkControlConfig
