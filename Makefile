@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ns6g-installed
 
-.PHONY: setup build test bench clean
+.PHONY: setup build demo test bench clean
 
 setup: $(STAMP)
 
@@ -19,11 +19,16 @@ $(STAMP): pyproject.toml setup.py ns6g/_shmsync.c
 build: setup
 	$(BIN)/ns6g build
 
+demo: build
+	$(BIN)/ns6g demo
+
 test: build
 	$(BIN)/python -m pytest -q
 
 bench: build
 	$(BIN)/ns6g bench bridge
+	$(BIN)/ns6g bench reset
+	$(BIN)/ns6g bench parallel
 
 clean:
 	rm -rf build dist *.egg-info ns6g/*.so

@@ -6,6 +6,7 @@ validated configuration, seeding, reset without relaunch, crash recovery, checks
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -14,6 +15,7 @@ import gymnasium as gym
 from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.build import scenario_binary
 from ns6g.config import ScenarioConfig
+from ns6g.policies import Policy, RandomPolicy
 
 
 class ScenarioEnv(gym.Env):
@@ -90,6 +92,10 @@ class ScenarioEnv(gym.Env):
             raise
         info = {**result.info, "sim_time_s": result.sim_time_s}
         return self.bridge.read_observation(), float(result.reward), result.terminated, result.truncated, info
+
+    def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
+        """Policies an agent should beat on this environment, by name (here: uniform random)."""
+        return {"random": RandomPolicy(copy.deepcopy(self.action_space), seed)}
 
     def close(self) -> None:
         if self._bridge is not None:

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from ns6g.config import ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
+from ns6g.policies import ConstantPolicy, Policy
 
 
 class LinkControlConfig(ScenarioConfig):
@@ -43,3 +44,13 @@ class LinkControlEnv(ScenarioEnv):
 
     scenario = "link-control"
     config_class = LinkControlConfig
+
+    def rate_mbps(self, level: int) -> float:
+        """Sending rate (Mbit/s) of action ``level``."""
+        c = self.config
+        return c.link_rate_mbps * c.max_rate_fraction * (level + 1) / c.rate_levels
+
+    def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
+        """Uniform random, and one constant-rate policy per level, named ``fixed-<rate>Mbps``."""
+        fixed = {f"fixed-{self.rate_mbps(i):g}Mbps": ConstantPolicy(i) for i in range(self.config.rate_levels)}
+        return {**super().baseline_policies(seed), **fixed}

@@ -3,6 +3,10 @@
 - ``bridge``: round trip of one step exchange (action of 8 float32 values, observation of 8 to 65536
   float32 values) through the shared-memory bridge and through a socket transport (a Unix socket with
   length-prefixed messages, as socket-based bridges frame them), both against the same C++ peer.
+- ``reset``: episode reset of the first scenario (LinkControl) inside the running process, against a
+  relaunch of the process (what socket bridges do per episode), both in one run.
+- ``parallel``: aggregate steps/s of 1, 2, 4 and 8 LinkControl scenarios stepped in lockstep the way a
+  vector environment steps them (post every request, then wait for every answer).
 """
 
 from __future__ import annotations
@@ -147,4 +151,124 @@ def format_bridge(result: dict[str, Any]) -> str:
         f"{result['speedup_median']:.1f}x faster than the socket transport "
         f"(targets: <= 3 us, >= 30x)"
     )
+    return "\n".join(lines)
+
+
+# -- reset -------------------------------------------------------------------------------------------
+def _link_control_args(**overrides: Any) -> tuple[Path, list[str]]:
+    from ns6g.envs.link_control import LinkControlConfig
+
+    return scenario_binary("link-control"), LinkControlConfig.from_user(None, **overrides).to_args()
+
+
+def bench_reset(resets: int = 200, relaunches: int = 20, progress: bool = True) -> dict[str, Any]:
+    """Median and p99 time (ms) of an in-process episode reset and of a process relaunch plus reset.
+
+    Every reset uses a new RngRun and is followed by one step, so that a reset which left work for the
+    first step would show.
+    """
+    binary, args = _link_control_args()
+    bar = tqdm(total=resets + relaunches, desc="bench reset", disable=not progress, leave=False)
+    in_process: list[int] = []
+    with Bridge(binary, args) as bridge:
+        bridge.reset(1)  # warm-up: first touch of code and pages
+        for run in range(2, resets + 2):
+            t0 = time.perf_counter_ns()
+            bridge.reset(run)
+            in_process.append(time.perf_counter_ns() - t0)
+            bridge.step(0)
+            bar.update()
+    relaunch: list[int] = []
+    for run in range(relaunches):
+        t0 = time.perf_counter_ns()
+        with Bridge(binary, args) as bridge:
+            bridge.reset(run + 2)
+            relaunch.append(time.perf_counter_ns() - t0)
+            bridge.step(0)
+        bar.update()
+    bar.close()
+    reset_med, reset_p99 = (v / 1000 for v in _percentiles(in_process))
+    relaunch_med, relaunch_p99 = (v / 1000 for v in _percentiles(relaunch))
+    return {
+        "benchmark": "reset",
+        "scenario": "link-control",
+        "reset_ms_median": reset_med,
+        "reset_ms_p99": reset_p99,
+        "relaunch_ms_median": relaunch_med,
+        "relaunch_ms_p99": relaunch_p99,
+        "speedup_median": relaunch_med / reset_med,
+        "resets": len(in_process),
+        "relaunches": len(relaunch),
+    }
+
+
+def format_reset(result: dict[str, Any]) -> str:
+    return (
+        "episode reset of link-control, milliseconds\n"
+        f"  in-process reset : median {result['reset_ms_median']:7.2f}  p99 {result['reset_ms_p99']:7.2f}"
+        f"  ({result['resets']} resets)\n"
+        f"  process relaunch : median {result['relaunch_ms_median']:7.2f}  p99 {result['relaunch_ms_p99']:7.2f}"
+        f"  ({result['relaunches']} relaunches)\n"
+        f"headline: reset median {result['reset_ms_median']:.2f} ms, "
+        f"{result['speedup_median']:.1f}x faster than a relaunch (target: <= 20 ms)"
+    )
+
+
+# -- parallel ----------------------------------------------------------------------------------------
+PARALLEL_COUNTS = (1, 2, 4, 8)
+
+
+def _lockstep_rate(bridges: list[Bridge], seconds: float) -> tuple[int, float]:
+    """Step every bridge in lockstep for about ``seconds``; return (steps, elapsed seconds)."""
+    rng = np.random.default_rng(0)
+    levels = int(bridges[0].action_space.n)
+    steps, start = 0, time.perf_counter()
+    while True:
+        actions = rng.integers(0, levels, size=len(bridges))
+        for bridge, action in zip(bridges, actions):
+            bridge.write_action(int(action))
+            bridge.post(CMD_STEP)
+        for bridge in bridges:
+            bridge.wait()
+        steps += len(bridges)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return steps, elapsed
+
+
+def bench_parallel(seconds: float = 3.0, progress: bool = True) -> dict[str, Any]:
+    """Aggregate steps/s of N = 1, 2, 4, 8 LinkControl scenarios on this machine's cores.
+
+    Episodes are long enough (``episode_steps`` = 10**7) that no reset falls inside the measurement.
+    """
+    binary, args = _link_control_args(episode_steps=10_000_000)
+    cases = []
+    for n in tqdm(PARALLEL_COUNTS, desc="bench parallel", disable=not progress, leave=False):
+        bridges: list[Bridge] = []
+        try:
+            for run in range(1, n + 1):
+                bridges.append(Bridge(binary, args))
+                bridges[-1].reset(run)
+            _lockstep_rate(bridges, min(0.5, seconds / 4))  # warm-up
+            steps, elapsed = _lockstep_rate(bridges, seconds)
+        finally:
+            for bridge in bridges:
+                bridge.close()
+        cases.append({"envs": n, "steps": steps, "seconds": elapsed, "steps_per_s": steps / elapsed})
+    rate = {c["envs"]: c["steps_per_s"] for c in cases}
+    return {
+        "benchmark": "parallel",
+        "scenario": "link-control",
+        "cores": os.cpu_count(),
+        "cases": cases,
+        "ratio_8_over_2": rate[8] / rate[2],
+    }
+
+
+def format_parallel(result: dict[str, Any]) -> str:
+    lines = [f"aggregate steps/s of link-control in lockstep, {result['cores']} cores",
+             f"{'envs':>5}  {'steps/s':>9}  {'steps':>7}"]
+    for c in result["cases"]:
+        lines.append(f"{c['envs']:>5}  {c['steps_per_s']:>9.0f}  {c['steps']:>7}")
+    lines.append(f"headline: 8 envs / 2 envs = {result['ratio_8_over_2']:.2f} (target: >= 1.0)")
     return "\n".join(lines)

@@ -1,0 +1,55 @@
+"""The command line: benchmarks report what they promise, the demo trains and beats nothing by fiat."""
+
+import json
+
+import pytest
+
+from ns6g import bench
+from ns6g.cli import main, make_parser
+from ns6g.demo import DemoConfig, format_summary, run_demo
+
+
+def test_help_names_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for command in ("build", "bench", "demo", "envs", "version"):
+        assert f"  {command}" in text
+
+
+def test_bench_bridge_json_has_the_documented_keys(capsys):
+    assert main(["bench", "bridge", "--json", "--iterations", "1000"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("shm_rtt_us_median", "shm_rtt_us_p99", "socket_rtt_us_median", "speedup_median"):
+        assert result[key] > 0
+    assert [c["obs_values"] for c in result["cases"]] == list(bench.BRIDGE_SIZES)
+    assert result["shm_rtt_us_median"] == result["cases"][1]["shm_rtt_us_median"]  # the 64-value case
+
+
+def test_bench_reset_and_parallel_measure_every_case():
+    reset = bench.bench_reset(resets=5, relaunches=2, progress=False)
+    assert reset["resets"] == 5 and reset["relaunches"] == 2
+    assert 0 < reset["reset_ms_median"] and 0 < reset["relaunch_ms_median"]
+    assert "reset median" in bench.format_reset(reset)
+
+    parallel = bench.bench_parallel(seconds=0.2, progress=False)
+    assert [c["envs"] for c in parallel["cases"]] == [1, 2, 4, 8]
+    assert all(c["steps"] >= c["envs"] for c in parallel["cases"])
+    assert parallel["ratio_8_over_2"] > 0
+
+
+def test_unknown_benchmark_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(["bench", "nonsense"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_demo_trains_evaluates_and_saves(tmp_path):
+    config = DemoConfig(timesteps=512, n_envs=2, seed=3, eval_seeds=1, out=tmp_path / "demo")
+    summary = run_demo(config, progress=False)
+    assert (tmp_path / "demo" / "ppo_link_control.zip").is_file()
+    assert json.loads((tmp_path / "demo" / "summary.json").read_text())["best_fixed_policy"].startswith("fixed-")
+    policies = [row["policy"] for row in summary["table"]]
+    assert policies[0] == "ppo" and policies[2] == "random"
+    assert "PPO return / best fixed rate" in format_summary(summary)
