@@ -7,6 +7,7 @@ validated configuration, seeding, reset without relaunch, crash recovery, checks
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -16,6 +17,8 @@ from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.build import scenario_binary
 from ns6g.config import ScenarioConfig
 from ns6g.policies import Policy, RandomPolicy
+from ns6g.runs import RunWriter
+from ns6g.step_trace import StepRecorder
 
 
 class ScenarioEnv(gym.Env):
@@ -28,6 +31,10 @@ class ScenarioEnv(gym.Env):
         config: a mapping of settings or a ``config_class`` instance.
         render_mode: unused (no rendering), accepted for the Gymnasium API.
         bridge_options: keyword arguments for :class:`ns6g.bridge.Bridge` (timeouts, spin time).
+        run_dir: if given, the environment writes a run directory there (``steps`` and ``events``
+            tables; see docs/traces.md), closed by ``close()``. It must not already hold a run.
+        trace_detail: ``"summary"`` (default: observations as min/mean/max), ``"full"`` (every
+            observation value) or ``"off"`` (manifest only).
         **overrides: configuration settings, validated with ``config``.
 
     Seeding: ``reset(seed=s)`` runs the episode with ns-3 ``RngRun = s`` (``RngSeed`` stays 1), so the
@@ -46,6 +53,8 @@ class ScenarioEnv(gym.Env):
         *,
         render_mode: str | None = None,
         bridge_options: Mapping[str, Any] | None = None,
+        run_dir: str | os.PathLike[str] | None = None,
+        trace_detail: str = "summary",
         **overrides: Any,
     ) -> None:
         if render_mode is not None:
@@ -53,10 +62,23 @@ class ScenarioEnv(gym.Env):
         self.config = self.config_class.from_user(config, **overrides)  # before any process starts
         self._bridge_options = dict(bridge_options or {})
         self._binary = scenario_binary(self.scenario)
-        self._bridge: Bridge | None = self._launch()
+        self._bridge: Bridge | None = None
+        self.recorder: StepRecorder | None = None
+        writer = None
+        if run_dir is not None:  # before the launch: a taken run_dir is refused before any process starts
+            writer = RunWriter(run_dir, kind="env", detail=trace_detail, config={
+                "env": type(self).__name__, "scenario": self.scenario, **self.config.model_dump()})
+        try:
+            self._bridge = self._launch()
+        except BaseException as exc:
+            if writer is not None:
+                writer.close("failed", f"{type(exc).__name__}: {exc}")
+            raise
         self.observation_space = self._bridge.observation_space
         self.action_space = self._bridge.action_space
         self._needs_reset = True
+        if writer is not None:
+            self.recorder = StepRecorder(writer, self.observation_space, self.action_space)
 
     def _launch(self) -> Bridge:
         return Bridge(self._binary, self.config.to_args(), **self._bridge_options)
@@ -80,18 +102,27 @@ class ScenarioEnv(gym.Env):
         result = self.bridge.reset(run)
         self._needs_reset = False
         info = {**result.info, "sim_time_s": result.sim_time_s, "rng_run": run}
-        return self.bridge.read_observation(), info
+        observation = self.bridge.read_observation()
+        if self.recorder is not None:
+            self.recorder.on_reset(observation, info, run)
+        return observation, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
-            raise RuntimeError("call reset() before step() (and after the scenario crashed)")
+            raise RuntimeError("call reset() before step() (and after the episode ended or the scenario crashed)")
         try:
             result = self.bridge.step(action)
-        except (ScenarioCrashed, ScenarioNotResponding):
+        except (ScenarioCrashed, ScenarioNotResponding) as exc:
             self._needs_reset = True  # the next reset relaunches the scenario
+            if self.recorder is not None:
+                self.recorder.event("crash", str(exc).splitlines()[0])
             raise
         info = {**result.info, "sim_time_s": result.sim_time_s}
-        return self.bridge.read_observation(), float(result.reward), result.terminated, result.truncated, info
+        self._needs_reset = result.terminated or result.truncated
+        observation = self.bridge.read_observation()
+        if self.recorder is not None:
+            self.recorder.on_step(action, observation, result.reward, result.terminated, result.truncated, info)
+        return observation, float(result.reward), result.terminated, result.truncated, info
 
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
         """Policies an agent should beat on this environment, by name (here: uniform random)."""
@@ -101,5 +132,7 @@ class ScenarioEnv(gym.Env):
         if self._bridge is not None:
             self._bridge.close()
             self._bridge = None
+        if self.recorder is not None:
+            self.recorder.writer.close()
         super().close()
 

@@ -601,7 +601,8 @@ main(int argc, char* argv[])
             problems.push_back(what);
         }
     };
-    check(Positive(p.linkRateMbps) && p.linkRateMbps <= 1e6, "--link-rate-mbps must be in (0, 1e6]");
+    // Rates are rounded to whole bit/s by ns3::DataRate: below 1 kbit/s is refused, not rounded to 0.
+    check(p.linkRateMbps >= 1e-3 && p.linkRateMbps <= 1e6, "--link-rate-mbps must be in [1e-3, 1e6]");
     check(NonNegative(p.linkDelayMs) && p.linkDelayMs <= 1e7, "--link-delay-ms must be in [0, 1e7]");
     check(p.queuePackets >= 1 && p.queuePackets <= 100'000'000, "--queue-packets must be in [1, 1e8]");
     check(p.packetBytes >= minPacket && p.packetBytes <= 65535 - kUdpIpBytes,
@@ -609,12 +610,13 @@ main(int argc, char* argv[])
               std::to_string(65535 - kUdpIpBytes) + "] (it holds a " + std::to_string(minPacket) +
               "-byte SeqTsSizeHeader and fits one IPv4 datagram)");
     check(p.nCross >= 0 && p.nCross <= 250, "--n-cross must be in [0, 250]");
-    check(NonNegative(p.crossRateMbps) && p.crossRateMbps <= 1e6, "--cross-rate-mbps must be in [0, 1e6]");
+    check((p.crossRateMbps == 0 || p.crossRateMbps >= 1e-3) && p.crossRateMbps <= 1e6,
+          "--cross-rate-mbps must be 0 or in [1e-3, 1e6]");
     check(Positive(p.crossOnS), "--cross-on-s must be positive");
     check(Positive(p.crossOffS), "--cross-off-s must be positive");
     check(p.rateLevels >= 1 && p.rateLevels <= 1'000'000, "--rate-levels must be in [1, 1e6]");
     check(Positive(p.maxRateFraction) && p.maxRateFraction <= 1000, "--max-rate-fraction must be in (0, 1000]");
-    check(Positive(p.stepMs) && p.stepMs >= 1e-6 && p.stepMs <= 1e9, "--step-ms must be in [1e-6, 1e9]");
+    check(p.stepMs >= 1e-3 && p.stepMs <= 1e9, "--step-ms must be in [1e-3, 1e9]");
     check(p.episodeSteps >= 1, "--episode-steps must be at least 1");
     check(NonNegative(p.delayWeight), "--delay-weight must be a finite number >= 0");
     check(NonNegative(p.lossWeight), "--loss-weight must be a finite number >= 0");

@@ -6,7 +6,8 @@
  * wakes the futex only if the waiter count says somebody sleeps, so a step costs no system call when
  * the peer is spinning. A waiter spins for a short while (the fast path: ~1 us round trips), then
  * registers itself in `waiters` and sleeps in FUTEX_WAIT with a timeout, so that many environments on
- * few cores do not burn each other's CPU. The same protocol is implemented in C++ in
+ * few cores do not burn each other's CPU. The spin adapts: a wait that outlasted the spin budget last
+ * time (the peer runs long steps, or more processes than cores) makes the next wait skip spinning. The same protocol is implemented in C++ in
  * ns3_scenarios/bridge/ns6g-bridge.h; keep the two in step.
  *
  * The GIL is released while sleeping, never while spinning (spins are microseconds).
@@ -36,6 +37,7 @@ typedef struct {
     Py_buffer view; /* keeps the mapping alive (mmap refuses to close while exported) */
     uint32_t *seq;
     uint32_t *waiters;
+    int64_t last_wait_ns; /* duration of the previous wait: predicts whether spinning will pay */
 } Counter;
 
 static inline int64_t now_ns(void) {
@@ -111,11 +113,18 @@ static PyObject *Counter_wait(Counter *self, PyObject *const *args, Py_ssize_t n
     if (PyErr_Occurred()) return NULL;
 
     uint32_t t = (uint32_t)target;
-    if (reached(__atomic_load_n(self->seq, __ATOMIC_ACQUIRE), t)) Py_RETURN_TRUE;
+    if (reached(__atomic_load_n(self->seq, __ATOMIC_ACQUIRE), t)) {
+        self->last_wait_ns = 0;
+        Py_RETURN_TRUE;
+    }
 
     int64_t start = now_ns();
-    for (unsigned i = 1;; ++i) {
-        if (reached(__atomic_load_n(self->seq, __ATOMIC_ACQUIRE), t)) Py_RETURN_TRUE;
+    if (self->last_wait_ns > spin_ns) spin_ns = 0;
+    for (unsigned i = 1; spin_ns > 0; ++i) {
+        if (reached(__atomic_load_n(self->seq, __ATOMIC_ACQUIRE), t)) {
+            self->last_wait_ns = now_ns() - start;
+            Py_RETURN_TRUE;
+        }
         CPU_RELAX();
         if ((i & 63) == 0 && now_ns() - start >= spin_ns) break;
     }
@@ -134,6 +143,7 @@ static PyObject *Counter_wait(Counter *self, PyObject *const *args, Py_ssize_t n
         syscall(SYS_futex, self->seq, FUTEX_WAIT, v, &ts, NULL, 0);
     }
     __atomic_fetch_sub(self->waiters, 1, __ATOMIC_SEQ_CST);
+    self->last_wait_ns = now_ns() - start;
     Py_END_ALLOW_THREADS
     if (ok) Py_RETURN_TRUE;
     Py_RETURN_FALSE;

@@ -7,6 +7,7 @@
   relaunch of the process (what socket bridges do per episode), both in one run.
 - ``parallel``: aggregate steps/s of 1, 2, 4 and 8 LinkControl scenarios stepped in lockstep the way a
   vector environment steps them (post every request, then wait for every answer).
+- ``trace``: LinkControl episodes with and without a run directory, alternating, at one detail level.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from ns6g.bridge import CMD_STEP, Bridge
@@ -272,3 +274,59 @@ def format_parallel(result: dict[str, Any]) -> str:
         lines.append(f"{c['envs']:>5}  {c['steps_per_s']:>9.0f}  {c['steps']:>7}")
     lines.append(f"headline: 8 envs / 2 envs = {result['ratio_8_over_2']:.2f} (target: >= 1.0)")
     return "\n".join(lines)
+
+
+# -- trace -------------------------------------------------------------------------------------------
+def bench_trace(episodes: int = 20, detail: str = "summary", progress: bool = True) -> dict[str, Any]:
+    """Wall time of LinkControl episodes with and without a run directory, alternating episode by episode.
+
+    Both environments run the same seeds and the same fixed action, so the only difference is tracing.
+    """
+    import gymnasium as gym
+
+    import ns6g.envs  # noqa: F401
+
+    seconds = {"plain": 0.0, "traced": 0.0}
+    steps = 0
+    with tempfile.TemporaryDirectory(prefix="ns6g-bench-trace-") as tmp:
+        envs = {"plain": gym.make("ns6g/LinkControl-v0"),
+                "traced": gym.make("ns6g/LinkControl-v0", run_dir=Path(tmp) / "run", trace_detail=detail)}
+        try:
+            for episode in tqdm(range(episodes + 1), desc="bench trace", disable=not progress, leave=False):
+                for name in ("plain", "traced") if episode % 2 else ("traced", "plain"):
+                    env = envs[name]
+                    t0 = time.perf_counter()
+                    env.reset(seed=episode)
+                    done, n = False, 0
+                    while not done:
+                        _, _, terminated, truncated, _ = env.step(3)
+                        done, n = terminated or truncated, n + 1
+                    if episode > 0:  # episode 0 warms both up
+                        seconds[name] += time.perf_counter() - t0
+                        steps += n if name == "plain" else 0
+        finally:
+            for env in envs.values():
+                env.close()
+        rows = sum(pq.read_metadata(p).num_rows for p in (Path(tmp) / "run" / "steps").glob("part-*.parquet"))
+    return {
+        "benchmark": "trace",
+        "scenario": "link-control",
+        "detail": detail,
+        "episodes": episodes,
+        "steps_per_variant": steps,
+        "rows_written": rows,
+        "plain_s": seconds["plain"],
+        "traced_s": seconds["traced"],
+        "overhead_fraction": seconds["traced"] / seconds["plain"] - 1.0,
+    }
+
+
+def format_trace(result: dict[str, Any]) -> str:
+    return (
+        f"link-control, {result['episodes']} episodes ({result['steps_per_variant']} steps) each way, "
+        f"alternating\n"
+        f"  without a run directory : {result['plain_s']:7.3f} s\n"
+        f"  with detail {result['detail']!r:<11} : {result['traced_s']:7.3f} s  "
+        f"({result['rows_written']} step rows written)\n"
+        f"headline: tracing overhead {100 * result['overhead_fraction']:+.1f}% (target: <= 10%)"
+    )

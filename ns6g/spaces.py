@@ -93,3 +93,14 @@ def write_action(views: Views, space: spaces.Space, action: Any, path: str = "ac
     if value.dtype.kind not in "iub" or not space.contains(value.astype(space.dtype, copy=False)):
         raise ValueError(f"{path}={action!r} is outside {space}")
     np.copyto(views, value, casting="unsafe")
+
+
+def flat_values(space: spaces.Space, value: Any) -> np.ndarray:
+    """Every number of ``value`` as one float64 vector (Dict leaves in key order).
+
+    Unlike ``gymnasium.spaces.flatten`` this keeps a Discrete value as its index, not a one-hot vector.
+    """
+    if isinstance(space, spaces.Dict):
+        parts = [flat_values(child, value[name]) for name, child in space.spaces.items()]
+        return np.concatenate(parts) if parts else np.empty(0)
+    return np.asarray(value, dtype=np.float64).ravel()

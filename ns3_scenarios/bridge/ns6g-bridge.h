@@ -1,4 +1,5 @@
-// ns6g bridge, C++ side: header-only. A scenario subclasses ns6g::GymEnv and calls ns6g::Serve().
+// ns6g bridge, C++ side: header-only. A scenario subclasses ns6g::GymEnv, adds ns6g::Bridge's options to
+// its CommandLine (Bridge::AddCommandLine), parses it and calls Bridge::Serve(env).
 //
 // Protocol (the Python side is ns6g/bridge.py; keep both in step with docs/bridge.md):
 //  * Python creates a POSIX shared-memory segment (owner-only, name "/ns6g-<pid>-<random>") holding a
@@ -11,7 +12,7 @@
 //    counter; the scenario answers and posts the response counter. Waiters spin briefly, then sleep on
 //    the counter word with FUTEX_WAIT; posters call FUTEX_WAKE only when the waiter count is non-zero.
 //  * Liveness: a watchdog thread beats a heartbeat word every 50 ms (Python raises if it stops) and exits
-//    the process within 100 ms once the Python parent is gone.
+//    the process within about 50 ms once the Python parent is gone.
 #pragma once
 
 #include "ns3/core-module.h"
@@ -576,27 +577,34 @@ Post(uint32_t* counter, uint32_t value)
     }
 }
 
-/** Spin for spinNs, then sleep on the futex in slices; returns once the counter reaches target. */
-inline void
+/**
+ * Spin for spinNs, then sleep on the futex in slices; returns once the counter reaches target.
+ * Returns the wait's duration (ns). A caller passes spinNs = 0 when its previous wait outlasted the
+ * spin budget: the peer is busy for long steps or the cores are oversubscribed, and spinning would
+ * only take CPU from the processes doing the work.
+ */
+inline int64_t
 Wait(uint32_t* counter, uint32_t target, int64_t spinNs)
 {
     using Clock = std::chrono::steady_clock;
     if (Reached(__atomic_load_n(counter, __ATOMIC_ACQUIRE), target))
     {
-        return;
+        return 0;
     }
     auto start = Clock::now();
-    for (unsigned i = 1;; ++i)
+    auto elapsed = [&start] {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+    };
+    for (unsigned i = 1; spinNs > 0; ++i)
     {
         if (Reached(__atomic_load_n(counter, __ATOMIC_ACQUIRE), target))
         {
-            return;
+            return elapsed();
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
-        if ((i & 63) == 0 &&
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count() >= spinNs)
+        if ((i & 63) == 0 && elapsed() >= spinNs)
         {
             break;
         }
@@ -614,6 +622,7 @@ Wait(uint32_t* counter, uint32_t target, int64_t spinNs)
         syscall(SYS_futex, counter, FUTEX_WAIT, v, &ts, nullptr, 0);
     }
     __atomic_fetch_sub(counter + 1, 1, __ATOMIC_SEQ_CST);
+    return elapsed();
 }
 
 inline std::string
@@ -729,10 +738,14 @@ class Bridge
         m_recordTypes = env.GetRecordTypes();
         Hello();
         uint32_t seq = 0;
+        const int64_t spinNs = m_spinUs * 1000;
+        int64_t lastWaitNs = 0;
         for (;;)
         {
             ++seq;
-            detail::Wait(Ctr(layout::kRequestCtrOff), seq, m_spinUs * 1000);
+            lastWaitNs = detail::Wait(Ctr(layout::kRequestCtrOff),
+                                      seq,
+                                      lastWaitNs > spinNs ? 0 : spinNs);
             uint32_t cmd = Get<uint32_t>(layout::kReqCommandOff);
             if (cmd == kCmdClose)
             {
@@ -887,9 +900,11 @@ class Bridge
     void Hello()
     {
         uint64_t offset = layout::kHeaderSize;
-        std::string json = "{\"version\":" + std::to_string(layout::kVersion) + ",\"observation\":" +
-                           LayoutSpace(m_obsSpace, m_obs, offset) +
-                           ",\"action\":" + LayoutSpace(m_actSpace, m_act, offset) + ",\"records\":[";
+        // Two statements: the observation is laid out first, then the action (operand order is unspecified).
+        const std::string obsJson = LayoutSpace(m_obsSpace, m_obs, offset);
+        const std::string actJson = LayoutSpace(m_actSpace, m_act, offset);
+        std::string json = "{\"version\":" + std::to_string(layout::kVersion) +
+                           ",\"observation\":" + obsJson + ",\"action\":" + actJson + ",\"records\":[";
         for (size_t i = 0; i < m_recordTypes.size(); ++i)
         {
             const auto& r = m_recordTypes[i];

@@ -1,0 +1,309 @@
+"""Run directories: the one trace format every environment, learner and benchmark writes.
+
+A run directory holds ``manifest.json`` and one folder per table, each a sequence of Parquet chunks::
+
+    RUN/manifest.json
+    RUN/steps/part-000000.parquet, part-000001.parquet, ...
+    RUN/flows/part-000000.parquet, ...
+
+A chunk is written to a temporary name and renamed into place, so a run killed at any moment (SIGKILL
+included) leaves only complete chunks; the manifest's ``status`` stays ``"unfinished"`` until the run is
+closed. Buffers are flushed every ``chunk_rows`` rows or ``chunk_seconds`` of wall time, whichever
+comes first. The schema of every table is in :data:`TABLES` and documented in docs/traces.md; read runs
+back with :func:`ns6g.analysis.load_run`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+CHUNK_GLOB = "part-*.parquet"
+
+
+class Detail(str, Enum):
+    """How much a run records: ``off`` (manifest only), ``summary`` (tables, observations summarised as
+    min/mean/max), ``full`` (tables with every observation value)."""
+
+    OFF = "off"
+    SUMMARY = "summary"
+    FULL = "full"
+
+
+# Documented columns of each table: name -> (Arrow type, meaning). Tables may carry more columns (an
+# environment's info numbers, a scenario's measurements); their names must end in a unit suffix too.
+TABLES: dict[str, dict[str, tuple[pa.DataType, str]]] = {
+    "steps": {
+        "episode": (pa.int64(), "episode index within the run, from 0"),
+        "step": (pa.int64(), "step index within the episode, from 1 (0 is the reset)"),
+        "rng_run": (pa.int64(), "ns-3 RngRun of the episode"),
+        "sim_time_s": (pa.float64(), "simulated time after the step (s)"),
+        "wall_time_s": (pa.float64(), "wall-clock time since the run started (s)"),
+        "reward": (pa.float64(), "reward of the step (0 on the reset row)"),
+        "terminated": (pa.bool_(), "the episode ended in a terminal state"),
+        "truncated": (pa.bool_(), "the episode was cut off (time limit)"),
+        "action": (pa.list_(pa.float64()), "the action, flattened (gymnasium.spaces.flatten); empty on reset"),
+        "obs_min": (pa.float64(), "smallest observation value (flattened)"),
+        "obs_mean": (pa.float64(), "mean observation value (flattened)"),
+        "obs_max": (pa.float64(), "largest observation value (flattened)"),
+        "obs": (pa.list_(pa.float64()), "the observation, flattened (detail 'full' only)"),
+    },
+    "radio": {
+        "time_s": (pa.float64(), "simulated time of the measurement interval's end (s)"),
+        "ue": (pa.int64(), "UE index"),
+        "cell": (pa.int64(), "serving cell index"),
+    },
+    "flows": {
+        "flow_id": (pa.int64(), "transfer identifier, unique within the run"),
+        "kind": (pa.string(), "what was sent (e.g. 'traffic', 'weights', 'activations', 'gradients')"),
+        "src": (pa.int64(), "sending node index"),
+        "dst": (pa.int64(), "receiving node index"),
+        "size_bytes": (pa.int64(), "bytes handed to the transport"),
+        "start_s": (pa.float64(), "simulated time the transfer started (s)"),
+        "end_s": (pa.float64(), "simulated time the last byte arrived (s); NaN if it never did"),
+    },
+    "rounds": {
+        "round": (pa.int64(), "learner round, from 0"),
+        "protocol": (pa.string(), "learning protocol (e.g. 'fedavg', 'splitfed-v2')"),
+        "start_s": (pa.float64(), "simulated time the round started (s)"),
+        "end_s": (pa.float64(), "simulated time the round ended (s)"),
+    },
+    "events": {
+        "time_s": (pa.float64(), "simulated time of the event (s); NaN when it has none"),
+        "wall_time_s": (pa.float64(), "wall-clock time since the run started (s)"),
+        "kind": (pa.string(), "event kind (e.g. 'reset', 'crash', 'handover')"),
+        "node": (pa.int64(), "node the event concerns; -1 when none"),
+        "detail": (pa.string(), "free text"),
+    },
+}
+
+
+class RunError(RuntimeError):
+    """A run directory cannot be written or read as asked."""
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _git_revision() -> str | None:
+    """The working tree's commit, if ns6g runs from a git checkout; None otherwise."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+            text=True, timeout=5, check=True,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows to columns over the union of their keys (a row lacking a column gets null there)."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
+
+
+class _TableBuffer:
+    """Rows (or column blocks) of one table waiting to become a Parquet chunk."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.rows: list[dict[str, Any]] = []
+        self.blocks: list[pa.Table] = []
+        self.pending = 0
+        self.next_part = 0
+        self.last_flush = time.monotonic()
+
+    def to_table(self, schema: Mapping[str, tuple[pa.DataType, str]]) -> pa.Table:
+        tables = list(self.blocks)
+        if self.rows:
+            tables.append(_rows_to_table(self.rows))
+        table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+        fields = []
+        for field in table.schema:
+            documented = schema.get(field.name)
+            fields.append(pa.field(field.name, documented[0] if documented else field.type))
+        return table.cast(pa.schema(fields))
+
+
+class RunWriter:
+    """Writes one run directory.
+
+    Args:
+        path: the run directory; created, and refused if it already holds a run.
+        kind: what the run is (``"env"``, ``"train"``, ``"learner"``, ``"bench"``...).
+        config: the full configuration (JSON-serialisable), recorded in the manifest.
+        seeds: the seeds of the run, recorded in the manifest.
+        detail: a :class:`Detail` or its name.
+        chunk_rows: rows per table buffered before a chunk is written.
+        chunk_seconds: longest wall time (s) a row waits in a buffer (checked on every append).
+
+    Use as a context manager: leaving the block by an exception closes the run as ``failed`` with the
+    error in the manifest.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str,
+        config: Mapping[str, Any] | None = None,
+        seeds: Sequence[int] | None = None,
+        detail: Detail | str = Detail.SUMMARY,
+        chunk_rows: int = 10_000,
+        chunk_seconds: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        try:
+            self.detail = Detail(detail)
+        except ValueError:
+            raise ValueError(f"detail must be one of {', '.join(d.value for d in Detail)} (got {detail!r})") from None
+        if chunk_rows < 1 or chunk_seconds <= 0:
+            raise ValueError(f"chunk_rows must be >= 1 and chunk_seconds > 0 (got {chunk_rows}, {chunk_seconds})")
+        self.chunk_rows = chunk_rows
+        self.chunk_seconds = chunk_seconds
+        if (self.path / MANIFEST).exists():
+            raise RunError(f"{self.path} already holds a run (it has a {MANIFEST}); choose a new directory")
+        self.path.mkdir(parents=True, exist_ok=True)
+        from ns6g.versions import versions
+
+        self._started = time.monotonic()
+        self.manifest: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": kind,
+            "status": "unfinished",
+            "error": None,
+            "detail": self.detail.value,
+            "config": dict(config or {}),
+            "seeds": list(seeds or []),
+            "versions": versions(),
+            "git_revision": _git_revision(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "start_time": _utc_now(),
+            "end_time": None,
+            "fields": {},
+        }
+        self._buffers: dict[str, _TableBuffer] = {}
+        self._closed = False
+        _write_json_atomic(self.path / MANIFEST, self.manifest)
+
+    # -- recording -------------------------------------------------------------------------------
+    @property
+    def wall_time_s(self) -> float:
+        """Wall-clock seconds since the run was opened."""
+        return time.monotonic() - self._started
+
+    def _buffer(self, table: str) -> _TableBuffer:
+        if self._closed:
+            raise RunError(f"run {self.path} is closed")
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}; tables are {', '.join(TABLES)}")
+        if table not in self._buffers:
+            folder = self.path / table
+            folder.mkdir(exist_ok=True)
+            self._buffers[table] = _TableBuffer(folder)
+        return self._buffers[table]
+
+    def append(self, table: str, row: Mapping[str, Any]) -> None:
+        """Append one row (column name -> value) to ``table``. A no-op at detail ``off``."""
+        if self.detail is Detail.OFF:
+            return
+        buffer = self._buffer(table)
+        buffer.rows.append(dict(row))
+        buffer.pending += 1
+        self._maybe_flush(table, buffer)
+
+    def append_columns(self, table: str, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> None:
+        """Append many rows at once, given as equal-length columns (the fast path for big tables)."""
+        if self.detail is Detail.OFF:
+            return
+        buffer = self._buffer(table)
+        block = pa.table({name: pa.array(values) for name, values in columns.items()})
+        if buffer.rows:  # keep row order: what came row by row goes first
+            buffer.blocks.append(_rows_to_table(buffer.rows))
+            buffer.rows = []
+        buffer.blocks.append(block)
+        buffer.pending += block.num_rows
+        self._maybe_flush(table, buffer)
+
+    def set(self, **fields: Any) -> None:
+        """Record manifest fields (under ``fields``); the manifest on disk is rewritten at once."""
+        self.manifest["fields"].update(fields)
+        _write_json_atomic(self.path / MANIFEST, self.manifest)
+
+    # -- chunks ----------------------------------------------------------------------------------
+    def _maybe_flush(self, table: str, buffer: _TableBuffer) -> None:
+        if buffer.pending >= self.chunk_rows or time.monotonic() - buffer.last_flush >= self.chunk_seconds:
+            self._flush(table, buffer)
+
+    def _flush(self, table: str, buffer: _TableBuffer) -> None:
+        buffer.last_flush = time.monotonic()
+        if buffer.pending == 0:
+            return
+        data = buffer.to_table(TABLES[table])
+        final = buffer.folder / f"part-{buffer.next_part:06d}.parquet"
+        tmp = buffer.folder / f".part-{buffer.next_part:06d}.parquet.tmp"
+        pq.write_table(data, tmp, compression="zstd")
+        os.replace(tmp, final)  # atomic: a reader or a kill never sees half a chunk
+        buffer.next_part += 1
+        buffer.rows, buffer.blocks, buffer.pending = [], [], 0
+
+    def flush(self) -> None:
+        """Write every buffered row now."""
+        for table, buffer in self._buffers.items():
+            self._flush(table, buffer)
+
+    # -- end -------------------------------------------------------------------------------------
+    def close(self, status: str = "finished", error: str | None = None) -> None:
+        """Flush everything and mark the run ``finished`` (or ``failed`` with ``error``)."""
+        if self._closed:
+            return
+        if status not in ("finished", "failed"):
+            raise ValueError(f"status must be 'finished' or 'failed', got {status!r}")
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            self.manifest.update(status=status, error=error, end_time=_utc_now(),
+                                 wall_time_s=self.wall_time_s)
+            _write_json_atomic(self.path / MANIFEST, self.manifest)
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.close("failed", f"{type(exc).__name__}: {exc}")
+
+    def __del__(self) -> None:
+        # A writer dropped without close() (e.g. an env never closed) still saves its rows; the
+        # manifest keeps saying "unfinished", which is the truth.
+        if not getattr(self, "_closed", True):
+            try:
+                self.flush()
+            except Exception:
+                pass
