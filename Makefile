@@ -29,6 +29,8 @@ bench: build
 	$(BIN)/ns6g bench bridge
 	$(BIN)/ns6g bench reset
 	$(BIN)/ns6g bench parallel
+	$(BIN)/ns6g bench trace
+	$(BIN)/ns6g bench load
 
 clean:
 	rm -rf build dist *.egg-info ns6g/*.so

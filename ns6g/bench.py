@@ -8,6 +8,7 @@
 - ``parallel``: aggregate steps/s of 1, 2, 4 and 8 LinkControl scenarios stepped in lockstep the way a
   vector environment steps them (post every request, then wait for every answer).
 - ``trace``: LinkControl episodes with and without a run directory, alternating, at one detail level.
+- ``load``: ``load_run(...).flows`` of a run with a 1-million-row flows table.
 """
 
 from __future__ import annotations
@@ -349,3 +350,39 @@ def format_trace(result: dict[str, Any]) -> str:
         f"({result['rows_written']} step rows written)\n"
         f"headline: tracing overhead {100 * result['overhead_fraction']:+.1f}% (target: <= 10%)"
     )
+
+
+# -- load --------------------------------------------------------------------------------------------
+def bench_load(rows: int = 1_000_000, chunk_rows: int = 10_000, repeats: int = 3, progress: bool = True) -> dict[str, Any]:
+    """Time ``load_run(...).flows`` on a run whose flows table has ``rows`` rows in ``chunk_rows`` chunks."""
+    from ns6g.analysis import load_run
+    from ns6g.runs import RunWriter
+
+    rng = np.random.default_rng(0)
+    kinds = np.array(["weights", "activations", "gradients", "traffic"])
+    with tempfile.TemporaryDirectory(prefix="ns6g-bench-load-") as tmp:
+        t0 = time.perf_counter()
+        with RunWriter(Path(tmp) / "run", kind="bench", chunk_rows=chunk_rows) as run:
+            for first in tqdm(range(0, rows, chunk_rows), desc="bench load: write", disable=not progress, leave=False):
+                n = min(chunk_rows, rows - first)
+                start = rng.uniform(0, 100, n)
+                run.append_columns("flows", {
+                    "flow_id": np.arange(first, first + n), "kind": kinds[rng.integers(0, 4, n)],
+                    "src": rng.integers(0, 64, n), "dst": rng.integers(0, 64, n),
+                    "size_bytes": rng.integers(100, 10**8, n), "start_s": start, "end_s": start + rng.exponential(0.1, n),
+                })
+        write_s = time.perf_counter() - t0
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            flows = load_run(Path(tmp) / "run").flows
+            times.append(time.perf_counter() - t0)
+            assert len(flows) == rows
+    return {"benchmark": "load", "rows": rows, "chunks": -(-rows // chunk_rows), "write_s": write_s,
+            "load_s_median": float(np.median(times)), "load_s_all": times}
+
+
+def format_load(result: dict[str, Any]) -> str:
+    return (f"flows table of {result['rows']} rows in {result['chunks']} Parquet chunks: written in "
+            f"{result['write_s']:.2f} s\nheadline: load_run(...).flows median {result['load_s_median']:.2f} s "
+            f"(target: <= 2 s)")

@@ -14,7 +14,7 @@ ns6g: an ns-3-coupled network emulation testbed for 6G edge learning.
 commands:
   build      compile the ns-3 scenarios against the installed ns3 wheel (cached; a repeat is a no-op)
   bench      benchmarks: bridge (vs a socket transport), reset (vs a relaunch), parallel (1-8 envs),
-             trace (run directory overhead)
+             trace (run directory overhead), load (1M-row table into pandas)
   demo       train PPO briefly on ns6g/LinkControl-v0 and compare it with fixed-rate and random baselines
   envs       list the registered Gymnasium environments
   version    print the versions of ns6g, ns-3, Python, gymnasium, stable-baselines3 and torch
@@ -44,6 +44,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "reset": (lambda: bench.bench_reset(progress=progress), bench.format_reset),
         "parallel": (lambda: bench.bench_parallel(seconds=args.seconds, progress=progress), bench.format_parallel),
         "trace": (lambda: bench.bench_trace(detail=args.detail, progress=progress), bench.format_trace),
+        "load": (lambda: bench.bench_load(progress=progress), bench.format_load),
     }[args.which]
     result = run()
     print(json.dumps(result) if args.json else fmt(result))
@@ -98,9 +99,10 @@ def make_parser() -> argparse.ArgumentParser:
         description="bridge: step round trip, shared memory vs a Unix socket, 8 to 65536 float32 values; "
         "reset: in-process episode reset vs a process relaunch; "
         "parallel: aggregate steps/s of 1, 2, 4, 8 scenarios in lockstep; "
-        "trace: episodes with and without a run directory",
+        "trace: episodes with and without a run directory; "
+        "load: load_run of a 1-million-row flows table",
     )
-    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace"], help="which benchmark to run")
+    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load"], help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
     p.add_argument("--seconds", type=float, default=3.0, help="parallel: seconds per count (default 3)")

@@ -53,3 +53,11 @@ def test_demo_trains_evaluates_and_saves(tmp_path):
     policies = [row["policy"] for row in summary["table"]]
     assert policies[0] == "ppo" and policies[2] == "random"
     assert "PPO return / best fixed rate" in format_summary(summary)
+
+
+def test_bench_trace_and_load_measure_what_they_say():
+    trace = bench.bench_trace(episodes=2, progress=False)
+    assert trace["steps_per_variant"] == 2 * 200 and trace["rows_written"] == 3 * 201  # warm-up episode too
+    assert trace["plain_s"] > 0 and trace["traced_s"] > 0
+    load = bench.bench_load(rows=20_000, chunk_rows=5_000, repeats=1, progress=False)
+    assert load["chunks"] == 4 and load["load_s_median"] > 0

@@ -174,3 +174,13 @@ def test_taken_run_dir_is_refused_before_the_scenario_starts(tmp_path):
     RunWriter(tmp_path / "run", kind="test").close()
     with pytest.raises(RunError, match="already holds a run"):
         gym.make("ns6g/LinkControl-v0", run_dir=tmp_path / "run")
+
+
+def test_docs_list_every_documented_column():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "traces.md").read_text()
+    for table, columns in TABLES.items():
+        assert f"### {table}" in doc
+        for column in columns:
+            assert f"`{column}`" in doc, f"docs/traces.md does not document {table}.{column}"
