@@ -58,8 +58,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                         eval_seeds=args.eval_seeds, out=args.out)
     print(f"ns6g demo: PPO on {config.n_envs} LinkControl scenarios for {config.timesteps} steps, "
           f"then evaluation against the baselines on {config.eval_seeds} held-out seeds")
-    print(format_summary(run_demo(config, progress=not args.quiet)))
-    print(f"summary: {config.out / 'summary.json'}")
+    summary = run_demo(config, progress=not args.quiet)
+    print(format_summary(summary))
+    print(f"run directory: {summary['run_dir']} (summary.json; evaluation runs in eval/<policy>)")
     return 0
 
 
@@ -121,7 +122,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-envs", type=int, default=4, help="parallel scenario processes for training (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
     p.add_argument("--eval-seeds", type=int, default=5, help="held-out evaluation episodes (default 5)")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="run directory to create (default runs/demo-<UTC date-time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
 

@@ -1,14 +1,18 @@
 """``ns6g demo``: train PPO briefly on LinkControl and compare it with the baselines on held-out seeds.
 
 Training runs ``n_envs`` scenario processes in parallel (SB3 ``SubprocVecEnv``); evaluation runs every
-policy for one episode on each evaluation seed, seeds the training never used.
+policy for one episode on each evaluation seed, seeds the training never used. The output folder is a run
+directory (kind ``demo``: manifest with the summary, ``events`` for the phases) holding the agent,
+``episodes.csv``, ``summary.json`` and one environment run per evaluated policy under ``eval/<policy>``,
+so ``ns6g report OUT/eval/*`` draws them side by side.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,11 @@ class DemoConfig:
     n_envs: int = 4
     seed: int = 0
     eval_seeds: int = 5
-    out: Path = Path("runs/demo")
+    out: Path | None = None  # default: runs/demo-<UTC date and time>
+
+
+def default_out() -> Path:
+    return Path("runs") / f"demo-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}"
 
 
 def _make_env():
@@ -45,49 +53,67 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
     import ns6g.envs  # noqa: F401
     from ns6g.policies import SB3Policy, evaluate
 
+    from ns6g.runs import RunWriter
+
+    if config.out is None:
+        config = replace(config, out=default_out())
+    out = Path(config.out)
+    seeds = list(range(10_000 + config.seed, 10_000 + config.seed + config.eval_seeds))
     torch.manual_seed(config.seed)
     torch.set_num_threads(1)  # the scenario processes want the other core
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    with RunWriter(out, kind="demo", config={"env_id": ENV_ID, **asdict(config)},
+                   seeds=[config.seed, *seeds]) as run:
+        run.append("events", {"kind": "train-start", "wall_time_s": run.wall_time_s,
+                              "detail": f"PPO, {config.n_envs} envs, {config.timesteps} steps"})
+        venv = make_vec_env(_make_env, n_envs=config.n_envs, seed=config.seed, vec_env_cls=SubprocVecEnv)
+        try:
+            model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, learning_rate=1e-3, gamma=0.9,
+                        ent_coef=0.01, seed=config.seed, device="cpu", verbose=0)
+            model.learn(total_timesteps=config.timesteps, progress_bar=progress)
+        finally:
+            venv.close()
+        train_s = run.wall_time_s
+        model.save(out / "ppo_link_control.zip")
+        run.append("events", {"kind": "train-end", "wall_time_s": train_s, "detail": "agent saved"})
 
-    started = time.perf_counter()
-    venv = make_vec_env(_make_env, n_envs=config.n_envs, seed=config.seed, vec_env_cls=SubprocVecEnv)
-    try:
-        model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, learning_rate=1e-3, gamma=0.9,
-                    ent_coef=0.01, seed=config.seed, device="cpu", verbose=0)
-        model.learn(total_timesteps=config.timesteps, progress_bar=progress)
-    finally:
-        venv.close()
-    train_s = time.perf_counter() - started
-    model.save(out / "ppo_link_control.zip")
+        # Evaluation seeds start far from the training seeds (SB3 seeds env i with seed + i). Each
+        # policy runs in its own environment so that each writes its own run directory.
+        probe = gym.make(ENV_ID)
+        try:
+            policies = {"ppo": SB3Policy(model), **probe.unwrapped.baseline_policies(seed=config.seed)}
+        finally:
+            probe.close()
+        frames = []
+        for name, policy in policies.items():
+            env = gym.make(ENV_ID, run_dir=out / "eval" / name)
+            try:
+                frames.append(evaluate(env, {name: policy}, seeds))
+            finally:
+                env.close()
+        episodes = pd.concat(frames, ignore_index=True)
+        run.append("events", {"kind": "eval-end", "wall_time_s": run.wall_time_s,
+                              "detail": f"{len(policies)} policies x {len(seeds)} seeds"})
+        table = episodes.groupby("policy", sort=False)[SUMMARY_COLUMNS].mean()
+        fixed = table[table.index.str.startswith("fixed-")]
+        best_fixed = fixed["return"].idxmax()
+        shown = table.loc[["ppo", best_fixed, "random"]]
+        episodes.to_csv(out / "episodes.csv", index=False)
 
-    # Evaluation seeds start far from the training seeds (SB3 seeds env i with seed + i).
-    seeds = range(10_000 + config.seed, 10_000 + config.seed + config.eval_seeds)
-    env = gym.make(ENV_ID)
-    try:
-        policies = {"ppo": SB3Policy(model), **env.unwrapped.baseline_policies(seed=config.seed)}
-        episodes = evaluate(env, policies, seeds)
-    finally:
-        env.close()
-    table = episodes.groupby("policy", sort=False)[SUMMARY_COLUMNS].mean()
-    fixed = table[table.index.str.startswith("fixed-")]
-    best_fixed = fixed["return"].idxmax()
-    shown = table.loc[["ppo", best_fixed, "random"]]
-    episodes.to_csv(out / "episodes.csv", index=False)
-
-    summary = {
-        "env_id": ENV_ID,
-        "config": {k: str(v) for k, v in asdict(config).items()},
-        "train_seconds": train_s,
-        "eval_seeds": list(seeds),
-        "episode_steps": int(episodes["steps"].iloc[0]),
-        "best_fixed_policy": best_fixed,
-        "mean_return": shown["return"].to_dict(),
-        "ppo_over_best_fixed": float(shown.loc["ppo", "return"] / shown.loc[best_fixed, "return"]),
-        "table": shown.reset_index().to_dict(orient="records"),
-        "agent": str(out / "ppo_link_control.zip"),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        summary = {
+            "env_id": ENV_ID,
+            "config": {k: str(v) for k, v in asdict(config).items()},
+            "train_seconds": train_s,
+            "eval_seeds": seeds,
+            "episode_steps": int(episodes["steps"].iloc[0]),
+            "best_fixed_policy": best_fixed,
+            "mean_return": shown["return"].to_dict(),
+            "ppo_over_best_fixed": float(shown.loc["ppo", "return"] / shown.loc[best_fixed, "return"]),
+            "table": shown.reset_index().to_dict(orient="records"),
+            "agent": str(out / "ppo_link_control.zip"),
+            "run_dir": str(out),
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        run.set(**{k: summary[k] for k in ("best_fixed_policy", "mean_return", "ppo_over_best_fixed", "train_seconds")})
     return summary
 
 

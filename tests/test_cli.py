@@ -5,6 +5,7 @@ import json
 import pytest
 
 from ns6g import bench
+from ns6g.analysis import load_run, load_runs
 from ns6g.cli import main, make_parser
 from ns6g.demo import DemoConfig, format_summary, run_demo
 
@@ -53,6 +54,14 @@ def test_demo_trains_evaluates_and_saves(tmp_path):
     policies = [row["policy"] for row in summary["table"]]
     assert policies[0] == "ppo" and policies[2] == "random"
     assert "PPO return / best fixed rate" in format_summary(summary)
+    run = load_run(tmp_path / "demo")
+    assert run.status == "finished" and run.manifest["fields"]["best_fixed_policy"] == summary["best_fixed_policy"]
+    assert list(run.events["kind"]) == ["train-start", "train-end", "eval-end"]
+    evaluated = load_runs(str(tmp_path / "demo" / "eval" / "*"))
+    assert len(evaluated.runs) == 2 + 8  # ppo, random, one per fixed rate
+    ppo_steps = load_run(tmp_path / "demo" / "eval" / "ppo").steps
+    ppo_return = ppo_steps["reward"].sum()
+    assert ppo_return == pytest.approx(summary["mean_return"]["ppo"])
 
 
 def test_bench_trace_and_load_measure_what_they_say():
