@@ -239,7 +239,7 @@ def _lockstep_rate(bridges: list[Bridge], seconds: float) -> tuple[int, float]:
             return steps, elapsed
 
 
-def bench_parallel(seconds: float = 3.0, rounds: int = 5, progress: bool = True) -> dict[str, Any]:
+def bench_parallel(seconds: float = 4.0, rounds: int = 10, progress: bool = True) -> dict[str, Any]:
     """Aggregate steps/s of N = 1, 2, 4, 8 LinkControl scenarios on this machine's cores.
 
     All 15 scenarios start up front; the counts then take turns for ``rounds`` slices of

@@ -17,6 +17,7 @@ commands:
              trace (run directory overhead), load (1M-row table into pandas)
   demo       train PPO briefly on ns6g/LinkControl-v0 and compare it with fixed-rate and random baselines
   envs       list the registered Gymnasium environments
+  report     write an HTML report (figures and tables) of one or more run directories
   version    print the versions of ns6g, ns-3, Python, gymnasium, stable-baselines3 and torch
 """
 
@@ -75,6 +76,19 @@ def _cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ns6g.analysis import write_report
+    from ns6g.runs import RunError
+
+    try:
+        index = write_report(args.runs, args.out)
+    except RunError as exc:  # NotARunError, RunSchemaError: one line, no traceback
+        print(f"ns6g report: {exc}", file=sys.stderr)
+        return 2
+    print(index)
+    return 0
+
+
 def _cmd_version(args: argparse.Namespace) -> int:
     from ns6g.versions import versions
 
@@ -106,7 +120,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load"], help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
-    p.add_argument("--seconds", type=float, default=3.0, help="parallel: seconds per count (default 3)")
+    p.add_argument("--seconds", type=float, default=4.0, help="parallel: seconds per count (default 4)")
     p.add_argument("--detail", choices=["summary", "full"], default="summary",
                    help="trace: detail level of the traced run (default summary)")
     p.set_defaults(func=_cmd_bench)
@@ -129,6 +143,18 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("envs", help="list the registered Gymnasium environments")
     p.set_defaults(func=_cmd_envs)
+
+    p = sub.add_parser(
+        "report",
+        help="write an HTML report of run directories and print the path of its index.html",
+        description="Answers the usual questions (learning curve, round latency CDF, per-UE throughput, "
+        "allocation heatmap, split layers, energy per device) for every run given, saves the figures as PNG "
+        "files and writes index.html. Questions without data in the runs are listed, not errors.",
+    )
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories (several are compared)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="report folder (default RUN/report for one run, ./ns6g-report for several)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("version", help="print the versions of ns6g and what it runs on")
     p.set_defaults(func=_cmd_version)
