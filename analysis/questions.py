@@ -1,0 +1,490 @@
+"""The usual questions about runs, each answered as a DataFrame and, on request, a matplotlib figure.
+
+Every function takes a :class:`~ns6g.analysis.Run` (one run) or a :class:`~ns6g.analysis.RunSet`
+(many runs; the result keeps a leading ``run`` column, the run's path, so runs compare side by side) and
+``plot=False``. With ``plot=True`` it returns ``(frame, figure)``; the figure is a plain
+:class:`matplotlib.figure.Figure` (Agg canvas: no display, no pyplot state), to save with
+``figure.savefig("x.png")`` or show in a notebook with ``display(figure)``.
+
+An empty input table gives an empty frame with the documented columns (and a figure saying "no data").
+A non-empty table that lacks a needed column raises :class:`MissingColumnsError` (a ``ValueError``)
+naming the column and listing the ones the table has.
+
+Input columns (the documented ones are in docs/traces.md; the others are written by the radio, MEC and
+learner code, with the unit as the name's suffix):
+
+=======================  ===================  =====================================================  ==============================
+question                 table                columns                                                written by
+=======================  ===================  =====================================================  ==============================
+learning_curve           steps                episode, step, reward, sim_time_s (s), wall_time_s     environments (``run_dir=``)
+                                              (s); terminated, truncated if present
+round_latency_cdf        rounds               round, protocol, start_s (s), end_s (s)                learners
+per_ue_throughput        radio                ue, cell, ``throughput_bps`` (bit/s; any column)       radio scenarios
+allocation_heatmap       radio                time_s (s), ue, ``rbs`` (resource blocks per UE per    radio scenarios (MAC scheduler)
+                                              interval; any column)
+split_layer_histogram    rounds, else steps   ``split_layer`` (index of the last layer on the        split learners, split-point envs
+                                              device; any column)
+energy_per_device        rounds, else flows   device, energy_j (J); protocol if present              MEC / learner energy models
+=======================  ===================  =====================================================  ==============================
+
+``rounds`` may hold one row per round or one row per client (``device``) per round; the latency CDF
+merges the rows of a round (earliest start, latest end), the energy question sums them per device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+import pandas as pd
+
+from ns6g.analysis.load import Run, RunSet
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+RunLike = Union[Run, RunSet]
+
+__all__ = [
+    "MissingColumnsError",
+    "allocation_heatmap",
+    "energy_per_device",
+    "learning_curve",
+    "per_ue_throughput",
+    "round_latency_cdf",
+    "split_layer_histogram",
+]
+
+
+class MissingColumnsError(ValueError):
+    """A table has rows but not the columns a question needs."""
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+
+def _table(run: RunLike, name: str) -> pd.DataFrame:
+    return run.table(name)
+
+
+def _run_keys(frame: pd.DataFrame) -> list[str]:
+    """``["run"]`` when the frame comes from a RunSet (compare runs), else ``[]``."""
+    return ["run"] if "run" in frame.columns else []
+
+
+def _require(frame: pd.DataFrame, table: str, columns: Sequence[str], question: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        have = ", ".join(c for c in frame.columns if c != "run") or "no columns"
+        raise MissingColumnsError(
+            f"{question} needs column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)} "
+            f"in the {table} table; it has: {have}"
+        )
+
+
+def _empty(keys: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object" if c == "run" else "float64") for c in [*keys, *columns]})
+
+
+def _groupby(frame: pd.DataFrame, keys: Sequence[str]):
+    return frame.groupby(list(keys), observed=True, dropna=False, sort=True)
+
+
+def _run_labels(runs: Sequence[Any]) -> dict[Any, str]:
+    """Short legend labels: the run folder's name, or the whole path where names collide."""
+    names = {r: Path(str(r)).name or str(r) for r in runs}
+    if len(set(names.values())) < len(names):
+        return {r: str(r) for r in runs}
+    return names
+
+
+def _new_figure(width: float = 6.4, height: float = 4.0) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _no_data_figure(title: str) -> Figure:
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, "no data", ha="center", va="center", fontsize=14, transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
+def _result(frame: pd.DataFrame, plot: bool, draw) -> pd.DataFrame | tuple[pd.DataFrame, Figure]:
+    return (frame, draw(frame)) if plot else frame
+
+
+def _bars(frame: pd.DataFrame, category: str, value: str, *, title: str, xlabel: str, ylabel: str,
+          series: Sequence[str] = ()) -> Figure:
+    """One bar per row: x is ``category``; rows of different ``series`` (run, protocol) sit side by side."""
+    if frame.empty:
+        return _no_data_figure(title)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    categories = list(dict.fromkeys(frame[category].tolist()))
+    try:
+        categories = sorted(categories)
+    except TypeError:
+        pass
+    position = {c: i for i, c in enumerate(categories)}
+    groups = list(_groupby(frame, series)) if series else [((), frame)]
+    labels = _run_labels(frame["run"].unique()) if "run" in series else {}
+    width = 0.8 / len(groups)
+    for i, (key, group) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        label = " / ".join(labels.get(k, str(k)) if s == "run" else str(k) for s, k in zip(series, key))
+        x = np.array([position[c] for c in group[category]], dtype=float) - 0.4 + width * (i + 0.5)
+        ax.bar(x, group[value].to_numpy(dtype=float), width=width, label=label or None)
+    ax.set_xticks(range(len(categories)), [str(c) for c in categories])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if len(groups) > 1:
+        ax.legend(fontsize="small")
+    return fig
+
+
+# -- questions --------------------------------------------------------------------------------------------
+
+LEARNING_CURVE_COLUMNS = ["episode", "return", "steps", "done", "sim_time_s", "wall_time_s", "sim_time_total_s"]
+
+
+def learning_curve(run: RunLike, window: int | None = None, plot: bool = False):
+    """Return per episode against simulated time (from ``steps``).
+
+    Columns (one row per episode that took at least one step; ``run`` first for a RunSet):
+
+    - ``episode``: episode index within the run.
+    - ``return``: sum of ``reward`` over the episode's steps (rows with ``step > 0``; the reset row is
+      not counted).
+    - ``steps``: number of steps taken.
+    - ``done``: the last step ended the episode (terminated or truncated); False for an episode the run
+      stopped in the middle of.
+    - ``sim_time_s``: simulated time at the episode's last step (s). Each reset restarts the simulation,
+      so this is the episode's own simulated duration.
+    - ``wall_time_s``: wall-clock time since the run started, at the episode's last step (s).
+    - ``sim_time_total_s``: simulated time summed over the run's episodes up to and including this one
+      (s): the x axis of a learning curve.
+    - ``return_mean`` (only with ``window``): rolling mean of ``return`` over the last ``window``
+      episodes of the run (fewer at the start).
+
+    Figure: return against ``sim_time_total_s``, one line per run (plus a dashed rolling-mean line per
+    run with ``window``).
+    """
+    if window is not None and window < 1:
+        raise ValueError(f"window must be >= 1 (got {window})")
+    steps = _table(run, "steps")
+    keys = _run_keys(steps)
+    columns = LEARNING_CURVE_COLUMNS + (["return_mean"] if window else [])
+    if steps.empty:
+        frame = _empty(keys, columns)
+    else:
+        _require(steps, "steps", ["episode", "step", "reward", "sim_time_s", "wall_time_s"], "learning_curve")
+        acted = steps[steps["step"] > 0].sort_values([*keys, "episode", "step"], kind="stable")
+        if acted.empty:
+            frame = _empty(keys, columns)
+        else:
+            ended = np.zeros(len(acted), dtype=bool)
+            for flag in ("terminated", "truncated"):
+                if flag in acted.columns:
+                    ended |= acted[flag].fillna(False).to_numpy(dtype=bool)
+            acted = acted.assign(_ended=ended)
+            grouped = _groupby(acted, [*keys, "episode"])
+            frame = grouped.agg(
+                **{"return": ("reward", "sum"), "steps": ("step", "size"), "done": ("_ended", "last"),
+                   "sim_time_s": ("sim_time_s", "last"), "wall_time_s": ("wall_time_s", "last")}
+            ).reset_index()
+            frame["return"] = frame["return"].astype("float64")
+            frame["steps"] = frame["steps"].astype("int64")
+            frame["done"] = frame["done"].astype(bool)
+            per_run = _groupby(frame, keys) if keys else None
+            sim_time = frame["sim_time_s"].fillna(0.0)  # an episode without a time adds nothing
+            frame["sim_time_total_s"] = sim_time.groupby([frame[k] for k in keys], observed=True).cumsum() \
+                if per_run is not None else sim_time.cumsum()
+            if window:
+                rolling = lambda r: r.rolling(window, min_periods=1).mean()  # noqa: E731
+                frame["return_mean"] = per_run["return"].transform(rolling) if per_run is not None \
+                    else rolling(frame["return"])
+            frame = frame[[*keys, *columns]]
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        title = "Learning curve"
+        if frame.empty:
+            return _no_data_figure(title)
+        fig = _new_figure()
+        ax = fig.add_subplot()
+        groups = list(_groupby(frame, keys)) if keys else [((None,), frame)]
+        labels = _run_labels([k[0] for k, _ in groups]) if keys else {}
+        for (key, *_), group in groups:
+            label = labels.get(key)
+            line, = ax.plot(group["sim_time_total_s"], group["return"], marker="o", markersize=3,
+                            alpha=0.5 if window else 1.0, label=label)
+            if window:
+                ax.plot(group["sim_time_total_s"], group["return_mean"], linestyle="--", color=line.get_color(),
+                        label=f"{label + ': ' if label else ''}mean of {window}")
+        ax.set_xlabel("cumulative simulated time (s)")
+        ax.set_ylabel("episode return")
+        ax.set_title(title)
+        if keys or window:
+            ax.legend(fontsize="small")
+        return fig
+
+    return _result(frame, plot, draw)
+
+
+ROUND_LATENCY_COLUMNS = ["protocol", "round", "latency_s", "cdf"]
+
+
+def round_latency_cdf(run: RunLike, plot: bool = False):
+    """Empirical CDF of round latency per protocol (from ``rounds``).
+
+    A round's latency is ``end_s - start_s`` (s); rows of the same round (one per client in a per-client
+    table) are merged first: earliest ``start_s``, latest ``end_s``. Rounds that never ended (NaN) are
+    left out.
+
+    Columns (``run`` first for a RunSet), sorted by latency within each run and protocol:
+
+    - ``protocol``: learning protocol.
+    - ``round``: round index.
+    - ``latency_s``: round latency (s).
+    - ``cdf``: fraction of the run's rounds of this protocol with latency at most ``latency_s``; ``i/n``
+      for the i-th of n rounds, so it lies in (0, 1] and ends at 1.
+
+    Figure: a step CDF per protocol (per run and protocol for a RunSet).
+    """
+    rounds = _table(run, "rounds")
+    keys = _run_keys(rounds)
+    if rounds.empty:
+        frame = _empty(keys, ROUND_LATENCY_COLUMNS)
+    else:
+        _require(rounds, "rounds", ["round", "protocol", "start_s", "end_s"], "round_latency_cdf")
+        merged = _groupby(rounds, [*keys, "protocol", "round"]).agg(
+            start_s=("start_s", "min"), end_s=("end_s", "max")).reset_index()
+        merged["latency_s"] = (merged["end_s"] - merged["start_s"]).astype("float64")
+        merged = merged[merged["latency_s"].notna()]
+        merged = merged.sort_values([*keys, "protocol", "latency_s", "round"], kind="stable")
+        grouped = _groupby(merged, [*keys, "protocol"])["latency_s"]
+        merged["cdf"] = grouped.cumcount().add(1) / grouped.transform("size")
+        frame = merged[[*keys, *ROUND_LATENCY_COLUMNS]].reset_index(drop=True)
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        title = "Round latency"
+        if frame.empty:
+            return _no_data_figure(title)
+        fig = _new_figure()
+        ax = fig.add_subplot()
+        labels = _run_labels(frame["run"].unique()) if keys else {}
+        for key, group in _groupby(frame, [*keys, "protocol"]):
+            *run_key, protocol = key
+            label = " / ".join([*(labels[r] for r in run_key), str(protocol)])
+            x = group["latency_s"].to_numpy(dtype=float)
+            y = group["cdf"].to_numpy(dtype=float)
+            ax.step(np.r_[x[0], x], np.r_[0.0, y], where="post", label=label)
+        ax.set_xlabel("round latency (s)")
+        ax.set_ylabel("CDF")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(title)
+        ax.legend(fontsize="small")
+        return fig
+
+    return _result(frame, plot, draw)
+
+
+def per_ue_throughput(run: RunLike, column: str = "throughput_bps", by_cell: bool = True, plot: bool = False):
+    """Throughput statistics per UE (and serving cell) from ``radio``.
+
+    Args:
+        column: the throughput column of ``radio`` (any, e.g. ``throughput_bps`` in bit/s or
+            ``throughput_mbps``); the statistics keep its unit.
+        by_cell: one row per (UE, serving cell); with False one row per UE over all its cells.
+
+    Columns (``run`` first for a RunSet): ``ue``, ``cell`` (with ``by_cell``), ``samples`` (measurement
+    intervals with a value), ``mean``, ``median``, ``p5`` (5th percentile, linear interpolation): in the
+    unit of ``column``.
+
+    Raises:
+        MissingColumnsError: the radio table has rows but no ``column`` (the message lists the columns
+            it has).
+
+    Figure: mean throughput per UE as bars (side by side per run).
+    """
+    radio = _table(run, "radio")
+    keys = _run_keys(radio)
+    group_keys = ["ue", "cell"] if by_cell else ["ue"]
+    columns = [*group_keys, "samples", "mean", "median", "p5"]
+    if radio.empty:
+        frame = _empty(keys, columns)
+    else:
+        _require(radio, "radio", [*group_keys, column], "per_ue_throughput")
+        values = radio[[*keys, *group_keys, column]].dropna(subset=[column])
+        grouped = _groupby(values, [*keys, *group_keys])[column]
+        frame = pd.DataFrame({
+            "samples": grouped.size(),
+            "mean": grouped.mean(),
+            "median": grouped.median(),
+            "p5": grouped.quantile(0.05),
+        }).reset_index()
+        frame["samples"] = frame["samples"].astype("int64")
+        frame = frame[[*keys, *columns]]
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        shown = frame
+        if by_cell and not frame.empty:
+            shown = frame.assign(ue=[f"{u} (cell {c})" for u, c in zip(frame["ue"], frame["cell"])])
+        return _bars(shown, "ue", "mean", title="Throughput per UE", xlabel="UE" + (" (serving cell)" if by_cell else ""),
+                     ylabel=f"mean {column}", series=keys)
+
+    return _result(frame, plot, draw)
+
+
+def allocation_heatmap(run: RunLike, column: str = "rbs", aggfunc: str = "sum", plot: bool = False):
+    """An allocation column of ``radio`` as a time x UE table (e.g. resource blocks per UE per interval).
+
+    Args:
+        column: the allocation column of ``radio`` (default ``rbs``: resource blocks given to the UE in
+            the interval ending at ``time_s``).
+        aggfunc: how rows of the same UE and time combine (several cells or carriers): ``"sum"``
+            (default), ``"mean"``, ``"max"``...
+
+    Returns a wide frame: index ``time_s`` (s; ``(run, time_s)`` for a RunSet), one column per ``ue``
+    (the column index is named ``ue``), values in the unit of ``column``; NaN where a UE has no row at
+    that time.
+
+    Raises:
+        MissingColumnsError: the radio table has rows but no ``column``.
+
+    Figure: one heatmap (``imshow``, time across, UE down, colour = ``column``) with a colour bar per run.
+    """
+    radio = _table(run, "radio")
+    keys = _run_keys(radio)
+    if radio.empty:
+        frame = pd.DataFrame(index=pd.MultiIndex.from_arrays([[], []], names=["run", "time_s"]) if keys
+                             else pd.Index([], dtype="float64", name="time_s"),
+                             columns=pd.Index([], dtype="int64", name="ue"), dtype="float64")
+    else:
+        _require(radio, "radio", ["time_s", "ue", column], "allocation_heatmap")
+        grouped = radio.groupby([*keys, "time_s", "ue"], observed=True, sort=True)[column]
+        # a sum over nothing but NaN stays NaN (no measurement), not 0
+        cells = grouped.sum(min_count=1) if aggfunc == "sum" else grouped.agg(aggfunc)
+        frame = cells.unstack("ue").astype("float64").sort_index().sort_index(axis=1)
+        frame.columns.name = "ue"
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        title = f"{column} per UE"
+        if frame.empty:
+            return _no_data_figure(title)
+        parts = list(frame.groupby(level="run", observed=True)) if keys else [(None, frame)]
+        labels = _run_labels([p for p, _ in parts]) if keys else {}
+        fig = _new_figure(6.4, 2.0 + 2.6 * len(parts))
+        axes = fig.subplots(len(parts), 1, squeeze=False)[:, 0]
+        for ax, (name, part) in zip(axes, parts):
+            if keys:
+                part = part.droplevel("run")
+            part = part.dropna(axis=1, how="all")
+            times = part.index.to_numpy(dtype=float)
+            half = float(np.median(np.diff(times))) / 2 if len(times) > 1 else 0.5
+            image = ax.imshow(part.to_numpy(dtype=float).T, aspect="auto", origin="lower", interpolation="nearest",
+                              extent=(times[0] - half, times[-1] + half, -0.5, part.shape[1] - 0.5))
+            ax.set_yticks(range(part.shape[1]), [str(u) for u in part.columns])
+            ax.set_xlabel("simulated time (s)")
+            ax.set_ylabel("UE")
+            ax.set_title(f"{title}{': ' + labels[name] if keys else ''}")
+            fig.colorbar(image, ax=ax, label=column)
+        return fig
+
+    return _result(frame, plot, draw)
+
+
+def split_layer_histogram(run: RunLike, column: str = "split_layer", plot: bool = False):
+    """How often each split layer was chosen: from ``rounds``, or from ``steps`` when only it has the column.
+
+    Columns (``run`` first for a RunSet): ``<column>`` (the split layer: index of the last layer run on
+    the device), ``count`` (rows with that layer: rounds, or client rounds in a per-client table, or
+    environment steps), ``fraction`` (count over the run's total, 0..1).
+
+    Raises:
+        MissingColumnsError: neither table has ``column`` while one of them has rows.
+
+    Figure: a bar per split layer (side by side per run).
+    """
+    rounds, steps = _table(run, "rounds"), _table(run, "steps")
+    if column in rounds.columns:
+        source = rounds
+    elif column in steps.columns:
+        source = steps
+    elif rounds.empty and steps.empty:
+        source = None
+    else:
+        table = "rounds" if not rounds.empty else "steps"
+        have = ", ".join(c for c in (rounds if not rounds.empty else steps).columns if c != "run")
+        raise MissingColumnsError(f"split_layer_histogram needs column {column!r} in the rounds or steps table; "
+                                  f"neither has it ({table} has: {have})")
+    keys = _run_keys(rounds if source is None else source)
+    if source is None or source[column].isna().all():
+        frame = _empty(keys, [column, "count", "fraction"])
+    else:
+        values = source[[*keys, column]].dropna(subset=[column])
+        layers = values[column]
+        if layers.dtype.kind == "f" and (layers == layers.round()).all():  # floats only because of NaN rows
+            values = values.assign(**{column: layers.astype("int64")})
+        frame = _groupby(values, [*keys, column]).size().rename("count").reset_index()
+        frame["count"] = frame["count"].astype("int64")
+        totals = frame.groupby(keys, observed=True)["count"].transform("sum") if keys else frame["count"].sum()
+        frame["fraction"] = frame["count"] / totals
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        return _bars(frame, column, "count", title="Split layer", xlabel="split layer", ylabel="count", series=keys)
+
+    return _result(frame, plot, draw)
+
+
+def energy_per_device(run: RunLike, plot: bool = False):
+    """Energy spent per device: ``energy_j`` summed per ``device`` (and per ``protocol`` when present).
+
+    Input: long format, one row per device per round (or per transfer): columns ``device`` and
+    ``energy_j`` (J) in ``rounds``, else in ``flows``.
+
+    Columns (``run`` first for a RunSet): ``protocol`` (when the table has it), ``device``, ``energy_j``
+    (total, J), ``rows`` (rows summed: client rounds or transfers), ``energy_j_mean`` (mean per row, J).
+
+    Raises:
+        MissingColumnsError: the table with rows lacks ``device`` or ``energy_j`` (the message names the
+            missing ones).
+
+    Figure: total energy per device as bars (side by side per run and protocol).
+    """
+    needed = ["device", "energy_j"]
+    rounds, flows = _table(run, "rounds"), _table(run, "flows")
+    if set(needed) <= set(rounds.columns):
+        source = rounds
+    elif set(needed) <= set(flows.columns):
+        source = flows
+    elif rounds.empty and flows.empty:
+        source = None
+    else:
+        if not rounds.empty:
+            _require(rounds, "rounds", needed, "energy_per_device")
+        _require(flows, "flows", needed, "energy_per_device")
+    keys = _run_keys(rounds if source is None else source)
+    series = [*keys, *(["protocol"] if source is not None and "protocol" in source.columns else [])]
+    columns = ["device", "energy_j", "rows", "energy_j_mean"]
+    if source is None or source.empty:
+        frame = _empty(series, columns)
+    else:
+        values = source[[*series, *needed]].dropna(subset=["device", "energy_j"])
+        grouped = _groupby(values, [*series, "device"])["energy_j"]
+        frame = pd.DataFrame({"energy_j": grouped.sum(), "rows": grouped.size(),
+                              "energy_j_mean": grouped.mean()}).reset_index()
+        frame["energy_j"] = frame["energy_j"].astype("float64")
+        frame["rows"] = frame["rows"].astype("int64")
+        frame = frame[[*series, *columns]]
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        return _bars(frame, "device", "energy_j", title="Energy per device", xlabel="device",
+                     ylabel="energy (J)", series=series)
+
+    return _result(frame, plot, draw)
