@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from functools import cached_property
@@ -129,15 +130,19 @@ class RunSet:
 
     def table(self, name: str) -> pd.DataFrame:
         frames = [run.table(name).assign(run=str(run.path)) for run in self.runs]
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        frame["run"] = frame["run"].astype("category") if "run" in frame else pd.Series(dtype="category")
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"run": []})
+        order = pd.CategoricalDtype([str(run.path) for run in self.runs])  # the runs' order, not alphabetical
+        frame["run"] = frame["run"].astype(order)
         return frame[["run", *[c for c in frame.columns if c != "run"]]]
 
     @property
     def manifests(self) -> pd.DataFrame:
-        """One row per run: path, kind, status, start and end time, seeds."""
+        """One row per run: path, kind, status, error, start and end time, seeds, and one column per
+        version (``version_ns6g``, ``version_ns-3``, ``version_torch``...)."""
+        keys = ("kind", "status", "error", "start_time", "end_time", "seeds")
         return pd.DataFrame(
-            [{"run": str(r.path), **{k: r.manifest.get(k) for k in ("kind", "status", "start_time", "end_time", "seeds")}}
+            [{"run": str(r.path), **{k: r.manifest.get(k) for k in keys},
+              **{f"version_{name}": v for name, v in r.manifest.get("versions", {}).items()}}
              for r in self.runs]
         )
 
@@ -148,9 +153,14 @@ class RunSet:
     events = property(lambda self: self.table("events"))
 
 
+def _natural_key(path: str) -> list[Any]:
+    """Sort key that puts sweep-2 before sweep-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
+
+
 def load_runs(pattern: str | os.PathLike[str]) -> RunSet:
-    """All run directories matching a glob pattern (e.g. ``"runs/sweep-*"``), sorted by path."""
-    paths = sorted(p for p in glob.glob(os.fspath(pattern)) if (Path(p) / MANIFEST).is_file())
+    """All run directories matching a glob pattern (e.g. ``"runs/sweep-*"``), in natural path order."""
+    paths = sorted((p for p in glob.glob(os.fspath(pattern)) if (Path(p) / MANIFEST).is_file()), key=_natural_key)
     if not paths:
         raise NotARunError(f"no run directory matches {os.fspath(pattern)!r}")
     return RunSet(Run(p) for p in paths)

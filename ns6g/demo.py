@@ -3,8 +3,8 @@
 Training runs ``n_envs`` scenario processes in parallel (SB3 ``SubprocVecEnv``); evaluation runs every
 policy for one episode on each evaluation seed, seeds the training never used. The output folder is a run
 directory (kind ``demo``: manifest with the summary, ``events`` for the phases) holding the agent,
-``episodes.csv``, ``summary.json`` and one environment run per evaluated policy under ``eval/<policy>``,
-so ``ns6g report OUT/eval/*`` draws them side by side.
+``episodes.csv``, ``summary.json``, one environment run per evaluated policy under ``eval/<policy>``, and
+an HTML report (``report/index.html``) comparing PPO, the best fixed rate and random.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
     import ns6g.envs  # noqa: F401
     from ns6g.policies import SB3Policy, evaluate
 
+    from ns6g.analysis import write_report
     from ns6g.runs import RunWriter
 
     if config.out is None:
@@ -112,6 +113,8 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
             "agent": str(out / "ppo_link_control.zip"),
             "run_dir": str(out),
         }
+        report = write_report([out / "eval" / name for name in shown.index], out / "report", progress=False)
+        summary["report"] = str(report)
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         run.set(**{k: summary[k] for k in ("best_fixed_policy", "mean_return", "ppo_over_best_fixed", "train_seconds")})
     return summary
@@ -130,5 +133,6 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"PPO return / best fixed rate ({summary['best_fixed_policy']}, chosen in hindsight): "
             f"{summary['ppo_over_best_fixed']:.2f}",
             f"agent: {summary['agent']}; episodes: {Path(summary['agent']).parent / 'episodes.csv'}",
+            f"report: {summary['report']}",
         ]
     )

@@ -118,10 +118,17 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _column(name: str, values: Any) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise RunError(f"column {name!r} cannot be stored: its values mix types ({exc})") from None
+
+
 def _rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Rows to columns over the union of their keys (a row lacking a column gets null there)."""
     names = list(dict.fromkeys(name for row in rows for name in row))
-    return pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
+    return pa.table({name: _column(name, [row.get(name) for row in rows]) for name in names})
 
 
 class _TableBuffer:
@@ -215,11 +222,14 @@ class RunWriter:
         """Wall-clock seconds since the run was opened."""
         return time.monotonic() - self._started
 
-    def _buffer(self, table: str) -> _TableBuffer:
+    def _check(self, table: str) -> None:
         if self._closed:
             raise RunError(f"run {self.path} is closed")
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}; tables are {', '.join(TABLES)}")
+
+    def _buffer(self, table: str) -> _TableBuffer:
+        self._check(table)
         if table not in self._buffers:
             folder = self.path / table
             folder.mkdir(exist_ok=True)
@@ -228,6 +238,7 @@ class RunWriter:
 
     def append(self, table: str, row: Mapping[str, Any]) -> None:
         """Append one row (column name -> value) to ``table``. A no-op at detail ``off``."""
+        self._check(table)
         if self.detail is Detail.OFF:
             return
         buffer = self._buffer(table)
@@ -237,10 +248,11 @@ class RunWriter:
 
     def append_columns(self, table: str, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> None:
         """Append many rows at once, given as equal-length columns (the fast path for big tables)."""
+        self._check(table)
         if self.detail is Detail.OFF:
             return
         buffer = self._buffer(table)
-        block = pa.table({name: pa.array(values) for name, values in columns.items()})
+        block = pa.table({name: _column(name, values) for name, values in columns.items()})
         if buffer.rows:  # keep row order: what came row by row goes first
             buffer.blocks.append(_rows_to_table(buffer.rows))
             buffer.rows = []
@@ -262,7 +274,13 @@ class RunWriter:
         buffer.last_flush = time.monotonic()
         if buffer.pending == 0:
             return
-        data = buffer.to_table(TABLES[table])
+        try:
+            data = buffer.to_table(TABLES[table])
+        except (RunError, pa.ArrowException) as exc:
+            # Drop the rows that cannot be stored, or every later flush would fail on them again.
+            dropped = buffer.pending
+            buffer.rows, buffer.blocks, buffer.pending = [], [], 0
+            raise RunError(f"table {table!r}: {exc}; the {dropped} buffered rows were not written") from None
         final = buffer.folder / f"part-{buffer.next_part:06d}.parquet"
         tmp = buffer.folder / f".part-{buffer.next_part:06d}.parquet.tmp"
         pq.write_table(data, tmp, compression="zstd")
@@ -282,13 +300,19 @@ class RunWriter:
             return
         if status not in ("finished", "failed"):
             raise ValueError(f"status must be 'finished' or 'failed', got {status!r}")
-        try:
-            self.flush()
-        finally:
-            self._closed = True
-            self.manifest.update(status=status, error=error, end_time=_utc_now(),
-                                 wall_time_s=self.wall_time_s)
-            _write_json_atomic(self.path / MANIFEST, self.manifest)
+        failure: BaseException | None = None
+        for table, buffer in self._buffers.items():  # every table, even after one fails
+            try:
+                self._flush(table, buffer)
+            except Exception as exc:  # noqa: BLE001 (recorded in the manifest, then raised)
+                failure = failure or exc
+        if failure is not None and status == "finished":
+            status, error = "failed", str(failure)
+        self._closed = True
+        self.manifest.update(status=status, error=error, end_time=_utc_now(), wall_time_s=self.wall_time_s)
+        _write_json_atomic(self.path / MANIFEST, self.manifest)
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> RunWriter:
         return self

@@ -54,6 +54,7 @@ def test_demo_trains_evaluates_and_saves(tmp_path):
     policies = [row["policy"] for row in summary["table"]]
     assert policies[0] == "ppo" and policies[2] == "random"
     assert "PPO return / best fixed rate" in format_summary(summary)
+    assert (tmp_path / "demo" / "report" / "index.html").is_file()
     run = load_run(tmp_path / "demo")
     assert run.status == "finished" and run.manifest["fields"]["best_fixed_policy"] == summary["best_fixed_policy"]
     assert list(run.events["kind"]) == ["train-start", "train-end", "eval-end"]

@@ -184,3 +184,28 @@ def test_docs_list_every_documented_column():
         assert f"### {table}" in doc
         for column in columns:
             assert f"`{column}`" in doc, f"docs/traces.md does not document {table}.{column}"
+
+
+def test_values_arrow_cannot_store_fail_the_run_with_the_column_named(tmp_path):
+    run = RunWriter(tmp_path / "run", kind="test")
+    run.append("events", {"kind": "fine"})
+    run.flush()
+    run.append("events", {"kind": "x", "node": 1})
+    run.append("events", {"kind": "y", "node": "not a number"})
+    with pytest.raises(RunError, match="'node'"):
+        run.close()
+    loaded = load_run(tmp_path / "run")
+    assert loaded.status == "failed" and "node" in loaded.manifest["error"]
+    assert list(loaded.events["kind"]) == ["fine"]  # what was written before stays
+    with pytest.raises(RunError, match="closed"):
+        run.append("events", {"kind": "late"})
+
+
+def test_load_runs_keeps_natural_order(tmp_path):
+    for i in (10, 2, 1):
+        with RunWriter(tmp_path / f"sweep-{i}", kind="test") as run:
+            run.append("events", {"kind": f"run{i}"})
+    runs = load_runs(str(tmp_path / "sweep-*"))
+    assert [p.path.name for p in runs.runs] == ["sweep-1", "sweep-2", "sweep-10"]
+    assert list(runs.events["run"].cat.categories) == [str(tmp_path / f"sweep-{i}") for i in (1, 2, 10)]
+    assert "version_ns6g" in runs.manifests.columns
