@@ -17,14 +17,7 @@ from ns6g.analysis.questions import (
 )
 from ns6g.analysis.report import write_report
 
-__all__ = ["NotARunError", "Run", "RunSchemaError", "RunSet", "load_run", "load_runs"]
-__all__ += [
-    "MissingColumnsError",
-    "allocation_heatmap",
-    "energy_per_device",
-    "learning_curve",
-    "per_ue_throughput",
-    "round_latency_cdf",
-    "split_layer_histogram",
-    "write_report",
-]
+from ns6g.analysis import questions
+
+__all__ = ["NotARunError", "Run", "RunSchemaError", "RunSet", "load_run", "load_runs", "write_report",
+           *questions.__all__]
