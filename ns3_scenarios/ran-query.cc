@@ -1,0 +1,102 @@
+// ran-query: answers queries of the compiled 6G RAN model (path loss, LoS probability, link
+// adaptation, schedulers...) over the bridge's message channel. It simulates nothing; Python's
+// ns6g.radio keeps one running per process. See ran/query/ran-query.h.
+#include "bridge/ns6g-bridge.h"
+#include "ran/query/ran-query.h"
+
+#include "ns3/core-module.h"
+
+#include <string>
+
+using namespace ns3;
+
+namespace
+{
+
+class RanQuery : public ns6g::GymEnv
+{
+  public:
+    RanQuery()
+    {
+        ns6g::ran::AddChannelQueries(m_queries);
+        ns6g::ran::AddPhyQueries(m_queries);
+        ns6g::ran::AddSchedulerQueries(m_queries);
+    }
+
+    ns6g::Space GetObservationSpace() override
+    {
+        return ns6g::Box({1}, 0.0, 1.0);
+    }
+
+    ns6g::Space GetActionSpace() override
+    {
+        return ns6g::Box({1}, 0.0, 1.0);
+    }
+
+    void SetupEpisode() override
+    {
+    }
+
+    Time GetStepTime() override
+    {
+        return Time::Max(); // nothing to simulate
+    }
+
+    void GetObservation(const ns6g::DataView& /* obs */) override
+    {
+    }
+
+    double GetReward() override
+    {
+        return 0.0;
+    }
+
+    bool GetGameOver() override
+    {
+        return false;
+    }
+
+    bool ExecuteActions(const ns6g::DataView& /* action */) override
+    {
+        return true;
+    }
+
+    std::vector<ns6g::RecordType> GetRecordTypes() override
+    {
+        std::vector<ns6g::RecordType> types;
+        for (const auto& q : m_queries)
+        {
+            types.push_back(q.request);
+            types.push_back(q.reply);
+        }
+        return types;
+    }
+
+    ns6g::Message HandleMessage(const ns6g::Message& request) override
+    {
+        for (const auto& q : m_queries)
+        {
+            if (q.request.name == request.type)
+            {
+                return q.answer(request);
+            }
+        }
+        throw ns6g::InvalidRequest("ran-query: '" + request.type + "' is not a query's request type");
+    }
+
+  private:
+    ns6g::ran::QueryTable m_queries;
+};
+
+} // namespace
+
+int
+main(int argc, char* argv[])
+{
+    ns6g::Bridge bridge;
+    CommandLine cmd(__FILE__);
+    bridge.AddCommandLine(cmd);
+    cmd.Parse(argc, argv);
+    RanQuery env;
+    return bridge.Serve(env);
+}

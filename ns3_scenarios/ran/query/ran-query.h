@@ -1,0 +1,32 @@
+// Queries of the compiled 6G RAN model, answered by the ran-query scenario over the bridge's message
+// channel, so that Python reads the numbers the C++ model uses (ns6g.radio), never a re-implementation.
+//
+// A query is a pair of record types: Python sends an array of request records, the handler answers
+// with one reply record per request. Each model area adds its queries in its own file
+// (channel-queries.cc, phy-queries.cc, scheduler-queries.cc); ran-query.cc calls the Add* functions
+// explicitly, so that the linker keeps them although they live in a static library.
+#pragma once
+
+#include "bridge/ns6g-bridge.h"
+
+#include <functional>
+#include <vector>
+
+namespace ns6g::ran
+{
+
+/** One query: its request and reply record types and the function that answers a request array. */
+struct Query
+{
+    RecordType request;
+    RecordType reply;
+    std::function<Message(const Message& request)> answer;
+};
+
+using QueryTable = std::vector<Query>;
+
+void AddChannelQueries(QueryTable& table);   // ran/query/channel-queries.cc
+void AddPhyQueries(QueryTable& table);       // ran/query/phy-queries.cc
+void AddSchedulerQueries(QueryTable& table); // ran/query/scheduler-queries.cc
+
+} // namespace ns6g::ran
