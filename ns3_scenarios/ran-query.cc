@@ -6,6 +6,8 @@
 
 #include "ns3/core-module.h"
 
+#include <set>
+#include <stdexcept>
 #include <string>
 
 using namespace ns3;
@@ -21,6 +23,18 @@ class RanQuery : public ns6g::GymEnv
         ns6g::ran::AddChannelQueries(m_queries);
         ns6g::ran::AddPhyQueries(m_queries);
         ns6g::ran::AddSchedulerQueries(m_queries);
+        // Record types are found by name on both sides: two with one name would shift the indices.
+        std::set<std::string> names;
+        for (const auto& q : m_queries)
+        {
+            for (const auto* type : {&q.request, &q.reply})
+            {
+                if (!names.insert(type->name).second)
+                {
+                    throw std::logic_error("ran-query: record type '" + type->name + "' is declared twice");
+                }
+            }
+        }
     }
 
     ns6g::Space GetObservationSpace() override

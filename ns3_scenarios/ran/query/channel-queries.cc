@@ -1,12 +1,695 @@
-// Queries of the RAN channel model (see ran-query.h). None yet.
+// Queries of the RAN channel model (see ran-query.h and ran/model/ran-channel.h):
+//
+//   pathloss            -> pathloss_result            PathLossDb (ns-3's 38.901 models; sub-THz above 100 GHz)
+//   los_probability     -> los_probability_result     LosProbability (ns-3's condition models)
+//   gaseous_absorption  -> gaseous_absorption_result  GaseousAbsorptionDbPerKm (ITU-R P.676 table)
+//   fast_fading         -> fast_fading_result         one gNB-UE link of a RanChannel at a given time
+//   channel_refresh_cost -> channel_refresh_cost_result wall-clock cost of refreshing a 7-cell layout
+//
+// Records are plain structs: 8-byte fields first, then narrower ones, with explicit padding to a multiple
+// of 8 bytes, so that the C++ layout is the one the offsets below declare (static_asserts check it).
+// A bad value throws ns6g::InvalidRequest naming the record, the field and the value; the scenario lives on.
+#include "ran/model/ran-channel.h"
 #include "ran/query/ran-query.h"
+
+#include "ns3/boolean.h"
+#include "ns3/constant-velocity-mobility-model.h"
+#include "ns3/double.h"
+#include "ns3/node.h"
+#include "ns3/random-variable-stream.h"
+#include "ns3/simulator.h"
+#include "ns3/string.h"
+#include "ns3/uinteger.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace ns3;
 
 namespace ns6g::ran
 {
 
-void
-AddChannelQueries(QueryTable& /* table */)
+namespace
 {
+
+struct PathLossRequest
+{
+    double frequencyHz;
+    double d2dM;
+    double hBsM;
+    double hUtM;
+    uint32_t scenario;
+    uint8_t los;
+    uint8_t pad[3];
+};
+
+static_assert(sizeof(PathLossRequest) == 40 && offsetof(PathLossRequest, scenario) == 32 &&
+              offsetof(PathLossRequest, los) == 36);
+
+struct PathLossResult
+{
+    double pathlossDb;
+};
+
+struct LosProbabilityRequest
+{
+    double d2dM;
+    double hUtM;
+    uint32_t scenario;
+    uint32_t pad;
+};
+
+static_assert(sizeof(LosProbabilityRequest) == 24 && offsetof(LosProbabilityRequest, scenario) == 16);
+
+struct LosProbabilityResult
+{
+    double probability;
+};
+
+struct GaseousAbsorptionRequest
+{
+    double frequencyHz;
+};
+
+struct GaseousAbsorptionResult
+{
+    double dbPerKm;
+};
+
+struct FastFadingRequest
+{
+    double frequencyHz;
+    double d2dM;
+    double hBsM;
+    double hUtM;
+    double timeS;         // simulated time of the evaluation, from the link's creation
+    double updatePeriodS;      // RanChannel UpdatePeriod (s); 0: the attribute's default
+    double realizationPeriodS; // RanChannel RealizationPeriod (s); 0: the attribute's default
+    double scattererSpeedMps;  // RanChannel ScattererSpeedMps (m/s)
+    double ueSpeedMps;         // UE speed (m/s) along +y (perpendicular to the link)
+    double rbBandwidthHz;      // 0: 360 kHz
+    uint32_t scenario;
+    uint32_t numRbs;      // 0: 52
+    uint32_t rbGroupSize; // 0: 1
+    uint16_t gnbRows;     // 0: 1
+    uint16_t gnbColumns;  // 0: 1
+    uint16_t ueRows;      // 0: 1
+    uint16_t ueColumns;   // 0: 1
+    uint8_t los;          // 0 NLoS, 1 LoS, 2 drawn by the 38.901 condition model
+    uint8_t isotropic;    // 1: isotropic elements at both ends; 0: 3GPP gNB elements, isotropic UE
+    uint8_t fastFading;   // 1: fast fading on (the query's purpose); 0: LoS array gain only
+    uint8_t pad[5];
+};
+
+static_assert(sizeof(FastFadingRequest) == 112 && offsetof(FastFadingRequest, scenario) == 80 &&
+              offsetof(FastFadingRequest, gnbRows) == 92 && offsetof(FastFadingRequest, los) == 100);
+
+struct FastFadingResult
+{
+    double meanGainDb;     // 10 log10 of the mean linear gain over the RBs
+    double minGainDb;      // smallest RB gain
+    double maxGainDb;      // largest RB gain
+    double firstRbGainDb;  // gain of RB 0
+    double largeScaleLossDb; // the link's large-scale loss (path loss + shadowing) in the same epoch
+    uint64_t epoch;        // index of the update period the evaluation fell in
+    uint64_t realization;  // index of the realization period the evaluation fell in
+    uint8_t los;           // the link's LoS state
+    uint8_t pad[7];
+};
+
+static_assert(sizeof(FastFadingResult) == 64);
+
+struct RefreshCostRequest
+{
+    double frequencyHz;
+    double bandwidthHz;
+    double rbBandwidthHz;
+    double isdM;               // inter-site distance (m)
+    double updatePeriodS;      // 0: RanChannel's default
+    double realizationPeriodS; // 0: RanChannel's default
+    double ueSpeedMps;         // UE speed (m/s), random direction
+    double scattererSpeedMps;  // RanChannel ScattererSpeedMps (m/s)
+    uint32_t scenario;
+    uint32_t uesPerCell;
+    uint32_t numRbs;
+    uint32_t rbGroupSize; // 0: RanChannel's default
+    uint32_t updates;     // update periods to time (the first is not counted)
+    uint16_t gnbRows;
+    uint16_t gnbColumns;
+    uint16_t ueRows;
+    uint16_t ueColumns;
+    uint8_t allLinks; // 1: every gNB-UE pair (interference included); 0: serving links only
+    uint8_t pad[3];
+};
+
+static_assert(sizeof(RefreshCostRequest) == 96 && offsetof(RefreshCostRequest, gnbRows) == 84 &&
+              offsetof(RefreshCostRequest, allLinks) == 92);
+
+struct RefreshCostResult
+{
+    double realizationRefreshS; // mean wall-clock time (s) of a refresh that draws new realizations
+    double updateRefreshS;      // mean wall-clock time (s) of a refresh within a realization (NaN: none)
+    double largeScaleRefreshS;  // mean wall-clock time (s) of a large-scale refresh of every link
+    double perLinkRealizationUs; // realizationRefreshS per link (us)
+    double firstRefreshS;       // the first (uncounted) refresh, with one-time set-up (s)
+    uint64_t links;             // links refreshed each time
+    uint64_t evaluations;       // ns-3 fast-fading evaluations over the counted refreshes
+};
+
+static_assert(sizeof(RefreshCostResult) == 56);
+
+/** Runs `f`, turning a std::invalid_argument into an InvalidRequest naming the query and the record. */
+template <class F>
+auto
+Checked(const std::string& query, size_t index, F&& f)
+{
+    try
+    {
+        return f();
+    }
+    catch (const std::invalid_argument& e)
+    {
+        throw InvalidRequest(query + " record " + std::to_string(index) + ": " + e.what());
+    }
+}
+
+Scenario
+CheckedScenario(const std::string& query, size_t index, uint32_t code)
+{
+    return Checked(query, index, [code] { return ScenarioFromCode(code); });
+}
+
+void
+CheckFlag(const std::string& query, size_t index, const char* field, uint8_t value, uint8_t max = 1)
+{
+    if (value > max)
+    {
+        throw InvalidRequest(query + " record " + std::to_string(index) + ": " + field + " = " +
+                             std::to_string(value) + " must be 0.." + std::to_string(max));
+    }
+}
+
+Message
+AnswerPathLoss(const Message& request)
+{
+    const auto* r = request.Records<PathLossRequest>();
+    std::vector<PathLossResult> out(request.count);
+    for (size_t i = 0; i < request.count; ++i)
+    {
+        Scenario s = CheckedScenario("pathloss", i, r[i].scenario);
+        CheckFlag("pathloss", i, "los", r[i].los);
+        out[i].pathlossDb = Checked("pathloss", i, [&] {
+            return PathLossDb(s, r[i].frequencyHz, r[i].d2dM, r[i].hBsM, r[i].hUtM, r[i].los != 0);
+        });
+    }
+    return Message::From("pathloss_result", out);
+}
+
+Message
+AnswerLosProbability(const Message& request)
+{
+    const auto* r = request.Records<LosProbabilityRequest>();
+    std::vector<LosProbabilityResult> out(request.count);
+    for (size_t i = 0; i < request.count; ++i)
+    {
+        Scenario s = CheckedScenario("los_probability", i, r[i].scenario);
+        out[i].probability =
+            Checked("los_probability", i, [&] { return LosProbability(s, r[i].d2dM, r[i].hUtM); });
+    }
+    return Message::From("los_probability_result", out);
+}
+
+Message
+AnswerGaseousAbsorption(const Message& request)
+{
+    const auto* r = request.Records<GaseousAbsorptionRequest>();
+    std::vector<GaseousAbsorptionResult> out(request.count);
+    for (size_t i = 0; i < request.count; ++i)
+    {
+        out[i].dbPerKm =
+            Checked("gaseous_absorption", i, [&] { return GaseousAbsorptionDbPerKm(r[i].frequencyHz); });
+    }
+    return Message::From("gaseous_absorption_result", out);
+}
+
+/** A node at `position` (m) moving at `velocity` (m/s). */
+Ptr<Node>
+MakeNode(const Vector& position, const Vector& velocity = Vector(0.0, 0.0, 0.0))
+{
+    Ptr<Node> node = CreateObject<Node>();
+    Ptr<ConstantVelocityMobilityModel> mobility = CreateObject<ConstantVelocityMobilityModel>();
+    mobility->SetPosition(position);
+    mobility->SetVelocity(velocity);
+    node->AggregateObject(mobility);
+    return node;
+}
+
+/** The first epoch boundary strictly after now, so that a query's times start on a fresh epoch. */
+Time
+NextEpochStart(Time period)
+{
+    const int64_t now = Simulator::Now().GetTimeStep();
+    const int64_t p = period.GetTimeStep();
+    return TimeStep((now / p + 1) * p);
+}
+
+/** One link of the fast_fading query: its channel and the two nodes. */
+struct FastFadingLink
+{
+    Ptr<RanChannel> channel;
+    Ptr<Node> gnb;
+    Ptr<Node> ue;
+    Time start;
+};
+
+Message
+AnswerFastFading(const Message& request)
+{
+    const std::string q = "fast_fading";
+    const auto* r = request.Records<FastFadingRequest>();
+    std::vector<FastFadingResult> out(request.count);
+    // Records that differ only in time_s share one link, so that they see one channel's evolution.
+    std::map<std::string, FastFadingLink> links;
+    std::vector<FastFadingLink*> linkOf(request.count);
+    for (size_t i = 0; i < request.count; ++i)
+    {
+        const FastFadingRequest& x = r[i];
+        Scenario s = CheckedScenario(q, i, x.scenario);
+        CheckFlag(q, i, "los", x.los, 2);
+        CheckFlag(q, i, "isotropic", x.isotropic);
+        CheckFlag(q, i, "fast_fading", x.fastFading);
+        Checked(q, i, [&] {
+            CheckFrequency(s, x.frequencyHz);
+            CheckLinkGeometry(s, x.d2dM, x.hBsM, x.hUtM);
+            return 0;
+        });
+        auto bad = [&](const std::string& what) {
+            throw InvalidRequest(q + " record " + std::to_string(i) + ": " + what);
+        };
+        if (!std::isfinite(x.timeS) || x.timeS < 0.0 || x.timeS > 1e6)
+        {
+            bad("time_s = " + std::to_string(x.timeS) + " must be in [0, 1e6] s");
+        }
+        for (auto [field, value] : {std::pair{"update_period_s", x.updatePeriodS},
+                                    std::pair{"realization_period_s", x.realizationPeriodS}})
+        {
+            if (!std::isfinite(value) || value < 0.0 || value > 1e3 || (value > 0.0 && value < 1e-6))
+            {
+                bad(std::string(field) + " = " + std::to_string(value) +
+                    " must be 0 (default) or in [1e-6, 1e3] s");
+            }
+        }
+        for (auto [field, value] : {std::pair{"scatterer_speed_mps", x.scattererSpeedMps},
+                                    std::pair{"ue_speed_mps", x.ueSpeedMps}})
+        {
+            if (!std::isfinite(value) || value < 0.0 || value > 1000.0)
+            {
+                bad(std::string(field) + " = " + std::to_string(value) + " must be in [0, 1000] m/s");
+            }
+        }
+        if (!std::isfinite(x.rbBandwidthHz) || x.rbBandwidthHz < 0.0 || x.rbBandwidthHz > 1e9)
+        {
+            bad("rb_bandwidth_hz = " + std::to_string(x.rbBandwidthHz) + " must be in [0, 1e9] Hz");
+        }
+        if (x.numRbs > 3300 || x.gnbRows > 64 || x.gnbColumns > 64 || x.ueRows > 16 || x.ueColumns > 16)
+        {
+            bad("num_rbs <= 3300, gnb_rows/gnb_columns <= 64 and ue_rows/ue_columns <= 16 are required");
+        }
+        FastFadingRequest key = x;
+        key.timeS = 0.0;
+        std::string keyBytes(reinterpret_cast<const char*>(&key), sizeof(key));
+        auto it = links.find(keyBytes);
+        if (it == links.end())
+        {
+            const uint32_t numRbs = x.numRbs ? x.numRbs : 52;
+            const double rbBw = x.rbBandwidthHz > 0.0 ? x.rbBandwidthHz : 360e3;
+            FastFadingLink link;
+            link.channel = CreateObject<RanChannel>();
+            link.channel->SetAttribute("Scenario", StringValue(ScenarioName(s)));
+            link.channel->SetAttribute("CarrierFrequencyHz", DoubleValue(x.frequencyHz));
+            link.channel->SetAttribute("NumRbs", UintegerValue(numRbs));
+            link.channel->SetAttribute("RbBandwidthHz", DoubleValue(rbBw));
+            link.channel->SetAttribute("BandwidthHz", DoubleValue(numRbs * rbBw));
+            link.channel->SetAttribute("RbGroupSize", UintegerValue(x.rbGroupSize ? x.rbGroupSize : 1));
+            link.channel->SetAttribute("LosCondition",
+                                       StringValue(x.los == 0 ? "nlos" : (x.los == 1 ? "los" : "3gpp")));
+            link.channel->SetAttribute("FastFadingEnabled", BooleanValue(x.fastFading != 0));
+            link.channel->SetAttribute("GnbArrayRows", UintegerValue(x.gnbRows ? x.gnbRows : 1));
+            link.channel->SetAttribute("GnbArrayColumns", UintegerValue(x.gnbColumns ? x.gnbColumns : 1));
+            link.channel->SetAttribute("UeArrayRows", UintegerValue(x.ueRows ? x.ueRows : 1));
+            link.channel->SetAttribute("UeArrayColumns", UintegerValue(x.ueColumns ? x.ueColumns : 1));
+            link.channel->SetAttribute("GnbIsotropicElements", BooleanValue(x.isotropic != 0));
+            link.channel->SetAttribute("UeIsotropicElements", BooleanValue(true));
+            if (x.updatePeriodS > 0.0)
+            {
+                link.channel->SetAttribute("UpdatePeriod", TimeValue(Seconds(x.updatePeriodS)));
+            }
+            if (x.realizationPeriodS > 0.0)
+            {
+                link.channel->SetAttribute("RealizationPeriod", TimeValue(Seconds(x.realizationPeriodS)));
+            }
+            link.channel->SetAttribute("ScattererSpeedMps", DoubleValue(x.scattererSpeedMps));
+            // The UE lies on the gNB array's broadside (+x); a moving UE goes along +y.
+            link.gnb = MakeNode(Vector(0.0, 0.0, x.hBsM));
+            link.ue = MakeNode(Vector(x.d2dM, 0.0, x.hUtM), Vector(0.0, x.ueSpeedMps, 0.0));
+            Checked(q, i, [&] {
+                link.channel->AddGnb(link.gnb);
+                link.channel->AddUe(link.ue);
+                return 0;
+            });
+            TimeValue update;
+            TimeValue realization;
+            link.channel->GetAttribute("UpdatePeriod", update);
+            link.channel->GetAttribute("RealizationPeriod", realization);
+            // Start on a boundary of both grids, so that time_s = 0 opens both periods.
+            const int64_t a = update.Get().GetTimeStep();
+            const int64_t b = realization.Get().GetTimeStep();
+            const __int128 both = static_cast<__int128>(a / std::gcd(a, b)) * b;
+            if (both > Seconds(1e6).GetTimeStep())
+            {
+                bad("update_period_s and realization_period_s have no common multiple below 1e6 s");
+            }
+            link.start = NextEpochStart(TimeStep(static_cast<int64_t>(both)));
+            it = links.emplace(keyBytes, link).first;
+        }
+        linkOf[i] = &it->second;
+    }
+    // Evaluate every record at its time, in time order, by running the simulator to it.
+    for (size_t i = 0; i < request.count; ++i)
+    {
+        FastFadingLink* link = linkOf[i];
+        FastFadingResult* result = &out[i];
+        Simulator::Schedule(link->start + Seconds(r[i].timeS) - Simulator::Now(), [link, result] {
+            const std::vector<double>& gains = link->channel->GetRbGainsDb(link->gnb, link->ue);
+            double sum = 0.0;
+            result->minGainDb = gains[0];
+            result->maxGainDb = gains[0];
+            for (double g : gains)
+            {
+                sum += std::pow(10.0, g / 10.0);
+                result->minGainDb = std::min(result->minGainDb, g);
+                result->maxGainDb = std::max(result->maxGainDb, g);
+            }
+            result->meanGainDb = 10.0 * std::log10(sum / gains.size());
+            result->firstRbGainDb = gains[0];
+            result->largeScaleLossDb = link->channel->GetLargeScaleLossDb(link->gnb, link->ue);
+            result->los = link->channel->IsLos(link->gnb, link->ue) ? 1 : 0;
+            result->epoch = link->channel->GetEpoch();
+            result->realization = link->channel->GetRealization();
+        });
+    }
+    Simulator::Run();
+    for (auto& [key, link] : links)
+    {
+        link.channel->Dispose();
+    }
+    return Message::From("fast_fading_result", out);
+}
+
+Message
+AnswerRefreshCost(const Message& request)
+{
+    const std::string q = "channel_refresh_cost";
+    using Clock = std::chrono::steady_clock;
+    const auto* r = request.Records<RefreshCostRequest>();
+    std::vector<RefreshCostResult> out(request.count);
+    for (size_t i = 0; i < request.count; ++i)
+    {
+        const RefreshCostRequest& x = r[i];
+        Scenario s = CheckedScenario(q, i, x.scenario);
+        CheckFlag(q, i, "all_links", x.allLinks);
+        Checked(q, i, [&] {
+            CheckFrequency(s, x.frequencyHz);
+            return 0;
+        });
+        auto positiveOrDefault = [](double v) { return std::isfinite(v) && v >= 0.0 && v <= 1e3; };
+        if (x.uesPerCell == 0 || x.uesPerCell > 1000 || x.updates == 0 || x.updates > 1000 ||
+            !(x.isdM >= 50.0 && x.isdM <= 1e4) || x.numRbs == 0 || x.numRbs > 3300 ||
+            !(x.rbBandwidthHz > 0.0) || x.gnbRows == 0 || x.gnbColumns == 0 || x.ueRows == 0 ||
+            x.ueColumns == 0 || !positiveOrDefault(x.updatePeriodS) ||
+            !positiveOrDefault(x.realizationPeriodS) || !positiveOrDefault(x.ueSpeedMps) ||
+            !positiveOrDefault(x.scattererSpeedMps))
+        {
+            throw InvalidRequest(q + " record " + std::to_string(i) +
+                                 ": ues_per_cell 1..1000, updates 1..1000, isd_m 50..1e4, num_rbs "
+                                 "1..3300, rb_bandwidth_hz > 0, array sizes >= 1, and periods and "
+                                 "speeds in [0, 1e3] are required");
+        }
+        Ptr<RanChannel> channel = CreateObject<RanChannel>();
+        channel->SetAttribute("Scenario", StringValue(ScenarioName(s)));
+        channel->SetAttribute("CarrierFrequencyHz", DoubleValue(x.frequencyHz));
+        channel->SetAttribute("BandwidthHz", DoubleValue(x.bandwidthHz));
+        channel->SetAttribute("NumRbs", UintegerValue(x.numRbs));
+        channel->SetAttribute("RbBandwidthHz", DoubleValue(x.rbBandwidthHz));
+        if (x.rbGroupSize)
+        {
+            channel->SetAttribute("RbGroupSize", UintegerValue(x.rbGroupSize));
+        }
+        if (x.updatePeriodS > 0.0)
+        {
+            channel->SetAttribute("UpdatePeriod", TimeValue(Seconds(x.updatePeriodS)));
+        }
+        if (x.realizationPeriodS > 0.0)
+        {
+            channel->SetAttribute("RealizationPeriod", TimeValue(Seconds(x.realizationPeriodS)));
+        }
+        channel->SetAttribute("ScattererSpeedMps", DoubleValue(x.scattererSpeedMps));
+        channel->SetAttribute("GnbArrayRows", UintegerValue(x.gnbRows));
+        channel->SetAttribute("GnbArrayColumns", UintegerValue(x.gnbColumns));
+        channel->SetAttribute("UeArrayRows", UintegerValue(x.ueRows));
+        channel->SetAttribute("UeArrayColumns", UintegerValue(x.ueColumns));
+        // Seven sites on a hexagonal grid; UEs uniform in a disc of radius ISD/2 around their site, at
+        // least 10 m away, 1.5 m high (InH: 1 m). One array per site, facing +x (the cost does not
+        // depend on it).
+        double hBs = 10.0;
+        switch (s)
+        {
+        case Scenario::UMa:
+            hBs = 25.0;
+            break;
+        case Scenario::RMa:
+            hBs = 35.0;
+            break;
+        case Scenario::InH:
+            hBs = 3.0;
+            break;
+        default:
+            break;
+        }
+        const double hUt = s == Scenario::InH ? 1.0 : 1.5;
+        std::vector<Ptr<Node>> gnbs;
+        std::vector<Ptr<Node>> ues;
+        std::vector<size_t> servingOf;
+        Ptr<UniformRandomVariable> u = CreateObject<UniformRandomVariable>();
+        Checked(q, i, [&] {
+            for (int site = 0; site < 7; ++site)
+            {
+                const double angle = M_PI / 6.0 + (site - 1) * M_PI / 3.0;
+                const double x0 = site == 0 ? 0.0 : x.isdM * std::cos(angle);
+                const double y0 = site == 0 ? 0.0 : x.isdM * std::sin(angle);
+                gnbs.push_back(MakeNode(Vector(x0, y0, hBs)));
+                channel->AddGnb(gnbs.back());
+                for (uint32_t k = 0; k < x.uesPerCell; ++k)
+                {
+                    const double radius = std::sqrt(u->GetValue(100.0, x.isdM * x.isdM / 4.0));
+                    const double phi = u->GetValue(0.0, 2.0 * M_PI);
+                    const double heading = u->GetValue(0.0, 2.0 * M_PI);
+                    ues.push_back(MakeNode(
+                        Vector(x0 + radius * std::cos(phi), y0 + radius * std::sin(phi), hUt),
+                        Vector(x.ueSpeedMps * std::cos(heading), x.ueSpeedMps * std::sin(heading), 0.0)));
+                    channel->AddUe(ues.back());
+                    servingOf.push_back(gnbs.size() - 1);
+                }
+            }
+            return 0;
+        });
+        std::vector<std::pair<Ptr<Node>, Ptr<Node>>> links;
+        for (size_t k = 0; k < ues.size(); ++k)
+        {
+            for (size_t g = 0; g < gnbs.size(); ++g)
+            {
+                if (x.allLinks || g == servingOf[k])
+                {
+                    links.emplace_back(gnbs[g], ues[k]);
+                }
+            }
+        }
+        TimeValue update;
+        channel->GetAttribute("UpdatePeriod", update);
+        const Time period = update.Get();
+        const Time start = NextEpochStart(period);
+        struct Sample
+        {
+            double fastS;
+            double largeS;
+            uint64_t realization;
+            uint64_t evaluations;
+        };
+
+        std::vector<Sample> samples;
+        for (uint32_t k = 0; k <= x.updates; ++k)
+        {
+            // One refresh in the middle of each update period: every link is asked for its values.
+            Simulator::Schedule(start + period * k + period / 2 - Simulator::Now(),
+                                [&channel, &links, &samples] {
+                                    const uint64_t before = channel->GetFastFadingEvaluations();
+                                    auto t0 = Clock::now();
+                                    for (auto& [g, ue] : links)
+                                    {
+                                        channel->GetLargeScaleLossDb(g, ue);
+                                    }
+                                    auto t1 = Clock::now();
+                                    for (auto& [g, ue] : links)
+                                    {
+                                        channel->GetRbGainsDb(g, ue);
+                                    }
+                                    auto t2 = Clock::now();
+                                    samples.push_back({std::chrono::duration<double>(t2 - t1).count(),
+                                                       std::chrono::duration<double>(t1 - t0).count(),
+                                                       channel->GetRealization(),
+                                                       channel->GetFastFadingEvaluations() - before});
+                                });
+        }
+        Simulator::Run();
+        // Refresh 0 includes one-time costs and is not counted.
+        double realizationSum = 0.0;
+        double updateSum = 0.0;
+        double largeSum = 0.0;
+        uint32_t realizationCount = 0;
+        uint32_t updateCount = 0;
+        uint64_t evaluations = 0;
+        for (size_t k = 1; k < samples.size(); ++k)
+        {
+            largeSum += samples[k].largeS;
+            evaluations += samples[k].evaluations;
+            if (samples[k].realization != samples[k - 1].realization)
+            {
+                realizationSum += samples[k].fastS;
+                ++realizationCount;
+            }
+            else
+            {
+                updateSum += samples[k].fastS;
+                ++updateCount;
+            }
+        }
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        out[i].firstRefreshS = samples[0].fastS + samples[0].largeS;
+        out[i].realizationRefreshS = realizationCount ? realizationSum / realizationCount : nan;
+        out[i].updateRefreshS = updateCount ? updateSum / updateCount : nan;
+        out[i].largeScaleRefreshS = largeSum / x.updates;
+        out[i].links = links.size();
+        out[i].perLinkRealizationUs = out[i].realizationRefreshS / links.size() * 1e6;
+        out[i].evaluations = evaluations;
+        channel->Dispose();
+    }
+    return Message::From("channel_refresh_cost_result", out);
+}
+
+} // namespace
+
+void
+AddChannelQueries(QueryTable& table)
+{
+    table.push_back({{"pathloss",
+                      sizeof(PathLossRequest),
+                      {{"frequency_hz", "<f8", offsetof(PathLossRequest, frequencyHz)},
+                       {"d2d_m", "<f8", offsetof(PathLossRequest, d2dM)},
+                       {"h_bs_m", "<f8", offsetof(PathLossRequest, hBsM)},
+                       {"h_ut_m", "<f8", offsetof(PathLossRequest, hUtM)},
+                       {"scenario", "<u4", offsetof(PathLossRequest, scenario)},
+                       {"los", "|u1", offsetof(PathLossRequest, los)}}},
+                     {"pathloss_result",
+                      sizeof(PathLossResult),
+                      {{"pathloss_db", "<f8", offsetof(PathLossResult, pathlossDb)}}},
+                     AnswerPathLoss});
+    table.push_back({{"los_probability",
+                      sizeof(LosProbabilityRequest),
+                      {{"d2d_m", "<f8", offsetof(LosProbabilityRequest, d2dM)},
+                       {"h_ut_m", "<f8", offsetof(LosProbabilityRequest, hUtM)},
+                       {"scenario", "<u4", offsetof(LosProbabilityRequest, scenario)}}},
+                     {"los_probability_result",
+                      sizeof(LosProbabilityResult),
+                      {{"probability", "<f8", offsetof(LosProbabilityResult, probability)}}},
+                     AnswerLosProbability});
+    table.push_back({{"gaseous_absorption",
+                      sizeof(GaseousAbsorptionRequest),
+                      {{"frequency_hz", "<f8", offsetof(GaseousAbsorptionRequest, frequencyHz)}}},
+                     {"gaseous_absorption_result",
+                      sizeof(GaseousAbsorptionResult),
+                      {{"db_per_km", "<f8", offsetof(GaseousAbsorptionResult, dbPerKm)}}},
+                     AnswerGaseousAbsorption});
+    table.push_back({{"fast_fading",
+                      sizeof(FastFadingRequest),
+                      {{"frequency_hz", "<f8", offsetof(FastFadingRequest, frequencyHz)},
+                       {"d2d_m", "<f8", offsetof(FastFadingRequest, d2dM)},
+                       {"h_bs_m", "<f8", offsetof(FastFadingRequest, hBsM)},
+                       {"h_ut_m", "<f8", offsetof(FastFadingRequest, hUtM)},
+                       {"time_s", "<f8", offsetof(FastFadingRequest, timeS)},
+                       {"update_period_s", "<f8", offsetof(FastFadingRequest, updatePeriodS)},
+                       {"realization_period_s", "<f8", offsetof(FastFadingRequest, realizationPeriodS)},
+                       {"scatterer_speed_mps", "<f8", offsetof(FastFadingRequest, scattererSpeedMps)},
+                       {"ue_speed_mps", "<f8", offsetof(FastFadingRequest, ueSpeedMps)},
+                       {"rb_bandwidth_hz", "<f8", offsetof(FastFadingRequest, rbBandwidthHz)},
+                       {"scenario", "<u4", offsetof(FastFadingRequest, scenario)},
+                       {"num_rbs", "<u4", offsetof(FastFadingRequest, numRbs)},
+                       {"rb_group_size", "<u4", offsetof(FastFadingRequest, rbGroupSize)},
+                       {"gnb_rows", "<u2", offsetof(FastFadingRequest, gnbRows)},
+                       {"gnb_columns", "<u2", offsetof(FastFadingRequest, gnbColumns)},
+                       {"ue_rows", "<u2", offsetof(FastFadingRequest, ueRows)},
+                       {"ue_columns", "<u2", offsetof(FastFadingRequest, ueColumns)},
+                       {"los", "|u1", offsetof(FastFadingRequest, los)},
+                       {"isotropic", "|u1", offsetof(FastFadingRequest, isotropic)},
+                       {"fast_fading", "|u1", offsetof(FastFadingRequest, fastFading)}}},
+                     {"fast_fading_result",
+                      sizeof(FastFadingResult),
+                      {{"mean_gain_db", "<f8", offsetof(FastFadingResult, meanGainDb)},
+                       {"min_gain_db", "<f8", offsetof(FastFadingResult, minGainDb)},
+                       {"max_gain_db", "<f8", offsetof(FastFadingResult, maxGainDb)},
+                       {"first_rb_gain_db", "<f8", offsetof(FastFadingResult, firstRbGainDb)},
+                       {"large_scale_loss_db", "<f8", offsetof(FastFadingResult, largeScaleLossDb)},
+                       {"epoch", "<u8", offsetof(FastFadingResult, epoch)},
+                       {"realization", "<u8", offsetof(FastFadingResult, realization)},
+                       {"los", "|u1", offsetof(FastFadingResult, los)}}},
+                     AnswerFastFading});
+    table.push_back({{"channel_refresh_cost",
+                      sizeof(RefreshCostRequest),
+                      {{"frequency_hz", "<f8", offsetof(RefreshCostRequest, frequencyHz)},
+                       {"bandwidth_hz", "<f8", offsetof(RefreshCostRequest, bandwidthHz)},
+                       {"rb_bandwidth_hz", "<f8", offsetof(RefreshCostRequest, rbBandwidthHz)},
+                       {"isd_m", "<f8", offsetof(RefreshCostRequest, isdM)},
+                       {"update_period_s", "<f8", offsetof(RefreshCostRequest, updatePeriodS)},
+                       {"realization_period_s", "<f8", offsetof(RefreshCostRequest, realizationPeriodS)},
+                       {"ue_speed_mps", "<f8", offsetof(RefreshCostRequest, ueSpeedMps)},
+                       {"scatterer_speed_mps", "<f8", offsetof(RefreshCostRequest, scattererSpeedMps)},
+                       {"scenario", "<u4", offsetof(RefreshCostRequest, scenario)},
+                       {"ues_per_cell", "<u4", offsetof(RefreshCostRequest, uesPerCell)},
+                       {"num_rbs", "<u4", offsetof(RefreshCostRequest, numRbs)},
+                       {"rb_group_size", "<u4", offsetof(RefreshCostRequest, rbGroupSize)},
+                       {"updates", "<u4", offsetof(RefreshCostRequest, updates)},
+                       {"gnb_rows", "<u2", offsetof(RefreshCostRequest, gnbRows)},
+                       {"gnb_columns", "<u2", offsetof(RefreshCostRequest, gnbColumns)},
+                       {"ue_rows", "<u2", offsetof(RefreshCostRequest, ueRows)},
+                       {"ue_columns", "<u2", offsetof(RefreshCostRequest, ueColumns)},
+                       {"all_links", "|u1", offsetof(RefreshCostRequest, allLinks)}}},
+                     {"channel_refresh_cost_result",
+                      sizeof(RefreshCostResult),
+                      {{"realization_refresh_s", "<f8", offsetof(RefreshCostResult, realizationRefreshS)},
+                       {"update_refresh_s", "<f8", offsetof(RefreshCostResult, updateRefreshS)},
+                       {"large_scale_refresh_s", "<f8", offsetof(RefreshCostResult, largeScaleRefreshS)},
+                       {"per_link_realization_us", "<f8", offsetof(RefreshCostResult, perLinkRealizationUs)},
+                       {"first_refresh_s", "<f8", offsetof(RefreshCostResult, firstRefreshS)},
+                       {"links", "<u8", offsetof(RefreshCostResult, links)},
+                       {"evaluations", "<u8", offsetof(RefreshCostResult, evaluations)}}},
+                     AnswerRefreshCost});
 }
 
 } // namespace ns6g::ran

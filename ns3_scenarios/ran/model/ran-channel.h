@@ -1,0 +1,437 @@
+// The 6G RAN's radio channel: TR 38.901 large-scale loss (UMi-Street Canyon, UMa, RMa, InH-Office) with
+// LoS/NLoS condition and shadowing, a sub-THz extension above 100 GHz (free-space loss plus gaseous
+// absorption per ITU-R P.676), and per-RB fast fading from ns-3's 3GPP channel model with antenna arrays
+// and beamforming, cached per link and refreshed on a fixed update period.
+//
+// Every number comes from ns-3's own models (ThreeGpp*PropagationLossModel, ThreeGpp*ChannelConditionModel,
+// ThreeGppChannelModel, ThreeGppSpectrumPropagationLossModel); ours are only the sub-THz loss model and the
+// caching. See docs/ran-channel.md for the formulas, sources, bands, update periods and measured costs.
+#pragma once
+
+#include "ns3/channel-condition-model.h"
+#include "ns3/mobility-model.h"
+#include "ns3/node.h"
+#include "ns3/nstime.h"
+#include "ns3/object.h"
+#include "ns3/phased-array-model.h"
+#include "ns3/propagation-loss-model.h"
+#include "ns3/spectrum-signal-parameters.h"
+#include "ns3/spectrum-value.h"
+#include "ns3/three-gpp-channel-model.h"
+#include "ns3/three-gpp-propagation-loss-model.h"
+#include "ns3/three-gpp-spectrum-propagation-loss-model.h"
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace ns6g::ran
+{
+
+// ---------------------------------------------------------------------------------------------------
+// Scenarios and ranges
+
+/**
+ * A TR 38.901 deployment scenario. The numeric value is the scenario's code in the query records
+ * (ns6g.radio.channel sends it as a u4).
+ */
+enum class Scenario : uint32_t
+{
+    UMi = 0, //!< Urban micro, street canyon ("UMi-StreetCanyon"); BS height 10 m
+    UMa = 1, //!< Urban macro ("UMa"); BS height 25 m
+    RMa = 2, //!< Rural macro ("RMa"); 0.5-30 GHz only; default building height 5 m, street width 20 m
+    InH = 3, //!< Indoor hotspot, mixed office ("InH-OfficeMixed"); BS (ceiling) height 3 m
+};
+
+/** Number of scenarios (codes are 0 .. kNumScenarios - 1). */
+constexpr uint32_t kNumScenarios = 4;
+
+/**
+ * Parses a scenario name: "UMi-StreetCanyon" (or "UMi"), "UMa", "RMa", "InH-OfficeMixed" (or "InH").
+ * Throws std::invalid_argument naming the value and listing the valid names.
+ */
+Scenario ParseScenario(const std::string& name);
+
+/** The 38.901 name ns-3 uses for the scenario ("UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"). */
+std::string ScenarioName(Scenario scenario);
+
+/** The scenario with query code `code`; throws std::invalid_argument listing the codes. */
+Scenario ScenarioFromCode(uint32_t code);
+
+/** The valid names, for error messages: "UMi-StreetCanyon (or UMi), UMa, RMa, InH-OfficeMixed (or InH)". */
+std::string ValidScenarioNames();
+
+/** Lowest supported carrier frequency (Hz): TR 38.901's lower bound. */
+constexpr double kMinFrequencyHz = 0.5e9;
+/** Highest frequency (Hz) of TR 38.901 and of ns-3's 3GPP models; above it the sub-THz model applies. */
+constexpr double kMax3gppFrequencyHz = 100e9;
+/** Highest supported carrier frequency (Hz): the top of the sub-THz band. */
+constexpr double kMaxFrequencyHz = 300e9;
+/** Highest frequency (Hz) at which TR 38.901 specifies RMa path loss (Table 7.4.1-1, note). */
+constexpr double kRmaMaxFrequencyHz = 30e9;
+/** Speed of light in vacuum (m/s), used by the free-space loss (38.901 itself uses 3e8 in breakpoints). */
+constexpr double kSpeedOfLightMPerS = 299792458.0;
+
+/**
+ * Throws std::invalid_argument if `frequencyHz` is not finite or is outside [0.5 GHz, 300 GHz], or
+ * outside [0.5 GHz, 30 GHz] for RMa. The message names the field "frequency_hz" and the value.
+ */
+void CheckFrequency(Scenario scenario, double frequencyHz);
+
+/**
+ * Throws std::invalid_argument, naming the field (d2d_m, h_bs_m, h_ut_m) and its value, for link geometry
+ * the path-loss formulas cannot take: non-finite values, a negative 2D distance, non-positive heights,
+ * a 3D distance below 1 m, UT heights outside TR 38.901 Table 7.4.1-1 (UMi/UMa 1.5-22.5 m, RMa 1-10 m),
+ * RMa BS heights outside 10-150 m, a UT above the BS (UMa, RMa, InH: ns-3 takes the higher end as the
+ * BS), and UMi with a 10 m UT but a BS that is not 10 m (ns-3 identifies the UMi BS by its 10 m height).
+ */
+void CheckLinkGeometry(Scenario scenario, double distance2dM, double hBsM, double hUtM);
+
+// ---------------------------------------------------------------------------------------------------
+// Deterministic numbers (what the queries return)
+
+/**
+ * Free-space path loss (dB) 20 log10(4 pi d f / c) at `frequencyHz` (Hz) over `distance3dM` (m > 0),
+ * c = 299792458 m/s.
+ */
+double FreeSpacePathLossDb(double frequencyHz, double distance3dM);
+
+/**
+ * Specific gaseous attenuation (dB/km) of oxygen plus water vapour at sea level in ITU-R P.676-12's
+ * reference atmosphere (total pressure 1013.25 hPa, 15 degC, water-vapour density 7.5 g/m^3), from a
+ * table of the P.676-12 Annex 1 line-by-line model (0.5, 0.75, 1, 2, ... 300 GHz plus the line centres
+ * 22.235, 118.75 and 183.31 GHz), interpolated linearly in log(attenuation). Within 5 % of the
+ * line-by-line model everywhere in 0.5-300 GHz. Throws std::invalid_argument outside that range.
+ */
+double GaseousAbsorptionDbPerKm(double frequencyHz);
+
+/**
+ * Path loss (dB) of a BS-UT link, without shadowing, as the compiled model computes it: for
+ * frequencies up to 100 GHz ns-3's ThreeGpp{UmiStreetCanyon,Uma,Rma,IndoorOffice}PropagationLossModel
+ * itself (two ConstantPositionMobilityModel ends, the condition forced by an AlwaysLos/NeverLos
+ * condition model, shadowing and building penetration off); above 100 GHz SubThzPropagationLossModel.
+ * Validity checks: CheckFrequency, CheckLinkGeometry (std::invalid_argument). For UMa with a UT at 13 m or
+ * higher, TR 38.901 draws the effective environment height h_E at random (Table 7.4.1-1 note 1), and so
+ * does ns-3: the LoS loss beyond the breakpoint is then one draw.
+ *
+ * @param scenario the 38.901 scenario
+ * @param frequencyHz carrier frequency (Hz), 0.5-300 GHz (RMa: 0.5-30 GHz)
+ * @param distance2dM horizontal BS-UT distance (m)
+ * @param hBsM BS antenna height (m)
+ * @param hUtM UT antenna height (m)
+ * @param los true for line of sight, false for NLoS (NLoS = max(LoS, NLoS') as 38.901 specifies)
+ * @return the path loss (dB, positive)
+ */
+double PathLossDb(Scenario scenario,
+                  double frequencyHz,
+                  double distance2dM,
+                  double hBsM,
+                  double hUtM,
+                  bool los);
+
+/**
+ * LoS probability (0..1) of TR 38.901 Table 7.4.2-1 as ns-3's ThreeGpp*ChannelConditionModel computes
+ * it (its ComputePlos(); InH: the mixed-office model). Depends on the UT height only for UMa.
+ *
+ * @param scenario the 38.901 scenario
+ * @param distance2dM horizontal BS-UT distance (m, >= 0)
+ * @param hUtM UT height (m, > 0; UMa: <= 23 m)
+ */
+double LosProbability(Scenario scenario, double distance2dM, double hUtM);
+
+// ---------------------------------------------------------------------------------------------------
+// Model objects
+
+/** A new ns-3 channel-condition model of the scenario (ThreeGpp*ChannelConditionModel; InH: mixed office). */
+ns3::Ptr<ns3::ThreeGppChannelConditionModel> CreateChannelConditionModel(Scenario scenario);
+
+/**
+ * A new large-scale loss model for the scenario at `frequencyHz`: ns-3's ThreeGpp*PropagationLossModel up
+ * to 100 GHz, SubThzPropagationLossModel above. Building penetration losses are off (outdoor UTs; the
+ * 38.901 condition models give O2O unless configured otherwise).
+ *
+ * @param scenario the 38.901 scenario
+ * @param frequencyHz carrier frequency (Hz), checked with CheckFrequency
+ * @param shadowingEnabled whether log-normal shadowing (38.901 Table 7.4.1-1 sigma_SF) is added
+ * @param condition the channel-condition model deciding LoS/NLoS per link
+ */
+ns3::Ptr<ns3::PropagationLossModel> CreatePathLossModel(
+    Scenario scenario,
+    double frequencyHz,
+    bool shadowingEnabled,
+    ns3::Ptr<ns3::ChannelConditionModel> condition);
+
+/**
+ * Large-scale loss above 100 GHz, where TR 38.901 is not specified: free-space path loss plus gaseous
+ * absorption (GaseousAbsorptionDbPerKm times the 3D distance). LoS links get exactly that. NLoS links add
+ * the scenario's 38.901 NLoS excess over free space evaluated at 100 GHz (PL_NLOS(100 GHz, d) - FSPL(100
+ * GHz, d), computed by ns-3's model for the scenario), i.e. the NLoS excess is frozen at its 100 GHz
+ * value. Shadowing, when enabled, is ns-3's 38.901 shadowing of the scenario at 100 GHz (same sigma and
+ * correlation distance). The link's LoS/NLoS state comes from the ChannelConditionModel attribute.
+ *
+ * Usable anywhere in 0.5-300 GHz (the reference frequency for the NLoS excess is min(f, 100 GHz)); RMa is
+ * refused above 30 GHz. CalcRxPower(txPowerDbm, a, b) returns txPowerDbm minus the loss; pass the UT as
+ * `a` and the BS as `b`, as for ns-3's UMi model.
+ */
+class SubThzPropagationLossModel : public ns3::PropagationLossModel
+{
+  public:
+    /** The TypeId ("ns6g::ran::SubThzPropagationLossModel"). */
+    static ns3::TypeId GetTypeId();
+    SubThzPropagationLossModel();
+    ~SubThzPropagationLossModel() override;
+
+    SubThzPropagationLossModel(const SubThzPropagationLossModel&) = delete;
+    SubThzPropagationLossModel& operator=(const SubThzPropagationLossModel&) = delete;
+
+    /** Sets the carrier frequency (Hz); throws std::invalid_argument outside 0.5-300 GHz. */
+    void SetFrequencyHz(double frequencyHz);
+    /** The carrier frequency (Hz). */
+    double GetFrequencyHz() const;
+    /** Sets the scenario by name (ParseScenario); throws std::invalid_argument. */
+    void SetScenarioName(const std::string& name);
+    /** The scenario's name. */
+    std::string GetScenarioName() const;
+    /** Sets the scenario. */
+    void SetScenario(Scenario scenario);
+    /** The scenario. */
+    Scenario GetScenario() const;
+    /** Sets the model deciding LoS/NLoS per link. */
+    void SetChannelConditionModel(ns3::Ptr<ns3::ChannelConditionModel> model);
+    /** The model deciding LoS/NLoS per link. */
+    ns3::Ptr<ns3::ChannelConditionModel> GetChannelConditionModel() const;
+
+    /** The loss (dB) between `a` (UT) and `b` (BS) now: free space + absorption [+ NLoS excess + shadowing]. */
+    double GetLossDb(ns3::Ptr<ns3::MobilityModel> a, ns3::Ptr<ns3::MobilityModel> b) const;
+
+  protected:
+    void DoDispose() override;
+
+  private:
+    double DoCalcRxPower(double txPowerDbm,
+                         ns3::Ptr<ns3::MobilityModel> a,
+                         ns3::Ptr<ns3::MobilityModel> b) const override;
+    int64_t DoAssignStreams(int64_t stream) override;
+
+    /** Builds the 38.901 reference models if the scenario or condition model changed. */
+    void EnsureReferences() const;
+
+    double m_frequencyHz{140e9};       //!< carrier frequency (Hz)
+    Scenario m_scenario{Scenario::UMi}; //!< scenario of the NLoS excess and the shadowing
+    bool m_shadowingEnabled{true};     //!< whether shadowing is added
+    ns3::Ptr<ns3::ChannelConditionModel> m_condition; //!< LoS/NLoS per link
+    /** 38.901 model at the reference frequency without shadowing (NLoS excess). */
+    mutable ns3::Ptr<ns3::ThreeGppPropagationLossModel> m_reference;
+    /** 38.901 model at the reference frequency with shadowing (shadowing = its loss minus m_reference's). */
+    mutable ns3::Ptr<ns3::ThreeGppPropagationLossModel> m_referenceShadowed;
+    mutable bool m_referencesValid{false}; //!< whether the reference models match the settings
+    int64_t m_stream{-1}; //!< first stream assigned (-1: none), re-applied when references are rebuilt
+};
+
+// ---------------------------------------------------------------------------------------------------
+// The per-link channel of a RAN scenario
+
+/**
+ * The radio channel of a RAN scenario: for each gNB-UE link, the large-scale loss (dB; 38.901 path loss
+ * with the link's LoS/NLoS state and shadowing) and the per-RB fast-fading gain (dB) that includes the
+ * antenna-array and beamforming gains.
+ *
+ * Fast fading is ns-3's ThreeGppChannelModel seen through ThreeGppSpectrumPropagationLossModel: the gNB
+ * (UniformPlanarArray of ThreeGppAntennaModel elements) and the UE (UniformPlanarArray, isotropic or 3GPP
+ * elements) point DFT beams (the weights matched to ns-3's channel matrix, exp(-j 2 pi k.r) / sqrt(N)) at
+ * each other's line-of-sight direction, or
+ * the gNB at another UE (`beamTarget`, for interference), and the model's received PSD over one band per
+ * RB group divided by a flat transmitted PSD is the gain. Carriers above 100 GHz use the 38.901 fast
+ * fading with its carrier clamped at 100 GHz (see docs/ran-channel.md).
+ *
+ * Time, on two global grids (values are computed lazily, on the first request in a period, and cached):
+ *  - UpdatePeriod (default 10 ms): a link's RB gains are re-evaluated at most once per period, with
+ *    ns-3's Doppler term at that time (terminal velocities, plus ScattererSpeedMps for moving
+ *    scatterers), so moving links fade continuously. A link whose ends did not move, whose LoS state did
+ *    not change and which has no Doppler keeps its cached values at no cost. Large-scale loss follows the
+ *    same rule (shadowing is correlated over the distance moved, by ns-3).
+ *  - RealizationPeriod (default 1 s): every link's small-scale parameters (clusters, rays, phases) are
+ *    drawn anew, independently (ns-3 3.44 has no spatially consistent update). This is the expensive part
+ *    (0.7-1 ms per link with 4x4 gNB and 1x2 UE arrays: see docs/ran-channel.md).
+ * A link's LoS state is kept for LosUpdatePeriod (default: for good, as in ns-3).
+ *
+ * Nodes: register every gNB with AddGnb and every UE with AddUe (each with a MobilityModel) after the
+ * attributes are set; later attribute changes are ignored. Positions and velocities are read when a
+ * value is computed.
+ */
+class RanChannel : public ns3::Object
+{
+  public:
+    /** The TypeId ("ns6g::ran::RanChannel"). */
+    static ns3::TypeId GetTypeId();
+    RanChannel();
+    ~RanChannel() override;
+
+    RanChannel(const RanChannel&) = delete;
+    RanChannel& operator=(const RanChannel&) = delete;
+
+    /**
+     * Registers a gNB and gives it its antenna array (GnbArrayRows x GnbArrayColumns).
+     *
+     * @param gnb the node (with a MobilityModel)
+     * @param bearingRad azimuth (rad) the array's broadside faces (0 = +x)
+     * @param downtiltRad mechanical downtilt (rad, positive down)
+     */
+    void AddGnb(ns3::Ptr<ns3::Node> gnb, double bearingRad = 0.0, double downtiltRad = 0.0);
+
+    /**
+     * Registers a UE and gives it its antenna array (UeArrayRows x UeArrayColumns).
+     *
+     * @param ue the node (with a MobilityModel)
+     * @param bearingRad azimuth (rad) the array's broadside faces
+     */
+    void AddUe(ns3::Ptr<ns3::Node> ue, double bearingRad = 0.0);
+
+    /** Large-scale loss (dB, positive) of the gNB-UE link now: path loss + shadowing. */
+    double GetLargeScaleLossDb(ns3::Ptr<ns3::Node> gnb, ns3::Ptr<ns3::Node> ue);
+
+    /** Whether the gNB-UE link is in LoS now (the condition model's state). */
+    bool IsLos(ns3::Ptr<ns3::Node> gnb, ns3::Ptr<ns3::Node> ue);
+
+    /**
+     * Per-RB gain (dB) of the link now: fast fading, array and beamforming gains (0 dB is the average of
+     * one isotropic antenna at each end). With FastFadingEnabled false: GetLosArrayGainDb on every RB.
+     *
+     * @param gnb the gNB
+     * @param ue the UE at the other end (its beam points at `gnb`)
+     * @param beamTarget the UE the gNB's beam points at (null: `ue` itself; another UE: interference)
+     * @return NumRbs gains (dB); the reference stays valid until the next call on this RanChannel.
+     *         Entries are cached per (gNB, UE, beam target) and dropped at each new realisation.
+     */
+    const std::vector<double>& GetRbGainsDb(ns3::Ptr<ns3::Node> gnb,
+                                            ns3::Ptr<ns3::Node> ue,
+                                            ns3::Ptr<ns3::Node> beamTarget = nullptr);
+
+    /**
+     * Beamforming gain (dB) of the geometric line-of-sight path alone, without fading: |w^T a|^2 times the
+     * element gain at each end, the gNB beam pointing at `beamTarget` (null: `ue`) and the UE beam at the
+     * gNB. Costs microseconds: meant for interference links whose fading does not matter.
+     */
+    double GetLosArrayGainDb(ns3::Ptr<ns3::Node> gnb,
+                             ns3::Ptr<ns3::Node> ue,
+                             ns3::Ptr<ns3::Node> beamTarget = nullptr);
+
+    /** Number of RBs (attribute NumRbs). */
+    uint32_t GetNumRbs() const;
+    /** Centre frequency (Hz) of RB `rb` (RBs are centred on the carrier). */
+    double GetRbCentreFrequencyHz(uint32_t rb) const;
+    /** Index of the current update period (floor(now / UpdatePeriod)). */
+    uint64_t GetEpoch() const;
+    /** Index of the current realization period (floor(now / RealizationPeriod)). */
+    uint64_t GetRealization() const;
+    /** Number of fast-fading link evaluations (ns-3 spectrum-model calls) since creation. */
+    uint64_t GetFastFadingEvaluations() const;
+    /** The antenna array of a registered node (null if not registered). */
+    ns3::Ptr<ns3::PhasedArrayModel> GetArray(ns3::Ptr<ns3::Node> node) const;
+    /** The channel-condition model (shared by path loss and fast fading). */
+    ns3::Ptr<ns3::ChannelConditionModel> GetChannelConditionModel();
+    /** The large-scale loss model. */
+    ns3::Ptr<ns3::PropagationLossModel> GetPathLossModel();
+
+    /**
+     * Fixes the random streams of every model; returns the number of streams used.
+     *
+     * @param stream the first stream index
+     */
+    int64_t AssignStreams(int64_t stream);
+
+  protected:
+    void DoDispose() override;
+
+  private:
+    /** A registered node and its array. */
+    struct Terminal
+    {
+        ns3::Ptr<ns3::Node> node;
+        ns3::Ptr<ns3::MobilityModel> mobility;
+        ns3::Ptr<ns3::PhasedArrayModel> array;
+        bool isGnb{false};
+    };
+
+    /** Cached large-scale numbers of one gNB-UE link. */
+    struct LargeScale
+    {
+        uint64_t epoch{0};     //!< update period of the last check
+        uint64_t losEpoch{0};  //!< LoS period of the computation
+        ns3::Vector gnbPos;    //!< positions at the computation (m)
+        ns3::Vector uePos;
+        double lossDb{0.0};    //!< path loss + shadowing (dB)
+        bool los{false};
+    };
+
+    /** Cached RB gains of one (gNB, UE, beam target) triple. */
+    struct Gains
+    {
+        uint64_t epoch{0};       //!< update period of the last check
+        uint64_t realization{0}; //!< realization period of the computation
+        uint64_t losEpoch{0};    //!< LoS period of the computation
+        ns3::Vector gnbPos;      //!< positions at the computation (m)
+        ns3::Vector uePos;
+        ns3::Vector targetPos;
+        std::vector<double> gainsDb; //!< NumRbs values (dB)
+    };
+
+    /** Builds the models on first use, once the attributes are final. */
+    void EnsureModels();
+    /** Forgets ns-3's realisations when the realization period changed. */
+    void UpdateRealization();
+    /** Index of the LoS-state period now (0 when LosUpdatePeriod is 0). */
+    uint64_t GetLosEpoch() const;
+    /** The registered terminal of `node`; throws std::invalid_argument if it is not registered. */
+    Terminal& Find(ns3::Ptr<ns3::Node> node, bool gnb);
+    /** The cached (or freshly computed) large-scale entry. */
+    const LargeScale& GetLargeScale(ns3::Ptr<ns3::Node> gnb, ns3::Ptr<ns3::Node> ue);
+    /** Fills `gains` (NumRbs dB values) for the link. */
+    void ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::vector<double>& gains);
+    /** The beamforming gain (linear) of the LoS path. */
+    double LosArrayGain(const Terminal& gnb, const Terminal& ue, const Terminal& target) const;
+    /** Whether the link's ends or the scatterers move (a non-zero Doppler). */
+    bool HasDoppler(const Terminal& gnb, const Terminal& ue) const;
+
+    // Attributes
+    std::string m_scenarioName{"UMi-StreetCanyon"}; //!< the 38.901 scenario
+    double m_carrierFrequencyHz{3.5e9};             //!< carrier frequency (Hz)
+    double m_bandwidthHz{100e6};                    //!< channel bandwidth (Hz)
+    uint32_t m_numRbs{273};                         //!< number of RBs
+    double m_rbBandwidthHz{360e3};                  //!< RB bandwidth (Hz): 12 subcarriers
+    uint32_t m_rbGroupSize{4};                      //!< RBs per fast-fading evaluation band
+    bool m_shadowingEnabled{true};                  //!< log-normal shadowing on/off
+    bool m_fastFadingEnabled{true};                 //!< 3GPP fast fading on/off
+    std::string m_losMode{"3gpp"};                  //!< "3gpp" (random, Table 7.4.2-1), "los", "nlos"
+    ns3::Time m_updatePeriod;                       //!< RB-gain / large-scale re-evaluation period
+    ns3::Time m_realizationPeriod;                  //!< small-scale redraw period
+    ns3::Time m_losUpdatePeriod;                    //!< LoS state refresh period (0: never)
+    double m_scattererSpeedMps{0.0};                //!< ns-3's vScatt (m/s)
+    uint32_t m_gnbRows{4};                          //!< gNB array rows
+    uint32_t m_gnbColumns{4};                       //!< gNB array columns
+    uint32_t m_ueRows{1};                           //!< UE array rows
+    uint32_t m_ueColumns{2};                        //!< UE array columns
+    bool m_ueIsotropicElements{true};               //!< UE elements isotropic (else 3GPP)
+    bool m_gnbIsotropicElements{false};             //!< gNB elements isotropic (else 3GPP)
+
+    // Models
+    bool m_built{false};
+    Scenario m_scenario{Scenario::UMi};
+    ns3::Ptr<ns3::ChannelConditionModel> m_condition;
+    ns3::Ptr<ns3::PropagationLossModel> m_pathLoss;
+    ns3::Ptr<ns3::ThreeGppChannelModel> m_channelModel;
+    ns3::Ptr<ns3::ThreeGppSpectrumPropagationLossModel> m_spectrumLoss;
+    ns3::Ptr<ns3::SpectrumSignalParameters> m_txParams; //!< flat PSD, one band per RB group
+
+    std::unordered_map<uint32_t, Terminal> m_terminals; //!< by node id
+    uint64_t m_realization{0};
+    bool m_realizationValid{false};
+    std::unordered_map<uint64_t, LargeScale> m_largeScale; //!< by (gnb, ue) key
+    std::unordered_set<uint64_t> m_primed; //!< links whose shadowing state has been initialised
+    std::unordered_map<uint64_t, Gains> m_gains; //!< by (gnb, ue, target) key
+    uint64_t m_fastFadingEvaluations{0};
+};
+
+} // namespace ns6g::ran
