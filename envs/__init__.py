@@ -9,6 +9,7 @@ from gymnasium.envs.registration import register, registry
 ENV_IDS = {
     "ns6g/BridgeEcho-v0": "ns6g.envs.bridge_echo:BridgeEchoEnv",
     "ns6g/LinkControl-v0": "ns6g.envs.link_control:LinkControlEnv",
+    "ns6g/SpectrumAllocation-v0": "ns6g.envs.spectrum_allocation:SpectrumAllocationEnv",
 }
 
 for _env_id, _entry_point in ENV_IDS.items():

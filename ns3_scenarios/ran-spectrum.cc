@@ -1,0 +1,744 @@
+// ran-spectrum: the SpectrumAllocation environment. An RL agent allocates the downlink resource-block
+// groups (RBGs) of every cell of a multi-cell 6G RAN (ns6g's RAN model: 38.901 channel, PHY abstraction,
+// per-slot scheduler, net devices carrying real UDP packets from a server behind the gNBs).
+//
+// Topology (rebuilt every episode): `cells` gNBs on a hexagonal layout (1: one site; 3: a centre and two
+// neighbours; 7: a centre and its ring) with inter-site distance isd-m, one sector each; `ues` UEs dropped
+// uniformly in a disk of radius isd-m / sqrt(3) (at least 10 m from the gNB) around a uniformly chosen
+// gNB; a server behind every gNB on 10 Gbit/s, 1 ms backhaul links.
+//
+// Traffic: each UE receives one UDP flow from the server (OnOffApplication, always on): "full_buffer"
+// sends at ue-rate-mbps (default above what one UE can get, so queues stay backlogged) in 60 000-byte
+// datagrams (the RAN and backhaul MTU is 65 535 bytes: saturating sources cost few simulator events;
+// the RAN segments them into transport blocks); "cbr" sends ue-rate-mbps in packet-bytes packets.
+//
+// Decisions: every decision-slots slots. With scheduler "agent", the action is the downlink allocation
+// held for the next decision-slots slots; with "rr", "pf" or "mr", ns6g's built-in scheduler decides
+// every slot and the action is checked but not applied (the baselines, on the same environment).
+// The uplink is scheduled by proportional fair (no uplink traffic in this environment).
+//
+// Action: "rbg": MultiDiscrete of cells * rbgs entries (cell-major), each in 0..ues: the UE (global
+//   index) that gets the RBG, or ues for none. An RBG naming a UE that the cell does not serve stays unused.
+//   "share": Box (cells, ues) in [0, 1]: each cell's RBGs are shared among its own UEs in proportion
+//   (largest remainder, contiguous runs in UE order; all zero: RBGs unused).
+// Observation (Dict): cqi (ues, rbgs) float32 in [0, 15], each UE's subband CQI on its serving cell with
+//   the interference of the last slot; buffer_kbytes (ues) float32, queued downlink kilobytes;
+//   throughput_mbps (ues) float32, delivered over the last decision interval; serving_cell
+//   MultiDiscrete(cells) per UE.
+// Reward (reward): "sum_rate" (Mbit/s), "pf_utility" (sum of ln(throughput in bit/s + 1)), "jain" (Jain
+//   index of the throughputs), "deadline_violations" (minus the fraction of packets delivered later than
+//   deadline-ms, or not delivered among those sent... counted over packets received in the interval).
+// Info: sum_throughput_mbps, jain_index, pf_utility, deadline_violation_fraction, mean_sinr_db,
+//   mean_cqi (wideband CQI, mean over RBGs and UEs), rbg_utilization (fraction of downlink RBG-slots used), handovers (in the interval),
+//   dropped_kbytes (refused by full queues, in the interval), sim_time_s.
+// Messages: "radio_poll" -> "radio_sample" (one per UE, the interval's radio numbers), and
+//   "event_poll" -> "handover_event" (handovers since the last poll).
+#include "bridge/ns6g-bridge.h"
+#include "ran/helper/ran-helper.h"
+#include "ran/model/ran-channel.h"
+#include "ran/model/ran-link.h"
+#include "ran/model/ran-phy.h"
+#include "ran/model/ran-scheduler.h"
+#include "ran/model/ran-system.h"
+
+#include "ns3/applications-module.h"
+#include "ns3/core-module.h"
+#include "ns3/internet-module.h"
+#include "ns3/mobility-module.h"
+#include "ns3/network-module.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+using namespace ns3;
+using namespace ns6g::ran;
+
+namespace
+{
+
+constexpr uint16_t kPort = 9000;
+constexpr uint32_t kFullBufferDatagramBytes = 60'000;
+constexpr uint16_t kMtuBytes = 65'535;
+
+struct Params
+{
+    uint32_t cells{1};
+    uint32_t ues{10};
+    std::string scenario{"UMi-StreetCanyon"};
+    double frequencyHz{7e9};
+    double bandwidthHz{20e6};
+    uint32_t numerology{1};
+    uint32_t rbgSize{0};
+    std::string mcsTable{"256QAM"};
+    std::string scheduler{"agent"};
+    uint32_t decisionSlots{10};
+    uint32_t episodeSteps{100};
+    std::string traffic{"full_buffer"};
+    double ueRateMbps{200.0};
+    uint32_t packetBytes{1200};
+    std::string mobility{"static"};
+    double speedMps{1.5};
+    std::string reward{"sum_rate"};
+    double deadlineMs{50.0};
+    double isdM{200.0};
+    bool fastFading{true};
+    bool shadowing{true};
+    std::string actionMode{"rbg"};
+    uint32_t gnbArrayRows{4};
+    uint32_t gnbArrayColumns{4};
+    uint32_t ueArrayRows{1};
+    uint32_t ueArrayColumns{2};
+    double gnbTxPowerDbm{41.0};
+};
+
+double
+BsHeightM(Scenario s)
+{
+    switch (s)
+    {
+    case Scenario::UMi:
+        return 10.0;
+    case Scenario::UMa:
+        return 25.0;
+    case Scenario::RMa:
+        return 35.0;
+    case Scenario::InH:
+        return 3.0;
+    }
+    return 10.0;
+}
+
+struct RadioSample
+{
+    uint32_t ue;
+    uint32_t cell;
+    double sinrDb;
+    uint32_t cqi;
+    uint32_t mcs;
+    double rbgSlots;
+    double throughputBps;
+    double bufferBytes;
+    double xM;
+    double yM;
+};
+
+struct HandoverEvent
+{
+    double timeS;
+    uint32_t ue;
+    uint32_t fromCell;
+    uint32_t toCell;
+    uint32_t pad;
+};
+
+struct PollRequest
+{
+    uint64_t unused;
+};
+
+class RanSpectrumEnv : public ns6g::GymEnv
+{
+  public:
+    explicit RanSpectrumEnv(Params p)
+        : m_p(std::move(p))
+    {
+        // The carrier decides the number of RBGs; build it once to declare the spaces.
+        m_carrier = MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology),
+                                static_cast<int>(m_p.rbgSize));
+        m_rewardKind = ParseRewardKind(m_p.reward);
+    }
+
+    ns6g::Space GetObservationSpace() override
+    {
+        const auto ues = static_cast<int64_t>(m_p.ues);
+        const auto rbgs = static_cast<int64_t>(m_carrier.nRbg);
+        // Throughput cannot exceed the whole carrier at the densest MCS: 1024-QAM at rate ~0.93 is
+        // < 10 bit/s/Hz; the bound is generous.
+        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
+        return ns6g::Dict({
+            {"cqi", ns6g::Box({ues, rbgs}, 0.0, 15.0)},
+            {"buffer_kbytes", ns6g::Box({ues}, 0.0, kMaxQueueBytes / 1000.0 + 1.0)},
+            {"throughput_mbps", ns6g::Box({ues}, 0.0, maxMbps)},
+            {"serving_cell", ns6g::MultiDiscrete(std::vector<int64_t>(m_p.ues, m_p.cells))},
+        });
+    }
+
+    ns6g::Space GetActionSpace() override
+    {
+        const auto cells = static_cast<int64_t>(m_p.cells);
+        if (m_p.actionMode == "share")
+        {
+            return ns6g::Box({cells, static_cast<int64_t>(m_p.ues)}, 0.0, 1.0);
+        }
+        // One dimension (cell-major: cell c's RBGs at c * rbgs ...): what Stable-Baselines3 supports.
+        return ns6g::MultiDiscrete(std::vector<int64_t>(m_p.cells * m_carrier.nRbg, m_p.ues + 1));
+    }
+
+    std::vector<ns6g::RecordType> GetRecordTypes() override
+    {
+        return {
+            {"radio_poll", sizeof(PollRequest), {{"unused", "<u8", offsetof(PollRequest, unused)}}},
+            {"radio_sample",
+             sizeof(RadioSample),
+             {{"ue", "<u4", offsetof(RadioSample, ue)},
+              {"cell", "<u4", offsetof(RadioSample, cell)},
+              {"sinr_db", "<f8", offsetof(RadioSample, sinrDb)},
+              {"cqi", "<u4", offsetof(RadioSample, cqi)},
+              {"mcs", "<u4", offsetof(RadioSample, mcs)},
+              {"rbgs", "<f8", offsetof(RadioSample, rbgSlots)},
+              {"throughput_bps", "<f8", offsetof(RadioSample, throughputBps)},
+              {"buffer_bytes", "<f8", offsetof(RadioSample, bufferBytes)},
+              {"x_m", "<f8", offsetof(RadioSample, xM)},
+              {"y_m", "<f8", offsetof(RadioSample, yM)}}},
+            {"event_poll", sizeof(PollRequest), {{"unused", "<u8", offsetof(PollRequest, unused)}}},
+            {"handover_event",
+             sizeof(HandoverEvent),
+             {{"time_s", "<f8", offsetof(HandoverEvent, timeS)},
+              {"ue", "<u4", offsetof(HandoverEvent, ue)},
+              {"from_cell", "<u4", offsetof(HandoverEvent, fromCell)},
+              {"to_cell", "<u4", offsetof(HandoverEvent, toCell)}}},
+        };
+    }
+
+    ns6g::Message HandleMessage(const ns6g::Message& request) override
+    {
+        if (request.type == "radio_poll")
+        {
+            return ns6g::Message::From("radio_sample", m_lastSamples);
+        }
+        if (request.type == "event_poll")
+        {
+            std::vector<HandoverEvent> events;
+            events.swap(m_handoverEvents);
+            return ns6g::Message::From("handover_event", events);
+        }
+        throw ns6g::InvalidRequest("ran-spectrum takes 'radio_poll' and 'event_poll', got '" + request.type + "'");
+    }
+
+    void SetupEpisode() override
+    {
+        const Scenario scenario = ParseScenario(m_p.scenario);
+        m_gnbs = NodeContainer();
+        m_ues = NodeContainer();
+        m_gnbs.Create(m_p.cells);
+        m_ues.Create(m_p.ues);
+        PlaceNodes(scenario);
+
+        auto phy = CreateObject<RanPhy>();
+        phy->SetAttribute("CenterFrequency", DoubleValue(m_p.frequencyHz));
+        phy->SetAttribute("Bandwidth", DoubleValue(m_p.bandwidthHz));
+        phy->SetAttribute("Numerology", UintegerValue(m_p.numerology));
+        phy->SetAttribute("RbgSize", UintegerValue(m_p.rbgSize));
+        phy->SetAttribute("McsTable", StringValue(m_p.mcsTable));
+        phy->SetAttribute("DlTxPower", DoubleValue(m_p.gnbTxPowerDbm));
+
+        auto channel = CreateObject<RanChannel>();
+        channel->SetAttribute("Scenario", StringValue(m_p.scenario));
+        channel->SetAttribute("CarrierFrequencyHz", DoubleValue(m_p.frequencyHz));
+        channel->SetAttribute("NumRbs", UintegerValue(m_carrier.nRb));
+        channel->SetAttribute("RbBandwidthHz", DoubleValue(m_carrier.numerology.RbBandwidthHz()));
+        channel->SetAttribute("BandwidthHz", DoubleValue(m_carrier.TransmissionBandwidthHz()));
+        channel->SetAttribute("RbGroupSize", UintegerValue(m_carrier.rbgSize));
+        channel->SetAttribute("FastFadingEnabled", BooleanValue(m_p.fastFading));
+        channel->SetAttribute("ShadowingEnabled", BooleanValue(m_p.shadowing));
+        channel->SetAttribute("GnbArrayRows", UintegerValue(m_p.gnbArrayRows));
+        channel->SetAttribute("GnbArrayColumns", UintegerValue(m_p.gnbArrayColumns));
+        channel->SetAttribute("UeArrayRows", UintegerValue(m_p.ueArrayRows));
+        channel->SetAttribute("UeArrayColumns", UintegerValue(m_p.ueArrayColumns));
+        for (uint32_t c = 0; c < m_p.cells; ++c)
+        {
+            channel->AddGnb(m_gnbs.Get(c));
+        }
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            channel->AddUe(m_ues.Get(u));
+        }
+
+        m_link = CreateObject<RanLink>();
+        m_link->Setup(channel, phy, m_gnbs, m_ues);
+        m_link->AssignStreams(1000);
+
+        RanHelperSettings settings;
+        settings.dlScheduler = m_p.scheduler == "agent" ? "external" : m_p.scheduler;
+        settings.ulScheduler = "pf";
+        settings.dlRbgs = m_carrier.nRbg;
+        settings.ulRbgs = m_carrier.nRbg;
+        settings.mtuBytes = kMtuBytes;
+        m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
+        m_ran.system->SetAttribute("SlotPeriod", TimeValue(Seconds(m_carrier.numerology.SlotDurationS())));
+        m_ran.system->SetAttribute("MaxQueueBytes", UintegerValue(kMaxQueueBytes));
+        m_ran.system->TraceConnectWithoutContext("Handover", MakeCallback(&RanSpectrumEnv::OnHandover, this));
+        InstallTraffic();
+
+        m_handoverEvents.clear();
+        m_lastSamples.clear();
+        m_delays.clear();
+        m_prevCounters.assign(m_p.ues, UeCounters{});
+        m_intervalBits.assign(m_p.ues, 0.0);
+        m_intervalRbgSlots.assign(m_p.ues, 0.0);
+        m_prevHandovers = 0;
+        m_intervalHandovers = 0;
+        m_prevDropped = 0;
+        m_intervalDroppedBytes = 0;
+        m_steps = 0;
+        m_slotsUsed = 0;
+        m_slotsTotal = 0;
+        m_sampleEvent = Simulator::Schedule(SlotPeriod(), &RanSpectrumEnv::SampleUtilization, this);
+    }
+
+    Time GetStepTime() override
+    {
+        return SlotPeriod() * m_p.decisionSlots;
+    }
+
+    bool ExecuteActions(const ns6g::DataView& action) override
+    {
+        std::vector<Allocation> perCell(m_p.cells);
+        if (m_p.actionMode == "share")
+        {
+            const float* share = action.Data<float>();
+            for (uint32_t c = 0; c < m_p.cells; ++c)
+            {
+                perCell[c] = ShareToAllocation(c, share + static_cast<size_t>(c) * m_p.ues);
+            }
+        }
+        else
+        {
+            const int64_t* a = action.Data<int64_t>();
+            for (uint32_t c = 0; c < m_p.cells; ++c)
+            {
+                try
+                {
+                    perCell[c] = DecodeAction(a + static_cast<size_t>(c) * m_carrier.nRbg, m_carrier.nRbg,
+                                              m_p.ues, m_carrier.nRbg);
+                }
+                catch (const std::exception& e)
+                {
+                    throw ns6g::InvalidRequest("cell " + std::to_string(c) + ": " + e.what());
+                }
+            }
+        }
+        m_delays.clear(); // a new decision interval starts
+        if (m_p.scheduler == "agent")
+        {
+            for (uint32_t c = 0; c < m_p.cells; ++c)
+            {
+                m_ran.system->SetExternalAllocation(c, Direction::Downlink, perCell[c]);
+            }
+        }
+        ++m_steps;
+        return true;
+    }
+
+    void GetObservation(const ns6g::DataView& obs) override
+    {
+        CloseInterval();
+        float* cqi = obs["cqi"].Data<float>();
+        float* buffer = obs["buffer_kbytes"].Data<float>();
+        float* thr = obs["throughput_mbps"].Data<float>();
+        int64_t* cell = obs["serving_cell"].Data<int64_t>();
+        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            uint32_t c = m_ran.system->ServingCell(u);
+            double cqiSum = 0.0;
+            for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
+            {
+                int value = m_link->RbgCqi(u, c, rbg, Direction::Downlink);
+                cqi[static_cast<size_t>(u) * m_carrier.nRbg + rbg] = static_cast<float>(value);
+                cqiSum += value;
+            }
+            m_lastSamples[u].cqi = static_cast<uint32_t>(std::lround(cqiSum / m_carrier.nRbg)); // wideband
+            buffer[u] = static_cast<float>(
+                std::min(m_ran.system->QueuedBytes(u, Direction::Downlink) / 1000.0, kMaxQueueBytes / 1000.0 + 1.0));
+            thr[u] = static_cast<float>(std::min(m_intervalBits[u] / IntervalS() / 1e6, maxMbps));
+            cell[u] = c;
+        }
+    }
+
+    double GetReward() override
+    {
+        if (m_steps == 0)
+        {
+            return 0.0;
+        }
+        double value = ComputeReward(m_rewardKind, Throughputs(), m_delays, m_p.deadlineMs / 1e3);
+        return m_rewardKind == RewardKind::kSumRate ? value / 1e6 : value;
+    }
+
+    bool GetGameOver() override
+    {
+        return false;
+    }
+
+    bool GetTruncated() override
+    {
+        return m_steps >= m_p.episodeSteps;
+    }
+
+    void GetExtraInfo(ns6g::Info& info) override
+    {
+        auto thr = Throughputs();
+        double sum = std::accumulate(thr.begin(), thr.end(), 0.0);
+        info.Set("sum_throughput_mbps", sum / 1e6);
+        info.Set("jain_index", JainIndex(thr));
+        info.Set("pf_utility", ProportionalFairUtility(thr));
+        info.Set("deadline_violation_fraction", DeadlineViolationFraction(m_delays, m_p.deadlineMs / 1e3));
+        double sinrSum = 0.0;
+        double cqiSum = 0.0;
+        uint32_t measured = 0;
+        for (const auto& s : m_lastSamples)
+        {
+            cqiSum += s.cqi;
+            if (std::isfinite(s.sinrDb))
+            {
+                sinrSum += s.sinrDb;
+                ++measured;
+            }
+        }
+        info.Set("mean_sinr_db", measured ? sinrSum / measured : std::nan(""));
+        info.Set("mean_cqi", m_lastSamples.empty() ? 0.0 : cqiSum / m_lastSamples.size());
+        info.Set("rbg_utilization", m_slotsTotal ? static_cast<double>(m_slotsUsed) / m_slotsTotal : 0.0);
+        info.Set("handovers", static_cast<double>(m_intervalHandovers));
+        info.Set("dropped_kbytes", m_intervalDroppedBytes / 1000.0);
+    }
+
+  private:
+    static constexpr uint32_t kMaxQueueBytes = 2'000'000;
+
+    Time SlotPeriod() const
+    {
+        return Seconds(m_carrier.numerology.SlotDurationS());
+    }
+
+    double IntervalS() const
+    {
+        return SlotPeriod().GetSeconds() * m_p.decisionSlots;
+    }
+
+    void PlaceNodes(Scenario scenario)
+    {
+        // Hexagonal sites: the centre, then the first ring at the inter-site distance.
+        std::vector<Vector> sites{{0, 0, 0}};
+        for (int k = 0; k < 6 && sites.size() < m_p.cells; ++k)
+        {
+            double angle = M_PI / 6 + k * M_PI / 3;
+            sites.push_back({m_p.isdM * std::cos(angle), m_p.isdM * std::sin(angle), 0});
+        }
+        const double hBs = BsHeightM(scenario);
+        auto gnbPositions = CreateObject<ListPositionAllocator>();
+        for (uint32_t c = 0; c < m_p.cells; ++c)
+        {
+            gnbPositions->Add(Vector(sites[c].x, sites[c].y, hBs));
+        }
+        MobilityHelper gnbMobility;
+        gnbMobility.SetPositionAllocator(gnbPositions);
+        gnbMobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
+        gnbMobility.Install(m_gnbs);
+
+        auto uniform = CreateObject<UniformRandomVariable>();
+        uniform->SetStream(10);
+        const double radius = m_p.isdM / std::sqrt(3.0);
+        auto uePositions = CreateObject<ListPositionAllocator>();
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            const Vector& site = sites[uniform->GetInteger(0, m_p.cells - 1)];
+            double r = std::sqrt(uniform->GetValue(100.0 / (radius * radius), 1.0)) * radius; // >= 10 m
+            double phi = uniform->GetValue(0, 2 * M_PI);
+            uePositions->Add(Vector(site.x + r * std::cos(phi), site.y + r * std::sin(phi), 1.5));
+        }
+        MobilityHelper ueMobility;
+        ueMobility.SetPositionAllocator(uePositions);
+        const double bound = m_p.isdM * 2.0;
+        if (m_p.mobility == "random_walk")
+        {
+            ueMobility.SetMobilityModel("ns3::RandomWalk2dMobilityModel",
+                                        "Bounds", RectangleValue(Rectangle(-bound, bound, -bound, bound)),
+                                        "Speed", StringValue("ns3::ConstantRandomVariable[Constant=" +
+                                                             std::to_string(m_p.speedMps) + "]"),
+                                        "Distance", DoubleValue(20.0),
+                                        "Mode", StringValue("Distance"));
+        }
+        else if (m_p.mobility == "constant_velocity")
+        {
+            ueMobility.SetMobilityModel("ns3::ConstantVelocityMobilityModel");
+        }
+        else
+        {
+            ueMobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
+        }
+        ueMobility.Install(m_ues);
+        if (m_p.mobility == "constant_velocity")
+        {
+            for (uint32_t u = 0; u < m_p.ues; ++u)
+            {
+                double heading = uniform->GetValue(0, 2 * M_PI);
+                m_ues.Get(u)->GetObject<ConstantVelocityMobilityModel>()->SetVelocity(
+                    Vector(m_p.speedMps * std::cos(heading), m_p.speedMps * std::sin(heading), 0));
+            }
+        }
+        else if (m_p.mobility == "random_walk")
+        {
+            ueMobility.AssignStreams(m_ues, 20);
+        }
+    }
+
+    void InstallTraffic()
+    {
+        const bool fullBuffer = m_p.traffic == "full_buffer";
+        const uint32_t size = fullBuffer ? kFullBufferDatagramBytes : m_p.packetBytes;
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            PacketSinkHelper sinkHelper("ns3::UdpSocketFactory", InetSocketAddress(Ipv4Address::GetAny(), kPort));
+            sinkHelper.SetAttribute("EnableSeqTsSizeHeader", BooleanValue(true));
+            ApplicationContainer sink = sinkHelper.Install(m_ues.Get(u));
+            sink.Start(Seconds(0));
+            sink.Get(0)->TraceConnectWithoutContext(
+                "RxWithSeqTsSize",
+                MakeCallback(&RanSpectrumEnv::OnReceive, this));
+
+            OnOffHelper source("ns3::UdpSocketFactory", InetSocketAddress(m_ran.ueAddresses[u], kPort));
+            source.SetAttribute("OnTime", StringValue("ns3::ConstantRandomVariable[Constant=1e9]"));
+            source.SetAttribute("OffTime", StringValue("ns3::ConstantRandomVariable[Constant=0]"));
+            source.SetAttribute("DataRate", DataRateValue(DataRate(static_cast<uint64_t>(m_p.ueRateMbps * 1e6))));
+            source.SetAttribute("PacketSize", UintegerValue(size));
+            source.SetAttribute("EnableSeqTsSizeHeader", BooleanValue(true));
+            ApplicationContainer app = source.Install(m_ran.server);
+            // Staggered starts within the first slot, so sources do not fire in lockstep.
+            app.Start(SlotPeriod() * (static_cast<double>(u) / m_p.ues));
+        }
+    }
+
+    void OnReceive(Ptr<const Packet> /* packet */,
+                   const Address& /* from */,
+                   const Address& /* to */,
+                   const SeqTsSizeHeader& header)
+    {
+        m_delays.push_back((Simulator::Now() - header.GetTs()).GetSeconds());
+    }
+
+    void OnHandover(uint32_t ue, uint32_t from, uint32_t to)
+    {
+        m_handoverEvents.push_back({Simulator::Now().GetSeconds(), ue, from, to, 0});
+    }
+
+    void SampleUtilization()
+    {
+        for (uint32_t c = 0; c < m_p.cells; ++c)
+        {
+            const Allocation& a = m_ran.system->LastAllocation(c, Direction::Downlink);
+            m_slotsUsed += std::count_if(a.begin(), a.end(), [](int32_t x) { return x >= 0; });
+            m_slotsTotal += a.size();
+        }
+        m_sampleEvent = Simulator::Schedule(SlotPeriod(), &RanSpectrumEnv::SampleUtilization, this);
+    }
+
+    /** Turn the counters since the last decision into this interval's numbers. */
+    void CloseInterval()
+    {
+        m_lastSamples.clear();
+        const double intervalS = IntervalS();
+        uint64_t dropped = 0;
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            const UeCounters& now = m_ran.system->Counters(u);
+            const UeCounters& before = m_prevCounters[u];
+            m_intervalBits[u] = static_cast<double>(now.deliveredBits[0] - before.deliveredBits[0]);
+            m_intervalRbgSlots[u] = static_cast<double>(now.allocatedRbgSlots[0] - before.allocatedRbgSlots[0]);
+            dropped += now.droppedBytes[0];
+            m_prevCounters[u] = now;
+            LinkMeasurement m = m_link->Measure(u);
+            Vector pos = m_ues.Get(u)->GetObject<MobilityModel>()->GetPosition();
+            m_lastSamples.push_back({u,
+                                     m_ran.system->ServingCell(u),
+                                     m.sinrDb,
+                                     m.cqi,
+                                     m.mcs,
+                                     m_intervalRbgSlots[u],
+                                     m_intervalBits[u] / intervalS,
+                                     static_cast<double>(m_ran.system->QueuedBytes(u, Direction::Downlink)),
+                                     pos.x,
+                                     pos.y});
+        }
+        m_intervalDroppedBytes = static_cast<double>(dropped - m_prevDropped);
+        m_prevDropped = dropped;
+        uint64_t handovers = m_ran.system->GetHandovers();
+        m_intervalHandovers = handovers - m_prevHandovers;
+        m_prevHandovers = handovers;
+    }
+
+    std::vector<double> Throughputs() const
+    {
+        std::vector<double> out(m_p.ues);
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            out[u] = m_intervalBits[u] / IntervalS();
+        }
+        return out;
+    }
+
+    Allocation ShareToAllocation(uint32_t cell, const float* share) const
+    {
+        Allocation out(m_carrier.nRbg, kUnusedRbg);
+        std::vector<uint32_t> own;
+        double total = 0.0;
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            if (m_ran.system->ServingCell(u) == cell && share[u] > 0)
+            {
+                own.push_back(u);
+                total += share[u];
+            }
+        }
+        if (own.empty() || total <= 0)
+        {
+            return out;
+        }
+        // Largest remainder: floor shares first, then the biggest remainders get one more RBG each.
+        std::vector<uint32_t> count(own.size());
+        std::vector<std::pair<double, size_t>> remainder;
+        uint32_t given = 0;
+        for (size_t i = 0; i < own.size(); ++i)
+        {
+            double exact = share[own[i]] / total * m_carrier.nRbg;
+            count[i] = static_cast<uint32_t>(std::floor(exact));
+            given += count[i];
+            remainder.emplace_back(exact - count[i], i);
+        }
+        std::stable_sort(remainder.begin(), remainder.end(), [](auto& a, auto& b) { return a.first > b.first; });
+        for (size_t k = 0; given < m_carrier.nRbg && k < remainder.size(); ++k, ++given)
+        {
+            count[remainder[k].second] += 1;
+        }
+        uint32_t rbg = 0;
+        for (size_t i = 0; i < own.size(); ++i)
+        {
+            for (uint32_t k = 0; k < count[i] && rbg < m_carrier.nRbg; ++k)
+            {
+                out[rbg++] = static_cast<int32_t>(own[i]);
+            }
+        }
+        return out;
+    }
+
+    Params m_p;
+    Carrier m_carrier;
+    RewardKind m_rewardKind;
+    NodeContainer m_gnbs;
+    NodeContainer m_ues;
+    Ptr<RanLink> m_link;
+    RanDeployment m_ran;
+    EventId m_sampleEvent;
+    std::vector<RadioSample> m_lastSamples;
+    std::vector<HandoverEvent> m_handoverEvents;
+    std::vector<double> m_delays;
+    std::vector<UeCounters> m_prevCounters;
+    std::vector<double> m_intervalBits;
+    std::vector<double> m_intervalRbgSlots;
+    uint64_t m_prevHandovers{0};
+    uint64_t m_intervalHandovers{0};
+    uint64_t m_prevDropped{0};
+    double m_intervalDroppedBytes{0};
+    uint32_t m_steps{0};
+    uint64_t m_slotsUsed{0};
+    uint64_t m_slotsTotal{0};
+};
+
+} // namespace
+
+int
+main(int argc, char* argv[])
+{
+    Params p;
+    ns6g::Bridge bridge;
+    CommandLine cmd(__FILE__);
+    cmd.AddValue("cells", "number of cells: 1, 3 or 7", p.cells);
+    cmd.AddValue("ues", "number of UEs", p.ues);
+    cmd.AddValue("scenario", "TR 38.901 scenario (UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed)", p.scenario);
+    cmd.AddValue("frequency-hz", "carrier frequency (Hz)", p.frequencyHz);
+    cmd.AddValue("bandwidth-hz", "carrier bandwidth (Hz)", p.bandwidthHz);
+    cmd.AddValue("numerology", "numerology mu (0..6)", p.numerology);
+    cmd.AddValue("rbg-size", "RBG size in RBs (0: TS 38.214 configuration 1)", p.rbgSize);
+    cmd.AddValue("mcs-table", "256QAM or 1024QAM", p.mcsTable);
+    cmd.AddValue("scheduler", "agent, rr, pf or mr", p.scheduler);
+    cmd.AddValue("decision-slots", "slots between decisions", p.decisionSlots);
+    cmd.AddValue("episode-steps", "decisions per episode", p.episodeSteps);
+    cmd.AddValue("traffic", "full_buffer or cbr", p.traffic);
+    cmd.AddValue("ue-rate-mbps", "offered downlink rate per UE (Mbit/s)", p.ueRateMbps);
+    cmd.AddValue("packet-bytes", "UDP payload per packet for cbr (bytes)", p.packetBytes);
+    cmd.AddValue("mobility", "static, random_walk or constant_velocity", p.mobility);
+    cmd.AddValue("speed-mps", "UE speed (m/s)", p.speedMps);
+    cmd.AddValue("reward", "sum_rate, pf_utility, deadline_violations or jain", p.reward);
+    cmd.AddValue("deadline-ms", "packet delay deadline (ms)", p.deadlineMs);
+    cmd.AddValue("isd-m", "inter-site distance (m)", p.isdM);
+    cmd.AddValue("fast-fading", "3GPP fast fading on serving links", p.fastFading);
+    cmd.AddValue("shadowing", "38.901 shadowing", p.shadowing);
+    cmd.AddValue("action-mode", "rbg (MultiDiscrete) or share (Box)", p.actionMode);
+    cmd.AddValue("gnb-array-rows", "gNB antenna rows", p.gnbArrayRows);
+    cmd.AddValue("gnb-array-columns", "gNB antenna columns", p.gnbArrayColumns);
+    cmd.AddValue("ue-array-rows", "UE antenna rows", p.ueArrayRows);
+    cmd.AddValue("ue-array-columns", "UE antenna columns", p.ueArrayColumns);
+    cmd.AddValue("gnb-tx-power-dbm", "gNB transmit power (dBm)", p.gnbTxPowerDbm);
+    bridge.AddCommandLine(cmd);
+    cmd.Parse(argc, argv);
+
+    std::string problem;
+    if (p.cells != 1 && p.cells != 3 && p.cells != 7)
+    {
+        problem = "--cells must be 1, 3 or 7";
+    }
+    else if (p.ues == 0)
+    {
+        problem = "--ues must be at least 1";
+    }
+    else if (p.scheduler != "agent" && p.scheduler != "rr" && p.scheduler != "pf" && p.scheduler != "mr")
+    {
+        problem = "--scheduler must be agent, rr, pf or mr";
+    }
+    else if (p.traffic != "full_buffer" && p.traffic != "cbr")
+    {
+        problem = "--traffic must be full_buffer or cbr";
+    }
+    else if (p.mobility != "static" && p.mobility != "random_walk" && p.mobility != "constant_velocity")
+    {
+        problem = "--mobility must be static, random_walk or constant_velocity";
+    }
+    else if (p.actionMode != "rbg" && p.actionMode != "share")
+    {
+        problem = "--action-mode must be rbg or share";
+    }
+    else if (p.decisionSlots == 0 || p.episodeSteps == 0)
+    {
+        problem = "--decision-slots and --episode-steps must be at least 1";
+    }
+    if (problem.empty())
+    {
+        try
+        {
+            ParseScenario(p.scenario);
+            ParseRewardKind(p.reward);
+            std::string carrier = ValidateCarrier(p.frequencyHz, p.bandwidthHz, static_cast<int>(p.numerology),
+                                                  static_cast<int>(p.rbgSize));
+            if (!carrier.empty())
+            {
+                problem = carrier;
+            }
+        }
+        catch (const std::exception& e)
+        {
+            problem = e.what();
+        }
+    }
+    if (!problem.empty())
+    {
+        std::cerr << "ran-spectrum: " << problem << std::endl;
+        return 2;
+    }
+    RanSpectrumEnv env(p);
+    return bridge.Serve(env);
+}

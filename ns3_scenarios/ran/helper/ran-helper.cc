@@ -1,0 +1,112 @@
+#include "ran/helper/ran-helper.h"
+
+#include "ns3/data-rate.h"
+#include "ns3/internet-stack-helper.h"
+#include "ns3/ipv4-address-helper.h"
+#include "ns3/ipv4-static-routing-helper.h"
+#include "ns3/ipv4-static-routing.h"
+#include "ns3/ipv4.h"
+#include "ns3/point-to-point-helper.h"
+#include "ns3/uinteger.h"
+
+#include <stdexcept>
+
+namespace ns6g::ran
+{
+
+RanDeployment
+RanHelper::Install(const ns3::NodeContainer& gnbs,
+                   const ns3::NodeContainer& ues,
+                   ns3::Ptr<RanLinkModel> link,
+                   const RanHelperSettings& settings)
+{
+    using namespace ns3;
+    if (gnbs.GetN() == 0 || ues.GetN() == 0)
+    {
+        throw std::invalid_argument("RanHelper: need at least one gNB and one UE");
+    }
+    RanDeployment out;
+    out.system = CreateObject<RanSystem>();
+    out.system->Configure(gnbs.GetN(), ues.GetN(), settings.dlRbgs, settings.ulRbgs, link,
+                          settings.dlScheduler, settings.ulScheduler);
+    out.server = CreateObject<Node>();
+
+    InternetStackHelper internet;
+    internet.Install(gnbs);
+    internet.Install(ues);
+    internet.Install(out.server);
+    Ipv4StaticRoutingHelper routing;
+
+    // Backhaul: server <-> each gNB.
+    PointToPointHelper backhaul;
+    backhaul.SetDeviceAttribute("DataRate", DataRateValue(DataRate(static_cast<uint64_t>(settings.backhaulRateBps))));
+    backhaul.SetChannelAttribute("Delay", TimeValue(settings.backhaulDelay));
+    backhaul.SetDeviceAttribute("Mtu", UintegerValue(settings.mtuBytes));
+    Ipv4AddressHelper backhaulAddresses("10.0.0.0", "255.255.255.252");
+    std::vector<Ipv4Address> gnbBackhaulAddress;
+    std::vector<Ipv4Address> serverBackhaulAddress;
+    std::vector<uint32_t> serverInterfaceOf;
+    for (uint32_t c = 0; c < gnbs.GetN(); ++c)
+    {
+        NetDeviceContainer pair = backhaul.Install(out.server, gnbs.Get(c));
+        Ipv4InterfaceContainer ifaces = backhaulAddresses.Assign(pair);
+        backhaulAddresses.NewNetwork();
+        if (c == 0)
+        {
+            out.serverAddress = ifaces.GetAddress(0);
+        }
+        serverBackhaulAddress.push_back(ifaces.GetAddress(0));
+        gnbBackhaulAddress.push_back(ifaces.GetAddress(1));
+        serverInterfaceOf.push_back(out.server->GetObject<Ipv4>()->GetInterfaceForDevice(pair.Get(0)));
+    }
+
+    // Radio devices: one per gNB, one per UE, all on the RanSystem, addresses 7.0.0.0/8.
+    Ipv4AddressHelper radioAddresses("7.0.0.0", "255.0.0.0");
+    for (uint32_t c = 0; c < gnbs.GetN(); ++c)
+    {
+        auto dev = CreateObject<RanNetDevice>();
+        dev->SetMtu(settings.mtuBytes);
+        dev->Attach(out.system, RanNetDevice::Role::Gnb, c);
+        gnbs.Get(c)->AddDevice(dev);
+        out.system->SetGnbDevice(c, dev);
+        out.gnbDevices.push_back(dev);
+        radioAddresses.Assign(NetDeviceContainer(dev));
+    }
+    for (uint32_t u = 0; u < ues.GetN(); ++u)
+    {
+        auto dev = CreateObject<RanNetDevice>();
+        dev->SetMtu(settings.mtuBytes);
+        dev->Attach(out.system, RanNetDevice::Role::Ue, u);
+        ues.Get(u)->AddDevice(dev);
+        out.system->SetUeDevice(u, dev);
+        out.ueDevices.push_back(dev);
+        Ipv4Address address = radioAddresses.Assign(NetDeviceContainer(dev)).GetAddress(0);
+        out.ueAddresses.push_back(address);
+        out.system->MapAddress(address, u);
+        // Everything from a UE goes over the radio.
+        Ptr<Ipv4> ipv4 = ues.Get(u)->GetObject<Ipv4>();
+        routing.GetStaticRouting(ipv4)->SetDefaultRoute(Ipv4Address("7.0.0.1"), ipv4->GetInterfaceForDevice(dev));
+    }
+    out.system->Start();
+
+    // Server: UE u through the gNB of its initial serving cell. gNBs: UEs over the radio, the rest
+    // to the server.
+    Ptr<Ipv4StaticRouting> serverRouting = routing.GetStaticRouting(out.server->GetObject<Ipv4>());
+    for (uint32_t u = 0; u < ues.GetN(); ++u)
+    {
+        uint32_t c = out.system->ServingCell(u);
+        serverRouting->AddHostRouteTo(out.ueAddresses[u], gnbBackhaulAddress[c], serverInterfaceOf[c]);
+    }
+    for (uint32_t c = 0; c < gnbs.GetN(); ++c)
+    {
+        Ptr<Ipv4> ipv4 = gnbs.Get(c)->GetObject<Ipv4>();
+        Ptr<Ipv4StaticRouting> gnbRouting = routing.GetStaticRouting(ipv4);
+        gnbRouting->AddNetworkRouteTo(Ipv4Address("7.0.0.0"),
+                                      Ipv4Mask("255.0.0.0"),
+                                      ipv4->GetInterfaceForDevice(out.gnbDevices[c]));
+        gnbRouting->SetDefaultRoute(serverBackhaulAddress[c], 1); // interface 1: the backhaul link
+    }
+    return out;
+}
+
+} // namespace ns6g::ran

@@ -1,0 +1,58 @@
+// Builds a RAN deployment: gNB and UE devices on a RanSystem, the internet stack, addresses and routes,
+// and a server behind the gNBs on point-to-point backhaul links, so that ordinary ns-3 applications
+// on the server and the UEs exchange real packets across the radio link.
+#pragma once
+
+#include "ran/model/ran-link-model.h"
+#include "ran/model/ran-net-device.h"
+#include "ran/model/ran-system.h"
+
+#include "ns3/ipv4-address.h"
+#include "ns3/node-container.h"
+#include "ns3/nstime.h"
+
+#include <string>
+#include <vector>
+
+namespace ns6g::ran
+{
+
+/** Everything RanHelper::Install created. */
+struct RanDeployment
+{
+    ns3::Ptr<RanSystem> system;
+    ns3::Ptr<ns3::Node> server;                        //!< behind every gNB on its backhaul link
+    ns3::Ipv4Address serverAddress;                    //!< the server's address as UEs reach it
+    std::vector<ns3::Ipv4Address> ueAddresses;         //!< per UE
+    std::vector<ns3::Ptr<RanNetDevice>> gnbDevices;    //!< per cell
+    std::vector<ns3::Ptr<RanNetDevice>> ueDevices;     //!< per UE
+};
+
+/** Backhaul and system settings of RanHelper::Install (units in the names). */
+struct RanHelperSettings
+{
+    std::string dlScheduler{"pf"};      //!< MakeScheduler name, downlink
+    std::string ulScheduler{"pf"};      //!< MakeScheduler name, uplink
+    uint16_t mtuBytes{1500};            //!< MTU of the radio and backhaul devices (bytes)
+    uint32_t dlRbgs{1};                 //!< RBGs per cell, downlink
+    uint32_t ulRbgs{1};                 //!< RBGs per cell, uplink
+    double backhaulRateBps{10e9};       //!< gNB <-> server link rate (bit/s)
+    ns3::Time backhaulDelay{ns3::MilliSeconds(1)}; //!< gNB <-> server one-way delay (s)
+};
+
+class RanHelper
+{
+  public:
+    /**
+     * Install a RAN on `gnbs` (one per cell, index = cell) and `ues` (index = UE), both already with a
+     * mobility model, driven by `link`. Creates the server node. UEs get addresses 7.0.0.0/8, the
+     * backhaul links 10.x.y.0/30; the server reaches UE u through the gNB of its initial cell (after a
+     * handover the RanSystem forwards, as gNBs do over Xn).
+     */
+    static RanDeployment Install(const ns3::NodeContainer& gnbs,
+                                 const ns3::NodeContainer& ues,
+                                 ns3::Ptr<RanLinkModel> link,
+                                 const RanHelperSettings& settings);
+};
+
+} // namespace ns6g::ran

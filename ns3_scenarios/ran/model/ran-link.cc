@@ -1,0 +1,365 @@
+#include "ran/model/ran-link.h"
+
+#include "ns3/log.h"
+#include "ns3/simulator.h"
+#include "ns3/uinteger.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace ns6g::ran
+{
+
+NS_LOG_COMPONENT_DEFINE("Ns6gRanLink");
+NS_OBJECT_ENSURE_REGISTERED(RanLink);
+
+namespace
+{
+constexpr double kSinrGridMinDb = -30.0;
+constexpr double kSinrGridMaxDb = 60.0;
+constexpr double kSinrGridStepDb = 0.01;
+constexpr uint32_t kDmrsRePerRb = 12; // one DMRS symbol per slot, as TbsParams assumes
+
+double
+DbmToMw(double dbm)
+{
+    return std::pow(10.0, dbm / 10.0);
+}
+
+double
+ToDb(double linear)
+{
+    return 10.0 * std::log10(linear);
+}
+
+LinkDirection
+PhyDirection(Direction d)
+{
+    return d == Direction::Downlink ? LinkDirection::kDownlink : LinkDirection::kUplink;
+}
+} // namespace
+
+ns3::TypeId
+RanLink::GetTypeId()
+{
+    using namespace ns3;
+    static TypeId tid = TypeId("ns6g::ran::RanLink")
+                            .SetParent<RanLinkModel>()
+                            .SetGroupName("Ns6gRan")
+                            .AddConstructor<RanLink>()
+                            .AddAttribute("UlCqiRbgs",
+                                          "RBGs over which uplink CQI assumes the UE spreads its power",
+                                          UintegerValue(4),
+                                          MakeUintegerAccessor(&RanLink::m_ulCqiRbgs),
+                                          MakeUintegerChecker<uint32_t>(1));
+    return tid;
+}
+
+RanLink::RanLink()
+    : m_uniform(ns3::CreateObject<ns3::UniformRandomVariable>())
+{
+}
+
+void
+RanLink::DoDispose()
+{
+    m_channel = nullptr;
+    m_phy = nullptr;
+    m_uniform = nullptr;
+    m_gnbs = ns3::NodeContainer();
+    m_ues = ns3::NodeContainer();
+    RanLinkModel::DoDispose();
+}
+
+void
+RanLink::Setup(ns3::Ptr<RanChannel> channel,
+               ns3::Ptr<RanPhy> phy,
+               const ns3::NodeContainer& gnbs,
+               const ns3::NodeContainer& ues)
+{
+    m_channel = channel;
+    m_phy = phy;
+    m_gnbs = gnbs;
+    m_ues = ues;
+    m_carrier = phy->GetCarrier();
+    if (channel->GetNumRbs() != m_carrier.nRb)
+    {
+        throw std::invalid_argument("RanLink: the channel has " + std::to_string(channel->GetNumRbs()) +
+                                    " RBs, the carrier " + std::to_string(m_carrier.nRb));
+    }
+    m_table = phy->GetMcsTable();
+    m_noiseMw[0] = DbmToMw(phy->GetNoisePerRbDbm(LinkDirection::kDownlink));
+    m_noiseMw[1] = DbmToMw(phy->GetNoisePerRbDbm(LinkDirection::kUplink));
+    m_dlTxPerRbDbm = phy->GetTxPowerPerRbDbm(LinkDirection::kDownlink, m_carrier.nRb);
+    m_channelUsesPerRb = kSubcarriersPerRb * kSymbolsPerSlot - kDmrsRePerRb;
+
+    // CQI is a step function of SINR: tabulate it once instead of evaluating BLER curves per RBG.
+    const auto points = static_cast<size_t>((kSinrGridMaxDb - kSinrGridMinDb) / kSinrGridStepDb) + 1;
+    m_cqiBySinr.resize(points);
+    for (size_t i = 0; i < points; ++i)
+    {
+        double db = kSinrGridMinDb + i * kSinrGridStepDb;
+        m_cqiBySinr[i] = static_cast<int8_t>(SinrToCqi(std::pow(10.0, db / 10.0), m_table));
+    }
+    m_mcsByCqi.resize(16);
+    for (int cqi = 0; cqi < 16; ++cqi)
+    {
+        m_mcsByCqi[cqi] = CqiToMcs(cqi, m_table);
+    }
+    m_rbgTbs.assign(MaxMcs(m_table) + 1, std::vector<uint32_t>(m_carrier.rbgSize + 1, 0));
+    for (int mcs = 0; mcs <= MaxMcs(m_table); ++mcs)
+    {
+        for (uint32_t n = 1; n <= m_carrier.rbgSize; ++n)
+        {
+            m_rbgTbs[mcs][n] = phy->GetTbs(mcs, n);
+        }
+    }
+
+    const uint32_t nCells = gnbs.GetN();
+    const uint32_t nUes = ues.GetN();
+    m_lossDb.assign(static_cast<size_t>(nCells) * nUes, 0.0);
+    m_rsrpGainDb.assign(static_cast<size_t>(nCells) * nUes, 0.0);
+    m_gains.assign(nUes, ServingGains{});
+    m_measurements.assign(nUes, LinkMeasurement{});
+    for (size_t d = 0; d < 2; ++d)
+    {
+        m_current[d].assign(nCells, std::vector<int32_t>(m_carrier.nRbg, -1));
+        m_previous[d] = m_current[d];
+    }
+    m_lossEpoch = UINT64_MAX;
+}
+
+ns3::Ptr<RanPhy>
+RanLink::GetPhy() const
+{
+    return m_phy;
+}
+
+ns3::Ptr<RanChannel>
+RanLink::GetChannel() const
+{
+    return m_channel;
+}
+
+int64_t
+RanLink::AssignStreams(int64_t stream)
+{
+    m_uniform->SetStream(stream);
+    return 1 + m_channel->AssignStreams(stream + 1);
+}
+
+size_t
+RanLink::Pair(uint32_t cell, uint32_t ue) const
+{
+    return static_cast<size_t>(cell) * m_ues.GetN() + ue;
+}
+
+void
+RanLink::BeginSlot(ns3::Time /* now */)
+{
+    for (size_t d = 0; d < 2; ++d)
+    {
+        m_previous[d] = m_current[d];
+    }
+    if (m_channel->GetEpoch() != m_lossEpoch)
+    {
+        RefreshLosses();
+    }
+}
+
+void
+RanLink::RefreshLosses()
+{
+    m_lossEpoch = m_channel->GetEpoch();
+    for (uint32_t c = 0; c < m_gnbs.GetN(); ++c)
+    {
+        for (uint32_t u = 0; u < m_ues.GetN(); ++u)
+        {
+            m_lossDb[Pair(c, u)] = m_channel->GetLargeScaleLossDb(m_gnbs.Get(c), m_ues.Get(u));
+            m_rsrpGainDb[Pair(c, u)] = m_channel->GetLosArrayGainDb(m_gnbs.Get(c), m_ues.Get(u));
+        }
+    }
+}
+
+double
+RanLink::RsrpDbm(uint32_t ue, uint32_t cell)
+{
+    if (m_channel->GetEpoch() != m_lossEpoch)
+    {
+        RefreshLosses();
+    }
+    // Power per resource element of a beamformed reference signal.
+    return m_dlTxPerRbDbm - ToDb(kSubcarriersPerRb) - m_lossDb[Pair(cell, ue)] + m_rsrpGainDb[Pair(cell, ue)];
+}
+
+const std::vector<double>&
+RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
+{
+    ServingGains& g = m_gains[ue];
+    uint64_t epoch = m_channel->GetEpoch();
+    if (g.epoch != epoch || g.cell != cell || g.rbgGainDb.empty())
+    {
+        const std::vector<double>& rb = m_channel->GetRbGainsDb(m_gnbs.Get(cell), m_ues.Get(ue));
+        g.rbgGainDb.assign(m_carrier.nRbg, 0.0);
+        for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
+        {
+            uint32_t first = m_carrier.RbgFirstRb(rbg);
+            uint32_t n = m_carrier.RbgRbCount(rbg);
+            double sum = 0.0;
+            for (uint32_t i = first; i < first + n; ++i)
+            {
+                sum += std::pow(10.0, rb[i] / 10.0);
+            }
+            g.rbgGainDb[rbg] = ToDb(sum / n);
+        }
+        g.epoch = epoch;
+        g.cell = cell;
+    }
+    return g.rbgGainDb;
+}
+
+double
+RanLink::RbgSinr(uint32_t ue,
+                 uint32_t cell,
+                 uint32_t rbg,
+                 Direction direction,
+                 uint32_t nRbTx,
+                 const std::vector<std::vector<int32_t>>& allocations)
+{
+    const size_t d = static_cast<size_t>(direction);
+    const double gainDb = ServingGainsDb(ue, cell)[rbg];
+    double interferenceMw = 0.0;
+    double signalDbm;
+    if (direction == Direction::Downlink)
+    {
+        signalDbm = m_dlTxPerRbDbm - m_lossDb[Pair(cell, ue)] + gainDb;
+        for (uint32_t other = 0; other < allocations.size(); ++other)
+        {
+            if (other != cell && allocations[other][rbg] >= 0)
+            {
+                interferenceMw += DbmToMw(m_dlTxPerRbDbm - m_lossDb[Pair(other, ue)]);
+            }
+        }
+    }
+    else
+    {
+        signalDbm = m_phy->GetTxPowerPerRbDbm(LinkDirection::kUplink, nRbTx) - m_lossDb[Pair(cell, ue)] + gainDb;
+        for (uint32_t other = 0; other < allocations.size(); ++other)
+        {
+            int32_t interferer = allocations[other][rbg];
+            if (other != cell && interferer >= 0)
+            {
+                // Its power per RB as if it used UlCqiRbgs RBGs: the allocation size of other cells'
+                // UEs is not tracked per RBG.
+                double txDbm = m_phy->GetTxPowerPerRbDbm(LinkDirection::kUplink,
+                                                         m_ulCqiRbgs * m_carrier.rbgSize);
+                interferenceMw += DbmToMw(txDbm - m_lossDb[Pair(cell, static_cast<uint32_t>(interferer))]);
+            }
+        }
+    }
+    return DbmToMw(signalDbm) / (m_noiseMw[d] + interferenceMw);
+}
+
+int
+RanLink::CqiOf(double sinrLinear) const
+{
+    double db = ToDb(sinrLinear);
+    if (!(db > kSinrGridMinDb))
+    {
+        return m_cqiBySinr.front();
+    }
+    auto i = static_cast<size_t>((db - kSinrGridMinDb) / kSinrGridStepDb);
+    return m_cqiBySinr[std::min(i, m_cqiBySinr.size() - 1)];
+}
+
+int
+RanLink::RbgCqi(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction)
+{
+    uint32_t nRbTx = direction == Direction::Uplink ? m_ulCqiRbgs * m_carrier.rbgSize : m_carrier.nRb;
+    return CqiOf(RbgSinr(ue, cell, rbg, direction, nRbTx, m_previous[static_cast<size_t>(direction)]));
+}
+
+double
+RanLink::RbgBits(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction)
+{
+    int cqi = RbgCqi(ue, cell, rbg, direction);
+    if (direction == Direction::Downlink)
+    {
+        m_measurements[ue].cqi = static_cast<uint32_t>(cqi);
+    }
+    int mcs = m_mcsByCqi[cqi];
+    return mcs < 0 ? 0.0 : m_rbgTbs[mcs][m_carrier.RbgRbCount(rbg)];
+}
+
+void
+RanLink::SetAllocations(Direction direction, const std::vector<std::vector<int32_t>>& perCell)
+{
+    m_current[static_cast<size_t>(direction)] = perCell;
+}
+
+uint32_t
+RanLink::RbsOf(const std::vector<uint32_t>& rbgs) const
+{
+    uint32_t n = 0;
+    for (uint32_t rbg : rbgs)
+    {
+        n += m_carrier.RbgRbCount(rbg);
+    }
+    return n;
+}
+
+TransportBlock
+RanLink::NewTransportBlock(uint32_t ue, uint32_t cell, const std::vector<uint32_t>& rbgs, Direction direction)
+{
+    TransportBlock tb;
+    tb.ue = ue;
+    tb.cell = cell;
+    tb.direction = direction;
+    tb.rbgs = rbgs;
+    const uint32_t nRb = RbsOf(rbgs);
+    // The MCS follows the CQI report: the previous slot's interference, this allocation's power split.
+    std::vector<double> sinr;
+    sinr.reserve(rbgs.size());
+    for (uint32_t rbg : rbgs)
+    {
+        sinr.push_back(RbgSinr(ue, cell, rbg, direction, nRb, m_previous[static_cast<size_t>(direction)]));
+    }
+    int mcs = m_mcsByCqi[CqiOf(EffectiveSinr(sinr))];
+    tb.mcs = static_cast<uint32_t>(std::max(mcs, 0));
+    tb.sizeBits = mcs < 0 ? 0 : m_phy->GetTbs(mcs, nRb);
+    return tb;
+}
+
+bool
+RanLink::Transmit(TransportBlock& tb, const std::vector<uint32_t>& rbgs)
+{
+    const uint32_t nRb = RbsOf(rbgs);
+    std::vector<double> sinr;
+    sinr.reserve(rbgs.size());
+    for (uint32_t rbg : rbgs)
+    {
+        sinr.push_back(RbgSinr(tb.ue, tb.cell, rbg, tb.direction, nRb, m_current[static_cast<size_t>(tb.direction)]));
+    }
+    const double effective = EffectiveSinr(sinr);
+    tb.attempts += 1;
+    tb.combinedSinr += effective; // chase combining: SINRs add in linear scale
+    const double bler = tb.sizeBits == 0 ? 1.0
+                                         : m_phy->GetBler(tb.combinedSinr,
+                                                          static_cast<int>(tb.mcs),
+                                                          static_cast<uint32_t>(tb.sizeBits),
+                                                          m_channelUsesPerRb * RbsOf(tb.rbgs));
+    LinkMeasurement& m = m_measurements[tb.ue];
+    m.sinrDb = ToDb(effective);
+    m.mcs = tb.mcs;
+    m.rsrpDbm = RsrpDbm(tb.ue, tb.cell);
+    return m_uniform->GetValue() >= bler;
+}
+
+LinkMeasurement
+RanLink::Measure(uint32_t ue)
+{
+    return m_measurements.at(ue);
+}
+
+} // namespace ns6g::ran

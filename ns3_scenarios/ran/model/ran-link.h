@@ -1,0 +1,115 @@
+// The radio link of a RAN system built from the channel (RanChannel) and the PHY abstraction (RanPhy):
+// per-RBG SINR with the interference of the RBGs other cells actually use, CQI and MCS from the PHY's
+// link adaptation, transport block sizes, and block errors with HARQ chase combining.
+#pragma once
+
+#include "ran/model/ran-channel.h"
+#include "ran/model/ran-link-model.h"
+#include "ran/model/ran-phy.h"
+
+#include "ns3/node-container.h"
+#include "ns3/random-variable-stream.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace ns6g::ran
+{
+
+/**
+ * RanLinkModel on a RanChannel and one RanPhy shared by every cell (same carrier everywhere).
+ *
+ * Choices, documented in docs/ran-system.md:
+ *  - Fast fading is evaluated on serving links only (RanChannel's cost is ~0.7 ms per link per
+ *    realization); interfering links use large-scale loss with an isotropic (0 dB) antenna gain, the
+ *    average of a beam that points elsewhere.
+ *  - CQI reports see the interference of the previous slot (one slot of reporting delay); a transport
+ *    block's fate uses the interference of its own slot.
+ *  - Uplink CQI assumes the UE's power spread over UlCqiRbgs RBGs; the transmission spreads it over the
+ *    RBGs actually allocated.
+ *  - Large-scale losses of every (cell, UE) pair are refreshed once per RanChannel update period.
+ */
+class RanLink : public RanLinkModel
+{
+  public:
+    static ns3::TypeId GetTypeId();
+    RanLink();
+
+    /** Attach the link to its channel, PHY and nodes (gNB i serves cell i; UE j is UE j). */
+    void Setup(ns3::Ptr<RanChannel> channel,
+               ns3::Ptr<RanPhy> phy,
+               const ns3::NodeContainer& gnbs,
+               const ns3::NodeContainer& ues);
+
+    ns3::Ptr<RanPhy> GetPhy() const;
+    ns3::Ptr<RanChannel> GetChannel() const;
+
+    /** The CQI `ue` reports for RBG `rbg` of `cell` (interference of the previous slot). */
+    int RbgCqi(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction);
+
+    /** Assign the random streams of the decode draws and of the channel; returns how many were used. */
+    int64_t AssignStreams(int64_t stream);
+
+    // RanLinkModel
+    void BeginSlot(ns3::Time now) override;
+    double RsrpDbm(uint32_t ue, uint32_t cell) override;
+    double RbgBits(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction) override;
+    void SetAllocations(Direction direction, const std::vector<std::vector<int32_t>>& perCell) override;
+    TransportBlock NewTransportBlock(uint32_t ue,
+                                     uint32_t cell,
+                                     const std::vector<uint32_t>& rbgs,
+                                     Direction direction) override;
+    bool Transmit(TransportBlock& tb, const std::vector<uint32_t>& rbgs) override;
+    LinkMeasurement Measure(uint32_t ue) override;
+
+  protected:
+    void DoDispose() override;
+
+  private:
+    size_t Pair(uint32_t cell, uint32_t ue) const;
+    void RefreshLosses();
+    const std::vector<double>& ServingGainsDb(uint32_t ue, uint32_t cell);
+    /** SINR (linear) of `ue` on RBG `rbg`, with the interference of `allocations` (per cell). */
+    double RbgSinr(uint32_t ue,
+                   uint32_t cell,
+                   uint32_t rbg,
+                   Direction direction,
+                   uint32_t nRbTx,
+                   const std::vector<std::vector<int32_t>>& allocations);
+    int CqiOf(double sinrLinear) const;
+    uint32_t RbsOf(const std::vector<uint32_t>& rbgs) const;
+
+    uint32_t m_ulCqiRbgs;
+
+    ns3::Ptr<RanChannel> m_channel;
+    ns3::Ptr<RanPhy> m_phy;
+    ns3::NodeContainer m_gnbs;
+    ns3::NodeContainer m_ues;
+    ns3::Ptr<ns3::UniformRandomVariable> m_uniform;
+    Carrier m_carrier;
+    McsTable m_table{McsTable::kQam256};
+    double m_noiseMw[2]{0.0, 0.0};       //!< noise per RB (mW), per direction
+    double m_dlTxPerRbDbm{0.0};          //!< gNB power per RB (dBm)
+    double m_channelUsesPerRb{0.0};      //!< REs per RB and slot that carry data
+    // CQI from SINR: a table on a 0.01 dB grid from kSinrGridMinDb (exact to that step).
+    std::vector<int8_t> m_cqiBySinr;
+    std::vector<int> m_mcsByCqi;
+    // TBS of each MCS on each possible number of RBs of one RBG (index: mcs, RBs).
+    std::vector<std::vector<uint32_t>> m_rbgTbs;
+
+    uint64_t m_lossEpoch{UINT64_MAX};
+    std::vector<double> m_lossDb;        //!< large-scale loss (dB) per (cell, UE)
+    std::vector<double> m_rsrpGainDb;    //!< beam gain (dB) toward the UE per (cell, UE), for RSRP
+    struct ServingGains
+    {
+        uint64_t epoch{UINT64_MAX};
+        uint32_t cell{0};
+        std::vector<double> rbgGainDb; //!< per RBG (dB)
+    };
+    std::vector<ServingGains> m_gains;   //!< per UE
+    std::vector<std::vector<int32_t>> m_current[2];  //!< this slot's allocations, per direction
+    std::vector<std::vector<int32_t>> m_previous[2]; //!< last slot's (what CQI reports saw)
+    std::vector<LinkMeasurement> m_measurements;
+};
+
+} // namespace ns6g::ran
