@@ -386,3 +386,77 @@ def format_load(result: dict[str, Any]) -> str:
     return (f"flows table of {result['rows']} rows in {result['chunks']} Parquet chunks: written in "
             f"{result['write_s']:.2f} s\nheadline: load_run(...).flows median {result['load_s_median']:.2f} s "
             f"(target: <= 2 s)")
+
+
+# -- ran ---------------------------------------------------------------------------------------------
+RAN_UES = (10, 100, 1000)
+
+
+def _ran_case(ues: int, sim_seconds: float) -> dict[str, Any]:
+    from ns6g.envs.spectrum_allocation import SpectrumAllocationConfig
+
+    cells = 7
+    # Full buffer at twice a UE's fair share of ~600 Mbit/s per cell: backlogged queues without
+    # generating datagrams that are only dropped.
+    rate = max(1.0, 2 * cells * 600 / ues)
+    config = SpectrumAllocationConfig.from_user(
+        None, cells=cells, ues=ues, frequency_hz=7e9, bandwidth_hz=100e6, numerology=1, scheduler="pf",
+        decision_slots=10, episode_steps=10_000_000, traffic="full_buffer", ue_rate_mbps=rate,
+        mobility="random_walk", speed_mps=1.5, fast_fading=True)
+    binary = scenario_binary("ran-spectrum")
+    with Bridge(binary, config.to_args()) as bridge:
+        t0 = time.perf_counter()
+        bridge.reset(1)
+        setup_s = time.perf_counter() - t0
+        action = bridge.action_space.sample()
+        bridge.step(action)  # first step: first channel realisation of every link
+        steps, sim0, t0 = 0, bridge.outcome().sim_time_s, time.perf_counter()
+        while bridge.outcome().sim_time_s - sim0 < sim_seconds:
+            bridge.write_action(action)
+            bridge.exchange(CMD_STEP)
+            bridge.read_observation()
+            steps += 1
+        wall = time.perf_counter() - t0
+        sim = bridge.outcome().sim_time_s - sim0
+        obs_values = int(sum(np.prod(s.shape) for s in bridge.observation_space.spaces.values()))
+    # The bridge's share: an echo exchange of the same observation size, against the step's time.
+    with Bridge(scenario_binary("bridge-echo"), [f"--obs-size={obs_values}", "--act-size=8"]) as echo:
+        echo.reset(1)
+        samples = []
+        for _ in range(200):
+            t = time.perf_counter_ns()
+            echo.exchange(CMD_STEP)
+            echo.read_observation()
+            samples.append(time.perf_counter_ns() - t)
+    bridge_s = float(np.median(samples)) / 1e9
+    return {"ues": ues, "cells": cells, "bandwidth_mhz": 100.0, "frequency_ghz": 7.0, "steps": steps,
+            "sim_seconds": sim, "wall_seconds": wall, "setup_seconds": setup_s,
+            "sim_s_per_wall_s": sim / wall, "steps_per_s": steps / wall,
+            "bridge_share": bridge_s / (wall / steps), "offered_mbps_per_ue": rate}
+
+
+def bench_ran(ues: tuple[int, ...] = RAN_UES, sim_seconds: float = 0.5, progress: bool = True) -> dict[str, Any]:
+    """Simulated seconds per wall second and env steps/s of SpectrumAllocation for 10, 100, 1000 UEs.
+
+    7 cells (UMi street canyon, 200 m inter-site distance), 100 MHz at 7 GHz (FR3), numerology 1,
+    proportional fair, 3GPP fast fading, UEs on a random walk at 1.5 m/s, a decision every 10 slots.
+    The cost exponent is the slope of log(wall time per simulated second) against log(UEs).
+    """
+    cases = [_ran_case(n, sim_seconds) for n in tqdm(ues, desc="bench ran", disable=not progress, leave=False)]
+    x = np.log([c["ues"] for c in cases])
+    y = np.log([1.0 / c["sim_s_per_wall_s"] for c in cases])
+    exponent = float(np.polyfit(x, y, 1)[0]) if len(cases) > 1 else float("nan")
+    return {"benchmark": "ran", "scenario": "ran-spectrum", "cases": cases, "cost_exponent": exponent}
+
+
+def format_ran(result: dict[str, Any]) -> str:
+    lines = ["SpectrumAllocation: 7 cells, 100 MHz at 7 GHz, fast fading, random walk, PF, decision every 10 slots",
+             f"{'UEs':>5}  {'sim-s/wall-s':>12}  {'steps/s':>8}  {'bridge share':>12}  {'setup s':>7}"]
+    for c in result["cases"]:
+        lines.append(f"{c['ues']:>5}  {c['sim_s_per_wall_s']:>12.3f}  {c['steps_per_s']:>8.1f}  "
+                     f"{100 * c['bridge_share']:>11.2f}%  {c['setup_seconds']:>7.2f}")
+    hundred = next((c for c in result["cases"] if c["ues"] == 100), None)
+    head = f"100 UEs at {hundred['sim_s_per_wall_s']:.2f} sim-s/wall-s, " if hundred else ""
+    lines.append(f"headline: {head}cost exponent {result['cost_exponent']:.2f} "
+                 f"(targets: >= 1 sim-s/wall-s at 100 UEs, exponent <= 1, bridge <= 5%)")
+    return "\n".join(lines)

@@ -14,7 +14,8 @@ ns6g: an ns-3-coupled network emulation testbed for 6G edge learning.
 commands:
   build      compile the ns-3 scenarios against the installed ns3 wheel (cached; a repeat is a no-op)
   bench      benchmarks: bridge (vs a socket transport), reset (vs a relaunch), parallel (1-8 envs),
-             trace (run directory overhead), load (1M-row table into pandas)
+             trace (run directory overhead), load (1M-row table into pandas),
+             ran (6G RAN speed for 10-1000 UEs)
   demo       train PPO briefly on ns6g/LinkControl-v0 and compare it with fixed-rate and random baselines
   envs       list the registered Gymnasium environments
   report     write an HTML report (figures and tables) of one or more run directories
@@ -46,6 +47,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "parallel": (lambda: bench.bench_parallel(seconds=args.seconds, progress=progress), bench.format_parallel),
         "trace": (lambda: bench.bench_trace(detail=args.detail, progress=progress), bench.format_trace),
         "load": (lambda: bench.bench_load(progress=progress), bench.format_load),
+        "ran": (lambda: bench.bench_ran(progress=progress), bench.format_ran),
     }[args.which]
     result = run()
     print(json.dumps(result) if args.json else fmt(result))
@@ -115,9 +117,10 @@ def make_parser() -> argparse.ArgumentParser:
         "reset: in-process episode reset vs a process relaunch; "
         "parallel: aggregate steps/s of 1, 2, 4, 8 scenarios in lockstep; "
         "trace: episodes with and without a run directory; "
-        "load: load_run of a 1-million-row flows table",
+        "load: load_run of a 1-million-row flows table; "
+        "ran: simulated seconds per wall second of the 6G RAN for 10, 100 and 1000 UEs",
     )
-    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load"], help="which benchmark to run")
+    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran"], help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
     p.add_argument("--seconds", type=float, default=4.0, help="parallel: seconds per count (default 4)")

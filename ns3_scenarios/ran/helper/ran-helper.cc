@@ -7,6 +7,8 @@
 #include "ns3/ipv4-static-routing.h"
 #include "ns3/ipv4.h"
 #include "ns3/point-to-point-helper.h"
+#include "ns3/traffic-control-helper.h"
+#include "ns3/traffic-control-layer.h"
 #include "ns3/uinteger.h"
 
 #include <stdexcept>
@@ -86,6 +88,28 @@ RanHelper::Install(const ns3::NodeContainer& gnbs,
         // Everything from a UE goes over the radio.
         Ptr<Ipv4> ipv4 = ues.Get(u)->GetObject<Ipv4>();
         routing.GetStaticRouting(ipv4)->SetDefaultRoute(Ipv4Address("7.0.0.1"), ipv4->GetInterfaceForDevice(dev));
+    }
+    // No queue discs: the RanSystem's per-UE queues are the only radio queues, and the backhaul is
+    // provisioned not to queue (ns-3's default FqCoDel costs time per packet for nothing here).
+    TrafficControlHelper tc;
+    auto uninstall = [&tc](Ptr<Node> node) {
+        Ptr<TrafficControlLayer> layer = node->GetObject<TrafficControlLayer>();
+        for (uint32_t i = 0; i < node->GetNDevices(); ++i)
+        {
+            if (layer && layer->GetRootQueueDiscOnDevice(node->GetDevice(i)))
+            {
+                tc.Uninstall(node->GetDevice(i));
+            }
+        }
+    };
+    uninstall(out.server);
+    for (uint32_t c = 0; c < gnbs.GetN(); ++c)
+    {
+        uninstall(gnbs.Get(c));
+    }
+    for (uint32_t u = 0; u < ues.GetN(); ++u)
+    {
+        uninstall(ues.Get(u));
     }
     out.system->Start();
 

@@ -67,6 +67,15 @@ class RanLinkModel : public ns3::Object
     /** Bits that RBG `rbg` would carry for `ue` in `direction` at the MCS of its last CQI report. */
     virtual double RbgBits(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction) = 0;
 
+    /** RbgBits for every RBG of `cell` at once (`out` holds one value per RBG); override when faster. */
+    virtual void RbgBitsRow(uint32_t ue, uint32_t cell, Direction direction, double* out, uint32_t nRbgs)
+    {
+        for (uint32_t rbg = 0; rbg < nRbgs; ++rbg)
+        {
+            out[rbg] = RbgBits(ue, cell, rbg, direction);
+        }
+    }
+
     /** Tell the model which UE uses which RBG in every cell (-1: unused), for inter-cell interference. */
     virtual void SetAllocations(Direction direction, const std::vector<std::vector<int32_t>>& perCell) = 0;
 

@@ -1,11 +1,13 @@
 #include "ran/model/ran-link.h"
 
 #include "ns3/log.h"
+#include "ns3/mobility-model.h"
 #include "ns3/simulator.h"
 #include "ns3/uinteger.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace ns6g::ran
@@ -20,6 +22,7 @@ constexpr double kSinrGridMinDb = -30.0;
 constexpr double kSinrGridMaxDb = 60.0;
 constexpr double kSinrGridStepDb = 0.01;
 constexpr uint32_t kDmrsRePerRb = 12; // one DMRS symbol per slot, as TbsParams assumes
+constexpr double kLargeScaleRefreshM = 1.0; // see RefreshLosses
 
 double
 DbmToMw(double dbm)
@@ -92,15 +95,28 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
     m_noiseMw[0] = DbmToMw(phy->GetNoisePerRbDbm(LinkDirection::kDownlink));
     m_noiseMw[1] = DbmToMw(phy->GetNoisePerRbDbm(LinkDirection::kUplink));
     m_dlTxPerRbDbm = phy->GetTxPowerPerRbDbm(LinkDirection::kDownlink, m_carrier.nRb);
+    m_dlTxPerRbMw = DbmToMw(m_dlTxPerRbDbm);
     m_channelUsesPerRb = kSubcarriersPerRb * kSymbolsPerSlot - kDmrsRePerRb;
 
-    // CQI is a step function of SINR: tabulate it once instead of evaluating BLER curves per RBG.
-    const auto points = static_cast<size_t>((kSinrGridMaxDb - kSinrGridMinDb) / kSinrGridStepDb) + 1;
-    m_cqiBySinr.resize(points);
-    for (size_t i = 0; i < points; ++i)
+    // CQI is a step function of SINR: find its steps once (on a 0.01 dB grid) instead of evaluating BLER
+    // curves for every UE and RBG of every slot. m_cqiThreshold[c] is the lowest SINR (linear) of CQI c.
+    m_cqiThreshold.assign(16, std::numeric_limits<double>::infinity());
+    m_cqiThreshold[0] = 0.0;
+    int previous = SinrToCqi(std::pow(10.0, kSinrGridMinDb / 10.0), m_table);
+    for (int c = 0; c <= previous; ++c)
     {
-        double db = kSinrGridMinDb + i * kSinrGridStepDb;
-        m_cqiBySinr[i] = static_cast<int8_t>(SinrToCqi(std::pow(10.0, db / 10.0), m_table));
+        m_cqiThreshold[c] = 0.0;
+    }
+    const auto points = static_cast<size_t>((kSinrGridMaxDb - kSinrGridMinDb) / kSinrGridStepDb) + 1;
+    for (size_t i = 1; i < points; ++i)
+    {
+        double linear = std::pow(10.0, (kSinrGridMinDb + i * kSinrGridStepDb) / 10.0);
+        int cqi = SinrToCqi(linear, m_table);
+        for (int c = previous + 1; c <= cqi; ++c)
+        {
+            m_cqiThreshold[c] = linear;
+        }
+        previous = std::max(previous, cqi);
     }
     m_mcsByCqi.resize(16);
     for (int cqi = 0; cqi < 16; ++cqi)
@@ -118,9 +134,12 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
 
     const uint32_t nCells = gnbs.GetN();
     const uint32_t nUes = ues.GetN();
+    m_nUes = nUes;
     m_lossDb.assign(static_cast<size_t>(nCells) * nUes, 0.0);
+    m_lossGain.assign(static_cast<size_t>(nCells) * nUes, 0.0);
     m_rsrpGainDb.assign(static_cast<size_t>(nCells) * nUes, 0.0);
     m_gains.assign(nUes, ServingGains{});
+    m_lastPosition.assign(nUes, std::nullopt);
     m_measurements.assign(nUes, LinkMeasurement{});
     for (size_t d = 0; d < 2; ++d)
     {
@@ -152,7 +171,7 @@ RanLink::AssignStreams(int64_t stream)
 size_t
 RanLink::Pair(uint32_t cell, uint32_t ue) const
 {
-    return static_cast<size_t>(cell) * m_ues.GetN() + ue;
+    return static_cast<size_t>(cell) * m_nUes + ue;
 }
 
 void
@@ -162,7 +181,8 @@ RanLink::BeginSlot(ns3::Time /* now */)
     {
         m_previous[d] = m_current[d];
     }
-    if (m_channel->GetEpoch() != m_lossEpoch)
+    m_epoch = m_channel->GetEpoch();
+    if (m_epoch != m_lossEpoch)
     {
         RefreshLosses();
     }
@@ -171,12 +191,22 @@ RanLink::BeginSlot(ns3::Time /* now */)
 void
 RanLink::RefreshLosses()
 {
+    // Large-scale loss and the reference-signal beam gain change with geometry: recompute a UE's
+    // values once it has moved kLargeScaleRefreshM (and on the first call), not every update period.
     m_lossEpoch = m_channel->GetEpoch();
-    for (uint32_t c = 0; c < m_gnbs.GetN(); ++c)
+    for (uint32_t u = 0; u < m_ues.GetN(); ++u)
     {
-        for (uint32_t u = 0; u < m_ues.GetN(); ++u)
+        ns3::Vector position = m_ues.Get(u)->GetObject<ns3::MobilityModel>()->GetPosition();
+        if (m_lastPosition[u].has_value() &&
+            ns3::CalculateDistance(position, *m_lastPosition[u]) < kLargeScaleRefreshM)
+        {
+            continue;
+        }
+        m_lastPosition[u] = position;
+        for (uint32_t c = 0; c < m_gnbs.GetN(); ++c)
         {
             m_lossDb[Pair(c, u)] = m_channel->GetLargeScaleLossDb(m_gnbs.Get(c), m_ues.Get(u));
+            m_lossGain[Pair(c, u)] = std::pow(10.0, -m_lossDb[Pair(c, u)] / 10.0);
             m_rsrpGainDb[Pair(c, u)] = m_channel->GetLosArrayGainDb(m_gnbs.Get(c), m_ues.Get(u));
         }
     }
@@ -197,11 +227,12 @@ const std::vector<double>&
 RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
 {
     ServingGains& g = m_gains[ue];
-    uint64_t epoch = m_channel->GetEpoch();
+    const uint64_t epoch = m_epoch; // set by BeginSlot
     if (g.epoch != epoch || g.cell != cell || g.rbgGainDb.empty())
     {
         const std::vector<double>& rb = m_channel->GetRbGainsDb(m_gnbs.Get(cell), m_ues.Get(ue));
         g.rbgGainDb.assign(m_carrier.nRbg, 0.0);
+        g.rbgGain.assign(m_carrier.nRbg, 0.0);
         for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
         {
             uint32_t first = m_carrier.RbgFirstRb(rbg);
@@ -212,6 +243,7 @@ RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
                 sum += std::pow(10.0, rb[i] / 10.0);
             }
             g.rbgGainDb[rbg] = ToDb(sum / n);
+            g.rbgGain[rbg] = sum / n;
         }
         g.epoch = epoch;
         g.cell = cell;
@@ -227,50 +259,49 @@ RanLink::RbgSinr(uint32_t ue,
                  uint32_t nRbTx,
                  const std::vector<std::vector<int32_t>>& allocations)
 {
+    // Linear units throughout: this runs for every UE and RBG of every slot.
     const size_t d = static_cast<size_t>(direction);
-    const double gainDb = ServingGainsDb(ue, cell)[rbg];
+    ServingGainsDb(ue, cell);
+    const double gain = m_gains[ue].rbgGain[rbg];
     double interferenceMw = 0.0;
-    double signalDbm;
+    double signalMw;
     if (direction == Direction::Downlink)
     {
-        signalDbm = m_dlTxPerRbDbm - m_lossDb[Pair(cell, ue)] + gainDb;
+        signalMw = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)] * gain;
         for (uint32_t other = 0; other < allocations.size(); ++other)
         {
             if (other != cell && allocations[other][rbg] >= 0)
             {
-                interferenceMw += DbmToMw(m_dlTxPerRbDbm - m_lossDb[Pair(other, ue)]);
+                interferenceMw += m_dlTxPerRbMw * m_lossGain[Pair(other, ue)];
             }
         }
     }
     else
     {
-        signalDbm = m_phy->GetTxPowerPerRbDbm(LinkDirection::kUplink, nRbTx) - m_lossDb[Pair(cell, ue)] + gainDb;
+        signalMw = DbmToMw(m_phy->GetTxPowerPerRbDbm(LinkDirection::kUplink, nRbTx)) * m_lossGain[Pair(cell, ue)] * gain;
+        // Other cells' UEs as if each used UlCqiRbgs RBGs: their allocation sizes are not tracked per RBG.
+        const double interfererMw = DbmToMw(m_phy->GetTxPowerPerRbDbm(LinkDirection::kUplink, m_ulCqiRbgs * m_carrier.rbgSize));
         for (uint32_t other = 0; other < allocations.size(); ++other)
         {
             int32_t interferer = allocations[other][rbg];
             if (other != cell && interferer >= 0)
             {
-                // Its power per RB as if it used UlCqiRbgs RBGs: the allocation size of other cells'
-                // UEs is not tracked per RBG.
-                double txDbm = m_phy->GetTxPowerPerRbDbm(LinkDirection::kUplink,
-                                                         m_ulCqiRbgs * m_carrier.rbgSize);
-                interferenceMw += DbmToMw(txDbm - m_lossDb[Pair(cell, static_cast<uint32_t>(interferer))]);
+                interferenceMw += interfererMw * m_lossGain[Pair(cell, static_cast<uint32_t>(interferer))];
             }
         }
     }
-    return DbmToMw(signalDbm) / (m_noiseMw[d] + interferenceMw);
+    return signalMw / (m_noiseMw[d] + interferenceMw);
 }
 
 int
 RanLink::CqiOf(double sinrLinear) const
 {
-    double db = ToDb(sinrLinear);
-    if (!(db > kSinrGridMinDb))
+    int cqi = 0;
+    while (cqi < 15 && sinrLinear >= m_cqiThreshold[cqi + 1])
     {
-        return m_cqiBySinr.front();
+        ++cqi;
     }
-    auto i = static_cast<size_t>((db - kSinrGridMinDb) / kSinrGridStepDb);
-    return m_cqiBySinr[std::min(i, m_cqiBySinr.size() - 1)];
+    return cqi;
 }
 
 int
@@ -290,6 +321,40 @@ RanLink::RbgBits(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction)
     }
     int mcs = m_mcsByCqi[cqi];
     return mcs < 0 ? 0.0 : m_rbgTbs[mcs][m_carrier.RbgRbCount(rbg)];
+}
+
+void
+RanLink::RbgBitsRow(uint32_t ue, uint32_t cell, Direction direction, double* out, uint32_t nRbgs)
+{
+    if (direction != Direction::Downlink)
+    {
+        RanLinkModel::RbgBitsRow(ue, cell, direction, out, nRbgs);
+        return;
+    }
+    // The downlink row in one pass: the serving gains once, then per RBG the cells that used it in
+    // the last slot (what the UE's CQI report saw).
+    ServingGainsDb(ue, cell);
+    const std::vector<double>& gain = m_gains[ue].rbgGain;
+    const auto& previous = m_previous[0];
+    const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];
+    int cqiSum = 0;
+    for (uint32_t rbg = 0; rbg < nRbgs; ++rbg)
+    {
+        double interference = 0.0;
+        for (uint32_t other = 0; other < previous.size(); ++other)
+        {
+            if (other != cell && previous[other][rbg] >= 0)
+            {
+                interference += m_lossGain[static_cast<size_t>(other) * m_nUes + ue];
+            }
+        }
+        const double sinr = signalBase * gain[rbg] / (m_noiseMw[0] + m_dlTxPerRbMw * interference);
+        const int cqi = CqiOf(sinr);
+        cqiSum += cqi;
+        const int mcs = m_mcsByCqi[cqi];
+        out[rbg] = mcs < 0 ? 0.0 : m_rbgTbs[mcs][m_carrier.RbgRbCount(rbg)];
+    }
+    m_measurements[ue].cqi = static_cast<uint32_t>(std::lround(static_cast<double>(cqiSum) / nRbgs));
 }
 
 void

@@ -8,9 +8,11 @@
 #include "ran/model/ran-phy.h"
 
 #include "ns3/node-container.h"
+#include "ns3/vector.h"
 #include "ns3/random-variable-stream.h"
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace ns6g::ran
@@ -27,7 +29,8 @@ namespace ns6g::ran
  *    block's fate uses the interference of its own slot.
  *  - Uplink CQI assumes the UE's power spread over UlCqiRbgs RBGs; the transmission spreads it over the
  *    RBGs actually allocated.
- *  - Large-scale losses of every (cell, UE) pair are refreshed once per RanChannel update period.
+ *  - Large-scale losses and reference-signal beam gains of a UE's (cell, UE) pairs are refreshed when
+ *    it has moved 1 m since they were computed (checked once per RanChannel update period).
  */
 class RanLink : public RanLinkModel
 {
@@ -54,6 +57,7 @@ class RanLink : public RanLinkModel
     void BeginSlot(ns3::Time now) override;
     double RsrpDbm(uint32_t ue, uint32_t cell) override;
     double RbgBits(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction) override;
+    void RbgBitsRow(uint32_t ue, uint32_t cell, Direction direction, double* out, uint32_t nRbgs) override;
     void SetAllocations(Direction direction, const std::vector<std::vector<int32_t>>& perCell) override;
     TransportBlock NewTransportBlock(uint32_t ue,
                                      uint32_t cell,
@@ -90,21 +94,27 @@ class RanLink : public RanLinkModel
     McsTable m_table{McsTable::kQam256};
     double m_noiseMw[2]{0.0, 0.0};       //!< noise per RB (mW), per direction
     double m_dlTxPerRbDbm{0.0};          //!< gNB power per RB (dBm)
+    double m_dlTxPerRbMw{0.0};           //!< gNB power per RB (mW)
     double m_channelUsesPerRb{0.0};      //!< REs per RB and slot that carry data
-    // CQI from SINR: a table on a 0.01 dB grid from kSinrGridMinDb (exact to that step).
-    std::vector<int8_t> m_cqiBySinr;
+    // CQI from SINR: the lowest SINR (linear) of each CQI, found on a 0.01 dB grid.
+    std::vector<double> m_cqiThreshold;
     std::vector<int> m_mcsByCqi;
     // TBS of each MCS on each possible number of RBs of one RBG (index: mcs, RBs).
     std::vector<std::vector<uint32_t>> m_rbgTbs;
 
     uint64_t m_lossEpoch{UINT64_MAX};
+    uint64_t m_epoch{0};                 //!< the channel's update period of this slot
+    uint32_t m_nUes{0};
     std::vector<double> m_lossDb;        //!< large-scale loss (dB) per (cell, UE)
+    std::vector<double> m_lossGain;      //!< the same as a linear gain (10^(-loss/10))
     std::vector<double> m_rsrpGainDb;    //!< beam gain (dB) toward the UE per (cell, UE), for RSRP
+    std::vector<std::optional<ns3::Vector>> m_lastPosition; //!< per UE, where losses were last computed
     struct ServingGains
     {
         uint64_t epoch{UINT64_MAX};
         uint32_t cell{0};
         std::vector<double> rbgGainDb; //!< per RBG (dB)
+        std::vector<double> rbgGain;   //!< per RBG (linear)
     };
     std::vector<ServingGains> m_gains;   //!< per UE
     std::vector<std::vector<int32_t>> m_current[2];  //!< this slot's allocations, per direction

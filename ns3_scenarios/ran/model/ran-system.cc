@@ -298,11 +298,7 @@ RanSystem::ScheduleDirection(Direction direction)
                 double pending = state.harq[d] ? state.harq[d]->tb.sizeBits / 8.0 : 0.0;
                 input.bufferBytes[i] = static_cast<double>(state.queuedBytes[d]) + pending;
                 input.averageThroughputBps[i] = state.averageBps[d];
-                for (uint32_t rbg = 0; rbg < nRbgs; ++rbg)
-                {
-                    input.achievableBits[static_cast<size_t>(i) * nRbgs + rbg] =
-                        m_link->RbgBits(local[i], cell, rbg, direction);
-                }
+                m_link->RbgBitsRow(local[i], cell, direction, &input.achievableBits[static_cast<size_t>(i) * nRbgs], nRbgs);
             }
             Allocation chosen = scheduler.Allocate(input);
             for (uint32_t rbg = 0; rbg < nRbgs; ++rbg)
