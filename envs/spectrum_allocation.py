@@ -32,7 +32,7 @@ RADIO_COLUMNS = {  # radio_sample field -> radio table column (units in the name
 
 
 class SpectrumAllocationConfig(ScenarioConfig):
-    cells: Literal[1, 3, 7] = Field(1, description="cells on a hexagonal layout (1, 3 or 7 sites)")
+    cells: int = Field(1, ge=1, le=64, description="cells: 1, 3 or 7 on the hexagonal layout, any with gnb_positions")
     ues: int = Field(10, ge=1, le=10_000, description="number of UEs")
     scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
         "UMi-StreetCanyon", description="TR 38.901 scenario")
@@ -44,10 +44,12 @@ class SpectrumAllocationConfig(ScenarioConfig):
     scheduler: Literal["agent", "rr", "pf", "mr"] = Field("agent", description="who allocates the downlink")
     decision_slots: int = Field(10, ge=1, le=100_000, description="slots between decisions")
     episode_steps: int = Field(100, ge=1, le=10_000_000, description="decisions per episode")
-    traffic: Literal["full_buffer", "cbr"] = Field("full_buffer", description="downlink traffic per UE")
+    traffic: Literal["full_buffer", "cbr", "poisson", "ftp"] = Field(
+        "full_buffer", description="downlink traffic per UE (ftp: 3GPP FTP model 1)")
     ue_rate_mbps: float = Field(200.0, ge=1e-3, le=100_000, description="offered downlink rate per UE (Mbit/s)")
     packet_bytes: int = Field(1200, ge=64, le=60_000, description="UDP payload per packet for cbr (bytes)")
-    mobility: Literal["static", "random_walk", "constant_velocity"] = Field("static", description="UE mobility")
+    mobility: Literal["static", "random_walk", "random_waypoint", "gauss_markov", "constant_velocity"] = Field(
+        "static", description="UE mobility")
     speed_mps: float = Field(1.5, ge=0, le=300, description="UE speed (m/s)")
     reward: Literal["sum_rate", "pf_utility", "deadline_violations", "jain"] = Field(
         "sum_rate", description="reward")
@@ -61,6 +63,12 @@ class SpectrumAllocationConfig(ScenarioConfig):
     ue_array_rows: int = Field(1, ge=1, le=16, description="UE antenna array rows")
     ue_array_columns: int = Field(2, ge=1, le=16, description="UE antenna array columns")
     gnb_tx_power_dbm: float = Field(41.0, ge=-30, le=80, description="gNB transmit power (dBm)")
+    ftp_file_bytes: int = Field(512_000, ge=1, le=10**9, description="file size of FTP model 1 traffic (bytes)")
+    ue_distribution: Literal["uniform", "clusters"] = Field("uniform", description="how UEs are dropped")
+    clusters: int = Field(3, ge=1, le=1000, description="number of UE clusters (ue_distribution='clusters')")
+    cluster_radius_m: float = Field(20.0, gt=0, le=10_000, description="radius of a UE cluster (m)")
+    gnb_positions: str = Field("", max_length=100_000,
+                               description="gNB positions 'x,y;x,y;...' in m, one per cell (empty: hexagonal)")
 
     @model_validator(mode="after")
     def _carrier_is_valid(self) -> SpectrumAllocationConfig:
@@ -70,6 +78,17 @@ class SpectrumAllocationConfig(ScenarioConfig):
         row = carriers(self.bandwidth_hz, self.numerology, self.frequency_hz, self.rbg_size).iloc[0]
         if not bool(row["valid"]):
             raise ValueError(f"bandwidth_hz / numerology / frequency_hz: {row['reason']}")
+        if not self.gnb_positions and self.cells not in (1, 3, 7):
+            raise ValueError("cells: the hexagonal layout has 1, 3 or 7 cells; give gnb_positions for others")
+        if self.gnb_positions:
+            entries = self.gnb_positions.split(";")
+            if len(entries) != self.cells:
+                raise ValueError(f"gnb_positions: {len(entries)} positions for {self.cells} cells")
+            for entry in entries:
+                try:
+                    x, y = (float(v) for v in entry.split(","))
+                except ValueError:
+                    raise ValueError(f"gnb_positions: cannot read {entry!r} as x,y (m)") from None
         if self.scenario == "RMa" and self.frequency_hz > 30e9:
             raise ValueError("frequency_hz: RMa is specified up to 30 GHz (TR 38.901)")
         return self

@@ -3,14 +3,19 @@
 // per-slot scheduler, net devices carrying real UDP packets from a server behind the gNBs).
 //
 // Topology (rebuilt every episode): `cells` gNBs on a hexagonal layout (1: one site; 3: a centre and two
-// neighbours; 7: a centre and its ring) with inter-site distance isd-m, one sector each; `ues` UEs dropped
-// uniformly in a disk of radius isd-m / sqrt(3) (at least 10 m from the gNB) around a uniformly chosen
-// gNB; a server behind every gNB on 10 Gbit/s, 1 ms backhaul links.
+// neighbours; 7: a centre and its ring) with inter-site distance isd-m, or where gnb-positions puts them,
+// one sector each; `ues` UEs dropped uniformly in a disk of radius isd-m / sqrt(3) (at least 10 m from
+// the gNB) around a uniformly chosen gNB, or in `clusters` disks of cluster-radius-m whose centres are
+// dropped that way; a server behind every gNB on 10 Gbit/s, 1 ms backhaul links. Mobility: static,
+// random_walk, random_waypoint, gauss_markov (ns-3's models, within +-2 isd-m) or constant_velocity
+// (random headings), at speed-mps.
 //
 // Traffic: each UE receives one UDP flow from the server (OnOffApplication, always on): "full_buffer"
 // sends at ue-rate-mbps (default above what one UE can get, so queues stay backlogged) in 60 000-byte
 // datagrams (the RAN and backhaul MTU is 65 535 bytes: saturating sources cost few simulator events;
-// the RAN segments them into transport blocks); "cbr" sends ue-rate-mbps in packet-bytes packets.
+// the RAN segments them into transport blocks); "cbr" sends ue-rate-mbps in packet-bytes packets;
+// "poisson" sends packet-bytes packets with exponential gaps averaging ue-rate-mbps; "ftp" is 3GPP FTP
+// model 1: files of ftp-file-bytes with exponential gaps averaging ue-rate-mbps, each sent at once.
 //
 // Decisions: every decision-slots slots. With scheduler "agent", the action is the downlink allocation
 // held for the next decision-slots slots; with "rr", "pf" or "mr", ns6g's built-in scheduler decides
@@ -40,6 +45,7 @@
 #include "ran/model/ran-phy.h"
 #include "ran/model/ran-scheduler.h"
 #include "ran/model/ran-system.h"
+#include "ran/model/ran-traffic.h"
 
 #include "ns3/applications-module.h"
 #include "ns3/core-module.h"
@@ -52,6 +58,8 @@
 #include <cstring>
 #include <iostream>
 #include <numeric>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -94,7 +102,40 @@ struct Params
     uint32_t ueArrayRows{1};
     uint32_t ueArrayColumns{2};
     double gnbTxPowerDbm{41.0};
+    uint32_t ftpFileBytes{512'000};
+    std::string ueDistribution{"uniform"};
+    uint32_t clusters{3};
+    double clusterRadiusM{20.0};
+    std::string gnbPositions; // "x,y;x,y;..." (m); empty: hexagonal layout
 };
+
+/** Parses "x,y;x,y;..." into positions (m); throws std::invalid_argument naming the bad entry. */
+std::vector<Vector>
+ParsePositions(const std::string& text)
+{
+    std::vector<Vector> out;
+    size_t start = 0;
+    while (start <= text.size())
+    {
+        size_t end = text.find(';', start);
+        std::string item = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        double x = 0;
+        double y = 0;
+        char comma = 0;
+        std::istringstream in(item);
+        if (!(in >> x >> comma >> y) || comma != ',' || !std::isfinite(x) || !std::isfinite(y))
+        {
+            throw std::invalid_argument("--gnb-positions: cannot read '" + item + "' as x,y (m)");
+        }
+        out.emplace_back(x, y, 0.0);
+        if (end == std::string::npos)
+        {
+            break;
+        }
+        start = end + 1;
+    }
+    return out;
+}
 
 double
 BsHeightM(Scenario s)
@@ -423,8 +464,12 @@ class RanSpectrumEnv : public ns6g::GymEnv
 
     void PlaceNodes(Scenario scenario)
     {
-        // Hexagonal sites: the centre, then the first ring at the inter-site distance.
+        // User-placed sites, or hexagonal ones: the centre, then the first ring at the inter-site distance.
         std::vector<Vector> sites{{0, 0, 0}};
+        if (!m_p.gnbPositions.empty())
+        {
+            sites = ParsePositions(m_p.gnbPositions);
+        }
         for (int k = 0; k < 6 && sites.size() < m_p.cells; ++k)
         {
             double angle = M_PI / 6 + k * M_PI / 3;
@@ -444,13 +489,29 @@ class RanSpectrumEnv : public ns6g::GymEnv
         auto uniform = CreateObject<UniformRandomVariable>();
         uniform->SetStream(10);
         const double radius = m_p.isdM / std::sqrt(3.0);
+        // A point uniform in a disk of radius r (at least rMin from the centre).
+        auto inDisk = [&uniform](const Vector& centre, double r, double rMin) {
+            double d = std::sqrt(uniform->GetValue(rMin * rMin / (r * r), 1.0)) * r;
+            double phi = uniform->GetValue(0, 2 * M_PI);
+            return Vector(centre.x + d * std::cos(phi), centre.y + d * std::sin(phi), 1.5);
+        };
+        std::vector<Vector> clusterCentres;
+        for (uint32_t k = 0; m_p.ueDistribution == "clusters" && k < m_p.clusters; ++k)
+        {
+            clusterCentres.push_back(inDisk(sites[uniform->GetInteger(0, m_p.cells - 1)], radius, 10.0));
+        }
         auto uePositions = CreateObject<ListPositionAllocator>();
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
-            const Vector& site = sites[uniform->GetInteger(0, m_p.cells - 1)];
-            double r = std::sqrt(uniform->GetValue(100.0 / (radius * radius), 1.0)) * radius; // >= 10 m
-            double phi = uniform->GetValue(0, 2 * M_PI);
-            uePositions->Add(Vector(site.x + r * std::cos(phi), site.y + r * std::sin(phi), 1.5));
+            if (clusterCentres.empty())
+            {
+                uePositions->Add(inDisk(sites[uniform->GetInteger(0, m_p.cells - 1)], radius, 10.0));
+            }
+            else
+            {
+                const Vector& centre = clusterCentres[u % clusterCentres.size()];
+                uePositions->Add(inDisk(centre, m_p.clusterRadiusM, 0.0));
+            }
         }
         MobilityHelper ueMobility;
         ueMobility.SetPositionAllocator(uePositions);
@@ -468,6 +529,33 @@ class RanSpectrumEnv : public ns6g::GymEnv
         {
             ueMobility.SetMobilityModel("ns3::ConstantVelocityMobilityModel");
         }
+        else if (m_p.mobility == "random_waypoint")
+        {
+            auto waypoints = CreateObject<RandomRectanglePositionAllocator>();
+            waypoints->SetAttribute("X", StringValue("ns3::UniformRandomVariable[Min=" + std::to_string(-bound) +
+                                                     "|Max=" + std::to_string(bound) + "]"));
+            waypoints->SetAttribute("Y", StringValue("ns3::UniformRandomVariable[Min=" + std::to_string(-bound) +
+                                                     "|Max=" + std::to_string(bound) + "]"));
+            waypoints->AssignStreams(30);
+            ueMobility.SetMobilityModel("ns3::RandomWaypointMobilityModel",
+                                        "Speed", StringValue("ns3::ConstantRandomVariable[Constant=" +
+                                                             std::to_string(m_p.speedMps) + "]"),
+                                        "Pause", StringValue("ns3::ConstantRandomVariable[Constant=0]"),
+                                        "PositionAllocator", PointerValue(waypoints));
+        }
+        else if (m_p.mobility == "gauss_markov")
+        {
+            ueMobility.SetMobilityModel("ns3::GaussMarkovMobilityModel",
+                                        "Bounds", BoxValue(Box(-bound, bound, -bound, bound, 0, 10)),
+                                        "TimeStep", TimeValue(Seconds(0.5)),
+                                        "Alpha", DoubleValue(0.85),
+                                        "MeanVelocity", StringValue("ns3::ConstantRandomVariable[Constant=" +
+                                                                    std::to_string(m_p.speedMps) + "]"),
+                                        "MeanDirection", StringValue("ns3::UniformRandomVariable[Min=0|Max=6.283185307]"),
+                                        "MeanPitch", StringValue("ns3::ConstantRandomVariable[Constant=0]"),
+                                        "NormalVelocity", StringValue("ns3::NormalRandomVariable[Mean=0|Variance=0.1|Bound=1]"),
+                                        "NormalDirection", StringValue("ns3::NormalRandomVariable[Mean=0|Variance=0.2|Bound=0.4]"));
+        }
         else
         {
             ueMobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
@@ -482,7 +570,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
                     Vector(m_p.speedMps * std::cos(heading), m_p.speedMps * std::sin(heading), 0));
             }
         }
-        else if (m_p.mobility == "random_walk")
+        else if (m_p.mobility != "static")
         {
             ueMobility.AssignStreams(m_ues, 20);
         }
@@ -490,8 +578,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
 
     void InstallTraffic()
     {
-        const bool fullBuffer = m_p.traffic == "full_buffer";
-        const uint32_t size = fullBuffer ? kFullBufferDatagramBytes : m_p.packetBytes;
+        const double rateBps = m_p.ueRateMbps * 1e6;
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
             PacketSinkHelper sinkHelper("ns3::UdpSocketFactory", InetSocketAddress(Ipv4Address::GetAny(), kPort));
@@ -501,12 +588,28 @@ class RanSpectrumEnv : public ns6g::GymEnv
             sink.Get(0)->TraceConnectWithoutContext(
                 "RxWithSeqTsSize",
                 MakeCallback(&RanSpectrumEnv::OnReceive, this));
-
-            OnOffHelper source("ns3::UdpSocketFactory", InetSocketAddress(m_ran.ueAddresses[u], kPort));
+            const InetSocketAddress peer(m_ran.ueAddresses[u], kPort);
+            if (m_p.traffic == "poisson" || m_p.traffic == "ftp")
+            {
+                // Poisson: one packet per arrival; FTP model 1: one file per arrival, sent at once.
+                const uint32_t burst = m_p.traffic == "ftp" ? m_p.ftpFileBytes : m_p.packetBytes;
+                auto app = CreateObject<BurstSource>();
+                app->SetPeer(peer);
+                app->SetAttribute("BurstBytes", UintegerValue(burst));
+                app->SetAttribute("DatagramBytes", UintegerValue(m_p.traffic == "ftp" ? kFullBufferDatagramBytes
+                                                                                      : m_p.packetBytes));
+                app->SetAttribute("MeanIntervalS", DoubleValue(burst * 8.0 / rateBps));
+                app->AssignStreams(200 + u);
+                m_ran.server->AddApplication(app);
+                app->SetStartTime(Seconds(0));
+                continue;
+            }
+            const bool fullBuffer = m_p.traffic == "full_buffer";
+            OnOffHelper source("ns3::UdpSocketFactory", peer);
             source.SetAttribute("OnTime", StringValue("ns3::ConstantRandomVariable[Constant=1e9]"));
             source.SetAttribute("OffTime", StringValue("ns3::ConstantRandomVariable[Constant=0]"));
-            source.SetAttribute("DataRate", DataRateValue(DataRate(static_cast<uint64_t>(m_p.ueRateMbps * 1e6))));
-            source.SetAttribute("PacketSize", UintegerValue(size));
+            source.SetAttribute("DataRate", DataRateValue(DataRate(static_cast<uint64_t>(rateBps))));
+            source.SetAttribute("PacketSize", UintegerValue(fullBuffer ? kFullBufferDatagramBytes : m_p.packetBytes));
             source.SetAttribute("EnableSeqTsSizeHeader", BooleanValue(true));
             ApplicationContainer app = source.Install(m_ran.server);
             // Staggered starts within the first slot, so sources do not fire in lockstep.
@@ -684,13 +787,32 @@ main(int argc, char* argv[])
     cmd.AddValue("ue-array-rows", "UE antenna rows", p.ueArrayRows);
     cmd.AddValue("ue-array-columns", "UE antenna columns", p.ueArrayColumns);
     cmd.AddValue("gnb-tx-power-dbm", "gNB transmit power (dBm)", p.gnbTxPowerDbm);
+    cmd.AddValue("ftp-file-bytes", "file size of FTP model 1 traffic (bytes)", p.ftpFileBytes);
+    cmd.AddValue("ue-distribution", "uniform or clusters", p.ueDistribution);
+    cmd.AddValue("clusters", "number of UE clusters", p.clusters);
+    cmd.AddValue("cluster-radius-m", "radius of a UE cluster (m)", p.clusterRadiusM);
+    cmd.AddValue("gnb-positions", "gNB positions 'x,y;x,y;...' (m), one per cell; empty: hexagonal", p.gnbPositions);
     bridge.AddCommandLine(cmd);
     cmd.Parse(argc, argv);
 
     std::string problem;
-    if (p.cells != 1 && p.cells != 3 && p.cells != 7)
+    if (p.gnbPositions.empty() && p.cells != 1 && p.cells != 3 && p.cells != 7)
     {
-        problem = "--cells must be 1, 3 or 7";
+        problem = "--cells must be 1, 3 or 7 on the hexagonal layout (or give --gnb-positions)";
+    }
+    else if (!p.gnbPositions.empty())
+    {
+        try
+        {
+            if (ParsePositions(p.gnbPositions).size() != p.cells)
+            {
+                problem = "--gnb-positions must list one x,y per cell (" + std::to_string(p.cells) + ")";
+            }
+        }
+        catch (const std::exception& e)
+        {
+            problem = e.what();
+        }
     }
     else if (p.ues == 0)
     {
@@ -700,13 +822,18 @@ main(int argc, char* argv[])
     {
         problem = "--scheduler must be agent, rr, pf or mr";
     }
-    else if (p.traffic != "full_buffer" && p.traffic != "cbr")
+    else if (p.traffic != "full_buffer" && p.traffic != "cbr" && p.traffic != "poisson" && p.traffic != "ftp")
     {
-        problem = "--traffic must be full_buffer or cbr";
+        problem = "--traffic must be full_buffer, cbr, poisson or ftp";
     }
-    else if (p.mobility != "static" && p.mobility != "random_walk" && p.mobility != "constant_velocity")
+    else if (p.mobility != "static" && p.mobility != "random_walk" && p.mobility != "constant_velocity" &&
+             p.mobility != "random_waypoint" && p.mobility != "gauss_markov")
     {
-        problem = "--mobility must be static, random_walk or constant_velocity";
+        problem = "--mobility must be static, random_walk, random_waypoint, gauss_markov or constant_velocity";
+    }
+    else if (p.ueDistribution != "uniform" && p.ueDistribution != "clusters")
+    {
+        problem = "--ue-distribution must be uniform or clusters";
     }
     else if (p.actionMode != "rbg" && p.actionMode != "share")
     {

@@ -50,9 +50,15 @@ class ScenarioConfig(BaseModel):
             raise ConfigError(f"invalid {cls.__name__}: " + "; ".join(problems)) from None
 
     def to_args(self) -> list[str]:
-        """The scenario's command-line options, e.g. ``['--link-rate-mbps=10.0', ...]``."""
+        """The scenario's command-line options, e.g. ``['--link-rate-mbps=10.0', ...]``.
+
+        An empty string is left out (ns-3's CommandLine refuses ``--name=``): the scenario's default,
+        which must then be the empty value too, applies.
+        """
         args = []
         for name, value in self.model_dump().items():
+            if value == "":
+                continue
             if isinstance(value, bool):
                 value = "true" if value else "false"
             args.append(f"--{name.replace('_', '-')}={value}")

@@ -149,3 +149,32 @@ def test_out_of_range_allocation_is_refused():
         with pytest.raises(ValueError):
             env.step(action)
         env.step(env.action_space.sample())  # still usable
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(traffic="poisson", ue_rate_mbps=5.0),
+    dict(traffic="ftp", ue_rate_mbps=20.0, ftp_file_bytes=100_000),
+    dict(mobility="random_waypoint", speed_mps=10.0),
+    dict(mobility="gauss_markov", speed_mps=10.0),
+    dict(ue_distribution="clusters", clusters=2, cluster_radius_m=5.0),
+    dict(cells=2, gnb_positions="0,0;150,0"),
+], ids=["poisson", "ftp", "random_waypoint", "gauss_markov", "clusters", "user_placed"])
+def test_traffic_mobility_and_layout_options_run(overrides):
+    infos, _, bits, samples = run_episode(40, scheduler="pf", decision_slots=20, **overrides)
+    assert bits.sum() > 0
+    positions = np.stack([np.c_[s["x_m"], s["y_m"]] for s in samples])
+    moved = np.abs(positions[-1] - positions[0]).max()
+    assert (moved > 1.0) == ("mobility" in overrides)
+    if overrides.get("ue_distribution") == "clusters":
+        first = positions[0]
+        spread = [np.ptp(first[i::2], axis=0).max() for i in range(2)]
+        assert max(spread) <= 10.0 + 1e-9
+    if "gnb_positions" in overrides:
+        assert set(samples[-1]["cell"]) <= {0, 1}
+
+
+def test_layout_errors_are_refused():
+    with pytest.raises(ConfigError, match="cells"):
+        SpectrumAllocationEnv(cells=2)
+    with pytest.raises(ConfigError, match="gnb_positions"):
+        SpectrumAllocationEnv(cells=2, gnb_positions="0,0;x,1")
