@@ -26,7 +26,7 @@ from ns6g.config import ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
 
 RADIO_COLUMNS = {  # radio_sample field -> radio table column (units in the names)
-    "ue": "ue", "cell": "cell", "sinr_db": "sinr_db", "cqi": "cqi", "mcs": "mcs", "rbgs": "rbgs",
+    "ue": "ue", "cell": "cell", "sinr_db": "sinr_db", "cqi": "cqi", "mcs": "mcs", "rbgs": "rbgs", "rbs": "rbs",
     "throughput_bps": "throughput_bps", "buffer_bytes": "buffer_bytes", "x_m": "x_m", "y_m": "y_m",
 }
 

@@ -36,7 +36,9 @@
 // Info: sum_throughput_mbps, jain_index, pf_utility, deadline_violation_fraction, mean_sinr_db,
 //   mean_cqi (wideband CQI, mean over RBGs and UEs), rbg_utilization (fraction of downlink RBG-slots used), handovers (in the interval),
 //   dropped_kbytes (refused by full queues, in the interval), sim_time_s.
-// Messages: "radio_poll" -> "radio_sample" (one per UE, the interval's radio numbers), and
+// Messages: "radio_poll" -> "radio_sample" (one per UE, the interval's radio numbers: SINR and MCS of
+//   the last transport block, wideband CQI, RBG-slots (rbgs) and RB-slots (rbs) allocated, throughput,
+//   queued bytes, position), and
 //   "event_poll" -> "handover_event" (handovers since the last poll).
 #include "bridge/ns6g-bridge.h"
 #include "ran/helper/ran-helper.h"
@@ -162,6 +164,7 @@ struct RadioSample
     uint32_t cqi;
     uint32_t mcs;
     double rbgSlots;
+    double rbSlots;
     double throughputBps;
     double bufferBytes;
     double xM;
@@ -232,6 +235,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
               {"cqi", "<u4", offsetof(RadioSample, cqi)},
               {"mcs", "<u4", offsetof(RadioSample, mcs)},
               {"rbgs", "<f8", offsetof(RadioSample, rbgSlots)},
+              {"rbs", "<f8", offsetof(RadioSample, rbSlots)},
               {"throughput_bps", "<f8", offsetof(RadioSample, throughputBps)},
               {"buffer_bytes", "<f8", offsetof(RadioSample, bufferBytes)},
               {"x_m", "<f8", offsetof(RadioSample, xM)},
@@ -322,6 +326,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
         m_prevCounters.assign(m_p.ues, UeCounters{});
         m_intervalBits.assign(m_p.ues, 0.0);
         m_intervalRbgSlots.assign(m_p.ues, 0.0);
+        m_rbSlots.assign(m_p.ues, 0.0);
         m_prevHandovers = 0;
         m_intervalHandovers = 0;
         m_prevDropped = 0;
@@ -637,6 +642,13 @@ class RanSpectrumEnv : public ns6g::GymEnv
             const Allocation& a = m_ran.system->LastAllocation(c, Direction::Downlink);
             m_slotsUsed += std::count_if(a.begin(), a.end(), [](int32_t x) { return x >= 0; });
             m_slotsTotal += a.size();
+            for (uint32_t rbg = 0; rbg < a.size(); ++rbg)
+            {
+                if (a[rbg] >= 0)
+                {
+                    m_rbSlots[static_cast<size_t>(a[rbg])] += m_carrier.RbgRbCount(rbg);
+                }
+            }
         }
         m_sampleEvent = Simulator::Schedule(SlotPeriod(), &RanSpectrumEnv::SampleUtilization, this);
     }
@@ -663,11 +675,13 @@ class RanSpectrumEnv : public ns6g::GymEnv
                                      m.cqi,
                                      m.mcs,
                                      m_intervalRbgSlots[u],
+                                     m_rbSlots[u],
                                      m_intervalBits[u] / intervalS,
                                      static_cast<double>(m_ran.system->QueuedBytes(u, Direction::Downlink)),
                                      pos.x,
                                      pos.y});
         }
+        std::fill(m_rbSlots.begin(), m_rbSlots.end(), 0.0);
         m_intervalDroppedBytes = static_cast<double>(dropped - m_prevDropped);
         m_prevDropped = dropped;
         uint64_t handovers = m_ran.system->GetHandovers();
@@ -743,6 +757,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
     std::vector<UeCounters> m_prevCounters;
     std::vector<double> m_intervalBits;
     std::vector<double> m_intervalRbgSlots;
+    std::vector<double> m_rbSlots; //!< RBs x slots allocated per UE since the last decision
     uint64_t m_prevHandovers{0};
     uint64_t m_intervalHandovers{0};
     uint64_t m_prevDropped{0};

@@ -16,7 +16,7 @@ commands:
   bench      benchmarks: bridge (vs a socket transport), reset (vs a relaunch), parallel (1-8 envs),
              trace (run directory overhead), load (1M-row table into pandas),
              ran (6G RAN speed for 10-1000 UEs)
-  demo       train PPO briefly on ns6g/LinkControl-v0 and compare it with fixed-rate and random baselines
+  demo       train PPO briefly (link: LinkControl; ran: SpectrumAllocation) and compare it with baselines
   envs       list the registered Gymnasium environments
   report     write an HTML report (figures and tables) of one or more run directories
   version    print the versions of ns6g, ns-3, Python, gymnasium, stable-baselines3 and torch
@@ -57,9 +57,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ns6g.demo import DemoConfig, format_summary, run_demo
 
-    config = DemoConfig(timesteps=args.timesteps, n_envs=args.n_envs, seed=args.seed,
+    config = DemoConfig(demo=args.which, timesteps=args.timesteps, n_envs=args.n_envs, seed=args.seed,
                         eval_seeds=args.eval_seeds, out=args.out)
-    print(f"ns6g demo: PPO on {config.n_envs} LinkControl scenarios for {config.timesteps} steps, "
+    print(f"ns6g demo {config.demo}: PPO on {config.n_envs} scenario processes for {config.timesteps} steps, "
           f"then evaluation against the baselines on {config.eval_seeds} held-out seeds")
     summary = run_demo(config, progress=not args.quiet)
     print(format_summary(summary))
@@ -130,17 +130,20 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="train PPO briefly on the first scenario and print how it compares with the baselines",
-        description="Trains Stable-Baselines3 PPO on ns6g/LinkControl-v0 (UDP rate control over a real ns-3 "
-        "bottleneck shared with on/off cross traffic), then evaluates it, every fixed sending rate and a "
-        "random policy on held-out seeds. Writes the agent, per-episode results and a summary to --out.",
+        help="train PPO briefly on a scenario and print how it compares with the baselines",
+        description="link (default): PPO on ns6g/LinkControl-v0 (UDP rate control over a real ns-3 "
+        "bottleneck shared with on/off cross traffic) against every fixed sending rate and a random policy. "
+        "ran: PPO on ns6g/SpectrumAllocation-v0 (RBG allocation in a 6G cell) against round-robin, "
+        "proportional-fair and max-rate scheduling. Both evaluate on held-out seeds and write the agent, "
+        "per-episode results, a summary, traced evaluation runs and an HTML report to --out.",
     )
+    p.add_argument("which", nargs="?", choices=["link", "ran"], default="link", help="which demo (default link)")
     p.add_argument("--timesteps", type=int, default=30_000, help="PPO training steps (default 30000)")
     p.add_argument("--n-envs", type=int, default=4, help="parallel scenario processes for training (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
     p.add_argument("--eval-seeds", type=int, default=5, help="held-out evaluation episodes (default 5)")
     p.add_argument("--out", type=Path, default=None,
-                   help="run directory to create (default runs/demo-<UTC date-time>)")
+                   help="run directory to create (default runs/demo-<demo>-<UTC date-time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
 

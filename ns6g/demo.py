@@ -1,49 +1,116 @@
-"""``ns6g demo``: train PPO briefly on LinkControl and compare it with the baselines on held-out seeds.
+"""``ns6g demo``: train PPO briefly, then compare it with the environment's baselines on held-out seeds.
+
+Two demos share one engine:
+- ``link`` (default): ``ns6g/LinkControl-v0``; baselines are every fixed sending rate and a random policy;
+  the headline compares PPO with the best fixed rate chosen in hindsight.
+- ``ran``: ``ns6g/SpectrumAllocation-v0`` (one cell, 4 UEs, 20 MHz at 7 GHz, sum-rate reward); baselines
+  are ns6g's per-slot round-robin, proportional-fair and max-rate schedulers on the same seeds.
 
 Training runs ``n_envs`` scenario processes in parallel (SB3 ``SubprocVecEnv``); evaluation runs every
-policy for one episode on each evaluation seed, seeds the training never used. The output folder is a run
-directory (kind ``demo``: manifest with the summary, ``events`` for the phases) holding the agent,
-``episodes.csv``, ``summary.json``, one environment run per evaluated policy under ``eval/<policy>``, and
-an HTML report (``report/index.html``) comparing PPO, the best fixed rate and random.
+contender for one episode on each evaluation seed, seeds the training never used. The output folder is a
+run directory (kind ``demo``: manifest with the summary, ``events`` for the phases) holding the agent,
+``episodes.csv``, ``summary.json``, one traced environment run per contender under ``eval/<name>``, and
+an HTML report (``report/index.html``) with the figures.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
-ENV_ID = "ns6g/LinkControl-v0"
-SUMMARY_COLUMNS = ["return", "throughput_mbps", "delay_ms", "loss_fraction"]
+from ns6g.policies import Policy
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """What one demo trains on and what it compares against."""
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    policy: str  # SB3 policy class name
+    ppo_kwargs: dict[str, Any]
+    summary_columns: list[str]
+    # (probe env, seed) -> contender name -> (env overrides, policy); PPO is added by the engine.
+    baselines: Callable[[Any, int], dict[str, tuple[dict[str, Any], Policy]]]
+    # The baselines shown beside PPO (from the evaluated table): name of the one in the headline, others.
+    shown: Callable[[pd.DataFrame], tuple[str, list[str]]]
+
+
+def _link_baselines(env: Any, seed: int) -> dict[str, tuple[dict[str, Any], Policy]]:
+    return {name: ({}, policy) for name, policy in env.unwrapped.baseline_policies(seed=seed).items()}
+
+
+def _link_shown(table: pd.DataFrame) -> tuple[str, list[str]]:
+    fixed = table[table.index.str.startswith("fixed-")]
+    return str(fixed["return"].idxmax()), ["random"]
+
+
+def _ran_baselines(env: Any, seed: int) -> dict[str, tuple[dict[str, Any], Policy]]:
+    from ns6g.policies import RandomPolicy
+
+    # The built-in schedulers decide every slot; the action they are given is checked, not applied.
+    ignored = RandomPolicy(env.action_space, seed)
+    return {name: (overrides, ignored) for name, overrides in env.unwrapped.baseline_configs().items()}
+
+
+def _ran_shown(table: pd.DataFrame) -> tuple[str, list[str]]:
+    return "proportional_fair", ["round_robin", "max_rate"]
+
+
+DEMOS: dict[str, DemoSpec] = {
+    "link": DemoSpec(
+        env_id="ns6g/LinkControl-v0",
+        env_kwargs={},
+        policy="MlpPolicy",
+        ppo_kwargs=dict(n_steps=256, batch_size=256, learning_rate=1e-3, gamma=0.9, ent_coef=0.01),
+        summary_columns=["return", "throughput_mbps", "delay_ms", "loss_fraction"],
+        baselines=_link_baselines,
+        shown=_link_shown,
+    ),
+    "ran": DemoSpec(
+        env_id="ns6g/SpectrumAllocation-v0",
+        env_kwargs=dict(cells=1, ues=4, bandwidth_hz=20e6, frequency_hz=7e9, decision_slots=10, episode_steps=50,
+                        reward="sum_rate", traffic="full_buffer", ue_rate_mbps=100.0),
+        policy="MultiInputPolicy",
+        ppo_kwargs=dict(n_steps=256, batch_size=256, learning_rate=3e-4, gamma=0.5, ent_coef=0.0),
+        summary_columns=["return", "sum_throughput_mbps", "jain_index", "mean_cqi"],
+        baselines=_ran_baselines,
+        shown=_ran_shown,
+    ),
+}
 
 
 @dataclass(frozen=True)
 class DemoConfig:
+    demo: Literal["link", "ran"] = "link"
     timesteps: int = 30_000
     n_envs: int = 4
     seed: int = 0
     eval_seeds: int = 5
-    out: Path | None = None  # default: runs/demo-<UTC date and time>
+    out: Path | None = None  # default: runs/demo-<demo>-<UTC date and time>
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # on top of the demo's own
 
 
-def default_out() -> Path:
-    return Path("runs") / f"demo-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}"
+def default_out(demo: str) -> Path:
+    return Path("runs") / f"demo-{demo}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}"
 
 
-def _make_env():
+def _make_env(env_id: str, kwargs: dict[str, Any]):
     import gymnasium as gym
 
     # "module:id" makes Gymnasium import ns6g.envs (which registers the ids) in the worker process too.
-    return gym.make(f"ns6g.envs:{ENV_ID}")
+    return gym.make(f"ns6g.envs:{env_id}", **kwargs)
 
 
 def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
-    """Train, evaluate, save the agent and a summary under ``config.out``; return the summary."""
+    """Train, evaluate, save the agent, a summary and a report under ``config.out``; return the summary."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import PPO
@@ -51,87 +118,87 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
     import ns6g.envs  # noqa: F401
-    from ns6g.policies import SB3Policy, evaluate
-
     from ns6g.analysis import write_report
+    from ns6g.policies import SB3Policy, evaluate
     from ns6g.runs import RunWriter
 
+    spec = DEMOS[config.demo]
     if config.out is None:
-        config = replace(config, out=default_out())
+        config = replace(config, out=default_out(config.demo))
     out = Path(config.out)
+    env_kwargs = {**spec.env_kwargs, **config.env_kwargs}
     seeds = list(range(10_000 + config.seed, 10_000 + config.seed + config.eval_seeds))
     torch.manual_seed(config.seed)
     torch.set_num_threads(1)  # the scenario processes want the other core
-    with RunWriter(out, kind="demo", config={"env_id": ENV_ID, **asdict(config)},
-                   seeds=[config.seed, *seeds]) as run:
+    manifest_config = {"env_id": spec.env_id, **{k: str(v) for k, v in asdict(config).items()}, "env": env_kwargs}
+    with RunWriter(out, kind="demo", config=manifest_config, seeds=[config.seed, *seeds]) as run:
         run.append("events", {"kind": "train-start", "wall_time_s": run.wall_time_s,
                               "detail": f"PPO, {config.n_envs} envs, {config.timesteps} steps"})
-        venv = make_vec_env(_make_env, n_envs=config.n_envs, seed=config.seed, vec_env_cls=SubprocVecEnv)
+        make = functools.partial(_make_env, spec.env_id, env_kwargs)
+        venv = make_vec_env(make, n_envs=config.n_envs, seed=config.seed, vec_env_cls=SubprocVecEnv)
         try:
-            model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, learning_rate=1e-3, gamma=0.9,
-                        ent_coef=0.01, seed=config.seed, device="cpu", verbose=0)
+            model = PPO(spec.policy, venv, seed=config.seed, device="cpu", verbose=0, **spec.ppo_kwargs)
             model.learn(total_timesteps=config.timesteps, progress_bar=progress)
         finally:
             venv.close()
         train_s = run.wall_time_s
-        model.save(out / "ppo_link_control.zip")
+        model.save(out / "ppo.zip")
         run.append("events", {"kind": "train-end", "wall_time_s": train_s, "detail": "agent saved"})
 
         # Evaluation seeds start far from the training seeds (SB3 seeds env i with seed + i). Each
-        # policy runs in its own environment so that each writes its own run directory.
-        probe = gym.make(ENV_ID)
+        # contender runs in its own environment so that each writes its own run directory.
+        probe = gym.make(spec.env_id, **env_kwargs)
         try:
-            policies = {"ppo": SB3Policy(model), **probe.unwrapped.baseline_policies(seed=config.seed)}
+            contenders = {"ppo": ({}, SB3Policy(model)), **spec.baselines(probe, config.seed)}
         finally:
             probe.close()
         frames = []
-        for name, policy in policies.items():
-            env = gym.make(ENV_ID, run_dir=out / "eval" / name)
+        for name, (overrides, policy) in contenders.items():
+            env = gym.make(spec.env_id, **env_kwargs, **overrides, run_dir=out / "eval" / name)
             try:
                 frames.append(evaluate(env, {name: policy}, seeds))
             finally:
                 env.close()
         episodes = pd.concat(frames, ignore_index=True)
         run.append("events", {"kind": "eval-end", "wall_time_s": run.wall_time_s,
-                              "detail": f"{len(policies)} policies x {len(seeds)} seeds"})
-        table = episodes.groupby("policy", sort=False)[SUMMARY_COLUMNS].mean()
-        fixed = table[table.index.str.startswith("fixed-")]
-        best_fixed = fixed["return"].idxmax()
-        shown = table.loc[["ppo", best_fixed, "random"]]
+                              "detail": f"{len(contenders)} contenders x {len(seeds)} seeds"})
+        table = episodes.groupby("policy", sort=False)[spec.summary_columns].mean()
+        headline, others = spec.shown(table)
+        shown = table.loc[["ppo", headline, *others]]
         episodes.to_csv(out / "episodes.csv", index=False)
+        report = write_report([out / "eval" / name for name in shown.index], out / "report", progress=False)
 
         summary = {
-            "env_id": ENV_ID,
+            "demo": config.demo,
+            "env_id": spec.env_id,
+            "env_kwargs": env_kwargs,
             "config": {k: str(v) for k, v in asdict(config).items()},
             "train_seconds": train_s,
             "eval_seeds": seeds,
             "episode_steps": int(episodes["steps"].iloc[0]),
-            "best_fixed_policy": best_fixed,
+            "headline_baseline": headline,
             "mean_return": shown["return"].to_dict(),
-            "ppo_over_best_fixed": float(shown.loc["ppo", "return"] / shown.loc[best_fixed, "return"]),
+            "ppo_over_headline": float(shown.loc["ppo", "return"] / shown.loc[headline, "return"]),
             "table": shown.reset_index().to_dict(orient="records"),
-            "agent": str(out / "ppo_link_control.zip"),
+            "agent": str(out / "ppo.zip"),
             "run_dir": str(out),
+            "report": str(report),
         }
-        report = write_report([out / "eval" / name for name in shown.index], out / "report", progress=False)
-        summary["report"] = str(report)
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        run.set(**{k: summary[k] for k in ("best_fixed_policy", "mean_return", "ppo_over_best_fixed", "train_seconds")})
+        run.set(**{k: summary[k] for k in ("headline_baseline", "mean_return", "ppo_over_headline", "train_seconds")})
     return summary
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     table = pd.DataFrame(summary["table"]).set_index("policy")
-    table.columns = ["return", "throughput Mbit/s", "delay ms", "loss"]
+    config = summary["config"]
     return "\n".join(
         [
-            f"{summary['env_id']}: PPO trained {summary['config']['timesteps']} steps on "
-            f"{summary['config']['n_envs']} scenarios in {summary['train_seconds']:.0f} s; "
-            f"mean over {len(summary['eval_seeds'])} held-out seeds "
+            f"{summary['env_id']}: PPO trained {config['timesteps']} steps on {config['n_envs']} scenarios in "
+            f"{summary['train_seconds']:.0f} s; mean over {len(summary['eval_seeds'])} held-out seeds "
             f"(one {summary['episode_steps']}-step episode each):",
             table.to_string(float_format=lambda v: f"{v:.3f}"),
-            f"PPO return / best fixed rate ({summary['best_fixed_policy']}, chosen in hindsight): "
-            f"{summary['ppo_over_best_fixed']:.2f}",
+            f"PPO return / {summary['headline_baseline']} return: {summary['ppo_over_headline']:.2f}",
             f"agent: {summary['agent']}; episodes: {Path(summary['agent']).parent / 'episodes.csv'}",
             f"report: {summary['report']}",
         ]

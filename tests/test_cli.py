@@ -49,20 +49,31 @@ def test_unknown_benchmark_is_refused(capsys):
 def test_demo_trains_evaluates_and_saves(tmp_path):
     config = DemoConfig(timesteps=512, n_envs=2, seed=3, eval_seeds=1, out=tmp_path / "demo")
     summary = run_demo(config, progress=False)
-    assert (tmp_path / "demo" / "ppo_link_control.zip").is_file()
-    assert json.loads((tmp_path / "demo" / "summary.json").read_text())["best_fixed_policy"].startswith("fixed-")
+    assert (tmp_path / "demo" / "ppo.zip").is_file()
+    assert json.loads((tmp_path / "demo" / "summary.json").read_text())["headline_baseline"].startswith("fixed-")
     policies = [row["policy"] for row in summary["table"]]
     assert policies[0] == "ppo" and policies[2] == "random"
-    assert "PPO return / best fixed rate" in format_summary(summary)
+    assert "PPO return / fixed-" in format_summary(summary)
     assert (tmp_path / "demo" / "report" / "index.html").is_file()
     run = load_run(tmp_path / "demo")
-    assert run.status == "finished" and run.manifest["fields"]["best_fixed_policy"] == summary["best_fixed_policy"]
+    assert run.status == "finished" and run.manifest["fields"]["headline_baseline"] == summary["headline_baseline"]
     assert list(run.events["kind"]) == ["train-start", "train-end", "eval-end"]
     evaluated = load_runs(str(tmp_path / "demo" / "eval" / "*"))
     assert len(evaluated.runs) == 2 + 8  # ppo, random, one per fixed rate
     ppo_steps = load_run(tmp_path / "demo" / "eval" / "ppo").steps
     ppo_return = ppo_steps["reward"].sum()
     assert ppo_return == pytest.approx(summary["mean_return"]["ppo"])
+
+
+def test_ran_demo_compares_with_the_schedulers(tmp_path):
+    config = DemoConfig(demo="ran", timesteps=256, n_envs=2, seed=1, eval_seeds=1, out=tmp_path / "ran",
+                        env_kwargs={"episode_steps": 10})
+    summary = run_demo(config, progress=False)
+    assert [row["policy"] for row in summary["table"]] == ["ppo", "proportional_fair", "round_robin", "max_rate"]
+    mr = next(r for r in summary["table"] if r["policy"] == "max_rate")
+    rr = next(r for r in summary["table"] if r["policy"] == "round_robin")
+    assert mr["sum_throughput_mbps"] > rr["sum_throughput_mbps"] and mr["jain_index"] < rr["jain_index"]
+    assert len(load_run(tmp_path / "ran" / "eval" / "proportional_fair").radio) == 11 * 4
 
 
 def test_bench_trace_and_load_measure_what_they_say():

@@ -87,7 +87,7 @@ def test_moving_ues_are_handed_over(tmp_path):
     run = load_run(tmp_path / "run")
     assert (run.events["kind"] == "handover").sum() == handovers
     radio = run.radio
-    assert {"time_s", "ue", "cell", "sinr_db", "cqi", "mcs", "rbgs", "throughput_bps", "x_m", "y_m"} <= set(radio)
+    assert {"time_s", "ue", "cell", "sinr_db", "cqi", "mcs", "rbgs", "rbs", "throughput_bps", "x_m", "y_m"} <= set(radio)
     assert len(radio) == 41 * 12 and radio["cell"].nunique() > 1
 
 
