@@ -31,6 +31,7 @@ bench: build
 	$(BIN)/ns6g bench parallel
 	$(BIN)/ns6g bench trace
 	$(BIN)/ns6g bench load
+	$(BIN)/ns6g bench ran
 
 clean:
 	rm -rf build dist *.egg-info ns6g/*.so

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from ns6g import bench
@@ -82,3 +84,12 @@ def test_bench_trace_and_load_measure_what_they_say():
     assert trace["plain_s"] > 0 and trace["traced_s"] > 0
     load = bench.bench_load(rows=20_000, chunk_rows=5_000, repeats=1, progress=False)
     assert load["chunks"] == 4 and load["load_s_median"] > 0
+
+
+def test_bench_ran_reports_the_documented_keys():
+    result = bench.bench_ran(ues=(7, 14), sim_seconds=0.02, progress=False)
+    for case in result["cases"]:
+        assert {"ues", "cells", "bandwidth_mhz", "sim_s_per_wall_s", "steps_per_s", "bridge_share"} <= set(case)
+        assert case["steps"] > 0 and 0 < case["bridge_share"] < 1
+    assert np.isfinite(result["cost_exponent"])
+    assert "cost exponent" in bench.format_ran(result)
