@@ -44,8 +44,8 @@ class SpectrumAllocationConfig(ScenarioConfig):
     scheduler: Literal["agent", "rr", "pf", "mr"] = Field("agent", description="who allocates the downlink")
     decision_slots: int = Field(10, ge=1, le=100_000, description="slots between decisions")
     episode_steps: int = Field(100, ge=1, le=10_000_000, description="decisions per episode")
-    traffic: Literal["full_buffer", "cbr", "poisson", "ftp"] = Field(
-        "full_buffer", description="downlink traffic per UE (ftp: 3GPP FTP model 1)")
+    traffic: Literal["full_buffer", "cbr", "poisson", "ftp", "tcp_bulk"] = Field(
+        "full_buffer", description="downlink traffic per UE (ftp: 3GPP FTP model 1; tcp_bulk: greedy TCP)")
     ue_rate_mbps: float = Field(200.0, ge=1e-3, le=100_000, description="offered downlink rate per UE (Mbit/s)")
     packet_bytes: int = Field(1200, ge=64, le=60_000, description="UDP payload per packet for cbr (bytes)")
     mobility: Literal["static", "random_walk", "random_waypoint", "gauss_markov", "constant_velocity"] = Field(

@@ -15,7 +15,9 @@
 // datagrams (the RAN and backhaul MTU is 65 535 bytes: saturating sources cost few simulator events;
 // the RAN segments them into transport blocks); "cbr" sends ue-rate-mbps in packet-bytes packets;
 // "poisson" sends packet-bytes packets with exponential gaps averaging ue-rate-mbps; "ftp" is 3GPP FTP
-// model 1: files of ftp-file-bytes with exponential gaps averaging ue-rate-mbps, each sent at once.
+// model 1: files of ftp-file-bytes with exponential gaps averaging ue-rate-mbps, each sent at once;
+// "tcp_bulk" is one greedy TCP flow per UE (BulkSendApplication, segments of packet-bytes); its packets
+// carry no send time, so deadline violations count UDP traffic only.
 //
 // Decisions: every decision-slots slots. With scheduler "agent", the action is the downlink allocation
 // held for the next decision-slots slots; with "rr", "pf" or "mr", ns6g's built-in scheduler decides
@@ -594,6 +596,18 @@ class RanSpectrumEnv : public ns6g::GymEnv
                 "RxWithSeqTsSize",
                 MakeCallback(&RanSpectrumEnv::OnReceive, this));
             const InetSocketAddress peer(m_ran.ueAddresses[u], kPort);
+            if (m_p.traffic == "tcp_bulk")
+            {
+                // A greedy TCP flow (ns-3's default TCP, NewReno): full buffer with congestion control.
+                PacketSinkHelper tcpSink("ns3::TcpSocketFactory",
+                                         InetSocketAddress(Ipv4Address::GetAny(), kPort + 1));
+                tcpSink.Install(m_ues.Get(u)).Start(Seconds(0));
+                BulkSendHelper bulk("ns3::TcpSocketFactory", InetSocketAddress(m_ran.ueAddresses[u], kPort + 1));
+                bulk.SetAttribute("MaxBytes", UintegerValue(0));
+                bulk.SetAttribute("SendSize", UintegerValue(m_p.packetBytes));
+                bulk.Install(m_ran.server).Start(SlotPeriod() * (static_cast<double>(u) / m_p.ues));
+                continue;
+            }
             if (m_p.traffic == "poisson" || m_p.traffic == "ftp")
             {
                 // Poisson: one packet per arrival; FTP model 1: one file per arrival, sent at once.
@@ -837,9 +851,10 @@ main(int argc, char* argv[])
     {
         problem = "--scheduler must be agent, rr, pf or mr";
     }
-    else if (p.traffic != "full_buffer" && p.traffic != "cbr" && p.traffic != "poisson" && p.traffic != "ftp")
+    else if (p.traffic != "full_buffer" && p.traffic != "cbr" && p.traffic != "poisson" && p.traffic != "ftp" &&
+             p.traffic != "tcp_bulk")
     {
-        problem = "--traffic must be full_buffer, cbr, poisson or ftp";
+        problem = "--traffic must be full_buffer, cbr, poisson, ftp or tcp_bulk";
     }
     else if (p.mobility != "static" && p.mobility != "random_walk" && p.mobility != "constant_velocity" &&
              p.mobility != "random_waypoint" && p.mobility != "gauss_markov")

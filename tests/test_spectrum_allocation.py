@@ -154,11 +154,12 @@ def test_out_of_range_allocation_is_refused():
 @pytest.mark.parametrize("overrides", [
     dict(traffic="poisson", ue_rate_mbps=5.0),
     dict(traffic="ftp", ue_rate_mbps=20.0, ftp_file_bytes=100_000),
+    dict(traffic="tcp_bulk", packet_bytes=1400),
     dict(mobility="random_waypoint", speed_mps=10.0),
     dict(mobility="gauss_markov", speed_mps=10.0),
     dict(ue_distribution="clusters", clusters=2, cluster_radius_m=5.0),
     dict(cells=2, gnb_positions="0,0;150,0"),
-], ids=["poisson", "ftp", "random_waypoint", "gauss_markov", "clusters", "user_placed"])
+], ids=["poisson", "ftp", "tcp_bulk", "random_waypoint", "gauss_markov", "clusters", "user_placed"])
 def test_traffic_mobility_and_layout_options_run(overrides):
     infos, _, bits, samples = run_episode(40, scheduler="pf", decision_slots=20, **overrides)
     assert bits.sum() > 0
@@ -178,3 +179,30 @@ def test_layout_errors_are_refused():
         SpectrumAllocationEnv(cells=2)
     with pytest.raises(ConfigError, match="gnb_positions"):
         SpectrumAllocationEnv(cells=2, gnb_positions="0,0;x,1")
+
+
+def _make_small():
+    return gym.make("ns6g.envs:ns6g/SpectrumAllocation-v0", ues=4, episode_steps=2, scheduler="pf")
+
+
+def test_vector_environments_with_8_copies():
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    envs = gym.vector.AsyncVectorEnv([_make_small for _ in range(8)])
+    try:
+        obs, _ = envs.reset(seed=list(range(8)))
+        assert obs["cqi"].shape[0] == 8
+        for _ in range(3):  # crosses the truncation at step 2
+            obs, rewards, terminated, truncated, _ = envs.step(envs.action_space.sample())
+        assert rewards.shape == (8,)
+    finally:
+        envs.close()
+    venv = SubprocVecEnv([_make_small for _ in range(8)], start_method="fork")
+    try:
+        venv.seed(0)
+        venv.reset()
+        for _ in range(3):
+            obs, rewards, dones, _ = venv.step(np.stack([venv.action_space.sample() for _ in range(8)]))
+        assert obs["buffer_kbytes"].shape[0] == 8
+    finally:
+        venv.close()
