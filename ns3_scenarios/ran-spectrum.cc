@@ -141,22 +141,6 @@ ParsePositions(const std::string& text)
     return out;
 }
 
-double
-BsHeightM(Scenario s)
-{
-    switch (s)
-    {
-    case Scenario::UMi:
-        return 10.0;
-    case Scenario::UMa:
-        return 25.0;
-    case Scenario::RMa:
-        return 35.0;
-    case Scenario::InH:
-        return 3.0;
-    }
-    return 10.0;
-}
 
 struct RadioSample
 {
@@ -482,7 +466,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
             double angle = M_PI / 6 + k * M_PI / 3;
             sites.push_back({m_p.isdM * std::cos(angle), m_p.isdM * std::sin(angle), 0});
         }
-        const double hBs = BsHeightM(scenario);
+        const double hBs = DefaultBsHeightM(scenario);
         auto gnbPositions = CreateObject<ListPositionAllocator>();
         for (uint32_t c = 0; c < m_p.cells; ++c)
         {

@@ -210,23 +210,6 @@ Models()
     return *models;
 }
 
-/** The default BS height (m) of a scenario (TR 38.901 Table 7.2-1 / 7.4.1-1). */
-double
-DefaultBsHeightM(Scenario scenario)
-{
-    switch (scenario)
-    {
-    case Scenario::UMi:
-        return 10.0;
-    case Scenario::UMa:
-        return 25.0;
-    case Scenario::RMa:
-        return 35.0;
-    case Scenario::InH:
-        return 3.0;
-    }
-    return 10.0;
-}
 
 /** Hash of a RanChannel fast-fading cache key. */
 uint64_t
@@ -303,6 +286,23 @@ NS_OBJECT_ENSURE_REGISTERED(EpochChannelModel);
 NS_OBJECT_ENSURE_REGISTERED(EpochSpectrumLossModel);
 
 } // namespace
+
+double
+DefaultBsHeightM(Scenario scenario)
+{
+    switch (scenario)
+    {
+    case Scenario::UMi:
+        return 10.0;
+    case Scenario::UMa:
+        return 25.0;
+    case Scenario::RMa:
+        return 35.0;
+    case Scenario::InH:
+        return 3.0;
+    }
+    return 10.0;
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Scenarios and checks

@@ -54,6 +54,9 @@ constexpr uint32_t kNumScenarios = 4;
  */
 Scenario ParseScenario(const std::string& name);
 
+/** The default BS height (m) of a scenario (TR 38.901 Table 7.2-1 / 7.4.1-1): UMi 10, UMa 25, RMa 35, InH 3. */
+double DefaultBsHeightM(Scenario scenario);
+
 /** The 38.901 name ns-3 uses for the scenario ("UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"). */
 std::string ScenarioName(Scenario scenario);
 
