@@ -28,5 +28,6 @@ using QueryTable = std::vector<Query>;
 void AddChannelQueries(QueryTable& table);   // ran/query/channel-queries.cc
 void AddPhyQueries(QueryTable& table);       // ran/query/phy-queries.cc
 void AddSchedulerQueries(QueryTable& table); // ran/query/scheduler-queries.cc
+void AddMecQueries(QueryTable& table);       // mec/query/mec-queries.cc
 
 } // namespace ns6g::ran
