@@ -74,7 +74,7 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
     for env_id in ns6g.envs.ENV_IDS:
         spec = gym.spec(env_id)
-        print(f"{env_id:<24} {spec.entry_point}")
+        print(f"{env_id:<28} {spec.entry_point}")
     return 0
 
 
