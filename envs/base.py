@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
-from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
+from ns6g.bridge import CMD_STEP, Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.build import scenario_binary
 from ns6g.config import ScenarioConfig
 from ns6g.policies import Policy, RandomPolicy
@@ -29,7 +29,9 @@ class ScenarioEnv(gym.Env):
 
     Args:
         config: a mapping of settings or a ``config_class`` instance.
-        render_mode: unused (no rendering), accepted for the Gymnasium API.
+        render_mode: accepted for the Gymnasium API and ignored: ns6g environments do not render (their
+            pictures are the run directory's figures). Stable-Baselines3's ``make_vec_env`` passes
+            ``"rgb_array"``; Gymnasium warns that it is not a declared mode.
         bridge_options: keyword arguments for :class:`ns6g.bridge.Bridge` (timeouts, spin time).
         run_dir: if given, the environment writes a run directory there (``steps`` and ``events``
             tables; see docs/traces.md), closed by ``close()``. It must not already hold a run.
@@ -57,8 +59,7 @@ class ScenarioEnv(gym.Env):
         trace_detail: str = "summary",
         **overrides: Any,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"{type(self).__name__} has no render modes (got {render_mode!r})")
+        self.render_mode = render_mode
         self.config = self.config_class.from_user(config, **overrides)  # before any process starts
         self._bridge_options = dict(bridge_options or {})
         self._binary = scenario_binary(self.scenario)
@@ -77,6 +78,7 @@ class ScenarioEnv(gym.Env):
         self.observation_space = self._bridge.observation_space
         self.action_space = self._bridge.action_space
         self._needs_reset = True
+        self._in_flight: Any = None
         if writer is not None:
             self.recorder = StepRecorder(writer, self.observation_space, self.action_space)
 
@@ -99,30 +101,51 @@ class ScenarioEnv(gym.Env):
         if options:
             raise ValueError(f"{type(self).__name__}.reset takes no options (got {sorted(options)})")
         run = seed if seed is not None else int(self.np_random.integers(1, 2**63))
+        if self._in_flight is not None:  # a step that was sent and never completed: let it finish
+            self._in_flight = None
+            self.bridge.wait()
         result = self.bridge.reset(run)
         self._needs_reset = False
         info = {**result.info, "sim_time_s": result.sim_time_s, "rng_run": run}
         observation = self.bridge.read_observation()
         if self.recorder is not None:
             self.recorder.on_reset(observation, info, run)
+            self._record_step_extras(info)
         return observation, info
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step_send(self, action: Any) -> None:
+        """Start a step without waiting for it: the scenario simulates while the caller does other work
+        (e.g. starts the other environments of a vector). The next ``step(action)`` completes it."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step() (and after the episode ended or the scenario crashed)")
+        if self._in_flight is not None:
+            raise RuntimeError("a step is already in flight: complete it with step() first")
+        self.bridge.write_action(action)  # checks the action first
+        self.bridge.post(CMD_STEP)
+        self._in_flight = action
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self._in_flight is None:
+            self.step_send(action)
+        action, self._in_flight = self._in_flight, None
         try:
-            result = self.bridge.step(action)
+            self.bridge.wait()
         except (ScenarioCrashed, ScenarioNotResponding) as exc:
             self._needs_reset = True  # the next reset relaunches the scenario
             if self.recorder is not None:
                 self.recorder.event("crash", str(exc).splitlines()[0])
             raise
+        result = self.bridge.outcome()
         info = {**result.info, "sim_time_s": result.sim_time_s}
         self._needs_reset = result.terminated or result.truncated
         observation = self.bridge.read_observation()
         if self.recorder is not None:
             self.recorder.on_step(action, observation, result.reward, result.terminated, result.truncated, info)
+            self._record_step_extras(info)
         return observation, float(result.reward), result.terminated, result.truncated, info
+
+    def _record_step_extras(self, info: dict[str, Any]) -> None:
+        """Hook for subclasses that write more tables (e.g. radio) after each reset and step."""
 
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
         """Policies an agent should beat on this environment, by name (here: uniform random)."""

@@ -6,7 +6,7 @@ Two demos share one engine:
 - ``ran``: ``ns6g/SpectrumAllocation-v0`` (one cell, 4 UEs, 20 MHz at 7 GHz, sum-rate reward); baselines
   are ns6g's per-slot round-robin, proportional-fair and max-rate schedulers on the same seeds.
 
-Training runs ``n_envs`` scenario processes in parallel (SB3 ``SubprocVecEnv``); evaluation runs every
+Training runs ``n_envs`` scenario processes in parallel (``ns6g.vec_env.BridgeVecEnv``, one Python process); evaluation runs every
 contender for one episode on each evaluation seed, seeds the training never used. The output folder is a
 run directory (kind ``demo``: manifest with the summary, ``events`` for the phases) holding the agent,
 ``episodes.csv``, ``summary.json``, one traced environment run per contender under ``eval/<name>``, and
@@ -115,12 +115,12 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import SubprocVecEnv
 
     import ns6g.envs  # noqa: F401
     from ns6g.analysis import write_report
     from ns6g.policies import SB3Policy, evaluate
     from ns6g.runs import RunWriter
+    from ns6g.vec_env import BridgeVecEnv
 
     spec = DEMOS[config.demo]
     if config.out is None:
@@ -135,7 +135,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
         run.append("events", {"kind": "train-start", "wall_time_s": run.wall_time_s,
                               "detail": f"PPO, {config.n_envs} envs, {config.timesteps} steps"})
         make = functools.partial(_make_env, spec.env_id, env_kwargs)
-        venv = make_vec_env(make, n_envs=config.n_envs, seed=config.seed, vec_env_cls=SubprocVecEnv)
+        venv = make_vec_env(make, n_envs=config.n_envs, seed=config.seed, vec_env_cls=BridgeVecEnv)
         try:
             model = PPO(spec.policy, venv, seed=config.seed, device="cpu", verbose=0, **spec.ppo_kwargs)
             model.learn(total_timesteps=config.timesteps, progress_bar=progress)
