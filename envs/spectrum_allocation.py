@@ -12,17 +12,25 @@ each cell's RBGs shared among its own UEs in proportion.
 Reward (``reward``): ``sum_rate`` (Mbit/s), ``pf_utility``, ``jain``, ``deadline_violations``.
 Baselines: ``scheduler="rr" | "pf" | "mr"`` runs ns6g's per-slot scheduler instead (the action is checked,
 not applied); :meth:`SpectrumAllocationEnv.baseline_configs` lists them.
+Mobility: ns-3's models, ``"trace"`` (the ns-2 movement file ``mobility_trace``: node i moves UE i),
+or ``"highway"`` / ``"urban_grid"``: the environment writes such a trace once (seed 0, sized by ``isd_m``,
+long enough for an episode) into a temporary folder it deletes on close; see docs/mobility.md.
 With ``run_dir`` the run's ``radio`` table gets one row per UE per decision and ``events`` the handovers.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ns6g.config import ScenarioConfig
+from ns6g.bridge import Bridge
 from ns6g.envs.base import ScenarioEnv
 
 RADIO_COLUMNS = {  # radio_sample field -> radio table column (units in the names)
@@ -48,8 +56,9 @@ class SpectrumAllocationConfig(ScenarioConfig):
         "full_buffer", description="downlink traffic per UE (ftp: 3GPP FTP model 1; tcp_bulk: greedy TCP)")
     ue_rate_mbps: float = Field(200.0, ge=1e-3, le=100_000, description="offered downlink rate per UE (Mbit/s)")
     packet_bytes: int = Field(1200, ge=64, le=60_000, description="UDP payload per packet for cbr (bytes)")
-    mobility: Literal["static", "random_walk", "random_waypoint", "gauss_markov", "constant_velocity"] = Field(
-        "static", description="UE mobility")
+    mobility: Literal["static", "random_walk", "random_waypoint", "gauss_markov", "constant_velocity", "trace",
+                      "highway", "urban_grid"] = Field(
+        "static", description="UE mobility (trace: mobility_trace; highway, urban_grid: generated vehicle traces)")
     speed_mps: float = Field(1.5, ge=0, le=300, description="UE speed (m/s)")
     reward: Literal["sum_rate", "pf_utility", "deadline_violations", "jain"] = Field(
         "sum_rate", description="reward")
@@ -69,6 +78,13 @@ class SpectrumAllocationConfig(ScenarioConfig):
     cluster_radius_m: float = Field(20.0, gt=0, le=10_000, description="radius of a UE cluster (m)")
     gnb_positions: str = Field("", max_length=100_000,
                                description="gNB positions 'x,y;x,y;...' in m, one per cell (empty: hexagonal)")
+    mobility_trace: str = Field("", max_length=4096,
+                                description="ns-2 movement file for mobility='trace' (node i moves UE i)")
+
+    @field_validator("mobility_trace")
+    @classmethod
+    def _absolute_trace_path(cls, value: str) -> str:
+        return str(Path(value).expanduser().resolve()) if value else value
 
     @model_validator(mode="after")
     def _carrier_is_valid(self) -> SpectrumAllocationConfig:
@@ -89,6 +105,19 @@ class SpectrumAllocationConfig(ScenarioConfig):
                     x, y = (float(v) for v in entry.split(","))
                 except ValueError:
                     raise ValueError(f"gnb_positions: cannot read {entry!r} as x,y (m)") from None
+        if self.mobility == "trace" and not self.mobility_trace:
+            raise ValueError("mobility_trace: mobility='trace' needs the path of an ns-2 movement file")
+        if self.mobility_trace and self.mobility != "trace":
+            raise ValueError(f"mobility_trace: only used with mobility='trace' (got mobility={self.mobility!r})")
+        if self.mobility_trace:
+            from ns6g.mobility import TraceError, read_ns2_trace
+
+            try:
+                nodes = read_ns2_trace(self.mobility_trace)["node"].nunique()
+            except (TraceError, OSError) as exc:
+                raise ValueError(f"mobility_trace: {exc}") from None
+            if nodes < self.ues:
+                raise ValueError(f"mobility_trace: {self.mobility_trace} has {nodes} nodes, fewer than ues={self.ues}")
         if self.scenario == "RMa" and self.frequency_hz > 30e9:
             raise ValueError("frequency_hz: RMa is specified up to 30 GHz (TR 38.901)")
         return self
@@ -106,6 +135,45 @@ class SpectrumAllocationEnv(ScenarioEnv):
         return {"round_robin": {"scheduler": "rr"}, "proportional_fair": {"scheduler": "pf"},
                 "max_rate": {"scheduler": "mr"}}
 
+    def _launch(self) -> Bridge:
+        args = self.config.to_args()
+        if self.config.mobility in ("highway", "urban_grid"):
+            args = [a for a in args if not a.startswith("--mobility=")]
+            args += ["--mobility=trace", f"--mobility-trace={self._generated_trace()}"]
+        return Bridge(self._binary, args, **self._bridge_options)
+
+    def _generated_trace(self) -> Path:
+        """The highway / urban-grid trace of this environment, written on first use (seed 0)."""
+        path = getattr(self, "_trace_path", None)
+        if path is not None and path.exists():
+            return path
+        from ns6g.mobility import highway_trace, urban_grid_trace
+
+        folder = tempfile.mkdtemp(prefix="ns6g-mobility-")
+        self._trace_cleanup = weakref.finalize(self, shutil.rmtree, folder, True)
+        path = Path(folder) / f"{self.config.mobility}.ns_movements"
+        c = self.config
+        # The area of the other models (+-2 isd_m) around the sites' centroid; the whole episode long.
+        if c.gnb_positions:
+            sites = np.array([[float(v) for v in entry.split(",")] for entry in c.gnb_positions.split(";")])
+            centre = tuple(sites.mean(axis=0))
+        else:
+            centre = (0.0, 0.0)
+        duration_s = c.episode_steps * c.decision_slots * 1e-3 / 2**c.numerology + 1.0
+        if c.mobility == "highway":
+            highway_trace(path, c.ues, length_m=4 * c.isd_m, duration_s=duration_s, seed=0, centre_m=centre)
+        else:
+            urban_grid_trace(path, c.ues, blocks=(8, 8), block_m=c.isd_m / 2, duration_s=duration_s, seed=0,
+                             centre_m=centre)
+        self._trace_path = path
+        return path
+
+    def close(self) -> None:
+        super().close()
+        cleanup = getattr(self, "_trace_cleanup", None)
+        if cleanup is not None:
+            cleanup()
+
     def radio_samples(self) -> np.ndarray:
         """Per UE, the radio numbers of the last decision interval (a structured array)."""
         records = np.zeros(1, dtype=self.bridge.record_dtypes["radio_poll"])
@@ -116,25 +184,13 @@ class SpectrumAllocationEnv(ScenarioEnv):
         records = np.zeros(1, dtype=self.bridge.record_dtypes["event_poll"])
         return self.bridge.request("event_poll", records)[1]
 
-    def _record_radio(self, sim_time_s: float) -> None:
+    def _record_step_extras(self, info: dict[str, Any]) -> None:
         writer = self.recorder.writer
         samples = self.radio_samples()
         writer.append_columns("radio", {
-            "time_s": np.full(len(samples), sim_time_s),
+            "time_s": np.full(len(samples), info["sim_time_s"]),
             **{column: samples[field] for field, column in RADIO_COLUMNS.items()},
         })
         for event in self.handover_events():
             self.recorder.event("handover", f"cell {event['from_cell']} -> {event['to_cell']}",
                                 float(event["time_s"]), int(event["ue"]))
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        observation, info = super().reset(seed=seed, options=options)
-        if self.recorder is not None:
-            self._record_radio(info["sim_time_s"])
-        return observation, info
-
-    def step(self, action: Any):
-        result = super().step(action)
-        if self.recorder is not None:
-            self._record_radio(result[4]["sim_time_s"])
-        return result

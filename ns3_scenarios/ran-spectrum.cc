@@ -8,7 +8,8 @@
 // the gNB) around a uniformly chosen gNB, or in `clusters` disks of cluster-radius-m whose centres are
 // dropped that way; a server behind every gNB on 10 Gbit/s, 1 ms backhaul links. Mobility: static,
 // random_walk, random_waypoint, gauss_markov (ns-3's models, within +-2 isd-m) or constant_velocity
-// (random headings), at speed-mps.
+// (random headings), at speed-mps; or trace: ns-3's Ns2MobilityHelper plays the ns-2 movement file
+// mobility-trace (node i moves UE i; see docs/mobility.md).
 //
 // Traffic: each UE receives one UDP flow from the server (OnOffApplication, always on): "full_buffer"
 // sends at ue-rate-mbps (default above what one UE can get, so queues stay backlogged) in 60 000-byte
@@ -60,6 +61,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <numeric>
 #include <sstream>
@@ -111,6 +113,7 @@ struct Params
     uint32_t clusters{3};
     double clusterRadiusM{20.0};
     std::string gnbPositions; // "x,y;x,y;..." (m); empty: hexagonal layout
+    std::string mobilityTrace; // ns-2 movement file for mobility "trace"
 };
 
 /** Parses "x,y;x,y;..." into positions (m); throws std::invalid_argument naming the bad entry. */
@@ -504,6 +507,19 @@ class RanSpectrumEnv : public ns6g::GymEnv
                 uePositions->Add(inDisk(centre, m_p.clusterRadiusM, 0.0));
             }
         }
+        if (m_p.mobility == "trace")
+        {
+            // Node i of the trace is UE i (Python checked the trace has at least `ues` nodes).
+            Ns2MobilityHelper(m_p.mobilityTrace).Install(m_ues.Begin(), m_ues.End());
+            for (uint32_t u = 0; u < m_p.ues; ++u)
+            {
+                if (!m_ues.Get(u)->GetObject<MobilityModel>())
+                {
+                    NS_FATAL_ERROR("--mobility-trace " << m_p.mobilityTrace << " does not move UE " << u);
+                }
+            }
+            return;
+        }
         MobilityHelper ueMobility;
         ueMobility.SetPositionAllocator(uePositions);
         const double bound = m_p.isdM * 2.0;
@@ -787,7 +803,9 @@ main(int argc, char* argv[])
     cmd.AddValue("traffic", "full_buffer or cbr", p.traffic);
     cmd.AddValue("ue-rate-mbps", "offered downlink rate per UE (Mbit/s)", p.ueRateMbps);
     cmd.AddValue("packet-bytes", "UDP payload per packet for cbr (bytes)", p.packetBytes);
-    cmd.AddValue("mobility", "static, random_walk or constant_velocity", p.mobility);
+    cmd.AddValue("mobility", "static, random_walk, random_waypoint, gauss_markov, constant_velocity or trace",
+                 p.mobility);
+    cmd.AddValue("mobility-trace", "ns-2 movement file for --mobility=trace (node i moves UE i)", p.mobilityTrace);
     cmd.AddValue("speed-mps", "UE speed (m/s)", p.speedMps);
     cmd.AddValue("reward", "sum_rate, pf_utility, deadline_violations or jain", p.reward);
     cmd.AddValue("deadline-ms", "packet delay deadline (ms)", p.deadlineMs);
@@ -841,9 +859,17 @@ main(int argc, char* argv[])
         problem = "--traffic must be full_buffer, cbr, poisson, ftp or tcp_bulk";
     }
     else if (p.mobility != "static" && p.mobility != "random_walk" && p.mobility != "constant_velocity" &&
-             p.mobility != "random_waypoint" && p.mobility != "gauss_markov")
+             p.mobility != "random_waypoint" && p.mobility != "gauss_markov" && p.mobility != "trace")
     {
-        problem = "--mobility must be static, random_walk, random_waypoint, gauss_markov or constant_velocity";
+        problem = "--mobility must be static, random_walk, random_waypoint, gauss_markov, constant_velocity or trace";
+    }
+    else if ((p.mobility == "trace") != !p.mobilityTrace.empty())
+    {
+        problem = "--mobility-trace is needed with --mobility=trace and only then";
+    }
+    else if (p.mobility == "trace" && !std::ifstream(p.mobilityTrace).good())
+    {
+        problem = "--mobility-trace: cannot read " + p.mobilityTrace;
     }
     else if (p.ueDistribution != "uniform" && p.ueDistribution != "clusters")
     {
