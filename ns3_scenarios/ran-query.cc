@@ -24,6 +24,7 @@ class RanQuery : public ns6g::GymEnv
         ns6g::ran::AddPhyQueries(m_queries);
         ns6g::ran::AddSchedulerQueries(m_queries);
         ns6g::ran::AddMecQueries(m_queries);
+        ns6g::ran::AddProfileQueries(m_queries);
         // Record types are found by name on both sides: two with one name would shift the indices.
         std::set<std::string> names;
         for (const auto& q : m_queries)

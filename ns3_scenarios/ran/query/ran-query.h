@@ -29,5 +29,6 @@ void AddChannelQueries(QueryTable& table);   // ran/query/channel-queries.cc
 void AddPhyQueries(QueryTable& table);       // ran/query/phy-queries.cc
 void AddSchedulerQueries(QueryTable& table); // ran/query/scheduler-queries.cc
 void AddMecQueries(QueryTable& table);       // mec/query/mec-queries.cc
+void AddProfileQueries(QueryTable& table);   // mec/query/profile-queries.cc
 
 } // namespace ns6g::ran
