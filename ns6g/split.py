@@ -91,8 +91,8 @@ def profile_path(model: str, dtype: str = "fp32", folder: str | Path | None = No
 
 
 def load_profile(model: str, dtype: str = "fp32") -> pd.DataFrame:
-    """The shipped profile of ``model`` at ``dtype`` (via :func:`ns6g.profiles.read_profile`)."""
-    from ns6g.profiles import read_profile  # imports torch: only when needed
+    """The shipped profile of ``model`` at ``dtype`` (via :func:`ns6g.profile_format.read_profile`)."""
+    from ns6g.profile_format import read_profile
 
     return read_profile(profile_path(model, dtype))
 

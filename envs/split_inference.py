@@ -1,0 +1,146 @@
+"""``ns6g/SplitInference-v0``: split each inference task between its device and an edge or cloud server.
+
+Scenario: ``ns3_scenarios/mec-split.cc``. One 6G RAN cell (ns6g's RAN model, real UDP packets) with
+``ues`` devices; the edge server sits behind the gNB, a cloud node behind the edge server on a WAN link.
+Tasks (one inference of ``model`` at ``dtype``, batch 1) arrive at each device as a Poisson process of
+``task_rate_hz``; at every arrival the agent decides for that task.
+
+Action, ``MultiDiscrete([N + 1, 2])``: (cut k, target), k = 0..N of the layer profile (0: offload
+everything, N: all on the device), target 0 = edge server, 1 = cloud (ignored at k = N).
+Observation (Dict): ``cqi`` (1,) wideband uplink CQI of the deciding device; ``uplink_mbps`` (1,) an
+estimate of its uplink rate; ``device_queue``, ``edge_queue``, ``cloud_queue`` (1,) tasks in each
+processor; ``battery_fraction`` (1,); ``device`` Discrete(ues), the deciding device.
+Reward: over the tasks that completed or failed during the step, the sum of
+``-(latency_s + energy_weight * energy_j) - deadline_penalty * [latency > deadline_ms] - failure_penalty * [failed]``.
+Info: ``latency_ms`` (mean over tasks completed in the step, NaN if none), ``energy_j``, ``completed``,
+``failed``, ``deadline_violations``, ``infeasible``, ``timeouts``, and the parts of the last completed task:
+``last_latency_ms``, ``device_compute_ms``, ``uplink_ms``, ``server_compute_ms``, ``downlink_ms``,
+``last_cut``, ``last_target``, ``last_energy_j``.
+Episodes are truncated after ``episode_steps`` decisions and terminate when a device battery is empty.
+See docs/split-inference.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from ns6g.bridge import Bridge
+from ns6g.config import ScenarioConfig
+from ns6g.devices import DEVICES, catalogue_path
+from ns6g.envs.base import ScenarioEnv
+from ns6g.policies import ConstantPolicy, Policy
+from ns6g.split import available_models, greedy_split, load_profile, profile_path, profiles_dir
+
+EDGE, CLOUD = 0, 1
+
+
+def _known_device(field: str, name: str) -> str:
+    if name not in DEVICES.index:
+        raise ValueError(f"unknown {field} {name!r}; devices in the catalogue are {', '.join(DEVICES.index)}")
+    return name
+
+
+class SplitInferenceConfig(ScenarioConfig):
+    ues: int = Field(4, ge=1, le=1000, description="number of devices (UEs) in the cell")
+    model: str = Field("resnet18_style", description="model of the shipped layer profiles (ns6g.split.available_models)")
+    dtype: Literal["fp32", "int8"] = Field("fp32", description="profile precision")
+    device: str = Field("raspberry-pi-4", description="catalogue name of the devices (must have a radio)")
+    edge_device: str = Field("edge-gpu-server", description="catalogue name of the edge server")
+    cloud_device: str = Field("cloud-gpu", description="catalogue name of the cloud server")
+    task_rate_hz: float = Field(2.0, gt=0, le=10_000, description="task arrival rate per device (1/s)")
+    deadline_ms: float = Field(100.0, gt=0, le=1e7, description="task deadline (ms)")
+    energy_weight: float = Field(1.0, ge=0, le=1e6, description="reward weight of device energy (s/J)")
+    deadline_penalty: float = Field(1.0, ge=0, le=1e6, description="reward penalty per task over the deadline")
+    failure_penalty: float = Field(5.0, ge=0, le=1e6, description="reward penalty per failed task")
+    task_timeout_s: float = Field(2.0, gt=0, le=3600, description="a task not complete after this long fails (s)")
+    battery_j: float = Field(1000.0, gt=0, le=1e9, description="battery of each device (J)")
+    wan_rate_mbps: float = Field(1000.0, ge=1e-3, le=1e6, description="edge <-> cloud link rate (Mbit/s)")
+    wan_delay_ms: float = Field(20.0, ge=0, le=10_000, description="edge <-> cloud one-way delay (ms)")
+    episode_steps: int = Field(100, ge=1, le=10_000_000, description="decisions (tasks) per episode")
+    fast_fading: bool = Field(True, description="3GPP fast fading on serving links")
+    bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="carrier bandwidth (Hz)")
+    frequency_hz: float = Field(7e9, ge=0.5e9, le=300e9, description="carrier frequency (Hz)")
+    numerology: int = Field(1, ge=0, le=6, description="NR numerology mu")
+    scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
+        "UMi-StreetCanyon", description="TR 38.901 scenario")
+    isd_m: float = Field(200.0, ge=20, le=100_000,
+                         description="inter-site distance (m): devices lie within isd_m / sqrt(3) of the gNB")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        models = available_models()
+        if name not in models:
+            raise ValueError(f"unknown model {name!r}; models with shipped profiles are {', '.join(models)}")
+        return name
+
+    @field_validator("device", "edge_device", "cloud_device")
+    @classmethod
+    def _known_devices(cls, name: str, info: Any) -> str:
+        return _known_device(info.field_name, name)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SplitInferenceConfig:
+        profile_path(self.model, self.dtype)  # ValueError listing the models if this dtype is missing
+        if np.isnan(float(DEVICES.loc[self.device, "tx_power_dbm"])):
+            radios = [n for n in DEVICES.index if not np.isnan(float(DEVICES.loc[n, "tx_power_dbm"]))]
+            raise ValueError(f"device: {self.device!r} has no radio; devices with one are {', '.join(radios)}")
+        from ns6g.radio.phy import carriers
+
+        row = carriers(self.bandwidth_hz, self.numerology, self.frequency_hz, 0).iloc[0]
+        if not bool(row["valid"]):
+            raise ValueError(f"bandwidth_hz / numerology / frequency_hz: {row['reason']}")
+        return self
+
+
+class GreedySplitPolicy:
+    """Neurosurgeon-style: per task, the cut of least predicted latency on the edge server.
+
+    Uses :func:`ns6g.split.greedy_split` with the observation's ``uplink_mbps`` (downlink assumed equal),
+    the catalogue FLOP/s of the device and the edge server, and the device memory (only feasible cuts).
+    """
+
+    def __init__(self, config: SplitInferenceConfig) -> None:
+        self.profile = load_profile(config.model, config.dtype)
+        self.device_flops = float(DEVICES.loc[config.device, "flops"])
+        self.server_flops = float(DEVICES.loc[config.edge_device, "flops"])
+        self.memory = float(DEVICES.loc[config.device, "memory_bytes"])
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        bps = max(float(np.asarray(observation["uplink_mbps"]).reshape(-1)[0]) * 1e6, 1e3)
+        try:
+            cut = greedy_split(self.profile, self.device_flops, self.server_flops, bps, bps,
+                               device_memory_bytes=self.memory)
+        except ValueError:  # no cut fits the device: offload everything
+            cut = 0
+        return np.array([cut, EDGE], dtype=np.int64)
+
+
+class SplitInferenceEnv(ScenarioEnv):
+    """Per-task split point and offload target (edge or cloud) of DNN inference over a 6G RAN."""
+
+    scenario = "mec-split"
+    config_class = SplitInferenceConfig
+
+    def _launch(self) -> Bridge:
+        # The data files travel with the package: their paths are not user settings.
+        args = [*self.config.to_args(), f"--catalogue={catalogue_path()}", f"--profiles={profiles_dir()}"]
+        return Bridge(self._binary, args, **self._bridge_options)
+
+    @property
+    def n_cuts(self) -> int:
+        """N + 1: the number of cuts of the profile (cut N runs the whole model on the device)."""
+        return int(self.action_space.nvec[0])
+
+    def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
+        """``all_local`` (cut N), ``all_edge`` (cut 0 on the edge), ``random`` and ``greedy`` (Neurosurgeon)."""
+        last = self.n_cuts - 1
+        return {
+            "all_local": ConstantPolicy(np.array([last, EDGE], dtype=np.int64)),
+            "all_edge": ConstantPolicy(np.array([0, EDGE], dtype=np.int64)),
+            **super().baseline_policies(seed),
+            "greedy": GreedySplitPolicy(self.config),
+        }
