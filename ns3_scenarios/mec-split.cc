@@ -222,6 +222,10 @@ class MecSplitEnv : public ns6g::GymEnv
         }
 
         m_link = CreateObject<RanLink>();
+        // Uplink CQI (and so the uplink rate estimate) assumes a device spreads its power over the whole
+        // carrier, as it does when it is the only one sending: the default (4 RBGs) overestimates the
+        // SINR of a device that gets every RBG.
+        m_link->SetAttribute("UlCqiRbgs", UintegerValue(m_carrier.nRbg));
         m_link->Setup(channel, phy, m_gnbs, m_ues);
         m_link->AssignStreams(1000);
 

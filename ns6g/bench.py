@@ -460,3 +460,83 @@ def format_ran(result: dict[str, Any]) -> str:
     lines.append(f"headline: {head}cost exponent {result['cost_exponent']:.2f} "
                  f"(targets: >= 1 sim-s/wall-s at 100 UEs, exponent <= 1, bridge <= 5%)")
     return "\n".join(lines)
+
+
+# -- split -------------------------------------------------------------------------------------------
+SPLIT_ISDS_M = (200.0, 1000.0, 1500.0, 2000.0)
+
+
+def _mean_latency_ms(env: Any, policy: Any, seed: int, tasks: int) -> tuple[float, list[int], int]:
+    """Mean latency (ms) of `tasks` tasks under `policy`, the cuts it chose, and the steps taken."""
+    observation, _ = env.reset(seed=seed)
+    latencies, cuts, steps = [], [], 0
+    while len(latencies) < tasks and steps < 20 * tasks:
+        action = policy(observation)
+        cuts.append(int(action[0]))
+        observation, _, terminated, truncated, info = env.step(action)
+        steps += 1
+        if info["completed"] > 0:
+            latencies.append(info["latency_ms"])
+        if terminated or truncated:
+            observation, _ = env.reset(seed=seed + steps)
+    return float(np.mean(latencies)) if latencies else float("nan"), cuts, steps
+
+
+def bench_split(model: str = "resnet18_style", device: str = "raspberry-pi-4", tasks: int = 5,
+                progress: bool = True) -> dict[str, Any]:
+    """Latency of every split of `model` on `device` with an edge GPU, as the uplink rate falls.
+
+    One device in one UMa cell at 3.5 GHz with 5 MHz (numerology 0), tasks at 0.5 Hz, the uplink rate
+    falling as the cell grows (inter-site distance 200 m to 2 km; the device is dropped at the same
+    relative place). For each size every cut runs `tasks` tasks on the same seed; the best split is the
+    one of least mean latency, against the greedy (Neurosurgeon) baseline's choice.
+    """
+    import gymnasium as gym
+
+    import ns6g.envs  # noqa: F401
+    from ns6g.policies import ConstantPolicy
+
+    cases, total_steps, total_s = [], 0, 0.0
+    bar = tqdm(SPLIT_ISDS_M, desc="bench split", disable=not progress, leave=False)
+    for isd in bar:
+        env = gym.make("ns6g/SplitInference-v0", ues=1, task_rate_hz=0.5, model=model, device=device,
+                       scenario="UMa", frequency_hz=3.5e9, bandwidth_hz=5e6, numerology=0, isd_m=isd,
+                       episode_steps=10_000, fast_fading=False)
+        try:
+            unwrapped = env.unwrapped
+            n_cuts = unwrapped.n_cuts
+            latency = {}
+            t0 = time.perf_counter()
+            for cut in range(n_cuts):
+                latency[cut], _, steps = _mean_latency_ms(env, ConstantPolicy(np.array([cut, 0])), 1, tasks)
+                total_steps += steps
+            greedy_ms, greedy_cuts, steps = _mean_latency_ms(env, unwrapped.baseline_policies()["greedy"], 1, tasks)
+            total_steps += steps
+            total_s += time.perf_counter() - t0
+            # The uplink rate the device saw: its observation's estimate at the first decision.
+            observation, _ = env.reset(seed=1)
+            uplink_mbps = float(np.asarray(observation["uplink_mbps"]).reshape(-1)[0])
+        finally:
+            env.close()
+        best = min(latency, key=lambda k: latency[k])
+        cases.append({
+            "isd_m": isd, "uplink_mbps": uplink_mbps,
+            "best_split": best, "best_latency_ms": latency[best],
+            "greedy_split": int(np.bincount(greedy_cuts).argmax()), "greedy_latency_ms": greedy_ms,
+            "local_latency_ms": latency[n_cuts - 1], "edge_latency_ms": latency[0],
+            "latency_ms_by_split": [latency[k] for k in range(n_cuts)],
+        })
+    return {"benchmark": "split", "model": model, "device": device, "edge": "edge-gpu-server",
+            "cases": cases, "steps_per_s": total_steps / total_s}
+
+
+def format_split(result: dict[str, Any]) -> str:
+    lines = [f"{result['model']} on {result['device']} with an edge GPU: mean task latency (ms) by split",
+             f"{'uplink Mbit/s':>13}  {'best':>4}  {'best ms':>8}  {'greedy':>6}  {'greedy ms':>9}  "
+             f"{'local ms':>8}  {'edge ms':>8}"]
+    for c in result["cases"]:
+        lines.append(f"{c['uplink_mbps']:>13.1f}  {c['best_split']:>4}  {c['best_latency_ms']:>8.2f}  "
+                     f"{c['greedy_split']:>6}  {c['greedy_latency_ms']:>9.2f}  {c['local_latency_ms']:>8.2f}  "
+                     f"{c['edge_latency_ms']:>8.2f}")
+    lines.append(f"env steps/s: {result['steps_per_s']:.0f}")
+    return "\n".join(lines)

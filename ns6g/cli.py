@@ -15,8 +15,9 @@ commands:
   build      compile the ns-3 scenarios against the installed ns3 wheel (cached; a repeat is a no-op)
   bench      benchmarks: bridge (vs a socket transport), reset (vs a relaunch), parallel (1-8 envs),
              trace (run directory overhead), load (1M-row table into pandas),
-             ran (6G RAN speed for 10-1000 UEs)
-  demo       train PPO briefly (link: LinkControl; ran: SpectrumAllocation) and compare it with baselines
+             ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one)
+  demo       train PPO briefly (link: LinkControl; ran: SpectrumAllocation; split: SplitInference) and
+             compare it with baselines
   envs       list the registered Gymnasium environments
   report     write an HTML report (figures and tables) of one or more run directories
   version    print the versions of ns6g, ns-3, Python, gymnasium, stable-baselines3 and torch
@@ -48,6 +49,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "trace": (lambda: bench.bench_trace(detail=args.detail, progress=progress), bench.format_trace),
         "load": (lambda: bench.bench_load(progress=progress), bench.format_load),
         "ran": (lambda: bench.bench_ran(progress=progress), bench.format_ran),
+        "split": (lambda: bench.bench_split(progress=progress), bench.format_split),
     }[args.which]
     result = run()
     print(json.dumps(result) if args.json else fmt(result))
@@ -118,9 +120,10 @@ def make_parser() -> argparse.ArgumentParser:
         "parallel: aggregate steps/s of 1, 2, 4, 8 scenarios in lockstep; "
         "trace: episodes with and without a run directory; "
         "load: load_run of a 1-million-row flows table; "
-        "ran: simulated seconds per wall second of the 6G RAN for 10, 100 and 1000 UEs",
+        "ran: simulated seconds per wall second of the 6G RAN for 10, 100 and 1000 UEs; "
+        "split: task latency of every DNN split as the uplink rate falls, best against greedy",
     )
-    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran"], help="which benchmark to run")
+    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split"], help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
     p.add_argument("--seconds", type=float, default=4.0, help="parallel: seconds per count (default 4)")
@@ -134,10 +137,12 @@ def make_parser() -> argparse.ArgumentParser:
         description="link (default): PPO on ns6g/LinkControl-v0 (UDP rate control over a real ns-3 "
         "bottleneck shared with on/off cross traffic) against every fixed sending rate and a random policy. "
         "ran: PPO on ns6g/SpectrumAllocation-v0 (RBG allocation in a 6G cell) against round-robin, "
-        "proportional-fair and max-rate scheduling. Both evaluate on held-out seeds and write the agent, "
+        "proportional-fair and max-rate scheduling. split: PPO on ns6g/SplitInference-v0 (DNN split and "
+        "offload target per task) against all-local, all-edge, random and the greedy Neurosurgeon split. All evaluate on held-out seeds and write the agent, "
         "per-episode results, a summary, traced evaluation runs and an HTML report to --out.",
     )
-    p.add_argument("which", nargs="?", choices=["link", "ran"], default="link", help="which demo (default link)")
+    p.add_argument("which", nargs="?", choices=["link", "ran", "split"], default="link",
+                   help="which demo (default link)")
     p.add_argument("--timesteps", type=int, default=30_000, help="PPO training steps (default 30000)")
     p.add_argument("--n-envs", type=int, default=4, help="parallel scenario processes for training (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
