@@ -202,32 +202,18 @@ class MecSplitEnv : public ns6g::GymEnv
         m_ues.Create(m_p.ues);
         PlaceNodes(scenario);
 
-        auto phy = CreateObject<RanPhy>();
-        phy->SetAttribute("CenterFrequency", DoubleValue(m_p.frequencyHz));
-        phy->SetAttribute("Bandwidth", DoubleValue(m_p.bandwidthHz));
-        phy->SetAttribute("Numerology", UintegerValue(m_p.numerology));
-
-        auto channel = CreateObject<RanChannel>();
-        channel->SetAttribute("Scenario", StringValue(m_p.scenario));
-        channel->SetAttribute("CarrierFrequencyHz", DoubleValue(m_p.frequencyHz));
-        channel->SetAttribute("NumRbs", UintegerValue(m_carrier.nRb));
-        channel->SetAttribute("RbBandwidthHz", DoubleValue(m_carrier.numerology.RbBandwidthHz()));
-        channel->SetAttribute("BandwidthHz", DoubleValue(m_carrier.TransmissionBandwidthHz()));
-        channel->SetAttribute("RbGroupSize", UintegerValue(m_carrier.rbgSize));
-        channel->SetAttribute("FastFadingEnabled", BooleanValue(m_p.fastFading));
-        channel->AddGnb(m_gnbs.Get(0));
-        for (uint32_t u = 0; u < m_p.ues; ++u)
-        {
-            channel->AddUe(m_ues.Get(u));
-        }
-
-        m_link = CreateObject<RanLink>();
+        RanRadioSettings radio;
+        radio.scenario = m_p.scenario;
+        radio.frequencyHz = m_p.frequencyHz;
+        radio.bandwidthHz = m_p.bandwidthHz;
+        radio.numerology = m_p.numerology;
+        radio.gnbTxPowerDbm = 46.0;
+        radio.fastFading = m_p.fastFading;
         // Uplink CQI (and so the uplink rate estimate) assumes a device spreads its power over the whole
         // carrier, as it does when it is the only one sending: the default (4 RBGs) overestimates the
         // SINR of a device that gets every RBG.
-        m_link->SetAttribute("UlCqiRbgs", UintegerValue(m_carrier.nRbg));
-        m_link->Setup(channel, phy, m_gnbs, m_ues);
-        m_link->AssignStreams(1000);
+        radio.ulCqiRbgs = m_carrier.nRbg;
+        m_link = RanHelper::CreateLink(radio, m_gnbs, m_ues, 1000);
 
         RanHelperSettings settings;
         settings.dlScheduler = "pf";

@@ -263,39 +263,21 @@ class RanSpectrumEnv : public ns6g::GymEnv
         m_ues.Create(m_p.ues);
         PlaceNodes(scenario);
 
-        auto phy = CreateObject<RanPhy>();
-        phy->SetAttribute("CenterFrequency", DoubleValue(m_p.frequencyHz));
-        phy->SetAttribute("Bandwidth", DoubleValue(m_p.bandwidthHz));
-        phy->SetAttribute("Numerology", UintegerValue(m_p.numerology));
-        phy->SetAttribute("RbgSize", UintegerValue(m_p.rbgSize));
-        phy->SetAttribute("McsTable", StringValue(m_p.mcsTable));
-        phy->SetAttribute("DlTxPower", DoubleValue(m_p.gnbTxPowerDbm));
-
-        auto channel = CreateObject<RanChannel>();
-        channel->SetAttribute("Scenario", StringValue(m_p.scenario));
-        channel->SetAttribute("CarrierFrequencyHz", DoubleValue(m_p.frequencyHz));
-        channel->SetAttribute("NumRbs", UintegerValue(m_carrier.nRb));
-        channel->SetAttribute("RbBandwidthHz", DoubleValue(m_carrier.numerology.RbBandwidthHz()));
-        channel->SetAttribute("BandwidthHz", DoubleValue(m_carrier.TransmissionBandwidthHz()));
-        channel->SetAttribute("RbGroupSize", UintegerValue(m_carrier.rbgSize));
-        channel->SetAttribute("FastFadingEnabled", BooleanValue(m_p.fastFading));
-        channel->SetAttribute("ShadowingEnabled", BooleanValue(m_p.shadowing));
-        channel->SetAttribute("GnbArrayRows", UintegerValue(m_p.gnbArrayRows));
-        channel->SetAttribute("GnbArrayColumns", UintegerValue(m_p.gnbArrayColumns));
-        channel->SetAttribute("UeArrayRows", UintegerValue(m_p.ueArrayRows));
-        channel->SetAttribute("UeArrayColumns", UintegerValue(m_p.ueArrayColumns));
-        for (uint32_t c = 0; c < m_p.cells; ++c)
-        {
-            channel->AddGnb(m_gnbs.Get(c));
-        }
-        for (uint32_t u = 0; u < m_p.ues; ++u)
-        {
-            channel->AddUe(m_ues.Get(u));
-        }
-
-        m_link = CreateObject<RanLink>();
-        m_link->Setup(channel, phy, m_gnbs, m_ues);
-        m_link->AssignStreams(1000);
+        RanRadioSettings radio;
+        radio.scenario = m_p.scenario;
+        radio.frequencyHz = m_p.frequencyHz;
+        radio.bandwidthHz = m_p.bandwidthHz;
+        radio.numerology = m_p.numerology;
+        radio.rbgSize = m_p.rbgSize;
+        radio.mcsTable = m_p.mcsTable;
+        radio.gnbTxPowerDbm = m_p.gnbTxPowerDbm;
+        radio.fastFading = m_p.fastFading;
+        radio.shadowing = m_p.shadowing;
+        radio.gnbArrayRows = m_p.gnbArrayRows;
+        radio.gnbArrayColumns = m_p.gnbArrayColumns;
+        radio.ueArrayRows = m_p.ueArrayRows;
+        radio.ueArrayColumns = m_p.ueArrayColumns;
+        m_link = RanHelper::CreateLink(radio, m_gnbs, m_ues, 1000);
 
         RanHelperSettings settings;
         settings.dlScheduler = m_p.scheduler == "agent" ? "external" : m_p.scheduler;

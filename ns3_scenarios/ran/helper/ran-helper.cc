@@ -1,6 +1,9 @@
 #include "ran/helper/ran-helper.h"
 
+#include "ns3/boolean.h"
 #include "ns3/data-rate.h"
+#include "ns3/double.h"
+#include "ns3/string.h"
 #include "ns3/internet-stack-helper.h"
 #include "ns3/ipv4-address-helper.h"
 #include "ns3/ipv4-static-routing-helper.h"
@@ -15,6 +18,55 @@
 
 namespace ns6g::ran
 {
+
+ns3::Ptr<RanLink>
+RanHelper::CreateLink(const RanRadioSettings& radio,
+                      const ns3::NodeContainer& gnbs,
+                      const ns3::NodeContainer& ues,
+                      int64_t stream)
+{
+    using namespace ns3;
+    const Carrier carrier = MakeCarrier(radio.frequencyHz, radio.bandwidthHz, static_cast<int>(radio.numerology),
+                                        static_cast<int>(radio.rbgSize));
+    auto phy = CreateObject<RanPhy>();
+    phy->SetAttribute("CenterFrequency", DoubleValue(radio.frequencyHz));
+    phy->SetAttribute("Bandwidth", DoubleValue(radio.bandwidthHz));
+    phy->SetAttribute("Numerology", UintegerValue(radio.numerology));
+    phy->SetAttribute("RbgSize", UintegerValue(radio.rbgSize));
+    phy->SetAttribute("McsTable", StringValue(radio.mcsTable));
+    phy->SetAttribute("DlTxPower", DoubleValue(radio.gnbTxPowerDbm));
+
+    auto channel = CreateObject<RanChannel>();
+    channel->SetAttribute("Scenario", StringValue(radio.scenario));
+    channel->SetAttribute("CarrierFrequencyHz", DoubleValue(radio.frequencyHz));
+    channel->SetAttribute("NumRbs", UintegerValue(carrier.nRb));
+    channel->SetAttribute("RbBandwidthHz", DoubleValue(carrier.numerology.RbBandwidthHz()));
+    channel->SetAttribute("BandwidthHz", DoubleValue(carrier.TransmissionBandwidthHz()));
+    channel->SetAttribute("RbGroupSize", UintegerValue(carrier.rbgSize));
+    channel->SetAttribute("FastFadingEnabled", BooleanValue(radio.fastFading));
+    channel->SetAttribute("ShadowingEnabled", BooleanValue(radio.shadowing));
+    channel->SetAttribute("GnbArrayRows", UintegerValue(radio.gnbArrayRows));
+    channel->SetAttribute("GnbArrayColumns", UintegerValue(radio.gnbArrayColumns));
+    channel->SetAttribute("UeArrayRows", UintegerValue(radio.ueArrayRows));
+    channel->SetAttribute("UeArrayColumns", UintegerValue(radio.ueArrayColumns));
+    for (uint32_t c = 0; c < gnbs.GetN(); ++c)
+    {
+        channel->AddGnb(gnbs.Get(c));
+    }
+    for (uint32_t u = 0; u < ues.GetN(); ++u)
+    {
+        channel->AddUe(ues.Get(u));
+    }
+
+    auto link = CreateObject<RanLink>();
+    if (radio.ulCqiRbgs > 0)
+    {
+        link->SetAttribute("UlCqiRbgs", UintegerValue(radio.ulCqiRbgs));
+    }
+    link->Setup(channel, phy, gnbs, ues);
+    link->AssignStreams(stream);
+    return link;
+}
 
 RanDeployment
 RanHelper::Install(const ns3::NodeContainer& gnbs,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ran/model/ran-link-model.h"
+#include "ran/model/ran-link.h"
 #include "ran/model/ran-net-device.h"
 #include "ran/model/ran-system.h"
 
@@ -28,6 +29,25 @@ struct RanDeployment
     std::vector<ns3::Ptr<RanNetDevice>> ueDevices;     //!< per UE
 };
 
+/** The radio of a RAN scenario: carrier, channel and antennas (units in the names). */
+struct RanRadioSettings
+{
+    std::string scenario{"UMi-StreetCanyon"}; //!< TR 38.901 scenario
+    double frequencyHz{7e9};                  //!< carrier frequency (Hz)
+    double bandwidthHz{20e6};                 //!< carrier bandwidth (Hz)
+    uint32_t numerology{1};                   //!< NR numerology mu
+    uint32_t rbgSize{0};                      //!< RBG size in RBs (0: TS 38.214 configuration 1)
+    std::string mcsTable{"256QAM"};           //!< "256QAM" or "1024QAM"
+    double gnbTxPowerDbm{41.0};               //!< gNB transmit power (dBm)
+    bool fastFading{true};                    //!< 3GPP fast fading on serving links
+    bool shadowing{true};                     //!< 38.901 shadowing
+    uint32_t gnbArrayRows{4};                 //!< gNB antenna array rows
+    uint32_t gnbArrayColumns{4};              //!< gNB antenna array columns
+    uint32_t ueArrayRows{1};                  //!< UE antenna array rows
+    uint32_t ueArrayColumns{2};               //!< UE antenna array columns
+    uint32_t ulCqiRbgs{0};                    //!< RanLink UlCqiRbgs (0: its default)
+};
+
 /** Backhaul and system settings of RanHelper::Install (units in the names). */
 struct RanHelperSettings
 {
@@ -43,6 +63,15 @@ struct RanHelperSettings
 class RanHelper
 {
   public:
+    /**
+     * The PHY, channel and link of `radio` for `gnbs` (cell i = gNB i) and `ues`, which must already have
+     * mobility models; random streams from `stream` on.
+     */
+    static ns3::Ptr<RanLink> CreateLink(const RanRadioSettings& radio,
+                                        const ns3::NodeContainer& gnbs,
+                                        const ns3::NodeContainer& ues,
+                                        int64_t stream);
+
     /**
      * Install a RAN on `gnbs` (one per cell, index = cell) and `ues` (index = UE), both already with a
      * mobility model, driven by `link`. Creates the server node. UEs get addresses 7.0.0.0/8, the
