@@ -49,7 +49,8 @@
 //   edge server and not yet computed (uploading, forwarded, queued or in service); device_queue (1,);
 //   battery_fraction (1,); device Discrete(ues).
 // Info (per step): latency_ms (mean over completed, NaN if none), energy_j, completed, failed,
-//   deadline_violations, timeouts, migrations, migration_ms, relay_ms, handovers; last completed task:
+//   deadline_violations, timeouts, migrations, migration_ms, relay_ms (inter-edge relay delay added in the
+//   step, uplink forwards and result relays), handovers; last completed task:
 //   last_latency_ms, uplink_ms, server_ms (last uplink byte to compute done: relay, migration, queueing
 //   and compute), downlink_ms, last_target, last_share, last_energy_j.
 #include "bridge/ns6g-bridge.h"
@@ -218,32 +219,15 @@ class MecOffloadEnv : public ns6g::GymEnv
         m_ues.Create(m_p.ues);
         PlaceNodes(scenario);
 
-        auto phy = CreateObject<RanPhy>();
-        phy->SetAttribute("CenterFrequency", DoubleValue(m_p.frequencyHz));
-        phy->SetAttribute("Bandwidth", DoubleValue(m_p.bandwidthHz));
-        phy->SetAttribute("Numerology", UintegerValue(m_p.numerology));
-
-        auto channel = CreateObject<RanChannel>();
-        channel->SetAttribute("Scenario", StringValue(m_p.scenario));
-        channel->SetAttribute("CarrierFrequencyHz", DoubleValue(m_p.frequencyHz));
-        channel->SetAttribute("NumRbs", UintegerValue(m_carrier.nRb));
-        channel->SetAttribute("RbBandwidthHz", DoubleValue(m_carrier.numerology.RbBandwidthHz()));
-        channel->SetAttribute("BandwidthHz", DoubleValue(m_carrier.TransmissionBandwidthHz()));
-        channel->SetAttribute("RbGroupSize", UintegerValue(m_carrier.rbgSize));
-        channel->SetAttribute("FastFadingEnabled", BooleanValue(m_p.fastFading));
-        for (uint32_t c = 0; c < m_p.cells; ++c)
-        {
-            channel->AddGnb(m_gnbs.Get(c));
-        }
-        for (uint32_t u = 0; u < m_p.ues; ++u)
-        {
-            channel->AddUe(m_ues.Get(u));
-        }
-
-        m_link = CreateObject<RanLink>();
-        m_link->SetAttribute("UlCqiRbgs", UintegerValue(m_carrier.nRbg));
-        m_link->Setup(channel, phy, m_gnbs, m_ues);
-        m_link->AssignStreams(1000);
+        RanRadioSettings radio;
+        radio.scenario = m_p.scenario;
+        radio.frequencyHz = m_p.frequencyHz;
+        radio.bandwidthHz = m_p.bandwidthHz;
+        radio.numerology = m_p.numerology;
+        radio.gnbTxPowerDbm = 46.0;
+        radio.fastFading = m_p.fastFading;
+        radio.ulCqiRbgs = m_carrier.nRbg; // as in mec-split: a device's power over the whole carrier
+        m_link = RanHelper::CreateLink(radio, m_gnbs, m_ues, 1000);
 
         RanHelperSettings settings;
         settings.dlScheduler = "pf";
@@ -727,6 +711,7 @@ class MecOffloadEnv : public ns6g::GymEnv
             // Reached the server node through the serving cell's gNB: a server elsewhere costs the relay.
             const bool remote = m_ran.system->ServingCell(task->device) != task->server;
             const Time delay = remote ? Seconds(m_p.interEdgeDelayMs / 1e3) : Time(0);
+            m_stepRelayMs += remote ? m_p.interEdgeDelayMs : 0.0;
             task->stage = Stage::kForward;
             Simulator::Schedule(delay, &MecOffloadEnv::Enqueue, this, task->id, task->server, ++task->forwardToken);
         }

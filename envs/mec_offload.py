@@ -1,0 +1,143 @@
+"""``ns6g/MecOffload-v0``: choose the offload target and uplink share of every task in a multi-cell MEC.
+
+Scenario: ``ns3_scenarios/mec-offload.cc``. ``cells`` (1, 3 or 7) hexagonal 6G RAN sites, one edge server
+per gNB (logical servers on the RAN's server node, each with its own catalogue Processor), ``ues``
+devices (static or random walk). Tasks (``task_flops`` FLOPs, ``task_input_bytes`` up,
+``task_output_bytes`` down) arrive at each device as a Poisson process of ``task_rate_hz``; at every
+arrival the agent decides for that task.
+
+Action, ``MultiDiscrete([cells + 1, share_levels])``: (target, share level s); target 0 = run on the
+device, i = edge server i - 1; while the device uploads it gets the fraction (s + 1) / share_levels of its
+serving cell's uplink RBGs (normalised when a cell's shares exceed 1; the rest stays unused).
+Handover (``handover_policy``): a task at a server other than the device's new cell either finishes
+there and its result is relayed over the inter-edge link (``finish_at_old``) or moves its remaining work
+to the new cell's server after ``inter_edge_delay_ms + migration_bytes * 8 / inter_edge_rate_mbps``
+(``migrate``).
+Observation (Dict) of the deciding device: ``cqi`` (1,), ``uplink_mbps`` (1,), ``serving_cell``
+Discrete(cells), ``edge_queues`` (cells,) tasks assigned to each edge server and not yet computed,
+``device_queue`` (1,), ``battery_fraction`` (1,), ``device`` Discrete(ues).
+Reward: over tasks finished in the step, ``-(latency_s + energy_weight * energy_j)
+- deadline_penalty * [latency > deadline_ms] - failure_penalty * [failed]``.
+Info: ``latency_ms``, ``energy_j``, ``completed``, ``failed``, ``deadline_violations``, ``timeouts``,
+``migrations``, ``migration_ms``, ``relay_ms``, ``handovers``, and of the last completed task
+``last_latency_ms``, ``uplink_ms``, ``server_ms``, ``downlink_ms``, ``last_target``, ``last_share``,
+``last_energy_j``. See docs/mec-offload.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from ns6g.bridge import Bridge
+from ns6g.config import ScenarioConfig
+from ns6g.devices import DEVICES, catalogue_path
+from ns6g.envs.base import ScenarioEnv
+from ns6g.policies import ConstantPolicy, Policy
+
+LOCAL = 0
+
+
+class MecOffloadConfig(ScenarioConfig):
+    cells: Literal[1, 3, 7] = Field(3, description="hexagonal sites (1, 3 or 7), one edge server per gNB")
+    ues: int = Field(4, ge=1, le=1000, description="number of devices (UEs)")
+    device: str = Field("raspberry-pi-4", description="catalogue name of the devices (must have a radio)")
+    edge_device: str = Field("edge-gpu-server", description="catalogue name of every edge server")
+    task_flops: float = Field(2e9, gt=0, le=1e18, description="work of one task (FLOPs)")
+    task_input_bytes: int = Field(100_000, ge=1, le=1_000_000_000, description="bytes uploaded per offloaded task")
+    task_output_bytes: int = Field(1_000, ge=1, le=1_000_000_000, description="result bytes per offloaded task")
+    task_rate_hz: float = Field(2.0, gt=0, le=10_000, description="task arrival rate per device (1/s)")
+    share_levels: int = Field(4, ge=1, le=64,
+                              description="uplink share levels: level s reserves (s+1)/share_levels of the RBGs")
+    handover_policy: Literal["finish_at_old", "migrate"] = Field(
+        "finish_at_old", description="what a handover does to a task at another cell's edge server")
+    inter_edge_delay_ms: float = Field(5.0, ge=0, le=10_000, description="one-way delay between edge sites (ms)")
+    inter_edge_rate_mbps: float = Field(1000.0, ge=1e-3, le=1e6, description="inter-edge link rate for migrations (Mbit/s)")
+    migration_bytes: int = Field(1_000_000, ge=0, le=100_000_000_000, description="task state moved per migration (bytes)")
+    deadline_ms: float = Field(200.0, gt=0, le=1e7, description="task deadline (ms)")
+    energy_weight: float = Field(1.0, ge=0, le=1e6, description="reward weight of device energy (s/J)")
+    deadline_penalty: float = Field(1.0, ge=0, le=1e6, description="reward penalty per task over the deadline")
+    failure_penalty: float = Field(5.0, ge=0, le=1e6, description="reward penalty per failed task")
+    task_timeout_s: float = Field(2.0, gt=0, le=3600, description="a task not complete after this long fails (s)")
+    battery_j: float = Field(1000.0, gt=0, le=1e9, description="battery of each device (J)")
+    episode_steps: int = Field(100, ge=1, le=10_000_000, description="decisions (tasks) per episode")
+    mobility: Literal["static", "random_walk"] = Field("static", description="device mobility")
+    speed_mps: float = Field(1.5, gt=0, le=200, description="device speed of random_walk (m/s)")
+    handover_hysteresis_db: float = Field(3.0, ge=0, le=30, description="A3 handover hysteresis (dB)")
+    time_to_trigger_ms: float = Field(40.0, ge=0, le=10_000, description="A3 time to trigger (ms)")
+    fast_fading: bool = Field(True, description="3GPP fast fading on serving links")
+    bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="carrier bandwidth (Hz)")
+    frequency_hz: float = Field(7e9, ge=0.5e9, le=300e9, description="carrier frequency (Hz)")
+    numerology: int = Field(1, ge=0, le=6, description="NR numerology mu")
+    scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
+        "UMi-StreetCanyon", description="TR 38.901 scenario")
+    isd_m: float = Field(200.0, ge=20, le=100_000, description="inter-site distance (m)")
+
+    @field_validator("device", "edge_device")
+    @classmethod
+    def _known_devices(cls, name: str, info: Any) -> str:
+        if name not in DEVICES.index:
+            raise ValueError(f"unknown {info.field_name} {name!r}; devices in the catalogue are "
+                             f"{', '.join(DEVICES.index)}")
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MecOffloadConfig:
+        if np.isnan(float(DEVICES.loc[self.device, "tx_power_dbm"])):
+            radios = [n for n in DEVICES.index if not np.isnan(float(DEVICES.loc[n, "tx_power_dbm"]))]
+            raise ValueError(f"device: {self.device!r} has no radio; devices with one are {', '.join(radios)}")
+        from ns6g.radio.phy import carriers
+
+        row = carriers(self.bandwidth_hz, self.numerology, self.frequency_hz, 0).iloc[0]
+        if not bool(row["valid"]):
+            raise ValueError(f"bandwidth_hz / numerology / frequency_hz: {row['reason']}")
+        return self
+
+
+class NearestEdgePolicy:
+    """Offload to the deciding device's serving cell's edge server with the full uplink share."""
+
+    def __init__(self, share_levels: int) -> None:
+        self.full = share_levels - 1
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        cell = int(np.asarray(observation["serving_cell"]).reshape(-1)[0])
+        return np.array([cell + 1, self.full], dtype=np.int64)
+
+
+class LeastLoadedPolicy:
+    """Offload to the edge server with the fewest tasks (``edge_queues``; ties: the serving cell's, then
+    the lowest index) with the full uplink share."""
+
+    def __init__(self, share_levels: int) -> None:
+        self.full = share_levels - 1
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        queues = np.asarray(observation["edge_queues"], dtype=float).reshape(-1)
+        cell = int(np.asarray(observation["serving_cell"]).reshape(-1)[0])
+        best = queues.min()
+        server = cell if queues[cell] == best else int(np.argmin(queues))
+        return np.array([server + 1, self.full], dtype=np.int64)
+
+
+class MecOffloadEnv(ScenarioEnv):
+    """Per-task offload target (device or one of several edge servers) and uplink share, with handovers."""
+
+    scenario = "mec-offload"
+    config_class = MecOffloadConfig
+
+    def _launch(self) -> Bridge:
+        args = [*self.config.to_args(), f"--catalogue={catalogue_path()}"]
+        return Bridge(self._binary, args, **self._bridge_options)
+
+    def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
+        """``all_local``, ``nearest_edge``, ``least_loaded`` (both with the full share) and ``random``."""
+        levels = self.config.share_levels
+        return {
+            "all_local": ConstantPolicy(np.array([LOCAL, levels - 1], dtype=np.int64)),
+            "nearest_edge": NearestEdgePolicy(levels),
+            "least_loaded": LeastLoadedPolicy(levels),
+            **super().baseline_policies(seed),
+        }
