@@ -56,6 +56,7 @@
 #include "bridge/ns6g-bridge.h"
 #include "mec/model/device-catalogue.h"
 #include "mec/model/processor.h"
+#include "mec/model/task-transfer.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
@@ -86,17 +87,8 @@ namespace
 {
 
 constexpr uint16_t kPort = 9000;
-constexpr uint32_t kMaxDatagramBytes = 60'000;
 constexpr uint16_t kMtuBytes = 65'535;
 
-struct WireHeader
-{
-    uint64_t taskId;
-    uint64_t totalBytes;
-    uint32_t kind; //!< 0: input (device -> server), 1: result (server -> device)
-    uint32_t device;
-};
-static_assert(sizeof(WireHeader) == 24);
 
 struct Params
 {
@@ -502,36 +494,6 @@ class MecOffloadEnv : public ns6g::GymEnv
         m_serverSocket->SetRecvCallback(MakeCallback(&MecOffloadEnv::OnServerReceive, this));
     }
 
-    static void SendTransfer(Ptr<Socket> socket, const Address& to, uint64_t taskId, uint64_t total, uint32_t kind,
-                             uint32_t device)
-    {
-        WireHeader header{taskId, total, kind, device};
-        const uint64_t maxChunk = kMaxDatagramBytes - sizeof(WireHeader);
-        uint64_t sent = 0;
-        do
-        {
-            const uint64_t chunk = std::min(maxChunk, total - sent);
-            std::vector<uint8_t> buffer(sizeof(WireHeader) + chunk, 0);
-            std::memcpy(buffer.data(), &header, sizeof(WireHeader));
-            Ptr<Packet> packet = Create<Packet>(buffer.data(), static_cast<uint32_t>(buffer.size()));
-            if (socket->SendTo(packet, 0, to) < 0)
-            {
-                NS_FATAL_ERROR("mec-offload: SendTo failed (errno " << socket->GetErrno() << ")");
-            }
-            sent += chunk;
-        } while (sent < total);
-    }
-
-    static bool ReadHeader(Ptr<Packet> packet, WireHeader& header)
-    {
-        if (packet->GetSize() < sizeof(WireHeader))
-        {
-            return false;
-        }
-        packet->CopyData(reinterpret_cast<uint8_t*>(&header), sizeof(WireHeader));
-        return true;
-    }
-
     Task* Running(uint64_t id)
     {
         auto it = m_tasks.find(id);
@@ -680,8 +642,8 @@ class MecOffloadEnv : public ns6g::GymEnv
         }
         task->upStart = Simulator::Now();
         RecomputeUplink();
-        SendTransfer(m_ueSockets[task->device], InetSocketAddress(m_ran.serverAddress, kPort), id,
-                     m_p.taskInputBytes, 0, task->device);
+        SendTaskTransfer(m_ueSockets[task->device], InetSocketAddress(m_ran.serverAddress, kPort),
+                         TaskWireHeader{id, m_p.taskInputBytes, 0, task->device});
     }
 
     void OnServerReceive(Ptr<Socket> socket)
@@ -689,8 +651,8 @@ class MecOffloadEnv : public ns6g::GymEnv
         Address from;
         while (Ptr<Packet> packet = socket->RecvFrom(from))
         {
-            WireHeader header;
-            if (!ReadHeader(packet, header) || header.kind != 0)
+            TaskWireHeader header;
+            if (!ReadTaskHeader(packet, header) || header.kind != 0)
             {
                 continue;
             }
@@ -699,7 +661,7 @@ class MecOffloadEnv : public ns6g::GymEnv
             {
                 continue;
             }
-            task->upReceived += packet->GetSize() - sizeof(WireHeader);
+            task->upReceived += packet->GetSize() - sizeof(TaskWireHeader);
             if (task->upReceived < header.totalBytes)
             {
                 continue;
@@ -784,7 +746,7 @@ class MecOffloadEnv : public ns6g::GymEnv
         {
             return;
         }
-        SendTransfer(m_serverSocket, m_replyTo.at(id), id, m_p.taskOutputBytes, 1, task->device);
+        SendTaskTransfer(m_serverSocket, m_replyTo.at(id), TaskWireHeader{id, m_p.taskOutputBytes, 1, task->device});
     }
 
     void OnDeviceReceive(Ptr<Socket> socket)
@@ -792,8 +754,8 @@ class MecOffloadEnv : public ns6g::GymEnv
         Address from;
         while (Ptr<Packet> packet = socket->RecvFrom(from))
         {
-            WireHeader header;
-            if (!ReadHeader(packet, header) || header.kind != 1)
+            TaskWireHeader header;
+            if (!ReadTaskHeader(packet, header) || header.kind != 1)
             {
                 continue;
             }
@@ -802,7 +764,7 @@ class MecOffloadEnv : public ns6g::GymEnv
             {
                 continue;
             }
-            task->resultReceived += packet->GetSize() - sizeof(WireHeader);
+            task->resultReceived += packet->GetSize() - sizeof(TaskWireHeader);
             if (task->resultReceived >= header.totalBytes)
             {
                 task->resultDone = Simulator::Now();

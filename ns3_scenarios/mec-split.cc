@@ -49,6 +49,7 @@
 #include "mec/model/device-catalogue.h"
 #include "mec/model/layer-profile.h"
 #include "mec/model/processor.h"
+#include "mec/model/task-transfer.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
@@ -80,20 +81,10 @@ namespace
 {
 
 constexpr uint16_t kPort = 9000;
-constexpr uint32_t kMaxDatagramBytes = 60'000;
 constexpr uint16_t kMtuBytes = 65'535;
 constexpr uint32_t kEdge = 0;
 constexpr uint32_t kCloud = 1;
 
-/** The header at the start of every task datagram (24 bytes, little-endian as on our only platform). */
-struct WireHeader
-{
-    uint64_t taskId;
-    uint64_t totalBytes; //!< payload bytes of the whole transfer (headers not counted)
-    uint32_t kind;       //!< 0: uplink data (device -> server), 1: result (server -> device)
-    uint32_t device;
-};
-static_assert(sizeof(WireHeader) == 24);
 
 struct Params
 {
@@ -483,37 +474,6 @@ class MecSplitEnv : public ns6g::GymEnv
         m_serverAddresses = {m_ran.serverAddress, m_cloudAddress};
     }
 
-    /** Sends `total` payload bytes of a transfer in datagrams of at most kMaxDatagramBytes. */
-    static void SendTransfer(Ptr<Socket> socket, const Address& to, uint64_t taskId, uint64_t total,
-                             uint32_t kind, uint32_t device)
-    {
-        WireHeader header{taskId, total, kind, device};
-        const uint64_t maxChunk = kMaxDatagramBytes - sizeof(WireHeader);
-        uint64_t sent = 0;
-        do
-        {
-            const uint64_t chunk = std::min(maxChunk, total - sent);
-            std::vector<uint8_t> buffer(sizeof(WireHeader) + chunk, 0);
-            std::memcpy(buffer.data(), &header, sizeof(WireHeader));
-            Ptr<Packet> packet = Create<Packet>(buffer.data(), static_cast<uint32_t>(buffer.size()));
-            if (socket->SendTo(packet, 0, to) < 0)
-            {
-                NS_FATAL_ERROR("mec-split: SendTo failed (errno " << socket->GetErrno() << ")");
-            }
-            sent += chunk;
-        } while (sent < total);
-    }
-
-    static bool ReadHeader(Ptr<Packet> packet, WireHeader& header)
-    {
-        if (packet->GetSize() < sizeof(WireHeader))
-        {
-            return false;
-        }
-        packet->CopyData(reinterpret_cast<uint8_t*>(&header), sizeof(WireHeader));
-        return true;
-    }
-
     void OnArrival(uint32_t u)
     {
         Task task;
@@ -573,8 +533,8 @@ class MecSplitEnv : public ns6g::GymEnv
         }
         task->upStart = Simulator::Now();
         const auto bytes = static_cast<uint64_t>(m_profile.cuts[task->cut].transferBytes);
-        SendTransfer(m_ueSockets[task->device], InetSocketAddress(m_serverAddresses[task->target], kPort), id, bytes,
-                     0, task->device);
+        SendTaskTransfer(m_ueSockets[task->device], InetSocketAddress(m_serverAddresses[task->target], kPort),
+                         TaskWireHeader{id, bytes, 0, task->device});
     }
 
     void OnServerReceive(uint32_t server, Ptr<Socket> socket)
@@ -582,8 +542,8 @@ class MecSplitEnv : public ns6g::GymEnv
         Address from;
         while (Ptr<Packet> packet = socket->RecvFrom(from))
         {
-            WireHeader header;
-            if (!ReadHeader(packet, header) || header.kind != 0)
+            TaskWireHeader header;
+            if (!ReadTaskHeader(packet, header) || header.kind != 0)
             {
                 continue;
             }
@@ -592,7 +552,7 @@ class MecSplitEnv : public ns6g::GymEnv
             {
                 continue; // timed out: its bytes are dropped
             }
-            task->upReceived += packet->GetSize() - sizeof(WireHeader);
+            task->upReceived += packet->GetSize() - sizeof(TaskWireHeader);
             if (task->upReceived < header.totalBytes || task->upDone != Time())
             {
                 continue;
@@ -622,7 +582,7 @@ class MecSplitEnv : public ns6g::GymEnv
         }
         task->serverDone = Simulator::Now();
         const auto bytes = static_cast<uint64_t>(m_profile.cuts[m_lastCut].transferBytes);
-        SendTransfer(m_serverSockets[server], replyTo, id, bytes, 1, task->device);
+        SendTaskTransfer(m_serverSockets[server], replyTo, TaskWireHeader{id, bytes, 1, task->device});
     }
 
     void OnDeviceReceive(Ptr<Socket> socket)
@@ -630,8 +590,8 @@ class MecSplitEnv : public ns6g::GymEnv
         Address from;
         while (Ptr<Packet> packet = socket->RecvFrom(from))
         {
-            WireHeader header;
-            if (!ReadHeader(packet, header) || header.kind != 1)
+            TaskWireHeader header;
+            if (!ReadTaskHeader(packet, header) || header.kind != 1)
             {
                 continue;
             }
@@ -640,7 +600,7 @@ class MecSplitEnv : public ns6g::GymEnv
             {
                 continue;
             }
-            task->resultReceived += packet->GetSize() - sizeof(WireHeader);
+            task->resultReceived += packet->GetSize() - sizeof(TaskWireHeader);
             if (task->resultReceived >= header.totalBytes)
             {
                 task->resultDone = Simulator::Now();
