@@ -418,22 +418,8 @@ class MecOffloadEnv : public ns6g::GymEnv
 
     void PlaceNodes(Scenario scenario)
     {
-        std::vector<Vector> sites{{0, 0, 0}};
-        for (int k = 0; k < 6 && sites.size() < m_p.cells; ++k)
-        {
-            double angle = M_PI / 6 + k * M_PI / 3;
-            sites.push_back({m_p.isdM * std::cos(angle), m_p.isdM * std::sin(angle), 0});
-        }
-        const double hBs = DefaultBsHeightM(scenario);
-        auto gnbPositions = CreateObject<ListPositionAllocator>();
-        for (uint32_t c = 0; c < m_p.cells; ++c)
-        {
-            gnbPositions->Add(Vector(sites[c].x, sites[c].y, hBs));
-        }
-        MobilityHelper gnbMobility;
-        gnbMobility.SetPositionAllocator(gnbPositions);
-        gnbMobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
-        gnbMobility.Install(m_gnbs);
+        const std::vector<Vector> sites = RanHelper::HexagonalSites(m_p.cells, m_p.isdM);
+        RanHelper::PlaceGnbs(m_gnbs, sites, DefaultBsHeightM(scenario));
 
         auto uniform = CreateObject<UniformRandomVariable>();
         uniform->SetStream(10);
@@ -443,9 +429,7 @@ class MecOffloadEnv : public ns6g::GymEnv
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
             const Vector& centre = sites[uniform->GetInteger(0, m_p.cells - 1)];
-            double d = std::sqrt(uniform->GetValue(rMin * rMin / (radius * radius), 1.0)) * radius;
-            double phi = uniform->GetValue(0, 2 * M_PI);
-            uePositions->Add(Vector(centre.x + d * std::cos(phi), centre.y + d * std::sin(phi), 1.5));
+            uePositions->Add(RanHelper::UniformInDisk(uniform, centre, radius, rMin, 1.5));
         }
         MobilityHelper ueMobility;
         ueMobility.SetPositionAllocator(uePositions);

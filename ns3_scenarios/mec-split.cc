@@ -381,12 +381,7 @@ class MecSplitEnv : public ns6g::GymEnv
 
     void PlaceNodes(Scenario scenario)
     {
-        auto gnbPositions = CreateObject<ListPositionAllocator>();
-        gnbPositions->Add(Vector(0, 0, DefaultBsHeightM(scenario)));
-        MobilityHelper gnbMobility;
-        gnbMobility.SetPositionAllocator(gnbPositions);
-        gnbMobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
-        gnbMobility.Install(m_gnbs);
+        RanHelper::PlaceGnbs(m_gnbs, RanHelper::HexagonalSites(1, m_p.isdM), DefaultBsHeightM(scenario));
 
         auto uniform = CreateObject<UniformRandomVariable>();
         uniform->SetStream(10);
@@ -395,9 +390,7 @@ class MecSplitEnv : public ns6g::GymEnv
         auto uePositions = CreateObject<ListPositionAllocator>();
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
-            double d = std::sqrt(uniform->GetValue(rMin * rMin / (radius * radius), 1.0)) * radius;
-            double phi = uniform->GetValue(0, 2 * M_PI);
-            uePositions->Add(Vector(d * std::cos(phi), d * std::sin(phi), 1.5));
+            uePositions->Add(RanHelper::UniformInDisk(uniform, Vector(0, 0, 0), radius, rMin, 1.5));
         }
         MobilityHelper ueMobility;
         ueMobility.SetPositionAllocator(uePositions);

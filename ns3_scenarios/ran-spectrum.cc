@@ -441,35 +441,15 @@ class RanSpectrumEnv : public ns6g::GymEnv
     void PlaceNodes(Scenario scenario)
     {
         // User-placed sites, or hexagonal ones: the centre, then the first ring at the inter-site distance.
-        std::vector<Vector> sites{{0, 0, 0}};
-        if (!m_p.gnbPositions.empty())
-        {
-            sites = ParsePositions(m_p.gnbPositions);
-        }
-        for (int k = 0; k < 6 && sites.size() < m_p.cells; ++k)
-        {
-            double angle = M_PI / 6 + k * M_PI / 3;
-            sites.push_back({m_p.isdM * std::cos(angle), m_p.isdM * std::sin(angle), 0});
-        }
-        const double hBs = DefaultBsHeightM(scenario);
-        auto gnbPositions = CreateObject<ListPositionAllocator>();
-        for (uint32_t c = 0; c < m_p.cells; ++c)
-        {
-            gnbPositions->Add(Vector(sites[c].x, sites[c].y, hBs));
-        }
-        MobilityHelper gnbMobility;
-        gnbMobility.SetPositionAllocator(gnbPositions);
-        gnbMobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
-        gnbMobility.Install(m_gnbs);
+        const std::vector<Vector> sites = m_p.gnbPositions.empty() ? RanHelper::HexagonalSites(m_p.cells, m_p.isdM)
+                                                                   : ParsePositions(m_p.gnbPositions);
+        RanHelper::PlaceGnbs(m_gnbs, sites, DefaultBsHeightM(scenario));
 
         auto uniform = CreateObject<UniformRandomVariable>();
         uniform->SetStream(10);
         const double radius = m_p.isdM / std::sqrt(3.0);
-        // A point uniform in a disk of radius r (at least rMin from the centre).
         auto inDisk = [&uniform](const Vector& centre, double r, double rMin) {
-            double d = std::sqrt(uniform->GetValue(rMin * rMin / (r * r), 1.0)) * r;
-            double phi = uniform->GetValue(0, 2 * M_PI);
-            return Vector(centre.x + d * std::cos(phi), centre.y + d * std::sin(phi), 1.5);
+            return RanHelper::UniformInDisk(uniform, centre, r, rMin, 1.5);
         };
         std::vector<Vector> clusterCentres;
         for (uint32_t k = 0; m_p.ueDistribution == "clusters" && k < m_p.clusters; ++k)

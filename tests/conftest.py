@@ -6,8 +6,11 @@ import pytest
 from ns6g.build import scenario_binary
 
 
-def shm_entries() -> set[str]:
-    return {p.name for p in Path("/dev/shm").iterdir() if p.name.startswith("ns6g-")}
+def shm_entries(pid: int | None = None) -> set[str]:
+    """Segments created by process `pid` (default: this one), named ns6g-<pid>-...: other ns6g runs on
+    the machine must not fail the tests. Tests that start other Python processes pass their pid."""
+    prefix = f"ns6g-{os.getpid() if pid is None else pid}-"
+    return {p.name for p in Path("/dev/shm").iterdir() if p.name.startswith(prefix)}
 
 
 @pytest.fixture(scope="session")

@@ -167,7 +167,7 @@ def test_python_side_death_leaves_nothing(echo_binary, tmp_path, how):
         proc.send_signal({"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM, "sigint": signal.SIGINT}[how])
     proc.wait(timeout=10)
     assert _pid_gone(scenario_pid), "scenario outlived its Python process"
-    assert not shm_entries()
+    assert not shm_entries(proc.pid)
 
 
 def test_stale_segments_are_reaped(tmp_path):

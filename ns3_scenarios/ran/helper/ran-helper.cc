@@ -9,15 +9,62 @@
 #include "ns3/ipv4-static-routing-helper.h"
 #include "ns3/ipv4-static-routing.h"
 #include "ns3/ipv4.h"
+#include "ns3/mobility-helper.h"
 #include "ns3/point-to-point-helper.h"
+#include "ns3/position-allocator.h"
 #include "ns3/traffic-control-helper.h"
 #include "ns3/traffic-control-layer.h"
 #include "ns3/uinteger.h"
 
+#include <cmath>
 #include <stdexcept>
+#include <string>
 
 namespace ns6g::ran
 {
+
+std::vector<ns3::Vector>
+RanHelper::HexagonalSites(uint32_t cells, double isdM)
+{
+    if (cells == 0 || cells > 7)
+    {
+        throw std::invalid_argument("RanHelper::HexagonalSites: 1 to 7 cells, got " + std::to_string(cells));
+    }
+    std::vector<ns3::Vector> sites{{0, 0, 0}};
+    for (int k = 0; sites.size() < cells; ++k)
+    {
+        double angle = M_PI / 6 + k * M_PI / 3;
+        sites.emplace_back(isdM * std::cos(angle), isdM * std::sin(angle), 0);
+    }
+    return sites;
+}
+
+void
+RanHelper::PlaceGnbs(const ns3::NodeContainer& gnbs, const std::vector<ns3::Vector>& sites, double heightM)
+{
+    using namespace ns3;
+    auto positions = CreateObject<ListPositionAllocator>();
+    for (uint32_t c = 0; c < gnbs.GetN(); ++c)
+    {
+        positions->Add(Vector(sites.at(c).x, sites.at(c).y, heightM));
+    }
+    MobilityHelper mobility;
+    mobility.SetPositionAllocator(positions);
+    mobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
+    mobility.Install(gnbs);
+}
+
+ns3::Vector
+RanHelper::UniformInDisk(ns3::Ptr<ns3::UniformRandomVariable> uniform,
+                         const ns3::Vector& centre,
+                         double radiusM,
+                         double minM,
+                         double heightM)
+{
+    double d = std::sqrt(uniform->GetValue(minM * minM / (radiusM * radiusM), 1.0)) * radiusM;
+    double phi = uniform->GetValue(0, 2 * M_PI);
+    return {centre.x + d * std::cos(phi), centre.y + d * std::sin(phi), heightM};
+}
 
 ns3::Ptr<RanLink>
 RanHelper::CreateLink(const RanRadioSettings& radio,

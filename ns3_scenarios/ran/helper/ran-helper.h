@@ -11,6 +11,8 @@
 #include "ns3/ipv4-address.h"
 #include "ns3/node-container.h"
 #include "ns3/nstime.h"
+#include "ns3/random-variable-stream.h"
+#include "ns3/vector.h"
 
 #include <string>
 #include <vector>
@@ -63,6 +65,22 @@ struct RanHelperSettings
 class RanHelper
 {
   public:
+    /** Hexagonal sites: the centre, then the first ring at `isdM` (m); `cells` <= 7. z = 0. */
+    static std::vector<ns3::Vector> HexagonalSites(uint32_t cells, double isdM);
+
+    /** Fixed positions for `gnbs`: site i at height `heightM` (m). */
+    static void PlaceGnbs(const ns3::NodeContainer& gnbs, const std::vector<ns3::Vector>& sites, double heightM);
+
+    /**
+     * A point uniform in the disk of radius `radiusM` around `centre`, at least `minM` from it, at height
+     * `heightM` (all m). Draws two values from `uniform` (radius, then angle).
+     */
+    static ns3::Vector UniformInDisk(ns3::Ptr<ns3::UniformRandomVariable> uniform,
+                                     const ns3::Vector& centre,
+                                     double radiusM,
+                                     double minM,
+                                     double heightM);
+
     /**
      * The PHY, channel and link of `radio` for `gnbs` (cell i = gNB i) and `ues`, which must already have
      * mobility models; random streams from `stream` on.
