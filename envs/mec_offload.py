@@ -33,7 +33,8 @@ from pydantic import Field, field_validator, model_validator
 
 from ns6g.bridge import Bridge
 from ns6g.config import ScenarioConfig
-from ns6g.devices import DEVICES, catalogue_path
+from ns6g.devices import catalogue_path, check_device, check_has_radio
+from ns6g.radio.phy import check_carrier
 from ns6g.envs.base import ScenarioEnv
 from ns6g.policies import ConstantPolicy, Policy
 
@@ -78,21 +79,12 @@ class MecOffloadConfig(ScenarioConfig):
     @field_validator("device", "edge_device")
     @classmethod
     def _known_devices(cls, name: str, info: Any) -> str:
-        if name not in DEVICES.index:
-            raise ValueError(f"unknown {info.field_name} {name!r}; devices in the catalogue are "
-                             f"{', '.join(DEVICES.index)}")
-        return name
+        return check_device(info.field_name, name)
 
     @model_validator(mode="after")
     def _consistent(self) -> MecOffloadConfig:
-        if np.isnan(float(DEVICES.loc[self.device, "tx_power_dbm"])):
-            radios = [n for n in DEVICES.index if not np.isnan(float(DEVICES.loc[n, "tx_power_dbm"]))]
-            raise ValueError(f"device: {self.device!r} has no radio; devices with one are {', '.join(radios)}")
-        from ns6g.radio.phy import carriers
-
-        row = carriers(self.bandwidth_hz, self.numerology, self.frequency_hz, 0).iloc[0]
-        if not bool(row["valid"]):
-            raise ValueError(f"bandwidth_hz / numerology / frequency_hz: {row['reason']}")
+        check_has_radio("device", self.device)
+        check_carrier(self.bandwidth_hz, self.numerology, self.frequency_hz)
         return self
 
 

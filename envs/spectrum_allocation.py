@@ -89,11 +89,9 @@ class SpectrumAllocationConfig(ScenarioConfig):
     @model_validator(mode="after")
     def _carrier_is_valid(self) -> SpectrumAllocationConfig:
         # The compiled PHY model decides (ns6g.radio asks it), so Python and C++ never disagree.
-        from ns6g.radio.phy import carriers
+        from ns6g.radio.phy import check_carrier
 
-        row = carriers(self.bandwidth_hz, self.numerology, self.frequency_hz, self.rbg_size).iloc[0]
-        if not bool(row["valid"]):
-            raise ValueError(f"bandwidth_hz / numerology / frequency_hz: {row['reason']}")
+        check_carrier(self.bandwidth_hz, self.numerology, self.frequency_hz, self.rbg_size)
         if not self.gnb_positions and self.cells not in (1, 3, 7):
             raise ValueError("cells: the hexagonal layout has 1, 3 or 7 cells; give gnb_positions for others")
         if self.gnb_positions:

@@ -73,6 +73,21 @@ def device(name: str) -> pd.Series:
     return DEVICES.loc[name]
 
 
+def check_device(field: str, name: str) -> str:
+    """`name` if the catalogue has it; else ValueError naming `field` and listing the devices."""
+    if name not in DEVICES.index:
+        raise ValueError(f"unknown {field} {name!r}; devices in the catalogue are {', '.join(DEVICES.index)}")
+    return name
+
+
+def check_has_radio(field: str, name: str) -> str:
+    """`name` if the device has a radio (a transmit power); else ValueError listing the devices that do."""
+    if np.isnan(float(DEVICES.loc[name, "tx_power_dbm"])):
+        radios = [n for n in DEVICES.index if not np.isnan(float(DEVICES.loc[n, "tx_power_dbm"]))]
+        raise ValueError(f"{field}: {name!r} has no radio; devices with one are {', '.join(radios)}")
+    return name
+
+
 def split_fits(name: str, device_memory_bytes: float) -> bool:
     """Whether a split whose device part needs ``device_memory_bytes`` bytes fits device ``name``'s memory."""
     size = float(device_memory_bytes)

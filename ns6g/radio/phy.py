@@ -129,6 +129,13 @@ _CARRIER_COLUMNS = [
 ]
 
 
+def check_carrier(bandwidth_hz: float, mu: int, frequency_hz: float, rbg_size: int = 0) -> None:
+    """ValueError with the compiled PHY's reason if the carrier is invalid (for configuration checks)."""
+    row = carriers(bandwidth_hz, mu, frequency_hz, rbg_size).iloc[0]
+    if not bool(row["valid"]):
+        raise ValueError(f"bandwidth_hz / numerology / frequency_hz: {row['reason']}")
+
+
 def carriers(bandwidth_hz, mu, frequency_hz=3.5e9, rbg_size=0) -> pd.DataFrame:
     """Carriers for every broadcast combination, valid or not, one row each (flattened).
 
