@@ -968,54 +968,37 @@ RanChannel::EnsureModels()
 void
 RanChannel::AddGnb(Ptr<Node> gnb, double bearingRad, double downtiltRad)
 {
-    EnsureModels();
-    Terminal t;
-    t.node = gnb;
-    t.mobility = gnb->GetObject<MobilityModel>();
-    if (!t.mobility)
-    {
-        throw std::invalid_argument("RanChannel::AddGnb: node " + std::to_string(gnb->GetId()) +
-                                    " has no MobilityModel");
-    }
-    Ptr<UniformPlanarArray> array = CreateObject<UniformPlanarArray>();
-    array->SetNumRows(m_gnbRows);
-    array->SetNumColumns(m_gnbColumns);
-    array->SetAlpha(bearingRad);
-    array->SetBeta(downtiltRad);
-    Ptr<AntennaModel> element;
-    if (m_gnbIsotropicElements)
-    {
-        element = CreateObject<IsotropicAntennaModel>();
-    }
-    else
-    {
-        element = CreateObject<ThreeGppAntennaModel>();
-    }
-    element->Initialize();
-    array->SetAntennaElement(element);
-    t.array = array;
-    t.isGnb = true;
-    m_terminals[gnb->GetId()] = t;
+    AddTerminal(gnb, true, bearingRad, downtiltRad);
 }
 
 void
 RanChannel::AddUe(Ptr<Node> ue, double bearingRad)
 {
+    AddTerminal(ue, false, bearingRad, 0.0);
+}
+
+void
+RanChannel::AddTerminal(Ptr<Node> node, bool isGnb, double bearingRad, double downtiltRad)
+{
     EnsureModels();
     Terminal t;
-    t.node = ue;
-    t.mobility = ue->GetObject<MobilityModel>();
+    t.node = node;
+    t.mobility = node->GetObject<MobilityModel>();
     if (!t.mobility)
     {
-        throw std::invalid_argument("RanChannel::AddUe: node " + std::to_string(ue->GetId()) +
-                                    " has no MobilityModel");
+        throw std::invalid_argument(std::string("RanChannel::") + (isGnb ? "AddGnb" : "AddUe") + ": node " +
+                                    std::to_string(node->GetId()) + " has no MobilityModel");
     }
     Ptr<UniformPlanarArray> array = CreateObject<UniformPlanarArray>();
-    array->SetNumRows(m_ueRows);
-    array->SetNumColumns(m_ueColumns);
+    array->SetNumRows(isGnb ? m_gnbRows : m_ueRows);
+    array->SetNumColumns(isGnb ? m_gnbColumns : m_ueColumns);
     array->SetAlpha(bearingRad);
+    if (isGnb)
+    {
+        array->SetBeta(downtiltRad);
+    }
     Ptr<AntennaModel> element;
-    if (m_ueIsotropicElements)
+    if (isGnb ? m_gnbIsotropicElements : m_ueIsotropicElements)
     {
         element = CreateObject<IsotropicAntennaModel>();
     }
@@ -1026,8 +1009,8 @@ RanChannel::AddUe(Ptr<Node> ue, double bearingRad)
     element->Initialize();
     array->SetAntennaElement(element);
     t.array = array;
-    t.isGnb = false;
-    m_terminals[ue->GetId()] = t;
+    t.isGnb = isGnb;
+    m_terminals[node->GetId()] = t;
 }
 
 RanChannel::Terminal&

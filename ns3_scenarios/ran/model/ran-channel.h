@@ -388,6 +388,8 @@ class RanChannel : public ns3::Object
     /** Index of the LoS-state period now (0 when LosUpdatePeriod is 0). */
     uint64_t GetLosEpoch() const;
     /** The registered terminal of `node`; throws std::invalid_argument if it is not registered. */
+    /** AddGnb and AddUe: the node's array from the gNB or UE attributes. */
+    void AddTerminal(ns3::Ptr<ns3::Node> node, bool isGnb, double bearingRad, double downtiltRad);
     Terminal& Find(ns3::Ptr<ns3::Node> node, bool gnb);
     /** The cached (or freshly computed) large-scale entry. */
     const LargeScale& GetLargeScale(ns3::Ptr<ns3::Node> gnb, ns3::Ptr<ns3::Node> ue);
