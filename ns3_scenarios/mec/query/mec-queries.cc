@@ -94,12 +94,6 @@ static_assert(offsetof(DeviceRowRecord, flops) == 64 && offsetof(DeviceRowRecord
                   offsetof(DeviceRowRecord, source) == 120 && sizeof(DeviceRowRecord) == 376,
               "device_row records must have no hidden padding");
 
-#define NS6G_FIELD(Struct, member, name, dtype)                                                          \
-    RecordField                                                                                          \
-    {                                                                                                    \
-        name, dtype, offsetof(Struct, member)                                                            \
-    }
-
 /** Upper bound on the tasks of one processor_run request. */
 constexpr size_t kMaxTasks = 100000;
 
@@ -107,14 +101,6 @@ constexpr size_t kMaxTasks = 100000;
 Refuse(const std::string& query, const std::string& what)
 {
     throw InvalidRequest(query + ": " + what);
-}
-
-template <size_t N>
-void
-CopyString(char (&dst)[N], const std::string& s)
-{
-    std::memset(dst, 0, N);
-    std::memcpy(dst, s.data(), std::min(N, s.size()));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -257,8 +243,8 @@ AnswerDeviceInfo(const Message& request)
     for (size_t i = 0; i < request.count; ++i)
     {
         const auto& r = records[i];
-        const std::string name(r.name, strnlen(r.name, kNameChars));
-        const std::string path(r.path, strnlen(r.path, kPathChars));
+        const std::string name = ReadFixedString(r.name);
+        const std::string path = ReadFixedString(r.path);
         try
         {
             auto it = catalogues.find(path);
@@ -268,8 +254,8 @@ AnswerDeviceInfo(const Message& request)
             }
             const mec::Device& d = mec::FindDevice(it->second, name);
             DeviceRowRecord row{};
-            CopyString(row.name, d.name);
-            CopyString(row.deviceClass, d.deviceClass);
+            WriteFixedString(row.name, d.name);
+            WriteFixedString(row.deviceClass, d.deviceClass);
             row.flops = d.flops;
             row.memoryBytes = d.memoryBytes;
             row.storageBytes = d.storageBytes;
@@ -277,7 +263,7 @@ AnswerDeviceInfo(const Message& request)
             row.energyPerFlopJ = d.energyPerFlopJ;
             row.idlePowerW = d.idlePowerW;
             row.splitFits = mec::SplitFits(d, r.deviceMemoryBytes) ? 1 : 0;
-            CopyString(row.source, d.source);
+            WriteFixedString(row.source, d.source);
             reply.push_back(row);
         }
         catch (const std::exception& e)

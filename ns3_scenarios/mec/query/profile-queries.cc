@@ -53,19 +53,6 @@ static_assert(offsetof(ProfileCutRecord, layer) == 8 && offsetof(ProfileCutRecor
                   offsetof(ProfileCutRecord, deviceMemoryBytes) == 80 && sizeof(ProfileCutRecord) == 88,
               "profile_cut records must have no hidden padding");
 
-#define NS6G_FIELD(Struct, member, name, dtype)                                                          \
-    RecordField                                                                                          \
-    {                                                                                                    \
-        name, dtype, offsetof(Struct, member)                                                            \
-    }
-
-template <size_t N>
-std::string
-ReadString(const char (&src)[N])
-{
-    return std::string(src, strnlen(src, N));
-}
-
 Message
 AnswerProfileLoad(const Message& request)
 {
@@ -74,9 +61,9 @@ AnswerProfileLoad(const Message& request)
     for (size_t i = 0; i < request.count; ++i)
     {
         const auto& r = records[i];
-        std::string path = ReadString(r.path);
-        const std::string model = ReadString(r.model);
-        const std::string dtype = ReadString(r.dtype);
+        std::string path = ReadFixedString(r.path);
+        const std::string model = ReadFixedString(r.model);
+        const std::string dtype = ReadFixedString(r.dtype);
         try
         {
             if (!model.empty())

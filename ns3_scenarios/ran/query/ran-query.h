@@ -9,7 +9,11 @@
 
 #include "bridge/ns6g-bridge.h"
 
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace ns6g::ran
@@ -24,6 +28,26 @@ struct Query
 };
 
 using QueryTable = std::vector<Query>;
+
+/** The RecordField of `member` of the record struct `Struct`, as Python sees it (name, numpy dtype). */
+#define NS6G_FIELD(Struct, member, name, dtype) RecordField{name, dtype, offsetof(Struct, member)}
+
+/** The text of a fixed-size, NUL-padded string field (numpy "S<N>"). */
+template <size_t N>
+std::string
+ReadFixedString(const char (&src)[N])
+{
+    return std::string(src, strnlen(src, N));
+}
+
+/** Writes `s` into a fixed-size string field, NUL-padded, cut at N bytes. */
+template <size_t N>
+void
+WriteFixedString(char (&dst)[N], const std::string& s)
+{
+    std::memset(dst, 0, N);
+    std::memcpy(dst, s.data(), std::min(N, s.size()));
+}
 
 void AddChannelQueries(QueryTable& table);   // ran/query/channel-queries.cc
 void AddPhyQueries(QueryTable& table);       // ran/query/phy-queries.cc

@@ -157,12 +157,6 @@ struct MetricsRecord
 static_assert(offsetof(MetricsRecord, metric) == 8 && sizeof(MetricsRecord) == 24,
               "metrics records must have no hidden padding");
 
-#define NS6G_FIELD(Struct, member, name, dtype)                                                          \
-    RecordField                                                                                          \
-    {                                                                                                    \
-        name, dtype, offsetof(Struct, member)                                                            \
-    }
-
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
@@ -172,7 +166,7 @@ constexpr double kMaxScheduleWork = 5e8;
 std::string
 PolicyName(const ScheduleCaseRecord& r)
 {
-    return std::string(r.policy, strnlen(r.policy, kPolicyChars));
+    return ReadFixedString(r.policy);
 }
 
 template <class T>
@@ -562,7 +556,7 @@ AnswerMetrics(const Message& request)
     {
         const auto& v = values[group];
         const MetricSampleRecord& first = *firsts[group];
-        const std::string name(first.reward, strnlen(first.reward, kRewardChars));
+        const std::string name = ReadFixedString(first.reward);
         try
         {
             const RewardKind kind = ParseRewardKind(name);
