@@ -227,9 +227,9 @@ class MecOffloadEnv : public ns6g::GymEnv
         settings.dlRbgs = m_carrier.nRbg;
         settings.ulRbgs = m_carrier.nRbg;
         settings.mtuBytes = kMtuBytes;
+        settings.slotPeriod = Seconds(m_carrier.numerology.SlotDurationS());
+        settings.maxQueueBytes = kMaxRanQueueBytes;
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
-        m_ran.system->SetAttribute("SlotPeriod", TimeValue(Seconds(m_carrier.numerology.SlotDurationS())));
-        m_ran.system->SetAttribute("MaxQueueBytes", UintegerValue(kMaxRanQueueBytes));
         m_ran.system->SetAttribute("HandoverHysteresisDb", DoubleValue(m_p.handoverHysteresisDb));
         m_ran.system->SetAttribute("TimeToTrigger", TimeValue(Seconds(m_p.timeToTriggerMs / 1e3)));
         m_ran.system->TraceConnectWithoutContext("Handover", MakeCallback(&MecOffloadEnv::OnHandover, this));

@@ -212,9 +212,9 @@ class MecSplitEnv : public ns6g::GymEnv
         settings.dlRbgs = m_carrier.nRbg;
         settings.ulRbgs = m_carrier.nRbg;
         settings.mtuBytes = kMtuBytes;
+        settings.slotPeriod = Seconds(m_carrier.numerology.SlotDurationS());
+        settings.maxQueueBytes = kMaxRanQueueBytes;
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
-        m_ran.system->SetAttribute("SlotPeriod", TimeValue(Seconds(m_carrier.numerology.SlotDurationS())));
-        m_ran.system->SetAttribute("MaxQueueBytes", UintegerValue(kMaxRanQueueBytes));
 
         InstallCloud();
         InstallProcessors();

@@ -128,6 +128,8 @@ RanHelper::Install(const ns3::NodeContainer& gnbs,
     }
     RanDeployment out;
     out.system = CreateObject<RanSystem>();
+    out.system->SetAttribute("SlotPeriod", TimeValue(settings.slotPeriod));
+    out.system->SetAttribute("MaxQueueBytes", UintegerValue(settings.maxQueueBytes));
     out.system->Configure(gnbs.GetN(), ues.GetN(), settings.dlRbgs, settings.ulRbgs, link,
                           settings.dlScheduler, settings.ulScheduler);
     out.server = CreateObject<Node>();
