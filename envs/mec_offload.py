@@ -29,27 +29,22 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
 
 from ns6g.bridge import Bridge
-from ns6g.config import ScenarioConfig
-from ns6g.devices import catalogue_path, check_device, check_has_radio
-from ns6g.radio.phy import check_carrier
+from ns6g.devices import catalogue_path
 from ns6g.envs.base import ScenarioEnv
+from ns6g.envs.mec_task import MecTaskConfig
 from ns6g.policies import ConstantPolicy, Policy
 
 LOCAL = 0
 
 
-class MecOffloadConfig(ScenarioConfig):
+class MecOffloadConfig(MecTaskConfig):
     cells: Literal[1, 3, 7] = Field(3, description="hexagonal sites (1, 3 or 7), one edge server per gNB")
-    ues: int = Field(4, ge=1, le=1000, description="number of devices (UEs)")
-    device: str = Field("raspberry-pi-4", description="catalogue name of the devices (must have a radio)")
-    edge_device: str = Field("edge-gpu-server", description="catalogue name of every edge server")
     task_flops: float = Field(2e9, gt=0, le=1e18, description="work of one task (FLOPs)")
     task_input_bytes: int = Field(100_000, ge=1, le=1_000_000_000, description="bytes uploaded per offloaded task")
     task_output_bytes: int = Field(1_000, ge=1, le=1_000_000_000, description="result bytes per offloaded task")
-    task_rate_hz: float = Field(2.0, gt=0, le=10_000, description="task arrival rate per device (1/s)")
     share_levels: int = Field(4, ge=1, le=64,
                               description="uplink share levels: level s reserves (s+1)/share_levels of the RBGs")
     handover_policy: Literal["finish_at_old", "migrate"] = Field(
@@ -58,34 +53,10 @@ class MecOffloadConfig(ScenarioConfig):
     inter_edge_rate_mbps: float = Field(1000.0, ge=1e-3, le=1e6, description="inter-edge link rate for migrations (Mbit/s)")
     migration_bytes: int = Field(1_000_000, ge=0, le=100_000_000_000, description="task state moved per migration (bytes)")
     deadline_ms: float = Field(200.0, gt=0, le=1e7, description="task deadline (ms)")
-    energy_weight: float = Field(1.0, ge=0, le=1e6, description="reward weight of device energy (s/J)")
-    deadline_penalty: float = Field(1.0, ge=0, le=1e6, description="reward penalty per task over the deadline")
-    failure_penalty: float = Field(5.0, ge=0, le=1e6, description="reward penalty per failed task")
-    task_timeout_s: float = Field(2.0, gt=0, le=3600, description="a task not complete after this long fails (s)")
-    battery_j: float = Field(1000.0, gt=0, le=1e9, description="battery of each device (J)")
-    episode_steps: int = Field(100, ge=1, le=10_000_000, description="decisions (tasks) per episode")
     mobility: Literal["static", "random_walk"] = Field("static", description="device mobility")
     speed_mps: float = Field(1.5, gt=0, le=200, description="device speed of random_walk (m/s)")
     handover_hysteresis_db: float = Field(3.0, ge=0, le=30, description="A3 handover hysteresis (dB)")
     time_to_trigger_ms: float = Field(40.0, ge=0, le=10_000, description="A3 time to trigger (ms)")
-    fast_fading: bool = Field(True, description="3GPP fast fading on serving links")
-    bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="carrier bandwidth (Hz)")
-    frequency_hz: float = Field(7e9, ge=0.5e9, le=300e9, description="carrier frequency (Hz)")
-    numerology: int = Field(1, ge=0, le=6, description="NR numerology mu")
-    scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
-        "UMi-StreetCanyon", description="TR 38.901 scenario")
-    isd_m: float = Field(200.0, ge=20, le=100_000, description="inter-site distance (m)")
-
-    @field_validator("device", "edge_device")
-    @classmethod
-    def _known_devices(cls, name: str, info: Any) -> str:
-        return check_device(info.field_name, name)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> MecOffloadConfig:
-        check_has_radio("device", self.device)
-        check_carrier(self.bandwidth_hz, self.numerology, self.frequency_hz)
-        return self
 
 
 class NearestEdgePolicy:
