@@ -16,7 +16,7 @@ import gymnasium as gym
 from ns6g.bridge import CMD_STEP, Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.build import scenario_binary
 from ns6g.config import ScenarioConfig
-from ns6g.policies import Policy, RandomPolicy
+from ns6g.policies import Contender, Policy, RandomPolicy
 from ns6g.runs import RunWriter
 from ns6g.step_trace import StepRecorder
 
@@ -150,6 +150,11 @@ class ScenarioEnv(gym.Env):
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
         """Policies an agent should beat on this environment, by name (here: uniform random)."""
         return {"random": RandomPolicy(copy.deepcopy(self.action_space), seed)}
+
+    def baselines(self, seed: int = 0) -> dict[str, Contender]:
+        """Everything an agent is compared with on this environment: :meth:`baseline_policies` as
+        contenders without overrides (environments with built-in schedulers add configuration overrides)."""
+        return {name: Contender(policy) for name, policy in self.baseline_policies(seed).items()}
 
     def close(self) -> None:
         if self._bridge is not None:

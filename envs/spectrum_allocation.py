@@ -20,6 +20,7 @@ With ``run_dir`` the run's ``radio`` table gets one row per UE per decision and 
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 import weakref
@@ -32,6 +33,7 @@ from pydantic import Field, field_validator, model_validator
 from ns6g.config import ScenarioConfig
 from ns6g.bridge import Bridge
 from ns6g.envs.base import ScenarioEnv
+from ns6g.policies import Contender, RandomPolicy
 
 RADIO_COLUMNS = {  # radio_sample field -> radio table column (units in the names)
     "ue": "ue", "cell": "cell", "sinr_db": "sinr_db", "cqi": "cqi", "mcs": "mcs", "rbgs": "rbgs", "rbs": "rbs",
@@ -132,6 +134,12 @@ class SpectrumAllocationEnv(ScenarioEnv):
         """Configuration overrides of the built-in schedulers to compare an agent with."""
         return {"round_robin": {"scheduler": "rr"}, "proportional_fair": {"scheduler": "pf"},
                 "max_rate": {"scheduler": "mr"}}
+
+    def baselines(self, seed: int = 0) -> dict[str, Contender]:
+        """The built-in schedulers (:meth:`baseline_configs`). Under them the agent's action is checked but
+        not applied, so a random policy stands in for it."""
+        ignored = RandomPolicy(copy.deepcopy(self.action_space), seed)
+        return {name: Contender(ignored, overrides) for name, overrides in self.baseline_configs().items()}
 
     def _launch(self) -> Bridge:
         args = self.config.to_args()

@@ -19,6 +19,8 @@ commands:
   demo       train PPO briefly (link: LinkControl; ran: SpectrumAllocation; split: SplitInference) and
              compare it with baselines
   envs       list the registered Gymnasium environments
+  train      train a Stable-Baselines3 agent (ppo, a2c, dqn, sac) on an environment and evaluate it
+  evaluate   evaluate a saved agent against the environment's baselines on held-out seeds
   report     write an HTML report (figures and tables) of one or more run directories
   version    print the versions of ns6g, ns-3, Python, gymnasium, stable-baselines3 and torch
 """
@@ -66,6 +68,59 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     summary = run_demo(config, progress=not args.quiet)
     print(format_summary(summary))
     print(f"run directory: {summary['run_dir']} (summary.json; evaluation runs in eval/<policy>)")
+    return 0
+
+
+def parse_settings(pairs: Sequence[str], what: str) -> dict[str, object]:
+    """``KEY=VALUE`` pairs to a dict; a value is read as JSON when it parses (numbers, true, lists), else
+    kept as a string."""
+    settings: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what}: expected KEY=VALUE, got {pair!r}")
+        try:
+            settings[key] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[key] = text
+    return settings
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ns6g.runs import RunError
+    from ns6g.training import TrainConfig, TrainingError, format_evaluation, train
+
+    try:
+        config = TrainConfig(env_id=args.env_id, algo=args.algo, timesteps=args.timesteps, n_envs=args.n_envs,
+                             seed=args.seed, out=args.out, eval_seeds=args.eval_seeds, checkpoints=args.checkpoints,
+                             env_kwargs=parse_settings(args.env, "--env"),
+                             algo_kwargs=parse_settings(args.algo_arg, "--algo-arg"))
+        print(f"ns6g train: {config.algo} on {config.env_id}, {config.n_envs} scenario processes, "
+              f"{config.timesteps} steps -> {config.out}")
+        summary = train(config, progress=not args.quiet)
+    except (ValueError, TypeError, RunError) as exc:  # TrainingError, ConfigError: ValueErrors
+        print(f"ns6g train: {exc}", file=sys.stderr)
+        return 2
+    print(format_evaluation(summary))
+    print(f"trained in {summary['train_seconds']:.0f} s; run directory {config.out} "
+          f"(agent.zip, tensorboard/, checkpoints/, train/, eval/, summary.json)")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ns6g.runs import RunError
+    from ns6g.training import TrainingError, eval_seeds, evaluate_agent, format_evaluation
+
+    try:
+        env_kwargs = parse_settings(args.env, "--env") if args.env else None
+        summary = evaluate_agent(args.agent, env_id=args.env_id, env_kwargs=env_kwargs,
+                                 seeds=eval_seeds(args.seed, args.seeds), out=args.out, progress=not args.quiet)
+    except (ValueError, TypeError, RunError) as exc:  # TrainingError, ConfigError: ValueErrors
+        print(f"ns6g evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(format_evaluation(summary))
+    if args.json:
+        print(json.dumps(summary, default=str))
     return 0
 
 
@@ -151,6 +206,41 @@ def make_parser() -> argparse.ArgumentParser:
                    help="run directory to create (default runs/demo-<demo>-<UTC date-time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "train",
+        help="train an agent on a scenario, with checkpoints, TensorBoard and an evaluation against baselines",
+        description="Trains a Stable-Baselines3 agent on K scenario processes stepped in parallel, logs to "
+        "TensorBoard (OUT/tensorboard), saves checkpoints (OUT/checkpoints) and the agent (OUT/agent.zip), "
+        "traces every training environment (OUT/train/env-<i>), then evaluates the agent and the environment's "
+        "baselines on held-out seeds (OUT/eval/<policy>, OUT/summary.json) and prints means with 95 % intervals.",
+    )
+    p.add_argument("env_id", help="environment id, e.g. ns6g/LinkControl-v0 (`ns6g envs` lists them)")
+    p.add_argument("--algo", default="ppo", help="ppo (default), a2c, dqn (Discrete actions) or sac (Box actions)")
+    p.add_argument("--timesteps", type=int, default=10_000, help="training steps over all envs (default 10000)")
+    p.add_argument("--n-envs", type=int, default=4, help="parallel scenario processes (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of training and of the evaluation seeds (default 0)")
+    p.add_argument("--out", type=Path, default=Path("runs/train"), help="run directory to create (default runs/train)")
+    p.add_argument("--eval-seeds", type=int, default=5, help="held-out evaluation episodes per policy (default 5)")
+    p.add_argument("--checkpoints", type=int, default=5, help="agents saved during training (default 5; 0: none)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment setting (repeatable), e.g. --env ues=8 --env scenario=UMa")
+    p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="algorithm argument (repeatable), e.g. --algo-arg learning_rate=1e-3 --algo-arg n_steps=256")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a saved agent against the environment's baselines")
+    p.add_argument("agent", type=Path, help="agent.zip written by `ns6g train` (or its run directory)")
+    p.add_argument("env_id", nargs="?", default=None, help="environment id (default: the one it was trained on)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment settings replacing the training ones (repeatable)")
+    p.add_argument("--seeds", type=int, default=5, help="evaluation episodes per policy (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="first evaluation seed is 10000 + SEED (default 0)")
+    p.add_argument("--out", type=Path, default=None, help="write traced evaluation runs to OUT/eval/<policy>")
+    p.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("envs", help="list the registered Gymnasium environments")
     p.set_defaults(func=_cmd_envs)

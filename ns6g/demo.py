@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ns6g.policies import Policy
 
 
 @dataclass(frozen=True)
@@ -40,14 +39,8 @@ class DemoSpec:
     policy: str  # SB3 policy class name
     ppo_kwargs: dict[str, Any]
     summary_columns: list[str]
-    # (probe env, seed) -> contender name -> (env overrides, policy); PPO is added by the engine.
-    baselines: Callable[[Any, int], dict[str, tuple[dict[str, Any], Policy]]]
     # The baselines shown beside PPO (from the evaluated table): name of the one in the headline, others.
     shown: Callable[[pd.DataFrame], tuple[str, list[str]]]
-
-
-def _link_baselines(env: Any, seed: int) -> dict[str, tuple[dict[str, Any], Policy]]:
-    return {name: ({}, policy) for name, policy in env.unwrapped.baseline_policies(seed=seed).items()}
 
 
 def _link_shown(table: pd.DataFrame) -> tuple[str, list[str]]:
@@ -55,20 +48,8 @@ def _link_shown(table: pd.DataFrame) -> tuple[str, list[str]]:
     return str(fixed["return"].idxmax()), ["random"]
 
 
-def _ran_baselines(env: Any, seed: int) -> dict[str, tuple[dict[str, Any], Policy]]:
-    from ns6g.policies import RandomPolicy
-
-    # The built-in schedulers decide every slot; the action they are given is checked, not applied.
-    ignored = RandomPolicy(env.action_space, seed)
-    return {name: (overrides, ignored) for name, overrides in env.unwrapped.baseline_configs().items()}
-
-
 def _ran_shown(table: pd.DataFrame) -> tuple[str, list[str]]:
     return "proportional_fair", ["round_robin", "max_rate"]
-
-
-def _split_baselines(env: Any, seed: int) -> dict[str, tuple[dict[str, Any], Policy]]:
-    return {name: ({}, policy) for name, policy in env.unwrapped.baseline_policies(seed=seed).items()}
 
 
 def _split_shown(table: pd.DataFrame) -> tuple[str, list[str]]:
@@ -82,7 +63,6 @@ DEMOS: dict[str, DemoSpec] = {
         policy="MlpPolicy",
         ppo_kwargs=dict(n_steps=256, batch_size=256, learning_rate=1e-3, gamma=0.9, ent_coef=0.01),
         summary_columns=["return", "throughput_mbps", "delay_ms", "loss_fraction"],
-        baselines=_link_baselines,
         shown=_link_shown,
     ),
     "ran": DemoSpec(
@@ -92,7 +72,6 @@ DEMOS: dict[str, DemoSpec] = {
         policy="MultiInputPolicy",
         ppo_kwargs=dict(n_steps=256, batch_size=256, learning_rate=3e-4, gamma=0.5, ent_coef=0.0),
         summary_columns=["return", "sum_throughput_mbps", "jain_index", "mean_cqi"],
-        baselines=_ran_baselines,
         shown=_ran_shown,
     ),
     "split": DemoSpec(
@@ -103,7 +82,6 @@ DEMOS: dict[str, DemoSpec] = {
         policy="MultiInputPolicy",
         ppo_kwargs=dict(n_steps=256, batch_size=256, learning_rate=3e-4, gamma=0.9, ent_coef=0.01),
         summary_columns=["return", "latency_ms", "energy_j", "failed"],
-        baselines=_split_baselines,
         shown=_split_shown,
     ),
 }
@@ -124,23 +102,16 @@ def default_out(demo: str) -> Path:
     return Path("runs") / f"demo-{demo}-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}"
 
 
-def _make_env(env_id: str, kwargs: dict[str, Any]):
-    import gymnasium as gym
-
-    # "module:id" makes Gymnasium import ns6g.envs (which registers the ids) in the worker process too.
-    return gym.make(f"ns6g.envs:{env_id}", **kwargs)
-
-
 def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
     """Train, evaluate, save the agent, a summary and a report under ``config.out``; return the summary."""
-    import gymnasium as gym
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     import ns6g.envs  # noqa: F401
     from ns6g.analysis import write_report
-    from ns6g.policies import SB3Policy, evaluate
+    from ns6g.evaluation import baselines, evaluate_contenders, make_env
+    from ns6g.policies import Contender, SB3Policy
     from ns6g.runs import RunWriter
     from ns6g.vec_env import BridgeVecEnv
 
@@ -156,7 +127,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
     with RunWriter(out, kind="demo", config=manifest_config, seeds=[config.seed, *seeds]) as run:
         run.append("events", {"kind": "train-start", "wall_time_s": run.wall_time_s,
                               "detail": f"PPO, {config.n_envs} envs, {config.timesteps} steps"})
-        make = functools.partial(_make_env, spec.env_id, env_kwargs)
+        make = functools.partial(make_env, spec.env_id, **env_kwargs)
         venv = make_vec_env(make, n_envs=config.n_envs, seed=config.seed, vec_env_cls=BridgeVecEnv)
         try:
             model = PPO(spec.policy, venv, seed=config.seed, device="cpu", verbose=0, **spec.ppo_kwargs)
@@ -169,19 +140,8 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
 
         # Evaluation seeds start far from the training seeds (SB3 seeds env i with seed + i). Each
         # contender runs in its own environment so that each writes its own run directory.
-        probe = gym.make(spec.env_id, **env_kwargs)
-        try:
-            contenders = {"ppo": ({}, SB3Policy(model)), **spec.baselines(probe, config.seed)}
-        finally:
-            probe.close()
-        frames = []
-        for name, (overrides, policy) in contenders.items():
-            env = gym.make(spec.env_id, **env_kwargs, **overrides, run_dir=out / "eval" / name)
-            try:
-                frames.append(evaluate(env, {name: policy}, seeds))
-            finally:
-                env.close()
-        episodes = pd.concat(frames, ignore_index=True)
+        contenders = {"ppo": Contender(SB3Policy(model)), **baselines(spec.env_id, env_kwargs, config.seed)}
+        episodes = evaluate_contenders(spec.env_id, env_kwargs, contenders, seeds, out=out)
         run.append("events", {"kind": "eval-end", "wall_time_s": run.wall_time_s,
                               "detail": f"{len(contenders)} contenders x {len(seeds)} seeds"})
         table = episodes.groupby("policy", sort=False)[spec.summary_columns].mean()

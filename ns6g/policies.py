@@ -7,7 +7,7 @@ seed and returns one row per episode.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -47,6 +47,19 @@ class SB3Policy:
     def __call__(self, observation: Any) -> Any:
         action, _ = self.model.predict(observation, deterministic=True)
         return action
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A policy to evaluate and the environment settings it runs under.
+
+    Most baselines are plain policies (``overrides`` empty); a baseline that is a built-in scheduler of
+    the scenario is a configuration override, with a policy whose actions the scenario checks but does
+    not apply.
+    """
+
+    policy: Policy
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 def evaluate(env: gym.Env, policies: Mapping[str, Policy], seeds: Iterable[int]) -> pd.DataFrame:

@@ -1,0 +1,245 @@
+"""``ns6g train`` and ``ns6g evaluate``: Stable-Baselines3 agents on ns6g scenarios.
+
+``train`` runs ``n_envs`` scenario processes in parallel (:class:`ns6g.vec_env.BridgeVecEnv`), logs to
+TensorBoard, saves checkpoints, and then evaluates the agent against the environment's baselines on
+held-out seeds. The output folder is a run directory (kind ``train``; see docs/training.md)::
+
+    OUT/manifest.json, events/          the job (phases in ``events``; the summary in the manifest)
+    OUT/agent.zip, OUT/agent.json       the agent and what it was trained on (read by ``evaluate``)
+    OUT/checkpoints/agent_<steps>_steps.zip
+    OUT/tensorboard/<ALGO>_1/           TensorBoard event files
+    OUT/train/env-<i>/                  the traced run of training environment i (its learning curve)
+    OUT/eval/<policy>/                  one traced evaluation run per contender
+    OUT/episodes.csv, OUT/summary.json  per-episode evaluation results; means with 95 % intervals
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import pandas as pd
+
+Algorithm = Literal["ppo", "a2c", "dqn", "sac"]
+ALGORITHMS: dict[str, str] = {"ppo": "PPO", "a2c": "A2C", "dqn": "DQN", "sac": "SAC"}
+# Action spaces each algorithm can act in (Stable-Baselines3's support table).
+_SUPPORTED: dict[str, tuple[type[gym.Space], ...]] = {
+    "ppo": (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary),
+    "a2c": (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary),
+    "dqn": (gym.spaces.Discrete,),
+    "sac": (gym.spaces.Box,),
+}
+AGENT_FILE = "agent.zip"
+AGENT_INFO = "agent.json"
+EVAL_SEED_BASE = 10_000  # evaluation seeds start far from the training seeds (SB3 seeds env i with seed + i)
+
+
+class TrainingError(ValueError):
+    """A training or evaluation request that cannot run (unknown algorithm, unsupported space, bad agent)."""
+
+
+def check_algorithm(algo: str, action_space: gym.Space) -> None:
+    """Raise :class:`TrainingError` unless ``algo`` is known and can act in ``action_space``."""
+    if algo not in ALGORITHMS:
+        raise TrainingError(f"unknown algorithm {algo!r}: choose one of {', '.join(ALGORITHMS)}")
+    if not isinstance(action_space, _SUPPORTED[algo]):
+        fits = [name for name, spaces in _SUPPORTED.items() if isinstance(action_space, spaces)]
+        raise TrainingError(
+            f"{algo} cannot act in the action space {action_space} "
+            f"(it takes {', '.join(s.__name__ for s in _SUPPORTED[algo])}); use {' or '.join(fits) or 'another env'}")
+
+
+def policy_name(observation_space: gym.Space) -> str:
+    """The SB3 policy for an observation space: ``MultiInputPolicy`` for Dict spaces, else ``MlpPolicy``."""
+    return "MultiInputPolicy" if isinstance(observation_space, gym.spaces.Dict) else "MlpPolicy"
+
+
+def _algorithm_class(algo: str):
+    import stable_baselines3
+
+    return getattr(stable_baselines3, ALGORITHMS[algo])
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training job. ``env_kwargs`` configure the environment (validated by its config class)."""
+
+    env_id: str
+    algo: Algorithm = "ppo"
+    timesteps: int = 10_000
+    n_envs: int = 4
+    seed: int = 0
+    out: Path = Path("runs/train")
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    algo_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    eval_seeds: int = 5
+    checkpoints: int = 5  # agents saved during training, evenly spaced
+    trace_detail: str = "summary"  # of the training environments' run directories
+
+    def __post_init__(self) -> None:
+        for name in ("timesteps", "n_envs", "eval_seeds"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"{name} must be >= 1 (got {getattr(self, name)})")
+        if self.checkpoints < 0:
+            raise TrainingError(f"checkpoints must be >= 0 (got {self.checkpoints})")
+        if self.algo not in ALGORITHMS:
+            raise TrainingError(f"unknown algorithm {self.algo!r}: choose one of {', '.join(ALGORITHMS)}")
+
+
+def eval_seeds(seed: int, count: int) -> list[int]:
+    """The held-out evaluation seeds of a job seeded ``seed``."""
+    return list(range(EVAL_SEED_BASE + seed, EVAL_SEED_BASE + seed + count))
+
+
+def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Train, save and evaluate an agent; return the summary (also in ``OUT/summary.json``)."""
+    import torch
+    from stable_baselines3.common.callbacks import CheckpointCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    import ns6g.envs  # noqa: F401  (registers the ids)
+    from ns6g.evaluation import make_env
+    from ns6g.runs import RunWriter
+    from ns6g.vec_env import BridgeVecEnv
+
+    out = Path(config.out)
+    env_kwargs = dict(config.env_kwargs)
+    if config.env_id not in gym.registry:
+        raise TrainingError(f"unknown environment {config.env_id!r}: `ns6g envs` lists them")
+    probe = make_env(config.env_id, **env_kwargs)  # validates env_kwargs before anything is written
+    try:
+        check_algorithm(config.algo, probe.action_space)
+        policy = policy_name(probe.observation_space)
+    finally:
+        probe.close()
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(1)  # the scenario processes want the other cores
+    manifest = {**{k: str(v) for k, v in asdict(config).items()}, "env_kwargs": env_kwargs}
+    with RunWriter(out, kind="train", config=manifest, seeds=[config.seed]) as run:
+        run.append("events", {"kind": "train-start", "wall_time_s": run.wall_time_s,
+                              "detail": f"{config.algo}, {config.n_envs} envs, {config.timesteps} steps"})
+        counter = iter(range(config.n_envs))
+
+        def make(**_: Any):
+            # Each training environment writes its own traced run: its learning curve.
+            return make_env(config.env_id, **env_kwargs, run_dir=out / "train" / f"env-{next(counter)}",
+                            trace_detail=config.trace_detail)
+
+        venv = make_vec_env(make, n_envs=config.n_envs, seed=config.seed, vec_env_cls=BridgeVecEnv)
+        try:
+            model = _algorithm_class(config.algo)(
+                policy, venv, seed=config.seed, device="auto", verbose=0,
+                tensorboard_log=str(out / "tensorboard"), **dict(config.algo_kwargs))
+            callbacks = []
+            if config.checkpoints:
+                every = max(1, config.timesteps // (config.checkpoints * config.n_envs))
+                callbacks.append(CheckpointCallback(every, str(out / "checkpoints"), name_prefix="agent"))
+            model.learn(total_timesteps=config.timesteps, callback=callbacks, progress_bar=progress,
+                        tb_log_name=ALGORITHMS[config.algo])
+        finally:
+            venv.close()
+        train_s = run.wall_time_s
+        model.save(out / AGENT_FILE)
+        (out / AGENT_INFO).write_text(json.dumps(
+            {"algo": config.algo, "env_id": config.env_id, "env_kwargs": env_kwargs, "seed": config.seed,
+             "timesteps": config.timesteps}, indent=2, default=str))
+        run.append("events", {"kind": "train-end", "wall_time_s": train_s, "detail": f"agent saved to {AGENT_FILE}"})
+
+        summary = evaluate_agent(out / AGENT_FILE, seeds=eval_seeds(config.seed, config.eval_seeds), out=out,
+                                 progress=progress, model=model)
+        summary["train_seconds"] = train_s
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        run.append("events", {"kind": "eval-end", "wall_time_s": run.wall_time_s,
+                              "detail": f"{len(summary['table'])} contenders x {config.eval_seeds} seeds"})
+        run.set(train_seconds=train_s, mean_return=summary["mean_return"])
+    return summary
+
+
+def load_agent(path: str | Path):
+    """Load an agent saved by :func:`train`; the algorithm comes from ``agent.json`` beside it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / AGENT_FILE
+    if not path.is_file():
+        raise TrainingError(f"no agent at {path}")
+    info = agent_info(path)
+    try:
+        return _algorithm_class(info["algo"]).load(path, device="auto")
+    except Exception as exc:  # a zip SB3 cannot read: say which file
+        raise TrainingError(f"cannot load the {info['algo']} agent {path}: {exc}") from exc
+
+
+def agent_info(path: str | Path) -> dict[str, Any]:
+    """What the agent at ``path`` (``agent.zip`` or its folder) was trained on: ``agent.json`` beside it."""
+    path = Path(path)
+    info_path = (path if path.is_dir() else path.parent) / AGENT_INFO
+    if not info_path.is_file():
+        raise TrainingError(f"{info_path} is missing: it names the algorithm and environment of the agent")
+    try:
+        info = json.loads(info_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TrainingError(f"{info_path}: not JSON ({exc})") from None
+    if info.get("algo") not in ALGORITHMS or not isinstance(info.get("env_id"), str):
+        raise TrainingError(f"{info_path}: needs 'algo' (one of {', '.join(ALGORITHMS)}) and 'env_id'")
+    return info
+
+
+def evaluate_agent(
+    agent: str | Path,
+    env_id: str | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    seeds: Sequence[int] = tuple(eval_seeds(0, 5)),
+    out: Path | None = None,
+    progress: bool = True,
+    model: Any = None,
+) -> dict[str, Any]:
+    """Evaluate a saved agent and the environment's baselines on ``seeds``.
+
+    ``env_id`` and ``env_kwargs`` default to what the agent was trained on. With ``out``, writes the
+    evaluation runs (``out/eval/<policy>``) and ``out/episodes.csv``. Returns a summary: ``env_id``,
+    ``seeds``, ``mean_return`` per policy, and ``table`` (per policy: mean and 95 % interval half-width
+    ``<column>_ci`` of the return and of every numeric info entry).
+    """
+    from ns6g.evaluation import baselines, confidence_table, evaluate_contenders
+    from ns6g.policies import Contender, SB3Policy
+
+    info = agent_info(agent)
+    env_id = env_id or info["env_id"]
+    env_kwargs = dict(info.get("env_kwargs", {}) if env_kwargs is None else env_kwargs)
+    model = model if model is not None else load_agent(agent)
+    contenders = {"agent": Contender(SB3Policy(model)), **baselines(env_id, env_kwargs, seed=min(seeds))}
+    episodes = evaluate_contenders(env_id, env_kwargs, contenders, list(seeds), out=out, progress=progress)
+    table = confidence_table(episodes)
+    if out is not None:
+        episodes.to_csv(Path(out) / "episodes.csv", index=False)
+    return {
+        "env_id": env_id,
+        "env_kwargs": env_kwargs,
+        "algo": info["algo"],
+        "agent": str(agent),
+        "seeds": list(seeds),
+        "mean_return": table["return"].to_dict(),
+        "table": table.reset_index().to_dict(orient="records"),
+    }
+
+
+def format_evaluation(summary: Mapping[str, Any]) -> str:
+    """The evaluation table (mean ± 95 % interval of the return and the first few info entries)."""
+    from ns6g.evaluation import format_confidence_table
+
+    table = pd.DataFrame(summary["table"]).set_index("policy")
+    columns = ["return"] + [c for c in table.columns if not c.endswith("_ci") and c not in ("return", "episodes")][:3]
+    best = max((p for p in table.index if p != "agent"), key=lambda p: table.loc[p, "return"], default=None)
+    lines = [f"{summary['env_id']}: {summary['algo']} agent against the baselines, one episode on each of "
+             f"{len(summary['seeds'])} held-out seeds (mean ± 95 % interval):",
+             format_confidence_table(table, columns)]
+    if best is not None:
+        lines.append(f"agent return {table.loc['agent', 'return']:.3f}; best baseline {best} "
+                     f"{table.loc[best, 'return']:.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""``ns6g train`` / ``ns6g evaluate``: a short job leaves a loadable agent, a run directory and an honest
+comparison; bad requests are refused before anything is written."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+
+from ns6g.analysis import learning_curve, load_run
+from ns6g.cli import main, parse_settings
+from ns6g.evaluation import confidence_table
+from ns6g.training import TrainConfig, TrainingError, check_algorithm, evaluate_agent, load_agent, train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "link"
+    config = TrainConfig(env_id="ns6g/LinkControl-v0", timesteps=256, n_envs=2, seed=7, out=out, eval_seeds=2,
+                         checkpoints=2, env_kwargs={"episode_steps": 20}, algo_kwargs={"n_steps": 64, "batch_size": 64})
+    return out, train(config, progress=False)
+
+
+def test_train_leaves_a_loadable_agent_and_a_run_directory(trained):
+    out, summary = trained
+    model = load_agent(out / "agent.zip")
+    assert model.num_timesteps >= 256
+    assert sorted(p.name for p in (out / "checkpoints").glob("agent_*_steps.zip"))  # at least one checkpoint
+    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+    run = load_run(out)
+    assert run.manifest["kind"] == "train" and run.manifest["status"] == "finished"
+    assert {"train-start", "train-end", "eval-end"} <= set(run.events["kind"])
+    # Every training environment traced its episodes: 256 steps over 2 envs of 20-step episodes.
+    curves = [learning_curve(load_run(out / "train" / f"env-{i}")) for i in range(2)]
+    assert sum(int(c["steps"].sum()) for c in curves) >= 256
+    assert all(c["done"].iloc[0] for c in curves)
+    # The agent and every baseline ran on the same held-out seeds.
+    episodes = pd.read_csv(out / "episodes.csv")
+    assert set(episodes["policy"]) == {row["policy"] for row in summary["table"]}
+    assert {"agent", "random"} <= set(episodes["policy"])
+    assert episodes.groupby("policy")["seed"].apply(sorted).map(tuple).nunique() == 1
+    assert all(json.loads((out / "summary.json").read_text())["mean_return"][p] == pytest.approx(v)
+               for p, v in summary["mean_return"].items())
+
+
+def test_evaluate_reproduces_the_training_evaluation(trained):
+    out, summary = trained
+    again = evaluate_agent(out, seeds=summary["seeds"], progress=False)
+    assert again["mean_return"] == pytest.approx(summary["mean_return"])
+
+
+def test_confidence_interval_is_students_t():
+    episodes = pd.DataFrame({"policy": ["a"] * 4 + ["b"], "return": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    table = confidence_table(episodes, ["return"])
+    assert table.loc["a", "return"] == pytest.approx(2.5)
+    # t(0.975, 3) = 3.182; sd = 1.291
+    assert table.loc["a", "return_ci"] == pytest.approx(3.182446 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-5)
+    assert np.isnan(table.loc["b", "return_ci"])  # one episode: no interval
+    with pytest.raises(KeyError, match="latency"):
+        confidence_table(episodes, ["latency"])
+
+
+def test_algorithms_must_fit_the_action_space():
+    check_algorithm("dqn", gym.spaces.Discrete(3))
+    with pytest.raises(TrainingError, match="sac cannot act in the action space Discrete"):
+        check_algorithm("sac", gym.spaces.Discrete(3))
+    with pytest.raises(TrainingError, match="dqn cannot act.*use ppo or a2c"):
+        check_algorithm("dqn", gym.spaces.MultiDiscrete([2, 3]))
+    with pytest.raises(TrainingError, match="unknown algorithm 'td3'"):
+        check_algorithm("td3", gym.spaces.Box(0, 1, (2,)))
+
+
+def test_bad_requests_are_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "t"
+    assert main(["train", "ns6g/LinkControl-v0", "--algo", "sac", "--out", str(out), "--quiet"]) == 2
+    assert "sac cannot act" in capsys.readouterr().err
+    assert main(["train", "ns6g/Nope-v0", "--out", str(out)]) == 2
+    assert "unknown environment 'ns6g/Nope-v0'" in capsys.readouterr().err
+    assert main(["train", "ns6g/LinkControl-v0", "--env", "rate_levels=1", "--out", str(out)]) == 2
+    assert "rate_levels" in capsys.readouterr().err
+    assert main(["train", "ns6g/LinkControl-v0", "--env", "rate_levels", "--out", str(out)]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["evaluate", str(tmp_path / "missing.zip")]) == 2
+    assert "agent.json" in capsys.readouterr().err
+    with pytest.raises(TrainingError, match="timesteps must be >= 1"):
+        TrainConfig(env_id="ns6g/LinkControl-v0", timesteps=0)
+
+
+def test_settings_are_read_as_json_where_they_parse():
+    assert parse_settings(["ues=8", "scenario=UMa", "fast_fading=false", "x=[1, 2]"], "--env") == {
+        "ues": 8, "scenario": "UMa", "fast_fading": False, "x": [1, 2]}
