@@ -24,15 +24,18 @@ import copy
 import shutil
 import tempfile
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import gymnasium as gym
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ns6g.config import ScenarioConfig
 from ns6g.bridge import Bridge
 from ns6g.envs.base import ScenarioEnv
+from ns6g.multiagent import AgentSplit
 from ns6g.policies import Contender, RandomPolicy
 
 RADIO_COLUMNS = {  # radio_sample field -> radio table column (units in the names)
@@ -140,6 +143,43 @@ class SpectrumAllocationEnv(ScenarioEnv):
         not applied, so a random policy stands in for it."""
         ignored = RandomPolicy(copy.deepcopy(self.action_space), seed)
         return {name: Contender(ignored, overrides) for name, overrides in self.baseline_configs().items()}
+
+    def agent_split(self) -> AgentSplit:
+        """One agent per UE (``ue-<u>``) for :class:`ns6g.multiagent.ParallelScenarioEnv`, in ``share`` mode.
+
+        Agent u observes its own row of every observation entry (``cqi`` (rbgs,), ``buffer_kbytes`` (1,),
+        ``throughput_mbps`` (1,), ``serving_cell`` Discrete(cells)) and acts with its share weight, Box (1,)
+        in [0, 1]; the joint action gives UE u that weight in every cell (only its serving cell's counts).
+        """
+        if self.config.action_mode != "share":
+            raise ValueError("agent_split: per-UE agents need action_mode='share' "
+                             "(in 'rbg' mode an RBG is one decision of its cell, not of a UE)")
+        ues, cells = self.config.ues, self.config.cells
+        agents = [f"ue-{u}" for u in range(ues)]
+        joint = self.observation_space
+
+        def own(u: int) -> gym.spaces.Dict:
+            spaces = {}
+            for key, space in joint.spaces.items():
+                if isinstance(space, gym.spaces.MultiDiscrete):
+                    spaces[key] = gym.spaces.Discrete(int(space.nvec[u]))
+                else:
+                    low, high = space.low[u], space.high[u]
+                    spaces[key] = gym.spaces.Box(np.atleast_1d(low), np.atleast_1d(high), dtype=space.dtype)
+            return gym.spaces.Dict(spaces)
+
+        def observe(observation: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+            return {agent: {key: (int(value[u]) if isinstance(joint[key], gym.spaces.MultiDiscrete)
+                                  else np.atleast_1d(value[u]).astype(joint[key].dtype))
+                            for key, value in observation.items()}
+                    for u, agent in enumerate(agents)}
+
+        def act(actions: Mapping[str, Any]) -> np.ndarray:
+            weights = np.array([np.asarray(actions[a], dtype=np.float32).reshape(-1)[0] for a in agents])
+            return np.tile(weights, (cells, 1)).astype(np.float32)
+
+        return AgentSplit(agents, {a: own(u) for u, a in enumerate(agents)},
+                          {a: gym.spaces.Box(0.0, 1.0, (1,), np.float32) for a in agents}, observe, act)
 
     def _launch(self) -> Bridge:
         args = self.config.to_args()
