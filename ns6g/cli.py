@@ -15,7 +15,8 @@ commands:
   build      compile the ns-3 scenarios against the installed ns3 wheel (cached; a repeat is a no-op)
   bench      benchmarks: bridge (vs a socket transport), reset (vs a relaunch), parallel (1-8 envs),
              trace (run directory overhead), load (1M-row table into pandas),
-             ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one)
+             ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one),
+             suite (cases x contenders x seeds with a regression gate)
   demo       train PPO briefly (link: LinkControl; ran: SpectrumAllocation; split: SplitInference) and
              compare it with baselines
   envs       list the registered Gymnasium environments
@@ -43,6 +44,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ns6g import bench
 
+    if args.which == "suite":
+        return _bench_suite(args)
     progress = not args.json
     run, fmt = {
         "bridge": (lambda: bench.bench_bridge(iterations=args.iterations, progress=progress), bench.format_bridge),
@@ -56,6 +59,33 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     result = run()
     print(json.dumps(result) if args.json else fmt(result))
     return 0
+
+
+def _bench_suite(args: argparse.Namespace) -> int:
+    from ns6g.suite import DEFAULT_SUITE, SuiteError, baseline_from, load_baseline, load_suite, metric_values, run_suite
+
+    try:
+        suite = load_suite(args.config or DEFAULT_SUITE)
+        baseline = load_baseline(args.baseline) if args.baseline else None
+        table, regressions = run_suite(suite, out=args.out, backend=args.backend, jobs=args.jobs,
+                                       address=args.address, baseline=baseline, progress=not args.json)
+    except SuiteError as exc:
+        print(f"ns6g bench suite: {exc}", file=sys.stderr)
+        return 2
+    if args.write_baseline:
+        args.write_baseline.write_text(json.dumps(baseline_from(table), indent=2) + "\n")
+    if args.json:
+        print(json.dumps({"results": table.to_dict(orient="records"), "metrics": metric_values(table),
+                          "regressions": [str(r) for r in regressions]}))
+    else:
+        print(table.to_markdown(index=False, floatfmt=".4g"))
+        if args.out:
+            print(f"results: {args.out}/results.csv, results.json, results.md, tasks.csv")
+    for regression in regressions:
+        print(f"REGRESSION {regression}", file=sys.stderr)
+    if baseline is not None and not regressions:
+        print(f"no regression against {args.baseline} ({len(baseline.metrics)} metrics)", file=sys.stderr)
+    return 1 if regressions else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -176,14 +206,26 @@ def make_parser() -> argparse.ArgumentParser:
         "trace: episodes with and without a run directory; "
         "load: load_run of a 1-million-row flows table; "
         "ran: simulated seconds per wall second of the 6G RAN for 10, 100 and 1000 UEs; "
-        "split: task latency of every DNN split as the uplink rate falls, best against greedy",
+        "split: task latency of every DNN split as the uplink rate falls, best against greedy; "
+        "suite: a suite of cases x contenders x seeds (default: ns6g/suites/default.toml) with a results table "
+        "and a regression gate (exit 1 naming every metric worse than --baseline by more than its tolerance)",
     )
-    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split"], help="which benchmark to run")
+    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "suite"],
+                   help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
     p.add_argument("--seconds", type=float, default=4.0, help="parallel: seconds per count (default 4)")
     p.add_argument("--detail", choices=["summary", "full"], default="summary",
                    help="trace: detail level of the traced run (default summary)")
+    p.add_argument("--config", type=Path, default=None, help="suite: the suite file (TOML; default: the shipped one)")
+    p.add_argument("--baseline", type=Path, default=None, help="suite: baseline file (JSON) to compare with")
+    p.add_argument("--write-baseline", type=Path, default=None, help="suite: write the results as a baseline file")
+    p.add_argument("--out", type=Path, default=None, help="suite: folder for results.csv/.json/.md and tasks.csv")
+    p.add_argument("--backend", choices=["process", "ray"], default="process",
+                   help="suite: local process pool (default) or Ray (pip install 'ns6g[ray]')")
+    p.add_argument("--address", default=None,
+                   help="suite, ray: cluster to join ('auto', 'ray://host:10001'); default: start a local instance")
+    p.add_argument("--jobs", type=int, default=None, help="suite: parallel tasks (default: cores)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser(

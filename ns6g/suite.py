@@ -1,0 +1,283 @@
+"""``ns6g bench suite``: a headless benchmark suite of cases x seeds with a regression gate.
+
+A suite (TOML, see ``ns6g/suites/default.toml`` and docs/suite.md) lists *cases*; each case names an
+environment, its settings, the contenders to run (baselines of the environment by name) and the metrics
+to report. Every (case, contender, seed) is one *task*: one episode on ns-3 ``RngRun = seed``. Tasks run
+in a local process pool (default) or on Ray (``backend="ray"``); each task is deterministic, so both give
+the same table for the same seeds.
+
+Results: one row per (case, contender) with the mean of every metric over the seeds, written as CSV, JSON
+and Markdown. A baseline file (JSON) states expected values with tolerances; :func:`compare` lists every
+metric that is worse than its baseline by more than its tolerance, and the command exits non-zero naming
+them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_SUITE = Path(__file__).parent / "suites" / "default.toml"
+
+
+class SuiteError(ValueError):
+    """A suite, baseline or backend request that cannot run; the message names the problem."""
+
+
+class Case(BaseModel):
+    """One environment configuration and the contenders compared on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="case name (letters, digits, _ . -)")
+    env: str = Field(description="environment id, e.g. ns6g/LinkControl-v0")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="environment settings")
+    contenders: list[str] = Field(min_length=1, description="baseline names of the environment (its baselines())")
+    metrics: list[str] = Field(default_factory=lambda: ["return"],
+                               description="columns of ns6g.policies.evaluate to report (return, steps, info entries)")
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seeds: list[int] = Field(min_length=1, description="ns-3 RngRun of each episode")
+    cases: list[Case] = Field(min_length=1, alias="case")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Suite:
+        names = [case.name for case in self.cases]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"case names must be unique (repeated: {', '.join(duplicated)})")
+        return self
+
+
+def load_suite(path: str | Path = DEFAULT_SUITE) -> Suite:
+    """Read and validate a suite file (TOML)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise SuiteError(f"cannot read the suite {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SuiteError(f"{path}: {where}: {first['msg']}") from None
+
+
+@dataclass(frozen=True)
+class Task:
+    case: str
+    env: str
+    env_kwargs: Mapping[str, Any]
+    contender: str
+    seed: int
+    metrics: Sequence[str]
+
+
+def tasks_of(suite: Suite) -> list[Task]:
+    return [Task(c.name, c.env, c.env_kwargs, name, seed, tuple(c.metrics))
+            for c in suite.cases for name in c.contenders for seed in suite.seeds]
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """One episode of one contender on one seed; returns the row (case, contender, seed, metrics)."""
+    import ns6g.envs  # noqa: F401
+    from ns6g.evaluation import make_env
+    from ns6g.policies import evaluate
+
+    probe = make_env(task.env, **task.env_kwargs)
+    try:
+        contenders = probe.unwrapped.baselines(task.seed)
+    finally:
+        probe.close()
+    if task.contender not in contenders:
+        raise SuiteError(f"case {task.case}: {task.env} has no contender {task.contender!r} "
+                         f"(it has {', '.join(contenders)})")
+    contender = contenders[task.contender]
+    env = make_env(task.env, **{**task.env_kwargs, **contender.overrides})
+    try:
+        row = evaluate(env, {task.contender: contender.policy}, [task.seed]).iloc[0].to_dict()
+    finally:
+        env.close()
+    missing = [m for m in task.metrics if m not in row]
+    if missing:
+        raise SuiteError(f"case {task.case}: no metric {missing[0]!r} (the episode has {', '.join(sorted(row))})")
+    return {"case": task.case, "contender": task.contender, "seed": task.seed,
+            **{m: float(row[m]) for m in task.metrics}}
+
+
+Backend = Literal["process", "ray"]
+
+
+def run_tasks(tasks: Sequence[Task], backend: Backend = "process", jobs: int | None = None,
+              address: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run every task; one row per task in the order given, whatever the backend."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), desc="suite", unit="task", disable=not progress)
+    if backend == "process":
+        import multiprocessing
+
+        # forkserver: workers start clean (no inherited bridges or threads of the parent).
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver")) as pool:
+            futures = [pool.submit(run_task, task) for task in tasks]
+            for future in futures:
+                future.add_done_callback(lambda _: bar.update())
+            rows = [future.result() for future in futures]
+    elif backend == "ray":
+        rows = _run_on_ray(tasks, jobs, address, lambda: bar.update())
+    else:
+        raise SuiteError(f"unknown backend {backend!r}: choose process or ray")
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def _run_on_ray(tasks: Sequence[Task], jobs: int | None, address: str | None, tick: Callable[[], None]) -> list[dict]:
+    try:
+        import ray
+    except ImportError:
+        raise SuiteError("backend 'ray' needs Ray: pip install 'ns6g[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        # address=None starts a local instance; "auto" or "ray://host:port" joins a running cluster.
+        ray.init(address=address, num_cpus=jobs if address is None else None, include_dashboard=False,
+                 log_to_driver=False, ignore_reinit_error=True)
+    try:
+        remote = ray.remote(num_cpus=1)(run_task)
+        pending = {remote.remote(task): i for i, task in enumerate(tasks)}
+        rows: list[dict | None] = [None] * len(tasks)
+        waiting = list(pending)
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1)
+            rows[pending[done[0]]] = ray.get(done[0])
+            tick()
+        return rows  # type: ignore[return-value]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean of every metric over the seeds, one row per (case, contender) in suite order."""
+    metrics = [c for c in rows.columns if c not in ("case", "contender", "seed")]
+    table = rows.groupby(["case", "contender"], sort=False)[metrics].mean().reset_index()
+    table.insert(2, "seeds", rows.groupby(["case", "contender"], sort=False)["seed"].count().to_numpy())
+    return table
+
+
+def metric_values(table: pd.DataFrame) -> dict[str, float]:
+    """``{"<case>/<contender>/<metric>": value}`` of every reported (non-NaN) metric."""
+    values = {}
+    for row in table.to_dict(orient="records"):
+        for key, value in row.items():
+            if key not in ("case", "contender", "seeds") and not (isinstance(value, float) and math.isnan(value)):
+                values[f"{row['case']}/{row['contender']}/{key}"] = float(value)
+    return values
+
+
+@dataclass(frozen=True)
+class Regression:
+    metric: str
+    value: float
+    baseline: float
+    tolerance: float
+    higher_is_better: bool
+
+    def __str__(self) -> str:
+        direction = "below" if self.higher_is_better else "above"
+        return (f"{self.metric}: {self.value:.6g} is {direction} the baseline {self.baseline:.6g} "
+                f"by more than {self.tolerance:.0%}")
+
+
+class BaselineMetric(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: float
+    higher_is_better: bool = True
+    tolerance: float | None = Field(None, ge=0, description="relative tolerance (0.05 = 5 %); default: the file's")
+
+
+class BaselineFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tolerance: float = Field(0.05, ge=0, description="default relative tolerance")
+    metrics: dict[str, BaselineMetric] = Field(min_length=1)
+
+
+def load_baseline(path: str | Path) -> BaselineFile:
+    path = Path(path)
+    try:
+        return BaselineFile.model_validate(json.loads(path.read_text()))
+    except OSError as exc:
+        raise SuiteError(f"cannot read the baseline {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"{path}: not JSON ({exc})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SuiteError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+
+
+def compare(values: Mapping[str, float], baseline: BaselineFile) -> list[Regression]:
+    """Metrics worse than the baseline by more than their tolerance (relative to the baseline's magnitude).
+
+    A baseline metric the results do not have is refused (SuiteError naming it): a renamed or removed
+    metric must not pass silently.
+    """
+    unknown = sorted(set(baseline.metrics) - set(values))
+    if unknown:
+        raise SuiteError(f"the baseline names metrics the suite did not report: {', '.join(unknown[:5])}"
+                         f"{' ...' if len(unknown) > 5 else ''} (reported: {', '.join(sorted(values)[:5])} ...)")
+    regressions = []
+    for name, expected in baseline.metrics.items():
+        tolerance = baseline.tolerance if expected.tolerance is None else expected.tolerance
+        allowed = tolerance * max(abs(expected.value), 1e-12)
+        worse = expected.value - values[name] if expected.higher_is_better else values[name] - expected.value
+        if worse > allowed:
+            regressions.append(Regression(name, values[name], expected.value, tolerance, expected.higher_is_better))
+    return regressions
+
+
+def write_results(table: pd.DataFrame, rows: pd.DataFrame, out: Path) -> dict[str, Path]:
+    """``results.csv`` (per case and contender), ``tasks.csv`` (per seed), ``results.json``, ``results.md``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "results.csv", "tasks": out / "tasks.csv", "json": out / "results.json",
+             "markdown": out / "results.md"}
+    table.to_csv(paths["csv"], index=False)
+    rows.to_csv(paths["tasks"], index=False)
+    paths["json"].write_text(json.dumps({"results": table.to_dict(orient="records"),
+                                         "metrics": metric_values(table)}, indent=2))
+    paths["markdown"].write_text(table.to_markdown(index=False, floatfmt=".4g") + "\n")
+    return paths
+
+
+def run_suite(suite: Suite, out: Path | None = None, backend: Backend = "process", jobs: int | None = None,
+              address: str | None = None, baseline: BaselineFile | None = None,
+              progress: bool = True) -> tuple[pd.DataFrame, list[Regression]]:
+    """Run a suite, write its results under ``out`` and compare with ``baseline``."""
+    rows = run_tasks(tasks_of(suite), backend=backend, jobs=jobs, address=address, progress=progress)
+    table = summarise(rows)
+    if out is not None:
+        write_results(table, rows, Path(out))
+    regressions = compare(metric_values(table), baseline) if baseline is not None else []
+    return table, regressions
+
+
+def baseline_from(table: pd.DataFrame, tolerance: float = 0.05, lower_is_better: Iterable[str] = ()) -> dict:
+    """A baseline file's content from a results table (every metric higher-is-better unless its name, or
+    its column, is in ``lower_is_better``)."""
+    lower = set(lower_is_better)
+    return {"tolerance": tolerance, "metrics": {
+        name: {"value": value, "higher_is_better": not (name in lower or name.rsplit("/", 1)[-1] in lower)}
+        for name, value in metric_values(table).items()}}
