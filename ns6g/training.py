@@ -120,7 +120,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(1)  # the scenario processes want the other cores
-    manifest = {**{k: str(v) for k, v in asdict(config).items()}, "env_kwargs": env_kwargs}
+    manifest = {**asdict(config), "out": str(config.out), "env_kwargs": env_kwargs,
+                "algo_kwargs": dict(config.algo_kwargs)}
     with RunWriter(out, kind="train", config=manifest, seeds=[config.seed]) as run:
         run.append("events", {"kind": "train-start", "wall_time_s": run.wall_time_s,
                               "detail": f"{config.algo}, {config.n_envs} envs, {config.timesteps} steps"})
