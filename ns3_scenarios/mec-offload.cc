@@ -55,8 +55,8 @@
 //   and compute), downlink_ms, last_target, last_share, last_energy_j.
 #include "bridge/ns6g-bridge.h"
 #include "mec/model/device-catalogue.h"
-#include "mec/model/processor.h"
-#include "mec/model/task-transfer.h"
+#include "mec/helper/mec-network-helper.h"
+#include "mec/model/mec-task-engine.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
@@ -70,10 +70,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <deque>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -86,7 +85,6 @@ using namespace ns6g::mec;
 namespace
 {
 
-constexpr uint16_t kPort = 9000;
 constexpr uint16_t kMtuBytes = 65'535;
 
 
@@ -125,47 +123,6 @@ struct Params
     uint32_t episodeSteps{100};
 };
 
-enum class Stage
-{
-    kPending,
-    kLocal,
-    kUpload,
-    kForward, //!< on its way to its server (inter-edge relay or migration)
-    kQueued,
-    kInService,
-    kResult,
-};
-
-struct Task
-{
-    uint64_t id{0};
-    uint32_t device{0};
-    uint32_t target{0}; //!< 0 local, i: edge server i - 1 (as chosen)
-    uint32_t server{0}; //!< the edge server holding it now (changes on migration)
-    uint32_t share{0};
-    Stage stage{Stage::kPending};
-    double remainingFlops{0.0};
-    Time arrival;
-    Time upStart;
-    Time upDone;
-    Time serverStart; //!< start of the current service
-    Time serverDone;
-    Time resultDone;
-    double energyJ{0.0};
-    uint64_t upReceived{0};
-    uint64_t resultReceived{0};
-    EventId timeout;
-    uint64_t forwardToken{0}; //!< Enqueue events carrying an older token are stale (cancelled)
-};
-
-struct EdgeServer
-{
-    Ptr<Processor> processor;
-    std::deque<uint64_t> queue;
-    int64_t inService{-1};
-    uint64_t generation{0}; //!< bumped when the processor is replaced (a migrated task in service)
-};
-
 class MecOffloadEnv : public ns6g::GymEnv
 {
   public:
@@ -180,7 +137,6 @@ class MecOffloadEnv : public ns6g::GymEnv
         {
             throw std::invalid_argument("device " + m_device.name + " has no radio (tx_power_dbm empty)");
         }
-        m_txPowerW = std::pow(10.0, (m_device.txPowerDbm - 30.0) / 10.0);
     }
 
     ns6g::Space GetObservationSpace() override
@@ -234,42 +190,28 @@ class MecOffloadEnv : public ns6g::GymEnv
         m_ran.system->SetAttribute("TimeToTrigger", TimeValue(Seconds(m_p.timeToTriggerMs / 1e3)));
         m_ran.system->TraceConnectWithoutContext("Handover", MakeCallback(&MecOffloadEnv::OnHandover, this));
 
-        m_deviceProcs.clear();
-        for (uint32_t u = 0; u < m_p.ues; ++u)
-        {
-            m_deviceProcs.push_back(CreateDeviceProcessor(m_device));
-        }
-        m_servers.assign(m_p.cells, EdgeServer{});
-        for (auto& s : m_servers)
-        {
-            s.processor = CreateDeviceProcessor(m_edgeDevice);
-        }
-        m_retired.clear();
-        InstallSockets();
+        MecTaskSettings tasks;
+        tasks.taskRateHz = m_p.taskRateHz;
+        tasks.taskTimeoutS = m_p.taskTimeoutS;
+        tasks.batteryJ = m_p.batteryJ;
+        tasks.deadlineMs = m_p.deadlineMs;
+        tasks.energyWeight = m_p.energyWeight;
+        tasks.deadlinePenalty = m_p.deadlinePenalty;
+        tasks.failurePenalty = m_p.failurePenalty;
+        m_engine = std::make_unique<MecTaskEngine>(tasks);
+        m_engine->AddDevices(m_ues, m_ran.ueAddresses, m_device);
+        InstallEdges(settings);
+        m_engine->SetUploadHook([this]() { RecomputeUplink(); });
+        m_engine->SetFinishHook([this](const MecTask& task, bool failed) { OnFinished(task, failed); });
 
-        m_tasks.clear();
-        m_pending.clear();
-        m_nextTaskId = 0;
-        m_battery.assign(m_p.ues, m_p.batteryJ);
-        m_steps = 0;
         m_last = LastTask{};
-        ResetStepCounters();
+        m_stepHandovers = 0;
         m_ulAllocation.assign(m_p.cells, Allocation(m_carrier.nRbg, -1));
         for (uint32_t c = 0; c < m_p.cells; ++c)
         {
             m_ran.system->SetExternalAllocation(c, Direction::Uplink, m_ulAllocation[c]);
         }
-
-        m_arrivalRng.clear();
-        for (uint32_t u = 0; u < m_p.ues; ++u)
-        {
-            auto rng = CreateObject<ExponentialRandomVariable>();
-            rng->SetAttribute("Mean", DoubleValue(1.0 / m_p.taskRateHz));
-            rng->SetStream(500 + u);
-            m_arrivalRng.push_back(rng);
-            Simulator::ScheduleWithContext(m_ues.Get(u)->GetId(), Seconds(rng->GetValue()),
-                                           &MecOffloadEnv::OnArrival, this, u);
-        }
+        m_engine->Start();
     }
 
     Time GetStepTime() override
@@ -279,7 +221,7 @@ class MecOffloadEnv : public ns6g::GymEnv
 
     bool ExecuteActions(const ns6g::DataView& action) override
     {
-        if (m_pending.empty())
+        if (!m_engine->HasPending())
         {
             throw ns6g::InvalidRequest("no task is waiting for a decision");
         }
@@ -290,24 +232,27 @@ class MecOffloadEnv : public ns6g::GymEnv
             throw ns6g::InvalidRequest("action must be (target in 0.." + std::to_string(m_p.cells) +
                                        ", share level in 0.." + std::to_string(m_p.shareLevels - 1) + ")");
         }
-        ResetStepCounters();
-        ++m_steps;
-        const uint64_t id = m_pending.front();
-        m_pending.pop_front();
-        Task& task = m_tasks.at(id);
-        task.target = static_cast<uint32_t>(a[0]);
-        task.share = static_cast<uint32_t>(a[1]);
-        task.server = task.target == 0 ? 0 : task.target - 1;
-        task.remainingFlops = m_p.taskFlops;
-        task.stage = task.target == 0 ? Stage::kLocal : Stage::kUpload;
-        Simulator::ScheduleWithContext(m_ues.Get(task.device)->GetId(), Seconds(0), &MecOffloadEnv::StartTask, this,
-                                       id);
+        const uint64_t id = m_engine->BeginStep();
+        m_stepHandovers = 0;
+        TaskPlan plan;
+        if (a[0] == 0)
+        {
+            plan.deviceFlops = m_p.taskFlops;
+        }
+        else
+        {
+            plan.site = static_cast<int32_t>(a[0] - 1); // edge server i - 1 is site i - 1
+            plan.inputBytes = m_p.taskInputBytes;
+            plan.siteFlops = m_p.taskFlops;
+            plan.resultBytes = m_p.taskOutputBytes;
+        }
+        m_engine->Run(id, {a[0], a[1]}, plan);
         return true;
     }
 
     void GetObservation(const ns6g::DataView& obs) override
     {
-        const uint32_t u = m_pending.empty() ? 0 : m_tasks.at(m_pending.front()).device;
+        const uint32_t u = m_engine->DecidingDevice();
         const uint32_t cell = m_ran.system->ServingCell(u);
         double cqiSum = 0.0;
         double bits = 0.0;
@@ -330,53 +275,39 @@ class MecOffloadEnv : public ns6g::GymEnv
         obs["uplink_mbps"].Data<float>()[0] = static_cast<float>(std::min(mbps, maxMbps));
         obs["serving_cell"].SetDiscrete(cell);
         float* queues = obs["edge_queues"].Data<float>();
-        std::vector<double> load(m_p.cells, 0.0);
-        for (const auto& [tid, t] : m_tasks)
-        {
-            if (t.stage == Stage::kUpload || t.stage == Stage::kForward || t.stage == Stage::kQueued ||
-                t.stage == Stage::kInService)
-            {
-                load[t.server] += 1.0;
-            }
-        }
         for (uint32_t c = 0; c < m_p.cells; ++c)
         {
-            queues[c] = static_cast<float>(std::min(load[c], kMaxQueue));
+            queues[c] = Queue(m_engine->SiteAssigned(c));
         }
-        obs["device_queue"].Data<float>()[0] =
-            static_cast<float>(std::min<double>(m_deviceProcs[u]->GetTasksInSystem(), kMaxQueue));
-        obs["battery_fraction"].Data<float>()[0] =
-            static_cast<float>(std::clamp(m_battery[u] / m_p.batteryJ, 0.0, 1.0));
+        obs["device_queue"].Data<float>()[0] = Queue(m_engine->DeviceTasksInSystem(u));
+        obs["battery_fraction"].Data<float>()[0] = static_cast<float>(m_engine->BatteryFraction(u));
         obs["device"].SetDiscrete(u);
     }
 
     double GetReward() override
     {
-        return m_stepReward;
+        return m_engine->StepTotals().reward;
     }
 
     bool GetGameOver() override
     {
-        return std::any_of(m_battery.begin(), m_battery.end(), [](double b) { return b <= 0.0; });
+        return m_engine->AnyBatteryEmpty();
     }
 
     bool GetTruncated() override
     {
-        return m_steps >= m_p.episodeSteps;
+        return m_engine->Steps() >= m_p.episodeSteps;
     }
 
     void GetExtraInfo(ns6g::Info& info) override
     {
-        double sum = std::accumulate(m_stepLatencies.begin(), m_stepLatencies.end(), 0.0);
-        info.Set("latency_ms", m_stepLatencies.empty() ? std::nan("") : sum / m_stepLatencies.size() * 1e3);
-        info.Set("energy_j", m_stepEnergyJ);
-        info.Set("completed", static_cast<double>(m_stepLatencies.size()));
-        info.Set("failed", static_cast<double>(m_stepFailed));
-        info.Set("deadline_violations", static_cast<double>(m_stepViolations));
-        info.Set("timeouts", static_cast<double>(m_stepTimeouts));
-        info.Set("migrations", static_cast<double>(m_stepMigrations));
-        info.Set("migration_ms", m_stepMigrationMs);
-        info.Set("relay_ms", m_stepRelayMs);
+        const MecStepTotals& step = m_engine->StepTotals();
+        SetStepInfo(info, step);
+        info.Set("migrations", static_cast<double>(step.migrations));
+        info.Set("migration_ms", step.migrationMs);
+        info.Set("relay_ms", step.relayMs);
+        info.Set("relay_bytes", static_cast<double>(step.relayBytes));
+        info.Set("result_relay_bytes", static_cast<double>(step.resultRelayBytes));
         info.Set("handovers", static_cast<double>(m_stepHandovers));
         info.Set("last_latency_ms", m_last.latencyMs);
         info.Set("uplink_ms", m_last.uplinkMs);
@@ -402,18 +333,16 @@ class MecOffloadEnv : public ns6g::GymEnv
         double energyJ{std::nan("")};
     };
 
-    void ResetStepCounters()
+    /** How edge node e reaches edge node f (f != e) over their inter-edge link. */
+    struct Hop
     {
-        m_stepReward = 0.0;
-        m_stepLatencies.clear();
-        m_stepEnergyJ = 0.0;
-        m_stepFailed = 0;
-        m_stepViolations = 0;
-        m_stepTimeouts = 0;
-        m_stepMigrations = 0;
-        m_stepMigrationMs = 0.0;
-        m_stepRelayMs = 0.0;
-        m_stepHandovers = 0;
+        Ipv4Address nextHop;
+        uint32_t interface{0};
+    };
+
+    static float Queue(uint32_t tasks)
+    {
+        return static_cast<float>(std::min<double>(tasks, kMaxQueue));
     }
 
     void PlaceNodes(Scenario scenario)
@@ -454,45 +383,77 @@ class MecOffloadEnv : public ns6g::GymEnv
         }
     }
 
-    Ptr<Socket> BoundSocket(Ptr<Node> node)
+    /**
+     * One edge node per gNB on its own link (the backhaul's rate and delay), a full mesh of inter-edge
+     * links between the edge nodes, the routes, and the edge servers as the engine's sites 0..cells-1.
+     * gNB c reaches every edge server through edge node c; edge node e reaches edge f on their direct
+     * link and device u through gNB e if u is served by cell e, else through edge node ServingCell(u)
+     * (RouteDevice, redone on every handover).
+     */
+    void InstallEdges(const RanHelperSettings& settings)
     {
-        Ptr<Socket> socket = Socket::CreateSocket(node, UdpSocketFactory::GetTypeId());
-        if (socket->Bind(InetSocketAddress(Ipv4Address::GetAny(), kPort)) != 0)
+        m_edges = NodeContainer();
+        m_edges.Create(m_p.cells);
+        InternetStackHelper().Install(m_edges);
+        Ipv4AddressHelper edgeAddresses("11.0.0.0", "255.255.255.252");
+        std::vector<WiredLink> local;
+        m_edgeAddresses.clear();
+        for (uint32_t c = 0; c < m_p.cells; ++c)
         {
-            throw std::runtime_error("cannot bind the task socket");
+            local.push_back(MecNetworkHelper::Connect(m_gnbs.Get(c), m_edges.Get(c), settings.backhaulRateBps,
+                                                      settings.backhaulDelay, kMtuBytes, edgeAddresses));
+            m_edgeAddresses.push_back(local.back().ifaces.GetAddress(1));
         }
-        socket->SetAttribute("RcvBufSize", UintegerValue(64'000'000));
-        return socket;
-    }
-
-    void InstallSockets()
-    {
-        m_ueSockets.clear();
+        m_toGnb.clear();
+        for (uint32_t c = 0; c < m_p.cells; ++c)
+        {
+            m_toGnb.push_back(Hop{local[c].ifaces.GetAddress(0), local[c].bInterface});
+            for (uint32_t e = 0; e < m_p.cells; ++e)
+            {
+                if (e != c)
+                {
+                    MecNetworkHelper::SetHostRoute(m_gnbs.Get(c), m_edgeAddresses[e], m_edgeAddresses[c],
+                                                   local[c].aInterface);
+                }
+            }
+        }
+        Ipv4AddressHelper meshAddresses("12.0.0.0", "255.255.255.252");
+        m_hops.assign(m_p.cells, std::vector<Hop>(m_p.cells));
+        for (uint32_t e = 0; e < m_p.cells; ++e)
+        {
+            for (uint32_t f = e + 1; f < m_p.cells; ++f)
+            {
+                const WiredLink mesh =
+                    MecNetworkHelper::Connect(m_edges.Get(e), m_edges.Get(f), m_p.interEdgeRateMbps * 1e6,
+                                              Seconds(m_p.interEdgeDelayMs / 1e3), kMtuBytes, meshAddresses);
+                m_hops[e][f] = Hop{mesh.ifaces.GetAddress(1), mesh.aInterface};
+                m_hops[f][e] = Hop{mesh.ifaces.GetAddress(0), mesh.bInterface};
+                MecNetworkHelper::SetHostRoute(m_edges.Get(e), m_edgeAddresses[f], m_hops[e][f].nextHop,
+                                               m_hops[e][f].interface);
+                MecNetworkHelper::SetHostRoute(m_edges.Get(f), m_edgeAddresses[e], m_hops[f][e].nextHop,
+                                               m_hops[f][e].interface);
+                m_engine->WatchLink(mesh.devices);
+            }
+        }
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
-            Ptr<Socket> s = BoundSocket(m_ues.Get(u));
-            s->SetRecvCallback(MakeCallback(&MecOffloadEnv::OnDeviceReceive, this));
-            m_ueSockets.push_back(s);
+            RouteDevice(u);
         }
-        m_serverSocket = BoundSocket(m_ran.server);
-        m_serverSocket->SetRecvCallback(MakeCallback(&MecOffloadEnv::OnServerReceive, this));
+        for (uint32_t c = 0; c < m_p.cells; ++c)
+        {
+            m_engine->AddSite(m_edges.Get(c), m_edgeAddresses[c], m_edgeDevice); // site c: edge server c
+        }
     }
 
-    Task* Running(uint64_t id)
+    /** Every edge node's host route to device u, for u's serving cell now. */
+    void RouteDevice(uint32_t u)
     {
-        auto it = m_tasks.find(id);
-        return it == m_tasks.end() || it->second.stage == Stage::kPending ? nullptr : &it->second;
-    }
-
-    void Spend(Task& task, double joules)
-    {
-        task.energyJ += joules;
-        m_battery[task.device] -= joules;
-    }
-
-    uint32_t ServerNode() const
-    {
-        return m_ran.server->GetId();
+        const uint32_t serving = m_ran.system->ServingCell(u);
+        for (uint32_t e = 0; e < m_p.cells; ++e)
+        {
+            const Hop& hop = e == serving ? m_toGnb[e] : m_hops[e][serving];
+            MecNetworkHelper::SetHostRoute(m_edges.Get(e), m_ran.ueAddresses[u], hop.nextHop, hop.interface);
+        }
     }
 
     // ---- uplink shares --------------------------------------------------------------------------
@@ -501,11 +462,11 @@ class MecOffloadEnv : public ns6g::GymEnv
     std::map<uint32_t, double> UploadShares() const
     {
         std::map<uint32_t, double> out;
-        for (const auto& [id, t] : m_tasks)
+        for (const auto& [id, t] : m_engine->Tasks())
         {
-            if (t.stage == Stage::kUpload && t.upStart != Time() && t.upDone == Time())
+            if (t.stage == TaskStage::kUpload)
             {
-                const double f = (t.share + 1.0) / m_p.shareLevels;
+                const double f = (t.action[1] + 1.0) / m_p.shareLevels;
                 out[t.device] = std::max(out[t.device], f);
             }
         }
@@ -590,279 +551,48 @@ class MecOffloadEnv : public ns6g::GymEnv
         }
     }
 
-    // ---- task life cycle --------------------------------------------------------------------------
-
-    void OnArrival(uint32_t u)
-    {
-        Task task;
-        task.id = m_nextTaskId++;
-        task.device = u;
-        task.arrival = Simulator::Now();
-        m_tasks.emplace(task.id, task);
-        m_pending.push_back(task.id);
-        Simulator::Schedule(Seconds(m_arrivalRng[u]->GetValue()), &MecOffloadEnv::OnArrival, this, u);
-        Simulator::Stop();
-    }
-
-    void StartTask(uint64_t id)
-    {
-        Task* task = Running(id);
-        if (!task)
-        {
-            return;
-        }
-        task->timeout = Simulator::Schedule(Seconds(m_p.taskTimeoutS), &MecOffloadEnv::OnTimeout, this, id);
-        if (task->stage == Stage::kLocal)
-        {
-            m_deviceProcs[task->device]->Submit(m_p.taskFlops, Processor::DoneCallback([this, id](uint64_t, Time) {
-                                                    Task* t = Running(id);
-                                                    if (t)
-                                                    {
-                                                        Spend(*t, m_p.taskFlops * m_device.energyPerFlopJ);
-                                                        Finish(*t, false);
-                                                    }
-                                                }));
-            return;
-        }
-        task->upStart = Simulator::Now();
-        RecomputeUplink();
-        SendTaskTransfer(m_ueSockets[task->device], InetSocketAddress(m_ran.serverAddress, kPort),
-                         TaskWireHeader{id, m_p.taskInputBytes, 0, task->device});
-    }
-
-    void OnServerReceive(Ptr<Socket> socket)
-    {
-        Address from;
-        while (Ptr<Packet> packet = socket->RecvFrom(from))
-        {
-            TaskWireHeader header;
-            if (!ReadTaskHeader(packet, header) || header.kind != 0)
-            {
-                continue;
-            }
-            Task* task = Running(header.taskId);
-            if (!task || task->stage != Stage::kUpload)
-            {
-                continue;
-            }
-            task->upReceived += packet->GetSize() - sizeof(TaskWireHeader);
-            if (task->upReceived < header.totalBytes)
-            {
-                continue;
-            }
-            task->upDone = Simulator::Now();
-            Spend(*task, m_txPowerW * (task->upDone - task->upStart).GetSeconds());
-            m_replyTo[task->id] = from;
-            RecomputeUplink();
-            // Reached the server node through the serving cell's gNB: a server elsewhere costs the relay.
-            const bool remote = m_ran.system->ServingCell(task->device) != task->server;
-            const Time delay = remote ? Seconds(m_p.interEdgeDelayMs / 1e3) : Time(0);
-            m_stepRelayMs += remote ? m_p.interEdgeDelayMs : 0.0;
-            task->stage = Stage::kForward;
-            Simulator::Schedule(delay, &MecOffloadEnv::Enqueue, this, task->id, task->server, ++task->forwardToken);
-        }
-    }
-
-    void Enqueue(uint64_t id, uint32_t server, uint64_t token)
-    {
-        Task* task = Running(id);
-        if (!task || task->stage != Stage::kForward || token != task->forwardToken)
-        {
-            return;
-        }
-        task->stage = Stage::kQueued;
-        task->server = server;
-        m_servers[server].queue.push_back(id);
-        TryStart(server);
-    }
-
-    void TryStart(uint32_t s)
-    {
-        EdgeServer& server = m_servers[s];
-        while (server.inService < 0 && !server.queue.empty())
-        {
-            const uint64_t id = server.queue.front();
-            server.queue.pop_front();
-            Task* task = Running(id);
-            if (!task)
-            {
-                continue;
-            }
-            task->stage = Stage::kInService;
-            task->serverStart = Simulator::Now();
-            server.inService = static_cast<int64_t>(id);
-            const uint64_t gen = server.generation;
-            server.processor->Submit(task->remainingFlops,
-                                     Processor::DoneCallback([this, s, gen, id](uint64_t, Time) { OnEdgeDone(s, gen, id); }));
-        }
-    }
-
-    void OnEdgeDone(uint32_t s, uint64_t gen, uint64_t id)
-    {
-        EdgeServer& server = m_servers[s];
-        if (gen != server.generation || server.inService != static_cast<int64_t>(id))
-        {
-            return; // a migrated task's work on a retired processor
-        }
-        server.inService = -1;
-        Task* task = Running(id);
-        if (task)
-        {
-            task->serverDone = Simulator::Now();
-            task->remainingFlops = 0.0;
-            task->stage = Stage::kResult;
-            const bool remote = m_ran.system->ServingCell(task->device) != s;
-            Time delay(0);
-            if (remote)
-            {
-                delay = Seconds(m_p.interEdgeDelayMs / 1e3);
-                m_stepRelayMs += m_p.interEdgeDelayMs;
-            }
-            Simulator::Schedule(delay, &MecOffloadEnv::SendResult, this, id);
-        }
-        TryStart(s);
-    }
-
-    void SendResult(uint64_t id)
-    {
-        Task* task = Running(id);
-        if (!task)
-        {
-            return;
-        }
-        SendTaskTransfer(m_serverSocket, m_replyTo.at(id), TaskWireHeader{id, m_p.taskOutputBytes, 1, task->device});
-    }
-
-    void OnDeviceReceive(Ptr<Socket> socket)
-    {
-        Address from;
-        while (Ptr<Packet> packet = socket->RecvFrom(from))
-        {
-            TaskWireHeader header;
-            if (!ReadTaskHeader(packet, header) || header.kind != 1)
-            {
-                continue;
-            }
-            Task* task = Running(header.taskId);
-            if (!task || task->stage != Stage::kResult)
-            {
-                continue;
-            }
-            task->resultReceived += packet->GetSize() - sizeof(TaskWireHeader);
-            if (task->resultReceived >= header.totalBytes)
-            {
-                task->resultDone = Simulator::Now();
-                Finish(*task, false);
-            }
-        }
-    }
+    // ---- handovers and bookkeeping -----------------------------------------------------------------
 
     void OnHandover(uint32_t ue, uint32_t from, uint32_t to)
     {
         ++m_stepHandovers;
+        RouteDevice(ue);
         RecomputeUplink();
         if (m_p.handoverPolicy != "migrate")
         {
             return;
         }
-        for (auto& [id, task] : m_tasks)
+        std::vector<uint64_t> moving;
+        for (const auto& [id, task] : m_engine->Tasks())
         {
-            if (task.device != ue || task.server == to ||
-                !(task.stage == Stage::kForward || task.stage == Stage::kQueued || task.stage == Stage::kInService))
+            if (task.device == ue && task.site >= 0 && task.site < static_cast<int32_t>(m_p.cells) &&
+                task.site != static_cast<int32_t>(to))
             {
-                continue;
+                moving.push_back(id);
             }
-            EdgeServer& old = m_servers[task.server];
-            if (task.stage == Stage::kForward)
-            {
-                ++task.forwardToken; // the pending Enqueue is void
-            }
-            else if (task.stage == Stage::kQueued)
-            {
-                old.queue.erase(std::remove(old.queue.begin(), old.queue.end(), id), old.queue.end());
-            }
-            else
-            {
-                const double done = (Simulator::Now() - task.serverStart).GetSeconds() * old.processor->GetCapacityFlops();
-                task.remainingFlops = std::max(0.0, task.remainingFlops - done);
-                // Processor has no cancel: retire it (its pending departure is ignored) for a fresh idle one.
-                m_retired.push_back(old.processor);
-                old.processor = CreateDeviceProcessor(m_edgeDevice);
-                ++old.generation;
-                old.inService = -1;
-                Simulator::ScheduleWithContext(ServerNode(), Seconds(0), &MecOffloadEnv::TryStart, this, task.server);
-            }
-            const double delayMs =
-                m_p.interEdgeDelayMs + static_cast<double>(m_p.migrationBytes) * 8.0 / (m_p.interEdgeRateMbps * 1e6) * 1e3;
-            ++m_stepMigrations;
-            m_stepMigrationMs += delayMs;
-            task.stage = Stage::kForward;
-            task.server = to;
-            Simulator::ScheduleWithContext(ServerNode(), NanoSeconds(std::llround(delayMs * 1e6)), &MecOffloadEnv::Enqueue,
-                                           this, id, to, ++task.forwardToken);
+        }
+        for (uint64_t id : moving)
+        {
+            m_engine->Migrate(id, to, m_p.migrationBytes); // queued or in service only
         }
     }
 
-    void OnTimeout(uint64_t id)
+    /** The parts of the last completed task, for the info. */
+    void OnFinished(const MecTask& task, bool failed)
     {
-        Task* task = Running(id);
-        if (!task)
+        if (failed)
         {
             return;
         }
-        if (task->stage == Stage::kUpload && task->upStart != Time())
-        {
-            Spend(*task, m_txPowerW * (Simulator::Now() - task->upStart).GetSeconds());
-        }
-        if (task->stage == Stage::kQueued)
-        {
-            auto& q = m_servers[task->server].queue;
-            q.erase(std::remove(q.begin(), q.end(), id), q.end());
-        }
-        // A task in service keeps its server busy until done (its result is dropped).
-        ++task->forwardToken;
-        ++m_stepTimeouts;
-        const bool wasUploading = task->stage == Stage::kUpload;
-        Finish(*task, true);
-        if (wasUploading)
-        {
-            RecomputeUplink();
-        }
-    }
-
-    void Finish(Task& task, bool failed)
-    {
-        task.timeout.Cancel();
-        const double latencyS = (Simulator::Now() - task.arrival).GetSeconds();
-        const bool late = latencyS > m_p.deadlineMs / 1e3;
-        m_stepReward -= latencyS + m_p.energyWeight * task.energyJ;
-        m_stepReward -= late ? m_p.deadlinePenalty : 0.0;
-        m_stepReward -= failed ? m_p.failurePenalty : 0.0;
-        m_stepEnergyJ += task.energyJ;
-        m_stepViolations += late ? 1 : 0;
-        if (failed)
-        {
-            ++m_stepFailed;
-        }
-        else
-        {
-            m_stepLatencies.push_back(latencyS);
-            auto ms = [](Time a, Time b) { return (b - a).GetSeconds() * 1e3; };
-            const bool offloaded = task.target != 0;
-            m_last.latencyMs = latencyS * 1e3;
-            m_last.uplinkMs = offloaded ? ms(task.upStart, task.upDone) : 0.0;
-            m_last.serverMs = offloaded ? ms(task.upDone, task.serverDone) : 0.0;
-            m_last.downlinkMs = offloaded ? ms(task.serverDone, task.resultDone) : 0.0;
-            m_last.target = task.target;
-            m_last.share = task.share;
-            m_last.energyJ = task.energyJ;
-        }
-        if (task.stage == Stage::kInService)
-        {
-            // Timed out while computing: the server finishes it, OnEdgeDone finds no task.
-        }
-        m_replyTo.erase(task.id);
-        m_tasks.erase(task.id); // `task` dangles from here
+        auto ms = [](Time a, Time b) { return (b - a).GetSeconds() * 1e3; };
+        const bool offloaded = task.plan.site >= 0;
+        m_last.latencyMs = ms(task.arrival, Simulator::Now());
+        m_last.uplinkMs = offloaded ? ms(task.upStart, task.upDone) : 0.0;
+        m_last.serverMs = offloaded ? ms(task.upDone, task.siteDone) : 0.0;
+        m_last.downlinkMs = offloaded ? ms(task.siteDone, task.resultDone) : 0.0;
+        m_last.target = static_cast<double>(task.action[0]);
+        m_last.share = static_cast<double>(task.action[1]);
+        m_last.energyJ = task.energyJ;
     }
 
     Params m_p;
@@ -870,37 +600,18 @@ class MecOffloadEnv : public ns6g::GymEnv
     std::vector<Device> m_catalogue;
     Device m_device;
     Device m_edgeDevice;
-    double m_txPowerW{0.0};
 
     NodeContainer m_gnbs;
     NodeContainer m_ues;
+    NodeContainer m_edges;
+    std::vector<Ipv4Address> m_edgeAddresses; //!< edge server c's address (on its gNB link)
+    std::vector<Hop> m_toGnb;                 //!< edge node c -> gNB c
+    std::vector<std::vector<Hop>> m_hops;     //!< [e][f]: edge node e -> edge node f
     Ptr<RanLink> m_link;
     RanDeployment m_ran;
-    std::vector<Ptr<Processor>> m_deviceProcs;
-    std::vector<EdgeServer> m_servers;
-    std::vector<Ptr<Processor>> m_retired;
-    std::vector<Ptr<Socket>> m_ueSockets;
-    Ptr<Socket> m_serverSocket;
-    std::vector<Ptr<ExponentialRandomVariable>> m_arrivalRng;
+    std::unique_ptr<MecTaskEngine> m_engine;
     std::vector<Allocation> m_ulAllocation;
-    std::map<uint64_t, Address> m_replyTo;
-
-    std::map<uint64_t, Task> m_tasks;
-    std::deque<uint64_t> m_pending;
-    uint64_t m_nextTaskId{0};
-    std::vector<double> m_battery;
-    uint32_t m_steps{0};
     LastTask m_last;
-
-    double m_stepReward{0.0};
-    std::vector<double> m_stepLatencies;
-    double m_stepEnergyJ{0.0};
-    uint32_t m_stepFailed{0};
-    uint32_t m_stepViolations{0};
-    uint32_t m_stepTimeouts{0};
-    uint32_t m_stepMigrations{0};
-    double m_stepMigrationMs{0.0};
-    double m_stepRelayMs{0.0};
     uint32_t m_stepHandovers{0};
 };
 
