@@ -104,6 +104,9 @@ struct Params
     double timeToTriggerMs{40.0};
     std::string device{"raspberry-pi-4"};
     std::string edgeDevice{"edge-gpu-server"};
+    std::string cloudDevice{"cloud-gpu"};
+    double wanRateMbps{1000.0};
+    double wanDelayMs{20.0};
     std::string catalogue;
     double taskFlops{2e9};
     uint64_t taskInputBytes{100'000};
@@ -133,6 +136,7 @@ class MecOffloadEnv : public ns6g::GymEnv
         m_catalogue = LoadDeviceCatalogue(m_p.catalogue);
         m_device = FindDevice(m_catalogue, m_p.device);
         m_edgeDevice = FindDevice(m_catalogue, m_p.edgeDevice);
+        m_cloudDevice = FindDevice(m_catalogue, m_p.cloudDevice);
         if (!std::isfinite(m_device.txPowerDbm))
         {
             throw std::invalid_argument("device " + m_device.name + " has no radio (tx_power_dbm empty)");
@@ -147,6 +151,7 @@ class MecOffloadEnv : public ns6g::GymEnv
             {"uplink_mbps", ns6g::Box({1}, 0.0, maxMbps)},
             {"serving_cell", ns6g::Discrete(m_p.cells)},
             {"edge_queues", ns6g::Box({static_cast<int64_t>(m_p.cells)}, 0.0, kMaxQueue)},
+            {"cloud_queue", ns6g::Box({1}, 0.0, kMaxQueue)},
             {"device_queue", ns6g::Box({1}, 0.0, kMaxQueue)},
             {"battery_fraction", ns6g::Box({1}, 0.0, 1.0)},
             {"device", ns6g::Discrete(m_p.ues)},
@@ -155,7 +160,7 @@ class MecOffloadEnv : public ns6g::GymEnv
 
     ns6g::Space GetActionSpace() override
     {
-        return ns6g::MultiDiscrete({static_cast<int64_t>(m_p.cells + 1), static_cast<int64_t>(m_p.shareLevels)});
+        return ns6g::MultiDiscrete({static_cast<int64_t>(m_p.cells + 2), static_cast<int64_t>(m_p.shareLevels)});
     }
 
     void SetupEpisode() override
@@ -201,6 +206,10 @@ class MecOffloadEnv : public ns6g::GymEnv
         m_engine = std::make_unique<MecTaskEngine>(tasks);
         m_engine->AddDevices(m_ues, m_ran.ueAddresses, m_device);
         InstallEdges(settings);
+        // The cloud behind the RAN's server node (the core every gNB's backhaul reaches): site `cells`.
+        const WiredLink wan =
+            MecNetworkHelper::AddCloud(m_ran.server, m_p.wanRateMbps * 1e6, Seconds(m_p.wanDelayMs / 1e3), kMtuBytes);
+        m_engine->AddSite(wan.devices.Get(1)->GetNode(), wan.ifaces.GetAddress(1), m_cloudDevice);
         m_engine->SetUploadHook([this]() { RecomputeUplink(); });
         m_engine->SetFinishHook([this](const MecTask& task, bool failed) { OnFinished(task, failed); });
 
@@ -226,10 +235,10 @@ class MecOffloadEnv : public ns6g::GymEnv
             throw ns6g::InvalidRequest("no task is waiting for a decision");
         }
         const int64_t* a = action.Data<int64_t>();
-        if (a[0] < 0 || a[0] > static_cast<int64_t>(m_p.cells) || a[1] < 0 ||
+        if (a[0] < 0 || a[0] > static_cast<int64_t>(m_p.cells + 1) || a[1] < 0 ||
             a[1] >= static_cast<int64_t>(m_p.shareLevels))
         {
-            throw ns6g::InvalidRequest("action must be (target in 0.." + std::to_string(m_p.cells) +
+            throw ns6g::InvalidRequest("action must be (target in 0.." + std::to_string(m_p.cells + 1) +
                                        ", share level in 0.." + std::to_string(m_p.shareLevels - 1) + ")");
         }
         const uint64_t id = m_engine->BeginStep();
@@ -241,7 +250,7 @@ class MecOffloadEnv : public ns6g::GymEnv
         }
         else
         {
-            plan.site = static_cast<int32_t>(a[0] - 1); // edge server i - 1 is site i - 1
+            plan.site = static_cast<int32_t>(a[0] - 1); // site i - 1: edge server i - 1, or the cloud (cells)
             plan.inputBytes = m_p.taskInputBytes;
             plan.siteFlops = m_p.taskFlops;
             plan.resultBytes = m_p.taskOutputBytes;
@@ -279,6 +288,7 @@ class MecOffloadEnv : public ns6g::GymEnv
         {
             queues[c] = Queue(m_engine->SiteAssigned(c));
         }
+        obs["cloud_queue"].Data<float>()[0] = Queue(m_engine->SiteAssigned(m_p.cells));
         obs["device_queue"].Data<float>()[0] = Queue(m_engine->DeviceTasksInSystem(u));
         obs["battery_fraction"].Data<float>()[0] = static_cast<float>(m_engine->BatteryFraction(u));
         obs["device"].SetDiscrete(u);
@@ -600,6 +610,7 @@ class MecOffloadEnv : public ns6g::GymEnv
     std::vector<Device> m_catalogue;
     Device m_device;
     Device m_edgeDevice;
+    Device m_cloudDevice;
 
     NodeContainer m_gnbs;
     NodeContainer m_ues;
@@ -637,6 +648,9 @@ main(int argc, char* argv[])
     cmd.AddValue("time-to-trigger-ms", "A3 time to trigger (ms)", p.timeToTriggerMs);
     cmd.AddValue("device", "catalogue name of the devices", p.device);
     cmd.AddValue("edge-device", "catalogue name of the edge servers", p.edgeDevice);
+    cmd.AddValue("cloud-device", "catalogue name of the cloud server", p.cloudDevice);
+    cmd.AddValue("wan-rate-mbps", "core <-> cloud link rate (Mbit/s)", p.wanRateMbps);
+    cmd.AddValue("wan-delay-ms", "core <-> cloud one-way delay (ms)", p.wanDelayMs);
     cmd.AddValue("catalogue", "device catalogue CSV", p.catalogue);
     cmd.AddValue("task-flops", "work of one task (FLOPs)", p.taskFlops);
     cmd.AddValue("task-input-bytes", "bytes uploaded per offloaded task", p.taskInputBytes);
@@ -680,11 +694,12 @@ main(int argc, char* argv[])
     }
     else if (!(p.taskRateHz > 0) || !(p.taskTimeoutS > 0) || !(p.batteryJ > 0) || !(p.taskFlops > 0) ||
              p.taskInputBytes == 0 || p.taskOutputBytes == 0 || p.shareLevels == 0 || p.episodeSteps == 0 ||
-             !(p.interEdgeRateMbps > 0) || !(p.interEdgeDelayMs >= 0) || !(p.speedMps > 0) || !(p.isdM > 0))
+             !(p.interEdgeRateMbps > 0) || !(p.interEdgeDelayMs >= 0) || !(p.speedMps > 0) || !(p.isdM > 0) ||
+             !(p.wanRateMbps > 0) || !(p.wanDelayMs >= 0))
     {
         problem = "--task-rate-hz, --task-timeout-s, --battery-j, --task-flops, --task-input-bytes, "
-                  "--task-output-bytes, --share-levels, --episode-steps, --inter-edge-rate-mbps, --speed-mps "
-                  "and --isd-m must be > 0";
+                  "--task-output-bytes, --share-levels, --episode-steps, --inter-edge-rate-mbps, --speed-mps, "
+                  "--isd-m and --wan-rate-mbps must be > 0 (--inter-edge-delay-ms, --wan-delay-ms >= 0)";
     }
     std::unique_ptr<MecOffloadEnv> env;
     if (problem.empty())

@@ -184,13 +184,9 @@ class MecSplitEnv : public ns6g::GymEnv
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
 
         // The cloud node behind the edge server on the WAN link; the gNB's default route is the edge.
-        m_cloud = CreateObject<Node>();
-        InternetStackHelper().Install(m_cloud);
-        Ipv4AddressHelper wanAddresses("20.0.0.0", "255.255.255.252");
-        const WiredLink wan = MecNetworkHelper::Connect(m_ran.server, m_cloud, m_p.wanRateMbps * 1e6,
-                                                        Seconds(m_p.wanDelayMs / 1e3), kMtuBytes, wanAddresses);
-        Ipv4StaticRoutingHelper routing;
-        routing.GetStaticRouting(m_cloud->GetObject<Ipv4>())->SetDefaultRoute(wan.ifaces.GetAddress(0), wan.bInterface);
+        const WiredLink wan =
+            MecNetworkHelper::AddCloud(m_ran.server, m_p.wanRateMbps * 1e6, Seconds(m_p.wanDelayMs / 1e3), kMtuBytes);
+        m_cloud = wan.devices.Get(1)->GetNode();
 
         MecTaskSettings tasks;
         tasks.taskRateHz = m_p.taskRateHz;

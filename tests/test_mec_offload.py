@@ -26,8 +26,10 @@ def test_passes_gymnasium_and_sb3_checkers():
     with MecOffloadEnv(ues=2, cells=3, episode_steps=5) as env:
         check_env(env, skip_render_check=True)
         sb3_check_env(env)
-        assert env.action_space.nvec.tolist() == [4, 4]
+        # Targets: local, the 3 edge servers, the cloud.
+        assert env.action_space.nvec.tolist() == [5, 4]
         assert env.observation_space["edge_queues"].shape == (3,)
+        assert env.observation_space["cloud_queue"].shape == (1,)
         assert env.observation_space["serving_cell"].n == 3
     assert "ns6g/MecOffload-v0" in gym.registry
 
@@ -65,6 +67,30 @@ def test_upload_time_grows_as_the_share_shrinks():
         times = [uplink_ms(env, s) for s in (0, 1, 3)]
     assert times[0] > times[1] > times[2]
     assert times[0] > 2 * times[2]
+
+
+def test_cloud_task_pays_the_wan_delay_both_ways():
+    def cloud_infos(wan_delay_ms):
+        with MecOffloadEnv(**QUIET, wan_delay_ms=wan_delay_ms) as env:
+            env.reset(seed=1)
+            cloud = env.baseline_policies()["all_cloud"]
+            out = []
+            for _ in range(5):
+                obs, _, _, _, info = env.step(cloud(None))
+                if info["completed"] == 1:
+                    out.append(info)
+        assert out and all(info["last_target"] == 2 for info in out)  # cells=1: target 2 is the cloud
+        return out
+
+    far, near = cloud_infos(40.0), cloud_infos(0.0)
+    cloud_ms = 2e9 / float(DEVICES.loc["cloud-gpu", "flops"]) * 1e3
+    for info in far:
+        # Up: radio, 1 ms backhaul, 40 ms WAN; down: the same back; the cloud computes in between.
+        assert info["uplink_ms"] > 41.0 and info["downlink_ms"] > 41.0
+        assert info["server_ms"] == pytest.approx(cloud_ms, abs=2 * NS_MS)
+    # Same seed, same radio: the WAN delay adds 2 x 40 ms to every task (slot alignment: 1 ms).
+    for f, n in zip(far, near, strict=False):
+        assert f["latency_ms"] - n["latency_ms"] == pytest.approx(80.0, abs=1.0)
 
 
 def test_least_loaded_spreads_tasks_over_edge_servers():
@@ -170,9 +196,10 @@ def test_same_seed_same_observations():
 def test_baselines_are_the_documented_ones():
     with MecOffloadEnv(cells=3, ues=2, episode_steps=3) as env:
         policies = env.baseline_policies(seed=0)
-        assert set(policies) == {"all_local", "nearest_edge", "least_loaded", "random"}
+        assert set(policies) == {"all_local", "nearest_edge", "least_loaded", "all_cloud", "random"}
         obs, _ = env.reset(seed=1)
         assert policies["all_local"](obs).tolist() == [0, 3]
+        assert policies["all_cloud"](obs).tolist() == [4, 3]
         assert policies["nearest_edge"](obs).tolist() == [int(obs["serving_cell"]) + 1, 3]
         _, _, _, _, info = env.step(policies["nearest_edge"](obs))
         assert math.isnan(info["latency_ms"]) or info["latency_ms"] > 0

@@ -47,6 +47,19 @@ MecNetworkHelper::Connect(ns3::Ptr<ns3::Node> a,
     return link;
 }
 
+WiredLink
+MecNetworkHelper::AddCloud(ns3::Ptr<ns3::Node> gateway, double rateBps, ns3::Time delay, uint16_t mtuBytes)
+{
+    using namespace ns3;
+    Ptr<Node> cloud = CreateObject<Node>();
+    InternetStackHelper().Install(cloud);
+    Ipv4AddressHelper addresses("20.0.0.0", "255.255.255.252");
+    WiredLink wan = Connect(gateway, cloud, rateBps, delay, mtuBytes, addresses);
+    Ipv4StaticRoutingHelper routing;
+    routing.GetStaticRouting(cloud->GetObject<Ipv4>())->SetDefaultRoute(wan.ifaces.GetAddress(0), wan.bInterface);
+    return wan;
+}
+
 void
 MecNetworkHelper::SetHostRoute(ns3::Ptr<ns3::Node> node,
                                ns3::Ipv4Address destination,

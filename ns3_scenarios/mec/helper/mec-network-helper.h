@@ -38,6 +38,14 @@ class MecNetworkHelper
                              ns3::Ipv4AddressHelper& addresses);
 
     /**
+     * A cloud node (internet stack installed here) behind `gateway` on a WAN point-to-point link of
+     * `rateBps` (bit/s) and one-way `delay`, addressed 20.0.0.0/30 (the gateway .1, the cloud .2); the
+     * cloud's default route is the gateway, which reaches the cloud on the connected /30. Returns the
+     * link (the cloud is devices.Get(1)->GetNode(), its address ifaces.GetAddress(1)).
+     */
+    static WiredLink AddCloud(ns3::Ptr<ns3::Node> gateway, double rateBps, ns3::Time delay, uint16_t mtuBytes);
+
+    /**
      * Makes `node` reach `destination` (a host) through `nextHop` on `interface`, replacing the node's
      * static host route to `destination` if it has one.
      */
