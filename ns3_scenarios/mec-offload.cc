@@ -1,61 +1,67 @@
-// mec-offload: the MecOffload environment. Several devices (UEs of a multi-cell 6G RAN) and one edge
-// server per gNB; for every task the agent picks where the whole task runs (on the device or on one of
-// the edge servers) and the share of its serving cell's uplink the device gets while it uploads. When a
-// device hands over while its task is at an edge server other than its new cell's, the task either
-// finishes at the old server (its result is relayed over the inter-edge link) or migrates. See
-// docs/mec-offload.md.
+// mec-offload: the MecOffload environment. Several devices (UEs of a multi-cell 6G RAN), one edge
+// server behind every gNB and a cloud; for every task the agent picks where the whole task runs (the
+// device, one of the edge servers or the cloud) and the share of its serving cell's uplink the device gets
+// while it uploads. When a device hands over while its task is at an edge server other than its new cell's,
+// the task either finishes at the old server (its result is relayed over the inter-edge link) or migrates
+// (its state crosses the inter-edge link). The task life cycle is MecTaskEngine's. See docs/mec-offload.md.
 //
 // Topology (rebuilt every episode): `cells` gNBs (1, 3 or 7) on a hexagonal layout with inter-site distance
 // isd-m (as ran-spectrum: the centre, then the first ring), `ues` devices dropped uniformly in a disk of
 // radius isd-m / sqrt(3) (at least 10 m from the gNB) around a uniformly chosen gNB; static or
 // random_walk at speed-mps (within +-2 isd-m). Association by strongest RSRP, A3 handover.
-//
-// Edge servers: RanHelper's server node (behind every gNB on 10 Gbit/s, 1 ms backhaul links) hosts
-// `cells` LOGICAL edge servers, server i co-located with gNB i, each with its own Processor
-// (edge-device of the catalogue: one FIFO core at its peak FLOP/s). Packets really travel device -> gNB
-// of the serving cell -> server node and back. The inter-edge network is analytic: an uplink whose
-// device is served by cell c != i when its last byte arrives pays inter-edge-delay-ms before server i
-// queues it, and a result of server i for a device now served by c != i leaves inter-edge-delay-ms
-// later (the relay through the old server / between edge sites).
+// Wired network (all point-to-point, no queue discs, MTU 65 535):
+//   * RanHelper's server node is the CORE: every gNB reaches it on a 10 Gbit/s, 1 ms backhaul link.
+//   * EDGE node c behind gNB c on its own 10 Gbit/s, 1 ms link; its Processor (edge-device) is edge
+//     server c. gNB c reaches every edge server through edge node c.
+//   * INTER-EDGE links: a full mesh between the edge nodes (inter-edge-rate-mbps, inter-edge-delay-ms), so
+//     any two edge sites are one link apart. Edge node e reaches device u through gNB e when u is served
+//     by cell e, else through edge node ServingCell(u); these host routes move on every handover.
+//   * CLOUD node behind the core on the WAN link (wan-rate-mbps, wan-delay-ms), Processor cloud-device.
+// Paths: device -> gNB(serving) -> edge(serving) [-> inter-edge -> edge i] for edge server i; device ->
+// gNB -> core -> WAN -> cloud; results back the reverse way (from the core through the device's first
+// gNB; the RanSystem forwards after a handover).
 //
 // Tasks: Poisson arrivals per device (task-rate-hz, RNG stream 500 + device); each task is task-flops
-// FLOPs with task-input-bytes up and task-output-bytes down. Action MultiDiscrete([cells + 1, share-levels])
-// = (target, share level s): target 0 = local (the device's Processor runs task-flops), i = edge server
-// i - 1: the device sends the input over UDP (60 000-byte datagrams, 24-byte header) to the server node,
-// the server's processor runs task-flops, the result comes back over the downlink (PF).
+// FLOPs with task-input-bytes up and task-output-bytes down. Action MultiDiscrete([cells + 2, share-levels])
+// = (target, share level s): target 0 = local (the device's Processor runs task-flops), i = 1..cells: edge
+// server i - 1, cells + 1: the cloud; offloaded, the device sends the input over UDP (60 000-byte
+// datagrams, 24-byte header) to the server, which runs task-flops and sends the result back.
 // Uplink shares: every cell's uplink scheduler is "external". Whenever an upload starts or ends, or a
 // device hands over, the scenario recomputes every cell's uplink allocation: each device of the cell
-// with an upload in flight (from its first send to the last byte at the server node) wants the fraction
+// with an upload in flight (from its first send to the last byte at the server) wants the fraction
 // (s + 1) / share-levels of the cell's RBGs (the largest over its uploads in flight); if the wants of a
 // cell add up to more than 1 they are scaled to sum 1. RBG counts: floor(fraction * RBGs), at least 1,
 // the leftover RBGs of a normalised cell go by largest remainder; contiguous blocks in device order. RBGs
 // left over belong to nobody (unused). The downlink is proportional fair.
-// Handover (handover-policy): on a Handover of a device, for each of its tasks that is at an edge server
-// (forwarded, queued or computing) other than its new cell's:
-//   * finish_at_old: nothing moves; the result later pays the inter-edge relay (relay_ms in info).
-//   * migrate: the task leaves the old server (a queued task is removed; a task in service stops: the old
-//     server's Processor, which cannot cancel, is replaced by a fresh idle one) and its remaining FLOPs are
-//     queued at the new cell's server after inter-edge-delay-ms + migration-bytes * 8 / inter-edge-rate-mbps
-//     (migrations, migration_ms in info).
+// Handover (handover-policy): on a Handover of a device, for each of its tasks that is queued or computing
+// at an edge server other than its new cell's:
+//   * finish_at_old: nothing moves; its result later crosses the inter-edge link (relay_ms, relay bytes).
+//   * migrate: MecTaskEngine::Migrate: the task leaves the old server (queued: removed; in service: its
+//     done FLOPs kept, the old Processor replaced by a fresh idle one) and migration-bytes travel from the
+//     old edge node to the new cell's over the inter-edge link; it queues there when the last byte
+//     arrives (migrations, migration_ms: first state datagram sent -> last byte in).
 // A task not complete task-timeout-s after its arrival fails.
 // Device energy per task: local: task-flops * energy_per_flop_j; offloaded: tx power (W, the device's
-// maximum) * (first uplink send to the last uplink byte at the server node). Battery battery-j per device;
+// maximum) * (first uplink send to the last uplink byte at the server). Battery battery-j per device;
 // the episode terminates when one is empty.
 // Reward: over tasks finished in the step, -(latency_s + energy-weight * energy_j)
 // - deadline-penalty * [latency > deadline-ms] - failure-penalty * [failed]. Truncated after episode-steps.
 // Observation (Dict) of the deciding device: cqi (1,) wideband uplink CQI on its serving cell;
 //   uplink_mbps (1,) full-carrier uplink rate at that CQI divided by 1 + the other devices of its cell
 //   with an upload in flight; serving_cell Discrete(cells); edge_queues (cells,) tasks assigned to each
-//   edge server and not yet computed (uploading, forwarded, queued or in service); device_queue (1,);
-//   battery_fraction (1,); device Discrete(ues).
+//   edge server and not yet computed (uploading, migrating, queued or in service); cloud_queue (1,) the
+//   same for the cloud; device_queue (1,); battery_fraction (1,); device Discrete(ues).
 // Info (per step): latency_ms (mean over completed, NaN if none), energy_j, completed, failed,
-//   deadline_violations, timeouts, migrations, migration_ms, relay_ms (inter-edge relay delay added in the
-//   step, uplink forwards and result relays), handovers; last completed task:
-//   last_latency_ms, uplink_ms, server_ms (last uplink byte to compute done: relay, migration, queueing
-//   and compute), downlink_ms, last_target, last_share, last_energy_j.
-#include "bridge/ns6g-bridge.h"
+//   deadline_violations, timeouts, migrations, migration_ms, relay_ms (inter-edge crossing time, first
+//   datagram on the link to the last one off it, of the inputs and results completed in the step),
+//   relay_bytes (input and result payload received from inter-edge links in the step), result_relay_bytes
+//   (of which results), handovers; last completed task: last_latency_ms, uplink_ms, server_ms (last uplink
+//   byte to compute done: migration, queueing and compute), downlink_ms, last_target, last_share,
+//   last_energy_j.
 #include "mec/model/device-catalogue.h"
 #include "mec/helper/mec-network-helper.h"
+#include "mec/helper/mec-task-env.h"
+#include "mec/helper/mec-task-scenario.h"
 #include "mec/model/mec-task-engine.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
@@ -85,67 +91,45 @@ using namespace ns6g::mec;
 namespace
 {
 
-constexpr uint16_t kMtuBytes = 65'535;
 
 
-struct Params
+/** MecTaskParams with MecOffload's defaults (200 ms deadline) and its own options. */
+struct Params : MecTaskParams
 {
+    Params()
+    {
+        deadlineMs = 200.0;
+    }
+
     uint32_t cells{3};
-    uint32_t ues{4};
-    std::string scenario{"UMi-StreetCanyon"};
-    double frequencyHz{7e9};
-    double bandwidthHz{20e6};
-    uint32_t numerology{1};
-    double isdM{200.0};
-    bool fastFading{true};
     std::string mobility{"static"};
     double speedMps{1.5};
     double handoverHysteresisDb{3.0};
     double timeToTriggerMs{40.0};
-    std::string device{"raspberry-pi-4"};
-    std::string edgeDevice{"edge-gpu-server"};
-    std::string cloudDevice{"cloud-gpu"};
-    double wanRateMbps{1000.0};
-    double wanDelayMs{20.0};
-    std::string catalogue;
     double taskFlops{2e9};
     uint64_t taskInputBytes{100'000};
     uint64_t taskOutputBytes{1'000};
-    double taskRateHz{2.0};
     uint32_t shareLevels{4};
     std::string handoverPolicy{"finish_at_old"};
     double interEdgeDelayMs{5.0};
     double interEdgeRateMbps{1000.0};
     uint64_t migrationBytes{1'000'000};
-    double deadlineMs{200.0};
-    double energyWeight{1.0};
-    double deadlinePenalty{1.0};
-    double failurePenalty{5.0};
-    double taskTimeoutS{2.0};
-    double batteryJ{1000.0};
-    uint32_t episodeSteps{100};
 };
 
-class MecOffloadEnv : public ns6g::GymEnv
+class MecOffloadEnv : public MecTaskGymEnv
 {
   public:
     explicit MecOffloadEnv(Params p)
-        : m_p(std::move(p))
+        : MecTaskGymEnv(p.episodeSteps),
+          m_p(std::move(p)),
+          m_devices(m_p)
     {
         m_carrier = MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology), 0);
-        m_catalogue = LoadDeviceCatalogue(m_p.catalogue);
-        m_device = FindDevice(m_catalogue, m_p.device);
-        m_edgeDevice = FindDevice(m_catalogue, m_p.edgeDevice);
-        m_cloudDevice = FindDevice(m_catalogue, m_p.cloudDevice);
-        if (!std::isfinite(m_device.txPowerDbm))
-        {
-            throw std::invalid_argument("device " + m_device.name + " has no radio (tx_power_dbm empty)");
-        }
     }
 
     ns6g::Space GetObservationSpace() override
     {
-        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
+        const double maxMbps = MaxUplinkMbps(m_p.bandwidthHz);
         return ns6g::Dict({
             {"cqi", ns6g::Box({1}, 0.0, 15.0)},
             {"uplink_mbps", ns6g::Box({1}, 0.0, maxMbps)},
@@ -172,48 +156,22 @@ class MecOffloadEnv : public ns6g::GymEnv
         m_ues.Create(m_p.ues);
         PlaceNodes(scenario);
 
-        RanRadioSettings radio;
-        radio.scenario = m_p.scenario;
-        radio.frequencyHz = m_p.frequencyHz;
-        radio.bandwidthHz = m_p.bandwidthHz;
-        radio.numerology = m_p.numerology;
-        radio.gnbTxPowerDbm = 46.0;
-        radio.fastFading = m_p.fastFading;
-        radio.ulCqiRbgs = m_carrier.nRbg; // as in mec-split: a device's power over the whole carrier
-        m_link = RanHelper::CreateLink(radio, m_gnbs, m_ues, 1000);
-
-        RanHelperSettings settings;
-        settings.dlScheduler = "pf";
-        settings.ulScheduler = "external";
-        settings.dlRbgs = m_carrier.nRbg;
-        settings.ulRbgs = m_carrier.nRbg;
-        settings.mtuBytes = kMtuBytes;
-        settings.slotPeriod = Seconds(m_carrier.numerology.SlotDurationS());
-        settings.maxQueueBytes = kMaxRanQueueBytes;
+        m_link = RanHelper::CreateLink(m_p.Radio(m_carrier), m_gnbs, m_ues, 1000);
+        const RanHelperSettings settings = MecTaskParams::RanSettings(m_carrier, "external", kMaxRanQueueBytes);
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
         m_ran.system->SetAttribute("HandoverHysteresisDb", DoubleValue(m_p.handoverHysteresisDb));
         m_ran.system->SetAttribute("TimeToTrigger", TimeValue(Seconds(m_p.timeToTriggerMs / 1e3)));
         m_ran.system->TraceConnectWithoutContext("Handover", MakeCallback(&MecOffloadEnv::OnHandover, this));
 
-        MecTaskSettings tasks;
-        tasks.taskRateHz = m_p.taskRateHz;
-        tasks.taskTimeoutS = m_p.taskTimeoutS;
-        tasks.batteryJ = m_p.batteryJ;
-        tasks.deadlineMs = m_p.deadlineMs;
-        tasks.energyWeight = m_p.energyWeight;
-        tasks.deadlinePenalty = m_p.deadlinePenalty;
-        tasks.failurePenalty = m_p.failurePenalty;
-        m_engine = std::make_unique<MecTaskEngine>(tasks);
-        m_engine->AddDevices(m_ues, m_ran.ueAddresses, m_device);
+        m_engine = std::make_unique<MecTaskEngine>(m_p.TaskSettings());
+        m_engine->AddDevices(m_ues, m_ran.ueAddresses, m_devices.device);
         InstallEdges(settings);
         // The cloud behind the RAN's server node (the core every gNB's backhaul reaches): site `cells`.
         const WiredLink wan =
-            MecNetworkHelper::AddCloud(m_ran.server, m_p.wanRateMbps * 1e6, Seconds(m_p.wanDelayMs / 1e3), kMtuBytes);
-        m_engine->AddSite(wan.devices.Get(1)->GetNode(), wan.ifaces.GetAddress(1), m_cloudDevice);
+            MecNetworkHelper::AddCloud(m_ran.server, m_p.wanRateMbps * 1e6, Seconds(m_p.wanDelayMs / 1e3), kMecMtuBytes);
+        m_engine->AddSite(wan.devices.Get(1)->GetNode(), wan.ifaces.GetAddress(1), m_devices.cloud);
         m_engine->SetUploadHook([this]() { RecomputeUplink(); });
-        m_engine->SetFinishHook([this](const MecTask& task, bool failed) { OnFinished(task, failed); });
 
-        m_last = LastTask{};
         m_stepHandovers = 0;
         m_ulAllocation.assign(m_p.cells, Allocation(m_carrier.nRbg, -1));
         for (uint32_t c = 0; c < m_p.cells; ++c)
@@ -263,25 +221,14 @@ class MecOffloadEnv : public ns6g::GymEnv
     {
         const uint32_t u = m_engine->DecidingDevice();
         const uint32_t cell = m_ran.system->ServingCell(u);
-        double cqiSum = 0.0;
-        double bits = 0.0;
-        for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
-        {
-            cqiSum += m_link->RbgCqi(u, cell, rbg, Direction::Uplink);
-            bits += m_link->RbgBits(u, cell, rbg, Direction::Uplink);
-        }
         uint32_t others = 0;
         for (const auto& [d, share] : UploadShares())
         {
-            if (d != u && m_ran.system->ServingCell(d) == cell)
-            {
-                ++others;
-            }
+            others += d != u && m_ran.system->ServingCell(d) == cell ? 1 : 0;
         }
-        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
-        const double mbps = bits / m_carrier.numerology.SlotDurationS() / (1.0 + others) / 1e6;
-        obs["cqi"].Data<float>()[0] = static_cast<float>(cqiSum / m_carrier.nRbg);
-        obs["uplink_mbps"].Data<float>()[0] = static_cast<float>(std::min(mbps, maxMbps));
+        const UplinkEstimate uplink = EstimateUplink(m_link, m_carrier, u, cell, others);
+        obs["cqi"].Data<float>()[0] = static_cast<float>(uplink.cqi);
+        obs["uplink_mbps"].Data<float>()[0] = static_cast<float>(uplink.mbps);
         obs["serving_cell"].SetDiscrete(cell);
         float* queues = obs["edge_queues"].Data<float>();
         for (uint32_t c = 0; c < m_p.cells; ++c)
@@ -294,21 +241,6 @@ class MecOffloadEnv : public ns6g::GymEnv
         obs["device"].SetDiscrete(u);
     }
 
-    double GetReward() override
-    {
-        return m_engine->StepTotals().reward;
-    }
-
-    bool GetGameOver() override
-    {
-        return m_engine->AnyBatteryEmpty();
-    }
-
-    bool GetTruncated() override
-    {
-        return m_engine->Steps() >= m_p.episodeSteps;
-    }
-
     void GetExtraInfo(ns6g::Info& info) override
     {
         const MecStepTotals& step = m_engine->StepTotals();
@@ -319,29 +251,19 @@ class MecOffloadEnv : public ns6g::GymEnv
         info.Set("relay_bytes", static_cast<double>(step.relayBytes));
         info.Set("result_relay_bytes", static_cast<double>(step.resultRelayBytes));
         info.Set("handovers", static_cast<double>(m_stepHandovers));
-        info.Set("last_latency_ms", m_last.latencyMs);
-        info.Set("uplink_ms", m_last.uplinkMs);
-        info.Set("server_ms", m_last.serverMs);
-        info.Set("downlink_ms", m_last.downlinkMs);
-        info.Set("last_target", m_last.target);
-        info.Set("last_share", m_last.share);
-        info.Set("last_energy_j", m_last.energyJ);
+        const CompletedTask& last = m_engine->LastCompleted();
+        const bool any = !last.action.empty();
+        info.Set("last_latency_ms", last.latencyMs);
+        info.Set("uplink_ms", last.uplinkMs);
+        info.Set("server_ms", last.siteMs);
+        info.Set("downlink_ms", last.downlinkMs);
+        info.Set("last_target", any ? static_cast<double>(last.action[0]) : std::nan(""));
+        info.Set("last_share", any ? static_cast<double>(last.action[1]) : std::nan(""));
+        info.Set("last_energy_j", last.energyJ);
     }
 
   private:
-    static constexpr double kMaxQueue = 1e6;
     static constexpr uint32_t kMaxRanQueueBytes = 16'000'000;
-
-    struct LastTask
-    {
-        double latencyMs{std::nan("")};
-        double uplinkMs{std::nan("")};
-        double serverMs{std::nan("")};
-        double downlinkMs{std::nan("")};
-        double target{std::nan("")};
-        double share{std::nan("")};
-        double energyJ{std::nan("")};
-    };
 
     /** How edge node e reaches edge node f (f != e) over their inter-edge link. */
     struct Hop
@@ -349,11 +271,6 @@ class MecOffloadEnv : public ns6g::GymEnv
         Ipv4Address nextHop;
         uint32_t interface{0};
     };
-
-    static float Queue(uint32_t tasks)
-    {
-        return static_cast<float>(std::min<double>(tasks, kMaxQueue));
-    }
 
     void PlaceNodes(Scenario scenario)
     {
@@ -411,7 +328,7 @@ class MecOffloadEnv : public ns6g::GymEnv
         for (uint32_t c = 0; c < m_p.cells; ++c)
         {
             local.push_back(MecNetworkHelper::Connect(m_gnbs.Get(c), m_edges.Get(c), settings.backhaulRateBps,
-                                                      settings.backhaulDelay, kMtuBytes, edgeAddresses));
+                                                      settings.backhaulDelay, kMecMtuBytes, edgeAddresses));
             m_edgeAddresses.push_back(local.back().ifaces.GetAddress(1));
         }
         m_toGnb.clear();
@@ -435,7 +352,7 @@ class MecOffloadEnv : public ns6g::GymEnv
             {
                 const WiredLink mesh =
                     MecNetworkHelper::Connect(m_edges.Get(e), m_edges.Get(f), m_p.interEdgeRateMbps * 1e6,
-                                              Seconds(m_p.interEdgeDelayMs / 1e3), kMtuBytes, meshAddresses);
+                                              Seconds(m_p.interEdgeDelayMs / 1e3), kMecMtuBytes, meshAddresses);
                 m_hops[e][f] = Hop{mesh.ifaces.GetAddress(1), mesh.aInterface};
                 m_hops[f][e] = Hop{mesh.ifaces.GetAddress(0), mesh.bInterface};
                 MecNetworkHelper::SetHostRoute(m_edges.Get(e), m_edgeAddresses[f], m_hops[e][f].nextHop,
@@ -451,7 +368,7 @@ class MecOffloadEnv : public ns6g::GymEnv
         }
         for (uint32_t c = 0; c < m_p.cells; ++c)
         {
-            m_engine->AddSite(m_edges.Get(c), m_edgeAddresses[c], m_edgeDevice); // site c: edge server c
+            m_engine->AddSite(m_edges.Get(c), m_edgeAddresses[c], m_devices.edge); // site c: edge server c
         }
     }
 
@@ -587,30 +504,9 @@ class MecOffloadEnv : public ns6g::GymEnv
         }
     }
 
-    /** The parts of the last completed task, for the info. */
-    void OnFinished(const MecTask& task, bool failed)
-    {
-        if (failed)
-        {
-            return;
-        }
-        auto ms = [](Time a, Time b) { return (b - a).GetSeconds() * 1e3; };
-        const bool offloaded = task.plan.site >= 0;
-        m_last.latencyMs = ms(task.arrival, Simulator::Now());
-        m_last.uplinkMs = offloaded ? ms(task.upStart, task.upDone) : 0.0;
-        m_last.serverMs = offloaded ? ms(task.upDone, task.siteDone) : 0.0;
-        m_last.downlinkMs = offloaded ? ms(task.siteDone, task.resultDone) : 0.0;
-        m_last.target = static_cast<double>(task.action[0]);
-        m_last.share = static_cast<double>(task.action[1]);
-        m_last.energyJ = task.energyJ;
-    }
-
     Params m_p;
+    MecDevices m_devices;
     Carrier m_carrier;
-    std::vector<Device> m_catalogue;
-    Device m_device;
-    Device m_edgeDevice;
-    Device m_cloudDevice;
 
     NodeContainer m_gnbs;
     NodeContainer m_ues;
@@ -620,11 +516,34 @@ class MecOffloadEnv : public ns6g::GymEnv
     std::vector<std::vector<Hop>> m_hops;     //!< [e][f]: edge node e -> edge node f
     Ptr<RanLink> m_link;
     RanDeployment m_ran;
-    std::unique_ptr<MecTaskEngine> m_engine;
     std::vector<Allocation> m_ulAllocation;
-    LastTask m_last;
     uint32_t m_stepHandovers{0};
 };
+
+/** "" if MecOffload's own options are valid, else a sentence naming the bad option(s). */
+std::string
+OffloadProblem(const Params& p)
+{
+    if (p.cells != 1 && p.cells != 3 && p.cells != 7)
+    {
+        return "--cells must be 1, 3 or 7";
+    }
+    if (p.mobility != "static" && p.mobility != "random_walk")
+    {
+        return "--mobility must be static or random_walk";
+    }
+    if (p.handoverPolicy != "finish_at_old" && p.handoverPolicy != "migrate")
+    {
+        return "--handover-policy must be finish_at_old or migrate";
+    }
+    if (!(p.taskFlops > 0) || p.taskInputBytes == 0 || p.taskOutputBytes == 0 || p.shareLevels == 0 ||
+        !(p.interEdgeRateMbps > 0) || !(p.interEdgeDelayMs >= 0) || !(p.speedMps > 0))
+    {
+        return "--task-flops, --task-input-bytes, --task-output-bytes, --share-levels, --inter-edge-rate-mbps "
+               "and --speed-mps must be > 0 (--inter-edge-delay-ms >= 0)";
+    }
+    return "";
+}
 
 } // namespace
 
@@ -634,94 +553,27 @@ main(int argc, char* argv[])
     Params p;
     ns6g::Bridge bridge;
     CommandLine cmd(__FILE__);
+    p.AddCommandLine(cmd);
     cmd.AddValue("cells", "number of sites (1, 3 or 7), one edge server each", p.cells);
-    cmd.AddValue("ues", "number of devices (UEs)", p.ues);
-    cmd.AddValue("scenario", "TR 38.901 scenario (UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed)", p.scenario);
-    cmd.AddValue("frequency-hz", "carrier frequency (Hz)", p.frequencyHz);
-    cmd.AddValue("bandwidth-hz", "carrier bandwidth (Hz)", p.bandwidthHz);
-    cmd.AddValue("numerology", "numerology mu", p.numerology);
-    cmd.AddValue("isd-m", "inter-site distance (m)", p.isdM);
-    cmd.AddValue("fast-fading", "3GPP fast fading on serving links", p.fastFading);
     cmd.AddValue("mobility", "static or random_walk", p.mobility);
     cmd.AddValue("speed-mps", "device speed for random_walk (m/s)", p.speedMps);
     cmd.AddValue("handover-hysteresis-db", "A3 hysteresis (dB)", p.handoverHysteresisDb);
     cmd.AddValue("time-to-trigger-ms", "A3 time to trigger (ms)", p.timeToTriggerMs);
-    cmd.AddValue("device", "catalogue name of the devices", p.device);
-    cmd.AddValue("edge-device", "catalogue name of the edge servers", p.edgeDevice);
-    cmd.AddValue("cloud-device", "catalogue name of the cloud server", p.cloudDevice);
-    cmd.AddValue("wan-rate-mbps", "core <-> cloud link rate (Mbit/s)", p.wanRateMbps);
-    cmd.AddValue("wan-delay-ms", "core <-> cloud one-way delay (ms)", p.wanDelayMs);
-    cmd.AddValue("catalogue", "device catalogue CSV", p.catalogue);
     cmd.AddValue("task-flops", "work of one task (FLOPs)", p.taskFlops);
     cmd.AddValue("task-input-bytes", "bytes uploaded per offloaded task", p.taskInputBytes);
     cmd.AddValue("task-output-bytes", "result bytes per offloaded task", p.taskOutputBytes);
-    cmd.AddValue("task-rate-hz", "task arrival rate per device (1/s)", p.taskRateHz);
     cmd.AddValue("share-levels", "uplink share levels: level s reserves (s+1)/levels of the RBGs", p.shareLevels);
     cmd.AddValue("handover-policy", "finish_at_old or migrate", p.handoverPolicy);
-    cmd.AddValue("inter-edge-delay-ms", "one-way delay between edge sites (ms)", p.interEdgeDelayMs);
-    cmd.AddValue("inter-edge-rate-mbps", "inter-edge link rate for migrations (Mbit/s)", p.interEdgeRateMbps);
+    cmd.AddValue("inter-edge-delay-ms", "one-way delay of an inter-edge link (ms)", p.interEdgeDelayMs);
+    cmd.AddValue("inter-edge-rate-mbps", "rate of an inter-edge link (Mbit/s)", p.interEdgeRateMbps);
     cmd.AddValue("migration-bytes", "state moved per migration (bytes)", p.migrationBytes);
-    cmd.AddValue("deadline-ms", "task deadline (ms)", p.deadlineMs);
-    cmd.AddValue("energy-weight", "reward weight of device energy (s/J)", p.energyWeight);
-    cmd.AddValue("deadline-penalty", "reward penalty per task over the deadline", p.deadlinePenalty);
-    cmd.AddValue("failure-penalty", "reward penalty per failed task", p.failurePenalty);
-    cmd.AddValue("task-timeout-s", "a task not complete after this long fails (s)", p.taskTimeoutS);
-    cmd.AddValue("battery-j", "battery of each device (J)", p.batteryJ);
-    cmd.AddValue("episode-steps", "decisions per episode", p.episodeSteps);
     bridge.AddCommandLine(cmd);
     cmd.Parse(argc, argv);
 
-    std::string problem;
-    if (p.cells != 1 && p.cells != 3 && p.cells != 7)
-    {
-        problem = "--cells must be 1, 3 or 7";
-    }
-    else if (p.ues == 0)
-    {
-        problem = "--ues must be at least 1";
-    }
-    else if (p.catalogue.empty())
-    {
-        problem = "--catalogue is needed";
-    }
-    else if (p.mobility != "static" && p.mobility != "random_walk")
-    {
-        problem = "--mobility must be static or random_walk";
-    }
-    else if (p.handoverPolicy != "finish_at_old" && p.handoverPolicy != "migrate")
-    {
-        problem = "--handover-policy must be finish_at_old or migrate";
-    }
-    else if (!(p.taskRateHz > 0) || !(p.taskTimeoutS > 0) || !(p.batteryJ > 0) || !(p.taskFlops > 0) ||
-             p.taskInputBytes == 0 || p.taskOutputBytes == 0 || p.shareLevels == 0 || p.episodeSteps == 0 ||
-             !(p.interEdgeRateMbps > 0) || !(p.interEdgeDelayMs >= 0) || !(p.speedMps > 0) || !(p.isdM > 0) ||
-             !(p.wanRateMbps > 0) || !(p.wanDelayMs >= 0))
-    {
-        problem = "--task-rate-hz, --task-timeout-s, --battery-j, --task-flops, --task-input-bytes, "
-                  "--task-output-bytes, --share-levels, --episode-steps, --inter-edge-rate-mbps, --speed-mps, "
-                  "--isd-m and --wan-rate-mbps must be > 0 (--inter-edge-delay-ms, --wan-delay-ms >= 0)";
-    }
-    std::unique_ptr<MecOffloadEnv> env;
+    std::string problem = p.Problem();
     if (problem.empty())
     {
-        try
-        {
-            ParseScenario(p.scenario);
-            problem = ValidateCarrier(p.frequencyHz, p.bandwidthHz, static_cast<int>(p.numerology), 0);
-            if (problem.empty())
-            {
-                env = std::make_unique<MecOffloadEnv>(p);
-            }
-        }
-        catch (const std::exception& e)
-        {
-            problem = e.what();
-        }
+        problem = OffloadProblem(p);
     }
-    if (!problem.empty())
-    {
-        std::cerr << "mec-offload: " << problem << std::endl;
-        return 2;
-    }
-    return bridge.Serve(*env);
+    return ServeMecScenario<MecOffloadEnv>("mec-offload", bridge, p, problem);
 }

@@ -9,7 +9,8 @@
 // point-to-point WAN link (wan-rate-mbps, wan-delay-ms). Routes: UEs -> gNB -> edge (-> cloud), and back.
 //
 // Compute: one Processor per device (catalogue row `device`), one at the edge (`edge-device`), one in the
-// cloud (`cloud-device`), each a single FIFO core at the device's peak FLOP/s (CreateDeviceProcessor).
+// cloud (`cloud-device`), each a single FIFO core at the device's peak FLOP/s (CreateDeviceProcessor); the
+// edge and the cloud are MecTaskEngine's sites 0 and 1, and the task life cycle below is the engine's.
 // The catalogue CSV and the profiles folder come on the command line (--catalogue, --profiles); `model`
 // and `dtype` pick the layer profile (cuts k = 0..N).
 //
@@ -45,10 +46,11 @@
 //   compute done, queueing included), uplink_ms (first uplink send to all bytes at the target),
 //   server_compute_ms (all bytes at the target to server compute done, queueing included), downlink_ms
 //   (result send to all result bytes at the device), last_cut, last_target, last_energy_j.
-#include "bridge/ns6g-bridge.h"
 #include "mec/model/device-catalogue.h"
 #include "mec/model/layer-profile.h"
 #include "mec/helper/mec-network-helper.h"
+#include "mec/helper/mec-task-env.h"
+#include "mec/helper/mec-task-scenario.h"
 #include "mec/model/mec-task-engine.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
@@ -76,54 +78,33 @@ using namespace ns6g::mec;
 namespace
 {
 
-constexpr uint16_t kMtuBytes = 65'535;
 constexpr uint32_t kEdge = 0;
 constexpr uint32_t kCloud = 1;
 
 
-struct Params
+/** MecTaskParams with SplitInference's defaults (one device, 100 ms deadline) and its own options. */
+struct Params : MecTaskParams
 {
-    uint32_t ues{1};
-    std::string scenario{"UMi-StreetCanyon"};
-    double frequencyHz{7e9};
-    double bandwidthHz{20e6};
-    uint32_t numerology{1};
-    double isdM{200.0};
-    bool fastFading{true};
+    Params()
+    {
+        ues = 1;
+        deadlineMs = 100.0;
+    }
+
     std::string model{"resnet18_style"};
     std::string dtype{"fp32"};
-    std::string device{"raspberry-pi-4"};
-    std::string edgeDevice{"edge-gpu-server"};
-    std::string cloudDevice{"cloud-gpu"};
-    std::string catalogue;
     std::string profiles;
-    double taskRateHz{2.0};
-    double deadlineMs{100.0};
-    double energyWeight{1.0};
-    double deadlinePenalty{1.0};
-    double failurePenalty{5.0};
-    double taskTimeoutS{2.0};
-    double batteryJ{1000.0};
-    double wanRateMbps{1000.0};
-    double wanDelayMs{20.0};
-    uint32_t episodeSteps{100};
 };
 
-class MecSplitEnv : public ns6g::GymEnv
+class MecSplitEnv : public MecTaskGymEnv
 {
   public:
     explicit MecSplitEnv(Params p)
-        : m_p(std::move(p))
+        : MecTaskGymEnv(p.episodeSteps),
+          m_p(std::move(p)),
+          m_devices(m_p)
     {
         m_carrier = MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology), 0);
-        m_catalogue = LoadDeviceCatalogue(m_p.catalogue);
-        m_device = FindDevice(m_catalogue, m_p.device);
-        m_edgeDevice = FindDevice(m_catalogue, m_p.edgeDevice);
-        m_cloudDevice = FindDevice(m_catalogue, m_p.cloudDevice);
-        if (!std::isfinite(m_device.txPowerDbm))
-        {
-            throw std::invalid_argument("device " + m_device.name + " has no radio (tx_power_dbm empty)");
-        }
         m_profile = LoadLayerProfile(ProfilePath(m_p.profiles, m_p.model, m_p.dtype));
         if (m_profile.cuts.empty())
         {
@@ -134,7 +115,7 @@ class MecSplitEnv : public ns6g::GymEnv
 
     ns6g::Space GetObservationSpace() override
     {
-        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
+        const double maxMbps = MaxUplinkMbps(m_p.bandwidthHz);
         return ns6g::Dict({
             {"cqi", ns6g::Box({1}, 0.0, 15.0)},
             {"uplink_mbps", ns6g::Box({1}, 0.0, maxMbps)},
@@ -160,48 +141,19 @@ class MecSplitEnv : public ns6g::GymEnv
         m_ues.Create(m_p.ues);
         PlaceNodes(scenario);
 
-        RanRadioSettings radio;
-        radio.scenario = m_p.scenario;
-        radio.frequencyHz = m_p.frequencyHz;
-        radio.bandwidthHz = m_p.bandwidthHz;
-        radio.numerology = m_p.numerology;
-        radio.gnbTxPowerDbm = 46.0;
-        radio.fastFading = m_p.fastFading;
-        // Uplink CQI (and so the uplink rate estimate) assumes a device spreads its power over the whole
-        // carrier, as it does when it is the only one sending: the default (4 RBGs) overestimates the
-        // SINR of a device that gets every RBG.
-        radio.ulCqiRbgs = m_carrier.nRbg;
-        m_link = RanHelper::CreateLink(radio, m_gnbs, m_ues, 1000);
-
-        RanHelperSettings settings;
-        settings.dlScheduler = "pf";
-        settings.ulScheduler = "pf";
-        settings.dlRbgs = m_carrier.nRbg;
-        settings.ulRbgs = m_carrier.nRbg;
-        settings.mtuBytes = kMtuBytes;
-        settings.slotPeriod = Seconds(m_carrier.numerology.SlotDurationS());
-        settings.maxQueueBytes = kMaxRanQueueBytes;
+        m_link = RanHelper::CreateLink(m_p.Radio(m_carrier), m_gnbs, m_ues, 1000);
+        const RanHelperSettings settings = MecTaskParams::RanSettings(m_carrier, "pf", kMaxRanQueueBytes);
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
 
         // The cloud node behind the edge server on the WAN link; the gNB's default route is the edge.
         const WiredLink wan =
-            MecNetworkHelper::AddCloud(m_ran.server, m_p.wanRateMbps * 1e6, Seconds(m_p.wanDelayMs / 1e3), kMtuBytes);
+            MecNetworkHelper::AddCloud(m_ran.server, m_p.wanRateMbps * 1e6, Seconds(m_p.wanDelayMs / 1e3), kMecMtuBytes);
         m_cloud = wan.devices.Get(1)->GetNode();
 
-        MecTaskSettings tasks;
-        tasks.taskRateHz = m_p.taskRateHz;
-        tasks.taskTimeoutS = m_p.taskTimeoutS;
-        tasks.batteryJ = m_p.batteryJ;
-        tasks.deadlineMs = m_p.deadlineMs;
-        tasks.energyWeight = m_p.energyWeight;
-        tasks.deadlinePenalty = m_p.deadlinePenalty;
-        tasks.failurePenalty = m_p.failurePenalty;
-        m_engine = std::make_unique<MecTaskEngine>(tasks);
-        m_engine->AddDevices(m_ues, m_ran.ueAddresses, m_device);
-        m_engine->AddSite(m_ran.server, m_ran.serverAddress, m_edgeDevice); // kEdge
-        m_engine->AddSite(m_cloud, wan.ifaces.GetAddress(1), m_cloudDevice); // kCloud
-        m_engine->SetFinishHook([this](const MecTask& task, bool failed) { OnFinished(task, failed); });
-        m_last = LastTask{};
+        m_engine = std::make_unique<MecTaskEngine>(m_p.TaskSettings());
+        m_engine->AddDevices(m_ues, m_ran.ueAddresses, m_devices.device);
+        m_engine->AddSite(m_ran.server, m_ran.serverAddress, m_devices.edge); // kEdge
+        m_engine->AddSite(m_cloud, wan.ifaces.GetAddress(1), m_devices.cloud); // kCloud
         m_stepInfeasible = 0;
         m_engine->Start();
     }
@@ -227,7 +179,7 @@ class MecSplitEnv : public ns6g::GymEnv
         m_stepInfeasible = 0;
         const auto cutIndex = static_cast<uint32_t>(a[0]);
         const CutProfile& cut = m_profile.cuts[cutIndex];
-        if (!SplitInfeasibility(m_device, cut.deviceMemoryBytes).empty())
+        if (!SplitInfeasibility(m_devices.device, cut.deviceMemoryBytes).empty())
         {
             ++m_stepInfeasible;
             m_engine->FailNow(id, {a[0], a[1]});
@@ -249,26 +201,14 @@ class MecSplitEnv : public ns6g::GymEnv
     void GetObservation(const ns6g::DataView& obs) override
     {
         const uint32_t u = m_engine->DecidingDevice();
-        const uint32_t cell = m_ran.system->ServingCell(u);
-        double cqiSum = 0.0;
-        double bits = 0.0;
-        for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
-        {
-            cqiSum += m_link->RbgCqi(u, cell, rbg, Direction::Uplink);
-            bits += m_link->RbgBits(u, cell, rbg, Direction::Uplink);
-        }
         uint32_t others = 0;
         for (uint32_t v = 0; v < m_p.ues; ++v)
         {
-            if (v != u && m_ran.system->QueuedBytes(v, Direction::Uplink) > 0)
-            {
-                ++others;
-            }
+            others += v != u && m_ran.system->QueuedBytes(v, Direction::Uplink) > 0 ? 1 : 0;
         }
-        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
-        const double mbps = bits / m_carrier.numerology.SlotDurationS() / (1.0 + others) / 1e6;
-        obs["cqi"].Data<float>()[0] = static_cast<float>(cqiSum / m_carrier.nRbg);
-        obs["uplink_mbps"].Data<float>()[0] = static_cast<float>(std::min(mbps, maxMbps));
+        const UplinkEstimate uplink = EstimateUplink(m_link, m_carrier, u, m_ran.system->ServingCell(u), others);
+        obs["cqi"].Data<float>()[0] = static_cast<float>(uplink.cqi);
+        obs["uplink_mbps"].Data<float>()[0] = static_cast<float>(uplink.mbps);
         obs["device_queue"].Data<float>()[0] = Queue(m_engine->DeviceTasksInSystem(u));
         obs["edge_queue"].Data<float>()[0] = Queue(m_engine->SiteTasksInSystem(kEdge));
         obs["cloud_queue"].Data<float>()[0] = Queue(m_engine->SiteTasksInSystem(kCloud));
@@ -276,55 +216,24 @@ class MecSplitEnv : public ns6g::GymEnv
         obs["device"].SetDiscrete(u);
     }
 
-    double GetReward() override
-    {
-        return m_engine->StepTotals().reward;
-    }
-
-    bool GetGameOver() override
-    {
-        return m_engine->AnyBatteryEmpty();
-    }
-
-    bool GetTruncated() override
-    {
-        return m_engine->Steps() >= m_p.episodeSteps;
-    }
-
     void GetExtraInfo(ns6g::Info& info) override
     {
         SetStepInfo(info, m_engine->StepTotals());
         info.Set("infeasible", static_cast<double>(m_stepInfeasible));
-        info.Set("last_latency_ms", m_last.latencyMs);
-        info.Set("device_compute_ms", m_last.deviceComputeMs);
-        info.Set("uplink_ms", m_last.uplinkMs);
-        info.Set("server_compute_ms", m_last.serverComputeMs);
-        info.Set("downlink_ms", m_last.downlinkMs);
-        info.Set("last_cut", m_last.cut);
-        info.Set("last_target", m_last.target);
-        info.Set("last_energy_j", m_last.energyJ);
+        const CompletedTask& last = m_engine->LastCompleted();
+        const bool any = !last.action.empty();
+        info.Set("last_latency_ms", last.latencyMs);
+        info.Set("device_compute_ms", last.deviceMs);
+        info.Set("uplink_ms", last.uplinkMs);
+        info.Set("server_compute_ms", last.siteMs);
+        info.Set("downlink_ms", last.downlinkMs);
+        info.Set("last_cut", any ? static_cast<double>(last.action[0]) : std::nan(""));
+        info.Set("last_target", any && last.offloaded ? static_cast<double>(last.action[1]) : std::nan(""));
+        info.Set("last_energy_j", last.energyJ);
     }
 
   private:
-    static constexpr double kMaxQueue = 1e6;
     static constexpr uint32_t kMaxRanQueueBytes = 8'000'000;
-
-    struct LastTask
-    {
-        double latencyMs{std::nan("")};
-        double deviceComputeMs{std::nan("")};
-        double uplinkMs{std::nan("")};
-        double serverComputeMs{std::nan("")};
-        double downlinkMs{std::nan("")};
-        double cut{std::nan("")};
-        double target{std::nan("")};
-        double energyJ{std::nan("")};
-    };
-
-    static float Queue(uint32_t tasks)
-    {
-        return static_cast<float>(std::min<double>(tasks, kMaxQueue));
-    }
 
     void PlaceNodes(Scenario scenario)
     {
@@ -345,31 +254,9 @@ class MecSplitEnv : public ns6g::GymEnv
         ueMobility.Install(m_ues);
     }
 
-    /** The parts of the last completed task, for the info. */
-    void OnFinished(const MecTask& task, bool failed)
-    {
-        if (failed)
-        {
-            return;
-        }
-        auto ms = [](Time a, Time b) { return (b - a).GetSeconds() * 1e3; };
-        const bool offloaded = task.plan.site >= 0;
-        m_last.latencyMs = ms(task.arrival, Simulator::Now());
-        m_last.deviceComputeMs = ms(task.arrival, task.deviceDone);
-        m_last.uplinkMs = offloaded ? ms(task.upStart, task.upDone) : 0.0;
-        m_last.serverComputeMs = offloaded ? ms(task.upDone, task.siteDone) : 0.0;
-        m_last.downlinkMs = offloaded ? ms(task.siteDone, task.resultDone) : 0.0;
-        m_last.cut = static_cast<double>(task.action[0]);
-        m_last.target = offloaded ? static_cast<double>(task.action[1]) : std::nan("");
-        m_last.energyJ = task.energyJ;
-    }
-
     Params m_p;
+    MecDevices m_devices;
     Carrier m_carrier;
-    std::vector<Device> m_catalogue;
-    Device m_device;
-    Device m_edgeDevice;
-    Device m_cloudDevice;
     LayerProfile m_profile;
     uint32_t m_lastCut{0};
 
@@ -378,8 +265,6 @@ class MecSplitEnv : public ns6g::GymEnv
     Ptr<Node> m_cloud;
     Ptr<RanLink> m_link;
     RanDeployment m_ran;
-    std::unique_ptr<MecTaskEngine> m_engine;
-    LastTask m_last;
     uint32_t m_stepInfeasible{0};
 };
 
@@ -391,68 +276,17 @@ main(int argc, char* argv[])
     Params p;
     ns6g::Bridge bridge;
     CommandLine cmd(__FILE__);
-    cmd.AddValue("ues", "number of devices (UEs)", p.ues);
-    cmd.AddValue("scenario", "TR 38.901 scenario (UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed)", p.scenario);
-    cmd.AddValue("frequency-hz", "carrier frequency (Hz)", p.frequencyHz);
-    cmd.AddValue("bandwidth-hz", "carrier bandwidth (Hz)", p.bandwidthHz);
-    cmd.AddValue("numerology", "numerology mu", p.numerology);
-    cmd.AddValue("isd-m", "inter-site distance (m): devices lie within isd-m / sqrt(3) of the gNB", p.isdM);
-    cmd.AddValue("fast-fading", "3GPP fast fading on serving links", p.fastFading);
+    p.AddCommandLine(cmd);
     cmd.AddValue("model", "layer profile model name", p.model);
     cmd.AddValue("dtype", "fp32 or int8", p.dtype);
-    cmd.AddValue("device", "catalogue name of the devices", p.device);
-    cmd.AddValue("edge-device", "catalogue name of the edge server", p.edgeDevice);
-    cmd.AddValue("cloud-device", "catalogue name of the cloud server", p.cloudDevice);
-    cmd.AddValue("catalogue", "device catalogue CSV", p.catalogue);
     cmd.AddValue("profiles", "folder of layer profiles", p.profiles);
-    cmd.AddValue("task-rate-hz", "task arrival rate per device (1/s)", p.taskRateHz);
-    cmd.AddValue("deadline-ms", "task deadline (ms)", p.deadlineMs);
-    cmd.AddValue("energy-weight", "reward weight of device energy (s/J)", p.energyWeight);
-    cmd.AddValue("deadline-penalty", "reward penalty per task over the deadline", p.deadlinePenalty);
-    cmd.AddValue("failure-penalty", "reward penalty per failed task", p.failurePenalty);
-    cmd.AddValue("task-timeout-s", "a task not complete after this long fails (s)", p.taskTimeoutS);
-    cmd.AddValue("battery-j", "battery of each device (J)", p.batteryJ);
-    cmd.AddValue("wan-rate-mbps", "edge <-> cloud link rate (Mbit/s)", p.wanRateMbps);
-    cmd.AddValue("wan-delay-ms", "edge <-> cloud one-way delay (ms)", p.wanDelayMs);
-    cmd.AddValue("episode-steps", "decisions per episode", p.episodeSteps);
     bridge.AddCommandLine(cmd);
     cmd.Parse(argc, argv);
 
-    std::string problem;
-    if (p.ues == 0)
+    std::string problem = p.Problem();
+    if (problem.empty() && p.profiles.empty())
     {
-        problem = "--ues must be at least 1";
+        problem = "--profiles is needed";
     }
-    else if (p.catalogue.empty() || p.profiles.empty())
-    {
-        problem = "--catalogue and --profiles are needed";
-    }
-    else if (!(p.taskRateHz > 0) || !(p.taskTimeoutS > 0) || !(p.batteryJ > 0) || !(p.wanRateMbps > 0) ||
-             !(p.wanDelayMs >= 0) || p.episodeSteps == 0)
-    {
-        problem = "--task-rate-hz, --task-timeout-s, --battery-j, --wan-rate-mbps and --episode-steps must be > 0";
-    }
-    std::unique_ptr<MecSplitEnv> env;
-    if (problem.empty())
-    {
-        try
-        {
-            ParseScenario(p.scenario);
-            problem = ValidateCarrier(p.frequencyHz, p.bandwidthHz, static_cast<int>(p.numerology), 0);
-            if (problem.empty())
-            {
-                env = std::make_unique<MecSplitEnv>(p);
-            }
-        }
-        catch (const std::exception& e)
-        {
-            problem = e.what();
-        }
-    }
-    if (!problem.empty())
-    {
-        std::cerr << "mec-split: " << problem << std::endl;
-        return 2;
-    }
-    return bridge.Serve(*env);
+    return ServeMecScenario<MecSplitEnv>("mec-split", bridge, p, problem);
 }

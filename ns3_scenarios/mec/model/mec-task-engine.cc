@@ -174,12 +174,6 @@ MecTaskEngine::SetUploadHook(std::function<void()> hook)
 }
 
 void
-MecTaskEngine::SetFinishHook(FinishHook hook)
-{
-    m_finishHook = std::move(hook);
-}
-
-void
 MecTaskEngine::Start()
 {
     for (uint32_t u = 0; u < m_ueNodes.size(); ++u)
@@ -353,6 +347,12 @@ const MecStepTotals&
 MecTaskEngine::StepTotals() const
 {
     return m_step;
+}
+
+const CompletedTask&
+MecTaskEngine::LastCompleted() const
+{
+    return m_last;
 }
 
 // ---- life cycle ------------------------------------------------------------------------------------
@@ -658,10 +658,15 @@ MecTaskEngine::Finish(MecTask& task, bool failed)
     else
     {
         m_step.latenciesS.push_back(latencyS);
-    }
-    if (m_finishHook)
-    {
-        m_finishHook(task, failed);
+        const bool offloaded = task.plan.site >= 0;
+        m_last.latencyMs = latencyS * 1e3;
+        m_last.deviceMs = Ms(task.arrival, task.deviceDone);
+        m_last.uplinkMs = offloaded ? Ms(task.upStart, task.upDone) : 0.0;
+        m_last.siteMs = offloaded ? Ms(task.upDone, task.siteDone) : 0.0;
+        m_last.downlinkMs = offloaded ? Ms(task.siteDone, task.resultDone) : 0.0;
+        m_last.energyJ = task.energyJ;
+        m_last.offloaded = offloaded;
+        m_last.action = task.action;
     }
     m_tasks.erase(task.id); // `task` dangles from here
 }

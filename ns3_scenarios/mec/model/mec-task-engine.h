@@ -98,6 +98,19 @@ struct MecTask
     ns3::EventId timeout;
 };
 
+/** What the info says of the last completed task: its latency parts (ms), device energy (J), decision. */
+struct CompletedTask
+{
+    double latencyMs{std::nan("")};  //!< arrival -> completion
+    double deviceMs{std::nan("")};   //!< arrival -> device part done (queueing included)
+    double uplinkMs{std::nan("")};   //!< first uplink send -> last byte at the site (0: ran on the device)
+    double siteMs{std::nan("")};     //!< last uplink byte -> site compute done: migration, queueing, compute (0: local)
+    double downlinkMs{std::nan("")}; //!< site compute done -> last result byte at the device (0: local)
+    double energyJ{std::nan("")};    //!< device energy, J
+    bool offloaded{false};           //!< its plan had a site
+    std::vector<int64_t> action;     //!< the decision as the agent gave it (empty before any completion)
+};
+
 /** The engine's settings (units in the names). */
 struct MecTaskSettings
 {
@@ -134,9 +147,6 @@ struct MecStepTotals
 class MecTaskEngine
 {
   public:
-    /** Called with a task that completed (failed false) or failed, just before it is forgotten. */
-    using FinishHook = std::function<void(const MecTask&, bool failed)>;
-
     /** Throws std::invalid_argument naming the setting if one is out of range. */
     explicit MecTaskEngine(const MecTaskSettings& settings);
 
@@ -164,7 +174,6 @@ class MecTaskEngine
 
     /** Called whenever an upload starts, completes or is abandoned (to re-plan the uplink). */
     void SetUploadHook(std::function<void()> hook);
-    void SetFinishHook(FinishHook hook);
 
     /** Schedules every device's first arrival; call once after AddDevices. */
     void Start();
@@ -207,6 +216,8 @@ class MecTaskEngine
     /** Decisions taken since the episode started. */
     uint32_t Steps() const;
     const MecStepTotals& StepTotals() const;
+    /** The last task that completed in the episode (NaN parts before the first). */
+    const CompletedTask& LastCompleted() const;
 
   private:
     struct Site
@@ -258,8 +269,8 @@ class MecTaskEngine
     uint32_t m_steps{0};
     MecStepTotals m_step;
 
+    CompletedTask m_last;
     std::function<void()> m_uploadHook;
-    FinishHook m_finishHook;
 };
 
 /** Sets the info keys every MEC environment reports from a step's totals. */
