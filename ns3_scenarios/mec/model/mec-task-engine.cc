@@ -101,14 +101,14 @@ MecTaskEngine::MecTaskEngine(const MecTaskSettings& settings)
 }
 
 Ptr<Socket>
-MecTaskEngine::BoundSocket(Ptr<Node> node)
+MecTaskEngine::BoundSocket(Ptr<Node> node, uint16_t port)
 {
     Ptr<Socket> socket = Socket::CreateSocket(node, UdpSocketFactory::GetTypeId());
-    if (socket->Bind(InetSocketAddress(Ipv4Address::GetAny(), m_settings.port)) != 0)
+    if (socket->Bind(InetSocketAddress(Ipv4Address::GetAny(), port)) != 0)
     {
         throw std::invalid_argument("MecTaskEngine: cannot bind the task socket (port " +
-                                    std::to_string(m_settings.port) + ") on node " + std::to_string(node->GetId()) +
-                                    ": is it a site or device twice?");
+                                    std::to_string(port) + ") on node " + std::to_string(node->GetId()) +
+                                    ": is it a site or a device twice?");
     }
     // Room for a whole transfer: UDP sockets drop what does not fit.
     socket->SetAttribute("RcvBufSize", UintegerValue(64'000'000));
@@ -133,7 +133,7 @@ MecTaskEngine::AddDevices(const NodeContainer& ues, const std::vector<Ipv4Addres
         m_ueNodes.push_back(ues.Get(u));
         m_ueAddresses.push_back(addresses[u]);
         m_deviceProcs.push_back(CreateDeviceProcessor(device));
-        Ptr<Socket> socket = BoundSocket(ues.Get(u));
+        Ptr<Socket> socket = BoundSocket(ues.Get(u), m_settings.devicePort);
         socket->SetRecvCallback(MakeCallback(&MecTaskEngine::OnDeviceReceive, this));
         m_deviceSockets.push_back(socket);
         m_battery.push_back(m_settings.batteryJ);
@@ -149,7 +149,7 @@ MecTaskEngine::AddSite(Ptr<Node> node, Ipv4Address address, const Device& device
     site.address = address;
     site.device = device;
     site.processor = CreateDeviceProcessor(device);
-    site.socket = BoundSocket(node);
+    site.socket = BoundSocket(node, m_settings.sitePort);
     site.socket->SetRecvCallback(
         Callback<void, Ptr<Socket>>([this, index](Ptr<Socket> s) { OnSiteReceive(index, s); }));
     m_sites.push_back(site);
@@ -271,7 +271,7 @@ MecTaskEngine::Migrate(uint64_t id, uint32_t to, uint64_t stateBytes)
     task->stateReceived = 0;
     task->migrationStart = Simulator::Now();
     const TaskWireHeader header{id, stateBytes, kState, task->device};
-    const Address destination = InetSocketAddress(m_sites[to].address, m_settings.port);
+    const Address destination = InetSocketAddress(m_sites[to].address, m_settings.sitePort);
     Ptr<Socket> socket = old.socket;
     Simulator::ScheduleWithContext(old.node->GetId(), Seconds(0), [socket, destination, header]() {
         SendTaskTransfer(socket, destination, header);
@@ -435,7 +435,7 @@ MecTaskEngine::OnDeviceDone(uint64_t id)
     const Ipv4Address to = m_sites[task->plan.site].address;
     const uint64_t bytes = task->plan.inputBytes;
     NotifyUpload();
-    SendTaskTransfer(m_deviceSockets[device], InetSocketAddress(to, m_settings.port),
+    SendTaskTransfer(m_deviceSockets[device], InetSocketAddress(to, m_settings.sitePort),
                      TaskWireHeader{id, bytes, kInput, device});
 }
 
@@ -535,7 +535,7 @@ MecTaskEngine::OnSiteDone(uint32_t s, uint64_t generation, uint64_t id)
         task->siteDone = Simulator::Now();
         task->remainingFlops = 0.0;
         task->stage = TaskStage::kResult;
-        SendTaskTransfer(site.socket, InetSocketAddress(m_ueAddresses[task->device], m_settings.port),
+        SendTaskTransfer(site.socket, InetSocketAddress(m_ueAddresses[task->device], m_settings.devicePort),
                          TaskWireHeader{id, task->plan.resultBytes, kResult, task->device});
     }
     // A task that timed out in service kept the site busy until now; its result is not sent.

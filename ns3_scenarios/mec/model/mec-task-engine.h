@@ -122,7 +122,8 @@ struct MecTaskSettings
     double energyWeight{1.0};    //!< reward weight of device energy (s/J)
     double deadlinePenalty{1.0}; //!< reward penalty per task over the deadline
     double failurePenalty{5.0};  //!< reward penalty per failed task
-    uint16_t port{9000};         //!< UDP port of every task socket
+    uint16_t devicePort{9000};   //!< UDP port of the devices' task sockets (results arrive here)
+    uint16_t sitePort{9001};     //!< UDP port of the sites' task sockets (inputs and migrated state)
 };
 
 /** What happened during one step (between two decisions). */
@@ -161,8 +162,9 @@ class MecTaskEngine
 
     /**
      * A compute site: `node` (internet stack installed) reached at `address`, computing with a Processor
-     * of `device` (one FIFO core at its peak FLOP/s). Returns its index (0, 1, ...). Throws
-     * std::invalid_argument if `node` already hosts a site (one task socket per node).
+     * of `device` (one FIFO core at its peak FLOP/s). Returns its index (0, 1, ...). A device's node may
+     * be a site too (a neighbour over a sidelink; sites listen on their own port), with a Processor of its
+     * own. Throws std::invalid_argument if `node` already hosts a site (one site socket per node).
      */
     uint32_t AddSite(ns3::Ptr<ns3::Node> node, ns3::Ipv4Address address, const Device& device);
 
@@ -232,7 +234,7 @@ class MecTaskEngine
         uint64_t generation{0}; //!< bumped when a migration replaces the processor
     };
 
-    ns3::Ptr<ns3::Socket> BoundSocket(ns3::Ptr<ns3::Node> node);
+    ns3::Ptr<ns3::Socket> BoundSocket(ns3::Ptr<ns3::Node> node, uint16_t port);
     MecTask* Active(uint64_t id);
     void Spend(MecTask& task, double joules);
     void OnArrival(uint32_t u);
