@@ -143,6 +143,26 @@ def test_handover_policy_migrates_or_relays(policy):
         assert totals["relay_bytes"] >= totals["result_relay_bytes"]
 
 
+def test_a_far_edge_server_is_reached_over_the_inter_edge_link():
+    # One static device: a server of another cell gets the input through the serving cell's edge node
+    # and the inter-edge link, and sends the result back the same way.
+    with MecOffloadEnv(cells=3, ues=1, task_rate_hz=0.2, fast_fading=False, episode_steps=6,
+                       inter_edge_delay_ms=7.0) as env:
+        obs, _ = env.reset(seed=1)
+        done = 0
+        for _ in range(6):
+            far = (int(obs["serving_cell"]) + 1) % 3
+            obs, _, _, _, info = env.step(np.array([far + 1, 3]))
+            if info["completed"] == 1:
+                done += 1
+                # Rare tasks: the step's bytes are this task's, 100 000 up and 1 000 down, each once.
+                assert info["relay_bytes"] == 101_000 and info["result_relay_bytes"] == 1_000
+                # Two crossings of a 7 ms link, plus 100 kB at 1 Gbit/s (0.8 ms) on the way up.
+                assert info["relay_ms"] >= 2 * 7.0 + 0.8
+                assert info["uplink_ms"] > 7.0 and info["downlink_ms"] > 7.0
+    assert done >= 3
+
+
 def test_migration_time_is_measured_and_follows_bytes_and_rate():
     def per_migration_ms(migration_bytes, rate_mbps):
         totals = handover_totals(handover_policy="migrate", inter_edge_delay_ms=2.0,
@@ -170,6 +190,9 @@ def test_migration_time_is_measured_and_follows_bytes_and_rate():
         ({"share_levels": 0}, "share_levels"),
         ({"mobility": "teleport"}, "mobility"),
         ({"task_flops": -1.0}, "task_flops"),
+        ({"cloud_device": "mainframe"}, "cloud-gpu"),
+        ({"wan_rate_mbps": 0.0}, "wan_rate_mbps"),
+        ({"inter_edge_rate_mbps": 0.0}, "inter_edge_rate_mbps"),
     ],
 )
 def test_bad_config_is_refused_with_a_message(overrides, needle):
