@@ -58,10 +58,10 @@
 //   (of which results), handovers; last completed task: last_latency_ms, uplink_ms, server_ms (last uplink
 //   byte to compute done: migration, queueing and compute), downlink_ms, last_target, last_share,
 //   last_energy_j.
-#include "mec/model/device-catalogue.h"
 #include "mec/helper/mec-network-helper.h"
 #include "mec/helper/mec-task-env.h"
 #include "mec/helper/mec-task-scenario.h"
+#include "mec/model/device-catalogue.h"
 #include "mec/model/mec-task-engine.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"

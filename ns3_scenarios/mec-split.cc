@@ -46,11 +46,11 @@
 //   compute done, queueing included), uplink_ms (first uplink send to all bytes at the target),
 //   server_compute_ms (all bytes at the target to server compute done, queueing included), downlink_ms
 //   (result send to all result bytes at the device), last_cut, last_target, last_energy_j.
-#include "mec/model/device-catalogue.h"
-#include "mec/model/layer-profile.h"
 #include "mec/helper/mec-network-helper.h"
 #include "mec/helper/mec-task-env.h"
 #include "mec/helper/mec-task-scenario.h"
+#include "mec/model/device-catalogue.h"
+#include "mec/model/layer-profile.h"
 #include "mec/model/mec-task-engine.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
