@@ -54,7 +54,7 @@ class MecOffloadConfig(MecTaskConfig):
                               description="uplink share levels: level s reserves (s+1)/share_levels of the RBGs")
     handover_policy: Literal["finish_at_old", "migrate"] = Field(
         "finish_at_old", description="what a handover does to a task at another cell's edge server")
-    inter_edge_delay_ms: float = Field(5.0, ge=0, le=10_000, description="one-way delay between edge sites (ms)")
+    inter_edge_delay_ms: float = Field(5.0, ge=0, le=10_000, description="one-way delay of an inter-edge link (ms)")
     inter_edge_rate_mbps: float = Field(1000.0, ge=1e-3, le=1e6, description="inter-edge link rate (Mbit/s)")
     migration_bytes: int = Field(1_000_000, ge=0, le=100_000_000_000, description="task state moved per migration (bytes)")
     deadline_ms: float = Field(200.0, gt=0, le=1e7, description="task deadline (ms)")
