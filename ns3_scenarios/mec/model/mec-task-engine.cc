@@ -465,8 +465,8 @@ MecTaskEngine::OnSiteReceive(uint32_t site, Ptr<Socket> socket)
             task->upDone = Simulator::Now();
             Spend(*task, m_txPowerW * (task->upDone - task->upStart).GetSeconds());
             BookCrossing(task->upCrossing);
+            Enqueue(*task, site); // no longer uploading: the upload hook must not count it
             NotifyUpload();
-            Enqueue(*task, site);
         }
         else if (header.kind == kState && task->stage == TaskStage::kMigrating)
         {
