@@ -1,25 +1,25 @@
 """``ns6g/MecOffload-v0``: choose the offload target and uplink share of every task in a multi-cell MEC.
 
 Scenario: ``ns3_scenarios/mec-offload.cc``. ``cells`` (1, 3 or 7) hexagonal 6G RAN sites, one edge server
-per gNB (logical servers on the RAN's server node, each with its own catalogue Processor), ``ues``
-devices (static or random walk). Tasks (``task_flops`` FLOPs, ``task_input_bytes`` up,
+node behind each gNB (its own catalogue Processor), the edge nodes joined by inter-edge links, a cloud
+node behind the core on a WAN link, ``ues`` devices (static or random walk). Tasks (``task_flops`` FLOPs, ``task_input_bytes`` up,
 ``task_output_bytes`` down) arrive at each device as a Poisson process of ``task_rate_hz``; at every
 arrival the agent decides for that task.
 
-Action, ``MultiDiscrete([cells + 1, share_levels])``: (target, share level s); target 0 = run on the
-device, i = edge server i - 1; while the device uploads it gets the fraction (s + 1) / share_levels of its
+Action, ``MultiDiscrete([cells + 2, share_levels])``: (target, share level s); target 0 = run on the
+device, i = 1..cells: edge server i - 1, cells + 1: the cloud; while the device uploads it gets the fraction (s + 1) / share_levels of its
 serving cell's uplink RBGs (normalised when a cell's shares exceed 1; the rest stays unused).
-Handover (``handover_policy``): a task at a server other than the device's new cell either finishes
-there and its result is relayed over the inter-edge link (``finish_at_old``) or moves its remaining work
-to the new cell's server after ``inter_edge_delay_ms + migration_bytes * 8 / inter_edge_rate_mbps``
-(``migrate``).
+Handover (``handover_policy``): a task at an edge server other than the device's new cell's either
+finishes there and its result is relayed over the inter-edge link (``finish_at_old``) or its state
+(``migration_bytes``) travels over the inter-edge link to the new cell's server, where its remaining work
+runs (``migrate``); both are real packets, timed on the link.
 Observation (Dict) of the deciding device: ``cqi`` (1,), ``uplink_mbps`` (1,), ``serving_cell``
 Discrete(cells), ``edge_queues`` (cells,) tasks assigned to each edge server and not yet computed,
-``device_queue`` (1,), ``battery_fraction`` (1,), ``device`` Discrete(ues).
+``cloud_queue`` (1,) the same for the cloud, ``device_queue`` (1,), ``battery_fraction`` (1,), ``device`` Discrete(ues).
 Reward: over tasks finished in the step, ``-(latency_s + energy_weight * energy_j)
 - deadline_penalty * [latency > deadline_ms] - failure_penalty * [failed]``.
 Info: ``latency_ms``, ``energy_j``, ``completed``, ``failed``, ``deadline_violations``, ``timeouts``,
-``migrations``, ``migration_ms``, ``relay_ms``, ``handovers``, and of the last completed task
+``migrations``, ``migration_ms``, ``relay_ms``, ``relay_bytes``, ``result_relay_bytes``, ``handovers``, and of the last completed task
 ``last_latency_ms``, ``uplink_ms``, ``server_ms``, ``downlink_ms``, ``last_target``, ``last_share``,
 ``last_energy_j``. See docs/mec-offload.md.
 """
@@ -40,6 +40,11 @@ from ns6g.policies import ConstantPolicy, Policy
 LOCAL = 0
 
 
+def cloud_target(cells: int) -> int:
+    """The action target of the cloud: after the local target and the ``cells`` edge servers."""
+    return cells + 1
+
+
 class MecOffloadConfig(MecTaskConfig):
     cells: Literal[1, 3, 7] = Field(3, description="hexagonal sites (1, 3 or 7), one edge server per gNB")
     task_flops: float = Field(2e9, gt=0, le=1e18, description="work of one task (FLOPs)")
@@ -49,8 +54,8 @@ class MecOffloadConfig(MecTaskConfig):
                               description="uplink share levels: level s reserves (s+1)/share_levels of the RBGs")
     handover_policy: Literal["finish_at_old", "migrate"] = Field(
         "finish_at_old", description="what a handover does to a task at another cell's edge server")
-    inter_edge_delay_ms: float = Field(5.0, ge=0, le=10_000, description="one-way delay between edge sites (ms)")
-    inter_edge_rate_mbps: float = Field(1000.0, ge=1e-3, le=1e6, description="inter-edge link rate for migrations (Mbit/s)")
+    inter_edge_delay_ms: float = Field(5.0, ge=0, le=10_000, description="one-way delay of an inter-edge link (ms)")
+    inter_edge_rate_mbps: float = Field(1000.0, ge=1e-3, le=1e6, description="inter-edge link rate (Mbit/s)")
     migration_bytes: int = Field(1_000_000, ge=0, le=100_000_000_000, description="task state moved per migration (bytes)")
     deadline_ms: float = Field(200.0, gt=0, le=1e7, description="task deadline (ms)")
     mobility: Literal["static", "random_walk"] = Field("static", description="device mobility")
@@ -96,10 +101,12 @@ class MecOffloadEnv(ScenarioEnv):
         return Bridge(self._binary, args, **self._bridge_options)
 
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
-        """``all_local``, ``nearest_edge``, ``least_loaded`` (both with the full share) and ``random``."""
+        """``all_local``, ``nearest_edge``, ``least_loaded``, ``all_cloud`` (the three with the full share)
+        and ``random``."""
         levels = self.config.share_levels
         return {
             "all_local": ConstantPolicy(np.array([LOCAL, levels - 1], dtype=np.int64)),
+            "all_cloud": ConstantPolicy(np.array([cloud_target(self.config.cells), levels - 1], dtype=np.int64)),
             "nearest_edge": NearestEdgePolicy(levels),
             "least_loaded": LeastLoadedPolicy(levels),
             **super().baseline_policies(seed),

@@ -1,5 +1,6 @@
-"""What the MEC task environments (SplitInference, MecOffload) configure alike: the devices, their task
-stream, the reward terms and the cell's radio. Each environment's config adds its own fields."""
+"""What the MEC task environments (SplitInference, MecOffload) configure alike: the devices, the edge and
+cloud servers, the WAN to the cloud, their task stream, the reward terms and the cell's radio. Each
+environment's config adds its own fields."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ class MecTaskConfig(ScenarioConfig):
     ues: int = Field(4, ge=1, le=1000, description="number of devices (UEs)")
     device: str = Field("raspberry-pi-4", description="catalogue name of the devices (must have a radio)")
     edge_device: str = Field("edge-gpu-server", description="catalogue name of the edge server(s)")
+    cloud_device: str = Field("cloud-gpu", description="catalogue name of the cloud server")
+    wan_rate_mbps: float = Field(1000.0, ge=1e-3, le=1e6, description="WAN link rate to the cloud (Mbit/s)")
+    wan_delay_ms: float = Field(20.0, ge=0, le=10_000, description="WAN link one-way delay to the cloud (ms)")
     task_rate_hz: float = Field(2.0, gt=0, le=10_000, description="task arrival rate per device (1/s)")
     deadline_ms: float = Field(100.0, gt=0, le=1e7, description="task deadline (ms)")
     energy_weight: float = Field(1.0, ge=0, le=1e6, description="reward weight of device energy (s/J)")
@@ -33,7 +37,7 @@ class MecTaskConfig(ScenarioConfig):
     isd_m: float = Field(200.0, ge=20, le=100_000,
                          description="inter-site distance (m): devices lie within isd_m / sqrt(3) of a gNB")
 
-    @field_validator("device", "edge_device")
+    @field_validator("device", "edge_device", "cloud_device")
     @classmethod
     def _known_devices(cls, name: str, info: Any) -> str:
         return check_device(info.field_name, name)

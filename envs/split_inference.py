@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ns6g.bridge import Bridge
-from ns6g.devices import DEVICES, catalogue_path, check_device
+from ns6g.devices import DEVICES, catalogue_path
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.mec_task import MecTaskConfig
 from ns6g.policies import ConstantPolicy, Policy
@@ -41,9 +41,6 @@ EDGE, CLOUD = 0, 1
 class SplitInferenceConfig(MecTaskConfig):
     model: str = Field("resnet18_style", description="model of the shipped layer profiles (ns6g.split.available_models)")
     dtype: Literal["fp32", "int8"] = Field("fp32", description="profile precision")
-    cloud_device: str = Field("cloud-gpu", description="catalogue name of the cloud server")
-    wan_rate_mbps: float = Field(1000.0, ge=1e-3, le=1e6, description="edge <-> cloud link rate (Mbit/s)")
-    wan_delay_ms: float = Field(20.0, ge=0, le=10_000, description="edge <-> cloud one-way delay (ms)")
 
     @field_validator("model")
     @classmethod
@@ -52,11 +49,6 @@ class SplitInferenceConfig(MecTaskConfig):
         if name not in models:
             raise ValueError(f"unknown model {name!r}; models with shipped profiles are {', '.join(models)}")
         return name
-
-    @field_validator("cloud_device")
-    @classmethod
-    def _known_cloud(cls, name: str, info: Any) -> str:
-        return check_device(info.field_name, name)
 
     @model_validator(mode="after")
     def _profile_exists(self) -> SplitInferenceConfig:

@@ -1,62 +1,68 @@
-// mec-offload: the MecOffload environment. Several devices (UEs of a multi-cell 6G RAN) and one edge
-// server per gNB; for every task the agent picks where the whole task runs (on the device or on one of
-// the edge servers) and the share of its serving cell's uplink the device gets while it uploads. When a
-// device hands over while its task is at an edge server other than its new cell's, the task either
-// finishes at the old server (its result is relayed over the inter-edge link) or migrates. See
-// docs/mec-offload.md.
+// mec-offload: the MecOffload environment. Several devices (UEs of a multi-cell 6G RAN), one edge
+// server behind every gNB and a cloud; for every task the agent picks where the whole task runs (the
+// device, one of the edge servers or the cloud) and the share of its serving cell's uplink the device gets
+// while it uploads. When a device hands over while its task is at an edge server other than its new cell's,
+// the task either finishes at the old server (its result is relayed over the inter-edge link) or migrates
+// (its state crosses the inter-edge link). The task life cycle is MecTaskEngine's. See docs/mec-offload.md.
 //
 // Topology (rebuilt every episode): `cells` gNBs (1, 3 or 7) on a hexagonal layout with inter-site distance
 // isd-m (as ran-spectrum: the centre, then the first ring), `ues` devices dropped uniformly in a disk of
 // radius isd-m / sqrt(3) (at least 10 m from the gNB) around a uniformly chosen gNB; static or
 // random_walk at speed-mps (within +-2 isd-m). Association by strongest RSRP, A3 handover.
-//
-// Edge servers: RanHelper's server node (behind every gNB on 10 Gbit/s, 1 ms backhaul links) hosts
-// `cells` LOGICAL edge servers, server i co-located with gNB i, each with its own Processor
-// (edge-device of the catalogue: one FIFO core at its peak FLOP/s). Packets really travel device -> gNB
-// of the serving cell -> server node and back. The inter-edge network is analytic: an uplink whose
-// device is served by cell c != i when its last byte arrives pays inter-edge-delay-ms before server i
-// queues it, and a result of server i for a device now served by c != i leaves inter-edge-delay-ms
-// later (the relay through the old server / between edge sites).
+// Wired network (all point-to-point, no queue discs, MTU 65 535):
+//   * RanHelper's server node is the CORE: every gNB reaches it on a 10 Gbit/s, 1 ms backhaul link.
+//   * EDGE node c behind gNB c on its own 10 Gbit/s, 1 ms link; its Processor (edge-device) is edge
+//     server c. gNB c reaches every edge server through edge node c.
+//   * INTER-EDGE links: a full mesh between the edge nodes (inter-edge-rate-mbps, inter-edge-delay-ms), so
+//     any two edge sites are one link apart. Edge node e reaches device u through gNB e when u is served
+//     by cell e, else through edge node ServingCell(u); these host routes move on every handover.
+//   * CLOUD node behind the core on the WAN link (wan-rate-mbps, wan-delay-ms), Processor cloud-device.
+// Paths: device -> gNB(serving) -> edge(serving) [-> inter-edge -> edge i] for edge server i; device ->
+// gNB -> core -> WAN -> cloud; results back the reverse way (from the core through the device's first
+// gNB; the RanSystem forwards after a handover).
 //
 // Tasks: Poisson arrivals per device (task-rate-hz, RNG stream 500 + device); each task is task-flops
-// FLOPs with task-input-bytes up and task-output-bytes down. Action MultiDiscrete([cells + 1, share-levels])
-// = (target, share level s): target 0 = local (the device's Processor runs task-flops), i = edge server
-// i - 1: the device sends the input over UDP (60 000-byte datagrams, 24-byte header) to the server node,
-// the server's processor runs task-flops, the result comes back over the downlink (PF).
+// FLOPs with task-input-bytes up and task-output-bytes down. Action MultiDiscrete([cells + 2, share-levels])
+// = (target, share level s): target 0 = local (the device's Processor runs task-flops), i = 1..cells: edge
+// server i - 1, cells + 1: the cloud; offloaded, the device sends the input over UDP (60 000-byte
+// datagrams, 24-byte header) to the server, which runs task-flops and sends the result back.
 // Uplink shares: every cell's uplink scheduler is "external". Whenever an upload starts or ends, or a
 // device hands over, the scenario recomputes every cell's uplink allocation: each device of the cell
-// with an upload in flight (from its first send to the last byte at the server node) wants the fraction
+// with an upload in flight (from its first send to the last byte at the server) wants the fraction
 // (s + 1) / share-levels of the cell's RBGs (the largest over its uploads in flight); if the wants of a
 // cell add up to more than 1 they are scaled to sum 1. RBG counts: floor(fraction * RBGs), at least 1,
 // the leftover RBGs of a normalised cell go by largest remainder; contiguous blocks in device order. RBGs
 // left over belong to nobody (unused). The downlink is proportional fair.
-// Handover (handover-policy): on a Handover of a device, for each of its tasks that is at an edge server
-// (forwarded, queued or computing) other than its new cell's:
-//   * finish_at_old: nothing moves; the result later pays the inter-edge relay (relay_ms in info).
-//   * migrate: the task leaves the old server (a queued task is removed; a task in service stops: the old
-//     server's Processor, which cannot cancel, is replaced by a fresh idle one) and its remaining FLOPs are
-//     queued at the new cell's server after inter-edge-delay-ms + migration-bytes * 8 / inter-edge-rate-mbps
-//     (migrations, migration_ms in info).
+// Handover (handover-policy): on a Handover of a device, for each of its tasks that is queued or computing
+// at an edge server other than its new cell's:
+//   * finish_at_old: nothing moves; its result later crosses the inter-edge link (relay_ms, relay bytes).
+//   * migrate: MecTaskEngine::Migrate: the task leaves the old server (queued: removed; in service: its
+//     done FLOPs kept, the old Processor replaced by a fresh idle one) and migration-bytes travel from the
+//     old edge node to the new cell's over the inter-edge link; it queues there when the last byte
+//     arrives (migrations, migration_ms: first state datagram sent -> last byte in).
 // A task not complete task-timeout-s after its arrival fails.
 // Device energy per task: local: task-flops * energy_per_flop_j; offloaded: tx power (W, the device's
-// maximum) * (first uplink send to the last uplink byte at the server node). Battery battery-j per device;
+// maximum) * (first uplink send to the last uplink byte at the server). Battery battery-j per device;
 // the episode terminates when one is empty.
 // Reward: over tasks finished in the step, -(latency_s + energy-weight * energy_j)
 // - deadline-penalty * [latency > deadline-ms] - failure-penalty * [failed]. Truncated after episode-steps.
 // Observation (Dict) of the deciding device: cqi (1,) wideband uplink CQI on its serving cell;
 //   uplink_mbps (1,) full-carrier uplink rate at that CQI divided by 1 + the other devices of its cell
 //   with an upload in flight; serving_cell Discrete(cells); edge_queues (cells,) tasks assigned to each
-//   edge server and not yet computed (uploading, forwarded, queued or in service); device_queue (1,);
-//   battery_fraction (1,); device Discrete(ues).
+//   edge server and not yet computed (uploading, migrating, queued or in service); cloud_queue (1,) the
+//   same for the cloud; device_queue (1,); battery_fraction (1,); device Discrete(ues).
 // Info (per step): latency_ms (mean over completed, NaN if none), energy_j, completed, failed,
-//   deadline_violations, timeouts, migrations, migration_ms, relay_ms (inter-edge relay delay added in the
-//   step, uplink forwards and result relays), handovers; last completed task:
-//   last_latency_ms, uplink_ms, server_ms (last uplink byte to compute done: relay, migration, queueing
-//   and compute), downlink_ms, last_target, last_share, last_energy_j.
-#include "bridge/ns6g-bridge.h"
+//   deadline_violations, timeouts, migrations, migration_ms, relay_ms (inter-edge crossing time, first
+//   datagram on the link to the last one off it, of the inputs and results completed in the step),
+//   relay_bytes (input and result payload received from inter-edge links in the step), result_relay_bytes
+//   (of which results), handovers; last completed task: last_latency_ms, uplink_ms, server_ms (last uplink
+//   byte to compute done: migration, queueing and compute), downlink_ms, last_target, last_share,
+//   last_energy_j.
+#include "mec/helper/mec-network-helper.h"
+#include "mec/helper/mec-task-env.h"
+#include "mec/helper/mec-task-scenario.h"
 #include "mec/model/device-catalogue.h"
-#include "mec/model/processor.h"
-#include "mec/model/task-transfer.h"
+#include "mec/model/mec-task-engine.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
@@ -70,10 +76,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <deque>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -86,111 +91,51 @@ using namespace ns6g::mec;
 namespace
 {
 
-constexpr uint16_t kPort = 9000;
-constexpr uint16_t kMtuBytes = 65'535;
 
 
-struct Params
+/** MecTaskParams with MecOffload's defaults (200 ms deadline) and its own options. */
+struct Params : MecTaskParams
 {
+    Params()
+    {
+        deadlineMs = 200.0;
+    }
+
     uint32_t cells{3};
-    uint32_t ues{4};
-    std::string scenario{"UMi-StreetCanyon"};
-    double frequencyHz{7e9};
-    double bandwidthHz{20e6};
-    uint32_t numerology{1};
-    double isdM{200.0};
-    bool fastFading{true};
     std::string mobility{"static"};
     double speedMps{1.5};
     double handoverHysteresisDb{3.0};
     double timeToTriggerMs{40.0};
-    std::string device{"raspberry-pi-4"};
-    std::string edgeDevice{"edge-gpu-server"};
-    std::string catalogue;
     double taskFlops{2e9};
     uint64_t taskInputBytes{100'000};
     uint64_t taskOutputBytes{1'000};
-    double taskRateHz{2.0};
     uint32_t shareLevels{4};
     std::string handoverPolicy{"finish_at_old"};
     double interEdgeDelayMs{5.0};
     double interEdgeRateMbps{1000.0};
     uint64_t migrationBytes{1'000'000};
-    double deadlineMs{200.0};
-    double energyWeight{1.0};
-    double deadlinePenalty{1.0};
-    double failurePenalty{5.0};
-    double taskTimeoutS{2.0};
-    double batteryJ{1000.0};
-    uint32_t episodeSteps{100};
 };
 
-enum class Stage
-{
-    kPending,
-    kLocal,
-    kUpload,
-    kForward, //!< on its way to its server (inter-edge relay or migration)
-    kQueued,
-    kInService,
-    kResult,
-};
-
-struct Task
-{
-    uint64_t id{0};
-    uint32_t device{0};
-    uint32_t target{0}; //!< 0 local, i: edge server i - 1 (as chosen)
-    uint32_t server{0}; //!< the edge server holding it now (changes on migration)
-    uint32_t share{0};
-    Stage stage{Stage::kPending};
-    double remainingFlops{0.0};
-    Time arrival;
-    Time upStart;
-    Time upDone;
-    Time serverStart; //!< start of the current service
-    Time serverDone;
-    Time resultDone;
-    double energyJ{0.0};
-    uint64_t upReceived{0};
-    uint64_t resultReceived{0};
-    EventId timeout;
-    uint64_t forwardToken{0}; //!< Enqueue events carrying an older token are stale (cancelled)
-};
-
-struct EdgeServer
-{
-    Ptr<Processor> processor;
-    std::deque<uint64_t> queue;
-    int64_t inService{-1};
-    uint64_t generation{0}; //!< bumped when the processor is replaced (a migrated task in service)
-};
-
-class MecOffloadEnv : public ns6g::GymEnv
+class MecOffloadEnv : public MecTaskGymEnv
 {
   public:
     explicit MecOffloadEnv(Params p)
-        : m_p(std::move(p))
+        : MecTaskGymEnv(p.episodeSteps),
+          m_p(std::move(p)),
+          m_devices(m_p)
     {
         m_carrier = MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology), 0);
-        m_catalogue = LoadDeviceCatalogue(m_p.catalogue);
-        m_device = FindDevice(m_catalogue, m_p.device);
-        m_edgeDevice = FindDevice(m_catalogue, m_p.edgeDevice);
-        if (!std::isfinite(m_device.txPowerDbm))
-        {
-            throw std::invalid_argument("device " + m_device.name + " has no radio (tx_power_dbm empty)");
-        }
-        m_txPowerW = std::pow(10.0, (m_device.txPowerDbm - 30.0) / 10.0);
     }
 
     ns6g::Space GetObservationSpace() override
     {
-        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
+        const double maxMbps = MaxUplinkMbps(m_p.bandwidthHz);
         return ns6g::Dict({
             {"cqi", ns6g::Box({1}, 0.0, 15.0)},
             {"uplink_mbps", ns6g::Box({1}, 0.0, maxMbps)},
             {"serving_cell", ns6g::Discrete(m_p.cells)},
             {"edge_queues", ns6g::Box({static_cast<int64_t>(m_p.cells)}, 0.0, kMaxQueue)},
+            {"cloud_queue", ns6g::Box({1}, 0.0, kMaxQueue)},
             {"device_queue", ns6g::Box({1}, 0.0, kMaxQueue)},
             {"battery_fraction", ns6g::Box({1}, 0.0, 1.0)},
             {"device", ns6g::Discrete(m_p.ues)},
@@ -199,7 +144,7 @@ class MecOffloadEnv : public ns6g::GymEnv
 
     ns6g::Space GetActionSpace() override
     {
-        return ns6g::MultiDiscrete({static_cast<int64_t>(m_p.cells + 1), static_cast<int64_t>(m_p.shareLevels)});
+        return ns6g::MultiDiscrete({static_cast<int64_t>(m_p.cells + 2), static_cast<int64_t>(m_p.shareLevels)});
     }
 
     void SetupEpisode() override
@@ -211,65 +156,29 @@ class MecOffloadEnv : public ns6g::GymEnv
         m_ues.Create(m_p.ues);
         PlaceNodes(scenario);
 
-        RanRadioSettings radio;
-        radio.scenario = m_p.scenario;
-        radio.frequencyHz = m_p.frequencyHz;
-        radio.bandwidthHz = m_p.bandwidthHz;
-        radio.numerology = m_p.numerology;
-        radio.gnbTxPowerDbm = 46.0;
-        radio.fastFading = m_p.fastFading;
-        radio.ulCqiRbgs = m_carrier.nRbg; // as in mec-split: a device's power over the whole carrier
-        m_link = RanHelper::CreateLink(radio, m_gnbs, m_ues, 1000);
-
-        RanHelperSettings settings;
-        settings.dlScheduler = "pf";
-        settings.ulScheduler = "external";
-        settings.dlRbgs = m_carrier.nRbg;
-        settings.ulRbgs = m_carrier.nRbg;
-        settings.mtuBytes = kMtuBytes;
-        settings.slotPeriod = Seconds(m_carrier.numerology.SlotDurationS());
-        settings.maxQueueBytes = kMaxRanQueueBytes;
+        m_link = RanHelper::CreateLink(m_p.Radio(m_carrier), m_gnbs, m_ues, 1000);
+        const RanHelperSettings settings = MecTaskParams::RanSettings(m_carrier, "external", kMaxRanQueueBytes);
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
         m_ran.system->SetAttribute("HandoverHysteresisDb", DoubleValue(m_p.handoverHysteresisDb));
         m_ran.system->SetAttribute("TimeToTrigger", TimeValue(Seconds(m_p.timeToTriggerMs / 1e3)));
         m_ran.system->TraceConnectWithoutContext("Handover", MakeCallback(&MecOffloadEnv::OnHandover, this));
 
-        m_deviceProcs.clear();
-        for (uint32_t u = 0; u < m_p.ues; ++u)
-        {
-            m_deviceProcs.push_back(CreateDeviceProcessor(m_device));
-        }
-        m_servers.assign(m_p.cells, EdgeServer{});
-        for (auto& s : m_servers)
-        {
-            s.processor = CreateDeviceProcessor(m_edgeDevice);
-        }
-        m_retired.clear();
-        InstallSockets();
+        m_engine = std::make_unique<MecTaskEngine>(m_p.TaskSettings());
+        m_engine->AddDevices(m_ues, m_ran.ueAddresses, m_devices.device);
+        InstallEdges(settings);
+        // The cloud behind the RAN's server node (the core every gNB's backhaul reaches): site `cells`.
+        const WiredLink wan =
+            MecNetworkHelper::AddCloud(m_ran.server, m_p.wanRateMbps * 1e6, Seconds(m_p.wanDelayMs / 1e3), kMecMtuBytes);
+        m_engine->AddSite(wan.devices.Get(1)->GetNode(), wan.ifaces.GetAddress(1), m_devices.cloud);
+        m_engine->SetUploadHook([this]() { RecomputeUplink(); });
 
-        m_tasks.clear();
-        m_pending.clear();
-        m_nextTaskId = 0;
-        m_battery.assign(m_p.ues, m_p.batteryJ);
-        m_steps = 0;
-        m_last = LastTask{};
-        ResetStepCounters();
+        m_stepHandovers = 0;
         m_ulAllocation.assign(m_p.cells, Allocation(m_carrier.nRbg, -1));
         for (uint32_t c = 0; c < m_p.cells; ++c)
         {
             m_ran.system->SetExternalAllocation(c, Direction::Uplink, m_ulAllocation[c]);
         }
-
-        m_arrivalRng.clear();
-        for (uint32_t u = 0; u < m_p.ues; ++u)
-        {
-            auto rng = CreateObject<ExponentialRandomVariable>();
-            rng->SetAttribute("Mean", DoubleValue(1.0 / m_p.taskRateHz));
-            rng->SetStream(500 + u);
-            m_arrivalRng.push_back(rng);
-            Simulator::ScheduleWithContext(m_ues.Get(u)->GetId(), Seconds(rng->GetValue()),
-                                           &MecOffloadEnv::OnArrival, this, u);
-        }
+        m_engine->Start();
     }
 
     Time GetStepTime() override
@@ -279,142 +188,89 @@ class MecOffloadEnv : public ns6g::GymEnv
 
     bool ExecuteActions(const ns6g::DataView& action) override
     {
-        if (m_pending.empty())
+        if (!m_engine->HasPending())
         {
             throw ns6g::InvalidRequest("no task is waiting for a decision");
         }
         const int64_t* a = action.Data<int64_t>();
-        if (a[0] < 0 || a[0] > static_cast<int64_t>(m_p.cells) || a[1] < 0 ||
+        if (a[0] < 0 || a[0] > static_cast<int64_t>(m_p.cells + 1) || a[1] < 0 ||
             a[1] >= static_cast<int64_t>(m_p.shareLevels))
         {
-            throw ns6g::InvalidRequest("action must be (target in 0.." + std::to_string(m_p.cells) +
+            throw ns6g::InvalidRequest("action must be (target in 0.." + std::to_string(m_p.cells + 1) +
                                        ", share level in 0.." + std::to_string(m_p.shareLevels - 1) + ")");
         }
-        ResetStepCounters();
-        ++m_steps;
-        const uint64_t id = m_pending.front();
-        m_pending.pop_front();
-        Task& task = m_tasks.at(id);
-        task.target = static_cast<uint32_t>(a[0]);
-        task.share = static_cast<uint32_t>(a[1]);
-        task.server = task.target == 0 ? 0 : task.target - 1;
-        task.remainingFlops = m_p.taskFlops;
-        task.stage = task.target == 0 ? Stage::kLocal : Stage::kUpload;
-        Simulator::ScheduleWithContext(m_ues.Get(task.device)->GetId(), Seconds(0), &MecOffloadEnv::StartTask, this,
-                                       id);
+        const uint64_t id = m_engine->BeginStep();
+        m_stepHandovers = 0;
+        TaskPlan plan;
+        if (a[0] == 0)
+        {
+            plan.deviceFlops = m_p.taskFlops;
+        }
+        else
+        {
+            plan.site = static_cast<int32_t>(a[0] - 1); // site i - 1: edge server i - 1, or the cloud (cells)
+            plan.inputBytes = m_p.taskInputBytes;
+            plan.siteFlops = m_p.taskFlops;
+            plan.resultBytes = m_p.taskOutputBytes;
+        }
+        m_engine->Run(id, {a[0], a[1]}, plan);
         return true;
     }
 
     void GetObservation(const ns6g::DataView& obs) override
     {
-        const uint32_t u = m_pending.empty() ? 0 : m_tasks.at(m_pending.front()).device;
+        const uint32_t u = m_engine->DecidingDevice();
         const uint32_t cell = m_ran.system->ServingCell(u);
-        double cqiSum = 0.0;
-        double bits = 0.0;
-        for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
-        {
-            cqiSum += m_link->RbgCqi(u, cell, rbg, Direction::Uplink);
-            bits += m_link->RbgBits(u, cell, rbg, Direction::Uplink);
-        }
         uint32_t others = 0;
         for (const auto& [d, share] : UploadShares())
         {
-            if (d != u && m_ran.system->ServingCell(d) == cell)
-            {
-                ++others;
-            }
+            others += d != u && m_ran.system->ServingCell(d) == cell ? 1 : 0;
         }
-        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
-        const double mbps = bits / m_carrier.numerology.SlotDurationS() / (1.0 + others) / 1e6;
-        obs["cqi"].Data<float>()[0] = static_cast<float>(cqiSum / m_carrier.nRbg);
-        obs["uplink_mbps"].Data<float>()[0] = static_cast<float>(std::min(mbps, maxMbps));
+        const UplinkEstimate uplink = EstimateUplink(m_link, m_carrier, u, cell, others);
+        obs["cqi"].Data<float>()[0] = static_cast<float>(uplink.cqi);
+        obs["uplink_mbps"].Data<float>()[0] = static_cast<float>(uplink.mbps);
         obs["serving_cell"].SetDiscrete(cell);
         float* queues = obs["edge_queues"].Data<float>();
-        std::vector<double> load(m_p.cells, 0.0);
-        for (const auto& [tid, t] : m_tasks)
-        {
-            if (t.stage == Stage::kUpload || t.stage == Stage::kForward || t.stage == Stage::kQueued ||
-                t.stage == Stage::kInService)
-            {
-                load[t.server] += 1.0;
-            }
-        }
         for (uint32_t c = 0; c < m_p.cells; ++c)
         {
-            queues[c] = static_cast<float>(std::min(load[c], kMaxQueue));
+            queues[c] = Queue(m_engine->SiteAssigned(c));
         }
-        obs["device_queue"].Data<float>()[0] =
-            static_cast<float>(std::min<double>(m_deviceProcs[u]->GetTasksInSystem(), kMaxQueue));
-        obs["battery_fraction"].Data<float>()[0] =
-            static_cast<float>(std::clamp(m_battery[u] / m_p.batteryJ, 0.0, 1.0));
+        obs["cloud_queue"].Data<float>()[0] = Queue(m_engine->SiteAssigned(m_p.cells));
+        obs["device_queue"].Data<float>()[0] = Queue(m_engine->DeviceTasksInSystem(u));
+        obs["battery_fraction"].Data<float>()[0] = static_cast<float>(m_engine->BatteryFraction(u));
         obs["device"].SetDiscrete(u);
-    }
-
-    double GetReward() override
-    {
-        return m_stepReward;
-    }
-
-    bool GetGameOver() override
-    {
-        return std::any_of(m_battery.begin(), m_battery.end(), [](double b) { return b <= 0.0; });
-    }
-
-    bool GetTruncated() override
-    {
-        return m_steps >= m_p.episodeSteps;
     }
 
     void GetExtraInfo(ns6g::Info& info) override
     {
-        double sum = std::accumulate(m_stepLatencies.begin(), m_stepLatencies.end(), 0.0);
-        info.Set("latency_ms", m_stepLatencies.empty() ? std::nan("") : sum / m_stepLatencies.size() * 1e3);
-        info.Set("energy_j", m_stepEnergyJ);
-        info.Set("completed", static_cast<double>(m_stepLatencies.size()));
-        info.Set("failed", static_cast<double>(m_stepFailed));
-        info.Set("deadline_violations", static_cast<double>(m_stepViolations));
-        info.Set("timeouts", static_cast<double>(m_stepTimeouts));
-        info.Set("migrations", static_cast<double>(m_stepMigrations));
-        info.Set("migration_ms", m_stepMigrationMs);
-        info.Set("relay_ms", m_stepRelayMs);
+        const MecStepTotals& step = m_engine->StepTotals();
+        SetStepInfo(info, step);
+        info.Set("migrations", static_cast<double>(step.migrations));
+        info.Set("migration_ms", step.migrationMs);
+        info.Set("relay_ms", step.relayMs);
+        info.Set("relay_bytes", static_cast<double>(step.relayBytes));
+        info.Set("result_relay_bytes", static_cast<double>(step.resultRelayBytes));
         info.Set("handovers", static_cast<double>(m_stepHandovers));
-        info.Set("last_latency_ms", m_last.latencyMs);
-        info.Set("uplink_ms", m_last.uplinkMs);
-        info.Set("server_ms", m_last.serverMs);
-        info.Set("downlink_ms", m_last.downlinkMs);
-        info.Set("last_target", m_last.target);
-        info.Set("last_share", m_last.share);
-        info.Set("last_energy_j", m_last.energyJ);
+        const CompletedTask& last = m_engine->LastCompleted();
+        const bool any = !last.action.empty();
+        info.Set("last_latency_ms", last.latencyMs);
+        info.Set("uplink_ms", last.uplinkMs);
+        info.Set("server_ms", last.siteMs);
+        info.Set("downlink_ms", last.downlinkMs);
+        info.Set("last_target", any ? static_cast<double>(last.action[0]) : std::nan(""));
+        info.Set("last_share", any ? static_cast<double>(last.action[1]) : std::nan(""));
+        info.Set("last_energy_j", last.energyJ);
     }
 
   private:
-    static constexpr double kMaxQueue = 1e6;
     static constexpr uint32_t kMaxRanQueueBytes = 16'000'000;
 
-    struct LastTask
+    /** How edge node e reaches edge node f (f != e) over their inter-edge link. */
+    struct Hop
     {
-        double latencyMs{std::nan("")};
-        double uplinkMs{std::nan("")};
-        double serverMs{std::nan("")};
-        double downlinkMs{std::nan("")};
-        double target{std::nan("")};
-        double share{std::nan("")};
-        double energyJ{std::nan("")};
+        Ipv4Address nextHop;
+        uint32_t interface{0};
     };
-
-    void ResetStepCounters()
-    {
-        m_stepReward = 0.0;
-        m_stepLatencies.clear();
-        m_stepEnergyJ = 0.0;
-        m_stepFailed = 0;
-        m_stepViolations = 0;
-        m_stepTimeouts = 0;
-        m_stepMigrations = 0;
-        m_stepMigrationMs = 0.0;
-        m_stepRelayMs = 0.0;
-        m_stepHandovers = 0;
-    }
 
     void PlaceNodes(Scenario scenario)
     {
@@ -454,45 +310,77 @@ class MecOffloadEnv : public ns6g::GymEnv
         }
     }
 
-    Ptr<Socket> BoundSocket(Ptr<Node> node)
+    /**
+     * One edge node per gNB on its own link (the backhaul's rate and delay), a full mesh of inter-edge
+     * links between the edge nodes, the routes, and the edge servers as the engine's sites 0..cells-1.
+     * gNB c reaches every edge server through edge node c; edge node e reaches edge f on their direct
+     * link and device u through gNB e if u is served by cell e, else through edge node ServingCell(u)
+     * (RouteDevice, redone on every handover).
+     */
+    void InstallEdges(const RanHelperSettings& settings)
     {
-        Ptr<Socket> socket = Socket::CreateSocket(node, UdpSocketFactory::GetTypeId());
-        if (socket->Bind(InetSocketAddress(Ipv4Address::GetAny(), kPort)) != 0)
+        m_edges = NodeContainer();
+        m_edges.Create(m_p.cells);
+        InternetStackHelper().Install(m_edges);
+        Ipv4AddressHelper edgeAddresses("11.0.0.0", "255.255.255.252");
+        std::vector<WiredLink> local;
+        m_edgeAddresses.clear();
+        for (uint32_t c = 0; c < m_p.cells; ++c)
         {
-            throw std::runtime_error("cannot bind the task socket");
+            local.push_back(MecNetworkHelper::Connect(m_gnbs.Get(c), m_edges.Get(c), settings.backhaulRateBps,
+                                                      settings.backhaulDelay, kMecMtuBytes, edgeAddresses));
+            m_edgeAddresses.push_back(local.back().ifaces.GetAddress(1));
         }
-        socket->SetAttribute("RcvBufSize", UintegerValue(64'000'000));
-        return socket;
-    }
-
-    void InstallSockets()
-    {
-        m_ueSockets.clear();
+        m_toGnb.clear();
+        for (uint32_t c = 0; c < m_p.cells; ++c)
+        {
+            m_toGnb.push_back(Hop{local[c].ifaces.GetAddress(0), local[c].bInterface});
+            for (uint32_t e = 0; e < m_p.cells; ++e)
+            {
+                if (e != c)
+                {
+                    MecNetworkHelper::SetHostRoute(m_gnbs.Get(c), m_edgeAddresses[e], m_edgeAddresses[c],
+                                                   local[c].aInterface);
+                }
+            }
+        }
+        Ipv4AddressHelper meshAddresses("12.0.0.0", "255.255.255.252");
+        m_hops.assign(m_p.cells, std::vector<Hop>(m_p.cells));
+        for (uint32_t e = 0; e < m_p.cells; ++e)
+        {
+            for (uint32_t f = e + 1; f < m_p.cells; ++f)
+            {
+                const WiredLink mesh =
+                    MecNetworkHelper::Connect(m_edges.Get(e), m_edges.Get(f), m_p.interEdgeRateMbps * 1e6,
+                                              Seconds(m_p.interEdgeDelayMs / 1e3), kMecMtuBytes, meshAddresses);
+                m_hops[e][f] = Hop{mesh.ifaces.GetAddress(1), mesh.aInterface};
+                m_hops[f][e] = Hop{mesh.ifaces.GetAddress(0), mesh.bInterface};
+                MecNetworkHelper::SetHostRoute(m_edges.Get(e), m_edgeAddresses[f], m_hops[e][f].nextHop,
+                                               m_hops[e][f].interface);
+                MecNetworkHelper::SetHostRoute(m_edges.Get(f), m_edgeAddresses[e], m_hops[f][e].nextHop,
+                                               m_hops[f][e].interface);
+                m_engine->WatchLink(mesh.devices);
+            }
+        }
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
-            Ptr<Socket> s = BoundSocket(m_ues.Get(u));
-            s->SetRecvCallback(MakeCallback(&MecOffloadEnv::OnDeviceReceive, this));
-            m_ueSockets.push_back(s);
+            RouteDevice(u);
         }
-        m_serverSocket = BoundSocket(m_ran.server);
-        m_serverSocket->SetRecvCallback(MakeCallback(&MecOffloadEnv::OnServerReceive, this));
+        for (uint32_t c = 0; c < m_p.cells; ++c)
+        {
+            m_engine->AddSite(m_edges.Get(c), m_edgeAddresses[c], m_devices.edge); // site c: edge server c
+        }
     }
 
-    Task* Running(uint64_t id)
+    /** Every edge node's host route to device u, for u's serving cell now. */
+    void RouteDevice(uint32_t u)
     {
-        auto it = m_tasks.find(id);
-        return it == m_tasks.end() || it->second.stage == Stage::kPending ? nullptr : &it->second;
-    }
-
-    void Spend(Task& task, double joules)
-    {
-        task.energyJ += joules;
-        m_battery[task.device] -= joules;
-    }
-
-    uint32_t ServerNode() const
-    {
-        return m_ran.server->GetId();
+        const uint32_t serving = m_ran.system->ServingCell(u);
+        for (uint32_t e = 0; e < m_p.cells; ++e)
+        {
+            const Hop& hop = e == serving ? m_toGnb[e] : m_hops[e][serving];
+            MecNetworkHelper::SetHostRoute(m_edges.Get(e), m_ran.ueAddresses[u], hop.nextHop, hop.interface);
+        }
     }
 
     // ---- uplink shares --------------------------------------------------------------------------
@@ -501,11 +389,11 @@ class MecOffloadEnv : public ns6g::GymEnv
     std::map<uint32_t, double> UploadShares() const
     {
         std::map<uint32_t, double> out;
-        for (const auto& [id, t] : m_tasks)
+        for (const auto& [id, t] : m_engine->Tasks())
         {
-            if (t.stage == Stage::kUpload && t.upStart != Time() && t.upDone == Time())
+            if (t.stage == TaskStage::kUpload)
             {
-                const double f = (t.share + 1.0) / m_p.shareLevels;
+                const double f = (t.action[1] + 1.0) / m_p.shareLevels;
                 out[t.device] = std::max(out[t.device], f);
             }
         }
@@ -590,319 +478,72 @@ class MecOffloadEnv : public ns6g::GymEnv
         }
     }
 
-    // ---- task life cycle --------------------------------------------------------------------------
-
-    void OnArrival(uint32_t u)
-    {
-        Task task;
-        task.id = m_nextTaskId++;
-        task.device = u;
-        task.arrival = Simulator::Now();
-        m_tasks.emplace(task.id, task);
-        m_pending.push_back(task.id);
-        Simulator::Schedule(Seconds(m_arrivalRng[u]->GetValue()), &MecOffloadEnv::OnArrival, this, u);
-        Simulator::Stop();
-    }
-
-    void StartTask(uint64_t id)
-    {
-        Task* task = Running(id);
-        if (!task)
-        {
-            return;
-        }
-        task->timeout = Simulator::Schedule(Seconds(m_p.taskTimeoutS), &MecOffloadEnv::OnTimeout, this, id);
-        if (task->stage == Stage::kLocal)
-        {
-            m_deviceProcs[task->device]->Submit(m_p.taskFlops, Processor::DoneCallback([this, id](uint64_t, Time) {
-                                                    Task* t = Running(id);
-                                                    if (t)
-                                                    {
-                                                        Spend(*t, m_p.taskFlops * m_device.energyPerFlopJ);
-                                                        Finish(*t, false);
-                                                    }
-                                                }));
-            return;
-        }
-        task->upStart = Simulator::Now();
-        RecomputeUplink();
-        SendTaskTransfer(m_ueSockets[task->device], InetSocketAddress(m_ran.serverAddress, kPort),
-                         TaskWireHeader{id, m_p.taskInputBytes, 0, task->device});
-    }
-
-    void OnServerReceive(Ptr<Socket> socket)
-    {
-        Address from;
-        while (Ptr<Packet> packet = socket->RecvFrom(from))
-        {
-            TaskWireHeader header;
-            if (!ReadTaskHeader(packet, header) || header.kind != 0)
-            {
-                continue;
-            }
-            Task* task = Running(header.taskId);
-            if (!task || task->stage != Stage::kUpload)
-            {
-                continue;
-            }
-            task->upReceived += packet->GetSize() - sizeof(TaskWireHeader);
-            if (task->upReceived < header.totalBytes)
-            {
-                continue;
-            }
-            task->upDone = Simulator::Now();
-            Spend(*task, m_txPowerW * (task->upDone - task->upStart).GetSeconds());
-            m_replyTo[task->id] = from;
-            RecomputeUplink();
-            // Reached the server node through the serving cell's gNB: a server elsewhere costs the relay.
-            const bool remote = m_ran.system->ServingCell(task->device) != task->server;
-            const Time delay = remote ? Seconds(m_p.interEdgeDelayMs / 1e3) : Time(0);
-            m_stepRelayMs += remote ? m_p.interEdgeDelayMs : 0.0;
-            task->stage = Stage::kForward;
-            Simulator::Schedule(delay, &MecOffloadEnv::Enqueue, this, task->id, task->server, ++task->forwardToken);
-        }
-    }
-
-    void Enqueue(uint64_t id, uint32_t server, uint64_t token)
-    {
-        Task* task = Running(id);
-        if (!task || task->stage != Stage::kForward || token != task->forwardToken)
-        {
-            return;
-        }
-        task->stage = Stage::kQueued;
-        task->server = server;
-        m_servers[server].queue.push_back(id);
-        TryStart(server);
-    }
-
-    void TryStart(uint32_t s)
-    {
-        EdgeServer& server = m_servers[s];
-        while (server.inService < 0 && !server.queue.empty())
-        {
-            const uint64_t id = server.queue.front();
-            server.queue.pop_front();
-            Task* task = Running(id);
-            if (!task)
-            {
-                continue;
-            }
-            task->stage = Stage::kInService;
-            task->serverStart = Simulator::Now();
-            server.inService = static_cast<int64_t>(id);
-            const uint64_t gen = server.generation;
-            server.processor->Submit(task->remainingFlops,
-                                     Processor::DoneCallback([this, s, gen, id](uint64_t, Time) { OnEdgeDone(s, gen, id); }));
-        }
-    }
-
-    void OnEdgeDone(uint32_t s, uint64_t gen, uint64_t id)
-    {
-        EdgeServer& server = m_servers[s];
-        if (gen != server.generation || server.inService != static_cast<int64_t>(id))
-        {
-            return; // a migrated task's work on a retired processor
-        }
-        server.inService = -1;
-        Task* task = Running(id);
-        if (task)
-        {
-            task->serverDone = Simulator::Now();
-            task->remainingFlops = 0.0;
-            task->stage = Stage::kResult;
-            const bool remote = m_ran.system->ServingCell(task->device) != s;
-            Time delay(0);
-            if (remote)
-            {
-                delay = Seconds(m_p.interEdgeDelayMs / 1e3);
-                m_stepRelayMs += m_p.interEdgeDelayMs;
-            }
-            Simulator::Schedule(delay, &MecOffloadEnv::SendResult, this, id);
-        }
-        TryStart(s);
-    }
-
-    void SendResult(uint64_t id)
-    {
-        Task* task = Running(id);
-        if (!task)
-        {
-            return;
-        }
-        SendTaskTransfer(m_serverSocket, m_replyTo.at(id), TaskWireHeader{id, m_p.taskOutputBytes, 1, task->device});
-    }
-
-    void OnDeviceReceive(Ptr<Socket> socket)
-    {
-        Address from;
-        while (Ptr<Packet> packet = socket->RecvFrom(from))
-        {
-            TaskWireHeader header;
-            if (!ReadTaskHeader(packet, header) || header.kind != 1)
-            {
-                continue;
-            }
-            Task* task = Running(header.taskId);
-            if (!task || task->stage != Stage::kResult)
-            {
-                continue;
-            }
-            task->resultReceived += packet->GetSize() - sizeof(TaskWireHeader);
-            if (task->resultReceived >= header.totalBytes)
-            {
-                task->resultDone = Simulator::Now();
-                Finish(*task, false);
-            }
-        }
-    }
+    // ---- handovers and bookkeeping -----------------------------------------------------------------
 
     void OnHandover(uint32_t ue, uint32_t from, uint32_t to)
     {
         ++m_stepHandovers;
+        RouteDevice(ue);
         RecomputeUplink();
         if (m_p.handoverPolicy != "migrate")
         {
             return;
         }
-        for (auto& [id, task] : m_tasks)
+        std::vector<uint64_t> moving;
+        for (const auto& [id, task] : m_engine->Tasks())
         {
-            if (task.device != ue || task.server == to ||
-                !(task.stage == Stage::kForward || task.stage == Stage::kQueued || task.stage == Stage::kInService))
+            if (task.device == ue && task.site >= 0 && task.site < static_cast<int32_t>(m_p.cells) &&
+                task.site != static_cast<int32_t>(to))
             {
-                continue;
+                moving.push_back(id);
             }
-            EdgeServer& old = m_servers[task.server];
-            if (task.stage == Stage::kForward)
-            {
-                ++task.forwardToken; // the pending Enqueue is void
-            }
-            else if (task.stage == Stage::kQueued)
-            {
-                old.queue.erase(std::remove(old.queue.begin(), old.queue.end(), id), old.queue.end());
-            }
-            else
-            {
-                const double done = (Simulator::Now() - task.serverStart).GetSeconds() * old.processor->GetCapacityFlops();
-                task.remainingFlops = std::max(0.0, task.remainingFlops - done);
-                // Processor has no cancel: retire it (its pending departure is ignored) for a fresh idle one.
-                m_retired.push_back(old.processor);
-                old.processor = CreateDeviceProcessor(m_edgeDevice);
-                ++old.generation;
-                old.inService = -1;
-                Simulator::ScheduleWithContext(ServerNode(), Seconds(0), &MecOffloadEnv::TryStart, this, task.server);
-            }
-            const double delayMs =
-                m_p.interEdgeDelayMs + static_cast<double>(m_p.migrationBytes) * 8.0 / (m_p.interEdgeRateMbps * 1e6) * 1e3;
-            ++m_stepMigrations;
-            m_stepMigrationMs += delayMs;
-            task.stage = Stage::kForward;
-            task.server = to;
-            Simulator::ScheduleWithContext(ServerNode(), NanoSeconds(std::llround(delayMs * 1e6)), &MecOffloadEnv::Enqueue,
-                                           this, id, to, ++task.forwardToken);
         }
-    }
-
-    void OnTimeout(uint64_t id)
-    {
-        Task* task = Running(id);
-        if (!task)
+        for (uint64_t id : moving)
         {
-            return;
+            m_engine->Migrate(id, to, m_p.migrationBytes); // queued or in service only
         }
-        if (task->stage == Stage::kUpload && task->upStart != Time())
-        {
-            Spend(*task, m_txPowerW * (Simulator::Now() - task->upStart).GetSeconds());
-        }
-        if (task->stage == Stage::kQueued)
-        {
-            auto& q = m_servers[task->server].queue;
-            q.erase(std::remove(q.begin(), q.end(), id), q.end());
-        }
-        // A task in service keeps its server busy until done (its result is dropped).
-        ++task->forwardToken;
-        ++m_stepTimeouts;
-        const bool wasUploading = task->stage == Stage::kUpload;
-        Finish(*task, true);
-        if (wasUploading)
-        {
-            RecomputeUplink();
-        }
-    }
-
-    void Finish(Task& task, bool failed)
-    {
-        task.timeout.Cancel();
-        const double latencyS = (Simulator::Now() - task.arrival).GetSeconds();
-        const bool late = latencyS > m_p.deadlineMs / 1e3;
-        m_stepReward -= latencyS + m_p.energyWeight * task.energyJ;
-        m_stepReward -= late ? m_p.deadlinePenalty : 0.0;
-        m_stepReward -= failed ? m_p.failurePenalty : 0.0;
-        m_stepEnergyJ += task.energyJ;
-        m_stepViolations += late ? 1 : 0;
-        if (failed)
-        {
-            ++m_stepFailed;
-        }
-        else
-        {
-            m_stepLatencies.push_back(latencyS);
-            auto ms = [](Time a, Time b) { return (b - a).GetSeconds() * 1e3; };
-            const bool offloaded = task.target != 0;
-            m_last.latencyMs = latencyS * 1e3;
-            m_last.uplinkMs = offloaded ? ms(task.upStart, task.upDone) : 0.0;
-            m_last.serverMs = offloaded ? ms(task.upDone, task.serverDone) : 0.0;
-            m_last.downlinkMs = offloaded ? ms(task.serverDone, task.resultDone) : 0.0;
-            m_last.target = task.target;
-            m_last.share = task.share;
-            m_last.energyJ = task.energyJ;
-        }
-        if (task.stage == Stage::kInService)
-        {
-            // Timed out while computing: the server finishes it, OnEdgeDone finds no task.
-        }
-        m_replyTo.erase(task.id);
-        m_tasks.erase(task.id); // `task` dangles from here
     }
 
     Params m_p;
+    MecDevices m_devices;
     Carrier m_carrier;
-    std::vector<Device> m_catalogue;
-    Device m_device;
-    Device m_edgeDevice;
-    double m_txPowerW{0.0};
 
     NodeContainer m_gnbs;
     NodeContainer m_ues;
+    NodeContainer m_edges;
+    std::vector<Ipv4Address> m_edgeAddresses; //!< edge server c's address (on its gNB link)
+    std::vector<Hop> m_toGnb;                 //!< edge node c -> gNB c
+    std::vector<std::vector<Hop>> m_hops;     //!< [e][f]: edge node e -> edge node f
     Ptr<RanLink> m_link;
     RanDeployment m_ran;
-    std::vector<Ptr<Processor>> m_deviceProcs;
-    std::vector<EdgeServer> m_servers;
-    std::vector<Ptr<Processor>> m_retired;
-    std::vector<Ptr<Socket>> m_ueSockets;
-    Ptr<Socket> m_serverSocket;
-    std::vector<Ptr<ExponentialRandomVariable>> m_arrivalRng;
     std::vector<Allocation> m_ulAllocation;
-    std::map<uint64_t, Address> m_replyTo;
-
-    std::map<uint64_t, Task> m_tasks;
-    std::deque<uint64_t> m_pending;
-    uint64_t m_nextTaskId{0};
-    std::vector<double> m_battery;
-    uint32_t m_steps{0};
-    LastTask m_last;
-
-    double m_stepReward{0.0};
-    std::vector<double> m_stepLatencies;
-    double m_stepEnergyJ{0.0};
-    uint32_t m_stepFailed{0};
-    uint32_t m_stepViolations{0};
-    uint32_t m_stepTimeouts{0};
-    uint32_t m_stepMigrations{0};
-    double m_stepMigrationMs{0.0};
-    double m_stepRelayMs{0.0};
     uint32_t m_stepHandovers{0};
 };
+
+/** "" if MecOffload's own options are valid, else a sentence naming the bad option(s). */
+std::string
+OffloadProblem(const Params& p)
+{
+    if (p.cells != 1 && p.cells != 3 && p.cells != 7)
+    {
+        return "--cells must be 1, 3 or 7";
+    }
+    if (p.mobility != "static" && p.mobility != "random_walk")
+    {
+        return "--mobility must be static or random_walk";
+    }
+    if (p.handoverPolicy != "finish_at_old" && p.handoverPolicy != "migrate")
+    {
+        return "--handover-policy must be finish_at_old or migrate";
+    }
+    if (!(p.taskFlops > 0) || p.taskInputBytes == 0 || p.taskOutputBytes == 0 || p.shareLevels == 0 ||
+        !(p.interEdgeRateMbps > 0) || !(p.interEdgeDelayMs >= 0) || !(p.speedMps > 0))
+    {
+        return "--task-flops, --task-input-bytes, --task-output-bytes, --share-levels, --inter-edge-rate-mbps "
+               "and --speed-mps must be > 0 (--inter-edge-delay-ms >= 0)";
+    }
+    return "";
+}
 
 } // namespace
 
@@ -912,90 +553,27 @@ main(int argc, char* argv[])
     Params p;
     ns6g::Bridge bridge;
     CommandLine cmd(__FILE__);
+    p.AddCommandLine(cmd);
     cmd.AddValue("cells", "number of sites (1, 3 or 7), one edge server each", p.cells);
-    cmd.AddValue("ues", "number of devices (UEs)", p.ues);
-    cmd.AddValue("scenario", "TR 38.901 scenario (UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed)", p.scenario);
-    cmd.AddValue("frequency-hz", "carrier frequency (Hz)", p.frequencyHz);
-    cmd.AddValue("bandwidth-hz", "carrier bandwidth (Hz)", p.bandwidthHz);
-    cmd.AddValue("numerology", "numerology mu", p.numerology);
-    cmd.AddValue("isd-m", "inter-site distance (m)", p.isdM);
-    cmd.AddValue("fast-fading", "3GPP fast fading on serving links", p.fastFading);
     cmd.AddValue("mobility", "static or random_walk", p.mobility);
     cmd.AddValue("speed-mps", "device speed for random_walk (m/s)", p.speedMps);
     cmd.AddValue("handover-hysteresis-db", "A3 hysteresis (dB)", p.handoverHysteresisDb);
     cmd.AddValue("time-to-trigger-ms", "A3 time to trigger (ms)", p.timeToTriggerMs);
-    cmd.AddValue("device", "catalogue name of the devices", p.device);
-    cmd.AddValue("edge-device", "catalogue name of the edge servers", p.edgeDevice);
-    cmd.AddValue("catalogue", "device catalogue CSV", p.catalogue);
     cmd.AddValue("task-flops", "work of one task (FLOPs)", p.taskFlops);
     cmd.AddValue("task-input-bytes", "bytes uploaded per offloaded task", p.taskInputBytes);
     cmd.AddValue("task-output-bytes", "result bytes per offloaded task", p.taskOutputBytes);
-    cmd.AddValue("task-rate-hz", "task arrival rate per device (1/s)", p.taskRateHz);
     cmd.AddValue("share-levels", "uplink share levels: level s reserves (s+1)/levels of the RBGs", p.shareLevels);
     cmd.AddValue("handover-policy", "finish_at_old or migrate", p.handoverPolicy);
-    cmd.AddValue("inter-edge-delay-ms", "one-way delay between edge sites (ms)", p.interEdgeDelayMs);
-    cmd.AddValue("inter-edge-rate-mbps", "inter-edge link rate for migrations (Mbit/s)", p.interEdgeRateMbps);
+    cmd.AddValue("inter-edge-delay-ms", "one-way delay of an inter-edge link (ms)", p.interEdgeDelayMs);
+    cmd.AddValue("inter-edge-rate-mbps", "rate of an inter-edge link (Mbit/s)", p.interEdgeRateMbps);
     cmd.AddValue("migration-bytes", "state moved per migration (bytes)", p.migrationBytes);
-    cmd.AddValue("deadline-ms", "task deadline (ms)", p.deadlineMs);
-    cmd.AddValue("energy-weight", "reward weight of device energy (s/J)", p.energyWeight);
-    cmd.AddValue("deadline-penalty", "reward penalty per task over the deadline", p.deadlinePenalty);
-    cmd.AddValue("failure-penalty", "reward penalty per failed task", p.failurePenalty);
-    cmd.AddValue("task-timeout-s", "a task not complete after this long fails (s)", p.taskTimeoutS);
-    cmd.AddValue("battery-j", "battery of each device (J)", p.batteryJ);
-    cmd.AddValue("episode-steps", "decisions per episode", p.episodeSteps);
     bridge.AddCommandLine(cmd);
     cmd.Parse(argc, argv);
 
-    std::string problem;
-    if (p.cells != 1 && p.cells != 3 && p.cells != 7)
-    {
-        problem = "--cells must be 1, 3 or 7";
-    }
-    else if (p.ues == 0)
-    {
-        problem = "--ues must be at least 1";
-    }
-    else if (p.catalogue.empty())
-    {
-        problem = "--catalogue is needed";
-    }
-    else if (p.mobility != "static" && p.mobility != "random_walk")
-    {
-        problem = "--mobility must be static or random_walk";
-    }
-    else if (p.handoverPolicy != "finish_at_old" && p.handoverPolicy != "migrate")
-    {
-        problem = "--handover-policy must be finish_at_old or migrate";
-    }
-    else if (!(p.taskRateHz > 0) || !(p.taskTimeoutS > 0) || !(p.batteryJ > 0) || !(p.taskFlops > 0) ||
-             p.taskInputBytes == 0 || p.taskOutputBytes == 0 || p.shareLevels == 0 || p.episodeSteps == 0 ||
-             !(p.interEdgeRateMbps > 0) || !(p.interEdgeDelayMs >= 0) || !(p.speedMps > 0) || !(p.isdM > 0))
-    {
-        problem = "--task-rate-hz, --task-timeout-s, --battery-j, --task-flops, --task-input-bytes, "
-                  "--task-output-bytes, --share-levels, --episode-steps, --inter-edge-rate-mbps, --speed-mps "
-                  "and --isd-m must be > 0";
-    }
-    std::unique_ptr<MecOffloadEnv> env;
+    std::string problem = p.Problem();
     if (problem.empty())
     {
-        try
-        {
-            ParseScenario(p.scenario);
-            problem = ValidateCarrier(p.frequencyHz, p.bandwidthHz, static_cast<int>(p.numerology), 0);
-            if (problem.empty())
-            {
-                env = std::make_unique<MecOffloadEnv>(p);
-            }
-        }
-        catch (const std::exception& e)
-        {
-            problem = e.what();
-        }
+        problem = OffloadProblem(p);
     }
-    if (!problem.empty())
-    {
-        std::cerr << "mec-offload: " << problem << std::endl;
-        return 2;
-    }
-    return bridge.Serve(*env);
+    return ServeMecScenario<MecOffloadEnv>("mec-offload", bridge, p, problem);
 }

@@ -101,6 +101,7 @@ def test_infeasible_split_fails_with_the_failure_penalty():
         ({"model": "resnet99"}, "resnet18_style"),
         ({"device": "toaster"}, "raspberry-pi-4"),
         ({"edge_device": "mainframe"}, "edge-gpu-server"),
+        ({"cloud_device": "mainframe"}, "cloud-gpu"),
         ({"device": "edge-gpu-server"}, "no radio"),
     ],
 )
