@@ -192,13 +192,14 @@ class RoundOutcome:
 _FLOP_CACHE: dict[tuple[Any, ...], tuple[float, float]] = {}
 
 
-def _training_flops(module: nn.Module, x: torch.Tensor, with_loss: bool) -> tuple[float, float]:
+def _training_flops(module: nn.Module, x: torch.Tensor, with_loss: bool, input_grad: bool) -> tuple[float, float]:
     """FLOPs of one forward and one backward pass of ``module`` on batch ``x`` (a copy of the module
     is used, so the real one's gradients and statistics are untouched). ``with_loss``: the module ends
-    the model (cross-entropy on its output, gradient w.r.t. ``x`` too); otherwise the backward pass
-    starts from a gradient on the output and ``x`` needs none (a client-side part)."""
+    the model (cross-entropy on its output); otherwise the backward pass starts from a gradient on the
+    output (a client-side part). ``input_grad``: the gradient w.r.t. ``x`` is computed too (a
+    server-side part returns it to the client)."""
     module = copy.deepcopy(module).train()
-    x = x.detach().clone().requires_grad_(with_loss and x.is_floating_point())
+    x = x.detach().clone().requires_grad_(input_grad and x.is_floating_point())
     with FlopCounterMode(display=False) as counter:
         out = module(x)
         forward = counter.get_total_flops()
@@ -364,7 +365,7 @@ class FlJob:
             tuple(x.shape),
         )
         if key not in _FLOP_CACHE:
-            _FLOP_CACHE[key] = _training_flops(module, x, with_loss=part != "client")
+            _FLOP_CACHE[key] = _training_flops(module, x, with_loss=part != "client", input_grad=part == "server")
         return _FLOP_CACHE[key]
 
     def local_train(self, model: nn.Module, client: int, draw: int, prox_mu: float = 0.0) -> tuple[float, float]:
