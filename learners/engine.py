@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ns6g.config import ScenarioConfig
+from ns6g.runs import RunWriter
 from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
 from ns6g.learners.network import Completed, Compute, Network, Transfer
@@ -143,7 +144,9 @@ class DeviceTimeline:
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """What one round did. Losses are mean cross-entropy (nats); accuracy in [0, 1]."""
+    """What one round did. Losses are mean cross-entropy (nats); accuracy in [0, 1]; ``uplink_bytes``
+    / ``downlink_bytes``: payload the round's transfers carried from / to clients; ``devices``: the
+    timeline of every node that computed, sent or received in the round."""
 
     round: int
     protocol: str
@@ -221,9 +224,17 @@ class FlJob:
         network: where operations take simulated time; default :class:`NoNetwork` with
             ``config.clients`` clients and ``config.edges`` edges (closed by :meth:`close`; a network
             passed in is left open for its owner).
+        run: a run directory to trace into (left open for its owner): per round one ``rounds`` row per
+            node that did something (``device`` = node name, ``compute_s``, ``uplink_s``,
+            ``downlink_s``, ``waiting_s``, ``energy_j``, ``train_loss_nats``, ``test_loss_nats``,
+            ``test_accuracy_fraction``, ``dropped``; ``split_layer`` for split protocols) and one
+            ``flows`` row per transfer that finished (node index: client i -> i, edge j ->
+            clients + j, cloud -> clients + edges; ``end_s`` NaN and ``delivered`` False when it failed).
     """
 
-    def __init__(self, config: FlJobConfig | Mapping[str, Any], network: Network | None = None) -> None:
+    def __init__(
+        self, config: FlJobConfig | Mapping[str, Any], network: Network | None = None, run: RunWriter | None = None
+    ) -> None:
         from ns6g.learners.protocols import make_protocol
 
         self.config = FlJobConfig.from_user(config)
@@ -242,6 +253,7 @@ class FlJob:
                 f"cut {cfg.cut} is beyond the depth of {cfg.model} ({self.depth} blocks); "
                 f"split protocols need 1 <= cut <= {self.depth - 1}"
             )
+        self.run_writer = run
         self._own_network = network is None
         self.network: Network = network if network is not None else NoNetwork(cfg.clients, edges=cfg.edges)
         if self.network.clients < cfg.clients:
@@ -464,8 +476,9 @@ class FlJob:
             self.wait([op for op, (rr, _) in self._ops.items() if rr == r])
         end = self.network.now_s()
         test_loss, accuracy = self._evaluate_protocol()
-        up = sum(op.nbytes for rr, op in self._ops.values() if rr == r and isinstance(op, Transfer) and op.src.startswith("client/"))
-        down = sum(op.nbytes for rr, op in self._ops.values() if rr == r and isinstance(op, Transfer) and op.dst.startswith("client/"))
+        sent = [op for rr, op in self._ops.values() if rr == r and isinstance(op, Transfer)]
+        up = sum(op.nbytes for op in sent if op.src.startswith("client/"))
+        down = sum(op.nbytes for op in sent if op.dst.startswith("client/"))
         record = RoundRecord(
             round=r,
             protocol=self.config.protocol,
@@ -481,8 +494,50 @@ class FlJob:
             devices=self._timeline(start, end, self._round_done),
         )
         self.rounds.append(record)
+        if self.run_writer is not None:
+            self._trace(record, self._round_done)
         self._round += 1
         return record
+
+    def node_index(self, node: str) -> int:
+        """Index of ``node`` in the ``flows`` table: client i -> i, edge j -> clients + j, cloud ->
+        clients + edges."""
+        kind, _, number = node.partition("/")
+        if kind == "client":
+            return int(number)
+        if kind == "edge":
+            return self.config.clients + int(number)
+        return self.config.clients + self.config.edges
+
+    def _trace(self, record: RoundRecord, completed: Sequence[Completed]) -> None:
+        run = self.run_writer
+        assert run is not None
+        for node, t in record.devices.items():
+            row = {
+                "round": record.round, "protocol": record.protocol, "start_s": record.start_s,
+                "end_s": record.end_s, "device": node, "compute_s": t.compute_s, "uplink_s": t.uplink_s,
+                "downlink_s": t.downlink_s, "waiting_s": t.waiting_s, "energy_j": t.energy_j,
+                "train_loss_nats": record.train_loss, "test_loss_nats": record.test_loss,
+                "test_accuracy_fraction": record.test_accuracy,
+                "dropped": node.startswith("client/") and int(node.split("/")[1]) in record.dropped,
+            }
+            if self.protocol.split:
+                row["split_layer"] = self.config.cut
+            run.append("rounds", row)
+        transfers = [(c, self._ops[c.op_id][1]) for c in completed if isinstance(self._ops[c.op_id][1], Transfer)]
+        if transfers:
+            run.append_columns("flows", {
+                "flow_id": [c.op_id for c, _ in transfers],
+                "kind": [op.tag for _, op in transfers],
+                "src": [self.node_index(op.src) for _, op in transfers],
+                "dst": [self.node_index(op.dst) for _, op in transfers],
+                "size_bytes": [op.nbytes for _, op in transfers],
+                "start_s": [c.start_s for c, _ in transfers],
+                "end_s": [c.end_s if c.ok else math.nan for c, _ in transfers],
+                "energy_j": [c.energy_j for c, _ in transfers],
+                "round": [self._ops[c.op_id][0] for c, _ in transfers],
+                "delivered": [c.ok for c, _ in transfers],
+            })
 
     def _evaluate_protocol(self) -> tuple[float, float]:
         results = [self.evaluate(m) for m in self.protocol.eval_models(self)]
