@@ -85,7 +85,9 @@ class FlJobConfig(ScenarioConfig):
     topk_fraction: float = Field(
         1.0, gt=0, le=1, description="share of entries kept in updates, activations and gradients (1: all)"
     )
-    server: str = Field("edge/0", description="node of the (main/fed) server of flat protocols")
+    server: str = Field(
+        "edge/0", pattern=r"^(edge/\d+|cloud)$", description="node of the (main/fed) server of flat protocols"
+    )
     seed: int = Field(0, ge=0, description="seed of data split, initialisation and batch order")
     torch_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where PyTorch computes")
 
@@ -391,13 +393,13 @@ class FlJob:
             fwd, bwd = self.training_flops("full", model, x)
             flops += fwd + bwd
             loss = F.cross_entropy(model(x), y)
-            losses.append(float(loss.detach()))
+            losses.append(loss.detach())  # kept on the device: no synchronisation per batch
             if center is not None:
                 loss = loss + prox_mu / 2 * sum(((p - c) ** 2).sum() for p, c in zip(model.parameters(), center))
             opt.zero_grad()
             loss.backward()
             opt.step()
-        return float(np.mean(losses)), flops
+        return float(torch.stack(losses).mean()), flops
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> tuple[float, float]:
