@@ -27,7 +27,7 @@ import copy
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -262,7 +262,10 @@ class FlJob:
             raise ValueError(f"the network has {self.network.clients} clients, the job needs {cfg.clients}")
         self.codec = Codec(cfg.quantization, cfg.topk_fraction)
         self.rounds: list[RoundRecord] = []
-        self._ops: dict[int, tuple[int, Transfer | Compute]] = {}  # op id -> (round, op)
+        self._ops: dict[int, tuple[int, Transfer | Compute]] = {}  # job op id -> (round, op)
+        self._unsubmitted: list[int] = []  # job op ids not yet handed to the network
+        self._net_id: dict[int, int] = {}  # job op id -> network op id
+        self._job_id: dict[int, int] = {}  # network op id -> job op id
         self._done: dict[int, Completed] = {}
         self._round_done: list[Completed] = []
         self._round = 0
@@ -442,17 +445,40 @@ class FlJob:
         return self._submit(Compute(node=node, flops=float(flops), tag=tag, after=tuple(after)))
 
     def _submit(self, op: Transfer | Compute) -> int:
-        (op_id,) = self.network.submit([op])
-        self._ops[op_id] = (self._round, op)
-        return op_id
+        """Buffer ``op`` under the job's own id (1, 2, ...; ``after`` names job ids); it reaches the
+        network at the next :meth:`wait`. Nothing runs before ``run`` anyway, so buffering changes no
+        time, and it lets one ``submit`` call carry many operations (one bridge exchange for ns-3)."""
+        job_id = len(self._ops) + 1
+        self._ops[job_id] = (self._round, op)
+        self._unsubmitted.append(job_id)
+        return job_id
+
+    def _flush(self) -> None:
+        """Submit the buffered operations, in layers: every operation whose dependencies already have
+        network ids goes in one call (a round of FedAvg is three calls: downloads, training, uploads)."""
+        while self._unsubmitted:
+            layer = [j for j in self._unsubmitted if all(d in self._net_id for d in self._ops[j][1].after)]
+            ops = []
+            for j in layer:
+                op = self._ops[j][1]
+                ops.append(replace(op, after=tuple(self._net_id[d] for d in op.after)))
+            for j, net_id in zip(layer, self.network.submit(ops), strict=True):
+                self._net_id[j] = net_id
+                self._job_id[net_id] = j
+            placed = set(layer)
+            self._unsubmitted = [j for j in self._unsubmitted if j not in placed]
 
     def wait(self, ops: Iterable[int], any_of: bool = False) -> list[Completed]:
         """Advance the network until every op in ``ops`` (or, ``any_of``, the first) has completed or
-        failed; returns what completed meanwhile (also recorded for the round's timeline)."""
+        failed; returns what completed meanwhile (also recorded for the round's timeline), with job ids."""
         ops = [o for o in ops if o not in self._done]
         if not ops:
             return []
-        completed = self.network.run(ops, any_of=any_of)
+        self._flush()
+        completed = [
+            replace(c, op_id=self._job_id[c.op_id])
+            for c in self.network.run([self._net_id[o] for o in ops], any_of=any_of)
+        ]
         for c in completed:
             self._done[c.op_id] = c
         self._round_done.extend(completed)

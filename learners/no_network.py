@@ -7,7 +7,8 @@ time per node, in the order they become ready) and costs ``flops x J/FLOP`` of t
 ``ns6g bench fl`` and lets learner jobs be developed and tested without ns-3; every result that
 depends on the network comes from :class:`ns6g.learners.cosim.CoSimNetwork`.
 
-Disconnections can be scripted for tests: ``disconnect_at={"client/2": 0.5}`` makes node
+Disconnections can be scripted for tests: ``disconnect_at={"client/2": 0.5}`` or
+``disconnect(2, 0.5)`` (the call :class:`~ns6g.learners.cosim.CoSimNetwork` has too) makes node
 ``client/2`` leave at 0.5 s of simulated time for good. A computation on it that is running or queued
 then fails at that time; an operation involving it that becomes ready later (a transfer from or to
 it, a computation on it) fails when it becomes ready; operations that depend on a failed one fail too,
@@ -77,6 +78,8 @@ class NoNetwork:
         self._running: dict[str, int] = {}  # node -> computation in service
         self._events: list[tuple[float, int, int, bool]] = []  # (time, seq, op id, ok)
         self._seq = 0
+        self._running_event: dict[int, int] = {}  # computation in service -> seq of its end event
+        self._cancelled: set[int] = set()  # seqs of end events a disconnection overtook
         self._closed = False
 
     # ------------------------------------------------------------------ interface
@@ -127,7 +130,10 @@ class NoNetwork:
         while not satisfied():
             if not self._events:
                 raise RuntimeError("run(): operations are waiting on each other and nothing can finish")
-            time, _, op_id, ok = heapq.heappop(self._events)
+            time, seq, op_id, ok = heapq.heappop(self._events)
+            if seq in self._cancelled:
+                self._cancelled.discard(seq)
+                continue
             self._now = max(self._now, time)
             out.append(self._finish(op_id, time, ok))
         return out
@@ -162,9 +168,10 @@ class NoNetwork:
     def _gone(self, node: str, time: float) -> bool:
         return node in self._disconnect and time >= self._disconnect[node]
 
-    def _push(self, time: float, op_id: int, ok: bool) -> None:
+    def _push(self, time: float, op_id: int, ok: bool) -> int:
         self._seq += 1
         heapq.heappush(self._events, (time, self._seq, op_id, ok))
+        return self._seq
 
     def _make_ready(self, op_id: int, time: float) -> None:
         op = self._ops[op_id - 1]
@@ -187,11 +194,11 @@ class NoNetwork:
         end = time + self._ops[op_id - 1].flops / self._rate[node]
         leave = self._disconnect.get(node, math.inf)
         if leave <= time:
-            self._push(time, op_id, False)
+            self._running_event[op_id] = self._push(time, op_id, False)
         elif leave < end:
-            self._push(leave, op_id, False)
+            self._running_event[op_id] = self._push(leave, op_id, False)
         else:
-            self._push(end, op_id, True)
+            self._running_event[op_id] = self._push(end, op_id, True)
 
     def _finish(self, op_id: int, time: float, ok: bool) -> Completed:
         op = self._ops[op_id - 1]
@@ -199,6 +206,7 @@ class NoNetwork:
         if isinstance(op, Compute):
             if self._running.get(op.node) == op_id:
                 del self._running[op.node]
+                del self._running_event[op_id]
             if ok:
                 energy = op.flops * self._joule_per_flop[op.node]
         done = Completed(op_id=op_id, start_s=self._start[op_id], end_s=time, energy_j=energy, ok=ok)
@@ -214,6 +222,21 @@ class NoNetwork:
         return done
 
     # ------------------------------------------------------------------ extras
+
+    def disconnect(self, client_index: int, at_s: float) -> None:
+        """Client ``client_index`` leaves at simulated time ``at_s`` (>= now) for good: a computation it
+        is running then fails at ``at_s``, and so does every later operation that involves it."""
+        node = f"client/{client_index}"
+        self._check_node(node, "disconnect")
+        if not (math.isfinite(at_s) and at_s >= self._now):
+            raise ValueError(f"disconnect: at_s must be a finite time >= now ({self._now} s), got {at_s!r}")
+        self._disconnect[node] = min(at_s, self._disconnect.get(node, math.inf))
+        running = self._running.get(node)
+        if running is not None:
+            time, seq = next((t, q) for t, q, o, _ in self._events if q == self._running_event[running])
+            if time > at_s:
+                self._cancelled.add(seq)
+                self._running_event[running] = self._push(at_s, running, False)
 
     def flops_per_s(self, node: str) -> float:
         """Peak FLOP/s of ``node``'s device (from the catalogue)."""

@@ -314,12 +314,16 @@ def test_rounds_and_flows_traced_to_a_run_directory(tmp_path):
 
 
 @pytest.mark.parametrize("protocol", ["fedavg", "psl", "splitfed-v2", "hierarchical-fsl", "fedbuff"])
-def test_disconnected_client_is_dropped_and_the_round_completes(protocol):
-    clean, _ = run_job("none", protocol=protocol, rounds=1)
+def test_disconnected_client_is_dropped_and_the_round_completes(network_name, protocol):
+    clean, _ = run_job(network_name, protocol=protocol, rounds=1)
     times = [t.end_s for t in clean.transfers if "client/1" in (t.src, t.dst)]
     leave = (min(times) + max(times)) / 2  # in the middle of client 1's part of the round
-    network = NoNetwork(CLIENTS, edges=EDGES, disconnect_at={"client/1": leave})
-    result = FlJob({**BASE, "protocol": protocol, "rounds": 2}, network=network).run()
+    network = NETWORKS[network_name](CLIENTS, EDGES)
+    try:
+        network.disconnect(1, leave)
+        result = FlJob({**BASE, "protocol": protocol, "rounds": 2}, network=network).run()
+    finally:
+        network.close()
     first, second = result.rounds
     assert 1 in first.dropped and 1 not in first.participants
     assert set(first.participants) == {0, 2, 3}
@@ -329,9 +333,13 @@ def test_disconnected_client_is_dropped_and_the_round_completes(protocol):
     assert set(second.participants) == {0, 2, 3}
 
 
-def test_client_gone_from_the_start_fedavg_averages_the_rest():
-    network = NoNetwork(CLIENTS, edges=EDGES, disconnect_at={"client/2": 0.0})
-    result = FlJob({**BASE, "protocol": "fedavg", "rounds": 3}, network=network).run()
+def test_client_gone_from_the_start_fedavg_averages_the_rest(network_name):
+    network = NETWORKS[network_name](CLIENTS, EDGES)
+    try:
+        network.disconnect(2, 0.0)
+        result = FlJob({**BASE, "protocol": "fedavg", "rounds": 3}, network=network).run()
+    finally:
+        network.close()
     assert all(r.dropped == (2,) and r.participants == (0, 1, 3) for r in result.rounds)
     assert result.rounds[-1].test_accuracy >= ACCURACY_FLOOR
     assert [t.ok for t in result.transfers if t.dst == "client/2"] == [False] * 3
@@ -378,6 +386,12 @@ def test_no_network_times_fifo_and_failures():
     assert done[b].energy_j == pytest.approx(rate * 2.0 * 3.1e-10)
     with pytest.raises(ValueError, match="unknown node 'client/7'"):
         net.submit([Compute("client/7", 1.0, "z")])
+    (f,) = net.submit([Compute("client/0", rate * 4.0, "f")])  # starts at 3 s, would end at 7 s
+    net.disconnect(0, 5.0)  # leaves while f runs
+    (failed,) = [x for x in net.run() if x.op_id == f]
+    assert not failed.ok and (failed.start_s, failed.end_s) == pytest.approx((3.0, 5.0))
+    with pytest.raises(ValueError, match="at_s must be a finite time >= now"):
+        net.disconnect(0, 1.0)
     with pytest.raises(ValueError, match="unknown operation 99"):
         net.submit([Compute("client/0", 1.0, "z", after=(99,))])
 
