@@ -34,6 +34,12 @@ ACCURACY_FLOOR = 0.6
 BASE = {"clients": CLIENTS, "rounds": ROUNDS, "edges": EDGES, "batch_size": 16, "seed": 3}
 
 NETWORKS = {"none": lambda clients, edges: NoNetwork(clients, edges=edges)}
+try:  # the ns-3 co-simulation, where it exists
+    from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
+except ImportError:
+    pass
+else:
+    NETWORKS["cosim"] = lambda clients, edges: CoSimNetwork(FlNetworkConfig(clients=clients, edges=edges), seed=1)
 
 
 @pytest.fixture(autouse=True, scope="module")
