@@ -247,6 +247,8 @@ class FlJob:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("torch_device 'cuda' was asked for but CUDA is not available")
         self.protocol = make_protocol(cfg.protocol)
+        if zoo.input_dtype(cfg.model) != torch.float32:
+            raise ValueError(f"model {cfg.model!r} takes token ids; the data sets here are images (use an image model)")
         self._load_data()
         self.model_kwargs = self._model_kwargs()
         self.depth = len(zoo.build_model(cfg.model, **self.model_kwargs))
@@ -269,6 +271,7 @@ class FlJob:
         self._done: dict[int, Completed] = {}
         self._round_done: list[Completed] = []
         self._round = 0
+        self._round_ops: list[int] = []  # job op ids submitted in the current round
         self._wall_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         self.protocol.setup(self)
@@ -406,13 +409,20 @@ class FlJob:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> tuple[float, float]:
-        """(mean cross-entropy, accuracy) of ``model`` on the held-out test set."""
+        """(mean cross-entropy, accuracy) of ``model`` on the held-out test set (in chunks of 1024
+        samples, so large test sets and models fit in memory)."""
         was_training = model.training
         model.eval()
         x, y = self.test_data
-        out = model(x)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device)
+        for start in range(0, len(y), 1024):
+            out = model(x[start : start + 1024])
+            target = y[start : start + 1024]
+            loss_sum += F.cross_entropy(out, target, reduction="sum")
+            correct += (out.argmax(dim=1) == target).sum()
         model.train(was_training)
-        return float(F.cross_entropy(out, y)), float((out.argmax(dim=1) == y).float().mean())
+        return float(loss_sum) / len(y), float(correct) / len(y)
 
     # ------------------------------------------------------------------ network services
 
@@ -450,6 +460,7 @@ class FlJob:
         time, and it lets one ``submit`` call carry many operations (one bridge exchange for ns-3)."""
         job_id = len(self._ops) + 1
         self._ops[job_id] = (self._round, op)
+        self._round_ops.append(job_id)
         self._unsubmitted.append(job_id)
         return job_id
 
@@ -499,12 +510,13 @@ class FlJob:
         r = self._round
         start = self.network.now_s()
         self._round_done = []
+        self._round_ops = []
         outcome = self.protocol.run_round(self, r)
         if self.protocol.settles_rounds:  # nothing of a synchronous round may run into the next
-            self.wait([op for op, (rr, _) in self._ops.items() if rr == r])
+            self.wait(self._round_ops)
         end = self.network.now_s()
         test_loss, accuracy = self._evaluate_protocol()
-        sent = [op for rr, op in self._ops.values() if rr == r and isinstance(op, Transfer)]
+        sent = [op for op in (self._ops[j][1] for j in self._round_ops) if isinstance(op, Transfer)]
         up = sum(op.nbytes for op in sent if op.src.startswith("client/"))
         down = sum(op.nbytes for op in sent if op.dst.startswith("client/"))
         record = RoundRecord(
@@ -528,8 +540,11 @@ class FlJob:
         return record
 
     def node_index(self, node: str) -> int:
-        """Index of ``node`` in the ``flows`` table: client i -> i, edge j -> clients + j, cloud ->
-        clients + edges."""
+        """Index of ``node`` in the ``flows`` table: the network's own numbering where it has one
+        (``node_index``), else client i -> i, edge j -> clients + j, cloud -> clients + edges."""
+        numbering = getattr(self.network, "node_index", None)
+        if numbering is not None:
+            return int(numbering(node))
         kind, _, number = node.partition("/")
         if kind == "client":
             return int(number)

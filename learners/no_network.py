@@ -238,6 +238,12 @@ class NoNetwork:
                 self._cancelled.add(seq)
                 self._running_event[running] = self._push(at_s, running, False)
 
+    def node_index(self, node: str) -> int:
+        """Index of ``node`` in traces (as CoSimNetwork numbers them): client i -> i, edge j ->
+        clients + j, cloud -> clients + edges."""
+        self._check_node(node, "node")
+        return list(self._device).index(node)
+
     def flops_per_s(self, node: str) -> float:
         """Peak FLOP/s of ``node``'s device (from the catalogue)."""
         self._check_node(node, "node")
