@@ -310,7 +310,8 @@ class FlJob:
 
     def _model_kwargs(self) -> dict[str, Any]:
         cfg = self.config
-        derived = {"in_channels": self.image_shape[0], "image_size": self.image_shape[1], "num_classes": self.num_classes}
+        channels, size, _ = self.image_shape
+        derived = {"in_channels": channels, "image_size": size, "num_classes": self.num_classes}
         accepted = zoo.model_kwargs(cfg.model)
         kwargs = {k: v for k, v in derived.items() if k in accepted}
         kwargs.update(cfg.model_options)

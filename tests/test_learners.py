@@ -205,7 +205,8 @@ def test_same_seed_same_losses_and_times(network_name):
     assert [r.train_loss for r in a.rounds] == [r.train_loss for r in b.rounds]
     assert [r.test_loss for r in a.rounds] == [r.test_loss for r in b.rounds]
     assert [(r.start_s, r.end_s) for r in a.rounds] == [(r.start_s, r.end_s) for r in b.rounds]
-    assert [(t.nbytes, t.start_s, t.end_s) for t in a.transfers] == [(t.nbytes, t.start_s, t.end_s) for t in b.transfers]
+    timing = lambda result: [(t.nbytes, t.start_s, t.end_s) for t in result.transfers]  # noqa: E731
+    assert timing(a) == timing(b)
     other, _ = run_job(network_name, protocol="splitfed-v2", rounds=2, seed=4)
     assert [r.train_loss for r in other.rounds] != [r.train_loss for r in a.rounds]
 
@@ -412,7 +413,8 @@ def test_partitions():
         parts = datasets.partition(labels, 10, scheme, seed=1, alpha=0.3)
         joined = np.concatenate(parts)
         assert len(joined) == len(set(joined.tolist())) and all(len(p) > 0 for p in parts)
-        assert [p.tolist() for p in parts] == [p.tolist() for p in datasets.partition(labels, 10, scheme, seed=1, alpha=0.3)]
+        again = datasets.partition(labels, 10, scheme, seed=1, alpha=0.3)
+        assert [p.tolist() for p in parts] == [p.tolist() for p in again]
     iid = datasets.partition_iid(labels, 10, 1)
     assert max(map(len, iid)) - min(map(len, iid)) <= 1 and sum(map(len, iid)) == len(labels)
     classes = lambda parts: np.mean([len(np.unique(labels[p])) for p in parts])  # noqa: E731

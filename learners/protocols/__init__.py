@@ -36,7 +36,9 @@ __all__ = [
 
 PROTOCOLS: dict[str, type[Protocol]] = {
     cls.name: cls
-    for cls in (FedAvg, FedProx, VanillaSL, ParallelSL, EPSL, SplitFedV1, SplitFedV2, HierarchicalFSL, FedAsync, FedBuff)
+    for cls in (
+        FedAvg, FedProx, VanillaSL, ParallelSL, EPSL, SplitFedV1, SplitFedV2, HierarchicalFSL, FedAsync, FedBuff
+    )
 }
 
 

@@ -138,8 +138,12 @@ class ServerSide:
         self.optimizer.step()
         replies = {}
         for a in arrivals:
-            pieces = [(cut_shared, "gradients_agg"), (a.act.grad[m:], "gradients")] if m else [(a.act.grad, "gradients")]
-            replies[a.peer.client] = Reply([(g, tag) for g, tag in pieces if g.shape[0] > 0], comp, float(loss.detach()))
+            if m:
+                pieces = [(cut_shared, "gradients_agg"), (a.act.grad[m:], "gradients")]
+            else:
+                pieces = [(a.act.grad, "gradients")]
+            kept = [(g, tag) for g, tag in pieces if g.shape[0] > 0]  # r = 1 leaves no own rows
+            replies[a.peer.client] = Reply(kept, comp, float(loss.detach()))
         return replies
 
 
@@ -171,7 +175,9 @@ def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer
     for arrival in arrivals:
         p = arrival.peer
         reply = replies[p.client]
-        sent = [job.send(p.server, client(p.client), [g], tag, (reply.after,), sparsify=True) for g, tag in reply.pieces]
+        sent = [
+            job.send(p.server, client(p.client), [g], tag, (reply.after,), sparsify=True) for g, tag in reply.pieces
+        ]
         grad = torch.cat([s.tensors[0] for s in sent])
         bw = job.compute(client(p.client), pending[p.client][4], "backward", [s.op for s in sent])
         backward_ops[p.client] = (p, grad, bw, reply.loss)
