@@ -272,6 +272,7 @@ class FlJob:
         self._round_done: list[Completed] = []
         self._round = 0
         self._round_ops: list[int] = []  # job op ids submitted in the current round
+        self.round_clients: tuple[int, ...] = tuple(range(cfg.clients))  # who takes part this round
         self._wall_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         self.protocol.setup(self)
@@ -506,9 +507,15 @@ class FlJob:
 
     # ------------------------------------------------------------------ rounds
 
-    def run_round(self) -> RoundRecord:
-        """Run the next round and return its record."""
+    def run_round(self, clients: Iterable[int] | None = None) -> RoundRecord:
+        """Run the next round and return its record. ``clients``: the clients that take part in it
+        (default all; the synchronous protocols serve only these, the asynchronous ones ignore it)."""
         r = self._round
+        chosen = tuple(range(self.config.clients)) if clients is None else tuple(sorted(set(clients)))
+        if not chosen or not all(isinstance(c, int) and 0 <= c < self.config.clients for c in chosen):
+            raise ValueError(f"run_round: clients must be a non-empty set of indices in 0..{self.config.clients - 1}, "
+                             f"got {clients!r}")
+        self.round_clients = chosen
         start = self.network.now_s()
         self._round_done = []
         self._round_ops = []

@@ -352,6 +352,19 @@ def test_client_gone_from_the_start_fedavg_averages_the_rest(network_name):
     assert [t.ok for t in result.transfers if t.dst == "client/2"] == [False] * 3
 
 
+@pytest.mark.parametrize("protocol", ["fedavg", "splitfed-v2", "psl"])
+def test_a_round_with_chosen_clients(protocol):
+    with FlJob({**BASE, "protocol": protocol, "rounds": 2}) as job:
+        first = job.run_round(clients=[2, 0])
+        second = job.run_round()
+        log = job.transfer_log()
+    assert first.participants == (0, 2) and second.participants == (0, 1, 2, 3)
+    assert {t.src for t in log if t.round == 0 and t.src.startswith("client/")} == {"client/0", "client/2"}
+    assert set(first.devices) == {"client/0", "client/2", "edge/0"}
+    with pytest.raises(ValueError, match=r"clients must be a non-empty set of indices in 0..3, got \[4\]"):
+        job.run_round(clients=[4])
+
+
 def test_bad_input_is_refused_clearly():
     with pytest.raises(ConfigError, match="unknown protocol 'fedsgd'.*valid: fedavg"):
         FlJob({**BASE, "protocol": "fedsgd"})

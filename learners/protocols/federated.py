@@ -62,7 +62,7 @@ class FedAvg(_GlobalModel):
     name = "fedavg"
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
-        cycles = {c: self.client_cycle(job, c, round_index) for c in range(job.config.clients)}
+        cycles = {c: self.client_cycle(job, c, round_index) for c in job.round_clients}
         job.wait([up.op for _, up, _ in cycles.values()])
         kept = [c for c, (_, up, _) in cycles.items() if job.ok(up.op)]
         dropped = tuple(c for c in cycles if c not in kept)

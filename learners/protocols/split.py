@@ -248,7 +248,7 @@ class VanillaSL(_SharedClientModel):
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         kept, dropped, peers = [], [], []
-        for c in range(job.config.clients):
+        for c in job.round_clients:
             down = self.download(job, c)
             job.wait([down.op])
             if not job.ok(down.op):
@@ -278,7 +278,7 @@ class _FedClientModels(_SharedClientModel):
         raise NotImplementedError
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
-        downs = {c: self.download(job, c) for c in range(job.config.clients)}
+        downs = {c: self.download(job, c) for c in job.round_clients}
         job.wait([d.op for d in downs.values()])
         dropped = [c for c, d in downs.items() if not job.ok(d.op)]
         peers = [
@@ -363,7 +363,7 @@ class ParallelSL(_SplitProtocol):
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         peers = [
-            self.peer(job, c, self.client_models[c], job.config.server, round_index) for c in range(job.config.clients)
+            self.peer(job, c, self.client_models[c], job.config.server, round_index) for c in job.round_clients
         ]
         alive, dropped = self.train_together(job, peers, self.serve)
         return self.outcome(peers, sorted(p.client for p in alive), sorted(dropped))
@@ -404,11 +404,10 @@ class HierarchicalFSL(_SplitProtocol):
         return replies
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
-        n = job.config.clients
         downs = {
             c: job.send(edge(self.edge_of(job, c)), client(c), job.state_of(self.client_models[self.edge_of(job, c)]),
                         "model_down")
-            for c in range(n)
+            for c in job.round_clients
         }
         job.wait([d.op for d in downs.values()])
         dropped = [c for c, d in downs.items() if not job.ok(d.op)]
