@@ -262,6 +262,13 @@ class FlJob:
         self.network: Network = network if network is not None else NoNetwork(cfg.clients, edges=cfg.edges)
         if self.network.clients < cfg.clients:
             raise ValueError(f"the network has {self.network.clients} clients, the job needs {cfg.clients}")
+        numbering = getattr(self.network, "node_index", None)  # both shipped networks have one
+        if numbering is not None:
+            for node in self.protocol.servers(cfg):
+                try:
+                    numbering(node)
+                except ValueError:
+                    raise ValueError(f"protocol {cfg.protocol!r} needs node {node!r}, which the network lacks") from None
         self.codec = Codec(cfg.quantization, cfg.topk_fraction)
         self.rounds: list[RoundRecord] = []
         self._ops: dict[int, tuple[int, Transfer | Compute]] = {}  # job op id -> (round, op)

@@ -378,6 +378,8 @@ def test_bad_input_is_refused_clearly():
         FlJob({**BASE, "protocol": "fedavg", "learning_rat": 0.1})
     with pytest.raises(ValueError, match="the network has 2 clients, the job needs 4"):
         FlJob({**BASE, "protocol": "fedavg"}, network=NoNetwork(2))
+    with pytest.raises(ValueError, match="'hierarchical-fsl' needs node 'edge/1', which the network lacks"):
+        FlJob({**BASE, "protocol": "hierarchical-fsl"}, network=NoNetwork(CLIENTS, edges=1))
     with pytest.raises(ValueError, match="does not take width"):
         FlJob({**BASE, "protocol": "fedavg", "model_options": {"width": 2}})
     if not torch.cuda.is_available():

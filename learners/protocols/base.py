@@ -9,7 +9,7 @@ from torch import nn
 from ns6g.learners.engine import RoundOutcome
 
 if TYPE_CHECKING:
-    from ns6g.learners.engine import FlJob
+    from ns6g.learners.engine import FlJob, FlJobConfig
 
 __all__ = ["Protocol", "RoundOutcome"]
 
@@ -28,6 +28,10 @@ class Protocol:
     split: ClassVar[bool] = False
     #: True when every operation a round submits must finish within that round
     settles_rounds: ClassVar[bool] = True
+
+    def servers(self, config: FlJobConfig) -> list[str]:
+        """The server nodes the protocol uses (checked against the network before the job starts)."""
+        return [config.server]
 
     def setup(self, job: FlJob) -> None:
         raise NotImplementedError

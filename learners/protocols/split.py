@@ -55,7 +55,7 @@ from ns6g.learners.network import CLOUD, client, edge
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 
 if TYPE_CHECKING:
-    from ns6g.learners.engine import FlJob, Sent
+    from ns6g.learners.engine import FlJob, FlJobConfig, Sent
 
 __all__ = [
     "EPSL",
@@ -385,6 +385,9 @@ class HierarchicalFSL(_SplitProtocol):
     """Hierarchical split-federated learning, device -> edge -> cloud (see the module docstring)."""
 
     name = "hierarchical-fsl"
+
+    def servers(self, config: FlJobConfig) -> list[str]:
+        return [edge(e) for e in range(config.edges)] + [CLOUD]
 
     def setup(self, job: FlJob) -> None:
         full = job.new_model()
