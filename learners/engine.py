@@ -1,0 +1,682 @@
+"""The learner engine: runs one FL / split-learning job round by round over a :class:`Network`.
+
+A job (:class:`FlJob`) trains for real in PyTorch (CUDA when present) on each client's share of the
+data, and submits every communication and computation it performs to the network:
+
+- every transfer is a :class:`~ns6g.learners.network.Transfer` of the exact payload size of the tensors
+  it carries (``numel x element_size``, or the compressed size, :mod:`ns6g.learners.wire`);
+- every computation is a :class:`~ns6g.learners.network.Compute` whose FLOPs are measured with
+  ``torch.utils.flop_counter.FlopCounterMode`` over the real forward and backward pass (matrix
+  multiplications and convolutions, 2 FLOPs per multiply-accumulate, as in :mod:`ns6g.profiles`),
+  counted once per model part and batch shape and cached.
+
+The protocol (:mod:`ns6g.learners.protocols`) decides what is sent where and when; the engine gives it
+the services (send, compute, wait, local training, FLOP counts, model state) and records, per round,
+the timeline of every node (compute, uplink, downlink and waiting seconds and energy, from the
+:class:`~ns6g.learners.network.Completed` records), the training loss and the test loss and accuracy.
+A client whose operation fails (``Completed.ok`` False: it disconnected) is dropped from that round by
+the protocol and the round completes without it.
+
+Without a network argument the job runs on :class:`~ns6g.learners.no_network.NoNetwork` (transfers take
+no time): the "same training with no network" reference. See docs/learners.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ns6g.config import ScenarioConfig
+from ns6g.runs import RunWriter
+from ns6g.learners import data as datasets
+from ns6g.learners import models as zoo
+from ns6g.learners.network import Completed, Compute, Network, Transfer
+from ns6g.learners.no_network import NoNetwork
+from ns6g.learners.wire import Codec
+
+__all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord"]
+
+
+class FlJobConfig(ScenarioConfig):
+    """Settings of one learner job. Fields a protocol does not use are ignored by it."""
+
+    protocol: str = Field(description="learning protocol, one of ns6g.learners.protocols.PROTOCOLS")
+    rounds: int = Field(3, ge=1, description="rounds to run")
+    clients: int = Field(4, ge=1, description="client devices taking part (client/0 .. client/<clients-1>)")
+    model: str = Field("small_cnn", description="zoo model (ns6g.learners.models.MODELS)")
+    model_options: dict[str, int | float] = Field(
+        default_factory=dict,
+        description="extra keyword arguments of the model factory; in_channels, image_size and "
+        "num_classes are taken from the data set when the factory has them",
+    )
+    dataset: Literal["digits", "mnist", "cifar10"] = Field("digits", description="training data")
+    data_path: str = Field("", description="folder of the MNIST idx files or CIFAR-10 batches")
+    partition: Literal["iid", "shards", "dirichlet", "domain"] = Field("iid", description="client data split")
+    dirichlet_alpha: float = Field(0.5, gt=0, description="Dirichlet concentration (partition 'dirichlet')")
+    shards_per_client: int = Field(2, ge=1, description="label shards per client (partition 'shards')")
+    domains: int = Field(4, ge=1, description="rotated-image domains (partition 'domain')")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="share of the data held out for testing")
+    batch_size: int = Field(16, ge=1, description="mini-batch size per client (samples)")
+    local_epochs: int = Field(1, ge=1, description="passes over its data a client makes per round")
+    learning_rate: float = Field(0.05, gt=0, description="SGD learning rate of clients and servers")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    cut: int = Field(2, ge=1, description="split protocols: the first `cut` model blocks run on the client")
+    prox_mu: float = Field(0.01, ge=0, description="FedProx proximal weight mu")
+    epsl_ratio: float = Field(0.5, ge=0, le=1, description="EPSL last-layer gradient aggregation ratio (0: PSL)")
+    edges: int = Field(2, ge=1, description="hierarchical FSL: edge servers (client i reports to edge i % edges)")
+    cloud_period: int = Field(1, ge=1, description="hierarchical FSL: rounds between cloud aggregations")
+    async_mixing: float = Field(0.6, gt=0, le=1, description="FedAsync: mixing weight alpha of a fresh update")
+    staleness_exponent: float = Field(
+        0.5, ge=0, description="asynchronous FL: an update s versions stale is weighted (1 + s)^-exponent"
+    )
+    buffer_size: int = Field(2, ge=1, description="FedBuff: updates buffered per server step")
+    quantization: Literal["fp32", "int8"] = Field("fp32", description="encoding of floating-point transfers")
+    topk_fraction: float = Field(
+        1.0, gt=0, le=1, description="share of entries kept in updates, activations and gradients (1: all)"
+    )
+    server: str = Field(
+        "edge/0", pattern=r"^(edge/\d+|cloud)$", description="node of the (main/fed) server of flat protocols"
+    )
+    seed: int = Field(0, ge=0, description="seed of data split, initialisation and batch order")
+    torch_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where PyTorch computes")
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        from ns6g.learners.protocols import PROTOCOLS
+
+        if value not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {value!r}; valid: {', '.join(PROTOCOLS)}")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in zoo.MODELS:
+            raise ValueError(f"unknown model {value!r}; valid: {', '.join(zoo.MODELS)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A submitted transfer: its operation id and the tensors as the receiver reconstructs them."""
+
+    op: int
+    tensors: list[torch.Tensor]
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """One transfer of the job. ``round``: the round that submitted it. Times in simulated seconds
+    (NaN while it has not completed)."""
+
+    round: int
+    op: int
+    src: str
+    dst: str
+    tag: str
+    nbytes: int
+    start_s: float
+    end_s: float
+    ok: bool
+
+
+@dataclass
+class DeviceTimeline:
+    """One node's round (s, J): busy computing, sending, receiving; waiting = the rest of the round."""
+
+    compute_s: float = 0.0
+    uplink_s: float = 0.0
+    downlink_s: float = 0.0
+    waiting_s: float = 0.0
+    energy_j: float = 0.0
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """What one round did. Losses are mean cross-entropy (nats); accuracy in [0, 1]; ``uplink_bytes``
+    / ``downlink_bytes``: payload the round's transfers carried from / to clients; ``devices``: the
+    timeline of every node that computed, sent or received in the round."""
+
+    round: int
+    protocol: str
+    start_s: float
+    end_s: float
+    train_loss: float
+    test_loss: float
+    test_accuracy: float
+    participants: tuple[int, ...]
+    dropped: tuple[int, ...]
+    uplink_bytes: int
+    downlink_bytes: int
+    devices: dict[str, DeviceTimeline]
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class JobResult:
+    config: FlJobConfig
+    rounds: list[RoundRecord]
+    transfers: list[TransferRecord]
+    wall_time_s: float
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.rounds[-1].test_accuracy
+
+    @property
+    def sim_time_s(self) -> float:
+        return self.rounds[-1].end_s
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """What a protocol's round reports to the engine."""
+
+    train_loss: float
+    participants: tuple[int, ...]
+    dropped: tuple[int, ...] = ()
+
+
+# (model, model kwargs, part, shape, with loss) -> (forward FLOPs, backward FLOPs)
+_FLOP_CACHE: dict[tuple[Any, ...], tuple[float, float]] = {}
+
+
+def _training_flops(module: nn.Module, x: torch.Tensor, with_loss: bool, input_grad: bool) -> tuple[float, float]:
+    """FLOPs of one forward and one backward pass of ``module`` on batch ``x`` (a copy of the module
+    is used, so the real one's gradients and statistics are untouched). ``with_loss``: the module ends
+    the model (cross-entropy on its output); otherwise the backward pass starts from a gradient on the
+    output (a client-side part). ``input_grad``: the gradient w.r.t. ``x`` is computed too (a
+    server-side part returns it to the client)."""
+    module = copy.deepcopy(module).train()
+    x = x.detach().clone().requires_grad_(input_grad and x.is_floating_point())
+    with FlopCounterMode(display=False) as counter:
+        out = module(x)
+        forward = counter.get_total_flops()
+        if with_loss:
+            target = torch.zeros(out.shape[0], dtype=torch.int64, device=out.device)
+            F.cross_entropy(out, target).backward()
+        else:
+            out.backward(torch.ones_like(out))
+        total = counter.get_total_flops()
+    return float(forward), float(total - forward)
+
+
+class FlJob:
+    """One learner job. ``FlJob(config).run()`` trains ``config.rounds`` rounds and returns a
+    :class:`JobResult`; :meth:`run_round` runs one round at a time.
+
+    Args:
+        config: a :class:`FlJobConfig` or a mapping of its fields (validated, ConfigError on bad input).
+        network: where operations take simulated time; default :class:`NoNetwork` with
+            ``config.clients`` clients and ``config.edges`` edges (closed by :meth:`close`; a network
+            passed in is left open for its owner).
+        run: a run directory to trace into (left open for its owner): per round one ``rounds`` row per
+            node that did something (``device`` = node name, ``compute_s``, ``uplink_s``,
+            ``downlink_s``, ``waiting_s``, ``energy_j``, ``train_loss_nats``, ``test_loss_nats``,
+            ``test_accuracy_fraction``, ``dropped``; ``split_layer`` for split protocols) and one
+            ``flows`` row per transfer that finished (node index: client i -> i, edge j ->
+            clients + j, cloud -> clients + edges; ``end_s`` NaN and ``delivered`` False when it failed).
+    """
+
+    def __init__(
+        self, config: FlJobConfig | Mapping[str, Any], network: Network | None = None, run: RunWriter | None = None
+    ) -> None:
+        from ns6g.learners.protocols import make_protocol
+
+        self.config = FlJobConfig.from_user(config)
+        cfg = self.config
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if cfg.torch_device == "auto" else cfg.torch_device
+        )
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("torch_device 'cuda' was asked for but CUDA is not available")
+        self.protocol = make_protocol(cfg.protocol)
+        if zoo.input_dtype(cfg.model) != torch.float32:
+            raise ValueError(f"model {cfg.model!r} takes token ids; the data sets here are images (use an image model)")
+        self._load_data()
+        self.model_kwargs = self._model_kwargs()
+        self.depth = len(zoo.build_model(cfg.model, **self.model_kwargs))
+        if self.protocol.split and not 1 <= cfg.cut < self.depth:
+            raise ValueError(
+                f"cut {cfg.cut} is beyond the depth of {cfg.model} ({self.depth} blocks); "
+                f"split protocols need 1 <= cut <= {self.depth - 1}"
+            )
+        self.run_writer = run
+        self._own_network = network is None
+        self.network: Network = network if network is not None else NoNetwork(cfg.clients, edges=cfg.edges)
+        if self.network.clients < cfg.clients:
+            raise ValueError(f"the network has {self.network.clients} clients, the job needs {cfg.clients}")
+        numbering = getattr(self.network, "node_index", None)  # both shipped networks have one
+        if numbering is not None:
+            for node in self.protocol.servers(cfg):
+                try:
+                    numbering(node)
+                except ValueError:
+                    raise ValueError(f"protocol {cfg.protocol!r} needs node {node!r}, which the network lacks") from None
+        self.codec = Codec(cfg.quantization, cfg.topk_fraction)
+        self.rounds: list[RoundRecord] = []
+        self._ops: dict[int, tuple[int, Transfer | Compute]] = {}  # job op id -> (round, op)
+        self._unsubmitted: list[int] = []  # job op ids not yet handed to the network
+        self._net_id: dict[int, int] = {}  # job op id -> network op id
+        self._job_id: dict[int, int] = {}  # network op id -> job op id
+        self._done: dict[int, Completed] = {}
+        self._round_done: list[Completed] = []
+        self._round = 0
+        self._round_ops: list[int] = []  # job op ids submitted in the current round
+        self.round_clients: tuple[int, ...] = tuple(range(cfg.clients))  # who takes part this round
+        self._wall_start = time.perf_counter()
+        torch.manual_seed(cfg.seed)
+        self.protocol.setup(self)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _load_data(self) -> None:
+        cfg = self.config
+        data = datasets.load_dataset(cfg.dataset, cfg.data_path or None)
+        domains = None
+        if cfg.partition == "domain":
+            data, domains = datasets.rotated_domains(data, cfg.domains, cfg.seed)
+        train_idx, test_idx = datasets.split_indices(len(data), cfg.test_fraction, cfg.seed)
+        train, test = data.subset(train_idx), data.subset(test_idx)
+        parts = datasets.partition(
+            train.y.numpy(),
+            cfg.clients,
+            cfg.partition,
+            cfg.seed,
+            alpha=cfg.dirichlet_alpha,
+            shards_per_client=cfg.shards_per_client,
+            domains=None if domains is None else domains[train_idx],
+        )
+        self.num_classes = data.num_classes
+        self.image_shape = data.image_shape
+        # standardise every channel with the training set's statistics (known to every client, as
+        # published normalisation constants are); the optimiser settings are tuned for this scale
+        mean = train.x.mean(dim=(0, 2, 3), keepdim=True)
+        std = train.x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+        train = datasets.Dataset(train.name, (train.x - mean) / std, train.y, train.num_classes)
+        test = datasets.Dataset(test.name, (test.x - mean) / std, test.y, test.num_classes)
+        self.client_data = [
+            (train.x[p].to(self.device), train.y[p].to(self.device)) for p in (torch.as_tensor(q) for q in parts)
+        ]
+        self.test_data = (test.x.to(self.device), test.y.to(self.device))
+
+    def _model_kwargs(self) -> dict[str, Any]:
+        cfg = self.config
+        channels, size, _ = self.image_shape
+        derived = {"in_channels": channels, "image_size": size, "num_classes": self.num_classes}
+        accepted = zoo.model_kwargs(cfg.model)
+        kwargs = {k: v for k, v in derived.items() if k in accepted}
+        kwargs.update(cfg.model_options)
+        zoo.model_kwargs(cfg.model, **kwargs)  # refuses unknown options by name
+        return kwargs
+
+    # ------------------------------------------------------------------ models
+
+    def new_model(self) -> nn.Sequential:
+        """A freshly initialised copy of the job's model on the job's device (from the torch RNG)."""
+        return zoo.build_model(self.config.model, **self.model_kwargs).to(self.device)
+
+    def client_part(self, model: nn.Sequential) -> nn.Sequential:
+        """Blocks ``0 .. cut-1`` (shared with ``model``)."""
+        return model[: self.config.cut]
+
+    def server_part(self, model: nn.Sequential) -> nn.Sequential:
+        """Blocks ``cut .. depth-1`` (shared with ``model``)."""
+        return model[self.config.cut :]
+
+    @staticmethod
+    def state_of(module: nn.Module) -> list[torch.Tensor]:
+        """The tensors a model transfer carries: parameters and floating-point buffers (batch-norm
+        statistics), in ``state_dict`` order, detached copies. Integer buffers are not sent."""
+        return [t.detach().clone() for t in module.state_dict().values() if t.is_floating_point()]
+
+    @staticmethod
+    def load_state(module: nn.Module, tensors: Sequence[torch.Tensor]) -> None:
+        """Copy ``tensors`` (as from :meth:`state_of`) into ``module``."""
+        targets = [t for t in module.state_dict().values() if t.is_floating_point()]
+        if len(targets) != len(tensors):
+            raise ValueError(f"state of {len(tensors)} tensors for a module with {len(targets)}")
+        with torch.no_grad():
+            for dst, src in zip(targets, tensors):
+                dst.copy_(src)
+
+    @staticmethod
+    def average(states: Sequence[Sequence[torch.Tensor]], weights: Sequence[float]) -> list[torch.Tensor]:
+        """Weighted mean of model states (weights need not sum to 1)."""
+        total = float(sum(weights))
+        return [sum(w / total * s[i] for s, w in zip(states, weights)) for i in range(len(states[0]))]
+
+    def optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.SGD(list(params), lr=self.config.learning_rate, momentum=self.config.momentum)
+
+    # ------------------------------------------------------------------ data and FLOPs
+
+    def samples(self, client: int) -> int:
+        return int(self.client_data[client][1].shape[0])
+
+    def batches(self, client: int, draw: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Client ``client``'s mini-batches for one round (``local_epochs`` shuffled passes); the order
+        depends only on (seed, client, draw)."""
+        x, y = self.client_data[client]
+        out = []
+        for epoch in range(self.config.local_epochs):
+            order = np.random.default_rng([self.config.seed, client, draw, epoch]).permutation(len(y))
+            idx = torch.as_tensor(order, device=self.device)
+            for start in range(0, len(y), self.config.batch_size):
+                sel = idx[start : start + self.config.batch_size]
+                out.append((x[sel], y[sel]))
+        return out
+
+    def training_flops(self, part: str, module: nn.Module, x: torch.Tensor) -> tuple[float, float]:
+        """(forward, backward) FLOPs of ``module`` (``part``: "full", "client" or "server") on a batch
+        shaped like ``x``; measured once per (model, part, cut, shape) and cached."""
+        key = (
+            self.config.model,
+            tuple(sorted(self.model_kwargs.items())),
+            part,
+            0 if part == "full" else self.config.cut,
+            tuple(x.shape),
+        )
+        if key not in _FLOP_CACHE:
+            _FLOP_CACHE[key] = _training_flops(module, x, with_loss=part != "client", input_grad=part == "server")
+        return _FLOP_CACHE[key]
+
+    def local_train(self, model: nn.Module, client: int, draw: int, prox_mu: float = 0.0) -> tuple[float, float]:
+        """Train ``model`` on the client's batches in place (SGD, cross-entropy, plus
+        ``prox_mu / 2 * ||w - w_start||^2`` when ``prox_mu > 0``). Returns (mean loss, FLOPs)."""
+        center = [p.detach().clone() for p in model.parameters()] if prox_mu > 0 else None
+        opt = self.optimizer(model.parameters())
+        model.train()
+        losses, flops = [], 0.0
+        for x, y in self.batches(client, draw):
+            fwd, bwd = self.training_flops("full", model, x)
+            flops += fwd + bwd
+            loss = F.cross_entropy(model(x), y)
+            losses.append(loss.detach())  # kept on the device: no synchronisation per batch
+            if center is not None:
+                loss = loss + prox_mu / 2 * sum(((p - c) ** 2).sum() for p, c in zip(model.parameters(), center))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return float(torch.stack(losses).mean()), flops
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) of ``model`` on the held-out test set (in chunks of 1024
+        samples, so large test sets and models fit in memory)."""
+        was_training = model.training
+        model.eval()
+        x, y = self.test_data
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device)
+        for start in range(0, len(y), 1024):
+            out = model(x[start : start + 1024])
+            target = y[start : start + 1024]
+            loss_sum += F.cross_entropy(out, target, reduction="sum")
+            correct += (out.argmax(dim=1) == target).sum()
+        model.train(was_training)
+        return float(loss_sum) / len(y), float(correct) / len(y)
+
+    # ------------------------------------------------------------------ network services
+
+    def send(
+        self,
+        src: str,
+        dst: str,
+        tensors: Sequence[torch.Tensor],
+        tag: str,
+        after: Iterable[int] = (),
+        *,
+        sparsify: bool = False,
+        reference: Sequence[torch.Tensor] | None = None,
+    ) -> Sent:
+        """Submit a transfer of ``tensors`` (compressed by the job's codec) from ``src`` to ``dst``.
+
+        ``reference``: tensors both sides already hold (the model the client received); the update
+        ``tensors - reference`` is what is encoded (and top-k sparsified), and the receiver adds it back.
+        ``sparsify``: top-k applies (activations, gradients)."""
+        if reference is not None and not self.codec.lossless:
+            delta, nbytes = self.codec.send([t - r for t, r in zip(tensors, reference)], sparsify=True)
+            received = [r + d for r, d in zip(reference, delta)]
+        else:
+            received, nbytes = self.codec.send(tensors, sparsify=sparsify)
+        op = self._submit(Transfer(src=src, dst=dst, nbytes=int(nbytes), tag=tag, after=tuple(after)))
+        return Sent(op, received, int(nbytes))
+
+    def compute(self, node: str, flops: float, tag: str, after: Iterable[int] = ()) -> int:
+        """Submit a computation of ``flops`` FLOPs on ``node``."""
+        return self._submit(Compute(node=node, flops=float(flops), tag=tag, after=tuple(after)))
+
+    def _submit(self, op: Transfer | Compute) -> int:
+        """Buffer ``op`` under the job's own id (1, 2, ...; ``after`` names job ids); it reaches the
+        network at the next :meth:`wait`. Nothing runs before ``run`` anyway, so buffering changes no
+        time, and it lets one ``submit`` call carry many operations (one bridge exchange for ns-3)."""
+        job_id = len(self._ops) + 1
+        self._ops[job_id] = (self._round, op)
+        self._round_ops.append(job_id)
+        self._unsubmitted.append(job_id)
+        return job_id
+
+    def _flush(self) -> None:
+        """Submit the buffered operations, in layers: every operation whose dependencies already have
+        network ids goes in one call (a round of FedAvg is three calls: downloads, training, uploads)."""
+        while self._unsubmitted:
+            layer = [j for j in self._unsubmitted if all(d in self._net_id for d in self._ops[j][1].after)]
+            ops = []
+            for j in layer:
+                op = self._ops[j][1]
+                ops.append(replace(op, after=tuple(self._net_id[d] for d in op.after)))
+            for j, net_id in zip(layer, self.network.submit(ops), strict=True):
+                self._net_id[j] = net_id
+                self._job_id[net_id] = j
+            placed = set(layer)
+            self._unsubmitted = [j for j in self._unsubmitted if j not in placed]
+
+    def wait(self, ops: Iterable[int], any_of: bool = False) -> list[Completed]:
+        """Advance the network until every op in ``ops`` (or, ``any_of``, the first) has completed or
+        failed; returns what completed meanwhile (also recorded for the round's timeline), with job ids."""
+        ops = [o for o in ops if o not in self._done]
+        if not ops:
+            return []
+        self._flush()
+        completed = [
+            replace(c, op_id=self._job_id[c.op_id])
+            for c in self.network.run([self._net_id[o] for o in ops], any_of=any_of)
+        ]
+        for c in completed:
+            self._done[c.op_id] = c
+        self._round_done.extend(completed)
+        return completed
+
+    def ok(self, op: int) -> bool:
+        """True if operation ``op`` has completed successfully (False if it failed or is pending)."""
+        done = self._done.get(op)
+        return done is not None and done.ok
+
+    def all_ok(self, ops: Iterable[int]) -> bool:
+        return all(self.ok(o) for o in ops)
+
+    # ------------------------------------------------------------------ rounds
+
+    def run_round(self, clients: Iterable[int] | None = None) -> RoundRecord:
+        """Run the next round and return its record. ``clients``: the clients that take part in it
+        (default all; the synchronous protocols serve only these, the asynchronous ones ignore it)."""
+        r = self._round
+        chosen = tuple(range(self.config.clients)) if clients is None else tuple(sorted(set(clients)))
+        if not chosen or not all(isinstance(c, int) and 0 <= c < self.config.clients for c in chosen):
+            raise ValueError(f"run_round: clients must be a non-empty set of indices in 0..{self.config.clients - 1}, "
+                             f"got {clients!r}")
+        self.round_clients = chosen
+        start = self.network.now_s()
+        self._round_done = []
+        self._round_ops = []
+        outcome = self.protocol.run_round(self, r)
+        if self.protocol.settles_rounds:  # nothing of a synchronous round may run into the next
+            self.wait(self._round_ops)
+        end = self.network.now_s()
+        test_loss, accuracy = self._evaluate_protocol()
+        sent = [op for op in (self._ops[j][1] for j in self._round_ops) if isinstance(op, Transfer)]
+        up = sum(op.nbytes for op in sent if op.src.startswith("client/"))
+        down = sum(op.nbytes for op in sent if op.dst.startswith("client/"))
+        record = RoundRecord(
+            round=r,
+            protocol=self.config.protocol,
+            start_s=start,
+            end_s=end,
+            train_loss=outcome.train_loss,
+            test_loss=test_loss,
+            test_accuracy=accuracy,
+            participants=tuple(sorted(outcome.participants)),
+            dropped=tuple(sorted(outcome.dropped)),
+            uplink_bytes=up,
+            downlink_bytes=down,
+            devices=self._timeline(start, end, self._round_done),
+        )
+        self.rounds.append(record)
+        if self.run_writer is not None:
+            self._trace(record, self._round_done)
+        self._round += 1
+        return record
+
+    def node_index(self, node: str) -> int:
+        """Index of ``node`` in the ``flows`` table: the network's own numbering where it has one
+        (``node_index``), else client i -> i, edge j -> clients + j, cloud -> clients + edges."""
+        numbering = getattr(self.network, "node_index", None)
+        if numbering is not None:
+            return int(numbering(node))
+        kind, _, number = node.partition("/")
+        if kind == "client":
+            return int(number)
+        if kind == "edge":
+            return self.config.clients + int(number)
+        return self.config.clients + self.config.edges
+
+    def _trace(self, record: RoundRecord, completed: Sequence[Completed]) -> None:
+        run = self.run_writer
+        assert run is not None
+        for node, t in record.devices.items():
+            row = {
+                "round": record.round, "protocol": record.protocol, "start_s": record.start_s,
+                "end_s": record.end_s, "device": node, "compute_s": t.compute_s, "uplink_s": t.uplink_s,
+                "downlink_s": t.downlink_s, "waiting_s": t.waiting_s, "energy_j": t.energy_j,
+                "train_loss_nats": record.train_loss, "test_loss_nats": record.test_loss,
+                "test_accuracy_fraction": record.test_accuracy,
+                "dropped": node.startswith("client/") and int(node.split("/")[1]) in record.dropped,
+            }
+            if self.protocol.split:
+                row["split_layer"] = self.config.cut
+            run.append("rounds", row)
+        transfers = [(c, self._ops[c.op_id][1]) for c in completed if isinstance(self._ops[c.op_id][1], Transfer)]
+        if transfers:
+            run.append_columns("flows", {
+                "flow_id": [c.op_id for c, _ in transfers],
+                "kind": [op.tag for _, op in transfers],
+                "src": [self.node_index(op.src) for _, op in transfers],
+                "dst": [self.node_index(op.dst) for _, op in transfers],
+                "size_bytes": [op.nbytes for _, op in transfers],
+                "start_s": [c.start_s for c, _ in transfers],
+                "end_s": [c.end_s if c.ok else math.nan for c, _ in transfers],
+                "energy_j": [c.energy_j for c, _ in transfers],
+                "round": [self._ops[c.op_id][0] for c, _ in transfers],
+                "delivered": [c.ok for c, _ in transfers],
+            })
+
+    def _evaluate_protocol(self) -> tuple[float, float]:
+        results = [self.evaluate(m) for m in self.protocol.eval_models(self)]
+        return float(np.mean([r[0] for r in results])), float(np.mean([r[1] for r in results]))
+
+    def _timeline(self, start: float, end: float, completed: Sequence[Completed]) -> dict[str, DeviceTimeline]:
+        out: dict[str, DeviceTimeline] = {}
+        busy: dict[str, list[tuple[float, float]]] = {}
+
+        def mark(node: str, a: float, b: float) -> DeviceTimeline:
+            busy.setdefault(node, []).append((a, b))
+            return out.setdefault(node, DeviceTimeline())
+
+        for c in completed:
+            _, op = self._ops[c.op_id]
+            duration = c.end_s - c.start_s
+            if isinstance(op, Compute):
+                t = mark(op.node, c.start_s, c.end_s)
+                t.compute_s += duration
+                t.energy_j += c.energy_j
+            else:
+                t = mark(op.src, c.start_s, c.end_s)
+                t.uplink_s += duration
+                t.energy_j += c.energy_j  # the sender pays the air time
+                mark(op.dst, c.start_s, c.end_s).downlink_s += duration
+        for node, intervals in busy.items():
+            out[node].waiting_s = max(0.0, (end - start) - _union_length(intervals, start, end))
+        return out
+
+    def run(self) -> JobResult:
+        """Run the remaining rounds up to ``config.rounds``; closes a network the job created."""
+        try:
+            while self._round < self.config.rounds:
+                self.run_round()
+        finally:
+            if self._own_network:
+                self.network.close()
+        return self.result()
+
+    def result(self) -> JobResult:
+        return JobResult(self.config, list(self.rounds), self.transfer_log(), time.perf_counter() - self._wall_start)
+
+    def transfer_log(self) -> list[TransferRecord]:
+        """Every transfer submitted so far, in submission order."""
+        out = []
+        for op_id, (r, op) in sorted(self._ops.items()):
+            if isinstance(op, Transfer):
+                done = self._done.get(op_id)
+                out.append(
+                    TransferRecord(
+                        round=r, op=op_id, src=op.src, dst=op.dst, tag=op.tag, nbytes=op.nbytes,
+                        start_s=done.start_s if done else math.nan,
+                        end_s=done.end_s if done else math.nan,
+                        ok=bool(done and done.ok),
+                    )
+                )
+        return out
+
+    def close(self) -> None:
+        if self._own_network:
+            self.network.close()
+
+    def __enter__(self) -> FlJob:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _union_length(intervals: Sequence[tuple[float, float]], lo: float, hi: float) -> float:
+    """Total length of the union of ``intervals`` clipped to [lo, hi]."""
+    total, cur_a, cur_b = 0.0, None, None
+    for a, b in sorted((max(a, lo), min(b, hi)) for a, b in intervals):
+        if b <= a:
+            continue
+        if cur_b is None or a > cur_b:
+            if cur_b is not None:
+                total += cur_b - cur_a
+            cur_a, cur_b = a, b
+        else:
+            cur_b = max(cur_b, b)
+    if cur_b is not None:
+        total += cur_b - cur_a
+    return total

@@ -1,0 +1,43 @@
+"""The protocol hooks every learning protocol implements (in the manner of Flower's strategies)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from torch import nn
+
+from ns6g.learners.engine import RoundOutcome
+
+if TYPE_CHECKING:
+    from ns6g.learners.engine import FlJob, FlJobConfig
+
+__all__ = ["Protocol", "RoundOutcome"]
+
+
+class Protocol:
+    """A learning protocol run by :class:`ns6g.learners.engine.FlJob`.
+
+    Hooks: :meth:`setup` (build the global state once), :meth:`run_round` (train one round: real
+    PyTorch steps plus the transfers and computations submitted through the job), :meth:`eval_models`
+    (the models whose mean test loss and accuracy the round reports).
+    """
+
+    #: name in :data:`ns6g.learners.protocols.PROTOCOLS`
+    name: ClassVar[str] = ""
+    #: True when the model is cut between client and server (``config.cut`` must lie inside the model)
+    split: ClassVar[bool] = False
+    #: True when every operation a round submits must finish within that round
+    settles_rounds: ClassVar[bool] = True
+
+    def servers(self, config: FlJobConfig) -> list[str]:
+        """The server nodes the protocol uses (checked against the network before the job starts)."""
+        return [config.server]
+
+    def setup(self, job: FlJob) -> None:
+        raise NotImplementedError
+
+    def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
+        raise NotImplementedError
+
+    def eval_models(self, job: FlJob) -> list[nn.Module]:
+        raise NotImplementedError

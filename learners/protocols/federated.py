@@ -1,0 +1,172 @@
+"""Federated protocols: every client trains the whole model.
+
+Transfer sequence per client and round (synchronous) or per client cycle (asynchronous), with
+``server`` = ``config.server``:
+
+1. ``model_down``  server -> client   the global model (parameters and float buffers)
+2. ``train``       compute on client  ``local_epochs`` passes over its data (forward + backward FLOPs)
+3. ``model_up``    client -> server   the trained model (with int8 / top-k: the update against 1.)
+
+FedAvg / FedProx wait for every upload, drop clients whose upload failed, and average the rest
+weighted by their sample counts. FedAsync and FedBuff never wait for all: the server applies each
+update as it arrives and the client at once pulls the new model.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from ns6g.learners.network import client
+from ns6g.learners.protocols.base import Protocol, RoundOutcome
+
+if TYPE_CHECKING:
+    from ns6g.learners.engine import FlJob, Sent
+
+__all__ = ["AsynchronousFL", "FedAsync", "FedAvg", "FedBuff", "FedProx"]
+
+
+class _GlobalModel(Protocol):
+    """One global model held by the server."""
+
+    def setup(self, job: FlJob) -> None:
+        self.model = job.new_model()
+
+    def eval_models(self, job: FlJob) -> list[nn.Module]:
+        return [self.model]
+
+    def prox_mu(self, job: FlJob) -> float:
+        """Weight of the proximal term in the clients' loss (0: plain local SGD)."""
+        return 0.0
+
+    def client_cycle(self, job: FlJob, c: int, draw: int, after: tuple[int, ...] = ()) -> tuple[Sent, Sent, float]:
+        """Submit one download-train-upload cycle of client ``c`` and train it for real.
+        Returns (download, upload, mean training loss)."""
+        down = job.send(job.config.server, client(c), job.state_of(self.model), "model_down", after)
+        local = copy.deepcopy(self.model)
+        job.load_state(local, down.tensors)
+        loss, flops = job.local_train(local, c, draw, self.prox_mu(job))
+        train = job.compute(client(c), flops, "train", after=(down.op,))
+        up = job.send(client(c), job.config.server, job.state_of(local), "model_up", (train,), reference=down.tensors)
+        return down, up, loss
+
+
+class FedAvg(_GlobalModel):
+    """McMahan et al.: every client trains from the global model; the server averages the models it
+    received, weighted by the clients' sample counts."""
+
+    name = "fedavg"
+
+    def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
+        cycles = {c: self.client_cycle(job, c, round_index) for c in job.round_clients}
+        job.wait([up.op for _, up, _ in cycles.values()])
+        kept = [c for c, (_, up, _) in cycles.items() if job.ok(up.op)]
+        dropped = tuple(c for c in cycles if c not in kept)
+        if kept:
+            state = job.average([cycles[c][1].tensors for c in kept], [job.samples(c) for c in kept])
+            job.load_state(self.model, state)
+        loss = float(np.mean([cycles[c][2] for c in kept])) if kept else float("nan")
+        return RoundOutcome(loss, tuple(kept), dropped)
+
+
+class FedProx(FedAvg):
+    """FedAvg with the proximal term ``mu / 2 * ||w - w_global||^2`` in every client's loss
+    (``config.prox_mu``); the term's elementwise FLOPs are not counted."""
+
+    name = "fedprox"
+
+    def prox_mu(self, job: FlJob) -> float:
+        return job.config.prox_mu
+
+
+class AsynchronousFL(_GlobalModel):
+    """Clients pull the latest model when free and push when done; the server applies each update as
+    it arrives (:meth:`apply`). A round ends after ``clients`` updates have arrived (the amount of
+    client work of one synchronous round); clients still training carry on into the next round.
+    A client whose upload fails is dropped and not restarted."""
+
+    settles_rounds = False
+
+    def setup(self, job: FlJob) -> None:
+        super().setup(job)
+        self.version = 0
+        self.cycles = [0] * job.config.clients  # per client: cycles started, the batch-order draw
+        # upload op -> (client, version pulled, model pulled, model received, loss)
+        self.in_flight: dict[int, tuple[int, int, list[torch.Tensor], list[torch.Tensor], float]] = {}
+        self.started = False
+
+    def _start(self, job: FlJob, c: int) -> None:
+        down, up, loss = self.client_cycle(job, c, self.cycles[c])
+        self.cycles[c] += 1
+        self.in_flight[up.op] = (c, self.version, down.tensors, up.tensors, loss)
+
+    def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
+        if not self.started:
+            for c in range(job.config.clients):
+                self._start(job, c)
+            self.started = True
+        arrived: list[int] = []
+        dropped: list[int] = []
+        losses: list[float] = []
+        while len(arrived) < job.config.clients and self.in_flight:
+            completed = job.wait(list(self.in_flight), any_of=True)
+            for done in completed:
+                if done.op_id not in self.in_flight:
+                    continue
+                c, version, pulled, received, loss = self.in_flight.pop(done.op_id)
+                if not done.ok:
+                    dropped.append(c)
+                    continue
+                self.apply(job, c, pulled, received, staleness=self.version - version)
+                arrived.append(c)
+                losses.append(loss)
+                self._start(job, c)
+        loss = float(np.mean(losses)) if losses else float("nan")
+        return RoundOutcome(loss, tuple(sorted(set(arrived))), tuple(sorted(set(dropped))))
+
+    def staleness_weight(self, job: FlJob, staleness: int) -> float:
+        """``(1 + staleness)^-staleness_exponent`` (polynomial staleness function of FedAsync)."""
+        return float((1.0 + staleness) ** -job.config.staleness_exponent)
+
+    def apply(
+        self, job: FlJob, c: int, pulled: list[torch.Tensor], received: list[torch.Tensor], staleness: int
+    ) -> None:
+        raise NotImplementedError
+
+
+class FedAsync(AsynchronousFL):
+    """Xie et al.'s FedAsync: ``w <- (1 - a) w + a w_client`` with
+    ``a = async_mixing x (1 + staleness)^-staleness_exponent``; every update is a new version."""
+
+    name = "fedasync"
+
+    def apply(self, job, c, pulled, received, staleness):  # type: ignore[override]
+        a = job.config.async_mixing * self.staleness_weight(job, staleness)
+        mixed = [(1 - a) * w + a * u for w, u in zip(job.state_of(self.model), received)]
+        job.load_state(self.model, mixed)
+        self.version += 1
+
+
+class FedBuff(AsynchronousFL):
+    """Nguyen et al.'s buffered asynchronous aggregation: the server buffers the updates
+    ``w_client - w_pulled`` weighted by ``(1 + staleness)^-staleness_exponent``; every
+    ``buffer_size`` updates it adds their mean to the model (a new version)."""
+
+    name = "fedbuff"
+
+    def setup(self, job: FlJob) -> None:
+        super().setup(job)
+        self.buffer: list[list[torch.Tensor]] = []
+
+    def apply(self, job, c, pulled, received, staleness):  # type: ignore[override]
+        weight = self.staleness_weight(job, staleness)
+        self.buffer.append([weight * (u - p) for u, p in zip(received, pulled)])
+        if len(self.buffer) >= job.config.buffer_size:
+            step = job.average(self.buffer, [1.0] * len(self.buffer))
+            job.load_state(self.model, [w + d for w, d in zip(job.state_of(self.model), step)])
+            self.buffer = []
+            self.version += 1

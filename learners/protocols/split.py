@@ -1,0 +1,463 @@
+"""Split-learning protocols: the model is cut after block ``config.cut``; clients run the blocks before
+the cut, a server the rest.
+
+One training step of a client (:func:`split_step`; "server" is the node serving that client):
+
+1. ``forward``        compute on client   forward FLOPs of the client part on its batch
+2. ``activations``    client -> server    the cut-layer output (batch x activation size)
+3. ``labels``         client -> server    the batch's labels (int64)
+4. ``server_train``   compute on server   forward + backward FLOPs of the server part
+5. ``gradients``      server -> client    the gradient at the cut (same size as 2.)
+6. ``backward``       compute on client   backward FLOPs of the client part
+
+Protocols differ in who is served when, which server-side model serves them, and which models are
+exchanged around the steps (``model_down`` / ``model_up``, per round):
+
+=================  ====================================================================================
+vanilla-sl         clients one after another (round robin, client 0 first); the client-side model is
+                   handed on through the server: model_down before a client's turn, model_up after it
+psl                every client at once; the server stacks the activations that arrived and trains its
+                   one model on the stack; every client keeps its own client-side model (no exchange)
+epsl               PSL, and for the first ``floor(epsl_ratio x b)`` samples of every batch the
+                   last-layer gradients are averaged over clients: one aggregated cut gradient
+                   (``gradients_agg``) goes to every client, plus its own gradient for the other rows
+splitfed-v1        every client at once against its own replica of the server-side model; per round the
+                   client-side models go up to the server and are averaged (FedAvg, weighted by samples)
+                   with the replicas; the average comes back down at the next round's start
+splitfed-v2        as V1 but the main server serves clients one after another in a random order (new
+                   each round) with one server-side model
+hierarchical-fsl   client i is served by edge ``i % edges`` (PSL-style stack per edge); client-side
+                   models are averaged per edge each round; every ``cloud_period`` rounds each edge sends
+                   its whole model to the cloud, which averages them (weighted by samples) and sends the
+                   average back
+=================  ====================================================================================
+
+A client whose operation fails is dropped for the rest of the round; its client-side model of the
+round is not used. EPSL's server backward in PyTorch runs over every row (autograd needs each sample's
+graph); the FLOPs submitted are EPSL's: forward over all ``N x b`` rows, backward over
+``N x (b - m) + m`` rows.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ns6g.learners.network import CLOUD, client, edge
+from ns6g.learners.protocols.base import Protocol, RoundOutcome
+
+if TYPE_CHECKING:
+    from ns6g.learners.engine import FlJob, FlJobConfig, Sent
+
+__all__ = [
+    "EPSL",
+    "HierarchicalFSL",
+    "ParallelSL",
+    "SplitFedV1",
+    "SplitFedV2",
+    "VanillaSL",
+    "split_step",
+]
+
+
+@dataclass
+class Peer:
+    """One client in a split round: its client-side model and optimizer, its batches, its server."""
+
+    client: int
+    model: nn.Sequential
+    optimizer: torch.optim.Optimizer
+    batches: list[tuple[torch.Tensor, torch.Tensor]]
+    server: str
+    losses: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Arrival:
+    """One client's batch as the server received it: activations (a leaf that collects the cut
+    gradient) and labels, and the transfer ops that brought them."""
+
+    peer: Peer
+    act: torch.Tensor
+    y: torch.Tensor
+    after: tuple[int, ...]
+
+
+@dataclass
+class Reply:
+    """The server's answer to one client: gradient pieces (concatenated along the batch they form the
+    cut gradient), each with its tag, sent after the server computation ``after``; the batch loss."""
+
+    pieces: list[tuple[torch.Tensor, str]]
+    after: int
+    loss: float
+
+
+Serve = Callable[["FlJob", list[Arrival]], dict[int, Reply]]
+
+
+class ServerSide:
+    """A server-side model (the blocks after the cut) with its optimizer, on one node."""
+
+    def __init__(self, job: FlJob, model: nn.Module, node: str) -> None:
+        self.model = model
+        self.node = node
+        self.optimizer = job.optimizer(model.parameters())
+
+    def train(self, job: FlJob, arrivals: list[Arrival], ratio: float = 0.0) -> dict[int, Reply]:
+        """One step on the stacked activations of ``arrivals``; ``ratio`` > 0: EPSL's last-layer
+        gradient aggregation over the first ``floor(ratio x smallest batch)`` rows of every batch."""
+        sizes = [a.act.shape[0] for a in arrivals]
+        stacked = torch.cat([a.act for a in arrivals])
+        y = torch.cat([a.y for a in arrivals])
+        m = math.floor(ratio * min(sizes)) if len(arrivals) > 1 else 0
+        fwd, bwd = job.training_flops("server", self.model, stacked)
+        if m:
+            _, bwd = job.training_flops("server", self.model, stacked[: len(y) - (len(arrivals) - 1) * m])
+        comp = job.compute(self.node, fwd + bwd, "server_train", [op for a in arrivals for op in a.after])
+        self.model.train()
+        out = self.model(stacked)
+        loss = F.cross_entropy(out, y)
+        self.optimizer.zero_grad()
+        if m:
+            grad = torch.autograd.grad(loss, out, retain_graph=True)[0]
+            parts = torch.split(grad, sizes)
+            shared = torch.stack([p[:m] for p in parts]).mean(dim=0)
+            out.backward(torch.cat([torch.cat([shared, p[m:]]) for p in parts]))
+            cut_shared = torch.stack([a.act.grad[:m] for a in arrivals]).mean(dim=0)
+        else:
+            loss.backward()
+        self.optimizer.step()
+        replies = {}
+        for a in arrivals:
+            if m:
+                pieces = [(cut_shared, "gradients_agg"), (a.act.grad[m:], "gradients")]
+            else:
+                pieces = [(a.act.grad, "gradients")]
+            kept = [(g, tag) for g, tag in pieces if g.shape[0] > 0]  # r = 1 leaves no own rows
+            replies[a.peer.client] = Reply(kept, comp, float(loss.detach()))
+        return replies
+
+
+def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer]:
+    """Step ``t`` of every peer that still has a batch ``t``, all at once; returns the peers that failed.
+
+    Two network waits: for the uploads (the server needs them), then for the clients' backward passes
+    (a client applies its update only when its gradient arrived and its backward pass completed)."""
+    active = [p for p in peers if t < len(p.batches)]
+    pending = {}
+    for p in active:
+        x, y = p.batches[t]
+        p.model.train()
+        act = p.model(x)
+        fwd, bwd = job.training_flops("client", p.model, x)
+        fw = job.compute(client(p.client), fwd, "forward")
+        a = job.send(client(p.client), p.server, [act], "activations", (fw,), sparsify=True)
+        lab = job.send(client(p.client), p.server, [y], "labels", (fw,))
+        pending[p.client] = (p, act, a, lab, bwd)
+    job.wait([op for _, _, a, lab, _ in pending.values() for op in (a.op, lab.op)])
+    failed, arrivals = [], []
+    for p, _, a, lab, _ in pending.values():
+        if job.ok(a.op) and job.ok(lab.op):
+            arrivals.append(Arrival(p, a.tensors[0].detach().requires_grad_(), lab.tensors[0], (a.op, lab.op)))
+        else:
+            failed.append(p)
+    replies = serve(job, arrivals) if arrivals else {}
+    backward_ops = {}
+    for arrival in arrivals:
+        p = arrival.peer
+        reply = replies[p.client]
+        sent = [
+            job.send(p.server, client(p.client), [g], tag, (reply.after,), sparsify=True) for g, tag in reply.pieces
+        ]
+        grad = torch.cat([s.tensors[0] for s in sent])
+        bw = job.compute(client(p.client), pending[p.client][4], "backward", [s.op for s in sent])
+        backward_ops[p.client] = (p, grad, bw, reply.loss)
+    job.wait([bw for _, _, bw, _ in backward_ops.values()])
+    for c, (p, grad, bw, loss) in backward_ops.items():
+        if job.ok(bw):
+            p.optimizer.zero_grad()
+            pending[c][1].backward(grad)
+            p.optimizer.step()
+            p.losses.append(loss)
+        else:
+            failed.append(p)
+    return failed
+
+
+class _SplitProtocol(Protocol):
+    split = True
+
+    def peer(self, job: FlJob, c: int, model: nn.Sequential, server: str, draw: int) -> Peer:
+        return Peer(c, model, job.optimizer(model.parameters()), job.batches(c, draw), server)
+
+    @staticmethod
+    def train_together(job: FlJob, peers: list[Peer], serve: Serve) -> tuple[list[Peer], list[int]]:
+        """Step all ``peers`` in lockstep until their batches run out; (survivors, dropped clients)."""
+        alive, dropped = list(peers), []
+        for t in range(max((len(p.batches) for p in peers), default=0)):
+            for p in split_step(job, alive, t, serve):
+                alive.remove(p)
+                dropped.append(p.client)
+            if not alive:
+                break
+        return alive, dropped
+
+    @staticmethod
+    def outcome(peers: list[Peer], kept: list[int], dropped: list[int]) -> RoundOutcome:
+        losses = [loss for p in peers if p.client in kept for loss in p.losses]
+        return RoundOutcome(float(np.mean(losses)) if losses else float("nan"), tuple(kept), tuple(dropped))
+
+
+class _SharedClientModel(_SplitProtocol):
+    """One global client-side model and one server-side model on ``config.server``."""
+
+    def setup(self, job: FlJob) -> None:
+        full = job.new_model()
+        self.client_model = job.client_part(full)
+        self.server = ServerSide(job, job.server_part(full), job.config.server)
+
+    def eval_models(self, job: FlJob) -> list[nn.Module]:
+        return [nn.Sequential(self.client_model, self.server.model)]
+
+    def serve(self, job: FlJob, arrivals: list[Arrival]) -> dict[int, Reply]:
+        return self.server.train(job, arrivals)
+
+    def download(self, job: FlJob, c: int) -> Sent:
+        return job.send(job.config.server, client(c), job.state_of(self.client_model), "model_down")
+
+    def local_copy(self, job: FlJob, down: Sent) -> nn.Sequential:
+        model = copy.deepcopy(self.client_model)
+        job.load_state(model, down.tensors)
+        return model
+
+
+class VanillaSL(_SharedClientModel):
+    """Vanilla split learning, round robin; the client-side model is handed from client to client
+    through the server."""
+
+    name = "vanilla-sl"
+
+    def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
+        kept, dropped, peers = [], [], []
+        for c in job.round_clients:
+            down = self.download(job, c)
+            job.wait([down.op])
+            if not job.ok(down.op):
+                dropped.append(c)
+                continue
+            peer = self.peer(job, c, self.local_copy(job, down), job.config.server, round_index)
+            peers.append(peer)
+            alive, lost = self.train_together(job, [peer], self.serve)
+            if lost:
+                dropped += lost
+                continue
+            up = job.send(client(c), job.config.server, job.state_of(peer.model), "model_up", reference=down.tensors)
+            job.wait([up.op])
+            if job.ok(up.op):
+                job.load_state(self.client_model, up.tensors)
+                kept.append(c)
+            else:
+                dropped.append(c)
+        return self.outcome(peers, kept, dropped)
+
+
+class _FedClientModels(_SharedClientModel):
+    """SplitFed: the round starts with the global client-side model going down to every client and
+    ends with the trained client-side models going up and being averaged."""
+
+    def train_clients(self, job: FlJob, peers: list[Peer], round_index: int) -> tuple[list[Peer], list[int]]:
+        raise NotImplementedError
+
+    def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
+        downs = {c: self.download(job, c) for c in job.round_clients}
+        job.wait([d.op for d in downs.values()])
+        dropped = [c for c, d in downs.items() if not job.ok(d.op)]
+        peers = [
+            self.peer(job, c, self.local_copy(job, d), job.config.server, round_index)
+            for c, d in downs.items()
+            if job.ok(d.op)
+        ]
+        alive, lost = self.train_clients(job, peers, round_index)
+        dropped += lost
+        ups = {
+            p.client: job.send(client(p.client), job.config.server, job.state_of(p.model), "model_up",
+                               reference=downs[p.client].tensors)
+            for p in alive
+        }
+        job.wait([u.op for u in ups.values()])
+        kept = [c for c, u in ups.items() if job.ok(u.op)]
+        dropped += [c for c in ups if c not in kept]
+        if kept:
+            weights = [job.samples(c) for c in kept]
+            job.load_state(self.client_model, job.average([ups[c].tensors for c in kept], weights))
+            self.aggregate_servers(job, kept, weights)
+        return self.outcome(peers, sorted(kept), sorted(dropped))
+
+    def aggregate_servers(self, job: FlJob, kept: list[int], weights: list[float]) -> None:
+        """Server-side models after the round (one shared model: nothing to do)."""
+
+
+class SplitFedV1(_FedClientModels):
+    """SplitFed V1 (Thapa et al.): clients in parallel, each against its own replica of the
+    server-side model; replicas and client-side models are averaged every round."""
+
+    name = "splitfed-v1"
+
+    def train_clients(self, job: FlJob, peers: list[Peer], round_index: int) -> tuple[list[Peer], list[int]]:
+        self.replicas = {p.client: ServerSide(job, copy.deepcopy(self.server.model), self.server.node) for p in peers}
+
+        def serve(job: FlJob, arrivals: list[Arrival]) -> dict[int, Reply]:
+            replies: dict[int, Reply] = {}
+            for a in arrivals:
+                replies.update(self.replicas[a.peer.client].train(job, [a]))
+            return replies
+
+        return self.train_together(job, peers, serve)
+
+    def aggregate_servers(self, job: FlJob, kept: list[int], weights: list[float]) -> None:
+        states = [job.state_of(self.replicas[c].model) for c in kept]
+        job.load_state(self.server.model, job.average(states, weights))
+
+
+class SplitFedV2(_FedClientModels):
+    """SplitFed V2: the main server serves the clients one after another in a random order (drawn
+    from (seed, round)) with one server-side model; client-side models are averaged every round."""
+
+    name = "splitfed-v2"
+
+    def train_clients(self, job: FlJob, peers: list[Peer], round_index: int) -> tuple[list[Peer], list[int]]:
+        order = np.random.default_rng([job.config.seed, round_index]).permutation(len(peers))
+        alive, dropped = [], []
+        for i in order:
+            survivors, lost = self.train_together(job, [peers[i]], self.serve)
+            alive += survivors
+            dropped += lost
+        return alive, dropped
+
+
+class ParallelSL(_SplitProtocol):
+    """Parallel split learning: all clients at once, one server-side model trained on the stack of
+    their activations; every client keeps its own client-side model (all start from the same one)."""
+
+    name = "psl"
+
+    def setup(self, job: FlJob) -> None:
+        full = job.new_model()
+        self.server = ServerSide(job, job.server_part(full), job.config.server)
+        self.client_models = [copy.deepcopy(job.client_part(full)) for _ in range(job.config.clients)]
+
+    def ratio(self, job: FlJob) -> float:
+        return 0.0
+
+    def serve(self, job: FlJob, arrivals: list[Arrival]) -> dict[int, Reply]:
+        return self.server.train(job, arrivals, self.ratio(job))
+
+    def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
+        peers = [
+            self.peer(job, c, self.client_models[c], job.config.server, round_index) for c in job.round_clients
+        ]
+        alive, dropped = self.train_together(job, peers, self.serve)
+        return self.outcome(peers, sorted(p.client for p in alive), sorted(dropped))
+
+    def eval_models(self, job: FlJob) -> list[nn.Module]:
+        return [nn.Sequential(m, self.server.model) for m in self.client_models]
+
+
+class EPSL(ParallelSL):
+    """Efficient PSL (Lin et al.): PSL with last-layer gradient aggregation ratio ``epsl_ratio``."""
+
+    name = "epsl"
+
+    def ratio(self, job: FlJob) -> float:
+        return job.config.epsl_ratio
+
+
+class HierarchicalFSL(_SplitProtocol):
+    """Hierarchical split-federated learning, device -> edge -> cloud (see the module docstring)."""
+
+    name = "hierarchical-fsl"
+
+    def servers(self, config: FlJobConfig) -> list[str]:
+        return [edge(e) for e in range(config.edges)] + [CLOUD]
+
+    def setup(self, job: FlJob) -> None:
+        full = job.new_model()
+        edges = job.config.edges
+        self.client_models = [copy.deepcopy(job.client_part(full)) for _ in range(edges)]
+        self.servers = [ServerSide(job, copy.deepcopy(job.server_part(full)), edge(e)) for e in range(edges)]
+
+    def edge_of(self, job: FlJob, c: int) -> int:
+        return c % job.config.edges
+
+    def serve(self, job: FlJob, arrivals: list[Arrival]) -> dict[int, Reply]:
+        replies: dict[int, Reply] = {}
+        for e, server in enumerate(self.servers):
+            group = [a for a in arrivals if self.edge_of(job, a.peer.client) == e]
+            if group:
+                replies.update(server.train(job, group))
+        return replies
+
+    def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
+        downs = {
+            c: job.send(edge(self.edge_of(job, c)), client(c), job.state_of(self.client_models[self.edge_of(job, c)]),
+                        "model_down")
+            for c in job.round_clients
+        }
+        job.wait([d.op for d in downs.values()])
+        dropped = [c for c, d in downs.items() if not job.ok(d.op)]
+        peers = []
+        for c, d in downs.items():
+            if job.ok(d.op):
+                model = copy.deepcopy(self.client_models[self.edge_of(job, c)])
+                job.load_state(model, d.tensors)
+                peers.append(self.peer(job, c, model, edge(self.edge_of(job, c)), round_index))
+        alive, lost = self.train_together(job, peers, self.serve)
+        dropped += lost
+        ups = {
+            p.client: job.send(client(p.client), p.server, job.state_of(p.model), "model_up",
+                               reference=downs[p.client].tensors)
+            for p in alive
+        }
+        job.wait([u.op for u in ups.values()])
+        kept = sorted(c for c, u in ups.items() if job.ok(u.op))
+        dropped += [c for c in ups if c not in kept]
+        for e in range(job.config.edges):
+            members = [c for c in kept if self.edge_of(job, c) == e]
+            if members:
+                state = job.average([ups[c].tensors for c in members], [job.samples(c) for c in members])
+                job.load_state(self.client_models[e], state)
+        if (round_index + 1) % job.config.cloud_period == 0:
+            self.cloud_round(job)
+        return self.outcome(peers, kept, sorted(dropped))
+
+    def cloud_round(self, job: FlJob) -> None:
+        """Every edge sends its whole model (client side + server side) to the cloud; the cloud
+        averages them weighted by the edges' sample counts and sends the average back."""
+        edges = range(job.config.edges)
+        state = {e: job.state_of(self.client_models[e]) + job.state_of(self.servers[e].model) for e in edges}
+        ups = {e: job.send(edge(e), CLOUD, state[e], "model_up") for e in edges}
+        job.wait([u.op for u in ups.values()])
+        arrived = [e for e in edges if job.ok(ups[e].op)]
+        if not arrived:
+            return
+        weights = [sum(job.samples(c) for c in range(job.config.clients) if self.edge_of(job, c) == e) for e in arrived]
+        average = job.average([ups[e].tensors for e in arrived], weights)
+        downs = {e: job.send(CLOUD, edge(e), average, "model_down") for e in edges}
+        job.wait([d.op for d in downs.values()])
+        n_client = len(job.state_of(self.client_models[0]))
+        for e in edges:
+            if job.ok(downs[e].op):
+                job.load_state(self.client_models[e], downs[e].tensors[:n_client])
+                job.load_state(self.servers[e].model, downs[e].tensors[n_client:])
+
+    def eval_models(self, job: FlJob) -> list[nn.Module]:
+        return [nn.Sequential(m, s.model) for m, s in zip(self.client_models, self.servers)]
