@@ -291,6 +291,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         m_waitAny = false;
         m_waitLeft = 0;
         m_dropped = 0;
+        m_disconnected = 0;
         m_uplinkTicking = false;
         m_ulAllocation.assign(m_p.cells, Allocation(m_carrier.nRbg, -1));
         Simulator::Schedule(Seconds(0), [] { Simulator::Stop(); }); // the reset returns at t = 0
@@ -425,11 +426,16 @@ class FlNetworkEnv : public ns6g::GymEnv
                 ConnectToRouter(router, m_edgeNodes.Get(j), m_p.edgeLinkRateMbps, m_p.edgeLinkDelayMs, 11, j);
         }
         m_address[NodeCount() - 1] = ConnectToRouter(router, m_cloud, m_p.wanRateMbps, m_p.wanDelayMs, 12, 0);
-        // RanHelper's own point-to-point devices (backhaul) get the large queue too.
+        // Every point-to-point device (RanHelper's backhaul too) gets the large queue.
         for (uint32_t c = 0; c < m_p.cells; ++c)
         {
             EnlargeQueues(m_gnbs.Get(c));
         }
+        for (uint32_t j = 0; j < m_p.edges; ++j)
+        {
+            EnlargeQueues(m_edgeNodes.Get(j));
+        }
+        EnlargeQueues(m_cloud);
         EnlargeQueues(router);
 
         m_processors.clear();
@@ -627,7 +633,7 @@ class FlNetworkEnv : public ns6g::GymEnv
                 m_pendingDeps.erase(deps);
             }
             m_ops.emplace(r.id, std::move(op));
-            if (depFailed || Involves(m_ops.at(r.id), Disconnected()))
+            if (depFailed || (m_disconnected > 0 && Involves(m_ops.at(r.id), Disconnected())))
             {
                 Fail(r.id);
             }
@@ -760,9 +766,9 @@ class FlNetworkEnv : public ns6g::GymEnv
             return;
         }
         m_state[id] = OpState::kDone;
+        const double energy = Settle(m_ops.at(id)); // while the op is still in m_ops (air time split)
         Op op = std::move(m_ops.at(id));
         m_ops.erase(id);
-        const double energy = Settle(op);
         Record(op.id, op.start, energy, true);
         for (uint64_t next : op.dependants)
         {
@@ -782,17 +788,17 @@ class FlNetworkEnv : public ns6g::GymEnv
             return;
         }
         m_state[id] = OpState::kFailed;
-        Op op = std::move(m_ops.at(id));
-        m_ops.erase(id);
         double energy = 0.0;
         Time start = Simulator::Now();
         if (s == OpState::kRunning)
         {
-            start = op.start;
+            start = m_ops.at(id).start;
             // A computation cut short: its device stops counting it (the Processor cannot cancel; its
             // queue matters no more for a node that left). Energy of a cut transfer: the air time so far.
-            energy = op.kind == kCompute ? 0.0 : Settle(op);
+            energy = m_ops.at(id).kind == kCompute ? 0.0 : Settle(m_ops.at(id));
         }
+        Op op = std::move(m_ops.at(id));
+        m_ops.erase(id);
         Record(op.id, start, energy, false);
         for (uint64_t next : op.dependants)
         {
@@ -1014,6 +1020,7 @@ class FlNetworkEnv : public ns6g::GymEnv
             return;
         }
         m_radio[client].connected = false;
+        ++m_disconnected;
         std::vector<uint64_t> involved;
         for (const auto& [id, op] : m_ops)
         {
@@ -1057,6 +1064,7 @@ class FlNetworkEnv : public ns6g::GymEnv
     bool m_waitAny{false};
     int m_waitLeft{0};
     uint64_t m_dropped{0};
+    uint32_t m_disconnected{0}; //!< clients that left
 };
 
 } // namespace
