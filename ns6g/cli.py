@@ -15,7 +15,8 @@ commands:
   build      compile the ns-3 scenarios against the installed ns3 wheel (cached; a repeat is a no-op)
   bench      benchmarks: bridge (vs a socket transport), reset (vs a relaunch), parallel (1-8 envs),
              trace (run directory overhead), load (1M-row table into pandas),
-             ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one)
+             ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one),
+             cosim (learner rounds/s on the co-simulation clock for 10-1000 clients)
   demo       train PPO briefly (link: LinkControl; ran: SpectrumAllocation; split: SplitInference) and
              compare it with baselines
   envs       list the registered Gymnasium environments
@@ -50,6 +51,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "load": (lambda: bench.bench_load(progress=progress), bench.format_load),
         "ran": (lambda: bench.bench_ran(progress=progress), bench.format_ran),
         "split": (lambda: bench.bench_split(progress=progress), bench.format_split),
+        "cosim": (lambda: bench.bench_cosim(progress=progress), bench.format_cosim),
     }[args.which]
     result = run()
     print(json.dumps(result) if args.json else fmt(result))
@@ -121,9 +123,10 @@ def make_parser() -> argparse.ArgumentParser:
         "trace: episodes with and without a run directory; "
         "load: load_run of a 1-million-row flows table; "
         "ran: simulated seconds per wall second of the 6G RAN for 10, 100 and 1000 UEs; "
-        "split: task latency of every DNN split as the uplink rate falls, best against greedy",
+        "split: task latency of every DNN split as the uplink rate falls, best against greedy; "
+        "cosim: FedAvg-like rounds per wall second of the co-simulation clock for 10, 100, 1000 clients",
     )
-    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split"], help="which benchmark to run")
+    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "cosim"], help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
     p.add_argument("--seconds", type=float, default=4.0, help="parallel: seconds per count (default 4)")
