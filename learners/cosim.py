@@ -21,7 +21,8 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -318,3 +319,56 @@ class CoSimNetwork:
     def _check_client(self, i: int, what: str) -> None:
         if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < self.config.clients:
             raise ValueError(f"{what}: client index must be in 0..{self.config.clients - 1}, got {i!r}")
+
+
+@dataclass(frozen=True)
+class DeviceTimeline:
+    """Where one node's part of a round went (simulated seconds; ``energy_j`` in J).
+
+    ``compute_s``: its computations; ``uplink_s``: transfers it sent; ``downlink_s``: transfers it
+    received (client -> client counts for both ends); ``waiting_s``: the round's span minus the time in
+    which at least one of its operations was running (overlaps count once); ``energy_j``: its
+    operations' energy (computations on it, transfers it sent)."""
+
+    compute_s: float = 0.0
+    uplink_s: float = 0.0
+    downlink_s: float = 0.0
+    waiting_s: float = 0.0
+    energy_j: float = 0.0
+
+
+def round_timeline(ops: Mapping[int, Op], done: Sequence[Completed]) -> dict[str, DeviceTimeline]:
+    """Per node, the timeline of a round: ``ops`` maps the round's op ids to their operations (``zip`` of
+    :meth:`CoSimNetwork.submit`'s ids and ops), ``done`` is their completions. The span runs from the
+    earliest start to the latest end of ``done``. Failed operations count for the time they took."""
+    if not done:
+        return {}
+    span = max(c.end_s for c in done) - min(c.start_s for c in done)
+    parts: dict[str, dict[str, float]] = {}
+    intervals: dict[str, list[tuple[float, float]]] = {}
+
+    def add(node: str, key: str, c: Completed, energy: float) -> None:
+        entry = parts.setdefault(node, {"compute_s": 0.0, "uplink_s": 0.0, "downlink_s": 0.0, "energy_j": 0.0})
+        entry[key] += c.end_s - c.start_s
+        entry["energy_j"] += energy
+        intervals.setdefault(node, []).append((c.start_s, c.end_s))
+
+    for c in done:
+        try:
+            op = ops[c.op_id]
+        except KeyError:
+            raise ValueError(f"round_timeline: completion of op {c.op_id} has no operation in ops") from None
+        if isinstance(op, Compute):
+            add(op.node, "compute_s", c, c.energy_j)
+        else:
+            add(op.src, "uplink_s", c, c.energy_j)
+            if op.dst != op.src:
+                add(op.dst, "downlink_s", c, 0.0)
+    out = {}
+    for node, entry in parts.items():
+        busy, reach = 0.0, -math.inf
+        for start, end in sorted(intervals[node]):
+            busy += max(0.0, end - max(start, reach))
+            reach = max(reach, end)
+        out[node] = DeviceTimeline(waiting_s=max(0.0, span - busy), **entry)
+    return out

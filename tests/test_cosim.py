@@ -13,7 +13,7 @@ import pytest
 from ns6g.bridge import ScenarioError
 from ns6g.config import ConfigError
 from ns6g.devices import DEVICES
-from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
+from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig, round_timeline
 from ns6g.learners.network import CLOUD, Compute, Network, Transfer, client, edge
 from ns6g.runs import RunWriter
 from ns6g.analysis import load_run
@@ -299,3 +299,40 @@ def test_closing_leaves_no_process_behind():
     with pytest.raises(RuntimeError, match="closed"):
         net.submit([Compute(client(0), 1, "x")])
     assert os.path.exists("/proc/self")  # (segments: checked by conftest's autouse fixture)
+
+
+def test_a_thousand_clients_in_seven_cells_complete_a_round():
+    n = 1000
+    config = FlNetworkConfig(clients=n, cells=7, fast_fading=False)
+    with CoSimNetwork(config, seed=1) as net:
+        ids = net.submit(round_ops(n, 10_000, 1e9))
+        done = net.run()
+    assert sorted(c.op_id for c in done) == ids and all(c.ok for c in done)
+    ups = [c for c in done if c.op_id > 2 * n]
+    assert len(ups) == n and all(c.energy_j > 0 for c in ups)
+
+
+def test_round_timeline_splits_each_devices_round_into_compute_transfers_and_waiting():
+    n = 3
+    ops = round_ops(n, 200_000, 1e10)
+    with CoSimNetwork(FlNetworkConfig(clients=n, **SLOW_RADIO), seed=1) as net:
+        ids = net.submit(ops)
+        done = net.run()
+    by_op = dict(zip(ids, ops, strict=True))
+    timeline = round_timeline(by_op, done)
+    c = by_id(done)
+    span = max(x.end_s for x in done)
+    assert set(timeline) == {*(client(i) for i in range(n)), edge(0)}
+    for i in range(n):
+        t = timeline[client(i)]
+        down, train, up = c[1 + i], c[1 + n + i], c[1 + 2 * n + i]
+        assert t.downlink_s == pytest.approx(down.end_s - down.start_s)
+        assert t.compute_s == pytest.approx(0.005, abs=2 * NS)  # 1e10 FLOPs at 2 TFLOP/s
+        assert t.uplink_s == pytest.approx(up.end_s - up.start_s)
+        # Its ops run back to back from 0: the rest of the span is waiting.
+        assert t.waiting_s == pytest.approx(span - up.end_s, abs=3 * NS)
+        assert t.energy_j == pytest.approx(train.energy_j + up.energy_j)
+    assert timeline[edge(0)].uplink_s == pytest.approx(sum(c[1 + i].end_s - c[1 + i].start_s for i in range(n)))
+    assert timeline[edge(0)].energy_j == 0.0
+    with pytest.raises(ValueError, match="op 1 has no operation"):
+        round_timeline({}, done)
