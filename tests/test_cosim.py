@@ -159,11 +159,13 @@ def test_uplink_shares_give_the_larger_share_the_earlier_finish():
 
 def test_downlink_energy_is_zero_and_client_to_client_goes_through_the_gnb():
     with CoSimNetwork(FlNetworkConfig(clients=2, **SLOW_RADIO), seed=1) as net:
-        down, c2c, same = net.submit([Transfer(edge(0), client(0), 100_000, "model_down"),
-                                      Transfer(client(0), client(1), 100_000, "d2d"),
-                                      Transfer(edge(0), edge(0), 100_000, "local")])
+        down, c2c, same, far = net.submit([Transfer(edge(0), client(0), 100_000, "model_down"),
+                                           Transfer(client(0), client(1), 100_000, "d2d"),
+                                           Transfer(edge(0), edge(0), 100_000, "local"),
+                                           Transfer(CLOUD, client(1), 100_000, "model_down")])
         c = by_id(net.run())
-    assert c[down].energy_j == 0.0  # a wired sender
+    assert c[down].energy_j == 0.0 and c[far].energy_j == 0.0  # wired senders
+    assert c[far].end_s > 0.020 + 0.001  # WAN (20 ms) and backhaul (1 ms) delays, then the radio
     assert c[c2c].energy_j > 0.0 and c[c2c].end_s > 0.001  # up and down the radio
     assert c[same] == type(c[same])(same, 0.0, 0.0, 0.0, True)  # a node to itself: at once
 
