@@ -338,3 +338,12 @@ def test_round_timeline_splits_each_devices_round_into_compute_transfers_and_wai
     assert timeline[edge(0)].energy_j == 0.0
     with pytest.raises(ValueError, match="op 1 has no operation"):
         round_timeline({}, done)
+
+
+def test_a_run_over_its_simulated_time_limit_fails_clearly_and_the_network_goes_on():
+    with CoSimNetwork(FlNetworkConfig(clients=1, run_limit_s=0.5, **SLOW_RADIO), seed=1) as net:
+        (long,) = net.submit([Compute(edge(0), 3.03e13, "1 s")])
+        with pytest.raises(ScenarioError, match="did not complete within run-limit-s"):
+            net.run()
+        (done,) = net.run()  # the next run picks up where the last stopped (0.5 s)
+        assert done.op_id == long and done.end_s == pytest.approx(1.0, abs=NS)
