@@ -17,9 +17,10 @@
 //
 // Operations (ids 1, 2, 3, ... in submission order; an op starts when all its dependencies completed):
 //   * transfer(src, dst, bytes): a real UDP flow in task-transfer format (60 000-byte datagrams, 24-byte
-//     header: op id, total bytes, kind 0, src node) from src's socket to dst's, routed over RAN,
-//     backhaul, edge links and WAN (client -> client goes up to the gNB and down again). Done when dst
-//     has received every payload byte. src == dst completes at once with no packets.
+//     header: op id, burst bytes, kind 0, src node) from src's socket to dst's, routed over RAN,
+//     backhaul, edge links and WAN (client -> client goes up to the gNB and down again). Sent in bursts
+//     of about 1 MB, at most 4 of them unreceived at once (window released by the receiver's progress).
+//     Done when dst has received every payload byte. src == dst completes at once with no packets.
 //     Energy: radio senders (clients) pay ue-tx-power-dbm x air time, the air time being the slots in
 //     which the client transmitted uplink while the transfer was in flight (split evenly between the
 //     client's uplink transfers in flight); wired senders pay 0.
@@ -88,6 +89,10 @@ constexpr uint16_t kMtuBytes = 65'535;
 constexpr uint32_t kRanQueueBytes = 4'000'000'000U;         //!< per UE and direction: never the limit
 constexpr const char* kP2pQueuePackets = "100000000p";      //!< per point-to-point device
 constexpr uint32_t kTransferKind = 0;                       //!< TaskWireHeader::kind of co-sim data
+// A transfer goes out in bursts of 17 full datagrams (1 019 592 payload bytes), at most kWindowBursts
+// of them unreceived at once: the bytes held in queues stay bounded however large the transfer.
+constexpr uint64_t kBurstBytes = 17 * (kMaxTaskDatagramBytes - sizeof(TaskWireHeader));
+constexpr uint64_t kWindowBursts = 4;
 
 struct Params
 {
@@ -193,7 +198,9 @@ struct Op
     uint32_t waitingFor{0};            //!< dependencies not yet complete
     std::vector<uint64_t> dependants;  //!< ops that wait for this one
     Time start;
+    uint64_t sent{0};                  //!< payload bytes handed to the socket
     uint64_t received{0};
+    bool sendScheduled{false};         //!< a SendBursts event is pending
     double airSlots{0.0};              //!< uplink slots charged to this transfer
 };
 
@@ -702,8 +709,35 @@ class FlNetworkEnv : public ns6g::GymEnv
             m_radio[op.node].uplinks.push_back(id);
             StartUplinkTicks();
         }
-        SendTaskTransfer(m_sockets[op.node], InetSocketAddress(m_address[op.dst], kPort),
-                         TaskWireHeader{id, op.bytes, kTransferKind, op.node});
+        if (op.bytes == 0)
+        {
+            SendTaskTransfer(m_sockets[op.node], InetSocketAddress(m_address[op.dst], kPort),
+                             TaskWireHeader{id, 0, kTransferKind, op.node}); // one header-only datagram
+            return;
+        }
+        SendBursts(id);
+    }
+
+    /**
+     * Sends the transfer's next bursts while fewer than kWindowBursts bursts are unreceived. Each burst
+     * is one task transfer (its header's totalBytes: the burst's payload). The receiver's progress
+     * releases the next burst at once (an idealised window: no acknowledgement packets).
+     */
+    void SendBursts(uint64_t id)
+    {
+        if (StateOf(id) != OpState::kRunning)
+        {
+            return;
+        }
+        Op& op = m_ops.at(id);
+        op.sendScheduled = false;
+        while (op.sent < op.bytes && op.sent - op.received + kBurstBytes <= kWindowBursts * kBurstBytes)
+        {
+            const uint64_t burst = std::min(kBurstBytes, op.bytes - op.sent);
+            SendTaskTransfer(m_sockets[op.node], InetSocketAddress(m_address[op.dst], kPort),
+                             TaskWireHeader{id, burst, kTransferKind, op.node});
+            op.sent += burst;
+        }
     }
 
     void OnReceive(Ptr<Socket> socket)
@@ -722,6 +756,13 @@ class FlNetworkEnv : public ns6g::GymEnv
             if (op.received >= op.bytes)
             {
                 Complete(op.id);
+            }
+            else if (op.sent < op.bytes && !op.sendScheduled &&
+                     op.sent - op.received + kBurstBytes <= kWindowBursts * kBurstBytes)
+            {
+                op.sendScheduled = true;
+                Simulator::ScheduleWithContext(NodeOf(op.node)->GetId(), Seconds(0), &FlNetworkEnv::SendBursts, this,
+                                               op.id);
             }
         }
     }
