@@ -37,7 +37,9 @@
 //   the explicit ones leave equally; if a cell's shares add up to more than 1 they are scaled to sum 1.
 // Disconnect (`disconnect` record: client, at_s): at at_s the client's operations in flight and
 //   waiting fail (end = at_s), so do their dependants and every later operation that involves it; it
-//   gets no more uplink RBGs. Data already queued at the gNB for it is still sent (air time used).
+//   gets no more uplink RBGs and its transfers send no more bursts. Data already queued at the gNB for
+//   it (at most one window per transfer) is still sent (air time used): the RanSystem cannot empty a
+//   UE's queue.
 //
 // Message channel (record layouts below; docs/cosim.md):
 //   dependency[] -> completion[0]: edges (op, after) of operations about to be submitted

@@ -347,3 +347,18 @@ def test_a_run_over_its_simulated_time_limit_fails_clearly_and_the_network_goes_
             net.run()
         (done,) = net.run()  # the next run picks up where the last stopped (0.5 s)
         assert done.op_id == long and done.end_s == pytest.approx(1.0, abs=NS)
+
+
+def test_any_node_reaches_any_node_with_several_cells_and_edges():
+    config = FlNetworkConfig(clients=6, cells=3, edges=2, **SLOW_RADIO)
+    nodes = [client(0), client(5), edge(0), edge(1), CLOUD]
+    pairs = [(a, b) for a in nodes for b in nodes if a != b]
+    with CoSimNetwork(config, seed=4) as net:
+        assert [net.node_index(n) for n in nodes] == [0, 5, 6, 7, 8]
+        ids = net.submit([Transfer(a, b, 150_000, "x") for a, b in pairs])
+        c = by_id(net.run())
+    assert all(c[i].ok for i in ids)
+    for i, (a, b) in zip(ids, pairs, strict=True):
+        if CLOUD in (a, b):
+            assert c[i].end_s - c[i].start_s > 0.020  # the WAN's 20 ms one way
+        assert (c[i].energy_j > 0) == a.startswith("client/")  # only radio senders pay
