@@ -9,6 +9,8 @@
   vector environment steps them (post every request, then wait for every answer).
 - ``trace``: LinkControl episodes with and without a run directory, alternating, at one detail level.
 - ``load``: ``load_run(...).flows`` of a run with a 1-million-row flows table.
+- ``cosim``: FedAvg-like rounds per wall second of the learners' co-simulation clock for 10, 100, 1000
+  clients.
 """
 
 from __future__ import annotations
@@ -539,4 +541,60 @@ def format_split(result: dict[str, Any]) -> str:
                      f"{c['greedy_split']:>6}  {c['greedy_latency_ms']:>9.2f}  {c['local_latency_ms']:>8.2f}  "
                      f"{c['edge_latency_ms']:>8.2f}")
     lines.append(f"env steps/s: {result['steps_per_s']:.0f}")
+    return "\n".join(lines)
+
+
+# -- cosim -------------------------------------------------------------------------------------------
+COSIM_CLIENTS = (10, 100, 1000)
+
+
+def _cosim_case(clients: int, rounds: int, model_bytes: int, train_flops: float) -> dict[str, Any]:
+    from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
+    from ns6g.learners.network import Compute, Transfer, client, edge
+
+    # Up to 100 clients: paper 003's one cell with fast fading; 1000: seven cells, fast fading off.
+    cells, fading = (1, True) if clients <= 100 else (7, False)
+    config = FlNetworkConfig(clients=clients, cells=cells, fast_fading=fading)
+    t0 = time.perf_counter()
+    with CoSimNetwork(config, seed=1) as net:
+        setup_s = time.perf_counter() - t0
+        round_sim, round_wall = [], []
+        for _ in range(rounds):
+            start_sim, t = net.now_s(), time.perf_counter()
+            first = net.next_id
+            down = net.submit([Transfer(edge(0), client(i), model_bytes, "model_down") for i in range(clients)])
+            train = net.submit([Compute(client(i), train_flops, "train", after=(down[i],)) for i in range(clients)])
+            up = net.submit([Transfer(client(i), edge(0), model_bytes, "model_up", after=(train[i],))
+                             for i in range(clients)])
+            net.submit([Compute(edge(0), 2.0 * clients * model_bytes / 4, "aggregate", after=tuple(up))])
+            done = net.run()
+            if len(done) != net.next_id - first or not all(c.ok for c in done):
+                raise RuntimeError("cosim bench: a round did not complete")
+            round_wall.append(time.perf_counter() - t)
+            round_sim.append(net.now_s() - start_sim)
+    wall = float(np.sum(round_wall))
+    return {"clients": clients, "cells": cells, "fast_fading": fading, "rounds": rounds,
+            "model_bytes": model_bytes, "train_flops": train_flops, "setup_seconds": setup_s,
+            "round_sim_seconds": float(np.mean(round_sim)), "round_wall_seconds": wall / rounds,
+            "rounds_per_wall_s": rounds / wall, "sim_s_per_wall_s": float(np.sum(round_sim)) / wall}
+
+
+def bench_cosim(clients: tuple[int, ...] = COSIM_CLIENTS, rounds: int = 2, model_bytes: int = 400_000,
+                train_flops: float = 1e10, progress: bool = True) -> dict[str, Any]:
+    """FedAvg-like rounds per wall second on the fl-network scenario: every client downloads
+    ``model_bytes`` from edge/0, trains ``train_flops`` on its smartphone, uploads ``model_bytes``; edge/0
+    then aggregates (2 FLOPs per parameter per client). 20 MHz at 3.5 GHz, UMi, cells of radius 100 m."""
+    cases = [_cosim_case(n, rounds, model_bytes, train_flops)
+             for n in tqdm(clients, desc="bench cosim", disable=not progress, leave=False)]
+    return {"benchmark": "cosim", "scenario": "fl-network", "cases": cases}
+
+
+def format_cosim(result: dict[str, Any]) -> str:
+    lines = ["fl-network, FedAvg-like rounds (download, train, upload, aggregate), 20 MHz at 3.5 GHz",
+             f"{'clients':>7}  {'cells':>5}  {'fading':>6}  {'round sim-s':>11}  {'round wall-s':>12}  "
+             f"{'rounds/s':>8}  {'sim-s/wall-s':>12}  {'setup s':>7}"]
+    for c in result["cases"]:
+        lines.append(f"{c['clients']:>7}  {c['cells']:>5}  {str(c['fast_fading']):>6}  {c['round_sim_seconds']:>11.3f}  "
+                     f"{c['round_wall_seconds']:>12.3f}  {c['rounds_per_wall_s']:>8.3f}  "
+                     f"{c['sim_s_per_wall_s']:>12.3f}  {c['setup_seconds']:>7.2f}")
     return "\n".join(lines)

@@ -1,0 +1,374 @@
+"""The co-simulation clock of learner jobs: :class:`CoSimNetwork` runs their operations in ns-3.
+
+A learner job (FedAvg, split learning, ...) trains for real in PyTorch and submits every communication
+and computation it performs as an operation (:mod:`ns6g.learners.network`) with its true size. This module
+sends them over one bridge to the ``fl-network`` scenario (``ns3_scenarios/fl-network.cc``), which owns
+the clock: transfers are real UDP flows of their byte size across the 6G RAN, backhaul, edge links and
+WAN; computations occupy the node's catalogue processor for FLOPs / (FLOP/s). See docs/cosim.md.
+
+Example::
+
+    from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
+    from ns6g.learners.network import CLOUD, Compute, Transfer, client, edge
+
+    with CoSimNetwork(FlNetworkConfig(clients=4), seed=1) as net:
+        down = net.submit([Transfer(edge(0), client(i), 400_000, "model_down") for i in range(4)])
+        train = net.submit([Compute(client(i), 2e9, "train", after=(down[i],)) for i in range(4)])
+        up = net.submit([Transfer(client(i), edge(0), 400_000, "model_up", after=(train[i],)) for i in range(4)])
+        done = net.run()   # list of Completed, in completion order; net.now_s() is the round's end
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from ns6g.bridge import Bridge
+from ns6g.build import scenario_binary
+from ns6g.config import ScenarioConfig
+from ns6g.devices import catalogue_path, check_device, check_has_radio
+from ns6g.learners.network import CLOUD, Completed, Compute, Op, Transfer
+from ns6g.radio.phy import check_carrier
+from ns6g.runs import RunWriter
+
+SCENARIO = "fl-network"
+TRANSFER, COMPUTE = 0, 1  # OpRecord.kind
+MAX_TRANSFER_BYTES = 2**50
+
+
+class FlNetworkConfig(ScenarioConfig):
+    """The network a learner job runs on. Defaults follow paper 003's setup (one cell of radius 100 m,
+    20 MHz, clients at 23 dBm); what it leaves open is chosen in docs/cosim.md."""
+
+    clients: int = Field(10, ge=1, le=100_000, description="number of client devices (UEs), client/0 .. client/<n-1>")
+    cells: Literal[1, 3, 7] = Field(1, description="hexagonal RAN sites (1, 3 or 7); clients spread uniformly over them")
+    edges: int = Field(1, ge=1, le=1024, description="edge servers edge/0 .. edge/<n-1> behind the core router")
+    cell_radius_m: float = Field(100.0, gt=0, le=50_000,
+                                 description="clients lie uniformly in a disk of this radius around their gNB (m); "
+                                             "inter-site distance sqrt(3) x radius")
+    scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
+        "UMi-StreetCanyon", description="TR 38.901 propagation scenario")
+    frequency_hz: float = Field(3.5e9, ge=0.5e9, le=300e9, description="carrier frequency (Hz)")
+    bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="carrier bandwidth (Hz)")
+    numerology: int = Field(1, ge=0, le=6, description="NR numerology mu (slot = 1 ms / 2^mu)")
+    ue_tx_power_dbm: float = Field(23.0, ge=-40, le=40,
+                                   description="client transmit power (dBm); also the power of transfer energy")
+    gnb_tx_power_dbm: float = Field(41.0, ge=0, le=60, description="gNB transmit power (dBm)")
+    fast_fading: bool = Field(True, description="3GPP fast fading on serving links (off: much faster for 1000 clients)")
+    client_devices: tuple[str, ...] = Field(("smartphone",), min_length=1, max_length=1000,
+                                            description="catalogue names; client i computes on [i mod len]")
+    edge_device: str = Field("edge-gpu-server", description="catalogue name of the edge servers")
+    cloud_device: str = Field("cloud-gpu", description="catalogue name of the cloud")
+    backhaul_rate_mbps: float = Field(10_000.0, gt=0, le=1e7, description="gNB <-> core router link rate (Mbit/s)")
+    backhaul_delay_ms: float = Field(1.0, ge=0, le=10_000, description="gNB <-> core router one-way delay (ms)")
+    edge_link_rate_mbps: float = Field(10_000.0, gt=0, le=1e7,
+                                       description="core router <-> edge server link rate (Mbit/s)")
+    edge_link_delay_ms: float = Field(0.1, ge=0, le=10_000, description="core router <-> edge server one-way delay (ms)")
+    wan_rate_mbps: float = Field(1_000.0, gt=0, le=1e7, description="core router <-> cloud link rate (Mbit/s)")
+    wan_delay_ms: float = Field(20.0, ge=0, le=10_000, description="core router <-> cloud one-way delay (ms)")
+    run_limit_s: float = Field(1e6, gt=0, le=1e9,
+                               description="a run() whose operations have not completed after this much "
+                                           "simulated time fails (s)")
+    step_timeout_s: float = Field(3600.0, gt=0, le=86_400,
+                                  description="wall-clock limit of one bridge exchange, e.g. one run() (s)")
+
+    @field_validator("client_devices")
+    @classmethod
+    def _known_clients(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for i, name in enumerate(names):
+            check_device(f"client_devices[{i}]", name)
+            check_has_radio(f"client_devices[{i}]", name)
+        return names
+
+    @field_validator("edge_device", "cloud_device")
+    @classmethod
+    def _known_servers(cls, name: str, info: Any) -> str:
+        return check_device(info.field_name, name)
+
+    @model_validator(mode="after")
+    def _carrier(self) -> FlNetworkConfig:
+        check_carrier(self.bandwidth_hz, self.numerology, self.frequency_hz)
+        return self
+
+    def to_args(self) -> list[str]:
+        """The scenario's options (the wall-clock timeout is the bridge's, not the scenario's)."""
+        values = self.model_dump(exclude={"step_timeout_s", "client_devices"})
+        args = [f"--{k.replace('_', '-')}={str(v).lower() if isinstance(v, bool) else v}" for k, v in values.items()]
+        return [*args, f"--client-devices={','.join(self.client_devices)}", f"--catalogue={catalogue_path()}"]
+
+
+class CoSimNetwork:
+    """:class:`ns6g.learners.network.Network` over one ``fl-network`` scenario process.
+
+    Args:
+        config: the network (a :class:`FlNetworkConfig` or a mapping of its fields).
+        seed: ns-3 ``RngRun`` (placement, shadowing, fading): the same seed gives the same times.
+        writer: if given, every transfer becomes a row of its ``flows`` table when it completes or fails
+            (``flow_id`` = op id, ``kind`` = tag, ``src``/``dst`` = node index (:meth:`node_index`),
+            ``size_bytes``, ``start_s``, ``end_s`` (NaN if it failed), ``energy_j``).
+        binary: the scenario executable (default: built from ``ns3_scenarios/`` on first use).
+        start: start the scenario now (else on :meth:`start` or the first call that needs it).
+
+    Beyond the :class:`Network` protocol: :meth:`set_uplink_shares`, :meth:`disconnect`, :meth:`node_index`.
+    """
+
+    def __init__(
+        self,
+        config: FlNetworkConfig | dict[str, Any] | None = None,
+        *,
+        seed: int = 1,
+        writer: RunWriter | None = None,
+        binary: str | Path | None = None,
+        start: bool = True,
+    ) -> None:
+        self.config = FlNetworkConfig.from_user(config)
+        if not (isinstance(seed, int) and 0 <= seed < 2**63):
+            raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+        self.seed = seed
+        self.writer = writer
+        self._binary = Path(binary) if binary is not None else None
+        self._bridge: Bridge | None = None
+        self._closed = False
+        self._now_s = 0.0
+        self._next_id = 1
+        self._pending: set[int] = set()  # submitted, not yet reported complete
+        self._flows: dict[int, Transfer] = {}  # transfers not yet reported (for the flows table)
+        n, e = self.config.clients, self.config.edges
+        self._nodes: dict[str, int] = {f"client/{i}": i for i in range(n)}
+        self._nodes.update({f"edge/{j}": n + j for j in range(e)})
+        self._nodes[CLOUD] = n + e
+        if start:
+            self.start()
+
+    # -- life cycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the scenario and build the network at simulated time 0 (idempotent)."""
+        if self._closed:
+            raise RuntimeError("this CoSimNetwork is closed")
+        if self._bridge is not None:
+            return
+        binary = self._binary or scenario_binary(SCENARIO)
+        self._bridge = Bridge(binary, self.config.to_args(), step_timeout_s=self.config.step_timeout_s)
+        try:
+            self._bridge.reset(self.seed)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the scenario process (safe to call twice)."""
+        self._closed = True
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = None
+
+    def __enter__(self) -> CoSimNetwork:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def bridge(self) -> Bridge:
+        self.start()
+        assert self._bridge is not None
+        return self._bridge
+
+    # -- Network --------------------------------------------------------------------------------------
+    @property
+    def clients(self) -> int:
+        """Number of client devices."""
+        return self.config.clients
+
+    def now_s(self) -> float:
+        """The simulated time (s): the end of the last completion a run returned."""
+        return self._now_s
+
+    def node_index(self, node: str) -> int:
+        """Index of a node name in the scenario and the flows table: client i -> i, edge j -> clients + j,
+        cloud -> clients + edges. Raises ValueError naming the valid names for an unknown one."""
+        try:
+            return self._nodes[node]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"unknown node {node!r}: nodes are client/0..client/{self.config.clients - 1}, "
+                f"edge/0..edge/{self.config.edges - 1} and {CLOUD!r}") from None
+
+    def submit(self, ops: Sequence[Op]) -> list[int]:
+        """Queue operations; returns their ids (consecutive, increasing). ``after`` may name ids of earlier
+        calls or of earlier ops in this call (ids are ``self.next_id``, ``self.next_id + 1``, ...)."""
+        ops = list(ops)
+        ids = list(range(self._next_id, self._next_id + len(ops)))
+        records = np.zeros(len(ops), dtype=self.bridge.record_dtypes["op"])
+        deps: list[tuple[int, int]] = []
+        for k, (op_id, op) in enumerate(zip(ids, ops, strict=True)):
+            self._encode(op_id, op, records[k])
+            for after in op.after:
+                if not (isinstance(after, int | np.integer) and 1 <= after < op_id):
+                    raise ValueError(f"op {k} ({op!r}): dependency {after!r} is not the id of an earlier operation "
+                                     f"(ids so far: 1..{op_id - 1})")
+                deps.append((op_id, int(after)))
+        if deps:
+            dep_records = np.zeros(len(deps), dtype=self.bridge.record_dtypes["dependency"])
+            dep_records["op"], dep_records["after"] = zip(*deps, strict=True)
+            self.bridge.request("dependency", dep_records)
+        self.bridge.request("op", records)
+        self._next_id += len(ops)
+        self._pending.update(ids)
+        for op_id, op in zip(ids, ops, strict=True):
+            if isinstance(op, Transfer):
+                self._flows[op_id] = op
+        return ids
+
+    @property
+    def next_id(self) -> int:
+        """The id the next submitted operation gets."""
+        return self._next_id
+
+    def _encode(self, op_id: int, op: Op, record: np.void) -> None:
+        record["id"] = op_id
+        if isinstance(op, Transfer):
+            nbytes = op.nbytes
+            if isinstance(nbytes, bool) or not isinstance(nbytes, int | np.integer):
+                raise ValueError(f"{op!r}: nbytes must be an int, got {type(nbytes).__name__}")
+            if not 0 <= nbytes <= MAX_TRANSFER_BYTES:
+                raise ValueError(f"{op!r}: nbytes must be in [0, 2**50], got {nbytes}")
+            record["kind"] = TRANSFER
+            record["node"] = self.node_index(op.src)
+            record["dst"] = self.node_index(op.dst)
+            record["bytes"] = nbytes
+        elif isinstance(op, Compute):
+            flops = op.flops
+            if isinstance(flops, bool) or not isinstance(flops, int | float | np.integer | np.floating):
+                raise ValueError(f"{op!r}: flops must be a number, got {type(flops).__name__}")
+            if not (math.isfinite(flops) and flops >= 0):
+                raise ValueError(f"{op!r}: flops must be finite and >= 0, got {flops}")
+            record["kind"] = COMPUTE
+            record["node"] = self.node_index(op.node)
+            record["flops"] = float(flops)
+        else:
+            raise TypeError(f"an operation must be a Transfer or a Compute, got {type(op).__name__}")
+
+    def run(self, wait_for: Iterable[int] | None = None, *, any_of: bool = False) -> list[Completed]:
+        """Advance simulated time until every operation in ``wait_for`` (every one not yet reported if None)
+        completed or failed, or with ``any_of=True`` until the first did. Returns every operation that
+        completed or failed during this call, in completion order."""
+        waits = sorted(self._pending) if wait_for is None else [self._check_id(i) for i in wait_for]
+        records = np.zeros(len(waits), dtype=self.bridge.record_dtypes["run"])
+        records["op"] = waits
+        records["any_of"] = int(any_of)
+        _, reply = self.bridge.request("run", records)
+        done = [Completed(int(r["op"]), float(r["start_s"]), float(r["end_s"]), float(r["energy_j"]), bool(r["ok"]))
+                for r in reply]
+        for c in done:
+            self._pending.discard(c.op_id)
+            self._now_s = max(self._now_s, c.end_s)
+        self._record_flows(done)
+        return done
+
+    def _check_id(self, op_id: int) -> int:
+        if isinstance(op_id, bool) or not isinstance(op_id, int | np.integer) or not 1 <= op_id < self._next_id:
+            raise ValueError(f"run: {op_id!r} is not the id of a submitted operation (ids so far: 1..{self._next_id - 1})")
+        return int(op_id)
+
+    def _record_flows(self, done: list[Completed]) -> None:
+        rows = [(c, self._flows.pop(c.op_id)) for c in done if c.op_id in self._flows]
+        if self.writer is None or not rows:
+            return
+        self.writer.append_columns("flows", {
+            "flow_id": [c.op_id for c, _ in rows],
+            "kind": [t.tag for _, t in rows],
+            "src": [self._nodes[t.src] for _, t in rows],
+            "dst": [self._nodes[t.dst] for _, t in rows],
+            "size_bytes": [t.nbytes for _, t in rows],
+            "start_s": [c.start_s for c, _ in rows],
+            "end_s": [c.end_s if c.ok else math.nan for c, _ in rows],
+            "energy_j": [c.energy_j for c, _ in rows],
+        })
+
+    # -- beyond the protocol ----------------------------------------------------------------------------
+    def set_uplink_shares(self, shares: dict[int, float | None]) -> None:
+        """Uplink shares by client index: a share in (0, 1] is that fraction of its cell's uplink RBGs while
+        the client uploads; None restores the automatic share (clients without an explicit share split
+        what the explicit ones leave equally). If a cell's shares exceed 1 they are scaled to sum 1."""
+        records = np.zeros(len(shares), dtype=self.bridge.record_dtypes["uplink_share"])
+        for k, (i, share) in enumerate(shares.items()):
+            self._check_client(i, "set_uplink_shares")
+            if share is not None and not (isinstance(share, int | float) and 0 < share <= 1):
+                raise ValueError(f"set_uplink_shares: share of client {i} must be in (0, 1] or None, got {share!r}")
+            records[k] = (i, -1.0 if share is None else float(share))
+        self.bridge.request("uplink_share", records)
+
+    def disconnect(self, client_index: int, at_s: float) -> None:
+        """Client ``client_index`` leaves at simulated time ``at_s`` (>= now): its operations in flight or
+        waiting then fail, so do their dependants and any later operation that involves it."""
+        self._check_client(client_index, "disconnect")
+        if not (isinstance(at_s, int | float) and math.isfinite(at_s) and at_s >= self._now_s):
+            raise ValueError(f"disconnect: at_s must be a finite time >= now ({self._now_s} s), got {at_s!r}")
+        records = np.zeros(1, dtype=self.bridge.record_dtypes["disconnect"])
+        records[0] = (client_index, float(at_s))
+        self.bridge.request("disconnect", records)
+
+    def _check_client(self, i: int, what: str) -> None:
+        if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < self.config.clients:
+            raise ValueError(f"{what}: client index must be in 0..{self.config.clients - 1}, got {i!r}")
+
+
+@dataclass(frozen=True)
+class DeviceTimeline:
+    """Where one node's part of a round went (simulated seconds; ``energy_j`` in J).
+
+    ``compute_s``: its computations; ``uplink_s``: transfers it sent; ``downlink_s``: transfers it
+    received (client -> client counts for both ends); ``waiting_s``: the round's span minus the time in
+    which at least one of its operations was running (overlaps count once); ``energy_j``: its
+    operations' energy (computations on it, transfers it sent)."""
+
+    compute_s: float = 0.0
+    uplink_s: float = 0.0
+    downlink_s: float = 0.0
+    waiting_s: float = 0.0
+    energy_j: float = 0.0
+
+
+def round_timeline(ops: Mapping[int, Op], done: Sequence[Completed]) -> dict[str, DeviceTimeline]:
+    """Per node, the timeline of a round: ``ops`` maps the round's op ids to their operations (``zip`` of
+    :meth:`CoSimNetwork.submit`'s ids and ops), ``done`` is their completions. The span runs from the
+    earliest start to the latest end of ``done``. Failed operations count for the time they took."""
+    if not done:
+        return {}
+    span = max(c.end_s for c in done) - min(c.start_s for c in done)
+    parts: dict[str, dict[str, float]] = {}
+    intervals: dict[str, list[tuple[float, float]]] = {}
+
+    def add(node: str, key: str, c: Completed, energy: float) -> None:
+        entry = parts.setdefault(node, {"compute_s": 0.0, "uplink_s": 0.0, "downlink_s": 0.0, "energy_j": 0.0})
+        entry[key] += c.end_s - c.start_s
+        entry["energy_j"] += energy
+        intervals.setdefault(node, []).append((c.start_s, c.end_s))
+
+    for c in done:
+        try:
+            op = ops[c.op_id]
+        except KeyError:
+            raise ValueError(f"round_timeline: completion of op {c.op_id} has no operation in ops") from None
+        if isinstance(op, Compute):
+            add(op.node, "compute_s", c, c.energy_j)
+        else:
+            add(op.src, "uplink_s", c, c.energy_j)
+            if op.dst != op.src:
+                add(op.dst, "downlink_s", c, 0.0)
+    out = {}
+    for node, entry in parts.items():
+        busy, reach = 0.0, -math.inf
+        for start, end in sorted(intervals[node]):
+            busy += max(0.0, end - max(start, reach))
+            reach = max(reach, end)
+        out[node] = DeviceTimeline(waiting_s=max(0.0, span - busy), **entry)
+    return out
