@@ -144,8 +144,9 @@ def build_encoder_classifier(
 def lm_loss(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy (nats per predicted token) of int64 ``ids`` ``(B, L)``.
 
-    Works for the bare model and with a PEFT adapter (prompt tuning's virtual tokens carry no label)."""
-    return model(input_ids=ids, labels=ids).loss
+    Works for the bare model and with a PEFT adapter (prompt tuning's virtual tokens carry no label).
+    Every position is attended: end-of-text ids inside a block separate documents, they are not padding."""
+    return model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
 
 
 def classification_loss(

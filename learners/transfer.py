@@ -133,11 +133,15 @@ def copy_layers(source: nn.Module, target: nn.Module, names: Sequence[str]) -> i
     """Copy blocks ``names`` (parameters and buffers) from ``source`` into ``target``, which must have
     the same blocks; returns the bytes transferred."""
     state = transferred_state(source, names)
-    _blocks(target, names)
-    missing, _ = target.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k.startswith(tuple(f"{n}." for n in names))]
-    if missing:
-        raise ValueError(f"target model lacks {missing} of the transferred layers")
+    expected = transferred_state(target, names)
+    wrong = [k for k in state.keys() & expected.keys() if state[k].shape != expected[k].shape]
+    if state.keys() != expected.keys() or wrong:
+        raise ValueError(
+            f"the target's blocks {list(names)} differ from the source's: only in the source "
+            f"{sorted(state.keys() - expected.keys())}, only in the target {sorted(expected.keys() - state.keys())}, "
+            f"shapes differ {sorted(wrong)}"
+        )
+    target.load_state_dict(state, strict=False)
     return state_nbytes(state)
 
 

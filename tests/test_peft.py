@@ -423,6 +423,9 @@ def test_frozen_layers_do_not_change_while_the_rest_trains():
     assert not torch.equal(before["fc.weight"], after["fc.weight"])
     assert not torch.equal(before["layer2_0.bn1.running_mean"], after["layer2_0.bn1.running_mean"])  # trainable BN ran
     assert torch.equal(source.stem[0].weight, target.stem[0].weight)
+    wider = zoo.build_model("resnet18_style", num_classes=3, image_size=8, base_width=8)
+    with pytest.raises(ValueError, match="differ from the source's: .*shapes differ"):
+        tl.copy_layers(source, wider, t_s)
 
     with pytest.raises(ValueError, match="all frozen"):
         tl.adaptation_loss(target, 2, torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8), torch.zeros(2, dtype=torch.long))
