@@ -15,7 +15,8 @@ the adapters travel).
 
 Losses (:func:`lm_loss`, :func:`classification_loss`) take a batch and return the mean cross-entropy in
 nats per token (per example for the classifier); perplexity is ``exp(loss)``. :func:`train_steps` runs
-AdamW on the model's trainable parameters only (with a PEFT adapter applied, the adapter's).
+AdamW on the model's trainable parameters only (with a PEFT adapter applied, the adapter's) and returns
+the losses and the FLOPs the steps cost.
 :func:`training_step_flops` measures one forward + backward with PyTorch's FLOP counter (matrix
 multiplications only, 2 FLOPs per multiply-accumulate): with frozen weights autograd skips their weight
 gradients, so a LoRA step costs less than a full one and more as the rank grows.
@@ -24,6 +25,7 @@ gradients, so a LoRA step costs less than a full one and more as the rank grows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Self
 
 import torch
@@ -36,6 +38,7 @@ from ns6g.config import ScenarioConfig
 __all__ = [
     "CausalLMConfig",
     "EncoderClassifierConfig",
+    "LocalTraining",
     "build_causal_lm",
     "build_encoder_classifier",
     "classification_loss",
@@ -160,11 +163,31 @@ def classification_loss(
 LossFn = Callable[[nn.Module, Any], torch.Tensor]
 
 
+@dataclass(frozen=True)
+class LocalTraining:
+    """What :func:`train_steps` did: each step's training loss (nats, before the update) and the FLOPs of
+    all its forward and backward passes (what a protocol submits as the client's ``Compute``)."""
+
+    losses: list[float]
+    flops: int
+
+
+def _shapes(batch: Any) -> tuple:
+    """The tensor shapes of a batch (a tensor or a tuple of tensors): FLOPs depend on nothing else."""
+    if isinstance(batch, torch.Tensor):
+        return (tuple(batch.shape),)
+    return tuple(tuple(t.shape) for t in batch)
+
+
 def train_steps(
     model: nn.Module, batches: Iterable[Any], lr: float, loss_fn: LossFn = lm_loss, weight_decay: float = 0.0
-) -> list[float]:
+) -> LocalTraining:
     """One AdamW step (learning rate ``lr``) per batch on the model's trainable parameters, a fresh
-    optimiser per call (as a client's local round). Returns each step's training loss before the update.
+    optimiser per call (as a client's local round).
+
+    FLOPs are counted exactly as in :func:`training_step_flops`, but only on the first step of each
+    batch shape (the count depends on shapes alone; counting every step would slow training 3-5x); the
+    optimiser's elementwise updates are not counted.
 
     Raises:
         ValueError: if the model has no trainable parameter or ``lr`` is not positive.
@@ -176,14 +199,25 @@ def train_steps(
         raise ValueError("the model has no trainable parameter")
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     model.train()
-    losses = []
+    losses: list[float] = []
+    flops_by_shape: dict[tuple, int] = {}
+    total_flops = 0
     for batch in batches:
         optimiser.zero_grad(set_to_none=True)
-        loss = loss_fn(model, batch)
-        loss.backward()
+        shape = _shapes(batch)
+        if shape in flops_by_shape:
+            loss = loss_fn(model, batch)
+            loss.backward()
+        else:
+            counter = FlopCounterMode(display=False)
+            with counter:
+                loss = loss_fn(model, batch)
+                loss.backward()
+            flops_by_shape[shape] = int(counter.get_total_flops())
+        total_flops += flops_by_shape[shape]
         optimiser.step()
         losses.append(float(loss.detach()))
-    return losses
+    return LocalTraining(losses=losses, flops=total_flops)
 
 
 @torch.no_grad()
