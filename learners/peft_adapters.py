@@ -74,11 +74,14 @@ _DEFAULT_LORA_TARGETS = {"gpt2": ("c_attn",), "bert": ("query", "value")}
 class AdapterConfig(ScenarioConfig):
     """Which adapter to add and its size."""
 
-    method: Literal["lora", "prompt", "prefix"] = Field("lora", description="LoRA, prompt tuning or prefix tuning")
+    method: Literal["lora", "prompt", "prefix"] = Field(
+        "lora", description="LoRA, prompt tuning or prefix tuning"
+    )
     rank: int = Field(8, ge=1, le=65_536, description="LoRA rank r (rows of A, columns of B)")
     alpha: float | None = Field(None, gt=0, description="LoRA alpha (scaling alpha / r); None: alpha = rank")
     target_modules: tuple[str, ...] | None = Field(
-        None, description="names (suffixes) of the modules LoRA adapts; None: the model type's default")
+        None, description="names (suffixes) of the modules LoRA adapts; None: the model type's default"
+    )
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the LoRA input (probability)")
     virtual_tokens: int = Field(16, ge=1, le=65_536, description="prompt/prefix length (virtual tokens)")
 
@@ -140,7 +143,8 @@ def apply_adapter(
     else:
         if task_type is None:
             raise ValueError(
-                f"{cfg.method} tuning needs a transformers language model or classifier, got {type(model).__name__}"
+                f"{cfg.method} tuning needs a transformers language model or classifier, "
+                f"got {type(model).__name__}"
             )
         if cfg.method == "prompt":
             peft_config = PromptTuningConfig(
@@ -173,11 +177,15 @@ def load_adapter_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> N
     params = {name: p for name, p in model.named_parameters() if p.requires_grad}
     missing = sorted(set(params) - set(state))
     unexpected = sorted(set(state) - set(params))
-    wrong = [f"{n}: {tuple(state[n].shape)} vs {tuple(params[n].shape)}"
-             for n in sorted(set(params) & set(state)) if state[n].shape != params[n].shape]
+    wrong = [
+        f"{n}: {tuple(state[n].shape)} vs {tuple(params[n].shape)}"
+        for n in sorted(set(params) & set(state))
+        if state[n].shape != params[n].shape
+    ]
     if missing or unexpected or wrong:
         raise ValueError(
-            f"adapter state does not fit the model: missing {missing}, unexpected {unexpected}, shapes {wrong}"
+            f"adapter state does not fit the model: missing {missing}, unexpected {unexpected}, "
+            f"shapes {wrong}"
         )
     with torch.no_grad():
         for name, p in params.items():
@@ -189,7 +197,9 @@ def state_nbytes(state: Mapping[str, torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in state.values())
 
 
-def average_states(states: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float] | None = None) -> State:
+def average_states(
+    states: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float] | None = None
+) -> State:
     """FedAvg: sum_k w_k state_k / sum_k w_k, entry by entry (equal weights if None). Accumulates in
     float64 and returns each entry in its original dtype (integer entries rounded).
 
@@ -207,10 +217,14 @@ def average_states(states: Sequence[Mapping[str, torch.Tensor]], weights: Sequen
     first = states[0]
     for k, state in enumerate(states[1:], start=1):
         if set(state) != set(first):
-            raise ValueError(f"state {k} has entries {sorted(set(state) ^ set(first))} that state 0 does not share")
+            raise ValueError(
+                f"state {k} has entries {sorted(set(state) ^ set(first))} that state 0 does not share"
+            )
         for name, t in state.items():
             if t.shape != first[name].shape:
-                raise ValueError(f"state {k} entry {name!r} has shape {tuple(t.shape)}, state 0 {tuple(first[name].shape)}")
+                raise ValueError(
+                    f"state {k} entry {name!r} has shape {tuple(t.shape)}, state 0 {tuple(first[name].shape)}"
+                )
     total = sum(weights)
     out = {}
     for name, ref in first.items():
@@ -225,12 +239,17 @@ def group_average(
     """FedAvg within each group: ``{group: (average state, total weight)}``, groups in first-seen order.
     Clustered FL keeps each group's state; hierarchical FL averages the group states by total weight."""
     if not (len(states) == len(weights) == len(groups)):
-        raise ValueError(f"{len(states)} states, {len(weights)} weights and {len(groups)} groups differ in number")
+        raise ValueError(
+            f"{len(states)} states, {len(weights)} weights and {len(groups)} groups differ in number"
+        )
     members: dict[Hashable, list[int]] = {}
     for k, g in enumerate(groups):
         members.setdefault(g, []).append(k)
     return {
-        g: (average_states([states[k] for k in ks], [weights[k] for k in ks]), float(sum(weights[k] for k in ks)))
+        g: (
+            average_states([states[k] for k in ks], [weights[k] for k in ks]),
+            float(sum(weights[k] for k in ks)),
+        )
         for g, ks in members.items()
     }
 
@@ -272,7 +291,9 @@ def _resize_rank(state: Mapping[str, torch.Tensor], rank: int) -> State:
     return out
 
 
-def hetlora_aggregate(states: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float] | None = None) -> State:
+def hetlora_aggregate(
+    states: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float] | None = None
+) -> State:
     """The global adapter of clients with different LoRA ranks: zero-pad each to the largest rank, then
     FedAvg. The result has rank max_k r_k."""
     if not states:
@@ -297,7 +318,9 @@ def hetlora_truncate(global_state: Mapping[str, torch.Tensor], rank: int) -> Sta
 # clustering
 
 
-def flatten_update(new_state: Mapping[str, torch.Tensor], old_state: Mapping[str, torch.Tensor]) -> torch.Tensor:
+def flatten_update(
+    new_state: Mapping[str, torch.Tensor], old_state: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
     """A client's update as one float32 vector: new - old for every entry, in sorted name order."""
     if set(new_state) != set(old_state):
         raise ValueError(f"states differ in entries {sorted(set(new_state) ^ set(old_state))}")

@@ -18,10 +18,11 @@ Loaders. :func:`load_text_corpus` reads a ``.txt`` file (documents separated by 
 ``.jsonl`` file (one JSON object per line with a text field and an optional domain field) or a directory
 of such files (each file's name without suffix is the default domain), and returns documents by domain.
 
-Tensors. :func:`minibatches` draws seeded mini-batches (each epoch a fresh permutation); :func:`lm_blocks` concatenates tokenised documents (end-of-text between them) and cuts the
+Tensors. :func:`lm_blocks` concatenates tokenised documents (end-of-text between them) and cuts the
 stream into ``(n_blocks, seq_len)`` int64 blocks, GPT-2 style; :func:`classification_set` pads or cuts each
 document to ``seq_len`` for a sequence classifier whose labels are the domains; :func:`split_by_domain`
-gives each client disjoint blocks of one domain (16 clients in 4 domain clusters in paper 003's setup).
+gives each client disjoint blocks of one domain (16 clients in 4 domain clusters in paper 003's setup);
+:func:`minibatches` draws seeded mini-batches (each epoch a fresh permutation).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class ByteTokenizer:
 # the offline corpus
 
 # Standard library modules whose docstrings make up each domain (all present in a CPython >= 3.11 build).
+# fmt: off
 PYTHON_DOC_DOMAINS: dict[str, tuple[str, ...]] = {
     "text": (
         "string", "textwrap", "re", "difflib", "unicodedata", "codecs", "html.parser", "json", "csv",
@@ -94,6 +96,7 @@ PYTHON_DOC_DOMAINS: dict[str, tuple[str, ...]] = {
         "concurrent.futures.thread",
     ),
 }
+# fmt: on
 
 
 def _module_docstrings(module_name: str) -> list[str]:
@@ -111,7 +114,9 @@ def _module_docstrings(module_name: str) -> list[str]:
         if inspect.isclass(obj):
             for member_name in sorted(vars(obj)):
                 member = vars(obj)[member_name]
-                if not member_name.startswith("_") and (inspect.isroutine(member) or isinstance(member, property)):
+                if not member_name.startswith("_") and (
+                    inspect.isroutine(member) or isinstance(member, property)
+                ):
                     docs.append(inspect.getdoc(member))
     return [d for d in docs if d]
 
@@ -298,7 +303,10 @@ class DomainClient:
 
 
 def split_by_domain(
-    blocks_by_domain: Mapping[str, torch.Tensor], clients_per_domain: int, samples_per_client: int, seed: int = 0
+    blocks_by_domain: Mapping[str, torch.Tensor],
+    clients_per_domain: int,
+    samples_per_client: int,
+    seed: int = 0,
 ) -> list[DomainClient]:
     """Clients grouped by domain: for each domain in order, ``clients_per_domain`` clients each holding
     ``samples_per_client`` blocks of that domain, disjoint within the domain (a seeded shuffle decides
@@ -310,7 +318,8 @@ def split_by_domain(
     """
     if clients_per_domain < 1 or samples_per_client < 1:
         raise ValueError(
-            f"clients_per_domain and samples_per_client must be >= 1, got {clients_per_domain}, {samples_per_client}"
+            "clients_per_domain and samples_per_client must be >= 1, "
+            f"got {clients_per_domain}, {samples_per_client}"
         )
     gen = torch.Generator().manual_seed(seed)
     need = clients_per_domain * samples_per_client
@@ -321,7 +330,9 @@ def split_by_domain(
                 f"domain {domain!r} has {blocks.shape[0]} blocks; {clients_per_domain} clients x "
                 f"{samples_per_client} samples need {need}"
             )
-        order = torch.randperm(blocks.shape[0], generator=gen)[:need].view(clients_per_domain, samples_per_client)
+        order = torch.randperm(blocks.shape[0], generator=gen)[:need].view(
+            clients_per_domain, samples_per_client
+        )
         clients += [DomainClient(domain, blocks[rows]) for rows in order]
     return clients
 
@@ -336,7 +347,9 @@ def minibatches(data: torch.Tensor | tuple[torch.Tensor, ...], batch_size: int, 
     """
     rows = (data[0] if isinstance(data, tuple) else data).shape[0]
     if batch_size < 1 or steps < 0 or batch_size > rows:
-        raise ValueError(f"batch_size={batch_size} must be in 1..{rows} (rows of data) and steps={steps} >= 0")
+        raise ValueError(
+            f"batch_size={batch_size} must be in 1..{rows} (rows of data) and steps={steps} >= 0"
+        )
     gen = torch.Generator().manual_seed(seed)
     per_epoch = rows // batch_size
     order = torch.randperm(rows, generator=gen)

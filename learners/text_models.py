@@ -61,7 +61,9 @@ class _TextModelConfig(ScenarioConfig):
     d_model: int = Field(64, ge=2, le=65_536, description="hidden size (features per token)")
     layers: int = Field(2, ge=1, le=256, description="transformer blocks")
     heads: int = Field(2, ge=1, le=1024, description="attention heads (must divide d_model)")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability everywhere (0 = deterministic)")
+    dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout probability everywhere (0 = deterministic)"
+    )
     pad_id: int = Field(_EOS_ID, ge=0, description="end-of-text / padding token id (< vocab_size)")
 
     @model_validator(mode="after")
@@ -91,7 +93,9 @@ def seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
         return build()
 
 
-def build_causal_lm(config: CausalLMConfig | dict[str, Any] | None = None, seed: int = 0, **overrides: Any) -> nn.Module:
+def build_causal_lm(
+    config: CausalLMConfig | dict[str, Any] | None = None, seed: int = 0, **overrides: Any
+) -> nn.Module:
     """A randomly initialised ``GPT2LMHeadModel`` (seeded). Input ``input_ids`` int64 ``(B, L <= seq_len)``;
     output logits ``(B, L, vocab_size)``. Raises ConfigError for a bad configuration."""
     from transformers import GPT2Config, GPT2LMHeadModel

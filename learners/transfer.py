@@ -78,7 +78,10 @@ def coral(xs: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
 
 
 Discrepancy = Literal["mmd", "coral"]
-_DISCREPANCIES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"mmd": mmd2, "coral": coral}
+_DISCREPANCIES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mmd": mmd2,
+    "coral": coral,
+}
 
 
 def discrepancy(kind: Discrepancy, xs: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
@@ -98,7 +101,9 @@ def _blocks(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
     children = dict(model.named_children())
     unknown = [n for n in names if n not in children]
     if unknown:
-        raise ValueError(f"layer(s) {unknown} are not top-level blocks of the model; blocks: {', '.join(children)}")
+        raise ValueError(
+            f"layer(s) {unknown} are not top-level blocks of the model; blocks: {', '.join(children)}"
+        )
     return [children[n] for n in names]
 
 
@@ -138,7 +143,8 @@ def copy_layers(source: nn.Module, target: nn.Module, names: Sequence[str]) -> i
     if state.keys() != expected.keys() or wrong:
         raise ValueError(
             f"the target's blocks {list(names)} differ from the source's: only in the source "
-            f"{sorted(state.keys() - expected.keys())}, only in the target {sorted(expected.keys() - state.keys())}, "
+            f"{sorted(state.keys() - expected.keys())}, "
+            f"only in the target {sorted(expected.keys() - state.keys())}, "
             f"shapes differ {sorted(wrong)}"
         )
     target.load_state_dict(state, strict=False)
