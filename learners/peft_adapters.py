@@ -347,7 +347,7 @@ def cluster_updates(
         raise ValueError(f"n_clusters={n_clusters} is not in 1..{len(updates)} (number of updates)")
     if len({u.numel() for u in updates}) != 1:
         raise ValueError(f"update vectors differ in length: {[u.numel() for u in updates]}")
-    x = torch.stack([u.detach().to(torch.float64).flatten() for u in updates])
+    x = torch.stack([u.detach().cpu().to(torch.float64).flatten() for u in updates])
     norms = x.norm(dim=1)
     if (norms == 0).any():
         raise ValueError(f"update(s) {torch.nonzero(norms == 0).flatten().tolist()} are all zeros")

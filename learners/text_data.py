@@ -15,8 +15,9 @@ whatever the running Python ships: the same installation always gives the same c
 per domain on CPython 3.11).
 
 Loaders. :func:`load_text_corpus` reads a ``.txt`` file (documents separated by blank lines), a
-``.jsonl`` file (one JSON object per line with a text field and an optional domain field) or a directory
-of such files (each file's name without suffix is the default domain), and returns documents by domain.
+``.jsonl`` file (one JSON object per line with a text field and an optional domain field), a ``.csv`` or
+``.tsv`` table with a header (GLUE's TSV files, for instance) or a directory of such files (each file's
+name without suffix is the default domain), and returns documents by domain (or by class label).
 
 Tensors. :func:`lm_blocks` concatenates tokenised documents (end-of-text between them) and cuts the
 stream into ``(n_blocks, seq_len)`` int64 blocks, GPT-2 style; :func:`classification_set` pads or cuts each
@@ -27,6 +28,7 @@ gives each client disjoint blocks of one domain (16 clients in 4 domain clusters
 
 from __future__ import annotations
 
+import csv
 import functools
 import importlib
 import inspect
@@ -194,36 +196,61 @@ def _read_jsonl(path: Path, text_field: str, domain_field: str) -> list[tuple[st
     return rows
 
 
+def _read_table(path: Path, text_field: str, domain_field: str) -> list[tuple[str, str | None]]:
+    """(text, domain or None) per row of a CSV or TSV file with a header row. TSV is read without quote
+    handling, as the GLUE files (SST-2, QNLI, QQP) are written; CSV with the usual double quotes."""
+    dialect = dict(delimiter="\t", quoting=csv.QUOTE_NONE) if path.suffix == ".tsv" else dict(delimiter=",")
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, **dialect)
+        if text_field not in (reader.fieldnames or []):
+            raise ValueError(f"{path}: no column {text_field!r} in the header {reader.fieldnames}")
+        rows = []
+        for record in reader:
+            if record[text_field] is None:
+                raise ValueError(f"{path}:{reader.line_num}: the row has no {text_field!r} value")
+            rows.append((record[text_field], record.get(domain_field) or None))
+    return rows
+
+
+_SUFFIXES = (".txt", ".jsonl", ".csv", ".tsv")
+
+
 def load_text_corpus(
     path: str | Path, *, text_field: str = "text", domain_field: str = "domain"
 ) -> dict[str, list[str]]:
-    """Documents by domain from a local ``.txt`` file, ``.jsonl`` file or a directory of them.
+    """Documents by domain from a local ``.txt``, ``.jsonl``, ``.csv`` or ``.tsv`` file, or a directory.
 
     ``.txt``: documents are separated by blank lines; the domain is the file name without suffix.
     ``.jsonl``: one JSON object per line, the document in ``text_field``; the domain in ``domain_field``
-    when present, else the file name without suffix. A directory: every ``.txt`` and ``.jsonl`` file
-    directly inside it, in name order.
+    when present, else the file name without suffix. ``.csv`` / ``.tsv``: a header row, then one document
+    per row in column ``text_field`` (e.g. ``sentence`` for GLUE SST-2), the domain (or class label, e.g.
+    ``label``) in column ``domain_field`` when there is one. A directory: every such file directly inside
+    it, in name order.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: for an unsupported suffix, a malformed JSONL line (with its line number), or a corpus
-            with no document.
+        ValueError: for an unsupported suffix, a malformed JSONL line (with its line number), a table
+            without the text column, or a corpus with no document.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"text corpus {path} does not exist")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in (".txt", ".jsonl"))
-    elif path.suffix in (".txt", ".jsonl"):
+        files = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES)
+    elif path.suffix in _SUFFIXES:
         files = [path]
     else:
-        raise ValueError(f"text corpus {path}: unsupported file type {path.suffix!r} (use .txt or .jsonl)")
+        raise ValueError(
+            f"text corpus {path}: unsupported file type {path.suffix!r} (use {', '.join(_SUFFIXES)})"
+        )
     corpus: dict[str, list[str]] = {}
     for file in files:
         if file.suffix == ".txt":
             rows = [(doc, None) for doc in _read_txt(file)]
-        else:
+        elif file.suffix == ".jsonl":
             rows = _read_jsonl(file, text_field, domain_field)
+        else:
+            rows = _read_table(file, text_field, domain_field)
         for text, domain in rows:
             corpus.setdefault(domain or file.stem, []).append(text)
     if not any(corpus.values()):

@@ -127,9 +127,23 @@ def test_loaders_read_txt_jsonl_and_directories(tmp_path):
         td.load_text_corpus(tmp_path / "nofield.jsonl")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         td.load_text_corpus(tmp_path / "missing.txt")
-    (tmp_path / "data.csv").write_text("a,b\n")
-    with pytest.raises(ValueError, match="unsupported file type '.csv'"):
-        td.load_text_corpus(tmp_path / "data.csv")
+    (tmp_path / "data.parquet").write_text("a,b\n")
+    with pytest.raises(ValueError, match="unsupported file type '.parquet'"):
+        td.load_text_corpus(tmp_path / "data.parquet")
+
+
+def test_loaders_read_glue_style_tables(tmp_path):
+    # GLUE SST-2 train.tsv: header "sentence<TAB>label", no quoting (a lone quote is text)
+    sst2 = 'sentence\tlabel\nit \'s a "charming journey\t1\ndull\t0\n'
+    (tmp_path / "train.tsv").write_text(sst2, encoding="utf-8")
+    assert td.load_text_corpus(tmp_path / "train.tsv", text_field="sentence", domain_field="label") == {
+        "1": ['it \'s a "charming journey'],
+        "0": ["dull"],
+    }
+    (tmp_path / "reviews.csv").write_text('title,text\nA,"good, really"\nB,bad\n', encoding="utf-8")
+    assert td.load_text_corpus(tmp_path / "reviews.csv") == {"reviews": ["good, really", "bad"]}
+    with pytest.raises(ValueError, match=r"no column 'sentence' in the header \['title', 'text'\]"):
+        td.load_text_corpus(tmp_path / "reviews.csv", text_field="sentence")
 
 
 def test_split_by_domain_gives_disjoint_shards():
