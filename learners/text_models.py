@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ns6g.config import ScenarioConfig
+from ns6g.learners.text_data import ByteTokenizer
 
 __all__ = [
     "CausalLMConfig",
@@ -49,8 +50,8 @@ __all__ = [
     "training_step_flops",
 ]
 
-_BYTE_VOCAB = 257  # ByteTokenizer.vocab_size; text_data is not imported so this module stays data-free
-_EOS_ID = 256
+_BYTE_VOCAB = ByteTokenizer.vocab_size
+_EOS_ID = ByteTokenizer.eos_id
 
 
 class _TextModelConfig(ScenarioConfig):
