@@ -32,13 +32,14 @@ With the default alpha = rank every client's scaling is 1, so a component means 
 
 Clustering for CFL-LoRA. :func:`clusters_by_domain` groups clients that share a data domain (the oracle
 clustering, as paper 003's 4 domain clusters); :func:`cluster_updates` groups clients by the direction of
-their adapter updates after a round (:func:`flatten_update`): spherical k-means (cosine similarity) with a
-seeded k-means++ start, labels numbered in order of first appearance so that the same input gives the
-same labels.
+their adapter updates after a round (:func:`flatten_update`): the mean update is subtracted (the drift all
+clients share), then spherical k-means (cosine similarity), best of several seeded k-means++ starts,
+labels numbered in order of first appearance so that the same input gives the same labels.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -333,42 +334,67 @@ def clusters_by_domain(domains: Sequence[Hashable]) -> list[int]:
     return [labels.setdefault(d, len(labels)) for d in domains]
 
 
-def cluster_updates(
-    updates: Sequence[torch.Tensor], n_clusters: int, seed: int = 0, iterations: int = 100
-) -> list[int]:
-    """Cluster label per client from its update vector: spherical k-means on the unit-normalised updates
-    (similarity = cosine), k-means++ start drawn with ``seed``; labels in order of first appearance.
-
-    Raises:
-        ValueError: if ``n_clusters`` is not in 1..len(updates), the vectors differ in length, or an
-            update is all zeros (it has no direction).
-    """
-    if not 1 <= n_clusters <= len(updates):
-        raise ValueError(f"n_clusters={n_clusters} is not in 1..{len(updates)} (number of updates)")
-    if len({u.numel() for u in updates}) != 1:
-        raise ValueError(f"update vectors differ in length: {[u.numel() for u in updates]}")
-    x = torch.stack([u.detach().cpu().to(torch.float64).flatten() for u in updates])
-    norms = x.norm(dim=1)
-    if (norms == 0).any():
-        raise ValueError(f"update(s) {torch.nonzero(norms == 0).flatten().tolist()} are all zeros")
-    x = x / norms[:, None]
-    gen = torch.Generator().manual_seed(seed)
-    # k-means++ on cosine distance 1 - cos.
+def _spherical_kmeans(
+    x: torch.Tensor, n_clusters: int, gen: torch.Generator, iterations: int
+) -> tuple[torch.Tensor, float]:
+    """One k-means run on unit rows ``x`` (n, D) from a k-means++ start (cosine distance 1 - cos).
+    Returns the labels (n,) and the objective: the sum of each row's cosine to its cluster's centre."""
     centres = [x[int(torch.randint(len(x), (1,), generator=gen))]]
     for _ in range(1, n_clusters):
         dist = (1 - x @ torch.stack(centres).T).min(dim=1).values.clamp(min=0)
         probs = dist / dist.sum() if dist.sum() > 0 else torch.full_like(dist, 1 / len(dist))
         centres.append(x[int(torch.multinomial(probs, 1, generator=gen))])
     c = torch.stack(centres)
-    labels = torch.zeros(len(x), dtype=torch.long)
+    labels = torch.full((len(x),), -1, dtype=torch.long)
     for _ in range(iterations):
         new_labels = (x @ c.T).argmax(dim=1)
         for j in range(n_clusters):
-            members = x[new_labels == j]
-            if len(members):  # an emptied cluster keeps its old centre
-                mean = members.sum(dim=0)
-                c[j] = mean / mean.norm() if mean.norm() > 0 else c[j]
+            total = x[new_labels == j].sum(dim=0)
+            if total.norm() > 0:  # an emptied cluster keeps its old centre
+                c[j] = total / total.norm()
         if torch.equal(new_labels, labels):
             break
         labels = new_labels
-    return clusters_by_domain(labels.tolist())
+    return labels, float((x * c[labels]).sum())
+
+
+def cluster_updates(
+    updates: Sequence[torch.Tensor],
+    n_clusters: int,
+    seed: int = 0,
+    center: bool = True,
+    restarts: int = 10,
+    iterations: int = 100,
+) -> list[int]:
+    """Cluster label per client from its update vector; labels in order of first appearance.
+
+    With ``center`` the mean update is subtracted first: the drift that every client shares (learning
+    the language in general) would otherwise dominate the directions. The (centred) updates are
+    normalised and clustered by spherical k-means (similarity = cosine), best of ``restarts`` seeded
+    k-means++ starts by total cosine to the cluster centres.
+
+    Raises:
+        ValueError: if ``n_clusters`` is not in 1..len(updates), the vectors differ in length, or an
+            update has no direction (all zeros, or equal to the mean when centred).
+    """
+    if not 1 <= n_clusters <= len(updates):
+        raise ValueError(f"n_clusters={n_clusters} is not in 1..{len(updates)} (number of updates)")
+    if len({u.numel() for u in updates}) != 1:
+        raise ValueError(f"update vectors differ in length: {[u.numel() for u in updates]}")
+    if restarts < 1:
+        raise ValueError(f"restarts must be >= 1, got {restarts}")
+    x = torch.stack([u.detach().cpu().to(torch.float64).flatten() for u in updates])
+    if center and len(x) > 1:
+        x = x - x.mean(dim=0)
+    norms = x.norm(dim=1)
+    if (norms == 0).any():
+        which = torch.nonzero(norms == 0).flatten().tolist()
+        raise ValueError(f"update(s) {which} have no direction (all zeros{', or the mean' if center else ''})")
+    x = x / norms[:, None]
+    gen = torch.Generator().manual_seed(seed)
+    best_labels, best_score = None, -math.inf
+    for _ in range(restarts):
+        labels, score = _spherical_kmeans(x, n_clusters, gen, iterations)
+        if score > best_score + 1e-12:
+            best_labels, best_score = labels, score
+    return clusters_by_domain(best_labels.tolist())
