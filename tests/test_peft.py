@@ -1,10 +1,11 @@
 """Text models, PEFT adapters and transfer-learning pieces (ns6g.learners.text_data, text_models,
 peft_adapters, transfer).
 
-Settings are tiny so that the file runs in well under a minute on one CPU thread: a GPT-2-style LM with
-d_model 32, 2 layers, 2 heads, byte vocabulary, briefly pretrained on three domains of the offline
-corpus (Python docstrings) and fine-tuned on the fourth ("network"). Loss tolerances are stated where
-they are used, in nats per token.
+Settings are tiny so that the file runs in under a minute on one CPU thread: GPT-2-style LMs with
+d_model 32, 2 layers, 2 heads and the byte vocabulary, briefly pretrained on the offline corpus (Python
+docstrings in 4 domains). The adapter-method ordering pretrains on three domains and fine-tunes on the
+fourth ("network"); the clustered (CFL) tests pretrain on all four and hold out random blocks of each.
+Loss tolerances are stated where they are used, in nats per token.
 """
 
 from __future__ import annotations
