@@ -219,6 +219,17 @@ def test_prompt_and_prefix_state_bytes():
         pa.apply_adapter(tm.build_causal_lm(seed=0, **LM), method="prefix", virtual_tokens=VIRTUAL)
     )
     assert pa.state_nbytes(prefix) == VIRTUAL * 2 * LM["layers"] * D_MODEL * 4  # a key and a value per layer
+    # the classifier takes prompts and prefixes too; its head trains (and travels) with them
+    ids = torch.randint(0, 256, (2, SEQ))
+    for method, per_token in (("prompt", D_MODEL), ("prefix", 2 * LM["layers"] * D_MODEL)):
+        clf = pa.apply_adapter(
+            tm.build_encoder_classifier(seq_len=SEQ + VIRTUAL, d_model=D_MODEL, num_classes=3),
+            method=method,
+            virtual_tokens=VIRTUAL,
+        )
+        batch = (ids, torch.ones_like(ids), torch.tensor([0, 2]))
+        assert float(tm.classification_loss(clf, batch)) > 0
+        assert pa.state_nbytes(pa.adapter_state(clf)) == (VIRTUAL * per_token + 3 * D_MODEL + 3) * 4
     # the wire state is in the tensor's own dtype: numel x element size
     assert pa.state_nbytes({"x": torch.zeros(3, 5, dtype=torch.float16)}) == 30
 
