@@ -118,7 +118,7 @@ def apply_adapter(
     Raises:
         ConfigError: for a bad configuration.
         ValueError: if a target module is not in the model, or prompt/prefix tuning is asked of a model
-            that is not a transformers language model or classifier.
+            that is not a transformers language model or classifier, or leaves no position for the input.
     """
     from peft import LoraConfig, PrefixTuningConfig, PromptTuningConfig, PromptTuningInit, get_peft_model
 
@@ -146,6 +146,14 @@ def apply_adapter(
             raise ValueError(
                 f"{cfg.method} tuning needs a transformers language model or classifier, "
                 f"got {type(model).__name__}"
+            )
+        positions = getattr(model.config, "n_positions", None) or getattr(
+            model.config, "max_position_embeddings", None
+        )
+        if positions is not None and cfg.virtual_tokens >= positions:
+            raise ValueError(
+                f"virtual_tokens={cfg.virtual_tokens} leaves no position for the input: the model has "
+                f"{positions} positions (inputs may be at most positions - virtual_tokens long)"
             )
         if cfg.method == "prompt":
             peft_config = PromptTuningConfig(

@@ -260,6 +260,8 @@ def test_bad_adapter_requests_fail_clearly():
         pa.apply_adapter(tm.build_causal_lm(seed=0, **LM), rank=0)
     with pytest.raises(ValueError, match=r"LoRA target module\(s\) \['q_proj'\] are not in"):
         pa.apply_adapter(tm.build_causal_lm(seed=0, **LM), target_modules=["q_proj"])
+    with pytest.raises(ValueError, match="virtual_tokens=40 leaves no position for the input"):
+        pa.apply_adapter(tm.build_causal_lm(seed=0, **LM), method="prefix", virtual_tokens=SEQ + VIRTUAL)
     with pytest.raises(ValueError, match="prompt tuning needs a transformers"):
         pa.apply_adapter(zoo.build_model("small_transformer"), method="prompt")
     # LoRA on a zoo model works when its linear layers are named
