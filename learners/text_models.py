@@ -1,0 +1,246 @@
+"""Small text models built from configuration (random initialisation, nothing downloaded), and the loss,
+training and FLOP-count helpers the text learners share.
+
+``build_causal_lm``          a GPT-2-style causal language model (``transformers.GPT2LMHeadModel``):
+                             token + learned position embeddings, pre-norm blocks with fused QKV
+                             attention (``c_attn``, a d x 3d projection) and a 4d MLP, tied LM head.
+``build_encoder_classifier`` a BERT-style encoder with a sequence-classification head
+                             (``transformers.BertForSequenceClassification``).
+
+Both default to the byte vocabulary of :class:`ns6g.learners.text_data.ByteTokenizer` (257 ids, id 256
+is end-of-text and padding) and to dropout 0, so that the same seed gives the same losses. ``seed``
+initialises the weights without touching the caller's global RNG: every client that builds with the
+same configuration and seed holds the same base model W0, which is what federated PEFT assumes (only
+the adapters travel).
+
+Losses (:func:`lm_loss`, :func:`classification_loss`) take a batch and return the mean cross-entropy in
+nats per token (per example for the classifier); perplexity is ``exp(loss)``. :func:`train_steps` runs
+AdamW on the model's trainable parameters only (with a PEFT adapter applied, the adapter's) and returns
+the losses and the FLOPs the steps cost.
+:func:`training_step_flops` measures one forward + backward with PyTorch's FLOP counter (matrix
+multiplications only, 2 FLOPs per multiply-accumulate): with frozen weights autograd skips their weight
+gradients, so a LoRA step costs less than a full one and more as the rank grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Self
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ns6g.config import ScenarioConfig
+from ns6g.learners.text_data import ByteTokenizer
+
+__all__ = [
+    "CausalLMConfig",
+    "EncoderClassifierConfig",
+    "LocalTraining",
+    "build_causal_lm",
+    "build_encoder_classifier",
+    "classification_loss",
+    "evaluate",
+    "lm_loss",
+    "seeded",
+    "train_steps",
+    "training_step_flops",
+]
+
+_BYTE_VOCAB = ByteTokenizer.vocab_size
+_EOS_ID = ByteTokenizer.eos_id
+
+
+class _TextModelConfig(ScenarioConfig):
+    """Fields shared by both text models (validated, strict, frozen; see ScenarioConfig.from_user)."""
+
+    vocab_size: int = Field(_BYTE_VOCAB, ge=2, le=1_000_000, description="token vocabulary size (ids)")
+    seq_len: int = Field(128, ge=2, le=65_536, description="longest input sequence (tokens)")
+    d_model: int = Field(64, ge=2, le=65_536, description="hidden size (features per token)")
+    layers: int = Field(2, ge=1, le=256, description="transformer blocks")
+    heads: int = Field(2, ge=1, le=1024, description="attention heads (must divide d_model)")
+    dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout probability everywhere (0 = deterministic)"
+    )
+    pad_id: int = Field(_EOS_ID, ge=0, description="end-of-text / padding token id (< vocab_size)")
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> Self:
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by heads={self.heads}")
+        if self.pad_id >= self.vocab_size:
+            raise ValueError(f"pad_id={self.pad_id} is not below vocab_size={self.vocab_size}")
+        return self
+
+
+class CausalLMConfig(_TextModelConfig):
+    """A GPT-2-style causal language model (MLP width 4 x d_model, as GPT-2)."""
+
+
+class EncoderClassifierConfig(_TextModelConfig):
+    """A BERT-style encoder classifier (classification from the first token's pooled state)."""
+
+    ff_dim: int = Field(256, ge=1, le=1_000_000, description="feed-forward hidden size (features)")
+    num_classes: int = Field(4, ge=2, le=100_000, description="number of classes")
+
+
+def seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
+    """Build under ``torch.manual_seed(seed)`` without changing the caller's RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def build_causal_lm(
+    config: CausalLMConfig | dict[str, Any] | None = None, seed: int = 0, **overrides: Any
+) -> nn.Module:
+    """A randomly initialised ``GPT2LMHeadModel`` (seeded). Input ``input_ids`` int64 ``(B, L <= seq_len)``;
+    output logits ``(B, L, vocab_size)``. Raises ConfigError for a bad configuration."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = CausalLMConfig.from_user(config, **overrides)
+    hf_config = GPT2Config(
+        vocab_size=cfg.vocab_size,
+        n_positions=cfg.seq_len,
+        n_embd=cfg.d_model,
+        n_layer=cfg.layers,
+        n_head=cfg.heads,
+        resid_pdrop=cfg.dropout,
+        embd_pdrop=cfg.dropout,
+        attn_pdrop=cfg.dropout,
+        bos_token_id=cfg.pad_id,
+        eos_token_id=cfg.pad_id,
+        pad_token_id=cfg.pad_id,
+    )
+    model = seeded(seed, lambda: GPT2LMHeadModel(hf_config))
+    model.loss_type = "ForCausalLM"  # transformers infers it from the class name and warns otherwise
+    return model
+
+
+def build_encoder_classifier(
+    config: EncoderClassifierConfig | dict[str, Any] | None = None, seed: int = 0, **overrides: Any
+) -> nn.Module:
+    """A randomly initialised ``BertForSequenceClassification`` (seeded). Inputs ``input_ids`` and
+    ``attention_mask`` int64 ``(B, L <= seq_len)``; output logits ``(B, num_classes)``."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    cfg = EncoderClassifierConfig.from_user(config, **overrides)
+    hf_config = BertConfig(
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.d_model,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        intermediate_size=cfg.ff_dim,
+        max_position_embeddings=cfg.seq_len,
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+        classifier_dropout=cfg.dropout,
+        num_labels=cfg.num_classes,
+        pad_token_id=cfg.pad_id,
+        problem_type="single_label_classification",
+    )
+    return seeded(seed, lambda: BertForSequenceClassification(hf_config))
+
+
+# --------------------------------------------------------------------------------------------------
+# losses, training, FLOPs
+
+
+def lm_loss(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy (nats per predicted token) of int64 ``ids`` ``(B, L)``.
+
+    Works for the bare model and with a PEFT adapter (prompt tuning's virtual tokens carry no label).
+    Every position is attended: end-of-text ids inside a block separate documents, they are not padding."""
+    return model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
+
+
+def classification_loss(
+    model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """Mean cross-entropy of a batch ``(ids (B, L), attention_mask (B, L), labels (B,))``."""
+    ids, mask, labels = batch
+    return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+
+LossFn = Callable[[nn.Module, Any], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LocalTraining:
+    """What :func:`train_steps` did: each step's training loss (nats, before the update) and the FLOPs of
+    all its forward and backward passes (what a protocol submits as the client's ``Compute``)."""
+
+    losses: list[float]
+    flops: int
+
+
+def _shapes(batch: Any) -> tuple:
+    """The tensor shapes of a batch (a tensor or a tuple of tensors): FLOPs depend on nothing else."""
+    if isinstance(batch, torch.Tensor):
+        return (tuple(batch.shape),)
+    return tuple(tuple(t.shape) for t in batch)
+
+
+def train_steps(
+    model: nn.Module, batches: Iterable[Any], lr: float, loss_fn: LossFn = lm_loss, weight_decay: float = 0.0
+) -> LocalTraining:
+    """One AdamW step (learning rate ``lr``) per batch on the model's trainable parameters, a fresh
+    optimiser per call (as a client's local round).
+
+    FLOPs are counted exactly as in :func:`training_step_flops`, but only on the first step of each
+    batch shape (the count depends on shapes alone; counting every step would slow training 3-5x); the
+    optimiser's elementwise updates are not counted.
+
+    Raises:
+        ValueError: if the model has no trainable parameter or ``lr`` is not positive.
+    """
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameter")
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    model.train()
+    losses: list[float] = []
+    flops_by_shape: dict[tuple, int] = {}
+    total_flops = 0
+    for batch in batches:
+        optimiser.zero_grad(set_to_none=True)
+        shape = _shapes(batch)
+        if shape in flops_by_shape:
+            loss = loss_fn(model, batch)
+            loss.backward()
+        else:
+            counter = FlopCounterMode(display=False)
+            with counter:
+                loss = loss_fn(model, batch)
+                loss.backward()
+            flops_by_shape[shape] = int(counter.get_total_flops())
+        total_flops += flops_by_shape[shape]
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    return LocalTraining(losses=losses, flops=total_flops)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterable[Any], loss_fn: LossFn = lm_loss) -> float:
+    """Mean loss over ``batches`` in eval mode (each batch weighted equally)."""
+    model.eval()
+    losses = [float(loss_fn(model, batch)) for batch in batches]
+    if not losses:
+        raise ValueError("no batch to evaluate")
+    return sum(losses) / len(losses)
+
+
+def training_step_flops(model: nn.Module, batch: Any, loss_fn: LossFn = lm_loss) -> int:
+    """FLOPs of one forward + backward pass on ``batch`` (for the whole batch). Gradients are cleared
+    afterwards; the parameters do not change."""
+    model.train()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss_fn(model, batch).backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
