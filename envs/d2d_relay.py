@@ -18,7 +18,8 @@ Reward: ``delivered_mbps - energy_weight * relay_energy_mj`` over the decision i
 received at the server (Mbit/s) and the relays' transmit energy (mJ, power x airtime on both hops).
 Info: ``delivered_mbps``, ``delivered_kbytes``, ``direct_kbytes``, ``sidelink_kbytes``,
 ``relay_uplink_kbytes`` (per hop, decoded), ``relayed_remotes``, ``collisions``, ``half_duplex_losses``,
-``sidelink_transmissions``, ``sidelink_failures``, ``relay_energy_mj``, ``mean_delay_ms``. See
+``sidelink_transmissions``, ``sidelink_failures``, ``relay_energy_mj``, ``sidelink_sinr_db``,
+``mean_delay_ms``. See
 docs/d2d-relay.md.
 """
 
@@ -53,6 +54,8 @@ class D2DRelayConfig(ScenarioConfig):
     relay_max_m: float = Field(150.0, ge=10, le=10_000, description="largest relay-gNB distance (m)")
     sidelink_scenario: Literal["V2V-Urban", "V2V-Highway"] = Field(
         "V2V-Urban", description="TR 37.885 scenario of the UE-UE loss")
+    sidelink_condition: Literal["3gpp", "los"] = Field(
+        "3gpp", description="LOS state of UE-UE links: TR 37.885 LOS/NLOSv draws, or always LOS")
     sidelink_frequency_hz: float = Field(5.9e9, ge=0.5e9, le=100e9, description="sidelink carrier frequency (Hz)")
     sidelink_bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="sidelink carrier bandwidth (Hz)")
     sidelink_numerology: int = Field(1, ge=0, le=6, description="sidelink numerology mu")

@@ -28,7 +28,8 @@
 // Info: delivered_mbps, delivered_kbytes, direct_kbytes (remotes' own RAN uplink), sidelink_kbytes
 //   (remote -> relay sidelink, decoded), relay_uplink_kbytes (relays' RAN uplink, decoded),
 //   relayed_remotes, collisions, half_duplex_losses, sidelink_transmissions, sidelink_failures,
-//   relay_energy_mj, mean_delay_ms (end to end, remote packets received in the interval; NaN if none).
+//   relay_energy_mj, sidelink_sinr_db (mean effective SINR of the interval's sidelink receptions; NaN if
+//   none), mean_delay_ms (end to end, remote packets received in the interval; NaN if none).
 #include "bridge/ns6g-bridge.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/helper/sidelink-helper.h"
@@ -80,6 +81,7 @@ struct Params
     double relayMinM{50.0};
     double relayMaxM{150.0};
     std::string sidelinkScenario{"V2V-Urban"};
+    std::string sidelinkCondition{"3gpp"};
     double sidelinkFrequencyHz{5.9e9};
     double sidelinkBandwidthHz{20e6};
     uint32_t sidelinkNumerology{1};
@@ -200,6 +202,7 @@ class D2dRelayEnv : public ns6g::GymEnv
         sl.mode = m_p.sidelinkMode;
         sl.scheduler = m_agentSubchannels ? "external" : "rr";
         sl.shadowing = m_p.shadowing;
+        sl.condition = m_p.sidelinkCondition;
         sl.autonomousSubchannels = m_p.linkSubchannels;
         sl.mtuBytes = kMtuBytes;
         sl.maxQueueBytes = kMaxQueueBytes;
@@ -340,6 +343,9 @@ class D2dRelayEnv : public ns6g::GymEnv
         info.Set("sidelink_transmissions", m_interval.sidelinkTransmissions);
         info.Set("sidelink_failures", m_interval.sidelinkFailures);
         info.Set("relay_energy_mj", RelayEnergyMj());
+        info.Set("sidelink_sinr_db", m_interval.sidelinkReceptions > 0
+                                         ? m_interval.sidelinkSinrDbSum / m_interval.sidelinkReceptions
+                                         : std::nan(""));
         double sum = std::accumulate(m_delays.begin(), m_delays.end(), 0.0);
         info.Set("mean_delay_ms", m_delays.empty() ? std::nan("") : sum / m_delays.size() * 1e3);
     }
@@ -357,6 +363,8 @@ class D2dRelayEnv : public ns6g::GymEnv
         double sidelinkFailures{0};
         double relaySidelinkSlots{0};   //!< sidelink slots in which relays transmitted
         double relayUplinkBlocks{0};    //!< RAN uplink transmissions of relays
+        double sidelinkReceptions{0};   //!< sidelink transmissions heard by their receivers
+        double sidelinkSinrDbSum{0};    //!< sum of their effective SINRs (dB)
     };
 
     double MaxMbps() const
@@ -407,6 +415,8 @@ class D2dRelayEnv : public ns6g::GymEnv
         t.halfDuplexLosses = static_cast<double>(all.halfDuplexLosses);
         t.sidelinkTransmissions = static_cast<double>(all.transmissions);
         t.sidelinkFailures = static_cast<double>(all.failedTransmissions);
+        t.sidelinkReceptions = static_cast<double>(all.receptions);
+        t.sidelinkSinrDbSum = all.sinrDbSum;
         return t;
     }
 
@@ -421,7 +431,9 @@ class D2dRelayEnv : public ns6g::GymEnv
                             now.sidelinkTransmissions - m_prev.sidelinkTransmissions,
                             now.sidelinkFailures - m_prev.sidelinkFailures,
                             now.relaySidelinkSlots - m_prev.relaySidelinkSlots,
-                            now.relayUplinkBlocks - m_prev.relayUplinkBlocks};
+                            now.relayUplinkBlocks - m_prev.relayUplinkBlocks,
+                            now.sidelinkReceptions - m_prev.sidelinkReceptions,
+                            now.sidelinkSinrDbSum - m_prev.sidelinkSinrDbSum};
         m_prev = now;
     }
 
@@ -522,6 +534,10 @@ Validate(const Params& p)
     {
         return "--sidelink-scenario must be V2V-Urban or V2V-Highway (got " + p.sidelinkScenario + ")";
     }
+    if (!oneOf(p.sidelinkCondition, {"3gpp", "los"}))
+    {
+        return "--sidelink-condition must be 3gpp or los (got " + p.sidelinkCondition + ")";
+    }
     if (p.sidelinkFrequencyHz < 0.5e9 || p.sidelinkFrequencyHz > 100e9)
     {
         return "--sidelink-frequency-hz must lie in TR 37.885's 0.5-100 GHz";
@@ -579,6 +595,7 @@ main(int argc, char* argv[])
     cmd.AddValue("relay-min-m", "least relay-gNB distance (m)", p.relayMinM);
     cmd.AddValue("relay-max-m", "largest relay-gNB distance (m)", p.relayMaxM);
     cmd.AddValue("sidelink-scenario", "TR 37.885 scenario: V2V-Urban or V2V-Highway", p.sidelinkScenario);
+    cmd.AddValue("sidelink-condition", "LOS state of UE-UE links: 3gpp or los", p.sidelinkCondition);
     cmd.AddValue("sidelink-frequency-hz", "sidelink carrier frequency (Hz)", p.sidelinkFrequencyHz);
     cmd.AddValue("sidelink-bandwidth-hz", "sidelink carrier bandwidth (Hz)", p.sidelinkBandwidthHz);
     cmd.AddValue("sidelink-numerology", "sidelink numerology mu", p.sidelinkNumerology);

@@ -76,6 +76,7 @@ SidelinkHelper::Install(const RanDeployment& ran,
     out.sidelink->SetAttribute("Mode", StringValue(settings.mode));
     out.sidelink->SetAttribute("Scheduler", StringValue(settings.scheduler));
     out.sidelink->SetAttribute("ShadowingEnabled", BooleanValue(settings.shadowing));
+    out.sidelink->SetAttribute("Condition", StringValue(settings.condition));
     out.sidelink->SetAttribute("AutonomousSubchannels", UintegerValue(settings.autonomousSubchannels));
     out.sidelink->SetAttribute("MaxQueueBytes", UintegerValue(settings.maxQueueBytes));
     out.sidelink->AssignStreams(stream);

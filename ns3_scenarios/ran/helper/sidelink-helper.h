@@ -33,6 +33,7 @@ struct SidelinkSettings
     std::string mode{"scheduled"};     //!< "scheduled" (mode 1) or "autonomous" (mode 2)
     std::string scheduler{"rr"};       //!< mode 1: "rr" or "external"
     bool shadowing{true};              //!< TR 37.885 shadowing
+    std::string condition{"3gpp"};     //!< LOS state: "3gpp" (LOS/NLOSv draws) or "los" (always LOS)
     uint32_t autonomousSubchannels{1}; //!< mode 2: sub-channels per reservation
     uint16_t mtuBytes{1500};           //!< MTU of the sidelink devices (bytes)
     uint32_t maxQueueBytes{1'000'000}; //!< queue per sidelink (bytes)

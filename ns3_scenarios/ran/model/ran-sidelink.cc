@@ -64,6 +64,12 @@ RanSidelink::GetTypeId()
                           StringValue("V2V-Urban"),
                           MakeStringAccessor(&RanSidelink::m_scenario),
                           MakeStringChecker())
+            .AddAttribute("Condition",
+                          "LOS state of UE-UE links: 3gpp (TR 37.885 LOS/NLOSv probabilities) or los "
+                          "(always line of sight: a deterministic loss for tests and studies)",
+                          StringValue("3gpp"),
+                          MakeStringAccessor(&RanSidelink::m_condition3gpp),
+                          MakeStringChecker())
             .AddAttribute("SubchannelRbs",
                           "RBs per sub-channel of the resource pool (RBs; TS 38.331 allows 10-100)",
                           UintegerValue(10),
@@ -173,6 +179,10 @@ RanSidelink::Setup(ns3::Ptr<RanPhy> phy, const ns3::NodeContainer& ues)
     {
         throw std::invalid_argument("sidelink scenario: '" + m_scenario + "' is not V2V-Urban or V2V-Highway");
     }
+    if (m_condition3gpp != "3gpp" && m_condition3gpp != "los")
+    {
+        throw std::invalid_argument("sidelink condition: '" + m_condition3gpp + "' is not 3gpp or los");
+    }
     if (m_reselectionMin > m_reselectionMax)
     {
         throw std::invalid_argument("sidelink ReselectionCounterMin (" + std::to_string(m_reselectionMin) +
@@ -225,6 +235,10 @@ RanSidelink::Setup(ns3::Ptr<RanPhy> phy, const ns3::NodeContainer& ues)
     {
         m_condition = CreateObject<ThreeGppV2vHighwayChannelConditionModel>();
         m_loss = CreateObject<ThreeGppV2vHighwayPropagationLossModel>();
+    }
+    if (m_condition3gpp == "los")
+    {
+        m_condition = CreateObject<AlwaysLosChannelConditionModel>();
     }
     m_loss->SetAttribute("Frequency", DoubleValue(f));
     m_loss->SetAttribute("ShadowingEnabled", BooleanValue(m_shadowing));
@@ -402,10 +416,8 @@ RanSidelink::EstimateRateBps(uint32_t tx, uint32_t rx, uint32_t nSubchannels)
     {
         return 0.0;
     }
-    const uint32_t nRb = nSubchannels * m_subchannelRbs;
-    const uint32_t tbs = m_phy->GetTbs(la.mcs, nRb, m_psschSymbols);
-    const double uses = nRb * ChannelUsesPerRb();
-    return tbs * (1.0 - m_phy->GetBler(sinr, la.mcs, tbs, uses)) / m_slotPeriod.GetSeconds();
+    // The nominal rate of the link adaptation (which targets 10 % BLER): non-decreasing in the SINR.
+    return m_phy->GetTbs(la.mcs, nSubchannels * m_subchannelRbs, m_psschSymbols) / m_slotPeriod.GetSeconds();
 }
 
 double
@@ -673,6 +685,8 @@ RanSidelink::Transmit(const Transmission& t, const std::vector<Transmission>& al
         effective = EffectiveSinr(sinr);
         link.csiSinr = effective;
         c.lastSinrDb = 10.0 * std::log10(effective);
+        ++c.receptions;
+        c.sinrDbSum += c.lastSinrDb;
     }
     const HarqOutcome outcome = m_phy->ReceiveHarq(link.harq, effective, m_decode->GetValue());
     if (outcome.decoded)
@@ -756,6 +770,8 @@ RanSidelink::TotalCounters() const
         sum.halfDuplexLosses += c.halfDuplexLosses;
         sum.droppedBytes += c.droppedBytes;
         sum.subchannelSlots += c.subchannelSlots;
+        sum.receptions += c.receptions;
+        sum.sinrDbSum += c.sinrDbSum;
     }
     return sum;
 }

@@ -42,6 +42,8 @@ struct SidelinkCounters
     uint64_t halfDuplexLosses{0};    //!< transmissions lost because the receiver was transmitting
     uint64_t droppedBytes{0};        //!< bytes refused by a full queue
     uint64_t subchannelSlots{0};     //!< sub-channels used, summed over slots
+    uint64_t receptions{0};          //!< transmissions the receiver heard (not lost to half duplex)
+    double sinrDbSum{0.0};           //!< sum of their effective SINRs (dB), for means over intervals
     double lastSinrDb{0.0};          //!< effective SINR of the last transmission (dB; -inf: half duplex)
 };
 
@@ -90,7 +92,7 @@ class RanSidelink : public ns3::Object
     double NoiseLimitedSinrDb(uint32_t tx, uint32_t rx, uint32_t nSubchannels);
     /**
      * Noise-limited rate estimate (bit/s) of tx -> rx on `nSubchannels` sub-channels: the TBS at the MCS
-     * of the link adaptation for NoiseLimitedSinrDb, per slot, times (1 - its BLER).
+     * of the link adaptation for NoiseLimitedSinrDb (10 % target BLER), per slot; 0 at CQI 0.
      */
     double EstimateRateBps(uint32_t tx, uint32_t rx, uint32_t nSubchannels);
 
@@ -163,6 +165,7 @@ class RanSidelink : public ns3::Object
 
     // Attributes
     std::string m_scenario;             //!< "V2V-Urban" or "V2V-Highway" (TR 37.885)
+    std::string m_condition3gpp;        //!< "3gpp" (TR 37.885 LOS/NLOSv draws) or "los" (always LOS)
     uint32_t m_subchannelRbs;           //!< RBs per sub-channel
     std::string m_mode;                 //!< "scheduled" (mode 1) or "autonomous" (mode 2)
     std::string m_scheduler;            //!< mode 1: "rr" or "external"
