@@ -16,7 +16,8 @@ rate with the whole carrier; ``sidelink_mbps`` (remotes, relays) noise-limited s
 ``queue_kbytes`` (remotes,) bytes waiting at each remote.
 Reward: ``delivered_mbps - energy_weight * relay_energy_mj`` over the decision interval: remote bytes
 received at the server (Mbit/s) and the relays' transmit energy (mJ, power x airtime on both hops).
-Info: ``delivered_mbps``, ``delivered_kbytes``, ``direct_kbytes``, ``sidelink_kbytes``,
+Info: ``delivered_mbps``, ``delivered_kbytes``, ``direct_kbytes``, ``downlink_kbytes`` and
+``downlink_sidelink_kbytes`` (the way back, with ``downlink_rate_mbps``), ``sidelink_kbytes``,
 ``relay_uplink_kbytes`` (per hop, decoded), ``relayed_remotes``, ``collisions``, ``half_duplex_losses``,
 ``sidelink_transmissions``, ``sidelink_failures``, ``relay_energy_mj``, ``sidelink_sinr_db``,
 ``mean_delay_ms``. See
@@ -68,6 +69,8 @@ class D2DRelayConfig(ScenarioConfig):
         "agent", description="mode 1: the agent grants sub-channels, or a round robin does")
     remote_rate_mbps: float = Field(5.0, ge=1e-3, le=10_000, description="offered uplink rate per remote (Mbit/s)")
     relay_rate_mbps: float = Field(0.0, ge=0, le=10_000, description="relays' own offered uplink rate (Mbit/s)")
+    downlink_rate_mbps: float = Field(0.0, ge=0, le=10_000,
+                                      description="offered downlink rate per remote, via its relay if any (Mbit/s)")
     packet_bytes: int = Field(1200, ge=64, le=60_000, description="UDP payload per packet (bytes)")
     decision_ms: float = Field(10.0, ge=0.5, le=10_000, description="time between decisions (ms)")
     episode_steps: int = Field(50, ge=1, le=10_000_000, description="decisions per episode")

@@ -9,7 +9,9 @@
 // relays R..R+K-1. A server behind the gNB (10 Gbit/s, 1 ms).
 //
 // Traffic: each remote sends remote-rate-mbps of UDP (packet-bytes datagrams, CBR) to the server;
-// with relay-rate-mbps > 0 every relay sends its own traffic too. Uplink and downlink of the RAN are
+// with relay-rate-mbps > 0 every relay sends its own traffic too; with downlink-rate-mbps > 0 the server
+// sends each remote that much (to its sidelink address: through its relay when it has one). In agent
+// mode a remote's grant serves both directions of its sidelink (they alternate when both have data). Uplink and downlink of the RAN are
 // scheduled by proportional fair.
 //
 // Decisions: every decision-ms. Action: MultiDiscrete; entry i < remotes is remote i's relay (0: direct
@@ -25,7 +27,8 @@
 // Reward: delivered_mbps (remote bytes received at the server in the interval, Mbit/s) minus
 //   energy-weight * relay_energy_mj (the relays' transmit energy in the interval, mJ: transmit power
 //   times airtime on the sidelink and on the RAN uplink).
-// Info: delivered_mbps, delivered_kbytes, direct_kbytes (remotes' own RAN uplink), sidelink_kbytes
+// Info: delivered_mbps, delivered_kbytes, direct_kbytes (remotes' own RAN uplink), downlink_kbytes
+//   (received by the remotes), downlink_sidelink_kbytes (relay -> remote sidelinks, decoded), sidelink_kbytes
 //   (remote -> relay sidelink, decoded), relay_uplink_kbytes (relays' RAN uplink, decoded),
 //   relayed_remotes, collisions, half_duplex_losses, sidelink_transmissions, sidelink_failures,
 //   relay_energy_mj, sidelink_sinr_db (mean effective SINR of the interval's sidelink receptions; NaN if
@@ -62,6 +65,7 @@ namespace
 
 constexpr uint16_t kRemotePort = 9000;
 constexpr uint16_t kRelayPort = 19000;
+constexpr uint16_t kDownlinkPort = 29000;
 constexpr uint16_t kMtuBytes = 65'535;
 constexpr uint32_t kMaxQueueBytes = 2'000'000;
 
@@ -92,6 +96,7 @@ struct Params
     std::string sidelinkScheduler{"agent"};
     double remoteRateMbps{5.0};
     double relayRateMbps{0.0};
+    double downlinkRateMbps{0.0};
     uint32_t packetBytes{1200};
     double decisionMs{10.0};
     uint32_t episodeSteps{50};
@@ -212,6 +217,7 @@ class D2dRelayEnv : public ns6g::GymEnv
         m_relayOf.assign(m_p.remotes, std::nullopt);
         m_delays.clear();
         m_intervalBytes = 0;
+        m_intervalDownlinkBytes = 0;
         m_prev = Totals{};
         m_interval = Totals{};
         m_steps = 0;
@@ -262,10 +268,12 @@ class D2dRelayEnv : public ns6g::GymEnv
                     subchannels.push_back(static_cast<uint32_t>(a[m_p.remotes + i]) + k);
                 }
                 m_sidelink.sidelink->SetLinkSubchannels(i, *relay, subchannels);
+                m_sidelink.sidelink->SetLinkSubchannels(*relay, i, subchannels); // the way back
             }
         }
         m_delays.clear();
         m_intervalBytes = 0;
+        m_intervalDownlinkBytes = 0;
         ++m_steps;
         return true;
     }
@@ -334,6 +342,8 @@ class D2dRelayEnv : public ns6g::GymEnv
         info.Set("delivered_mbps", DeliveredMbps());
         info.Set("delivered_kbytes", m_intervalBytes / 1000.0);
         info.Set("direct_kbytes", m_interval.directBytes / 1000.0);
+        info.Set("downlink_kbytes", m_intervalDownlinkBytes / 1000.0);
+        info.Set("downlink_sidelink_kbytes", m_interval.downlinkSidelinkBytes / 1000.0);
         info.Set("sidelink_kbytes", m_interval.sidelinkBytes / 1000.0);
         info.Set("relay_uplink_kbytes", m_interval.relayUplinkBytes / 1000.0);
         info.Set("relayed_remotes",
@@ -365,6 +375,7 @@ class D2dRelayEnv : public ns6g::GymEnv
         double relayUplinkBlocks{0};    //!< RAN uplink transmissions of relays
         double sidelinkReceptions{0};   //!< sidelink transmissions heard by their receivers
         double sidelinkSinrDbSum{0};    //!< sum of their effective SINRs (dB)
+        double downlinkSidelinkBytes{0}; //!< relay -> remote sidelinks, decoded
     };
 
     double MaxMbps() const
@@ -401,6 +412,7 @@ class D2dRelayEnv : public ns6g::GymEnv
             for (uint32_t k = 0; k < m_p.relays; ++k)
             {
                 t.sidelinkBytes += static_cast<double>(sidelink->Counters(i, m_p.remotes + k).deliveredBytes);
+                t.downlinkSidelinkBytes += static_cast<double>(sidelink->Counters(m_p.remotes + k, i).deliveredBytes);
             }
         }
         for (uint32_t k = 0; k < m_p.relays; ++k)
@@ -433,7 +445,8 @@ class D2dRelayEnv : public ns6g::GymEnv
                             now.relaySidelinkSlots - m_prev.relaySidelinkSlots,
                             now.relayUplinkBlocks - m_prev.relayUplinkBlocks,
                             now.sidelinkReceptions - m_prev.sidelinkReceptions,
-                            now.sidelinkSinrDbSum - m_prev.sidelinkSinrDbSum};
+                            now.sidelinkSinrDbSum - m_prev.sidelinkSinrDbSum,
+                            now.downlinkSidelinkBytes - m_prev.downlinkSidelinkBytes};
         m_prev = now;
     }
 
@@ -482,6 +495,27 @@ class D2dRelayEnv : public ns6g::GymEnv
         {
             addFlow(m_p.remotes + k, kRelayPort + k, m_p.relayRateMbps, false);
         }
+        // The way back: the server sends each remote's sidelink address, which reaches it directly or
+        // through its relay (RAN downlink, then the relay -> remote sidelink).
+        for (uint32_t i = 0; m_p.downlinkRateMbps > 0 && i < m_p.remotes; ++i)
+        {
+            PacketSinkHelper sinkHelper("ns3::UdpSocketFactory",
+                                        InetSocketAddress(Ipv4Address::GetAny(), kDownlinkPort));
+            ApplicationContainer sink = sinkHelper.Install(m_ues.Get(i));
+            sink.Start(Seconds(0));
+            sink.Get(0)->TraceConnectWithoutContext("Rx", MakeCallback(&D2dRelayEnv::OnDownlink, this));
+            OnOffHelper source("ns3::UdpSocketFactory", InetSocketAddress(m_sidelink.addresses[i], kDownlinkPort));
+            source.SetAttribute("OnTime", StringValue("ns3::ConstantRandomVariable[Constant=1e9]"));
+            source.SetAttribute("OffTime", StringValue("ns3::ConstantRandomVariable[Constant=0]"));
+            source.SetAttribute("DataRate", DataRateValue(DataRate(static_cast<uint64_t>(m_p.downlinkRateMbps * 1e6))));
+            source.SetAttribute("PacketSize", UintegerValue(m_p.packetBytes));
+            source.Install(m_ran.server).Start(MicroSeconds(1000.0 * i / m_p.remotes));
+        }
+    }
+
+    void OnDownlink(Ptr<const Packet> packet, const Address&)
+    {
+        m_intervalDownlinkBytes += packet->GetSize();
     }
 
     void OnReceive(Ptr<const Packet> packet, const Address&, const Address&, const SeqTsSizeHeader& header)
@@ -502,6 +536,7 @@ class D2dRelayEnv : public ns6g::GymEnv
     std::vector<std::optional<uint32_t>> m_relayOf; //!< per remote: its relay's UE index, or direct
     std::vector<double> m_delays;                   //!< end-to-end delays (s) of the interval
     double m_intervalBytes{0};                      //!< remote bytes received at the server
+    double m_intervalDownlinkBytes{0};              //!< server bytes received at the remotes
     Totals m_prev;
     Totals m_interval;
     uint32_t m_steps{0};
@@ -605,6 +640,8 @@ main(int argc, char* argv[])
     cmd.AddValue("sidelink-mode", "scheduled (mode 1) or autonomous (mode 2)", p.sidelinkMode);
     cmd.AddValue("sidelink-scheduler", "mode 1: agent or rr", p.sidelinkScheduler);
     cmd.AddValue("remote-rate-mbps", "offered uplink rate per remote (Mbit/s)", p.remoteRateMbps);
+    cmd.AddValue("downlink-rate-mbps", "offered downlink rate per remote, to its sidelink address (Mbit/s; 0: none)",
+                 p.downlinkRateMbps);
     cmd.AddValue("relay-rate-mbps", "relays' own offered uplink rate (Mbit/s; 0: none)", p.relayRateMbps);
     cmd.AddValue("packet-bytes", "UDP payload per packet (bytes)", p.packetBytes);
     cmd.AddValue("decision-ms", "time between decisions (ms)", p.decisionMs);

@@ -110,3 +110,26 @@ def test_out_of_range_action_is_refused_with_its_field():
         with pytest.raises(ValueError, match="relay|action"):
             env.step(np.array([9, 0, 0, 0]))
         env.step(env.action_space.sample())  # still usable
+
+
+@pytest.mark.parametrize("mode", ["scheduled", "autonomous"])
+def test_the_way_back_goes_through_the_relay(mode):
+    # Downlink to each remote's sidelink address: RAN downlink to the relay, then relay -> remote sidelink.
+    with D2DRelayEnv(**{**SMALL, "remote_rate_mbps": 2.0, "downlink_rate_mbps": 3.0, "episode_steps": 30,
+                        "sidelink_mode": mode}) as env:
+        policy = env.baseline_policies()["nearest_relay"]
+        obs, _ = env.reset(seed=2)
+        infos = []
+        for _ in range(30):
+            obs, _, _, _, info = env.step(policy(obs))
+            infos.append(info)
+    late = infos[10:]  # after the first interval's direct traffic drained
+    downlink = sum(i["downlink_kbytes"] for i in late)
+    over_sidelink = sum(i["downlink_sidelink_kbytes"] for i in late)
+    offered_kbytes = 2 * 3e6 / 8 * len(late) * 0.01 / 1e3
+    assert downlink == pytest.approx(offered_kbytes, rel=0.15)
+    assert over_sidelink * 1 == pytest.approx(downlink * (1200 + 28) / 1200, rel=0.1)  # all of it relayed
+    assert sum(i["delivered_kbytes"] for i in late) == pytest.approx(2 * 2e6 / 8 * len(late) * 0.01 / 1e3, rel=0.15)
+    if mode == "scheduled":
+        # Mode 1 keeps half duplex: the two directions of a pair alternate instead of colliding.
+        assert sum(i["half_duplex_losses"] for i in infos) == 0

@@ -19,6 +19,7 @@
 #include <limits>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 
 namespace ns6g::ran
 {
@@ -108,6 +109,12 @@ RanSidelink::GetTypeId()
                           UintegerValue(1),
                           MakeUintegerAccessor(&RanSidelink::m_autonomousSubchannels),
                           MakeUintegerChecker<uint32_t>(1))
+            .AddAttribute("ReservationPeriodSlots",
+                          "mode 2: a reservation is one slot of every this many (slots): the resource "
+                          "reservation period; candidates are (slot, sub-channels) pairs of one period",
+                          UintegerValue(2),
+                          MakeUintegerAccessor(&RanSidelink::m_reservationPeriodSlots),
+                          MakeUintegerChecker<uint32_t>(1, 1000))
             .AddAttribute("ReselectionCounterMin",
                           "mode 2: least transmissions before reselection (transmissions)",
                           UintegerValue(5),
@@ -464,6 +471,7 @@ RanSidelink::Slot()
     {
         Transmit(t, txs, rbsOfUe);
     }
+    ++m_slotCount;
     m_slotEvent = ns3::Simulator::Schedule(m_slotPeriod, &RanSidelink::Slot, this);
 }
 
@@ -513,13 +521,33 @@ RanSidelink::ScheduleRoundRobin()
 std::vector<RanSidelink::Transmission>
 RanSidelink::ScheduleExternal()
 {
-    std::vector<Transmission> out;
+    std::vector<std::pair<uint32_t, uint32_t>> active;
     for (const auto& [key, link] : m_links)
     {
         if (HasData(link) && !link.assigned.empty())
         {
-            out.push_back({key.first, key.second, link.assigned});
+            active.push_back(key);
         }
+    }
+    std::vector<Transmission> out;
+    if (active.empty())
+    {
+        return out;
+    }
+    // The grants hold; the gNB still keeps half duplex: a link whose transmitter receives, or whose
+    // receiver transmits, in this slot waits (both directions of a pair alternate, in a rotating order).
+    const size_t start = m_rrOffset++ % active.size();
+    std::vector<bool> transmits(m_ues.GetN(), false);
+    std::vector<bool> receives(m_ues.GetN(), false);
+    for (size_t k = 0; k < active.size(); ++k)
+    {
+        auto [tx, rx] = active[(start + k) % active.size()];
+        if (receives[tx] || transmits[rx])
+        {
+            continue;
+        }
+        transmits[tx] = receives[rx] = true;
+        out.push_back({tx, rx, m_links.at({tx, rx}).assigned});
     }
     return out;
 }
@@ -546,31 +574,41 @@ RanSidelink::ScheduleAutonomous()
         {
             continue;
         }
-        const uint32_t rx = receivers[m_nextLinkOfUe[ue]++ % receivers.size()];
         Reservation& r = m_reservations[ue];
         if (r.subchannels.empty() || r.counter == 0)
         {
             const bool keep = !r.subchannels.empty() && m_select->GetValue() < m_probResourceKeep;
             if (!keep)
             {
-                r.subchannels = SelectResources(ue, announced);
+                std::tie(r.slot, r.subchannels) = SelectResources(ue, receivers, announced);
             }
+            r.lastUse = now; // announced from now on
             r.counter = m_select->GetInteger(m_reselectionMin, m_reselectionMax);
+        }
+        if (m_slotCount % m_reservationPeriodSlots != r.slot)
+        {
+            continue; // not this UE's slot of the period
         }
         --r.counter;
         r.lastUse = now;
+        const uint32_t rx = receivers[m_nextLinkOfUe[ue]++ % receivers.size()];
         out.push_back({ue, rx, r.subchannels});
     }
     return out;
 }
 
-std::vector<uint32_t>
-RanSidelink::SelectResources(uint32_t ue, const std::vector<Reservation>& announced)
+std::pair<uint32_t, std::vector<uint32_t>>
+RanSidelink::SelectResources(uint32_t ue, const std::vector<uint32_t>& receivers, const std::vector<Reservation>& announced)
 {
     const ns3::Time now = ns3::Simulator::Now();
     const uint32_t width = m_autonomousSubchannels;
-    // Sensed RSRP (dBm per RB) on each sub-channel: the strongest reservation heard within the window.
-    std::vector<double> rsrp(m_nSubchannels, -std::numeric_limits<double>::infinity());
+    const uint32_t period = m_reservationPeriodSlots;
+    // Sensed RSRP (dBm per RB) per (slot of the period, sub-channel): the strongest reservation heard
+    // within the window. Slots in which a receiver of this UE transmits are avoided (it could not
+    // receive: the half-duplex part of Rel-17 inter-UE coordination), unless every slot is such.
+    std::vector<std::vector<double>> rsrp(period,
+                                          std::vector<double>(m_nSubchannels, -std::numeric_limits<double>::infinity()));
+    std::vector<bool> receiverBusy(period, false);
     for (uint32_t j = 0; j < announced.size(); ++j)
     {
         const Reservation& r = announced[j];
@@ -582,26 +620,39 @@ RanSidelink::SelectResources(uint32_t ue, const std::vector<Reservation>& announ
                              LossDb(j, ue);
         for (uint32_t sc : r.subchannels)
         {
-            rsrp[sc] = std::max(rsrp[sc], power);
+            rsrp[r.slot][sc] = std::max(rsrp[r.slot][sc], power);
+        }
+        if (std::find(receivers.begin(), receivers.end(), j) != receivers.end())
+        {
+            receiverBusy[r.slot] = true;
         }
     }
-    const uint32_t total = m_nSubchannels - width + 1; // candidate single-slot resources
+    const bool avoidBusy = std::find(receiverBusy.begin(), receiverBusy.end(), false) != receiverBusy.end();
+    const uint32_t starts = m_nSubchannels - width + 1;
+    const auto total = static_cast<size_t>(period) * starts; // candidate single-slot resources
     const auto needed = static_cast<size_t>(std::ceil(m_minCandidateFraction * total));
-    std::vector<uint32_t> candidates;
+    std::vector<std::pair<uint32_t, uint32_t>> candidates; // (slot, first sub-channel)
     // TS 38.214 8.1.4: exclude resources reserved above the threshold; raise it 3 dB until enough remain.
     for (double threshold = m_rsrpThresholdDbm;; threshold += 3.0)
     {
         candidates.clear();
-        for (uint32_t s = 0; s < total; ++s)
+        for (uint32_t slot = 0; slot < period; ++slot)
         {
-            bool free = true;
-            for (uint32_t k = s; k < s + width; ++k)
+            if (avoidBusy && receiverBusy[slot])
             {
-                free = free && rsrp[k] <= threshold;
+                continue;
             }
-            if (free)
+            for (uint32_t s = 0; s < starts; ++s)
             {
-                candidates.push_back(s);
+                bool free = true;
+                for (uint32_t k = s; k < s + width; ++k)
+                {
+                    free = free && rsrp[slot][k] <= threshold;
+                }
+                if (free)
+                {
+                    candidates.emplace_back(slot, s);
+                }
             }
         }
         if (candidates.size() >= std::max<size_t>(needed, 1) || threshold > 200.0)
@@ -611,12 +662,12 @@ RanSidelink::SelectResources(uint32_t ue, const std::vector<Reservation>& announ
     }
     const auto pick = std::min<size_t>(static_cast<size_t>(m_select->GetValue() * candidates.size()),
                                        candidates.size() - 1);
-    std::vector<uint32_t> out;
+    std::vector<uint32_t> subchannels;
     for (uint32_t k = 0; k < width; ++k)
     {
-        out.push_back(candidates[pick] + k);
+        subchannels.push_back(candidates[pick].second + k);
     }
-    return out;
+    return {candidates[pick].first, subchannels};
 }
 
 void

@@ -81,7 +81,8 @@ class RanSidelink : public ns3::Object
 
     /**
      * Mode 1 with Scheduler "external": the sub-channels of link tx -> rx from the next slot on (empty:
-     * none). Throws std::invalid_argument naming the field for UEs or sub-channels out of range, a
+     * none), used in every slot the link has data unless half duplex forbids it (then the pair's
+     * directions alternate). Throws std::invalid_argument naming the field for UEs or sub-channels out of range, a
      * repeated sub-channel, tx == rx, or another mode/scheduler.
      */
     void SetLinkSubchannels(uint32_t tx, uint32_t rx, const std::vector<uint32_t>& subchannels);
@@ -144,6 +145,7 @@ class RanSidelink : public ns3::Object
     /** Mode 2: a transmitter's semi-persistent reservation. */
     struct Reservation
     {
+        uint32_t slot{0};                  //!< slot within the reservation period
         std::vector<uint32_t> subchannels; //!< empty: none yet
         uint32_t counter{0};               //!< transmissions left before reselection
         ns3::Time lastUse;                 //!< last slot the reservation was used (for sensing)
@@ -154,7 +156,9 @@ class RanSidelink : public ns3::Object
     std::vector<Transmission> ScheduleExternal();
     std::vector<Transmission> ScheduleAutonomous();
     /** Mode 2 selection for `ue` against the reservations others announced (TS 38.214 8.1.4, simplified). */
-    std::vector<uint32_t> SelectResources(uint32_t ue, const std::vector<Reservation>& announced);
+    std::pair<uint32_t, std::vector<uint32_t>> SelectResources(uint32_t ue,
+                                                               const std::vector<uint32_t>& receivers,
+                                                               const std::vector<Reservation>& announced);
     bool HasData(const Link& link) const;
     void Transmit(const Transmission& t, const std::vector<Transmission>& all, const std::vector<uint32_t>& rbsOfUe);
     double TxPowerPerRbDbm(uint32_t nRb) const;
@@ -173,6 +177,7 @@ class RanSidelink : public ns3::Object
     uint32_t m_maxQueueBytes;           //!< per link (bytes)
     uint32_t m_psschSymbols;            //!< OFDM symbols of the shared channel per slot
     uint32_t m_autonomousSubchannels;   //!< mode 2: sub-channels per reservation
+    uint32_t m_reservationPeriodSlots;  //!< mode 2: a reservation is one slot of every this many
     uint32_t m_reselectionMin;          //!< mode 2: reselection counter range (transmissions)
     uint32_t m_reselectionMax;
     double m_probResourceKeep;          //!< mode 2: probability of keeping the resource at reselection
@@ -194,6 +199,7 @@ class RanSidelink : public ns3::Object
     std::vector<std::vector<uint32_t>> m_lastSubchannels;   //!< per UE, last slot
     std::vector<size_t> m_nextLinkOfUe;                     //!< mode 2: round robin over a UE's links
     size_t m_rrOffset{0};
+    uint64_t m_slotCount{0};
     /** A pair's loss and where its ends were when it was computed. */
     struct CachedLoss
     {
