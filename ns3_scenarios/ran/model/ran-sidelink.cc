@@ -35,7 +35,7 @@ DbmToMw(double dbm)
     return std::pow(10.0, dbm / 10.0);
 }
 
-/** Whether two sorted-or-not sub-channel lists share an entry. */
+/** Whether two sub-channel lists share an entry. */
 bool
 Overlap(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b)
 {
@@ -69,7 +69,7 @@ RanSidelink::GetTypeId()
                           "LOS state of UE-UE links: 3gpp (TR 37.885 LOS/NLOSv probabilities) or los "
                           "(always line of sight: a deterministic loss for tests and studies)",
                           StringValue("3gpp"),
-                          MakeStringAccessor(&RanSidelink::m_condition3gpp),
+                          MakeStringAccessor(&RanSidelink::m_conditionMode),
                           MakeStringChecker())
             .AddAttribute("SubchannelRbs",
                           "RBs per sub-channel of the resource pool (RBs; TS 38.331 allows 10-100)",
@@ -186,9 +186,9 @@ RanSidelink::Setup(ns3::Ptr<RanPhy> phy, const ns3::NodeContainer& ues)
     {
         throw std::invalid_argument("sidelink scenario: '" + m_scenario + "' is not V2V-Urban or V2V-Highway");
     }
-    if (m_condition3gpp != "3gpp" && m_condition3gpp != "los")
+    if (m_conditionMode != "3gpp" && m_conditionMode != "los")
     {
-        throw std::invalid_argument("sidelink condition: '" + m_condition3gpp + "' is not 3gpp or los");
+        throw std::invalid_argument("sidelink condition: '" + m_conditionMode + "' is not 3gpp or los");
     }
     if (m_reselectionMin > m_reselectionMax)
     {
@@ -243,7 +243,7 @@ RanSidelink::Setup(ns3::Ptr<RanPhy> phy, const ns3::NodeContainer& ues)
         m_condition = CreateObject<ThreeGppV2vHighwayChannelConditionModel>();
         m_loss = CreateObject<ThreeGppV2vHighwayPropagationLossModel>();
     }
-    if (m_condition3gpp == "los")
+    if (m_conditionMode == "los")
     {
         m_condition = CreateObject<AlwaysLosChannelConditionModel>();
     }

@@ -169,7 +169,7 @@ class RanSidelink : public ns3::Object
 
     // Attributes
     std::string m_scenario;             //!< "V2V-Urban" or "V2V-Highway" (TR 37.885)
-    std::string m_condition3gpp;        //!< "3gpp" (TR 37.885 LOS/NLOSv draws) or "los" (always LOS)
+    std::string m_conditionMode;        //!< "3gpp" (TR 37.885 LOS/NLOSv draws) or "los" (always LOS)
     uint32_t m_subchannelRbs;           //!< RBs per sub-channel
     std::string m_mode;                 //!< "scheduled" (mode 1) or "autonomous" (mode 2)
     std::string m_scheduler;            //!< mode 1: "rr" or "external"
