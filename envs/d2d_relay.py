@@ -11,7 +11,8 @@ Action, ``MultiDiscrete``: entry i < remotes is remote i's relay (0 = direct, k 
 the ``link_subchannels`` sub-channels of remote i's sidelink (mode 1, the gNB's grant). Otherwise the
 sidelink's round robin (mode 1) or the UEs' sensing-based selection (mode 2) picks sub-channels.
 Observation (Dict): ``direct_cqi`` (remotes,) and ``direct_mbps`` (remotes,) the remote's uplink CQI and
-rate with the whole carrier; ``sidelink_mbps`` (remotes, relays) noise-limited sidelink rate estimates;
+rate with the whole carrier; ``sidelink_mbps`` (remotes, relays) noise-limited sidelink rate estimates and ``sidelink_snr_db`` the
+SNR behind them;
 ``distance_m`` (remotes, relays); ``relay_cqi``, ``relay_uplink_mbps``, ``relay_load_kbytes`` (relays,);
 ``queue_kbytes`` (remotes,) bytes waiting at each remote.
 Reward: ``delivered_mbps - energy_weight * relay_energy_mj`` over the decision interval: remote bytes

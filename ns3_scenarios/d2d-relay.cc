@@ -21,7 +21,7 @@
 //   themselves (mode 2) pick sub-channels.
 // Observation (Dict): direct_cqi (remotes) wideband uplink CQI of each remote; direct_mbps (remotes)
 //   its uplink rate with the whole carrier; sidelink_mbps (remotes, relays) noise-limited sidelink rate
-//   on link-subchannels sub-channels; distance_m (remotes, relays); relay_cqi (relays), relay_uplink_mbps
+//   on link-subchannels sub-channels; sidelink_snr_db (remotes, relays) the SNR behind it (dB); distance_m (remotes, relays); relay_cqi (relays), relay_uplink_mbps
 //   (relays) the same for relays; relay_load_kbytes (relays) the relay's queued uplink; queue_kbytes
 //   (remotes) the remote's queued bytes (RAN uplink plus sidelink).
 // Reward: delivered_mbps (remote bytes received at the server in the interval, Mbit/s) minus
@@ -137,6 +137,7 @@ class D2dRelayEnv : public ns6g::GymEnv
             {"direct_cqi", ns6g::Box({r}, 0.0, 15.0)},
             {"direct_mbps", ns6g::Box({r}, 0.0, maxMbps)},
             {"sidelink_mbps", ns6g::Box({r, k}, 0.0, maxMbps)},
+            {"sidelink_snr_db", ns6g::Box({r, k}, -300.0, 300.0)},
             {"distance_m", ns6g::Box({r, k}, 0.0, 1e6)},
             {"relay_cqi", ns6g::Box({k}, 0.0, 15.0)},
             {"relay_uplink_mbps", ns6g::Box({k}, 0.0, maxMbps)},
@@ -284,6 +285,7 @@ class D2dRelayEnv : public ns6g::GymEnv
         float* directCqi = obs["direct_cqi"].Data<float>();
         float* directMbps = obs["direct_mbps"].Data<float>();
         float* sidelinkMbps = obs["sidelink_mbps"].Data<float>();
+        float* sidelinkSnr = obs["sidelink_snr_db"].Data<float>();
         float* distance = obs["distance_m"].Data<float>();
         float* relayCqi = obs["relay_cqi"].Data<float>();
         float* relayMbps = obs["relay_uplink_mbps"].Data<float>();
@@ -304,6 +306,8 @@ class D2dRelayEnv : public ns6g::GymEnv
                 const uint32_t relay = m_p.remotes + k;
                 const size_t at = static_cast<size_t>(i) * m_p.relays + k;
                 sidelinkMbps[at] = clip(m_sidelink.sidelink->EstimateRateBps(i, relay, m_p.linkSubchannels) / 1e6);
+                sidelinkSnr[at] = static_cast<float>(
+                    std::clamp(m_sidelink.sidelink->NoiseLimitedSinrDb(i, relay, m_p.linkSubchannels), -300.0, 300.0));
                 distance[at] = static_cast<float>(std::min(1e6, CalculateDistance(Position(i), Position(relay))));
             }
         }

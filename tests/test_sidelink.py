@@ -74,3 +74,16 @@ def test_mode_two_collides_and_mode_one_does_not(mode, scheduler, collides):
     # reselection); the mode-1 schedulers give distinct sub-channels.
     collisions = _collisions(sidelink_mode=mode, sidelink_scheduler=scheduler)
     assert (collisions > 0) == collides
+
+
+def test_los_loss_is_tr37885_urban_formula():
+    # TR 37.885 Table 6.2.1-1, V2V urban LOS: PL = 38.77 + 16.7 log10(d3D) + 18.2 log10(fc / GHz); the
+    # observation's SNR = 23 dBm over 10 RBs - PL - (-174 dBm/Hz + 10 log10(360 kHz) + 9 dB), written out
+    # here independently of the C++ model (UEs at equal heights: d3D = distance_m). Float32: 1e-3 dB.
+    with D2DRelayEnv(**DETERMINISTIC, remotes=3, relays=3, episode_steps=1, sidelink_frequency_hz=5.9e9) as env:
+        obs, _ = env.reset(seed=6)
+    distance = obs["distance_m"].astype(float)
+    loss = 38.77 + 16.7 * np.log10(distance) + 18.2 * np.log10(5.9)
+    noise_dbm = -174.0 + 10 * np.log10(12 * 30e3) + 9.0
+    expected = 23.0 - 10 * np.log10(10) - loss - noise_dbm
+    assert np.abs(obs["sidelink_snr_db"] - expected).max() < 1e-3
