@@ -1,0 +1,166 @@
+"""``ns6g/D2DRelay-v0``: pick UE-to-network relays and sidelink sub-channels for devices at the cell edge.
+
+Scenario: ``ns3_scenarios/d2d-relay.cc`` on ns6g's RAN model and its D2D sidelink (docs/d2d-sidelink.md).
+One gNB; ``remotes`` devices in the annulus ``remote_min_m .. remote_max_m`` around it (poor direct
+uplink) and ``relays`` candidate relays in ``relay_min_m .. relay_max_m``, all static. Each remote sends
+``remote_rate_mbps`` of UDP to the server behind the gNB, directly over its RAN uplink or through a relay:
+remote -> relay over the sidelink (its own carrier), relay -> gNB over the relay's RAN uplink.
+
+Action, ``MultiDiscrete``: entry i < remotes is remote i's relay (0 = direct, k = relay k - 1); with
+``sidelink_mode="scheduled"`` and ``sidelink_scheduler="agent"`` entry ``remotes + i`` is the first of
+the ``link_subchannels`` sub-channels of remote i's sidelink (mode 1, the gNB's grant). Otherwise the
+sidelink's round robin (mode 1) or the UEs' sensing-based selection (mode 2) picks sub-channels.
+Observation (Dict): ``direct_cqi`` (remotes,) and ``direct_mbps`` (remotes,) the remote's uplink CQI and
+rate with the whole carrier; ``sidelink_mbps`` (remotes, relays) noise-limited sidelink rate estimates and ``sidelink_snr_db`` the
+SNR behind them;
+``distance_m`` (remotes, relays); ``relay_cqi``, ``relay_uplink_mbps``, ``relay_load_kbytes`` (relays,);
+``queue_kbytes`` (remotes,) bytes waiting at each remote.
+Reward: ``delivered_mbps - energy_weight * relay_energy_mj`` over the decision interval: remote bytes
+received at the server (Mbit/s) and the relays' transmit energy (mJ, power x airtime on both hops).
+Info: ``delivered_mbps``, ``delivered_kbytes``, ``direct_kbytes``, ``downlink_kbytes`` and
+``downlink_sidelink_kbytes`` (the way back, with ``downlink_rate_mbps``), ``sidelink_kbytes``,
+``relay_uplink_kbytes`` (per hop, decoded), ``relayed_remotes``, ``collisions``, ``half_duplex_losses``,
+``sidelink_transmissions``, ``sidelink_failures``, ``relay_energy_mj``, ``sidelink_sinr_db``,
+``mean_delay_ms``. See
+docs/d2d-relay.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from ns6g.config import ScenarioConfig
+from ns6g.envs.base import ScenarioEnv
+from ns6g.policies import ConstantPolicy, Policy
+
+DIRECT = 0
+
+
+class D2DRelayConfig(ScenarioConfig):
+    remotes: int = Field(2, ge=1, le=64, description="remote devices at the cell edge")
+    relays: int = Field(4, ge=1, le=64, description="candidate relay UEs nearer the gNB")
+    scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
+        "UMi-StreetCanyon", description="TR 38.901 scenario of the RAN")
+    frequency_hz: float = Field(7e9, ge=0.5e9, le=300e9, description="RAN carrier frequency (Hz)")
+    bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="RAN carrier bandwidth (Hz)")
+    numerology: int = Field(1, ge=0, le=6, description="RAN numerology mu")
+    gnb_tx_power_dbm: float = Field(41.0, ge=-30, le=80, description="gNB transmit power (dBm)")
+    fast_fading: bool = Field(True, description="3GPP fast fading on RAN serving links")
+    shadowing: bool = Field(True, description="shadowing on the RAN (TR 38.901) and the sidelink (TR 37.885)")
+    remote_min_m: float = Field(300.0, ge=10, le=10_000, description="least remote-gNB distance (m)")
+    remote_max_m: float = Field(400.0, ge=10, le=10_000, description="largest remote-gNB distance (m)")
+    relay_min_m: float = Field(50.0, ge=10, le=10_000, description="least relay-gNB distance (m)")
+    relay_max_m: float = Field(150.0, ge=10, le=10_000, description="largest relay-gNB distance (m)")
+    sidelink_scenario: Literal["V2V-Urban", "V2V-Highway"] = Field(
+        "V2V-Urban", description="TR 37.885 scenario of the UE-UE loss")
+    sidelink_condition: Literal["3gpp", "los"] = Field(
+        "3gpp", description="LOS state of UE-UE links: TR 37.885 LOS/NLOSv draws, or always LOS")
+    sidelink_frequency_hz: float = Field(5.9e9, ge=0.5e9, le=100e9, description="sidelink carrier frequency (Hz)")
+    sidelink_bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="sidelink carrier bandwidth (Hz)")
+    sidelink_numerology: int = Field(1, ge=0, le=6, description="sidelink numerology mu")
+    subchannel_rbs: int = Field(10, ge=1, le=275, description="RBs per sidelink sub-channel")
+    link_subchannels: int = Field(1, ge=1, le=275, description="sub-channels per remote -> relay sidelink")
+    sidelink_tx_power_dbm: float = Field(23.0, ge=-30, le=40, description="UE sidelink transmit power (dBm)")
+    sidelink_mode: Literal["scheduled", "autonomous"] = Field(
+        "scheduled", description="sidelink resource allocation: scheduled (mode 1) or autonomous (mode 2)")
+    sidelink_scheduler: Literal["agent", "rr"] = Field(
+        "agent", description="mode 1: the agent grants sub-channels, or a round robin does")
+    remote_rate_mbps: float = Field(5.0, ge=1e-3, le=10_000, description="offered uplink rate per remote (Mbit/s)")
+    relay_rate_mbps: float = Field(0.0, ge=0, le=10_000, description="relays' own offered uplink rate (Mbit/s)")
+    downlink_rate_mbps: float = Field(0.0, ge=0, le=10_000,
+                                      description="offered downlink rate per remote, via its relay if any (Mbit/s)")
+    packet_bytes: int = Field(1200, ge=64, le=60_000, description="UDP payload per packet (bytes)")
+    decision_ms: float = Field(10.0, ge=0.5, le=10_000, description="time between decisions (ms)")
+    episode_steps: int = Field(50, ge=1, le=10_000_000, description="decisions per episode")
+    energy_weight: float = Field(0.1, ge=0, le=1e6, description="reward weight of relay energy (Mbit/s per mJ)")
+
+    @model_validator(mode="after")
+    def _geometry_and_carriers(self) -> D2DRelayConfig:
+        from ns6g.radio.phy import check_carrier
+
+        if self.remote_min_m >= self.remote_max_m:
+            raise ValueError(f"remote_min_m: {self.remote_min_m} m must be below remote_max_m ({self.remote_max_m} m)")
+        if self.relay_min_m >= self.relay_max_m:
+            raise ValueError(f"relay_min_m: {self.relay_min_m} m must be below relay_max_m ({self.relay_max_m} m)")
+        check_carrier(self.bandwidth_hz, self.numerology, self.frequency_hz)
+        try:
+            check_carrier(self.sidelink_bandwidth_hz, self.sidelink_numerology, self.sidelink_frequency_hz)
+        except ValueError as exc:
+            raise ValueError(f"sidelink_bandwidth_hz / sidelink_numerology / sidelink_frequency_hz: {exc}") from None
+        if self.link_subchannels > self.subchannels:
+            raise ValueError(f"link_subchannels: {self.link_subchannels} exceeds the sidelink's {self.subchannels} "
+                             f"sub-channels of subchannel_rbs={self.subchannel_rbs} RBs")
+        if self.scenario == "RMa" and self.frequency_hz > 30e9:
+            raise ValueError("frequency_hz: RMa is specified up to 30 GHz (TR 38.901)")
+        return self
+
+    @property
+    def subchannels(self) -> int:
+        """Sub-channels of the sidelink carrier (its RBs over ``subchannel_rbs``)."""
+        from ns6g.radio.phy import carrier
+
+        return carrier(self.sidelink_bandwidth_hz, self.sidelink_numerology, self.sidelink_frequency_hz).n_rb \
+            // self.subchannel_rbs
+
+    @property
+    def agent_grants_subchannels(self) -> bool:
+        return self.sidelink_mode == "scheduled" and self.sidelink_scheduler == "agent"
+
+
+class _RelayPolicy:
+    """Shared part of the relay baselines: a relay choice per remote, sub-channels spread over remotes."""
+
+    def __init__(self, config: D2DRelayConfig) -> None:
+        self.config = config
+
+    def choose(self, observation: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        relays = np.asarray(self.choose(observation), dtype=np.int64)
+        if not self.config.agent_grants_subchannels:
+            return relays
+        # Distinct sub-channels per remote while they last (mode 1 without collisions).
+        width, starts = self.config.link_subchannels, self.config.subchannels - self.config.link_subchannels + 1
+        grants = (np.arange(self.config.remotes) * width) % starts
+        return np.concatenate([relays, grants.astype(np.int64)])
+
+
+class NearestRelayPolicy(_RelayPolicy):
+    """Every remote through the relay nearest to it (``distance_m``)."""
+
+    def choose(self, observation: Any) -> np.ndarray:
+        return np.argmin(np.asarray(observation["distance_m"]), axis=1) + 1
+
+
+class BestTwoHopPolicy(_RelayPolicy):
+    """Every remote through the relay with the largest min(sidelink rate, relay uplink rate), or direct when
+    its own uplink rate is larger."""
+
+    def choose(self, observation: Any) -> np.ndarray:
+        two_hop = np.minimum(np.asarray(observation["sidelink_mbps"]),
+                             np.asarray(observation["relay_uplink_mbps"])[None, :])
+        best = np.argmax(two_hop, axis=1)
+        direct = np.asarray(observation["direct_mbps"])
+        return np.where(two_hop[np.arange(len(best)), best] > direct, best + 1, DIRECT)
+
+
+class D2DRelayEnv(ScenarioEnv):
+    """Relay and sidelink sub-channel selection for cell-edge devices (UE-to-network relaying)."""
+
+    scenario = "d2d-relay"
+    config_class = D2DRelayConfig
+
+    def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
+        """``direct``, ``nearest_relay``, ``best_two_hop`` and ``random``."""
+        c = self.config
+        direct = np.zeros(len(self.action_space.nvec), dtype=np.int64)
+        return {
+            "direct": ConstantPolicy(direct),
+            "nearest_relay": NearestRelayPolicy(c),
+            "best_two_hop": BestTwoHopPolicy(c),
+            **super().baseline_policies(seed),
+        }
