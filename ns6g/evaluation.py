@@ -98,3 +98,21 @@ def format_confidence_table(table: pd.DataFrame, columns: Sequence[str]) -> str:
         shown[column] = [f"{m:.3f} ± {c:.3f}" if np.isfinite(c) else f"{m:.3f}"
                          for m, c in zip(table[column], table[f"{column}_ci"])]
     return shown.to_string()
+
+
+def comparison_figure(table: pd.DataFrame, column: str = "return", title: str | None = None):
+    """Bar chart of ``column`` per policy with its confidence interval (a ``confidence_table``), the agent's
+    bar highlighted; returns a matplotlib Figure."""
+    from matplotlib.figure import Figure
+
+    ordered = table.sort_values(column, ascending=False)
+    fig = Figure(figsize=(max(4.0, 0.7 * len(ordered) + 2), 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    errors = ordered[f"{column}_ci"].fillna(0.0) if f"{column}_ci" in ordered else None
+    colours = ["tab:red" if name in ("agent", "ppo") else "tab:blue" for name in ordered.index]
+    ax.bar(range(len(ordered)), ordered[column], yerr=errors, color=colours, capsize=3)
+    ax.set_xticks(range(len(ordered)), ordered.index, rotation=30, ha="right")
+    ax.set_ylabel(f"mean {column} (95 % interval)")
+    ax.set_title(title or f"{column} per policy")
+    ax.grid(axis="y", alpha=0.3)
+    return fig

@@ -11,6 +11,7 @@ held-out seeds. The output folder is a run directory (kind ``train``; see docs/t
     OUT/train/env-<i>/                  the traced run of training environment i (its learning curve)
     OUT/eval/<policy>/                  one traced evaluation run per contender
     OUT/episodes.csv, OUT/summary.json  per-episode evaluation results; means with 95 % intervals
+    OUT/comparison.png                  mean return per policy with its 95 % interval
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ def evaluate_agent(
     ``seeds``, ``mean_return`` per policy, and ``table`` (per policy: mean and 95 % interval half-width
     ``<column>_ci`` of the return and of every numeric info entry).
     """
-    from ns6g.evaluation import baselines, confidence_table, evaluate_contenders
+    from ns6g.evaluation import baselines, comparison_figure, confidence_table, evaluate_contenders
     from ns6g.policies import Contender, SB3Policy
 
     info = agent_info(agent)
@@ -219,6 +220,8 @@ def evaluate_agent(
     table = confidence_table(episodes)
     if out is not None:
         episodes.to_csv(Path(out) / "episodes.csv", index=False)
+        comparison_figure(table, title=f"{env_id}: {info['algo']} agent against the baselines").savefig(
+            Path(out) / "comparison.png", dpi=120)
     return {
         "env_id": env_id,
         "env_kwargs": env_kwargs,

@@ -30,6 +30,7 @@ def test_train_leaves_a_loadable_agent_and_a_run_directory(trained):
     assert model.num_timesteps >= 256
     assert sorted(p.name for p in (out / "checkpoints").glob("agent_*_steps.zip"))  # at least one checkpoint
     assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+    assert (out / "comparison.png").stat().st_size > 1000
     run = load_run(out)
     assert run.manifest["kind"] == "train" and run.manifest["status"] == "finished"
     assert {"train-start", "train-end", "eval-end"} <= set(run.events["kind"])
