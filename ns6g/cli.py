@@ -18,8 +18,8 @@ commands:
              ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one),
              cosim (learner rounds/s on the co-simulation clock for 10-1000 clients),
              suite (cases x contenders x seeds with a regression gate)
-  demo       train PPO briefly (link: LinkControl; ran: SpectrumAllocation; split: SplitInference) and
-             compare it with baselines
+  demo       flagship (default): PPO on the 6G RAN against its schedulers, federated split learning over
+             the emulated cell, one report; link / ran / split: PPO on one environment against its baselines
   envs       list the registered Gymnasium environments
   train      train a Stable-Baselines3 agent (ppo, a2c, dqn, sac) on an environment and evaluate it
   evaluate   evaluate a saved agent against the environment's baselines on held-out seeds
@@ -91,9 +91,21 @@ def _bench_suite(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.which == "flagship":
+        from ns6g.flagship import FlagshipConfig, format_flagship, run_flagship
+
+        config = FlagshipConfig(timesteps=args.timesteps or 20_000, n_envs=args.n_envs, seed=args.seed,
+                                eval_seeds=args.eval_seeds, fl_rounds=args.fl_rounds, out=args.out)
+        print(f"ns6g demo: PPO on the 6G RAN for {config.timesteps} steps against RR/PF/MR, then SplitFed V1 and "
+              f"FedAvg over the emulated 6G cell for {config.fl_rounds} rounds, then one report")
+        summary = run_flagship(config, progress=not args.quiet)
+        print(format_flagship(summary))
+        print(f"run directory: {summary['run_dir']} (summary.json; agent/, fsl/, report/)")
+        return 0
+
     from ns6g.demo import DemoConfig, format_summary, run_demo
 
-    config = DemoConfig(demo=args.which, timesteps=args.timesteps, n_envs=args.n_envs, seed=args.seed,
+    config = DemoConfig(demo=args.which, timesteps=args.timesteps or 30_000, n_envs=args.n_envs, seed=args.seed,
                         eval_seeds=args.eval_seeds, out=args.out)
     print(f"ns6g demo {config.demo}: PPO on {config.n_envs} scenario processes for {config.timesteps} steps, "
           f"then evaluation against the baselines on {config.eval_seeds} held-out seeds")
@@ -234,16 +246,20 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="train PPO briefly on a scenario and print how it compares with the baselines",
-        description="link (default): PPO on ns6g/LinkControl-v0 (UDP rate control over a real ns-3 "
+        description="flagship (default, what `make demo` runs): PPO on the 6G RAN (SpectrumAllocation) against "
+        "RR/PF/MR, SplitFed V1 and FedAvg over the emulated 6G cell, and one HTML report. "
+        "link: PPO on ns6g/LinkControl-v0 (UDP rate control over a real ns-3 "
         "bottleneck shared with on/off cross traffic) against every fixed sending rate and a random policy. "
         "ran: PPO on ns6g/SpectrumAllocation-v0 (RBG allocation in a 6G cell) against round-robin, "
         "proportional-fair and max-rate scheduling. split: PPO on ns6g/SplitInference-v0 (DNN split and "
         "offload target per task) against all-local, all-edge, random and the greedy Neurosurgeon split. All evaluate on held-out seeds and write the agent, "
         "per-episode results, a summary, traced evaluation runs and an HTML report to --out.",
     )
-    p.add_argument("which", nargs="?", choices=["link", "ran", "split"], default="link",
-                   help="which demo (default link)")
-    p.add_argument("--timesteps", type=int, default=30_000, help="PPO training steps (default 30000)")
+    p.add_argument("which", nargs="?", choices=["flagship", "link", "ran", "split"], default="flagship",
+                   help="which demo (default flagship)")
+    p.add_argument("--timesteps", type=int, default=None,
+                   help="PPO training steps (default 20000 for flagship, 30000 for the others)")
+    p.add_argument("--fl-rounds", type=int, default=5, help="flagship: rounds of each learner job (default 5)")
     p.add_argument("--n-envs", type=int, default=4, help="parallel scenario processes for training (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
     p.add_argument("--eval-seeds", type=int, default=5, help="held-out evaluation episodes (default 5)")
