@@ -1,8 +1,10 @@
 """``ns6g bench suite``: a headless benchmark suite of cases x seeds with a regression gate.
 
-A suite (TOML, see ``ns6g/suites/default.toml`` and docs/suite.md) lists *cases*; each case names an
-environment, its settings, the contenders to run (baselines of the environment by name) and the metrics
-to report. Every (case, contender, seed) is one *task*: one episode on ns-3 ``RngRun = seed``. Tasks run
+A suite (TOML, see ``ns6g/suites/default.toml`` and docs/suite.md) lists *cases* of two kinds: an
+``env`` case names an environment, its settings and the contenders to run (baselines of the environment by
+name); an ``fl`` case names a network (``FlNetworkConfig`` fields), a learner job (``FlJobConfig`` fields)
+and the protocols to run over it. Every (case, contender, seed) is one *task*: one episode on ns-3
+``RngRun = seed``, or one learner job seeded ``seed`` over the co-simulated network. Tasks run
 in a local process pool (default) or on Ray (``backend="ray"``); each task is deterministic, so both give
 the same table for the same seeds.
 
@@ -21,10 +23,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 DEFAULT_SUITE = Path(__file__).parent / "suites" / "default.toml"
 
@@ -33,11 +35,12 @@ class SuiteError(ValueError):
     """A suite, baseline or backend request that cannot run; the message names the problem."""
 
 
-class Case(BaseModel):
-    """One environment configuration and the contenders compared on it."""
+class EnvCase(BaseModel):
+    """One environment configuration and the contenders (its baselines) compared on it."""
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: Literal["env"] = "env"
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="case name (letters, digits, _ . -)")
     env: str = Field(description="environment id, e.g. ns6g/LinkControl-v0")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="environment settings")
@@ -46,10 +49,36 @@ class Case(BaseModel):
                                description="columns of ns6g.policies.evaluate to report (return, steps, info entries)")
 
 
+# Deterministic for a seed (no wall-clock times), so every backend gives the same table.
+FL_METRICS = ("final_accuracy", "sim_time_s", "round_time_s", "client_energy_j", "uplink_mbytes")
+
+
+class FlCase(BaseModel):
+    """Learner protocols compared over one co-simulated network (ns6g.learners.cosim)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["fl"]
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="case name (letters, digits, _ . -)")
+    network: dict[str, Any] = Field(default_factory=dict, description="FlNetworkConfig fields (clients, cells, ...)")
+    job: dict[str, Any] = Field(default_factory=dict,
+                                description="FlJobConfig fields other than protocol and seed (rounds, model, ...)")
+    contenders: list[str] = Field(min_length=1, description="protocol names (ns6g.learners.protocols.PROTOCOLS)")
+    metrics: list[Literal[FL_METRICS]] = Field(default_factory=lambda: ["final_accuracy", "sim_time_s"],  # type: ignore[valid-type]
+                                               description=f"job metrics to report: {', '.join(FL_METRICS)}")
+
+
+def _case_kind(value: Any) -> str:
+    return value.get("kind", "env") if isinstance(value, dict) else getattr(value, "kind", "env")
+
+
+Case = Annotated[Annotated[EnvCase, Tag("env")] | Annotated[FlCase, Tag("fl")], Discriminator(_case_kind)]
+
+
 class Suite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seeds: list[int] = Field(min_length=1, description="ns-3 RngRun of each episode")
+    seeds: list[int] = Field(min_length=1, description="ns-3 RngRun of each episode; seed of each learner job")
     cases: list[Case] = Field(min_length=1, alias="case")
 
     @model_validator(mode="after")
@@ -74,50 +103,83 @@ def load_suite(path: str | Path = DEFAULT_SUITE) -> Suite:
         return Suite.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        loc = list(first["loc"])
+        if len(loc) >= 3 and loc[0] == "case" and loc[2] in ("env", "fl"):  # the union's tag, not a field
+            where = f"case {loc[1]} ({loc[2]} case)" + "".join(f".{p}" for p in loc[3:])
+        else:
+            where = ".".join(str(p) for p in loc)
         raise SuiteError(f"{path}: {where}: {first['msg']}") from None
 
 
 @dataclass(frozen=True)
 class Task:
-    case: str
-    env: str
-    env_kwargs: Mapping[str, Any]
+    case: EnvCase | FlCase
     contender: str
     seed: int
-    metrics: Sequence[str]
 
 
 def tasks_of(suite: Suite) -> list[Task]:
-    return [Task(c.name, c.env, c.env_kwargs, name, seed, tuple(c.metrics))
-            for c in suite.cases for name in c.contenders for seed in suite.seeds]
+    return [Task(c, name, seed) for c in suite.cases for name in c.contenders for seed in suite.seeds]
 
 
 def run_task(task: Task) -> dict[str, Any]:
-    """One episode of one contender on one seed; returns the row (case, contender, seed, metrics)."""
+    """One task; returns its row (case, contender, seed, then the case's metrics)."""
+    case = task.case
+    measured = _run_env_task(case, task) if isinstance(case, EnvCase) else _run_fl_task(case, task)
+    missing = [m for m in case.metrics if m not in measured]
+    if missing:
+        raise SuiteError(f"case {case.name}: no metric {missing[0]!r} (the task has {', '.join(sorted(measured))})")
+    return {"case": case.name, "contender": task.contender, "seed": task.seed,
+            **{m: float(measured[m]) for m in case.metrics}}
+
+
+def _run_env_task(case: EnvCase, task: Task) -> dict[str, Any]:
+    """One episode of one baseline on ns-3 RngRun = seed."""
     import ns6g.envs  # noqa: F401
     from ns6g.evaluation import make_env
     from ns6g.policies import evaluate
 
-    probe = make_env(task.env, **task.env_kwargs)
+    probe = make_env(case.env, **case.env_kwargs)
     try:
         contenders = probe.unwrapped.baselines(task.seed)
     finally:
         probe.close()
     if task.contender not in contenders:
-        raise SuiteError(f"case {task.case}: {task.env} has no contender {task.contender!r} "
+        raise SuiteError(f"case {case.name}: {case.env} has no contender {task.contender!r} "
                          f"(it has {', '.join(contenders)})")
     contender = contenders[task.contender]
-    env = make_env(task.env, **{**task.env_kwargs, **contender.overrides})
+    env = make_env(case.env, **{**case.env_kwargs, **contender.overrides})
     try:
-        row = evaluate(env, {task.contender: contender.policy}, [task.seed]).iloc[0].to_dict()
+        return evaluate(env, {task.contender: contender.policy}, [task.seed]).iloc[0].to_dict()
     finally:
         env.close()
-    missing = [m for m in task.metrics if m not in row]
-    if missing:
-        raise SuiteError(f"case {task.case}: no metric {missing[0]!r} (the episode has {', '.join(sorted(row))})")
-    return {"case": task.case, "contender": task.contender, "seed": task.seed,
-            **{m: float(row[m]) for m in task.metrics}}
+
+
+def _run_fl_task(case: FlCase, task: Task) -> dict[str, Any]:
+    """One learner job of protocol ``task.contender`` seeded ``task.seed`` over the co-simulated network."""
+    from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
+    from ns6g.learners.engine import FlJob, FlJobConfig
+    from ns6g.learners.protocols import PROTOCOLS
+
+    import torch
+
+    torch.set_num_threads(1)  # tasks run side by side: one thread each (several threads per task thrash)
+    if task.contender not in PROTOCOLS:
+        raise SuiteError(f"case {case.name}: no protocol {task.contender!r} (valid: {', '.join(PROTOCOLS)})")
+    try:
+        job = FlJobConfig.from_user({**case.job, "protocol": task.contender, "seed": task.seed})
+        network = FlNetworkConfig.from_user({"clients": job.clients, **case.network})
+    except ValueError as exc:
+        raise SuiteError(f"case {case.name}: {exc}") from None
+    with CoSimNetwork(network, seed=task.seed + 1) as net:
+        result = FlJob(job, network=net).run()
+    return {
+        "final_accuracy": result.final_accuracy,
+        "sim_time_s": result.sim_time_s,
+        "round_time_s": result.sim_time_s / len(result.rounds),
+        "client_energy_j": sum(d.energy_j for r in result.rounds for n, d in r.devices.items() if n.startswith("client/")),
+        "uplink_mbytes": sum(r.uplink_bytes for r in result.rounds) / 1e6,
+    }
 
 
 Backend = Literal["process", "ray"]

@@ -71,7 +71,7 @@ def test_unknown_metrics_and_bad_files_are_refused(small, tmp_path, capsys):
     assert "tolerence" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text(SMALL.replace("contenders", "contender"))
-    with pytest.raises(SuiteError, match="case.0.contender"):
+    with pytest.raises(SuiteError, match=r"case 0 \(env case\).contenders: Field required"):
         load_suite(bad)
     bad.write_text(SMALL.replace('"random"', '"oracle"'))
     with pytest.raises(SuiteError, match="no contender 'oracle'.*random"):
@@ -89,3 +89,28 @@ def test_ray_gives_the_same_table_as_the_process_pool(small):
     pool, _ = run_suite(suite, backend="process", jobs=2, progress=False)
     on_ray, _ = run_suite(suite, backend="ray", jobs=2, progress=False)
     pd.testing.assert_frame_equal(pool, on_ray)
+
+
+def test_learner_cases_run_protocols_over_the_cosimulated_network(tmp_path):
+    path = tmp_path / "fl.toml"
+    path.write_text("""
+seeds = [0]
+[[case]]
+kind = "fl"
+name = "fl"
+network = { cells = 1 }
+job = { clients = 3, rounds = 1, model = "small_cnn", cut = 2 }
+contenders = ["fedavg", "splitfed-v1"]
+metrics = ["final_accuracy", "sim_time_s", "uplink_mbytes"]
+""")
+    table, _ = run_suite(load_suite(path), jobs=2, progress=False)
+    rows = table.set_index("contender")
+    assert (rows["final_accuracy"] > 0.2).all() and (rows["sim_time_s"] > 0).all()
+    # Split learning sends activations every batch: more uplink than FedAvg's one model upload.
+    assert rows.loc["splitfed-v1", "uplink_mbytes"] > rows.loc["fedavg", "uplink_mbytes"]
+    path.write_text(path.read_text().replace('"fedavg"', '"fedavgg"'))
+    with pytest.raises(SuiteError, match="no protocol 'fedavgg'"):
+        run_suite(load_suite(path), jobs=1, progress=False)
+    path.write_text(path.read_text().replace('"final_accuracy"', '"accuracy"'))
+    with pytest.raises(SuiteError, match="metrics"):
+        load_suite(path)
