@@ -27,13 +27,16 @@ docs/d2d-relay.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
+import gymnasium as gym
 import numpy as np
 from pydantic import Field, model_validator
 
 from ns6g.config import ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
+from ns6g.multiagent import AgentSplit, split_observations
 from ns6g.policies import ConstantPolicy, Policy
 
 DIRECT = 0
@@ -164,3 +167,27 @@ class D2DRelayEnv(ScenarioEnv):
             "best_two_hop": BestTwoHopPolicy(c),
             **super().baseline_policies(seed),
         }
+
+    def agent_split(self) -> AgentSplit:
+        """One agent per remote (``remote-<i>``) for :class:`ns6g.multiagent.ParallelScenarioEnv`.
+
+        Agent i observes its own rows (``direct_cqi``, ``direct_mbps``, ``queue_kbytes`` (1,),
+        ``distance_m``, ``sidelink_mbps``, ``sidelink_snr_db`` (relays,)) and the relays' shared entries
+        (``relay_cqi``, ``relay_uplink_mbps``, ``relay_load_kbytes``); it picks its relay (0 = direct),
+        Discrete(relays + 1), and when the agent grants sub-channels also its first sub-channel:
+        MultiDiscrete([relays + 1, sub-channel starts]).
+        """
+        c = self.config
+        agents = [f"remote-{i}" for i in range(c.remotes)]
+        own = ["direct_cqi", "direct_mbps", "queue_kbytes", "distance_m", "sidelink_mbps", "sidelink_snr_db"]
+        spaces, observe = split_observations(self.observation_space, agents, own)
+        nvec = self.action_space.nvec
+        grants = c.agent_grants_subchannels
+        action_space = gym.spaces.MultiDiscrete([nvec[0], nvec[c.remotes]]) if grants else gym.spaces.Discrete(int(nvec[0]))
+
+        def act(actions: Mapping[str, Any]) -> np.ndarray:
+            chosen = [np.asarray(actions[a], dtype=np.int64).reshape(-1) for a in agents]
+            relays = [int(x[0]) for x in chosen]
+            return np.array(relays + ([int(x[1]) for x in chosen] if grants else []), dtype=np.int64)
+
+        return AgentSplit(agents, spaces, {a: action_space for a in agents}, observe, act)

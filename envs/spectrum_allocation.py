@@ -35,7 +35,7 @@ from pydantic import Field, field_validator, model_validator
 from ns6g.config import ScenarioConfig
 from ns6g.bridge import Bridge
 from ns6g.envs.base import ScenarioEnv
-from ns6g.multiagent import AgentSplit
+from ns6g.multiagent import AgentSplit, split_observations
 from ns6g.policies import Contender, RandomPolicy
 
 RADIO_COLUMNS = {  # radio_sample field -> radio table column (units in the names)
@@ -156,30 +156,14 @@ class SpectrumAllocationEnv(ScenarioEnv):
                              "(in 'rbg' mode an RBG is one decision of its cell, not of a UE)")
         ues, cells = self.config.ues, self.config.cells
         agents = [f"ue-{u}" for u in range(ues)]
-        joint = self.observation_space
-
-        def own(u: int) -> gym.spaces.Dict:
-            spaces = {}
-            for key, space in joint.spaces.items():
-                if isinstance(space, gym.spaces.MultiDiscrete):
-                    spaces[key] = gym.spaces.Discrete(int(space.nvec[u]))
-                else:
-                    low, high = space.low[u], space.high[u]
-                    spaces[key] = gym.spaces.Box(np.atleast_1d(low), np.atleast_1d(high), dtype=space.dtype)
-            return gym.spaces.Dict(spaces)
-
-        def observe(observation: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
-            return {agent: {key: (int(value[u]) if isinstance(joint[key], gym.spaces.MultiDiscrete)
-                                  else np.atleast_1d(value[u]).astype(joint[key].dtype))
-                            for key, value in observation.items()}
-                    for u, agent in enumerate(agents)}
+        spaces, observe = split_observations(self.observation_space, agents, own=list(self.observation_space.spaces))
 
         def act(actions: Mapping[str, Any]) -> np.ndarray:
             weights = np.array([np.asarray(actions[a], dtype=np.float32).reshape(-1)[0] for a in agents])
             return np.tile(weights, (cells, 1)).astype(np.float32)
 
-        return AgentSplit(agents, {a: own(u) for u, a in enumerate(agents)},
-                          {a: gym.spaces.Box(0.0, 1.0, (1,), np.float32) for a in agents}, observe, act)
+        return AgentSplit(agents, spaces, {a: gym.spaces.Box(0.0, 1.0, (1,), np.float32) for a in agents},
+                          observe, act)
 
     def _launch(self) -> Bridge:
         args = self.config.to_args()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from pettingzoo import ParallelEnv
 
 
@@ -37,6 +38,45 @@ class AgentSplit:
     action_spaces: Mapping[str, gym.Space]
     observe: Callable[[Any], dict[str, Any]]
     act: Callable[[Mapping[str, Any]], Any]
+
+
+def split_observations(
+    joint: gym.spaces.Dict, agents: Sequence[str], own: Sequence[str]
+) -> tuple[dict[str, gym.spaces.Dict], Callable[[Mapping[str, Any]], dict[str, Any]]]:
+    """Per-agent observation spaces and the function that cuts a joint observation, for Dict observations
+    whose entries in ``own`` have one row per agent (leading axis) and whose other entries every agent sees.
+
+    Agent i gets row i of each ``own`` entry (a Box row as a Box of the row's shape, at least 1-D; a
+    MultiDiscrete entry as Discrete) and the shared entries unchanged.
+    """
+    missing = [key for key in own if key not in joint.spaces]
+    if missing:
+        raise KeyError(f"no observation entry {missing[0]!r} (have {sorted(joint.spaces)})")
+
+    def row_space(space: gym.Space, i: int) -> gym.Space:
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            return gym.spaces.Discrete(int(space.nvec[i]))
+        return gym.spaces.Box(np.atleast_1d(space.low[i]), np.atleast_1d(space.high[i]), dtype=space.dtype)
+
+    spaces = {agent: gym.spaces.Dict({key: row_space(space, i) if key in own else space
+                                      for key, space in joint.spaces.items()})
+              for i, agent in enumerate(agents)}
+
+    def observe(observation: Mapping[str, Any]) -> dict[str, Any]:
+        cut = {}
+        for i, agent in enumerate(agents):
+            mine = {}
+            for key, value in observation.items():
+                if key not in own:
+                    mine[key] = value
+                elif isinstance(joint[key], gym.spaces.MultiDiscrete):
+                    mine[key] = int(value[i])
+                else:
+                    mine[key] = np.atleast_1d(value[i]).astype(joint[key].dtype)
+            cut[agent] = mine
+        return cut
+
+    return spaces, observe
 
 
 class ParallelScenarioEnv(ParallelEnv):

@@ -51,3 +51,23 @@ def test_environments_without_a_split_are_refused():
         link.close()
     with pytest.raises(ValueError, match="action_mode='share'"):
         parallel_env("ns6g/SpectrumAllocation-v0", cells=1, ues=2)
+
+
+@pytest.mark.parametrize("grants", [True, False], ids=["agent-grants", "round-robin"])
+def test_d2d_relay_has_one_agent_per_remote(grants):
+    kwargs = dict(remotes=2, relays=3, episode_steps=5)
+    if not grants:
+        kwargs["sidelink_scheduler"] = "rr"
+    env = parallel_env("ns6g/D2DRelay-v0", **kwargs)
+    try:
+        parallel_api_test(env, num_cycles=10)
+        observations, _ = env.reset(seed=2)
+        assert env.agents == ["remote-0", "remote-1"]
+        assert observations["remote-1"]["sidelink_mbps"].shape == (3,)
+        assert observations["remote-1"]["relay_cqi"].shape == (3,)  # shared: every relay
+        # Remote 0 direct, remote 1 through relay 2: the joint action the scenario receives.
+        picks = {"remote-0": np.array([0, 0]) if grants else 0, "remote-1": np.array([2, 1]) if grants else 2}
+        assert list(env.split.act(picks)) == ([0, 2, 0, 1] if grants else [0, 2])
+        env.step(picks)
+    finally:
+        env.close()
