@@ -52,7 +52,7 @@
 //   (waiting or in service); battery_fraction (1,); device Discrete(ues): the deciding device;
 //   sidelink_mbps (1,): noise-limited rate estimate of the device -> peer sidelink (RanSidelink::
 //   EstimateRateBps on the sub-channels it would get: mode 1 all of them shared with the other device ->
-//   peer links that have data, mode 2 one sub-channel every reservation period of 2 slots), Mbit/s;
+//   peer links that have data, mode 2 its reservation's sub-channels once per reservation period), Mbit/s;
 //   peer_queue (1,): tasks at the deciding device's peer.
 // Info: latency_ms (mean over tasks completed in the step; NaN if none), energy_j (sum over tasks
 //   finished in the step), completed, failed, deadline_violations, infeasible, timeouts; and the parts of
@@ -102,7 +102,6 @@ constexpr uint32_t kEdge = 0;
 constexpr uint32_t kCloud = 1;
 constexpr uint32_t kPeer = 2;       //!< the action's target of the device's D2D peer
 constexpr uint32_t kFirstPeerSite = 2; //!< peer u is site kFirstPeerSite + u
-constexpr uint32_t kSidelinkReservationSlots = 2; //!< mode 2 reservation period (RanSidelink's default)
 
 /** Memory the peer part of a cut needs: its weights plus the largest tensor it holds (its input or the
  * output of one of its blocks), as the device part's estimate (bytes). */
@@ -379,7 +378,13 @@ class MecSplitEnv : public MecTaskGymEnv
         const Ptr<RanSidelink>& sl = m_sidelink.sidelink;
         if (sl->IsAutonomous())
         {
-            return sl->EstimateRateBps(u, PeerUe(u), 1) / kSidelinkReservationSlots / 1e6;
+            // One reservation of AutonomousSubchannels sub-channels per period of ReservationPeriodSlots slots.
+            UintegerValue subchannels;
+            UintegerValue periodSlots;
+            sl->GetAttribute("AutonomousSubchannels", subchannels);
+            sl->GetAttribute("ReservationPeriodSlots", periodSlots);
+            return sl->EstimateRateBps(u, PeerUe(u), subchannels.Get()) / std::max<uint64_t>(1, periodSlots.Get()) /
+                   1e6;
         }
         uint32_t busy = 1; // this device's link, and the others with data (round robin shares the pool)
         for (uint32_t v = 0; v < m_p.ues; ++v)

@@ -243,3 +243,15 @@ def test_same_seed_same_peer_results():
     np.testing.assert_array_equal(np.array(a, dtype=float), np.array(b, dtype=float))  # NaNs compare equal
     assert a[-1][3] > 0  # the peer tasks used the sidelink
     assert not np.array_equal(np.array(a, dtype=float), np.array(c, dtype=float), equal_nan=True)
+
+
+def test_peer_tasks_complete_in_sidelink_mode_2_with_a_lower_rate_estimate():
+    rates = {}
+    for mode in ("scheduled", "autonomous"):
+        with SplitInferenceEnv(**QUIET, sidelink_mode=mode) as env:
+            obs, _ = env.reset(seed=1)
+            rates[mode] = float(obs["sidelink_mbps"][0])
+            done = completed_infos(env, [0, 2], 4)
+        assert done and all(info["sidelink_up_bytes"] > 0 for _, info in done), mode
+    # Mode 2: one of the 5 sub-channels every 2 slots; mode 1: all 5 in every slot (one link).
+    assert 0 < rates["autonomous"] < rates["scheduled"] / 4
