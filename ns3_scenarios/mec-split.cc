@@ -11,14 +11,24 @@
 // Compute: one Processor per device (catalogue row `device`), one at the edge (`edge-device`), one in the
 // cloud (`cloud-device`), each a single FIFO core at the device's peak FLOP/s (CreateDeviceProcessor); the
 // edge and the cloud are MecTaskEngine's sites 0 and 1, and the task life cycle below is the engine's.
+//
+// D2D peers: device u has a neighbour of its own, peer u (catalogue row `peer-device`), dropped
+// `peer-distance-m` from it in a uniformly drawn direction (RNG stream 11). Devices and peers are all UEs
+// of the cell (peers send nothing on the RAN) and all carry a D2D sidelink (SidelinkHelper, its own
+// carrier: sidelink-frequency-hz, sidelink-bandwidth-hz, sidelink-numerology, sidelink-subchannel-rbs,
+// sidelink-mode, sidelink-tx-power-dbm; TR 37.885 V2V-Urban loss). Peer u is the engine's site 2 + u,
+// reached at its sidelink address: the cut activations go device -> peer over the sidelink, the result
+// comes back over it (the peer routes its device's RAN address to the sidelink).
 // The catalogue CSV and the profiles folder come on the command line (--catalogue, --profiles); `model`
 // and `dtype` pick the layer profile (cuts k = 0..N).
 //
 // Tasks: every device generates tasks as a Poisson process of task-rate-hz (exponential gaps, RNG stream
 // 500 + device). A task is one inference (batch 1). At each arrival the simulation stops and the agent
-// decides for that task: action MultiDiscrete([N + 1, 2]) = (cut k, target 0 = edge, 1 = cloud).
-//  * k whose device part does not fit the device memory (SplitInfeasibility): the task fails at once
-//    (infeasible); its latency and energy count as 0, the failure penalty applies.
+// decides for that task: action MultiDiscrete([N + 1, 3]) = (cut k, target 0 = edge, 1 = cloud,
+// 2 = the device's D2D peer).
+//  * k whose device part does not fit the device memory (SplitInfeasibility), or, for the peer, whose
+//    peer part (PeerMemoryBytes) does not fit the peer's memory: the task fails at once (infeasible);
+//    its latency and energy count as 0, the failure penalty applies.
 //  * The device processor runs device_flops(k) (skipped when 0, i.e. k = 0). k = N: done.
 //  * k < N: the device sends transfer_bytes(k) over UDP to the target in datagrams of at most 60 000
 //    bytes, each a 24-byte header (task id, total bytes, kind, device) + payload; the target reassembles,
@@ -39,13 +49,21 @@
 //   RBGs of RanLink::RbgCqi, uplink); uplink_mbps (1,): sum over RBGs of the uplink bits one slot's RBG
 //   carries at that CQI, per second, divided by 1 + the number of other devices with uplink bytes queued
 //   (what PF would roughly give it); device_queue, edge_queue, cloud_queue (1,): tasks in each processor
-//   (waiting or in service); battery_fraction (1,); device Discrete(ues): the deciding device.
+//   (waiting or in service); battery_fraction (1,); device Discrete(ues): the deciding device;
+//   sidelink_mbps (1,): noise-limited rate estimate of the device -> peer sidelink (RanSidelink::
+//   EstimateRateBps on the sub-channels it would get: mode 1 all of them shared with the other device ->
+//   peer links that have data, mode 2 its reservation's sub-channels once per reservation period), Mbit/s;
+//   peer_queue (1,): tasks at the deciding device's peer.
 // Info: latency_ms (mean over tasks completed in the step; NaN if none), energy_j (sum over tasks
 //   finished in the step), completed, failed, deadline_violations, infeasible, timeouts; and the parts of
 //   the last completed task (over the episode): last_latency_ms, device_compute_ms (arrival to device
 //   compute done, queueing included), uplink_ms (first uplink send to all bytes at the target),
 //   server_compute_ms (all bytes at the target to server compute done, queueing included), downlink_ms
-//   (result send to all result bytes at the device), last_cut, last_target, last_energy_j.
+//   (result send to all result bytes at the device), last_cut, last_target, last_energy_j;
+//   infeasible_peer (tasks of the step refused because the peer part did not fit the peer's memory);
+//   sidelink_up_bytes, sidelink_down_bytes: packet bytes decoded on the device -> peer and peer -> device
+//   sidelinks since the episode started (all devices). For a peer task uplink_ms and downlink_ms are the
+//   sidelink transfers and server_compute_ms the peer's part.
 #include "mec/helper/mec-network-helper.h"
 #include "mec/helper/mec-task-env.h"
 #include "mec/helper/mec-task-scenario.h"
@@ -53,9 +71,11 @@
 #include "mec/model/layer-profile.h"
 #include "mec/model/mec-task-engine.h"
 #include "ran/helper/ran-helper.h"
+#include "ran/helper/sidelink-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
 #include "ran/model/ran-phy.h"
+#include "ran/model/ran-sidelink.h"
 #include "ran/model/ran-system.h"
 
 #include "ns3/core-module.h"
@@ -80,6 +100,21 @@ namespace
 
 constexpr uint32_t kEdge = 0;
 constexpr uint32_t kCloud = 1;
+constexpr uint32_t kPeer = 2;       //!< the action's target of the device's D2D peer
+constexpr uint32_t kFirstPeerSite = 2; //!< peer u is site kFirstPeerSite + u
+
+/** Memory the peer part of a cut needs: its weights plus the largest tensor it holds (its input or the
+ * output of one of its blocks), as the device part's estimate (bytes). */
+double
+PeerMemoryBytes(const LayerProfile& profile, uint32_t cut)
+{
+    double largest = 0.0;
+    for (size_t j = cut; j < profile.cuts.size(); ++j)
+    {
+        largest = std::max(largest, profile.cuts[j].transferBytes);
+    }
+    return profile.cuts[cut].serverParamBytes + largest;
+}
 
 
 /** MecTaskParams with SplitInference's defaults (one device, 100 ms deadline) and its own options. */
@@ -94,6 +129,50 @@ struct Params : MecTaskParams
     std::string model{"resnet18_style"};
     std::string dtype{"fp32"};
     std::string profiles;
+    std::string peerDevice{"smartphone"}; //!< catalogue name of each device's D2D peer
+    double peerDistanceM{20.0};            //!< device-peer distance (m)
+    double sidelinkFrequencyHz{5.9e9};     //!< sidelink carrier frequency (Hz)
+    double sidelinkBandwidthHz{20e6};      //!< sidelink carrier bandwidth (Hz)
+    uint32_t sidelinkNumerology{1};        //!< sidelink NR numerology mu
+    uint32_t sidelinkSubchannelRbs{10};    //!< RBs per sidelink sub-channel
+    std::string sidelinkMode{"scheduled"}; //!< "scheduled" (mode 1) or "autonomous" (mode 2)
+    double sidelinkTxPowerDbm{23.0};       //!< UE sidelink transmit power (dBm)
+
+    /** "" or the problem of the split-specific options (the common ones: MecTaskParams::Problem). */
+    std::string SplitProblem() const
+    {
+        if (profiles.empty())
+        {
+            return "--profiles is needed";
+        }
+        if (!(peerDistanceM > 0 && peerDistanceM <= 10'000))
+        {
+            return "--peer-distance-m must be in (0, 10000] m, got " + std::to_string(peerDistanceM);
+        }
+        if (sidelinkMode != "scheduled" && sidelinkMode != "autonomous")
+        {
+            return "--sidelink-mode must be scheduled or autonomous, got " + sidelinkMode;
+        }
+        if (sidelinkSubchannelRbs == 0)
+        {
+            return "--sidelink-subchannel-rbs must be at least 1";
+        }
+        return "";
+    }
+
+    ns6g::ran::SidelinkSettings Sidelink() const
+    {
+        ns6g::ran::SidelinkSettings s;
+        s.frequencyHz = sidelinkFrequencyHz;
+        s.bandwidthHz = sidelinkBandwidthHz;
+        s.numerology = sidelinkNumerology;
+        s.subchannelRbs = sidelinkSubchannelRbs;
+        s.mode = sidelinkMode;
+        s.txPowerDbm = sidelinkTxPowerDbm;
+        s.mtuBytes = kMecMtuBytes;
+        s.maxQueueBytes = 8'000'000;
+        return s;
+    }
 };
 
 class MecSplitEnv : public MecTaskGymEnv
@@ -102,7 +181,8 @@ class MecSplitEnv : public MecTaskGymEnv
     explicit MecSplitEnv(Params p)
         : MecTaskGymEnv(p.episodeSteps),
           m_p(std::move(p)),
-          m_devices(m_p)
+          m_devices(m_p),
+          m_peerDevice(FindDevice(m_devices.catalogue, m_p.peerDevice))
     {
         m_carrier = MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology), 0);
         m_profile = LoadLayerProfile(ProfilePath(m_p.profiles, m_p.model, m_p.dtype));
@@ -124,12 +204,14 @@ class MecSplitEnv : public MecTaskGymEnv
             {"cloud_queue", ns6g::Box({1}, 0.0, kMaxQueue)},
             {"battery_fraction", ns6g::Box({1}, 0.0, 1.0)},
             {"device", ns6g::Discrete(m_p.ues)},
+            {"sidelink_mbps", ns6g::Box({1}, 0.0, MaxUplinkMbps(m_p.sidelinkBandwidthHz))},
+            {"peer_queue", ns6g::Box({1}, 0.0, kMaxQueue)},
         });
     }
 
     ns6g::Space GetActionSpace() override
     {
-        return ns6g::MultiDiscrete({static_cast<int64_t>(m_lastCut + 1), 2});
+        return ns6g::MultiDiscrete({static_cast<int64_t>(m_lastCut + 1), 3});
     }
 
     void SetupEpisode() override
@@ -137,13 +219,18 @@ class MecSplitEnv : public MecTaskGymEnv
         const Scenario scenario = ParseScenario(m_p.scenario);
         m_gnbs = NodeContainer();
         m_ues = NodeContainer();
+        m_peers = NodeContainer();
         m_gnbs.Create(1);
         m_ues.Create(m_p.ues);
+        m_peers.Create(m_p.ues);
         PlaceNodes(scenario);
 
-        m_link = RanHelper::CreateLink(m_p.Radio(m_carrier), m_gnbs, m_ues, 1000);
+        // UEs 0..ues-1 are the devices, ues..2 ues-1 their peers (RAN UEs too: the sidelink needs them).
+        const NodeContainer allUes(m_ues, m_peers);
+        m_link = RanHelper::CreateLink(m_p.Radio(m_carrier), m_gnbs, allUes, 1000);
         const RanHelperSettings settings = MecTaskParams::RanSettings(m_carrier, "pf", kMaxRanQueueBytes);
-        m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
+        m_ran = RanHelper::Install(m_gnbs, allUes, m_link, settings);
+        m_sidelink = SidelinkHelper::Install(m_ran, allUes, m_p.Sidelink(), 2000);
 
         // The cloud node behind the edge server on the WAN link; the gNB's default route is the edge.
         const WiredLink wan =
@@ -151,9 +238,16 @@ class MecSplitEnv : public MecTaskGymEnv
         m_cloud = wan.devices.Get(1)->GetNode();
 
         m_engine = std::make_unique<MecTaskEngine>(m_p.TaskSettings());
-        m_engine->AddDevices(m_ues, m_ran.ueAddresses, m_devices.device);
+        const std::vector<Ipv4Address> deviceAddresses(m_ran.ueAddresses.begin(),
+                                                       m_ran.ueAddresses.begin() + m_p.ues);
+        m_engine->AddDevices(m_ues, deviceAddresses, m_devices.device);
         m_engine->AddSite(m_ran.server, m_ran.serverAddress, m_devices.edge); // kEdge
         m_engine->AddSite(m_cloud, wan.ifaces.GetAddress(1), m_devices.cloud); // kCloud
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            m_engine->AddSite(m_peers.Get(u), m_sidelink.addresses[PeerUe(u)], m_peerDevice); // kFirstPeerSite + u
+            RouteResultsOverSidelink(u, deviceAddresses[u]);
+        }
         m_stepInfeasible = 0;
         m_engine->Start();
     }
@@ -170,18 +264,24 @@ class MecSplitEnv : public MecTaskGymEnv
             throw ns6g::InvalidRequest("no task is waiting for a decision");
         }
         const int64_t* a = action.Data<int64_t>();
-        if (a[0] < 0 || a[0] > static_cast<int64_t>(m_lastCut) || a[1] < 0 || a[1] > 1)
+        if (a[0] < 0 || a[0] > static_cast<int64_t>(m_lastCut) || a[1] < 0 || a[1] > kPeer)
         {
             throw ns6g::InvalidRequest("action must be (cut in 0.." + std::to_string(m_lastCut) +
-                                       ", target 0 or 1)");
+                                       ", target 0 edge, 1 cloud or 2 peer), got (" + std::to_string(a[0]) +
+                                       ", " + std::to_string(a[1]) + ")");
         }
         const uint64_t id = m_engine->BeginStep();
         m_stepInfeasible = 0;
+        m_stepInfeasiblePeer = 0;
         const auto cutIndex = static_cast<uint32_t>(a[0]);
         const CutProfile& cut = m_profile.cuts[cutIndex];
-        if (!SplitInfeasibility(m_devices.device, cut.deviceMemoryBytes).empty())
+        const bool toPeer = cutIndex != m_lastCut && a[1] == kPeer;
+        const bool peerDoesNotFit =
+            toPeer && !SplitInfeasibility(m_peerDevice, PeerMemoryBytes(m_profile, cutIndex)).empty();
+        if (!SplitInfeasibility(m_devices.device, cut.deviceMemoryBytes).empty() || peerDoesNotFit)
         {
             ++m_stepInfeasible;
+            m_stepInfeasiblePeer += peerDoesNotFit ? 1 : 0;
             m_engine->FailNow(id, {a[0], a[1]});
             return true;
         }
@@ -189,7 +289,9 @@ class MecSplitEnv : public MecTaskGymEnv
         plan.deviceFlops = cut.deviceFlops;
         if (cutIndex != m_lastCut)
         {
-            plan.site = static_cast<int32_t>(a[1]); // site index = target (kEdge, kCloud)
+            const uint32_t u = m_engine->Tasks().at(id).device;
+            // site index = target for the edge and the cloud; the peer of device u is its own site
+            plan.site = static_cast<int32_t>(toPeer ? kFirstPeerSite + u : static_cast<uint32_t>(a[1]));
             plan.inputBytes = static_cast<uint64_t>(cut.transferBytes);
             plan.siteFlops = cut.serverFlops;
             plan.resultBytes = static_cast<uint64_t>(m_profile.cuts[m_lastCut].transferBytes);
@@ -214,6 +316,9 @@ class MecSplitEnv : public MecTaskGymEnv
         obs["cloud_queue"].Data<float>()[0] = Queue(m_engine->SiteTasksInSystem(kCloud));
         obs["battery_fraction"].Data<float>()[0] = static_cast<float>(m_engine->BatteryFraction(u));
         obs["device"].SetDiscrete(u);
+        obs["sidelink_mbps"].Data<float>()[0] = static_cast<float>(
+            std::clamp(SidelinkMbps(u), 0.0, MaxUplinkMbps(m_p.sidelinkBandwidthHz)));
+        obs["peer_queue"].Data<float>()[0] = Queue(m_engine->SiteTasksInSystem(kFirstPeerSite + u));
     }
 
     void GetExtraInfo(ns6g::Info& info) override
@@ -230,10 +335,65 @@ class MecSplitEnv : public MecTaskGymEnv
         info.Set("last_cut", any ? static_cast<double>(last.action[0]) : std::nan(""));
         info.Set("last_target", any && last.offloaded ? static_cast<double>(last.action[1]) : std::nan(""));
         info.Set("last_energy_j", last.energyJ);
+        info.Set("infeasible_peer", static_cast<double>(m_stepInfeasiblePeer));
+        uint64_t up = 0;
+        uint64_t down = 0;
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            up += m_sidelink.sidelink->Counters(u, PeerUe(u)).deliveredBytes;
+            down += m_sidelink.sidelink->Counters(PeerUe(u), u).deliveredBytes;
+        }
+        info.Set("sidelink_up_bytes", static_cast<double>(up));
+        info.Set("sidelink_down_bytes", static_cast<double>(down));
     }
 
   private:
     static constexpr uint32_t kMaxRanQueueBytes = 8'000'000;
+
+    /** The UE index (RAN and sidelink) of device u's peer. */
+    uint32_t PeerUe(uint32_t u) const
+    {
+        return m_p.ues + u;
+    }
+
+    /**
+     * The peer of device u sends the results to u's RAN address (the engine's device address): a host route
+     * to it over the peer's sidelink device, whose default peer is u (a sidelink device sends a packet for a
+     * non-sidelink address to its default peer).
+     */
+    void RouteResultsOverSidelink(uint32_t u, Ipv4Address deviceAddress)
+    {
+        Ptr<SidelinkNetDevice> peerSidelink = m_sidelink.devices[PeerUe(u)];
+        peerSidelink->SetDefaultPeer(u);
+        Ptr<Node> peer = m_peers.Get(u);
+        Ptr<Ipv4> ipv4 = peer->GetObject<Ipv4>();
+        Ipv4StaticRoutingHelper routing;
+        routing.GetStaticRouting(ipv4)->AddHostRouteTo(deviceAddress, m_sidelink.addresses[u],
+                                                       ipv4->GetInterfaceForDevice(peerSidelink));
+    }
+
+    /** Noise-limited rate estimate of device u -> its peer on the sub-channels it would get (Mbit/s). */
+    double SidelinkMbps(uint32_t u) const
+    {
+        const Ptr<RanSidelink>& sl = m_sidelink.sidelink;
+        if (sl->IsAutonomous())
+        {
+            // One reservation of AutonomousSubchannels sub-channels per period of ReservationPeriodSlots slots.
+            UintegerValue subchannels;
+            UintegerValue periodSlots;
+            sl->GetAttribute("AutonomousSubchannels", subchannels);
+            sl->GetAttribute("ReservationPeriodSlots", periodSlots);
+            return sl->EstimateRateBps(u, PeerUe(u), subchannels.Get()) / std::max<uint64_t>(1, periodSlots.Get()) /
+                   1e6;
+        }
+        uint32_t busy = 1; // this device's link, and the others with data (round robin shares the pool)
+        for (uint32_t v = 0; v < m_p.ues; ++v)
+        {
+            busy += v != u && sl->QueuedBytes(v, PeerUe(v)) + sl->QueuedBytes(PeerUe(v), v) > 0 ? 1 : 0;
+        }
+        const uint32_t share = std::max(1U, sl->GetNSubchannels() / busy);
+        return sl->EstimateRateBps(u, PeerUe(u), share) / 1e6;
+    }
 
     void PlaceNodes(Scenario scenario)
     {
@@ -252,20 +412,40 @@ class MecSplitEnv : public MecTaskGymEnv
         ueMobility.SetPositionAllocator(uePositions);
         ueMobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
         ueMobility.Install(m_ues);
+
+        // Each peer peer-distance-m from its device, in a direction of its own.
+        auto angle = CreateObject<UniformRandomVariable>();
+        angle->SetStream(11);
+        auto peerPositions = CreateObject<ListPositionAllocator>();
+        for (uint32_t u = 0; u < m_p.ues; ++u)
+        {
+            const Vector at = m_ues.Get(u)->GetObject<MobilityModel>()->GetPosition();
+            const double phi = angle->GetValue(0.0, 2.0 * M_PI);
+            peerPositions->Add(Vector(at.x + m_p.peerDistanceM * std::cos(phi),
+                                      at.y + m_p.peerDistanceM * std::sin(phi), at.z));
+        }
+        MobilityHelper peerMobility;
+        peerMobility.SetPositionAllocator(peerPositions);
+        peerMobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
+        peerMobility.Install(m_peers);
     }
 
     Params m_p;
     MecDevices m_devices;
+    Device m_peerDevice;
     Carrier m_carrier;
     LayerProfile m_profile;
     uint32_t m_lastCut{0};
 
     NodeContainer m_gnbs;
     NodeContainer m_ues;
+    NodeContainer m_peers; //!< peer u: device u's D2D neighbour
     Ptr<Node> m_cloud;
     Ptr<RanLink> m_link;
     RanDeployment m_ran;
+    SidelinkDeployment m_sidelink;
     uint32_t m_stepInfeasible{0};
+    uint32_t m_stepInfeasiblePeer{0};
 };
 
 } // namespace
@@ -280,13 +460,21 @@ main(int argc, char* argv[])
     cmd.AddValue("model", "layer profile model name", p.model);
     cmd.AddValue("dtype", "fp32 or int8", p.dtype);
     cmd.AddValue("profiles", "folder of layer profiles", p.profiles);
+    cmd.AddValue("peer-device", "catalogue name of each device's D2D peer", p.peerDevice);
+    cmd.AddValue("peer-distance-m", "device-peer distance (m)", p.peerDistanceM);
+    cmd.AddValue("sidelink-frequency-hz", "sidelink carrier frequency (Hz)", p.sidelinkFrequencyHz);
+    cmd.AddValue("sidelink-bandwidth-hz", "sidelink carrier bandwidth (Hz)", p.sidelinkBandwidthHz);
+    cmd.AddValue("sidelink-numerology", "sidelink NR numerology mu", p.sidelinkNumerology);
+    cmd.AddValue("sidelink-subchannel-rbs", "RBs per sidelink sub-channel", p.sidelinkSubchannelRbs);
+    cmd.AddValue("sidelink-mode", "scheduled (mode 1) or autonomous (mode 2)", p.sidelinkMode);
+    cmd.AddValue("sidelink-tx-power-dbm", "UE sidelink transmit power (dBm)", p.sidelinkTxPowerDbm);
     bridge.AddCommandLine(cmd);
     cmd.Parse(argc, argv);
 
     std::string problem = p.Problem();
-    if (problem.empty() && p.profiles.empty())
+    if (problem.empty())
     {
-        problem = "--profiles is needed";
+        problem = p.SplitProblem();
     }
     return ServeMecScenario<MecSplitEnv>("mec-split", bridge, p, problem);
 }

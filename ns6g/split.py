@@ -18,11 +18,17 @@ Latency of cut k (seconds, per sample), for k < N (offloaded):
 
 and at k = N everything runs on the device and nothing crosses the network: only device_compute_s is
 non-zero (uplink, server, downlink and rtt are 0).
+
+Several places may run the rest (an edge server, a cloud, a D2D peer over the sidelink): each is a
+:class:`SplitTarget` (its FLOP/s, link rates, round trip and memory) and :func:`greedy_split_target` picks
+the (cut, target) of least predicted latency among the feasible ones.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +39,14 @@ from ns6g.build import scenario_source_dir
 
 __all__ = [
     "LATENCY_COLUMNS",
+    "SplitTarget",
     "available_models",
     "device_energy_j",
     "feasible_cuts",
     "greedy_split",
+    "greedy_split_target",
     "load_profile",
+    "peer_memory_bytes",
     "predict_split_latency",
     "profile_path",
     "profiles_dir",
@@ -206,6 +215,77 @@ def greedy_split(
     totals = candidates["total_s"].to_numpy()
     best = np.flatnonzero(totals == totals.min())
     return int(candidates["cut"].to_numpy()[best[-1]])
+
+
+def peer_memory_bytes(profile: pd.DataFrame) -> np.ndarray:
+    """Memory the server part of each cut needs where memory is scarce (a D2D peer), bytes, shape (N + 1,).
+
+    As ``device_memory_bytes`` for the device part: the part's weights (``server_param_bytes``) plus the
+    largest tensor it holds at once, here the largest of its input (``transfer_bytes[k]``) and its
+    blocks' outputs (``transfer_bytes[k + 1..N]``). At cut N nothing is left (0 bytes).
+    """
+    _check_profile(profile)
+    transfer = profile["transfer_bytes"].to_numpy(dtype=np.float64)
+    largest_from_k = np.maximum.accumulate(transfer[::-1])[::-1]
+    need = profile["server_param_bytes"].to_numpy(dtype=np.float64) + largest_from_k
+    need[-1] = 0.0
+    return need
+
+
+@dataclass(frozen=True)
+class SplitTarget:
+    """A place that can run the rest of a split: an edge server, a cloud, a D2D peer.
+
+    ``flops``: its speed (FLOP/s); ``uplink_bps`` / ``downlink_bps``: the device -> target and target ->
+    device rates (bit/s; for a peer the sidelink's); ``rtt_s``: a fixed round trip charged to every
+    offloaded cut (s); ``memory_bytes``: its working memory (bytes), or None where it never limits (a
+    server): a cut whose :func:`peer_memory_bytes` exceed it cannot go there.
+    """
+
+    flops: float
+    uplink_bps: float
+    downlink_bps: float
+    rtt_s: float = 0.0
+    memory_bytes: float | None = None
+
+
+def greedy_split_target(
+    profile: pd.DataFrame,
+    device_flops: float,
+    targets: Mapping[int, SplitTarget],
+    device_memory_bytes: float | None = None,
+) -> tuple[int, int]:
+    """The Neurosurgeon-style greedy choice over several targets: the (cut, target key) of least
+    :func:`predict_split_latency` ``total_s`` among the feasible pairs.
+
+    Feasible: the device part fits ``device_memory_bytes`` (if given) and, for k < N, the rest fits the
+    target's ``memory_bytes`` (if set). Ties go to the largest cut, then to the first target of
+    ``targets`` (at cut N, where nothing is offloaded, that target is nominal). ``ValueError`` if no pair
+    is feasible or ``targets`` is empty.
+    """
+    if not targets:
+        raise ValueError("targets is empty: give at least one SplitTarget")
+    _check_profile(profile)
+    n = len(profile) - 1
+    device_ok = np.ones(n + 1, dtype=bool)
+    if device_memory_bytes is not None:
+        device_ok = np.isin(profile["cut"].to_numpy(), feasible_cuts(profile, device_memory_bytes))
+    rest_needs = peer_memory_bytes(profile)
+    best: tuple[float, int, int] | None = None  # (total_s, -cut, order): min is the choice
+    for order, (key, target) in enumerate(targets.items()):
+        totals = predict_split_latency(profile, device_flops, target.flops, target.uplink_bps,
+                                       target.downlink_bps, target.rtt_s)["total_s"].to_numpy()
+        ok = device_ok.copy()
+        if target.memory_bytes is not None:
+            ok[:n] &= rest_needs[:n] <= _non_negative("memory_bytes", target.memory_bytes)
+        for cut in np.flatnonzero(ok):
+            candidate = (float(totals[cut]), -int(cut), order)
+            if best is None or candidate < best:
+                best = candidate
+                choice = (int(cut), key)
+    if best is None:
+        raise ValueError("no (cut, target) pair fits the device's and the targets' memory")
+    return choice
 
 
 def tx_power_w(device: Any) -> float:

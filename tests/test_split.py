@@ -13,11 +13,14 @@ from ns6g.profiles import COLUMNS, read_profile
 from ns6g.radio._query import query
 from ns6g.split import (
     LATENCY_COLUMNS,
+    SplitTarget,
     available_models,
     device_energy_j,
     feasible_cuts,
     greedy_split,
+    greedy_split_target,
     load_profile,
+    peer_memory_bytes,
     predict_split_latency,
     profiles_dir,
 )
@@ -213,3 +216,57 @@ def test_feasible_cuts_on_a_microcontroller():
     # greedy restricted to feasible cuts
     cut = greedy_split(prof, m4["flops"], 3.03e13, 1e5, 1e5, device_memory_bytes=m4["memory_bytes"])
     assert cut in ok
+
+
+EDGE, PEER = 0, 2
+
+
+def test_peer_memory_is_the_rest_weights_plus_its_largest_tensor():
+    p = load_profile("resnet18_style", "fp32")
+    need = peer_memory_bytes(p)
+    assert need.shape == (len(p),) and need[-1] == 0
+    for k in range(len(p) - 1):
+        assert need[k] == p.server_param_bytes[k] + p.transfer_bytes[k:].max()
+    # The rest shrinks as the cut moves to the device (fewer weights left).
+    assert need[0] > need[len(p) // 2] > need[-1]
+
+
+def test_greedy_target_picks_the_peer_when_the_uplink_is_slow_and_the_sidelink_fast():
+    p = load_profile("resnet18_style", "fp32")
+    rpi, phone, edge = (float(device(n)["flops"]) for n in ("raspberry-pi-4", "smartphone", "edge-gpu-server"))
+    slow_up, fast_side = 0.2e6, 50e6
+    cut, target = greedy_split_target(p, rpi, {EDGE: SplitTarget(edge, slow_up, slow_up),
+                                               PEER: SplitTarget(phone, fast_side, fast_side)})
+    assert target == PEER
+    # It is the argmin over both targets' predicted totals (exact: the same sums).
+    peer_total = predict_split_latency(p, rpi, phone, fast_side, fast_side)["total_s"]
+    edge_total = predict_split_latency(p, rpi, edge, slow_up, slow_up)["total_s"]
+    assert peer_total[cut] == min(peer_total.min(), edge_total.min())
+    # Swap the rates: the edge (faster compute) wins.
+    _, target = greedy_split_target(p, rpi, {EDGE: SplitTarget(edge, fast_side, fast_side),
+                                             PEER: SplitTarget(phone, slow_up, slow_up)})
+    assert target == EDGE
+
+
+def test_greedy_target_skips_cuts_the_peer_cannot_hold():
+    p = load_profile("resnet18_style", "fp32")
+    rpi, phone = float(device("raspberry-pi-4")["flops"]), float(device("smartphone")["flops"])
+    need = peer_memory_bytes(p)
+    memory = float(need[len(p) // 2])  # only cuts from the middle on fit the peer
+    cut, target = greedy_split_target(p, rpi, {PEER: SplitTarget(phone, 1e9, 1e9, memory_bytes=memory)})
+    assert target == PEER and need[cut] <= memory and cut >= len(p) // 2
+    # Unconstrained, the fast link would send everything (cut 0).
+    assert greedy_split_target(p, rpi, {PEER: SplitTarget(phone, 1e9, 1e9)})[0] == 0
+    with pytest.raises(ValueError, match="no \\(cut, target\\) pair"):
+        greedy_split_target(p, rpi, {PEER: SplitTarget(phone, 1e9, 1e9)}, device_memory_bytes=0.0)
+    with pytest.raises(ValueError, match="targets is empty"):
+        greedy_split_target(p, rpi, {})
+
+
+def test_greedy_target_with_one_target_matches_greedy_split():
+    p = load_profile("resnet18_style", "fp32")
+    rpi, edge = float(device("raspberry-pi-4")["flops"]), float(device("edge-gpu-server")["flops"])
+    for mbps in (0.1, 1.0, 10.0, 100.0):
+        bps = mbps * 1e6
+        assert greedy_split_target(p, rpi, {EDGE: SplitTarget(edge, bps, bps)}) == (
+            greedy_split(p, rpi, edge, bps, bps), EDGE)
