@@ -101,10 +101,14 @@ class GreedySplitPolicy:
     Uses :func:`ns6g.split.greedy_split_target` with the edge at the observation's ``uplink_mbps`` and
     the peer at its ``sidelink_mbps`` (downlinks assumed equal to the uplinks), the catalogue FLOP/s of
     the device, the edge server and the peer, and the memory of the device and the peer (only feasible
-    pairs). The cloud is not considered (its WAN delay is not observed).
+    pairs). The cloud is not considered (its WAN delay is not observed). ``targets`` limits the choice
+    (``(EDGE,)``: Neurosurgeon's own device-edge split).
     """
 
-    def __init__(self, config: SplitInferenceConfig) -> None:
+    def __init__(self, config: SplitInferenceConfig, targets: tuple[int, ...] = (EDGE, PEER)) -> None:
+        if not targets or not set(targets) <= {EDGE, PEER}:
+            raise ValueError(f"targets: a non-empty subset of (EDGE={EDGE}, PEER={PEER}) (got {targets})")
+        self.targets = targets
         self.profile = load_profile(config.model, config.dtype)
         self.device_flops = float(DEVICES.loc[config.device, "flops"])
         self.edge_flops = float(DEVICES.loc[config.edge_device, "flops"])
@@ -116,6 +120,7 @@ class GreedySplitPolicy:
         up, side = _rate_bps(observation, "uplink_mbps"), _rate_bps(observation, "sidelink_mbps")
         targets = {EDGE: SplitTarget(self.edge_flops, up, up),
                    PEER: SplitTarget(self.peer_flops, side, side, memory_bytes=self.peer_memory)}
+        targets = {t: targets[t] for t in self.targets}
         try:
             cut, target = greedy_split_target(self.profile, self.device_flops, targets, self.memory)
         except ValueError:  # no cut fits the device: offload everything to the edge
@@ -162,12 +167,13 @@ class SplitInferenceEnv(ScenarioEnv):
         return "infeasible"
 
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
-        """``all_local`` (cut N), ``all_edge`` (cut 0 on the edge), ``random`` and ``greedy`` (Neurosurgeon
-        over the edge and the peer)."""
+        """``all_local`` (cut N), ``all_edge`` (cut 0 on the edge), ``random``, ``greedy`` (Neurosurgeon over the
+        edge and the peer) and ``greedy_edge`` (Neurosurgeon's own device-edge split)."""
         last = self.n_cuts - 1
         return {
             "all_local": ConstantPolicy(np.array([last, EDGE], dtype=np.int64)),
             "all_edge": ConstantPolicy(np.array([0, EDGE], dtype=np.int64)),
             **super().baseline_policies(seed),
             "greedy": GreedySplitPolicy(self.config),
+            "greedy_edge": GreedySplitPolicy(self.config, targets=(EDGE,)),
         }
