@@ -13,7 +13,8 @@ clients' discrepancy term compares against. Both wait for the pretraining.
 Every round, per client (``server`` = ``config.server``): ``model_down`` (the trainable blocks after
 t_S), ``train`` (``local_epochs`` passes of target cross-entropy + ``discrepancy_weight`` x MMD^2 or
 CORAL between the features of the source anchor and of the target batch, taken after block
-``feature_blocks``; :func:`ns6g.learners.transfer.adaptation_loss`), ``model_up`` (the trainable blocks);
+``feature_blocks``; :func:`ns6g.learners.transfer.adaptation_loss`; a last batch of one image has the
+task loss only), ``model_up`` (the trainable blocks);
 the server averages the uploads weighted by sample counts. t_S never travels again.
 
 Hierarchical FTL puts edges between: the cloud pretrains and sends t_S to every edge, each edge sends it
@@ -161,6 +162,8 @@ class FederatedTransfer(Protocol):
         losses, flops = [], 0.0
         for x, y in job.batches(c, draw):
             def step() -> torch.Tensor:
+                if x.shape[0] < 2:  # a last batch of one image: no covariance / MMD, the task loss only
+                    return F.cross_entropy(model(x), y)
                 return tl.adaptation_loss(model, self.opt.feature_blocks, self.anchor, x, y,
                                           self.opt.discrepancy, self.opt.discrepancy_weight)
             opt.zero_grad()
