@@ -163,6 +163,7 @@ class _FederatedAdapter(Protocol):
         cfg = job.config
         self.opt = PeftOptions.from_user(cfg.protocol_options)
         self.seed = cfg.seed
+        self.device = job.device
         train, self.test_blocks, self.base_state = base_language_model(self.opt, cfg.seed)
         self.domain_of = [self.opt.domains[c * len(self.opt.domains) // cfg.clients] for c in range(cfg.clients)]
         self.blocks = self._client_blocks(job, train)
@@ -229,7 +230,7 @@ class _FederatedAdapter(Protocol):
                 {"rank": rank, "target_modules": list(o.lora_targets)} if self.method == "lora"
                 else {"virtual_tokens": o.virtual_tokens}
             )
-            self._models[rank] = pa.apply_adapter(base, method=self.method, seed=self.seed, **kwargs)
+            self._models[rank] = pa.apply_adapter(base, method=self.method, seed=self.seed, **kwargs).to(self.device)
         return self._models[rank]
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
