@@ -132,6 +132,17 @@ def test_ftl_with_coral_learns_too():
     assert result.final_accuracy >= 0.6
 
 
+def test_fl_lora_on_the_image_model_learns_and_sends_only_the_linear_layers_adapters():
+    """data='image': LoRA r 8 on small_cnn's fc1 (128 -> 128) and fc2 (128 -> 10), random base, digits,
+    AdamW lr 3e-2. Measured accuracy 0.415, 0.666, 0.724; asserted >= 0.5 after 3 rounds (chance 0.1).
+    Each transfer is 8 x ((128 + 128) + (128 + 10)) x 4 B."""
+    result, _, _ = run_job("fl_lora", protocol_options={"data": "image", "learning_rate": 3e-2})
+    assert result.final_accuracy >= 0.5, [r.test_accuracy for r in result.rounds]
+    per_transfer = RANK * ((128 + 128) + (128 + 10)) * FLOAT_BYTES
+    assert {t.nbytes for t in result.transfers} == {per_transfer}
+    assert Counter(t.tag for t in result.transfers) == {"adapter_down": CLIENTS * ROUNDS, "adapter_up": CLIENTS * ROUNDS}
+
+
 # --------------------------------------------------------------------------------------------------
 # the transfer log is the protocol's
 
@@ -275,6 +286,8 @@ def test_bad_configuration_is_refused_naming_the_problem(settings, message):
         ({"protocol": "ftl", "protocol_options": {"feature_blocks": 6, "transferred_blocks": 4}}, "below the depth"),
         ({"protocol": "ftl", "partition": "shards", "shards_per_client": 1, "clients": 10},
          "holds no image of the target classes"),
+        ({"protocol": "fl_prompt", "protocol_options": {"data": "image"}}, "prompt tuning needs the text model"),
+        ({"protocol": "cfl_lora", "protocol_options": {"data": "image"}}, "only with partition 'domain'"),
     ],
 )
 def test_bad_setting_is_refused_naming_the_problem(settings, message):

@@ -17,7 +17,12 @@ tuning ``virtual_tokens x 2 x layers x d``, times the element size (4 B in fp32)
 every upload, drops clients whose upload failed and averages the rest weighted by their sample counts:
 over all clients (FL-*), within each cluster (CFL-LoRA), or zero-padded to the largest rank (HetLoRA).
 
-Data: the corpus' documents of each domain are split at random into held-out documents (the test text of
+With ``data='image'`` (``fl_lora``, ``cfl_lora``, ``hetlora``) the base is the job's image model
+instead (randomly initialised from the job's seed: no pretrained image model exists offline) with LoRA
+on its ``nn.Linear`` layers, trained on the job's images and partition for ``local_epochs`` passes; the
+test is the job's test set, and the domains for CFL are those of partition ``'domain'``.
+
+Text data: the corpus' documents of each domain are split at random into held-out documents (the test text of
 that domain) and training documents; clients are spread over the domains in contiguous groups (client c
 has domain ``c * domains // clients``) and each holds ``samples_per_client`` disjoint blocks of its
 domain. The round's test loss is the mean over all clients of the held-out loss on the client's domain
@@ -26,10 +31,12 @@ under the adapter it would download (nats per token); the accuracy is next-token
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
@@ -49,6 +56,11 @@ __all__ = ["CflLora", "FlLora", "FlPrefix", "FlPrompt", "HetLora", "PeftOptions"
 class PeftOptions(ScenarioConfig):
     """``protocol_options`` of the federated PEFT protocols (the job's ``batch_size`` is the mini-batch)."""
 
+    data: Literal["text", "image"] = Field(
+        "text", description="'text': the base LM on the docstring corpus; 'image': LoRA on the nn.Linear layers "
+        "of the job's image model (fl_lora, cfl_lora, hetlora) on the job's data and partition",
+    )
+
     d_model: int = Field(32, ge=2, le=4096, description="base LM hidden size (features per token)")
     layers: int = Field(2, ge=1, le=48, description="base LM transformer blocks")
     heads: int = Field(2, ge=1, le=64, description="base LM attention heads (must divide d_model)")
@@ -67,9 +79,9 @@ class PeftOptions(ScenarioConfig):
     local_steps: int = Field(10, ge=1, le=100_000, description="AdamW steps a client runs per round")
     learning_rate: float = Field(3e-3, gt=0, le=1, description="AdamW learning rate of the adapters")
     lora_rank: int = Field(8, ge=1, le=4096, description="LoRA rank r (fl_lora, cfl_lora)")
-    lora_targets: list[str] = Field(
-        default_factory=lambda: ["c_attn", "c_proj", "c_fc"], min_length=1,
-        description="GPT-2 modules LoRA adapts (c_proj: both the attention and the MLP output)",
+    lora_targets: list[str] | None = Field(
+        None, min_length=1, description="modules LoRA adapts; None: text ['c_attn', 'c_proj', 'c_fc'] (c_proj: "
+        "the attention and the MLP output), image every nn.Linear of the model",
     )
     virtual_tokens: int = Field(8, ge=1, le=4096, description="prompt / prefix length (virtual tokens)")
     client_ranks: list[int] = Field(
@@ -163,18 +175,33 @@ class _FederatedAdapter(Protocol):
         cfg = job.config
         self.opt = PeftOptions.from_user(cfg.protocol_options)
         self.seed = cfg.seed
+        self._job = job
         self.device = job.device
-        train, self.test_blocks, self.base_state = base_language_model(self.opt, cfg.seed)
-        self.domain_of = [self.opt.domains[c * len(self.opt.domains) // cfg.clients] for c in range(cfg.clients)]
-        self.blocks = self._client_blocks(job, train)
-        if cfg.batch_size > self.opt.samples_per_client:
-            raise ValueError(
-                f"batch_size={cfg.batch_size} exceeds samples_per_client={self.opt.samples_per_client} (text blocks)"
-            )
+        if self.opt.data == "image":
+            self._setup_image(job)
+        else:
+            train, self.test_blocks, self.base_state = base_language_model(self.opt, cfg.seed)
+            self.domain_of = [self.opt.domains[c * len(self.opt.domains) // cfg.clients] for c in range(cfg.clients)]
+            self.blocks = self._client_blocks(job, train)
+            if cfg.batch_size > self.opt.samples_per_client:
+                raise ValueError(
+                    f"batch_size={cfg.batch_size} exceeds samples_per_client={self.opt.samples_per_client} (text blocks)"
+                )
         self._models: dict[int, nn.Module] = {}
         self.groups = self.initial_groups(job)
         start = pa.adapter_state(self.model_of_rank(self.rank_of_group(job)))
         self.states: dict[int, State] = {g: start for g in set(self.groups)}
+
+    def _setup_image(self, job: FlJob) -> None:
+        """LoRA on the job's image model (random initialisation from the job's seed: there is no
+        pretrained image base offline) with the job's image data; domains from partition 'domain'."""
+        if self.method != "lora":
+            raise ValueError(
+                f"{self.name}: {self.method} tuning needs the text model; data='image' takes fl_lora, cfl_lora, hetlora"
+            )
+        cfg = job.config
+        self.base_image = job.new_model()
+        self.domain_of = [str(c % cfg.domains) if cfg.partition == "domain" else "all" for c in range(cfg.clients)]
 
     def _client_blocks(self, job: FlJob, train: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Disjoint ``samples_per_client`` blocks of its domain per client (a seeded shuffle per domain)."""
@@ -217,17 +244,22 @@ class _FederatedAdapter(Protocol):
 
     # -- shared machinery -----------------------------------------------------------------------------
     def samples(self, c: int) -> int:
-        return int(self.blocks[c].shape[0])
+        return self._job.samples(c) if self.opt.data == "image" else int(self.blocks[c].shape[0])
 
     def model_of_rank(self, rank: int) -> nn.Module:
-        """The base LM with this protocol's adapter (LoRA of ``rank``), built once per rank."""
+        """The base model with this protocol's adapter (LoRA of ``rank``), built once per rank."""
         if rank not in self._models:
             o = self.opt
-            base = tm.build_causal_lm(seq_len=o.seq_len + o.virtual_tokens, d_model=o.d_model, layers=o.layers,
-                                      heads=o.heads)
-            base.load_state_dict(self.base_state)
+            if o.data == "image":
+                base = copy.deepcopy(self.base_image)
+                targets = o.lora_targets or [n for n, m in base.named_modules() if isinstance(m, nn.Linear)]
+            else:
+                base = tm.build_causal_lm(seq_len=o.seq_len + o.virtual_tokens, d_model=o.d_model, layers=o.layers,
+                                          heads=o.heads)
+                base.load_state_dict(self.base_state)
+                targets = o.lora_targets or ["c_attn", "c_proj", "c_fc"]
             kwargs: dict[str, Any] = (
-                {"rank": rank, "target_modules": list(o.lora_targets)} if self.method == "lora"
+                {"rank": rank, "target_modules": targets} if self.method == "lora"
                 else {"virtual_tokens": o.virtual_tokens}
             )
             self._models[rank] = pa.apply_adapter(base, method=self.method, seed=self.seed, **kwargs).to(self.device)
@@ -244,9 +276,7 @@ class _FederatedAdapter(Protocol):
             down = job.send(server, client(c), list(state.values()), "adapter_down")
             model = self.model_of_rank(self.client_rank(c))
             pa.load_adapter_state(model, dict(zip(names, down.tensors)))
-            draw = int(np.random.default_rng([job.config.seed, c, round_index]).integers(2**31))
-            done = tm.train_steps(model, td.minibatches(self.blocks[c], job.config.batch_size, self.opt.local_steps,
-                                                        seed=draw), lr=self.opt.learning_rate)
+            done = self.local_train(job, model, c, round_index)
             train = job.compute(client(c), done.flops, "train", after=(down.op,))
             new = pa.adapter_state(model)
             ups[c] = job.send(client(c), server, [new[n] for n in names], "adapter_up", (train,),
@@ -264,6 +294,21 @@ class _FederatedAdapter(Protocol):
         loss = float(np.mean([losses[c] for c in kept])) if kept else float("nan")
         return RoundOutcome(loss, tuple(kept), tuple(c for c in ups if c not in kept))
 
+    def local_train(self, job: FlJob, model: nn.Module, c: int, round_index: int) -> tm.LocalTraining:
+        """Client ``c``'s AdamW steps on its data: ``local_steps`` text batches, or (image) ``local_epochs``
+        passes over its images."""
+        if self.opt.data == "image":
+            return tm.train_steps(model, job.batches(c, round_index), lr=self.opt.learning_rate, loss_fn=_image_loss)
+        draw = int(np.random.default_rng([job.config.seed, c, round_index]).integers(2**31))
+        batches = td.minibatches(self.blocks[c], job.config.batch_size, self.opt.local_steps, seed=draw)
+        return tm.train_steps(model, batches, lr=self.opt.learning_rate)
+
+    def test(self, job: FlJob, model: nn.Module, domain: str) -> tuple[float, float]:
+        """(loss, accuracy) of ``model`` on the held-out data of ``domain`` (image: the job's test set)."""
+        if self.opt.data == "image":
+            return job.evaluate(model)
+        return lm_test(model, self.test_blocks[domain].to(job.device))
+
     def evaluate(self, job: FlJob) -> tuple[float, float]:
         """Mean over all clients of (held-out loss, next-token accuracy) on the client's domain under the
         adapter it would download now; each distinct (adapter, domain) pair is tested once."""
@@ -274,12 +319,17 @@ class _FederatedAdapter(Protocol):
             if key not in results:
                 model = self.model_of_rank(self.client_rank(c))
                 pa.load_adapter_state(model, self.download(c))
-                results[key] = lm_test(model, self.test_blocks[self.domain_of[c]].to(job.device))
+                results[key] = self.test(job, model, self.domain_of[c])
             per_client.append(results[key])
         return float(np.mean([r[0] for r in per_client])), float(np.mean([r[1] for r in per_client]))
 
     def eval_models(self, job: FlJob) -> list[nn.Module]:
         return list(self._models.values())
+
+
+def _image_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    x, y = batch
+    return F.cross_entropy(model(x), y)
 
 
 class FlLora(_FederatedAdapter):
@@ -313,6 +363,9 @@ class CflLora(FlLora):
 
     def initial_groups(self, job: FlJob) -> list[int]:
         if self.opt.clustering == "domain":
+            if self.opt.data == "image" and job.config.partition != "domain":
+                raise ValueError("cfl_lora with data='image' clusters by domain only with partition 'domain' "
+                                 "(or use clustering='updates')")
             return pa.clusters_by_domain(self.domain_of)
         if not 1 <= self.opt.clusters <= job.config.clients:
             raise ValueError(f"clusters={self.opt.clusters} is not in 1..{job.config.clients} (clients)")
