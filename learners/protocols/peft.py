@@ -166,7 +166,8 @@ State = dict[str, torch.Tensor]
 
 
 class _FederatedAdapter(Protocol):
-    """One adapter method on the shared base LM; a state per group of clients (one group: FedAvg)."""
+    """One adapter method on a base model every client holds (the pretrained LM, or with data='image' the
+    job's image model); one adapter state per group of clients (one group: FedAvg)."""
 
     options = PeftOptions
     method: str = "lora"
