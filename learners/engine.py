@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -89,6 +89,11 @@ class FlJobConfig(ScenarioConfig):
         "edge/0", pattern=r"^(edge/\d+|cloud)$", description="node of the (main/fed) server of flat protocols"
     )
     seed: int = Field(0, ge=0, description="seed of data split, initialisation and batch order")
+    protocol_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="settings of the protocol's own (its Protocol.options class: PEFT, FTL); validated "
+        "against that class, refused for a protocol that has none",
+    )
     torch_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where PyTorch computes")
 
     @field_validator("protocol")
@@ -99,6 +104,17 @@ class FlJobConfig(ScenarioConfig):
         if value not in PROTOCOLS:
             raise ValueError(f"unknown protocol {value!r}; valid: {', '.join(PROTOCOLS)}")
         return value
+
+    @model_validator(mode="after")
+    def _valid_protocol_options(self) -> FlJobConfig:
+        from ns6g.learners.protocols import PROTOCOLS
+
+        options = PROTOCOLS[self.protocol].options
+        if options is None and self.protocol_options:
+            raise ValueError(f"protocol {self.protocol!r} takes no protocol_options, got {sorted(self.protocol_options)}")
+        if options is not None:
+            options.from_user(self.protocol_options)  # ConfigError naming the bad option
+        return self
 
     @field_validator("model")
     @classmethod
@@ -598,8 +614,7 @@ class FlJob:
             })
 
     def _evaluate_protocol(self) -> tuple[float, float]:
-        results = [self.evaluate(m) for m in self.protocol.eval_models(self)]
-        return float(np.mean([r[0] for r in results])), float(np.mean([r[1] for r in results]))
+        return self.protocol.evaluate(self)
 
     def _timeline(self, start: float, end: float, completed: Sequence[Completed]) -> dict[str, DeviceTimeline]:
         out: dict[str, DeviceTimeline] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 from ns6g.learners.protocols.federated import AsynchronousFL, FedAsync, FedAvg, FedBuff, FedProx
+from ns6g.learners.protocols.peft import CflLora, FlLora, FlPrefix, FlPrompt, HetLora
 from ns6g.learners.protocols.split import (
     EPSL,
     HierarchicalFSL,
@@ -14,16 +15,24 @@ from ns6g.learners.protocols.split import (
     VanillaSL,
     split_step,
 )
+from ns6g.learners.protocols.transfer import FederatedTransfer, HierarchicalFTL
 
 __all__ = [
     "EPSL",
     "PROTOCOLS",
     "AsynchronousFL",
+    "CflLora",
     "FedAsync",
     "FedAvg",
     "FedBuff",
     "FedProx",
+    "FederatedTransfer",
+    "FlLora",
+    "FlPrefix",
+    "FlPrompt",
+    "HetLora",
     "HierarchicalFSL",
+    "HierarchicalFTL",
     "ParallelSL",
     "Protocol",
     "RoundOutcome",
@@ -37,7 +46,8 @@ __all__ = [
 PROTOCOLS: dict[str, type[Protocol]] = {
     cls.name: cls
     for cls in (
-        FedAvg, FedProx, VanillaSL, ParallelSL, EPSL, SplitFedV1, SplitFedV2, HierarchicalFSL, FedAsync, FedBuff
+        FedAvg, FedProx, VanillaSL, ParallelSL, EPSL, SplitFedV1, SplitFedV2, HierarchicalFSL, FedAsync, FedBuff,
+        FlLora, FlPrompt, FlPrefix, CflLora, HetLora, FederatedTransfer, HierarchicalFTL,
     )
 }
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 from torch import nn
+
+from ns6g.config import ScenarioConfig
 
 from ns6g.learners.engine import RoundOutcome
 
@@ -19,7 +22,8 @@ class Protocol:
 
     Hooks: :meth:`setup` (build the global state once), :meth:`run_round` (train one round: real
     PyTorch steps plus the transfers and computations submitted through the job), :meth:`eval_models`
-    (the models whose mean test loss and accuracy the round reports).
+    (the models whose mean test loss and accuracy the round reports), :meth:`evaluate` (how they are
+    tested; override for data of the protocol's own).
     """
 
     #: name in :data:`ns6g.learners.protocols.PROTOCOLS`
@@ -28,6 +32,8 @@ class Protocol:
     split: ClassVar[bool] = False
     #: True when every operation a round submits must finish within that round
     settles_rounds: ClassVar[bool] = True
+    #: the protocol's own settings (``FlJobConfig.protocol_options`` is validated against it); None: none
+    options: ClassVar[type[ScenarioConfig] | None] = None
 
     def servers(self, config: FlJobConfig) -> list[str]:
         """The server nodes the protocol uses (checked against the network before the job starts)."""
@@ -41,3 +47,9 @@ class Protocol:
 
     def eval_models(self, job: FlJob) -> list[nn.Module]:
         raise NotImplementedError
+
+    def evaluate(self, job: FlJob) -> tuple[float, float]:
+        """(test loss in nats, test accuracy in [0, 1]) the round reports: by default the means of
+        :meth:`FlJob.evaluate` over :meth:`eval_models`; protocols with their own data (text) override it."""
+        results = [job.evaluate(m) for m in self.eval_models(job)]
+        return float(np.mean([r[0] for r in results])), float(np.mean([r[1] for r in results]))
