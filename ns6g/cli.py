@@ -139,6 +139,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fl(args: argparse.Namespace) -> int:
+    from ns6g.fl import format_summary, run_fl
+    from ns6g.runs import RunError
+
+    job = {"protocol": args.protocol, "rounds": args.rounds, "clients": args.clients, "mode": args.mode,
+           "seed": args.seed}
+    try:
+        job.update(parse_settings(args.set, "--set"))
+        summary = run_fl(job, scenario=args.scenario, network=args.network, out=args.out, progress=not args.quiet)
+    except (ValueError, TypeError, RunError) as exc:  # ConfigError is a ValueError
+        print(f"ns6g fl: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ns6g.runs import RunError
     from ns6g.training import TrainingError, eval_seeds, evaluate_agent, format_evaluation
@@ -274,6 +290,30 @@ def make_parser() -> argparse.ArgumentParser:
                    help="algorithm argument (repeatable), e.g. --algo-arg learning_rate=1e-3 --algo-arg n_steps=256")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "fl",
+        help="run a learner job (FedAvg, split learning, FSL, ...) over the co-simulated network and trace it",
+        description="Runs PROTOCOL for N rounds, shows progress, writes the run directory (rounds, flows, "
+        "manifest) with --out and prints the final accuracy, simulated time and energy.",
+    )
+    p.add_argument("--protocol", required=True, help="learning protocol (ns6g.learners.protocols.PROTOCOLS)")
+    p.add_argument("--scenario", default="default",
+                   help="network: a preset (default, paper003, three-cell) or a .toml/.json file of "
+                        "FlNetworkConfig fields (default: default)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    p.add_argument("--clients", type=int, default=4, help="clients (default 4)")
+    p.add_argument("--network", choices=["cosim", "none"], default="cosim",
+                   help="cosim: ns-3 fl-network scenario; none: transfers take no time (default cosim)")
+    p.add_argument("--mode", choices=["train", "profile"], default="train",
+                   help="train: real PyTorch training; profile: the same traffic without training")
+    p.add_argument("--seed", type=int, default=0, help="seed of the job (ns-3 RngRun = seed + 1)")
+    p.add_argument("--out", type=Path, default=None, help="run directory to write (must not hold a run)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="more FlJobConfig fields, e.g. --set model=resnet18_style --set cut=3 (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_fl)
 
     p = sub.add_parser("evaluate", help="evaluate a saved agent against the environment's baselines")
     p.add_argument("agent", type=Path, help="agent.zip written by `ns6g train` (or its run directory)")
