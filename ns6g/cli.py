@@ -16,11 +16,12 @@ commands:
   bench      benchmarks: bridge (vs a socket transport), reset (vs a relaunch), parallel (1-8 envs),
              trace (run directory overhead), load (1M-row table into pandas),
              ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one),
-             cosim (learner rounds/s on the co-simulation clock for 10-1000 clients),
+             fl (co-simulation overhead, profile-mode rounds/s for 10-1000 clients),
              suite (cases x contenders x seeds with a regression gate)
   demo       train PPO briefly (link: LinkControl; ran: SpectrumAllocation; split: SplitInference) and
              compare it with baselines
   envs       list the registered Gymnasium environments
+  fl         run a learner job (FedAvg, split learning, FSL, ...) over the co-simulated network
   train      train a Stable-Baselines3 agent (ppo, a2c, dqn, sac) on an environment and evaluate it
   evaluate   evaluate a saved agent against the environment's baselines on held-out seeds
   report     write an HTML report (figures and tables) of one or more run directories
@@ -56,7 +57,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "load": (lambda: bench.bench_load(progress=progress), bench.format_load),
         "ran": (lambda: bench.bench_ran(progress=progress), bench.format_ran),
         "split": (lambda: bench.bench_split(progress=progress), bench.format_split),
-        "cosim": (lambda: bench.bench_cosim(progress=progress), bench.format_cosim),
+        "fl": (lambda: bench.bench_fl(progress=progress), bench.format_fl),
     }[args.which]
     result = run()
     print(json.dumps(result) if args.json else fmt(result))
@@ -225,11 +226,12 @@ def make_parser() -> argparse.ArgumentParser:
         "load: load_run of a 1-million-row flows table; "
         "ran: simulated seconds per wall second of the 6G RAN for 10, 100 and 1000 UEs; "
         "split: task latency of every DNN split as the uplink rate falls, best against greedy; "
-        "cosim: FedAvg-like rounds per wall second of the co-simulation clock for 10, 100, 1000 clients; "
+        "fl: co-simulation overhead of a training job against no network, profile-mode rounds/s for 10, 100, "
+        "1000 clients and the cost exponent; "
         "suite: a suite of cases x contenders x seeds (default: ns6g/suites/default.toml) with a results table "
         "and a regression gate (exit 1 naming every metric worse than --baseline by more than its tolerance)",
     )
-    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "cosim", "suite"],
+    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "suite"],
                    help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
