@@ -34,6 +34,7 @@ See docs/fsl-orchestration.md.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
@@ -45,7 +46,9 @@ from ns6g.devices import DEVICES
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.engine import FlJob, FlJobConfig, RoundRecord
 from ns6g.learners.protocols import PROTOCOLS
-from ns6g.policies import ConstantPolicy, Policy, RandomPolicy
+from ns6g.policies import ConstantPolicy, Contender, Policy, RandomPolicy
+from ns6g.runs import RunWriter
+from ns6g.step_trace import StepRecorder
 
 SPLIT_PROTOCOLS = tuple(name for name, cls in PROTOCOLS.items() if cls.split)
 
@@ -113,16 +116,35 @@ class FslOrchestrationConfig(ScenarioConfig):
 
 
 class FslOrchestrationEnv(gym.Env):
-    """Per round: each client's cut, uplink share and participation in a split-learning job over ns-3."""
+    """Per round: each client's cut, uplink share and participation in a split-learning job over ns-3.
+
+    Args:
+        config: a mapping of :class:`FslOrchestrationConfig` settings (or an instance); keyword
+            overrides on top (as ``gym.make`` passes them).
+        run_dir: if given, a run directory (docs/traces.md): ``steps`` and ``events`` as every ns6g
+            environment writes them, plus the job's ``rounds`` and ``flows`` tables (round numbers
+            restart every episode); closed by :meth:`close`.
+        trace_detail: ``"summary"``, ``"full"`` or ``"off"``.
+    """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
-    def __init__(self, config: Any = None, *, render_mode: str | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        config: Any = None,
+        *,
+        render_mode: str | None = None,
+        run_dir: str | os.PathLike[str] | None = None,
+        trace_detail: str = "summary",
+        **overrides: Any,
+    ) -> None:
         self.render_mode = render_mode
         self.config = FslOrchestrationConfig.from_user(config, **overrides)
         cfg = self.config
         self._net: CoSimNetwork | None = None
         self.job: FlJob | None = None
+        self._writer: RunWriter | None = None
+        self.recorder: StepRecorder | None = None
         # A job at seed 0 sizes the spaces (depth, samples); reset builds the episode's own job.
         probe = FlJob(cfg.job_config(0))
         self.depth = probe.depth
@@ -146,6 +168,10 @@ class FslOrchestrationEnv(gym.Env):
             "last_round_s": gym.spaces.Box(0.0, inf, per_client, np.float32),
             "train_loss": gym.spaces.Box(0.0, inf, (1,), np.float32),
         })
+        if run_dir is not None:
+            self._writer = RunWriter(run_dir, kind="env", detail=trace_detail, config={
+                "env": type(self).__name__, "scenario": "fl-network", **cfg.model_dump()})
+            self.recorder = StepRecorder(self._writer, self.observation_space, self.action_space)
 
     # -- action layout ------------------------------------------------------------------------------
     def decode(self, action: Any) -> tuple[dict[int, int], list[float], tuple[int, ...]]:
@@ -188,7 +214,7 @@ class FslOrchestrationEnv(gym.Env):
             self._net = CoSimNetwork(self.config.network_config(), seed=run)
         else:
             self._net.reset(run)
-        self.job = FlJob(self.config.job_config(run), network=self._net)
+        self.job = FlJob(self.config.job_config(run), network=self._net, run=self._writer)
         k = self.config.clients
         self._energy = np.zeros(k)
         self._last = np.zeros(k)
@@ -196,7 +222,10 @@ class FslOrchestrationEnv(gym.Env):
         self._loss = 0.0
         self._accuracy = self._accuracy_now()
         self._round = 0
-        return self._observation(), {"rng_run": run, "accuracy": self._accuracy}
+        observation, info = self._observation(), {"rng_run": run, "accuracy": self._accuracy, "sim_time_s": 0.0}
+        if self.recorder is not None:
+            self.recorder.on_reset(observation, info, run)
+        return observation, info
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
         if self.job is None or self._net is None:
@@ -225,7 +254,10 @@ class FslOrchestrationEnv(gym.Env):
             "cuts": [self.job.cut_of(c) for c in range(self.config.clients)],
             "uplink_bytes": record.uplink_bytes, "downlink_bytes": record.downlink_bytes,
         }
-        return self._observation(), float(reward), terminated, truncated, info
+        observation = self._observation()
+        if self.recorder is not None:
+            self.recorder.on_step(action, observation, reward, terminated, truncated, info)
+        return observation, float(reward), terminated, truncated, info
 
     def _account(self, record: RoundRecord) -> float:
         """Per-client busy time, load and energy of the round; returns the clients' energy (J)."""
@@ -271,6 +303,9 @@ class FslOrchestrationEnv(gym.Env):
             self._net.close()
             self._net = None
         self.job = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         super().close()
 
     # -- baselines ----------------------------------------------------------------------------------
@@ -289,6 +324,11 @@ class FslOrchestrationEnv(gym.Env):
             policies["equal_shares"] = ConstantPolicy(self.encode(None, top))
         policies["random"] = RandomPolicy(gym.spaces.MultiDiscrete(self.action_space.nvec.copy()), seed)
         return policies
+
+
+    def baselines(self, seed: int = 0) -> dict[str, Contender]:
+        """:meth:`baseline_policies` as contenders (``ns6g train`` / ``ns6g evaluate`` compare with them)."""
+        return {name: Contender(policy) for name, policy in self.baseline_policies(seed).items()}
 
 
 class GreedyCutPolicy:

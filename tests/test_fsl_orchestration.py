@@ -304,3 +304,21 @@ def test_vanilla_sl_round_time_is_linear_in_clients_and_psl_is_not(epoch_times):
     psl_slope, _ = fit("psl")
     assert sl_slope > 0 and sl_r2 >= 0.8
     assert psl_slope < 0.25 * sl_slope
+
+
+def test_env_run_directory_has_steps_rounds_and_flows(tmp_path):
+    from ns6g.analysis import load_run
+
+    e = FslOrchestrationEnv(SMALL, run_dir=tmp_path / "run")
+    try:
+        e.reset(seed=1)
+        for _ in range(2):
+            e.step(e.encode([2, 3], [1, 1]))
+    finally:
+        e.close()
+    run = load_run(tmp_path / "run")
+    assert len(run.steps) == 3  # the reset and two steps
+    assert sorted(run.rounds["round"].unique()) == [0, 1]
+    client_rows = run.rounds[run.rounds["device"].str.startswith("client/")]
+    assert sorted(client_rows.groupby("device")["split_layer"].first()) == [2, 3]
+    assert set(run.flows["kind"]) >= {"activations", "gradients", "labels", "model_up", "model_down"}
