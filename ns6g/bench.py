@@ -608,11 +608,19 @@ def fl_overhead(job: dict[str, Any], repeats: int = 2) -> dict[str, Any]:
     (ns-3 simulating, bridge exchanges, network start-up), as a fraction of the NoNetwork job's wall time:
     ``(network_s(cosim) - network_s(none)) / wall_s(none)`` (medians). It is measured call by call
     because on a shared machine the A/B difference of whole runs is mostly noise; the A/B ratio
-    ``wall_s(cosim) / wall_s(none) - 1`` is reported beside it (``ab_overhead``)."""
+    ``wall_s(cosim) / wall_s(none) - 1`` is reported beside it (``ab_overhead``). PyTorch runs on one
+    thread meanwhile, so that ns-3 has a core of its own."""
+    import torch
+
     runs: dict[str, list[dict[str, float]]] = {"none": [], "cosim": []}
-    for _ in range(repeats):
-        for network in ("none", "cosim"):
-            runs[network].append(_timed_job(job, network))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core trains, the other is free for ns-3 (a 2-core machine)
+    try:
+        for _ in range(repeats):
+            for network in ("none", "cosim"):
+                runs[network].append(_timed_job(job, network))
+    finally:
+        torch.set_num_threads(threads)
 
     def median(network: str, key: str) -> float:
         return float(np.median([r[key] for r in runs[network]]))
