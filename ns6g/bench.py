@@ -601,8 +601,9 @@ def _timed_job(job: dict[str, Any], network: str) -> dict[str, float]:
     return {"wall_s": time.perf_counter() - t, "network_s": net.seconds, "accuracy": result.final_accuracy}
 
 
-def fl_overhead(job: dict[str, Any], repeats: int = 2) -> dict[str, Any]:
-    """Wall time of ``job`` over CoSimNetwork against NoNetwork, runs interleaved ``repeats`` times.
+def fl_overhead(job: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
+    """Wall time of ``job`` over CoSimNetwork against NoNetwork, after one uncounted warm-up run, runs
+    interleaved ``repeats`` times (alternating which goes first).
 
     ``overhead``: the extra wall time that the network's calls take over the co-simulation clock
     (ns-3 simulating, bridge exchanges, network start-up), as a fraction of the NoNetwork job's wall time:
@@ -616,8 +617,9 @@ def fl_overhead(job: dict[str, Any], repeats: int = 2) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core trains, the other is free for ns-3 (a 2-core machine)
     try:
-        for _ in range(repeats):
-            for network in ("none", "cosim"):
+        _timed_job(job, "none")  # warm-up, not counted: imports, data loading, the FLOP-count cache
+        for k in range(repeats):
+            for network in (("none", "cosim") if k % 2 == 0 else ("cosim", "none")):
                 runs[network].append(_timed_job(job, network))
     finally:
         torch.set_num_threads(threads)
@@ -660,7 +662,7 @@ def _profile_case(clients: int, rounds: int, protocol: str) -> dict[str, Any]:
 
 
 def bench_fl(clients: tuple[int, ...] = FL_CLIENTS, protocol: str = "splitfed-v1", rounds: int = 2,
-             overhead_protocol: str = "fedavg", repeats: int = 2, progress: bool = True) -> dict[str, Any]:
+             overhead_protocol: str = "fedavg", repeats: int = 3, progress: bool = True) -> dict[str, Any]:
     """``cosim_overhead`` (:func:`fl_overhead` of a 3-round ``overhead_protocol`` job, 4 clients on the
     digits data), ``cases``: profile-mode rounds per wall second of ``protocol`` for each client count
     (one round for 1000 clients), ``cost_exponent``: slope of log(wall s per round) against log(clients)."""
