@@ -429,7 +429,8 @@ class FlJob:
             self.config.model,
             tuple(sorted(self.model_kwargs.items())),
             part,
-            0 if part == "full" else len(module),  # a client part of k blocks is cut k, a server part cut depth-k
+            # a client part of k blocks is cut k, a server part cut depth - k (per-client cuts differ)
+            0 if part == "full" else len(module) if isinstance(module, nn.Sequential) else self.config.cut,
             tuple(x.shape),
         )
         if key not in _FLOP_CACHE:
