@@ -584,8 +584,8 @@ class _TimedNetwork:
 
 
 def _timed_job(job: dict[str, Any], network: str) -> dict[str, float]:
-    """One job over ``network`` ("cosim" / "none"): total wall s (network start included) and the wall s
-    spent inside the network's calls."""
+    """One job over ``network`` ("cosim" / "none"): total wall s (network start and stop included), the
+    wall s of starting and stopping the network and the wall s spent inside the network's calls."""
     from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
     from ns6g.learners.engine import FlJob
     from ns6g.learners.no_network import NoNetwork
@@ -593,24 +593,29 @@ def _timed_job(job: dict[str, Any], network: str) -> dict[str, float]:
     t = time.perf_counter()
     inner = (CoSimNetwork(FlNetworkConfig(clients=job["clients"]), seed=1) if network == "cosim"
              else NoNetwork(job["clients"]))
+    start_s = time.perf_counter() - t
     net = _TimedNetwork(inner)
     try:
         result = FlJob(job, network=net).run()
     finally:
+        t_close = time.perf_counter()
         net.close()
-    return {"wall_s": time.perf_counter() - t, "network_s": net.seconds, "accuracy": result.final_accuracy}
+        start_s += time.perf_counter() - t_close  # start and stop: the one-time cost
+    return {"wall_s": time.perf_counter() - t, "start_s": start_s, "network_s": net.seconds,
+            "accuracy": result.final_accuracy}
 
 
 def fl_overhead(job: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
     """Wall time of ``job`` over CoSimNetwork against NoNetwork, after one uncounted warm-up run, runs
     interleaved ``repeats`` times (alternating which goes first).
 
-    ``overhead``: the extra wall time that the network's calls take over the co-simulation clock
-    (ns-3 simulating, bridge exchanges, network start-up), as a fraction of the NoNetwork job's wall time:
-    ``(network_s(cosim) - network_s(none)) / wall_s(none)`` (medians). It is measured call by call
-    because on a shared machine the A/B difference of whole runs is mostly noise; the A/B ratio
-    ``wall_s(cosim) / wall_s(none) - 1`` is reported beside it (``ab_overhead``). PyTorch runs on one
-    thread meanwhile, so that ns-3 has a core of its own."""
+    ``overhead``: the extra wall time the network costs over the co-simulation clock - starting and
+    stopping it (ns-3 process launch, network build, exit) plus its calls (ns-3 simulating, bridge exchanges) - as a fraction of
+    the NoNetwork job's wall time: ``(start_s + network_s)(cosim) - (start_s + network_s)(none)`` over
+    ``wall_s(none)`` (medians); ``round_overhead``: the same without the start-up (what a longer job
+    tends to). It is measured call by call because on a shared machine the A/B difference of whole
+    runs is mostly noise; the A/B ratio ``wall_s(cosim) / wall_s(none) - 1`` is reported beside it
+    (``ab_overhead``). PyTorch runs on one thread meanwhile, so that ns-3 has a core of its own."""
     import torch
 
     runs: dict[str, list[dict[str, float]]] = {"none": [], "cosim": []}
@@ -628,11 +633,14 @@ def fl_overhead(job: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
         return float(np.median([r[key] for r in runs[network]]))
 
     none_wall = median("none", "wall_s")
+    calls = median("cosim", "network_s") - median("none", "network_s")
+    start = median("cosim", "start_s") - median("none", "start_s")
     return {
         "job": job, "repeats": repeats,
         "none_wall_s": none_wall, "cosim_wall_s": median("cosim", "wall_s"),
         "none_network_s": median("none", "network_s"), "cosim_network_s": median("cosim", "network_s"),
-        "overhead": (median("cosim", "network_s") - median("none", "network_s")) / none_wall,
+        "cosim_start_s": median("cosim", "start_s"),
+        "overhead": (calls + start) / none_wall, "round_overhead": calls / none_wall,
         "ab_overhead": median("cosim", "wall_s") / none_wall - 1.0,
         "same_accuracy": runs["none"][0]["accuracy"] == runs["cosim"][0]["accuracy"],
     }
@@ -662,13 +670,14 @@ def _profile_case(clients: int, rounds: int, protocol: str) -> dict[str, Any]:
 
 
 def bench_fl(clients: tuple[int, ...] = FL_CLIENTS, protocol: str = "splitfed-v1", rounds: int = 2,
-             overhead_protocol: str = "fedavg", repeats: int = 3, progress: bool = True) -> dict[str, Any]:
-    """``cosim_overhead`` (:func:`fl_overhead` of a 3-round ``overhead_protocol`` job, 4 clients on the
-    digits data), ``cases``: profile-mode rounds per wall second of ``protocol`` for each client count
+             overhead_protocol: str = "fedavg", overhead_rounds: int = 10, repeats: int = 3,
+             progress: bool = True) -> dict[str, Any]:
+    """``cosim_overhead`` (:func:`fl_overhead` of a ``overhead_rounds``-round ``overhead_protocol`` job,
+    4 clients on the digits data), ``cases``: profile-mode rounds per wall second of ``protocol`` for each client count
     (one round for 1000 clients), ``cost_exponent``: slope of log(wall s per round) against log(clients)."""
     bar = tqdm(total=1 + len(clients), desc="bench fl", disable=not progress, leave=False)
     with bar:
-        overhead = fl_overhead({"protocol": overhead_protocol, "rounds": 3, "clients": 4, "seed": 1,
+        overhead = fl_overhead({"protocol": overhead_protocol, "rounds": overhead_rounds, "clients": 4, "seed": 1,
                                 "torch_device": "cpu"}, repeats)
         bar.update()
         cases = []
@@ -687,7 +696,8 @@ def format_fl(result: dict[str, Any]) -> str:
     lines = [
         f"co-simulation overhead ({o['job']['protocol']}, {o['job']['clients']} clients, {o['job']['rounds']} rounds, "
         f"median of {o['repeats']}): {100 * result['cosim_overhead']:.1f} % "
-        f"(network calls {o['cosim_network_s']:.2f} s over ns-3 vs {o['none_network_s']:.2f} s with no network; "
+        f"(ns-3 start and stop {o['cosim_start_s']:.2f} s, network calls {o['cosim_network_s']:.2f} s over ns-3 vs "
+        f"{o['none_network_s']:.3f} s with no network, {100 * o['round_overhead']:.1f} % without the start; "
         f"job {o['none_wall_s']:.1f} s; whole-run A/B {100 * o['ab_overhead']:+.0f} %)",
         "profile mode over fl-network (20 MHz at 3.5 GHz)",
         f"{'clients':>7}  {'protocol':>12}  {'cells':>5}  {'round sim-s':>11}  {'round wall-s':>12}  "
