@@ -84,8 +84,8 @@ def test_bench_fl_small(monkeypatch):
     """The benchmark's shape on a small setting: a fraction, one case per client count, an exponent."""
     from ns6g import bench
 
-    result = bench.bench_fl(clients=(2, 6), rounds=1, repeats=1, progress=False)
-    assert 0.0 <= result["cosim_overhead"] < 1.0
+    result = bench.bench_fl(clients=(2, 6), rounds=1, overhead_rounds=2, repeats=1, progress=False)
+    assert 0.0 <= result["overhead"]["round_overhead"] <= result["cosim_overhead"] < 1.0
     assert [c["clients"] for c in result["cases"]] == [2, 6]
     assert all(c["rounds_per_s"] > 0 for c in result["cases"])
     assert math.isfinite(result["cost_exponent"])
