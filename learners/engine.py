@@ -525,10 +525,6 @@ class FlJob:
                 self._shapes[key] = module(x.to("meta")).shape
         return torch.empty(self._shapes[key], device="meta")
 
-    def scalar(self, value: torch.Tensor) -> float:
-        """A loss as a float (NaN in profile mode, where tensors hold no values)."""
-        return math.nan if self.profile else float(value.detach())
-
     def compute(self, node: str, flops: float, tag: str, after: Iterable[int] = ()) -> int:
         """Submit a computation of ``flops`` FLOPs on ``node``."""
         return self._submit(Compute(node=node, flops=float(flops), tag=tag, after=tuple(after)))
