@@ -610,10 +610,10 @@ def fl_overhead(job: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
     interleaved ``repeats`` times (alternating which goes first).
 
     ``overhead``: the extra wall time the network costs over the co-simulation clock - starting and
-    stopping it (ns-3 process launch, network build, exit) plus its calls (ns-3 simulating, bridge exchanges) - as a fraction of
-    the NoNetwork job's wall time: ``(start_s + network_s)(cosim) - (start_s + network_s)(none)`` over
-    ``wall_s(none)`` (medians); ``round_overhead``: the same without the start-up (what a longer job
-    tends to). It is measured call by call because on a shared machine the A/B difference of whole
+    stopping it (ns-3 process launch, network build, exit) plus its calls (ns-3 simulating, bridge
+    exchanges) - as a fraction of the NoNetwork job's wall time: ``(start_s + network_s)(cosim) -
+    (start_s + network_s)(none)`` over ``wall_s(none)`` (medians); ``round_overhead``: the same without
+    the start and stop (what a longer job tends to). It is measured call by call because on a shared machine the A/B difference of whole
     runs is mostly noise; the A/B ratio ``wall_s(cosim) / wall_s(none) - 1`` is reported beside it
     (``ab_overhead``). PyTorch runs on one thread meanwhile, so that ns-3 has a core of its own."""
     import torch

@@ -115,7 +115,8 @@ def run_fl(
 
 def summarise(result: JobResult, network: str, scenario: str) -> dict[str, Any]:
     """The figures ``ns6g fl`` prints, from a finished job."""
-    client_energy = sum(t.energy_j for r in result.rounds for node, t in r.devices.items() if node.startswith("client/"))
+    client_energy = sum(t.energy_j for r in result.rounds for node, t in r.devices.items()
+                        if node.startswith("client/"))
     total_energy = sum(t.energy_j for r in result.rounds for t in r.devices.values())
     cfg = result.config
     return {
