@@ -3,6 +3,8 @@ fl-network scenario, and the SplitFed reproduction targets (docs/fsl-orchestrati
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -322,3 +324,17 @@ def test_env_run_directory_has_steps_rounds_and_flows(tmp_path):
     client_rows = run.rounds[run.rounds["device"].str.startswith("client/")]
     assert sorted(client_rows.groupby("device")["split_layer"].first()) == [2, 3]
     assert set(run.flows["kind"]) >= {"activations", "gradients", "labels", "model_up", "model_down"}
+
+
+def test_ns6g_train_runs_on_the_env(tmp_path):
+    """A tiny PPO run through ns6g.training: trains, traces and evaluates against the env's baselines."""
+    from ns6g.training import TrainConfig, train
+
+    summary = train(TrainConfig(
+        env_id="ns6g/FslOrchestration-v0", timesteps=16, n_envs=2, seed=0, out=tmp_path / "train", eval_seeds=1,
+        checkpoints=0, env_kwargs={"clients": 2, "episode_rounds": 2, "batch_size": 128},
+        algo_kwargs={"n_steps": 8, "batch_size": 8}), progress=False)
+    assert (tmp_path / "train" / "agent.zip").is_file()
+    text = json.dumps(summary, default=str)
+    for policy in ("agent", "greedy", "cut_first", "random"):
+        assert policy in text
