@@ -115,7 +115,8 @@ class CoSimNetwork:
         binary: the scenario executable (default: built from ``ns3_scenarios/`` on first use).
         start: start the scenario now (else on :meth:`start` or the first call that needs it).
 
-    Beyond the :class:`Network` protocol: :meth:`set_uplink_shares`, :meth:`disconnect`, :meth:`node_index`.
+    Beyond the :class:`Network` protocol: :meth:`set_uplink_shares`, :meth:`disconnect`, :meth:`node_index`,
+    :meth:`channel_state` and :meth:`reset` (a new network in the same process).
     """
 
     def __init__(
@@ -160,6 +161,18 @@ class CoSimNetwork:
         except BaseException:
             self.close()
             raise
+
+    def reset(self, seed: int) -> None:
+        """Rebuild the network at simulated time 0 with ns-3 ``RngRun = seed`` in the running process
+        (no relaunch): every operation, share and disconnection is forgotten; ids start at 1 again."""
+        if not (isinstance(seed, int) and 0 <= seed < 2**63):
+            raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+        self.seed = seed
+        self.bridge.reset(seed)
+        self._now_s = 0.0
+        self._next_id = 1
+        self._pending.clear()
+        self._flows.clear()
 
     def close(self) -> None:
         """Stop the scenario process (safe to call twice)."""
@@ -305,6 +318,20 @@ class CoSimNetwork:
                 raise ValueError(f"set_uplink_shares: share of client {i} must be in (0, 1] or None, got {share!r}")
             records[k] = (i, -1.0 if share is None else float(share))
         self.bridge.request("uplink_share", records)
+
+    def channel_state(self, clients: Iterable[int] | None = None) -> dict[str, np.ndarray]:
+        """The radio state of ``clients`` (default all) now, one entry per client in the given order:
+        ``cell`` serving cell index, ``rsrp_dbm`` RSRP from it (dBm), ``cqi`` last uplink CQI report
+        (0: none yet) and ``uplink_rate_bps`` the uplink rate at that CQI with every RBG of the cell
+        (bit/s; a client sharing the cell gets its share of it)."""
+        wanted = list(range(self.config.clients)) if clients is None else list(clients)
+        records = np.zeros(len(wanted), dtype=self.bridge.record_dtypes["channel"])
+        for k, i in enumerate(wanted):
+            self._check_client(i, "channel_state")
+            records[k]["client"] = i
+        _, reply = self.bridge.request("channel", records)
+        return {"cell": reply["cell"].astype(np.int64), "rsrp_dbm": reply["rsrp_dbm"].astype(np.float64),
+                "cqi": reply["cqi"].astype(np.int64), "uplink_rate_bps": reply["uplink_rate_bps"].astype(np.float64)}
 
     def disconnect(self, client_index: int, at_s: float) -> None:
         """Client ``client_index`` leaves at simulated time ``at_s`` (>= now): its operations in flight or

@@ -43,7 +43,7 @@ from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
 from ns6g.learners.network import Completed, Compute, Network, Transfer
 from ns6g.learners.no_network import NoNetwork
-from ns6g.learners.wire import Codec
+from ns6g.learners.wire import Codec, tensor_bytes
 
 __all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord"]
 
@@ -95,6 +95,12 @@ class FlJobConfig(ScenarioConfig):
         "against that class, refused for a protocol that has none",
     )
     torch_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where PyTorch computes")
+    mode: Literal["train", "profile"] = Field(
+        "train",
+        description="train: real PyTorch training; profile: the same operations (transfer bytes from the "
+        "tensors' shapes, FLOPs from the same counter) with no training: models live on PyTorch's 'meta' "
+        "device, losses and accuracies are NaN",
+    )
 
     @field_validator("protocol")
     @classmethod
@@ -257,11 +263,16 @@ class FlJob:
 
         self.config = FlJobConfig.from_user(config)
         cfg = self.config
+        #: profile mode: every tensor a protocol handles is a shape on the 'meta' device (no values, no
+        #: arithmetic); the protocols run unchanged, so they submit the same operations as in training
+        self.profile = cfg.mode == "profile"
         self.device = torch.device(
             ("cuda" if torch.cuda.is_available() else "cpu") if cfg.torch_device == "auto" else cfg.torch_device
         )
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("torch_device 'cuda' was asked for but CUDA is not available")
+        if self.profile:
+            self.device = torch.device("meta")
         self.protocol = make_protocol(cfg.protocol)
         if zoo.input_dtype(cfg.model) != torch.float32:
             raise ValueError(f"model {cfg.model!r} takes token ids; the data sets here are images (use an image model)")
@@ -296,6 +307,8 @@ class FlJob:
         self._round = 0
         self._round_ops: list[int] = []  # job op ids submitted in the current round
         self.round_clients: tuple[int, ...] = tuple(range(cfg.clients))  # who takes part this round
+        self.client_cuts: dict[int, int] = {}  # per-client cuts (protocols with per_client_cut only)
+        self._shapes: dict[tuple[Any, ...], torch.Size] = {}  # profile mode: output shape per part and input
         self._wall_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         self.protocol.setup(self)
@@ -327,10 +340,11 @@ class FlJob:
         std = train.x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
         train = datasets.Dataset(train.name, (train.x - mean) / std, train.y, train.num_classes)
         test = datasets.Dataset(test.name, (test.x - mean) / std, test.y, test.num_classes)
+        data_device = torch.device("cpu") if self.profile else self.device  # profile: only shapes are used
         self.client_data = [
-            (train.x[p].to(self.device), train.y[p].to(self.device)) for p in (torch.as_tensor(q) for q in parts)
+            (train.x[p].to(data_device), train.y[p].to(data_device)) for p in (torch.as_tensor(q) for q in parts)
         ]
-        self.test_data = (test.x.to(self.device), test.y.to(self.device))
+        self.test_data = (test.x.to(data_device), test.y.to(data_device))
 
     def _model_kwargs(self) -> dict[str, Any]:
         cfg = self.config
@@ -348,13 +362,31 @@ class FlJob:
         """A freshly initialised copy of the job's model on the job's device (from the torch RNG)."""
         return zoo.build_model(self.config.model, **self.model_kwargs).to(self.device)
 
-    def client_part(self, model: nn.Sequential) -> nn.Sequential:
-        """Blocks ``0 .. cut-1`` (shared with ``model``)."""
-        return model[: self.config.cut]
+    def client_part(self, model: nn.Sequential, cut: int | None = None) -> nn.Sequential:
+        """Blocks ``0 .. cut-1`` (shared with ``model``; default cut: ``config.cut``)."""
+        return model[: self.config.cut if cut is None else cut]
 
-    def server_part(self, model: nn.Sequential) -> nn.Sequential:
-        """Blocks ``cut .. depth-1`` (shared with ``model``)."""
-        return model[self.config.cut :]
+    def server_part(self, model: nn.Sequential, cut: int | None = None) -> nn.Sequential:
+        """Blocks ``cut .. depth-1`` (shared with ``model``; default cut: ``config.cut``)."""
+        return model[self.config.cut if cut is None else cut :]
+
+    def cut_of(self, client: int) -> int:
+        """The cut of ``client``: its entry of :meth:`set_client_cuts`, else ``config.cut``."""
+        return self.client_cuts.get(client, self.config.cut)
+
+    def set_client_cuts(self, cuts: Mapping[int, int]) -> None:
+        """Per-client cuts from the next round on (an orchestrator's decision), for protocols with
+        ``per_client_cut``; every cut must lie in 1 .. depth-1. Clients not named keep ``config.cut``."""
+        if not self.protocol.per_client_cut:
+            raise ValueError(f"protocol {self.config.protocol!r} has one cut for all clients; per-client cuts "
+                             f"need one of: {', '.join(_per_client_cut_protocols())}")
+        for c, cut in cuts.items():
+            if not (isinstance(c, int) and 0 <= c < self.config.clients):
+                raise ValueError(f"set_client_cuts: client must be in 0..{self.config.clients - 1}, got {c!r}")
+            if isinstance(cut, bool) or not isinstance(cut, int | np.integer) or not 1 <= cut < self.depth:
+                raise ValueError(f"set_client_cuts: cut of client {c} is {cut!r}, beyond the depth of "
+                                 f"{self.config.model} ({self.depth} blocks); valid: 1..{self.depth - 1}")
+        self.client_cuts = {int(c): int(cut) for c, cut in cuts.items()}
 
     @staticmethod
     def state_of(module: nn.Module) -> list[torch.Tensor]:
@@ -391,6 +423,13 @@ class FlJob:
         depends only on (seed, client, draw)."""
         x, y = self.client_data[client]
         out = []
+        if self.profile:  # shapes only: the same batch sizes, no values
+            for _ in range(self.config.local_epochs):
+                for start in range(0, len(y), self.config.batch_size):
+                    n = min(self.config.batch_size, len(y) - start)
+                    out.append((torch.empty((n, *x.shape[1:]), device="meta"),
+                                torch.empty((n,), dtype=y.dtype, device="meta")))
+            return out
         for epoch in range(self.config.local_epochs):
             order = np.random.default_rng([self.config.seed, client, draw, epoch]).permutation(len(y))
             idx = torch.as_tensor(order, device=self.device)
@@ -401,12 +440,13 @@ class FlJob:
 
     def training_flops(self, part: str, module: nn.Module, x: torch.Tensor) -> tuple[float, float]:
         """(forward, backward) FLOPs of ``module`` (``part``: "full", "client" or "server") on a batch
-        shaped like ``x``; measured once per (model, part, cut, shape) and cached."""
+        shaped like ``x``; measured once per (model, part, blocks in the part, shape) and cached."""
         key = (
             self.config.model,
             tuple(sorted(self.model_kwargs.items())),
             part,
-            0 if part == "full" else self.config.cut,
+            # a client part of k blocks is cut k, a server part cut depth - k (per-client cuts differ)
+            0 if part == "full" else len(module) if isinstance(module, nn.Sequential) else self.config.cut,
             tuple(x.shape),
         )
         if key not in _FLOP_CACHE:
@@ -416,6 +456,12 @@ class FlJob:
     def local_train(self, model: nn.Module, client: int, draw: int, prox_mu: float = 0.0) -> tuple[float, float]:
         """Train ``model`` on the client's batches in place (SGD, cross-entropy, plus
         ``prox_mu / 2 * ||w - w_start||^2`` when ``prox_mu > 0``). Returns (mean loss, FLOPs)."""
+        if self.profile:
+            flops = 0.0
+            for x, _ in self.batches(client, draw):
+                fwd, bwd = self.training_flops("full", model, x)
+                flops += fwd + bwd
+            return math.nan, flops
         center = [p.detach().clone() for p in model.parameters()] if prox_mu > 0 else None
         opt = self.optimizer(model.parameters())
         model.train()
@@ -435,7 +481,9 @@ class FlJob:
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> tuple[float, float]:
         """(mean cross-entropy, accuracy) of ``model`` on the held-out test set (in chunks of 1024
-        samples, so large test sets and models fit in memory)."""
+        samples, so large test sets and models fit in memory). NaN in profile mode."""
+        if self.profile:
+            return math.nan, math.nan
         was_training = model.training
         model.eval()
         x, y = self.test_data
@@ -467,13 +515,31 @@ class FlJob:
         ``reference``: tensors both sides already hold (the model the client received); the update
         ``tensors - reference`` is what is encoded (and top-k sparsified), and the receiver adds it back.
         ``sparsify``: top-k applies (activations, gradients)."""
-        if reference is not None and not self.codec.lossless:
+        if self.profile:  # no values: the size from the shapes (with compression: the codec on zeros)
+            if self.codec.lossless:
+                nbytes = tensor_bytes(tensors)
+            else:
+                zeros = [torch.zeros(t.shape, dtype=t.dtype) for t in tensors]
+                nbytes = self.codec.send(zeros, sparsify=sparsify or reference is not None)[1]
+            received = list(tensors)
+        elif reference is not None and not self.codec.lossless:
             delta, nbytes = self.codec.send([t - r for t, r in zip(tensors, reference)], sparsify=True)
             received = [r + d for r, d in zip(reference, delta)]
         else:
             received, nbytes = self.codec.send(tensors, sparsify=sparsify)
         op = self._submit(Transfer(src=src, dst=dst, nbytes=int(nbytes), tag=tag, after=tuple(after)))
         return Sent(op, received, int(nbytes))
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``module(x)``; in profile mode a 'meta' tensor of the output's shape (measured once per
+        module depth and input shape) without running anything."""
+        if not self.profile:
+            return module(x)
+        key = (len(module) if isinstance(module, nn.Sequential) else id(module), tuple(x.shape), x.dtype)
+        if key not in self._shapes:
+            with torch.no_grad():
+                self._shapes[key] = module(x.to("meta")).shape
+        return torch.empty(self._shapes[key], device="meta")
 
     def compute(self, node: str, flops: float, tag: str, after: Iterable[int] = ()) -> int:
         """Submit a computation of ``flops`` FLOPs on ``node``."""
@@ -596,7 +662,8 @@ class FlJob:
                 "dropped": node.startswith("client/") and int(node.split("/")[1]) in record.dropped,
             }
             if self.protocol.split:
-                row["split_layer"] = self.config.cut
+                kind, _, number = node.partition("/")
+                row["split_layer"] = self.cut_of(int(number)) if kind == "client" else self.config.cut
             run.append("rounds", row)
         transfers = [(c, self._ops[c.op_id][1]) for c in completed if isinstance(self._ops[c.op_id][1], Transfer)]
         if transfers:
@@ -678,6 +745,12 @@ class FlJob:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _per_client_cut_protocols() -> list[str]:
+    from ns6g.learners.protocols import PROTOCOLS
+
+    return [name for name, cls in PROTOCOLS.items() if cls.per_client_cut]
 
 
 def _union_length(intervals: Sequence[tuple[float, float]], lo: float, hi: float) -> float:

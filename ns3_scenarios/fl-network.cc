@@ -48,6 +48,8 @@
 //                                  completed; the reply lists every op that completed or failed since
 //                                  the last run reply, in completion order
 //   uplink_share[] -> completion[0], disconnect[] -> completion[0]
+//   channel[]    -> channel_state[]: per listed client its serving cell, RSRP (dBm), last uplink CQI and
+//                                  the uplink rate (bit/s) it would get with all of its cell's RBGs
 // The observation (1,) float64 is the simulated time; the action is unused (Discrete(1), refused).
 #include "bridge/ns6g-bridge.h"
 #include "mec/model/device-catalogue.h"
@@ -168,6 +170,22 @@ struct DisconnectRecord
     double atS;
 };
 
+struct ChannelQueryRecord
+{
+    uint32_t client; //!< client index whose channel state is asked for
+    uint32_t pad;
+};
+
+struct ChannelStateRecord
+{
+    uint32_t client;
+    uint32_t cell;         //!< serving cell index
+    double rsrpDbm;        //!< reference signal received power from the serving cell (dBm)
+    double uplinkRateBps;  //!< uplink bit/s if the client had every RBG of its cell at its last CQI
+    uint32_t cqi;          //!< last CQI report (0: none yet)
+    uint32_t pad;
+};
+
 struct CompletionRecord
 {
     uint64_t op;
@@ -285,6 +303,14 @@ class FlNetworkEnv : public ns6g::GymEnv
               NS6G_RECORD_FIELD(CompletionRecord, "end_s", "<f8", endS),
               NS6G_RECORD_FIELD(CompletionRecord, "energy_j", "<f8", energyJ),
               NS6G_RECORD_FIELD(CompletionRecord, "ok", "<u4", ok)}},
+            {"channel", sizeof(ChannelQueryRecord),
+             {NS6G_RECORD_FIELD(ChannelQueryRecord, "client", "<u4", client)}},
+            {"channel_state", sizeof(ChannelStateRecord),
+             {NS6G_RECORD_FIELD(ChannelStateRecord, "client", "<u4", client),
+              NS6G_RECORD_FIELD(ChannelStateRecord, "cell", "<u4", cell),
+              NS6G_RECORD_FIELD(ChannelStateRecord, "rsrp_dbm", "<f8", rsrpDbm),
+              NS6G_RECORD_FIELD(ChannelStateRecord, "uplink_rate_bps", "<f8", uplinkRateBps),
+              NS6G_RECORD_FIELD(ChannelStateRecord, "cqi", "<u4", cqi)}},
         };
     }
 
@@ -355,6 +381,11 @@ class FlNetworkEnv : public ns6g::GymEnv
         else if (request.type == "disconnect")
         {
             ScheduleDisconnects(request.Records<DisconnectRecord>(), request.count);
+        }
+        else if (request.type == "channel")
+        {
+            return ns6g::Message::From("channel_state", ChannelStates(request.Records<ChannelQueryRecord>(),
+                                                                      request.count));
         }
         else
         {
@@ -1031,6 +1062,35 @@ class FlNetworkEnv : public ns6g::GymEnv
     }
 
     // ---- disconnects ---------------------------------------------------------------------------
+
+    /** The channel state of the asked clients now: serving cell, RSRP, last CQI and the uplink rate the
+     *  client would get with all of its cell's RBGs at that CQI (the link model's RbgBits per slot). */
+    std::vector<ChannelStateRecord> ChannelStates(const ChannelQueryRecord* records, size_t count)
+    {
+        std::vector<ChannelStateRecord> out;
+        out.reserve(count);
+        std::vector<double> bits(m_carrier.nRbg, 0.0);
+        const double slotS = m_ran.system->GetSlotPeriod().GetSeconds();
+        for (size_t i = 0; i < count; ++i)
+        {
+            const uint32_t u = records[i].client;
+            if (u >= m_p.clients)
+            {
+                throw ns6g::InvalidRequest("channel: client " + std::to_string(u) + " out of range (clients: " +
+                                           std::to_string(m_p.clients) + ")");
+            }
+            const uint32_t cell = m_ran.system->ServingCell(u);
+            m_link->RbgBitsRow(u, cell, Direction::Uplink, bits.data(), m_carrier.nRbg);
+            double perSlot = 0.0;
+            for (double b : bits)
+            {
+                perSlot += b;
+            }
+            const LinkMeasurement m = m_link->Measure(u);
+            out.push_back(ChannelStateRecord{u, cell, m_link->RsrpDbm(u, cell), perSlot / slotS, m.cqi, 0});
+        }
+        return out;
+    }
 
     void ScheduleDisconnects(const DisconnectRecord* records, size_t count)
     {

@@ -9,8 +9,9 @@
   vector environment steps them (post every request, then wait for every answer).
 - ``trace``: LinkControl episodes with and without a run directory, alternating, at one detail level.
 - ``load``: ``load_run(...).flows`` of a run with a 1-million-row flows table.
-- ``cosim``: FedAvg-like rounds per wall second of the learners' co-simulation clock for 10, 100, 1000
-  clients.
+- ``fl``: learner jobs on the co-simulation clock: the wall-time overhead of CoSimNetwork against
+  NoNetwork for the same training job, profile-mode rounds per wall second for 10, 100 and 1000 clients,
+  and the exponent of cost against client count.
 """
 
 from __future__ import annotations
@@ -545,57 +546,167 @@ def format_split(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# -- cosim -------------------------------------------------------------------------------------------
-COSIM_CLIENTS = (10, 100, 1000)
+# -- fl --------------------------------------------------------------------------------------------
+FL_CLIENTS = (10, 100, 1000)
 
 
-def _cosim_case(clients: int, rounds: int, model_bytes: int, train_flops: float) -> dict[str, Any]:
+class _TimedNetwork:
+    """A :class:`~ns6g.learners.network.Network` that adds the wall time of every call to ``seconds``."""
+
+    def __init__(self, network: Any) -> None:
+        self.network = network
+        self.seconds = 0.0
+
+    def _timed(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return getattr(self.network, name)(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+    @property
+    def clients(self) -> int:
+        return self.network.clients
+
+    def now_s(self) -> float:
+        return self._timed("now_s")
+
+    def submit(self, ops: Any) -> list[int]:
+        return self._timed("submit", ops)
+
+    def run(self, wait_for: Any = None, *, any_of: bool = False) -> Any:
+        return self._timed("run", wait_for, any_of=any_of)
+
+    def node_index(self, node: str) -> int:
+        return self.network.node_index(node)
+
+    def close(self) -> None:
+        self.network.close()
+
+
+def _timed_job(job: dict[str, Any], network: str) -> dict[str, float]:
+    """One job over ``network`` ("cosim" / "none"): total wall s (network start and stop included), the
+    wall s of starting and stopping the network and the wall s spent inside the network's calls."""
     from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
-    from ns6g.learners.network import Compute, Transfer, client, edge
+    from ns6g.learners.engine import FlJob
+    from ns6g.learners.no_network import NoNetwork
 
-    # Up to 100 clients: paper 003's one cell with fast fading; 1000: seven cells, fast fading off.
+    t = time.perf_counter()
+    inner = (CoSimNetwork(FlNetworkConfig(clients=job["clients"]), seed=1) if network == "cosim"
+             else NoNetwork(job["clients"]))
+    start_s = time.perf_counter() - t
+    net = _TimedNetwork(inner)
+    try:
+        result = FlJob(job, network=net).run()
+    finally:
+        t_close = time.perf_counter()
+        net.close()
+        start_s += time.perf_counter() - t_close  # start and stop: the one-time cost
+    return {"wall_s": time.perf_counter() - t, "start_s": start_s, "network_s": net.seconds,
+            "accuracy": result.final_accuracy}
+
+
+def fl_overhead(job: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
+    """Wall time of ``job`` over CoSimNetwork against NoNetwork, after one uncounted warm-up run, runs
+    interleaved ``repeats`` times (alternating which goes first).
+
+    ``overhead``: the extra wall time the network costs over the co-simulation clock - starting and
+    stopping it (ns-3 process launch, network build, exit) plus its calls (ns-3 simulating, bridge
+    exchanges) - as a fraction of the NoNetwork job's wall time: ``(start_s + network_s)(cosim) -
+    (start_s + network_s)(none)`` over ``wall_s(none)`` (medians); ``round_overhead``: the same without
+    the start and stop (what a longer job tends to). It is measured call by call because on a shared machine the A/B difference of whole
+    runs is mostly noise; the A/B ratio ``wall_s(cosim) / wall_s(none) - 1`` is reported beside it
+    (``ab_overhead``). PyTorch runs on one thread meanwhile, so that ns-3 has a core of its own."""
+    import torch
+
+    runs: dict[str, list[dict[str, float]]] = {"none": [], "cosim": []}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core trains, the other is free for ns-3 (a 2-core machine)
+    try:
+        _timed_job(job, "none")  # warm-up, not counted: imports, data loading, the FLOP-count cache
+        for k in range(repeats):
+            for network in (("none", "cosim") if k % 2 == 0 else ("cosim", "none")):
+                runs[network].append(_timed_job(job, network))
+    finally:
+        torch.set_num_threads(threads)
+
+    def median(network: str, key: str) -> float:
+        return float(np.median([r[key] for r in runs[network]]))
+
+    none_wall = median("none", "wall_s")
+    calls = median("cosim", "network_s") - median("none", "network_s")
+    start = median("cosim", "start_s") - median("none", "start_s")
+    return {
+        "job": job, "repeats": repeats,
+        "none_wall_s": none_wall, "cosim_wall_s": median("cosim", "wall_s"),
+        "none_network_s": median("none", "network_s"), "cosim_network_s": median("cosim", "network_s"),
+        "cosim_start_s": median("cosim", "start_s"),
+        "overhead": (calls + start) / none_wall, "round_overhead": calls / none_wall,
+        "ab_overhead": median("cosim", "wall_s") / none_wall - 1.0,
+        "same_accuracy": runs["none"][0]["accuracy"] == runs["cosim"][0]["accuracy"],
+    }
+
+
+def _profile_case(clients: int, rounds: int, protocol: str) -> dict[str, Any]:
+    """Profile-mode rounds of ``protocol`` over the fl-network scenario (up to 100 clients: paper 003's
+    one cell with fast fading; 1000: seven cells, fast fading off)."""
+    from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
+    from ns6g.learners.engine import FlJob
+
     cells, fading = (1, True) if clients <= 100 else (7, False)
-    config = FlNetworkConfig(clients=clients, cells=cells, fast_fading=fading)
     t0 = time.perf_counter()
-    with CoSimNetwork(config, seed=1) as net:
+    with CoSimNetwork(FlNetworkConfig(clients=clients, cells=cells, fast_fading=fading), seed=1) as net:
+        job = FlJob({"protocol": protocol, "clients": clients, "rounds": rounds, "mode": "profile",
+                     "batch_size": 32, "seed": 1}, network=net)
         setup_s = time.perf_counter() - t0
-        round_sim, round_wall = [], []
+        t = time.perf_counter()
         for _ in range(rounds):
-            start_sim, t = net.now_s(), time.perf_counter()
-            first = net.next_id
-            down = net.submit([Transfer(edge(0), client(i), model_bytes, "model_down") for i in range(clients)])
-            train = net.submit([Compute(client(i), train_flops, "train", after=(down[i],)) for i in range(clients)])
-            up = net.submit([Transfer(client(i), edge(0), model_bytes, "model_up", after=(train[i],))
-                             for i in range(clients)])
-            net.submit([Compute(edge(0), 2.0 * clients * model_bytes / 4, "aggregate", after=tuple(up))])
-            done = net.run()
-            if len(done) != net.next_id - first or not all(c.ok for c in done):
-                raise RuntimeError("cosim bench: a round did not complete")
-            round_wall.append(time.perf_counter() - t)
-            round_sim.append(net.now_s() - start_sim)
-    wall = float(np.sum(round_wall))
-    return {"clients": clients, "cells": cells, "fast_fading": fading, "rounds": rounds,
-            "model_bytes": model_bytes, "train_flops": train_flops, "setup_seconds": setup_s,
-            "round_sim_seconds": float(np.mean(round_sim)), "round_wall_seconds": wall / rounds,
-            "rounds_per_wall_s": rounds / wall, "sim_s_per_wall_s": float(np.sum(round_sim)) / wall}
+            job.run_round()
+        wall = time.perf_counter() - t
+        ops = len(job.transfer_log())
+    return {"clients": clients, "rounds": rounds, "protocol": protocol, "cells": cells, "fast_fading": fading,
+            "setup_seconds": setup_s, "round_wall_seconds": wall / rounds, "rounds_per_s": rounds / wall,
+            "round_sim_seconds": net.now_s() / rounds, "sim_s_per_wall_s": net.now_s() / wall,
+            "transfers_per_round": ops / rounds}
 
 
-def bench_cosim(clients: tuple[int, ...] = COSIM_CLIENTS, rounds: int = 2, model_bytes: int = 400_000,
-                train_flops: float = 1e10, progress: bool = True) -> dict[str, Any]:
-    """FedAvg-like rounds per wall second on the fl-network scenario: every client downloads
-    ``model_bytes`` from edge/0, trains ``train_flops`` on its smartphone, uploads ``model_bytes``; edge/0
-    then aggregates (2 FLOPs per parameter per client). 20 MHz at 3.5 GHz, UMi, cells of radius 100 m."""
-    cases = [_cosim_case(n, rounds, model_bytes, train_flops)
-             for n in tqdm(clients, desc="bench cosim", disable=not progress, leave=False)]
-    return {"benchmark": "cosim", "scenario": "fl-network", "cases": cases}
+def bench_fl(clients: tuple[int, ...] = FL_CLIENTS, protocol: str = "splitfed-v1", rounds: int = 2,
+             overhead_protocol: str = "fedavg", overhead_rounds: int = 10, repeats: int = 3,
+             progress: bool = True) -> dict[str, Any]:
+    """``cosim_overhead`` (:func:`fl_overhead` of a ``overhead_rounds``-round ``overhead_protocol`` job,
+    4 clients on the digits data), ``cases``: profile-mode rounds per wall second of ``protocol`` for each client count
+    (one round for 1000 clients), ``cost_exponent``: slope of log(wall s per round) against log(clients)."""
+    bar = tqdm(total=1 + len(clients), desc="bench fl", disable=not progress, leave=False)
+    with bar:
+        overhead = fl_overhead({"protocol": overhead_protocol, "rounds": overhead_rounds, "clients": 4, "seed": 1,
+                                "torch_device": "cpu"}, repeats)
+        bar.update()
+        cases = []
+        for n in clients:
+            cases.append(_profile_case(n, rounds if n < 1000 else 1, protocol))
+            bar.update()
+    x = np.log([c["clients"] for c in cases])
+    y = np.log([c["round_wall_seconds"] for c in cases])
+    exponent = float(np.polyfit(x, y, 1)[0]) if len(cases) > 1 else float("nan")
+    return {"benchmark": "fl", "scenario": "fl-network", "cosim_overhead": overhead["overhead"],
+            "overhead": overhead, "cases": cases, "cost_exponent": exponent}
 
 
-def format_cosim(result: dict[str, Any]) -> str:
-    lines = ["fl-network, FedAvg-like rounds (download, train, upload, aggregate), 20 MHz at 3.5 GHz",
-             f"{'clients':>7}  {'cells':>5}  {'fading':>6}  {'round sim-s':>11}  {'round wall-s':>12}  "
-             f"{'rounds/s':>8}  {'sim-s/wall-s':>12}  {'setup s':>7}"]
+def format_fl(result: dict[str, Any]) -> str:
+    o = result["overhead"]
+    lines = [
+        f"co-simulation overhead ({o['job']['protocol']}, {o['job']['clients']} clients, {o['job']['rounds']} rounds, "
+        f"median of {o['repeats']}): {100 * result['cosim_overhead']:.1f} % "
+        f"(ns-3 start and stop {o['cosim_start_s']:.2f} s, network calls {o['cosim_network_s']:.2f} s over ns-3 vs "
+        f"{o['none_network_s']:.3f} s with no network, {100 * o['round_overhead']:.1f} % without the start; "
+        f"job {o['none_wall_s']:.1f} s; whole-run A/B {100 * o['ab_overhead']:+.0f} %)",
+        "profile mode over fl-network (20 MHz at 3.5 GHz)",
+        f"{'clients':>7}  {'protocol':>12}  {'cells':>5}  {'round sim-s':>11}  {'round wall-s':>12}  "
+        f"{'rounds/s':>8}  {'sim-s/wall-s':>12}  {'setup s':>7}",
+    ]
     for c in result["cases"]:
-        lines.append(f"{c['clients']:>7}  {c['cells']:>5}  {str(c['fast_fading']):>6}  {c['round_sim_seconds']:>11.3f}  "
-                     f"{c['round_wall_seconds']:>12.3f}  {c['rounds_per_wall_s']:>8.3f}  "
-                     f"{c['sim_s_per_wall_s']:>12.3f}  {c['setup_seconds']:>7.2f}")
+        lines.append(f"{c['clients']:>7}  {c['protocol']:>12}  {c['cells']:>5}  {c['round_sim_seconds']:>11.3f}  "
+                     f"{c['round_wall_seconds']:>12.3f}  {c['rounds_per_s']:>8.3f}  {c['sim_s_per_wall_s']:>12.3f}  "
+                     f"{c['setup_seconds']:>7.2f}")
+    lines.append(f"cost exponent (log wall per round vs log clients): {result['cost_exponent']:.2f}")
     return "\n".join(lines)

@@ -16,11 +16,12 @@ commands:
   bench      benchmarks: bridge (vs a socket transport), reset (vs a relaunch), parallel (1-8 envs),
              trace (run directory overhead), load (1M-row table into pandas),
              ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one),
-             cosim (learner rounds/s on the co-simulation clock for 10-1000 clients),
+             fl (co-simulation overhead, profile-mode rounds/s for 10-1000 clients),
              suite (cases x contenders x seeds with a regression gate)
   demo       flagship (default): PPO on the 6G RAN against its schedulers, federated split learning over
              the emulated cell, one report; link / ran / split: PPO on one environment against its baselines
   envs       list the registered Gymnasium environments
+  fl         run a learner job (FedAvg, split learning, FSL, ...) over the co-simulated network
   train      train a Stable-Baselines3 agent (ppo, a2c, dqn, sac) on an environment and evaluate it
   evaluate   evaluate a saved agent against the environment's baselines on held-out seeds
   report     write an HTML report (figures and tables) of one or more run directories
@@ -56,7 +57,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "load": (lambda: bench.bench_load(progress=progress), bench.format_load),
         "ran": (lambda: bench.bench_ran(progress=progress), bench.format_ran),
         "split": (lambda: bench.bench_split(progress=progress), bench.format_split),
-        "cosim": (lambda: bench.bench_cosim(progress=progress), bench.format_cosim),
+        "fl": (lambda: bench.bench_fl(progress=progress), bench.format_fl),
     }[args.which]
     result = run()
     print(json.dumps(result) if args.json else fmt(result))
@@ -151,6 +152,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fl(args: argparse.Namespace) -> int:
+    from ns6g.fl import format_summary, run_fl
+    from ns6g.runs import RunError
+
+    job = {"protocol": args.protocol, "rounds": args.rounds, "clients": args.clients, "mode": args.mode,
+           "seed": args.seed}
+    try:
+        job.update(parse_settings(args.set, "--set"))
+        summary = run_fl(job, scenario=args.scenario, network=args.network, out=args.out, progress=not args.quiet)
+    except (ValueError, TypeError, RunError) as exc:  # ConfigError is a ValueError
+        print(f"ns6g fl: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ns6g.runs import RunError
     from ns6g.training import TrainingError, eval_seeds, evaluate_agent, format_evaluation
@@ -221,11 +238,12 @@ def make_parser() -> argparse.ArgumentParser:
         "load: load_run of a 1-million-row flows table; "
         "ran: simulated seconds per wall second of the 6G RAN for 10, 100 and 1000 UEs; "
         "split: task latency of every DNN split as the uplink rate falls, best against greedy; "
-        "cosim: FedAvg-like rounds per wall second of the co-simulation clock for 10, 100, 1000 clients; "
+        "fl: co-simulation overhead of a training job against no network, profile-mode rounds/s for 10, 100, "
+        "1000 clients and the cost exponent; "
         "suite: a suite of cases x contenders x seeds (default: ns6g/suites/default.toml) with a results table "
         "and a regression gate (exit 1 naming every metric worse than --baseline by more than its tolerance)",
     )
-    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "cosim", "suite"],
+    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "suite"],
                    help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
@@ -290,6 +308,30 @@ def make_parser() -> argparse.ArgumentParser:
                    help="algorithm argument (repeatable), e.g. --algo-arg learning_rate=1e-3 --algo-arg n_steps=256")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "fl",
+        help="run a learner job (FedAvg, split learning, FSL, ...) over the co-simulated network and trace it",
+        description="Runs PROTOCOL for N rounds, shows progress, writes the run directory (rounds, flows, "
+        "manifest) with --out and prints the final accuracy, simulated time and energy.",
+    )
+    p.add_argument("--protocol", required=True, help="learning protocol (ns6g.learners.protocols.PROTOCOLS)")
+    p.add_argument("--scenario", default="default",
+                   help="network: a preset (default, paper003, three-cell) or a .toml/.json file of "
+                        "FlNetworkConfig fields (default: default)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    p.add_argument("--clients", type=int, default=4, help="clients (default 4)")
+    p.add_argument("--network", choices=["cosim", "none"], default="cosim",
+                   help="cosim: ns-3 fl-network scenario; none: transfers take no time (default cosim)")
+    p.add_argument("--mode", choices=["train", "profile"], default="train",
+                   help="train: real PyTorch training; profile: the same traffic without training")
+    p.add_argument("--seed", type=int, default=0, help="seed of the job (ns-3 RngRun = seed + 1)")
+    p.add_argument("--out", type=Path, default=None, help="run directory to write (must not hold a run)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="more FlJobConfig fields, e.g. --set model=resnet18_style --set cut=3 (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_fl)
 
     p = sub.add_parser("evaluate", help="evaluate a saved agent against the environment's baselines")
     p.add_argument("agent", type=Path, help="agent.zip written by `ns6g train` (or its run directory)")

@@ -30,6 +30,8 @@ class Protocol:
     name: ClassVar[str] = ""
     #: True when the model is cut between client and server (``config.cut`` must lie inside the model)
     split: ClassVar[bool] = False
+    #: True when each client may have its own cut (:meth:`FlJob.set_client_cuts`)
+    per_client_cut: ClassVar[bool] = False
     #: True when every operation a round submits must finish within that round
     settles_rounds: ClassVar[bool] = True
     #: the protocol's own settings (``FlJobConfig.protocol_options`` is validated against it); None: none

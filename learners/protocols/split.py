@@ -123,6 +123,25 @@ class ServerSide:
         if m:
             _, bwd = job.training_flops("server", self.model, stacked[: len(y) - (len(arrivals) - 1) * m])
         comp = job.compute(self.node, fwd + bwd, "server_train", [op for a in arrivals for op in a.after])
+        if job.profile:  # no training: cut gradients of the activations' shapes
+            cut_grads = [torch.empty_like(a.act) for a in arrivals]
+            loss_value = math.nan
+        else:
+            loss_value = self._step(arrivals, stacked, y, sizes, m)
+            cut_grads = [a.act.grad for a in arrivals]
+        cut_shared = torch.stack([g[:m] for g in cut_grads]).mean(dim=0) if m else None
+        replies = {}
+        for a, g in zip(arrivals, cut_grads):
+            if m:
+                pieces = [(cut_shared, "gradients_agg"), (g[m:], "gradients")]
+            else:
+                pieces = [(g, "gradients")]
+            kept = [(g, tag) for g, tag in pieces if g.shape[0] > 0]  # r = 1 leaves no own rows
+            replies[a.peer.client] = Reply(kept, comp, loss_value)
+        return replies
+
+    def _step(self, arrivals: list[Arrival], stacked: torch.Tensor, y: torch.Tensor, sizes: list[int], m: int) -> float:
+        """The real training step on the stacked activations; leaves the cut gradients in ``a.act.grad``."""
         self.model.train()
         out = self.model(stacked)
         loss = F.cross_entropy(out, y)
@@ -132,19 +151,10 @@ class ServerSide:
             parts = torch.split(grad, sizes)
             shared = torch.stack([p[:m] for p in parts]).mean(dim=0)
             out.backward(torch.cat([torch.cat([shared, p[m:]]) for p in parts]))
-            cut_shared = torch.stack([a.act.grad[:m] for a in arrivals]).mean(dim=0)
         else:
             loss.backward()
         self.optimizer.step()
-        replies = {}
-        for a in arrivals:
-            if m:
-                pieces = [(cut_shared, "gradients_agg"), (a.act.grad[m:], "gradients")]
-            else:
-                pieces = [(a.act.grad, "gradients")]
-            kept = [(g, tag) for g, tag in pieces if g.shape[0] > 0]  # r = 1 leaves no own rows
-            replies[a.peer.client] = Reply(kept, comp, float(loss.detach()))
-        return replies
+        return float(loss.detach())
 
 
 def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer]:
@@ -157,7 +167,7 @@ def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer
     for p in active:
         x, y = p.batches[t]
         p.model.train()
-        act = p.model(x)
+        act = job.forward(p.model, x)
         fwd, bwd = job.training_flops("client", p.model, x)
         fw = job.compute(client(p.client), fwd, "forward")
         a = job.send(client(p.client), p.server, [act], "activations", (fw,), sparsify=True)
@@ -184,9 +194,10 @@ def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer
     job.wait([bw for _, _, bw, _ in backward_ops.values()])
     for c, (p, grad, bw, loss) in backward_ops.items():
         if job.ok(bw):
-            p.optimizer.zero_grad()
-            pending[c][1].backward(grad)
-            p.optimizer.step()
+            if not job.profile:
+                p.optimizer.zero_grad()
+                pending[c][1].backward(grad)
+                p.optimizer.step()
             p.losses.append(loss)
         else:
             failed.append(p)
@@ -234,7 +245,8 @@ class _SharedClientModel(_SplitProtocol):
     def download(self, job: FlJob, c: int) -> Sent:
         return job.send(job.config.server, client(c), job.state_of(self.client_model), "model_down")
 
-    def local_copy(self, job: FlJob, down: Sent) -> nn.Sequential:
+    def local_copy(self, job: FlJob, down: Sent, c: int | None = None) -> nn.Sequential:
+        """The client-side model as client ``c`` rebuilds it from ``down``."""
         model = copy.deepcopy(self.client_model)
         job.load_state(model, down.tensors)
         return model
@@ -282,7 +294,7 @@ class _FedClientModels(_SharedClientModel):
         job.wait([d.op for d in downs.values()])
         dropped = [c for c, d in downs.items() if not job.ok(d.op)]
         peers = [
-            self.peer(job, c, self.local_copy(job, d), job.config.server, round_index)
+            self.peer(job, c, self.local_copy(job, d, c), job.config.server, round_index)
             for c, d in downs.items()
             if job.ok(d.op)
         ]
@@ -297,23 +309,44 @@ class _FedClientModels(_SharedClientModel):
         kept = [c for c, u in ups.items() if job.ok(u.op)]
         dropped += [c for c in ups if c not in kept]
         if kept:
-            weights = [job.samples(c) for c in kept]
-            job.load_state(self.client_model, job.average([ups[c].tensors for c in kept], weights))
-            self.aggregate_servers(job, kept, weights)
+            self.aggregate(job, {c: ups[c].tensors for c in kept}, [job.samples(c) for c in kept])
         return self.outcome(peers, sorted(kept), sorted(dropped))
 
-    def aggregate_servers(self, job: FlJob, kept: list[int], weights: list[float]) -> None:
-        """Server-side models after the round (one shared model: nothing to do)."""
+    def aggregate(self, job: FlJob, uploads: dict[int, list[torch.Tensor]], weights: list[float]) -> None:
+        """The round's aggregation: the uploaded client-side models averaged (weighted by samples); one
+        shared server-side model needs nothing more."""
+        job.load_state(self.client_model, job.average(list(uploads.values()), weights))
 
 
 class SplitFedV1(_FedClientModels):
     """SplitFed V1 (Thapa et al.): clients in parallel, each against its own replica of the
-    server-side model; replicas and client-side models are averaged every round."""
+    server-side model; replicas and client-side models are averaged every round.
+
+    Clients may have different cuts (:meth:`FlJob.set_client_cuts`): the fed server keeps the whole
+    model, client c gets its blocks ``0 .. cut_c - 1`` and its replica holds the rest; the round ends
+    with the weighted average of the whole models (client part + replica), which with one cut for all is
+    the average of the client parts and of the replicas separately."""
 
     name = "splitfed-v1"
+    per_client_cut = True
+
+    def setup(self, job: FlJob) -> None:
+        super().setup(job)
+        self.full = nn.Sequential(*self.client_model, *self.server.model)  # the same modules, whole
+
+    def download(self, job: FlJob, c: int) -> Sent:
+        return job.send(job.config.server, client(c), job.state_of(self.full[: job.cut_of(c)]), "model_down")
+
+    def local_copy(self, job: FlJob, down: Sent, c: int | None = None) -> nn.Sequential:
+        cut = job.cut_of(c) if c is not None else job.config.cut
+        model = copy.deepcopy(self.full[:cut])
+        job.load_state(model, down.tensors)
+        return model
 
     def train_clients(self, job: FlJob, peers: list[Peer], round_index: int) -> tuple[list[Peer], list[int]]:
-        self.replicas = {p.client: ServerSide(job, copy.deepcopy(self.server.model), self.server.node) for p in peers}
+        self.replicas = {
+            p.client: ServerSide(job, copy.deepcopy(self.full[job.cut_of(p.client):]), self.server.node) for p in peers
+        }
 
         def serve(job: FlJob, arrivals: list[Arrival]) -> dict[int, Reply]:
             replies: dict[int, Reply] = {}
@@ -323,9 +356,9 @@ class SplitFedV1(_FedClientModels):
 
         return self.train_together(job, peers, serve)
 
-    def aggregate_servers(self, job: FlJob, kept: list[int], weights: list[float]) -> None:
-        states = [job.state_of(self.replicas[c].model) for c in kept]
-        job.load_state(self.server.model, job.average(states, weights))
+    def aggregate(self, job: FlJob, uploads: dict[int, list[torch.Tensor]], weights: list[float]) -> None:
+        states = [uploads[c] + job.state_of(self.replicas[c].model) for c in uploads]
+        job.load_state(self.full, job.average(states, weights))
 
 
 class SplitFedV2(_FedClientModels):

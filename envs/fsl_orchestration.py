@@ -1,0 +1,365 @@
+"""``ns6g/FslOrchestration-v0``: per-round orchestration of federated split learning over a 6G RAN.
+
+One step is one round of a split-learning job (:class:`ns6g.learners.engine.FlJob`, SplitFed V1 by
+default) over the co-simulation clock (:class:`ns6g.learners.cosim.CoSimNetwork`, the ``fl-network``
+scenario): every activation, gradient, label and model transfer of the round is a real ns-3 flow of
+its exact size and every computation takes FLOPs / (device FLOP/s) of simulated time.
+
+Action, ``MultiDiscrete``, laid out as ``[cut block | share block | participation block]``:
+
+- cut block: per client (protocols with per-client cuts: ``splitfed-v1``) or one for all (the others
+  train one cut, fixed at ``cut``: the block is then absent), value a -> cut a + 1 (blocks 0..a run
+  on the client), a in 0 .. depth - 2;
+- share block: per client an index into ``share_levels``; the round's participants get uplink shares
+  proportional to their levels' weights (summing to 1 per cell, :meth:`CoSimNetwork.set_uplink_shares`);
+- participation block (``choose_participation``): per client 1 = takes part; none chosen = all take part.
+
+Observation (Dict, float32, one entry per client unless noted):
+``uplink_rate_mbps`` the link model's uplink rate with all of the cell's RBGs (Mbit/s, the channel
+quality), ``rsrp_dbm`` RSRP from the serving cell (dBm), ``device_load`` the share of the last round the
+client was busy computing or transferring (0..1), ``battery_fraction`` the client's energy budget left
+(0..1), ``last_round_s`` the client's busy seconds in the last round (compute + uplink + downlink),
+``train_loss`` (1,) the last round's mean training loss (nats; 0 before the first round and in
+profile mode).
+
+Reward: ``-(round_s + energy_weight * client_energy_j) + accuracy_weight * (accuracy - previous
+accuracy)`` (the accuracy term only in train mode; 0 in profile mode, where nothing is trained).
+Episodes are truncated after ``episode_rounds`` rounds and terminate when a client's budget is spent.
+
+Modes: ``train`` trains for real in PyTorch; ``profile`` runs the same protocol code on shapes only
+(:class:`FlJobConfig` ``mode``): the same transfers, computations and network traffic, no training.
+See docs/fsl-orchestration.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, ClassVar, Literal
+
+import gymnasium as gym
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from ns6g.config import ScenarioConfig
+from ns6g.devices import DEVICES
+from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
+from ns6g.learners.engine import FlJob, FlJobConfig, RoundRecord
+from ns6g.learners.protocols import PROTOCOLS
+from ns6g.policies import ConstantPolicy, Contender, Policy, RandomPolicy
+from ns6g.runs import RunWriter
+from ns6g.step_trace import StepRecorder
+
+SPLIT_PROTOCOLS = tuple(name for name, cls in PROTOCOLS.items() if cls.split)
+
+
+class FslOrchestrationConfig(ScenarioConfig):
+    """Settings of the FSL orchestration environment (job, network, reward)."""
+
+    protocol: str = Field("splitfed-v1", description="split-family protocol of the job (ns6g.learners.protocols)")
+    mode: Literal["train", "profile"] = Field(
+        "profile", description="train: real PyTorch training; profile: the same traffic without training (fast)")
+    clients: int = Field(4, ge=1, le=1000, description="client devices")
+    model: str = Field("small_cnn", description="zoo model (ns6g.learners.models.MODELS)")
+    dataset: Literal["digits", "mnist", "cifar10"] = Field("digits", description="training data")
+    data_path: str = Field("", description="folder of the MNIST idx files or CIFAR-10 batches")
+    partition: Literal["iid", "shards", "dirichlet"] = Field("iid", description="client data split")
+    batch_size: int = Field(32, ge=1, description="mini-batch size per client (samples)")
+    learning_rate: float = Field(0.05, gt=0, description="SGD learning rate")
+    cut: int = Field(2, ge=1, description="cut of protocols with one cut for all clients (blocks on the client)")
+    share_levels: tuple[float, ...] = Field(
+        (1.0, 2.0, 4.0), min_length=1, max_length=16,
+        description="uplink share weights an action picks from; participants' shares are their weights "
+                    "normalised to sum 1")
+    choose_participation: bool = Field(False, description="the action also picks which clients take part")
+    episode_rounds: int = Field(10, ge=1, description="rounds per episode (then truncated)")
+    energy_weight: float = Field(0.1, ge=0, description="lambda: seconds of reward per joule of client energy (s/J)")
+    accuracy_weight: float = Field(10.0, ge=0, description="reward per unit of test-accuracy gain (train mode)")
+    battery_j: float = Field(100.0, gt=0, description="energy budget each client grants the job per episode (J)")
+    network: dict[str, Any] = Field(
+        default_factory=dict,
+        description="FlNetworkConfig fields (ns6g.learners.cosim) other than clients, e.g. bandwidth_hz")
+
+    @field_validator("protocol")
+    @classmethod
+    def _split_protocol(cls, value: str) -> str:
+        if value not in SPLIT_PROTOCOLS:
+            raise ValueError(f"protocol {value!r} is not a split protocol; valid: {', '.join(SPLIT_PROTOCOLS)}")
+        return value
+
+    @field_validator("share_levels")
+    @classmethod
+    def _positive_levels(cls, levels: tuple[float, ...]) -> tuple[float, ...]:
+        if not all(math.isfinite(w) and w > 0 for w in levels):
+            raise ValueError(f"share_levels must be positive finite weights, got {levels}")
+        return levels
+
+    @model_validator(mode="after")
+    def _valid_parts(self) -> FslOrchestrationConfig:
+        if "clients" in self.network:
+            raise ValueError("network.clients: set the environment's clients instead")
+        self.network_config()  # refuses bad network fields by name
+        self.job_config(0)  # refuses an unknown model
+        return self
+
+    def network_config(self) -> FlNetworkConfig:
+        edges = FlJobConfig.model_fields["edges"].default if self.protocol == "hierarchical-fsl" else 1
+        return FlNetworkConfig.from_user({"edges": edges, **self.network, "clients": self.clients})
+
+    def job_config(self, seed: int) -> FlJobConfig:
+        return FlJobConfig.from_user({
+            "protocol": self.protocol, "mode": self.mode, "clients": self.clients, "model": self.model,
+            "dataset": self.dataset, "data_path": self.data_path, "partition": self.partition,
+            "batch_size": self.batch_size, "learning_rate": self.learning_rate, "cut": self.cut,
+            "rounds": self.episode_rounds, "seed": seed, "torch_device": "cpu",
+        })
+
+
+class FslOrchestrationEnv(gym.Env):
+    """Per round: each client's cut, uplink share and participation in a split-learning job over ns-3.
+
+    Args:
+        config: a mapping of :class:`FslOrchestrationConfig` settings (or an instance); keyword
+            overrides on top (as ``gym.make`` passes them).
+        run_dir: if given, a run directory (docs/traces.md): ``steps`` and ``events`` as every ns6g
+            environment writes them, plus the job's ``rounds`` and ``flows`` tables (round numbers
+            restart every episode); closed by :meth:`close`.
+        trace_detail: ``"summary"``, ``"full"`` or ``"off"``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(
+        self,
+        config: Any = None,
+        *,
+        render_mode: str | None = None,
+        run_dir: str | os.PathLike[str] | None = None,
+        trace_detail: str = "summary",
+        **overrides: Any,
+    ) -> None:
+        self.render_mode = render_mode
+        self.config = FslOrchestrationConfig.from_user(config, **overrides)
+        cfg = self.config
+        self._net: CoSimNetwork | None = None
+        self.job: FlJob | None = None
+        self._writer: RunWriter | None = None
+        self.recorder: StepRecorder | None = None
+        # A job at seed 0 sizes the spaces (depth, samples); reset builds the episode's own job.
+        probe = FlJob(cfg.job_config(0))
+        self.depth = probe.depth
+        self.samples = np.array([probe.samples(c) for c in range(cfg.clients)], dtype=np.int64)
+        self.model_kwargs = dict(probe.model_kwargs)
+        probe.close()
+        self.per_client_cut = PROTOCOLS[cfg.protocol].per_client_cut
+        if not self.per_client_cut and not 1 <= cfg.cut < self.depth:
+            raise ValueError(f"cut {cfg.cut} is beyond the depth of {cfg.model}; valid: 1..{self.depth - 1}")
+        k = cfg.clients
+        nvec = [self.depth - 1] * (k if self.per_client_cut else 0) + [len(cfg.share_levels)] * k
+        nvec += [2] * (k if cfg.choose_participation else 0)
+        self.action_space = gym.spaces.MultiDiscrete(np.array(nvec, dtype=np.int64))
+        inf = np.float32(np.inf)
+        per_client = (k,)
+        self.observation_space = gym.spaces.Dict({
+            "uplink_rate_mbps": gym.spaces.Box(0.0, inf, per_client, np.float32),
+            "rsrp_dbm": gym.spaces.Box(-300.0, 100.0, per_client, np.float32),
+            "device_load": gym.spaces.Box(0.0, 1.0, per_client, np.float32),
+            "battery_fraction": gym.spaces.Box(0.0, 1.0, per_client, np.float32),
+            "last_round_s": gym.spaces.Box(0.0, inf, per_client, np.float32),
+            "train_loss": gym.spaces.Box(0.0, inf, (1,), np.float32),
+        })
+        if run_dir is not None:
+            self._writer = RunWriter(run_dir, kind="env", detail=trace_detail, config={
+                "env": type(self).__name__, "scenario": "fl-network", **cfg.model_dump()})
+            self.recorder = StepRecorder(self._writer, self.observation_space, self.action_space)
+
+    # -- action layout ------------------------------------------------------------------------------
+    def decode(self, action: Any) -> tuple[dict[int, int], list[float], tuple[int, ...]]:
+        """(per-client cuts (empty without per-client cuts), per-client share weights, participants)."""
+        a = np.asarray(action, dtype=np.int64).reshape(-1)
+        if a.shape != self.action_space.shape or not self.action_space.contains(a):
+            raise ValueError(f"action {action!r} is not in {self.action_space} (layout: cuts, share levels"
+                             f"{', participation' if self.config.choose_participation else ''})")
+        k = self.config.clients
+        pos = 0
+        cuts: dict[int, int] = {}
+        if self.per_client_cut:
+            cuts = {c: int(a[c]) + 1 for c in range(k)}
+            pos = k
+        weights = [self.config.share_levels[int(i)] for i in a[pos : pos + k]]
+        pos += k
+        participants = tuple(range(k))
+        if self.config.choose_participation:
+            chosen = tuple(int(c) for c in np.flatnonzero(a[pos : pos + k]))
+            participants = chosen or participants  # none chosen: all take part
+        return cuts, weights, participants
+
+    def encode(self, cuts: list[int] | None, levels: list[int], participate: list[int] | None = None) -> np.ndarray:
+        """The action of per-client ``cuts`` (blocks on the client; ignored without per-client cuts),
+        share ``levels`` (indices into share_levels) and ``participate`` flags (default all)."""
+        k = self.config.clients
+        parts: list[int] = [c - 1 for c in cuts] if self.per_client_cut and cuts is not None else []
+        parts += list(levels)
+        if self.config.choose_participation:
+            parts += list(participate) if participate is not None else [1] * k
+        return np.array(parts, dtype=np.int64)
+
+    # -- gym API ------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        if options:
+            raise ValueError(f"FslOrchestrationEnv.reset takes no options (got {sorted(options)})")
+        run = seed if seed is not None else int(self.np_random.integers(1, 2**31))
+        if self._net is None:
+            self._net = CoSimNetwork(self.config.network_config(), seed=run)
+        else:
+            self._net.reset(run)
+        self.job = FlJob(self.config.job_config(run), network=self._net, run=self._writer)
+        k = self.config.clients
+        self._energy = np.zeros(k)
+        self._last = np.zeros(k)
+        self._load = np.zeros(k)
+        self._loss = 0.0
+        self._accuracy = self._accuracy_now()
+        self._round = 0
+        observation, info = self._observation(), {"rng_run": run, "accuracy": self._accuracy, "sim_time_s": 0.0}
+        if self.recorder is not None:
+            self.recorder.on_reset(observation, info, run)
+        return observation, info
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        if self.job is None or self._net is None:
+            raise RuntimeError("call reset() before step()")
+        if self._round >= self.config.episode_rounds or self._spent():
+            raise RuntimeError("the episode has ended: call reset()")
+        cuts, weights, participants = self.decode(action)
+        if cuts:
+            self.job.set_client_cuts(cuts)
+        total = sum(weights[c] for c in participants)
+        shares: dict[int, float | None] = {c: None for c in range(self.config.clients)}
+        shares.update({c: weights[c] / total for c in participants})
+        self._net.set_uplink_shares(shares)
+        record = self.job.run_round(participants)
+        self._round += 1
+        energy = self._account(record)
+        accuracy = self._accuracy_now()
+        gain = accuracy - self._accuracy if self.config.mode == "train" else 0.0
+        self._accuracy = accuracy
+        reward = -(record.duration_s + self.config.energy_weight * energy) + self.config.accuracy_weight * gain
+        terminated = self._spent()
+        truncated = not terminated and self._round >= self.config.episode_rounds
+        info = {
+            "round_s": record.duration_s, "energy_j": energy, "accuracy": accuracy, "train_loss": self._loss,
+            "participants": record.participants, "dropped": record.dropped, "sim_time_s": record.end_s,
+            "cuts": [self.job.cut_of(c) for c in range(self.config.clients)],
+            "uplink_bytes": record.uplink_bytes, "downlink_bytes": record.downlink_bytes,
+        }
+        observation = self._observation()
+        if self.recorder is not None:
+            self.recorder.on_step(action, observation, reward, terminated, truncated, info)
+        return observation, float(reward), terminated, truncated, info
+
+    def _account(self, record: RoundRecord) -> float:
+        """Per-client busy time, load and energy of the round; returns the clients' energy (J)."""
+        self._last[:] = 0.0
+        self._load[:] = 0.0
+        spent = 0.0
+        for node, t in record.devices.items():
+            kind, _, number = node.partition("/")
+            if kind != "client":
+                continue
+            c = int(number)
+            self._last[c] = t.compute_s + t.uplink_s + t.downlink_s
+            self._load[c] = 1.0 - t.waiting_s / record.duration_s if record.duration_s > 0 else 0.0
+            self._energy[c] += t.energy_j
+            spent += t.energy_j
+        self._loss = 0.0 if math.isnan(record.train_loss) else record.train_loss
+        return spent
+
+    def _accuracy_now(self) -> float:
+        assert self.job is not None
+        if self.config.mode != "train":
+            return 0.0
+        return float(np.mean([self.job.evaluate(m)[1] for m in self.job.protocol.eval_models(self.job)]))
+
+    def _spent(self) -> bool:
+        return bool(np.any(self._energy >= self.config.battery_j))
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        assert self._net is not None
+        state = self._net.channel_state()
+        f32 = np.float32
+        return {
+            "uplink_rate_mbps": (state["uplink_rate_bps"] / 1e6).astype(f32),
+            "rsrp_dbm": np.clip(state["rsrp_dbm"], -300.0, 100.0).astype(f32),
+            "device_load": np.clip(self._load, 0.0, 1.0).astype(f32),
+            "battery_fraction": np.clip(1.0 - self._energy / self.config.battery_j, 0.0, 1.0).astype(f32),
+            "last_round_s": self._last.astype(f32),
+            "train_loss": np.array([max(self._loss, 0.0)], dtype=f32),
+        }
+
+    def close(self) -> None:
+        if self._net is not None:
+            self._net.close()
+            self._net = None
+        self.job = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        super().close()
+
+    # -- baselines ----------------------------------------------------------------------------------
+    def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
+        """``cut_first`` / ``cut_middle`` / ``cut_last`` (one cut for all, equal shares), ``greedy``
+        (per client the cut of least predicted round time from its rate estimate and the layer profile,
+        equal shares) and ``random``. Without per-client cuts: ``equal_shares`` and ``random``."""
+        k = self.config.clients
+        top = [len(self.config.share_levels) - 1] * k
+        policies: dict[str, Policy] = {}
+        if self.per_client_cut:
+            for name, cut in (("cut_first", 1), ("cut_middle", self.depth // 2), ("cut_last", self.depth - 1)):
+                policies[name] = ConstantPolicy(self.encode([cut] * k, top))
+            policies["greedy"] = GreedyCutPolicy(self)
+        else:
+            policies["equal_shares"] = ConstantPolicy(self.encode(None, top))
+        policies["random"] = RandomPolicy(gym.spaces.MultiDiscrete(self.action_space.nvec.copy()), seed)
+        return policies
+
+
+    def baselines(self, seed: int = 0) -> dict[str, Contender]:
+        """:meth:`baseline_policies` as contenders (``ns6g train`` / ``ns6g evaluate`` compare with them)."""
+        return {name: Contender(policy) for name, policy in self.baseline_policies(seed).items()}
+
+
+class GreedyCutPolicy:
+    """Per client, the cut of least predicted round time (equal uplink shares, everyone takes part).
+
+    Uses the layer profile (:func:`ns6g.profiles.profile_model`, per sample: device/server FLOPs, cut
+    activation bytes, device-side parameter bytes) and the observation's uplink rate divided by the
+    number of clients (an equal share of the cell). Predicted time of client c at cut k with n_c samples:
+    ``n_c * (3 device_flops[k] / F_dev + 3 server_flops[k] / F_edge + (2 transfer_bytes[k] + 8) * 8 / r)
+    + 2 device_param_bytes[k] * 8 / r`` (forward + backward = 3x forward FLOPs; activations up, gradients
+    down and the labels, all at the uplink rate r; the client-side model down and up once)."""
+
+    def __init__(self, env: FslOrchestrationEnv) -> None:
+        from ns6g.profiles import profile_model
+
+        cfg = env.config
+        profile = profile_model(cfg.model, **env.model_kwargs).set_index("cut").loc[1 : env.depth - 1]
+        net = cfg.network_config()
+        self.cuts = profile.index.to_numpy()
+        self.device_s = 3 * profile["device_flops"].to_numpy() / float(DEVICES.loc[net.client_devices[0], "flops"])
+        self.server_s = 3 * profile["server_flops"].to_numpy() / float(DEVICES.loc[net.edge_device, "flops"])
+        self.act_bits = (2 * profile["transfer_bytes"].to_numpy() + 8) * 8
+        self.model_bits = 2 * profile["device_param_bytes"].to_numpy() * 8
+        self.samples = env.samples
+        self.env = env
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        rates = np.asarray(observation["uplink_rate_mbps"], dtype=np.float64) * 1e6 / len(self.samples)
+        cuts = []
+        for n, r in zip(self.samples, np.maximum(rates, 1e3)):
+            predicted = n * (self.device_s + self.server_s + self.act_bits / r) + self.model_bits / r
+            cuts.append(int(self.cuts[int(np.argmin(predicted))]))
+        top = [len(self.env.config.share_levels) - 1] * len(self.samples)
+        return self.env.encode(cuts, top)
