@@ -274,6 +274,9 @@ class FlJob:
         if self.profile:
             self.device = torch.device("meta")
         self.protocol = make_protocol(cfg.protocol)
+        if self.profile and not self.protocol.profiles:
+            raise ValueError(f"protocol {cfg.protocol!r} has no profile mode (its rounds depend on trained values: "
+                             "pretraining, losses, clustering); use mode 'train'")
         if zoo.input_dtype(cfg.model) != torch.float32:
             raise ValueError(f"model {cfg.model!r} takes token ids; the data sets here are images (use an image model)")
         self._load_data()

@@ -147,6 +147,8 @@ def test_python_side_death_leaves_nothing(echo_binary, tmp_path, how):
         import gc, os, signal, sys, time
         import numpy as np
         from ns6g.bridge import Bridge
+        # Python leaves SIGINT ignored when it started ignored (a background job): restore Ctrl-C.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         b = Bridge({str(echo_binary)!r})
         b.reset(1); b.step(np.zeros(8, np.float32))
         print(b.pid, flush=True)

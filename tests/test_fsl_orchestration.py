@@ -28,7 +28,14 @@ def env():
 
 
 # -- profile mode -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
+def test_profile_mode_is_refused_for_protocols_that_need_trained_values():
+    refused = sorted(p for p, cls in PROTOCOLS.items() if not cls.profiles)
+    assert refused == ["cfl_lora", "fl_lora", "fl_prefix", "fl_prompt", "ftl", "hetlora", "hierarchical_ftl"]
+    with pytest.raises(ValueError, match="'fl_lora' has no profile mode"):
+        FlJob({"protocol": "fl_lora", "clients": 2, "rounds": 1, "mode": "profile"})
+
+
+@pytest.mark.parametrize("protocol", sorted(p for p, cls in PROTOCOLS.items() if cls.profiles))
 def test_profile_mode_submits_the_training_runs_operations(protocol):
     """Every protocol: profile mode sends the same transfers (tag, ends, bytes, in order) and computes
     the same FLOPs as training, so the simulated times are identical (NoNetwork: compute time only)."""

@@ -131,7 +131,7 @@ def test_greedy_beats_all_local_on_a_slow_device():
     # ResNet-18 takes ~93 ms on a Raspberry Pi 4; offloading its 12 KB input is much faster.
     with SplitInferenceEnv(ues=2, episode_steps=12, task_rate_hz=1.0) as env:
         policies = env.baseline_policies(seed=0)
-        assert set(policies) == {"all_local", "all_edge", "random", "greedy"}
+        assert set(policies) == {"all_local", "all_edge", "random", "greedy", "greedy_edge"}
         df = evaluate(env, {k: policies[k] for k in ("greedy", "all_local")}, seeds=[1]).set_index("policy")
     assert df.loc["greedy", "return"] > df.loc["all_local", "return"]
     assert df.loc["greedy", "latency_ms"] < 0.5 * df.loc["all_local", "latency_ms"]
@@ -255,3 +255,15 @@ def test_peer_tasks_complete_in_sidelink_mode_2_with_a_lower_rate_estimate():
         assert done and all(info["sidelink_up_bytes"] > 0 for _, info in done), mode
     # Mode 2: one of the 5 sub-channels every 2 slots; mode 1: all 5 in every slot (one link).
     assert 0 < rates["autonomous"] < rates["scheduled"] / 4
+
+
+def test_greedy_edge_never_picks_the_peer():
+    from ns6g.envs.split_inference import EDGE, PEER, GreedySplitPolicy, SplitInferenceConfig
+
+    config = SplitInferenceConfig()
+    # A slow uplink and a fast sidelink: the full greedy takes the peer, the device-edge one cannot.
+    observation = {"uplink_mbps": np.array([0.5]), "sidelink_mbps": np.array([100.0])}
+    assert GreedySplitPolicy(config)(observation)[1] == PEER
+    assert GreedySplitPolicy(config, targets=(EDGE,))(observation)[1] == EDGE
+    with pytest.raises(ValueError, match="targets"):
+        GreedySplitPolicy(config, targets=(7,))

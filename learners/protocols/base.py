@@ -36,6 +36,8 @@ class Protocol:
     settles_rounds: ClassVar[bool] = True
     #: the protocol's own settings (``FlJobConfig.protocol_options`` is validated against it); None: none
     options: ClassVar[type[ScenarioConfig] | None] = None
+    #: True when the protocol runs in profile mode (on 'meta' tensors: shapes only, no values)
+    profiles: ClassVar[bool] = True
 
     def servers(self, config: FlJobConfig) -> list[str]:
         """The server nodes the protocol uses (checked against the network before the job starts)."""

@@ -169,6 +169,8 @@ class _FederatedAdapter(Protocol):
     """One adapter method on a base model every client holds (the pretrained LM, or with data='image' the
     job's image model); one adapter state per group of clients (one group: FedAvg)."""
 
+    # Its steps read values (losses, pretraining, clustering), so it cannot run on shapes alone.
+    profiles = False
     options = PeftOptions
     method: str = "lora"
 

@@ -78,6 +78,8 @@ class FederatedTransfer(Protocol):
     """FTL: a source model pretrained on the server, t_S frozen and sent once, clients personalise the
     rest with a discrepancy term; FedAvg of the trainable blocks."""
 
+    # Its rounds read values (source pretraining, MMD/CORAL terms), so it cannot run on shapes alone.
+    profiles = False
     name = "ftl"
     options = FtlOptions
 
