@@ -114,3 +114,15 @@ metrics = ["final_accuracy", "sim_time_s", "uplink_mbytes"]
     path.write_text(path.read_text().replace('"final_accuracy"', '"accuracy"'))
     with pytest.raises(SuiteError, match="metrics"):
         load_suite(path)
+
+
+def test_the_shipped_baseline_names_only_metrics_of_the_default_suite():
+    import json
+
+    from ns6g.suite import DEFAULT_SUITE, BaselineFile
+
+    baseline = BaselineFile.model_validate(json.loads((DEFAULT_SUITE.parent / "default-baseline.json").read_text()))
+    suite = load_suite()
+    names = {f"{c.name}/{contender}/{m}" for c in suite.cases for contender in c.contenders for m in c.metrics}
+    assert set(baseline.metrics) <= names
+    assert not baseline.metrics["fsl-digits-6g-cell/splitfed-v1/sim_time_s"].higher_is_better
