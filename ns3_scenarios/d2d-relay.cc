@@ -74,13 +74,7 @@ struct Params
 {
     uint32_t remotes{2};
     uint32_t relays{4};
-    std::string scenario{"UMi-StreetCanyon"};
-    double frequencyHz{7e9};
-    double bandwidthHz{20e6};
-    uint32_t numerology{1};
-    double gnbTxPowerDbm{41.0};
-    bool fastFading{true};
-    bool shadowing{true};
+    RanRadioSettings radio; //!< RAN carrier and channel; its shadowing flag also drives the sidelink
     double remoteMinM{300.0};
     double remoteMaxM{400.0};
     double relayMinM{50.0};
@@ -123,7 +117,8 @@ class D2dRelayEnv : public ns6g::GymEnv
   public:
     explicit D2dRelayEnv(Params p)
         : m_p(std::move(p)),
-          m_ranCarrier(MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology))),
+          m_ranCarrier(
+              MakeCarrier(m_p.radio.frequencyHz, m_p.radio.bandwidthHz, static_cast<int>(m_p.radio.numerology))),
           m_nSubchannels(SubchannelCount(m_p)),
           m_agentSubchannels(m_p.sidelinkMode == "scheduled" && m_p.sidelinkScheduler == "agent")
     {
@@ -159,7 +154,7 @@ class D2dRelayEnv : public ns6g::GymEnv
 
     void SetupEpisode() override
     {
-        const Scenario scenario = ParseScenario(m_p.scenario);
+        const Scenario scenario = ParseScenario(m_p.radio.scenario);
         m_gnbs = NodeContainer();
         m_ues = NodeContainer();
         m_gnbs.Create(1);
@@ -179,15 +174,7 @@ class D2dRelayEnv : public ns6g::GymEnv
         mobility.SetMobilityModel("ns3::ConstantPositionMobilityModel");
         mobility.Install(m_ues);
 
-        RanRadioSettings radio;
-        radio.scenario = m_p.scenario;
-        radio.frequencyHz = m_p.frequencyHz;
-        radio.bandwidthHz = m_p.bandwidthHz;
-        radio.numerology = m_p.numerology;
-        radio.gnbTxPowerDbm = m_p.gnbTxPowerDbm;
-        radio.fastFading = m_p.fastFading;
-        radio.shadowing = m_p.shadowing;
-        m_link = RanHelper::CreateLink(radio, m_gnbs, m_ues, 1000);
+        m_link = RanHelper::CreateLink(m_p.radio, m_gnbs, m_ues, 1000);
 
         RanHelperSettings settings;
         settings.dlScheduler = "pf";
@@ -208,7 +195,7 @@ class D2dRelayEnv : public ns6g::GymEnv
         sl.txPowerDbm = m_p.sidelinkTxPowerDbm;
         sl.mode = m_p.sidelinkMode;
         sl.scheduler = m_agentSubchannels ? "external" : "rr";
-        sl.shadowing = m_p.shadowing;
+        sl.shadowing = m_p.radio.shadowing;
         sl.condition = m_p.sidelinkCondition;
         sl.autonomousSubchannels = m_p.linkSubchannels;
         sl.mtuBytes = kMtuBytes;
@@ -385,7 +372,7 @@ class D2dRelayEnv : public ns6g::GymEnv
 
     double MaxMbps() const
     {
-        return 12.0 * std::max(m_p.bandwidthHz, m_p.sidelinkBandwidthHz) / 1e6;
+        return 12.0 * std::max(m_p.radio.bandwidthHz, m_p.sidelinkBandwidthHz) / 1e6;
     }
 
     Vector Position(uint32_t ue) const
@@ -588,10 +575,10 @@ Validate(const Params& p)
     }
     try
     {
-        ParseScenario(p.scenario);
-        for (auto [f, b, mu, name] : {std::tuple{p.frequencyHz, p.bandwidthHz, p.numerology, "RAN"},
-                                      std::tuple{p.sidelinkFrequencyHz, p.sidelinkBandwidthHz, p.sidelinkNumerology,
-                                                 "sidelink"}})
+        ParseScenario(p.radio.scenario);
+        for (auto [f, b, mu, name] :
+             {std::tuple{p.radio.frequencyHz, p.radio.bandwidthHz, p.radio.numerology, "RAN"},
+              std::tuple{p.sidelinkFrequencyHz, p.sidelinkBandwidthHz, p.sidelinkNumerology, "sidelink"}})
         {
             std::string problem = ValidateCarrier(f, b, static_cast<int>(mu));
             if (!problem.empty())
@@ -623,13 +610,8 @@ main(int argc, char* argv[])
     CommandLine cmd(__FILE__);
     cmd.AddValue("remotes", "remote UEs at the cell edge", p.remotes);
     cmd.AddValue("relays", "candidate relay UEs nearer the gNB", p.relays);
-    cmd.AddValue("scenario", "TR 38.901 scenario of the RAN", p.scenario);
-    cmd.AddValue("frequency-hz", "RAN carrier frequency (Hz)", p.frequencyHz);
-    cmd.AddValue("bandwidth-hz", "RAN carrier bandwidth (Hz)", p.bandwidthHz);
-    cmd.AddValue("numerology", "RAN numerology mu", p.numerology);
-    cmd.AddValue("gnb-tx-power-dbm", "gNB transmit power (dBm)", p.gnbTxPowerDbm);
-    cmd.AddValue("fast-fading", "3GPP fast fading on RAN serving links", p.fastFading);
-    cmd.AddValue("shadowing", "shadowing on the RAN and the sidelink", p.shadowing);
+    // --shadowing switches the sidelink's shadowing too (SidelinkSettings::shadowing).
+    AddRadioOptions(cmd, p.radio, {.gnbTxPower = true, .shadowing = true});
     cmd.AddValue("remote-min-m", "least remote-gNB distance (m)", p.remoteMinM);
     cmd.AddValue("remote-max-m", "largest remote-gNB distance (m)", p.remoteMaxM);
     cmd.AddValue("relay-min-m", "least relay-gNB distance (m)", p.relayMinM);

@@ -104,13 +104,8 @@ struct Params
     uint32_t cells{1};
     uint32_t edges{1};
     double cellRadiusM{100.0};
-    std::string scenario{"UMi-StreetCanyon"};
-    double frequencyHz{3.5e9};
-    double bandwidthHz{20e6};
-    uint32_t numerology{1};
+    RanRadioSettings radio{.frequencyHz = 3.5e9}; //!< carrier and channel: 3.5 GHz, the rest as RanRadioSettings
     double ueTxPowerDbm{23.0};
-    double gnbTxPowerDbm{41.0};
-    bool fastFading{true};
     std::string clientDevices{"smartphone"}; //!< comma-separated catalogue names, client i: [i mod n]
     std::string edgeDevice{"edge-gpu-server"};
     std::string cloudDevice{"cloud-gpu"};
@@ -253,7 +248,8 @@ class FlNetworkEnv : public ns6g::GymEnv
     explicit FlNetworkEnv(Params p)
         : m_p(std::move(p))
     {
-        m_carrier = MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology), 0);
+        m_carrier =
+            MakeCarrier(m_p.radio.frequencyHz, m_p.radio.bandwidthHz, static_cast<int>(m_p.radio.numerology), 0);
         const auto catalogue = LoadDeviceCatalogue(m_p.catalogue);
         for (const auto& name : SplitNames(m_p.clientDevices))
         {
@@ -417,7 +413,7 @@ class FlNetworkEnv : public ns6g::GymEnv
 
     void BuildNetwork()
     {
-        const Scenario scenario = ParseScenario(m_p.scenario);
+        const Scenario scenario = ParseScenario(m_p.radio.scenario);
         m_gnbs = NodeContainer();
         m_ues = NodeContainer();
         m_edgeNodes = NodeContainer();
@@ -425,14 +421,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         m_ues.Create(m_p.clients);
         PlaceNodes(scenario);
 
-        RanRadioSettings radio;
-        radio.scenario = m_p.scenario;
-        radio.frequencyHz = m_p.frequencyHz;
-        radio.bandwidthHz = m_p.bandwidthHz;
-        radio.numerology = m_p.numerology;
-        radio.gnbTxPowerDbm = m_p.gnbTxPowerDbm;
-        radio.fastFading = m_p.fastFading;
-        m_link = RanHelper::CreateLink(radio, m_gnbs, m_ues, 1000);
+        m_link = RanHelper::CreateLink(m_p.radio, m_gnbs, m_ues, 1000);
         m_link->GetPhy()->SetAttribute("UlTxPower", DoubleValue(m_p.ueTxPowerDbm));
 
         RanHelperSettings settings;
@@ -1182,13 +1171,8 @@ main(int argc, char* argv[])
     cmd.AddValue("cells", "number of sites (1, 3 or 7)", p.cells);
     cmd.AddValue("edges", "number of edge servers behind the core router", p.edges);
     cmd.AddValue("cell-radius-m", "radius of the disk clients are dropped in around their gNB (m)", p.cellRadiusM);
-    cmd.AddValue("scenario", "TR 38.901 scenario (UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed)", p.scenario);
-    cmd.AddValue("frequency-hz", "carrier frequency (Hz)", p.frequencyHz);
-    cmd.AddValue("bandwidth-hz", "carrier bandwidth (Hz)", p.bandwidthHz);
-    cmd.AddValue("numerology", "numerology mu", p.numerology);
+    AddRadioOptions(cmd, p.radio, {.gnbTxPower = true});
     cmd.AddValue("ue-tx-power-dbm", "client (UE) transmit power (dBm)", p.ueTxPowerDbm);
-    cmd.AddValue("gnb-tx-power-dbm", "gNB transmit power (dBm)", p.gnbTxPowerDbm);
-    cmd.AddValue("fast-fading", "3GPP fast fading on serving links", p.fastFading);
     cmd.AddValue("client-devices", "comma-separated catalogue names; client i runs name [i mod n]", p.clientDevices);
     cmd.AddValue("edge-device", "catalogue name of the edge servers", p.edgeDevice);
     cmd.AddValue("cloud-device", "catalogue name of the cloud", p.cloudDevice);
@@ -1235,8 +1219,9 @@ main(int argc, char* argv[])
     {
         try
         {
-            ParseScenario(p.scenario);
-            problem = ValidateCarrier(p.frequencyHz, p.bandwidthHz, static_cast<int>(p.numerology), 0);
+            ParseScenario(p.radio.scenario);
+            problem =
+                ValidateCarrier(p.radio.frequencyHz, p.radio.bandwidthHz, static_cast<int>(p.radio.numerology), 0);
             if (problem.empty())
             {
                 env = std::make_unique<FlNetworkEnv>(p);

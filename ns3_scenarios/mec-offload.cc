@@ -124,12 +124,13 @@ class MecOffloadEnv : public MecTaskGymEnv
           m_p(std::move(p)),
           m_devices(m_p)
     {
-        m_carrier = MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology), 0);
+        m_carrier =
+            MakeCarrier(m_p.radio.frequencyHz, m_p.radio.bandwidthHz, static_cast<int>(m_p.radio.numerology), 0);
     }
 
     ns6g::Space GetObservationSpace() override
     {
-        const double maxMbps = MaxUplinkMbps(m_p.bandwidthHz);
+        const double maxMbps = MaxUplinkMbps(m_p.radio.bandwidthHz);
         return ns6g::Dict({
             {"cqi", ns6g::Box({1}, 0.0, 15.0)},
             {"uplink_mbps", ns6g::Box({1}, 0.0, maxMbps)},
@@ -149,7 +150,7 @@ class MecOffloadEnv : public MecTaskGymEnv
 
     void SetupEpisode() override
     {
-        const Scenario scenario = ParseScenario(m_p.scenario);
+        const Scenario scenario = ParseScenario(m_p.radio.scenario);
         m_gnbs = NodeContainer();
         m_ues = NodeContainer();
         m_gnbs.Create(m_p.cells);

@@ -184,7 +184,8 @@ class MecSplitEnv : public MecTaskGymEnv
           m_devices(m_p),
           m_peerDevice(FindDevice(m_devices.catalogue, m_p.peerDevice))
     {
-        m_carrier = MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology), 0);
+        m_carrier =
+            MakeCarrier(m_p.radio.frequencyHz, m_p.radio.bandwidthHz, static_cast<int>(m_p.radio.numerology), 0);
         m_profile = LoadLayerProfile(ProfilePath(m_p.profiles, m_p.model, m_p.dtype));
         if (m_profile.cuts.empty())
         {
@@ -195,7 +196,7 @@ class MecSplitEnv : public MecTaskGymEnv
 
     ns6g::Space GetObservationSpace() override
     {
-        const double maxMbps = MaxUplinkMbps(m_p.bandwidthHz);
+        const double maxMbps = MaxUplinkMbps(m_p.radio.bandwidthHz);
         return ns6g::Dict({
             {"cqi", ns6g::Box({1}, 0.0, 15.0)},
             {"uplink_mbps", ns6g::Box({1}, 0.0, maxMbps)},
@@ -216,7 +217,7 @@ class MecSplitEnv : public MecTaskGymEnv
 
     void SetupEpisode() override
     {
-        const Scenario scenario = ParseScenario(m_p.scenario);
+        const Scenario scenario = ParseScenario(m_p.radio.scenario);
         m_gnbs = NodeContainer();
         m_ues = NodeContainer();
         m_peers = NodeContainer();

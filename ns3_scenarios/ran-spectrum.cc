@@ -83,12 +83,7 @@ struct Params
 {
     uint32_t cells{1};
     uint32_t ues{10};
-    std::string scenario{"UMi-StreetCanyon"};
-    double frequencyHz{7e9};
-    double bandwidthHz{20e6};
-    uint32_t numerology{1};
-    uint32_t rbgSize{0};
-    std::string mcsTable{"256QAM"};
+    RanRadioSettings radio; //!< carrier, channel and antennas, as RanHelper::CreateLink takes them
     std::string scheduler{"agent"};
     uint32_t decisionSlots{10};
     uint32_t episodeSteps{100};
@@ -100,14 +95,7 @@ struct Params
     std::string reward{"sum_rate"};
     double deadlineMs{50.0};
     double isdM{200.0};
-    bool fastFading{true};
-    bool shadowing{true};
     std::string actionMode{"rbg"};
-    uint32_t gnbArrayRows{4};
-    uint32_t gnbArrayColumns{4};
-    uint32_t ueArrayRows{1};
-    uint32_t ueArrayColumns{2};
-    double gnbTxPowerDbm{41.0};
     uint32_t ftpFileBytes{512'000};
     std::string ueDistribution{"uniform"};
     uint32_t clusters{3};
@@ -181,8 +169,8 @@ class RanSpectrumEnv : public ns6g::GymEnv
         : m_p(std::move(p))
     {
         // The carrier decides the number of RBGs; build it once to declare the spaces.
-        m_carrier = MakeCarrier(m_p.frequencyHz, m_p.bandwidthHz, static_cast<int>(m_p.numerology),
-                                static_cast<int>(m_p.rbgSize));
+        m_carrier = MakeCarrier(m_p.radio.frequencyHz, m_p.radio.bandwidthHz,
+                                static_cast<int>(m_p.radio.numerology), static_cast<int>(m_p.radio.rbgSize));
         m_rewardKind = ParseRewardKind(m_p.reward);
     }
 
@@ -192,7 +180,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
         const auto rbgs = static_cast<int64_t>(m_carrier.nRbg);
         // Throughput cannot exceed the whole carrier at the densest MCS: 1024-QAM at rate ~0.93 is
         // < 10 bit/s/Hz; the bound is generous.
-        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
+        const double maxMbps = 12.0 * m_p.radio.bandwidthHz / 1e6;
         return ns6g::Dict({
             {"cqi", ns6g::Box({ues, rbgs}, 0.0, 15.0)},
             {"buffer_kbytes", ns6g::Box({ues}, 0.0, kMaxQueueBytes / 1000.0 + 1.0)},
@@ -256,28 +244,14 @@ class RanSpectrumEnv : public ns6g::GymEnv
 
     void SetupEpisode() override
     {
-        const Scenario scenario = ParseScenario(m_p.scenario);
+        const Scenario scenario = ParseScenario(m_p.radio.scenario);
         m_gnbs = NodeContainer();
         m_ues = NodeContainer();
         m_gnbs.Create(m_p.cells);
         m_ues.Create(m_p.ues);
         PlaceNodes(scenario);
 
-        RanRadioSettings radio;
-        radio.scenario = m_p.scenario;
-        radio.frequencyHz = m_p.frequencyHz;
-        radio.bandwidthHz = m_p.bandwidthHz;
-        radio.numerology = m_p.numerology;
-        radio.rbgSize = m_p.rbgSize;
-        radio.mcsTable = m_p.mcsTable;
-        radio.gnbTxPowerDbm = m_p.gnbTxPowerDbm;
-        radio.fastFading = m_p.fastFading;
-        radio.shadowing = m_p.shadowing;
-        radio.gnbArrayRows = m_p.gnbArrayRows;
-        radio.gnbArrayColumns = m_p.gnbArrayColumns;
-        radio.ueArrayRows = m_p.ueArrayRows;
-        radio.ueArrayColumns = m_p.ueArrayColumns;
-        m_link = RanHelper::CreateLink(radio, m_gnbs, m_ues, 1000);
+        m_link = RanHelper::CreateLink(m_p.radio, m_gnbs, m_ues, 1000);
 
         RanHelperSettings settings;
         settings.dlScheduler = m_p.scheduler == "agent" ? "external" : m_p.scheduler;
@@ -359,7 +333,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
         float* buffer = obs["buffer_kbytes"].Data<float>();
         float* thr = obs["throughput_mbps"].Data<float>();
         int64_t* cell = obs["serving_cell"].Data<int64_t>();
-        const double maxMbps = 12.0 * m_p.bandwidthHz / 1e6;
+        const double maxMbps = 12.0 * m_p.radio.bandwidthHz / 1e6;
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
             uint32_t c = m_ran.system->ServingCell(u);
@@ -753,12 +727,9 @@ main(int argc, char* argv[])
     CommandLine cmd(__FILE__);
     cmd.AddValue("cells", "number of cells: 1, 3 or 7", p.cells);
     cmd.AddValue("ues", "number of UEs", p.ues);
-    cmd.AddValue("scenario", "TR 38.901 scenario (UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed)", p.scenario);
-    cmd.AddValue("frequency-hz", "carrier frequency (Hz)", p.frequencyHz);
-    cmd.AddValue("bandwidth-hz", "carrier bandwidth (Hz)", p.bandwidthHz);
-    cmd.AddValue("numerology", "numerology mu (0..6)", p.numerology);
-    cmd.AddValue("rbg-size", "RBG size in RBs (0: TS 38.214 configuration 1)", p.rbgSize);
-    cmd.AddValue("mcs-table", "256QAM or 1024QAM", p.mcsTable);
+    AddRadioOptions(cmd, p.radio, {.gnbTxPower = true, .shadowing = true});
+    cmd.AddValue("rbg-size", "RBG size in RBs (0: TS 38.214 configuration 1)", p.radio.rbgSize);
+    cmd.AddValue("mcs-table", "256QAM or 1024QAM", p.radio.mcsTable);
     cmd.AddValue("scheduler", "agent, rr, pf or mr", p.scheduler);
     cmd.AddValue("decision-slots", "slots between decisions", p.decisionSlots);
     cmd.AddValue("episode-steps", "decisions per episode", p.episodeSteps);
@@ -772,14 +743,11 @@ main(int argc, char* argv[])
     cmd.AddValue("reward", "sum_rate, pf_utility, deadline_violations or jain", p.reward);
     cmd.AddValue("deadline-ms", "packet delay deadline (ms)", p.deadlineMs);
     cmd.AddValue("isd-m", "inter-site distance (m)", p.isdM);
-    cmd.AddValue("fast-fading", "3GPP fast fading on serving links", p.fastFading);
-    cmd.AddValue("shadowing", "38.901 shadowing", p.shadowing);
     cmd.AddValue("action-mode", "rbg (MultiDiscrete) or share (Box)", p.actionMode);
-    cmd.AddValue("gnb-array-rows", "gNB antenna rows", p.gnbArrayRows);
-    cmd.AddValue("gnb-array-columns", "gNB antenna columns", p.gnbArrayColumns);
-    cmd.AddValue("ue-array-rows", "UE antenna rows", p.ueArrayRows);
-    cmd.AddValue("ue-array-columns", "UE antenna columns", p.ueArrayColumns);
-    cmd.AddValue("gnb-tx-power-dbm", "gNB transmit power (dBm)", p.gnbTxPowerDbm);
+    cmd.AddValue("gnb-array-rows", "gNB antenna rows", p.radio.gnbArrayRows);
+    cmd.AddValue("gnb-array-columns", "gNB antenna columns", p.radio.gnbArrayColumns);
+    cmd.AddValue("ue-array-rows", "UE antenna rows", p.radio.ueArrayRows);
+    cmd.AddValue("ue-array-columns", "UE antenna columns", p.radio.ueArrayColumns);
     cmd.AddValue("ftp-file-bytes", "file size of FTP model 1 traffic (bytes)", p.ftpFileBytes);
     cmd.AddValue("ue-distribution", "uniform or clusters", p.ueDistribution);
     cmd.AddValue("clusters", "number of UE clusters", p.clusters);
@@ -849,10 +817,11 @@ main(int argc, char* argv[])
     {
         try
         {
-            ParseScenario(p.scenario);
+            ParseScenario(p.radio.scenario);
             ParseRewardKind(p.reward);
-            std::string carrier = ValidateCarrier(p.frequencyHz, p.bandwidthHz, static_cast<int>(p.numerology),
-                                                  static_cast<int>(p.rbgSize));
+            std::string carrier = ValidateCarrier(p.radio.frequencyHz, p.radio.bandwidthHz,
+                                                  static_cast<int>(p.radio.numerology),
+                                                  static_cast<int>(p.radio.rbgSize));
             if (!carrier.empty())
             {
                 problem = carrier;

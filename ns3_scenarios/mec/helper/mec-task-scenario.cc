@@ -13,12 +13,8 @@ void
 MecTaskParams::AddCommandLine(ns3::CommandLine& cmd)
 {
     cmd.AddValue("ues", "number of devices (UEs)", ues);
-    cmd.AddValue("scenario", "TR 38.901 scenario (UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed)", scenario);
-    cmd.AddValue("frequency-hz", "carrier frequency (Hz)", frequencyHz);
-    cmd.AddValue("bandwidth-hz", "carrier bandwidth (Hz)", bandwidthHz);
-    cmd.AddValue("numerology", "numerology mu", numerology);
+    ns6g::ran::AddRadioOptions(cmd, radio);
     cmd.AddValue("isd-m", "inter-site distance (m): devices lie within isd-m / sqrt(3) of a gNB", isdM);
-    cmd.AddValue("fast-fading", "3GPP fast fading on serving links", fastFading);
     cmd.AddValue("device", "catalogue name of the devices", device);
     cmd.AddValue("edge-device", "catalogue name of the edge server(s)", edgeDevice);
     cmd.AddValue("cloud-device", "catalogue name of the cloud server", cloudDevice);
@@ -58,13 +54,13 @@ MecTaskParams::Problem() const
     }
     try
     {
-        ns6g::ran::ParseScenario(scenario);
+        ns6g::ran::ParseScenario(radio.scenario);
     }
     catch (const std::exception& e)
     {
         return e.what();
     }
-    return ns6g::ran::ValidateCarrier(frequencyHz, bandwidthHz, static_cast<int>(numerology), 0);
+    return ns6g::ran::ValidateCarrier(radio.frequencyHz, radio.bandwidthHz, static_cast<int>(radio.numerology), 0);
 }
 
 MecTaskSettings
@@ -84,18 +80,12 @@ MecTaskParams::TaskSettings() const
 ns6g::ran::RanRadioSettings
 MecTaskParams::Radio(const ns6g::ran::Carrier& carrier) const
 {
-    ns6g::ran::RanRadioSettings radio;
-    radio.scenario = scenario;
-    radio.frequencyHz = frequencyHz;
-    radio.bandwidthHz = bandwidthHz;
-    radio.numerology = numerology;
-    radio.gnbTxPowerDbm = 46.0;
-    radio.fastFading = fastFading;
+    ns6g::ran::RanRadioSettings out = radio;
     // Uplink CQI (and so the uplink rate estimate) assumes a device spreads its power over the whole
     // carrier, as it does when it is the only one sending: the default (4 RBGs) overestimates the SINR
     // of a device that gets every RBG.
-    radio.ulCqiRbgs = carrier.nRbg;
-    return radio;
+    out.ulCqiRbgs = carrier.nRbg;
+    return out;
 }
 
 ns6g::ran::RanHelperSettings

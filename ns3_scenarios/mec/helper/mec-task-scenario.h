@@ -27,12 +27,9 @@ constexpr uint16_t kMecMtuBytes = 65'535;
 struct MecTaskParams
 {
     uint32_t ues{4};                          //!< devices (UEs)
-    std::string scenario{"UMi-StreetCanyon"}; //!< TR 38.901 scenario
-    double frequencyHz{7e9};                  //!< carrier frequency (Hz)
-    double bandwidthHz{20e6};                 //!< carrier bandwidth (Hz)
-    uint32_t numerology{1};                   //!< NR numerology mu
+    //! carrier and channel (--scenario, --frequency-hz, ...): 46 dBm gNBs (no option), the rest as RanRadioSettings
+    ns6g::ran::RanRadioSettings radio{.gnbTxPowerDbm = 46.0};
     double isdM{200.0};                       //!< inter-site distance (m)
-    bool fastFading{true};                    //!< 3GPP fast fading on serving links
     std::string device{"raspberry-pi-4"};     //!< catalogue name of the devices
     std::string edgeDevice{"edge-gpu-server"}; //!< catalogue name of the edge server(s)
     std::string cloudDevice{"cloud-gpu"};     //!< catalogue name of the cloud server
@@ -57,7 +54,7 @@ struct MecTaskParams
     /** The engine's settings from these options. */
     MecTaskSettings TaskSettings() const;
 
-    /** The radio of these options: 46 dBm gNBs, uplink CQI over the whole carrier of `carrier`. */
+    /** `radio` with uplink CQI over the whole carrier of `carrier`. */
     ns6g::ran::RanRadioSettings Radio(const ns6g::ran::Carrier& carrier) const;
 
     /** RanHelper settings: every RBG of `carrier` in both directions, kMecMtuBytes, its slot period. */

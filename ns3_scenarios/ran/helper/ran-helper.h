@@ -8,6 +8,7 @@
 #include "ran/model/ran-net-device.h"
 #include "ran/model/ran-system.h"
 
+#include "ns3/command-line.h"
 #include "ns3/ipv4-address.h"
 #include "ns3/node-container.h"
 #include "ns3/nstime.h"
@@ -49,6 +50,20 @@ struct RanRadioSettings
     uint32_t ueArrayColumns{2};               //!< UE antenna array columns
     uint32_t ulCqiRbgs{0};                    //!< RanLink UlCqiRbgs (0: its default)
 };
+
+/** The radio options AddRadioOptions declares besides those every RAN scenario takes. */
+struct RadioOptionSet
+{
+    bool gnbTxPower{false}; //!< --gnb-tx-power-dbm
+    bool shadowing{false};  //!< --shadowing
+};
+
+/**
+ * Declares on `cmd` the radio options the RAN scenarios share, bound to the fields of `radio`, whose
+ * values at the call are the defaults: --scenario, --frequency-hz, --bandwidth-hz, --numerology and
+ * --fast-fading, and the ones `extra` names. A scenario with other defaults sets them in `radio` first.
+ */
+void AddRadioOptions(ns3::CommandLine& cmd, RanRadioSettings& radio, const RadioOptionSet& extra = {});
 
 /** Backhaul and system settings of RanHelper::Install (units in the names). */
 struct RanHelperSettings
