@@ -30,9 +30,9 @@ def env():
 # -- profile mode -----------------------------------------------------------------------------------------
 def test_profile_mode_is_refused_for_protocols_that_need_trained_values():
     refused = sorted(p for p, cls in PROTOCOLS.items() if not cls.profiles)
-    assert refused == ["cfl_lora", "fl_lora", "fl_prefix", "fl_prompt", "ftl", "hetlora", "hierarchical_ftl"]
-    with pytest.raises(ValueError, match="'fl_lora' has no profile mode"):
-        FlJob({"protocol": "fl_lora", "clients": 2, "rounds": 1, "mode": "profile"})
+    assert refused == ["cfl-lora", "fl-lora", "fl-prefix", "fl-prompt", "ftl", "hetlora", "hierarchical-ftl"]
+    with pytest.raises(ValueError, match="'fl-lora' has no profile mode"):
+        FlJob({"protocol": "fl-lora", "clients": 2, "rounds": 1, "mode": "profile"})
 
 
 @pytest.mark.parametrize("protocol", sorted(p for p, cls in PROTOCOLS.items() if cls.profiles))

@@ -1,4 +1,4 @@
-"""Federated PEFT (fl_lora, fl_prompt, fl_prefix, cfl_lora, hetlora) and FTL (ftl, hierarchical_ftl) as
+"""Federated PEFT (fl-lora, fl-prompt, fl-prefix, cfl-lora, hetlora) and FTL (ftl, hierarchical-ftl) as
 protocols of the learner engine, on small settings, plus paper 003's orderings.
 
 PEFT jobs: the base LM of ns6g.learners.protocols.peft (GPT-2-style, d_model 32, 2 layers, 2 heads,
@@ -20,8 +20,8 @@ from ns6g.learners import models as zoo
 from ns6g.learners.engine import FlJob
 from ns6g.learners.no_network import NoNetwork
 
-PEFT = ["fl_lora", "fl_prompt", "fl_prefix", "cfl_lora", "hetlora"]
-FTL = ["ftl", "hierarchical_ftl"]
+PEFT = ["fl-lora", "fl-prompt", "fl-prefix", "cfl-lora", "hetlora"]
+FTL = ["ftl", "hierarchical-ftl"]
 ROUNDS = 3
 CLIENTS = 4
 EDGES = 2
@@ -33,7 +33,7 @@ FLOAT_BYTES = 4
 def clients_of(protocol: str) -> int:
     """CFL-LoRA runs with 16 clients, 4 per domain cluster (paper 003's setting): with one client per
     cluster it is personal fine-tuning on 100 blocks, which overfits by round 3 at this learning rate."""
-    return 16 if protocol == "cfl_lora" else CLIENTS
+    return 16 if protocol == "cfl-lora" else CLIENTS
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -75,9 +75,9 @@ def run_job(protocol: str, clients: int = CLIENTS, network=None, **settings):
 
 @pytest.mark.parametrize("protocol", PEFT)
 def test_peft_protocols_lower_the_held_out_loss(protocol):
-    """Measured test losses (nats/token) after rounds 1-3: fl_lora 2.7177, 2.7173, 2.7163 (2.7186 before);
-    fl_prompt 2.7596, 2.7476, 2.7452; fl_prefix 2.7399, 2.7365, 2.7349; hetlora 2.7233, 2.7194, 2.7182;
-    cfl_lora (16 clients) 2.7136, 2.7045, 2.7017. Asserted: the test loss falls every round and the mean training loss of round 3 is below round 1's;
+    """Measured test losses (nats/token) after rounds 1-3: fl-lora 2.7177, 2.7173, 2.7163 (2.7186 before);
+    fl-prompt 2.7596, 2.7476, 2.7452; fl-prefix 2.7399, 2.7365, 2.7349; hetlora 2.7233, 2.7194, 2.7182;
+    cfl-lora (16 clients) 2.7136, 2.7045, 2.7017. Asserted: the test loss falls every round and the mean training loss of round 3 is below round 1's;
     next-token accuracy above 0.2 (chance 1/257)."""
     result, _, _ = run_job(protocol, clients=clients_of(protocol))
     test = [r.test_loss for r in result.rounds]
@@ -91,7 +91,7 @@ def test_peft_protocols_lower_the_held_out_loss(protocol):
 def test_lora_starts_from_the_base_model_and_improves_on_it():
     """LoRA's B starts at zero, so before round 1 the job's test loss is the base LM's; after 3 rounds it
     is lower by more than 1e-3 nats (measured 2.7186 -> 2.7163)."""
-    result, _, before = run_job("fl_lora")
+    result, _, before = run_job("fl-lora")
     assert result.rounds[-1].test_loss < before - 1e-3, (before, result.rounds[-1].test_loss)
 
 
@@ -121,7 +121,7 @@ def test_ftl_keeps_the_transferred_layers_frozen_and_tests_only_the_target_class
 def test_hierarchical_ftl_with_a_cloud_step_every_round_equals_flat_ftl():
     """Edge averages re-averaged by the edges' sample totals are the flat FedAvg: same losses (1e-5)."""
     flat, _, _ = run_job("ftl")
-    tiers, _, _ = run_job("hierarchical_ftl")
+    tiers, _, _ = run_job("hierarchical-ftl")
     for a, b in zip(flat.rounds, tiers.rounds):
         assert a.train_loss == pytest.approx(b.train_loss, abs=1e-5)
         assert a.test_loss == pytest.approx(b.test_loss, abs=1e-5)
@@ -136,7 +136,7 @@ def test_fl_lora_on_the_image_model_learns_and_sends_only_the_linear_layers_adap
     """data='image': LoRA r 8 on small_cnn's fc1 (128 -> 128) and fc2 (128 -> 10), random base, digits,
     AdamW lr 3e-2. Measured accuracy 0.415, 0.666, 0.724; asserted >= 0.5 after 3 rounds (chance 0.1).
     Each transfer is 8 x ((128 + 128) + (128 + 10)) x 4 B."""
-    result, _, _ = run_job("fl_lora", protocol_options={"data": "image", "learning_rate": 3e-2})
+    result, _, _ = run_job("fl-lora", protocol_options={"data": "image", "learning_rate": 3e-2})
     assert result.final_accuracy >= 0.5, [r.test_accuracy for r in result.rounds]
     per_transfer = RANK * ((128 + 128) + (128 + 10)) * FLOAT_BYTES
     assert {t.nbytes for t in result.transfers} == {per_transfer}
@@ -156,11 +156,11 @@ def lora_bytes(rank: int) -> int:
 
 
 def adapter_bytes(protocol: str, c: int) -> int:
-    if protocol in ("fl_lora", "cfl_lora"):
+    if protocol in ("fl-lora", "cfl-lora"):
         return lora_bytes(RANK)
     if protocol == "hetlora":
         return lora_bytes([2, 4, 8][c % 3])
-    if protocol == "fl_prompt":
+    if protocol == "fl-prompt":
         return VIRTUAL * D_MODEL * FLOAT_BYTES
     return VIRTUAL * 2 * LAYERS * D_MODEL * FLOAT_BYTES  # prefix: keys and values per layer
 
@@ -181,8 +181,8 @@ def test_peft_transfer_log_carries_exactly_the_adapter(protocol):
 
 
 def test_int8_quantisation_makes_adapter_transfers_about_4x_smaller():
-    plain, _, _ = run_job("fl_lora")
-    int8, _, _ = run_job("fl_lora", quantization="int8")
+    plain, _, _ = run_job("fl-lora")
+    int8, _, _ = run_job("fl-lora", quantization="int8")
     ratio = plain.rounds[0].uplink_bytes / int8.rounds[0].uplink_bytes
     assert 3.5 < ratio <= 4.0, ratio
 
@@ -200,13 +200,13 @@ def test_ftl_transfer_log_sends_t_s_once_and_the_trainable_blocks_every_round(pr
     anchor = 64 * 1 * 8 * 8 * FLOAT_BYTES
     expected: Counter = Counter()
     for c in range(CLIENTS):
-        server = f"edge/{c % EDGES}" if protocol == "hierarchical_ftl" else "edge/0"
+        server = f"edge/{c % EDGES}" if protocol == "hierarchical-ftl" else "edge/0"
         expected[(0, "transferred_layers", server, f"client/{c}", t_s)] += 1
         expected[(0, "source_anchor", server, f"client/{c}", anchor)] += 1
         for r in range(ROUNDS):
             expected[(r, "model_down", server, f"client/{c}", tail)] += 1
             expected[(r, "model_up", f"client/{c}", server, tail)] += 1
-    if protocol == "hierarchical_ftl":
+    if protocol == "hierarchical-ftl":
         for e in range(EDGES):
             expected[(0, "transferred_layers", "cloud", f"edge/{e}", t_s)] += 1
             expected[(0, "source_anchor", "cloud", f"edge/{e}", anchor)] += 1
@@ -220,7 +220,7 @@ def test_ftl_transfer_log_sends_t_s_once_and_the_trainable_blocks_every_round(pr
 
 
 def test_hierarchical_ftl_cloud_period_2_talks_to_the_cloud_every_other_round():
-    result, _, _ = run_job("hierarchical_ftl", cloud_period=2, rounds=4)
+    result, _, _ = run_job("hierarchical-ftl", cloud_period=2, rounds=4)
     rounds_of = lambda tag: sorted({t.round for t in result.transfers if t.tag == tag})  # noqa: E731
     assert rounds_of("edge_up") == [1, 3]
     assert rounds_of("edge_down") == [0, 2]
@@ -231,7 +231,7 @@ def test_hierarchical_ftl_cloud_period_2_talks_to_the_cloud_every_other_round():
 # same seed, same results; drop-outs
 
 
-@pytest.mark.parametrize("protocol", ["fl_lora", "hetlora", "ftl"])
+@pytest.mark.parametrize("protocol", ["fl-lora", "hetlora", "ftl"])
 def test_same_seed_gives_identical_losses_and_simulated_times(protocol):
     a, _, _ = run_job(protocol)
     b, _, _ = run_job(protocol, network=NoNetwork(CLIENTS, edges=EDGES))
@@ -243,7 +243,7 @@ def test_same_seed_gives_identical_losses_and_simulated_times(protocol):
 
 def test_a_client_that_disconnects_is_dropped_and_the_round_completes():
     net = NoNetwork(CLIENTS, edges=EDGES, disconnect_at={"client/1": 1e-9})
-    result, _, _ = run_job("fl_lora", network=net)
+    result, _, _ = run_job("fl-lora", network=net)
     assert all(r.dropped == (1,) and r.participants == (0, 2, 3) for r in result.rounds)
     assert result.rounds[-1].train_loss < result.rounds[0].train_loss
     failed = [t for t in result.transfers if not t.ok]
@@ -258,10 +258,10 @@ def test_a_client_that_disconnects_is_dropped_and_the_round_completes():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"protocol": "fl_lora", "protocol_options": {"rank": 4}}, "rank: unknown key"),
-        ({"protocol": "fl_lora", "protocol_options": {"lora_rank": 0}}, "lora_rank"),
-        ({"protocol": "fl_lora", "protocol_options": {"heads": 3}}, "not divisible by heads=3"),
-        ({"protocol": "fl_lora", "protocol_options": {"domains": ["poetry"]}}, "unknown domain"),
+        ({"protocol": "fl-lora", "protocol_options": {"rank": 4}}, "rank: unknown key"),
+        ({"protocol": "fl-lora", "protocol_options": {"lora_rank": 0}}, "lora_rank"),
+        ({"protocol": "fl-lora", "protocol_options": {"heads": 3}}, "not divisible by heads=3"),
+        ({"protocol": "fl-lora", "protocol_options": {"domains": ["poetry"]}}, "unknown domain"),
         ({"protocol": "hetlora", "protocol_options": {"client_ranks": [4, 0]}}, "client_ranks"),
         ({"protocol": "fedavg", "protocol_options": {"lora_rank": 4}}, "takes no protocol_options"),
         ({"protocol": "ftl", "protocol_options": {"feature_blocks": 3}}, "must exceed transferred_blocks"),
@@ -276,18 +276,18 @@ def test_bad_configuration_is_refused_naming_the_problem(settings, message):
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"protocol": "fl_lora", "clients": 4, "protocol_options": {"samples_per_client": 5000}},
+        ({"protocol": "fl-lora", "clients": 4, "protocol_options": {"samples_per_client": 5000}},
          "training blocks .* need 5000"),
-        ({"protocol": "fl_lora", "batch_size": 32, "protocol_options": {"samples_per_client": 20}},
+        ({"protocol": "fl-lora", "batch_size": 32, "protocol_options": {"samples_per_client": 20}},
          "batch_size=32 exceeds samples_per_client=20"),
-        ({"protocol": "cfl_lora", "clients": 2, "protocol_options": {"clustering": "updates", "clusters": 3}},
+        ({"protocol": "cfl-lora", "clients": 2, "protocol_options": {"clustering": "updates", "clusters": 3}},
          "clusters=3 is not in 1..2"),
         ({"protocol": "ftl", "protocol_options": {"source_classes": list(range(10))}}, "at least one target class"),
         ({"protocol": "ftl", "protocol_options": {"feature_blocks": 6, "transferred_blocks": 4}}, "below the depth"),
         ({"protocol": "ftl", "partition": "shards", "shards_per_client": 1, "clients": 10},
          "holds no image of the target classes"),
-        ({"protocol": "fl_prompt", "protocol_options": {"data": "image"}}, "prompt tuning needs the text model"),
-        ({"protocol": "cfl_lora", "protocol_options": {"data": "image"}}, "only with partition 'domain'"),
+        ({"protocol": "fl-prompt", "protocol_options": {"data": "image"}}, "prompt tuning needs the text model"),
+        ({"protocol": "cfl-lora", "protocol_options": {"data": "image"}}, "only with partition 'domain'"),
     ],
 )
 def test_bad_setting_is_refused_naming_the_problem(settings, message):
@@ -298,7 +298,7 @@ def test_bad_setting_is_refused_naming_the_problem(settings, message):
 def test_hierarchical_ftl_refuses_a_network_without_the_cloud_or_edges():
     net = NoNetwork(CLIENTS, edges=1)
     with pytest.raises(ValueError, match="needs node 'edge/1'"):
-        FlJob({"protocol": "hierarchical_ftl", "clients": CLIENTS, "edges": 2}, network=net)
+        FlJob({"protocol": "hierarchical-ftl", "clients": CLIENTS, "edges": 2}, network=net)
     net.close()
 
 
@@ -309,8 +309,8 @@ def test_hierarchical_ftl_refuses_a_network_without_the_cloud_or_edges():
 def test_fl_lora_reaches_lower_loss_than_prompt_and_prefix_tuning_at_equal_rounds():
     """4 clients (one per domain), 3 rounds: measured held-out losses LoRA 2.7163, prefix 2.7349,
     prompt 2.7452 nats/token. Asserted: LoRA below each by 0.01 after every round."""
-    lora = [r.test_loss for r in run_job("fl_lora")[0].rounds]
-    for other in ("fl_prompt", "fl_prefix"):
+    lora = [r.test_loss for r in run_job("fl-lora")[0].rounds]
+    for other in ("fl-prompt", "fl-prefix"):
         losses = [r.test_loss for r in run_job(other)[0].rounds]
         assert all(a < b - 0.01 for a, b in zip(lora, losses)), (lora, other, losses)
 
@@ -319,16 +319,16 @@ def test_cfl_lora_converges_faster_and_lower_than_fl_lora_with_16_users_in_4_dom
     """16 clients, 4 per domain, 3 rounds. Measured: FL-LoRA 2.7178, 2.7134, 2.7122; CFL-LoRA 2.7136,
     2.7045, 2.7017. Asserted: CFL lower after every round; CFL after round 2 already below FL after round
     3 (faster); and lower by 0.005 nats at the end."""
-    fl = [r.test_loss for r in run_job("fl_lora", clients=16)[0].rounds]
-    cfl = [r.test_loss for r in run_job("cfl_lora", clients=16)[0].rounds]
+    fl = [r.test_loss for r in run_job("fl-lora", clients=16)[0].rounds]
+    cfl = [r.test_loss for r in run_job("cfl-lora", clients=16)[0].rounds]
     assert all(c < f for c, f in zip(cfl, fl)), (fl, cfl)
     assert cfl[1] < fl[-1], (fl, cfl)
     assert cfl[-1] < fl[-1] - 0.005, (fl, cfl)
 
 
 def test_clustering_by_update_directions_recovers_the_domain_clusters():
-    """cfl_lora with clustering 'updates' finds the 4 domains from the first round's updates (16 clients)."""
-    _, job, _ = run_job("cfl_lora", clients=16, protocol_options={**PEFT_OPTIONS, "clustering": "updates"})
+    """cfl-lora with clustering 'updates' finds the 4 domains from the first round's updates (16 clients)."""
+    _, job, _ = run_job("cfl-lora", clients=16, protocol_options={**PEFT_OPTIONS, "clustering": "updates"})
     assert job.protocol.groups == [c // 4 for c in range(16)]
 
 
@@ -341,7 +341,7 @@ def straggler_delays(ranks: list[int], clients: int = 8, seed: int = 1) -> dict[
     out = {}
     for rank in ranks:
         with CoSimNetwork(FlNetworkConfig(clients=clients), seed=seed) as net:
-            result, _, _ = run_job("fl_lora", clients=clients, network=net, rounds=1,
+            result, _, _ = run_job("fl-lora", clients=clients, network=net, rounds=1,
                                    protocol_options={**PEFT_OPTIONS, "lora_rank": rank})
         ends = [t.end_s for t in result.transfers if t.tag == "adapter_up"]
         out[rank] = max(ends) - result.rounds[0].start_s

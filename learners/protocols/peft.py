@@ -17,7 +17,7 @@ tuning ``virtual_tokens x 2 x layers x d``, times the element size (4 B in fp32)
 every upload, drops clients whose upload failed and averages the rest weighted by their sample counts:
 over all clients (FL-*), within each cluster (CFL-LoRA), or zero-padded to the largest rank (HetLoRA).
 
-With ``data='image'`` (``fl_lora``, ``cfl_lora``, ``hetlora``) the base is the job's image model
+With ``data='image'`` (``fl-lora``, ``cfl-lora``, ``hetlora``) the base is the job's image model
 instead (randomly initialised from the job's seed: no pretrained image model exists offline) with LoRA
 on its ``nn.Linear`` layers, trained on the job's images and partition for ``local_epochs`` passes; the
 test is the job's test set, and the domains for CFL are those of partition ``'domain'``.
@@ -58,7 +58,7 @@ class PeftOptions(ScenarioConfig):
 
     data: Literal["text", "image"] = Field(
         "text", description="'text': the base LM on the docstring corpus; 'image': LoRA on the nn.Linear layers "
-        "of the job's image model (fl_lora, cfl_lora, hetlora) on the job's data and partition",
+        "of the job's image model (fl-lora, cfl-lora, hetlora) on the job's data and partition",
     )
 
     d_model: int = Field(32, ge=2, le=4096, description="base LM hidden size (features per token)")
@@ -78,7 +78,7 @@ class PeftOptions(ScenarioConfig):
     samples_per_client: int = Field(100, ge=1, le=1_000_000, description="text blocks each client holds")
     local_steps: int = Field(10, ge=1, le=100_000, description="AdamW steps a client runs per round")
     learning_rate: float = Field(3e-3, gt=0, le=1, description="AdamW learning rate of the adapters")
-    lora_rank: int = Field(8, ge=1, le=4096, description="LoRA rank r (fl_lora, cfl_lora)")
+    lora_rank: int = Field(8, ge=1, le=4096, description="LoRA rank r (fl-lora, cfl-lora)")
     lora_targets: list[str] | None = Field(
         None, min_length=1, description="modules LoRA adapts; None: text ['c_attn', 'c_proj', 'c_fc'] (c_proj: "
         "the attention and the MLP output), image every nn.Linear of the model",
@@ -89,10 +89,10 @@ class PeftOptions(ScenarioConfig):
         description="hetlora: client c trains LoRA rank client_ranks[c % len]; the global adapter has the largest",
     )
     clustering: Literal["domain", "updates"] = Field(
-        "domain", description="cfl_lora: clusters from the clients' data domains, or from the directions of "
+        "domain", description="cfl-lora: clusters from the clients' data domains, or from the directions of "
         "their first-round adapter updates (spherical k-means, `clusters` of them)",
     )
-    clusters: int = Field(4, ge=1, le=100_000, description="cfl_lora with clustering 'updates': number of clusters")
+    clusters: int = Field(4, ge=1, le=100_000, description="cfl-lora with clustering 'updates': number of clusters")
 
     @model_validator(mode="after")
     def _check(self) -> PeftOptions:
@@ -200,7 +200,7 @@ class _FederatedAdapter(Protocol):
         pretrained image base offline) with the job's image data; domains from partition 'domain'."""
         if self.method != "lora":
             raise ValueError(
-                f"{self.name}: {self.method} tuning needs the text model; data='image' takes fl_lora, cfl_lora, hetlora"
+                f"{self.name}: {self.method} tuning needs the text model; data='image' takes fl-lora, cfl-lora, hetlora"
             )
         cfg = job.config
         self.base_image = job.new_model()
@@ -338,21 +338,21 @@ def _image_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> t
 class FlLora(_FederatedAdapter):
     """FL-LoRA: LoRA of rank ``lora_rank`` on ``lora_targets``; FedAvg of the adapters."""
 
-    name = "fl_lora"
+    name = "fl-lora"
     method = "lora"
 
 
 class FlPrompt(_FederatedAdapter):
     """FL-Prompt-Tuning: ``virtual_tokens`` trainable input embeddings; FedAvg of them."""
 
-    name = "fl_prompt"
+    name = "fl-prompt"
     method = "prompt"
 
 
 class FlPrefix(_FederatedAdapter):
     """FL-Prefix-Tuning: trainable keys and values of ``virtual_tokens`` positions in every layer; FedAvg."""
 
-    name = "fl_prefix"
+    name = "fl-prefix"
     method = "prefix"
 
 
@@ -362,12 +362,12 @@ class CflLora(FlLora):
     first round from the directions of the clients' adapter updates (``'updates'``:
     :func:`~ns6g.learners.peft_adapters.cluster_updates`, ``clusters`` of them; until then one adapter)."""
 
-    name = "cfl_lora"
+    name = "cfl-lora"
 
     def initial_groups(self, job: FlJob) -> list[int]:
         if self.opt.clustering == "domain":
             if self.opt.data == "image" and job.config.partition != "domain":
-                raise ValueError("cfl_lora with data='image' clusters by domain only with partition 'domain' "
+                raise ValueError("cfl-lora with data='image' clusters by domain only with partition 'domain' "
                                  "(or use clustering='updates')")
             return pa.clusters_by_domain(self.domain_of)
         if not 1 <= self.opt.clusters <= job.config.clients:
@@ -380,7 +380,7 @@ class CflLora(FlLora):
             missing = [c for c in range(job.config.clients) if c not in uploads]
             if missing:
                 raise ValueError(
-                    f"cfl_lora clusters by updates after the first round, which needs every client's upload; "
+                    f"cfl-lora clusters by updates after the first round, which needs every client's upload; "
                     f"missing clients {missing}"
                 )
             start = self.states[0]

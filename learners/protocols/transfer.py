@@ -47,7 +47,7 @@ __all__ = ["FederatedTransfer", "FtlOptions", "HierarchicalFTL"]
 
 
 class FtlOptions(ScenarioConfig):
-    """``protocol_options`` of ``ftl`` and ``hierarchical_ftl``."""
+    """``protocol_options`` of ``ftl`` and ``hierarchical-ftl``."""
 
     source_classes: list[int] = Field(
         default_factory=lambda: [0, 1, 2, 3, 4], min_length=1,
@@ -221,7 +221,7 @@ class FederatedTransfer(Protocol):
 class HierarchicalFTL(FederatedTransfer):
     """FTL with device -> edge -> cloud aggregation tiers (see the module docstring)."""
 
-    name = "hierarchical_ftl"
+    name = "hierarchical-ftl"
 
     def servers(self, config: FlJobConfig) -> list[str]:
         return [edge(e) for e in range(config.edges)] + [CLOUD]
