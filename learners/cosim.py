@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +114,8 @@ class CoSimNetwork:
             (``flow_id`` = op id, ``kind`` = tag, ``src``/``dst`` = node index (:meth:`node_index`),
             ``size_bytes``, ``start_s``, ``end_s`` (NaN if it failed), ``energy_j``).
         binary: the scenario executable (default: built from ``ns3_scenarios/`` on first use).
-        start: start the scenario now (else on :meth:`start` or the first call that needs it).
+        start: start the scenario now, in the background (the first call that needs the network waits
+            for it; a failed start raises there), else on :meth:`start` or the first call that needs it.
 
     Beyond the :class:`Network` protocol: :meth:`set_uplink_shares`, :meth:`disconnect`, :meth:`node_index`,
     :meth:`channel_state` and :meth:`reset` (a new network in the same process).
@@ -144,23 +146,45 @@ class CoSimNetwork:
         self._nodes: dict[str, int] = {f"client/{i}": i for i in range(n)}
         self._nodes.update({f"edge/{j}": n + j for j in range(e)})
         self._nodes[CLOUD] = n + e
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
         if start:
-            self.start()
+            self._start_in_background()
 
     # -- life cycle ---------------------------------------------------------------------------------
+    def _start_in_background(self) -> None:
+        """Launch the scenario and build the network on a helper thread: the launch waits on the
+        process with the GIL released, so it overlaps with what the caller does next (a learner job
+        loads its data and builds its models). The first call that needs the network waits for it."""
+        binary = self._binary or scenario_binary(SCENARIO)  # build errors surface here, at once
+        self._starting = threading.Thread(target=self._launch, args=(binary,), name="ns6g-cosim-start", daemon=True)
+        self._starting.start()
+
+    def _launch(self, binary: Path) -> None:
+        bridge = None
+        try:
+            bridge = Bridge(binary, self.config.to_args(), step_timeout_s=self.config.step_timeout_s)
+            bridge.reset(self.seed)
+            self._bridge = bridge
+        except BaseException as exc:  # re-raised by start() in the caller's thread
+            if bridge is not None:
+                bridge.close()
+            self._start_error = exc
+
     def start(self) -> None:
-        """Start the scenario and build the network at simulated time 0 (idempotent)."""
+        """Start the scenario and build the network at simulated time 0, or wait for the start begun by
+        the constructor (idempotent). Raises what the start raised (e.g. a ScenarioError)."""
         if self._closed:
             raise RuntimeError("this CoSimNetwork is closed")
-        if self._bridge is not None:
-            return
-        binary = self._binary or scenario_binary(SCENARIO)
-        self._bridge = Bridge(binary, self.config.to_args(), step_timeout_s=self.config.step_timeout_s)
-        try:
-            self._bridge.reset(self.seed)
-        except BaseException:
+        if self._starting is None and self._bridge is None:
+            self._start_in_background()
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        if self._start_error is not None:
+            error, self._start_error = self._start_error, None
             self.close()
-            raise
+            raise error
 
     def reset(self, seed: int) -> None:
         """Rebuild the network at simulated time 0 with ns-3 ``RngRun = seed`` in the running process
@@ -177,12 +201,18 @@ class CoSimNetwork:
     def close(self) -> None:
         """Stop the scenario process (safe to call twice)."""
         self._closed = True
+        if self._starting is not None:  # never leave a process starting behind
+            self._starting.join()
+            self._starting = None
         if self._bridge is not None:
             self._bridge.close()
             self._bridge = None
 
     def __enter__(self) -> CoSimNetwork:
-        self.start()
+        if self._closed:
+            raise RuntimeError("this CoSimNetwork is closed")
+        if self._starting is None and self._bridge is None:
+            self._start_in_background()
         return self
 
     def __exit__(self, *exc: object) -> None:
