@@ -362,3 +362,16 @@ def test_any_node_reaches_any_node_with_several_cells_and_edges():
         if CLOUD in (a, b):
             assert c[i].end_s - c[i].start_s > 0.020  # the WAN's 20 ms one way
         assert (c[i].energy_j > 0) == a.startswith("client/")  # only radio senders pay
+
+
+def test_the_background_start_raises_at_first_use_and_close_leaves_nothing(tmp_path):
+    missing = tmp_path / "no-such-scenario"
+    net = CoSimNetwork(FlNetworkConfig(clients=1, **SLOW_RADIO), seed=1, binary=missing)  # starting meanwhile
+    with pytest.raises(FileNotFoundError, match="no-such-scenario"):
+        net.run()
+    with pytest.raises(RuntimeError, match="closed"):
+        net.start()
+    # Closed while the scenario is still starting: the start is waited for and its process stopped.
+    net = CoSimNetwork(FlNetworkConfig(clients=1, **SLOW_RADIO), seed=1)
+    net.close()
+    assert net._bridge is None  # the autouse leak check then finds no segment or process of ours
