@@ -32,6 +32,9 @@ bench: build
 	$(BIN)/ns6g bench trace
 	$(BIN)/ns6g bench load
 	$(BIN)/ns6g bench ran
+	$(BIN)/ns6g bench split
+	$(BIN)/ns6g bench fl
+	$(BIN)/ns6g bench suite --baseline ns6g/suites/default-baseline.json
 
 clean:
 	rm -rf build dist *.egg-info ns6g/*.so
