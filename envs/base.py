@@ -103,7 +103,10 @@ class ScenarioEnv(gym.Env):
         run = seed if seed is not None else int(self.np_random.integers(1, 2**63))
         if self._in_flight is not None:  # a step that was sent and never completed: let it finish
             self._in_flight = None
-            self.bridge.wait()
+            try:
+                self._bridge.wait()  # the bridge it was sent to (the property may relaunch)
+            except ScenarioCrashed:
+                pass  # the scenario died meanwhile: self.bridge below relaunches it
         result = self.bridge.reset(run)
         self._needs_reset = False
         info = {**result.info, "sim_time_s": result.sim_time_s, "rng_run": run}
@@ -120,25 +123,29 @@ class ScenarioEnv(gym.Env):
             raise RuntimeError("call reset() before step() (and after the episode ended or the scenario crashed)")
         if self._in_flight is not None:
             raise RuntimeError("a step is already in flight: complete it with step() first")
-        self.bridge.write_action(action)  # checks the action first
-        self.bridge.post(CMD_STEP)
+        bridge = self.bridge
+        bridge.write_action(action)  # checks the action first
+        bridge.post(CMD_STEP)
         self._in_flight = action
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._in_flight is None:
             self.step_send(action)
         action, self._in_flight = self._in_flight, None
+        # Wait on the bridge the step was posted to. Not the `bridge` property: if the scenario has
+        # already died, the property would launch a new one and this wait would read its HELLO.
+        bridge = self._bridge
         try:
-            self.bridge.wait()
+            bridge.wait()
         except (ScenarioCrashed, ScenarioNotResponding) as exc:
             self._needs_reset = True  # the next reset relaunches the scenario
             if self.recorder is not None:
                 self.recorder.event("crash", str(exc).splitlines()[0])
             raise
-        result = self.bridge.outcome()
+        result = bridge.outcome()
         info = {**result.info, "sim_time_s": result.sim_time_s}
         self._needs_reset = result.terminated or result.truncated
-        observation = self.bridge.read_observation()
+        observation = bridge.read_observation()
         if self.recorder is not None:
             self.recorder.on_step(action, observation, result.reward, result.terminated, result.truncated, info)
             self._record_step_extras(info)

@@ -1,5 +1,7 @@
 """Registered environments: checkers, configuration, vector environments, crash recovery."""
 
+import time
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -74,6 +76,22 @@ def test_crash_then_reset_relaunches():
         with pytest.raises(RuntimeError, match="reset"):
             env.step(env.action_space.sample())
         env.reset(seed=0)
+        env.step(env.action_space.sample())
+
+
+def test_a_scenario_that_died_before_the_wait_is_reported_as_a_crash():
+    # The race behind a rare failure under load: the scenario exits on the step before Python waits
+    # for the answer. The step must report the crash, not read a relaunched scenario's HELLO.
+    with BridgeEchoEnv(exit_after=2) as env:
+        env.reset(seed=0)
+        env.step(env.action_space.sample())
+        env.step_send(env.action_space.sample())
+        deadline = time.monotonic() + 10
+        while env.unwrapped._bridge.alive and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(ScenarioCrashed, match="exit"):
+            env.step(None)
+        env.reset(seed=0)  # relaunches
         env.step(env.action_space.sample())
 
 
