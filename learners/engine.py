@@ -205,6 +205,26 @@ class JobResult:
     def sim_time_s(self) -> float:
         return self.rounds[-1].end_s
 
+    @property
+    def client_energy_j(self) -> float:
+        """Compute and transmit energy of the clients over the job (J)."""
+        return sum(d.energy_j for r in self.rounds for node, d in r.devices.items() if node.startswith("client/"))
+
+    @property
+    def total_energy_j(self) -> float:
+        """Energy of every node over the job (J)."""
+        return sum(d.energy_j for r in self.rounds for d in r.devices.values())
+
+    @property
+    def uplink_bytes(self) -> int:
+        """Payload the clients sent over the job (bytes)."""
+        return sum(r.uplink_bytes for r in self.rounds)
+
+    @property
+    def downlink_bytes(self) -> int:
+        """Payload the clients received over the job (bytes)."""
+        return sum(r.downlink_bytes for r in self.rounds)
+
 
 @dataclass(frozen=True)
 class RoundOutcome:

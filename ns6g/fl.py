@@ -115,17 +115,14 @@ def run_fl(
 
 def summarise(result: JobResult, network: str, scenario: str) -> dict[str, Any]:
     """The figures ``ns6g fl`` prints, from a finished job."""
-    client_energy = sum(t.energy_j for r in result.rounds for node, t in r.devices.items()
-                        if node.startswith("client/"))
-    total_energy = sum(t.energy_j for r in result.rounds for t in r.devices.values())
     cfg = result.config
     return {
         "protocol": cfg.protocol, "mode": cfg.mode, "network": network, "scenario": scenario,
         "rounds": len(result.rounds), "clients": cfg.clients, "seed": cfg.seed,
         "final_accuracy": result.final_accuracy, "final_test_loss": result.rounds[-1].test_loss,
-        "sim_time_s": result.sim_time_s, "client_energy_j": client_energy, "total_energy_j": total_energy,
-        "uplink_bytes": sum(r.uplink_bytes for r in result.rounds),
-        "downlink_bytes": sum(r.downlink_bytes for r in result.rounds),
+        "sim_time_s": result.sim_time_s, "client_energy_j": result.client_energy_j,
+        "total_energy_j": result.total_energy_j, "uplink_bytes": result.uplink_bytes,
+        "downlink_bytes": result.downlink_bytes,
         "wall_s": result.wall_time_s,
     }
 

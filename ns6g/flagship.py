@@ -72,9 +72,8 @@ def run_flagship(config: FlagshipConfig, progress: bool = True) -> dict[str, Any
                 "final_accuracy": result.final_accuracy,
                 "sim_time_s": result.sim_time_s,
                 "wall_time_s": result.wall_time_s,
-                "energy_j": sum(d.energy_j for r in result.rounds for name, d in r.devices.items()
-                                if name.startswith("client/")),
-                "uplink_mbytes": sum(r.uplink_bytes for r in result.rounds) / 1e6,
+                "energy_j": result.client_energy_j,
+                "uplink_mbytes": result.uplink_bytes / 1e6,
             }
             run.append("events", {"kind": "fsl-done", "wall_time_s": run.wall_time_s, "detail": protocol})
 

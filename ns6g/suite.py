@@ -177,8 +177,8 @@ def _run_fl_task(case: FlCase, task: Task) -> dict[str, Any]:
         "final_accuracy": result.final_accuracy,
         "sim_time_s": result.sim_time_s,
         "round_time_s": result.sim_time_s / len(result.rounds),
-        "client_energy_j": sum(d.energy_j for r in result.rounds for n, d in r.devices.items() if n.startswith("client/")),
-        "uplink_mbytes": sum(r.uplink_bytes for r in result.rounds) / 1e6,
+        "client_energy_j": result.client_energy_j,
+        "uplink_mbytes": result.uplink_bytes / 1e6,
     }
 
 
