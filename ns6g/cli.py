@@ -197,14 +197,20 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ns6g.analysis import write_report
+    import warnings
+
+    from ns6g.analysis import DamagedRunWarning, write_report
     from ns6g.runs import RunError
 
     try:
-        index = write_report(args.runs, args.out)
-    except RunError as exc:  # NotARunError, RunSchemaError: one line, no traceback
+        with warnings.catch_warnings(record=True) as caught:  # a skipped damaged part: one stderr line
+            warnings.simplefilter("always", DamagedRunWarning)
+            index = write_report(args.runs, args.out, skip_damaged=args.skip_damaged)
+    except RunError as exc:  # NotARunError, RunSchemaError, DamagedRunError: one line, no traceback
         print(f"ns6g report: {exc}", file=sys.stderr)
         return 2
+    for warning in caught:
+        print(f"ns6g report: warning: {warning.message}", file=sys.stderr)
     print(index)
     return 0
 
@@ -358,6 +364,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories (several are compared)")
     p.add_argument("--out", type=Path, default=None,
                    help="report folder (default RUN/report for one run, ./ns6g-report for several)")
+    p.add_argument("--skip-damaged", action="store_true",
+                   help="report what can be read when a Parquet part cannot, saying what is missing "
+                   "(default: refuse, naming the part)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("version", help="print the versions of ns6g and what it runs on")
