@@ -5,8 +5,8 @@
 >>> run.manifest["status"]                           # "finished", "failed" or "unfinished"
 
 A run directory may hold other runs (``ns6g train --out DIR`` writes ``DIR/train/env-<i>`` and
-``DIR/eval/<policy>``): its tables then hold its own rows and every nested run's, with a leading ``run``
-column, as :class:`RunSet` does. A Parquet part that cannot be read raises :class:`DamagedRunError`
+``DIR/eval/<policy>``): a table it did not write itself (a training job's ``steps``) then holds the
+nested runs' rows, with a leading ``run`` column, as :class:`RunSet` does. A Parquet part that cannot be read raises :class:`DamagedRunError`
 naming it, unless the run is opened with ``skip_damaged=True``; then each table's
 ``attrs["missing_parts"]`` and ``attrs["missing_rows"]`` say what is missing, and ``Run.damaged`` lists it.
 """
@@ -102,8 +102,9 @@ class Run:
         manifest: the parsed ``manifest.json`` (configuration, seeds, versions, status, times).
         runs: the run directories nested in this one (a training job's ``train/env-<i>``, ``eval/<policy>``).
         steps, radio, flows, rounds, events: pandas DataFrames (empty with the documented columns when
-            the run wrote none); schema in docs/traces.md. With nested runs, the rows of this run and of
-            every nested one, with a leading ``run`` column (the path of the run a row comes from).
+            the run wrote none); schema in docs/traces.md. A table this run did not write, when runs
+            are nested in it, holds their rows, with a leading ``run`` column (the path of the run a row
+            comes from): a training job's ``steps`` are its environments' steps, its ``events`` its own.
         damaged: the parts skipped because they cannot be read (this run's and its nested runs'; only
             with ``skip_damaged=True``, else opening or loading raises :class:`DamagedRunError`).
 
@@ -208,7 +209,8 @@ class Run:
         """A table by name (one of ``steps``, ``radio``, ``flows``, ``rounds``, ``events``)."""
         if name not in TABLES:
             raise ValueError(f"unknown table {name!r}; tables are {', '.join(TABLES)}")
-        return _concat(self.members, name) if self.runs else self._own_table(name)
+        own = self._own_table(name)
+        return _concat(self.members, name) if own.empty and self.runs else own
 
     steps = property(lambda self: self.table("steps"))
     radio = property(lambda self: self.table("radio"))
@@ -242,7 +244,8 @@ def _concat(members: Sequence[Run], name: str) -> pd.DataFrame:
 
 class RunSet:
     """Many runs; each table is their concatenation with a leading ``run`` column (the run's path).
-    A run with nested runs (a training job) stands for itself and every run nested in it."""
+    A run with nested runs (a training job) stands for itself and every run nested in it: each one's own
+    rows, labelled with its own path."""
 
     def __init__(self, runs: Iterable[Run]) -> None:
         self.runs = list(runs)
