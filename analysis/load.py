@@ -200,6 +200,7 @@ class Run:
     def damaged(self) -> list[DamagedPart]:
         """Parts skipped so far (every footer is checked at opening; data pages when a table loads)."""
         return [part for run in self.members for parts in run._damaged.values() for part in parts]
+
     @property
     def status(self) -> str:
         """``finished``, ``failed`` or ``unfinished`` (still running, or killed)."""

@@ -125,8 +125,15 @@ def _git_revision() -> str | None:
 
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)  # no half-written temporary left behind on a full disk
+        except OSError:
+            pass
+        raise
 
 
 def _column(name: str, values: Any) -> pa.Array:
