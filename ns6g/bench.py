@@ -719,7 +719,7 @@ def format_fl(result: dict[str, Any]) -> str:
 # -- soak ---------------------------------------------------------------------------------------------------
 
 SOAK_ENV = "ns6g/LinkControl-v0"
-SOAK_RESET_EVERY = 100  # vector steps between forced resets of every environment (episode ends autoreset too)
+SOAK_RESET_EVERY = 250  # vector steps between forced resets of all; LinkControl episodes (200 steps) also autoreset
 
 
 def _rss_kb(pid: int) -> int | None:
