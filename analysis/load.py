@@ -57,7 +57,7 @@ class DamagedPart:
 
     def __str__(self) -> str:
         rows = "an unknown number of" if self.rows is None else self.rows
-        return f"{self.path} ({rows} rows): {self.reason}"
+        return f"{self.path} ({rows} rows): {' '.join(self.reason.split())}"  # on one line
 
 
 def _empty_table(name: str) -> pa.Table:

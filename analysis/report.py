@@ -123,7 +123,7 @@ def write_report(
     Raises:
         NotARunError: a path is not a run directory (before anything is written).
         DamagedRunError: a part of a run cannot be read and ``skip_damaged`` is false (before anything is
-            written when the part's footer is damaged, as in a truncated file).
+            written).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -136,11 +136,10 @@ def write_report(
         progress = several
     out = Path(out) if out is not None else (Path("ns6g-report") if several else runs[0].path / "report")
     figures = out / FIGURES
-    figures.mkdir(parents=True, exist_ok=True)
-
     for run in tqdm(runs, desc="ns6g report: loading", disable=not progress, leave=False):
         for table in TABLES:
-            run.table(table)  # loads and caches the table
+            run.table(table)  # loads and caches the table (a damaged one raises before anything is written)
+    figures.mkdir(parents=True, exist_ok=True)
     data: Run | RunSet = RunSet(runs) if several else runs[0]
 
     sections: list[str] = []

@@ -150,6 +150,21 @@ def test_skipping_damaged_parts_says_what_is_missing(tmp_path):
     assert sweep.steps.attrs["missing_rows"] == 2 * 486 and len(sweep.damaged) == 2
 
 
+def test_damaged_data_pages_are_found_when_the_table_loads(tmp_path):
+    steps = _steps_run(tmp_path / "run", parts=2, rows_per_part=500)
+    part = steps / "part-000000.parquet"
+    data = bytearray(part.read_bytes())
+    data[40:400] = bytes(b ^ 0xFF for b in data[40:400])  # the footer is intact, the pages are not
+    part.write_bytes(bytes(data))
+    run = load_run(tmp_path / "run")  # the footers are fine: opening works
+    with pytest.raises(DamagedRunError, match=r"part-000000\.parquet \(500 rows\): its data cannot be read"):
+        run.steps
+    run = load_run(tmp_path / "run", skip_damaged=True)
+    assert len(run.steps) == 500 and run.steps.attrs["missing_rows"] == 500
+    assert run.steps["step"].tolist() == list(range(500, 1000))
+    assert "\n" not in str(run.damaged[0])
+
+
 def test_a_run_without_part_rows_says_the_missing_count_is_unknown(tmp_path):
     steps = _steps_run(tmp_path / "run", parts=2, rows_per_part=10)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
