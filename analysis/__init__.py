@@ -5,7 +5,16 @@
 >>> run.steps.head()
 """
 
-from ns6g.analysis.load import NotARunError, Run, RunSchemaError, RunSet, load_run, load_runs
+from ns6g.analysis.load import (
+    DamagedPart,
+    DamagedRunError,
+    NotARunError,
+    Run,
+    RunSchemaError,
+    RunSet,
+    load_run,
+    load_runs,
+)
 from ns6g.analysis.questions import (
     MissingColumnsError,
     allocation_heatmap,
@@ -15,9 +24,10 @@ from ns6g.analysis.questions import (
     round_latency_cdf,
     split_layer_histogram,
 )
-from ns6g.analysis.report import write_report
+from ns6g.analysis.report import DamagedRunWarning, write_report
 
 from ns6g.analysis import questions
 
-__all__ = ["NotARunError", "Run", "RunSchemaError", "RunSet", "load_run", "load_runs", "write_report",
+__all__ = ["DamagedPart", "DamagedRunError", "DamagedRunWarning", "NotARunError", "Run", "RunSchemaError", "RunSet",
+           "load_run", "load_runs", "write_report",
            *questions.__all__]

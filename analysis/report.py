@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,9 +65,13 @@ img { max-width: 100%; }
 """
 
 
+class DamagedRunWarning(RuntimeWarning):
+    """A report was written without the parts of a run that cannot be read (``skip_damaged=True``)."""
+
+
 def _manifest_rows(runs: Sequence[Run]) -> pd.DataFrame:
     rows = []
-    for run in runs:
+    for run in (member for run in runs for member in run.members):
         m = run.manifest
         versions = m.get("versions") or {}
         row = {
@@ -96,6 +101,7 @@ def write_report(
     out: str | os.PathLike[str] | None = None,
     *,
     progress: bool | None = None,
+    skip_damaged: bool = False,
 ) -> Path:
     """Write an HTML report of the runs at ``paths`` and return the path of its ``index.html``.
 
@@ -104,31 +110,36 @@ def write_report(
         out: the report folder; default ``<run>/report`` for one run, ``./ns6g-report`` for several.
             Figures go to ``<out>/figures/<question>.png``; existing files of the same names are replaced.
         progress: show a progress bar (default: when there are several runs).
+        skip_damaged: report what can be read when a Parquet part cannot; the page then says, in red at
+            the top, which parts and how many rows are missing, and a :class:`DamagedRunWarning` says it too.
 
     The page has a table of the runs (kind, status, start and end time, seeds, versions of ns6g, ns-3 and
     torch), then, for every question of :mod:`ns6g.analysis.questions` with data, its figure and its
     numbers. Questions whose tables are empty or lack the needed columns are listed in one "Not in these
     runs" line.
 
+    A run directory with nested runs (``ns6g train --out DIR``) is reported with every run in it.
+
     Raises:
         NotARunError: a path is not a run directory (before anything is written).
+        DamagedRunError: a part of a run cannot be read and ``skip_damaged`` is false (before anything is
+            written).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = list(paths)
     if not paths:
         raise ValueError("write_report needs at least one run directory")
-    runs = [load_run(p) for p in paths]  # every path is checked before anything is written
+    runs = [load_run(p, skip_damaged=skip_damaged) for p in paths]  # checked before anything is written
     several = len(runs) > 1
     if progress is None:
         progress = several
     out = Path(out) if out is not None else (Path("ns6g-report") if several else runs[0].path / "report")
     figures = out / FIGURES
-    figures.mkdir(parents=True, exist_ok=True)
-
     for run in tqdm(runs, desc="ns6g report: loading", disable=not progress, leave=False):
         for table in TABLES:
-            run.table(table)  # loads and caches the table
+            run.table(table)  # loads and caches the table (a damaged one raises before anything is written)
+    figures.mkdir(parents=True, exist_ok=True)
     data: Run | RunSet = RunSet(runs) if several else runs[0]
 
     sections: list[str] = []
@@ -154,7 +165,14 @@ def write_report(
         )
 
     manifests = _manifest_rows(runs)
-    failed = [html.escape(str(r.path)) for r in runs if r.status != "finished"]
+    failed = [html.escape(str(r.path)) for run in runs for r in run.members if r.status != "finished"]
+    damaged = [part for run in runs for part in run.damaged]
+    if damaged:
+        unknown = any(part.rows is None for part in damaged)
+        lost = "an unknown number of" if unknown else str(sum(part.rows for part in damaged))
+        damage = (f"{len(damaged)} damaged part{'s' if len(damaged) > 1 else ''} skipped, {lost} rows missing: "
+                  + "; ".join(str(part) for part in damaged))
+        warnings.warn(damage, DamagedRunWarning, stacklevel=2)
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     parts = [
         "<!DOCTYPE html>",
@@ -167,6 +185,8 @@ def write_report(
         "<h2>Runs</h2>",
         _frame_html(manifests, index=False),
     ]
+    if damaged:
+        parts.insert(parts.index("<h2>Runs</h2>"), f'<p class="failed">Incomplete: {html.escape(damage)}</p>')
     if failed:
         parts.append(f'<p class="failed">Not finished: {", ".join(failed)}</p>')
     if skipped:

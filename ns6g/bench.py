@@ -12,10 +12,14 @@
 - ``fl``: learner jobs on the co-simulation clock: the wall-time overhead of CoSimNetwork against
   NoNetwork for the same training job, profile-mode rounds per wall second for 10, 100 and 1000 clients,
   and the exponent of cost against client count.
+- ``soak``: 8 environments in Gymnasium's AsyncVectorEnv with random actions and periodic resets for a
+  configured time: steps/s, RSS and open file descriptors of every process (main, workers, scenarios)
+  after the warm-up and at the end, and what is left after close (segments, processes).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -709,4 +713,182 @@ def format_fl(result: dict[str, Any]) -> str:
                      f"{c['round_wall_seconds']:>12.3f}  {c['rounds_per_s']:>8.3f}  {c['sim_s_per_wall_s']:>12.3f}  "
                      f"{c['setup_seconds']:>7.2f}")
     lines.append(f"cost exponent (log wall per round vs log clients): {result['cost_exponent']:.2f}")
+    return "\n".join(lines)
+
+
+# -- soak ---------------------------------------------------------------------------------------------------
+
+SOAK_ENV = "ns6g/LinkControl-v0"
+SOAK_RESET_EVERY = 250  # vector steps between forced resets of all; LinkControl episodes (200 steps) also autoreset
+
+
+def _rss_kb(pid: int) -> int | None:
+    """Resident set size (kB) of a live process, from /proc/<pid>/status; None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _open_fds(pid: int) -> int | None:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc/<pid>/task/*/children)."""
+    try:
+        return sorted(int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                      for child in (task / "children").read_text().split())
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _soak_processes(envs: Any) -> list[tuple[str, int]]:
+    """(role, pid) of this process, every worker of the vector env and every scenario each worker runs."""
+    found = [("main", os.getpid())]
+    for process in envs.processes:
+        found.append(("worker", process.pid))
+        found += [("scenario", child) for child in _children(process.pid)]
+    return found
+
+
+def bench_soak(seconds: float = 60.0, envs: int = 8, env_id: str = SOAK_ENV, warmup_s: float | None = None,
+               reset_every: int = SOAK_RESET_EVERY, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Step ``envs`` environments in an AsyncVectorEnv (forkserver workers) with random actions for
+    ``seconds`` of wall time, resetting all every ``reset_every`` vector steps (episodes that end reset
+    themselves: autoreset), and measure what a long run would leak.
+
+    The first ``warmup_s`` seconds (default: a fifth of the run, at most 10 s) are warm-up: steps/s counts
+    the steps after it, and every process's RSS (kB) and open file descriptors are taken when it ends and
+    again before close. After close, the /dev/shm/ns6g-* segments named after the workers and the
+    processes still running are listed; ``failures`` says what went wrong (an environment error, a
+    process left, a segment left, a scenario relaunched), empty when nothing did.
+    """
+    import gymnasium as gym
+
+    import ns6g.envs  # noqa: F401  (registers the ids, to check env_id here and not in a worker)
+
+    if seconds <= 0 or envs < 1 or reset_every < 1:
+        raise ValueError(f"soak needs seconds > 0, envs >= 1 and reset_every >= 1 (got {seconds}, {envs}, {reset_every})")
+    if env_id not in gym.registry:
+        raise ValueError(f"unknown environment {env_id!r}: `ns6g envs` lists them")
+    warmup_s = min(10.0, seconds / 5) if warmup_s is None else warmup_s
+    make = functools.partial(gym.make, f"ns6g.envs:{env_id}")  # the module: prefix registers the ids in workers
+    vector = gym.vector.AsyncVectorEnv([make] * envs, context="forkserver")
+    rng = np.random.default_rng(seed)
+    vector.action_space.seed(seed)
+    failures: list[str] = []
+    steps = resets = episodes = 0
+    start_snapshot: dict[int, tuple[int | None, int | None]] = {}
+    processes: list[tuple[str, int]] = []
+    bar = tqdm(total=round(seconds), desc="bench soak", unit="s", disable=not progress, leave=False)
+    try:
+        vector.reset(seed=int(rng.integers(2**31)))
+        processes = _soak_processes(vector)
+        began = time.perf_counter()
+        measured_from = None
+        vector_steps = 0
+        while (elapsed := time.perf_counter() - began) < seconds:
+            if measured_from is None and elapsed >= warmup_s:
+                measured_from = time.perf_counter()
+                processes = _soak_processes(vector)
+                start_snapshot = {pid: (_rss_kb(pid), _open_fds(pid)) for _, pid in processes}
+            _, _, terminated, truncated, _ = vector.step(vector.action_space.sample())
+            vector_steps += 1
+            episodes += int(np.count_nonzero(terminated | truncated))
+            if measured_from is not None:
+                steps += envs
+            if vector_steps % reset_every == 0:
+                vector.reset(seed=int(rng.integers(2**31)))
+                resets += 1
+            if int(elapsed) > bar.n:
+                bar.update(int(elapsed) - bar.n)
+                bar.set_postfix_str(f"{vector_steps * envs / max(elapsed, 1e-9):.0f} steps/s")
+        measured_s = time.perf_counter() - measured_from if measured_from is not None else 0.0
+        end_processes = _soak_processes(vector)
+        end_snapshot = {pid: (_rss_kb(pid), _open_fds(pid)) for _, pid in end_processes}
+        relaunched = {pid for _, pid in end_processes} - {pid for _, pid in processes}
+        if relaunched:
+            failures.append(f"scenario processes changed during the run (relaunched: {sorted(relaunched)})")
+    except Exception as exc:  # noqa: BLE001 (the soak reports what broke, then still checks the cleanup)
+        failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        measured_s, end_snapshot = 0.0, {}
+    finally:
+        bar.close()
+        workers = [process.pid for process in vector.processes]
+        vector.close()
+    time.sleep(0.2)  # orphaned scenarios exit within about 50 ms of their worker
+    left = [f"{role} {pid}" for role, pid in processes if role != "main" and _running(pid)]
+    segments = sorted(entry.name for pid in workers for entry in Path("/dev/shm").glob(f"ns6g-{pid}-*"))
+    if left:
+        failures.append(f"processes still running after close: {', '.join(left)}")
+    if segments:
+        failures.append(f"shared-memory segments left after close: {', '.join(segments)}")
+    rows = []
+    for role, pid in processes:
+        rss_start, fds_start = start_snapshot.get(pid, (None, None))
+        rss_end, fds_end = end_snapshot.get(pid, (None, None))
+        rows.append({"role": role, "pid": pid, "rss_start_kb": rss_start, "rss_end_kb": rss_end,
+                     "rss_growth_kb": None if rss_start is None or rss_end is None else rss_end - rss_start,
+                     "fds_start": fds_start, "fds_end": fds_end})
+    growth = [r["rss_growth_kb"] for r in rows if r["rss_growth_kb"] is not None]
+    return {
+        "benchmark": "soak",
+        "env_id": env_id,
+        "envs": envs,
+        "seconds": seconds,
+        "warmup_s": warmup_s,
+        "reset_every": reset_every,
+        "steps": steps,
+        "measured_s": measured_s,
+        "steps_per_s": steps / measured_s if measured_s > 0 else 0.0,
+        "resets": resets,
+        "episodes_ended": episodes,
+        "processes": rows,
+        "rss_growth_kb_max": max(growth, default=None),
+        "rss_growth_kb_per_min_max": (max(growth) / measured_s * 60) if growth and measured_s > 0 else None,
+        "fds_growth_max": max((r["fds_end"] - r["fds_start"] for r in rows
+                               if r["fds_start"] is not None and r["fds_end"] is not None), default=None),
+        "segments_left": segments,
+        "processes_left": left,
+        "failures": failures,
+    }
+
+
+def format_soak(result: dict[str, Any]) -> str:
+    def num(value: Any, signed: bool = False) -> str:
+        return "-" if value is None else f"{value:+d}" if signed else str(value)
+
+    lines = [
+        f"soak: {result['envs']} x {result['env_id']} in AsyncVectorEnv for {result['seconds']:g} s "
+        f"(warm-up {result['warmup_s']:g} s), random actions, every env reset each {result['reset_every']} steps",
+        f"steps/s after warm-up: {result['steps_per_s']:.0f} ({result['steps']} steps in {result['measured_s']:.1f} s; "
+        f"{result['resets']} forced resets, {result['episodes_ended']} episodes ended)",
+        f"{'process':>8}  {'pid':>7}  {'RSS start kB':>12}  {'RSS end kB':>10}  {'growth kB':>9}  {'fds start':>9}  "
+        f"{'fds end':>7}",
+    ]
+    for r in result["processes"]:
+        lines.append(f"{r['role']:>8}  {r['pid']:>7}  {num(r['rss_start_kb']):>12}  {num(r['rss_end_kb']):>10}  "
+                     f"{num(r['rss_growth_kb'], True):>9}  {num(r['fds_start']):>9}  {num(r['fds_end']):>7}")
+    per_min = result["rss_growth_kb_per_min_max"]
+    lines.append(f"largest RSS growth: {num(result['rss_growth_kb_max'], True)} kB"
+                 + (f" ({per_min:.0f} kB/min)" if per_min is not None else "")
+                 + f"; largest fd growth: {num(result['fds_growth_max'], True)}")
+    lines.append(f"after close: {len(result['segments_left'])} /dev/shm/ns6g-* segments and "
+                 f"{len(result['processes_left'])} processes left (goal: 0 and 0)")
+    lines += [f"FAILED: {failure}" for failure in result["failures"]]
     return "\n".join(lines)

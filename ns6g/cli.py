@@ -52,16 +52,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     run, fmt = {
         "bridge": (lambda: bench.bench_bridge(iterations=args.iterations, progress=progress), bench.format_bridge),
         "reset": (lambda: bench.bench_reset(progress=progress), bench.format_reset),
-        "parallel": (lambda: bench.bench_parallel(seconds=args.seconds, progress=progress), bench.format_parallel),
+        "parallel": (lambda: bench.bench_parallel(seconds=4.0 if args.seconds is None else args.seconds,
+                                                  progress=progress), bench.format_parallel),
         "trace": (lambda: bench.bench_trace(detail=args.detail, progress=progress), bench.format_trace),
         "load": (lambda: bench.bench_load(progress=progress), bench.format_load),
         "ran": (lambda: bench.bench_ran(progress=progress), bench.format_ran),
         "split": (lambda: bench.bench_split(progress=progress), bench.format_split),
         "fl": (lambda: bench.bench_fl(progress=progress), bench.format_fl),
+        "soak": (lambda: bench.bench_soak(seconds=60.0 if args.seconds is None else args.seconds, envs=args.envs,
+                                          env_id=args.env, progress=progress), bench.format_soak),
     }[args.which]
     result = run()
     print(json.dumps(result) if args.json else fmt(result))
-    return 0
+    return 1 if result.get("failures") else 0
 
 
 def _bench_suite(args: argparse.Namespace) -> int:
@@ -197,14 +200,20 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ns6g.analysis import write_report
+    import warnings
+
+    from ns6g.analysis import DamagedRunWarning, write_report
     from ns6g.runs import RunError
 
     try:
-        index = write_report(args.runs, args.out)
-    except RunError as exc:  # NotARunError, RunSchemaError: one line, no traceback
+        with warnings.catch_warnings(record=True) as caught:  # a skipped damaged part: one stderr line
+            warnings.simplefilter("always", DamagedRunWarning)
+            index = write_report(args.runs, args.out, skip_damaged=args.skip_damaged)
+    except RunError as exc:  # NotARunError, RunSchemaError, DamagedRunError: one line, no traceback
         print(f"ns6g report: {exc}", file=sys.stderr)
         return 2
+    for warning in caught:
+        print(f"ns6g report: warning: {warning.message}", file=sys.stderr)
     print(index)
     return 0
 
@@ -240,14 +249,20 @@ def make_parser() -> argparse.ArgumentParser:
         "split: task latency of every DNN split as the uplink rate falls, best against greedy; "
         "fl: co-simulation overhead of a training job against no network, profile-mode rounds/s for 10, 100, "
         "1000 clients and the cost exponent; "
+        "soak: --envs environments in AsyncVectorEnv with random actions and periodic resets for --seconds: "
+        "steps/s, RSS and open fds of every process after warm-up and at the end, segments and processes left "
+        "(exit 1 if anything is left or fails); "
         "suite: a suite of cases x contenders x seeds (default: ns6g/suites/default.toml) with a results table "
         "and a regression gate (exit 1 naming every metric worse than --baseline by more than its tolerance)",
     )
-    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "suite"],
+    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "soak", "suite"],
                    help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
-    p.add_argument("--seconds", type=float, default=4.0, help="parallel: seconds per count (default 4)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="parallel: seconds per count (default 4); soak: seconds of the whole run (default 60)")
+    p.add_argument("--envs", type=int, default=8, help="soak: environments in the vector (default 8)")
+    p.add_argument("--env", default="ns6g/LinkControl-v0", help="soak: environment id (default ns6g/LinkControl-v0)")
     p.add_argument("--detail", choices=["summary", "full"], default="summary",
                    help="trace: detail level of the traced run (default summary)")
     p.add_argument("--config", type=Path, default=None, help="suite: the suite file (TOML; default: the shipped one)")
@@ -358,6 +373,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories (several are compared)")
     p.add_argument("--out", type=Path, default=None,
                    help="report folder (default RUN/report for one run, ./ns6g-report for several)")
+    p.add_argument("--skip-damaged", action="store_true",
+                   help="report what can be read when a Parquet part cannot, saying what is missing "
+                   "(default: refuse, naming the part)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("version", help="print the versions of ns6g and what it runs on")

@@ -9,7 +9,13 @@ A run directory holds ``manifest.json`` and one folder per table, each a sequenc
 A chunk is written to a temporary name and renamed into place, so a run killed at any moment (SIGKILL
 included) leaves only complete chunks; the manifest's ``status`` stays ``"unfinished"`` until the run is
 closed. Buffers are flushed every ``chunk_rows`` rows or ``chunk_seconds`` of wall time, whichever
-comes first. The schema of every table is in :data:`TABLES` and documented in docs/traces.md; read runs
+comes first; the manifest's ``part_rows`` records the rows of every chunk written, so a reader can tell
+how many rows a damaged or lost chunk held.
+
+A write that fails (disk full, read-only file system, the directory gone) stops tracing, not the caller:
+one :class:`TraceWriteWarning`, the reason in the manifest's ``trace_error`` (if the manifest can still be
+written), rows offered afterwards counted in ``rows_not_written``; the caller's work (an environment's
+step) goes on. The schema of every table is in :data:`TABLES` and documented in docs/traces.md; read runs
 back with :func:`ns6g.analysis.load_run`.
 """
 
@@ -21,6 +27,7 @@ import os
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from pathlib import Path
@@ -96,6 +103,10 @@ class RunError(RuntimeError):
     """A run directory cannot be written or read as asked."""
 
 
+class TraceWriteWarning(RuntimeWarning):
+    """Writing a run directory failed (disk full, read-only...): tracing stopped, the run goes on."""
+
+
 def _utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -114,8 +125,15 @@ def _git_revision() -> str | None:
 
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)  # no half-written temporary left behind on a full disk
+        except OSError:
+            pass
+        raise
 
 
 def _column(name: str, values: Any) -> pa.Array:
@@ -211,9 +229,12 @@ class RunWriter:
             "start_time": _utc_now(),
             "end_time": None,
             "fields": {},
+            "part_rows": {},  # table -> rows of each chunk written, in part order
         }
         self._buffers: dict[str, _TableBuffer] = {}
         self._closed = False
+        self.trace_error: str | None = None  # why tracing stopped; None while every write succeeds
+        self.rows_not_written: dict[str, int] = {}
         _write_json_atomic(self.path / MANIFEST, self.manifest)
 
     # -- recording -------------------------------------------------------------------------------
@@ -228,20 +249,52 @@ class RunWriter:
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}; tables are {', '.join(TABLES)}")
 
-    def _buffer(self, table: str) -> _TableBuffer:
+    def _buffer(self, table: str, rows: int) -> _TableBuffer | None:
+        """The table's buffer, or None (with ``rows`` counted as not written) once tracing has stopped."""
         self._check(table)
-        if table not in self._buffers:
+        if table not in self._buffers and self.trace_error is None:
             folder = self.path / table
-            folder.mkdir(exist_ok=True)
-            self._buffers[table] = _TableBuffer(folder)
+            try:
+                folder.mkdir(exist_ok=True)
+            except OSError as exc:
+                self._stop_tracing(f"cannot create {folder}: {exc}")
+            else:
+                self._buffers[table] = _TableBuffer(folder)
+        if self.trace_error is not None:
+            self.rows_not_written[table] = self.rows_not_written.get(table, 0) + rows
+            return None
         return self._buffers[table]
+
+    def _stop_tracing(self, reason: str) -> None:
+        """A write failed: drop what is buffered (counted), warn once, record why, write nothing more."""
+        first = self.trace_error is None
+        if first:
+            self.trace_error = reason
+            warnings.warn(f"run {self.path}: tracing stopped ({reason}); the run goes on without a trace",
+                          TraceWriteWarning, stacklevel=4)
+        for table, buffer in self._buffers.items():
+            if buffer.pending:
+                self.rows_not_written[table] = self.rows_not_written.get(table, 0) + buffer.pending
+            buffer.rows, buffer.blocks, buffer.pending = [], [], 0
+        if first:
+            self.manifest["trace_error"] = reason
+            self._write_manifest()  # best effort: the disk may refuse this too
+
+    def _write_manifest(self) -> None:
+        try:
+            _write_json_atomic(self.path / MANIFEST, {**self.manifest, "rows_not_written": self.rows_not_written})
+        except OSError as exc:
+            if self.trace_error is None:
+                self._stop_tracing(f"cannot write {self.path / MANIFEST}: {exc}")
 
     def append(self, table: str, row: Mapping[str, Any]) -> None:
         """Append one row (column name -> value) to ``table``. A no-op at detail ``off``."""
         self._check(table)
         if self.detail is Detail.OFF:
             return
-        buffer = self._buffer(table)
+        buffer = self._buffer(table, 1)
+        if buffer is None:
+            return
         buffer.rows.append(dict(row))
         buffer.pending += 1
         self._maybe_flush(table, buffer)
@@ -251,8 +304,10 @@ class RunWriter:
         self._check(table)
         if self.detail is Detail.OFF:
             return
-        buffer = self._buffer(table)
         block = pa.table({name: _column(name, values) for name, values in columns.items()})
+        buffer = self._buffer(table, block.num_rows)
+        if buffer is None:
+            return
         if buffer.rows:  # keep row order: what came row by row goes first
             buffer.blocks.append(_rows_to_table(buffer.rows))
             buffer.rows = []
@@ -263,7 +318,7 @@ class RunWriter:
     def set(self, **fields: Any) -> None:
         """Record manifest fields (under ``fields``); the manifest on disk is rewritten at once."""
         self.manifest["fields"].update(fields)
-        _write_json_atomic(self.path / MANIFEST, self.manifest)
+        self._write_manifest()
 
     # -- chunks ----------------------------------------------------------------------------------
     def _maybe_flush(self, table: str, buffer: _TableBuffer) -> None:
@@ -283,10 +338,20 @@ class RunWriter:
             raise RunError(f"table {table!r}: {exc}; the {dropped} buffered rows were not written") from None
         final = buffer.folder / f"part-{buffer.next_part:06d}.parquet"
         tmp = buffer.folder / f".part-{buffer.next_part:06d}.parquet.tmp"
-        pq.write_table(data, tmp, compression="zstd")
-        os.replace(tmp, final)  # atomic: a reader or a kill never sees half a chunk
+        try:
+            pq.write_table(data, tmp, compression="zstd")
+            os.replace(tmp, final)  # atomic: a reader or a kill never sees half a chunk
+        except OSError as exc:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self._stop_tracing(f"cannot write {final}: {exc}")
+            return
         buffer.next_part += 1
         buffer.rows, buffer.blocks, buffer.pending = [], [], 0
+        self.manifest["part_rows"].setdefault(table, []).append(data.num_rows)
+        self._write_manifest()
 
     def flush(self) -> None:
         """Write every buffered row now."""
@@ -295,7 +360,10 @@ class RunWriter:
 
     # -- end -------------------------------------------------------------------------------------
     def close(self, status: str = "finished", error: str | None = None) -> None:
-        """Flush everything and mark the run ``finished`` (or ``failed`` with ``error``)."""
+        """Flush everything and mark the run ``finished`` (or ``failed`` with ``error``).
+
+        A run whose tracing stopped on a write failure closes as ``failed`` with that reason, without
+        raising: the trace is incomplete, the work it traced is not."""
         if self._closed:
             return
         if status not in ("finished", "failed"):
@@ -308,9 +376,12 @@ class RunWriter:
                 failure = failure or exc
         if failure is not None and status == "finished":
             status, error = "failed", str(failure)
+        if self.trace_error is not None and status == "finished":
+            lost = ", ".join(f"{n} {table}" for table, n in self.rows_not_written.items()) or "no"
+            status, error = "failed", f"tracing stopped: {self.trace_error} ({lost} rows not written)"
         self._closed = True
         self.manifest.update(status=status, error=error, end_time=_utc_now(), wall_time_s=self.wall_time_s)
-        _write_json_atomic(self.path / MANIFEST, self.manifest)
+        self._write_manifest()
         if failure is not None:
             raise failure
 

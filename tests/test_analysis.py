@@ -310,3 +310,38 @@ def test_learning_curve_of_a_real_environment_run(tmp_path):
     np.testing.assert_allclose(curve["return"], returns)
     assert curve["done"].all() and (curve["sim_time_s"] > 0).all()
     np.testing.assert_allclose(curve["sim_time_total_s"], np.cumsum(curve["sim_time_s"]))
+
+
+def _truncate(part):
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])
+
+
+def test_report_refuses_a_damaged_run_unless_asked_to_skip(tmp_path, capsys):
+    run = write_synthetic(tmp_path / "run")  # steps: 10 rows in chunks of 4, 4 and 2
+    bad = run.path / "steps" / "part-000001.parquet"
+    _truncate(bad)
+    assert main(["report", str(run.path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err and str(bad) in err and "--skip-damaged" in err
+    assert not (run.path / "report").exists()  # refused before anything is written
+
+    assert main(["report", str(run.path), "--skip-damaged"]) == 0
+    out, err = capsys.readouterr()
+    assert len(err.splitlines()) == 1 and err.startswith(
+        f"ns6g report: warning: 1 damaged part skipped, 4 rows missing: {bad} (4 rows): not a readable Parquet file")
+    page = (run.path / "report" / "index.html").read_text()
+    warning = next(line for line in page.splitlines() if "Incomplete" in line)
+    assert "4 rows missing" in warning and "part-000001.parquet" in warning
+    assert len(load_run(run.path, skip_damaged=True).steps) == 10 - 4
+
+
+def test_report_of_a_training_folder_shows_its_environment_runs(tmp_path):
+    with RunWriter(tmp_path / "job", kind="train") as job:
+        job.append("events", {"kind": "train-start"})
+        for i in range(2):
+            write_synthetic(tmp_path / "job" / "train" / f"env-{i}", kind="env", reward_offset=i)
+    curve = learning_curve(load_run(tmp_path / "job"))
+    assert sorted(curve["run"].unique()) == [str(tmp_path / "job" / "train" / f"env-{i}") for i in range(2)]
+    page = write_report([tmp_path / "job"]).read_text()
+    assert page.count("<img ") == len(QUESTIONS) and "env-0</td>" in page and "env-1</td>" in page

@@ -4,6 +4,12 @@ comparison; bad requests are refused before anything is written."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -38,6 +44,10 @@ def test_train_leaves_a_loadable_agent_and_a_run_directory(trained):
     curves = [learning_curve(load_run(out / "train" / f"env-{i}")) for i in range(2)]
     assert sum(int(c["steps"].sum()) for c in curves) >= 256
     assert all(c["done"].iloc[0] for c in curves)
+    # The job's folder finds them itself: every training and evaluation run, each under its own name.
+    job_curve = learning_curve(load_run(out))
+    assert {str(out / "train" / f"env-{i}") for i in range(2)} | {str(out / "eval" / "agent")} <= set(job_curve["run"])
+    assert int(job_curve[job_curve["run"].astype(str).str.contains("/train/")]["steps"].sum()) >= 256
     # The agent and every baseline ran on the same held-out seeds.
     episodes = pd.read_csv(out / "episodes.csv")
     assert set(episodes["policy"]) == {row["policy"] for row in summary["table"]}
@@ -94,3 +104,55 @@ def test_bad_requests_are_refused_before_anything_is_written(tmp_path, capsys):
 def test_settings_are_read_as_json_where_they_parse():
     assert parse_settings(["ues=8", "scenario=UMa", "fast_fading=false", "x=[1, 2]"], "--env") == {
         "ues": 8, "scenario": "UMa", "fast_fading": False, "x": [1, 2]}
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
+
+
+def test_sigkilled_training_leaves_readable_runs(tmp_path):
+    """SIGKILL of `ns6g train` mid-training: every complete chunk of every environment's run loads, the
+    scenarios exit, and the killed process's segments can be reaped."""
+    from ns6g.bridge import reap_stale_segments
+
+    out = tmp_path / "job"
+    ns6g = Path(sys.executable).with_name("ns6g")
+    proc = subprocess.Popen([str(ns6g), "train", "ns6g/LinkControl-v0", "--timesteps", "1000000", "--n-envs", "2",
+                             "--out", str(out), "--env", "episode_steps=20", "--checkpoints", "0", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        # Training environments write a chunk every 5 s of wall time: wait for one from each.
+        while not all(list((out / "train" / f"env-{i}" / "steps").glob("part-*.parquet")) for i in range(2)):
+            assert proc.poll() is None, f"ns6g train ended early: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "no chunk written in 300 s"
+            time.sleep(0.5)
+        scenarios = _children(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    for pid in scenarios:  # orphaned scenarios notice their parent is gone and exit
+        for _ in range(200):
+            if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"scenario {pid} still running after its trainer was killed")
+    reap_stale_segments()
+    assert not list(Path("/dev/shm").glob(f"ns6g-{proc.pid}-*"))
+
+    job = load_run(out)
+    assert job.status == "unfinished" and job.manifest["kind"] == "train"
+    assert [str(run.path.relative_to(out)) for run in job.runs] == ["train/env-0", "train/env-1"]
+    for run in job.runs:
+        assert run.status == "unfinished" and run.damaged == []
+        steps = run.steps
+        # The manifest records each chunk after renaming it into place: it may lag by the last one.
+        assert len(steps) > 0 and len(steps) >= sum(run.manifest["part_rows"].get("steps", []))
+        # Whole chunks only, in order: step numbers count up within each episode.
+        for _, episode in steps.groupby("episode"):
+            assert episode["step"].tolist() == list(range(len(episode)))
+    curve = learning_curve(job)
+    assert set(curve["run"]) == {str(out / "train" / f"env-{i}") for i in range(2)} and len(curve) > 0
