@@ -37,6 +37,7 @@ failed build or scenario); --debug (or NS6G_DEBUG=1) shows the traceback instead
 # (env i gets seed + i, evaluation seeds 10000 + seed + k).
 MAX_SEED = 2**31 - 1
 MESSAGE_LIMIT = 1000  # characters of an error message shown
+DEBUG_HELP = "show the traceback of an error instead of one line (also NS6G_DEBUG=1)"
 
 
 # -- argument types: every range and path is checked before a command starts ----------------------------
@@ -255,8 +256,7 @@ def _cmd_version(args: argparse.Namespace) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ns6g", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of an error instead of one line (also NS6G_DEBUG=1)")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("build", help="compile the ns-3 scenarios (cached by a hash of sources and flags)")
@@ -407,6 +407,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     for p in sub.choices.values():
         p.set_defaults(command_parser=p)  # so that main() names the command of an unknown argument
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 

@@ -204,8 +204,10 @@ def test_reproducers_from_the_shell(argv, command, needle, paths):
 
 def test_debug_shows_the_traceback(paths):
     argv = ["train", LINK, "--algo", "td3", "--out", paths["missing"]]
-    done = subprocess.run(ns6g_command() + ["--debug"] + argv, capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0 and "Traceback" in done.stderr and "TrainingError: unknown algorithm" in done.stderr
+    for debug_argv in (["--debug"] + argv, argv + ["--debug"]):
+        done = subprocess.run(ns6g_command() + debug_argv, capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0 and "Traceback" in done.stderr, done.stderr
+        assert "TrainingError: unknown algorithm" in done.stderr
     done = subprocess.run(ns6g_command() + argv, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "NS6G_DEBUG": "1"})
     assert "Traceback" in done.stderr
