@@ -154,10 +154,11 @@ CASES = [
 
 @pytest.mark.parametrize("argv, command, needles", [(c[0], c[1], c[2:]) for c in CASES],
                          ids=[case[0] or "(none)" for case in CASES])
-def test_bad_arguments_get_one_line(argv, command, needles, paths, capsys):
+def test_bad_arguments_get_one_line(argv, command, needles, paths, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default output folder (runs/train, ...) would land here
     status, err = run_main(capsys, [arg.format(**paths) for arg in argv.split()])
     assert_one_line_error(status, err, command, *(needle.format(**paths) for needle in needles))
-    assert not Path(paths["missing"]).exists()
+    assert not Path(paths["missing"]).exists() and not (tmp_path / "runs").exists()
     assert load_run(paths["failed"]).status == "failed"  # what was there is untouched
 
 
@@ -194,9 +195,9 @@ def ns6g_command() -> list[str]:
 
 
 @pytest.mark.parametrize("argv, command, needle", REPRODUCERS, ids=[case[0] for case in REPRODUCERS])
-def test_reproducers_from_the_shell(argv, command, needle, paths):
+def test_reproducers_from_the_shell(argv, command, needle, paths, tmp_path):
     done = subprocess.run(ns6g_command() + [arg.format(**paths) for arg in argv.split()], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "NS6G_DEBUG": ""})
+                          text=True, timeout=120, env={**os.environ, "NS6G_DEBUG": ""}, cwd=tmp_path)
     assert_one_line_error(done.returncode, done.stderr, command, needle.format(**paths))
     assert done.returncode == 2
     assert not Path(paths["missing"]).exists()
@@ -319,3 +320,22 @@ def test_overwrite_replaces_only_a_run_and_never_one_being_written(tmp_path):
         check_run_dir(live)
     claim_run_dir(live, overwrite=True).release()
     assert not live.exists()
+
+
+def test_the_library_refuses_what_the_command_refuses():
+    """The same ranges hold for callers of the Python API (the argument types only say it earlier)."""
+    from ns6g.demo import DemoConfig
+    from ns6g.flagship import FlagshipConfig
+    from ns6g.suite import SuiteError, run_tasks
+    from ns6g.training import TrainConfig, TrainingError
+
+    with pytest.raises(TrainingError, match="seed must be >= 0"):
+        TrainConfig(env_id=LINK, seed=-1)
+    with pytest.raises(TrainingError, match="n_envs must be >= 1"):
+        DemoConfig(n_envs=0)
+    with pytest.raises(TrainingError, match="fl_rounds must be >= 1"):
+        FlagshipConfig(fl_rounds=0)
+    with pytest.raises(ValueError, match="unknown demo 'nope'"):
+        DemoConfig(demo="nope")
+    with pytest.raises(SuiteError, match="jobs must be a whole number >= 1"):
+        run_tasks([], jobs=-1, progress=False)
