@@ -288,7 +288,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="trace: detail level of the traced run (default summary)")
     p.add_argument("--config", type=Path, default=None, help="suite: the suite file (TOML; default: the shipped one)")
     p.add_argument("--baseline", type=Path, default=None, help="suite: baseline file (JSON) to compare with")
-    p.add_argument("--write-baseline", type=output_file, default=None, help="suite: write the results as a baseline file")
+    p.add_argument("--write-baseline", type=output_file, default=None,
+                   help="suite: write the results as a baseline file")
     p.add_argument("--out", type=output_dir, default=None, help="suite: folder for results.csv/.json/.md and tasks.csv")
     p.add_argument("--backend", choices=["process", "ray"], default="process",
                    help="suite: local process pool (default) or Ray (pip install 'ns6g[ray]')")
@@ -314,7 +315,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--timesteps", type=positive_int, default=None,
                    help="PPO training steps (default 20000 for flagship, 30000 for the others)")
     p.add_argument("--fl-rounds", type=positive_int, default=5, help="flagship: rounds of each learner job (default 5)")
-    p.add_argument("--n-envs", type=positive_int, default=4, help="parallel scenario processes for training (default 4)")
+    p.add_argument("--n-envs", type=positive_int, default=4,
+                   help="parallel scenario processes for training (default 4)")
     p.add_argument("--seed", type=seed, default=0, help="seed of training and evaluation (default 0)")
     p.add_argument("--eval-seeds", type=positive_int, default=5, help="held-out evaluation episodes (default 5)")
     p.add_argument("--out", type=output_dir, default=None,
@@ -333,14 +335,16 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("env_id", help="environment id, e.g. ns6g/LinkControl-v0 (`ns6g envs` lists them)")
     p.add_argument("--algo", default="ppo", help="ppo (default), a2c, dqn (Discrete actions) or sac (Box actions)")
-    p.add_argument("--timesteps", type=positive_int, default=10_000, help="training steps over all envs (default 10000)")
+    p.add_argument("--timesteps", type=positive_int, default=10_000,
+                   help="training steps over all envs (default 10000)")
     p.add_argument("--n-envs", type=positive_int, default=4, help="parallel scenario processes (default 4)")
     p.add_argument("--seed", type=seed, default=0, help="seed of training and of the evaluation seeds (default 0)")
     p.add_argument("--out", type=output_dir, default=Path("runs/train"),
                    help="run directory to create (default runs/train)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (a failed one, say)")
-    p.add_argument("--eval-seeds", type=positive_int, default=5, help="held-out evaluation episodes per policy (default 5)")
+    p.add_argument("--eval-seeds", type=positive_int, default=5,
+                   help="held-out evaluation episodes per policy (default 5)")
     p.add_argument("--checkpoints", type=non_negative_int, default=5,
                    help="agents saved during training (default 5; 0: none)")
     p.add_argument("--env", action="append", type=setting, default=[], metavar="KEY=VALUE",

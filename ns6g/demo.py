@@ -178,7 +178,8 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
                 "report": str(report),
             }
             (out / "summary.json").write_text(json.dumps(summary, indent=2))
-            run.set(**{k: summary[k] for k in ("headline_baseline", "mean_return", "ppo_minus_headline", "train_seconds")})
+            run.set(**{k: summary[k]
+                       for k in ("headline_baseline", "mean_return", "ppo_minus_headline", "train_seconds")})
     except BaseException:
         if model is None or model.num_timesteps == 0:
             claim.release()  # nothing was trained: leave nothing that blocks the same command again

@@ -64,15 +64,17 @@ def run_flagship(config: FlagshipConfig, progress: bool = True) -> dict[str, Any
                        seeds=[config.seed]) as run:
             # 1. The agent on the 6G RAN.
             agent = train(TrainConfig(env_id=RAN_ENV, algo="ppo", timesteps=config.timesteps, n_envs=config.n_envs,
-                                      seed=config.seed, out=out / "agent", env_kwargs=RAN_KWARGS, algo_kwargs=PPO_KWARGS,
-                                      eval_seeds=config.eval_seeds, checkpoints=2), progress=progress)
-            run.append("events", {"kind": "agent-done", "wall_time_s": run.wall_time_s, "detail": "ppo trained and evaluated"})
+                                      seed=config.seed, out=out / "agent", env_kwargs=RAN_KWARGS,
+                                      algo_kwargs=PPO_KWARGS, eval_seeds=config.eval_seeds, checkpoints=2),
+                          progress=progress)
+            run.append("events", {"kind": "agent-done", "wall_time_s": run.wall_time_s,
+                                  "detail": "ppo trained and evaluated"})
 
             # 2. Federated split learning over the emulated 6G cell (same network, same seed for every protocol).
             jobs = {}
             for protocol in FSL_PROTOCOLS:
-                job_config = dict(protocol=protocol, rounds=config.fl_rounds, clients=config.fl_clients, model="small_cnn",
-                                  dataset="digits", cut=2, seed=config.seed)
+                job_config = dict(protocol=protocol, rounds=config.fl_rounds, clients=config.fl_clients,
+                                  model="small_cnn", dataset="digits", cut=2, seed=config.seed)
                 with RunWriter(out / "fsl" / protocol, kind="fl", config=job_config, seeds=[config.seed]) as job_run, \
                         CoSimNetwork(FlNetworkConfig(clients=config.fl_clients), seed=config.seed + 1) as network:
                     result = FlJob(job_config, network=network, run=job_run).run()

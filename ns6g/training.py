@@ -220,7 +220,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
             (out / AGENT_INFO).write_text(json.dumps(
                 {"algo": config.algo, "env_id": config.env_id, "env_kwargs": env_kwargs, "seed": config.seed,
                  "timesteps": config.timesteps}, indent=2, default=str))
-            run.append("events", {"kind": "train-end", "wall_time_s": train_s, "detail": f"agent saved to {AGENT_FILE}"})
+            run.append("events", {"kind": "train-end", "wall_time_s": train_s,
+                                  "detail": f"agent saved to {AGENT_FILE}"})
 
             summary = evaluate_agent(out / AGENT_FILE, seeds=eval_seeds(config.seed, config.eval_seeds), out=out,
                                      progress=progress, model=model)
