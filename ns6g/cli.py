@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,17 +28,83 @@ commands:
   evaluate   evaluate a saved agent against the environment's baselines on held-out seeds
   report     write an HTML report (figures and tables) of one or more run directories
   version    print the versions of ns6g, ns-3, Python, gymnasium, stable-baselines3 and torch
+
+Bad arguments and unusable paths end with one line `ns6g COMMAND: error: ...` and exit status 2 (1 for a
+failed build or scenario); --debug (or NS6G_DEBUG=1) shows the traceback instead.
 """
+
+# Seeds of every command: NumPy's legacy seeding (Stable-Baselines3) takes < 2**32, and jobs add offsets
+# (env i gets seed + i, evaluation seeds 10000 + seed + k).
+MAX_SEED = 2**31 - 1
+MESSAGE_LIMIT = 1000  # characters of an error message shown
+DEBUG_HELP = "show the traceback of an error instead of one line (also NS6G_DEBUG=1)"
+
+
+# -- argument types: every range and path is checked before a command starts ----------------------------
+def _whole_number(low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = _whole_number(1)
+non_negative_int = _whole_number(0)
+seed = _whole_number(0, MAX_SEED)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def output_dir(text: str) -> Path:
+    """A folder that exists or can be created, and can be written (ns6g.outputs.check_output_dir)."""
+    from ns6g.outputs import OutputError, check_output_dir
+
+    try:
+        return check_output_dir(text)
+    except OutputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def output_file(text: str) -> Path:
+    from ns6g.outputs import OutputError, check_output_file
+
+    try:
+        return check_output_file(text)
+    except OutputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` to ``(key, value)``; the value is read as JSON when it parses (numbers, true, lists),
+    else kept as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ns6g.build import BuildError, build
+    from ns6g.build import build
 
-    try:
-        result = build(force=args.force, jobs=args.jobs)
-    except BuildError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    result = build(force=args.force, jobs=args.jobs)
     state = f"built in {result.seconds:.1f} s" if result.built else "up to date"
     print(f"{len(result.scenarios)} scenarios {state}: {', '.join(result.scenarios)}")
     print(f"binaries: {result.bin_dir}")
@@ -68,17 +136,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_suite(args: argparse.Namespace) -> int:
-    from ns6g.suite import DEFAULT_SUITE, SuiteError, baseline_from, load_baseline, load_suite, metric_values, run_suite
+    from ns6g.suite import DEFAULT_SUITE, baseline_from, load_baseline, load_suite, metric_values, run_suite
 
-    try:
-        suite = load_suite(args.config or DEFAULT_SUITE)
-        baseline = load_baseline(args.baseline) if args.baseline else None
-        table, regressions = run_suite(suite, out=args.out, backend=args.backend, jobs=args.jobs,
-                                       address=args.address, baseline=baseline, progress=not args.json)
-    except SuiteError as exc:
-        print(f"ns6g bench suite: {exc}", file=sys.stderr)
-        return 2
+    suite = load_suite(args.config or DEFAULT_SUITE)
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    table, regressions = run_suite(suite, out=args.out, backend=args.backend, jobs=args.jobs,
+                                   address=args.address, baseline=baseline, progress=not args.json)
     if args.write_baseline:
+        args.write_baseline.parent.mkdir(parents=True, exist_ok=True)
         args.write_baseline.write_text(json.dumps(baseline_from(table), indent=2) + "\n")
     if args.json:
         print(json.dumps({"results": table.to_dict(orient="records"), "metrics": metric_values(table),
@@ -99,7 +164,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         from ns6g.flagship import FlagshipConfig, format_flagship, run_flagship
 
         config = FlagshipConfig(timesteps=args.timesteps or 20_000, n_envs=args.n_envs, seed=args.seed,
-                                eval_seeds=args.eval_seeds, fl_rounds=args.fl_rounds, out=args.out)
+                                eval_seeds=args.eval_seeds, fl_rounds=args.fl_rounds, out=args.out,
+                                overwrite=args.overwrite)
         print(f"ns6g demo: PPO on the 6G RAN for {config.timesteps} steps against RR/PF/MR, then SplitFed V1 and "
               f"FedAvg over the emulated 6G cell for {config.fl_rounds} rounds, then one report")
         summary = run_flagship(config, progress=not args.quiet)
@@ -110,7 +176,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ns6g.demo import DemoConfig, format_summary, run_demo
 
     config = DemoConfig(demo=args.which, timesteps=args.timesteps or 30_000, n_envs=args.n_envs, seed=args.seed,
-                        eval_seeds=args.eval_seeds, out=args.out)
+                        eval_seeds=args.eval_seeds, out=args.out, overwrite=args.overwrite)
     print(f"ns6g demo {config.demo}: PPO on {config.n_envs} scenario processes for {config.timesteps} steps, "
           f"then evaluation against the baselines on {config.eval_seeds} held-out seeds")
     summary = run_demo(config, progress=not args.quiet)
@@ -120,35 +186,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def parse_settings(pairs: Sequence[str], what: str) -> dict[str, object]:
-    """``KEY=VALUE`` pairs to a dict; a value is read as JSON when it parses (numbers, true, lists), else
-    kept as a string."""
-    settings: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{what}: expected KEY=VALUE, got {pair!r}")
-        try:
-            settings[key] = json.loads(text)
-        except json.JSONDecodeError:
-            settings[key] = text
-    return settings
+    """``KEY=VALUE`` pairs to a dict (see :func:`setting`); ValueError naming ``what`` for a malformed pair."""
+    try:
+        return dict(setting(pair) for pair in pairs)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ns6g.runs import RunError
-    from ns6g.training import TrainConfig, TrainingError, format_evaluation, train
+    from ns6g.training import TrainConfig, format_evaluation, train
 
-    try:
-        config = TrainConfig(env_id=args.env_id, algo=args.algo, timesteps=args.timesteps, n_envs=args.n_envs,
-                             seed=args.seed, out=args.out, eval_seeds=args.eval_seeds, checkpoints=args.checkpoints,
-                             env_kwargs=parse_settings(args.env, "--env"),
-                             algo_kwargs=parse_settings(args.algo_arg, "--algo-arg"))
-        print(f"ns6g train: {config.algo} on {config.env_id}, {config.n_envs} scenario processes, "
-              f"{config.timesteps} steps -> {config.out}")
-        summary = train(config, progress=not args.quiet)
-    except (ValueError, TypeError, RunError) as exc:  # TrainingError, ConfigError: ValueErrors
-        print(f"ns6g train: {exc}", file=sys.stderr)
-        return 2
+    config = TrainConfig(env_id=args.env_id, algo=args.algo, timesteps=args.timesteps, n_envs=args.n_envs,
+                         seed=args.seed, out=args.out, eval_seeds=args.eval_seeds, checkpoints=args.checkpoints,
+                         env_kwargs=dict(args.env), algo_kwargs=dict(args.algo_arg), overwrite=args.overwrite)
+    print(f"ns6g train: {config.algo} on {config.env_id}, {config.n_envs} scenario processes, "
+          f"{config.timesteps} steps -> {config.out}")
+    summary = train(config, progress=not args.quiet)
     print(format_evaluation(summary))
     print(f"trained in {summary['train_seconds']:.0f} s; run directory {config.out} "
           f"(agent.zip, tensorboard/, checkpoints/, train/, eval/, summary.json)")
@@ -157,31 +210,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_fl(args: argparse.Namespace) -> int:
     from ns6g.fl import format_summary, run_fl
-    from ns6g.runs import RunError
 
     job = {"protocol": args.protocol, "rounds": args.rounds, "clients": args.clients, "mode": args.mode,
-           "seed": args.seed}
-    try:
-        job.update(parse_settings(args.set, "--set"))
-        summary = run_fl(job, scenario=args.scenario, network=args.network, out=args.out, progress=not args.quiet)
-    except (ValueError, TypeError, RunError) as exc:  # ConfigError is a ValueError
-        print(f"ns6g fl: {exc}", file=sys.stderr)
-        return 2
+           "seed": args.seed, **dict(args.set)}
+    summary = run_fl(job, scenario=args.scenario, network=args.network, out=args.out, progress=not args.quiet,
+                     overwrite=args.overwrite)
     print(json.dumps(summary) if args.json else format_summary(summary))
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ns6g.runs import RunError
-    from ns6g.training import TrainingError, eval_seeds, evaluate_agent, format_evaluation
+    from ns6g.training import eval_seeds, evaluate_agent, format_evaluation
 
-    try:
-        env_kwargs = parse_settings(args.env, "--env") if args.env else None
-        summary = evaluate_agent(args.agent, env_id=args.env_id, env_kwargs=env_kwargs,
-                                 seeds=eval_seeds(args.seed, args.seeds), out=args.out, progress=not args.quiet)
-    except (ValueError, TypeError, RunError) as exc:  # TrainingError, ConfigError: ValueErrors
-        print(f"ns6g evaluate: {exc}", file=sys.stderr)
-        return 2
+    summary = evaluate_agent(args.agent, env_id=args.env_id, env_kwargs=dict(args.env) if args.env else None,
+                             seeds=eval_seeds(args.seed, args.seeds), out=args.out, progress=not args.quiet)
     print(format_evaluation(summary))
     if args.json:
         print(json.dumps(summary, default=str))
@@ -203,15 +245,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import warnings
 
     from ns6g.analysis import DamagedRunWarning, write_report
-    from ns6g.runs import RunError
 
-    try:
-        with warnings.catch_warnings(record=True) as caught:  # a skipped damaged part: one stderr line
-            warnings.simplefilter("always", DamagedRunWarning)
-            index = write_report(args.runs, args.out, skip_damaged=args.skip_damaged)
-    except RunError as exc:  # NotARunError, RunSchemaError, DamagedRunError: one line, no traceback
-        print(f"ns6g report: {exc}", file=sys.stderr)
-        return 2
+    # NotARunError, RunSchemaError, DamagedRunError: one line from main(), exit 2
+    with warnings.catch_warnings(record=True) as caught:  # a skipped damaged part: one stderr line
+        warnings.simplefilter("always", DamagedRunWarning)
+        index = write_report(args.runs, args.out, skip_damaged=args.skip_damaged)
     for warning in caught:
         print(f"ns6g report: warning: {warning.message}", file=sys.stderr)
     print(index)
@@ -227,14 +265,13 @@ def _cmd_version(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ns6g", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="ns6g", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("build", help="compile the ns-3 scenarios (cached by a hash of sources and flags)")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
-    p.add_argument("--jobs", type=int, default=None, help="parallel compile jobs (default: cores)")
+    p.add_argument("--jobs", type=positive_int, default=None, help="parallel compile jobs (default: cores)")
     p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser(
@@ -258,22 +295,23 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "soak", "suite"],
                    help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--iterations", type=int, default=20_000, help="bridge: exchanges per size (default 20000)")
-    p.add_argument("--seconds", type=float, default=None,
+    p.add_argument("--iterations", type=positive_int, default=20_000, help="bridge: exchanges per size (default 20000)")
+    p.add_argument("--seconds", type=positive_float, default=None,
                    help="parallel: seconds per count (default 4); soak: seconds of the whole run (default 60)")
-    p.add_argument("--envs", type=int, default=8, help="soak: environments in the vector (default 8)")
+    p.add_argument("--envs", type=positive_int, default=8, help="soak: environments in the vector (default 8)")
     p.add_argument("--env", default="ns6g/LinkControl-v0", help="soak: environment id (default ns6g/LinkControl-v0)")
     p.add_argument("--detail", choices=["summary", "full"], default="summary",
                    help="trace: detail level of the traced run (default summary)")
     p.add_argument("--config", type=Path, default=None, help="suite: the suite file (TOML; default: the shipped one)")
     p.add_argument("--baseline", type=Path, default=None, help="suite: baseline file (JSON) to compare with")
-    p.add_argument("--write-baseline", type=Path, default=None, help="suite: write the results as a baseline file")
-    p.add_argument("--out", type=Path, default=None, help="suite: folder for results.csv/.json/.md and tasks.csv")
+    p.add_argument("--write-baseline", type=output_file, default=None,
+                   help="suite: write the results as a baseline file")
+    p.add_argument("--out", type=output_dir, default=None, help="suite: folder for results.csv/.json/.md and tasks.csv")
     p.add_argument("--backend", choices=["process", "ray"], default="process",
                    help="suite: local process pool (default) or Ray (pip install 'ns6g[ray]')")
     p.add_argument("--address", default=None,
                    help="suite, ray: cluster to join ('auto', 'ray://host:10001'); default: start a local instance")
-    p.add_argument("--jobs", type=int, default=None, help="suite: parallel tasks (default: cores)")
+    p.add_argument("--jobs", type=positive_int, default=None, help="suite: parallel tasks (default: cores)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser(
@@ -290,14 +328,16 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("which", nargs="?", choices=["flagship", "link", "ran", "split"], default="flagship",
                    help="which demo (default flagship)")
-    p.add_argument("--timesteps", type=int, default=None,
+    p.add_argument("--timesteps", type=positive_int, default=None,
                    help="PPO training steps (default 20000 for flagship, 30000 for the others)")
-    p.add_argument("--fl-rounds", type=int, default=5, help="flagship: rounds of each learner job (default 5)")
-    p.add_argument("--n-envs", type=int, default=4, help="parallel scenario processes for training (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
-    p.add_argument("--eval-seeds", type=int, default=5, help="held-out evaluation episodes (default 5)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--fl-rounds", type=positive_int, default=5, help="flagship: rounds of each learner job (default 5)")
+    p.add_argument("--n-envs", type=positive_int, default=4,
+                   help="parallel scenario processes for training (default 4)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of training and evaluation (default 0)")
+    p.add_argument("--eval-seeds", type=positive_int, default=5, help="held-out evaluation episodes (default 5)")
+    p.add_argument("--out", type=output_dir, default=None,
                    help="run directory to create (default runs/demo-<demo>-<UTC date-time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
 
@@ -311,15 +351,21 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("env_id", help="environment id, e.g. ns6g/LinkControl-v0 (`ns6g envs` lists them)")
     p.add_argument("--algo", default="ppo", help="ppo (default), a2c, dqn (Discrete actions) or sac (Box actions)")
-    p.add_argument("--timesteps", type=int, default=10_000, help="training steps over all envs (default 10000)")
-    p.add_argument("--n-envs", type=int, default=4, help="parallel scenario processes (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of training and of the evaluation seeds (default 0)")
-    p.add_argument("--out", type=Path, default=Path("runs/train"), help="run directory to create (default runs/train)")
-    p.add_argument("--eval-seeds", type=int, default=5, help="held-out evaluation episodes per policy (default 5)")
-    p.add_argument("--checkpoints", type=int, default=5, help="agents saved during training (default 5; 0: none)")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--timesteps", type=positive_int, default=10_000,
+                   help="training steps over all envs (default 10000)")
+    p.add_argument("--n-envs", type=positive_int, default=4, help="parallel scenario processes (default 4)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of training and of the evaluation seeds (default 0)")
+    p.add_argument("--out", type=output_dir, default=Path("runs/train"),
+                   help="run directory to create (default runs/train)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (a failed one, say)")
+    p.add_argument("--eval-seeds", type=positive_int, default=5,
+                   help="held-out evaluation episodes per policy (default 5)")
+    p.add_argument("--checkpoints", type=non_negative_int, default=5,
+                   help="agents saved during training (default 5; 0: none)")
+    p.add_argument("--env", action="append", type=setting, default=[], metavar="KEY=VALUE",
                    help="environment setting (repeatable), e.g. --env ues=8 --env scenario=UMa")
-    p.add_argument("--algo-arg", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--algo-arg", action="append", type=setting, default=[], metavar="KEY=VALUE",
                    help="algorithm argument (repeatable), e.g. --algo-arg learning_rate=1e-3 --algo-arg n_steps=256")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
@@ -334,15 +380,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="default",
                    help="network: a preset (default, paper003, three-cell) or a .toml/.json file of "
                         "FlNetworkConfig fields (default: default)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
-    p.add_argument("--clients", type=int, default=4, help="clients (default 4)")
+    p.add_argument("--rounds", type=positive_int, default=3, help="rounds (default 3)")
+    p.add_argument("--clients", type=positive_int, default=4, help="clients (default 4)")
     p.add_argument("--network", choices=["cosim", "none"], default="cosim",
                    help="cosim: ns-3 fl-network scenario; none: transfers take no time (default cosim)")
     p.add_argument("--mode", choices=["train", "profile"], default="train",
                    help="train: real PyTorch training; profile: the same traffic without training")
-    p.add_argument("--seed", type=int, default=0, help="seed of the job (ns-3 RngRun = seed + 1)")
-    p.add_argument("--out", type=Path, default=None, help="run directory to write (must not hold a run)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--seed", type=seed, default=0, help="seed of the job (ns-3 RngRun = seed + 1)")
+    p.add_argument("--out", type=output_dir, default=None, help="run directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    p.add_argument("--set", action="append", type=setting, default=[], metavar="KEY=VALUE",
                    help="more FlJobConfig fields, e.g. --set model=resnet18_style --set cut=3 (repeatable)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -351,11 +398,11 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a saved agent against the environment's baselines")
     p.add_argument("agent", type=Path, help="agent.zip written by `ns6g train` (or its run directory)")
     p.add_argument("env_id", nargs="?", default=None, help="environment id (default: the one it was trained on)")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--env", action="append", type=setting, default=[], metavar="KEY=VALUE",
                    help="environment settings replacing the training ones (repeatable)")
-    p.add_argument("--seeds", type=int, default=5, help="evaluation episodes per policy (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="first evaluation seed is 10000 + SEED (default 0)")
-    p.add_argument("--out", type=Path, default=None, help="write traced evaluation runs to OUT/eval/<policy>")
+    p.add_argument("--seeds", type=positive_int, default=5, help="evaluation episodes per policy (default 5)")
+    p.add_argument("--seed", type=seed, default=0, help="first evaluation seed is 10000 + SEED (default 0)")
+    p.add_argument("--out", type=output_dir, default=None, help="write traced evaluation runs to OUT/eval/<policy>")
     p.add_argument("--json", action="store_true", help="also print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_evaluate)
@@ -371,7 +418,7 @@ def make_parser() -> argparse.ArgumentParser:
         "files and writes index.html. Questions without data in the runs are listed, not errors.",
     )
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories (several are compared)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_dir, default=None,
                    help="report folder (default RUN/report for one run, ./ns6g-report for several)")
     p.add_argument("--skip-damaged", action="store_true",
                    help="report what can be read when a Parquet part cannot, saying what is missing "
@@ -380,16 +427,65 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("version", help="print the versions of ns6g and what it runs on")
     p.set_defaults(func=_cmd_version)
+
+    for p in sub.choices.values():
+        p.set_defaults(command_parser=p)  # so that main() names the command of an unknown argument
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line (``ns6g train: error: argument --seed: must be ...``), not the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _exit_status(exc: Exception) -> int | None:
+    """Exit status of an error whose message is the whole answer: 2 for a request that cannot run (a bad
+    setting, a path that cannot be read or written, a run directory in the way), 1 for a build or a
+    scenario that failed. None for anything else: a bug, which keeps its traceback."""
+    from ns6g.bridge import BridgeError
+    from ns6g.build import BuildError, UnknownScenarioError
+    from ns6g.runs import RunError
+
+    if isinstance(exc, (BuildError, BridgeError)):
+        return 1
+    if isinstance(exc, (ValueError, OSError, RunError, UnknownScenarioError)):  # ConfigError & co. are ValueErrors
+        return 2
+    return None
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        text = f"{exc.strerror or exc}: {exc.filename}"
+    elif isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    else:
+        text = str(exc) or type(exc).__name__
+    text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+    if len(text) > MESSAGE_LIMIT:  # a tensor or a table in a message: the start says what happened
+        text = f"{text[:MESSAGE_LIMIT]} ... ({len(text) - MESSAGE_LIMIT} more characters: --debug shows them)"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    args, unknown = make_parser().parse_known_args(argv)
+    if unknown:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    debug = args.debug or os.environ.get("NS6G_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        status = _exit_status(exc)
+        if status is None or debug:
+            raise  # an unexpected error is a bug: its traceback is the report
+        command = f"ns6g {args.command}" + (f" {args.which}" if args.command == "bench" else "")
+        print(f"{command}: error: {_message(exc)}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

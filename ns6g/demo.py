@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from ns6g.training import check_counts
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ class DemoConfig:
     eval_seeds: int = 5
     out: Path | None = None  # default: runs/demo-<demo>-<UTC date and time>
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # on top of the demo's own
+    overwrite: bool = False  # replace a run already in ``out`` (else it is refused)
+
+    def __post_init__(self) -> None:
+        if self.demo not in DEMOS:
+            raise ValueError(f"unknown demo {self.demo!r}: choose one of {', '.join(DEMOS)}")
+        check_counts(self, timesteps=1, n_envs=1, eval_seeds=1, seed=0)
 
 
 def default_out(demo: str) -> Path:
@@ -111,6 +118,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
     import ns6g.envs  # noqa: F401
     from ns6g.analysis import write_report
     from ns6g.evaluation import baselines, evaluate_contenders, make_env
+    from ns6g.outputs import claim_run_dir
     from ns6g.policies import Contender, SB3Policy
     from ns6g.runs import RunWriter
     from ns6g.vec_env import BridgeVecEnv
@@ -124,50 +132,58 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
     torch.manual_seed(config.seed)
     torch.set_num_threads(1)  # the scenario processes want the other core
     manifest_config = {"env_id": spec.env_id, **{k: str(v) for k, v in asdict(config).items()}, "env": env_kwargs}
-    with RunWriter(out, kind="demo", config=manifest_config, seeds=[config.seed, *seeds]) as run:
-        run.append("events", {"kind": "train-start", "wall_time_s": run.wall_time_s,
-                              "detail": f"PPO, {config.n_envs} envs, {config.timesteps} steps"})
-        make = functools.partial(make_env, spec.env_id, **env_kwargs)
-        venv = make_vec_env(make, n_envs=config.n_envs, seed=config.seed, vec_env_cls=BridgeVecEnv)
-        try:
-            model = PPO(spec.policy, venv, seed=config.seed, device="cpu", verbose=0, **spec.ppo_kwargs)
-            model.learn(total_timesteps=config.timesteps, progress_bar=progress)
-        finally:
-            venv.close()
-        train_s = run.wall_time_s
-        model.save(out / "ppo.zip")
-        run.append("events", {"kind": "train-end", "wall_time_s": train_s, "detail": "agent saved"})
+    claim = claim_run_dir(out, config.overwrite)
+    model = None
+    try:
+        with RunWriter(out, kind="demo", config=manifest_config, seeds=[config.seed, *seeds]) as run:
+            run.append("events", {"kind": "train-start", "wall_time_s": run.wall_time_s,
+                                  "detail": f"PPO, {config.n_envs} envs, {config.timesteps} steps"})
+            make = functools.partial(make_env, spec.env_id, **env_kwargs)
+            venv = make_vec_env(make, n_envs=config.n_envs, seed=config.seed, vec_env_cls=BridgeVecEnv)
+            try:
+                model = PPO(spec.policy, venv, seed=config.seed, device="cpu", verbose=0, **spec.ppo_kwargs)
+                model.learn(total_timesteps=config.timesteps, progress_bar=progress)
+            finally:
+                venv.close()
+            train_s = run.wall_time_s
+            model.save(out / "ppo.zip")
+            run.append("events", {"kind": "train-end", "wall_time_s": train_s, "detail": "agent saved"})
 
-        # Evaluation seeds start far from the training seeds (SB3 seeds env i with seed + i). Each
-        # contender runs in its own environment so that each writes its own run directory.
-        contenders = {"ppo": Contender(SB3Policy(model)), **baselines(spec.env_id, env_kwargs, config.seed)}
-        episodes = evaluate_contenders(spec.env_id, env_kwargs, contenders, seeds, out=out)
-        run.append("events", {"kind": "eval-end", "wall_time_s": run.wall_time_s,
-                              "detail": f"{len(contenders)} contenders x {len(seeds)} seeds"})
-        table = episodes.groupby("policy", sort=False)[spec.summary_columns].mean()
-        headline, others = spec.shown(table)
-        shown = table.loc[["ppo", headline, *others]]
-        episodes.to_csv(out / "episodes.csv", index=False)
-        report = write_report([out / "eval" / name for name in shown.index], out / "report", progress=False)
+            # Evaluation seeds start far from the training seeds (SB3 seeds env i with seed + i). Each
+            # contender runs in its own environment so that each writes its own run directory.
+            contenders = {"ppo": Contender(SB3Policy(model)), **baselines(spec.env_id, env_kwargs, config.seed)}
+            episodes = evaluate_contenders(spec.env_id, env_kwargs, contenders, seeds, out=out)
+            run.append("events", {"kind": "eval-end", "wall_time_s": run.wall_time_s,
+                                  "detail": f"{len(contenders)} contenders x {len(seeds)} seeds"})
+            table = episodes.groupby("policy", sort=False)[spec.summary_columns].mean()
+            headline, others = spec.shown(table)
+            shown = table.loc[["ppo", headline, *others]]
+            episodes.to_csv(out / "episodes.csv", index=False)
+            report = write_report([out / "eval" / name for name in shown.index], out / "report", progress=False)
 
-        summary = {
-            "demo": config.demo,
-            "env_id": spec.env_id,
-            "env_kwargs": env_kwargs,
-            "config": {k: str(v) for k, v in asdict(config).items()},
-            "train_seconds": train_s,
-            "eval_seeds": seeds,
-            "episode_steps": int(episodes["steps"].iloc[0]),
-            "headline_baseline": headline,
-            "mean_return": shown["return"].to_dict(),
-            "ppo_minus_headline": float(shown.loc["ppo", "return"] - shown.loc[headline, "return"]),
-            "table": shown.reset_index().to_dict(orient="records"),
-            "agent": str(out / "ppo.zip"),
-            "run_dir": str(out),
-            "report": str(report),
-        }
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        run.set(**{k: summary[k] for k in ("headline_baseline", "mean_return", "ppo_minus_headline", "train_seconds")})
+            summary = {
+                "demo": config.demo,
+                "env_id": spec.env_id,
+                "env_kwargs": env_kwargs,
+                "config": {k: str(v) for k, v in asdict(config).items()},
+                "train_seconds": train_s,
+                "eval_seeds": seeds,
+                "episode_steps": int(episodes["steps"].iloc[0]),
+                "headline_baseline": headline,
+                "mean_return": shown["return"].to_dict(),
+                "ppo_minus_headline": float(shown.loc["ppo", "return"] - shown.loc[headline, "return"]),
+                "table": shown.reset_index().to_dict(orient="records"),
+                "agent": str(out / "ppo.zip"),
+                "run_dir": str(out),
+                "report": str(report),
+            }
+            (out / "summary.json").write_text(json.dumps(summary, indent=2))
+            run.set(**{k: summary[k]
+                       for k in ("headline_baseline", "mean_return", "ppo_minus_headline", "train_seconds")})
+    except BaseException:
+        if model is None or model.num_timesteps == 0:
+            claim.release()  # nothing was trained: leave nothing that blocks the same command again
+        raise
     return summary
 
 

@@ -21,6 +21,7 @@ from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.engine import FlJob, FlJobConfig, JobResult
 from ns6g.learners.network import Network
 from ns6g.learners.no_network import NoNetwork
+from ns6g.outputs import claim_run_dir
 from ns6g.runs import RunWriter
 
 __all__ = ["NETWORK_PRESETS", "format_summary", "network_config", "run_fl"]
@@ -68,9 +69,13 @@ def run_fl(
     network: str = "cosim",
     out: str | Path | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run the job ``job`` (FlJobConfig fields) on ``network`` ("cosim": the ``fl-network`` ns-3
     scenario of ``scenario``; "none": :class:`NoNetwork`), tracing into ``out`` when given.
+
+    A run already in ``out`` is refused, or replaced with ``overwrite``; a job that fails before its first
+    round is over leaves no run directory (:mod:`ns6g.outputs`).
 
     Returns the summary (JSON-serialisable): protocol, mode, rounds, clients, final accuracy (NaN in
     profile mode), simulated seconds, client and total energy (J), bytes up and down, wall seconds."""
@@ -79,12 +84,14 @@ def run_fl(
         raise ValueError(f"unknown network {network!r}; valid: cosim, none")
     edges = config.edges if config.protocol == "hierarchical-fsl" else 1
     net_config = network_config(scenario, config.clients, edges)
-    writer = None
+    writer = claim = None
     if out is not None:
+        claim = claim_run_dir(out, overwrite)
         writer = RunWriter(out, kind="learner", seeds=[config.seed], config={
             "job": config.model_dump(), "network": network,
             "scenario": scenario, "network_config": net_config.model_dump() if network == "cosim" else None})
     net: Network | None = None
+    rounds_done = 0
     try:
         if network == "cosim":
             net = CoSimNetwork(net_config, seed=config.seed + 1)  # ns-3 RngRun >= 1
@@ -97,10 +104,13 @@ def run_fl(
                 record = fl.run_round()
                 bar.set_postfix(acc=f"{record.test_accuracy:.3f}", sim_s=f"{record.end_s:.2f}")
                 bar.update()
+                rounds_done += 1
         result = fl.result()
     except BaseException as exc:
         if writer is not None:
             writer.close("failed", f"{type(exc).__name__}: {exc}")
+            if rounds_done == 0:
+                claim.release()  # nothing was learned: leave nothing that blocks the same command again
         raise
     finally:
         if net is not None:

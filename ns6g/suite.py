@@ -190,6 +190,9 @@ def run_tasks(tasks: Sequence[Task], backend: Backend = "process", jobs: int | N
     """Run every task; one row per task in the order given, whatever the backend."""
     from tqdm.auto import tqdm
 
+    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+        raise SuiteError(f"jobs must be a whole number >= 1 (got {jobs!r})")
+
     bar = tqdm(total=len(tasks), desc="suite", unit="task", disable=not progress)
     if backend == "process":
         import multiprocessing

@@ -294,7 +294,7 @@ def test_report_command_refuses_a_non_run_path(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "Traceback" not in err
-    assert err.strip() == f"ns6g report: {tmp_path} is not a run directory (it has no manifest.json)"
+    assert err.strip() == f"ns6g report: error: {tmp_path} is not a run directory (it has no manifest.json)"
     assert not (tmp_path / "report").exists()
 
 
