@@ -161,13 +161,10 @@ class ScenarioEnv(gym.Env):
         except (ScenarioCrashed, ScenarioNotResponding) as exc:
             death = exc
         if not self._death_reported:  # died unseen (e.g. after the episode's last step): say so once
-            if self.recorder is not None:
-                self.recorder.event("crash", str(death).splitlines()[0])
+            self._on_death(death)
             warnings.warn(f"{type(self).__name__}.reset: {str(death).splitlines()[0]}; starting a new scenario "
                           "process", RuntimeWarning, stacklevel=3)
-        old.close()
-        self._bridge = None  # a failed launch leaves the environment closed, not holding a dead bridge
-        self._bridge = self._launch()
+        self._bridge = self._launch()  # if this fails, the dead bridge stays: later calls still name it
         self._death_reported = False
         return self._bridge
 

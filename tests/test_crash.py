@@ -380,3 +380,27 @@ def test_config_validation_keeps_a_query_process_that_was_running():
     with warnings.catch_warnings():
         with _query._live_bridge() as bridge:
             assert bridge.pid == pid and bridge.alive
+
+
+def test_a_failed_relaunch_keeps_naming_the_original_death(monkeypatch):
+    env = LinkControlEnv()
+    try:
+        env.reset(seed=1)
+        pid = kill(env.bridge, "SIGKILL")
+        visibly_dead(pid)
+        with pytest.raises(ScenarioCrashed, match=f"pid {pid}"):
+            env.step(0)
+
+        def no_launch():
+            raise OSError("cannot start the scenario")
+
+        monkeypatch.setattr(env, "_launch", no_launch)
+        with pytest.raises(OSError, match="cannot start"):
+            env.reset(seed=2)
+        with pytest.raises(ScenarioCrashed, match=f"pid {pid}"):  # not "closed", not a new process
+            env.step(0)
+        monkeypatch.undo()
+        env.reset(seed=2)
+        env.step(0)
+    finally:
+        env.close()
