@@ -404,3 +404,26 @@ def test_a_failed_relaunch_keeps_naming_the_original_death(monkeypatch):
         env.step(0)
     finally:
         env.close()
+
+
+def test_a_forked_child_starts_its_own_query_process():
+    # A vector environment's worker forked while this process holds a query process: the inherited
+    # one is the parent's, neither dead nor the child's to use.
+    from ns6g import radio
+
+    expected = radio.noise_dbm(20e6, 7.0)
+    with _query._live_bridge() as bridge:
+        pid = bridge.pid
+    child = os.fork()
+    if child == 0:
+        ok = False
+        try:
+            SpectrumAllocationConfig()
+            with _query._live_bridge() as bridge:
+                ok = radio.noise_dbm(20e6, 7.0) == expected and bridge.pid != pid
+        finally:
+            os._exit(0 if ok else 1)
+    assert os.waitpid(child, 0)[1] == 0
+    with _query._live_bridge() as bridge:
+        assert bridge.pid == pid and bridge.alive
+    assert radio.noise_dbm(20e6, 7.0) == expected

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -53,7 +54,16 @@ def _close() -> None:
             _bridge = None
 
 
+def _forget_in_child() -> None:
+    """A forked child (a vector environment's worker) starts its own query process when it needs one: the
+    inherited one is the parent's, and its lock may have been held by another thread at the fork."""
+    global _bridge, _lock
+    _bridge = None  # not closed: the process and its segment belong to the parent
+    _lock = threading.RLock()
+
+
 atexit.register(_close)
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @contextlib.contextmanager
