@@ -202,6 +202,7 @@ class Bridge:
         self._spin_ns = int(spin_us * 1000)
         self._seq = 0
         self._closed = False
+        self._owner = os.getpid()  # only the process that started the scenario can wait for it
         self.death: ScenarioCrashed | ScenarioNotResponding | None = None
         """How the scenario died, once it has (every later call raises it again)."""
         reap_stale_segments()
@@ -373,6 +374,9 @@ class Bridge:
         :class:`ScenarioNotResponding` if it died (now or before; the message names that process and its
         signal or exit code), :class:`BridgeError` if the bridge was closed."""
         self._check_open()
+        if os.getpid() != self._owner:  # a forked child: waitpid would fail and look like "exited with code 0"
+            raise BridgeError(f"the bridge to {self.binary.name} (pid {self.pid}) belongs to process {self._owner}; "
+                              "a forked process must start its own scenario")
         if self._res.proc.poll() is not None:
             raise self._crashed()
 

@@ -427,3 +427,19 @@ def test_a_forked_child_starts_its_own_query_process():
     with _query._live_bridge() as bridge:
         assert bridge.pid == pid and bridge.alive
     assert radio.noise_dbm(20e6, 7.0) == expected
+
+
+def test_a_forked_child_cannot_use_its_parents_bridge(echo_binary):
+    with Bridge(echo_binary) as b:
+        b.reset(1)
+        child = os.fork()
+        if child == 0:
+            code = 1
+            try:
+                b.step(np.zeros(8, np.float32))
+            except BaseException as exc:  # noqa: BLE001 (the child reports through its exit code)
+                code = 0 if f"belongs to process {os.getppid()}" in str(exc) else 2
+            finally:
+                os._exit(code)
+        assert os.waitpid(child, 0)[1] == 0
+        b.step(np.zeros(8, np.float32))  # the parent's bridge is untouched
