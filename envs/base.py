@@ -99,8 +99,13 @@ class ScenarioEnv(gym.Env):
 
     @property
     def bridge(self) -> Bridge:
-        """The bridge to the running scenario. Never relaunches: raises ``ClosedEnvironmentError`` after
-        ``close()``, and ScenarioCrashed / ScenarioNotResponding (naming the process) if the scenario died."""
+        """The bridge to the running scenario. Never relaunches: raises as :meth:`check_alive` does."""
+        self.check_alive()
+        return self._bridge
+
+    def check_alive(self) -> None:
+        """Raise ``ClosedEnvironmentError`` after ``close()``, and ScenarioCrashed / ScenarioNotResponding
+        (naming the process) if the scenario died."""
         if self._bridge is None:
             raise ClosedEnvironmentError(f"{type(self).__name__} is closed: make a new environment")
         try:
@@ -108,11 +113,6 @@ class ScenarioEnv(gym.Env):
         except (ScenarioCrashed, ScenarioNotResponding) as exc:
             self._on_death(exc)
             raise
-        return self._bridge
-
-    def check_alive(self) -> None:
-        """Raise as :attr:`bridge` does if the environment is closed or its scenario died."""
-        self.bridge  # noqa: B018 (the property checks)
 
     def _on_death(self, exc: Exception) -> None:
         """The caller hears of the scenario's death now: no step until reset(); one ``crash`` event."""
