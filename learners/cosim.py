@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.bridge import Bridge, BridgeError
+from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.build import scenario_binary
 from ns6g.config import ScenarioConfig
 from ns6g.devices import catalogue_path, check_device, check_has_radio
@@ -205,16 +205,16 @@ class CoSimNetwork:
             raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
         self.seed = seed
         bridge = self.bridge
-        if bridge.alive:
-            bridge.reset(seed)
-        else:
-            if bridge.death is None:  # it died unseen: say so before replacing it
-                try:
-                    bridge.check_alive()
-                except BridgeError as exc:
-                    warnings.warn(f"CoSimNetwork.reset: {str(exc).splitlines()[0]}; starting a new scenario "
-                                  "process", RuntimeWarning, stacklevel=2)
+        unseen = bridge.death is None
+        try:
+            bridge.check_alive()
+        except (ScenarioCrashed, ScenarioNotResponding) as death:
+            if unseen:  # nobody heard of this death yet: say so before replacing the process
+                warnings.warn(f"CoSimNetwork.reset: {str(death).splitlines()[0]}; starting a new scenario "
+                              "process", RuntimeWarning, stacklevel=2)
             self._bridge = self._launch(bridge.binary)  # the dead one holds nothing; kept if this fails
+        else:
+            bridge.reset(seed)
         self._now_s = 0.0
         self._next_id = 1
         self._pending.clear()

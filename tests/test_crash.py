@@ -330,6 +330,22 @@ def test_cosim_network_raises_the_death_until_reset(how):
             assert [c.ok for c in (net.submit(round_), net.run())[1]] == [True]
 
 
+def test_cosim_network_raises_a_death_during_a_run():
+    import threading
+
+    with CoSimNetwork(FlNetworkConfig(clients=2, fast_fading=False), seed=1) as net:
+        for i in range(3):
+            net.submit([Transfer(client(0), edge(0), 2**30, "huge")])  # minutes of simulated uplink
+            pid = net.bridge.pid
+            threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()
+            with pytest.raises(ScenarioCrashed, match=death_pattern("fl-network", pid, "SIGKILL")):
+                net.run()
+            with pytest.raises(ScenarioCrashed, match=death_pattern("fl-network", pid, "SIGKILL")):
+                net.channel_state()
+            net.reset(i + 2)
+            assert net.bridge.pid != pid
+
+
 def test_cosim_reset_warns_of_a_death_it_finds():
     with CoSimNetwork(FlNetworkConfig(clients=2, fast_fading=False), seed=1) as net:
         pid = kill(net.bridge, "SIGKILL")
