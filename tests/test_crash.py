@@ -129,6 +129,45 @@ def test_death_during_a_step_is_raised_every_time_and_reset_relaunches(how):
         env.close()
 
 
+@pytest.mark.parametrize("env_id", ["SpectrumAllocation", "MecOffload", "SplitInference", "D2DRelay"])
+def test_every_environment_raises_a_death_between_steps_and_reset_relaunches(env_id):
+    env = gym.make(f"ns6g/{env_id}-v0").unwrapped
+    try:
+        policy = next(iter(env.baseline_policies().values()))
+        observation, _ = env.reset(seed=1)
+        observation = env.step(policy(observation))[0]
+        pid = kill(env.bridge, "SIGKILL")
+        visibly_dead(pid)
+        for _ in range(2):
+            with pytest.raises(ScenarioCrashed, match=death_pattern(env.scenario, pid, "SIGKILL")):
+                env.step(policy(observation))
+        observation, _ = env.reset(seed=1)
+        assert env.bridge.pid != pid
+        env.step(policy(observation))
+    finally:
+        env.close()
+
+
+def test_fsl_orchestration_raises_its_networks_death_and_reset_relaunches():
+    from ns6g.envs.fsl_orchestration import FslOrchestrationEnv
+
+    env = FslOrchestrationEnv({"clients": 2, "episode_rounds": 3, "batch_size": 64})
+    try:
+        env.action_space.seed(0)
+        env.reset(seed=1)
+        env.step(env.action_space.sample())
+        pid = kill(env._net.bridge, "SIGKILL")
+        visibly_dead(pid)
+        for _ in range(2):
+            with pytest.raises(ScenarioCrashed, match=death_pattern("fl-network", pid, "SIGKILL")):
+                env.step(env.action_space.sample())
+        env.reset(seed=1)
+        assert env._net.bridge.pid != pid
+        env.step(env.action_space.sample())
+    finally:
+        env.close()
+
+
 def test_frozen_scenario_is_raised_every_time_and_reset_relaunches():
     env = LinkControlEnv(bridge_options={"hang_timeout_s": 0.5})
     try:
