@@ -1,17 +1,21 @@
 """The Gymnasium base environment: one running ns-3 scenario behind a shared-memory bridge.
 
 A concrete environment names its scenario binary and its configuration class; everything else (start-up,
-validated configuration, seeding, reset without relaunch, crash recovery, checks on actions) is here.
+validated configuration, seeding, reset without relaunch, crash reporting and relaunch on reset, checks on
+actions) is here.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import gymnasium as gym
+
+from gymnasium.error import ClosedEnvironmentError
 
 from ns6g.bridge import CMD_STEP, Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.build import scenario_binary
@@ -41,8 +45,15 @@ class ScenarioEnv(gym.Env):
 
     Seeding: ``reset(seed=s)`` runs the episode with ns-3 ``RngRun = s`` (``RngSeed`` stays 1), so the
     episode is reproducible in a plain ns-3 run too; ``reset()`` without a seed draws the next run number
-    from the environment's generator. Reset rebuilds the simulation inside the running scenario process;
-    the process is relaunched only after a crash.
+    from the environment's generator. Reset rebuilds the simulation inside the running scenario process.
+
+    Crashes: a scenario process that died (crashed, was killed, exited or hung; during a step or between
+    two) is reported by the first call that touches it: ``step`` raises
+    :class:`~ns6g.bridge.ScenarioCrashed` or :class:`~ns6g.bridge.ScenarioNotResponding`, naming that
+    process (binary, pid) and its signal or exit code, and so does every later ``step``. Only ``reset``
+    starts a new process (and warns if the death had not been reported yet); nothing relaunches behind
+    the caller's back. The run directory gets a ``crash`` event. After ``close()``, ``step`` and ``reset``
+    raise ``gymnasium.error.ClosedEnvironmentError``.
     """
 
     scenario: ClassVar[str]
@@ -79,6 +90,7 @@ class ScenarioEnv(gym.Env):
         self.action_space = self._bridge.action_space
         self._needs_reset = True
         self._in_flight: Any = None
+        self._death_reported = False  # the current bridge's death reached the caller (or the trace)
         if writer is not None:
             self.recorder = StepRecorder(writer, self.observation_space, self.action_space)
 
@@ -87,12 +99,28 @@ class ScenarioEnv(gym.Env):
 
     @property
     def bridge(self) -> Bridge:
-        """The live bridge (relaunched if the scenario crashed)."""
-        if self._bridge is None or not self._bridge.alive:
-            if self._bridge is not None:
-                self._bridge.close()
-            self._bridge = self._launch()
+        """The bridge to the running scenario. Never relaunches: raises as :meth:`check_alive` does."""
+        self.check_alive()
         return self._bridge
+
+    def check_alive(self) -> None:
+        """Raise ``ClosedEnvironmentError`` after ``close()``, and ScenarioCrashed / ScenarioNotResponding
+        (naming the process) if the scenario died."""
+        if self._bridge is None:
+            raise ClosedEnvironmentError(f"{type(self).__name__} is closed: make a new environment")
+        try:
+            self._bridge.check_alive()
+        except (ScenarioCrashed, ScenarioNotResponding) as exc:
+            self._on_death(exc)
+            raise
+
+    def _on_death(self, exc: Exception) -> None:
+        """The caller hears of the scenario's death now: no step until reset(); one ``crash`` event."""
+        self._needs_reset = True
+        self._in_flight = None
+        if not self._death_reported and self.recorder is not None:
+            self.recorder.event("crash", str(exc).splitlines()[0])
+        self._death_reported = True
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -101,46 +129,70 @@ class ScenarioEnv(gym.Env):
         if options:
             raise ValueError(f"{type(self).__name__}.reset takes no options (got {sorted(options)})")
         run = seed if seed is not None else int(self.np_random.integers(1, 2**63))
+        if self._bridge is None:
+            raise ClosedEnvironmentError(f"{type(self).__name__} is closed: make a new environment")
         if self._in_flight is not None:  # a step that was sent and never completed: let it finish
             self._in_flight = None
             try:
-                self._bridge.wait()  # the bridge it was sent to (the property may relaunch)
-            except ScenarioCrashed:
-                pass  # the scenario died meanwhile: self.bridge below relaunches it
-        result = self.bridge.reset(run)
+                self._bridge.wait()
+            except (ScenarioCrashed, ScenarioNotResponding):
+                pass  # the scenario died meanwhile: relaunched below
+        bridge = self._relaunch_if_dead()
+        try:
+            result = bridge.reset(run)
+        except (ScenarioCrashed, ScenarioNotResponding) as exc:
+            self._on_death(exc)
+            raise
         self._needs_reset = False
         info = {**result.info, "sim_time_s": result.sim_time_s, "rng_run": run}
-        observation = self.bridge.read_observation()
+        observation = bridge.read_observation()
         if self.recorder is not None:
             self.recorder.on_reset(observation, info, run)
             self._record_step_extras(info)
         return observation, info
 
+    def _relaunch_if_dead(self) -> Bridge:
+        """The live bridge, or a new scenario process if the old one died (the one place that relaunches)."""
+        old = self._bridge
+        assert old is not None
+        try:
+            old.check_alive()
+            return old
+        except (ScenarioCrashed, ScenarioNotResponding) as exc:
+            death = exc
+        if not self._death_reported:  # died unseen (e.g. after the episode's last step): say so once
+            self._on_death(death)
+            warnings.warn(f"{type(self).__name__}.reset: {str(death).splitlines()[0]}; starting a new scenario "
+                          "process", RuntimeWarning, stacklevel=3)
+        self._bridge = self._launch()  # if this fails, the dead bridge stays: later calls still name it
+        self._death_reported = False
+        return self._bridge
+
     def step_send(self, action: Any) -> None:
         """Start a step without waiting for it: the scenario simulates while the caller does other work
         (e.g. starts the other environments of a vector). The next ``step(action)`` completes it."""
+        bridge = self.bridge  # raises if closed, or (every time) if the scenario died
         if self._needs_reset:
-            raise RuntimeError("call reset() before step() (and after the episode ended or the scenario crashed)")
+            raise RuntimeError("call reset() before step() (and after the episode ended)")
         if self._in_flight is not None:
             raise RuntimeError("a step is already in flight: complete it with step() first")
-        bridge = self.bridge
-        bridge.write_action(action)  # checks the action first
-        bridge.post(CMD_STEP)
+        try:
+            bridge.write_action(action)  # checks the action first
+            bridge.post(CMD_STEP)
+        except (ScenarioCrashed, ScenarioNotResponding) as exc:
+            self._on_death(exc)
+            raise
         self._in_flight = action
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._in_flight is None:
             self.step_send(action)
         action, self._in_flight = self._in_flight, None
-        # Wait on the bridge the step was posted to. Not the `bridge` property: if the scenario has
-        # already died, the property would launch a new one and this wait would read its HELLO.
         bridge = self._bridge
         try:
             bridge.wait()
         except (ScenarioCrashed, ScenarioNotResponding) as exc:
-            self._needs_reset = True  # the next reset relaunches the scenario
-            if self.recorder is not None:
-                self.recorder.event("crash", str(exc).splitlines()[0])
+            self._on_death(exc)
             raise
         result = bridge.outcome()
         info = {**result.info, "sim_time_s": result.sim_time_s}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.bridge import Bridge
+from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.build import scenario_binary
 from ns6g.config import ScenarioConfig
 from ns6g.devices import catalogue_path, check_device, check_has_radio
@@ -119,6 +120,11 @@ class CoSimNetwork:
 
     Beyond the :class:`Network` protocol: :meth:`set_uplink_shares`, :meth:`disconnect`, :meth:`node_index`,
     :meth:`channel_state` and :meth:`reset` (a new network in the same process).
+
+    If the scenario process dies (crash, kill, exit, hang), the call that finds it dead and every later call
+    that needs the network raise :class:`~ns6g.bridge.ScenarioCrashed` or
+    :class:`~ns6g.bridge.ScenarioNotResponding`, naming that process and its signal or exit code; only
+    :meth:`reset` starts a new process.
     """
 
     def __init__(
@@ -157,19 +163,24 @@ class CoSimNetwork:
         process with the GIL released, so it overlaps with what the caller does next (a learner job
         loads its data and builds its models). The first call that needs the network waits for it."""
         binary = self._binary or scenario_binary(SCENARIO)  # build errors surface here, at once
-        self._starting = threading.Thread(target=self._launch, args=(binary,), name="ns6g-cosim-start", daemon=True)
+        self._starting = threading.Thread(target=self._start, args=(binary,), name="ns6g-cosim-start", daemon=True)
         self._starting.start()
 
-    def _launch(self, binary: Path) -> None:
-        bridge = None
+    def _start(self, binary: Path) -> None:
         try:
-            bridge = Bridge(binary, self.config.to_args(), step_timeout_s=self.config.step_timeout_s)
-            bridge.reset(self.seed)
-            self._bridge = bridge
+            self._bridge = self._launch(binary)
         except BaseException as exc:  # re-raised by start() in the caller's thread
-            if bridge is not None:
-                bridge.close()
             self._start_error = exc
+
+    def _launch(self, binary: Path) -> Bridge:
+        """A new scenario process with the network built at time 0 with ``self.seed``."""
+        bridge = Bridge(binary, self.config.to_args(), step_timeout_s=self.config.step_timeout_s)
+        try:
+            bridge.reset(self.seed)
+        except BaseException:
+            bridge.close()
+            raise
+        return bridge
 
     def start(self) -> None:
         """Start the scenario and build the network at simulated time 0, or wait for the start begun by
@@ -187,12 +198,23 @@ class CoSimNetwork:
             raise error
 
     def reset(self, seed: int) -> None:
-        """Rebuild the network at simulated time 0 with ns-3 ``RngRun = seed`` in the running process
-        (no relaunch): every operation, share and disconnection is forgotten; ids start at 1 again."""
+        """Rebuild the network at simulated time 0 with ns-3 ``RngRun = seed`` in the running process, or
+        in a new one if the scenario died (the only relaunch): every operation, share and disconnection is
+        forgotten; ids start at 1 again."""
         if not (isinstance(seed, int) and 0 <= seed < 2**63):
             raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
         self.seed = seed
-        self.bridge.reset(seed)
+        bridge = self.bridge
+        unseen = bridge.death is None
+        try:
+            bridge.check_alive()
+        except (ScenarioCrashed, ScenarioNotResponding) as death:
+            if unseen:  # nobody heard of this death yet: say so before replacing the process
+                warnings.warn(f"CoSimNetwork.reset: {str(death).splitlines()[0]}; starting a new scenario "
+                              "process", RuntimeWarning, stacklevel=2)
+            self._bridge = self._launch(bridge.binary)  # the dead one holds nothing; kept if this fails
+        else:
+            bridge.reset(seed)
         self._now_s = 0.0
         self._next_id = 1
         self._pending.clear()

@@ -12,6 +12,9 @@ Protocol and layout are described in ``docs/bridge.md`` and mirrored in
    posts the response counter (spin briefly, then futex sleep; see ``ns6g/_shmsync.c``).
 4. Liveness: while waiting, Python checks in 50 ms slices that the scenario process lives and that its
    watchdog heartbeat advances; the scenario's watchdog exits once Python is gone.
+5. Death is final: once the scenario has died (crash, kill, exit, hang) every later call on the bridge
+   raises the same :class:`ScenarioCrashed` or :class:`ScenarioNotResponding`, naming that process. A
+   bridge never starts a second process; a new scenario is a new :class:`Bridge`.
 """
 
 from __future__ import annotations
@@ -65,11 +68,12 @@ class ScenarioError(BridgeError):
 
 
 class ScenarioCrashed(BridgeError):
-    """The scenario process exited or was killed."""
+    """The scenario process exited or was killed (the message names its binary, pid and signal or exit code)."""
 
 
 class ScenarioNotResponding(BridgeError):
-    """The scenario stopped answering (frozen, or over its step timeout); it has been killed."""
+    """The scenario stopped answering (frozen, or over its step timeout); it has been killed (the message
+    names its binary and pid)."""
 
 
 @dataclass
@@ -198,6 +202,9 @@ class Bridge:
         self._spin_ns = int(spin_us * 1000)
         self._seq = 0
         self._closed = False
+        self._owner = os.getpid()  # only the process that started the scenario can wait for it
+        self.death: ScenarioCrashed | ScenarioNotResponding | None = None
+        """How the scenario died, once it has (every later call raises it again)."""
         reap_stale_segments()
 
         name = f"{SEGMENT_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
@@ -321,17 +328,20 @@ class Bridge:
         code = self._res.proc.returncode
         how = f"was killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
         tail = self.stderr_tail()
-        self._finalizer()
-        self._closed = True
         detail = f"; its last output:\n{tail}" if tail else " (it wrote nothing)"
-        return ScenarioCrashed(f"scenario {self.binary.name} (pid {self.pid}) {how}{detail}")
+        return self._died(ScenarioCrashed(f"scenario {self.binary.name} (pid {self.pid}) {how}{detail}"))
 
     def _hung(self, why: str) -> ScenarioNotResponding:
         tail = self.stderr_tail()
+        detail = f"; its last output:\n{tail}" if tail else ""
+        return self._died(ScenarioNotResponding(f"scenario {self.binary.name} (pid {self.pid}) {why}; killed it{detail}"))
+
+    def _died(self, error: ScenarioCrashed | ScenarioNotResponding) -> BridgeError:
+        """Release everything (a hung scenario is killed here) and remember how it ended."""
         self._finalizer()
         self._closed = True
-        detail = f"; its last output:\n{tail}" if tail else ""
-        return ScenarioNotResponding(f"scenario {self.binary.name} (pid {self.pid}) {why}; killed it{detail}")
+        self.death = error
+        return error
 
     def _wait(self, target: int, timeout_s: float, starting: bool = False) -> None:
         """Block until response ``target``; raise if the scenario dies, freezes or runs over time."""
@@ -354,18 +364,32 @@ class Bridge:
 
     # -- exchanges -------------------------------------------------------------------------------
     def _check_open(self) -> None:
+        if self.death is not None:  # a fresh exception with the first report's words: the original process
+            raise type(self.death)(str(self.death))
         if self._closed:
-            raise BridgeError("the bridge is closed")
+            raise BridgeError(f"the bridge to {self.binary.name} (pid {self.pid}) is closed")
+
+    def check_alive(self) -> None:
+        """Raise if the scenario cannot take a request: :class:`ScenarioCrashed` or
+        :class:`ScenarioNotResponding` if it died (now or before; the message names that process and its
+        signal or exit code), :class:`BridgeError` if the bridge was closed."""
+        self._check_open()
+        if os.getpid() != self._owner:  # a forked child: waitpid would fail and look like "exited with code 0"
+            raise BridgeError(f"the bridge to {self.binary.name} (pid {self.pid}) belongs to process {self._owner}; "
+                              "a forked process must start its own scenario")
+        if self._res.proc.poll() is not None:
+            raise self._crashed()
 
     def post(self, command: int) -> None:
         """Send a request without waiting (the action or payload must already be in place)."""
-        self._check_open()
+        self.check_alive()
         self._command[()] = command
         self._seq += 1
         self._request.post(self._seq - 1)
 
     def wait(self) -> None:
         """Wait for the answer to the last posted request; raises ScenarioError if it is an error."""
+        self._check_open()
         self._wait(self._seq, self.step_timeout_s)
         if self._status[()] != STATUS_OK:
             length = int(self._resp_arena_len[()])
@@ -402,6 +426,7 @@ class Bridge:
 
     def write_action(self, action: Any) -> None:
         """Check ``action`` against the action space and copy it into the segment."""
+        self.check_alive()
         write_action(self.action_views, self.action_space, action)
 
     def read_observation(self) -> Any:
@@ -412,6 +437,7 @@ class Bridge:
         """Rebuild the simulation in the running process with ns-3 RngRun ``seed``."""
         if not 0 <= seed < 2**64:
             raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+        self.check_alive()
         self._u64(OFF_REQ_SEED)[()] = seed
         self.exchange(CMD_RESET)
         return self.outcome()
@@ -424,7 +450,7 @@ class Bridge:
 
     def request(self, record_type: str, records: np.ndarray) -> tuple[str, np.ndarray]:
         """Send an array of typed records over the message channel; returns the reply's type and records."""
-        self._check_open()
+        self.check_alive()
         if record_type not in self.record_dtypes:
             raise ValueError(f"unknown record type {record_type!r}; the scenario declares {self._record_names}")
         dtype = self.record_dtypes[record_type]

@@ -23,11 +23,15 @@ class BridgeVecEnv(DummyVecEnv):
 
     Environments that are not ns6g scenario environments are stepped one after another, as by
     ``DummyVecEnv``.
+
+    A scenario that died is raised by ``step`` (ScenarioCrashed / ScenarioNotResponding, naming the
+    process) before any environment is stepped, on every call until ``reset()``, which relaunches it.
     """
 
     def step_async(self, actions: np.ndarray) -> None:
+        scenarios = [(i, env.unwrapped) for i, env in enumerate(self.envs) if isinstance(env.unwrapped, ScenarioEnv)]
+        for _, scenario in scenarios:  # all alive before any step is sent, so none is left in flight
+            scenario.check_alive()
         super().step_async(actions)
-        for env, action in zip(self.envs, self.actions):
-            scenario = env.unwrapped
-            if isinstance(scenario, ScenarioEnv):
-                scenario.step_send(action)
+        for i, scenario in scenarios:
+            scenario.step_send(self.actions[i])

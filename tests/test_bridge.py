@@ -72,6 +72,7 @@ def test_shapes_dtypes_and_large_observation(echo_binary):
 
 def test_message_channel_grows_past_arena(echo_binary):
     with Bridge(echo_binary) as b:
+        b.reset(1)  # messages talk to an episode's simulation
         dtype = b.record_dtypes["transfer"]
         records = np.zeros(20000, dtype=dtype)  # 640 KB: more than the initial 64 KiB arena
         records["id"] = np.arange(20000)

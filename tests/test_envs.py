@@ -71,11 +71,13 @@ def test_crash_then_reset_relaunches():
     with BridgeEchoEnv(exit_after=2) as env:
         env.reset(seed=0)
         env.step(env.action_space.sample())
-        with pytest.raises(ScenarioCrashed):
+        pid = env.bridge.pid
+        with pytest.raises(ScenarioCrashed, match=f"pid {pid}"):
             env.step(env.action_space.sample())
-        with pytest.raises(RuntimeError, match="reset"):
+        with pytest.raises(ScenarioCrashed, match=f"pid {pid}.*exited with code 3"):  # until reset
             env.step(env.action_space.sample())
         env.reset(seed=0)
+        assert env.bridge.pid != pid
         env.step(env.action_space.sample())
 
 

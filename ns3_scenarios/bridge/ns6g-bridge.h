@@ -11,6 +11,8 @@
 //  * Lockstep: Python writes a request (command + action or arena payload) and posts the request
 //    counter; the scenario answers and posts the response counter. Waiters spin briefly, then sleep on
 //    the counter word with FUTEX_WAIT; posters call FUTEX_WAKE only when the waiter count is non-zero.
+//  * Order: STEP and MESSAGE before the first successful RESET, or STEP after the episode ended, get an
+//    error response (Bridge::Handle); the scenario lives on.
 //  * Liveness: a watchdog thread beats a heartbeat word every 50 ms (Python raises if it stops) and exits
 //    the process within about 50 ms once the Python parent is gone.
 #pragma once
@@ -1044,19 +1046,35 @@ class Bridge
         Set<uint64_t>(layout::kRespArenaLenOff, len);
     }
 
+    /**
+     * Commands out of order are refused here, once for every scenario, so that no scenario ever runs
+     * ExecuteActions, GetObservation or HandleMessage without a simulation built by SetupEpisode: STEP and
+     * MESSAGE need an episode (a successful RESET), STEP also one that has not ended. A STEP or RESET
+     * that fails part-way leaves no episode (only a rejected action does not: it changed nothing).
+     */
     void Handle(GymEnv& env, uint32_t cmd)
     {
         switch (cmd)
         {
         case kCmdStep:
+            RequireEpisode("STEP");
+            if (m_episode == Episode::kOver)
+            {
+                throw InvalidRequest("STEP after the episode ended (terminated or truncated): send RESET first");
+            }
             if (!env.ExecuteActions(m_act))
             {
                 throw InvalidRequest("the scenario rejected the action");
             }
+            Lose("the last STEP failed");
             Advance(env);
             WriteOutcome(env, true);
+            m_episode = Get<uint8_t>(layout::kRespTerminatedOff) || Get<uint8_t>(layout::kRespTruncatedOff)
+                            ? Episode::kOver
+                            : Episode::kRunning;
             return;
         case kCmdReset:
+            Lose("the last RESET failed");
             ns3::Simulator::Destroy();
             ns3::RngSeedManager::SetRun(Get<uint64_t>(layout::kReqSeedOff));
             // A fresh process and a reset with the same seed must draw the same streams.
@@ -1064,13 +1082,30 @@ class Bridge
             env.SetupEpisode();
             Advance(env);
             WriteOutcome(env, false);
+            m_episode = Episode::kRunning;
             return;
         case kCmdMessage:
+            RequireEpisode("MESSAGE");
             HandleMessage(env);
             return;
         default:
             throw InvalidRequest("unknown command " + std::to_string(cmd));
         }
+    }
+
+    void RequireEpisode(const char* command)
+    {
+        if (m_episode == Episode::kNone)
+        {
+            throw InvalidRequest(std::string(command) + " needs an episode: send RESET first (" + m_noEpisode +
+                                 ")");
+        }
+    }
+
+    void Lose(const char* why)
+    {
+        m_episode = Episode::kNone;
+        m_noEpisode = why;
     }
 
     /** Message payload: [u32 type index][u32 0][u64 count][records]. */
@@ -1139,6 +1174,14 @@ class Bridge
     DataView m_obs, m_act;
     std::vector<RecordType> m_recordTypes;
     Info m_info;
+    enum class Episode
+    {
+        kNone,    // no simulation to step or query: m_noEpisode says why
+        kRunning, // built by a RESET and not ended
+        kOver,    // the last STEP terminated or truncated it; MESSAGE may still read it
+    };
+    Episode m_episode{Episode::kNone};
+    const char* m_noEpisode{"no RESET has been received"};
 };
 
 } // namespace ns6g

@@ -5,6 +5,10 @@ checks show what the simulations use: channel (``channel``: 38.901 path loss, Lo
 absorption, fast fading), PHY (``phy``: carriers, link adaptation, TBS, BLER, HARQ) and MAC
 (``scheduler``: policies, allocation checks, action encoding, reward metrics).
 
+If the ``ran-query`` process dies, the query that finds it dead raises ``ns6g.bridge.ScenarioCrashed``
+(or ``ScenarioNotResponding``) naming it, and says that the next query starts a new one. Configuration
+checks leave no query process behind that they started.
+
 >>> from ns6g import radio
 >>> radio.pathloss_db("UMi-StreetCanyon", 28e9, 100.0, 10.0, 1.5, los=True)
 """

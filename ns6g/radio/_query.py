@@ -2,32 +2,48 @@
 
 The first query starts it (and builds it if needed); it lives until the interpreter exits. Queries are
 arrays of typed records over the bridge's message channel, so a whole curve costs one round trip.
+
+If the process dies (crash, kill, hang), the query that finds it dead raises ScenarioCrashed or
+ScenarioNotResponding naming that process and its signal, and says that the next query starts a new
+one; only then does one start. Queries have no state between them, so a new process answers as the
+old one would have.
+
+Configuration checks query the model inside :func:`transient`: validating a configuration (accepted or
+refused) leaves no ``ran-query`` process behind that was not already running.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from ns6g.bridge import Bridge
+from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.build import scenario_binary
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _bridge: Bridge | None = None
 
 
-def _live_bridge() -> Bridge:
+@contextlib.contextmanager
+def _live_bridge() -> Iterator[Bridge]:
+    """The query process, started if there is none, under the lock. A death found here or during the
+    caller's query is raised with a note, and the process is forgotten: the next query starts a new one."""
     global _bridge
-    if _bridge is None or not _bridge.alive:
-        if _bridge is not None:
-            _bridge.close()
-        _bridge = Bridge(scenario_binary("ran-query"))
-        _bridge.reset(1)
-    return _bridge
+    with _lock:
+        try:
+            if _bridge is None:
+                _bridge = Bridge(scenario_binary("ran-query"))
+                _bridge.reset(1)
+            yield _bridge
+        except (ScenarioCrashed, ScenarioNotResponding) as exc:
+            _bridge = None
+            raise type(exc)(f"{exc}\nns6g.radio: the next query starts a new ran-query process") from None
 
 
 def _close() -> None:
@@ -38,13 +54,35 @@ def _close() -> None:
             _bridge = None
 
 
+def _forget_in_child() -> None:
+    """A forked child (a vector environment's worker) starts its own query process when it needs one: the
+    inherited one is the parent's, and its lock may have been held by another thread at the fork."""
+    global _bridge, _lock
+    _bridge = None  # not closed: the process and its segment belong to the parent
+    _lock = threading.RLock()
+
+
 atexit.register(_close)
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+@contextlib.contextmanager
+def transient() -> Iterator[None]:
+    """Queries inside leave the query process as they found them: one started here is closed on exit
+    (for configuration checks, which should not leave a process running, whether they pass or fail)."""
+    with _lock:
+        running = _bridge is not None
+    try:
+        yield
+    finally:
+        if not running:
+            _close()
 
 
 def record_dtype(record_type: str) -> np.dtype:
     """The numpy structured dtype of a query's request or reply records."""
-    with _lock:
-        return _live_bridge().record_dtypes[record_type]
+    with _live_bridge() as bridge:
+        return bridge.record_dtypes[record_type]
 
 
 def query(request_type: str, columns: Mapping[str, Any]) -> np.ndarray:
@@ -52,9 +90,10 @@ def query(request_type: str, columns: Mapping[str, Any]) -> np.ndarray:
 
     Raises:
         ns6g.bridge.ScenarioError: the model refused a request (its message names the problem).
+        ns6g.bridge.ScenarioCrashed, ns6g.bridge.ScenarioNotResponding: the query process died (before
+            or during this query); the next query starts a new one.
     """
-    with _lock:
-        bridge = _live_bridge()
+    with _live_bridge() as bridge:
         dtype = bridge.record_dtypes[request_type]
         unknown = set(columns) - set(dtype.names)
         if unknown:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ns6g.bridge import ScenarioError
-from ns6g.radio._query import query, record_dtype
+from ns6g.radio._query import query, record_dtype, transient
 
 __all__ = [
     "TABLES",
@@ -130,8 +130,10 @@ _CARRIER_COLUMNS = [
 
 
 def check_carrier(bandwidth_hz: float, mu: int, frequency_hz: float, rbg_size: int = 0) -> None:
-    """ValueError with the compiled PHY's reason if the carrier is invalid (for configuration checks)."""
-    row = carriers(bandwidth_hz, mu, frequency_hz, rbg_size).iloc[0]
+    """ValueError with the compiled PHY's reason if the carrier is invalid (for configuration checks:
+    leaves no query process behind that it started)."""
+    with transient():
+        row = carriers(bandwidth_hz, mu, frequency_hz, rbg_size).iloc[0]
     if not bool(row["valid"]):
         raise ValueError(f"bandwidth_hz / numerology / frequency_hz: {row['reason']}")
 
