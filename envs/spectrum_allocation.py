@@ -23,7 +23,7 @@ received in the interval divided by the interval (``decision_slots`` slots):
   by sending less. 0 while no packet is due (the first ``deadline_ms`` of an episode). UDP traffic only:
   refused with ``traffic="tcp_bulk"`` (its packets carry no send time).
 
-Info: ``sum_throughput_mbps``, ``jain_index`` (1 when all throughputs are 0), ``pf_utility``,
+Info: ``sum_throughput_mbps``, ``jain_index``, ``pf_utility``,
 ``deadline_violation_fraction`` and ``packets_due`` (as the reward counts them), ``mean_sinr_db``,
 ``mean_cqi``, ``rbg_utilization``, ``handovers``, ``dropped_kbytes``, ``sim_time_s``.
 Baselines: ``scheduler="rr" | "pf" | "mr"`` runs ns6g's per-slot scheduler instead (the action is checked,

@@ -45,7 +45,7 @@
 //     time (a success), delivered late, still queued, or dropped (a violation). The packets due depend
 //     on the traffic sources only, so serving less cannot shrink the denominator: a policy that starves
 //     UEs or leaves RBGs unused scores about -1. 0 while no packet is due (the first deadline-ms).
-// Info: sum_throughput_mbps, jain_index (JainIndex: 1 when all throughputs are 0), pf_utility,
+// Info: sum_throughput_mbps, jain_index, pf_utility,
 //   deadline_violation_fraction (as the reward, without the sign), packets_due, mean_sinr_db,
 //   mean_cqi (wideband CQI, mean over RBGs and UEs), rbg_utilization (fraction of downlink RBG-slots used), handovers (in the interval),
 //   dropped_kbytes (refused by full queues, in the interval), sim_time_s.

@@ -187,7 +187,7 @@ def reward(name: str, values: Sequence[float] | np.ndarray, deadline_s: float = 
     """The reward ``name`` an environment may select, computed by the model (``ComputeReward``).
 
     ``"sum_rate"`` (bit/s), ``"pf_utility"`` and ``"jain"`` read ``values`` as per-UE throughputs in
-    bit/s (``"jain"`` is 0 when all are 0: an idle cell is not fair); ``"deadline_violations"`` reads
+    bit/s; ``"deadline_violations"`` reads
     them as the latencies in seconds of the packets due in the interval (those whose deadline passed in
     it), ``inf`` or NaN for one not delivered by then (still queued or dropped), and returns minus the
     fraction above ``deadline_s``, so that higher is better for every reward. SpectrumAllocation passes
@@ -198,7 +198,8 @@ def reward(name: str, values: Sequence[float] | np.ndarray, deadline_s: float = 
 
 
 def jain_index(values: Sequence[float] | np.ndarray) -> float:
-    """Jain's fairness index (sum x)^2 / (n sum x^2) of values >= 0: 1 for equal values, 1/n for one non-zero."""
+    """Jain's fairness index (sum x)^2 / (n sum x^2) of values >= 0: 1 for equal non-zero values, 1/n for one
+    non-zero, 0 when all are 0 (an idle cell is not fair)."""
     return _metric("jain", values)[0]
 
 

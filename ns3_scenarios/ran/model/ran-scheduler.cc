@@ -516,7 +516,7 @@ JainIndex(const std::vector<double>& values)
     }
     if (sumSquares == 0.0)
     {
-        return 1.0; // all zero: equal
+        return 0.0; // all zero: an idle cell is not fair (a reward of 1 would make idling the best)
     }
     return sum * sum / (static_cast<double>(values.size()) * sumSquares);
 }
@@ -692,11 +692,7 @@ ComputeReward(RewardKind kind, const std::vector<double>& throughputsBps,
     case RewardKind::kDeadlineViolations:
         return -DeadlineViolationFraction(latenciesS, deadlineS);
     case RewardKind::kJainFairness:
-    {
-        // JainIndex counts all-zero throughputs as equal (1); as a reward that would make idling the best.
-        const double jain = JainIndex(throughputsBps);
-        return SumRate(throughputsBps) > 0.0 ? jain : 0.0;
-    }
+        return JainIndex(throughputsBps);
     }
     throw std::invalid_argument("ComputeReward: unknown RewardKind");
 }

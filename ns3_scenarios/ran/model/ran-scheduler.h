@@ -237,7 +237,8 @@ std::vector<int64_t> EncodeAction(const Allocation& allocation, uint32_t nUes, u
 
 /**
  * Jain's fairness index (sum x)^2 / (n * sum x^2) of values >= 0 (e.g. per-UE throughputs): 1 when all
- * are equal, 1/n when one of n is non-zero. All zero counts as equal (1). Empty: std::invalid_argument.
+ * are equal and non-zero, 1/n when one of n is non-zero. All zero gives 0: nothing shared is not fair
+ * (as a reward, 1 would make idling the best). Empty: std::invalid_argument.
  */
 double JainIndex(const std::vector<double>& values);
 
@@ -307,7 +308,7 @@ enum class RewardKind
     kSumRate,            //!< "sum_rate": SumRate of the throughputs, bit/s
     kPfUtility,          //!< "pf_utility": ProportionalFairUtility of the throughputs
     kDeadlineViolations, //!< "deadline_violations": -DeadlineViolationFraction (higher is better)
-    kJainFairness,       //!< "jain": JainIndex of the throughputs, 0 when all are 0 (an idle cell is not fair)
+    kJainFairness,       //!< "jain": JainIndex of the throughputs (0 when all are 0)
 };
 
 /** Reward names ParseRewardKind takes, in RewardKind order. */
