@@ -21,7 +21,9 @@ received in the interval divided by the interval (``decision_slots`` slots):
   was delivered late, is still queued, or was dropped. How many packets are due depends only on the
   traffic sources, so a policy that starves UEs or leaves RBGs unused scores near -1, never better
   by sending less. 0 while no packet is due (the first ``deadline_ms`` of an episode). UDP traffic only:
-  refused with ``traffic="tcp_bulk"`` (its packets carry no send time).
+  refused with ``traffic="tcp_bulk"`` (its packets carry no send time). Use it with a load the cell can
+  carry (``cbr``, ``poisson``, ``ftp``): under the default ``full_buffer`` (200 Mbit/s per UE, queues
+  full, seconds of queueing) nearly every packet misses and every policy scores about -1.
 
 Info: ``sum_throughput_mbps``, ``jain_index``, ``pf_utility``,
 ``deadline_violation_fraction`` and ``packets_due`` (as the reward counts them), ``mean_sinr_db``,
