@@ -15,12 +15,15 @@ rate with the whole carrier; ``sidelink_mbps`` (remotes, relays) noise-limited s
 SNR behind them;
 ``distance_m`` (remotes, relays); ``relay_cqi``, ``relay_uplink_mbps``, ``relay_load_kbytes`` (relays,);
 ``queue_kbytes`` (remotes,) bytes waiting at each remote.
-Reward: ``delivered_mbps - energy_weight * relay_energy_mj`` over the decision interval: remote bytes
-received at the server (Mbit/s) and the relays' transmit energy (mJ, power x airtime on both hops).
+Reward: ``delivered_mbps - energy_weight * ue_energy_mj`` over the decision interval: the remotes' UDP
+payload received at the server (Mbit/s) and the transmit energy of every UE, remotes and relays (mJ,
+power x airtime on the sidelink and the RAN uplink; ``energy_weight`` in Mbit/s per mJ). The remotes'
+own energy counts, so "no relay" (a remote sending from the cell edge at full power) is not free.
 Info: ``delivered_mbps``, ``delivered_kbytes``, ``direct_kbytes``, ``downlink_kbytes`` and
 ``downlink_sidelink_kbytes`` (the way back, with ``downlink_rate_mbps``), ``sidelink_kbytes``,
 ``relay_uplink_kbytes`` (per hop, decoded), ``relayed_remotes``, ``collisions``, ``half_duplex_losses``,
-``sidelink_transmissions``, ``sidelink_failures``, ``relay_energy_mj``, ``sidelink_sinr_db``,
+``sidelink_transmissions``, ``sidelink_failures``, ``ue_energy_mj`` (the reward's),
+``relay_energy_mj`` (the relays' part), ``sidelink_sinr_db``,
 ``mean_delay_ms``. See
 docs/d2d-relay.md.
 """

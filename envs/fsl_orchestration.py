@@ -22,9 +22,20 @@ client was busy computing or transferring (0..1), ``battery_fraction`` the clien
 ``train_loss`` (1,) the last round's mean training loss (nats; 0 before the first round and in
 profile mode).
 
-Reward: ``-(round_s + energy_weight * client_energy_j) + accuracy_weight * (accuracy - previous
-accuracy)`` (the accuracy term only in train mode; 0 in profile mode, where nothing is trained).
-Episodes are truncated after ``episode_rounds`` rounds and terminate when a client's budget is spent.
+Reward, per round: ``-(round_s + energy_weight * client_energy_j) / data_fraction + accuracy_weight *
+(accuracy - previous accuracy)``: ``round_s`` the round's simulated duration (s), ``client_energy_j`` the
+clients' energy in it (J: compute and radio), ``energy_weight`` in s/J, and ``data_fraction`` the share of
+all clients' training samples held by the clients that completed the round (1 when everyone did; a round
+none completed counts as the smallest client's share). The cost is thus per full pass over the data:
+leaving clients out (``choose_participation``) or losing them makes a round cheaper but covers less, and
+a round of a quarter of the data costs four times its time and energy. The accuracy term (test accuracy
+in [0, 1]) only in train mode; 0 in profile mode, where nothing is trained.
+Episodes are truncated after ``episode_rounds`` rounds and terminate when a client's budget is spent; a
+terminated episode's last reward also charges every round it did not reach at the episode's mean round
+cost so far, so spending a budget to end the episode early does not pay.
+Info: ``round_s``, ``energy_j``, ``data_fraction``, ``unplayed_rounds`` (charged on termination),
+``accuracy``, ``train_loss``, ``participants``, ``dropped``, ``sim_time_s``, ``cuts``, ``uplink_bytes``,
+``downlink_bytes``.
 
 Modes: ``train`` trains for real in PyTorch; ``profile`` runs the same protocol code on shapes only
 (:class:`FlJobConfig` ``mode``): the same transfers, computations and network traffic, no training.
@@ -222,6 +233,9 @@ class FslOrchestrationEnv(gym.Env):
         self._loss = 0.0
         self._accuracy = self._accuracy_now()
         self._round = 0
+        self._costs: list[float] = []
+        samples = np.array([self.job.samples(c) for c in range(k)], dtype=np.float64)
+        self._sample_share = samples / samples.sum()
         observation, info = self._observation(), {"rng_run": run, "accuracy": self._accuracy, "sim_time_s": 0.0}
         if self.recorder is not None:
             self.recorder.on_reset(observation, info, run)
@@ -245,11 +259,16 @@ class FslOrchestrationEnv(gym.Env):
         accuracy = self._accuracy_now()
         gain = accuracy - self._accuracy if self.config.mode == "train" else 0.0
         self._accuracy = accuracy
-        reward = -(record.duration_s + self.config.energy_weight * energy) + self.config.accuracy_weight * gain
+        data_fraction = self._data_fraction(record.participants)
+        cost = (record.duration_s + self.config.energy_weight * energy) / data_fraction
+        self._costs.append(cost)
         terminated = self._spent()
         truncated = not terminated and self._round >= self.config.episode_rounds
+        unplayed = self.config.episode_rounds - self._round if terminated else 0
+        reward = -cost - unplayed * float(np.mean(self._costs)) + self.config.accuracy_weight * gain
         info = {
-            "round_s": record.duration_s, "energy_j": energy, "accuracy": accuracy, "train_loss": self._loss,
+            "round_s": record.duration_s, "energy_j": energy, "data_fraction": data_fraction,
+            "unplayed_rounds": unplayed, "accuracy": accuracy, "train_loss": self._loss,
             "participants": record.participants, "dropped": record.dropped, "sim_time_s": record.end_s,
             "cuts": [self.job.cut_of(c) for c in range(self.config.clients)],
             "uplink_bytes": record.uplink_bytes, "downlink_bytes": record.downlink_bytes,
@@ -275,6 +294,12 @@ class FslOrchestrationEnv(gym.Env):
             spent += t.energy_j
         self._loss = 0.0 if math.isnan(record.train_loss) else record.train_loss
         return spent
+
+    def _data_fraction(self, completed: tuple[int, ...]) -> float:
+        """Share of all clients' samples held by the clients in ``completed`` (the smallest client's share
+        when none completed, so that a round that trained nothing still costs, finitely)."""
+        share = self._sample_share
+        return float(share[list(completed)].sum()) if completed else float(share.min())
 
     def _accuracy_now(self) -> float:
         assert self.job is not None

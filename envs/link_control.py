@@ -2,8 +2,14 @@
 
 Topology (``ns3_scenarios/link-control.cc``): one controlled UDP sender and ``n_cross`` on/off cross-traffic
 senders share a point-to-point bottleneck with a drop-tail queue. Every ``step_ms`` of simulated time the
-agent picks one of ``rate_levels`` sending rates; the reward is the measured throughput (as a fraction of
-the link rate) minus penalties for one-way delay and loss.
+agent picks one of ``rate_levels`` sending rates.
+
+Reward, dimensionless, per step: ``throughput / link_rate - delay_weight * delay_ms / 100 - loss_weight *
+loss_fraction``: the controlled flow's UDP payload bit/s received in the step over the bottleneck rate,
+its packets' mean one-way delay in ms (the previous step's when none arrived), and its packets missing
+(sequence gaps) over missing + received. Every level sends (the lowest at ``link_rate_mbps *
+max_rate_fraction / rate_levels``): too little forgoes throughput, too much fills the queue and drops,
+and neither extreme beats a rate that fits the capacity the cross traffic leaves (tests/test_rewards.py).
 
 Observation, ``Box(6,) float32``: throughput / link rate, delay (ms / 100), loss fraction, bottleneck queue
 fill fraction, current rate / link rate, cross-traffic throughput / link rate.

@@ -16,9 +16,16 @@ runs (``migrate``); both are real packets, timed on the link.
 Observation (Dict) of the deciding device: ``cqi`` (1,), ``uplink_mbps`` (1,), ``serving_cell``
 Discrete(cells), ``edge_queues`` (cells,) tasks assigned to each edge server and not yet computed,
 ``cloud_queue`` (1,) the same for the cloud, ``device_queue`` (1,), ``battery_fraction`` (1,), ``device`` Discrete(ues).
-Reward: over tasks finished in the step, ``-(latency_s + energy_weight * energy_j)
-- deadline_penalty * [latency > deadline_ms] - failure_penalty * [failed]``.
-Info: ``latency_ms``, ``energy_j``, ``completed``, ``failed``, ``deadline_violations``, ``timeouts``,
+Reward (reward units: latency in s, energy in J, ``energy_weight`` in s/J), over the tasks that completed
+or failed during the step: ``-(latency_s + energy_weight * energy_j) - deadline_penalty * [late]
+- failure_penalty * [failed]``, a completed task late when its latency (arrival to result) exceeds
+``deadline_ms``. A failed task (timeout) counts with the latency ``task_timeout_s`` and as late, so
+failing never costs less than completing at the timeout. After the last decision no task arrives and the
+last step runs until every decided task is done, so each counts. An episode a battery ends early is
+charged ``task_timeout_s + deadline_penalty + failure_penalty`` for every task decided and not finished
+and every decision it did not reach (info ``unserved``), so ending it early does not pay.
+Info: ``latency_ms``, ``energy_j``, ``completed``, ``failed``, ``deadline_violations`` (late or failed),
+``timeouts``, ``unserved``,
 ``migrations``, ``migration_ms``, ``relay_ms``, ``relay_bytes``, ``result_relay_bytes``, ``handovers``, and of the last completed task
 ``last_latency_ms``, ``uplink_ms``, ``server_ms``, ``downlink_ms``, ``last_target``, ``last_share``,
 ``last_energy_j``. See docs/mec-offload.md.

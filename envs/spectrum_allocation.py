@@ -9,7 +9,25 @@ Observation (Dict): ``cqi`` (ues, rbgs) subband CQI 0..15 on the serving cell; `
 Action: ``action_mode="rbg"``: MultiDiscrete of cells * rbgs entries (cell-major), value u < ues gives the
 RBG to UE u (a UE the cell does not serve leaves it unused), value ues leaves it unused; ``"share"``: Box (cells, ues) in [0, 1],
 each cell's RBGs shared among its own UEs in proportion.
-Reward (``reward``): ``sum_rate`` (Mbit/s), ``pf_utility``, ``jain``, ``deadline_violations``.
+Reward (``reward``), per decision interval; a UE's throughput is the payload bits its application
+received in the interval divided by the interval (``decision_slots`` slots):
+
+- ``sum_rate``: the sum of the UEs' throughputs, Mbit/s (serving the best UEs wins, fair or not);
+- ``pf_utility``: sum over UEs of ln(throughput in bit/s + 1) (a starved UE adds 0, a served one ~16);
+- ``jain``: Jain's index of the throughputs, 1/ues .. 1, and 0 when nothing was delivered (fairness only);
+- ``deadline_violations``: minus the fraction of the packets due in the interval that missed their
+  deadline, in [-1, 0]. A packet is due when its deadline (its send time at the server + ``deadline_ms``)
+  passes, so each packet counts once, whatever became of it: delivered in time, or a violation when it
+  was delivered late, is still queued, or was dropped. How many packets are due depends only on the
+  traffic sources, so a policy that starves UEs or leaves RBGs unused scores near -1, never better
+  by sending less. 0 while no packet is due (the first ``deadline_ms`` of an episode). UDP traffic only:
+  refused with ``traffic="tcp_bulk"`` (its packets carry no send time). Use it with a load the cell can
+  carry (``cbr``, ``poisson``, ``ftp``): under the default ``full_buffer`` (200 Mbit/s per UE, queues
+  full, seconds of queueing) nearly every packet misses and every policy scores about -1.
+
+Info: ``sum_throughput_mbps``, ``jain_index``, ``pf_utility``,
+``deadline_violation_fraction`` and ``packets_due`` (as the reward counts them), ``mean_sinr_db``,
+``mean_cqi``, ``rbg_utilization``, ``handovers``, ``dropped_kbytes``, ``sim_time_s``.
 Baselines: ``scheduler="rr" | "pf" | "mr"`` runs ns6g's per-slot scheduler instead (the action is checked,
 not applied); :meth:`SpectrumAllocationEnv.baseline_configs` lists them.
 Mobility: ns-3's models, ``"trace"`` (the ns-2 movement file ``mobility_trace``: node i moves UE i),
@@ -90,6 +108,13 @@ class SpectrumAllocationConfig(ScenarioConfig):
     @classmethod
     def _absolute_trace_path(cls, value: str) -> str:
         return str(Path(value).expanduser().resolve()) if value else value
+
+    @model_validator(mode="after")
+    def _deadlines_need_send_times(self) -> SpectrumAllocationConfig:
+        if self.reward == "deadline_violations" and self.traffic == "tcp_bulk":
+            raise ValueError("reward: deadline_violations counts UDP packets by their send time; "
+                             "tcp_bulk packets carry none (choose cbr, poisson, ftp or full_buffer traffic)")
+        return self
 
     @model_validator(mode="after")
     def _carrier_is_valid(self) -> SpectrumAllocationConfig:

@@ -14,10 +14,17 @@ Observation (Dict): ``cqi`` (1,) wideband uplink CQI of the deciding device; ``u
 estimate of its uplink rate; ``device_queue``, ``edge_queue``, ``cloud_queue`` (1,) tasks in each
 processor; ``battery_fraction`` (1,); ``device`` Discrete(ues), the deciding device; ``sidelink_mbps`` (1,)
 an estimate of its sidelink rate to its peer; ``peer_queue`` (1,) tasks at its peer.
-Reward: over the tasks that completed or failed during the step, the sum of
-``-(latency_s + energy_weight * energy_j) - deadline_penalty * [latency > deadline_ms] - failure_penalty * [failed]``.
+Reward (reward units: latency in s, energy in J, ``energy_weight`` in s/J), over the tasks that completed
+or failed during the step: ``-(latency_s + energy_weight * energy_j) - deadline_penalty * [late]
+- failure_penalty * [failed]``, a completed task late when its latency (arrival to result) exceeds
+``deadline_ms``. A failed task (timeout, or an infeasible split refused at once) counts with the latency ``task_timeout_s`` and as late, so
+failing never costs less than completing at the timeout. After the last decision no task arrives and the
+last step runs until every decided task is done, so each counts. An episode a battery ends early is
+charged ``task_timeout_s + deadline_penalty + failure_penalty`` for every task decided and not finished
+and every decision it did not reach (info ``unserved``), so ending it early does not pay.
 Info: ``latency_ms`` (mean over tasks completed in the step, NaN if none), ``energy_j``, ``completed``,
-``failed``, ``deadline_violations``, ``infeasible``, ``timeouts``, and the parts of the last completed task:
+``failed``, ``deadline_violations`` (late or failed), ``infeasible``, ``timeouts``, ``unserved``, and the
+parts of the last completed task:
 ``last_latency_ms``, ``device_compute_ms``, ``uplink_ms``, ``server_compute_ms``, ``downlink_ms``,
 ``last_cut``, ``last_target``, ``last_energy_j``; ``infeasible_peer`` (tasks refused because the peer
 part did not fit the peer), ``sidelink_up_bytes`` / ``sidelink_down_bytes`` (bytes decoded on the

@@ -24,14 +24,16 @@
 //   on link-subchannels sub-channels; sidelink_snr_db (remotes, relays) the SNR behind it (dB); distance_m (remotes, relays); relay_cqi (relays), relay_uplink_mbps
 //   (relays) the same for relays; relay_load_kbytes (relays) the relay's queued uplink; queue_kbytes
 //   (remotes) the remote's queued bytes (RAN uplink plus sidelink).
-// Reward: delivered_mbps (remote bytes received at the server in the interval, Mbit/s) minus
-//   energy-weight * relay_energy_mj (the relays' transmit energy in the interval, mJ: transmit power
-//   times airtime on the sidelink and on the RAN uplink).
+// Reward: delivered_mbps (UDP payload of the remotes' packets received at the server in the interval,
+//   Mbit/s) minus energy-weight * ue_energy_mj: the transmit energy in the interval (mJ, transmit power
+//   times airtime on the sidelink and on the RAN uplink) of every UE, remotes and relays alike. Counting
+//   the remotes too keeps "no relay" honest: a remote sending from the cell edge over its own uplink
+//   spends long airtime at full power, which a relay-only energy term would leave free.
 // Info: delivered_mbps, delivered_kbytes, direct_kbytes (remotes' own RAN uplink), downlink_kbytes
 //   (received by the remotes), downlink_sidelink_kbytes (relay -> remote sidelinks, decoded), sidelink_kbytes
 //   (remote -> relay sidelink, decoded), relay_uplink_kbytes (relays' RAN uplink, decoded),
 //   relayed_remotes, collisions, half_duplex_losses, sidelink_transmissions, sidelink_failures,
-//   relay_energy_mj, sidelink_sinr_db (mean effective SINR of the interval's sidelink receptions; NaN if
+//   ue_energy_mj (the reward's), relay_energy_mj (of which the relays'), sidelink_sinr_db (mean effective SINR of the interval's sidelink receptions; NaN if
 //   none), mean_delay_ms (end to end, remote packets received in the interval; NaN if none).
 #include "bridge/ns6g-bridge.h"
 #include "ran/helper/ran-helper.h"
@@ -316,7 +318,7 @@ class D2dRelayEnv : public ns6g::GymEnv
         {
             return 0.0;
         }
-        return DeliveredMbps() - m_p.energyWeight * RelayEnergyMj();
+        return DeliveredMbps() - m_p.energyWeight * TransmitEnergyMj(true);
     }
 
     bool GetGameOver() override
@@ -344,7 +346,8 @@ class D2dRelayEnv : public ns6g::GymEnv
         info.Set("half_duplex_losses", m_interval.halfDuplexLosses);
         info.Set("sidelink_transmissions", m_interval.sidelinkTransmissions);
         info.Set("sidelink_failures", m_interval.sidelinkFailures);
-        info.Set("relay_energy_mj", RelayEnergyMj());
+        info.Set("ue_energy_mj", TransmitEnergyMj(true));
+        info.Set("relay_energy_mj", TransmitEnergyMj(false));
         info.Set("sidelink_sinr_db", m_interval.sidelinkReceptions > 0
                                          ? m_interval.sidelinkSinrDbSum / m_interval.sidelinkReceptions
                                          : std::nan(""));
@@ -368,6 +371,8 @@ class D2dRelayEnv : public ns6g::GymEnv
         double sidelinkReceptions{0};   //!< sidelink transmissions heard by their receivers
         double sidelinkSinrDbSum{0};    //!< sum of their effective SINRs (dB)
         double downlinkSidelinkBytes{0}; //!< relay -> remote sidelinks, decoded
+        double remoteSidelinkSlots{0};  //!< sidelink slots in which remotes transmitted
+        double remoteUplinkBlocks{0};   //!< RAN uplink transmissions of remotes (first and retransmissions)
     };
 
     double MaxMbps() const
@@ -401,6 +406,8 @@ class D2dRelayEnv : public ns6g::GymEnv
         for (uint32_t i = 0; i < m_p.remotes; ++i)
         {
             t.directBytes += m_ran.system->Counters(i).deliveredBits[1] / 8.0;
+            t.remoteSidelinkSlots += static_cast<double>(sidelink->TxSlots(i));
+            t.remoteUplinkBlocks += static_cast<double>(m_ran.system->Counters(i).transportBlocks[1]);
             for (uint32_t k = 0; k < m_p.relays; ++k)
             {
                 t.sidelinkBytes += static_cast<double>(sidelink->Counters(i, m_p.remotes + k).deliveredBytes);
@@ -438,7 +445,9 @@ class D2dRelayEnv : public ns6g::GymEnv
                             now.relayUplinkBlocks - m_prev.relayUplinkBlocks,
                             now.sidelinkReceptions - m_prev.sidelinkReceptions,
                             now.sidelinkSinrDbSum - m_prev.sidelinkSinrDbSum,
-                            now.downlinkSidelinkBytes - m_prev.downlinkSidelinkBytes};
+                            now.downlinkSidelinkBytes - m_prev.downlinkSidelinkBytes,
+                            now.remoteSidelinkSlots - m_prev.remoteSidelinkSlots,
+                            now.remoteUplinkBlocks - m_prev.remoteUplinkBlocks};
         m_prev = now;
     }
 
@@ -447,13 +456,18 @@ class D2dRelayEnv : public ns6g::GymEnv
         return m_intervalBytes * 8.0 / (m_p.decisionMs / 1e3) / 1e6;
     }
 
-    /** Relays' transmit energy in the interval (mJ): power times airtime, sidelink and RAN uplink. */
-    double RelayEnergyMj() const
+    /**
+     * Transmit energy in the interval (mJ): power times airtime, sidelink slots and RAN uplink transport
+     * blocks (one slot each), of the relays, and of the remotes too when withRemotes.
+     */
+    double TransmitEnergyMj(bool withRemotes) const
     {
-        const double sidelinkJ = m_interval.relaySidelinkSlots * m_sidelink.sidelink->GetSlotPeriod().GetSeconds() *
-                                 DbmToW(m_p.sidelinkTxPowerDbm);
-        const double uplinkJ =
-            m_interval.relayUplinkBlocks * m_ranCarrier.numerology.SlotDurationS() * DbmToW(m_link->GetPhy()->GetLinkParams(LinkDirection::kUplink).txPowerDbm);
+        const double sidelinkSlots = m_interval.relaySidelinkSlots + (withRemotes ? m_interval.remoteSidelinkSlots : 0.0);
+        const double uplinkBlocks = m_interval.relayUplinkBlocks + (withRemotes ? m_interval.remoteUplinkBlocks : 0.0);
+        const double sidelinkJ =
+            sidelinkSlots * m_sidelink.sidelink->GetSlotPeriod().GetSeconds() * DbmToW(m_p.sidelinkTxPowerDbm);
+        const double uplinkJ = uplinkBlocks * m_ranCarrier.numerology.SlotDurationS() *
+                               DbmToW(m_link->GetPhy()->GetLinkParams(LinkDirection::kUplink).txPowerDbm);
         return (sidelinkJ + uplinkJ) * 1e3;
     }
 

@@ -66,9 +66,14 @@
 //   Every value is also clamped to its bound in float32 (a safety net against rounding; the bounds above
 //   already hold).
 //
-// Reward (rewards measured throughput, penalises delay and loss):
+// Reward (rewards measured throughput, penalises delay and loss), dimensionless, per step:
 //   reward = throughput / link rate - delay-weight * delay_ms / 100 - loss-weight * loss_fraction
-//   with the same (unclamped) values as the observation, delay_ms carried over as described above.
+//   with the same (unclamped) values as the observation: throughput the controlled flow's UDP payload
+//   bit/s received in the step, delay_ms its packets' mean one-way delay (carried over as described
+//   above), loss_fraction its packets missing / (missing + received). Every rate level sends (the lowest
+//   is link-rate * max-rate-fraction / rate-levels), so idling is not an action; sending too little
+//   forgoes throughput, sending too much fills the queue (delay) and drops (loss): test_rewards checks
+//   that neither the lowest nor the highest level beats a rate that fits the capacity left.
 //
 // Info: throughput_mbps, delay_ms, loss_fraction, queue_packets, rate_mbps, cross_throughput_mbps,
 //   sim_time_s.

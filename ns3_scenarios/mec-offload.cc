@@ -44,15 +44,21 @@
 // Device energy per task: local: task-flops * energy_per_flop_j; offloaded: tx power (W, the device's
 // maximum) * (first uplink send to the last uplink byte at the server). Battery battery-j per device;
 // the episode terminates when one is empty.
-// Reward: over tasks finished in the step, -(latency_s + energy-weight * energy_j)
-// - deadline-penalty * [latency > deadline-ms] - failure-penalty * [failed]. Truncated after episode-steps.
+// Reward (reward units: latency in s, energy in J, energy-weight in s/J): over the tasks that completed
+// or failed in the step, -(latency_s + energy-weight * energy_j) - deadline-penalty * [late]
+// - failure-penalty * [failed]; a completed task is late when its latency (arrival to result at the
+// device) exceeds deadline-ms; a failed task (timeout) counts with the latency task-timeout-s
+// and as late. After the last decision the step runs until every decided task is done (no arrivals);
+// an episode a battery ends early is also charged task-timeout-s + deadline-penalty + failure-penalty per
+// task decided and not finished and per decision not reached (info unserved). See MecTaskEngine.
+// Truncated after episode-steps.
 // Observation (Dict) of the deciding device: cqi (1,) wideband uplink CQI on its serving cell;
 //   uplink_mbps (1,) full-carrier uplink rate at that CQI divided by 1 + the other devices of its cell
 //   with an upload in flight; serving_cell Discrete(cells); edge_queues (cells,) tasks assigned to each
 //   edge server and not yet computed (uploading, migrating, queued or in service); cloud_queue (1,) the
 //   same for the cloud; device_queue (1,); battery_fraction (1,); device Discrete(ues).
 // Info (per step): latency_ms (mean over completed, NaN if none), energy_j, completed, failed,
-//   deadline_violations, timeouts, migrations, migration_ms, relay_ms (inter-edge crossing time, first
+//   deadline_violations (late or failed), timeouts, unserved, migrations, migration_ms, relay_ms (inter-edge crossing time, first
 //   datagram on the link to the last one off it, of the inputs and results completed in the step),
 //   relay_bytes (input and result payload received from inter-edge links in the step), result_relay_bytes
 //   (of which results), handovers; last completed task: last_latency_ms, uplink_ms, server_ms (last uplink
@@ -245,7 +251,7 @@ class MecOffloadEnv : public MecTaskGymEnv
     void GetExtraInfo(ns6g::Info& info) override
     {
         const MecStepTotals& step = m_engine->StepTotals();
-        SetStepInfo(info, step);
+        SetStepInfo(info, *m_engine);
         info.Set("migrations", static_cast<double>(step.migrations));
         info.Set("migration_ms", step.migrationMs);
         info.Set("relay_ms", step.relayMs);

@@ -28,7 +28,7 @@
 // 2 = the device's D2D peer).
 //  * k whose device part does not fit the device memory (SplitInfeasibility), or, for the peer, whose
 //    peer part (PeerMemoryBytes) does not fit the peer's memory: the task fails at once (infeasible);
-//    its latency and energy count as 0, the failure penalty applies.
+//    it spends no energy and costs as any failed task (below).
 //  * The device processor runs device_flops(k) (skipped when 0, i.e. k = 0). k = N: done.
 //  * k < N: the device sends transfer_bytes(k) over UDP to the target in datagrams of at most 60 000
 //    bytes, each a 24-byte header (task id, total bytes, kind, device) + payload; the target reassembles,
@@ -41,10 +41,15 @@
 // receiving are not counted. Each device's battery (battery-j) loses the energy as it is spent; the
 // episode terminates when a battery is empty.
 //
-// Step: apply the action to the pending task, run to the next arrival. Reward: sum over tasks that
-// completed or failed during the step of -(latency_s + energy-weight * energy_j)
-// - deadline-penalty * [latency > deadline-ms] - failure-penalty * [failed]. Truncated after
-// episode-steps decisions.
+// Step: apply the action to the pending task, run to the next arrival.
+// Reward (reward units: latency in s, energy in J, energy-weight in s/J): over the tasks that completed
+// or failed in the step, -(latency_s + energy-weight * energy_j) - deadline-penalty * [late]
+// - failure-penalty * [failed]; a completed task is late when its latency (arrival to result at the
+// device) exceeds deadline-ms; a failed task (timeout, or an infeasible split) counts with the latency task-timeout-s
+// and as late. After the last decision the step runs until every decided task is done (no arrivals);
+// an episode a battery ends early is also charged task-timeout-s + deadline-penalty + failure-penalty per
+// task decided and not finished and per decision not reached (info unserved). See MecTaskEngine.
+// Truncated after episode-steps decisions.
 // Observation (Dict): cqi (1,) wideband uplink CQI of the deciding device on its serving cell (mean over
 //   RBGs of RanLink::RbgCqi, uplink); uplink_mbps (1,): sum over RBGs of the uplink bits one slot's RBG
 //   carries at that CQI, per second, divided by 1 + the number of other devices with uplink bytes queued
@@ -55,7 +60,8 @@
 //   peer links that have data, mode 2 its reservation's sub-channels once per reservation period), Mbit/s;
 //   peer_queue (1,): tasks at the deciding device's peer.
 // Info: latency_ms (mean over tasks completed in the step; NaN if none), energy_j (sum over tasks
-//   finished in the step), completed, failed, deadline_violations, infeasible, timeouts; and the parts of
+//   finished in the step), completed, failed, deadline_violations (late or failed), infeasible, timeouts,
+//   unserved; and the parts of
 //   the last completed task (over the episode): last_latency_ms, device_compute_ms (arrival to device
 //   compute done, queueing included), uplink_ms (first uplink send to all bytes at the target),
 //   server_compute_ms (all bytes at the target to server compute done, queueing included), downlink_ms
@@ -324,7 +330,7 @@ class MecSplitEnv : public MecTaskGymEnv
 
     void GetExtraInfo(ns6g::Info& info) override
     {
-        SetStepInfo(info, m_engine->StepTotals());
+        SetStepInfo(info, *m_engine);
         info.Set("infeasible", static_cast<double>(m_stepInfeasible));
         const CompletedTask& last = m_engine->LastCompleted();
         const bool any = !last.action.empty();

@@ -18,7 +18,7 @@
 // "poisson" sends packet-bytes packets with exponential gaps averaging ue-rate-mbps; "ftp" is 3GPP FTP
 // model 1: files of ftp-file-bytes with exponential gaps averaging ue-rate-mbps, each sent at once;
 // "tcp_bulk" is one greedy TCP flow per UE (BulkSendApplication, segments of packet-bytes); its packets
-// carry no send time, so deadline violations count UDP traffic only.
+// carry no send time, so the deadline_violations reward is refused with it (by the Python config).
 //
 // Decisions: every decision-slots slots. With scheduler "agent", the action is the downlink allocation
 // held for the next decision-slots slots; with "rr", "pf" or "mr", ns6g's built-in scheduler decides
@@ -33,10 +33,20 @@
 //   the interference of the last slot; buffer_kbytes (ues) float32, queued downlink kilobytes;
 //   throughput_mbps (ues) float32, delivered over the last decision interval; serving_cell
 //   MultiDiscrete(cells) per UE.
-// Reward (reward): "sum_rate" (Mbit/s), "pf_utility" (sum of ln(throughput in bit/s + 1)), "jain" (Jain
-//   index of the throughputs), "deadline_violations" (minus the fraction of packets delivered later than
-//   deadline-ms, or not delivered among those sent... counted over packets received in the interval).
-// Info: sum_throughput_mbps, jain_index, pf_utility, deadline_violation_fraction, mean_sinr_db,
+// Reward (reward), over the decision interval, throughput = UDP/TCP payload bits delivered to a UE's
+//   application in the interval / interval length:
+//   "sum_rate": sum of the UEs' throughputs, Mbit/s (carrying the most bits wins, fair or not);
+//   "pf_utility": sum over UEs of ln(throughput in bit/s + 1) (a starved UE adds 0, a served one ~16);
+//   "jain": Jain index of the UEs' throughputs, 1/ues .. 1, and 0 when nothing was delivered (fairness
+//     only: it does not reward rate beyond that);
+//   "deadline_violations": minus the fraction of the packets due in the interval that missed their
+//     deadline. A packet is due when its deadline (send time at the server + deadline-ms) passes, so it
+//     counts exactly once, in the interval its deadline falls in, whatever became of it: delivered in
+//     time (a success), delivered late, still queued, or dropped (a violation). The packets due depend
+//     on the traffic sources only, so serving less cannot shrink the denominator: a policy that starves
+//     UEs or leaves RBGs unused scores about -1. 0 while no packet is due (the first deadline-ms).
+// Info: sum_throughput_mbps, jain_index, pf_utility,
+//   deadline_violation_fraction (as the reward, without the sign), packets_due, mean_sinr_db,
 //   mean_cqi (wideband CQI, mean over RBGs and UEs), rbg_utilization (fraction of downlink RBG-slots used), handovers (in the interval),
 //   dropped_kbytes (refused by full queues, in the interval), sim_time_s.
 // Messages: "radio_poll" -> "radio_sample" (one per UE, the interval's radio numbers: SINR and MCS of
@@ -63,6 +73,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
@@ -267,6 +278,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
 
         m_handoverEvents.clear();
         m_lastSamples.clear();
+        m_ledger = std::make_unique<DeadlineLedger>(m_p.ues, m_p.deadlineMs / 1e3);
         m_delays.clear();
         m_prevCounters.assign(m_p.ues, UeCounters{});
         m_intervalBits.assign(m_p.ues, 0.0);
@@ -314,7 +326,6 @@ class RanSpectrumEnv : public ns6g::GymEnv
                 }
             }
         }
-        m_delays.clear(); // a new decision interval starts
         if (m_p.scheduler == "agent")
         {
             for (uint32_t c = 0; c < m_p.cells; ++c)
@@ -380,6 +391,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
         info.Set("jain_index", JainIndex(thr));
         info.Set("pf_utility", ProportionalFairUtility(thr));
         info.Set("deadline_violation_fraction", DeadlineViolationFraction(m_delays, m_p.deadlineMs / 1e3));
+        info.Set("packets_due", static_cast<double>(m_delays.size()));
         double sinrSum = 0.0;
         double cqiSum = 0.0;
         uint32_t measured = 0;
@@ -530,7 +542,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
             sink.Start(Seconds(0));
             sink.Get(0)->TraceConnectWithoutContext(
                 "RxWithSeqTsSize",
-                MakeCallback(&RanSpectrumEnv::OnReceive, this));
+                MakeCallback(&RanSpectrumEnv::OnReceive, this, u));
             const InetSocketAddress peer(m_ran.ueAddresses[u], kPort);
             if (m_p.traffic == "tcp_bulk")
             {
@@ -555,6 +567,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
                                                                                       : m_p.packetBytes));
                 app->SetAttribute("MeanIntervalS", DoubleValue(burst * 8.0 / rateBps));
                 app->AssignStreams(200 + u);
+                app->TraceConnectWithoutContext("TxWithSeqTsSize", MakeCallback(&RanSpectrumEnv::OnSend, this, u));
                 m_ran.server->AddApplication(app);
                 app->SetStartTime(Seconds(0));
                 continue;
@@ -567,17 +580,28 @@ class RanSpectrumEnv : public ns6g::GymEnv
             source.SetAttribute("PacketSize", UintegerValue(fullBuffer ? kFullBufferDatagramBytes : m_p.packetBytes));
             source.SetAttribute("EnableSeqTsSizeHeader", BooleanValue(true));
             ApplicationContainer app = source.Install(m_ran.server);
+            app.Get(0)->TraceConnectWithoutContext("TxWithSeqTsSize", MakeCallback(&RanSpectrumEnv::OnSend, this, u));
             // Staggered starts within the first slot, so sources do not fire in lockstep.
             app.Start(SlotPeriod() * (static_cast<double>(u) / m_p.ues));
         }
     }
 
-    void OnReceive(Ptr<const Packet> /* packet */,
+    void OnSend(uint32_t ue,
+                Ptr<const Packet> /* packet */,
+                const Address& /* from */,
+                const Address& /* to */,
+                const SeqTsSizeHeader& header)
+    {
+        m_ledger->Sent(ue, header.GetSeq(), header.GetTs().GetSeconds());
+    }
+
+    void OnReceive(uint32_t ue,
+                   Ptr<const Packet> /* packet */,
                    const Address& /* from */,
                    const Address& /* to */,
                    const SeqTsSizeHeader& header)
     {
-        m_delays.push_back((Simulator::Now() - header.GetTs()).GetSeconds());
+        m_ledger->Received(ue, header.GetSeq(), Simulator::Now().GetSeconds());
     }
 
     void OnHandover(uint32_t ue, uint32_t from, uint32_t to)
@@ -633,6 +657,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
         }
         std::fill(m_rbSlots.begin(), m_rbSlots.end(), 0.0);
         m_intervalDroppedBytes = static_cast<double>(dropped - m_prevDropped);
+        m_delays = m_ledger->Due(Simulator::Now().GetSeconds());
         m_prevDropped = dropped;
         uint64_t handovers = m_ran.system->GetHandovers();
         m_intervalHandovers = handovers - m_prevHandovers;
@@ -703,7 +728,8 @@ class RanSpectrumEnv : public ns6g::GymEnv
     EventId m_sampleEvent;
     std::vector<RadioSample> m_lastSamples;
     std::vector<HandoverEvent> m_handoverEvents;
-    std::vector<double> m_delays;
+    std::unique_ptr<DeadlineLedger> m_ledger; //!< every UDP packet from its send to its deadline
+    std::vector<double> m_delays;             //!< latencies (s) of the packets due in the interval (+inf: missed)
     std::vector<UeCounters> m_prevCounters;
     std::vector<double> m_intervalBits;
     std::vector<double> m_intervalRbgSlots;

@@ -174,7 +174,7 @@ def test_jain_index():
     for n in (2, 4, 10):
         assert jain_index([0.0] * (n - 1) + [3.0]) == pytest.approx(1.0 / n)
     assert jain_index([1.0, 2.0, 3.0, 4.0]) == pytest.approx(100.0 / (4 * 30.0))
-    assert jain_index([0.0, 0.0]) == 1.0
+    assert jain_index([0.0, 0.0]) == 0.0  # idle is not fair: as a reward, 1 would make idling the best
     with pytest.raises(ScenarioError, match=r"JainIndex: value\[1\] is -1"):
         jain_index([1.0, -1.0])
 
@@ -189,6 +189,7 @@ def test_reward_metrics():
     assert deadline_violation_fraction(latencies, 1.0) == pytest.approx(0.25)
     assert reward("sum_rate", throughputs) == pytest.approx(5e6)
     assert reward("jain", [1.0, 3.0]) == pytest.approx(0.8)
+    assert reward("jain", [0.0, 0.0]) == 0.0
     assert reward("pf_utility", [1.0, 3.0]) == pytest.approx(np.log(2) + np.log(4))
     assert reward("deadline_violations", latencies, deadline_s=0.020) == pytest.approx(-0.5)
     with pytest.raises(ScenarioError, match="unknown reward 'latency'; valid names: sum_rate, pf_utility, deadline_violations, jain"):

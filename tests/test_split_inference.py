@@ -85,7 +85,7 @@ def test_all_local_latency_is_device_flops_over_capacity():
         assert reward == pytest.approx(-(expected_ms / 1e3 + energy), rel=1e-6)  # within the deadline
 
 
-def test_infeasible_split_fails_with_the_failure_penalty():
+def test_infeasible_split_fails_and_costs_as_a_timed_out_task():
     # ResNet-18 whole on a Cortex-M4 (256 KiB SRAM) cannot fit.
     with SplitInferenceEnv(**QUIET, device="cortex-m4", failure_penalty=7.0) as env:
         env.reset(seed=1)
@@ -93,7 +93,9 @@ def test_infeasible_split_fails_with_the_failure_penalty():
         _, reward, _, _, info = env.step(np.array([n, 0]))
     assert info["infeasible"] == 1 and info["failed"] == 1 and info["completed"] == 0
     assert math.isnan(info["latency_ms"])
-    assert reward == -7.0
+    # A refused task costs as one that failed at its timeout (2 s), late (1) and failed (7): never less.
+    assert reward == pytest.approx(-(2.0 + 1.0 + 7.0))
+    assert info["deadline_violations"] == 1
 
 
 @pytest.mark.parametrize(
@@ -179,7 +181,7 @@ def test_peer_part_too_big_for_the_peer_is_infeasible_with_the_reason():
         env.reset(seed=1)
         _, reward, _, _, info = env.step(np.array([0, 2]))
         assert info["infeasible"] == 1 and info["infeasible_peer"] == 1 and info["failed"] == 1
-        assert reward == -7.0
+        assert reward == pytest.approx(-(2.0 + 1.0 + 7.0))  # timeout, deadline and failure penalties
         need = int(peer_memory_bytes(profile)[0])
         assert f"peer part of cut 0 needs {need} bytes" in info["infeasible_reason"]
         assert "cortex-m4" in info["infeasible_reason"]

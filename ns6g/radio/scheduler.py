@@ -187,15 +187,19 @@ def reward(name: str, values: Sequence[float] | np.ndarray, deadline_s: float = 
     """The reward ``name`` an environment may select, computed by the model (``ComputeReward``).
 
     ``"sum_rate"`` (bit/s), ``"pf_utility"`` and ``"jain"`` read ``values`` as per-UE throughputs in
-    bit/s; ``"deadline_violations"`` reads them as latencies in seconds and returns minus the fraction
-    above ``deadline_s``, so that higher is better for every reward. The model refuses other names,
-    listing the valid ones.
+    bit/s; ``"deadline_violations"`` reads
+    them as the latencies in seconds of the packets due in the interval (those whose deadline passed in
+    it), ``inf`` or NaN for one not delivered by then (still queued or dropped), and returns minus the
+    fraction above ``deadline_s``, so that higher is better for every reward. SpectrumAllocation passes
+    exactly these (``DeadlineLedger``): list every packet due, not only the delivered ones, or starving
+    UEs scores well. The model refuses other names, listing the valid ones.
     """
     return _metric(name, values, deadline_s)[1]
 
 
 def jain_index(values: Sequence[float] | np.ndarray) -> float:
-    """Jain's fairness index (sum x)^2 / (n sum x^2) of values >= 0: 1 for equal values, 1/n for one non-zero."""
+    """Jain's fairness index (sum x)^2 / (n sum x^2) of values >= 0: 1 for equal non-zero values, 1/n for one
+    non-zero, 0 when all are 0 (an idle cell is not fair)."""
     return _metric("jain", values)[0]
 
 
@@ -210,7 +214,7 @@ def proportional_fair_utility(throughputs_bps: Sequence[float] | np.ndarray) -> 
 
 
 def deadline_violation_fraction(latencies_s: Sequence[float] | np.ndarray, deadline_s: float) -> float:
-    """Fraction of latencies above ``deadline_s``; NaN or infinite latencies (never delivered) count as late."""
+    """Fraction of latencies (s) above ``deadline_s`` (s); NaN or infinite latencies (not delivered) count as late."""
     return _metric("deadline_violations", latencies_s, deadline_s)[0]
 
 

@@ -17,15 +17,15 @@ namespace ns6g::mec
 
 /**
  * A GymEnv whose tasks live in m_engine (created by the scenario's SetupEpisode): the reward is the
- * step's (MecStepTotals::reward), the episode terminates when a device battery is empty and is truncated
- * after `episodeSteps` decisions.
+ * step's (MecStepTotals::reward) less what an episode that ends early owes (MecTaskEngine::UnservedCost),
+ * the episode terminates when a device battery is empty and is truncated after `episodeSteps` decisions.
  */
 class MecTaskGymEnv : public ns6g::GymEnv
 {
   public:
     double GetReward() override
     {
-        return m_engine->StepTotals().reward;
+        return m_engine->StepTotals().reward - m_engine->UnservedCost();
     }
 
     bool GetGameOver() override

@@ -74,6 +74,7 @@ MecTaskParams::TaskSettings() const
     s.energyWeight = energyWeight;
     s.deadlinePenalty = deadlinePenalty;
     s.failurePenalty = failurePenalty;
+    s.episodeSteps = episodeSteps;
     return s;
 }
 

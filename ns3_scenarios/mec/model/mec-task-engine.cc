@@ -229,6 +229,7 @@ MecTaskEngine::Run(uint64_t id, std::vector<int64_t> action, const TaskPlan& pla
     task.plan = plan;
     task.stage = TaskStage::kDevice;
     Simulator::ScheduleWithContext(m_ueNodes[task.device]->GetId(), Seconds(0), &MecTaskEngine::StartTask, this, id);
+    Settle();
 }
 
 void
@@ -238,6 +239,7 @@ MecTaskEngine::FailNow(uint64_t id, std::vector<int64_t> action)
     task.action = std::move(action);
     task.stage = TaskStage::kDevice;
     Finish(task, true);
+    Settle();
 }
 
 bool
@@ -355,6 +357,50 @@ MecTaskEngine::LastCompleted() const
     return m_last;
 }
 
+uint32_t
+MecTaskEngine::OpenTasks() const
+{
+    return static_cast<uint32_t>(
+        std::count_if(m_tasks.begin(), m_tasks.end(), [](const auto& t) { return t.second.stage != TaskStage::kPending; }));
+}
+
+double
+MecTaskEngine::FailedTaskCost() const
+{
+    return m_settings.taskTimeoutS + m_settings.deadlinePenalty + m_settings.failurePenalty;
+}
+
+uint32_t
+MecTaskEngine::UnservedTasks() const
+{
+    if (!AnyBatteryEmpty())
+    {
+        return 0;
+    }
+    const uint32_t toCome = m_settings.episodeSteps > m_steps ? m_settings.episodeSteps - m_steps : 0;
+    return OpenTasks() + toCome;
+}
+
+double
+MecTaskEngine::UnservedCost() const
+{
+    return UnservedTasks() * FailedTaskCost();
+}
+
+void
+MecTaskEngine::Settle()
+{
+    if (m_settings.episodeSteps == 0 || m_steps < m_settings.episodeSteps)
+    {
+        return;
+    }
+    m_settling = true;
+    if (OpenTasks() == 0)
+    {
+        Simulator::ScheduleNow([] { Simulator::Stop(); });
+    }
+}
+
 // ---- life cycle ------------------------------------------------------------------------------------
 
 MecTask*
@@ -383,6 +429,10 @@ MecTaskEngine::NotifyUpload()
 void
 MecTaskEngine::OnArrival(uint32_t u)
 {
+    if (m_settling)
+    {
+        return; // the episode has had its decisions
+    }
     MecTask task;
     task.id = m_nextTaskId++;
     task.device = u;
@@ -645,8 +695,10 @@ MecTaskEngine::Finish(MecTask& task, bool failed)
 {
     task.timeout.Cancel();
     const double latencyS = (Simulator::Now() - task.arrival).GetSeconds();
-    const bool late = latencyS > m_settings.deadlineMs / 1e3;
-    m_step.reward -= latencyS + m_settings.energyWeight * task.energyJ;
+    const bool late = failed || latencyS > m_settings.deadlineMs / 1e3;
+    // A failed task is charged the whole time it was given, so that refusing one never pays.
+    const double chargedS = failed ? std::max(latencyS, m_settings.taskTimeoutS) : latencyS;
+    m_step.reward -= chargedS + m_settings.energyWeight * task.energyJ;
     m_step.reward -= late ? m_settings.deadlinePenalty : 0.0;
     m_step.reward -= failed ? m_settings.failurePenalty : 0.0;
     m_step.energyJ += task.energyJ;
@@ -669,6 +721,10 @@ MecTaskEngine::Finish(MecTask& task, bool failed)
         m_last.action = task.action;
     }
     m_tasks.erase(task.id); // `task` dangles from here
+    if (m_settling && OpenTasks() == 0)
+    {
+        Simulator::Stop(); // the last decided task is done: the episode's last step ends here
+    }
 }
 
 } // namespace ns6g::mec

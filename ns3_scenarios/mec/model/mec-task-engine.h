@@ -11,10 +11,19 @@
 // What is the scenario's own stays there: spaces, observation, the decision (a TaskPlan), the topology
 // and routes, and what a handover does.
 //
-// Bookkeeping per step (between two decisions): reward -(latency_s + energyWeight * energy_j)
-// - deadlinePenalty * [latency > deadline] - failurePenalty * [failed], summed over tasks that completed
-// or failed; latencies, energy, counts. Device energy: device FLOPs * energy_per_flop_j + tx power (W) *
-// (first uplink send -> last uplink byte at the site); each device's battery loses it as it is spent.
+// Bookkeeping per step (between two decisions): reward, summed over the tasks that completed or failed
+// in the step, of -(latency_s + energyWeight * energy_j) - deadlinePenalty * [late] - failurePenalty *
+// [failed]. A completed task is late when its latency (arrival -> result at the device) exceeds the
+// deadline. A failed task (timed out, or refused at once as infeasible) counts as late and with the
+// latency taskTimeoutS (the time it was given), so failing a task never costs less than completing it
+// at the timeout with the same energy: refusing tasks does not pay. Every decided task is counted: after
+// the episode's last decision the engine settles (Settling): no new task arrives and the simulation runs
+// until every decided task has completed or failed, so that the last step's reward holds their costs.
+// An episode that ends early (a battery empty) is charged UnservedCost(): every task decided and not
+// finished, and every decision the episode did not reach, at a failed task's cost without energy (so
+// draining a battery to end the episode does not pay). Device energy: device FLOPs * energy_per_flop_j
+// + tx power (W) * (first uplink send -> last uplink byte at the site); each device's battery loses it
+// as it is spent.
 #pragma once
 
 #include "mec/model/device-catalogue.h"
@@ -124,6 +133,7 @@ struct MecTaskSettings
     double failurePenalty{5.0};  //!< reward penalty per failed task
     uint16_t devicePort{9000};   //!< UDP port of the devices' task sockets (results arrive here)
     uint16_t sitePort{9001};     //!< UDP port of the sites' task sockets (inputs and migrated state)
+    uint32_t episodeSteps{0};    //!< decisions per episode: after the last one the engine settles (0: never)
 };
 
 /** What happened during one step (between two decisions). */
@@ -133,7 +143,7 @@ struct MecStepTotals
     std::vector<double> latenciesS; //!< of tasks completed in the step, s
     double energyJ{0.0};            //!< device energy of tasks finished in the step, J
     uint32_t failed{0};
-    uint32_t deadlineViolations{0};
+    uint32_t deadlineViolations{0}; //!< tasks of the step that were late or failed
     uint32_t timeouts{0};
     uint32_t migrations{0};      //!< migrations whose state arrived in the step
     double migrationMs{0.0};     //!< their transfer times (first state datagram sent -> last byte in), ms
@@ -220,6 +230,17 @@ class MecTaskEngine
     const MecStepTotals& StepTotals() const;
     /** The last task that completed in the episode (NaN parts before the first). */
     const CompletedTask& LastCompleted() const;
+    /** Tasks decided and neither completed nor failed yet. */
+    uint32_t OpenTasks() const;
+    /** Cost (reward units) of one failed task that spent no energy: taskTimeoutS + both penalties. */
+    double FailedTaskCost() const;
+    /**
+     * Tasks the episode leaves unserved if it ends now: 0 while no battery is empty; else the open tasks
+     * plus the decisions still to come (episodeSteps - Steps()).
+     */
+    uint32_t UnservedTasks() const;
+    /** UnservedTasks() * FailedTaskCost(): what an episode ending now owes (reward units, >= 0). */
+    double UnservedCost() const;
 
   private:
     struct Site
@@ -251,6 +272,8 @@ class MecTaskEngine
     /** Books a crossing of a completed transfer into the step's relay time. */
     void BookCrossing(const LinkCrossing& crossing);
     void Finish(MecTask& task, bool failed);
+    /** After the episode's last decision: stop arrivals, run until the open tasks are done. */
+    void Settle();
     void NotifyUpload();
 
     MecTaskSettings m_settings;
@@ -269,17 +292,20 @@ class MecTaskEngine
     std::deque<uint64_t> m_pending;
     uint64_t m_nextTaskId{0};
     uint32_t m_steps{0};
+    bool m_settling{false}; //!< the episode's last decision is taken: no arrivals, stop when all are done
     MecStepTotals m_step;
 
     CompletedTask m_last;
     std::function<void()> m_uploadHook;
 };
 
-/** Sets the info keys every MEC environment reports from a step's totals. */
+/** Sets the info keys every MEC environment reports from the engine's step totals. */
 template <class InfoT>
 void
-SetStepInfo(InfoT& info, const MecStepTotals& step)
+SetStepInfo(InfoT& info, const MecTaskEngine& engine)
 {
+    const MecStepTotals& step = engine.StepTotals();
+    info.Set("unserved", static_cast<double>(engine.UnservedTasks()));
     info.Set("latency_ms", step.MeanLatencyMs());
     info.Set("energy_j", step.energyJ);
     info.Set("completed", static_cast<double>(step.latenciesS.size()));

@@ -516,7 +516,7 @@ JainIndex(const std::vector<double>& values)
     }
     if (sumSquares == 0.0)
     {
-        return 1.0; // all zero: equal
+        return 0.0; // all zero: an idle cell is not fair (a reward of 1 would make idling the best)
     }
     return sum * sum / (static_cast<double>(values.size()) * sumSquares);
 }
@@ -580,6 +580,77 @@ DeadlineViolationFraction(const std::vector<double>& latenciesS, double deadline
         }
     }
     return static_cast<double>(late) / static_cast<double>(latenciesS.size());
+}
+
+DeadlineLedger::DeadlineLedger(uint32_t flows, double deadlineS)
+    : m_deadlineS(deadlineS),
+      m_flows(flows),
+      m_head(flows, 0)
+{
+    if (!(deadlineS >= 0.0) || std::isinf(deadlineS))
+    {
+        std::ostringstream os;
+        os << "DeadlineLedger: deadline is " << deadlineS << " s; it must be finite and >= 0";
+        throw std::invalid_argument(os.str());
+    }
+}
+
+void
+DeadlineLedger::Sent(uint32_t flow, uint32_t seq, double sentS)
+{
+    auto& packets = m_flows.at(flow);
+    if (packets.size() > m_head[flow] && seq <= packets.back().seq)
+    {
+        throw std::invalid_argument("DeadlineLedger: flow " + std::to_string(flow) + " sent packet " +
+                                    std::to_string(seq) + " after packet " + std::to_string(packets.back().seq));
+    }
+    packets.push_back({seq, sentS, std::numeric_limits<double>::infinity()});
+}
+
+void
+DeadlineLedger::Received(uint32_t flow, uint32_t seq, double nowS)
+{
+    auto& packets = m_flows.at(flow);
+    // Sequence numbers increase in send order: find the packet among those not due yet.
+    auto first = packets.begin() + static_cast<std::ptrdiff_t>(m_head[flow]);
+    auto it = std::lower_bound(first, packets.end(), seq, [](const Packet& p, uint32_t s) { return p.seq < s; });
+    if (it != packets.end() && it->seq == seq)
+    {
+        it->latencyS = nowS - it->sentS;
+    }
+}
+
+std::vector<double>
+DeadlineLedger::Due(double nowS)
+{
+    std::vector<double> out;
+    for (size_t f = 0; f < m_flows.size(); ++f)
+    {
+        auto& packets = m_flows[f];
+        size_t& head = m_head[f];
+        while (head < packets.size() && packets[head].sentS + m_deadlineS < nowS)
+        {
+            out.push_back(packets[head].latencyS);
+            ++head;
+        }
+        if (head > 4096 && head * 2 > packets.size()) // drop what is due, now and then
+        {
+            packets.erase(packets.begin(), packets.begin() + static_cast<std::ptrdiff_t>(head));
+            head = 0;
+        }
+    }
+    return out;
+}
+
+size_t
+DeadlineLedger::Outstanding() const
+{
+    size_t n = 0;
+    for (size_t f = 0; f < m_flows.size(); ++f)
+    {
+        n += m_flows[f].size() - m_head[f];
+    }
+    return n;
 }
 
 std::vector<std::string>

@@ -237,7 +237,8 @@ std::vector<int64_t> EncodeAction(const Allocation& allocation, uint32_t nUes, u
 
 /**
  * Jain's fairness index (sum x)^2 / (n * sum x^2) of values >= 0 (e.g. per-UE throughputs): 1 when all
- * are equal, 1/n when one of n is non-zero. All zero counts as equal (1). Empty: std::invalid_argument.
+ * are equal and non-zero, 1/n when one of n is non-zero. All zero gives 0: nothing shared is not fair
+ * (as a reward, 1 would make idling the best). Empty: std::invalid_argument.
  */
 double JainIndex(const std::vector<double>& values);
 
@@ -260,13 +261,54 @@ double ProportionalFairUtility(const std::vector<double>& throughputsBps,
  */
 double DeadlineViolationFraction(const std::vector<double>& latenciesS, double deadlineS);
 
+/**
+ * Every packet of a set of flows, from its send to its deadline (send time + deadlineS), so that a
+ * packet counts once, when its deadline passes, whatever became of it: delivered in time, delivered
+ * late, still queued, or dropped. What a scenario reports for an interval is Due(): one latency per
+ * packet whose deadline passed since the last call, +infinity for one not delivered by then. The
+ * packets due depend on when the sources sent, not on the scheduler, so a scheduler cannot shrink the
+ * denominator of DeadlineViolationFraction(Due(), deadlineS) by serving less.
+ *
+ * Packets of a flow are numbered by their sources in send order (SeqTsSizeHeader's sequence number).
+ */
+class DeadlineLedger
+{
+  public:
+    /** `flows` flows (0 .. flows - 1); deadlineS finite and >= 0 (std::invalid_argument otherwise). */
+    DeadlineLedger(uint32_t flows, double deadlineS);
+
+    /** Packet `seq` of `flow` left its source at sentS (s). Sequence numbers of a flow must increase. */
+    void Sent(uint32_t flow, uint32_t seq, double sentS);
+    /** Packet `seq` of `flow` arrived at nowS (s). Unknown or already due: ignored (it counted as late). */
+    void Received(uint32_t flow, uint32_t seq, double nowS);
+    /**
+     * Latencies (s) of the packets whose deadline is before nowS (s) and that no earlier call returned,
+     * flow by flow in send order: arrival - send for a packet delivered by nowS, +infinity otherwise.
+     */
+    std::vector<double> Due(double nowS);
+    /** Packets sent and not yet returned by Due(). */
+    size_t Outstanding() const;
+
+  private:
+    struct Packet
+    {
+        uint32_t seq;
+        double sentS;
+        double latencyS; //!< +infinity until it arrives
+    };
+
+    double m_deadlineS;
+    std::vector<std::vector<Packet>> m_flows; //!< per flow, in send order; m_head[f] is the first not due
+    std::vector<size_t> m_head;
+};
+
 /** The rewards an environment may select. */
 enum class RewardKind
 {
     kSumRate,            //!< "sum_rate": SumRate of the throughputs, bit/s
     kPfUtility,          //!< "pf_utility": ProportionalFairUtility of the throughputs
     kDeadlineViolations, //!< "deadline_violations": -DeadlineViolationFraction (higher is better)
-    kJainFairness,       //!< "jain": JainIndex of the throughputs
+    kJainFairness,       //!< "jain": JainIndex of the throughputs (0 when all are 0)
 };
 
 /** Reward names ParseRewardKind takes, in RewardKind order. */
@@ -279,8 +321,9 @@ RewardKind ParseRewardKind(const std::string& name);
 std::string RewardName(RewardKind kind);
 
 /**
- * The selected reward: throughputs in bit/s (per UE), latencies in seconds (per delivered packet or
- * request; used only by kDeadlineViolations), deadlineS in seconds.
+ * The selected reward: throughputs in bit/s (per UE), latencies in seconds (used only by
+ * kDeadlineViolations: one per packet or request due in the interval, +infinity or NaN for one not
+ * delivered, as DeadlineLedger::Due gives them), deadlineS in seconds.
  */
 double ComputeReward(RewardKind kind, const std::vector<double>& throughputsBps,
                      const std::vector<double>& latenciesS = {}, double deadlineS = 0.0);

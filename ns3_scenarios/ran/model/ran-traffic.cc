@@ -4,6 +4,7 @@
 #include "ns3/packet.h"
 #include "ns3/seq-ts-size-header.h"
 #include "ns3/simulator.h"
+#include "ns3/trace-source-accessor.h"
 #include "ns3/uinteger.h"
 #include "ns3/udp-socket-factory.h"
 
@@ -36,7 +37,11 @@ BurstSource::GetTypeId()
                                           "Largest UDP payload per datagram (bytes)",
                                           UintegerValue(1200),
                                           MakeUintegerAccessor(&BurstSource::m_datagramBytes),
-                                          MakeUintegerChecker<uint32_t>(32, 65'000));
+                                          MakeUintegerChecker<uint32_t>(32, 65'000))
+                            .AddTraceSource("TxWithSeqTsSize",
+                                            "A datagram sent, with its SeqTsSizeHeader (as OnOffApplication's)",
+                                            MakeTraceSourceAccessor(&BurstSource::m_txTrace),
+                                            "ns3::PacketSink::SeqTsSizeCallback");
     return tid;
 }
 
@@ -101,6 +106,7 @@ BurstSource::Arrival()
         header.SetSize(size);
         ns3::Ptr<ns3::Packet> packet = ns3::Create<ns3::Packet>(size - headerBytes);
         packet->AddHeader(header);
+        m_txTrace(packet, ns3::Address(), m_peer, header);
         m_socket->Send(packet);
         left -= std::min(left, size);
     }

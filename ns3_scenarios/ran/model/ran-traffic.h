@@ -7,7 +7,9 @@
 #include "ns3/application.h"
 #include "ns3/event-id.h"
 #include "ns3/random-variable-stream.h"
+#include "ns3/seq-ts-size-header.h"
 #include "ns3/socket.h"
+#include "ns3/traced-callback.h"
 
 #include <cstdint>
 
@@ -17,6 +19,7 @@ namespace ns6g::ran
 /**
  * Every exponential interval (mean MeanIntervalS), sends BurstBytes bytes to the peer as UDP datagrams of
  * at most DatagramBytes bytes, each starting with a SeqTsSizeHeader for the receiver's PacketSink.
+ * Trace "TxWithSeqTsSize": every datagram as it is sent (the signature of OnOffApplication's).
  */
 class BurstSource : public ns3::Application
 {
@@ -42,6 +45,9 @@ class BurstSource : public ns3::Application
     ns3::Ptr<ns3::ExponentialRandomVariable> m_interval;
     ns3::EventId m_event;
     uint32_t m_seq{0};
+    ns3::TracedCallback<ns3::Ptr<const ns3::Packet>, const ns3::Address&, const ns3::Address&,
+                        const ns3::SeqTsSizeHeader&>
+        m_txTrace;
 };
 
 } // namespace ns6g::ran
