@@ -110,14 +110,25 @@ def _taking_past_key_values(base: type[nn.Module]) -> type[nn.Module]:
     it only through ``**kwargs``: prefix tuning of the classifier then failed with "Model does not support
     past key values". The subclass takes ``past_key_values`` and passes it on under the name the
     installed transformers' backbone takes, so prefix tuning works before and after the rename. The
-    class keeps ``base``'s name (peft and :mod:`.peft_adapters` tell model kinds by it)."""
+    class keeps ``base``'s name (peft and :mod:`.peft_adapters` tell model kinds by it) and is found
+    under it in this module (:func:`__getattr__`), so the models pickle."""
 
     def forward(self, *args: Any, past_key_values: Any = None, **kwargs: Any) -> Any:
         if past_key_values is not None:
             kwargs[_cache_keyword(type(self.base_model))] = past_key_values
         return base.forward(self, *args, **kwargs)
 
-    return type(base.__name__, (base,), {"forward": forward, "__module__": __name__})
+    names = {"__module__": __name__, "__qualname__": base.__name__}
+    return type(base.__name__, (base,), {"forward": forward, **names})
+
+
+def __getattr__(name: str) -> type[nn.Module]:
+    """This module's wrapped transformers classes, by their own name (what pickle looks up)."""
+    if name in ("GPT2LMHeadModel", "BertForSequenceClassification"):
+        import transformers
+
+        return _taking_past_key_values(getattr(transformers, name))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import pickle
 
 import pytest
 import torch
@@ -261,7 +262,10 @@ def test_prefix_reaches_attention_in_both_models():
         state = pa.adapter_state(model)
         pa.load_adapter_state(model, {n: t + 1.0 if n in prefix else t for n, t in state.items()})
         with torch.no_grad():
-            assert abs(float(loss_fn(model)) - float(before)) > 1e-4, name
+            changed = float(loss_fn(model))
+            assert abs(changed - float(before)) > 1e-4, name
+            # the wrapped model classes pickle (by name, from ns6g.learners.text_models)
+            assert float(loss_fn(pickle.loads(pickle.dumps(model)))) == changed, name
 
 
 def test_adapter_state_round_trips_and_refuses_misfits():
