@@ -14,7 +14,7 @@ UV_VERSION := 0.13.9
 UV     := .venv-uv/bin/uv
 LATEST := .venv-latest
 
-.PHONY: setup build demo test bench lock test-latest clean
+.PHONY: setup venv-from-lock build demo test bench lock test-latest clean
 
 setup: $(STAMP)
 
@@ -22,15 +22,19 @@ $(LOCK):
 	@echo "no lock for Python $(PYVER) ($(PYTHON)): requirements/ has $(notdir $(wildcard requirements/py3*.txt))" >&2
 	@exit 1
 
-# The locked packages, exactly: a changed lock rebuilds the venv, so nothing it no longer names remains.
-# pip comes first (the lock's pip has --build-constraint); the few sdists (cppyy's family) build with their
-# build requirements held to the lock's versions.
+# The locked packages, exactly. The stamp holds the lock's pins: when they change, the venv is rebuilt from
+# scratch so that nothing the lock no longer names remains; a change to its comments only renews the stamp.
 $(SYNCED): $(LOCK)
+	@if grep -v '^ *#' $(LOCK) | cmp -s - $@; then touch $@; else $(MAKE) --no-print-directory venv-from-lock; fi
+
+# pip first (the lock's pip has --build-constraint); the few sdists (cppyy's family) build with their build
+# requirements held to the lock's versions.
+venv-from-lock:
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "$$(grep -E '^pip==' $(LOCK))"
 	$(BIN)/python -m pip install -q --no-deps --build-constraint $(LOCK) -r $(LOCK)
-	@touch $@
+	grep -v '^ *#' $(LOCK) > $(SYNCED)
 
 # ns6g itself, editable, built with the lock's setuptools and wheel (no isolated build, nothing unpinned).
 $(STAMP): $(SYNCED) pyproject.toml setup.py ns6g/_shmsync.c
