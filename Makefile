@@ -1,19 +1,45 @@
 # Every target sets up what it needs by itself, so a fresh clone needs only `make demo` or `make test`.
+# The environment comes from the lock of the running Python's version, requirements/py3XX.txt (exact
+# versions of every package); `make lock` regenerates the locks, `make test-latest` tries the newest
+# versions pyproject.toml allows in a separate venv.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ns6g-installed
+PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
+LOCK   := requirements/py$(PYVER).txt
+SYNCED := $(VENV)/.lock-py$(PYVER)
+TORCH  := 2.13.0
+UV_VERSION := 0.13.9
+UV     := .venv-uv/bin/uv
+LATEST := .venv-latest
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup venv-from-lock build demo test bench lock test-latest clean
 
 setup: $(STAMP)
 
-# torch first, pinned: the CPU build lies on these machines' disks; an unpinned torch would pull CUDA.
-$(STAMP): pyproject.toml setup.py ns6g/_shmsync.c
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test]'
+$(LOCK):
+	@echo "no lock for Python $(PYVER) ($(PYTHON)): requirements/ has $(notdir $(wildcard requirements/py3*.txt))" >&2
+	@exit 1
+
+# The locked packages, exactly. The stamp holds the lock's pins: when they change, the venv is rebuilt from
+# scratch so that nothing the lock no longer names remains; a change to its comments only renews the stamp.
+$(SYNCED): $(LOCK)
+	@if grep -v '^ *#' $(LOCK) | cmp -s - $@; then touch $@; else $(MAKE) --no-print-directory venv-from-lock; fi
+
+# pip first (the lock's pip has --build-constraint); the few sdists (cppyy's family) build with their build
+# requirements held to the lock's versions.
+venv-from-lock:
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "$$(grep -E '^pip==' $(LOCK))"
+	$(BIN)/python -m pip install -q --no-deps --build-constraint $(LOCK) -r $(LOCK)
+	grep -v '^ *#' $(LOCK) > $(SYNCED)
+
+# ns6g itself, editable, built with the lock's setuptools and wheel (no isolated build, nothing unpinned).
+$(STAMP): $(SYNCED) pyproject.toml setup.py ns6g/_shmsync.c
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $@
 
 build: setup
@@ -24,6 +50,27 @@ demo: build
 
 test: build
 	$(BIN)/python -m pytest -q
+
+# Regenerate requirements/py3XX.txt (keeping pins pyproject.toml still allows; UPGRADE=1 for the newest).
+lock: $(UV)
+	UV=$(UV) TORCH=$(TORCH) PYTHON=$(PYTHON) requirements/lock.sh
+
+$(UV):
+	$(PYTHON) -m venv .venv-uv
+	.venv-uv/bin/python -m pip install -q uv==$(UV_VERSION)
+
+# The newest versions pyproject.toml allows (torch held at TORCH: a newer one from PyPI is the CUDA
+# build), upgraded on every run so that drift shows here before users see it. PYTEST_ARGS picks tests.
+test-latest:
+	@test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --upgrade pip
+	echo "torch==$(TORCH)" > $(LATEST)/torch-constraint.txt
+	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager \
+		-c $(LATEST)/torch-constraint.txt -e '.[test]'
+	$(LATEST)/bin/python -m pip check
+	$(LATEST)/bin/python -m pip list --format=freeze | grep -iE '^(torch|transformers|peft|gymnasium|stable.baselines3)=='
+	$(LATEST)/bin/ns6g build
+	$(LATEST)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 bench: build
 	$(BIN)/ns6g bench bridge

@@ -7,6 +7,9 @@ training and FLOP-count helpers the text learners share.
 ``build_encoder_classifier`` a BERT-style encoder with a sequence-classification head
                              (``transformers.BertForSequenceClassification``).
 
+Both take the key/value cache as ``past_key_values``, the name peft's prefix tuning passes its trainable
+per-layer prefix by (see :func:`_taking_past_key_values`), whatever transformers itself calls the cache.
+
 Both default to the byte vocabulary of :class:`ns6g.learners.text_data.ByteTokenizer` (257 ids, id 256
 is end-of-text and padding) and to dropout 0, so that the same seed gives the same losses. ``seed``
 initialises the weights without touching the caller's global RNG: every client that builds with the
@@ -24,6 +27,8 @@ gradients, so a LoRA step costs less than a full one and more as the rank grows.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Self
@@ -94,6 +99,49 @@ def seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
         return build()
 
 
+@functools.cache
+def _taking_past_key_values(base: type[nn.Module]) -> type[nn.Module]:
+    """``base`` (a transformers model class) with a ``forward`` that names ``past_key_values``.
+
+    peft's prefix tuning hands its trainable keys and values to the model as ``past_key_values`` (a
+    transformers ``Cache`` holding virtual_tokens positions per layer) and, for a sequence classifier,
+    refuses a model whose ``forward`` signature names no such parameter. transformers 5.2x renamed the
+    argument ``cache`` (``past_key_values`` stays a deprecated alias until 5.40), and its classifiers take
+    it only through ``**kwargs``: prefix tuning of the classifier then failed with "Model does not support
+    past key values". The subclass takes ``past_key_values`` and passes it on under the name the
+    installed transformers' backbone takes, so prefix tuning works before and after the rename. The
+    class keeps ``base``'s name (peft and :mod:`.peft_adapters` tell model kinds by it) and is found
+    under it in this module (:func:`__getattr__`), so the models pickle."""
+
+    def forward(self, *args: Any, past_key_values: Any = None, **kwargs: Any) -> Any:
+        if past_key_values is not None:
+            kwargs[_cache_keyword(type(self.base_model))] = past_key_values
+        return base.forward(self, *args, **kwargs)
+
+    names = {"__module__": __name__, "__qualname__": base.__name__}
+    return type(base.__name__, (base,), {"forward": forward, **names})
+
+
+def __getattr__(name: str) -> type[nn.Module]:
+    """This module's wrapped transformers classes, by their own name (what pickle looks up)."""
+    if name in ("GPT2LMHeadModel", "BertForSequenceClassification"):
+        import transformers
+
+        return _taking_past_key_values(getattr(transformers, name))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _cache_keyword(backbone: type[nn.Module]) -> str:
+    """The keyword ``backbone.forward`` takes the key/value cache by: ``cache`` (transformers >= 5.2x)
+    or ``past_key_values`` (before)."""
+    params = inspect.signature(backbone.forward).parameters
+    for name in ("cache", "past_key_values"):
+        if name in params:
+            return name
+    raise TypeError(f"{backbone.__name__}.forward takes no key/value cache (neither cache nor past_key_values)")
+
+
 def build_causal_lm(
     config: CausalLMConfig | dict[str, Any] | None = None, seed: int = 0, **overrides: Any
 ) -> nn.Module:
@@ -115,7 +163,7 @@ def build_causal_lm(
         eos_token_id=cfg.pad_id,
         pad_token_id=cfg.pad_id,
     )
-    model = seeded(seed, lambda: GPT2LMHeadModel(hf_config))
+    model = seeded(seed, lambda: _taking_past_key_values(GPT2LMHeadModel)(hf_config))
     model.loss_type = "ForCausalLM"  # transformers infers it from the class name and warns otherwise
     return model
 
@@ -142,7 +190,7 @@ def build_encoder_classifier(
         pad_token_id=cfg.pad_id,
         problem_type="single_label_classification",
     )
-    return seeded(seed, lambda: BertForSequenceClassification(hf_config))
+    return seeded(seed, lambda: _taking_past_key_values(BertForSequenceClassification)(hf_config))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -304,12 +304,16 @@ def build(
     with _locked(root / ".lock", quiet):
         if not force and _is_complete(out):
             return cached()  # another process built it while we waited for the lock
+        began = time.perf_counter()  # the build's own time, without the wait for the lock
         _remove_leftovers(root)
         if not quiet:
             reason = "sources or toolchain changed" if _completed_builds(root) else "first use"
+            estimate = _estimate(root, len(names))
             _say(
                 f"building {len(names)} ns-3 scenario{'s' if len(names) != 1 else ''} against ns-3 "
-                f"{ns3.lib_version} into {out} ({reason}; about {_estimate(len(names), jobs)} s)"
+                f"{ns3.lib_version} into {out} ({reason}"
+                + (f"; about {estimate} s, going by the last build here" if estimate is not None else "")
+                + ")"
             )
         log_path = root / f"{key}.log"  # outside the temporary folder, so it outlives a failure
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
@@ -323,7 +327,7 @@ def build(
                 "compiler": compiler_id.splitlines()[1:3],
                 "source_dir": str(src),
                 "scenarios": names,
-                "seconds": time.perf_counter() - start,
+                "seconds": time.perf_counter() - began,  # read back by _estimate
             }
             (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n")  # last: the build is whole
             _move_into_place(tmp, out)
@@ -337,11 +341,20 @@ def build(
     return BuildResult(out / "bin", True, seconds, names, key, out / "build.log")
 
 
-def _estimate(n_scenarios: int, jobs: int | None) -> int:
-    """Rough seconds for a clean build: configure, then about 6 s per wave of parallel compiles."""
-    parallel = max(1, min(jobs or os.cpu_count() or 1, n_scenarios or 1))
-    waves = -(-max(n_scenarios, 1) // parallel)
-    return 3 + 6 * waves
+def _estimate(root: Path, n_scenarios: int) -> int | None:
+    """Seconds a clean build of ``n_scenarios`` scenarios should take, going by the last one measured on
+    this cache: the most recently used completed build's marker (its ``seconds`` and ``scenarios``),
+    scaled by the number of scenarios. None when the cache holds no measured build: say nothing rather
+    than guess (a formula said 27 s for a first build that took 85-150 s)."""
+    for path in sorted(_completed_builds(root), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            marker = json.loads((path / MARKER).read_text())
+            seconds, measured = float(marker["seconds"]), len(marker["scenarios"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # an unreadable or older marker: try the next build
+        if seconds > 0 and measured > 0:
+            return max(1, round(seconds * max(n_scenarios, 1) / measured))
+    return None
 
 
 def _compile(src: Path, tmp: Path, ns3: Ns3Install, compiler_args: list[str], jobs: int | None, log_path: Path) -> None:

@@ -217,6 +217,9 @@ def test_changed_source_rebuilds_once_for_concurrent_callers_from_a_read_only_fo
     assert {r["bin_dir"] for r in results} == {str(root / key / "bin")}
     builder_err = next(err for (_, err), r in zip(outs, results, strict=True) if r["built"])
     assert "ns6g: building 1 ns-3 scenario against ns-3" in builder_err
+    # the time announced is the one measured for the cache's last build (the good one, 1 scenario too)
+    measured = json.loads((first.bin_dir.parent / nb.MARKER).read_text())["seconds"]
+    assert f"(sources or toolchain changed; about {max(1, round(measured))} s, going by" in builder_err
     assert "ns6g: built 1 ns-3 scenario in" in builder_err
 
     assert files_under(src) == before  # nothing written next to the sources
@@ -232,13 +235,17 @@ def test_changed_source_rebuilds_once_for_concurrent_callers_from_a_read_only_fo
     assert (first.bin_dir / "hello").is_file()  # the earlier build is kept (KEEP_BUILDS)
 
 
-def test_compiler_error_names_the_file_and_quotes_the_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compiler_error_names_the_file_and_quotes_the_compiler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("NS6G_CACHE_DIR", str(tmp_path / "cache"))
     src = make_source(tmp_path / "scenarios")
     (src / "hello.cc").unlink()
     (src / "broken.cc").write_text(BROKEN_CC)
     with pytest.raises(BuildError) as info:
-        build(src, quiet=True)
+        build(src)
+    # an empty cache has no measured build, so no time is promised
+    assert capfd.readouterr().err.splitlines()[0].endswith("(first use)")
     message = str(info.value)
     assert str(src / "broken.cc") in message
     assert "error:" in message and "undeclared_thing" in message
@@ -315,3 +322,23 @@ def test_prune_keeps_the_most_recent_builds(tmp_path: Path) -> None:
     nb._prune(root, keep=current)
     kept = sorted(p for p in root.iterdir() if p.is_dir())
     assert kept == sorted([current, *dirs[: nb.KEEP_BUILDS - 1]])
+
+
+def test_estimate_comes_from_the_last_measured_build(tmp_path: Path) -> None:
+    root = tmp_path / "build"
+    root.mkdir()
+    assert nb._estimate(root, 8) is None  # nothing measured: no guess
+    now = time.time()
+    for age, marker in enumerate(
+        [
+            "not json",  # the most recently used build's marker is unreadable: skipped
+            json.dumps({"seconds": 30.0, "scenarios": ["a", "b"]}),
+            json.dumps({"seconds": 100.0, "scenarios": list("abcdefgh")}),
+        ]
+    ):
+        d = root / f"{age:020x}"
+        d.mkdir()
+        (d / nb.MARKER).write_text(marker)
+        os.utime(d, (now - 100 * age, now - 100 * age))
+    assert nb._estimate(root, 4) == 60  # 30 s for 2 scenarios, scaled to 4
+    assert nb._estimate(root, 1) == 15

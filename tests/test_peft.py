@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import pickle
 
 import pytest
 import torch
@@ -232,6 +233,39 @@ def test_prompt_and_prefix_state_bytes():
         assert pa.state_nbytes(pa.adapter_state(clf)) == (VIRTUAL * per_token + 3 * D_MODEL + 3) * 4
     # the wire state is in the tensor's own dtype: numel x element size
     assert pa.state_nbytes({"x": torch.zeros(3, 5, dtype=torch.float16)}) == 30
+
+
+def test_prefix_reaches_attention_in_both_models():
+    """peft passes the prefix as ``past_key_values``; transformers >= 5.2x names the cache ``cache``. Both
+    models must take the prefix under either name and attend to it: changing the prefix changes the
+    loss, and the loss has a gradient for it (the regression: "Model does not support past key values")."""
+    ids = torch.randint(0, 256, (2, SEQ), generator=torch.Generator().manual_seed(0))
+    models = {
+        "lm": (pa.apply_adapter(tm.build_causal_lm(seed=0, **LM), method="prefix", virtual_tokens=VIRTUAL),
+               lambda m: tm.lm_loss(m, ids)),
+        "classifier": (
+            pa.apply_adapter(
+                tm.build_encoder_classifier(seq_len=SEQ + VIRTUAL, d_model=D_MODEL, num_classes=3),
+                method="prefix",
+                virtual_tokens=VIRTUAL,
+            ),
+            lambda m: tm.classification_loss(m, (ids, torch.ones_like(ids), torch.tensor([0, 2]))),
+        ),
+    }
+    for name, (model, loss_fn) in models.items():
+        model.eval()
+        before = loss_fn(model)
+        before.backward()
+        prefix = {n: p for n, p in model.named_parameters() if p.requires_grad and "prompt_encoder" in n}
+        assert prefix, name
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in prefix.values()), name
+        state = pa.adapter_state(model)
+        pa.load_adapter_state(model, {n: t + 1.0 if n in prefix else t for n, t in state.items()})
+        with torch.no_grad():
+            changed = float(loss_fn(model))
+            assert abs(changed - float(before)) > 1e-4, name
+            # the wrapped model classes pickle (by name, from ns6g.learners.text_models)
+            assert float(loss_fn(pickle.loads(pickle.dumps(model)))) == changed, name
 
 
 def test_adapter_state_round_trips_and_refuses_misfits():
