@@ -48,6 +48,7 @@ from ns6g.learners.engine import FlJob, FlJobConfig, RoundRecord
 from ns6g.learners.protocols import PROTOCOLS
 from ns6g.policies import ConstantPolicy, Contender, Policy, RandomPolicy
 from ns6g.runs import RunWriter
+from ns6g.spaces import write_action
 from ns6g.step_trace import StepRecorder
 
 SPLIT_PROTOCOLS = tuple(name for name, cls in PROTOCOLS.items() if cls.split)
@@ -64,18 +65,19 @@ class FslOrchestrationConfig(ScenarioConfig):
     dataset: Literal["digits", "mnist", "cifar10"] = Field("digits", description="training data")
     data_path: str = Field("", description="folder of the MNIST idx files or CIFAR-10 batches")
     partition: Literal["iid", "shards", "dirichlet"] = Field("iid", description="client data split")
-    batch_size: int = Field(32, ge=1, description="mini-batch size per client (samples)")
-    learning_rate: float = Field(0.05, gt=0, description="SGD learning rate")
-    cut: int = Field(2, ge=1, description="cut of protocols with one cut for all clients (blocks on the client)")
+    batch_size: int = Field(32, ge=1, le=65_536, description="mini-batch size per client (samples)")
+    learning_rate: float = Field(0.05, ge=1e-6, le=10, description="SGD learning rate, 1e-6 .. 10 (larger diverges at the first step)")
+    cut: int = Field(2, ge=1, le=1024, description="cut of protocols with one cut for all clients (blocks on the client)")
     share_levels: tuple[float, ...] = Field(
         (1.0, 2.0, 4.0), min_length=1, max_length=16,
-        description="uplink share weights an action picks from; participants' shares are their weights "
-                    "normalised to sum 1")
+        description="uplink share weights an action picks from, each in [0.01, 100]; participants' "
+                    "shares are their weights normalised to sum 1")
     choose_participation: bool = Field(False, description="the action also picks which clients take part")
-    episode_rounds: int = Field(10, ge=1, description="rounds per episode (then truncated)")
-    energy_weight: float = Field(0.1, ge=0, description="lambda: seconds of reward per joule of client energy (s/J)")
-    accuracy_weight: float = Field(10.0, ge=0, description="reward per unit of test-accuracy gain (train mode)")
-    battery_j: float = Field(100.0, gt=0, description="energy budget each client grants the job per episode (J)")
+    episode_rounds: int = Field(10, ge=1, le=1_000_000, description="rounds per episode (then truncated)")
+    energy_weight: float = Field(0.1, ge=0, le=1000,
+                                 description="lambda: seconds of reward per joule of client energy (s/J)")
+    accuracy_weight: float = Field(10.0, ge=0, le=1e6, description="reward per unit of test-accuracy gain (train mode)")
+    battery_j: float = Field(100.0, ge=1e-3, le=1e9, description="energy budget each client grants the job per episode (J)")
     network: dict[str, Any] = Field(
         default_factory=dict,
         description="FlNetworkConfig fields (ns6g.learners.cosim) other than clients, e.g. bandwidth_hz")
@@ -90,15 +92,18 @@ class FslOrchestrationConfig(ScenarioConfig):
     @field_validator("share_levels")
     @classmethod
     def _positive_levels(cls, levels: tuple[float, ...]) -> tuple[float, ...]:
-        if not all(math.isfinite(w) and w > 0 for w in levels):
-            raise ValueError(f"share_levels must be positive finite weights, got {levels}")
+        if not all(0.01 <= w <= 100 for w in levels):  # NaN and inf fail too
+            raise ValueError(f"share_levels must be weights in [0.01, 100], got {levels}")
         return levels
 
     @model_validator(mode="after")
     def _valid_parts(self) -> FslOrchestrationConfig:
         if "clients" in self.network:
             raise ValueError("network.clients: set the environment's clients instead")
-        self.network_config()  # refuses bad network fields by name
+        try:
+            self.network_config()  # refuses bad network fields by name
+        except ValueError as exc:
+            raise ValueError(f"network: {exc}") from None
         self.job_config(0)  # refuses an unknown model
         return self
 
@@ -176,10 +181,12 @@ class FslOrchestrationEnv(gym.Env):
     # -- action layout ------------------------------------------------------------------------------
     def decode(self, action: Any) -> tuple[dict[int, int], list[float], tuple[int, ...]]:
         """(per-client cuts (empty without per-client cuts), per-client share weights, participants)."""
-        a = np.asarray(action, dtype=np.int64).reshape(-1)
-        if a.shape != self.action_space.shape or not self.action_space.contains(a):
-            raise ValueError(f"action {action!r} is not in {self.action_space} (layout: cuts, share levels"
-                             f"{', participation' if self.config.choose_participation else ''})")
+        a = np.zeros(self.action_space.shape, dtype=np.int64)
+        try:  # the checks every bridge environment applies (no NaN, no fractions or complex numbers, bounds)
+            write_action(a, self.action_space, action)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (layout: cuts, share levels"
+                             f"{', participation' if self.config.choose_participation else ''})") from None
         k = self.config.clients
         pos = 0
         cuts: dict[int, int] = {}

@@ -23,21 +23,26 @@ from ns6g.policies import ConstantPolicy, Policy
 
 
 class LinkControlConfig(ScenarioConfig):
-    link_rate_mbps: float = Field(10.0, ge=1e-3, le=100_000, description="bottleneck rate (Mbit/s)")
+    """The ranges are the scenario's own (``ns3_scenarios/link-control.cc`` refuses the same values)."""
+
+    link_rate_mbps: float = Field(10.0, ge=1e-3, le=100_000, description="bottleneck rate (Mbit/s), 1 kbit/s .. 100 Gbit/s")
     link_delay_ms: float = Field(10.0, ge=0, le=10_000, description="bottleneck one-way propagation delay (ms)")
     queue_packets: int = Field(100, ge=1, le=1_000_000, description="bottleneck drop-tail queue size (packets)")
     packet_bytes: int = Field(1000, ge=64, le=65_000, description="UDP payload size (bytes)")
     n_cross: int = Field(2, ge=0, le=64, description="number of on/off cross-traffic senders")
     cross_rate_mbps: float = Field(4.0, ge=0, le=100_000, description="rate of each cross sender while on (Mbit/s); 0 or >= 1e-3")
-    cross_on_s: float = Field(0.5, gt=0, le=3600, description="mean on period of cross traffic (s)")
-    cross_off_s: float = Field(0.5, gt=0, le=3600, description="mean off period of cross traffic (s)")
+    cross_on_s: float = Field(0.5, ge=1e-3, le=3600,
+                              description="mean on period of cross traffic (s), at least 1 ms (shorter periods "
+                                          "only make the on/off switching, not the traffic, costlier to simulate)")
+    cross_off_s: float = Field(0.5, ge=1e-3, le=3600, description="mean off period of cross traffic (s), at least 1 ms")
     rate_levels: int = Field(8, ge=2, le=1024, description="number of discrete sending rates (actions)")
-    max_rate_fraction: float = Field(1.2, gt=0, le=10, description="highest sending rate / link rate")
+    max_rate_fraction: float = Field(1.2, ge=0.01, le=10,
+                                     description="highest sending rate / link rate, 0.01 .. 10 (the lowest level "
+                                                 "then still sends a packet at least every ~2 years of simulated time)")
     step_ms: float = Field(100.0, ge=1e-3, le=3_600_000, description="simulated time between decisions (ms)")
     episode_steps: int = Field(200, ge=1, le=10_000_000, description="decisions per episode before truncation")
     delay_weight: float = Field(0.5, ge=0, le=1000, description="reward penalty per 100 ms of one-way delay")
     loss_weight: float = Field(1.0, ge=0, le=1000, description="reward penalty per unit loss fraction")
-
 
     @field_validator("cross_rate_mbps")
     @classmethod
