@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -110,6 +111,13 @@ class FlJobConfig(ScenarioConfig):
         if value not in PROTOCOLS:
             raise ValueError(f"unknown protocol {value!r}; valid: {', '.join(PROTOCOLS)}")
         return value
+
+    @model_validator(mode="after")
+    def _data_folder(self) -> FlJobConfig:
+        if self.dataset != "digits" and not (self.data_path and Path(self.data_path).expanduser().is_dir()):
+            raise ValueError(f"data_path: dataset={self.dataset!r} needs data_path, a local folder with its files "
+                             f"(got {self.data_path!r})")
+        return self
 
     @model_validator(mode="after")
     def _valid_protocol_options(self) -> FlJobConfig:
