@@ -76,7 +76,8 @@ class FlNetworkConfig(ScenarioConfig):
     wan_delay_ms: float = Field(20.0, ge=0, le=10_000, description="core router <-> cloud one-way delay (ms)")
     run_limit_s: float = Field(1e6, ge=1e-3, le=1e9,
                                description="a run() whose operations have not completed after this much "
-                                           "simulated time fails (s)")
+                                           "simulated time fails (s); so does a run waiting on a client out of "
+                                           "radio range, which never completes a transfer")
     step_timeout_s: float = Field(3600.0, ge=1, le=86_400,
                                   description="wall-clock limit of one bridge exchange, e.g. one run() (s)")
 
