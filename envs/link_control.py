@@ -15,15 +15,20 @@ Episodes are truncated after ``episode_steps`` decisions; they never terminate.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ns6g.config import ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
 from ns6g.policies import ConstantPolicy, Policy
 
 
+MAX_PACKETS_PER_STEP = 2_000_000  # about a minute of simulation per decision on one core
+
+
 class LinkControlConfig(ScenarioConfig):
-    """The ranges are the scenario's own (``ns3_scenarios/link-control.cc`` refuses the same values)."""
+    """The ranges are the scenario's own (``ns3_scenarios/link-control.cc`` refuses the same values). One
+    decision may offer at most MAX_PACKETS_PER_STEP packets (top sending rate plus every cross sender on,
+    over step_ms): more would keep the scenario past any sensible step timeout."""
 
     link_rate_mbps: float = Field(10.0, ge=1e-3, le=100_000, description="bottleneck rate (Mbit/s), 1 kbit/s .. 100 Gbit/s")
     link_delay_ms: float = Field(10.0, ge=0, le=10_000, description="bottleneck one-way propagation delay (ms)")
@@ -43,6 +48,17 @@ class LinkControlConfig(ScenarioConfig):
     episode_steps: int = Field(200, ge=1, le=10_000_000, description="decisions per episode before truncation")
     delay_weight: float = Field(0.5, ge=0, le=1000, description="reward penalty per 100 ms of one-way delay")
     loss_weight: float = Field(1.0, ge=0, le=1000, description="reward penalty per unit loss fraction")
+
+    @model_validator(mode="after")
+    def _bounded_work_per_step(self) -> LinkControlConfig:
+        offered_mbps = self.link_rate_mbps * self.max_rate_fraction + self.n_cross * self.cross_rate_mbps
+        packets = offered_mbps * 1e6 * self.step_ms * 1e-3 / (8 * self.packet_bytes)
+        if packets > MAX_PACKETS_PER_STEP:
+            raise ValueError(
+                f"step_ms / link_rate_mbps / max_rate_fraction / n_cross / cross_rate_mbps / packet_bytes: up to "
+                f"{packets:.3g} packets per decision, more than {MAX_PACKETS_PER_STEP:.0e} (one step would take "
+                "minutes to simulate): shorten step_ms, lower the rates or send larger packets")
+        return self
 
     @field_validator("cross_rate_mbps")
     @classmethod

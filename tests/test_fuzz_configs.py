@@ -322,6 +322,7 @@ def test_link_control_refuses_a_cross_rate_below_one_kbit() -> None:
     (FslOrchestrationEnv, {"energy_weight": 1e300}, "energy_weight"),  # reward -8e298
     (FslOrchestrationEnv, {"network": {"bandwidth_hz": math.nan}}, "bandwidth_hz"),
     (LinkControlEnv, {"link_rate_mbps": math.nan}, "link_rate_mbps"),
+    (LinkControlEnv, {"step_ms": 3_600_000}, "step_ms"),  # 9e6 packets per decision: minutes per step
 ])
 def test_reproducer_is_refused_by_name(env: type, overrides: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
