@@ -41,7 +41,7 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.config import ScenarioConfig
+from ns6g.config import ConfigError, ScenarioConfig
 from ns6g.devices import DEVICES
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.engine import FlJob, FlJobConfig, RoundRecord
@@ -151,14 +151,18 @@ class FslOrchestrationEnv(gym.Env):
         self._writer: RunWriter | None = None
         self.recorder: StepRecorder | None = None
         # A job at seed 0 sizes the spaces (depth, samples); reset builds the episode's own job.
-        probe = FlJob(cfg.job_config(0))
+        try:
+            probe = FlJob(cfg.job_config(0))
+        except ValueError as exc:  # e.g. a cut beyond the model's depth: known only once the model is built
+            raise ConfigError(f"invalid FslOrchestrationConfig: {exc}") from None
         self.depth = probe.depth
         self.samples = np.array([probe.samples(c) for c in range(cfg.clients)], dtype=np.int64)
         self.model_kwargs = dict(probe.model_kwargs)
         probe.close()
         self.per_client_cut = PROTOCOLS[cfg.protocol].per_client_cut
         if not self.per_client_cut and not 1 <= cfg.cut < self.depth:
-            raise ValueError(f"cut {cfg.cut} is beyond the depth of {cfg.model}; valid: 1..{self.depth - 1}")
+            raise ConfigError(f"invalid FslOrchestrationConfig: cut {cfg.cut} is beyond the depth of {cfg.model}; "
+                              f"valid: 1..{self.depth - 1}")
         k = cfg.clients
         nvec = [self.depth - 1] * (k if self.per_client_cut else 0) + [len(cfg.share_levels)] * k
         nvec += [2] * (k if cfg.choose_participation else 0)
