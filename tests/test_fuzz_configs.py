@@ -202,6 +202,16 @@ def _fields(target: Target) -> list[str]:
 
 
 # -- the properties ---------------------------------------------------------------------------------------
+def test_every_number_declares_a_finite_range() -> None:
+    """Every int and float field of every configuration has a lower and an upper bound (the fuzz reads them)."""
+    from ns6g.learners.engine import FlJobConfig
+
+    configs = {t.config for t in TARGETS.values()} | {FlJobConfig}
+    unbounded = [f"{c.__name__}.{n}" for c in configs for n, info in c.model_fields.items()
+                 if info.annotation in (int, float) and None in field_bounds(info)]
+    assert not unbounded, f"fields without a finite range: {unbounded}"
+
+
 @pytest.mark.parametrize("name", list(TARGETS))
 @settings(FUZZ, max_examples=300)
 @given(data=st.data())
