@@ -19,8 +19,10 @@ class BridgeEchoConfig(ScenarioConfig):
     spaces: Literal["box", "all"] = Field("box", description="'box' (float32 vectors) or 'all' (a Dict of every space type)")
     obs_size: int = Field(64, ge=1, le=1 << 26, description="observation length (values) for spaces='box'")
     act_size: int = Field(8, ge=1, le=1 << 20, description="action length (values) for spaces='box'")
-    exit_after: int = Field(0, ge=0, description="test knob: the scenario exits with code 3 on this step (0: never)")
-    hang_after: int = Field(0, ge=0, description="test knob: the scenario stops answering on this step (0: never)")
+    exit_after: int = Field(0, ge=0, le=2**32 - 1,
+                            description="test knob: the scenario exits with code 3 on this step (0: never)")
+    hang_after: int = Field(0, ge=0, le=2**32 - 1,
+                            description="test knob: the scenario stops answering on this step (0: never)")
 
 
 class BridgeEchoEnv(ScenarioEnv):

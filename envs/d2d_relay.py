@@ -51,7 +51,7 @@ class D2DRelayConfig(ScenarioConfig):
     scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
         "UMi-StreetCanyon", description="TR 38.901 scenario of the RAN")
     frequency_hz: float = Field(7e9, ge=0.5e9, le=300e9, description="RAN carrier frequency (Hz)")
-    bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="RAN carrier bandwidth (Hz)")
+    bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="RAN carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
     numerology: int = Field(1, ge=0, le=6, description="RAN numerology mu")
     gnb_tx_power_dbm: float = Field(41.0, ge=-30, le=80, description="gNB transmit power (dBm)")
     fast_fading: bool = Field(True, description="3GPP fast fading on RAN serving links")
@@ -65,7 +65,7 @@ class D2DRelayConfig(ScenarioConfig):
     sidelink_condition: Literal["3gpp", "los"] = Field(
         "3gpp", description="LOS state of UE-UE links: TR 37.885 LOS/NLOSv draws, or always LOS")
     sidelink_frequency_hz: float = Field(5.9e9, ge=0.5e9, le=100e9, description="sidelink carrier frequency (Hz)")
-    sidelink_bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="sidelink carrier bandwidth (Hz)")
+    sidelink_bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
     sidelink_numerology: int = Field(1, ge=0, le=6, description="sidelink numerology mu")
     subchannel_rbs: int = Field(10, ge=1, le=275, description="RBs per sidelink sub-channel")
     link_subchannels: int = Field(1, ge=1, le=275, description="sub-channels per remote -> relay sidelink")

@@ -52,13 +52,14 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.config import ScenarioConfig
+from ns6g.config import ConfigError, ScenarioConfig
 from ns6g.devices import DEVICES
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.engine import FlJob, FlJobConfig, RoundRecord
 from ns6g.learners.protocols import PROTOCOLS
 from ns6g.policies import ConstantPolicy, Contender, Policy, RandomPolicy
 from ns6g.runs import RunWriter
+from ns6g.spaces import write_action
 from ns6g.step_trace import StepRecorder
 
 SPLIT_PROTOCOLS = tuple(name for name, cls in PROTOCOLS.items() if cls.split)
@@ -75,18 +76,19 @@ class FslOrchestrationConfig(ScenarioConfig):
     dataset: Literal["digits", "mnist", "cifar10"] = Field("digits", description="training data")
     data_path: str = Field("", description="folder of the MNIST idx files or CIFAR-10 batches")
     partition: Literal["iid", "shards", "dirichlet"] = Field("iid", description="client data split")
-    batch_size: int = Field(32, ge=1, description="mini-batch size per client (samples)")
-    learning_rate: float = Field(0.05, gt=0, description="SGD learning rate")
-    cut: int = Field(2, ge=1, description="cut of protocols with one cut for all clients (blocks on the client)")
+    batch_size: int = Field(32, ge=1, le=65_536, description="mini-batch size per client (samples)")
+    learning_rate: float = Field(0.05, ge=1e-6, le=10, description="SGD learning rate, 1e-6 .. 10 (larger diverges at the first step)")
+    cut: int = Field(2, ge=1, le=1024, description="cut of protocols with one cut for all clients (blocks on the client)")
     share_levels: tuple[float, ...] = Field(
         (1.0, 2.0, 4.0), min_length=1, max_length=16,
-        description="uplink share weights an action picks from; participants' shares are their weights "
-                    "normalised to sum 1")
+        description="uplink share weights an action picks from, each in [0.01, 100]; participants' "
+                    "shares are their weights normalised to sum 1")
     choose_participation: bool = Field(False, description="the action also picks which clients take part")
-    episode_rounds: int = Field(10, ge=1, description="rounds per episode (then truncated)")
-    energy_weight: float = Field(0.1, ge=0, description="lambda: seconds of reward per joule of client energy (s/J)")
-    accuracy_weight: float = Field(10.0, ge=0, description="reward per unit of test-accuracy gain (train mode)")
-    battery_j: float = Field(100.0, gt=0, description="energy budget each client grants the job per episode (J)")
+    episode_rounds: int = Field(10, ge=1, le=1_000_000, description="rounds per episode (then truncated)")
+    energy_weight: float = Field(0.1, ge=0, le=1000,
+                                 description="lambda: seconds of reward per joule of client energy (s/J)")
+    accuracy_weight: float = Field(10.0, ge=0, le=1e6, description="reward per unit of test-accuracy gain (train mode)")
+    battery_j: float = Field(100.0, ge=1e-3, le=1e9, description="energy budget each client grants the job per episode (J)")
     network: dict[str, Any] = Field(
         default_factory=dict,
         description="FlNetworkConfig fields (ns6g.learners.cosim) other than clients, e.g. bandwidth_hz")
@@ -101,15 +103,18 @@ class FslOrchestrationConfig(ScenarioConfig):
     @field_validator("share_levels")
     @classmethod
     def _positive_levels(cls, levels: tuple[float, ...]) -> tuple[float, ...]:
-        if not all(math.isfinite(w) and w > 0 for w in levels):
-            raise ValueError(f"share_levels must be positive finite weights, got {levels}")
+        if not all(0.01 <= w <= 100 for w in levels):  # NaN and inf fail too
+            raise ValueError(f"share_levels must be weights in [0.01, 100], got {levels}")
         return levels
 
     @model_validator(mode="after")
     def _valid_parts(self) -> FslOrchestrationConfig:
         if "clients" in self.network:
             raise ValueError("network.clients: set the environment's clients instead")
-        self.network_config()  # refuses bad network fields by name
+        try:
+            self.network_config()  # refuses bad network fields by name
+        except ValueError as exc:
+            raise ValueError(f"network: {exc}") from None
         self.job_config(0)  # refuses an unknown model
         return self
 
@@ -157,14 +162,18 @@ class FslOrchestrationEnv(gym.Env):
         self._writer: RunWriter | None = None
         self.recorder: StepRecorder | None = None
         # A job at seed 0 sizes the spaces (depth, samples); reset builds the episode's own job.
-        probe = FlJob(cfg.job_config(0))
+        try:
+            probe = FlJob(cfg.job_config(0))
+        except ValueError as exc:  # e.g. a cut beyond the model's depth: known only once the model is built
+            raise ConfigError(f"invalid FslOrchestrationConfig: {exc}") from None
         self.depth = probe.depth
         self.samples = np.array([probe.samples(c) for c in range(cfg.clients)], dtype=np.int64)
         self.model_kwargs = dict(probe.model_kwargs)
         probe.close()
         self.per_client_cut = PROTOCOLS[cfg.protocol].per_client_cut
         if not self.per_client_cut and not 1 <= cfg.cut < self.depth:
-            raise ValueError(f"cut {cfg.cut} is beyond the depth of {cfg.model}; valid: 1..{self.depth - 1}")
+            raise ConfigError(f"invalid FslOrchestrationConfig: cut {cfg.cut} is beyond the depth of {cfg.model}; "
+                              f"valid: 1..{self.depth - 1}")
         k = cfg.clients
         nvec = [self.depth - 1] * (k if self.per_client_cut else 0) + [len(cfg.share_levels)] * k
         nvec += [2] * (k if cfg.choose_participation else 0)
@@ -187,10 +196,12 @@ class FslOrchestrationEnv(gym.Env):
     # -- action layout ------------------------------------------------------------------------------
     def decode(self, action: Any) -> tuple[dict[int, int], list[float], tuple[int, ...]]:
         """(per-client cuts (empty without per-client cuts), per-client share weights, participants)."""
-        a = np.asarray(action, dtype=np.int64).reshape(-1)
-        if a.shape != self.action_space.shape or not self.action_space.contains(a):
-            raise ValueError(f"action {action!r} is not in {self.action_space} (layout: cuts, share levels"
-                             f"{', participation' if self.config.choose_participation else ''})")
+        a = np.zeros(self.action_space.shape, dtype=np.int64)
+        try:  # the checks every bridge environment applies (no NaN, no fractions or complex numbers, bounds)
+            write_action(a, self.action_space, action)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (layout: cuts, share levels"
+                             f"{', participation' if self.config.choose_participation else ''})") from None
         k = self.config.clients
         pos = 0
         cuts: dict[int, int] = {}

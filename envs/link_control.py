@@ -21,29 +21,50 @@ Episodes are truncated after ``episode_steps`` decisions; they never terminate.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ns6g.config import ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
 from ns6g.policies import ConstantPolicy, Policy
 
 
+MAX_PACKETS_PER_STEP = 2_000_000  # about a minute of simulation per decision on one core
+
+
 class LinkControlConfig(ScenarioConfig):
-    link_rate_mbps: float = Field(10.0, ge=1e-3, le=100_000, description="bottleneck rate (Mbit/s)")
+    """The ranges are the scenario's own (``ns3_scenarios/link-control.cc`` refuses the same values). One
+    decision may offer at most MAX_PACKETS_PER_STEP packets (top sending rate plus every cross sender on,
+    over step_ms): more would keep the scenario past any sensible step timeout."""
+
+    link_rate_mbps: float = Field(10.0, ge=1e-3, le=100_000, description="bottleneck rate (Mbit/s), 1 kbit/s .. 100 Gbit/s")
     link_delay_ms: float = Field(10.0, ge=0, le=10_000, description="bottleneck one-way propagation delay (ms)")
     queue_packets: int = Field(100, ge=1, le=1_000_000, description="bottleneck drop-tail queue size (packets)")
     packet_bytes: int = Field(1000, ge=64, le=65_000, description="UDP payload size (bytes)")
     n_cross: int = Field(2, ge=0, le=64, description="number of on/off cross-traffic senders")
     cross_rate_mbps: float = Field(4.0, ge=0, le=100_000, description="rate of each cross sender while on (Mbit/s); 0 or >= 1e-3")
-    cross_on_s: float = Field(0.5, gt=0, le=3600, description="mean on period of cross traffic (s)")
-    cross_off_s: float = Field(0.5, gt=0, le=3600, description="mean off period of cross traffic (s)")
+    cross_on_s: float = Field(0.5, ge=1e-3, le=3600,
+                              description="mean on period of cross traffic (s), at least 1 ms (shorter periods "
+                                          "only make the on/off switching, not the traffic, costlier to simulate)")
+    cross_off_s: float = Field(0.5, ge=1e-3, le=3600, description="mean off period of cross traffic (s), at least 1 ms")
     rate_levels: int = Field(8, ge=2, le=1024, description="number of discrete sending rates (actions)")
-    max_rate_fraction: float = Field(1.2, gt=0, le=10, description="highest sending rate / link rate")
+    max_rate_fraction: float = Field(1.2, ge=0.01, le=10,
+                                     description="highest sending rate / link rate, 0.01 .. 10 (the lowest level "
+                                                 "then still sends a packet at least every ~2 years of simulated time)")
     step_ms: float = Field(100.0, ge=1e-3, le=3_600_000, description="simulated time between decisions (ms)")
     episode_steps: int = Field(200, ge=1, le=10_000_000, description="decisions per episode before truncation")
     delay_weight: float = Field(0.5, ge=0, le=1000, description="reward penalty per 100 ms of one-way delay")
     loss_weight: float = Field(1.0, ge=0, le=1000, description="reward penalty per unit loss fraction")
 
+    @model_validator(mode="after")
+    def _bounded_work_per_step(self) -> LinkControlConfig:
+        offered_mbps = self.link_rate_mbps * self.max_rate_fraction + self.n_cross * self.cross_rate_mbps
+        packets = offered_mbps * 1e6 * self.step_ms * 1e-3 / (8 * self.packet_bytes)
+        if packets > MAX_PACKETS_PER_STEP:
+            raise ValueError(
+                f"step_ms / link_rate_mbps / max_rate_fraction / n_cross / cross_rate_mbps / packet_bytes: up to "
+                f"{packets:.3g} packets per decision, more than {MAX_PACKETS_PER_STEP:.0e} (one step would take "
+                "minutes to simulate): shorten step_ms, lower the rates or send larger packets")
+        return self
 
     @field_validator("cross_rate_mbps")
     @classmethod

@@ -54,7 +54,7 @@ def cloud_target(cells: int) -> int:
 
 class MecOffloadConfig(MecTaskConfig):
     cells: Literal[1, 3, 7] = Field(3, description="hexagonal sites (1, 3 or 7), one edge server per gNB")
-    task_flops: float = Field(2e9, gt=0, le=1e18, description="work of one task (FLOPs)")
+    task_flops: float = Field(2e9, ge=1e3, le=1e18, description="work of one task (FLOPs), at least 1000")
     task_input_bytes: int = Field(100_000, ge=1, le=1_000_000_000, description="bytes uploaded per offloaded task")
     task_output_bytes: int = Field(1_000, ge=1, le=1_000_000_000, description="result bytes per offloaded task")
     share_levels: int = Field(4, ge=1, le=64,
@@ -64,9 +64,9 @@ class MecOffloadConfig(MecTaskConfig):
     inter_edge_delay_ms: float = Field(5.0, ge=0, le=10_000, description="one-way delay of an inter-edge link (ms)")
     inter_edge_rate_mbps: float = Field(1000.0, ge=1e-3, le=1e6, description="inter-edge link rate (Mbit/s)")
     migration_bytes: int = Field(1_000_000, ge=0, le=100_000_000_000, description="task state moved per migration (bytes)")
-    deadline_ms: float = Field(200.0, gt=0, le=1e7, description="task deadline (ms)")
+    deadline_ms: float = Field(200.0, ge=0.1, le=1e7, description="task deadline (ms), at least 0.1 ms")
     mobility: Literal["static", "random_walk"] = Field("static", description="device mobility")
-    speed_mps: float = Field(1.5, gt=0, le=200, description="device speed of random_walk (m/s)")
+    speed_mps: float = Field(1.5, ge=0.1, le=200, description="device speed of random_walk (m/s), at least 0.1 m/s")
     handover_hysteresis_db: float = Field(3.0, ge=0, le=30, description="A3 handover hysteresis (dB)")
     time_to_trigger_ms: float = Field(40.0, ge=0, le=10_000, description="A3 time to trigger (ms)")
 

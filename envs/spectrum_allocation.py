@@ -21,9 +21,10 @@ received in the interval divided by the interval (``decision_slots`` slots):
   was delivered late, is still queued, or was dropped. How many packets are due depends only on the
   traffic sources, so a policy that starves UEs or leaves RBGs unused scores near -1, never better
   by sending less. 0 while no packet is due (the first ``deadline_ms`` of an episode). UDP traffic only:
-  refused with ``traffic="tcp_bulk"`` (its packets carry no send time). Use it with a load the cell can
-  carry (``cbr``, ``poisson``, ``ftp``): under the default ``full_buffer`` (200 Mbit/s per UE, queues
-  full, seconds of queueing) nearly every packet misses and every policy scores about -1.
+  refused with ``traffic="tcp_bulk"`` (its packets carry no send time) and with the default
+  ``full_buffer`` (200 Mbit/s per UE, queues always full, seconds of queueing: nearly every packet misses
+  under any policy, so the reward could not rank policies). Use it with a load the cell can carry
+  (``cbr``, ``poisson``, ``ftp``).
 
 Info: ``sum_throughput_mbps``, ``jain_index``, ``pf_utility``,
 ``deadline_violation_fraction`` and ``packets_due`` (as the reward counts them), ``mean_sinr_db``,
@@ -39,6 +40,7 @@ With ``run_dir`` the run's ``radio`` table gets one row per UE per decision and 
 from __future__ import annotations
 
 import copy
+import math
 import shutil
 import tempfile
 import weakref
@@ -62,13 +64,31 @@ RADIO_COLUMNS = {  # radio_sample field -> radio table column (units in the name
 }
 
 
+MAX_COORDINATE_M = 100_000.0  # gNB positions lie within +-100 km of the origin
+
+
+def parse_positions(text: str) -> np.ndarray:
+    """The (cells, 2) gNB positions (m) of ``gnb_positions`` ('x,y;x,y;...'), all finite and within
+    +-MAX_COORDINATE_M. Raises ValueError naming the entry it cannot use."""
+    sites = []
+    for entry in text.split(";"):
+        try:
+            x, y = (float(v) for v in entry.split(","))
+        except ValueError:
+            raise ValueError(f"gnb_positions: cannot read {entry!r} as x,y (m)") from None
+        if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE_M for v in (x, y)):
+            raise ValueError(f"gnb_positions: {entry!r} is not a finite position within +-{MAX_COORDINATE_M:g} m")
+        sites.append((x, y))
+    return np.array(sites)
+
+
 class SpectrumAllocationConfig(ScenarioConfig):
     cells: int = Field(1, ge=1, le=64, description="cells: 1, 3 or 7 on the hexagonal layout, any with gnb_positions")
     ues: int = Field(10, ge=1, le=10_000, description="number of UEs")
     scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
         "UMi-StreetCanyon", description="TR 38.901 scenario")
     frequency_hz: float = Field(7e9, ge=0.5e9, le=300e9, description="carrier frequency (Hz)")
-    bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="carrier bandwidth (Hz)")
+    bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
     numerology: int = Field(1, ge=0, le=6, description="NR numerology mu (subcarrier spacing 15 kHz * 2^mu)")
     rbg_size: int = Field(0, ge=0, le=16, description="RBG size in RBs (0: TS 38.214 configuration 1)")
     mcs_table: Literal["256QAM", "1024QAM"] = Field("256QAM", description="MCS/CQI tables")
@@ -85,7 +105,7 @@ class SpectrumAllocationConfig(ScenarioConfig):
     speed_mps: float = Field(1.5, ge=0, le=300, description="UE speed (m/s)")
     reward: Literal["sum_rate", "pf_utility", "deadline_violations", "jain"] = Field(
         "sum_rate", description="reward")
-    deadline_ms: float = Field(50.0, gt=0, le=1e6, description="packet delay deadline (ms)")
+    deadline_ms: float = Field(50.0, ge=0.01, le=1e6, description="packet delay deadline (ms), at least 10 us")
     isd_m: float = Field(200.0, ge=20, le=100_000, description="inter-site distance (m)")
     fast_fading: bool = Field(True, description="3GPP fast fading on serving links")
     shadowing: bool = Field(True, description="38.901 shadowing")
@@ -98,9 +118,12 @@ class SpectrumAllocationConfig(ScenarioConfig):
     ftp_file_bytes: int = Field(512_000, ge=1, le=10**9, description="file size of FTP model 1 traffic (bytes)")
     ue_distribution: Literal["uniform", "clusters"] = Field("uniform", description="how UEs are dropped")
     clusters: int = Field(3, ge=1, le=1000, description="number of UE clusters (ue_distribution='clusters')")
-    cluster_radius_m: float = Field(20.0, gt=0, le=10_000, description="radius of a UE cluster (m)")
+    cluster_radius_m: float = Field(20.0, ge=1, le=10_000,
+                                    description="radius of a UE cluster (m), at least 1 m (co-located UEs have no "
+                                                "TR 38.901 channel)")
     gnb_positions: str = Field("", max_length=100_000,
-                               description="gNB positions 'x,y;x,y;...' in m, one per cell (empty: hexagonal)")
+                               description="gNB positions 'x,y;x,y;...' in m, one per cell, each coordinate "
+                                           f"within +-{MAX_COORDINATE_M:g} m (empty: hexagonal)")
     mobility_trace: str = Field("", max_length=4096,
                                 description="ns-2 movement file for mobility='trace' (node i moves UE i)")
 
@@ -113,7 +136,13 @@ class SpectrumAllocationConfig(ScenarioConfig):
     def _deadlines_need_send_times(self) -> SpectrumAllocationConfig:
         if self.reward == "deadline_violations" and self.traffic == "tcp_bulk":
             raise ValueError("reward: deadline_violations counts UDP packets by their send time; "
-                             "tcp_bulk packets carry none (choose cbr, poisson, ftp or full_buffer traffic)")
+                             "tcp_bulk packets carry none (choose cbr, poisson or ftp traffic)")
+        if self.reward == "deadline_violations" and self.traffic == "full_buffer":
+            # Full-buffer queues stay full, so nearly every packet misses under any policy and the reward
+            # cannot rank policies (serving one UE scored marginally best; docs/ran-system.md).
+            raise ValueError("reward: deadline_violations needs a load the cell can carry; full_buffer keeps "
+                             "every queue full, so every policy misses nearly every deadline (choose cbr, "
+                             "poisson or ftp traffic)")
         return self
 
     @model_validator(mode="after")
@@ -125,14 +154,9 @@ class SpectrumAllocationConfig(ScenarioConfig):
         if not self.gnb_positions and self.cells not in (1, 3, 7):
             raise ValueError("cells: the hexagonal layout has 1, 3 or 7 cells; give gnb_positions for others")
         if self.gnb_positions:
-            entries = self.gnb_positions.split(";")
-            if len(entries) != self.cells:
-                raise ValueError(f"gnb_positions: {len(entries)} positions for {self.cells} cells")
-            for entry in entries:
-                try:
-                    x, y = (float(v) for v in entry.split(","))
-                except ValueError:
-                    raise ValueError(f"gnb_positions: cannot read {entry!r} as x,y (m)") from None
+            sites = parse_positions(self.gnb_positions)
+            if len(sites) != self.cells:
+                raise ValueError(f"gnb_positions: {len(sites)} positions for {self.cells} cells")
         if self.mobility == "trace" and not self.mobility_trace:
             raise ValueError("mobility_trace: mobility='trace' needs the path of an ns-2 movement file")
         if self.mobility_trace and self.mobility != "trace":
@@ -210,8 +234,7 @@ class SpectrumAllocationEnv(ScenarioEnv):
         c = self.config
         # The area of the other models (+-2 isd_m) around the sites' centroid; the whole episode long.
         if c.gnb_positions:
-            sites = np.array([[float(v) for v in entry.split(",")] for entry in c.gnb_positions.split(";")])
-            centre = tuple(sites.mean(axis=0))
+            centre = tuple(parse_positions(c.gnb_positions).mean(axis=0))
         else:
             centre = (0.0, 0.0)
         duration_s = c.episode_steps * c.decision_slots * 1e-3 / 2**c.numerology + 1.0

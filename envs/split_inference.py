@@ -56,9 +56,9 @@ class SplitInferenceConfig(MecTaskConfig):
     model: str = Field("resnet18_style", description="model of the shipped layer profiles (ns6g.split.available_models)")
     dtype: Literal["fp32", "int8"] = Field("fp32", description="profile precision")
     peer_device: str = Field("smartphone", description="catalogue name of each device's D2D peer (must have a radio)")
-    peer_distance_m: float = Field(20.0, gt=0, le=10_000, description="distance from a device to its peer (m)")
+    peer_distance_m: float = Field(20.0, ge=1, le=10_000, description="distance from a device to its peer (m), at least 1 m")
     sidelink_frequency_hz: float = Field(5.9e9, ge=0.5e9, le=100e9, description="sidelink carrier frequency (Hz)")
-    sidelink_bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="sidelink carrier bandwidth (Hz)")
+    sidelink_bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
     sidelink_numerology: int = Field(1, ge=0, le=6, description="sidelink numerology mu")
     sidelink_subchannel_rbs: int = Field(10, ge=1, le=275, description="RBs per sidelink sub-channel")
     sidelink_mode: Literal["scheduled", "autonomous"] = Field(

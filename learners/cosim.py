@@ -51,13 +51,14 @@ class FlNetworkConfig(ScenarioConfig):
     clients: int = Field(10, ge=1, le=100_000, description="number of client devices (UEs), client/0 .. client/<n-1>")
     cells: Literal[1, 3, 7] = Field(1, description="hexagonal RAN sites (1, 3 or 7); clients spread uniformly over them")
     edges: int = Field(1, ge=1, le=1024, description="edge servers edge/0 .. edge/<n-1> behind the core router")
-    cell_radius_m: float = Field(100.0, gt=0, le=50_000,
-                                 description="clients lie uniformly in a disk of this radius around their gNB (m); "
+    cell_radius_m: float = Field(100.0, ge=10, le=50_000,
+                                 description="clients lie uniformly in a disk of this radius around their gNB (m), at "
+                                             "least 10 m; "
                                              "inter-site distance sqrt(3) x radius")
     scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
         "UMi-StreetCanyon", description="TR 38.901 propagation scenario")
     frequency_hz: float = Field(3.5e9, ge=0.5e9, le=300e9, description="carrier frequency (Hz)")
-    bandwidth_hz: float = Field(20e6, gt=0, le=2e9, description="carrier bandwidth (Hz)")
+    bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
     numerology: int = Field(1, ge=0, le=6, description="NR numerology mu (slot = 1 ms / 2^mu)")
     ue_tx_power_dbm: float = Field(23.0, ge=-40, le=40,
                                    description="client transmit power (dBm); also the power of transfer energy")
@@ -67,17 +68,18 @@ class FlNetworkConfig(ScenarioConfig):
                                             description="catalogue names; client i computes on [i mod len]")
     edge_device: str = Field("edge-gpu-server", description="catalogue name of the edge servers")
     cloud_device: str = Field("cloud-gpu", description="catalogue name of the cloud")
-    backhaul_rate_mbps: float = Field(10_000.0, gt=0, le=1e7, description="gNB <-> core router link rate (Mbit/s)")
+    backhaul_rate_mbps: float = Field(10_000.0, ge=1e-3, le=1e7, description="gNB <-> core router link rate (Mbit/s)")
     backhaul_delay_ms: float = Field(1.0, ge=0, le=10_000, description="gNB <-> core router one-way delay (ms)")
-    edge_link_rate_mbps: float = Field(10_000.0, gt=0, le=1e7,
+    edge_link_rate_mbps: float = Field(10_000.0, ge=1e-3, le=1e7,
                                        description="core router <-> edge server link rate (Mbit/s)")
     edge_link_delay_ms: float = Field(0.1, ge=0, le=10_000, description="core router <-> edge server one-way delay (ms)")
-    wan_rate_mbps: float = Field(1_000.0, gt=0, le=1e7, description="core router <-> cloud link rate (Mbit/s)")
+    wan_rate_mbps: float = Field(1_000.0, ge=1e-3, le=1e7, description="core router <-> cloud link rate (Mbit/s)")
     wan_delay_ms: float = Field(20.0, ge=0, le=10_000, description="core router <-> cloud one-way delay (ms)")
-    run_limit_s: float = Field(1e6, gt=0, le=1e9,
+    run_limit_s: float = Field(1e6, ge=1e-3, le=1e9,
                                description="a run() whose operations have not completed after this much "
-                                           "simulated time fails (s)")
-    step_timeout_s: float = Field(3600.0, gt=0, le=86_400,
+                                           "simulated time fails (s); so does a run waiting on a client out of "
+                                           "radio range, which never completes a transfer")
+    step_timeout_s: float = Field(3600.0, ge=1, le=86_400,
                                   description="wall-clock limit of one bridge exchange, e.g. one run() (s)")
 
     @field_validator("client_devices")

@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -52,8 +53,8 @@ class FlJobConfig(ScenarioConfig):
     """Settings of one learner job. Fields a protocol does not use are ignored by it."""
 
     protocol: str = Field(description="learning protocol, one of ns6g.learners.protocols.PROTOCOLS")
-    rounds: int = Field(3, ge=1, description="rounds to run")
-    clients: int = Field(4, ge=1, description="client devices taking part (client/0 .. client/<clients-1>)")
+    rounds: int = Field(3, ge=1, le=1_000_000, description="rounds to run")
+    clients: int = Field(4, ge=1, le=100_000, description="client devices taking part (client/0 .. client/<clients-1>)")
     model: str = Field("small_cnn", description="zoo model (ns6g.learners.models.MODELS)")
     model_options: dict[str, int | float] = Field(
         default_factory=dict,
@@ -63,32 +64,32 @@ class FlJobConfig(ScenarioConfig):
     dataset: Literal["digits", "mnist", "cifar10"] = Field("digits", description="training data")
     data_path: str = Field("", description="folder of the MNIST idx files or CIFAR-10 batches")
     partition: Literal["iid", "shards", "dirichlet", "domain"] = Field("iid", description="client data split")
-    dirichlet_alpha: float = Field(0.5, gt=0, description="Dirichlet concentration (partition 'dirichlet')")
-    shards_per_client: int = Field(2, ge=1, description="label shards per client (partition 'shards')")
-    domains: int = Field(4, ge=1, description="rotated-image domains (partition 'domain')")
-    test_fraction: float = Field(0.2, gt=0, lt=1, description="share of the data held out for testing")
-    batch_size: int = Field(16, ge=1, description="mini-batch size per client (samples)")
-    local_epochs: int = Field(1, ge=1, description="passes over its data a client makes per round")
-    learning_rate: float = Field(0.05, gt=0, description="SGD learning rate of clients and servers")
+    dirichlet_alpha: float = Field(0.5, ge=1e-3, le=1e6, description="Dirichlet concentration (partition 'dirichlet')")
+    shards_per_client: int = Field(2, ge=1, le=10_000, description="label shards per client (partition 'shards')")
+    domains: int = Field(4, ge=1, le=10_000, description="rotated-image domains (partition 'domain')")
+    test_fraction: float = Field(0.2, ge=0.01, le=0.99, description="share of the data held out for testing")
+    batch_size: int = Field(16, ge=1, le=65_536, description="mini-batch size per client (samples)")
+    local_epochs: int = Field(1, ge=1, le=10_000, description="passes over its data a client makes per round")
+    learning_rate: float = Field(0.05, ge=1e-6, le=10, description="SGD learning rate of clients and servers, 1e-6 .. 10 (larger diverges at the first step)")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
-    cut: int = Field(2, ge=1, description="split protocols: the first `cut` model blocks run on the client")
-    prox_mu: float = Field(0.01, ge=0, description="FedProx proximal weight mu")
+    cut: int = Field(2, ge=1, le=1024, description="split protocols: the first `cut` model blocks run on the client")
+    prox_mu: float = Field(0.01, ge=0, le=1e3, description="FedProx proximal weight mu")
     epsl_ratio: float = Field(0.5, ge=0, le=1, description="EPSL last-layer gradient aggregation ratio (0: PSL)")
-    edges: int = Field(2, ge=1, description="hierarchical FSL: edge servers (client i reports to edge i % edges)")
-    cloud_period: int = Field(1, ge=1, description="hierarchical FSL: rounds between cloud aggregations")
-    async_mixing: float = Field(0.6, gt=0, le=1, description="FedAsync: mixing weight alpha of a fresh update")
+    edges: int = Field(2, ge=1, le=1024, description="hierarchical FSL: edge servers (client i reports to edge i % edges)")
+    cloud_period: int = Field(1, ge=1, le=1_000_000, description="hierarchical FSL: rounds between cloud aggregations")
+    async_mixing: float = Field(0.6, ge=1e-3, le=1, description="FedAsync: mixing weight alpha of a fresh update")
     staleness_exponent: float = Field(
-        0.5, ge=0, description="asynchronous FL: an update s versions stale is weighted (1 + s)^-exponent"
+        0.5, ge=0, le=100, description="asynchronous FL: an update s versions stale is weighted (1 + s)^-exponent"
     )
-    buffer_size: int = Field(2, ge=1, description="FedBuff: updates buffered per server step")
+    buffer_size: int = Field(2, ge=1, le=100_000, description="FedBuff: updates buffered per server step")
     quantization: Literal["fp32", "int8"] = Field("fp32", description="encoding of floating-point transfers")
     topk_fraction: float = Field(
-        1.0, gt=0, le=1, description="share of entries kept in updates, activations and gradients (1: all)"
+        1.0, ge=1e-6, le=1, description="share of entries kept in updates, activations and gradients (1: all)"
     )
     server: str = Field(
         "edge/0", pattern=r"^(edge/\d+|cloud)$", description="node of the (main/fed) server of flat protocols"
     )
-    seed: int = Field(0, ge=0, description="seed of data split, initialisation and batch order")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of data split, initialisation and batch order")
     protocol_options: dict[str, Any] = Field(
         default_factory=dict,
         description="settings of the protocol's own (its Protocol.options class: PEFT, FTL); validated "
@@ -110,6 +111,13 @@ class FlJobConfig(ScenarioConfig):
         if value not in PROTOCOLS:
             raise ValueError(f"unknown protocol {value!r}; valid: {', '.join(PROTOCOLS)}")
         return value
+
+    @model_validator(mode="after")
+    def _data_folder(self) -> FlJobConfig:
+        if self.dataset != "digits" and not (self.data_path and Path(self.data_path).expanduser().is_dir()):
+            raise ValueError(f"data_path: dataset={self.dataset!r} needs data_path, a local folder with its files "
+                             f"(got {self.data_path!r})")
+        return self
 
     @model_validator(mode="after")
     def _valid_protocol_options(self) -> FlJobConfig:

@@ -14,6 +14,8 @@
 #include <sys/un.h>
 
 #include <cstddef>
+#include <limits>
+#include <utility>
 
 using namespace ns3;
 
@@ -266,8 +268,8 @@ main(int argc, char* argv[])
     std::string socketPath;
     uint32_t obsSize = 64;
     uint32_t actSize = 8;
-    uint32_t exitAfter = 0;
-    uint32_t hangAfter = 0;
+    uint64_t exitAfter = 0; // wider than the step counter, so that a too large value is refused by name
+    uint64_t hangAfter = 0;
     ns6g::Bridge bridge;
     CommandLine cmd(__FILE__);
     cmd.AddValue("spaces", "box or all", spaces);
@@ -283,10 +285,18 @@ main(int argc, char* argv[])
         std::cerr << "bridge-echo: --obs-size and --act-size must be positive, --spaces box or all\n";
         return 2;
     }
+    for (const auto& [name, value] : {std::pair{"--exit-after", exitAfter}, std::pair{"--hang-after", hangAfter}})
+    {
+        if (value > std::numeric_limits<uint32_t>::max())
+        {
+            std::cerr << "bridge-echo: " << name << " must be in [0, 4294967295] (steps), got " << value << "\n";
+            return 2;
+        }
+    }
     if (!socketPath.empty())
     {
         return ServeSocket(socketPath, obsSize, actSize);
     }
-    EchoEnv env(spaces, obsSize, actSize, exitAfter, hangAfter);
+    EchoEnv env(spaces, obsSize, actSize, static_cast<uint32_t>(exitAfter), static_cast<uint32_t>(hangAfter));
     return bridge.Serve(env);
 }

@@ -1204,15 +1204,25 @@ main(int argc, char* argv[])
     {
         problem = "--catalogue is needed";
     }
-    else if (!(p.cellRadiusM > 0) || !(p.backhaulRateMbps > 0) || !(p.edgeLinkRateMbps > 0) || !(p.wanRateMbps > 0) ||
-             !(p.runLimitS > 0))
+    // The ranges of FlNetworkConfig (learners/cosim.py); NaN fails every comparison.
+    else if (!(p.cellRadiusM >= 10 && p.cellRadiusM <= 50'000))
     {
-        problem = "--cell-radius-m, --backhaul-rate-mbps, --edge-link-rate-mbps, --wan-rate-mbps and --run-limit-s "
-                  "must be > 0";
+        problem = "--cell-radius-m must be in [10, 50000] (m)";
     }
-    else if (!(p.backhaulDelayMs >= 0) || !(p.edgeLinkDelayMs >= 0) || !(p.wanDelayMs >= 0))
+    else if (!(p.backhaulRateMbps >= 1e-3 && p.backhaulRateMbps <= 1e7) ||
+             !(p.edgeLinkRateMbps >= 1e-3 && p.edgeLinkRateMbps <= 1e7) ||
+             !(p.wanRateMbps >= 1e-3 && p.wanRateMbps <= 1e7))
     {
-        problem = "--backhaul-delay-ms, --edge-link-delay-ms and --wan-delay-ms must be >= 0";
+        problem = "--backhaul-rate-mbps, --edge-link-rate-mbps and --wan-rate-mbps must be in [1e-3, 1e7] (Mbit/s)";
+    }
+    else if (!(p.runLimitS >= 1e-3 && p.runLimitS <= 1e9))
+    {
+        problem = "--run-limit-s must be in [1e-3, 1e9] (s)";
+    }
+    else if (!(p.backhaulDelayMs >= 0 && p.backhaulDelayMs <= 1e4) ||
+             !(p.edgeLinkDelayMs >= 0 && p.edgeLinkDelayMs <= 1e4) || !(p.wanDelayMs >= 0 && p.wanDelayMs <= 1e4))
+    {
+        problem = "--backhaul-delay-ms, --edge-link-delay-ms and --wan-delay-ms must be in [0, 1e4] (ms)";
     }
     std::unique_ptr<FlNetworkEnv> env;
     if (problem.empty())

@@ -562,12 +562,6 @@ class LinkControlEnv : public ns6g::GymEnv
 };
 
 bool
-Positive(double v)
-{
-    return std::isfinite(v) && v > 0;
-}
-
-bool
 NonNegative(double v)
 {
     return std::isfinite(v) && v >= 0;
@@ -606,25 +600,26 @@ main(int argc, char* argv[])
             problems.push_back(what);
         }
     };
-    // Rates are rounded to whole bit/s by ns3::DataRate: below 1 kbit/s is refused, not rounded to 0.
-    check(p.linkRateMbps >= 1e-3 && p.linkRateMbps <= 1e6, "--link-rate-mbps must be in [1e-3, 1e6]");
-    check(NonNegative(p.linkDelayMs) && p.linkDelayMs <= 1e7, "--link-delay-ms must be in [0, 1e7]");
-    check(p.queuePackets >= 1 && p.queuePackets <= 100'000'000, "--queue-packets must be in [1, 1e8]");
-    check(p.packetBytes >= minPacket && p.packetBytes <= 65535 - kUdpIpBytes,
-          "--packet-bytes must be in [" + std::to_string(minPacket) + ", " +
-              std::to_string(65535 - kUdpIpBytes) + "] (it holds a " + std::to_string(minPacket) +
+    // The same ranges as LinkControlConfig (envs/link_control.py). Rates are rounded to whole bit/s by
+    // ns3::DataRate: below 1 kbit/s is refused, not rounded to 0. The minima of the on/off periods and of
+    // max-rate-fraction keep the event rate and the packet interval (a Time, int64 ns) in range.
+    check(p.linkRateMbps >= 1e-3 && p.linkRateMbps <= 1e5, "--link-rate-mbps must be in [1e-3, 1e5]");
+    check(NonNegative(p.linkDelayMs) && p.linkDelayMs <= 1e4, "--link-delay-ms must be in [0, 1e4]");
+    check(p.queuePackets >= 1 && p.queuePackets <= 1'000'000, "--queue-packets must be in [1, 1e6]");
+    check(p.packetBytes >= std::max<int64_t>(64, minPacket) && p.packetBytes <= 65000,
+          "--packet-bytes must be in [64, 65000] (it holds a " + std::to_string(minPacket) +
               "-byte SeqTsSizeHeader and fits one IPv4 datagram)");
-    check(p.nCross >= 0 && p.nCross <= 250, "--n-cross must be in [0, 250]");
-    check((p.crossRateMbps == 0 || p.crossRateMbps >= 1e-3) && p.crossRateMbps <= 1e6,
-          "--cross-rate-mbps must be 0 or in [1e-3, 1e6]");
-    check(Positive(p.crossOnS), "--cross-on-s must be positive");
-    check(Positive(p.crossOffS), "--cross-off-s must be positive");
-    check(p.rateLevels >= 1 && p.rateLevels <= 1'000'000, "--rate-levels must be in [1, 1e6]");
-    check(Positive(p.maxRateFraction) && p.maxRateFraction <= 1000, "--max-rate-fraction must be in (0, 1000]");
-    check(p.stepMs >= 1e-3 && p.stepMs <= 1e9, "--step-ms must be in [1e-3, 1e9]");
-    check(p.episodeSteps >= 1, "--episode-steps must be at least 1");
-    check(NonNegative(p.delayWeight), "--delay-weight must be a finite number >= 0");
-    check(NonNegative(p.lossWeight), "--loss-weight must be a finite number >= 0");
+    check(p.nCross >= 0 && p.nCross <= 64, "--n-cross must be in [0, 64]");
+    check((p.crossRateMbps == 0 || p.crossRateMbps >= 1e-3) && p.crossRateMbps <= 1e5,
+          "--cross-rate-mbps must be 0 or in [1e-3, 1e5]");
+    check(p.crossOnS >= 1e-3 && p.crossOnS <= 3600, "--cross-on-s must be in [1e-3, 3600]");
+    check(p.crossOffS >= 1e-3 && p.crossOffS <= 3600, "--cross-off-s must be in [1e-3, 3600]");
+    check(p.rateLevels >= 2 && p.rateLevels <= 1024, "--rate-levels must be in [2, 1024]");
+    check(p.maxRateFraction >= 0.01 && p.maxRateFraction <= 10, "--max-rate-fraction must be in [0.01, 10]");
+    check(p.stepMs >= 1e-3 && p.stepMs <= 3.6e6, "--step-ms must be in [1e-3, 3.6e6]");
+    check(p.episodeSteps >= 1 && p.episodeSteps <= 10'000'000, "--episode-steps must be in [1, 1e7]");
+    check(p.delayWeight >= 0 && p.delayWeight <= 1000, "--delay-weight must be in [0, 1000]");
+    check(p.lossWeight >= 0 && p.lossWeight <= 1000, "--loss-weight must be in [0, 1000]");
     if (!problems.empty())
     {
         for (const auto& what : problems)

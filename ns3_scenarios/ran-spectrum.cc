@@ -115,6 +115,8 @@ struct Params
     std::string mobilityTrace; // ns-2 movement file for mobility "trace"
 };
 
+constexpr double kMaxCoordinateM = 100'000.0; // as SpectrumAllocationConfig's MAX_COORDINATE_M
+
 /** Parses "x,y;x,y;..." into positions (m); throws std::invalid_argument naming the bad entry. */
 std::vector<Vector>
 ParsePositions(const std::string& text)
@@ -132,6 +134,10 @@ ParsePositions(const std::string& text)
         if (!(in >> x >> comma >> y) || comma != ',' || !std::isfinite(x) || !std::isfinite(y))
         {
             throw std::invalid_argument("--gnb-positions: cannot read '" + item + "' as x,y (m)");
+        }
+        if (std::abs(x) > kMaxCoordinateM || std::abs(y) > kMaxCoordinateM)
+        {
+            throw std::invalid_argument("--gnb-positions: '" + item + "' is not within +-100000 m");
         }
         out.emplace_back(x, y, 0.0);
         if (end == std::string::npos)
@@ -830,6 +836,10 @@ main(int argc, char* argv[])
     else if (p.ueDistribution != "uniform" && p.ueDistribution != "clusters")
     {
         problem = "--ue-distribution must be uniform or clusters";
+    }
+    else if (!(p.clusterRadiusM >= 1 && p.clusterRadiusM <= 10'000))
+    {
+        problem = "--cluster-radius-m must be in [1, 10000] (m): co-located UEs have no TR 38.901 channel";
     }
     else if (p.actionMode != "rbg" && p.actionMode != "share")
     {

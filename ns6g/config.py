@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 
 class ConfigError(ValueError):
@@ -18,9 +18,19 @@ class ConfigError(ValueError):
 
 
 class ScenarioConfig(BaseModel):
-    """Base class of scenario configurations: unknown keys, wrong types and out-of-range values fail."""
+    """Base class of scenario configurations: unknown keys, wrong types (a bool is not a number), NaN,
+    infinities and out-of-range values fail. Every number field declares a finite range in its units."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True,
+                              allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _bool_is_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # Strict mode keeps True out of int and float fields, but not out of Literal[1, 3, 7].
+        if isinstance(value, bool) and cls.model_fields[info.field_name].annotation is not bool:
+            raise ValueError("a bool is not a valid value here")
+        return value
 
     @classmethod
     def from_user(cls, config: Mapping[str, Any] | ScenarioConfig | None = None, **overrides: Any) -> Self:

@@ -63,7 +63,8 @@ def write_action(views: Views, space: spaces.Space, action: Any, path: str = "ac
     """Check ``action`` against ``space`` and copy it into ``views``.
 
     Raises:
-        ValueError: naming the offending (sub-)action, if it has NaNs or lies outside the space.
+        ValueError: naming the offending (sub-)action, if it is not real numbers, has a NaN or an
+            infinity, or lies outside the space (shape, dtype kind, bounds, Dict keys).
     """
     if isinstance(space, spaces.Dict):
         if not isinstance(action, dict) or set(action) != set(space.spaces):
@@ -73,24 +74,33 @@ def write_action(views: Views, space: spaces.Space, action: Any, path: str = "ac
             write_action(views[name], child, action[name], f"{path}[{name!r}]")
         return
     value = np.asarray(action)
-    if value.dtype.kind == "f" and np.isnan(value).any():
-        raise ValueError(f"{path} contains NaN: {action!r}")
+    if value.dtype.kind not in "biuf":  # complex, str, object (e.g. ints beyond 64 bits), ...
+        raise ValueError(f"{path} must be real numbers, got dtype {value.dtype} in {action!r}")
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise ValueError(f"{path} contains NaN or an infinity: {action!r}")
+    if not isinstance(space, spaces.Box) and value.dtype.kind not in "iub":
+        raise ValueError(f"{path} must be integers for {space}, got dtype {value.dtype} in {action!r}")
     if isinstance(space, spaces.Discrete):
-        if value.shape not in ((), (1,)) or value.dtype.kind not in "iub" or not space.contains(
-            np.int64(value.reshape(()))
-        ):
+        if value.shape not in ((), (1,)) or not space.start <= int(value.reshape(())) < space.start + space.n:
             raise ValueError(f"{path}={action!r} is outside {space}")
         views[()] = int(value.reshape(()))
         return
     if value.shape != space.shape:
         raise ValueError(f"{path} has shape {value.shape}, expected {space.shape} for {space}")
     if isinstance(space, spaces.Box):
-        cast = value.astype(space.dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond the dtype's range: refused below
+            cast = value.astype(space.dtype, copy=False)
+        if space.dtype.kind in "iu" and not np.array_equal(cast, value):
+            raise ValueError(f"{path}={action!r} is not whole numbers in the range of {space.dtype} for {space}")
+        if cast.dtype.kind == "f" and not np.isfinite(cast).all():
+            raise ValueError(f"{path}={action!r} is beyond the range of {space.dtype} for {space}")
         if not space.contains(cast):
             raise ValueError(f"{path}={action!r} is outside {space}")
         np.copyto(views, cast)
         return
-    if value.dtype.kind not in "iub" or not space.contains(value.astype(space.dtype, copy=False)):
+    if value.dtype.kind == "u" and value.size and value.max() > np.iinfo(space.dtype).max:
+        raise ValueError(f"{path}={action!r} is outside {space}")
+    if not space.contains(value.astype(space.dtype, copy=False)):
         raise ValueError(f"{path}={action!r} is outside {space}")
     np.copyto(views, value, casting="unsafe")
 

@@ -244,7 +244,7 @@ def test_env_bad_config_and_action():
     e = FslOrchestrationEnv(SMALL)
     try:
         e.reset(seed=1)
-        with pytest.raises(ValueError, match="is not in MultiDiscrete"):
+        with pytest.raises(ValueError, match="is outside MultiDiscrete"):
             e.step(np.array([9, 0, 0, 0]))
     finally:
         e.close()

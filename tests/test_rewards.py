@@ -91,12 +91,15 @@ def test_packets_due_do_not_depend_on_the_policy():
     assert fractions["idle"] == 1.0 and fractions["pf"] < 0.05
 
 
-def test_deadline_violations_needs_timestamped_traffic():
+def test_deadline_violations_needs_timestamped_traffic_the_cell_can_carry():
     from ns6g.config import ConfigError
     from ns6g.envs.spectrum_allocation import SpectrumAllocationEnv
 
     with pytest.raises(ConfigError, match="tcp_bulk"):
         SpectrumAllocationEnv(reward="deadline_violations", traffic="tcp_bulk")
+    # Under full buffer every policy misses nearly every deadline and serving one UE scored best.
+    with pytest.raises(ConfigError, match="full_buffer keeps every queue full"):
+        SpectrumAllocationEnv(reward="deadline_violations")
 
 
 @pytest.mark.parametrize("reward", ["sum_rate", "pf_utility", "jain"])
