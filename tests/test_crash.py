@@ -219,6 +219,21 @@ def test_step_and_reset_after_close_raise_and_start_nothing():
     env.close()  # twice is fine
 
 
+def test_fsl_orchestration_after_close_raises_and_starts_no_network():
+    from ns6g.envs.fsl_orchestration import FslOrchestrationEnv
+
+    env = FslOrchestrationEnv({"clients": 2, "episode_rounds": 3, "batch_size": 64})
+    env.reset(seed=1)
+    env.close()
+    before = children(name="fl-network")
+    with pytest.raises(ClosedEnvironmentError, match="FslOrchestrationEnv is closed"):
+        env.reset(seed=1)
+    with pytest.raises(ClosedEnvironmentError, match="closed"):
+        env.step(env.action_space.sample())
+    assert children(name="fl-network") == before
+    env.close()
+
+
 def test_bridge_refuses_every_call_after_death_naming_the_process(echo_binary):
     b = Bridge(echo_binary)
     b.reset(1)
