@@ -50,6 +50,7 @@ from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.error import ClosedEnvironmentError
 from pydantic import Field, field_validator, model_validator
 
 from ns6g.config import ConfigError, ScenarioConfig
@@ -158,6 +159,7 @@ class FslOrchestrationEnv(gym.Env):
         self.config = FslOrchestrationConfig.from_user(config, **overrides)
         cfg = self.config
         self._net: CoSimNetwork | None = None
+        self._closed = False
         self.job: FlJob | None = None
         self._writer: RunWriter | None = None
         self.recorder: StepRecorder | None = None
@@ -231,6 +233,8 @@ class FslOrchestrationEnv(gym.Env):
         super().reset(seed=seed)
         if options:
             raise ValueError(f"FslOrchestrationEnv.reset takes no options (got {sorted(options)})")
+        if self._closed:  # as ScenarioEnv: a closed environment starts nothing new
+            raise ClosedEnvironmentError("FslOrchestrationEnv is closed: make a new environment")
         run = seed if seed is not None else int(self.np_random.integers(1, 2**31))
         if self._net is None:
             self._net = CoSimNetwork(self.config.network_config(), seed=run)
@@ -253,6 +257,8 @@ class FslOrchestrationEnv(gym.Env):
         return observation, info
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        if self._closed:
+            raise ClosedEnvironmentError("FslOrchestrationEnv is closed: make a new environment")
         if self.job is None or self._net is None:
             raise RuntimeError("call reset() before step()")
         if self._round >= self.config.episode_rounds or self._spent():
@@ -335,6 +341,7 @@ class FslOrchestrationEnv(gym.Env):
         }
 
     def close(self) -> None:
+        self._closed = True
         if self._net is not None:
             self._net.close()
             self._net = None
