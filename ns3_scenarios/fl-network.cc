@@ -430,6 +430,9 @@ class FlNetworkEnv : public ns6g::GymEnv
 
         m_link = RanHelper::CreateLink(m_p.radio, m_gnbs, m_ues, 1000);
         m_link->GetPhy()->SetAttribute("UlTxPower", DoubleValue(m_p.ueTxPowerDbm));
+        // A channel_state query evaluates links the simulation has not asked for yet: with a fading
+        // stream per link it reads what the simulation will see and draws nothing the others use.
+        m_link->GetChannel()->SetAttribute("LinkFadingStreams", BooleanValue(true));
 
         RanHelperSettings settings;
         settings.dlScheduler = "pf";
