@@ -282,11 +282,15 @@ CLIENT_COUNTS = (2, 4, 8, 16)
 
 @pytest.fixture(scope="module")
 def epoch_times():
-    """Simulated seconds of one epoch (one round, local_epochs 1) in profile mode over fl-network, one cell."""
+    """Simulated seconds of one epoch (one round, local_epochs 1) in profile mode over fl-network, one cell.
+
+    Fast fading off: these tests are about the protocols' structure, and in a 4-point fit one client's
+    fading dip would weigh as much as a doubling of N (with each link's own fading stream, issue 13, seed 1
+    gives client 4 of 8 a dip: 0.18 s of exchanges against 0.07 s for the others)."""
     out = {}
     for protocol in ("vanilla-sl", "psl", "splitfed-v1"):
         for n in CLIENT_COUNTS:
-            with CoSimNetwork(FlNetworkConfig(clients=n), seed=1) as net:
+            with CoSimNetwork(FlNetworkConfig(clients=n, fast_fading=False), seed=1) as net:
                 job = FlJob({"protocol": protocol, "clients": n, "rounds": 1, "mode": "profile", "seed": 1},
                             network=net)
                 out[protocol, n] = job.run_round().duration_s
