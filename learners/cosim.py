@@ -24,7 +24,6 @@ import math
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +34,7 @@ from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.build import scenario_binary
 from ns6g.config import ScenarioConfig
 from ns6g.devices import catalogue_path, check_device, check_has_radio
-from ns6g.learners.network import CLOUD, Completed, Compute, Op, Transfer
+from ns6g.learners.network import CLOUD, Completed, Compute, DeviceTimeline, Op, Transfer, timelines
 from ns6g.radio.phy import check_carrier
 from ns6g.runs import RunWriter
 
@@ -332,8 +331,8 @@ class CoSimNetwork:
         records["op"] = waits
         records["any_of"] = int(any_of)
         _, reply = self.bridge.request("run", records)
-        done = [Completed(int(r["op"]), float(r["start_s"]), float(r["end_s"]), float(r["energy_j"]), bool(r["ok"]))
-                for r in reply]
+        done = [Completed(int(r["op"]), float(r["start_s"]), float(r["end_s"]), float(r["energy_j"]), bool(r["ok"]),
+                          float(r["queue_s"])) for r in reply]
         for c in done:
             self._pending.discard(c.op_id)
             self._now_s = max(self._now_s, c.end_s)
@@ -375,8 +374,9 @@ class CoSimNetwork:
 
     def channel_state(self, clients: Iterable[int] | None = None) -> dict[str, np.ndarray]:
         """The radio state of ``clients`` (default all) now, one entry per client in the given order:
-        ``cell`` serving cell index, ``rsrp_dbm`` RSRP from it (dBm), ``cqi`` last uplink CQI report
-        (0: none yet) and ``uplink_rate_bps`` the uplink rate at that CQI with every RBG of the cell
+        ``cell`` serving cell index, ``rsrp_dbm`` RSRP from it (dBm), ``cqi`` the client's wideband uplink
+        CQI now (0..15: the link model's uplink CQI averaged over the cell's RBGs and rounded; 0: out of
+        range) and ``uplink_rate_bps`` the uplink rate at the RBGs' CQIs with every RBG of the cell
         (bit/s; a client sharing the cell gets its share of it)."""
         wanted = list(range(self.config.clients)) if clients is None else list(clients)
         records = np.zeros(len(wanted), dtype=self.bridge.record_dtypes["channel"])
@@ -402,54 +402,11 @@ class CoSimNetwork:
             raise ValueError(f"{what}: client index must be in 0..{self.config.clients - 1}, got {i!r}")
 
 
-@dataclass(frozen=True)
-class DeviceTimeline:
-    """Where one node's part of a round went (simulated seconds; ``energy_j`` in J).
-
-    ``compute_s``: its computations; ``uplink_s``: transfers it sent; ``downlink_s``: transfers it
-    received (client -> client counts for both ends); ``waiting_s``: the round's span minus the time in
-    which at least one of its operations was running (overlaps count once); ``energy_j``: its
-    operations' energy (computations on it, transfers it sent)."""
-
-    compute_s: float = 0.0
-    uplink_s: float = 0.0
-    downlink_s: float = 0.0
-    waiting_s: float = 0.0
-    energy_j: float = 0.0
-
-
 def round_timeline(ops: Mapping[int, Op], done: Sequence[Completed]) -> dict[str, DeviceTimeline]:
-    """Per node, the timeline of a round: ``ops`` maps the round's op ids to their operations (``zip`` of
-    :meth:`CoSimNetwork.submit`'s ids and ops), ``done`` is their completions. The span runs from the
-    earliest start to the latest end of ``done``. Failed operations count for the time they took."""
+    """Per node, the timeline of a round (:class:`~ns6g.learners.network.DeviceTimeline`): ``ops`` maps the
+    round's op ids to their operations (``zip`` of :meth:`CoSimNetwork.submit`'s ids and ops), ``done`` is
+    their completions. The span runs from the earliest start to the latest end of ``done``. Failed
+    operations count for the time they took."""
     if not done:
         return {}
-    span = max(c.end_s for c in done) - min(c.start_s for c in done)
-    parts: dict[str, dict[str, float]] = {}
-    intervals: dict[str, list[tuple[float, float]]] = {}
-
-    def add(node: str, key: str, c: Completed, energy: float) -> None:
-        entry = parts.setdefault(node, {"compute_s": 0.0, "uplink_s": 0.0, "downlink_s": 0.0, "energy_j": 0.0})
-        entry[key] += c.end_s - c.start_s
-        entry["energy_j"] += energy
-        intervals.setdefault(node, []).append((c.start_s, c.end_s))
-
-    for c in done:
-        try:
-            op = ops[c.op_id]
-        except KeyError:
-            raise ValueError(f"round_timeline: completion of op {c.op_id} has no operation in ops") from None
-        if isinstance(op, Compute):
-            add(op.node, "compute_s", c, c.energy_j)
-        else:
-            add(op.src, "uplink_s", c, c.energy_j)
-            if op.dst != op.src:
-                add(op.dst, "downlink_s", c, 0.0)
-    out = {}
-    for node, entry in parts.items():
-        busy, reach = 0.0, -math.inf
-        for start, end in sorted(intervals[node]):
-            busy += max(0.0, end - max(start, reach))
-            reach = max(reach, end)
-        out[node] = DeviceTimeline(waiting_s=max(0.0, span - busy), **entry)
-    return out
+    return timelines(ops, done, min(c.start_s for c in done), max(c.end_s for c in done))

@@ -42,7 +42,7 @@ from ns6g.config import ScenarioConfig
 from ns6g.runs import RunWriter
 from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
-from ns6g.learners.network import Completed, Compute, Network, Transfer
+from ns6g.learners.network import Completed, Compute, DeviceTimeline, Network, Transfer, timelines
 from ns6g.learners.no_network import NoNetwork
 from ns6g.learners.wire import Codec, tensor_bytes
 
@@ -163,17 +163,6 @@ class TransferRecord:
     ok: bool
 
 
-@dataclass
-class DeviceTimeline:
-    """One node's round (s, J): busy computing, sending, receiving; waiting = the rest of the round."""
-
-    compute_s: float = 0.0
-    uplink_s: float = 0.0
-    downlink_s: float = 0.0
-    waiting_s: float = 0.0
-    energy_j: float = 0.0
-
-
 @dataclass(frozen=True)
 class RoundRecord:
     """What one round did. Losses are mean cross-entropy (nats); accuracy in [0, 1]; ``uplink_bytes``
@@ -277,8 +266,9 @@ class FlJob:
             ``config.clients`` clients and ``config.edges`` edges (closed by :meth:`close`; a network
             passed in is left open for its owner).
         run: a run directory to trace into (left open for its owner): per round one ``rounds`` row per
-            node that did something (``device`` = node name, ``compute_s``, ``uplink_s``,
-            ``downlink_s``, ``waiting_s``, ``energy_j``, ``train_loss_nats``, ``test_loss_nats``,
+            node that did something (``device`` = node name, ``compute_s`` (service time of its
+            computations), ``queue_s`` (their wait for its processor), ``uplink_s``, ``downlink_s``,
+            ``waiting_s``, ``energy_j``, ``train_loss_nats``, ``test_loss_nats``,
             ``test_accuracy_fraction``, ``dropped``; ``split_layer`` for split protocols) and one
             ``flows`` row per transfer that finished (node index: client i -> i, edge j ->
             clients + j, cloud -> clients + edges; ``end_s`` NaN and ``delivered`` False when it failed).
@@ -686,7 +676,8 @@ class FlJob:
         for node, t in record.devices.items():
             row = {
                 "round": record.round, "protocol": record.protocol, "start_s": record.start_s,
-                "end_s": record.end_s, "device": node, "compute_s": t.compute_s, "uplink_s": t.uplink_s,
+                "end_s": record.end_s, "device": node, "compute_s": t.compute_s, "queue_s": t.queue_s,
+                "uplink_s": t.uplink_s,
                 "downlink_s": t.downlink_s, "waiting_s": t.waiting_s, "energy_j": t.energy_j,
                 "train_loss_nats": record.train_loss, "test_loss_nats": record.test_loss,
                 "test_accuracy_fraction": record.test_accuracy,
@@ -715,28 +706,7 @@ class FlJob:
         return self.protocol.evaluate(self)
 
     def _timeline(self, start: float, end: float, completed: Sequence[Completed]) -> dict[str, DeviceTimeline]:
-        out: dict[str, DeviceTimeline] = {}
-        busy: dict[str, list[tuple[float, float]]] = {}
-
-        def mark(node: str, a: float, b: float) -> DeviceTimeline:
-            busy.setdefault(node, []).append((a, b))
-            return out.setdefault(node, DeviceTimeline())
-
-        for c in completed:
-            _, op = self._ops[c.op_id]
-            duration = c.end_s - c.start_s
-            if isinstance(op, Compute):
-                t = mark(op.node, c.start_s, c.end_s)
-                t.compute_s += duration
-                t.energy_j += c.energy_j
-            else:
-                t = mark(op.src, c.start_s, c.end_s)
-                t.uplink_s += duration
-                t.energy_j += c.energy_j  # the sender pays the air time
-                mark(op.dst, c.start_s, c.end_s).downlink_s += duration
-        for node, intervals in busy.items():
-            out[node].waiting_s = max(0.0, (end - start) - _union_length(intervals, start, end))
-        return out
+        return timelines({c.op_id: self._ops[c.op_id][1] for c in completed}, completed, start, end)
 
     def run(self) -> JobResult:
         """Run the remaining rounds up to ``config.rounds``; closes a network the job created."""
@@ -782,20 +752,3 @@ def _per_client_cut_protocols() -> list[str]:
     from ns6g.learners.protocols import PROTOCOLS
 
     return [name for name, cls in PROTOCOLS.items() if cls.per_client_cut]
-
-
-def _union_length(intervals: Sequence[tuple[float, float]], lo: float, hi: float) -> float:
-    """Total length of the union of ``intervals`` clipped to [lo, hi]."""
-    total, cur_a, cur_b = 0.0, None, None
-    for a, b in sorted((max(a, lo), min(b, hi)) for a, b in intervals):
-        if b <= a:
-            continue
-        if cur_b is None or a > cur_b:
-            if cur_b is not None:
-                total += cur_b - cur_a
-            cur_a, cur_b = a, b
-        else:
-            cur_b = max(cur_b, b)
-    if cur_b is not None:
-        total += cur_b - cur_a
-    return total

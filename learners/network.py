@@ -16,7 +16,7 @@ dependency failed (for instance a client that disconnected) fails too, without t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -65,9 +65,13 @@ Op = Transfer | Compute
 class Completed:
     """What became of one operation. Times in simulated seconds since the job started.
 
-    ``energy_j`` is the energy the operation cost its device (compute: FLOPs x J/FLOP of the processor;
-    transfer: the sender's transmit power x air time, 0 for wired senders). ``ok`` is False when the
-    operation failed (its node disconnected, or a dependency failed); then ``end_s`` is when it was given up.
+    ``start_s`` is when the operation started (its dependencies had completed). ``queue_s``: the part of
+    ``[start_s, end_s]`` a computation waited for its node's processor (FIFO, behind the node's other
+    work) before its service began, so ``end_s - start_s - queue_s`` is its service time, FLOPs / (FLOP/s);
+    0 for transfers. ``energy_j`` is the energy the operation cost its device (compute: FLOPs x J/FLOP of
+    the processor; transfer: the sender's transmit power x air time, 0 for wired senders). ``ok`` is False
+    when the operation failed (its node disconnected, or a dependency failed); then ``end_s`` is when it
+    was given up.
     """
 
     op_id: int
@@ -75,6 +79,80 @@ class Completed:
     end_s: float
     energy_j: float
     ok: bool = True
+    queue_s: float = 0.0
+
+    @property
+    def service_s(self) -> float:
+        """Time the operation was served (s): a computation on its processor, a transfer in the network."""
+        return self.end_s - self.start_s - self.queue_s
+
+
+@dataclass(frozen=True)
+class DeviceTimeline:
+    """Where one node's part of a round went (simulated seconds; ``energy_j`` in J). Each time is the
+    part of the round during which at least one operation of its kind was under way (overlapping
+    operations count once, so ten concurrent uploads to a server count for the time they took):
+
+    ``compute_s``: its processor served its computations (FLOPs / FLOP/s; one FIFO core serves one at
+    a time, so this is their service times summed); ``queue_s``: a computation of its waited for the
+    processor; ``uplink_s``: a transfer it sent was in flight; ``downlink_s``: a transfer to it was in
+    flight (client -> client counts for both ends); ``waiting_s``: none of its operations was under way;
+    ``energy_j``: its operations' energy (computations on it, transfers it sent). When its kinds of work
+    do not overlap each other (a client of every shipped protocol), compute + queue + uplink + downlink
+    + waiting = the round."""
+
+    compute_s: float = 0.0
+    queue_s: float = 0.0
+    uplink_s: float = 0.0
+    downlink_s: float = 0.0
+    waiting_s: float = 0.0
+    energy_j: float = 0.0
+
+
+_KINDS = ("compute_s", "queue_s", "uplink_s", "downlink_s")
+
+
+def timelines(
+    ops: Mapping[int, Op], done: Iterable[Completed], start_s: float, end_s: float
+) -> dict[str, DeviceTimeline]:
+    """Per node, its :class:`DeviceTimeline` over the round ``[start_s, end_s]``: ``ops`` maps op ids to
+    operations, ``done`` holds their completions (failed ones count for the time they took). Times are
+    clipped to the round (an asynchronous protocol's operation may have begun in an earlier one);
+    energy is the whole operation's, charged in the round it completed."""
+    intervals: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    energy: dict[str, float] = {}
+
+    def add(node: str, kind: str, a: float, b: float, joules: float = 0.0) -> None:
+        intervals.setdefault(node, {k: [] for k in _KINDS})[kind].append((a, b))
+        energy[node] = energy.get(node, 0.0) + joules
+
+    for c in done:
+        try:
+            op = ops[c.op_id]
+        except KeyError:
+            raise ValueError(f"timelines: completion of op {c.op_id} has no operation in ops") from None
+        if isinstance(op, Compute):
+            add(op.node, "queue_s", c.start_s, c.start_s + c.queue_s)
+            add(op.node, "compute_s", c.start_s + c.queue_s, c.end_s, c.energy_j)
+        else:
+            add(op.src, "uplink_s", c.start_s, c.end_s, c.energy_j)  # the sender pays the air time
+            if op.dst != op.src:
+                add(op.dst, "downlink_s", c.start_s, c.end_s)
+    out = {}
+    for node, by_kind in intervals.items():
+        times = {k: _union_length(v, start_s, end_s) for k, v in by_kind.items()}
+        busy = _union_length([iv for v in by_kind.values() for iv in v], start_s, end_s)
+        out[node] = DeviceTimeline(waiting_s=max(0.0, end_s - start_s - busy), energy_j=energy[node], **times)
+    return out
+
+
+def _union_length(intervals: Sequence[tuple[float, float]], lo: float, hi: float) -> float:
+    """Total length of the union of ``intervals`` clipped to [lo, hi]."""
+    total, reach = 0.0, lo
+    for a, b in sorted((max(a, lo), min(b, hi)) for a, b in intervals):
+        total += max(0.0, b - max(a, reach))
+        reach = max(reach, b)
+    return total
 
 
 @runtime_checkable

@@ -2,7 +2,8 @@
 
 This is a *reference* implementation, not an emulation: transfers take no time and cost no energy;
 a computation takes ``flops / (device FLOP/s)`` on its node's processor (FIFO: one computation at a
-time per node, in the order they become ready) and costs ``flops x J/FLOP`` of the device
+time per node, in the order they become ready; ``Completed.start_s`` is when it became ready and
+``queue_s`` its wait for the processor, as under CoSimNetwork) and costs ``flops x J/FLOP`` of the device
 (:mod:`ns6g.devices` catalogue). It is the "same training with no network" baseline of
 ``ns6g bench fl`` and lets learner jobs be developed and tested without ns-3; every result that
 depends on the network comes from :class:`ns6g.learners.cosim.CoSimNetwork`.
@@ -73,7 +74,8 @@ class NoNetwork:
         self._dependents: dict[int, list[int]] = defaultdict(list)
         self._failed_dep: set[int] = set()
         self._done: dict[int, Completed] = {}
-        self._start: dict[int, float] = {}
+        self._start: dict[int, float] = {}  # op id -> when it became ready
+        self._service: dict[int, float] = {}  # computation -> when its service began
         self._queue: dict[str, deque[int]] = defaultdict(deque)  # node -> ready computations
         self._running: dict[str, int] = {}  # node -> computation in service
         self._events: list[tuple[float, int, int, bool]] = []  # (time, seq, op id, ok)
@@ -189,7 +191,7 @@ class NoNetwork:
         if node in self._running or not self._queue[node]:
             return
         op_id = self._queue[node].popleft()
-        self._start[op_id] = time
+        self._service[op_id] = time
         self._running[node] = op_id
         end = time + self._ops[op_id - 1].flops / self._rate[node]
         leave = self._disconnect.get(node, math.inf)
@@ -209,7 +211,8 @@ class NoNetwork:
                 del self._running_event[op_id]
             if ok:
                 energy = op.flops * self._joule_per_flop[op.node]
-        done = Completed(op_id=op_id, start_s=self._start[op_id], end_s=time, energy_j=energy, ok=ok)
+        queued = self._service.pop(op_id, time) - self._start[op_id] if isinstance(op, Compute) else 0.0
+        done = Completed(op_id=op_id, start_s=self._start[op_id], end_s=time, energy_j=energy, ok=ok, queue_s=queued)
         self._done[op_id] = done
         for child in self._dependents.pop(op_id, []):
             if not ok:

@@ -22,10 +22,11 @@
 //     of about 1 MB, at most 4 of them unreceived at once (window released by the receiver's progress).
 //     Done when dst has received every payload byte. src == dst completes at once with no packets.
 //     Energy: radio senders (clients) pay ue-tx-power-dbm x air time, the air time being the slots in
-//     which the client transmitted uplink while the transfer was in flight (split evenly between the
-//     client's uplink transfers in flight); wired senders pay 0.
+//     which the client transmitted uplink while the transfer was in flight (shared between the client's
+//     uplink transfers in flight in proportion to the bytes each delivered meanwhile); wired senders pay 0.
 //   * compute(node, flops): the node's Processor runs the FLOPs (queueing FIFO behind its other work);
-//     energy flops x the device's J/FLOP.
+//     energy flops x the device's J/FLOP. Its completion's queue_s is the time it waited for the
+//     processor (start to first service), so end - start - queue_s is its service time flops / FLOP/s.
 // Queues: the RAN's per-UE queues (4 GB) and the point-to-point device queues (10^8 packets) are sized
 //   so that nothing is dropped; a drop anyway ends the run with an error rather than a transfer that
 //   never completes.
@@ -48,8 +49,9 @@
 //                                  completed; the reply lists every op that completed or failed since
 //                                  the last run reply, in completion order
 //   uplink_share[] -> completion[0], disconnect[] -> completion[0]
-//   channel[]    -> channel_state[]: per listed client its serving cell, RSRP (dBm), last uplink CQI and
-//                                  the uplink rate (bit/s) it would get with all of its cell's RBGs
+//   channel[]    -> channel_state[]: per listed client its serving cell, RSRP (dBm), uplink CQI (mean over
+//                                  the cell's RBGs) and the uplink rate (bit/s) it would get with all of
+//                                  its cell's RBGs
 // The observation (1,) float64 is the simulated time; the action is unused (Discrete(1), refused).
 #include "bridge/ns6g-bridge.h"
 #include "mec/model/device-catalogue.h"
@@ -73,6 +75,7 @@
 #include <cstddef>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <queue>
 #include <set>
 #include <sstream>
@@ -176,8 +179,8 @@ struct ChannelStateRecord
     uint32_t client;
     uint32_t cell;         //!< serving cell index
     double rsrpDbm;        //!< reference signal received power from the serving cell (dBm)
-    double uplinkRateBps;  //!< uplink bit/s if the client had every RBG of its cell at its last CQI
-    uint32_t cqi;          //!< last CQI report (0: none yet)
+    double uplinkRateBps;  //!< uplink bit/s if the client had every RBG of its cell at its uplink CQI
+    uint32_t cqi;          //!< wideband uplink CQI: the mean over the cell's RBGs, rounded
     uint32_t pad;
 };
 
@@ -187,6 +190,7 @@ struct CompletionRecord
     double startS;
     double endS;
     double energyJ;
+    double queueS; //!< computations: time waiting for the processor (start to first service); else 0
     uint32_t ok;
     uint32_t pad;
 };
@@ -213,10 +217,12 @@ struct Op
     uint32_t waitingFor{0};            //!< dependencies not yet complete
     std::vector<uint64_t> dependants;  //!< ops that wait for this one
     Time start;
+    std::optional<Time> serviceStart;  //!< computations: when the processor began serving it
     uint64_t sent{0};                  //!< payload bytes handed to the socket
     uint64_t received{0};
     bool sendScheduled{false};         //!< a SendBursts event is pending
     double airSlots{0.0};              //!< uplink slots charged to this transfer
+    uint64_t chargedBytes{0};          //!< `received` when air time was last shared out
 };
 
 /** Per client: its uplink transfers in flight and the transport-block count already charged. */
@@ -298,6 +304,7 @@ class FlNetworkEnv : public ns6g::GymEnv
               NS6G_RECORD_FIELD(CompletionRecord, "start_s", "<f8", startS),
               NS6G_RECORD_FIELD(CompletionRecord, "end_s", "<f8", endS),
               NS6G_RECORD_FIELD(CompletionRecord, "energy_j", "<f8", energyJ),
+              NS6G_RECORD_FIELD(CompletionRecord, "queue_s", "<f8", queueS),
               NS6G_RECORD_FIELD(CompletionRecord, "ok", "<u4", ok)}},
             {"channel", sizeof(ChannelQueryRecord),
              {NS6G_RECORD_FIELD(ChannelQueryRecord, "client", "<u4", client)}},
@@ -423,6 +430,9 @@ class FlNetworkEnv : public ns6g::GymEnv
 
         m_link = RanHelper::CreateLink(m_p.radio, m_gnbs, m_ues, 1000);
         m_link->GetPhy()->SetAttribute("UlTxPower", DoubleValue(m_p.ueTxPowerDbm));
+        // A channel_state query evaluates links the simulation has not asked for yet: with a fading
+        // stream per link it reads what the simulation will see and draws nothing the others use.
+        m_link->GetChannel()->SetAttribute("LinkFadingStreams", BooleanValue(true));
 
         RanHelperSettings settings;
         settings.dlScheduler = "pf";
@@ -471,7 +481,12 @@ class FlNetworkEnv : public ns6g::GymEnv
         for (uint32_t i = 0; i < NodeCount(); ++i)
         {
             m_processors.push_back(CreateDeviceProcessor(DeviceOf(i)));
+            m_processors.back()->TraceConnectWithoutContext(
+                "TaskStart",
+                Callback<void, uint64_t, Time>([this, i](uint64_t task, Time) { OnServiceStart(i, task); }));
         }
+        m_taskOps.assign(NodeCount(), {});
+        m_tasksSubmitted.assign(NodeCount(), 0);
         m_sockets.clear();
         for (uint32_t i = 0; i < NodeCount(); ++i)
         {
@@ -717,6 +732,8 @@ class FlNetworkEnv : public ns6g::GymEnv
         op.start = Simulator::Now();
         if (op.kind == kCompute)
         {
+            // The processor numbers tasks 0, 1, 2, ... and may start this one inside Submit.
+            m_taskOps[op.node][m_tasksSubmitted[op.node]++] = id;
             m_processors[op.node]->Submit(op.flops, Processor::DoneCallback([this, id](uint64_t, Time) { Complete(id); }));
             return;
         }
@@ -789,18 +806,54 @@ class FlNetworkEnv : public ns6g::GymEnv
         }
     }
 
-    /** Slots the client transmitted uplink since the last charge, split evenly over its uplinks in flight. */
-    void ChargeAirTime(uint32_t client)
+    /** The processor of node `node` began serving its task `task`. */
+    void OnServiceStart(uint32_t node, uint64_t task)
+    {
+        auto it = m_taskOps[node].find(task);
+        if (it == m_taskOps[node].end())
+        {
+            return;
+        }
+        auto op = m_ops.find(it->second);
+        if (op != m_ops.end())
+        {
+            op->second.serviceStart = Simulator::Now();
+        }
+        m_taskOps[node].erase(it);
+    }
+
+    /**
+     * Shares the slots the client transmitted uplink since the last charge among its uplinks in flight,
+     * in proportion to the payload bytes each delivered meanwhile (the radio queue is FIFO, so the slots
+     * carried those bytes). Slots whose bytes have not arrived yet wait for the next charge, unless
+     * `final` (an uplink leaves): then, with nothing delivered, they are split evenly.
+     */
+    void ChargeAirTime(uint32_t client, bool final = false)
     {
         ClientRadio& radio = m_radio[client];
         const uint64_t blocks = m_ran.system->Counters(client).transportBlocks[1];
-        if (!radio.uplinks.empty())
+        if (radio.uplinks.empty())
         {
-            const double each = static_cast<double>(blocks - radio.chargedBlocks) / radio.uplinks.size();
-            for (uint64_t id : radio.uplinks)
-            {
-                m_ops.at(id).airSlots += each;
-            }
+            radio.chargedBlocks = blocks;
+            return;
+        }
+        uint64_t delivered = 0;
+        for (uint64_t id : radio.uplinks)
+        {
+            const Op& op = m_ops.at(id);
+            delivered += op.received - op.chargedBytes;
+        }
+        if (delivered == 0 && !final)
+        {
+            return;
+        }
+        const double slots = static_cast<double>(blocks - radio.chargedBlocks);
+        for (uint64_t id : radio.uplinks)
+        {
+            Op& op = m_ops.at(id);
+            op.airSlots += delivered == 0 ? slots / radio.uplinks.size()
+                                          : slots * static_cast<double>(op.received - op.chargedBytes) / delivered;
+            op.chargedBytes = op.received;
         }
         radio.chargedBlocks = blocks;
     }
@@ -816,7 +869,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         {
             return 0.0;
         }
-        ChargeAirTime(op.node);
+        ChargeAirTime(op.node, true);
         auto& uplinks = m_radio[op.node].uplinks;
         uplinks.erase(std::remove(uplinks.begin(), uplinks.end(), op.id), uplinks.end());
         return m_txPowerW * op.airSlots * m_carrier.numerology.SlotDurationS();
@@ -832,7 +885,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         const double energy = Settle(m_ops.at(id)); // while the op is still in m_ops (air time split)
         Op op = std::move(m_ops.at(id));
         m_ops.erase(id);
-        Record(op.id, op.start, energy, true);
+        Record(op, op.start, energy, true);
         for (uint64_t next : op.dependants)
         {
             if (StateOf(next) == OpState::kWaiting && --m_ops.at(next).waitingFor == 0)
@@ -862,17 +915,20 @@ class FlNetworkEnv : public ns6g::GymEnv
         }
         Op op = std::move(m_ops.at(id));
         m_ops.erase(id);
-        Record(op.id, start, energy, false);
+        Record(op, start, energy, false);
         for (uint64_t next : op.dependants)
         {
             Fail(next);
         }
     }
 
-    void Record(uint64_t id, Time start, double energyJ, bool ok)
+    void Record(const Op& op, Time start, double energyJ, bool ok)
     {
-        m_done.push_back(
-            CompletionRecord{id, start.GetSeconds(), Simulator::Now().GetSeconds(), energyJ, ok ? 1U : 0U, 0});
+        const uint64_t id = op.id;
+        // A computation queued from its start until its first service (all along if it never got one).
+        const Time queued = op.kind == kCompute ? op.serviceStart.value_or(Simulator::Now()) - start : Time(0);
+        m_done.push_back(CompletionRecord{id, start.GetSeconds(), Simulator::Now().GetSeconds(), energyJ,
+                                          queued.GetSeconds(), ok ? 1U : 0U, 0});
         auto it = m_waitFor.find(id);
         if (it != m_waitFor.end())
         {
@@ -1052,8 +1108,9 @@ class FlNetworkEnv : public ns6g::GymEnv
 
     // ---- disconnects ---------------------------------------------------------------------------
 
-    /** The channel state of the asked clients now: serving cell, RSRP, last CQI and the uplink rate the
-     *  client would get with all of its cell's RBGs at that CQI (the link model's RbgBits per slot). */
+    /** The channel state of the asked clients now: serving cell, RSRP, the uplink CQI (mean over the
+     *  cell's RBGs, rounded) and the uplink rate the client would get with all of its cell's RBGs at
+     *  the RBGs' CQIs (the link model's RbgBits per slot). */
     std::vector<ChannelStateRecord> ChannelStates(const ChannelQueryRecord* records, size_t count)
     {
         std::vector<ChannelStateRecord> out;
@@ -1071,12 +1128,14 @@ class FlNetworkEnv : public ns6g::GymEnv
             const uint32_t cell = m_ran.system->ServingCell(u);
             m_link->RbgBitsRow(u, cell, Direction::Uplink, bits.data(), m_carrier.nRbg);
             double perSlot = 0.0;
-            for (double b : bits)
+            int cqiSum = 0;
+            for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
             {
-                perSlot += b;
+                perSlot += bits[rbg];
+                cqiSum += m_link->RbgCqi(u, cell, rbg, Direction::Uplink);
             }
-            const LinkMeasurement m = m_link->Measure(u);
-            out.push_back(ChannelStateRecord{u, cell, m_link->RsrpDbm(u, cell), perSlot / slotS, m.cqi, 0});
+            const auto cqi = static_cast<uint32_t>(std::lround(static_cast<double>(cqiSum) / m_carrier.nRbg));
+            out.push_back(ChannelStateRecord{u, cell, m_link->RsrpDbm(u, cell), perSlot / slotS, cqi, 0});
         }
         return out;
     }
@@ -1143,6 +1202,8 @@ class FlNetworkEnv : public ns6g::GymEnv
     RanDeployment m_ran;
     std::vector<Ipv4Address> m_address;          //!< per node index
     std::vector<Ptr<Processor>> m_processors;    //!< per node index
+    std::vector<std::unordered_map<uint64_t, uint64_t>> m_taskOps; //!< per node: task id -> op, until served
+    std::vector<uint64_t> m_tasksSubmitted;      //!< per node: tasks submitted to its processor
     std::vector<Ptr<Socket>> m_sockets;          //!< per node index
     std::vector<Allocation> m_ulAllocation;      //!< per cell, as last set
     bool m_uplinkTicking{false};

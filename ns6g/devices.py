@@ -54,6 +54,7 @@ def _load(path: Path) -> pd.DataFrame:
             "tx_power_dbm": np.float64,
             "energy_per_flop_j": np.float64,
             "idle_power_w": np.float64,
+            "load_power_w": np.float64,
             "source": str,
         },
     )
@@ -62,7 +63,8 @@ def _load(path: Path) -> pd.DataFrame:
 
 #: The catalogue, one row per device, indexed by name. Columns: name, class, flops (peak FLOP/s),
 #: memory_bytes (working memory a model part must fit), storage_bytes, tx_power_dbm (NaN: no radio),
-#: energy_per_flop_j, idle_power_w, source.
+#: energy_per_flop_j (busy energy: (load_power_w - idle_power_w) / flops), idle_power_w, load_power_w
+#: (power at full load), source.
 DEVICES: pd.DataFrame = _load(catalogue_path())
 
 

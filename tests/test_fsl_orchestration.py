@@ -84,8 +84,9 @@ def test_per_client_cuts_change_what_is_sent_and_still_train():
     result = job.run()
     act = {c: {t.nbytes for t in result.transfers if t.tag == "activations" and t.src == client(c)} for c in (0, 1)}
     # small_cnn on 8x8 digits: cut 1 sends 16x8x8 floats per sample, cut 4 (after pool2) 32x2x2
-    assert max(act[0]) == 32 * 16 * 8 * 8 * 4
-    assert max(act[1]) == 32 * 32 * 2 * 2 * 4
+    # ... and 32 int64 labels with them
+    assert max(act[0]) == 32 * 16 * 8 * 8 * 4 + 32 * 8
+    assert max(act[1]) == 32 * 32 * 2 * 2 * 4 + 32 * 8
     assert result.final_accuracy > 0.5  # chance 0.1
 
 
@@ -281,11 +282,15 @@ CLIENT_COUNTS = (2, 4, 8, 16)
 
 @pytest.fixture(scope="module")
 def epoch_times():
-    """Simulated seconds of one epoch (one round, local_epochs 1) in profile mode over fl-network, one cell."""
+    """Simulated seconds of one epoch (one round, local_epochs 1) in profile mode over fl-network, one cell.
+
+    Fast fading off: these tests are about the protocols' structure, and in a 4-point fit one client's
+    fading dip would weigh as much as a doubling of N (with each link's own fading stream, issue 13, seed 1
+    gives client 4 of 8 a dip: 0.18 s of exchanges against 0.07 s for the others)."""
     out = {}
     for protocol in ("vanilla-sl", "psl", "splitfed-v1"):
         for n in CLIENT_COUNTS:
-            with CoSimNetwork(FlNetworkConfig(clients=n), seed=1) as net:
+            with CoSimNetwork(FlNetworkConfig(clients=n, fast_fading=False), seed=1) as net:
                 job = FlJob({"protocol": protocol, "clients": n, "rounds": 1, "mode": "profile", "seed": 1},
                             network=net)
                 out[protocol, n] = job.run_round().duration_s
@@ -330,7 +335,7 @@ def test_env_run_directory_has_steps_rounds_and_flows(tmp_path):
     assert sorted(run.rounds["round"].unique()) == [0, 1]
     client_rows = run.rounds[run.rounds["device"].str.startswith("client/")]
     assert sorted(client_rows.groupby("device")["split_layer"].first()) == [2, 3]
-    assert set(run.flows["kind"]) >= {"activations", "gradients", "labels", "model_up", "model_down"}
+    assert set(run.flows["kind"]) >= {"activations", "gradients", "model_up", "model_down"}
 
 
 def test_ns6g_train_runs_on_the_env(tmp_path):

@@ -118,8 +118,7 @@ def expected_transfers(protocol: str, job: FlJob, rounds: int) -> Counter:
                 out[(r, "model_up", f"client/{c}", server(c), client_bytes)] += 1
         for c in range(CLIENTS):
             for n in rows[c]:
-                out[(r, "activations", f"client/{c}", server(c), n * act)] += 1
-                out[(r, "labels", f"client/{c}", server(c), n * 8)] += 1
+                out[(r, "activations", f"client/{c}", server(c), n * act + n * 8)] += 1  # with int64 labels
         if protocol == "epsl":  # per step: the shared rows m and the client's own rows
             for t in range(max(len(v) for v in rows.values())):
                 sizes = {c: rows[c][t] for c in rows if t < len(rows[c])}
@@ -229,10 +228,13 @@ def test_int8_transfers_are_four_times_smaller(network_name):
 def test_int8_activations_and_gradients(network_name):
     plain, _ = run_job(network_name, protocol="psl", rounds=1)
     int8, _ = run_job(network_name, protocol="psl", rounds=1, quantization="int8")
-    for tag in ("activations", "gradients"):
+    model = zoo.build_model("small_cnn", in_channels=1, image_size=8, num_classes=10)
+    act = model[:2](torch.zeros(1, 1, 8, 8)).numel() * 4  # float32 bytes per sample at the cut (cut 2)
+    for tag, label_bytes in (("activations", 8), ("gradients", 0)):  # int64 labels ride with activations
         a = sorted(t.nbytes for t in plain.transfers if t.tag == tag)
         b = sorted(t.nbytes for t in int8.transfers if t.tag == tag)
-        assert b == [n // 4 + 4 for n in a]
+        rows = [n // (act + label_bytes) for n in a]
+        assert b == [r * act // 4 + 4 + r * label_bytes for r in rows]
 
 
 def test_topk_sparsified_updates(network_name):
@@ -403,7 +405,8 @@ def test_no_network_times_fifo_and_failures():
     first = net.run([a], any_of=True)
     assert [x.op_id for x in first][-1] == a and net.now_s() == pytest.approx(1.0)
     done = {x.op_id: x for x in first + net.run()}
-    assert (done[b].start_s, done[b].end_s) == pytest.approx((1.0, 3.0))  # queued behind a
+    # ready at 0, queued behind a for 1 s, then served 2 s
+    assert (done[b].start_s, done[b].queue_s, done[b].end_s) == pytest.approx((0.0, 1.0, 3.0))
     assert done[t].start_s == done[t].end_s == pytest.approx(1.0)  # transfers take no time
     assert not done[c].ok and done[c].end_s == pytest.approx(0.5)  # cut off when client/1 left
     assert not done[d].ok and not done[e].ok  # the transfer from a gone node, and what needed it

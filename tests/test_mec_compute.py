@@ -213,6 +213,6 @@ def test_cpp_reader_names_line_and_column(tmp_path):
         query("device_info", {"name": np.bytes_(b"cortex-m4"), "path": np.bytes_(str(path).encode()),
                               "device_memory_bytes": 0.0})
     path.write_text("\n".join(text[: header + 1] + ["x,microcontroller,1,1"]) + "\n")
-    with pytest.raises(ScenarioError, match=r"expected 9 fields"):
+    with pytest.raises(ScenarioError, match=r"expected 10 fields"):
         query("device_info", {"name": np.bytes_(b"x"), "path": np.bytes_(str(path).encode()),
                               "device_memory_bytes": 0.0})

@@ -4,11 +4,11 @@ the cut, a server the rest.
 One training step of a client (:func:`split_step`; "server" is the node serving that client):
 
 1. ``forward``        compute on client   forward FLOPs of the client part on its batch
-2. ``activations``    client -> server    the cut-layer output (batch x activation size)
-3. ``labels``         client -> server    the batch's labels (int64)
-4. ``server_train``   compute on server   forward + backward FLOPs of the server part
-5. ``gradients``      server -> client    the gradient at the cut (same size as 2.)
-6. ``backward``       compute on client   backward FLOPs of the client part
+2. ``activations``    client -> server    the cut-layer output (batch x activation size) and, in the
+                                          same transfer, the batch's labels (int64, never compressed)
+3. ``server_train``   compute on server   forward + backward FLOPs of the server part
+4. ``gradients``      server -> client    the gradient at the cut (the size of 2.'s activations)
+5. ``backward``       compute on client   backward FLOPs of the client part
 
 Protocols differ in who is served when, which server-side model serves them, and which models are
 exchanged around the steps (``model_down`` / ``model_up``, per round):
@@ -83,7 +83,7 @@ class Peer:
 @dataclass
 class Arrival:
     """One client's batch as the server received it: activations (a leaf that collects the cut
-    gradient) and labels, and the transfer ops that brought them."""
+    gradient) and labels, and the transfer op that brought them."""
 
     peer: Peer
     act: torch.Tensor
@@ -170,14 +170,14 @@ def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer
         act = job.forward(p.model, x)
         fwd, bwd = job.training_flops("client", p.model, x)
         fw = job.compute(client(p.client), fwd, "forward")
-        a = job.send(client(p.client), p.server, [act], "activations", (fw,), sparsify=True)
-        lab = job.send(client(p.client), p.server, [y], "labels", (fw,))
-        pending[p.client] = (p, act, a, lab, bwd)
-    job.wait([op for _, _, a, lab, _ in pending.values() for op in (a.op, lab.op)])
+        # the labels travel with the activations (the codec leaves integer tensors as they are)
+        a = job.send(client(p.client), p.server, [act, y], "activations", (fw,), sparsify=True)
+        pending[p.client] = (p, act, a, bwd)
+    job.wait([a.op for _, _, a, _ in pending.values()])
     failed, arrivals = [], []
-    for p, _, a, lab, _ in pending.values():
-        if job.ok(a.op) and job.ok(lab.op):
-            arrivals.append(Arrival(p, a.tensors[0].detach().requires_grad_(), lab.tensors[0], (a.op, lab.op)))
+    for p, _, a, _ in pending.values():
+        if job.ok(a.op):
+            arrivals.append(Arrival(p, a.tensors[0].detach().requires_grad_(), a.tensors[1], (a.op,)))
         else:
             failed.append(p)
     replies = serve(job, arrivals) if arrivals else {}
@@ -189,7 +189,7 @@ def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer
             job.send(p.server, client(p.client), [g], tag, (reply.after,), sparsify=True) for g, tag in reply.pieces
         ]
         grad = torch.cat([s.tensors[0] for s in sent])
-        bw = job.compute(client(p.client), pending[p.client][4], "backward", [s.op for s in sent])
+        bw = job.compute(client(p.client), pending[p.client][3], "backward", [s.op for s in sent])
         backward_ops[p.client] = (p, grad, bw, reply.loss)
     job.wait([bw for _, _, bw, _ in backward_ops.values()])
     for c, (p, grad, bw, loss) in backward_ops.items():

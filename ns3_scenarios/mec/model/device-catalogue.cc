@@ -116,7 +116,8 @@ DeviceCatalogueColumns()
 {
     static const std::vector<std::string> columns{"name",           "class",         "flops",
                                                   "memory_bytes",   "storage_bytes", "tx_power_dbm",
-                                                  "energy_per_flop_j", "idle_power_w", "source"};
+                                                  "energy_per_flop_j", "idle_power_w", "load_power_w",
+                                                  "source"};
     return columns;
 }
 
@@ -208,7 +209,8 @@ LoadDeviceCatalogue(const std::string& path)
         }
         d.energyPerFlopJ = ParseDouble(err, "energy_per_flop_j", fields[6], false);
         d.idlePowerW = ParseDouble(err, "idle_power_w", fields[7], false);
-        d.source = fields[8];
+        d.loadPowerW = ParseDouble(err, "load_power_w", fields[8], false);
+        d.source = fields[9];
         if (d.source.empty() || d.source.size() > 255)
         {
             err.Fail("source", d.source, "must hold 1 to 255 characters");

@@ -25,6 +25,7 @@ struct Device
     double txPowerDbm;      //!< maximum radio transmit power, dBm; NaN: no radio (wired node)
     double energyPerFlopJ;  //!< busy energy per FLOP, J (>= 0)
     double idlePowerW;      //!< power while idle, W (>= 0)
+    double loadPowerW;      //!< power at full load, W (>= 0); energyPerFlopJ = (load - idle) / flops
     std::string source;     //!< where the figures come from
 };
 

@@ -218,6 +218,16 @@ LinkKey(uint32_t a, uint32_t b)
     return (static_cast<uint64_t>(a) << 32) | b;
 }
 
+/** A 64-bit mixing function (SplitMix64's finaliser): distinct inputs give well-spread outputs. */
+uint64_t
+SplitMix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
 /**
  * ns-3's 3GPP channel model with one addition: forgetting every channel realisation, so that the next
  * GetChannel() draws a new one. RanChannel calls it when an update period ends.
@@ -238,6 +248,14 @@ class EpochChannelModel : public ThreeGppChannelModel
     {
         m_channelParamsMap.clear();
         m_channelMatrixMap.clear();
+    }
+
+    /** Draw from streams `stream`.. from now on, with fresh variables: a normal variable keeps the
+     *  spare value of its last pair, which would carry one link's draws into the next. */
+    void Reseed(int64_t stream)
+    {
+        m_normalRv = CreateObject<NormalRandomVariable>(); // mean 0, variance 1, as ns-3 sets it up
+        AssignStreams(stream);
     }
 };
 
@@ -825,6 +843,15 @@ RanChannel::GetTypeId()
                           TimeValue(Seconds(1)),
                           MakeTimeAccessor(&RanChannel::m_realizationPeriod),
                           MakeTimeChecker())
+            .AddAttribute("LinkFadingStreams",
+                          "Draw each link's fast fading, in each realisation, from a random stream of "
+                          "its own (a function of the assigned streams, the gNB and UE node ids and "
+                          "the realisation) instead of one stream shared in the order links are "
+                          "evaluated: then evaluating a link (a query, another UE's scheduling) changes "
+                          "no other link's fading.",
+                          BooleanValue(false),
+                          MakeBooleanAccessor(&RanChannel::m_linkFadingStreams),
+                          MakeBooleanChecker())
             .AddAttribute("LosUpdatePeriod",
                           "Period (a Time) after which a link's LoS state is drawn again (0: kept for "
                           "good, ns-3's default; about decorrelation distance / speed for moving UEs).",
@@ -1203,6 +1230,19 @@ RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::v
     const Vector targetPos = target.mobility->GetPosition();
     gnb.array->SetBeamformingVector(MatchedBeam(gnb.array, Angles(targetPos, gnbPos)));
     ue.array->SetBeamformingVector(MatchedBeam(ue.array, Angles(gnbPos, uePos)));
+    if (m_linkFadingStreams)
+    {
+        // The channel model draws a link's channel when it is first asked for in a realisation: from
+        // the stream of (link, realisation), that draw does not depend on which links came before.
+        uint64_t h = static_cast<uint64_t>(m_fadingStream);
+        for (uint64_t part : {static_cast<uint64_t>(gnb.node->GetId()), static_cast<uint64_t>(ue.node->GetId()),
+                              m_realization})
+        {
+            h = SplitMix64(h ^ SplitMix64(part));
+        }
+        // 8 streams per key (the channel model uses 4), above the streams helpers assign (< 2^40).
+        DynamicCast<EpochChannelModel>(m_channelModel)->Reseed(static_cast<int64_t>((1ULL << 40) + (h >> 8) * 8));
+    }
     Ptr<SpectrumSignalParameters> rx =
         m_spectrumLoss->CalcRxPowerSpectralDensity(m_txParams, gnb.mobility, ue.mobility, gnb.array, ue.array);
     ++m_fastFadingEvaluations;
@@ -1282,6 +1322,7 @@ RanChannel::AssignStreams(int64_t stream)
     EnsureModels();
     int64_t used = m_condition->AssignStreams(stream);
     used += m_pathLoss->AssignStreams(stream + used);
+    m_fadingStream = stream + used;
     used += m_channelModel->AssignStreams(stream + used);
     used += m_spectrumLoss->AssignStreams(stream + used);
     return used;

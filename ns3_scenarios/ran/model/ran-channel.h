@@ -409,6 +409,8 @@ class RanChannel : public ns3::Object
     uint32_t m_rbGroupSize{4};                      //!< RBs per fast-fading evaluation band
     bool m_shadowingEnabled{true};                  //!< log-normal shadowing on/off
     bool m_fastFadingEnabled{true};                 //!< 3GPP fast fading on/off
+    bool m_linkFadingStreams{false};                //!< each link's fading from a stream of its own
+    int64_t m_fadingStream{0};                      //!< the channel model's first assigned stream
     std::string m_losMode{"3gpp"};                  //!< "3gpp" (random, Table 7.4.2-1), "los", "nlos"
     ns3::Time m_updatePeriod;                       //!< RB-gain / large-scale re-evaluation period
     ns3::Time m_realizationPeriod;                  //!< small-scale redraw period
