@@ -137,12 +137,17 @@ class ScenarioEnv(gym.Env):
                 self._bridge.wait()
             except (ScenarioCrashed, ScenarioNotResponding):
                 pass  # the scenario died meanwhile: relaunched below
-        bridge = self._relaunch_if_dead()
+        bridge = self._bridge
         try:
-            result = bridge.reset(run)
+            bridge.check_alive()
+            result = bridge.reset(run)  # a process found dying only here is still the old one's death
         except (ScenarioCrashed, ScenarioNotResponding) as exc:
-            self._on_death(exc)
-            raise
+            bridge = self._relaunch(exc)
+            try:
+                result = bridge.reset(run)
+            except (ScenarioCrashed, ScenarioNotResponding) as again:
+                self._on_death(again)
+                raise
         self._needs_reset = False
         info = {**result.info, "sim_time_s": result.sim_time_s, "rng_run": run}
         observation = bridge.read_observation()
@@ -151,15 +156,8 @@ class ScenarioEnv(gym.Env):
             self._record_step_extras(info)
         return observation, info
 
-    def _relaunch_if_dead(self) -> Bridge:
-        """The live bridge, or a new scenario process if the old one died (the one place that relaunches)."""
-        old = self._bridge
-        assert old is not None
-        try:
-            old.check_alive()
-            return old
-        except (ScenarioCrashed, ScenarioNotResponding) as exc:
-            death = exc
+    def _relaunch(self, death: Exception) -> Bridge:
+        """A new scenario process in place of the dead one (the one place that relaunches)."""
         if not self._death_reported:  # died unseen (e.g. after the episode's last step): say so once
             self._on_death(death)
             warnings.warn(f"{type(self).__name__}.reset: {str(death).splitlines()[0]}; starting a new scenario "

@@ -209,13 +209,12 @@ class CoSimNetwork:
         unseen = bridge.death is None
         try:
             bridge.check_alive()
+            bridge.reset(seed)  # a process found dying only here is still the old one's death
         except (ScenarioCrashed, ScenarioNotResponding) as death:
             if unseen:  # nobody heard of this death yet: say so before replacing the process
                 warnings.warn(f"CoSimNetwork.reset: {str(death).splitlines()[0]}; starting a new scenario "
                               "process", RuntimeWarning, stacklevel=2)
             self._bridge = self._launch(bridge.binary)  # the dead one holds nothing; kept if this fails
-        else:
-            bridge.reset(seed)
         self._now_s = 0.0
         self._next_id = 1
         self._pending.clear()

@@ -402,6 +402,29 @@ def test_cosim_network_raises_a_death_during_a_run():
             assert net.bridge.pid != pid
 
 
+def test_reset_right_after_a_kill_relaunches_every_time():
+    # No wait for the death to show: the process may still be exiting (a zombie leader whose threads are
+    # still going cannot be reaped yet) when reset asks it; reset must still relaunch, warning of it.
+    env = LinkControlEnv(episode_steps=1000)
+    try:
+        for i in range(ITERATIONS):
+            env.reset(seed=i + 1)
+            env.step(0)
+            pid = kill(env.unwrapped._bridge, "SIGKILL")
+            with pytest.warns(RuntimeWarning, match=rf"pid {pid}\) was killed by SIGKILL.*; starting a new"):
+                env.reset(seed=i + 1)
+            assert env.unwrapped._bridge.pid != pid
+            env.step(0)
+    finally:
+        env.close()
+    with CoSimNetwork(FlNetworkConfig(clients=2, fast_fading=False), seed=1) as net:
+        for i in range(5):
+            pid = kill(net.bridge, "SIGKILL")
+            with pytest.warns(RuntimeWarning, match=rf"pid {pid}\) was killed by SIGKILL.*; starting a new"):
+                net.reset(i + 2)
+            assert net.bridge.pid != pid
+
+
 def test_cosim_reset_warns_of_a_death_it_finds():
     with CoSimNetwork(FlNetworkConfig(clients=2, fast_fading=False), seed=1) as net:
         pid = kill(net.bridge, "SIGKILL")
