@@ -81,6 +81,7 @@ bench: build
 	$(BIN)/ns6g bench ran
 	$(BIN)/ns6g bench split
 	$(BIN)/ns6g bench fl
+	$(BIN)/ns6g bench soak
 	$(BIN)/ns6g bench suite --baseline ns6g/suites/default-baseline.json
 
 clean:
