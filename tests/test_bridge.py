@@ -11,21 +11,7 @@ import numpy as np
 import pytest
 
 from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioError, ScenarioNotResponding, reap_stale_segments
-from tests.conftest import shm_entries
-
-
-def _pid_gone(pid: int, within_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except (ProcessLookupError, FileNotFoundError):
-            return True
-        time.sleep(0.02)
-    return False
+from tests.conftest import pid_gone, shm_entries
 
 
 def _leaves_equal(a, b):
@@ -113,7 +99,7 @@ def test_scenario_killed_mid_step_raises_with_signal(echo_binary):
     with pytest.raises(ScenarioCrashed, match="SIGKILL"):
         b.wait()
     assert time.monotonic() - t0 < 5
-    assert _pid_gone(pid)
+    assert pid_gone(pid)
     b.close()
 
 
@@ -131,7 +117,7 @@ def test_frozen_scenario_is_detected(echo_binary):
     pid = b.pid
     with pytest.raises(ScenarioNotResponding, match="heartbeat"):
         b.step(np.zeros(8, np.float32))
-    assert _pid_gone(pid)
+    assert pid_gone(pid)
 
 
 def test_step_timeout_kills_a_busy_scenario(echo_binary):
@@ -164,12 +150,12 @@ def test_python_side_death_leaves_nothing(echo_binary, tmp_path, how):
     scenario_pid = int(proc.stdout.readline())
     if how == "gc":
         assert proc.stdout.readline().strip() == "collected"
-        assert _pid_gone(scenario_pid)
+        assert pid_gone(scenario_pid)
         proc.kill()
     elif how in ("sigkill", "sigterm", "sigint"):
         proc.send_signal({"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM, "sigint": signal.SIGINT}[how])
     proc.wait(timeout=30)  # generous: a loaded 2-core machine is slow to unwind; the script sleeps 60 s
-    assert _pid_gone(scenario_pid), "scenario outlived its Python process"
+    assert pid_gone(scenario_pid), "scenario outlived its Python process"
     assert not shm_entries(proc.pid)
 
 

@@ -5,7 +5,6 @@ get a protocol error from every scenario, never a crash."""
 import os
 import re
 import signal
-import time
 import warnings
 
 import gymnasium as gym
@@ -31,6 +30,7 @@ from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.network import Transfer, client, edge
 from ns6g.radio import _query
 from ns6g.vec_env import BridgeVecEnv
+from tests.conftest import pid_gone
 
 ITERATIONS = 20
 DEATHS = ["SIGKILL", "SIGSEGV", "SIGTERM", "exit"]
@@ -38,17 +38,7 @@ DEATHS = ["SIGKILL", "SIGSEGV", "SIGTERM", "exit"]
 
 def visibly_dead(pid: int, within_s: float = 10.0) -> None:
     """Wait until ``pid`` is gone or a zombie (our child, not yet reaped): it can answer nothing."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                    return
-        except (ProcessLookupError, FileNotFoundError):
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} still runs {within_s} s after it was killed")
+    assert pid_gone(pid, within_s), f"process {pid} still runs {within_s} s after it was killed"
 
 
 def children(parent: int | None = None, name: str | None = None) -> set[int]:

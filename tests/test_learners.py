@@ -44,13 +44,7 @@ else:
     NETWORKS["cosim"] = lambda clients, edges: CoSimNetwork(FlNetworkConfig(clients=clients, edges=edges), seed=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: one thread is ~20x faster than two fighting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(params=sorted(NETWORKS), scope="module")

@@ -33,13 +33,7 @@ SOURCE_DOMAINS = ("text", "numeric", "system")
 TARGET_DOMAIN = "network"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: other jobs share the machine, and results do not depend on thread count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # results do not depend on thread count
 
 
 @pytest.fixture(scope="module")

@@ -36,13 +36,7 @@ def clients_of(protocol: str) -> int:
     return 16 if protocol == "cfl-lora" else CLIENTS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: one thread is much faster than two fighting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 _RESULTS: dict[tuple, tuple] = {}

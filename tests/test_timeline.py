@@ -35,12 +35,7 @@ def make_network(kind: str, clients: int, edges: int = 1):
     return CoSimNetwork(FlNetworkConfig(clients=clients, edges=edges), seed=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- compute_s is service time; queueing has its own field ------------------------------------------------
