@@ -43,6 +43,10 @@ TRANSFER, COMPUTE = 0, 1  # OpRecord.kind
 MAX_TRANSFER_BYTES = 2**50
 
 
+#: CompletionRecord's ``cause`` code -> Completed.failure (fl-network.cc's FailureCause).
+FAILURE_CAUSES = ("", "disconnected", "radio link failure", "dependency failed")
+
+
 class FlNetworkConfig(ScenarioConfig):
     """The network a learner job runs on. Defaults follow paper 003's setup (one cell of radius 100 m,
     20 MHz, clients at 23 dBm); what it leaves open is chosen in docs/cosim.md."""
@@ -60,7 +64,22 @@ class FlNetworkConfig(ScenarioConfig):
     bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
     numerology: int = Field(1, ge=0, le=6, description="NR numerology mu (slot = 1 ms / 2^mu)")
     ue_tx_power_dbm: float = Field(23.0, ge=-40, le=40,
-                                   description="client transmit power (dBm); also the power of transfer energy")
+                                   description="client maximum transmit power P_max (dBm)")
+    ul_power_control: bool = Field(True, description="TS 38.213 open-loop uplink power control: a client sends "
+                                                     "min(P_max, P0 + 10 log10(2^mu M_RB) + alpha PL) and gets at "
+                                                     "most the RBGs its power supports (off: always P_max)")
+    ul_p0_dbm: float = Field(-80.0, ge=-202, le=24,
+                             description="uplink power control P0: target received power per RB at 15 kHz (dBm)")
+    ul_alpha: float = Field(1.0, ge=0, le=1, description="uplink power control path loss compensation factor")
+    scatterer_speed_mps: float = Field(3 / 3.6, ge=0, le=100,
+                                       description="speed of moving scatterers around the static clients (m/s; "
+                                                   "default 3 km/h, 3GPP's pedestrian speed): their fast fading "
+                                                   "varies on the coherence time this Doppler implies (0: each "
+                                                   "fading draw holds for a realisation, 1 s)")
+    radio_link_failure_s: float = Field(2.0, ge=0, le=1e6,
+                                        description="a client none of whose transport blocks decodes for this "
+                                                    "long suffers a radio link failure and is disconnected (s; "
+                                                    "0: never)")
     gnb_tx_power_dbm: float = Field(41.0, ge=0, le=60, description="gNB transmit power (dBm)")
     fast_fading: bool = Field(True, description="3GPP fast fading on serving links (off: much faster for 1000 clients)")
     client_devices: tuple[str, ...] = Field(("smartphone",), min_length=1, max_length=1000,
@@ -149,6 +168,7 @@ class CoSimNetwork:
         self._next_id = 1
         self._pending: set[int] = set()  # submitted, not yet reported complete
         self._flows: dict[int, Transfer] = {}  # transfers not yet reported (for the flows table)
+        self._link_failures_seen: list[tuple[int, float]] = []  # reported (warned, written) already
         n, e = self.config.clients, self.config.edges
         self._nodes: dict[str, int] = {f"client/{i}": i for i in range(n)}
         self._nodes.update({f"edge/{j}": n + j for j in range(e)})
@@ -219,6 +239,7 @@ class CoSimNetwork:
         self._next_id = 1
         self._pending.clear()
         self._flows.clear()
+        self._link_failures_seen.clear()
 
     def close(self) -> None:
         """Stop the scenario process (safe to call twice)."""
@@ -331,12 +352,35 @@ class CoSimNetwork:
         records["any_of"] = int(any_of)
         _, reply = self.bridge.request("run", records)
         done = [Completed(int(r["op"]), float(r["start_s"]), float(r["end_s"]), float(r["energy_j"]), bool(r["ok"]),
-                          float(r["queue_s"])) for r in reply]
+                          float(r["queue_s"]), FAILURE_CAUSES[int(r["cause"])]) for r in reply]
         for c in done:
             self._pending.discard(c.op_id)
             self._now_s = max(self._now_s, c.end_s)
         self._record_flows(done)
+        if any(c.failure == "radio link failure" for c in done):
+            self._record_link_failures()
         return done
+
+    def link_failures(self) -> list[tuple[int, float]]:
+        """Every radio link failure since the last reset as ``(client index, simulated time s)``, in order.
+        A client whose transport blocks all fail for ``radio_link_failure_s`` is disconnected then: its
+        operations fail with ``failure == "radio link failure"``."""
+        _, reply = self.bridge.request("link_failures", np.zeros(0, dtype=self.bridge.record_dtypes["link_failures"]))
+        return [(int(r["client"]), float(r["at_s"])) for r in reply]
+
+    def _record_link_failures(self) -> None:
+        new = self.link_failures()[len(self._link_failures_seen):]
+        self._link_failures_seen += new
+        for client_index, at_s in new:
+            warnings.warn(f"client/{client_index}: radio link failure at {at_s:.3f} s (no transport block decoded "
+                          f"for radio_link_failure_s = {self.config.radio_link_failure_s} s); it is disconnected",
+                          RuntimeWarning, stacklevel=3)
+        if self.writer is not None and new:
+            self.writer.append_columns("events", {
+                "time_s": [at_s for _, at_s in new], "wall_time_s": [self.writer.wall_time_s] * len(new),
+                "kind": ["radio_link_failure"] * len(new), "node": [c for c, _ in new],
+                "detail": [f"client/{c}: no transport block decoded for {self.config.radio_link_failure_s} s"
+                           for c, _ in new]})
 
     def _check_id(self, op_id: int) -> int:
         if isinstance(op_id, bool) or not isinstance(op_id, int | np.integer) or not 1 <= op_id < self._next_id:
@@ -356,6 +400,7 @@ class CoSimNetwork:
             "start_s": [c.start_s for c, _ in rows],
             "end_s": [c.end_s if c.ok else math.nan for c, _ in rows],
             "energy_j": [c.energy_j for c, _ in rows],
+            "failure": [c.failure for c, _ in rows],
         })
 
     # -- beyond the protocol ----------------------------------------------------------------------------
@@ -375,8 +420,11 @@ class CoSimNetwork:
         """The radio state of ``clients`` (default all) now, one entry per client in the given order:
         ``cell`` serving cell index, ``rsrp_dbm`` RSRP from it (dBm), ``cqi`` the client's wideband uplink
         CQI now (0..15: the link model's uplink CQI averaged over the cell's RBGs and rounded; 0: out of
-        range) and ``uplink_rate_bps`` the uplink rate at the RBGs' CQIs with every RBG of the cell
-        (bit/s; a client sharing the cell gets its share of it)."""
+        range), ``uplink_rate_bps`` the uplink goodput the client would get alone in its cell (bit/s: the
+        transport block it would send on the RBGs its power supports, over its expected HARQ
+        transmissions; clients sharing the cell split the RBGs), ``ul_rbgs`` the RBGs its power supports
+        (power headroom: at most that many, the best, carry its uplink) and ``link_failed`` (True after a
+        radio link failure; the rate is then 0)."""
         wanted = list(range(self.config.clients)) if clients is None else list(clients)
         records = np.zeros(len(wanted), dtype=self.bridge.record_dtypes["channel"])
         for k, i in enumerate(wanted):
@@ -384,7 +432,8 @@ class CoSimNetwork:
             records[k]["client"] = i
         _, reply = self.bridge.request("channel", records)
         return {"cell": reply["cell"].astype(np.int64), "rsrp_dbm": reply["rsrp_dbm"].astype(np.float64),
-                "cqi": reply["cqi"].astype(np.int64), "uplink_rate_bps": reply["uplink_rate_bps"].astype(np.float64)}
+                "cqi": reply["cqi"].astype(np.int64), "uplink_rate_bps": reply["uplink_rate_bps"].astype(np.float64),
+                "link_failed": reply["link_failed"].astype(bool), "ul_rbgs": reply["ul_rbgs"].astype(np.int64)}
 
     def disconnect(self, client_index: int, at_s: float) -> None:
         """Client ``client_index`` leaves at simulated time ``at_s`` (>= now): its operations in flight or

@@ -69,9 +69,10 @@ class Completed:
     ``[start_s, end_s]`` a computation waited for its node's processor (FIFO, behind the node's other
     work) before its service began, so ``end_s - start_s - queue_s`` is its service time, FLOPs / (FLOP/s);
     0 for transfers. ``energy_j`` is the energy the operation cost its device (compute: FLOPs x J/FLOP of
-    the processor; transfer: the sender's transmit power x air time, 0 for wired senders). ``ok`` is False
-    when the operation failed (its node disconnected, or a dependency failed); then ``end_s`` is when it
-    was given up.
+    the processor; transfer: the sender's transmit energy over the slots it sent in, at the power it
+    sent with, 0 for wired senders). ``ok`` is False when the operation failed; then ``end_s`` is when it
+    was given up and ``failure`` says why: ``"disconnected"`` (its node was disconnected),
+    ``"radio link failure"`` (its node's radio link failed) or ``"dependency failed"``.
     """
 
     op_id: int
@@ -80,6 +81,7 @@ class Completed:
     energy_j: float
     ok: bool = True
     queue_s: float = 0.0
+    failure: str = ""
 
     @property
     def service_s(self) -> float:

@@ -212,7 +212,9 @@ class NoNetwork:
             if ok:
                 energy = op.flops * self._joule_per_flop[op.node]
         queued = self._service.pop(op_id, time) - self._start[op_id] if isinstance(op, Compute) else 0.0
-        done = Completed(op_id=op_id, start_s=self._start[op_id], end_s=time, energy_j=energy, ok=ok, queue_s=queued)
+        failure = "" if ok else "dependency failed" if op_id in self._failed_dep else "disconnected"
+        done = Completed(op_id=op_id, start_s=self._start[op_id], end_s=time, energy_j=energy, ok=ok, queue_s=queued,
+                         failure=failure)
         self._done[op_id] = done
         for child in self._dependents.pop(op_id, []):
             if not ok:

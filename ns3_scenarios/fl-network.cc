@@ -21,9 +21,10 @@
 //     backhaul, edge links and WAN (client -> client goes up to the gNB and down again). Sent in bursts
 //     of about 1 MB, at most 4 of them unreceived at once (window released by the receiver's progress).
 //     Done when dst has received every payload byte. src == dst completes at once with no packets.
-//     Energy: radio senders (clients) pay ue-tx-power-dbm x air time, the air time being the slots in
-//     which the client transmitted uplink while the transfer was in flight (shared between the client's
-//     uplink transfers in flight in proportion to the bytes each delivered meanwhile); wired senders pay 0.
+//     Energy: radio senders (clients) pay the transmit energy of the uplink slots they transmitted in
+//     while the transfer was in flight, each slot at the power actually sent (TS 38.213 power control,
+//     at most ue-tx-power-dbm), shared between the client's uplink transfers in flight in proportion to
+//     the bytes each delivered meanwhile; wired senders pay 0.
 //   * compute(node, flops): the node's Processor runs the FLOPs (queueing FIFO behind its other work);
 //     energy flops x the device's J/FLOP. Its completion's queue_s is the time it waited for the
 //     processor (start to first service), so end - start - queue_s is its service time flops / FLOP/s.
@@ -36,6 +37,9 @@
 //   A client's share is set through the `uplink_share` record (0 < share <= 1: that fraction of the
 //   cell's RBGs while it uploads) or automatic (share < 0, the default): automatic clients split what
 //   the explicit ones leave equally; if a cell's shares add up to more than 1 they are scaled to sum 1.
+// Cell edge: a client is given at most the RBGs its power supports (power headroom); at CQI 0 it still
+//   sends at the lowest MCS; if none of its transport blocks decodes for radio-link-failure-s it suffers a
+//   radio link failure: it is disconnected then, as below, with cause 2 in its ops' completions.
 // Disconnect (`disconnect` record: client, at_s): at at_s the client's operations in flight and
 //   waiting fail (end = at_s), so do their dependants and every later operation that involves it; it
 //   gets no more uplink RBGs and its transfers send no more bursts. Data already queued at the gNB for
@@ -49,9 +53,11 @@
 //                                  completed; the reply lists every op that completed or failed since
 //                                  the last run reply, in completion order
 //   uplink_share[] -> completion[0], disconnect[] -> completion[0]
+//   link_failures[0] -> link_failure[]: every radio link failure of the episode (client, at_s), in order
 //   channel[]    -> channel_state[]: per listed client its serving cell, RSRP (dBm), uplink CQI (mean over
-//                                  the cell's RBGs) and the uplink rate (bit/s) it would get with all of
-//                                  its cell's RBGs
+//                                  the cell's RBGs), the uplink rate (bit/s) it would get alone in its
+//                                  cell (expected goodput with HARQ on the RBGs its power supports) and
+//                                  whether its radio link failed
 // The observation (1,) float64 is the simulated time; the action is unused (Discrete(1), refused).
 #include "bridge/ns6g-bridge.h"
 #include "mec/model/device-catalogue.h"
@@ -75,6 +81,8 @@
 #include <cstddef>
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <numeric>
 #include <optional>
 #include <queue>
 #include <set>
@@ -107,8 +115,14 @@ struct Params
     uint32_t cells{1};
     uint32_t edges{1};
     double cellRadiusM{100.0};
-    RanRadioSettings radio{.frequencyHz = 3.5e9}; //!< carrier and channel: 3.5 GHz, the rest as RanRadioSettings
+    //! carrier and channel: 3.5 GHz, scatterers at 3 km/h (the pedestrian speed of 3GPP evaluations), the rest
+    //! as RanRadioSettings
+    RanRadioSettings radio{.frequencyHz = 3.5e9, .scattererSpeedMps = 3.0 / 3.6};
     double ueTxPowerDbm{23.0};
+    bool ulPowerControl{true};
+    double ulP0Dbm{-80.0};
+    double ulAlpha{1.0};
+    double radioLinkFailureS{2.0};
     std::string clientDevices{"smartphone"}; //!< comma-separated catalogue names, client i: [i mod n]
     std::string edgeDevice{"edge-gpu-server"};
     std::string cloudDevice{"cloud-gpu"};
@@ -179,9 +193,32 @@ struct ChannelStateRecord
     uint32_t client;
     uint32_t cell;         //!< serving cell index
     double rsrpDbm;        //!< reference signal received power from the serving cell (dBm)
-    double uplinkRateBps;  //!< uplink bit/s if the client had every RBG of its cell at its uplink CQI
+    double uplinkRateBps;  //!< uplink goodput (bit/s) alone in the cell, on the RBGs its power supports
     uint32_t cqi;          //!< wideband uplink CQI: the mean over the cell's RBGs, rounded
+    uint32_t linkFailed;   //!< 1 after a radio link failure
+    uint32_t ulRbgs;       //!< RBGs the client's power supports (power headroom): its most alone
     uint32_t pad;
+};
+
+struct LinkFailureQueryRecord
+{
+    uint32_t pad;
+};
+
+struct LinkFailureRecord
+{
+    uint32_t client;
+    uint32_t pad;
+    double atS; //!< simulated time of the radio link failure (s)
+};
+
+/** Why an op failed (CompletionRecord::cause). */
+enum FailureCause : uint32_t
+{
+    kNoFailure = 0,
+    kDisconnected = 1,      //!< its node was disconnected (`disconnect` record)
+    kRadioLinkFailure = 2,  //!< its node's radio link failed
+    kDependencyFailed = 3,  //!< an op it waited for failed
 };
 
 struct CompletionRecord
@@ -192,7 +229,7 @@ struct CompletionRecord
     double energyJ;
     double queueS; //!< computations: time waiting for the processor (start to first service); else 0
     uint32_t ok;
-    uint32_t pad;
+    uint32_t cause; //!< FailureCause
 };
 
 #define NS6G_RECORD_FIELD(Type, name, dtype, member) {name, dtype, offsetof(Type, member)}
@@ -221,18 +258,19 @@ struct Op
     uint64_t sent{0};                  //!< payload bytes handed to the socket
     uint64_t received{0};
     bool sendScheduled{false};         //!< a SendBursts event is pending
-    double airSlots{0.0};              //!< uplink slots charged to this transfer
-    uint64_t chargedBytes{0};          //!< `received` when air time was last shared out
+    double txEnergyJ{0.0};             //!< uplink transmit energy charged to this transfer (J)
+    uint64_t chargedBytes{0};          //!< `received` when transmit energy was last shared out
 };
 
-/** Per client: its uplink transfers in flight and the transport-block count already charged. */
+/** Per client: its uplink transfers in flight and the transmit energy already charged. */
 struct ClientRadio
 {
     std::vector<uint64_t> uplinks;
-    uint64_t chargedBlocks{0};
+    double chargedEnergyJ{0.0};
     double share{-1.0};
     double credit{0.0};
     bool connected{true};
+    FailureCause leftFor{kNoFailure}; //!< why it left, once disconnected
 };
 
 std::vector<std::string>
@@ -267,7 +305,6 @@ class FlNetworkEnv : public ns6g::GymEnv
         }
         m_edgeDevice = FindDevice(catalogue, m_p.edgeDevice);
         m_cloudDevice = FindDevice(catalogue, m_p.cloudDevice);
-        m_txPowerW = std::pow(10.0, (m_p.ueTxPowerDbm - 30.0) / 10.0);
     }
 
     ns6g::Space GetObservationSpace() override
@@ -305,7 +342,13 @@ class FlNetworkEnv : public ns6g::GymEnv
               NS6G_RECORD_FIELD(CompletionRecord, "end_s", "<f8", endS),
               NS6G_RECORD_FIELD(CompletionRecord, "energy_j", "<f8", energyJ),
               NS6G_RECORD_FIELD(CompletionRecord, "queue_s", "<f8", queueS),
-              NS6G_RECORD_FIELD(CompletionRecord, "ok", "<u4", ok)}},
+              NS6G_RECORD_FIELD(CompletionRecord, "ok", "<u4", ok),
+              NS6G_RECORD_FIELD(CompletionRecord, "cause", "<u4", cause)}},
+            {"link_failures", sizeof(LinkFailureQueryRecord),
+             {NS6G_RECORD_FIELD(LinkFailureQueryRecord, "pad", "<u4", pad)}},
+            {"link_failure", sizeof(LinkFailureRecord),
+             {NS6G_RECORD_FIELD(LinkFailureRecord, "client", "<u4", client),
+              NS6G_RECORD_FIELD(LinkFailureRecord, "at_s", "<f8", atS)}},
             {"channel", sizeof(ChannelQueryRecord),
              {NS6G_RECORD_FIELD(ChannelQueryRecord, "client", "<u4", client)}},
             {"channel_state", sizeof(ChannelStateRecord),
@@ -313,7 +356,9 @@ class FlNetworkEnv : public ns6g::GymEnv
               NS6G_RECORD_FIELD(ChannelStateRecord, "cell", "<u4", cell),
               NS6G_RECORD_FIELD(ChannelStateRecord, "rsrp_dbm", "<f8", rsrpDbm),
               NS6G_RECORD_FIELD(ChannelStateRecord, "uplink_rate_bps", "<f8", uplinkRateBps),
-              NS6G_RECORD_FIELD(ChannelStateRecord, "cqi", "<u4", cqi)}},
+              NS6G_RECORD_FIELD(ChannelStateRecord, "cqi", "<u4", cqi),
+              NS6G_RECORD_FIELD(ChannelStateRecord, "link_failed", "<u4", linkFailed),
+              NS6G_RECORD_FIELD(ChannelStateRecord, "ul_rbgs", "<u4", ulRbgs)}},
         };
     }
 
@@ -330,6 +375,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         m_waitLeft = 0;
         m_dropped = 0;
         m_disconnected = 0;
+        m_linkFailures.clear();
         m_uplinkTicking = false;
         m_ulAllocation.assign(m_p.cells, Allocation(m_carrier.nRbg, -1));
         Simulator::Schedule(Seconds(0), [] { Simulator::Stop(); }); // the reset returns at t = 0
@@ -385,6 +431,10 @@ class FlNetworkEnv : public ns6g::GymEnv
         {
             ScheduleDisconnects(request.Records<DisconnectRecord>(), request.count);
         }
+        else if (request.type == "link_failures")
+        {
+            return ns6g::Message::From("link_failure", m_linkFailures);
+        }
         else if (request.type == "channel")
         {
             return ns6g::Message::From("channel_state", ChannelStates(request.Records<ChannelQueryRecord>(),
@@ -429,7 +479,11 @@ class FlNetworkEnv : public ns6g::GymEnv
         PlaceNodes(scenario);
 
         m_link = RanHelper::CreateLink(m_p.radio, m_gnbs, m_ues, 1000);
-        m_link->GetPhy()->SetAttribute("UlTxPower", DoubleValue(m_p.ueTxPowerDbm));
+        Ptr<RanPhy> phy = m_link->GetPhy();
+        phy->SetAttribute("UlTxPower", DoubleValue(m_p.ueTxPowerDbm));
+        phy->SetAttribute("UlPowerControl", BooleanValue(m_p.ulPowerControl));
+        phy->SetAttribute("UlP0", DoubleValue(m_p.ulP0Dbm));
+        phy->SetAttribute("UlAlpha", DoubleValue(m_p.ulAlpha));
         // A channel_state query evaluates links the simulation has not asked for yet: with a fading
         // stream per link it reads what the simulation will see and draws nothing the others use.
         m_link->GetChannel()->SetAttribute("LinkFadingStreams", BooleanValue(true));
@@ -446,6 +500,9 @@ class FlNetworkEnv : public ns6g::GymEnv
         settings.backhaulDelay = Seconds(m_p.backhaulDelayMs / 1e3);
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
         m_ran.system->TraceConnectWithoutContext("Drop", MakeCallback(&FlNetworkEnv::OnDrop, this));
+        m_ran.system->SetAttribute("RadioLinkFailureTime", TimeValue(Seconds(m_p.radioLinkFailureS)));
+        m_ran.system->TraceConnectWithoutContext("RadioLinkFailure",
+                                                 MakeCallback(&FlNetworkEnv::OnRadioLinkFailure, this));
 
         // Edge servers and the cloud hang off the core router (RanHelper's server node).
         Ptr<Node> router = m_ran.server;
@@ -584,6 +641,13 @@ class FlNetworkEnv : public ns6g::GymEnv
         Simulator::Stop();
     }
 
+    /** The RAN declared the client's radio link failed: it leaves the job as a disconnect does. */
+    void OnRadioLinkFailure(uint32_t ue, uint32_t /* cell */, uint32_t /* direction */)
+    {
+        m_linkFailures.push_back(LinkFailureRecord{ue, 0, Simulator::Now().GetSeconds()});
+        Disconnect(ue, kRadioLinkFailure);
+    }
+
     // ---- submission ----------------------------------------------------------------------------
 
     OpState StateOf(uint64_t id) const
@@ -677,9 +741,13 @@ class FlNetworkEnv : public ns6g::GymEnv
                 m_pendingDeps.erase(deps);
             }
             m_ops.emplace(r.id, std::move(op));
-            if (depFailed || (m_disconnected > 0 && Involves(m_ops.at(r.id), Disconnected())))
+            if (depFailed)
             {
-                Fail(r.id);
+                Fail(r.id, kDependencyFailed);
+            }
+            else if (m_disconnected > 0 && Involves(m_ops.at(r.id), Disconnected()))
+            {
+                Fail(r.id, CauseOf(m_ops.at(r.id)));
             }
             else if (m_ops.at(r.id).waitingFor == 0)
             {
@@ -699,6 +767,19 @@ class FlNetworkEnv : public ns6g::GymEnv
             }
         }
         return out;
+    }
+
+    /** Why an op involving a disconnected client fails: the cause its (first) disconnected client left for. */
+    FailureCause CauseOf(const Op& op) const
+    {
+        for (uint32_t u : {op.node, op.kind == kTransfer ? op.dst : op.node})
+        {
+            if (u < m_p.clients && !m_radio[u].connected)
+            {
+                return m_radio[u].leftFor;
+            }
+        }
+        return kDisconnected;
     }
 
     bool Involves(const Op& op, const std::vector<uint32_t>& clients) const
@@ -823,18 +904,18 @@ class FlNetworkEnv : public ns6g::GymEnv
     }
 
     /**
-     * Shares the slots the client transmitted uplink since the last charge among its uplinks in flight,
-     * in proportion to the payload bytes each delivered meanwhile (the radio queue is FIFO, so the slots
-     * carried those bytes). Slots whose bytes have not arrived yet wait for the next charge, unless
-     * `final` (an uplink leaves): then, with nothing delivered, they are split evenly.
+     * Shares the uplink transmit energy the client spent since the last charge among its uplinks in
+     * flight, in proportion to the payload bytes each delivered meanwhile (the radio queue is FIFO, so
+     * the slots carried those bytes). Energy whose bytes have not arrived yet waits for the next charge,
+     * unless `final` (an uplink leaves): then, with nothing delivered, it is split evenly.
      */
     void ChargeAirTime(uint32_t client, bool final = false)
     {
         ClientRadio& radio = m_radio[client];
-        const uint64_t blocks = m_ran.system->Counters(client).transportBlocks[1];
+        const double spent = m_ran.system->Counters(client).txEnergyJ[1];
         if (radio.uplinks.empty())
         {
-            radio.chargedBlocks = blocks;
+            radio.chargedEnergyJ = spent;
             return;
         }
         uint64_t delivered = 0;
@@ -847,15 +928,15 @@ class FlNetworkEnv : public ns6g::GymEnv
         {
             return;
         }
-        const double slots = static_cast<double>(blocks - radio.chargedBlocks);
+        const double joules = spent - radio.chargedEnergyJ;
         for (uint64_t id : radio.uplinks)
         {
             Op& op = m_ops.at(id);
-            op.airSlots += delivered == 0 ? slots / radio.uplinks.size()
-                                          : slots * static_cast<double>(op.received - op.chargedBytes) / delivered;
+            op.txEnergyJ += delivered == 0 ? joules / radio.uplinks.size()
+                                           : joules * static_cast<double>(op.received - op.chargedBytes) / delivered;
             op.chargedBytes = op.received;
         }
-        radio.chargedBlocks = blocks;
+        radio.chargedEnergyJ = spent;
     }
 
     /** Energy of a finished or failed op, and its removal from the client's uplinks in flight. */
@@ -872,7 +953,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         ChargeAirTime(op.node, true);
         auto& uplinks = m_radio[op.node].uplinks;
         uplinks.erase(std::remove(uplinks.begin(), uplinks.end(), op.id), uplinks.end());
-        return m_txPowerW * op.airSlots * m_carrier.numerology.SlotDurationS();
+        return op.txEnergyJ;
     }
 
     void Complete(uint64_t id)
@@ -885,7 +966,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         const double energy = Settle(m_ops.at(id)); // while the op is still in m_ops (air time split)
         Op op = std::move(m_ops.at(id));
         m_ops.erase(id);
-        Record(op, op.start, energy, true);
+        Record(op, op.start, energy, kNoFailure);
         for (uint64_t next : op.dependants)
         {
             if (StateOf(next) == OpState::kWaiting && --m_ops.at(next).waitingFor == 0)
@@ -896,7 +977,7 @@ class FlNetworkEnv : public ns6g::GymEnv
     }
 
     /** Fails op `id` now (if it is not over yet) and, recursively, everything that waits for it. */
-    void Fail(uint64_t id)
+    void Fail(uint64_t id, FailureCause cause)
     {
         const OpState s = StateOf(id);
         if (s != OpState::kWaiting && s != OpState::kRunning)
@@ -915,20 +996,20 @@ class FlNetworkEnv : public ns6g::GymEnv
         }
         Op op = std::move(m_ops.at(id));
         m_ops.erase(id);
-        Record(op, start, energy, false);
+        Record(op, start, energy, cause);
         for (uint64_t next : op.dependants)
         {
-            Fail(next);
+            Fail(next, kDependencyFailed);
         }
     }
 
-    void Record(const Op& op, Time start, double energyJ, bool ok)
+    void Record(const Op& op, Time start, double energyJ, FailureCause cause)
     {
         const uint64_t id = op.id;
         // A computation queued from its start until its first service (all along if it never got one).
         const Time queued = op.kind == kCompute ? op.serviceStart.value_or(Simulator::Now()) - start : Time(0);
         m_done.push_back(CompletionRecord{id, start.GetSeconds(), Simulator::Now().GetSeconds(), energyJ,
-                                          queued.GetSeconds(), ok ? 1U : 0U, 0});
+                                          queued.GetSeconds(), cause == kNoFailure ? 1U : 0U, cause});
         auto it = m_waitFor.find(id);
         if (it != m_waitFor.end())
         {
@@ -1076,6 +1157,13 @@ class FlNetworkEnv : public ns6g::GymEnv
                     r.credit += (r.share > 0 ? r.share : autoShare) * scale * nRbg;
                     best.emplace(r.credit, -static_cast<int64_t>(u));
                 }
+                // A client gets at most the RBGs its power supports (power headroom); what it cannot
+                // use goes to the others, and its unused credit does not pile up.
+                std::map<uint32_t, uint32_t> room;
+                for (uint32_t u : members)
+                {
+                    room[u] = m_link->MaxRbgs(u, c, Direction::Uplink);
+                }
                 for (uint32_t rbg = 0; rbg < nRbg && !best.empty(); ++rbg)
                 {
                     auto [credit, negU] = best.top();
@@ -1087,7 +1175,17 @@ class FlNetworkEnv : public ns6g::GymEnv
                     const auto u = static_cast<uint32_t>(-negU);
                     alloc[rbg] = static_cast<int32_t>(u);
                     m_radio[u].credit -= 1.0;
-                    best.emplace(m_radio[u].credit, negU);
+                    if (--room[u] > 0)
+                    {
+                        best.emplace(m_radio[u].credit, negU);
+                    }
+                }
+                for (auto& [u, left] : room)
+                {
+                    if (left == 0)
+                    {
+                        m_radio[u].credit = std::min(m_radio[u].credit, 1.0);
+                    }
                 }
             }
             if (alloc != m_ulAllocation[c])
@@ -1109,13 +1207,15 @@ class FlNetworkEnv : public ns6g::GymEnv
     // ---- disconnects ---------------------------------------------------------------------------
 
     /** The channel state of the asked clients now: serving cell, RSRP, the uplink CQI (mean over the
-     *  cell's RBGs, rounded) and the uplink rate the client would get with all of its cell's RBGs at
-     *  the RBGs' CQIs (the link model's RbgBits per slot). */
+     *  cell's RBGs, rounded), the uplink goodput the client would get alone in its cell (the block the
+     *  link model would send on the RBGs its power supports, at its expected HARQ transmissions) and
+     *  whether its radio link failed (then the rate is 0). */
     std::vector<ChannelStateRecord> ChannelStates(const ChannelQueryRecord* records, size_t count)
     {
         std::vector<ChannelStateRecord> out;
         out.reserve(count);
-        std::vector<double> bits(m_carrier.nRbg, 0.0);
+        std::vector<uint32_t> all(m_carrier.nRbg);
+        std::iota(all.begin(), all.end(), 0U);
         const double slotS = m_ran.system->GetSlotPeriod().GetSeconds();
         for (size_t i = 0; i < count; ++i)
         {
@@ -1126,16 +1226,18 @@ class FlNetworkEnv : public ns6g::GymEnv
                                            std::to_string(m_p.clients) + ")");
             }
             const uint32_t cell = m_ran.system->ServingCell(u);
-            m_link->RbgBitsRow(u, cell, Direction::Uplink, bits.data(), m_carrier.nRbg);
-            double perSlot = 0.0;
             int cqiSum = 0;
             for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
             {
-                perSlot += bits[rbg];
                 cqiSum += m_link->RbgCqi(u, cell, rbg, Direction::Uplink);
             }
             const auto cqi = static_cast<uint32_t>(std::lround(static_cast<double>(cqiSum) / m_carrier.nRbg));
-            out.push_back(ChannelStateRecord{u, cell, m_link->RsrpDbm(u, cell), perSlot / slotS, cqi, 0});
+            const bool failed = m_ran.system->LinkFailed(u);
+            const std::vector<uint32_t> usable = m_link->UsableRbgs(u, cell, Direction::Uplink, all);
+            const TransportBlock tb = m_link->NewTransportBlock(u, cell, usable, Direction::Uplink);
+            const double rate = failed ? 0.0 : m_link->ExpectedBitsPerTransmission(tb) / slotS;
+            out.push_back(ChannelStateRecord{u, cell, m_link->RsrpDbm(u, cell), rate, cqi, failed ? 1U : 0U,
+                                             static_cast<uint32_t>(usable.size()), 0});
         }
         return out;
     }
@@ -1160,17 +1262,18 @@ class FlNetworkEnv : public ns6g::GymEnv
         {
             const uint32_t u = records[i].client;
             Simulator::ScheduleWithContext(m_ues.Get(u)->GetId(), Seconds(records[i].atS - now),
-                                           &FlNetworkEnv::Disconnect, this, u);
+                                           &FlNetworkEnv::Disconnect, this, u, kDisconnected);
         }
     }
 
-    void Disconnect(uint32_t client)
+    void Disconnect(uint32_t client, FailureCause cause)
     {
         if (!m_radio[client].connected)
         {
             return;
         }
         m_radio[client].connected = false;
+        m_radio[client].leftFor = cause;
         ++m_disconnected;
         std::vector<uint64_t> involved;
         for (const auto& [id, op] : m_ops)
@@ -1183,7 +1286,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         std::sort(involved.begin(), involved.end());
         for (uint64_t id : involved)
         {
-            Fail(id);
+            Fail(id, cause);
         }
     }
 
@@ -1192,7 +1295,6 @@ class FlNetworkEnv : public ns6g::GymEnv
     std::vector<Device> m_clientDevices;
     Device m_edgeDevice;
     Device m_cloudDevice;
-    double m_txPowerW{0.0};
 
     NodeContainer m_gnbs;
     NodeContainer m_ues;
@@ -1218,6 +1320,7 @@ class FlNetworkEnv : public ns6g::GymEnv
     int m_waitLeft{0};
     uint64_t m_dropped{0};
     uint32_t m_disconnected{0}; //!< clients that left
+    std::vector<LinkFailureRecord> m_linkFailures; //!< this episode's radio link failures, in order
 };
 
 } // namespace
@@ -1233,7 +1336,15 @@ main(int argc, char* argv[])
     cmd.AddValue("edges", "number of edge servers behind the core router", p.edges);
     cmd.AddValue("cell-radius-m", "radius of the disk clients are dropped in around their gNB (m)", p.cellRadiusM);
     AddRadioOptions(cmd, p.radio, {.gnbTxPower = true});
-    cmd.AddValue("ue-tx-power-dbm", "client (UE) transmit power (dBm)", p.ueTxPowerDbm);
+    cmd.AddValue("ue-tx-power-dbm", "client (UE) maximum transmit power P_max (dBm)", p.ueTxPowerDbm);
+    cmd.AddValue("ul-power-control", "TS 38.213 open-loop uplink power control (false: always P_max)", p.ulPowerControl);
+    cmd.AddValue("ul-p0-dbm", "uplink power control P0: target received power per RB at 15 kHz (dBm)", p.ulP0Dbm);
+    cmd.AddValue("ul-alpha", "uplink power control path loss compensation factor (0..1)", p.ulAlpha);
+    cmd.AddValue("scatterer-speed-mps", "speed of moving scatterers around the static clients (m/s)",
+                 p.radio.scattererSpeedMps);
+    cmd.AddValue("radio-link-failure-s",
+                 "a client none of whose uplink or downlink blocks decodes for this long is disconnected (s; 0: never)",
+                 p.radioLinkFailureS);
     cmd.AddValue("client-devices", "comma-separated catalogue names; client i runs name [i mod n]", p.clientDevices);
     cmd.AddValue("edge-device", "catalogue name of the edge servers", p.edgeDevice);
     cmd.AddValue("cloud-device", "catalogue name of the cloud", p.cloudDevice);
@@ -1275,6 +1386,22 @@ main(int argc, char* argv[])
              !(p.wanRateMbps >= 1e-3 && p.wanRateMbps <= 1e7))
     {
         problem = "--backhaul-rate-mbps, --edge-link-rate-mbps and --wan-rate-mbps must be in [1e-3, 1e7] (Mbit/s)";
+    }
+    else if (!(p.ulP0Dbm >= -202 && p.ulP0Dbm <= 24))
+    {
+        problem = "--ul-p0-dbm must be in [-202, 24] (dBm, TS 38.213's range)";
+    }
+    else if (!(p.ulAlpha >= 0 && p.ulAlpha <= 1))
+    {
+        problem = "--ul-alpha must be in [0, 1]";
+    }
+    else if (!(p.radio.scattererSpeedMps >= 0 && p.radio.scattererSpeedMps <= 100))
+    {
+        problem = "--scatterer-speed-mps must be in [0, 100] (m/s)";
+    }
+    else if (!(p.radioLinkFailureS >= 0 && p.radioLinkFailureS <= 1e6))
+    {
+        problem = "--radio-link-failure-s must be in [0, 1e6] (s)";
     }
     else if (!(p.runLimitS >= 1e-3 && p.runLimitS <= 1e9))
     {

@@ -114,6 +114,7 @@ RanHelper::CreateLink(const RanRadioSettings& radio,
     channel->SetAttribute("GnbArrayColumns", UintegerValue(radio.gnbArrayColumns));
     channel->SetAttribute("UeArrayRows", UintegerValue(radio.ueArrayRows));
     channel->SetAttribute("UeArrayColumns", UintegerValue(radio.ueArrayColumns));
+    channel->SetAttribute("ScattererSpeedMps", DoubleValue(radio.scattererSpeedMps));
     for (uint32_t c = 0; c < gnbs.GetN(); ++c)
     {
         channel->AddGnb(gnbs.Get(c));

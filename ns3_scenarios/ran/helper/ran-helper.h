@@ -49,6 +49,7 @@ struct RanRadioSettings
     uint32_t ueArrayRows{1};                  //!< UE antenna array rows
     uint32_t ueArrayColumns{2};               //!< UE antenna array columns
     uint32_t ulCqiRbgs{0};                    //!< RanLink UlCqiRbgs (0: its default)
+    double scattererSpeedMps{0.0};            //!< RanChannel ScattererSpeedMps (m/s)
 };
 
 /** The radio options AddRadioOptions declares besides those every RAN scenario takes. */

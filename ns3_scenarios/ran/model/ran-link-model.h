@@ -6,8 +6,10 @@
 #include "ns3/nstime.h"
 #include "ns3/object.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <vector>
 
 namespace ns6g::ran
@@ -31,6 +33,7 @@ struct TransportBlock
     uint64_t sizeBits{0};       //!< transport block size (bits)
     uint32_t attempts{0};       //!< transmissions so far
     double combinedSinr{0.0};   //!< chase-combined effective SINR of the transmissions so far (linear)
+    double csiSinr{0.0};        //!< effective SINR (linear) the MCS was chosen for (the CQI report's)
 };
 
 /** Per-slot measurements of one UE, kept by the link model for traces and observations. */
@@ -93,6 +96,41 @@ class RanLinkModel : public ns3::Object
 
     /** The latest measurements of `ue`. */
     virtual LinkMeasurement Measure(uint32_t ue) = 0;
+
+    /** The most RBGs `ue` can use in `direction` (uplink: what its power supports); more are unused. */
+    virtual uint32_t MaxRbgs(uint32_t ue, uint32_t cell, Direction direction) = 0;
+
+    /** Transmit power (dBm) of a transmission of `ue` on `rbgs` (uplink: the UE's; downlink: the
+     *  gNB's on those RBGs). */
+    virtual double TxPowerDbm(uint32_t ue, uint32_t cell, Direction direction, const std::vector<uint32_t>& rbgs) = 0;
+
+    /** The RBGs of `rbgs` that `ue` can use: all of them, or the MaxRbgs that carry the most bits at its
+     *  CQI (ties keep the lower index), in RBG order. */
+    std::vector<uint32_t> UsableRbgs(uint32_t ue, uint32_t cell, Direction direction, std::vector<uint32_t> rbgs)
+    {
+        const uint32_t most = MaxRbgs(ue, cell, direction);
+        if (rbgs.size() <= most)
+        {
+            return rbgs;
+        }
+        std::vector<double> bits(rbgs.size());
+        for (size_t i = 0; i < rbgs.size(); ++i)
+        {
+            bits[i] = RbgBits(ue, cell, rbgs[i], direction);
+        }
+        std::vector<size_t> order(rbgs.size());
+        std::iota(order.begin(), order.end(), size_t{0});
+        std::stable_sort(order.begin(), order.end(), [&bits](size_t a, size_t b) { return bits[a] > bits[b]; });
+        order.resize(most);
+        std::sort(order.begin(), order.end());
+        std::vector<uint32_t> kept;
+        kept.reserve(most);
+        for (size_t i : order)
+        {
+            kept.push_back(rbgs[i]);
+        }
+        return kept;
+    }
 };
 
 } // namespace ns6g::ran

@@ -138,6 +138,7 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
     m_lossDb.assign(static_cast<size_t>(nCells) * nUes, 0.0);
     m_lossGain.assign(static_cast<size_t>(nCells) * nUes, 0.0);
     m_rsrpGainDb.assign(static_cast<size_t>(nCells) * nUes, 0.0);
+    m_ulRefPerRbMw.assign(static_cast<size_t>(nCells) * nUes, 0.0);
     m_gains.assign(nUes, ServingGains{});
     m_lastPosition.assign(nUes, std::nullopt);
     m_measurements.assign(nUes, LinkMeasurement{});
@@ -208,6 +209,10 @@ RanLink::RefreshLosses()
             m_lossDb[Pair(c, u)] = m_channel->GetLargeScaleLossDb(m_gnbs.Get(c), m_ues.Get(u));
             m_lossGain[Pair(c, u)] = std::pow(10.0, -m_lossDb[Pair(c, u)] / 10.0);
             m_rsrpGainDb[Pair(c, u)] = m_channel->GetLosArrayGainDb(m_gnbs.Get(c), m_ues.Get(u));
+            // Uplink power control follows the path loss the UE measures on the reference signal.
+            const double pl = PathlossDb(u, c);
+            const uint32_t refRbs = m_ulCqiRbgs * m_carrier.rbgSize;
+            m_ulRefPerRbMw[Pair(c, u)] = DbmToMw(m_phy->GetUlTxPowerDbm(refRbs, pl) - ToDb(refRbs));
         }
     }
 }
@@ -221,6 +226,60 @@ RanLink::RsrpDbm(uint32_t ue, uint32_t cell)
     }
     // Power per resource element of a beamformed reference signal.
     return m_dlTxPerRbDbm - ToDb(kSubcarriersPerRb) - m_lossDb[Pair(cell, ue)] + m_rsrpGainDb[Pair(cell, ue)];
+}
+
+double
+RanLink::PathlossDb(uint32_t ue, uint32_t cell) const
+{
+    // Reference-signal power less RSRP: the coupling loss with the beam gain the UE sees.
+    return m_lossDb[Pair(cell, ue)] - m_rsrpGainDb[Pair(cell, ue)];
+}
+
+uint32_t
+RanLink::MaxRbgs(uint32_t ue, uint32_t cell, Direction direction)
+{
+    if (direction == Direction::Downlink)
+    {
+        return m_carrier.nRbg;
+    }
+    if (m_channel->GetEpoch() != m_lossEpoch)
+    {
+        RefreshLosses();
+    }
+    // Power headroom: spread over n RBs, the UE's power per RB is min(P_max / n, its power-controlled
+    // target). It is given at most the RBs on which that still reaches the lowest CQI's SINR (noise-
+    // limited, at its wideband gain), at least one RBG: more would leave every RB undecodable.
+    ServingGainsDb(ue, cell);
+    double meanGain = 0.0;
+    for (double g : m_gains[ue].rbgGain)
+    {
+        meanGain += g;
+    }
+    const double gainOverNoise = m_lossGain[Pair(cell, ue)] * meanGain / m_carrier.nRbg / m_noiseMw[1];
+    const double needed = m_cqiThreshold[1];
+    const double targetMw = DbmToMw(m_phy->GetUlTxPowerDbm(1, PathlossDb(ue, cell)));
+    if (targetMw * gainOverNoise < needed)
+    {
+        return 1;
+    }
+    const double rbs = DbmToMw(m_phy->GetLinkParams(LinkDirection::kUplink).txPowerDbm) * gainOverNoise / needed;
+    const double rbgs = std::floor(rbs / m_carrier.rbgSize);
+    return rbgs >= m_carrier.nRbg ? m_carrier.nRbg : std::max(1U, static_cast<uint32_t>(rbgs));
+}
+
+double
+RanLink::TxPowerDbm(uint32_t ue, uint32_t cell, Direction direction, const std::vector<uint32_t>& rbgs)
+{
+    const uint32_t nRb = RbsOf(rbgs);
+    if (direction == Direction::Downlink)
+    {
+        return m_dlTxPerRbDbm + ToDb(nRb); // the gNB's power on these RBs (constant PSD)
+    }
+    if (m_channel->GetEpoch() != m_lossEpoch)
+    {
+        RefreshLosses();
+    }
+    return m_phy->GetUlTxPowerDbm(nRb, PathlossDb(ue, cell));
 }
 
 const std::vector<double>&
@@ -278,15 +337,17 @@ RanLink::RbgSinr(uint32_t ue,
     }
     else
     {
-        signalMw = DbmToMw(m_phy->GetTxPowerPerRbDbm(LinkDirection::kUplink, nRbTx)) * m_lossGain[Pair(cell, ue)] * gain;
-        // Other cells' UEs as if each used UlCqiRbgs RBGs: their allocation sizes are not tracked per RBG.
-        const double interfererMw = DbmToMw(m_phy->GetTxPowerPerRbDbm(LinkDirection::kUplink, m_ulCqiRbgs * m_carrier.rbgSize));
+        const double txPerRbDbm = m_phy->GetUlTxPowerDbm(nRbTx, PathlossDb(ue, cell)) - ToDb(nRbTx);
+        signalMw = DbmToMw(txPerRbDbm) * m_lossGain[Pair(cell, ue)] * gain;
+        // Other cells' UEs at their power-controlled power as if each used UlCqiRbgs RBGs: their
+        // allocation sizes are not tracked per RBG.
         for (uint32_t other = 0; other < allocations.size(); ++other)
         {
             int32_t interferer = allocations[other][rbg];
             if (other != cell && interferer >= 0)
             {
-                interferenceMw += interfererMw * m_lossGain[Pair(cell, static_cast<uint32_t>(interferer))];
+                const auto i = static_cast<uint32_t>(interferer);
+                interferenceMw += m_ulRefPerRbMw[Pair(other, i)] * m_lossGain[Pair(cell, i)];
             }
         }
     }
@@ -390,9 +451,12 @@ RanLink::NewTransportBlock(uint32_t ue, uint32_t cell, const std::vector<uint32_
     {
         sinr.push_back(RbgSinr(ue, cell, rbg, direction, nRb, m_previous[static_cast<size_t>(direction)]));
     }
-    int mcs = m_mcsByCqi[CqiOf(EffectiveSinr(sinr))];
-    tb.mcs = static_cast<uint32_t>(std::max(mcs, 0));
-    tb.sizeBits = mcs < 0 ? 0 : m_phy->GetTbs(mcs, nRb);
+    // CQI 0 still sends, at the lowest MCS: NR never leaves a granted slot silent; HARQ combining,
+    // RLC retransmission and, failing those, radio link failure (RanSystem) take it from there.
+    tb.csiSinr = EffectiveSinr(sinr);
+    const int mcs = std::max(m_mcsByCqi[CqiOf(tb.csiSinr)], 0);
+    tb.mcs = static_cast<uint32_t>(mcs);
+    tb.sizeBits = m_phy->GetTbs(mcs, nRb);
     return tb;
 }
 
@@ -419,6 +483,17 @@ RanLink::Transmit(TransportBlock& tb, const std::vector<uint32_t>& rbgs)
     m.mcs = tb.mcs;
     m.rsrpDbm = RsrpDbm(tb.ue, tb.cell);
     return m_uniform->GetValue() >= bler;
+}
+
+double
+RanLink::ExpectedBitsPerTransmission(const TransportBlock& tb) const
+{
+    const HarqStatistics h = ExpectedHarq(tb.csiSinr, GetMcs(m_table, static_cast<int>(tb.mcs)),
+                                          static_cast<uint32_t>(tb.sizeBits), m_phy->GetMaxHarqTransmissions(),
+                                          m_channelUsesPerRb * RbsOf(tb.rbgs), m_phy->GetBlerModel());
+    // Each HARQ round of the block takes expectedTransmissions slots and delivers it with probability
+    // 1 - residualBler (otherwise RLC sends the data again in a new block).
+    return static_cast<double>(tb.sizeBits) * (1.0 - h.residualBler) / h.expectedTransmissions;
 }
 
 LinkMeasurement

@@ -27,8 +27,11 @@ namespace ns6g::ran
  *    average of a beam that points elsewhere.
  *  - CQI reports see the interference of the previous slot (one slot of reporting delay); a transport
  *    block's fate uses the interference of its own slot.
- *  - Uplink CQI assumes the UE's power spread over UlCqiRbgs RBGs; the transmission spreads it over the
- *    RBGs actually allocated.
+ *  - Uplink power follows TS 38.213 open-loop power control (RanPhy's UlPowerControl) with the path
+ *    loss the UE measures (reference-signal power less RSRP); a UE is given at most the RBGs on which
+ *    its maximum power still reaches the lowest CQI (MaxRbgs: power headroom). Uplink CQI assumes
+ *    UlCqiRbgs RBGs; a transmission uses the RBGs allocated.
+ *  - CQI 0 (nothing decodes at the target BLER) still sends, at MCS 0, when RBGs are granted.
  *  - Large-scale losses and reference-signal beam gains of a UE's (cell, UE) pairs are refreshed when
  *    it has moved 1 m since they were computed (checked once per RanChannel update period).
  */
@@ -65,6 +68,15 @@ class RanLink : public RanLinkModel
                                      Direction direction) override;
     bool Transmit(TransportBlock& tb, const std::vector<uint32_t>& rbgs) override;
     LinkMeasurement Measure(uint32_t ue) override;
+    uint32_t MaxRbgs(uint32_t ue, uint32_t cell, Direction direction) override;
+    double TxPowerDbm(uint32_t ue, uint32_t cell, Direction direction, const std::vector<uint32_t>& rbgs) override;
+
+    /** Bits a new block `tb` delivers per transmission on average, at the SINR of its CQI report, with
+     *  HARQ chase combining and RLC retransmission: the goodput it rates. */
+    double ExpectedBitsPerTransmission(const TransportBlock& tb) const;
+
+    /** The path loss (dB) `ue` measures to `cell`: reference-signal power less RSRP. */
+    double PathlossDb(uint32_t ue, uint32_t cell) const;
 
   protected:
     void DoDispose() override;
@@ -108,6 +120,7 @@ class RanLink : public RanLinkModel
     std::vector<double> m_lossDb;        //!< large-scale loss (dB) per (cell, UE)
     std::vector<double> m_lossGain;      //!< the same as a linear gain (10^(-loss/10))
     std::vector<double> m_rsrpGainDb;    //!< beam gain (dB) toward the UE per (cell, UE), for RSRP
+    std::vector<double> m_ulRefPerRbMw;  //!< per (cell, UE): uplink power per RB (mW) on UlCqiRbgs RBGs
     std::vector<std::optional<ns3::Vector>> m_lastPosition; //!< per UE, where losses were last computed
     struct ServingGains
     {

@@ -1,6 +1,7 @@
 // The 6G RAN's PHY abstraction (see ran-phy.h and docs/ran-phy.md).
 #include "ran/model/ran-phy.h"
 
+#include "ns3/boolean.h"
 #include "ns3/double.h"
 #include "ns3/enum.h"
 #include "ns3/uinteger.h"
@@ -433,6 +434,18 @@ ThermalNoiseDbm(double bandwidthHz, double noiseFigureDb)
         throw InvalidPhyConfig("noise bandwidth " + FormatNumber(bandwidthHz) + " Hz must be positive");
     }
     return kThermalNoiseDbmPerHz + 10.0 * std::log10(bandwidthHz) + noiseFigureDb;
+}
+
+double
+PuschPowerDbm(double pMaxDbm, double p0Dbm, double alpha, uint32_t mu, uint32_t nRb, double pathlossDb)
+{
+    if (nRb == 0)
+    {
+        throw InvalidPhyConfig("PUSCH power on 0 RBs");
+    }
+    const double wanted = p0Dbm + 10.0 * std::log10(std::ldexp(static_cast<double>(nRb), static_cast<int>(mu))) +
+                          alpha * pathlossDb;
+    return std::min(pMaxDbm, wanted);
 }
 
 double
@@ -939,6 +952,23 @@ RanPhy::GetTypeId()
                           DoubleValue(23.0),
                           MakeDoubleAccessor(&RanPhy::m_ulTxPowerDbm),
                           MakeDoubleChecker<double>())
+            .AddAttribute("UlPowerControl",
+                          "TS 38.213 open-loop PUSCH power control: a UE transmits "
+                          "min(UlTxPower, UlP0 + 10 log10(2^mu M_RB) + UlAlpha PL); false: UlTxPower over "
+                          "whatever it is given.",
+                          BooleanValue(true),
+                          MakeBooleanAccessor(&RanPhy::m_ulPowerControl),
+                          MakeBooleanChecker())
+            .AddAttribute("UlP0",
+                          "PUSCH P0: target received power per RB at 15 kHz spacing (dBm).",
+                          DoubleValue(-80.0),
+                          MakeDoubleAccessor(&RanPhy::m_ulP0Dbm),
+                          MakeDoubleChecker<double>(-202.0, 24.0))
+            .AddAttribute("UlAlpha",
+                          "PUSCH path loss compensation factor alpha (0..1; 1: full compensation).",
+                          DoubleValue(1.0),
+                          MakeDoubleAccessor(&RanPhy::m_ulAlpha),
+                          MakeDoubleChecker<double>(0.0, 1.0))
             .AddAttribute("UeNoiseFigure",
                           "Noise figure of the UE receiver (dB), used on the downlink.",
                           DoubleValue(9.0),
@@ -1004,6 +1034,16 @@ RanPhy::GetTxPowerPerRbDbm(LinkDirection direction, uint32_t nRbAllocated) const
         return TxPowerPerRbDbm(m_dlTxPowerDbm, GetCarrier().nRb);
     }
     return TxPowerPerRbDbm(m_ulTxPowerDbm, nRbAllocated);
+}
+
+double
+RanPhy::GetUlTxPowerDbm(uint32_t nRb, double pathlossDb) const
+{
+    if (!m_ulPowerControl)
+    {
+        return m_ulTxPowerDbm;
+    }
+    return PuschPowerDbm(m_ulTxPowerDbm, m_ulP0Dbm, m_ulAlpha, m_numerology, nRb, pathlossDb);
 }
 
 std::vector<double>

@@ -160,6 +160,13 @@ double ThermalNoiseDbm(double bandwidthHz, double noiseFigureDb);
 /** Power per RB in dBm when totalPowerDbm (dBm) is split evenly over nRb RBs; throws for nRb = 0. */
 double TxPowerPerRbDbm(double totalPowerDbm, uint32_t nRb);
 
+/**
+ * TS 38.213 7.1.1 open-loop PUSCH power (dBm) on nRb RBs of numerology mu at path loss pathlossDb (dB):
+ * min(pMaxDbm, p0Dbm + 10 log10(2^mu nRb) + alpha pathlossDb); the MCS and closed-loop terms are 0.
+ * p0Dbm is the target received power per RB at 15 kHz spacing; throws for nRb = 0.
+ */
+double PuschPowerDbm(double pMaxDbm, double p0Dbm, double alpha, uint32_t mu, uint32_t nRb, double pathlossDb);
+
 /** SINR (linear) of one RB: signal / (noise + interference), all in mW. */
 double RbSinr(double signalMw, double noiseMw, double interferenceMw);
 
@@ -492,6 +499,11 @@ class RanPhy : public ns3::Object
      * allocated. Uplink: UlTxPower over the nRbAllocated RBs the UE transmits on (>= 1).
      */
     double GetTxPowerPerRbDbm(LinkDirection direction, uint32_t nRbAllocated) const;
+    /**
+     * Uplink transmit power (dBm) of a UE on nRb RBs at path loss pathlossDb (dB): PuschPowerDbm with
+     * UlTxPower as P_max, UlP0 and UlAlpha when UlPowerControl is on, else UlTxPower.
+     */
+    double GetUlTxPowerDbm(uint32_t nRb, double pathlossDb) const;
     /** PerRbSinr() with this direction's noise per RB. */
     std::vector<double> GetPerRbSinr(LinkDirection direction, const std::vector<double>& signalDbm,
                                      const std::vector<std::vector<double>>& interferenceMw) const;
@@ -520,6 +532,9 @@ class RanPhy : public ns3::Object
     McsTable m_mcsTable{McsTable::kQam256};
     double m_dlTxPowerDbm{46.0};
     double m_ulTxPowerDbm{23.0};
+    bool m_ulPowerControl{true};
+    double m_ulP0Dbm{-80.0};
+    double m_ulAlpha{1.0};
     double m_ueNoiseFigureDb{9.0};
     double m_gnbNoiseFigureDb{5.0};
     uint32_t m_maxHarqTransmissions{kDefaultMaxHarqTransmissions};

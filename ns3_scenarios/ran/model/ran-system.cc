@@ -10,6 +10,7 @@
 #include "ns3/uinteger.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -75,6 +76,14 @@ RanSystem::GetTypeId()
                           TimeValue(MilliSeconds(40)),
                           MakeTimeAccessor(&RanSystem::m_timeToTrigger),
                           MakeTimeChecker(Seconds(0)))
+            .AddAttribute("RadioLinkFailureTime",
+                          "A UE whose transport blocks (at the lowest MCS, with HARQ and RLC "
+                          "retransmission) have all failed for this long, in either direction, suffers a "
+                          "radio link failure: its data is discarded and it is out of service (T310's "
+                          "role; 0: never)",
+                          TimeValue(Seconds(0)),
+                          MakeTimeAccessor(&RanSystem::m_radioLinkFailureTime),
+                          MakeTimeChecker(Seconds(0)))
             .AddTraceSource("Handover",
                             "A UE was handed over: (ue, source cell, target cell)",
                             MakeTraceSourceAccessor(&RanSystem::m_handoverTrace),
@@ -82,7 +91,11 @@ RanSystem::GetTypeId()
             .AddTraceSource("Drop",
                             "A packet was refused by a full queue",
                             MakeTraceSourceAccessor(&RanSystem::m_dropTrace),
-                            "ns3::Packet::TracedCallback");
+                            "ns3::Packet::TracedCallback")
+            .AddTraceSource("RadioLinkFailure",
+                            "A UE's radio link failed: (ue, serving cell, direction 0 downlink / 1 uplink)",
+                            MakeTraceSourceAccessor(&RanSystem::m_rlfTrace),
+                            "ns3::TracedCallback::Uint32Uint32Uint32");
     return tid;
 }
 
@@ -209,6 +222,11 @@ RanSystem::Enqueue(uint32_t ue, Direction direction, ns3::Ptr<ns3::Packet> packe
     UeState& state = m_ues.at(ue);
     size_t d = Dir(direction);
     uint32_t size = packet->GetSize();
+    if (state.linkFailed)
+    {
+        state.counters.lostBytes[d] += size; // out of service: counted, not a queue drop
+        return false;
+    }
     if (state.queuedBytes[d] + size > m_maxQueueBytes)
     {
         state.counters.droppedBytes[d] += size;
@@ -262,7 +280,7 @@ RanSystem::ScheduleDirection(Direction direction)
     for (uint32_t ue = 0; ue < m_ues.size(); ++ue)
     {
         const UeState& state = m_ues[ue];
-        if (state.queuedBytes[d] > 0 || state.harq[d])
+        if (!state.linkFailed && (state.queuedBytes[d] > 0 || state.harq[d]))
         {
             members[state.cell].push_back(ue);
         }
@@ -276,7 +294,7 @@ RanSystem::ScheduleDirection(Direction direction)
             for (uint32_t rbg = 0; rbg < nRbgs && rbg < m_external[d][cell].size(); ++rbg)
             {
                 int32_t ue = m_external[d][cell][rbg];
-                if (ue >= 0 && m_ues[static_cast<size_t>(ue)].cell == cell)
+                if (ue >= 0 && m_ues[static_cast<size_t>(ue)].cell == cell && !m_ues[static_cast<size_t>(ue)].linkFailed)
                 {
                     out[rbg] = ue;
                 }
@@ -305,6 +323,10 @@ RanSystem::ScheduleDirection(Direction direction)
             {
                 out[rbg] = chosen[rbg] >= 0 ? static_cast<int32_t>(local[chosen[rbg]]) : kUnusedRbg;
             }
+        }
+        if (direction == Direction::Uplink)
+        {
+            FitToPower(cell, out);
         }
         m_lastAllocation[d][cell] = out;
     }
@@ -347,8 +369,10 @@ RanSystem::ScheduleDirection(Direction direction)
                 }
             }
             state.counters.transportBlocks[d] += 1;
+            state.counters.txEnergyJ[d] += std::pow(10.0, (m_link->TxPowerDbm(ue, cell, direction, rbgs) - 30.0) / 10.0) * slotS;
             if (m_link->Transmit(block.tb, rbgs))
             {
+                state.failingSince[d].reset();
                 for (const auto& segment : block.segments)
                 {
                     deliveredBits[ue] += segment.bytes * 8ULL;
@@ -358,7 +382,17 @@ RanSystem::ScheduleDirection(Direction direction)
             else
             {
                 state.counters.failedTransmissions[d] += 1;
-                if (block.tb.attempts < m_harqMaxTransmissions)
+                const ns3::Time now = ns3::Simulator::Now();
+                if (!state.failingSince[d])
+                {
+                    state.failingSince[d] = now;
+                }
+                if (m_radioLinkFailureTime.IsStrictlyPositive() && now - *state.failingSince[d] >= m_radioLinkFailureTime)
+                {
+                    Requeue(state, direction, block.segments); // discarded with the queue
+                    DeclareRadioLinkFailure(ue, direction);
+                }
+                else if (block.tb.attempts < m_harqMaxTransmissions)
                 {
                     state.harq[d] = std::move(block);
                 }
@@ -446,12 +480,82 @@ RanSystem::Deliver(Direction direction, uint32_t ue, std::vector<Segment> segmen
 }
 
 void
+RanSystem::FitToPower(uint32_t cell, Allocation& allocation)
+{
+    std::map<uint32_t, std::vector<uint32_t>> rbgsOf;
+    for (uint32_t rbg = 0; rbg < allocation.size(); ++rbg)
+    {
+        if (allocation[rbg] >= 0)
+        {
+            rbgsOf[static_cast<uint32_t>(allocation[rbg])].push_back(rbg);
+        }
+    }
+    for (auto& [ue, rbgs] : rbgsOf)
+    {
+        const std::vector<uint32_t> kept = m_link->UsableRbgs(ue, cell, Direction::Uplink, rbgs);
+        if (kept.size() == rbgs.size())
+        {
+            continue;
+        }
+        for (uint32_t rbg : rbgs)
+        {
+            allocation[rbg] = kUnusedRbg;
+        }
+        for (uint32_t rbg : kept)
+        {
+            allocation[rbg] = static_cast<int32_t>(ue);
+        }
+    }
+}
+
+void
+RanSystem::DeclareRadioLinkFailure(uint32_t ue, Direction direction)
+{
+    UeState& state = m_ues[ue];
+    state.linkFailed = true;
+    for (size_t d = 0; d < 2; ++d)
+    {
+        uint64_t pending = 0;
+        if (state.harq[d])
+        {
+            for (const auto& segment : state.harq[d]->segments)
+            {
+                pending += segment.bytes;
+            }
+            state.harq[d].reset();
+        }
+        state.counters.lostBytes[d] += state.queuedBytes[d] + pending;
+        state.queue[d].clear();
+        state.queuedBytes[d] = 0;
+        state.failingSince[d].reset();
+    }
+    ++m_radioLinkFailures;
+    m_rlfTrace(ue, state.cell, static_cast<uint32_t>(direction));
+}
+
+bool
+RanSystem::LinkFailed(uint32_t ue) const
+{
+    return m_ues.at(ue).linkFailed;
+}
+
+uint64_t
+RanSystem::GetRadioLinkFailures() const
+{
+    return m_radioLinkFailures;
+}
+
+void
 RanSystem::CheckHandovers()
 {
     using namespace ns3;
     for (uint32_t ue = 0; ue < m_ues.size(); ++ue)
     {
         UeState& state = m_ues[ue];
+        if (state.linkFailed)
+        {
+            continue;
+        }
         double serving = m_link->RsrpDbm(ue, state.cell);
         int64_t best = -1;
         double bestDbm = serving + m_handoverHysteresisDb;

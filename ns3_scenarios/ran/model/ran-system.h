@@ -34,6 +34,9 @@ struct UeCounters
     uint64_t transportBlocks[2]{0, 0};  //!< transmissions (first and retransmissions), per direction
     uint64_t failedTransmissions[2]{0, 0}; //!< transmissions that did not decode, per direction
     uint64_t droppedBytes[2]{0, 0};     //!< bytes refused by a full queue, per direction
+    uint64_t lostBytes[2]{0, 0};        //!< bytes discarded by a radio link failure or offered after it
+    double txEnergyJ[2]{0.0, 0.0};      //!< transmit energy of the UE's transmissions (J): power x slot;
+                                        //!< uplink: the UE's, downlink: the gNB's on the UE's RBs
 };
 
 /**
@@ -84,6 +87,10 @@ class RanSystem : public ns3::Object
     uint32_t GetNRbgs(Direction direction) const;
     uint32_t ServingCell(uint32_t ue) const;
     const UeCounters& Counters(uint32_t ue) const;
+    /** Whether `ue` suffered a radio link failure (it is then out of service for good). */
+    bool LinkFailed(uint32_t ue) const;
+    /** Radio link failures since Start(), all UEs. */
+    uint64_t GetRadioLinkFailures() const;
     /** Bytes waiting (not yet sent once) in `ue`'s queue of `direction`. */
     uint64_t QueuedBytes(uint32_t ue, Direction direction) const;
     /** EWMA throughput (bit/s) of `ue` in `direction`, the proportional-fair denominator. */
@@ -130,6 +137,9 @@ class RanSystem : public ns3::Object
         // A3 handover: the candidate cell and since when it has been better by the hysteresis.
         int64_t candidateCell{-1};
         ns3::Time candidateSince;
+        // Radio link failure: since when no transport block decoded, per direction (unset after a success).
+        std::optional<ns3::Time> failingSince[2];
+        bool linkFailed{false};
     };
 
     void Slot();
@@ -137,6 +147,9 @@ class RanSystem : public ns3::Object
     void Deliver(Direction direction, uint32_t ue, std::vector<Segment> segments);
     void Requeue(UeState& state, Direction direction, const std::vector<Segment>& segments);
     std::vector<Segment> Fill(UeState& state, Direction direction, uint64_t bits);
+    /** Uplink: keep at most the RBGs each UE's power supports (the best ones); the rest stay unused. */
+    void FitToPower(uint32_t cell, Allocation& allocation);
+    void DeclareRadioLinkFailure(uint32_t ue, Direction direction);
     void CheckHandovers();
     void HandOver(uint32_t ue, uint32_t target);
     bool Enqueue(uint32_t ue, Direction direction, ns3::Ptr<ns3::Packet> packet, uint16_t protocol);
@@ -149,6 +162,7 @@ class RanSystem : public ns3::Object
     ns3::Time m_measurementPeriod;
     double m_handoverHysteresisDb;
     ns3::Time m_timeToTrigger;
+    ns3::Time m_radioLinkFailureTime;
 
     uint32_t m_nCells{0};
     uint32_t m_nRbgs[2]{0, 0};
@@ -170,6 +184,8 @@ class RanSystem : public ns3::Object
 
   private:
     uint64_t m_handovers{0};
+    uint64_t m_radioLinkFailures{0};
+    ns3::TracedCallback<uint32_t, uint32_t, uint32_t> m_rlfTrace; //!< (ue, cell, direction 0 DL / 1 UL)
     ns3::TracedCallback<ns3::Ptr<const ns3::Packet>> m_dropTrace;      //!< packet refused by a full queue
 };
 
