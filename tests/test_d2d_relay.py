@@ -69,8 +69,12 @@ def _mean_delivered(policy_name, seeds=(1, 2, 3)):
 
 
 def test_best_two_hop_beats_direct_at_the_cell_edge():
+    # 2 remotes offering 10 Mbit/s each: best two-hop delivers nearly all of it, direct about 60 % (12.2 vs
+    # 19.2 Mbit/s since issue 13's cell-edge uplink: power headroom and MCS 0 instead of a skipped slot; it
+    # was under half before).
     direct, two_hop = _mean_delivered("direct"), _mean_delivered("best_two_hop")
-    assert two_hop > 2 * direct
+    assert two_hop > 1.4 * direct
+    assert two_hop > 0.9 * 20
 
 
 def test_same_seed_same_results():
