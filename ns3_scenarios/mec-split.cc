@@ -123,12 +123,12 @@ PeerMemoryBytes(const LayerProfile& profile, uint32_t cut)
 }
 
 
-/** MecTaskParams with SplitInference's defaults (one device, 100 ms deadline) and its own options. */
+/** MecTaskParams with SplitInference's defaults (100 ms deadline; 4 devices as SplitInferenceConfig, which
+ *  the parity test tests/test_option_parity.py holds this to) and its own options. */
 struct Params : MecTaskParams
 {
     Params()
     {
-        ues = 1;
         deadlineMs = 100.0;
     }
 
