@@ -71,7 +71,7 @@ class Preset:
             entry["n_envs"] = self.n_envs
         if self.n_timesteps is not None:
             entry["n_timesteps"] = self.n_timesteps
-        entry["normalize"] = self.normalize if self.normalize is not None else False
+        entry["normalize"] = True if self.normalize == {} else self.normalize or False
         return {**entry, **self.algo_kwargs}
 
 
