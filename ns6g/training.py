@@ -149,13 +149,14 @@ class _SpacesOnly(gym.Env):
 
 
 def check_algo_kwargs(algo: str, algo_kwargs: Mapping[str, Any], observation_space: gym.Space,
-                      action_space: gym.Space, n_envs: int) -> Any:
+                      action_space: gym.Space, n_envs: int, given: Sequence[str] = (), preset: str = "") -> Any:
     """Raise :class:`TrainingError` unless the algorithm accepts ``algo_kwargs`` with ``n_envs`` environments;
     return the algorithm so constructed (on stand-ins: it cannot learn).
 
     Checked by constructing the algorithm once on stand-ins that carry only the spaces, so that a bad
     value is refused before any scenario starts or file is written (Stable-Baselines3 checks its
-    arguments with assertions, e.g. ``n_steps * n_envs > 1``)."""
+    arguments with assertions, e.g. ``n_steps * n_envs > 1``). A refusal names the ``given`` arguments (the
+    caller's; all if none) and the ``preset`` the others come from."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     cls = _algorithm_class(algo)
@@ -177,8 +178,10 @@ def check_algo_kwargs(algo: str, algo_kwargs: Mapping[str, Any], observation_spa
     try:
         return cls(policy_name(observation_space), stand_in, device="cpu", **dict(algo_kwargs))
     except (AssertionError, TypeError, ValueError) as exc:
-        settings = ", ".join(f"{k}={v!r}" for k, v in algo_kwargs.items())
-        raise TrainingError(f"{cls.__name__} refuses the arguments {settings}: {exc}") from None
+        shown = [k for k in algo_kwargs if k in given] or list(algo_kwargs)
+        settings = ", ".join(f"{k}={algo_kwargs[k]!r}" for k in shown)
+        rest = f" (the others from the preset {preset})" if preset and len(shown) < len(algo_kwargs) else ""
+        raise TrainingError(f"{cls.__name__} refuses the arguments {settings}{rest}: {exc}") from None
 
 
 def eval_seeds(seed: int, count: int) -> list[int]:
@@ -256,7 +259,8 @@ def plan_training(config: TrainConfig) -> TrainPlan:
     timesteps = config.timesteps or preset.n_timesteps or DEFAULT_TIMESTEPS
     from ns6g.presets import model_kwargs
 
-    stand_in = check_algo_kwargs(algo, model_kwargs(preset.algo_kwargs), observation_space, action_space, n_envs)
+    stand_in = check_algo_kwargs(algo, model_kwargs(preset.algo_kwargs), observation_space, action_space, n_envs,
+                                 given=list(config.algo_kwargs), preset=preset.source)
     rollout = rollout_steps(stand_in, n_envs)
     normalize = None if preset.normalize is None else normalize_kwargs(preset.normalize, observation_space,
                                                                        stand_in.gamma)

@@ -183,6 +183,32 @@ def test_vecnormalize_statistics_are_saved_and_used_at_evaluation(masked_agent):
         assert pickle.load(handle).obs_rms["cqi"].mean.shape == (3, 13)
 
 
+def test_the_evaluated_agent_sees_normalised_observations_and_acts_within_the_masks(masked_agent):
+    from ns6g.policies import SB3Policy
+
+    out, _ = masked_agent
+    model, normalizer = load_agent(out), load_normalizer(out)
+    env = make_env(SPECTRUM, cells=3, ues=3, episode_steps=10)
+    try:
+        policy, raw = SB3Policy(model, normalizer).bind(env), SB3Policy(model).bind(env)
+        observation, _ = env.reset(seed=11)
+        differs = False
+        for _ in range(5):
+            masks = env.unwrapped.action_masks()
+            action = policy(observation)
+            expected, _ = model.predict(normalizer.normalize_obs(observation), deterministic=True, action_masks=masks)
+            assert np.array_equal(action, expected)
+            offsets = np.concatenate([[0], np.cumsum(env.action_space.nvec)[:-1]])
+            assert masks[offsets + action].all()  # every entry's value is one the masks allow
+            differs |= not np.array_equal(action, raw(observation))
+            observation, *_ = env.step(action)
+        assert differs  # raw observations would have made it act otherwise
+        with pytest.raises(RuntimeError, match="bind"):
+            SB3Policy(model, normalizer)(observation)
+    finally:
+        env.close()
+
+
 def test_evaluate_overrides_one_setting_and_refuses_shape_changes(masked_agent, capsys):
     out, _ = masked_agent
     summary = evaluate_agent(out, env_kwargs={"mobility": "random_walk"}, seeds=[5], progress=False, out=out / "ev")
