@@ -1,11 +1,14 @@
 """``ns6g train`` and ``ns6g evaluate``: Stable-Baselines3 agents on ns6g scenarios.
 
-``train`` runs ``n_envs`` scenario processes in parallel (:class:`ns6g.vec_env.BridgeVecEnv`), logs to
+``train`` resolves the job against the environment's preset (:mod:`ns6g.presets`, :func:`plan_training`),
+runs ``n_envs`` scenario processes in parallel (:class:`ns6g.vec_env.BridgeVecEnv`, under VecNormalize when
+the preset normalises; MaskablePPO reads the environment's ``action_masks()``), logs to
 TensorBoard, saves checkpoints, and then evaluates the agent against the environment's baselines on
 held-out seeds. The output folder is a run directory (kind ``train``; see docs/training.md)::
 
     OUT/manifest.json, events/          the job (phases in ``events``; the summary in the manifest)
     OUT/agent.zip, OUT/agent.json       the agent and what it was trained on (read by ``evaluate``)
+    OUT/vecnormalize.pkl                VecNormalize's statistics (when the preset normalises)
     OUT/checkpoints/agent_<steps>_steps.zip
     OUT/tensorboard/<ALGO>_1/           TensorBoard event files
     OUT/train/env-<i>/                  the traced run of training environment i (its learning curve)
@@ -239,7 +242,7 @@ def plan_training(config: TrainConfig) -> TrainPlan:
     is written."""
     import ns6g.envs  # noqa: F401  (registers the ids)
     from ns6g.evaluation import make_env
-    from ns6g.presets import Preset, load_preset
+    from ns6g.presets import Preset, load_preset, model_kwargs
 
     if config.env_id not in gym.registry:
         raise TrainingError(f"unknown environment {config.env_id!r}: `ns6g envs` lists them")
@@ -257,8 +260,6 @@ def plan_training(config: TrainConfig) -> TrainPlan:
     preset = preset.with_overrides(config.algo_kwargs)
     n_envs = config.n_envs or preset.n_envs or DEFAULT_N_ENVS
     timesteps = config.timesteps or preset.n_timesteps or DEFAULT_TIMESTEPS
-    from ns6g.presets import model_kwargs
-
     stand_in = check_algo_kwargs(algo, model_kwargs(preset.algo_kwargs), observation_space, action_space, n_envs,
                                  given=list(config.algo_kwargs), preset=preset.source)
     rollout = rollout_steps(stand_in, n_envs)

@@ -242,3 +242,21 @@ def test_tune_writes_a_preset_that_train_uses(tmp_path, capsys):
     assert plan.preset.algo_kwargs["learning_rate"] == entry["learning_rate"]
     assert plan.n_envs == 1 and plan.timesteps == entry["n_timesteps"]
     assert plan.model_kwargs["policy_kwargs"]["net_arch"] == entry["policy_kwargs"]["net_arch"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["tune", "ns6g/LinkControl-v0", "--algo", "a2c"], "ns6g tune samples PPO's arguments"),
+    (["tune", "ns6g/Nope-v0"], "unknown environment 'ns6g/Nope-v0'"),
+    (["train", "ns6g/LinkControl-v0", "--preset", "{missing}"], "cannot read the preset file {missing}"),
+    (["train", "ns6g/LinkControl-v0", "--preset", "{missing}", "--no-preset"], "a preset file and no preset"),
+    (["train", "ns6g/LinkControl-v0", "--algo", "maskable_ppo"], "maskable_ppo needs an environment that masks"),
+    (["train", "ns6g/LinkControl-v0", "--algo-arg", "n_envs=2"], "n_envs is not an algorithm argument: give --n-envs"),
+    (["train", "ns6g/LinkControl-v0", "--algo-arg", "normalize=sometimes"], "normalize: expected true, false or a mapping"),
+])
+def test_preset_and_tune_requests_that_cannot_run_are_refused_in_one_line(argv, needle, tmp_path, capsys):
+    missing = str(tmp_path / "missing.yml")
+    argv = [a.replace("{missing}", missing) for a in argv] + ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle.replace("{missing}", missing) in err, err
+    assert not (tmp_path / "out").exists()
