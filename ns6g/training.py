@@ -256,7 +256,7 @@ def plan_training(config: TrainConfig) -> TrainPlan:
         observation_space, action_space = probe.observation_space, probe.action_space
     finally:
         probe.close()
-    preset = load_preset(algo, config.env_id, config.preset) if config.use_preset else Preset(algo, config.env_id, "none")
+    preset = load_preset(algo, config.env_id, config.preset) if config.use_preset else Preset(algo, config.env_id, "off")
     preset = preset.with_overrides(config.algo_kwargs)
     n_envs = config.n_envs or preset.n_envs or DEFAULT_N_ENVS
     timesteps = config.timesteps or preset.n_timesteps or DEFAULT_TIMESTEPS

@@ -44,7 +44,7 @@ class Preset:
 
     algo: str
     env_id: str
-    source: str  # "<file>:<key>", or "none" (SB3's defaults)
+    source: str  # "<file>:<key>"; "none" (no preset for it) or "off" (presets not used): SB3's defaults
     n_envs: int | None = None
     n_timesteps: int | None = None
     normalize: dict[str, Any] | None = None  # VecNormalize keyword arguments; None: no normalisation
@@ -199,10 +199,12 @@ def write_preset(path: str | Path, preset: Preset, comment: str = "") -> None:
 
 def describe(preset: Preset) -> str:
     """One line: where the preset comes from and what it sets (printed by ``ns6g train`` at start)."""
-    if preset.source == "none" and not preset.algo_kwargs and preset.normalize is None:
-        return f"no {preset.algo} preset for {preset.env_id}: Stable-Baselines3's defaults"
     norm = "off" if preset.normalize is None else (
         "observations and rewards" if not preset.normalize else
         ", ".join(f"{k}={v}" for k, v in preset.normalize.items()))
-    settings = ", ".join(f"{k}={v}" for k, v in preset.algo_kwargs.items()) or "SB3's defaults"
-    return f"preset {preset.source}: {settings}; VecNormalize {norm}"
+    settings = ", ".join(f"{k}={v}" for k, v in preset.algo_kwargs.items())
+    if preset.source in ("none", "off"):
+        why = "presets off" if preset.source == "off" else f"no {preset.algo} preset for {preset.env_id}"
+        return f"{why}: Stable-Baselines3's defaults" + (f" with {settings}" if settings else "") + \
+            f"; VecNormalize {norm}"
+    return f"preset {preset.source}: {settings or 'no arguments'}; VecNormalize {norm}"
