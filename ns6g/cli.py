@@ -363,7 +363,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train an agent on a scenario, with checkpoints, TensorBoard and an evaluation against baselines",
-        description="Trains a Stable-Baselines3 agent on K scenario processes stepped in parallel, logs to "
+        description="Trains a Stable-Baselines3 agent with the environment's preset (ns6g/presets/ppo.yml, rl-zoo3's "
+        "format; printed at start, with the steps it will run: whole rollouts) on K scenario processes stepped in "
+        "parallel, under VecNormalize where the preset says so (saved as OUT/vecnormalize.pkl), logs to "
         "TensorBoard (OUT/tensorboard), saves checkpoints (OUT/checkpoints) and the agent (OUT/agent.zip), "
         "traces every training environment (OUT/train/env-<i>), then evaluates the agent and the environment's "
         "baselines on held-out seeds (OUT/eval/<policy>, OUT/summary.json) and prints means with 95 % intervals.",
