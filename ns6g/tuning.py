@@ -108,9 +108,15 @@ def tune(config: TuneConfig, progress: bool = True) -> dict[str, Any]:
             return not self.pruned
 
     def objective(trial: Any) -> float:
+        try:
+            return run_trial(trial)
+        except ValueError as exc:  # kept with the trial (Optuna would only log it) and shown at the end
+            trial.set_user_attr("error", (str(exc).splitlines() or [type(exc).__name__])[0][:300])
+            raise
+
+    def run_trial(trial: Any) -> float:
         sampled = sample_ppo(trial, rollouts, n_envs)
-        plan = plan_training(TrainConfig(**{**base.__dict__, "algo": base_plan.algo, "n_envs": n_envs,
-                                            "algo_kwargs": sampled}))
+        plan = plan_training(replace(base, algo=base_plan.algo, n_envs=n_envs, algo_kwargs=sampled))
         torch.manual_seed(config.seed)
         venv = make_training_env(plan, config.seed, dict(config.env_kwargs))
         try:
@@ -124,22 +130,22 @@ def tune(config: TuneConfig, progress: bool = True) -> dict[str, Any]:
         finally:
             venv.close()
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is counted and its error kept instead
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
     # A trial whose sampled arguments diverge (NaN in the policy: ValueError) fails alone and is counted.
     study.optimize(objective, n_trials=config.trials, catch=(ValueError,), show_progress_bar=progress)
     states = [t.state for t in study.trials]
-    counts = {name.lower(): states.count(state) for name, state in
-              (("complete", optuna.trial.TrialState.COMPLETE), ("pruned", optuna.trial.TrialState.PRUNED),
-               ("failed", optuna.trial.TrialState.FAIL))}
+    TrialState = optuna.trial.TrialState
+    counts = {"complete": states.count(TrialState.COMPLETE), "pruned": states.count(TrialState.PRUNED),
+              "failed": states.count(TrialState.FAIL)}
     if counts["complete"] == 0:
-        reasons = {t.system_attrs.get("fail_reason", "") for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
+        reasons = {t.user_attrs.get("error", "") for t in study.trials if t.state == TrialState.FAIL}
         raise TrainingError(f"no trial of {config.trials} completed ({counts['pruned']} pruned, {counts['failed']} "
                             f"failed{': ' + '; '.join(sorted(r for r in reasons if r))[:500] if any(reasons) else ''})")
     best = replace(base_plan.preset.with_overrides(sample_ppo(optuna.trial.FixedTrial(study.best_params), rollouts, n_envs)),
                    n_envs=n_envs)  # n_steps is per environment: the rollout was tuned with this many
-    trials = study.trials_dataframe(attrs=("number", "value", "state", "params"))
+    trials = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs"))
     out = Path(config.out)
     settings = ", ".join(f"{k}={v!r}" for k, v in dict(config.env_kwargs).items()) or "its defaults"
     write_preset(out, best, comment=(
@@ -161,7 +167,7 @@ def format_tuning(result: Mapping[str, Any]) -> str:
 
     trials = pd.DataFrame(result["trials"])
     shown = trials[[c for c in ("number", "value", "state", "params_n_steps", "params_learning_rate",
-                                "params_one_minus_gamma", "params_net_arch") if c in trials]]
+                                "params_one_minus_gamma", "params_net_arch", "user_attrs_error") if c in trials]]
     counts = result["counts"]
     return "\n".join([
         shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"),

@@ -260,3 +260,20 @@ def test_preset_and_tune_requests_that_cannot_run_are_refused_in_one_line(argv, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle.replace("{missing}", missing) in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_tune_whose_trials_all_fail_says_why_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import ns6g.tuning
+
+    def diverging(trial, rollouts, n_envs):  # the first update turns the policy into NaN
+        trial.suggest_categorical("n_steps", rollouts)
+        return {"n_steps": 16, "batch_size": 16, "ent_coef": float("nan")}
+
+    monkeypatch.setattr(ns6g.tuning, "sample_ppo", diverging)
+    preset = tmp_path / "link.yml"
+    status = main(["tune", "ns6g/LinkControl-v0", "--trials", "2", "--timesteps", "96", "--n-envs", "1",
+                   "--eval-seeds", "1", "--env", "episode_steps=16", "--out", str(preset), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "no trial of 2 completed (0 pruned, 2 failed: " in err, err
+    assert len(err.strip().splitlines()) == 1 and "found invalid values" in err  # the NaN logits
+    assert not preset.exists()
