@@ -7,7 +7,8 @@ see docs/ran-*.md). Every ``decision_slots`` slots the agent sets each cell's al
 Observation (Dict): ``cqi`` (ues, rbgs) subband CQI 0..15 on the serving cell; ``buffer_kbytes`` (ues);
 ``throughput_mbps`` (ues) over the last decision interval; ``serving_cell`` MultiDiscrete(cells) per UE.
 Action: ``action_mode="rbg"``: MultiDiscrete of cells * rbgs entries (cell-major), value u < ues gives the
-RBG to UE u (a UE the cell does not serve leaves it unused), value ues leaves it unused; ``"share"``: Box (cells, ues) in [0, 1],
+RBG to UE u (a UE the cell does not serve leaves it unused), value ues leaves it unused; :meth:`~SpectrumAllocationEnv.action_masks`
+says which values are valid now (sb3-contrib's MaskablePPO reads it); ``"share"``: Box (cells, ues) in [0, 1],
 each cell's RBGs shared among its own UEs in proportion.
 Reward (``reward``), per decision interval; a UE's throughput is the payload bits its application
 received in the interval divided by the interval (``decision_slots`` slots):
@@ -192,6 +193,21 @@ class SpectrumAllocationEnv(ScenarioEnv):
         not applied, so a random policy stands in for it."""
         ignored = RandomPolicy(copy.deepcopy(self.action_space), seed)
         return {name: Contender(ignored, overrides) for name, overrides in self.baseline_configs().items()}
+
+    def action_masks(self) -> np.ndarray:
+        """Which values of each action entry are valid now (``action_mode="rbg"``), for sb3-contrib's
+        MaskablePPO: a flat bool array of sum(nvec) entries, cell-major as the action. Cell c's RBGs may go
+        to the UEs it serves now (``serving_cell`` of the current observation) or stay unused (value
+        ``ues``: it spares the neighbours' interference); an RBG given to another cell's UE would be wasted."""
+        if self.config.action_mode != "rbg":
+            raise ValueError("action_masks: only action_mode='rbg' has invalid actions ('share' weights every UE)")
+        ues, cells = self.config.ues, self.config.cells
+        serving = np.asarray(self.bridge.read_observation()["serving_cell"]).reshape(ues)
+        rbgs = len(self.action_space.nvec) // cells
+        per_cell = np.zeros((cells, ues + 1), dtype=bool)
+        per_cell[serving, np.arange(ues)] = True
+        per_cell[:, ues] = True
+        return np.repeat(per_cell, rbgs, axis=0).reshape(-1)
 
     def agent_split(self) -> AgentSplit:
         """One agent per UE (``ue-<u>``) for :class:`ns6g.multiagent.ParallelScenarioEnv`, in ``share`` mode.

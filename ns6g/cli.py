@@ -24,7 +24,9 @@ commands:
              the emulated cell, one report; link / ran / split: PPO on one environment against its baselines
   envs       list the registered Gymnasium environments
   fl         run a learner job (FedAvg, split learning, FSL, ...) over the co-simulated network
-  train      train a Stable-Baselines3 agent (ppo, a2c, dqn, sac) on an environment and evaluate it
+  train      train a Stable-Baselines3 agent (ppo, maskable_ppo, a2c, dqn, sac) on an environment with its
+             preset (ns6g/presets) and evaluate it
+  tune       search an environment's hyperparameters with Optuna and write a preset file
   evaluate   evaluate a saved agent against the environment's baselines on held-out seeds
   report     write an HTML report (figures and tables) of one or more run directories
   version    print the versions of ns6g, ns-3, Python, gymnasium, stable-baselines3 and torch
@@ -194,17 +196,32 @@ def parse_settings(pairs: Sequence[str], what: str) -> dict[str, object]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ns6g.training import TrainConfig, format_evaluation, train
+    from ns6g.outputs import check_run_dir
+    from ns6g.training import TrainConfig, format_evaluation, format_plan, plan_training, train
 
     config = TrainConfig(env_id=args.env_id, algo=args.algo, timesteps=args.timesteps, n_envs=args.n_envs,
                          seed=args.seed, out=args.out, eval_seeds=args.eval_seeds, checkpoints=args.checkpoints,
-                         env_kwargs=dict(args.env), algo_kwargs=dict(args.algo_arg), overwrite=args.overwrite)
-    print(f"ns6g train: {config.algo} on {config.env_id}, {config.n_envs} scenario processes, "
-          f"{config.timesteps} steps -> {config.out}")
-    summary = train(config, progress=not args.quiet)
+                         env_kwargs=dict(args.env), algo_kwargs=dict(args.algo_arg), overwrite=args.overwrite,
+                         preset=args.preset, use_preset=not args.no_preset)
+    check_run_dir(config.out, config.overwrite)  # a run in the way is refused before the environment starts
+    plan = plan_training(config)
+    print(format_plan(plan, config.out))
+    summary = train(config, progress=not args.quiet, plan=plan)
     print(format_evaluation(summary))
-    print(f"trained in {summary['train_seconds']:.0f} s; run directory {config.out} "
+    print(f"trained {summary['timesteps_run']} steps in {summary['train_seconds']:.0f} s; run directory {config.out} "
           f"(agent.zip, tensorboard/, checkpoints/, train/, eval/, summary.json)")
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from ns6g.tuning import TuneConfig, format_tuning, tune
+
+    config = TuneConfig(env_id=args.env_id, algo=args.algo, trials=args.trials, timesteps=args.timesteps,
+                        n_envs=args.n_envs, eval_seeds=args.eval_seeds, seed=args.seed, env_kwargs=dict(args.env),
+                        out=args.out)
+    print(f"ns6g tune: {config.trials} trials of {config.timesteps} steps on {config.env_id} -> {config.out}")
+    result = tune(config, progress=not args.quiet)
+    print(format_tuning(result))
     return 0
 
 
@@ -222,8 +239,10 @@ def _cmd_fl(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ns6g.training import eval_seeds, evaluate_agent, format_evaluation
 
-    summary = evaluate_agent(args.agent, env_id=args.env_id, env_kwargs=dict(args.env) if args.env else None,
+    summary = evaluate_agent(args.agent, env_id=args.env_id, env_kwargs=dict(args.env),
                              seeds=eval_seeds(args.seed, args.seeds), out=args.out, progress=not args.quiet)
+    changed = ", ".join(f"{k}={v!r}" for k, v in summary["overrides"].items())
+    print(f"settings: {'the training ones' if not changed else 'the training ones with ' + changed}")
     print(format_evaluation(summary))
     if args.json:
         print(json.dumps(summary, default=str))
@@ -344,16 +363,26 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train an agent on a scenario, with checkpoints, TensorBoard and an evaluation against baselines",
-        description="Trains a Stable-Baselines3 agent on K scenario processes stepped in parallel, logs to "
+        description="Trains a Stable-Baselines3 agent with the environment's preset (ns6g/presets/ppo.yml, rl-zoo3's "
+        "format; printed at start, with the steps it will run: whole rollouts) on K scenario processes stepped in "
+        "parallel, under VecNormalize where the preset says so (saved as OUT/vecnormalize.pkl), logs to "
         "TensorBoard (OUT/tensorboard), saves checkpoints (OUT/checkpoints) and the agent (OUT/agent.zip), "
         "traces every training environment (OUT/train/env-<i>), then evaluates the agent and the environment's "
         "baselines on held-out seeds (OUT/eval/<policy>, OUT/summary.json) and prints means with 95 % intervals.",
     )
     p.add_argument("env_id", help="environment id, e.g. ns6g/LinkControl-v0 (`ns6g envs` lists them)")
-    p.add_argument("--algo", default="ppo", help="ppo (default), a2c, dqn (Discrete actions) or sac (Box actions)")
-    p.add_argument("--timesteps", type=positive_int, default=10_000,
-                   help="training steps over all envs (default 10000)")
-    p.add_argument("--n-envs", type=positive_int, default=4, help="parallel scenario processes (default 4)")
+    p.add_argument("--algo", default=None,
+                   help="ppo, maskable_ppo (sb3-contrib; Discrete/MultiDiscrete actions of an env with action_masks(): "
+                        "the default there), a2c, dqn (Discrete actions) or sac (Box actions); default ppo")
+    p.add_argument("--timesteps", type=positive_int, default=None,
+                   help="training steps over all envs (default: the preset's n_timesteps, else 10000); on-policy "
+                        "algorithms run whole rollouts, so this is rounded up to one (said at start, recorded)")
+    p.add_argument("--n-envs", type=positive_int, default=None,
+                   help="parallel scenario processes (default: the preset's n_envs, else 4)")
+    p.add_argument("--preset", type=Path, default=None,
+                   help="a preset file in rl-zoo3's format (written by ns6g tune) instead of the shipped one")
+    p.add_argument("--no-preset", action="store_true",
+                   help="no preset: Stable-Baselines3's default arguments, no normalisation")
     p.add_argument("--seed", type=seed, default=0, help="seed of training and of the evaluation seeds (default 0)")
     p.add_argument("--out", type=output_dir, default=Path("runs/train"),
                    help="run directory to create (default runs/train)")
@@ -366,7 +395,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", type=setting, default=[], metavar="KEY=VALUE",
                    help="environment setting (repeatable), e.g. --env ues=8 --env scenario=UMa")
     p.add_argument("--algo-arg", action="append", type=setting, default=[], metavar="KEY=VALUE",
-                   help="algorithm argument (repeatable), e.g. --algo-arg learning_rate=1e-3 --algo-arg n_steps=256")
+                   help="algorithm argument overriding the preset's (repeatable), e.g. --algo-arg learning_rate=1e-3 "
+                        "--algo-arg n_steps=256 --algo-arg normalize=false")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
 
@@ -395,11 +425,35 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_fl)
 
+    p = sub.add_parser(
+        "tune",
+        help="search hyperparameters with Optuna and write a preset file (rl-zoo3 format) for ns6g train --preset",
+        description="Runs --trials Optuna trials (TPE sampler, median pruner on a mid-training evaluation); each "
+        "trains the algorithm for --timesteps steps with sampled arguments (rl-zoo3's PPO ranges) on top of the "
+        "environment's preset and scores the mean return over --eval-seeds tuning seeds (20000 + ..., apart from "
+        "training and evaluation seeds). Writes the best trial as a preset file (--out) and prints the trials.",
+    )
+    p.add_argument("env_id", help="environment id (`ns6g envs` lists them)")
+    p.add_argument("--algo", default=None, help="ppo or maskable_ppo (default: as ns6g train)")
+    p.add_argument("--trials", type=positive_int, default=10, help="trial budget (default 10)")
+    p.add_argument("--timesteps", type=positive_int, default=5_000, help="training steps per trial (default 5000)")
+    p.add_argument("--n-envs", type=positive_int, default=None, help="scenario processes (default: the preset's)")
+    p.add_argument("--eval-seeds", type=positive_int, default=3, help="episodes scoring a trial (default 3)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the sampler and of every trial (default 0)")
+    p.add_argument("--env", action="append", type=setting, default=[], metavar="KEY=VALUE",
+                   help="environment setting (repeatable), as for ns6g train")
+    p.add_argument("--out", type=output_file, default=Path("preset.yml"),
+                   help="preset file to write (default preset.yml)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_tune)
+
     p = sub.add_parser("evaluate", help="evaluate a saved agent against the environment's baselines")
     p.add_argument("agent", type=Path, help="agent.zip written by `ns6g train` (or its run directory)")
     p.add_argument("env_id", nargs="?", default=None, help="environment id (default: the one it was trained on)")
     p.add_argument("--env", action="append", type=setting, default=[], metavar="KEY=VALUE",
-                   help="environment settings replacing the training ones (repeatable)")
+                   help="one environment setting overriding the training one (repeatable), e.g. "
+                        "--env mobility=random_walk; settings that change the observation or action shape "
+                        "(ues, cells, ...) are refused")
     p.add_argument("--seeds", type=positive_int, default=5, help="evaluation episodes per policy (default 5)")
     p.add_argument("--seed", type=seed, default=0, help="first evaluation seed is 10000 + SEED (default 0)")
     p.add_argument("--out", type=output_dir, default=None, help="write traced evaluation runs to OUT/eval/<policy>")

@@ -1,11 +1,13 @@
 """Baseline policies and episode evaluation shared by the demo, benchmarks and training harness.
 
-A policy is any callable ``policy(observation) -> action``; :func:`evaluate` runs it for one episode per
-seed and returns one row per episode.
+A policy is any callable ``policy(observation) -> action`` (one that needs to see its environment, such as
+an agent reading action masks, also has ``bind(env)`` returning the callable); :func:`evaluate` runs it for
+one episode per seed and returns one row per episode.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,13 +41,30 @@ class RandomPolicy:
 
 
 class SB3Policy:
-    """A trained Stable-Baselines3 model acting deterministically."""
+    """A trained Stable-Baselines3 model acting deterministically.
 
-    def __init__(self, model: Any) -> None:
-        self.model = model
+    ``normalizer``: the VecNormalize the model was trained under; it sees observations normalised with its
+    statistics. A model that masks actions (sb3-contrib's MaskablePPO) acts within its environment's
+    ``action_masks()``: :func:`evaluate` gives it the environment through :meth:`bind`.
+    """
+
+    def __init__(self, model: Any, normalizer: Any = None, env: gym.Env | None = None) -> None:
+        self.model, self.normalizer, self.env = model, normalizer, env
+        self.masked = "action_masks" in inspect.signature(model.predict).parameters
+
+    def bind(self, env: gym.Env) -> SB3Policy:
+        """This policy acting in ``env`` (whose ``action_masks()`` a masking model reads)."""
+        return SB3Policy(self.model, self.normalizer, env)
 
     def __call__(self, observation: Any) -> Any:
-        action, _ = self.model.predict(observation, deterministic=True)
+        if self.normalizer is not None:
+            observation = self.normalizer.normalize_obs(observation)
+        if not self.masked:
+            action, _ = self.model.predict(observation, deterministic=True)
+            return action
+        if self.env is None:
+            raise RuntimeError("a masking agent acts within its environment's action_masks(): bind() it first")
+        action, _ = self.model.predict(observation, deterministic=True, action_masks=self.env.unwrapped.action_masks())
         return action
 
 
@@ -70,6 +89,7 @@ def evaluate(env: gym.Env, policies: Mapping[str, Policy], seeds: Iterable[int])
     """
     rows = []
     for name, policy in policies.items():
+        policy = policy.bind(env) if hasattr(policy, "bind") else policy  # e.g. an agent that reads action masks
         for seed in seeds:
             observation, _ = env.reset(seed=seed)
             total, steps, infos = 0.0, 0, []

@@ -1,11 +1,14 @@
 """``ns6g train`` and ``ns6g evaluate``: Stable-Baselines3 agents on ns6g scenarios.
 
-``train`` runs ``n_envs`` scenario processes in parallel (:class:`ns6g.vec_env.BridgeVecEnv`), logs to
+``train`` resolves the job against the environment's preset (:mod:`ns6g.presets`, :func:`plan_training`),
+runs ``n_envs`` scenario processes in parallel (:class:`ns6g.vec_env.BridgeVecEnv`, under VecNormalize when
+the preset normalises; MaskablePPO reads the environment's ``action_masks()``), logs to
 TensorBoard, saves checkpoints, and then evaluates the agent against the environment's baselines on
 held-out seeds. The output folder is a run directory (kind ``train``; see docs/training.md)::
 
     OUT/manifest.json, events/          the job (phases in ``events``; the summary in the manifest)
     OUT/agent.zip, OUT/agent.json       the agent and what it was trained on (read by ``evaluate``)
+    OUT/vecnormalize.pkl                VecNormalize's statistics (when the preset normalises)
     OUT/checkpoints/agent_<steps>_steps.zip
     OUT/tensorboard/<ALGO>_1/           TensorBoard event files
     OUT/train/env-<i>/                  the traced run of training environment i (its learning curve)
@@ -16,30 +19,34 @@ held-out seeds. The output folder is a run directory (kind ``train``; see docs/t
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium as gym
 import pandas as pd
 
-Algorithm = Literal["ppo", "a2c", "dqn", "sac"]
-ALGORITHMS: dict[str, str] = {"ppo": "PPO", "a2c": "A2C", "dqn": "DQN", "sac": "SAC"}
-# Action spaces each algorithm can act in (Stable-Baselines3's support table).
+Algorithm = Literal["ppo", "maskable_ppo", "a2c", "dqn", "sac"]
+ALGORITHMS: dict[str, str] = {"ppo": "PPO", "maskable_ppo": "MaskablePPO", "a2c": "A2C", "dqn": "DQN", "sac": "SAC"}
+_MODULES = {"maskable_ppo": "sb3_contrib"}  # the others are Stable-Baselines3's
+_DISCRETE = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+# Action spaces each algorithm can act in (Stable-Baselines3's and sb3-contrib's support tables).
 _SUPPORTED: dict[str, tuple[type[gym.Space], ...]] = {
-    "ppo": (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary),
-    "a2c": (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary),
+    "ppo": (gym.spaces.Box, *_DISCRETE),
+    "maskable_ppo": _DISCRETE,
+    "a2c": (gym.spaces.Box, *_DISCRETE),
     "dqn": (gym.spaces.Discrete,),
     "sac": (gym.spaces.Box,),
 }
 AGENT_FILE = "agent.zip"
 AGENT_INFO = "agent.json"
+NORMALIZER_FILE = "vecnormalize.pkl"  # VecNormalize's statistics, beside the agent (rl-zoo3's name)
 EVAL_SEED_BASE = 10_000  # evaluation seeds start far from the training seeds (SB3 seeds env i with seed + i)
+DEFAULT_TIMESTEPS, DEFAULT_N_ENVS = 10_000, 4  # without a preset that sets them
 
 
 class TrainingError(ValueError):
@@ -55,12 +62,24 @@ def check_counts(config: Any, **lowest: int) -> None:
             raise TrainingError(f"{name} must be >= {low} (a whole number; got {value!r})")
 
 
+def masks_actions(env: gym.Env) -> bool:
+    """Whether ``env`` says which actions are valid (``action_masks()``, as sb3-contrib's MaskablePPO reads)
+    in a space masks apply to."""
+    return callable(getattr(env.unwrapped, "action_masks", None)) and isinstance(env.action_space, _DISCRETE)
+
+
+def default_algorithm(env: gym.Env) -> str:
+    """``maskable_ppo`` for an environment that masks its actions, else ``ppo``."""
+    return "maskable_ppo" if masks_actions(env) else "ppo"
+
+
 def check_algorithm(algo: str, action_space: gym.Space) -> None:
     """Raise :class:`TrainingError` unless ``algo`` is known and can act in ``action_space``."""
     if algo not in ALGORITHMS:
         raise TrainingError(f"unknown algorithm {algo!r}: choose one of {', '.join(ALGORITHMS)}")
     if not isinstance(action_space, _SUPPORTED[algo]):
-        fits = [name for name, spaces in _SUPPORTED.items() if isinstance(action_space, spaces)]
+        # maskable_ppo is not suggested: it fits only environments that mask their actions (then the default)
+        fits = [name for name, spaces in _SUPPORTED.items() if isinstance(action_space, spaces) and name != "maskable_ppo"]
         raise TrainingError(
             f"{algo} cannot act in the action space {action_space} "
             f"(it takes {', '.join(s.__name__ for s in _SUPPORTED[algo])}); use {' or '.join(fits) or 'another env'}")
@@ -72,19 +91,25 @@ def policy_name(observation_space: gym.Space) -> str:
 
 
 def _algorithm_class(algo: str):
-    import stable_baselines3
+    import importlib
 
-    return getattr(stable_baselines3, ALGORITHMS[algo])
+    return getattr(importlib.import_module(_MODULES.get(algo, "stable_baselines3")), ALGORITHMS[algo])
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training job. ``env_kwargs`` configure the environment (validated by its config class)."""
+    """One training job. ``env_kwargs`` configure the environment (validated by its config class).
+
+    ``algo``, ``timesteps`` and ``n_envs`` left as None come from the preset (:mod:`ns6g.presets`): the
+    algorithm is ``maskable_ppo`` for an environment that masks its actions, else ``ppo``. ``algo_kwargs``
+    override the preset's settings (``normalize`` too); ``preset`` is a preset file to use instead of the
+    shipped one (``ns6g tune`` writes one); ``use_preset=False`` trains with Stable-Baselines3's defaults.
+    """
 
     env_id: str
-    algo: Algorithm = "ppo"
-    timesteps: int = 10_000
-    n_envs: int = 4
+    algo: Algorithm | None = None
+    timesteps: int | None = None
+    n_envs: int | None = None
     seed: int = 0
     out: Path = Path("runs/train")
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -93,11 +118,16 @@ class TrainConfig:
     checkpoints: int = 5  # agents saved during training, evenly spaced
     trace_detail: str = "summary"  # of the training environments' run directories
     overwrite: bool = False  # replace a run already in ``out`` (else it is refused)
+    preset: Path | None = None
+    use_preset: bool = True
 
     def __post_init__(self) -> None:
-        check_counts(self, timesteps=1, n_envs=1, eval_seeds=1, checkpoints=0, seed=0)
-        if self.algo not in ALGORITHMS:
+        given = {"timesteps": 1, "n_envs": 1, "eval_seeds": 1, "checkpoints": 0, "seed": 0}
+        check_counts(self, **{name: low for name, low in given.items() if getattr(self, name) is not None})
+        if self.algo is not None and self.algo not in ALGORITHMS:
             raise TrainingError(f"unknown algorithm {self.algo!r}: choose one of {', '.join(ALGORITHMS)}")
+        if self.preset is not None and not self.use_preset:
+            raise TrainingError("a preset file and no preset: give one or the other")
 
 
 # Arguments ``train`` passes itself; an algorithm argument may not set them.
@@ -122,12 +152,14 @@ class _SpacesOnly(gym.Env):
 
 
 def check_algo_kwargs(algo: str, algo_kwargs: Mapping[str, Any], observation_space: gym.Space,
-                      action_space: gym.Space, n_envs: int) -> None:
-    """Raise :class:`TrainingError` unless the algorithm accepts ``algo_kwargs`` with ``n_envs`` environments.
+                      action_space: gym.Space, n_envs: int, given: Sequence[str] = (), preset: str = "") -> Any:
+    """Raise :class:`TrainingError` unless the algorithm accepts ``algo_kwargs`` with ``n_envs`` environments;
+    return the algorithm so constructed (on stand-ins: it cannot learn).
 
     Checked by constructing the algorithm once on stand-ins that carry only the spaces, so that a bad
     value is refused before any scenario starts or file is written (Stable-Baselines3 checks its
-    arguments with assertions, e.g. ``n_steps * n_envs > 1``)."""
+    arguments with assertions, e.g. ``n_steps * n_envs > 1``). A refusal names the ``given`` arguments (the
+    caller's; all if none) and the ``preset`` the others come from."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     cls = _algorithm_class(algo)
@@ -147,10 +179,12 @@ def check_algo_kwargs(algo: str, algo_kwargs: Mapping[str, Any], observation_spa
                 raise TrainingError(f"{cls.__name__} argument {key} must be a number {bounds} (got {value!r})")
     stand_in = DummyVecEnv([lambda: _SpacesOnly(observation_space, action_space)] * n_envs)
     try:
-        cls(policy_name(observation_space), stand_in, device="cpu", **dict(algo_kwargs))
+        return cls(policy_name(observation_space), stand_in, device="cpu", **dict(algo_kwargs))
     except (AssertionError, TypeError, ValueError) as exc:
-        settings = ", ".join(f"{k}={v!r}" for k, v in algo_kwargs.items())
-        raise TrainingError(f"{cls.__name__} refuses the arguments {settings}: {exc}") from None
+        shown = [k for k in algo_kwargs if k in given] or list(algo_kwargs)
+        settings = ", ".join(f"{k}={algo_kwargs[k]!r}" for k in shown)
+        rest = f" (the others from the preset {preset})" if preset and len(shown) < len(algo_kwargs) else ""
+        raise TrainingError(f"{cls.__name__} refuses the arguments {settings}{rest}: {exc}") from None
 
 
 def eval_seeds(seed: int, count: int) -> list[int]:
@@ -158,78 +192,186 @@ def eval_seeds(seed: int, count: int) -> list[int]:
     return list(range(EVAL_SEED_BASE + seed, EVAL_SEED_BASE + seed + count))
 
 
-def train(config: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train, save and evaluate an agent; return the summary (also in ``OUT/summary.json``)."""
-    import torch
-    from stable_baselines3.common.callbacks import CheckpointCallback
-    from stable_baselines3.common.env_util import make_vec_env
+def rollout_steps(model: Any, n_envs: int) -> int:
+    """Steps ``model.learn`` takes at a time: an on-policy algorithm learns from whole rollouts of ``n_steps``
+    per environment, an off-policy one collects ``train_freq`` steps per environment between updates."""
+    if hasattr(model, "n_steps"):
+        return model.n_steps * n_envs
+    freq = model.train_freq
+    return (freq.frequency if freq.unit.value == "step" else 1) * n_envs
 
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """What a :class:`TrainConfig` resolves to once its preset and environment are known."""
+
+    env_id: str
+    algo: str
+    preset: Any  # ns6g.presets.Preset, with the config's algo_kwargs applied
+    n_envs: int
+    timesteps: int  # as asked (or the preset's)
+    timesteps_planned: int  # what learn() will run: whole rollouts
+    rollout: int  # steps per rollout (all environments)
+    policy: str
+    normalize: dict[str, Any] | None  # VecNormalize's arguments, None for none
+
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        from ns6g.presets import model_kwargs
+
+        return model_kwargs(self.preset.algo_kwargs)
+
+
+def normalize_kwargs(normalize: Mapping[str, Any], observation_space: gym.Space, gamma: float) -> dict[str, Any]:
+    """VecNormalize's arguments for a preset's ``normalize`` settings: observations are normalised where they
+    are Box (the Box entries of a Dict), rewards with the algorithm's discount (as rl-zoo3 does)."""
+    kwargs = {"gamma": gamma, **normalize}
+    if isinstance(observation_space, gym.spaces.Dict):
+        boxes = [k for k, space in observation_space.spaces.items() if isinstance(space, gym.spaces.Box)]
+        kwargs.setdefault("norm_obs_keys", boxes)
+        if not boxes:
+            kwargs["norm_obs"] = False
+    elif not isinstance(observation_space, gym.spaces.Box):
+        kwargs["norm_obs"] = False
+    return kwargs
+
+
+def plan_training(config: TrainConfig) -> TrainPlan:
+    """Resolve ``config`` against the environment and its preset; raise :class:`TrainingError` (or
+    ``ns6g.presets.PresetError``, a ValueError naming the file) for anything that cannot run, before any file
+    is written."""
     import ns6g.envs  # noqa: F401  (registers the ids)
     from ns6g.evaluation import make_env
-    from ns6g.outputs import check_run_dir, claim_run_dir
-    from ns6g.runs import RunWriter
-    from ns6g.vec_env import BridgeVecEnv
+    from ns6g.presets import Preset, load_preset, model_kwargs
 
-    # Everything is checked before a file is written: the output folder, the environment and its settings,
-    # the algorithm and its arguments.
-    out = check_run_dir(config.out, config.overwrite)
-    env_kwargs = dict(config.env_kwargs)
     if config.env_id not in gym.registry:
         raise TrainingError(f"unknown environment {config.env_id!r}: `ns6g envs` lists them")
-    probe = make_env(config.env_id, **env_kwargs)  # validates env_kwargs
+    probe = make_env(config.env_id, **dict(config.env_kwargs))  # validates env_kwargs
     try:
-        check_algorithm(config.algo, probe.action_space)
-        policy = policy_name(probe.observation_space)
-        check_algo_kwargs(config.algo, config.algo_kwargs, probe.observation_space, probe.action_space,
-                          config.n_envs)
+        algo = config.algo or default_algorithm(probe)
+        check_algorithm(algo, probe.action_space)
+        if algo == "maskable_ppo" and not masks_actions(probe):
+            raise TrainingError(f"maskable_ppo needs an environment that masks its actions (action_masks()); "
+                                f"{config.env_id} does not: use ppo")
+        observation_space, action_space = probe.observation_space, probe.action_space
     finally:
         probe.close()
+    preset = load_preset(algo, config.env_id, config.preset) if config.use_preset else Preset(algo, config.env_id, "off")
+    preset = preset.with_overrides(config.algo_kwargs)
+    n_envs = config.n_envs or preset.n_envs or DEFAULT_N_ENVS
+    timesteps = config.timesteps or preset.n_timesteps or DEFAULT_TIMESTEPS
+    stand_in = check_algo_kwargs(algo, model_kwargs(preset.algo_kwargs), observation_space, action_space, n_envs,
+                                 given=list(config.algo_kwargs), preset=preset.source)
+    rollout = rollout_steps(stand_in, n_envs)
+    normalize = None if preset.normalize is None else normalize_kwargs(preset.normalize, observation_space,
+                                                                       stand_in.gamma)
+    return TrainPlan(config.env_id, algo, preset, n_envs, timesteps, math.ceil(timesteps / rollout) * rollout,
+                     rollout, policy_name(observation_space), normalize)
+
+
+def format_plan(plan: TrainPlan, out: Path) -> str:
+    """What ``ns6g train`` prints before it starts: algorithm, preset, and the steps it will run and why."""
+    from ns6g.presets import describe
+
+    lines = [f"ns6g train: {plan.algo} on {plan.env_id}, {plan.n_envs} scenario processes, "
+             f"{plan.timesteps_planned} steps -> {out}", describe(plan.preset)]
+    if plan.timesteps_planned != plan.timesteps:
+        lines.append(f"{plan.timesteps} steps asked, {plan.timesteps_planned} run: {ALGORITHMS[plan.algo]} learns "
+                     f"from whole rollouts of {plan.rollout} steps ({plan.rollout // plan.n_envs} per environment x "
+                     f"{plan.n_envs} environments)")
+    return "\n".join(lines)
+
+
+def make_training_env(plan: TrainPlan, seed: int, env_kwargs: Mapping[str, Any],
+                      run_dirs: Sequence[Path] | None = None, trace_detail: str = "summary"):
+    """The vector of ``plan.n_envs`` scenario environments an agent learns in (``BridgeVecEnv``; env i seeded
+    ``seed + i``, tracing to ``run_dirs[i]`` if given), under VecNormalize when the plan normalises."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from ns6g.evaluation import make_env
+    from ns6g.vec_env import BridgeVecEnv
+
+    counter = iter(range(plan.n_envs))
+
+    def make(**_: Any):
+        traced = {} if run_dirs is None else {"run_dir": run_dirs[next(counter)], "trace_detail": trace_detail}
+        return make_env(plan.env_id, **env_kwargs, **traced)
+
+    venv = make_vec_env(make, n_envs=plan.n_envs, seed=seed, vec_env_cls=BridgeVecEnv)
+    if plan.normalize is None:
+        return venv
+    try:
+        return VecNormalize(venv, **plan.normalize)
+    except BaseException:
+        venv.close()
+        raise
+
+
+def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = None) -> dict[str, Any]:
+    """Train, save and evaluate an agent; return the summary (also in ``OUT/summary.json``). ``plan`` is
+    :func:`plan_training` of ``config`` when the caller has it already."""
+    import torch
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    from ns6g.outputs import check_run_dir, claim_run_dir
+    from ns6g.runs import RunWriter
+
+    # Everything is checked before a file is written: the output folder, the environment and its settings,
+    # the algorithm, its preset and its arguments.
+    out = check_run_dir(config.out, config.overwrite)
+    plan = plan or plan_training(config)
+    env_kwargs = dict(config.env_kwargs)
 
     torch.manual_seed(config.seed)
     torch.set_num_threads(1)  # the scenario processes want the other cores
-    manifest = {**asdict(config), "out": str(config.out), "env_kwargs": env_kwargs,
-                "algo_kwargs": dict(config.algo_kwargs)}
+    trained_on = {"algo": plan.algo, "env_id": plan.env_id, "env_kwargs": env_kwargs, "seed": config.seed,
+                  "n_envs": plan.n_envs, "timesteps": plan.timesteps, "preset_source": plan.preset.source,
+                  "preset": plan.preset.entry(), "normalize": plan.normalize}
+    manifest = {**trained_on, "out": str(config.out), "timesteps_planned": plan.timesteps_planned,
+                "rollout_steps": plan.rollout, "eval_seeds": config.eval_seeds, "checkpoints": config.checkpoints,
+                "trace_detail": config.trace_detail, "overwrite": config.overwrite}
     claim = claim_run_dir(out, config.overwrite)
     model = None
     try:
         with RunWriter(out, kind="train", config=manifest, seeds=[config.seed]) as run:
             run.append("events", {"kind": "train-start", "wall_time_s": run.wall_time_s,
-                                  "detail": f"{config.algo}, {config.n_envs} envs, {config.timesteps} steps"})
-            counter = iter(range(config.n_envs))
-
-            def make(**_: Any):
-                # Each training environment writes its own traced run: its learning curve.
-                return make_env(config.env_id, **env_kwargs, run_dir=out / "train" / f"env-{next(counter)}",
-                                trace_detail=config.trace_detail)
-
-            venv = make_vec_env(make, n_envs=config.n_envs, seed=config.seed, vec_env_cls=BridgeVecEnv)
+                                  "detail": f"{plan.algo}, {plan.n_envs} envs, {plan.timesteps_planned} steps "
+                                            f"({plan.timesteps} asked; rollouts of {plan.rollout})"})
+            # Each training environment writes its own traced run: its learning curve.
+            venv = make_training_env(plan, config.seed, env_kwargs,
+                                     [out / "train" / f"env-{i}" for i in range(plan.n_envs)], config.trace_detail)
             try:
-                model = _algorithm_class(config.algo)(
-                    policy, venv, seed=config.seed, device="auto", verbose=0,
-                    tensorboard_log=str(out / "tensorboard"), **dict(config.algo_kwargs))
+                model = _algorithm_class(plan.algo)(
+                    plan.policy, venv, seed=config.seed, device="auto", verbose=0,
+                    tensorboard_log=str(out / "tensorboard"), **plan.model_kwargs)
                 callbacks = []
                 if config.checkpoints:
-                    every = max(1, config.timesteps // (config.checkpoints * config.n_envs))
-                    callbacks.append(CheckpointCallback(every, str(out / "checkpoints"), name_prefix="agent"))
-                model.learn(total_timesteps=config.timesteps, callback=callbacks, progress_bar=progress,
-                            tb_log_name=ALGORITHMS[config.algo])
+                    every = max(1, plan.timesteps_planned // (config.checkpoints * plan.n_envs))
+                    callbacks.append(CheckpointCallback(every, str(out / "checkpoints"), name_prefix="agent",
+                                                        save_vecnormalize=True))
+                model.learn(total_timesteps=plan.timesteps, callback=callbacks, progress_bar=progress,
+                            tb_log_name=ALGORITHMS[plan.algo])
+                if plan.normalize is not None:
+                    venv.save(str(out / NORMALIZER_FILE))
             finally:
                 venv.close()
             train_s = run.wall_time_s
             model.save(out / AGENT_FILE)
-            (out / AGENT_INFO).write_text(json.dumps(
-                {"algo": config.algo, "env_id": config.env_id, "env_kwargs": env_kwargs, "seed": config.seed,
-                 "timesteps": config.timesteps}, indent=2, default=str))
+            (out / AGENT_INFO).write_text(json.dumps({**trained_on, "timesteps_run": model.num_timesteps},
+                                                     indent=2, default=str))
             run.append("events", {"kind": "train-end", "wall_time_s": train_s,
-                                  "detail": f"agent saved to {AGENT_FILE}"})
+                                  "detail": f"{model.num_timesteps} steps; agent saved to {AGENT_FILE}"})
 
             summary = evaluate_agent(out / AGENT_FILE, seeds=eval_seeds(config.seed, config.eval_seeds), out=out,
                                      progress=progress, model=model)
             summary["train_seconds"] = train_s
+            summary["timesteps"] = plan.timesteps
+            summary["timesteps_run"] = model.num_timesteps
             (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
             run.append("events", {"kind": "eval-end", "wall_time_s": run.wall_time_s,
                                   "detail": f"{len(summary['table'])} contenders x {config.eval_seeds} seeds"})
-            run.set(train_seconds=train_s, mean_return=summary["mean_return"])
+            run.set(train_seconds=train_s, mean_return=summary["mean_return"], timesteps_run=model.num_timesteps)
     except BaseException:
         if model is None or model.num_timesteps == 0:
             claim.release()  # nothing was trained: leave nothing that blocks the same command again
@@ -272,6 +414,68 @@ def agent_info(path: str | Path) -> dict[str, Any]:
     return info
 
 
+def load_normalizer(path: str | Path):
+    """The VecNormalize statistics the agent at ``path`` was trained under (``vecnormalize.pkl`` beside it,
+    frozen: evaluation does not update them), or None for an agent trained without normalisation."""
+    import pickle
+
+    file = _agent_file(path)
+    if agent_info(file).get("normalize") is None:
+        return None
+    stats = file.parent / NORMALIZER_FILE
+    if not stats.is_file():
+        raise TrainingError(f"no {NORMALIZER_FILE} beside the agent {file}: it was trained on normalised "
+                            "observations and cannot act without their statistics")
+    with open(stats, "rb") as handle:
+        normalizer = pickle.load(handle)  # VecNormalize pickles itself without its environments
+    normalizer.training = False
+    normalizer.norm_reward = False
+    return normalizer
+
+
+def _shapes(space: gym.Space) -> Any:
+    """What an agent's network is built for: the shape of a Box, the sizes of a discrete space, per Dict key."""
+    if isinstance(space, gym.spaces.Dict):
+        return {key: _shapes(sub) for key, sub in space.spaces.items()}
+    if isinstance(space, gym.spaces.Discrete):
+        return ("Discrete", int(space.n))
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return ("MultiDiscrete", tuple(int(n) for n in space.nvec.ravel()), space.nvec.shape)
+    return (type(space).__name__, tuple(space.shape))
+
+
+def _spaces_of(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    from ns6g.evaluation import make_env
+
+    probe = make_env(env_id, **env_kwargs)
+    try:
+        return _shapes(probe.observation_space), _shapes(probe.action_space)
+    finally:
+        probe.close()
+
+
+def check_fits_agent(model: Any, env_id: str, base: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Raise :class:`TrainingError` unless the agent can act in ``env_id`` configured with ``base`` and then
+    ``overrides``: its observation and action spaces must keep the shapes the agent was built for. The
+    message names the overrides that change them (``ues``, ``cells``, ...)."""
+    trained = (_shapes(model.observation_space), _shapes(model.action_space))
+    if _spaces_of(env_id, {**base, **overrides}) == trained:
+        return
+    culprits = []
+    for key in overrides:
+        try:
+            if _spaces_of(env_id, {**base, key: overrides[key]}) != trained:
+                culprits.append(key)
+        except ValueError:
+            pass  # valid only with the other overrides (gnb_positions with cells): named with them below
+    named = ", ".join(f"{key}={overrides[key]!r}" for key in (culprits or overrides))
+    if not named:
+        raise TrainingError(f"the agent cannot act in {env_id}: its observation or action space differs from "
+                            "the one the agent was trained in")
+    raise TrainingError(f"--env {named} changes the shape of the observation or action space the agent was trained "
+                        f"on: a trained agent cannot act there (train one on that setting)")
+
+
 def evaluate_agent(
     agent: str | Path,
     env_id: str | None = None,
@@ -283,19 +487,29 @@ def evaluate_agent(
 ) -> dict[str, Any]:
     """Evaluate a saved agent and the environment's baselines on ``seeds``.
 
-    ``env_id`` and ``env_kwargs`` default to what the agent was trained on. With ``out``, writes the
-    evaluation runs (``out/eval/<policy>``) and ``out/episodes.csv``. Returns a summary: ``env_id``,
-    ``seeds``, ``mean_return`` per policy, and ``table`` (per policy: mean and 95 % interval half-width
-    ``<column>_ci`` of the return and of every numeric info entry).
+    ``env_id`` defaults to the environment the agent was trained on, and ``env_kwargs`` override its
+    training settings one by one (on another environment id they override that environment's defaults).
+    Settings that change the shape of the observation or action space are refused
+    (:func:`check_fits_agent`). The agent sees observations normalised as in training
+    (:func:`load_normalizer`) and, if it masks actions, acts within the environment's ``action_masks()``.
+    With ``out``, writes the evaluation runs (``out/eval/<policy>``) and ``out/episodes.csv``. Returns a
+    summary: ``env_id``, ``env_kwargs`` (all settings used), ``overrides``, ``seeds``, ``mean_return`` per
+    policy, and ``table`` (per policy: mean and 95 % interval half-width ``<column>_ci`` of the return and of
+    every numeric info entry).
     """
     from ns6g.evaluation import baselines, comparison_figure, confidence_table, evaluate_contenders
     from ns6g.policies import Contender, SB3Policy
 
     info = agent_info(agent)
+    same_env = env_id is None or env_id == info["env_id"]
     env_id = env_id or info["env_id"]
-    env_kwargs = dict(info.get("env_kwargs", {}) if env_kwargs is None else env_kwargs)
+    base = dict(info.get("env_kwargs", {})) if same_env else {}
+    overrides = dict(env_kwargs or {})
     model = model if model is not None else load_agent(agent)
-    contenders = {"agent": Contender(SB3Policy(model)), **baselines(env_id, env_kwargs, seed=min(seeds))}
+    check_fits_agent(model, env_id, base, overrides)
+    env_kwargs = {**base, **overrides}
+    contenders = {"agent": Contender(SB3Policy(model, load_normalizer(agent))),
+                  **baselines(env_id, env_kwargs, seed=min(seeds))}
     episodes = evaluate_contenders(env_id, env_kwargs, contenders, list(seeds), out=out, progress=progress)
     table = confidence_table(episodes)
     if out is not None:
@@ -305,6 +519,7 @@ def evaluate_agent(
     return {
         "env_id": env_id,
         "env_kwargs": env_kwargs,
+        "overrides": overrides,
         "algo": info["algo"],
         "agent": str(agent),
         "seeds": list(seeds),
