@@ -183,17 +183,18 @@ RanLink::BeginSlot(ns3::Time /* now */)
         m_previous[d] = m_current[d];
     }
     m_epoch = m_channel->GetEpoch();
-    if (m_epoch != m_lossEpoch)
-    {
-        RefreshLosses();
-    }
+    RefreshLosses();
 }
 
 void
 RanLink::RefreshLosses()
 {
     // Large-scale loss and the reference-signal beam gain change with geometry: recompute a UE's
-    // values once it has moved kLargeScaleRefreshM (and on the first call), not every update period.
+    // values once it has moved kLargeScaleRefreshM (and on the first call), checked once per update period.
+    if (m_channel->GetEpoch() == m_lossEpoch)
+    {
+        return;
+    }
     m_lossEpoch = m_channel->GetEpoch();
     for (uint32_t u = 0; u < m_ues.GetN(); ++u)
     {
@@ -220,10 +221,7 @@ RanLink::RefreshLosses()
 double
 RanLink::RsrpDbm(uint32_t ue, uint32_t cell)
 {
-    if (m_channel->GetEpoch() != m_lossEpoch)
-    {
-        RefreshLosses();
-    }
+    RefreshLosses();
     // Power per resource element of a beamformed reference signal.
     return m_dlTxPerRbDbm - ToDb(kSubcarriersPerRb) - m_lossDb[Pair(cell, ue)] + m_rsrpGainDb[Pair(cell, ue)];
 }
@@ -242,10 +240,7 @@ RanLink::MaxRbgs(uint32_t ue, uint32_t cell, Direction direction)
     {
         return m_carrier.nRbg;
     }
-    if (m_channel->GetEpoch() != m_lossEpoch)
-    {
-        RefreshLosses();
-    }
+    RefreshLosses();
     // Power headroom: spread over n RBs, the UE's power per RB is min(P_max / n, its power-controlled
     // target). It is given at most the RBs on which that still reaches the lowest CQI's SINR (noise-
     // limited, at its wideband gain), at least one RBG: more would leave every RB undecodable.
@@ -275,10 +270,7 @@ RanLink::TxPowerDbm(uint32_t ue, uint32_t cell, Direction direction, const std::
     {
         return m_dlTxPerRbDbm + ToDb(nRb); // the gNB's power on these RBs (constant PSD)
     }
-    if (m_channel->GetEpoch() != m_lossEpoch)
-    {
-        RefreshLosses();
-    }
+    RefreshLosses();
     return m_phy->GetUlTxPowerDbm(nRb, PathlossDb(ue, cell));
 }
 

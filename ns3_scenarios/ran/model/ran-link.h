@@ -83,6 +83,7 @@ class RanLink : public RanLinkModel
 
   private:
     size_t Pair(uint32_t cell, uint32_t ue) const;
+    /** Recompute the losses of UEs that moved; a no-op when already done in this update period. */
     void RefreshLosses();
     const std::vector<double>& ServingGainsDb(uint32_t ue, uint32_t cell);
     /** SINR (linear) of `ue` on RBG `rbg`, with the interference of `allocations` (per cell). */
