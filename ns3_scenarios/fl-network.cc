@@ -5,8 +5,12 @@
 // started and ended in simulated time, the energy it cost its device and whether it succeeded. ns-3 owns
 // the clock. See docs/cosim.md.
 //
+// This file builds the topology and answers the bridge's messages; the operations themselves run in
+// fl/model/fl-operation-engine.h (FlOperationEngine) and the uplink shares in fl/model/fl-uplink-scheduler.h;
+// the message records are fl/model/fl-records.h.
+//
 // Topology (built at every reset):
-//   clients --RAN (uplink: weighted external scheduler below; downlink: PF)-- gNBs --backhaul
+//   clients --RAN (uplink: FlUplinkScheduler's shares; downlink: PF)-- gNBs --backhaul
 //   (RanHelper: 10 Gbit/s, 1 ms)-- core router (RanHelper's server node) --edge links-- edge/0..edges-1
 //                                                                        \--WAN link-- cloud
 //   `cells` gNBs (1, 3 or 7) on RanHelper's hexagonal layout with inter-site distance sqrt(3) *
@@ -60,9 +64,8 @@
 //                                  whether its radio link failed
 // The observation (1,) float64 is the simulated time; the action is unused (Discrete(1), refused).
 #include "bridge/ns6g-bridge.h"
+#include "fl/model/fl-operation-engine.h"
 #include "mec/model/device-catalogue.h"
-#include "mec/model/processor.h"
-#include "mec/model/task-transfer.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
@@ -79,35 +82,24 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <cstring>
 #include <iostream>
-#include <map>
 #include <numeric>
-#include <optional>
-#include <queue>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 using namespace ns3;
 using namespace ns6g::ran;
 using namespace ns6g::mec;
+using namespace ns6g::fl;
 
 namespace
 {
 
-constexpr uint16_t kPort = 9000;
 constexpr uint16_t kMtuBytes = 65'535;
 constexpr uint32_t kRanQueueBytes = 4'000'000'000U;         //!< per UE and direction: never the limit
 constexpr const char* kP2pQueuePackets = "100000000p";      //!< per point-to-point device
-constexpr uint32_t kTransferKind = 0;                       //!< TaskWireHeader::kind of co-sim data
-// A transfer goes out in bursts of 17 full datagrams (1 019 592 payload bytes), at most kWindowBursts
-// of them unreceived at once: the bytes held in queues stay bounded however large the transfer.
-constexpr uint64_t kBurstBytes = 17 * (kMaxTaskDatagramBytes - sizeof(TaskWireHeader));
-constexpr uint64_t kWindowBursts = 4;
 
 struct Params
 {
@@ -136,142 +128,9 @@ struct Params
     double runLimitS{1e6};
 };
 
-// ---- wire records (keep in step with learners/cosim.py) -------------------------------------------
-
-struct DependencyRecord
-{
-    uint64_t op;
-    uint64_t after;
-};
-
-enum OpKind : uint32_t
-{
-    kTransfer = 0,
-    kCompute = 1,
-};
-
-struct OpRecord
-{
-    uint64_t id;
-    uint32_t kind;  //!< OpKind
-    uint32_t node;  //!< transfer: source node; compute: the node
-    uint32_t dst;   //!< transfer: destination node; compute: unused
-    uint32_t pad;
-    uint64_t bytes; //!< transfer payload bytes
-    double flops;   //!< compute FLOPs
-};
-
-struct RunRecord
-{
-    uint64_t op;
-    uint32_t anyOf; //!< 0: all of the listed ops, 1: any of them (the same in every record)
-    uint32_t pad;
-};
-
-struct UplinkShareRecord
-{
-    uint32_t client;
-    uint32_t pad;
-    double share; //!< (0, 1]; < 0: automatic
-};
-
-struct DisconnectRecord
-{
-    uint32_t client;
-    uint32_t pad;
-    double atS;
-};
-
-struct ChannelQueryRecord
-{
-    uint32_t client; //!< client index whose channel state is asked for
-    uint32_t pad;
-};
-
-struct ChannelStateRecord
-{
-    uint32_t client;
-    uint32_t cell;         //!< serving cell index
-    double rsrpDbm;        //!< reference signal received power from the serving cell (dBm)
-    double uplinkRateBps;  //!< uplink goodput (bit/s) alone in the cell, on the RBGs its power supports
-    uint32_t cqi;          //!< wideband uplink CQI: the mean over the cell's RBGs, rounded
-    uint32_t linkFailed;   //!< 1 after a radio link failure
-    uint32_t ulRbgs;       //!< RBGs the client's power supports (power headroom): its most alone
-    uint32_t pad;
-};
-
-struct LinkFailureQueryRecord
-{
-    uint32_t pad;
-};
-
-struct LinkFailureRecord
-{
-    uint32_t client;
-    uint32_t pad;
-    double atS; //!< simulated time of the radio link failure (s)
-};
-
-/** Why an op failed (CompletionRecord::cause). */
-enum FailureCause : uint32_t
-{
-    kNoFailure = 0,
-    kDisconnected = 1,      //!< its node was disconnected (`disconnect` record)
-    kRadioLinkFailure = 2,  //!< its node's radio link failed
-    kDependencyFailed = 3,  //!< an op it waited for failed
-};
-
-struct CompletionRecord
-{
-    uint64_t op;
-    double startS;
-    double endS;
-    double energyJ;
-    double queueS; //!< computations: time waiting for the processor (start to first service); else 0
-    uint32_t ok;
-    uint32_t cause; //!< FailureCause
-};
+// The message records are fl/model/fl-records.h (ns6g::fl).
 
 #define NS6G_RECORD_FIELD(Type, name, dtype, member) {name, dtype, offsetof(Type, member)}
-
-enum class OpState : uint8_t
-{
-    kUnknown = 0, //!< id not submitted yet
-    kWaiting,     //!< dependencies not complete
-    kRunning,
-    kDone,
-    kFailed,
-};
-
-struct Op
-{
-    uint64_t id{0};
-    OpKind kind{kTransfer};
-    uint32_t node{0};
-    uint32_t dst{0};
-    uint64_t bytes{0};
-    double flops{0.0};
-    uint32_t waitingFor{0};            //!< dependencies not yet complete
-    std::vector<uint64_t> dependants;  //!< ops that wait for this one
-    Time start;
-    std::optional<Time> serviceStart;  //!< computations: when the processor began serving it
-    uint64_t sent{0};                  //!< payload bytes handed to the socket
-    uint64_t received{0};
-    bool sendScheduled{false};         //!< a SendBursts event is pending
-    double txEnergyJ{0.0};             //!< uplink transmit energy charged to this transfer (J)
-    uint64_t chargedBytes{0};          //!< `received` when transmit energy was last shared out
-};
-
-/** Per client: its uplink transfers in flight and the transmit energy already charged. */
-struct ClientRadio
-{
-    std::vector<uint64_t> uplinks;
-    double chargedEnergyJ{0.0};
-    double share{-1.0};
-    double credit{0.0};
-    bool connected{true};
-    FailureCause leftFor{kNoFailure}; //!< why it left, once disconnected
-};
 
 std::vector<std::string>
 SplitNames(const std::string& list)
@@ -365,19 +224,6 @@ class FlNetworkEnv : public ns6g::GymEnv
     void SetupEpisode() override
     {
         BuildNetwork();
-        m_ops.clear();
-        m_state.assign(1, OpState::kUnknown); // index 0: no op has id 0
-        m_pendingDeps.clear();
-        m_done.clear();
-        m_radio.assign(m_p.clients, ClientRadio{});
-        m_waitFor.clear();
-        m_waitAny = false;
-        m_waitLeft = 0;
-        m_dropped = 0;
-        m_disconnected = 0;
-        m_linkFailures.clear();
-        m_uplinkTicking = false;
-        m_ulAllocation.assign(m_p.cells, Allocation(m_carrier.nRbg, -1));
         Simulator::Schedule(Seconds(0), [] { Simulator::Stop(); }); // the reset returns at t = 0
     }
 
@@ -408,32 +254,43 @@ class FlNetworkEnv : public ns6g::GymEnv
 
     ns6g::Message HandleMessage(const ns6g::Message& request) override
     {
+        try
+        {
+            return Answer(request);
+        }
+        catch (const FlRequestError& e)
+        {
+            throw ns6g::InvalidRequest(e.what());
+        }
+    }
+
+  private:
+    ns6g::Message Answer(const ns6g::Message& request)
+    {
         if (request.type == "dependency")
         {
-            AddDependencies(request.Records<DependencyRecord>(), request.count);
+            m_engine.AddDependencies(request.Records<DependencyRecord>(), request.count);
         }
         else if (request.type == "op")
         {
-            Submit(request.Records<OpRecord>(), request.count);
+            m_engine.Submit(request.Records<OpRecord>(), request.count);
         }
         else if (request.type == "run")
         {
-            Run(request.Records<RunRecord>(), request.count);
-            auto reply = ns6g::Message::From("completion", m_done);
-            m_done.clear();
-            return reply;
+            m_engine.Run(request.Records<RunRecord>(), request.count);
+            return ns6g::Message::From("completion", m_engine.TakeCompletions());
         }
         else if (request.type == "uplink_share")
         {
-            SetShares(request.Records<UplinkShareRecord>(), request.count);
+            m_engine.SetShares(request.Records<UplinkShareRecord>(), request.count);
         }
         else if (request.type == "disconnect")
         {
-            ScheduleDisconnects(request.Records<DisconnectRecord>(), request.count);
+            m_engine.ScheduleDisconnects(request.Records<DisconnectRecord>(), request.count);
         }
         else if (request.type == "link_failures")
         {
-            return ns6g::Message::From("link_failure", m_linkFailures);
+            return ns6g::Message::From("link_failure", m_engine.LinkFailures());
         }
         else if (request.type == "channel")
         {
@@ -447,7 +304,6 @@ class FlNetworkEnv : public ns6g::GymEnv
         return ns6g::Message::From("completion", std::vector<CompletionRecord>{});
     }
 
-  private:
     uint32_t NodeCount() const
     {
         return m_p.clients + m_p.edges + 1;
@@ -499,10 +355,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         settings.backhaulRateBps = m_p.backhaulRateMbps * 1e6;
         settings.backhaulDelay = Seconds(m_p.backhaulDelayMs / 1e3);
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
-        m_ran.system->TraceConnectWithoutContext("Drop", MakeCallback(&FlNetworkEnv::OnDrop, this));
         m_ran.system->SetAttribute("RadioLinkFailureTime", TimeValue(Seconds(m_p.radioLinkFailureS)));
-        m_ran.system->TraceConnectWithoutContext("RadioLinkFailure",
-                                                 MakeCallback(&FlNetworkEnv::OnRadioLinkFailure, this));
 
         // Edge servers and the cloud hang off the core router (RanHelper's server node).
         Ptr<Node> router = m_ran.server;
@@ -534,32 +387,15 @@ class FlNetworkEnv : public ns6g::GymEnv
         EnlargeQueues(m_cloud);
         EnlargeQueues(router);
 
-        m_processors.clear();
+        FlTopology topology{.clients = m_p.clients, .cells = m_p.cells, .link = m_link, .system = m_ran.system,
+                            .uplinkContext = m_gnbs.Get(0), .carrier = m_carrier, .runLimitS = m_p.runLimitS};
         for (uint32_t i = 0; i < NodeCount(); ++i)
         {
-            m_processors.push_back(CreateDeviceProcessor(DeviceOf(i)));
-            m_processors.back()->TraceConnectWithoutContext(
-                "TaskStart",
-                Callback<void, uint64_t, Time>([this, i](uint64_t task, Time) { OnServiceStart(i, task); }));
+            topology.nodes.push_back(NodeOf(i));
+            topology.devices.push_back(DeviceOf(i));
         }
-        m_taskOps.assign(NodeCount(), {});
-        m_tasksSubmitted.assign(NodeCount(), 0);
-        m_sockets.clear();
-        for (uint32_t i = 0; i < NodeCount(); ++i)
-        {
-            Ptr<Socket> socket = Socket::CreateSocket(NodeOf(i), UdpSocketFactory::GetTypeId());
-            if (socket->Bind(InetSocketAddress(Ipv4Address::GetAny(), kPort)) != 0)
-            {
-                throw std::runtime_error("fl-network: cannot bind the transfer socket of node " + std::to_string(i));
-            }
-            socket->SetAttribute("RcvBufSize", UintegerValue(std::numeric_limits<uint32_t>::max()));
-            socket->SetRecvCallback(MakeCallback(&FlNetworkEnv::OnReceive, this));
-            m_sockets.push_back(socket);
-        }
-        for (uint32_t c = 0; c < m_p.cells; ++c)
-        {
-            m_ran.system->SetExternalAllocation(c, Direction::Uplink, Allocation(m_carrier.nRbg, -1));
-        }
+        topology.addresses = m_address;
+        m_engine.Setup(std::move(topology));
     }
 
     const Device& DeviceOf(uint32_t index) const
@@ -610,7 +446,7 @@ class FlNetworkEnv : public ns6g::GymEnv
             if (dev)
             {
                 dev->GetQueue()->SetMaxSize(QueueSize(kP2pQueuePackets));
-                dev->TraceConnectWithoutContext("MacTxDrop", MakeCallback(&FlNetworkEnv::OnDrop, this));
+                dev->TraceConnectWithoutContext("MacTxDrop", MakeCallback(&FlOperationEngine::NotifyDrop, &m_engine));
             }
         }
     }
@@ -635,576 +471,34 @@ class FlNetworkEnv : public ns6g::GymEnv
         mobility.Install(m_ues);
     }
 
-    void OnDrop(Ptr<const Packet>)
-    {
-        ++m_dropped;
-        Simulator::Stop();
-    }
 
-    /** The RAN declared the client's radio link failed: it leaves the job as a disconnect does. */
-    void OnRadioLinkFailure(uint32_t ue, uint32_t /* cell */, uint32_t /* direction */)
-    {
-        m_linkFailures.push_back(LinkFailureRecord{ue, 0, Simulator::Now().GetSeconds()});
-        Disconnect(ue, kRadioLinkFailure);
-    }
 
-    // ---- submission ----------------------------------------------------------------------------
 
-    OpState StateOf(uint64_t id) const
-    {
-        return id < m_state.size() ? m_state[id] : OpState::kUnknown;
-    }
 
-    void AddDependencies(const DependencyRecord* records, size_t count)
-    {
-        const uint64_t next = m_state.size();
-        for (size_t i = 0; i < count; ++i)
-        {
-            if (records[i].op < next)
-            {
-                throw ns6g::InvalidRequest("dependency: op " + std::to_string(records[i].op) +
-                                           " is already submitted (dependencies come before their op)");
-            }
-            if (records[i].after == 0 || records[i].after >= records[i].op)
-            {
-                throw ns6g::InvalidRequest("dependency: op " + std::to_string(records[i].op) + " cannot wait for op " +
-                                           std::to_string(records[i].after) + " (only for an earlier op)");
-            }
-        }
-        for (size_t i = 0; i < count; ++i)
-        {
-            m_pendingDeps[records[i].op].push_back(records[i].after);
-        }
-    }
 
-    void CheckOp(const OpRecord& r, uint64_t expectedId) const
-    {
-        const std::string what = "op " + std::to_string(r.id) + ": ";
-        if (r.id != expectedId)
-        {
-            throw ns6g::InvalidRequest(what + "ids must continue the sequence (expected " + std::to_string(expectedId) +
-                                       ")");
-        }
-        if (r.kind != kTransfer && r.kind != kCompute)
-        {
-            throw ns6g::InvalidRequest(what + "kind must be 0 (transfer) or 1 (compute), got " + std::to_string(r.kind));
-        }
-        if (r.node >= NodeCount() || (r.kind == kTransfer && r.dst >= NodeCount()))
-        {
-            throw ns6g::InvalidRequest(what + "node index out of range (there are " + std::to_string(NodeCount()) +
-                                       " nodes)");
-        }
-        if (r.kind == kCompute && !(std::isfinite(r.flops) && r.flops >= 0))
-        {
-            throw ns6g::InvalidRequest(what + "flops must be finite and >= 0, got " + std::to_string(r.flops));
-        }
-        if (r.kind == kTransfer && r.bytes > (uint64_t{1} << 50))
-        {
-            throw ns6g::InvalidRequest(what + "bytes must be at most 2^50, got " + std::to_string(r.bytes));
-        }
-    }
 
-    void Submit(const OpRecord* records, size_t count)
-    {
-        for (size_t i = 0; i < count; ++i)
-        {
-            CheckOp(records[i], m_state.size() + i);
-        }
-        for (size_t i = 0; i < count; ++i)
-        {
-            const OpRecord& r = records[i];
-            Op op;
-            op.id = r.id;
-            op.kind = static_cast<OpKind>(r.kind);
-            op.node = r.node;
-            op.dst = r.dst;
-            op.bytes = r.bytes;
-            op.flops = r.flops;
-            m_state.push_back(OpState::kWaiting);
-            bool depFailed = false;
-            auto deps = m_pendingDeps.find(r.id);
-            if (deps != m_pendingDeps.end())
-            {
-                for (uint64_t after : deps->second)
-                {
-                    const OpState s = StateOf(after);
-                    if (s == OpState::kFailed)
-                    {
-                        depFailed = true;
-                    }
-                    else if (s == OpState::kWaiting || s == OpState::kRunning)
-                    {
-                        m_ops.at(after).dependants.push_back(r.id);
-                        ++op.waitingFor;
-                    }
-                }
-                m_pendingDeps.erase(deps);
-            }
-            m_ops.emplace(r.id, std::move(op));
-            if (depFailed)
-            {
-                Fail(r.id, kDependencyFailed);
-            }
-            else if (m_disconnected > 0 && Involves(m_ops.at(r.id), Disconnected()))
-            {
-                Fail(r.id, CauseOf(m_ops.at(r.id)));
-            }
-            else if (m_ops.at(r.id).waitingFor == 0)
-            {
-                ScheduleStart(r.id);
-            }
-        }
-    }
 
-    std::vector<uint32_t> Disconnected() const
-    {
-        std::vector<uint32_t> out;
-        for (uint32_t u = 0; u < m_p.clients; ++u)
-        {
-            if (!m_radio[u].connected)
-            {
-                out.push_back(u);
-            }
-        }
-        return out;
-    }
 
-    /** Why an op involving a disconnected client fails: the cause its (first) disconnected client left for. */
-    FailureCause CauseOf(const Op& op) const
-    {
-        for (uint32_t u : {op.node, op.kind == kTransfer ? op.dst : op.node})
-        {
-            if (u < m_p.clients && !m_radio[u].connected)
-            {
-                return m_radio[u].leftFor;
-            }
-        }
-        return kDisconnected;
-    }
 
-    bool Involves(const Op& op, const std::vector<uint32_t>& clients) const
-    {
-        for (uint32_t u : clients)
-        {
-            if (op.node == u || (op.kind == kTransfer && op.dst == u))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
 
-    void ScheduleStart(uint64_t id)
-    {
-        const Op& op = m_ops.at(id);
-        Simulator::ScheduleWithContext(NodeOf(op.node)->GetId(), Seconds(0), &FlNetworkEnv::Start, this, id);
-    }
 
-    // ---- operation life cycle ------------------------------------------------------------------
 
-    void Start(uint64_t id)
-    {
-        if (StateOf(id) != OpState::kWaiting)
-        {
-            return; // failed meanwhile (disconnect)
-        }
-        m_state[id] = OpState::kRunning;
-        Op& op = m_ops.at(id);
-        op.start = Simulator::Now();
-        if (op.kind == kCompute)
-        {
-            // The processor numbers tasks 0, 1, 2, ... and may start this one inside Submit.
-            m_taskOps[op.node][m_tasksSubmitted[op.node]++] = id;
-            m_processors[op.node]->Submit(op.flops, Processor::DoneCallback([this, id](uint64_t, Time) { Complete(id); }));
-            return;
-        }
-        if (op.node == op.dst)
-        {
-            Complete(id); // nothing to send
-            return;
-        }
-        if (op.node < m_p.clients)
-        {
-            ChargeAirTime(op.node);
-            m_radio[op.node].uplinks.push_back(id);
-            StartUplinkTicks();
-        }
-        if (op.bytes == 0)
-        {
-            SendTaskTransfer(m_sockets[op.node], InetSocketAddress(m_address[op.dst], kPort),
-                             TaskWireHeader{id, 0, kTransferKind, op.node}); // one header-only datagram
-            return;
-        }
-        SendBursts(id);
-    }
 
-    /**
-     * Sends the transfer's next bursts while fewer than kWindowBursts bursts are unreceived. Each burst
-     * is one task transfer (its header's totalBytes: the burst's payload). The receiver's progress
-     * releases the next burst at once (an idealised window: no acknowledgement packets).
-     */
-    void SendBursts(uint64_t id)
-    {
-        if (StateOf(id) != OpState::kRunning)
-        {
-            return;
-        }
-        Op& op = m_ops.at(id);
-        op.sendScheduled = false;
-        while (op.sent < op.bytes && op.sent - op.received + kBurstBytes <= kWindowBursts * kBurstBytes)
-        {
-            const uint64_t burst = std::min(kBurstBytes, op.bytes - op.sent);
-            SendTaskTransfer(m_sockets[op.node], InetSocketAddress(m_address[op.dst], kPort),
-                             TaskWireHeader{id, burst, kTransferKind, op.node});
-            op.sent += burst;
-        }
-    }
 
-    void OnReceive(Ptr<Socket> socket)
-    {
-        Address from;
-        while (Ptr<Packet> packet = socket->RecvFrom(from))
-        {
-            TaskWireHeader header;
-            if (!ReadTaskHeader(packet, header) || header.kind != kTransferKind ||
-                StateOf(header.taskId) != OpState::kRunning)
-            {
-                continue; // a failed transfer's late data
-            }
-            Op& op = m_ops.at(header.taskId);
-            op.received += packet->GetSize() - sizeof(TaskWireHeader);
-            if (op.received >= op.bytes)
-            {
-                Complete(op.id);
-            }
-            else if (op.sent < op.bytes && !op.sendScheduled &&
-                     op.sent - op.received + kBurstBytes <= kWindowBursts * kBurstBytes)
-            {
-                op.sendScheduled = true;
-                Simulator::ScheduleWithContext(NodeOf(op.node)->GetId(), Seconds(0), &FlNetworkEnv::SendBursts, this,
-                                               op.id);
-            }
-        }
-    }
 
-    /** The processor of node `node` began serving its task `task`. */
-    void OnServiceStart(uint32_t node, uint64_t task)
-    {
-        auto it = m_taskOps[node].find(task);
-        if (it == m_taskOps[node].end())
-        {
-            return;
-        }
-        auto op = m_ops.find(it->second);
-        if (op != m_ops.end())
-        {
-            op->second.serviceStart = Simulator::Now();
-        }
-        m_taskOps[node].erase(it);
-    }
 
-    /**
-     * Shares the uplink transmit energy the client spent since the last charge among its uplinks in
-     * flight, in proportion to the payload bytes each delivered meanwhile (the radio queue is FIFO, so
-     * the slots carried those bytes). Energy whose bytes have not arrived yet waits for the next charge,
-     * unless `final` (an uplink leaves): then, with nothing delivered, it is split evenly.
-     */
-    void ChargeAirTime(uint32_t client, bool final = false)
-    {
-        ClientRadio& radio = m_radio[client];
-        const double spent = m_ran.system->Counters(client).txEnergyJ[1];
-        if (radio.uplinks.empty())
-        {
-            radio.chargedEnergyJ = spent;
-            return;
-        }
-        uint64_t delivered = 0;
-        for (uint64_t id : radio.uplinks)
-        {
-            const Op& op = m_ops.at(id);
-            delivered += op.received - op.chargedBytes;
-        }
-        if (delivered == 0 && !final)
-        {
-            return;
-        }
-        const double joules = spent - radio.chargedEnergyJ;
-        for (uint64_t id : radio.uplinks)
-        {
-            Op& op = m_ops.at(id);
-            op.txEnergyJ += delivered == 0 ? joules / radio.uplinks.size()
-                                           : joules * static_cast<double>(op.received - op.chargedBytes) / delivered;
-            op.chargedBytes = op.received;
-        }
-        radio.chargedEnergyJ = spent;
-    }
 
-    /** Energy of a finished or failed op, and its removal from the client's uplinks in flight. */
-    double Settle(Op& op)
-    {
-        if (op.kind == kCompute)
-        {
-            return op.flops * m_processors[op.node]->GetEnergyPerFlopInForceJ();
-        }
-        if (op.node >= m_p.clients || op.node == op.dst)
-        {
-            return 0.0;
-        }
-        ChargeAirTime(op.node, true);
-        auto& uplinks = m_radio[op.node].uplinks;
-        uplinks.erase(std::remove(uplinks.begin(), uplinks.end(), op.id), uplinks.end());
-        return op.txEnergyJ;
-    }
 
-    void Complete(uint64_t id)
-    {
-        if (StateOf(id) != OpState::kRunning)
-        {
-            return;
-        }
-        m_state[id] = OpState::kDone;
-        const double energy = Settle(m_ops.at(id)); // while the op is still in m_ops (air time split)
-        Op op = std::move(m_ops.at(id));
-        m_ops.erase(id);
-        Record(op, op.start, energy, kNoFailure);
-        for (uint64_t next : op.dependants)
-        {
-            if (StateOf(next) == OpState::kWaiting && --m_ops.at(next).waitingFor == 0)
-            {
-                ScheduleStart(next);
-            }
-        }
-    }
 
-    /** Fails op `id` now (if it is not over yet) and, recursively, everything that waits for it. */
-    void Fail(uint64_t id, FailureCause cause)
-    {
-        const OpState s = StateOf(id);
-        if (s != OpState::kWaiting && s != OpState::kRunning)
-        {
-            return;
-        }
-        m_state[id] = OpState::kFailed;
-        double energy = 0.0;
-        Time start = Simulator::Now();
-        if (s == OpState::kRunning)
-        {
-            start = m_ops.at(id).start;
-            // A computation cut short: its device stops counting it (the Processor cannot cancel; its
-            // queue matters no more for a node that left). Energy of a cut transfer: the air time so far.
-            energy = m_ops.at(id).kind == kCompute ? 0.0 : Settle(m_ops.at(id));
-        }
-        Op op = std::move(m_ops.at(id));
-        m_ops.erase(id);
-        Record(op, start, energy, cause);
-        for (uint64_t next : op.dependants)
-        {
-            Fail(next, kDependencyFailed);
-        }
-    }
 
-    void Record(const Op& op, Time start, double energyJ, FailureCause cause)
-    {
-        const uint64_t id = op.id;
-        // A computation queued from its start until its first service (all along if it never got one).
-        const Time queued = op.kind == kCompute ? op.serviceStart.value_or(Simulator::Now()) - start : Time(0);
-        m_done.push_back(CompletionRecord{id, start.GetSeconds(), Simulator::Now().GetSeconds(), energyJ,
-                                          queued.GetSeconds(), cause == kNoFailure ? 1U : 0U, cause});
-        auto it = m_waitFor.find(id);
-        if (it != m_waitFor.end())
-        {
-            m_waitFor.erase(it);
-            if (m_waitAny || m_waitFor.empty())
-            {
-                m_waitLeft = 0;
-                Simulator::Stop();
-            }
-        }
-    }
 
-    // ---- running -------------------------------------------------------------------------------
 
-    void Run(const RunRecord* records, size_t count)
-    {
-        m_waitFor.clear();
-        m_waitAny = count > 0 && records[0].anyOf != 0;
-        bool anyDone = false;
-        for (size_t i = 0; i < count; ++i)
-        {
-            if ((records[i].anyOf != 0) != m_waitAny)
-            {
-                throw ns6g::InvalidRequest("run: any_of must be the same in every record");
-            }
-            const OpState s = StateOf(records[i].op);
-            if (s == OpState::kUnknown)
-            {
-                throw ns6g::InvalidRequest("run: op " + std::to_string(records[i].op) + " was never submitted");
-            }
-            if (s == OpState::kWaiting || s == OpState::kRunning)
-            {
-                m_waitFor.insert(records[i].op);
-            }
-            else
-            {
-                anyDone = true;
-            }
-        }
-        if (m_waitFor.empty() || (m_waitAny && anyDone))
-        {
-            m_waitFor.clear(); // satisfied already: simulated time does not move
-            return;
-        }
-        const Time limit = Simulator::Now() + Seconds(m_p.runLimitS);
-        EventId guard = Simulator::Schedule(Seconds(m_p.runLimitS), [] { Simulator::Stop(); });
-        m_waitLeft = 1;
-        while (m_waitLeft != 0 && m_dropped == 0 && Simulator::Now() < limit)
-        {
-            Simulator::Run();
-        }
-        guard.Cancel();
-        const bool satisfied = m_waitLeft == 0;
-        m_waitFor.clear();
-        m_waitLeft = 0;
-        if (m_dropped != 0)
-        {
-            throw ns6g::InvalidRequest("fl-network: a queue dropped " + std::to_string(m_dropped) +
-                                       " packet(s); transfers cannot complete (queues are meant never to drop)");
-        }
-        if (!satisfied)
-        {
-            throw ns6g::InvalidRequest("run: the awaited ops did not complete within run-limit-s = " +
-                                       std::to_string(m_p.runLimitS) + " simulated seconds");
-        }
-    }
 
-    // ---- uplink shares -------------------------------------------------------------------------
 
-    void SetShares(const UplinkShareRecord* records, size_t count)
-    {
-        for (size_t i = 0; i < count; ++i)
-        {
-            if (records[i].client >= m_p.clients)
-            {
-                throw ns6g::InvalidRequest("uplink_share: client " + std::to_string(records[i].client) +
-                                           " out of range (" + std::to_string(m_p.clients) + " clients)");
-            }
-            const double s = records[i].share;
-            if (!(s < 0 || (s > 0 && s <= 1)))
-            {
-                throw ns6g::InvalidRequest("uplink_share: share of client " + std::to_string(records[i].client) +
-                                           " must be in (0, 1] or negative (automatic), got " + std::to_string(s));
-            }
-        }
-        for (size_t i = 0; i < count; ++i)
-        {
-            m_radio[records[i].client].share = records[i].share < 0 ? -1.0 : records[i].share;
-        }
-    }
 
-    void StartUplinkTicks()
-    {
-        if (!m_uplinkTicking)
-        {
-            m_uplinkTicking = true;
-            Simulator::ScheduleWithContext(m_gnbs.Get(0)->GetId(), Seconds(0), &FlNetworkEnv::UplinkTick, this);
-        }
-    }
 
-    /** Each slot: every cell's RBGs to its uploading clients by weighted round robin over their shares. */
-    void UplinkTick()
-    {
-        const uint32_t nRbg = m_carrier.nRbg;
-        std::vector<std::vector<uint32_t>> active(m_p.cells);
-        bool any = false;
-        for (uint32_t u = 0; u < m_p.clients; ++u)
-        {
-            if (m_radio[u].connected && !m_radio[u].uplinks.empty())
-            {
-                active[m_ran.system->ServingCell(u)].push_back(u);
-                any = true;
-            }
-            else
-            {
-                m_radio[u].credit = 0.0;
-            }
-        }
-        for (uint32_t c = 0; c < m_p.cells; ++c)
-        {
-            Allocation alloc(nRbg, -1);
-            const auto& members = active[c];
-            if (!members.empty())
-            {
-                double explicitSum = 0.0;
-                uint32_t automatic = 0;
-                for (uint32_t u : members)
-                {
-                    if (m_radio[u].share > 0)
-                    {
-                        explicitSum += m_radio[u].share;
-                    }
-                    else
-                    {
-                        ++automatic;
-                    }
-                }
-                const double autoShare = automatic ? std::max(0.0, 1.0 - explicitSum) / automatic : 0.0;
-                const double total = explicitSum + autoShare * automatic;
-                const double scale = total > 1.0 ? 1.0 / total : 1.0;
-                std::priority_queue<std::pair<double, int64_t>> best; // (credit, -client): ties to the lower index
-                for (uint32_t u : members)
-                {
-                    ClientRadio& r = m_radio[u];
-                    r.credit += (r.share > 0 ? r.share : autoShare) * scale * nRbg;
-                    best.emplace(r.credit, -static_cast<int64_t>(u));
-                }
-                // A client gets at most the RBGs its power supports (power headroom); what it cannot
-                // use goes to the others, and its unused credit does not pile up.
-                std::map<uint32_t, uint32_t> room;
-                for (uint32_t u : members)
-                {
-                    room[u] = m_link->MaxRbgs(u, c, Direction::Uplink);
-                }
-                for (uint32_t rbg = 0; rbg < nRbg && !best.empty(); ++rbg)
-                {
-                    auto [credit, negU] = best.top();
-                    if (credit <= 1e-9)
-                    {
-                        break; // shares below 1 in total leave RBGs unused
-                    }
-                    best.pop();
-                    const auto u = static_cast<uint32_t>(-negU);
-                    alloc[rbg] = static_cast<int32_t>(u);
-                    m_radio[u].credit -= 1.0;
-                    if (--room[u] > 0)
-                    {
-                        best.emplace(m_radio[u].credit, negU);
-                    }
-                }
-                for (auto& [u, left] : room)
-                {
-                    if (left == 0)
-                    {
-                        m_radio[u].credit = std::min(m_radio[u].credit, 1.0);
-                    }
-                }
-            }
-            if (alloc != m_ulAllocation[c])
-            {
-                m_ulAllocation[c] = alloc;
-                m_ran.system->SetExternalAllocation(c, Direction::Uplink, alloc);
-            }
-        }
-        if (any)
-        {
-            Simulator::Schedule(Seconds(m_carrier.numerology.SlotDurationS()), &FlNetworkEnv::UplinkTick, this);
-        }
-        else
-        {
-            m_uplinkTicking = false;
-        }
-    }
 
-    // ---- disconnects ---------------------------------------------------------------------------
+    // ---- channel state ---------------------------------------------------------------------------
 
     /** The channel state of the asked clients now: serving cell, RSRP, the uplink CQI (mean over the
      *  cell's RBGs, rounded), the uplink goodput the client would get alone in its cell (the block the
@@ -1242,53 +536,7 @@ class FlNetworkEnv : public ns6g::GymEnv
         return out;
     }
 
-    void ScheduleDisconnects(const DisconnectRecord* records, size_t count)
-    {
-        const double now = Simulator::Now().GetSeconds();
-        for (size_t i = 0; i < count; ++i)
-        {
-            if (records[i].client >= m_p.clients)
-            {
-                throw ns6g::InvalidRequest("disconnect: client " + std::to_string(records[i].client) +
-                                           " out of range (" + std::to_string(m_p.clients) + " clients)");
-            }
-            if (!std::isfinite(records[i].atS) || records[i].atS < now)
-            {
-                throw ns6g::InvalidRequest("disconnect: at_s must be finite and not before now (" + std::to_string(now) +
-                                           " s), got " + std::to_string(records[i].atS));
-            }
-        }
-        for (size_t i = 0; i < count; ++i)
-        {
-            const uint32_t u = records[i].client;
-            Simulator::ScheduleWithContext(m_ues.Get(u)->GetId(), Seconds(records[i].atS - now),
-                                           &FlNetworkEnv::Disconnect, this, u, kDisconnected);
-        }
-    }
 
-    void Disconnect(uint32_t client, FailureCause cause)
-    {
-        if (!m_radio[client].connected)
-        {
-            return;
-        }
-        m_radio[client].connected = false;
-        m_radio[client].leftFor = cause;
-        ++m_disconnected;
-        std::vector<uint64_t> involved;
-        for (const auto& [id, op] : m_ops)
-        {
-            if (Involves(op, {client}))
-            {
-                involved.push_back(id);
-            }
-        }
-        std::sort(involved.begin(), involved.end());
-        for (uint64_t id : involved)
-        {
-            Fail(id, cause);
-        }
-    }
 
     Params m_p;
     Carrier m_carrier;
@@ -1303,24 +551,8 @@ class FlNetworkEnv : public ns6g::GymEnv
     Ptr<RanLink> m_link;
     RanDeployment m_ran;
     std::vector<Ipv4Address> m_address;          //!< per node index
-    std::vector<Ptr<Processor>> m_processors;    //!< per node index
-    std::vector<std::unordered_map<uint64_t, uint64_t>> m_taskOps; //!< per node: task id -> op, until served
-    std::vector<uint64_t> m_tasksSubmitted;      //!< per node: tasks submitted to its processor
-    std::vector<Ptr<Socket>> m_sockets;          //!< per node index
-    std::vector<Allocation> m_ulAllocation;      //!< per cell, as last set
-    bool m_uplinkTicking{false};
 
-    std::unordered_map<uint64_t, Op> m_ops;      //!< waiting and running ops
-    std::vector<OpState> m_state;                //!< per id (index 0 unused)
-    std::unordered_map<uint64_t, std::vector<uint64_t>> m_pendingDeps; //!< op not yet submitted -> its deps
-    std::vector<CompletionRecord> m_done;        //!< since the last run reply, in completion order
-    std::vector<ClientRadio> m_radio;            //!< per client
-    std::set<uint64_t> m_waitFor;
-    bool m_waitAny{false};
-    int m_waitLeft{0};
-    uint64_t m_dropped{0};
-    uint32_t m_disconnected{0}; //!< clients that left
-    std::vector<LinkFailureRecord> m_linkFailures; //!< this episode's radio link failures, in order
+    FlOperationEngine m_engine; //!< the operations, over the topology above
 };
 
 } // namespace

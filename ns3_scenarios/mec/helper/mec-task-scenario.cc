@@ -1,6 +1,6 @@
 #include "mec/helper/mec-task-scenario.h"
 
-#include "ran/model/ran-channel.h"
+#include "ran/model/ran-propagation.h"
 
 #include <algorithm>
 #include <cmath>

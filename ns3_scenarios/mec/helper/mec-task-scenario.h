@@ -8,8 +8,8 @@
 #include "mec/model/device-catalogue.h"
 #include "mec/model/mec-task-engine.h"
 #include "ran/helper/ran-helper.h"
+#include "ran/model/ran-carrier.h"
 #include "ran/model/ran-link.h"
-#include "ran/model/ran-phy.h"
 
 #include "ns3/command-line.h"
 

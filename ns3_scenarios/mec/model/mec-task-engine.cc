@@ -1,3 +1,5 @@
+// MecTaskEngine (see mec-task-engine.h and docs/mec-compute.md). A little over ~700 lines on purpose: one
+// class, the task life cycle from arrival to result, whose stages share one task table.
 #include "mec/model/mec-task-engine.h"
 
 #include "mec/model/task-transfer.h"

@@ -1,3 +1,6 @@
+// RanSidelink, the D2D sidelink (see ran-sidelink.h and docs/d2d-sidelink.md). Longer than ~700 lines on
+// purpose: one ns-3 class whose three schedulers (round robin, the agent's, mode-2 sensing) share its slot
+// loop and per-link state; split across files they would have to expose that private state.
 #include "ran/model/ran-sidelink.h"
 
 #include "ran/model/ran-sidelink-net-device.h"

@@ -12,7 +12,7 @@
 //
 // Every record is a plain struct of naturally aligned fields with explicit padding; its size is fixed
 // by static_assert and its fields are declared to Python by offsetof, so both sides agree exactly.
-#include "ran/model/ran-phy.h"
+#include "ran/model/ran-link-adaptation.h"
 #include "ran/query/ran-query.h"
 
 #include <cmath>
