@@ -234,14 +234,11 @@ class Bridge:
             self._u32(OFF_PYTHON_PID)[()] = os.getpid()
             self._lockstep = _shmsync.Lockstep(
                 self._header, post_offset=OFF_REQUEST_CTR, wait_offset=OFF_RESPONSE_CTR,
-                own_cpu_offset=OFF_PYTHON_CPU, peer_cpu_offset=OFF_SCENARIO_CPU, spin_ns=self._spin_ns)
+                own_cpu_offset=OFF_PYTHON_CPU, peer_cpu_offset=OFF_SCENARIO_CPU, command_offset=OFF_REQ_COMMAND,
+                status_offset=OFF_RESP_STATUS, spin_ns=self._spin_ns)
             self._res.exports.append(self._lockstep)
             self._heartbeat = self._u64(OFF_HEARTBEAT)
-            # The two header words of every exchange, as a uint32 memoryview: no numpy call on the fast path.
-            whole = memoryview(self._header)
-            self._words = whole.cast("I")
-            whole.release()
-            self._res.exports.append(self._words)
+            self._status = self._u32(OFF_RESP_STATUS)
             self._resp_arena_len = self._u64(OFF_RESP_ARENA_LEN)
 
             self._res.log = tempfile.TemporaryFile(prefix="ns6g-scenario-", suffix=".log")
@@ -359,8 +356,12 @@ class Bridge:
 
     def _wait(self, target: int, timeout_s: float, starting: bool = False) -> None:
         """Block until response ``target``; raise if the scenario dies, freezes or runs over time."""
-        if self._lockstep.wait(target, not starting, SLICE_NS):  # spins only while spinning can win
-            return
+        if not self._lockstep.wait(target, not starting, SLICE_NS):  # spins only while spinning can win
+            self._wait_on(target, timeout_s, starting)
+
+    def _wait_on(self, target: int, timeout_s: float, starting: bool = False) -> None:
+        """The rest of a wait whose first slice passed without the answer: sleep in slices, checking the
+        scenario's liveness between them."""
         start = time.monotonic()
         beat, beat_seen = int(self._heartbeat[()]), start
         while not self._lockstep.wait(target, False, SLICE_NS):
@@ -408,22 +409,30 @@ class Bridge:
         """Send a request without waiting (the action or payload must already be in place). Makes no
         system call unless the scenario sleeps; a scenario that died unseen is reported by :meth:`wait`."""
         self._check_usable()
-        self._words[OFF_REQ_COMMAND // 4] = command
         self._seq += 1
-        self._lockstep.post(self._seq - 1)
+        self._lockstep.post(command, self._seq - 1)
 
     def wait(self) -> None:
         """Wait for the answer to the last posted request; raises ScenarioError if it is an error."""
         self._check_open()
         self._wait(self._seq, self.step_timeout_s)
-        if self._words[OFF_RESP_STATUS // 4] != STATUS_OK:
-            length = int(self._resp_arena_len[()])
-            raise ScenarioError(bytes(self._arena_view()[:length]).decode(errors="replace"))
+        if self._status[()] != STATUS_OK:
+            self._raise_error()
 
     def exchange(self, command: int = CMD_STEP) -> None:
-        """One lockstep round trip."""
-        self.post(command)
-        self.wait()
+        """One lockstep round trip: :meth:`post` and :meth:`wait` in one call into C on the fast path."""
+        self._check_usable()
+        self._seq += 1
+        status = self._lockstep.exchange(command, self._seq - 1, SLICE_NS)
+        if status < 0:  # no answer within the first slice
+            self._wait_on(self._seq, self.step_timeout_s)
+            status = self._status[()]
+        if status != STATUS_OK:
+            self._raise_error()
+
+    def _raise_error(self) -> None:
+        length = int(self._resp_arena_len[()])
+        raise ScenarioError(bytes(self._arena_view()[:length]).decode(errors="replace"))
 
     def outcome(self) -> StepResult:
         """Reward, flags, simulated time and info of the last STEP or RESET."""
@@ -506,9 +515,8 @@ class Bridge:
         proc = self._res.proc
         if proc is not None and proc.poll() is None:
             try:
-                self._words[OFF_REQ_COMMAND // 4] = CMD_CLOSE
                 self._seq += 1
-                self._lockstep.post(self._seq - 1)
+                self._lockstep.post(CMD_CLOSE, self._seq - 1)
                 proc.wait(timeout=2)
             except (subprocess.TimeoutExpired, ValueError):
                 pass  # release() kills it
