@@ -402,7 +402,8 @@ class Bridge:
 
     def wait_stats(self) -> dict[str, int]:
         """How Python's waits for answers went so far (counts): spins_won, spins_lost, skipped_backoff,
-        skipped_same_cpu, sleeps (futex sleep phases, one per 50 ms slice) and the current backoff."""
+        skipped_same_cpu, sleeps (futex sleep phases, one per 50 ms slice), sleep_timeouts (futex sleeps that
+        ran to their timeout) and the current backoff. Readable after the bridge closed or died."""
         return self._lockstep.stats()
 
     def post(self, command: int) -> None:
