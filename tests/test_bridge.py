@@ -1,7 +1,6 @@
 """Bridge round trips, liveness both ways and cleanup."""
 
 import contextlib
-import mmap
 import os
 import signal
 import subprocess
@@ -15,7 +14,6 @@ import pytest
 
 from ns6g import bridge as bridge_module
 from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioError, ScenarioNotResponding, reap_stale_segments
-from ns6g.spaces import copy_out
 from tests.conftest import pid_gone, shm_entries
 
 
@@ -261,20 +259,3 @@ def test_spinning_backs_off_while_the_scenario_runs_long_steps(echo_binary):
     assert waits["spins_lost"] >= 1
     assert waits["skipped_backoff"] > waits["spins_lost"] + waits["spins_won"]  # most waits did not spin
 
-
-def test_a_large_copy_out_never_starts_just_past_the_views_page_offset():
-    # A copy starting 0-63 bytes further into its page than the view makes x86 memcpy ~18x slower (4K
-    # aliasing). Each view is placed at the page offset of the block malloc just handed out and took back,
-    # which a plain copy would get again: the aliasing case, for heap blocks and mmap'd ones (to 4 MiB).
-    source = np.frombuffer(mmap.mmap(-1, 8 << 20), dtype=np.float32)
-    source[:] = np.arange(source.size) % 1000
-    address = lambda a: a.__array_interface__["data"][0]  # noqa: E731
-    for values in np.unique(np.geomspace(1024, 1 << 20, 40).astype(int)):
-        probe = np.empty(values, dtype=np.float32)
-        start = (address(probe) % 4096) // 4
-        del probe
-        view = source[start : start + values]
-        out = copy_out(view)
-        gap = (address(out) - address(view)) % 4096
-        assert gap >= 64, f"{values} values: the copy starts {gap} bytes past the view's page offset"
-        assert np.array_equal(out, view) and out.dtype == view.dtype and out.shape == view.shape
