@@ -233,10 +233,11 @@ def test_a_waiter_asleep_on_the_futex_notices_the_scenario_dying(echo_binary):
 def test_a_waiter_never_spins_for_a_scenario_on_its_own_cpu(echo_binary):
     # Both processes on one CPU: while the waiter runs, the scenario cannot, so a spin could only hold the
     # CPU the scenario needs (issue 17: shm 56-64 us against the socket's 18 us).
+    # Steps of 100 us (a sleep) make this thread reach its wait before the answer, on any scheduler.
     with pinned(min(os.sched_getaffinity(0))):
-        with Bridge(echo_binary) as b:
+        with Bridge(echo_binary, ["--step-us=100"]) as b:
             b.reset(1)
-            for _ in range(300):
+            for _ in range(200):
                 b.step(np.zeros(8, np.float32))
             waits = b.wait_stats()
     assert waits["spins_won"] == waits["spins_lost"] == 0
