@@ -7,12 +7,14 @@
 //   --socket=PATH the socket transport the benchmark compares against: connect to a Unix socket and
 //                 answer length-prefixed action messages with length-prefixed observations.
 // Message channel: "transfer" records are answered with one "completion" record each.
-// Test knobs: --exit-after=N exits with code 3 on step N; --hang-after=N stops answering on step N.
+// Test knobs: --exit-after=N exits with code 3 on step N; --hang-after=N stops answering on step N;
+// --step-us=N makes every step take N microseconds of wall time (a slow peer, for the wait policy).
 #include "bridge/ns6g-bridge.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <limits>
 #include <utility>
@@ -37,6 +39,23 @@ struct Completion
     double endS;
 };
 
+/**
+ * out[i] = in[i % inSize] for i < outSize, by memcpy of the growing prefix (the two transports do the same
+ * work; a per-element loop with a modulo costs several times a plain copy of a large observation).
+ */
+void
+Tile(const float* in, uint32_t inSize, float* out, uint32_t outSize)
+{
+    uint32_t done = std::min(inSize, outSize);
+    std::memcpy(out, in, done * sizeof(float));
+    while (done < outSize)
+    {
+        uint32_t n = std::min(done, outSize - done);
+        std::memcpy(out + done, out, n * sizeof(float));
+        done += n;
+    }
+}
+
 ns6g::Space
 AllSpaces()
 {
@@ -56,12 +75,18 @@ AllSpaces()
 class EchoEnv : public ns6g::GymEnv
 {
   public:
-    EchoEnv(std::string spaces, uint32_t obsSize, uint32_t actSize, uint32_t exitAfter, uint32_t hangAfter)
+    EchoEnv(std::string spaces,
+            uint32_t obsSize,
+            uint32_t actSize,
+            uint32_t exitAfter,
+            uint32_t hangAfter,
+            uint32_t stepUs)
         : m_spaces(std::move(spaces)),
           m_obsSize(obsSize),
           m_actSize(actSize),
           m_exitAfter(exitAfter),
-          m_hangAfter(hangAfter)
+          m_hangAfter(hangAfter),
+          m_stepUs(stepUs)
     {
     }
 
@@ -101,6 +126,10 @@ class EchoEnv : public ns6g::GymEnv
                 std::this_thread::sleep_for(std::chrono::seconds(1));
             }
         }
+        if (m_stepUs)
+        {
+            std::this_thread::sleep_for(std::chrono::microseconds(m_stepUs));
+        }
         m_action = &action;
         return true;
     }
@@ -128,11 +157,7 @@ class EchoEnv : public ns6g::GymEnv
             std::fill(out, out + m_obsSize, 0.0F);
             return;
         }
-        const float* in = m_action->Data<float>();
-        for (uint32_t i = 0; i < m_obsSize; ++i)
-        {
-            out[i] = in[i % m_actSize];
-        }
+        Tile(m_action->Data<float>(), m_actSize, out, m_obsSize);
     }
 
     double GetReward() override
@@ -198,7 +223,7 @@ class EchoEnv : public ns6g::GymEnv
     }
 
     std::string m_spaces;
-    uint32_t m_obsSize, m_actSize, m_exitAfter, m_hangAfter;
+    uint32_t m_obsSize, m_actSize, m_exitAfter, m_hangAfter, m_stepUs;
     uint32_t m_steps{0};
     const ns6g::DataView* m_action{nullptr};
 };
@@ -242,10 +267,7 @@ ServeSocket(const std::string& path, uint32_t obsSize, uint32_t actSize)
         {
             return 0; // Python closed the socket
         }
-        for (uint32_t i = 0; i < obsSize; ++i)
-        {
-            obs[i] = action[i % actSize];
-        }
+        Tile(action.data(), actSize, obs, obsSize);
         size_t sent = 0;
         while (sent < out.size())
         {
@@ -270,6 +292,7 @@ main(int argc, char* argv[])
     uint32_t actSize = 8;
     uint64_t exitAfter = 0; // wider than the step counter, so that a too large value is refused by name
     uint64_t hangAfter = 0;
+    uint32_t stepUs = 0;
     ns6g::Bridge bridge;
     CommandLine cmd(__FILE__);
     cmd.AddValue("spaces", "box or all", spaces);
@@ -278,6 +301,7 @@ main(int argc, char* argv[])
     cmd.AddValue("socket", "serve the socket transport on this Unix socket instead of the bridge", socketPath);
     cmd.AddValue("exit-after", "exit with code 3 on this step (0: never)", exitAfter);
     cmd.AddValue("hang-after", "stop answering on this step (0: never)", hangAfter);
+    cmd.AddValue("step-us", "wall-clock microseconds every step takes (0: none)", stepUs);
     bridge.AddCommandLine(cmd);
     cmd.Parse(argc, argv);
     if (obsSize == 0 || actSize == 0 || (spaces != "box" && spaces != "all"))
@@ -297,6 +321,11 @@ main(int argc, char* argv[])
     {
         return ServeSocket(socketPath, obsSize, actSize);
     }
-    EchoEnv env(spaces, obsSize, actSize, static_cast<uint32_t>(exitAfter), static_cast<uint32_t>(hangAfter));
+    EchoEnv env(spaces,
+                obsSize,
+                actSize,
+                static_cast<uint32_t>(exitAfter),
+                static_cast<uint32_t>(hangAfter),
+                stepUs);
     return bridge.Serve(env);
 }

@@ -1,187 +1,198 @@
 /*
  * ns6g._shmsync: the Python half of the bridge handshake.
  *
- * A Counter is a pair of 32-bit words in shared memory: [sequence, waiters].
- * The poster stores a new sequence with a sequentially consistent store (a full fence on x86), then
- * wakes the futex only if the waiter count says somebody sleeps, so a step costs no system call when
- * the peer is spinning. A waiter spins for a short while (the fast path: ~1 us round trips), then
- * registers itself in `waiters` and sleeps in FUTEX_WAIT with a timeout, so that many environments on
- * few cores do not burn each other's CPU. The spin adapts: a wait that outlasted the spin budget last
- * time (the peer runs long steps, or more processes than cores) makes the next wait skip spinning. The same protocol is implemented in C++ in
- * ns3_scenarios/bridge/ns6g-bridge.h; keep the two in step.
+ * A Lockstep holds Python's two counters in the segment header: the one it posts (requests) and the one
+ * it waits on (responses), the two CPU words, and the command and status words of every exchange, so
+ * that one call (exchange) does a whole round trip. Posting and waiting are ns3_scenarios/bridge/ns6g-wait.h,
+ * the same code the scenario runs; the policy (spin only while it can win, else sleep on the futex) is
+ * described there and in docs/bridge.md.
  *
- * The GIL is released while sleeping, never while spinning (spins are microseconds).
+ * The GIL is held while spinning (microseconds) and released while sleeping.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <stdint.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_RELAX() _mm_pause()
-#elif defined(__aarch64__)
-#define CPU_RELAX() __asm__ __volatile__("yield")
-#else
-#define CPU_RELAX() ((void)0)
-#endif
+#include "ns6g-wait.h"
 
 typedef struct {
     PyObject_HEAD
     Py_buffer view; /* keeps the mapping alive (mmap refuses to close while exported) */
-    uint32_t *seq;
-    uint32_t *waiters;
-    int64_t last_wait_ns; /* duration of the previous wait: predicts whether spinning will pay */
-} Counter;
+    uint32_t *post_counter;
+    uint32_t *command; /* request command word (Python writes) */
+    uint32_t *status;  /* response status word (the scenario writes) */
+    ns6g_waiter waiter;
+} Lockstep;
 
-static inline int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+static uint32_t *word_at(Lockstep *self, Py_ssize_t offset, Py_ssize_t size, const char *what) {
+    if (offset < 0 || offset % 4 != 0 || offset + size > self->view.len) {
+        PyErr_Format(PyExc_ValueError, "%s offset %zd is not 4-byte aligned inside a %zd-byte buffer", what,
+                     offset, self->view.len);
+        return NULL;
+    }
+    return (uint32_t *)((char *)self->view.buf + offset);
 }
 
-/* Wrapping comparison: true when `value` has reached `target`. */
-static inline int reached(uint32_t value, uint32_t target) { return (int32_t)(value - target) >= 0; }
-
-static int Counter_init(Counter *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"buffer", "offset", NULL};
+static int Lockstep_init(Lockstep *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"buffer", "post_offset", "wait_offset", "own_cpu_offset", "peer_cpu_offset",
+                             "command_offset", "status_offset", "spin_ns", NULL};
     PyObject *buffer;
-    Py_ssize_t offset;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "On", kwlist, &buffer, &offset)) return -1;
+    Py_ssize_t post_off, wait_off, own_off, peer_off, command_off, status_off;
+    long long spin_ns;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O$nnnnnnL", kwlist, &buffer, &post_off, &wait_off, &own_off,
+                                     &peer_off, &command_off, &status_off, &spin_ns))
+        return -1;
     if (self->view.obj) PyBuffer_Release(&self->view);
+    memset(&self->waiter, 0, sizeof self->waiter);
     if (PyObject_GetBuffer(buffer, &self->view, PyBUF_WRITABLE | PyBUF_SIMPLE) < 0) return -1;
-    if (offset < 0 || offset % 8 != 0 || offset + 8 > self->view.len) {
+    if (!(self->post_counter = word_at(self, post_off, 8, "post counter")) ||
+        !(self->waiter.counter = word_at(self, wait_off, 8, "wait counter")) ||
+        !(self->waiter.own_cpu = word_at(self, own_off, 4, "own CPU word")) ||
+        !(self->waiter.peer_cpu = word_at(self, peer_off, 4, "peer CPU word")) ||
+        !(self->command = word_at(self, command_off, 4, "command word")) ||
+        !(self->status = word_at(self, status_off, 4, "status word"))) {
         PyBuffer_Release(&self->view);
-        PyErr_Format(PyExc_ValueError, "counter offset %zd is not 8-byte aligned inside a %zd-byte buffer",
-                     offset, self->view.len);
         return -1;
     }
-    self->seq = (uint32_t *)((char *)self->view.buf + offset);
-    self->waiters = self->seq + 1;
+    self->waiter.spin_ns = spin_ns;
     return 0;
 }
 
-static void Counter_dealloc(Counter *self) {
+static void Lockstep_dealloc(Lockstep *self) {
     if (self->view.obj) PyBuffer_Release(&self->view);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *Counter_release(Counter *self, PyObject *Py_UNUSED(ignored)) {
+static PyObject *Lockstep_release(Lockstep *self, PyObject *Py_UNUSED(ignored)) {
     if (self->view.obj) PyBuffer_Release(&self->view);
-    self->seq = self->waiters = NULL;
+    self->post_counter = self->waiter.counter = self->command = self->status = NULL;
     Py_RETURN_NONE;
 }
 
 #define CHECK_OPEN(self)                                                   \
-    if (!(self)->seq) {                                                    \
-        PyErr_SetString(PyExc_ValueError, "counter has been released");    \
+    if (!(self)->post_counter) {                                           \
+        PyErr_SetString(PyExc_ValueError, "lockstep has been released");   \
         return NULL;                                                       \
     }
 
-static PyObject *Counter_load(Counter *self, PyObject *Py_UNUSED(ignored)) {
-    CHECK_OPEN(self);
-    return PyLong_FromUnsignedLong(__atomic_load_n(self->seq, __ATOMIC_ACQUIRE));
+/* Write the command word, then publish `value` on the post counter (its store orders the command). */
+static void post(Lockstep *self, uint32_t command, uint32_t value) {
+    __atomic_store_n(self->command, command, __ATOMIC_RELAXED);
+    ns6g_post(self->post_counter, value, self->waiter.own_cpu);
 }
 
-/* post(value): publish `value` (release + full fence), wake sleepers if any. */
-static PyObject *Counter_post(Counter *self, PyObject *arg) {
-    CHECK_OPEN(self);
+/* Spin (if allowed and the policy says it can win), then sleep up to timeout_ns; true once target came. */
+static int wait_for(Lockstep *self, uint32_t target, int spin, long long timeout_ns) {
+    if (spin ? ns6g_spin(&self->waiter, target) : ns6g_ready(&self->waiter, target)) return 1;
+    if (timeout_ns <= 0) return 0;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = ns6g_sleep(&self->waiter, target, timeout_ns);
+    Py_END_ALLOW_THREADS
+    return ok;
+}
+
+static int parse_u32(PyObject *arg, uint32_t *out) {
     unsigned long value = PyLong_AsUnsignedLong(arg);
-    if (value == (unsigned long)-1 && PyErr_Occurred()) return NULL;
-    __atomic_store_n(self->seq, (uint32_t)value, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(self->waiters, __ATOMIC_SEQ_CST) != 0)
-        syscall(SYS_futex, self->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    if (value == (unsigned long)-1 && PyErr_Occurred()) return 0;
+    *out = (uint32_t)value;
+    return 1;
+}
+
+/* post(command, value): write the command, publish request `value`, wake the peer if it sleeps. */
+static PyObject *Lockstep_post(Lockstep *self, PyObject *const *args, Py_ssize_t nargs) {
+    CHECK_OPEN(self);
+    uint32_t command, value;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "post(command, value)");
+        return NULL;
+    }
+    if (!parse_u32(args[0], &command) || !parse_u32(args[1], &value)) return NULL;
+    post(self, command, value);
     Py_RETURN_NONE;
 }
 
-/* wait(target, spin_ns, timeout_ns) -> bool: True once the sequence reached target, False on timeout. */
-static PyObject *Counter_wait(Counter *self, PyObject *const *args, Py_ssize_t nargs) {
+/* wait(target, spin, timeout_ns) -> bool: True once the wait counter reached target, False on timeout. */
+static PyObject *Lockstep_wait(Lockstep *self, PyObject *const *args, Py_ssize_t nargs) {
     CHECK_OPEN(self);
+    uint32_t target;
     if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "wait(target, spin_ns, timeout_ns)");
+        PyErr_SetString(PyExc_TypeError, "wait(target, spin, timeout_ns)");
         return NULL;
     }
-    unsigned long target = PyLong_AsUnsignedLong(args[0]);
-    long long spin_ns = PyLong_AsLongLong(args[1]);
+    int spin = PyObject_IsTrue(args[1]);
     long long timeout_ns = PyLong_AsLongLong(args[2]);
-    if (PyErr_Occurred()) return NULL;
-
-    uint32_t t = (uint32_t)target;
-    if (reached(__atomic_load_n(self->seq, __ATOMIC_ACQUIRE), t)) {
-        self->last_wait_ns = 0;
-        Py_RETURN_TRUE;
-    }
-
-    int64_t start = now_ns();
-    if (self->last_wait_ns > spin_ns) spin_ns = 0;
-    for (unsigned i = 1; spin_ns > 0; ++i) {
-        if (reached(__atomic_load_n(self->seq, __ATOMIC_ACQUIRE), t)) {
-            self->last_wait_ns = now_ns() - start;
-            Py_RETURN_TRUE;
-        }
-        CPU_RELAX();
-        if ((i & 63) == 0 && now_ns() - start >= spin_ns) break;
-    }
-
-    int ok = 0;
-    int64_t deadline = start + timeout_ns;
-    Py_BEGIN_ALLOW_THREADS
-    __atomic_fetch_add(self->waiters, 1, __ATOMIC_SEQ_CST);
-    for (;;) {
-        uint32_t v = __atomic_load_n(self->seq, __ATOMIC_SEQ_CST);
-        if (reached(v, t)) { ok = 1; break; }
-        int64_t left = deadline - now_ns();
-        if (left <= 0) break;
-        struct timespec ts = {(time_t)(left / 1000000000LL), (long)(left % 1000000000LL)};
-        /* Shared (not PRIVATE) futex: the peer is another process. */
-        syscall(SYS_futex, self->seq, FUTEX_WAIT, v, &ts, NULL, 0);
-    }
-    __atomic_fetch_sub(self->waiters, 1, __ATOMIC_SEQ_CST);
-    self->last_wait_ns = now_ns() - start;
-    Py_END_ALLOW_THREADS
-    if (ok) Py_RETURN_TRUE;
+    if (!parse_u32(args[0], &target) || PyErr_Occurred()) return NULL;
+    if (wait_for(self, target, spin, timeout_ns)) Py_RETURN_TRUE;
     Py_RETURN_FALSE;
 }
 
-static PyMethodDef Counter_methods[] = {
-    {"load", (PyCFunction)Counter_load, METH_NOARGS, "Current sequence value (acquire load)."},
-    {"post", (PyCFunction)Counter_post, METH_O, "post(value): publish a new sequence value, waking sleepers."},
-    {"wait", (PyCFunction)(void (*)(void))Counter_wait, METH_FASTCALL,
-     "wait(target, spin_ns, timeout_ns) -> bool: spin, then sleep on the futex, until the sequence "
-     "reaches target; False if timeout_ns passed first."},
-    {"release", (PyCFunction)Counter_release, METH_NOARGS, "Drop the buffer export (the mapping may then close)."},
+/* exchange(command, request, timeout_ns) -> int: post(command, request), then wait (spinning while it can
+ * win) up to timeout_ns for response request + 1. Returns the response status word, or -1 if it did not come. */
+static PyObject *Lockstep_exchange(Lockstep *self, PyObject *const *args, Py_ssize_t nargs) {
+    CHECK_OPEN(self);
+    uint32_t command, request;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "exchange(command, request, timeout_ns)");
+        return NULL;
+    }
+    long long timeout_ns = PyLong_AsLongLong(args[2]);
+    if (!parse_u32(args[0], &command) || !parse_u32(args[1], &request) || PyErr_Occurred()) return NULL;
+    post(self, command, request);
+    if (!wait_for(self, request + 1, 1, timeout_ns)) return PyLong_FromLong(-1);
+    return PyLong_FromUnsignedLong(__atomic_load_n(self->status, __ATOMIC_RELAXED));
+}
+
+static PyObject *Lockstep_stats(Lockstep *self, PyObject *Py_UNUSED(ignored)) {
+    const ns6g_waiter *w = &self->waiter;
+    return Py_BuildValue("{sKsKsKsKsKsKsI}", "spins_won", (unsigned long long)w->spins_won, "spins_lost",
+                         (unsigned long long)w->spins_lost, "skipped_backoff", (unsigned long long)w->skipped_backoff,
+                         "skipped_same_cpu", (unsigned long long)w->skipped_same_cpu, "sleeps",
+                         (unsigned long long)w->sleeps, "sleep_timeouts", (unsigned long long)w->sleep_timeouts,
+                         "backoff", (unsigned int)w->backoff);
+}
+
+static PyMethodDef Lockstep_methods[] = {
+    {"post", (PyCFunction)(void (*)(void))Lockstep_post, METH_FASTCALL,
+     "post(command, value): write the command word and publish request sequence value, waking the peer."},
+    {"wait", (PyCFunction)(void (*)(void))Lockstep_wait, METH_FASTCALL,
+     "wait(target, spin, timeout_ns) -> bool: (if spin) spin while spinning can win, then sleep on the futex "
+     "up to timeout_ns until the response sequence reaches target; False if timeout_ns passed first."},
+    {"exchange", (PyCFunction)(void (*)(void))Lockstep_exchange, METH_FASTCALL,
+     "exchange(command, request, timeout_ns) -> int: post(command, request), then wait as wait() does for "
+     "response request + 1; its status word, or -1 if it did not come within timeout_ns."},
+    {"stats", (PyCFunction)Lockstep_stats, METH_NOARGS,
+     "How waits went so far: spins_won, spins_lost, skipped_backoff, skipped_same_cpu, sleeps (futex sleep "
+     "phases, one per timeout slice), sleep_timeouts (futex sleeps that ran to their timeout: no wake-up came), and the current "
+     "backoff."},
+    {"release", (PyCFunction)Lockstep_release, METH_NOARGS, "Drop the buffer export (the mapping may then close)."},
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject CounterType = {
+static PyTypeObject LockstepType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "ns6g._shmsync.Counter",
-    .tp_doc = "Counter(buffer, offset): a [sequence, waiters] pair of uint32 words in shared memory.",
-    .tp_basicsize = sizeof(Counter),
+    .tp_name = "ns6g._shmsync.Lockstep",
+    .tp_doc = "Lockstep(buffer, *, post_offset, wait_offset, own_cpu_offset, peer_cpu_offset, command_offset, "
+              "status_offset, spin_ns): Python's side of the bridge's two sequence counters ([seq, waiters] uint32 "
+              "pairs), CPU words and command/status words.",
+    .tp_basicsize = sizeof(Lockstep),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Counter_init,
-    .tp_dealloc = (destructor)Counter_dealloc,
-    .tp_methods = Counter_methods,
+    .tp_init = (initproc)Lockstep_init,
+    .tp_dealloc = (destructor)Lockstep_dealloc,
+    .tp_methods = Lockstep_methods,
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "ns6g._shmsync", "Futex-backed sequence counters for the ns6g bridge.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "ns6g._shmsync", "Futex-backed lockstep counters for the ns6g bridge.", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__shmsync(void) {
-    if (PyType_Ready(&CounterType) < 0) return NULL;
+    if (PyType_Ready(&LockstepType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    Py_INCREF(&CounterType);
-    if (PyModule_AddObject(m, "Counter", (PyObject *)&CounterType) < 0) {
-        Py_DECREF(&CounterType);
+    Py_INCREF(&LockstepType);
+    if (PyModule_AddObject(m, "Lockstep", (PyObject *)&LockstepType) < 0) {
+        Py_DECREF(&LockstepType);
         Py_DECREF(m);
         return NULL;
     }

@@ -9,9 +9,11 @@ Protocol and layout are described in ``docs/bridge.md`` and mirrored in
    Python maps the whole segment, builds gymnasium spaces and numpy views, and unlinks the name at once:
    from then on no exit path of either process can leave the segment behind.
 3. Lockstep exchanges: Python writes a request and posts the request counter; the scenario answers and
-   posts the response counter (spin briefly, then futex sleep; see ``ns6g/_shmsync.c``).
+   posts the response counter. A waiter spins only while spinning can win (the peer runs on another CPU
+   and recent spins were answered), else sleeps on the futex: ``ns3_scenarios/bridge/ns6g-wait.h``.
 4. Liveness: while waiting, Python checks in 50 ms slices that the scenario process lives and that its
-   watchdog heartbeat advances; the scenario's watchdog exits once Python is gone.
+   watchdog heartbeat advances; the scenario's watchdog exits once Python is gone. No system call is made
+   on the fast path: a request to a scenario that died unseen is answered by the wait that follows it.
 5. Death is final: once the scenario has died (crash, kill, exit, hang) every later call on the bridge
    raises the same :class:`ScenarioCrashed` or :class:`ScenarioNotResponding`, naming that process. A
    bridge never starts a second process; a new scenario is a new :class:`Bridge`.
@@ -49,6 +51,7 @@ HEADER_SIZE = 4096
 OFF_MAGIC, OFF_VERSION, OFF_PYTHON_PID, OFF_SCENARIO_PID = 0, 8, 16, 20
 OFF_TOTAL_SIZE, OFF_ARENA_OFFSET = 24, 32
 OFF_REQUEST_CTR, OFF_RESPONSE_CTR, OFF_HEARTBEAT = 64, 128, 192
+OFF_PYTHON_CPU, OFF_SCENARIO_CPU = 72, 136  # CPU each side last ran on, plus one (0: unknown)
 OFF_REQ_COMMAND, OFF_REQ_SEED, OFF_REQ_ARENA_LEN = 256, 264, 272
 OFF_RESP_STATUS, OFF_RESP_TERMINATED, OFF_RESP_TRUNCATED = 320, 324, 325
 OFF_RESP_REWARD, OFF_RESP_ARENA_LEN, OFF_RESP_SIM_TIME = 328, 336, 344
@@ -57,6 +60,16 @@ CMD_STEP, CMD_RESET, CMD_MESSAGE, CMD_CLOSE = 1, 2, 3, 4
 STATUS_OK, STATUS_ERROR, STATUS_HELLO = 0, 1, 2
 
 SLICE_NS = 50_000_000  # how often a waiter wakes to check the peer's liveness
+
+_this_pid = os.getpid()  # kept current by the fork hook below: the owner check makes no system call
+
+
+def _after_fork_in_child() -> None:
+    global _this_pid
+    _this_pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class BridgeError(RuntimeError):
@@ -134,7 +147,7 @@ class _Resources:
     proc: subprocess.Popen | None = None
     log: IO[bytes] | None = None
     maps: list[mmap.mmap] = field(default_factory=list)
-    counters: list[Any] = field(default_factory=list)
+    exports: list[Any] = field(default_factory=list)  # objects holding a buffer of a mapping
 
     def unlink(self) -> None:
         try:
@@ -151,8 +164,8 @@ class _Resources:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        for counter in self.counters:
-            counter.release()
+        for export in self.exports:
+            export.release()
         for m in self.maps:
             try:
                 m.close()
@@ -176,7 +189,8 @@ class Bridge:
         step_timeout_s: wall-clock limit of one exchange before the scenario is declared hung.
         hang_timeout_s: how long the scenario's heartbeat may stand still before it is declared frozen.
         start_timeout_s: wall-clock limit for the scenario to start and declare its spaces.
-        spin_us: microseconds a waiter spins before it sleeps (both sides).
+        spin_us: the longest spin of a waiter before it sleeps, in microseconds (both sides); a waiter spins
+            only while spinning can win (see docs/bridge.md, "Waiting").
 
     Attributes:
         observation_space, action_space: gymnasium spaces as the scenario declared them.
@@ -218,10 +232,12 @@ class Bridge:
             self._u64(OFF_MAGIC)[()] = MAGIC
             self._u32(OFF_VERSION)[()] = VERSION
             self._u32(OFF_PYTHON_PID)[()] = os.getpid()
-            self._request = self._counter(OFF_REQUEST_CTR)
-            self._response = self._counter(OFF_RESPONSE_CTR)
+            self._lockstep = _shmsync.Lockstep(
+                self._header, post_offset=OFF_REQUEST_CTR, wait_offset=OFF_RESPONSE_CTR,
+                own_cpu_offset=OFF_PYTHON_CPU, peer_cpu_offset=OFF_SCENARIO_CPU, command_offset=OFF_REQ_COMMAND,
+                status_offset=OFF_RESP_STATUS, spin_ns=self._spin_ns)
+            self._res.exports.append(self._lockstep)
             self._heartbeat = self._u64(OFF_HEARTBEAT)
-            self._command = self._u32(OFF_REQ_COMMAND)
             self._status = self._u32(OFF_RESP_STATUS)
             self._resp_arena_len = self._u64(OFF_RESP_ARENA_LEN)
 
@@ -254,11 +270,6 @@ class Bridge:
 
     def _f64(self, offset: int) -> np.ndarray:
         return np.ndarray((), dtype=np.float64, buffer=self._header, offset=offset)
-
-    def _counter(self, offset: int) -> Any:
-        counter = _shmsync.Counter(self._header, offset)
-        self._res.counters.append(counter)
-        return counter
 
     def _hello(self) -> None:
         self._arena_offset = int(self._u64(OFF_ARENA_OFFSET)[()])
@@ -345,11 +356,15 @@ class Bridge:
 
     def _wait(self, target: int, timeout_s: float, starting: bool = False) -> None:
         """Block until response ``target``; raise if the scenario dies, freezes or runs over time."""
-        if self._response.wait(target, self._spin_ns, SLICE_NS):
-            return
+        if not self._lockstep.wait(target, not starting, SLICE_NS):  # spins only while spinning can win
+            self._wait_on(target, timeout_s, starting)
+
+    def _wait_on(self, target: int, timeout_s: float, starting: bool = False) -> None:
+        """The rest of a wait whose first slice passed without the answer: sleep in slices, checking the
+        scenario's liveness between them."""
         start = time.monotonic()
         beat, beat_seen = int(self._heartbeat[()]), start
-        while not self._response.wait(target, 0, SLICE_NS):
+        while not self._lockstep.wait(target, False, SLICE_NS):
             if self._res.proc.poll() is not None:
                 raise self._crashed()
             now = time.monotonic()
@@ -369,36 +384,56 @@ class Bridge:
         if self._closed:
             raise BridgeError(f"the bridge to {self.binary.name} (pid {self.pid}) is closed")
 
+    def _check_usable(self) -> None:
+        """Raise if this process may not send a request: the bridge is closed, the scenario is known dead,
+        or this is a forked child (its waitpid would fail and look like "exited with code 0")."""
+        self._check_open()
+        if _this_pid != self._owner:
+            raise BridgeError(f"the bridge to {self.binary.name} (pid {self.pid}) belongs to process {self._owner}; "
+                              "a forked process must start its own scenario")
+
     def check_alive(self) -> None:
         """Raise if the scenario cannot take a request: :class:`ScenarioCrashed` or
         :class:`ScenarioNotResponding` if it died (now or before; the message names that process and its
         signal or exit code), :class:`BridgeError` if the bridge was closed."""
-        self._check_open()
-        if os.getpid() != self._owner:  # a forked child: waitpid would fail and look like "exited with code 0"
-            raise BridgeError(f"the bridge to {self.binary.name} (pid {self.pid}) belongs to process {self._owner}; "
-                              "a forked process must start its own scenario")
+        self._check_usable()
         if self._res.proc.poll() is not None:
             raise self._crashed()
 
+    def wait_stats(self) -> dict[str, int]:
+        """How Python's waits for answers went so far (counts): spins_won, spins_lost, skipped_backoff,
+        skipped_same_cpu, sleeps (futex sleep phases, one per 50 ms slice), sleep_timeouts (futex sleeps that
+        ran to their timeout) and the current backoff. Readable after the bridge closed or died."""
+        return self._lockstep.stats()
+
     def post(self, command: int) -> None:
-        """Send a request without waiting (the action or payload must already be in place)."""
-        self.check_alive()
-        self._command[()] = command
+        """Send a request without waiting (the action or payload must already be in place). Makes no
+        system call unless the scenario sleeps; a scenario that died unseen is reported by :meth:`wait`."""
+        self._check_usable()
         self._seq += 1
-        self._request.post(self._seq - 1)
+        self._lockstep.post(command, self._seq - 1)
 
     def wait(self) -> None:
         """Wait for the answer to the last posted request; raises ScenarioError if it is an error."""
         self._check_open()
         self._wait(self._seq, self.step_timeout_s)
         if self._status[()] != STATUS_OK:
-            length = int(self._resp_arena_len[()])
-            raise ScenarioError(bytes(self._arena_view()[:length]).decode(errors="replace"))
+            self._raise_error()
 
     def exchange(self, command: int = CMD_STEP) -> None:
-        """One lockstep round trip."""
-        self.post(command)
-        self.wait()
+        """One lockstep round trip: :meth:`post` and :meth:`wait` in one call into C on the fast path."""
+        self._check_usable()
+        self._seq += 1
+        status = self._lockstep.exchange(command, self._seq - 1, SLICE_NS)
+        if status < 0:  # no answer within the first slice
+            self._wait_on(self._seq, self.step_timeout_s)
+            status = self._status[()]
+        if status != STATUS_OK:
+            self._raise_error()
+
+    def _raise_error(self) -> None:
+        length = int(self._resp_arena_len[()])
+        raise ScenarioError(bytes(self._arena_view()[:length]).decode(errors="replace"))
 
     def outcome(self) -> StepResult:
         """Reward, flags, simulated time and info of the last STEP or RESET."""
@@ -426,7 +461,7 @@ class Bridge:
 
     def write_action(self, action: Any) -> None:
         """Check ``action`` against the action space and copy it into the segment."""
-        self.check_alive()
+        self._check_usable()
         write_action(self.action_views, self.action_space, action)
 
     def read_observation(self) -> Any:
@@ -481,9 +516,8 @@ class Bridge:
         proc = self._res.proc
         if proc is not None and proc.poll() is None:
             try:
-                self._command[()] = CMD_CLOSE
                 self._seq += 1
-                self._request.post(self._seq - 1)
+                self._lockstep.post(CMD_CLOSE, self._seq - 1)
                 proc.wait(timeout=2)
             except (subprocess.TimeoutExpired, ValueError):
                 pass  # release() kills it

@@ -120,7 +120,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return _bench_suite(args)
     progress = not args.json
     run, fmt = {
-        "bridge": (lambda: bench.bench_bridge(iterations=args.iterations, progress=progress), bench.format_bridge),
+        "bridge": (lambda: bench.bench_bridge(iterations=args.iterations, contention=args.contention,
+                                              progress=progress), bench.format_bridge),
         "reset": (lambda: bench.bench_reset(progress=progress), bench.format_reset),
         "parallel": (lambda: bench.bench_parallel(seconds=4.0 if args.seconds is None else args.seconds,
                                                   progress=progress), bench.format_parallel),
@@ -296,7 +297,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench",
         help="benchmarks, each measured side by side in one run",
-        description="bridge: step round trip, shared memory vs a Unix socket, 8 to 65536 float32 values; "
+        description="bridge: step round trip, shared memory vs a Unix socket, 8 to 65536 float32 values, and a "
+        "plain copy of 256 KB, beside --contention busy processes; "
         "reset: in-process episode reset vs a process relaunch; "
         "parallel: aggregate steps/s of 1, 2, 4, 8 scenarios in lockstep; "
         "trace: episodes with and without a run directory; "
@@ -315,6 +317,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="which benchmark to run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=positive_int, default=20_000, help="bridge: exchanges per size (default 20000)")
+    p.add_argument("--contention", type=_whole_number(0, 64), default=0,
+                   help="bridge: busy processes (one spinning loop each) running beside the benchmark (default 0)")
     p.add_argument("--seconds", type=positive_float, default=None,
                    help="parallel: seconds per count (default 4); soak: seconds of the whole run (default 60)")
     p.add_argument("--envs", type=positive_int, default=8, help="soak: environments in the vector (default 8)")

@@ -1,15 +1,18 @@
 """Bridge round trips, liveness both ways and cleanup."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
 import pytest
 
+from ns6g import bridge as bridge_module
 from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioError, ScenarioNotResponding, reap_stale_segments
 from tests.conftest import pid_gone, shm_entries
 
@@ -184,3 +187,76 @@ def test_segment_is_owner_only_until_unlinked(echo_binary, monkeypatch):
     with Bridge(echo_binary) as b:
         assert seen["mode"] == 0o600 and seen["name"].startswith("/ns6g-")
         assert not os.path.exists("/dev/shm" + seen["name"])  # unlinked once both sides mapped it
+
+
+# -- waiting: spin only while spinning can win, else sleep on the futex -----------------------------------
+@contextlib.contextmanager
+def pinned(cpu: int):
+    """Run this thread (and the processes it starts) on ``cpu`` only."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def test_sleeping_waiters_are_woken_by_every_answer(echo_binary, monkeypatch):
+    # spin_us=0: both sides sleep on the futex in every exchange, so every answer must wake its waiter. The
+    # liveness slice is made long (10 s): a lost wake-up shows as a slice that timed out.
+    monkeypatch.setattr(bridge_module, "SLICE_NS", 10 * 10**9)
+    with Bridge(echo_binary, spin_us=0) as b:
+        b.reset(1)
+        for i in range(100):
+            action = np.full(8, i, np.float32)
+            b.step(action)
+            assert np.array_equal(b.read_observation(), np.tile(action, 8))
+            assert b.wait_stats()["sleep_timeouts"] == 0, f"exchange {i}: the answer did not wake the waiter"
+        waits = b.wait_stats()
+    assert waits["spins_won"] == waits["spins_lost"] == 0 and waits["sleeps"] > 0
+
+
+def test_a_waiter_asleep_on_the_futex_notices_the_scenario_dying(echo_binary):
+    b = Bridge(echo_binary, ["--hang-after=1"], spin_us=0)
+    b.reset(1)
+    pid = b.pid
+    b.write_action(np.zeros(8, np.float32))
+    b.post(1)  # the scenario takes the step and never answers
+    threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()  # while this thread sleeps in wait()
+    with pytest.raises(ScenarioCrashed, match=rf"\(pid {pid}\) was killed by SIGKILL"):
+        b.wait()
+    waits = b.wait_stats()
+    assert waits["sleeps"] >= 1 and waits["sleep_timeouts"] >= 1  # it was asleep, and woke to check
+    assert pid_gone(pid)
+
+
+def test_a_waiter_never_spins_for_a_scenario_on_its_own_cpu(echo_binary):
+    # Both processes on one CPU: while the waiter runs, the scenario cannot, so a spin could only hold the
+    # CPU the scenario needs (issue 17: shm 56-64 us against the socket's 18 us).
+    # Steps of 100 us (a sleep) make this thread reach its wait before the answer, on any scheduler.
+    with pinned(min(os.sched_getaffinity(0))):
+        with Bridge(echo_binary, ["--step-us=100"]) as b:
+            b.reset(1)
+            for _ in range(200):
+                b.step(np.zeros(8, np.float32))
+            waits = b.wait_stats()
+    assert waits["spins_won"] == waits["spins_lost"] == 0
+    assert waits["skipped_same_cpu"] > 0
+
+
+def test_spinning_backs_off_while_the_scenario_runs_long_steps(echo_binary):
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs: one for each side")
+    with pinned(cpus[0]):
+        with Bridge(echo_binary, ["--step-us=2000"], spin_us=50) as b:
+            os.sched_setaffinity(b.pid, {cpus[1]})  # never on this thread's CPU: only the backoff applies
+            b.reset(1)  # (the scenario's first answer may still come from this thread's CPU)
+            before = b.wait_stats()
+            for _ in range(100):
+                b.step(np.zeros(8, np.float32))
+            waits = {k: v - before[k] for k, v in b.wait_stats().items()}
+    assert waits["skipped_same_cpu"] == 0
+    assert waits["spins_lost"] >= 1
+    assert waits["skipped_backoff"] > waits["spins_lost"] + waits["spins_won"]  # most waits did not spin
+

@@ -65,6 +65,7 @@ CASES = [
     # bench
     ("bench nonsense", "ns6g bench", "invalid choice: 'nonsense'"),
     ("bench bridge --iterations 0", "ns6g bench", "argument --iterations: must be >= 1"),
+    ("bench bridge --contention 65", "ns6g bench", "argument --contention: must be between 0 and 64, got 65"),
     ("bench parallel --seconds -1", "ns6g bench", "argument --seconds: must be a finite number > 0, got -1"),
     ("bench parallel --seconds inf", "ns6g bench", "argument --seconds", "inf"),
     ("bench trace --detail everything", "ns6g bench", "argument --detail: invalid choice: 'everything'"),

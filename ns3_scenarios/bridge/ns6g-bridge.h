@@ -9,13 +9,16 @@
 //    response sequence 1 (HELLO). Python maps the segment, builds numpy views and unlinks the name, so
 //    no exit path can leave it behind.
 //  * Lockstep: Python writes a request (command + action or arena payload) and posts the request
-//    counter; the scenario answers and posts the response counter. Waiters spin briefly, then sleep on
-//    the counter word with FUTEX_WAIT; posters call FUTEX_WAKE only when the waiter count is non-zero.
+//    counter; the scenario answers and posts the response counter. Waiters spin only while spinning can
+//    win, else sleep on the counter word with FUTEX_WAIT; posters call FUTEX_WAKE only when the waiter
+//    count is non-zero. Both sides run the same code for this: ns6g-wait.h.
 //  * Order: STEP and MESSAGE before the first successful RESET, or STEP after the episode ended, get an
 //    error response (Bridge::Handle); the scenario lives on.
 //  * Liveness: a watchdog thread beats a heartbeat word every 50 ms (Python raises if it stops) and exits
 //    the process within about 50 ms once the Python parent is gone.
 #pragma once
+
+#include "ns6g-wait.h"
 
 #include "ns3/core-module.h"
 
@@ -60,7 +63,9 @@ constexpr uint64_t kScenarioPidOff = 20;  // u32
 constexpr uint64_t kTotalSizeOff = 24;    // u64, current segment size
 constexpr uint64_t kArenaOffsetOff = 32;  // u64, page-aligned start of the variable-size arena
 constexpr uint64_t kRequestCtrOff = 64;   // [u32 seq, u32 waiters], posted by Python
+constexpr uint64_t kPythonCpuOff = 72;    // u32, CPU Python last ran on, plus one (0: unknown)
 constexpr uint64_t kResponseCtrOff = 128; // [u32 seq, u32 waiters], posted by the scenario
+constexpr uint64_t kScenarioCpuOff = 136; // u32, CPU the scenario last ran on, plus one
 constexpr uint64_t kHeartbeatOff = 192;   // u64, incremented by the scenario's watchdog
 // Request block (written by Python).
 constexpr uint64_t kReqCommandOff = 256; // u32
@@ -563,70 +568,6 @@ class GymEnv
 
 namespace detail
 {
-inline bool
-Reached(uint32_t value, uint32_t target)
-{
-    return static_cast<int32_t>(value - target) >= 0;
-}
-
-inline void
-Post(uint32_t* counter, uint32_t value)
-{
-    __atomic_store_n(counter, value, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(counter + 1, __ATOMIC_SEQ_CST) != 0)
-    {
-        syscall(SYS_futex, counter, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-    }
-}
-
-/**
- * Spin for spinNs, then sleep on the futex in slices; returns once the counter reaches target.
- * Returns the wait's duration (ns). A caller passes spinNs = 0 when its previous wait outlasted the
- * spin budget: the peer is busy for long steps or the cores are oversubscribed, and spinning would
- * only take CPU from the processes doing the work.
- */
-inline int64_t
-Wait(uint32_t* counter, uint32_t target, int64_t spinNs)
-{
-    using Clock = std::chrono::steady_clock;
-    if (Reached(__atomic_load_n(counter, __ATOMIC_ACQUIRE), target))
-    {
-        return 0;
-    }
-    auto start = Clock::now();
-    auto elapsed = [&start] {
-        return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
-    };
-    for (unsigned i = 1; spinNs > 0; ++i)
-    {
-        if (Reached(__atomic_load_n(counter, __ATOMIC_ACQUIRE), target))
-        {
-            return elapsed();
-        }
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-        if ((i & 63) == 0 && elapsed() >= spinNs)
-        {
-            break;
-        }
-    }
-    __atomic_fetch_add(counter + 1, 1, __ATOMIC_SEQ_CST);
-    for (;;)
-    {
-        uint32_t v = __atomic_load_n(counter, __ATOMIC_SEQ_CST);
-        if (Reached(v, target))
-        {
-            break;
-        }
-        // The watchdog ends the process if Python dies, so the slice only bounds a lost wake-up.
-        timespec ts{0, 100'000'000};
-        syscall(SYS_futex, counter, FUTEX_WAIT, v, &ts, nullptr, 0);
-    }
-    __atomic_fetch_sub(counter + 1, 1, __ATOMIC_SEQ_CST);
-    return elapsed();
-}
-
 inline std::string
 JsonString(const std::string& s)
 {
@@ -740,21 +681,29 @@ class Bridge
         m_recordTypes = env.GetRecordTypes();
         Hello();
         uint32_t seq = 0;
-        const int64_t spinNs = m_spinUs * 1000;
-        int64_t lastWaitNs = 0;
+        ns6g_waiter waiter{};
+        waiter.counter = Ctr(layout::kRequestCtrOff);
+        waiter.own_cpu = Ctr(layout::kScenarioCpuOff);
+        waiter.peer_cpu = Ctr(layout::kPythonCpuOff);
+        waiter.spin_ns = m_spinUs * 1000;
         for (;;)
         {
             ++seq;
-            lastWaitNs = detail::Wait(Ctr(layout::kRequestCtrOff),
-                                      seq,
-                                      lastWaitNs > spinNs ? 0 : spinNs);
+            // No timeout of its own: the watchdog ends the process if Python dies, so the slices only
+            // bound a lost wake-up.
+            if (!ns6g_spin(&waiter, seq))
+            {
+                while (!ns6g_sleep(&waiter, seq, 100'000'000))
+                {
+                }
+            }
             uint32_t cmd = Get<uint32_t>(layout::kReqCommandOff);
             if (cmd == kCmdClose)
             {
                 ns3::Simulator::Destroy();
                 Set<uint32_t>(layout::kRespStatusOff, kStatusOk);
                 Set<uint64_t>(layout::kRespArenaLenOff, 0);
-                detail::Post(Ctr(layout::kResponseCtrOff), seq + 1);
+                Post(seq + 1);
                 return 0;
             }
             try
@@ -766,7 +715,7 @@ class Bridge
                 WriteError(e.what());
             }
             // Response sequence is request + 1 because HELLO took response 1.
-            detail::Post(Ctr(layout::kResponseCtrOff), seq + 1);
+            Post(seq + 1);
         }
     }
 
@@ -788,6 +737,11 @@ class Bridge
     uint32_t* Ctr(uint64_t off)
     {
         return reinterpret_cast<uint32_t*>(m_base + off);
+    }
+
+    void Post(uint32_t seq)
+    {
+        ns6g_post(Ctr(layout::kResponseCtrOff), seq, Ctr(layout::kScenarioCpuOff));
     }
 
     void Fail(const std::string& what)
@@ -943,7 +897,7 @@ class Bridge
         std::memcpy(m_arena, json.data(), json.size());
         Set<uint32_t>(layout::kRespStatusOff, kStatusHello);
         Set<uint64_t>(layout::kRespArenaLenOff, json.size());
-        detail::Post(Ctr(layout::kResponseCtrOff), 1);
+        Post(1);
     }
 
     void MapArena()
