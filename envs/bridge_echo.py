@@ -23,6 +23,8 @@ class BridgeEchoConfig(ScenarioConfig):
                             description="test knob: the scenario exits with code 3 on this step (0: never)")
     hang_after: int = Field(0, ge=0, le=2**32 - 1,
                             description="test knob: the scenario stops answering on this step (0: never)")
+    step_us: int = Field(0, ge=0, le=10_000_000,
+                         description="test knob: wall-clock microseconds every step takes (0: none), a slow peer")
 
 
 class BridgeEchoEnv(ScenarioEnv):
