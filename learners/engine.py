@@ -7,7 +7,7 @@ data, and submits every communication and computation it performs to the network
   it carries (``numel x element_size``, or the compressed size, :mod:`ns6g.learners.wire`);
 - every computation is a :class:`~ns6g.learners.network.Compute` whose FLOPs are measured with
   ``torch.utils.flop_counter.FlopCounterMode`` over the real forward and backward pass (matrix
-  multiplications and convolutions, 2 FLOPs per multiply-accumulate, as in :mod:`ns6g.profiles`),
+  multiplications and convolutions, 2 FLOPs per multiply-accumulate, as in :mod:`ns6g.learners.profiles`),
   counted once per model part and batch shape and cached.
 
 The protocol (:mod:`ns6g.learners.protocols`) decides what is sent where and when; the engine gives it
@@ -38,8 +38,8 @@ from pydantic import Field, field_validator, model_validator
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ns6g.config import ScenarioConfig
-from ns6g.runs import RunWriter
+from ns6g.core.config import ScenarioConfig
+from ns6g.core.runs import RunWriter
 from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
 from ns6g.learners.network import Completed, Compute, DeviceTimeline, Network, Transfer, timelines

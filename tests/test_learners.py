@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from ns6g.config import ConfigError
+from ns6g.core.config import ConfigError
 from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
 from ns6g.learners.engine import FlJob
@@ -295,7 +295,7 @@ def test_vanilla_sl_is_sequential_and_psl_parallel():
 
 def test_rounds_and_flows_traced_to_a_run_directory(tmp_path):
     from ns6g.analysis import energy_per_device, load_run, round_latency_cdf
-    from ns6g.runs import RunWriter
+    from ns6g.core.runs import RunWriter
 
     with RunWriter(tmp_path / "run", kind="learner") as run:
         job = FlJob({**BASE, "protocol": "hierarchical-fsl", "rounds": 2}, run=run)

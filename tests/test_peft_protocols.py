@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 import torch
 
-from ns6g.config import ConfigError
+from ns6g.core.config import ConfigError
 from ns6g.learners import models as zoo
 from ns6g.learners.engine import FlJob
 from ns6g.learners.no_network import NoNetwork

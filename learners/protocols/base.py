@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from torch import nn
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 
 from ns6g.learners.engine import RoundOutcome
 

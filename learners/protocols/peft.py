@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 from ns6g.learners import peft_adapters as pa
 from ns6g.learners import text_data as td
 from ns6g.learners import text_models as tm

@@ -35,7 +35,7 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 from ns6g.learners import transfer as tl
 from ns6g.learners.network import CLOUD, client, edge
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
