@@ -56,7 +56,8 @@ from pydantic import Field, field_validator, model_validator
 from ns6g.core.config import ConfigError, ScenarioConfig
 from ns6g.compute.devices import DEVICES
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
-from ns6g.learners.engine import FlJob, FlJobConfig, RoundRecord
+from ns6g.learners.engine import FlJob, FlJobConfig
+from ns6g.learners.records import RoundRecord
 from ns6g.learners.protocols import PROTOCOLS
 from ns6g.envs.policies import ConstantPolicy, Contender, Policy, RandomPolicy
 from ns6g.core.runs import RunWriter

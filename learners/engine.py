@@ -44,6 +44,8 @@ from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
 from ns6g.learners.network import Completed, Compute, DeviceTimeline, Network, Transfer, timelines
 from ns6g.learners.no_network import NoNetwork
+from ns6g.learners.protocols import PROTOCOLS, Protocol, make_protocol
+from ns6g.learners.records import JobResult, RoundOutcome, RoundRecord, Sent, TransferRecord
 from ns6g.learners.wire import Codec, tensor_bytes
 
 __all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord"]
@@ -106,8 +108,6 @@ class FlJobConfig(ScenarioConfig):
     @field_validator("protocol")
     @classmethod
     def _known_protocol(cls, value: str) -> str:
-        from ns6g.learners.protocols import PROTOCOLS
-
         if value not in PROTOCOLS:
             raise ValueError(f"unknown protocol {value!r}; valid: {', '.join(PROTOCOLS)}")
         return value
@@ -121,8 +121,6 @@ class FlJobConfig(ScenarioConfig):
 
     @model_validator(mode="after")
     def _valid_protocol_options(self) -> FlJobConfig:
-        from ns6g.learners.protocols import PROTOCOLS
-
         options = PROTOCOLS[self.protocol].options
         if options is None and self.protocol_options:
             raise ValueError(f"protocol {self.protocol!r} takes no protocol_options, got {sorted(self.protocol_options)}")
@@ -136,100 +134,6 @@ class FlJobConfig(ScenarioConfig):
         if value not in zoo.MODELS:
             raise ValueError(f"unknown model {value!r}; valid: {', '.join(zoo.MODELS)}")
         return value
-
-
-@dataclass(frozen=True)
-class Sent:
-    """A submitted transfer: its operation id and the tensors as the receiver reconstructs them."""
-
-    op: int
-    tensors: list[torch.Tensor]
-    nbytes: int
-
-
-@dataclass(frozen=True)
-class TransferRecord:
-    """One transfer of the job. ``round``: the round that submitted it. Times in simulated seconds
-    (NaN while it has not completed)."""
-
-    round: int
-    op: int
-    src: str
-    dst: str
-    tag: str
-    nbytes: int
-    start_s: float
-    end_s: float
-    ok: bool
-
-
-@dataclass(frozen=True)
-class RoundRecord:
-    """What one round did. Losses are mean cross-entropy (nats); accuracy in [0, 1]; ``uplink_bytes``
-    / ``downlink_bytes``: payload the round's transfers carried from / to clients; ``devices``: the
-    timeline of every node that computed, sent or received in the round."""
-
-    round: int
-    protocol: str
-    start_s: float
-    end_s: float
-    train_loss: float
-    test_loss: float
-    test_accuracy: float
-    participants: tuple[int, ...]
-    dropped: tuple[int, ...]
-    uplink_bytes: int
-    downlink_bytes: int
-    devices: dict[str, DeviceTimeline]
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-
-@dataclass(frozen=True)
-class JobResult:
-    config: FlJobConfig
-    rounds: list[RoundRecord]
-    transfers: list[TransferRecord]
-    wall_time_s: float
-
-    @property
-    def final_accuracy(self) -> float:
-        return self.rounds[-1].test_accuracy
-
-    @property
-    def sim_time_s(self) -> float:
-        return self.rounds[-1].end_s
-
-    @property
-    def client_energy_j(self) -> float:
-        """Compute and transmit energy of the clients over the job (J)."""
-        return sum(d.energy_j for r in self.rounds for node, d in r.devices.items() if node.startswith("client/"))
-
-    @property
-    def total_energy_j(self) -> float:
-        """Energy of every node over the job (J)."""
-        return sum(d.energy_j for r in self.rounds for d in r.devices.values())
-
-    @property
-    def uplink_bytes(self) -> int:
-        """Payload the clients sent over the job (bytes)."""
-        return sum(r.uplink_bytes for r in self.rounds)
-
-    @property
-    def downlink_bytes(self) -> int:
-        """Payload the clients received over the job (bytes)."""
-        return sum(r.downlink_bytes for r in self.rounds)
-
-
-@dataclass(frozen=True)
-class RoundOutcome:
-    """What a protocol's round reports to the engine."""
-
-    train_loss: float
-    participants: tuple[int, ...]
-    dropped: tuple[int, ...] = ()
 
 
 # (model, model kwargs, part, shape, with loss) -> (forward FLOPs, backward FLOPs)
@@ -272,13 +176,17 @@ class FlJob:
             ``test_accuracy_fraction``, ``dropped``; ``split_layer`` for split protocols) and one
             ``flows`` row per transfer that finished (node index: client i -> i, edge j ->
             clients + j, cloud -> clients + edges; ``end_s`` NaN and ``delivered`` False when it failed).
+        protocol: the :class:`~ns6g.learners.protocols.Protocol` to run (the way Flower's server takes a
+            strategy), e.g. a subclass of one's own; default a new instance of ``config.protocol``.
     """
 
     def __init__(
-        self, config: FlJobConfig | Mapping[str, Any], network: Network | None = None, run: RunWriter | None = None
+        self,
+        config: FlJobConfig | Mapping[str, Any],
+        network: Network | None = None,
+        run: RunWriter | None = None,
+        protocol: Protocol | None = None,
     ) -> None:
-        from ns6g.learners.protocols import make_protocol
-
         self.config = FlJobConfig.from_user(config)
         cfg = self.config
         #: profile mode: every tensor a protocol handles is a shape on the 'meta' device (no values, no
@@ -291,7 +199,10 @@ class FlJob:
             raise ValueError("torch_device 'cuda' was asked for but CUDA is not available")
         if self.profile:
             self.device = torch.device("meta")
-        self.protocol = make_protocol(cfg.protocol)
+        if protocol is not None and protocol.name != cfg.protocol:
+            raise ValueError(f"protocol instance {type(protocol).__name__} ({protocol.name!r}) does not match "
+                             f"config.protocol {cfg.protocol!r}")
+        self.protocol = protocol if protocol is not None else make_protocol(cfg.protocol)
         if self.profile and not self.protocol.profiles:
             raise ValueError(f"protocol {cfg.protocol!r} has no profile mode (its rounds depend on trained values: "
                              "pretraining, losses, clustering); use mode 'train'")
@@ -749,6 +660,4 @@ class FlJob:
 
 
 def _per_client_cut_protocols() -> list[str]:
-    from ns6g.learners.protocols import PROTOCOLS
-
     return [name for name, cls in PROTOCOLS.items() if cls.per_client_cut]

@@ -8,8 +8,7 @@ import numpy as np
 from torch import nn
 
 from ns6g.core.config import ScenarioConfig
-
-from ns6g.learners.engine import RoundOutcome
+from ns6g.learners.records import RoundOutcome
 
 if TYPE_CHECKING:
     from ns6g.learners.engine import FlJob, FlJobConfig

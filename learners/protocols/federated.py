@@ -25,7 +25,8 @@ from ns6g.learners.network import client
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 
 if TYPE_CHECKING:
-    from ns6g.learners.engine import FlJob, Sent
+    from ns6g.learners.engine import FlJob
+    from ns6g.learners.records import Sent
 
 __all__ = ["AsynchronousFL", "FedAsync", "FedAvg", "FedBuff", "FedProx"]
 

@@ -41,7 +41,8 @@ from ns6g.learners.network import CLOUD, client, edge
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 
 if TYPE_CHECKING:
-    from ns6g.learners.engine import FlJob, FlJobConfig, Sent
+    from ns6g.learners.engine import FlJob, FlJobConfig
+    from ns6g.learners.records import Sent
 
 __all__ = ["FederatedTransfer", "FtlOptions", "HierarchicalFTL"]
 

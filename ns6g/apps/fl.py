@@ -18,7 +18,8 @@ from typing import Any
 from tqdm import tqdm
 
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
-from ns6g.learners.engine import FlJob, FlJobConfig, JobResult
+from ns6g.learners.engine import FlJob, FlJobConfig
+from ns6g.learners.records import JobResult
 from ns6g.learners.network import Network
 from ns6g.learners.no_network import NoNetwork
 from ns6g.core.outputs import claim_run_dir
