@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,6 +50,10 @@ from ns6g.learners.records import JobResult, RoundOutcome, RoundRecord, Sent, Tr
 from ns6g.learners.wire import Codec, tensor_bytes
 
 __all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord"]
+
+
+#: protocol knobs that were FlJobConfig fields in 0.1 and are now the protocols' own options
+MOVED_KNOBS = ("prox_mu", "epsl_ratio", "cloud_period", "async_mixing", "staleness_exponent", "buffer_size")
 
 
 class FlJobConfig(ScenarioConfig):
@@ -75,15 +80,7 @@ class FlJobConfig(ScenarioConfig):
     learning_rate: float = Field(0.05, ge=1e-6, le=10, description="SGD learning rate of clients and servers, 1e-6 .. 10 (larger diverges at the first step)")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     cut: int = Field(2, ge=1, le=1024, description="split protocols: the first `cut` model blocks run on the client")
-    prox_mu: float = Field(0.01, ge=0, le=1e3, description="FedProx proximal weight mu")
-    epsl_ratio: float = Field(0.5, ge=0, le=1, description="EPSL last-layer gradient aggregation ratio (0: PSL)")
-    edges: int = Field(2, ge=1, le=1024, description="hierarchical FSL: edge servers (client i reports to edge i % edges)")
-    cloud_period: int = Field(1, ge=1, le=1_000_000, description="hierarchical FSL: rounds between cloud aggregations")
-    async_mixing: float = Field(0.6, ge=1e-3, le=1, description="FedAsync: mixing weight alpha of a fresh update")
-    staleness_exponent: float = Field(
-        0.5, ge=0, le=100, description="asynchronous FL: an update s versions stale is weighted (1 + s)^-exponent"
-    )
-    buffer_size: int = Field(2, ge=1, le=100_000, description="FedBuff: updates buffered per server step")
+    edges: int = Field(2, ge=1, le=1024, description="hierarchical protocols: edge servers (client i reports to edge i % edges)")
     quantization: Literal["fp32", "int8"] = Field("fp32", description="encoding of floating-point transfers")
     topk_fraction: float = Field(
         1.0, ge=1e-6, le=1, description="share of entries kept in updates, activations and gradients (1: all)"
@@ -94,8 +91,8 @@ class FlJobConfig(ScenarioConfig):
     seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of data split, initialisation and batch order")
     protocol_options: dict[str, Any] = Field(
         default_factory=dict,
-        description="settings of the protocol's own (its Protocol.options class: PEFT, FTL); validated "
-        "against that class, refused for a protocol that has none",
+        description="the protocol's own knobs (its Protocol.options class, e.g. prox_mu of fedprox, "
+        "epsl_ratio of epsl); validated against that class, refused for a protocol that has none",
     )
     torch_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where PyTorch computes")
     mode: Literal["train", "profile"] = Field(
@@ -104,6 +101,32 @@ class FlJobConfig(ScenarioConfig):
         "tensors' shapes, FLOPs from the same counter) with no training: models live on PyTorch's 'meta' "
         "device, losses and accuracies are NaN",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _protocol_knobs_moved(cls, data: Any) -> Any:
+        """The 0.1 keys of protocol knobs (``prox_mu: 0.1``) still work for one release: moved into
+        ``protocol_options`` of the protocol that owns them (an explicit ``protocol_options`` entry wins),
+        dropped for one that does not (they were ignored there before too); a DeprecationWarning either way."""
+        if not isinstance(data, Mapping) or not any(k in data for k in MOVED_KNOBS):
+            return data
+        data = dict(data)
+        protocol = PROTOCOLS.get(data.get("protocol"))  # type: ignore[arg-type]
+        owned = protocol.options.model_fields if protocol is not None and protocol.options is not None else {}
+        options = dict(data.get("protocol_options") or {})
+        for key in [k for k in MOVED_KNOBS if k in data]:
+            value = data.pop(key)
+            if key in owned:
+                options.setdefault(key, value)
+                fate = "moved there for now"
+            else:
+                fate = f"protocol {data.get('protocol')!r} has no such knob: ignored"
+            warnings.warn(f"FlJobConfig key {key!r} is deprecated: set protocol_options: {{{key}: ...}} (the "
+                          f"protocol's own options); {fate}; the old key goes away in ns6g 0.2",
+                          DeprecationWarning, stacklevel=2)
+        if options:
+            data["protocol_options"] = options
+        return data
 
     @field_validator("protocol")
     @classmethod

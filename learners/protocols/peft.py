@@ -177,7 +177,7 @@ class _FederatedAdapter(Protocol):
 
     def setup(self, job: FlJob) -> None:
         cfg = job.config
-        self.opt = PeftOptions.from_user(cfg.protocol_options)
+        self.opt = self.settings(cfg)
         self.seed = cfg.seed
         self._job = job
         self.device = job.device
