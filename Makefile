@@ -14,7 +14,7 @@ UV_VERSION := 0.13.9
 UV     := .venv-uv/bin/uv
 LATEST := .venv-latest
 
-.PHONY: setup venv-from-lock build demo test bench lock test-latest clean
+.PHONY: setup venv-from-lock build demo test lint-imports bench lock test-latest clean
 
 setup: $(STAMP)
 
@@ -48,8 +48,20 @@ build: setup
 demo: build
 	$(BIN)/ns6g demo
 
-test: build
+test: build lint-imports
 	$(BIN)/python -m pytest -q
+
+# The layer rule of .importlinter (docs/architecture.md, "Python package layers"), checked by import-linter.
+# It reads packages from folders, so it runs on a copy of the .py files in the installed layout (envs/ as
+# ns6g/envs, ...; pyproject.toml's package-dir).
+IMPORT_LAYOUT := build/import-layout
+lint-imports: setup
+	rm -rf $(IMPORT_LAYOUT)
+	$(BIN)/python -c 'import shutil, tomllib; \
+		dirs = tomllib.load(open("pyproject.toml", "rb"))["tool"]["setuptools"]["package-dir"]; \
+		only_py = lambda d, names: [n for n in names if not n.endswith(".py") and not (shutil.os.path.isdir(f"{d}/{n}") and n != "__pycache__")]; \
+		[shutil.copytree(src, "$(IMPORT_LAYOUT)/" + pkg.replace(".", "/"), ignore=only_py, dirs_exist_ok=True) for pkg, src in sorted(dirs.items())]'
+	cd $(IMPORT_LAYOUT) && PYTHONPATH=. $(CURDIR)/$(BIN)/lint-imports --config $(CURDIR)/.importlinter
 
 # Regenerate requirements/py3XX.txt (keeping pins pyproject.toml still allows; UPGRADE=1 for the newest).
 lock: $(UV)
@@ -82,7 +94,7 @@ bench: build
 	$(BIN)/ns6g bench split
 	$(BIN)/ns6g bench fl
 	$(BIN)/ns6g bench soak
-	$(BIN)/ns6g bench suite --baseline ns6g/suites/default-baseline.json
+	$(BIN)/ns6g bench suite --baseline ns6g/apps/suites/default-baseline.json
 
 clean:
 	rm -rf build dist *.egg-info ns6g/*.so

@@ -1,4 +1,4 @@
-"""Read run directories (written by :class:`ns6g.runs.RunWriter`) into pandas.
+"""Read run directories (written by :class:`ns6g.core.runs.RunWriter`) into pandas.
 
 >>> run = load_run("runs/demo-env")
 >>> run.steps.groupby("episode").reward.sum()      # returns per episode
@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ns6g.runs import CHUNK_GLOB, MANIFEST, SCHEMA_VERSION, TABLES, RunError
+from ns6g.core.runs import CHUNK_GLOB, MANIFEST, SCHEMA_VERSION, TABLES, RunError
 
 
 class NotARunError(RunError):

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ns6g.analysis import questions
 from ns6g.analysis.load import Run, RunSet, load_run
-from ns6g.runs import TABLES
+from ns6g.core.runs import TABLES
 
 FIGURES = "figures"
 INDEX = "index.html"

@@ -17,12 +17,12 @@ import gymnasium as gym
 
 from gymnasium.error import ClosedEnvironmentError
 
-from ns6g.bridge import CMD_STEP, Bridge, ScenarioCrashed, ScenarioNotResponding
-from ns6g.build import scenario_binary
-from ns6g.config import ScenarioConfig
-from ns6g.policies import Contender, Policy, RandomPolicy
-from ns6g.runs import RunWriter
-from ns6g.step_trace import StepRecorder
+from ns6g.core.bridge import CMD_STEP, Bridge, ScenarioCrashed, ScenarioNotResponding
+from ns6g.core.build import scenario_binary
+from ns6g.core.config import ScenarioConfig
+from ns6g.envs.policies import Contender, Policy, RandomPolicy
+from ns6g.core.runs import RunWriter
+from ns6g.core.step_trace import StepRecorder
 
 
 class ScenarioEnv(gym.Env):
@@ -36,7 +36,7 @@ class ScenarioEnv(gym.Env):
         render_mode: accepted for the Gymnasium API and ignored: ns6g environments do not render (their
             pictures are the run directory's figures). Stable-Baselines3's ``make_vec_env`` passes
             ``"rgb_array"``; Gymnasium warns that it is not a declared mode.
-        bridge_options: keyword arguments for :class:`ns6g.bridge.Bridge` (timeouts, spin time).
+        bridge_options: keyword arguments for :class:`ns6g.core.bridge.Bridge` (timeouts, spin time).
         run_dir: if given, the environment writes a run directory there (``steps`` and ``events``
             tables; see docs/traces.md), closed by ``close()``. It must not already hold a run.
         trace_detail: ``"summary"`` (default: observations as min/mean/max), ``"full"`` (every
@@ -49,7 +49,7 @@ class ScenarioEnv(gym.Env):
 
     Crashes: a scenario process that died (crashed, was killed, exited or hung; during a step or between
     two) is reported by the first call that touches it: ``step`` raises
-    :class:`~ns6g.bridge.ScenarioCrashed` or :class:`~ns6g.bridge.ScenarioNotResponding`, naming that
+    :class:`~ns6g.core.bridge.ScenarioCrashed` or :class:`~ns6g.core.bridge.ScenarioNotResponding`, naming that
     process (binary, pid) and its signal or exit code, and so does every later ``step``. Only ``reset``
     starts a new process (and warns if the death had not been reported yet); nothing relaunches behind
     the caller's back. The run directory gets a ``crash`` event. After ``close()``, ``step`` and ``reset``

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
 
 

@@ -37,10 +37,10 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field, model_validator
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
-from ns6g.multiagent import AgentSplit, split_observations
-from ns6g.policies import ConstantPolicy, Policy
+from ns6g.envs.multiagent import AgentSplit, split_observations
+from ns6g.envs.policies import ConstantPolicy, Policy
 
 DIRECT = 0
 
@@ -172,7 +172,7 @@ class D2DRelayEnv(ScenarioEnv):
         }
 
     def agent_split(self) -> AgentSplit:
-        """One agent per remote (``remote-<i>``) for :class:`ns6g.multiagent.ParallelScenarioEnv`.
+        """One agent per remote (``remote-<i>``) for :class:`ns6g.envs.multiagent.ParallelScenarioEnv`.
 
         Agent i observes its own rows (``direct_cqi``, ``direct_mbps``, ``queue_kbytes`` (1,),
         ``distance_m``, ``sidelink_mbps``, ``sidelink_snr_db`` (relays,)) and the relays' shared entries

@@ -53,15 +53,16 @@ import numpy as np
 from gymnasium.error import ClosedEnvironmentError
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.config import ConfigError, ScenarioConfig
-from ns6g.devices import DEVICES
+from ns6g.core.config import ConfigError, ScenarioConfig
+from ns6g.compute.devices import DEVICES
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
-from ns6g.learners.engine import FlJob, FlJobConfig, RoundRecord
+from ns6g.learners.engine import FlJob, FlJobConfig
+from ns6g.learners.records import RoundRecord
 from ns6g.learners.protocols import PROTOCOLS
-from ns6g.policies import ConstantPolicy, Contender, Policy, RandomPolicy
-from ns6g.runs import RunWriter
-from ns6g.spaces import write_action
-from ns6g.step_trace import StepRecorder
+from ns6g.envs.policies import ConstantPolicy, Contender, Policy, RandomPolicy
+from ns6g.core.runs import RunWriter
+from ns6g.core.spaces import write_action
+from ns6g.core.step_trace import StepRecorder
 
 SPLIT_PROTOCOLS = tuple(name for name, cls in PROTOCOLS.items() if cls.split)
 
@@ -377,7 +378,7 @@ class FslOrchestrationEnv(gym.Env):
 class GreedyCutPolicy:
     """Per client, the cut of least predicted round time (equal uplink shares, everyone takes part).
 
-    Uses the layer profile (:func:`ns6g.profiles.profile_model`, per sample: device/server FLOPs, cut
+    Uses the layer profile (:func:`ns6g.learners.profiles.profile_model`, per sample: device/server FLOPs, cut
     activation bytes, device-side parameter bytes) and the observation's uplink rate divided by the
     number of clients (an equal share of the cell). Predicted time of client c at cut k with n_c samples:
     ``n_c * (3 device_flops[k] / F_dev + 3 server_flops[k] / F_edge + (2 transfer_bytes[k] + 8) * 8 / r)
@@ -385,7 +386,7 @@ class GreedyCutPolicy:
     down and the labels, all at the uplink rate r; the client-side model down and up once)."""
 
     def __init__(self, env: FslOrchestrationEnv) -> None:
-        from ns6g.profiles import profile_model
+        from ns6g.learners.profiles import profile_model
 
         cfg = env.config
         profile = profile_model(cfg.model, **env.model_kwargs).set_index("cut").loc[1 : env.depth - 1]

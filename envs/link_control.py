@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
-from ns6g.policies import ConstantPolicy, Policy
+from ns6g.envs.policies import ConstantPolicy, Policy
 
 
 MAX_PACKETS_PER_STEP = 2_000_000  # about a minute of simulation per decision on one core

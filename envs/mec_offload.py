@@ -38,11 +38,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from ns6g.bridge import Bridge
-from ns6g.devices import catalogue_path
+from ns6g.core.bridge import Bridge
+from ns6g.compute.devices import catalogue_path
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.mec_task import MecTaskConfig
-from ns6g.policies import ConstantPolicy, Policy
+from ns6g.envs.policies import ConstantPolicy, Policy
 
 LOCAL = 0
 

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.config import ScenarioConfig
-from ns6g.devices import check_device, check_has_radio
+from ns6g.core.config import ScenarioConfig
+from ns6g.compute.devices import check_device, check_has_radio
 from ns6g.radio.phy import check_carrier
 
 

@@ -53,11 +53,11 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.config import ScenarioConfig
-from ns6g.bridge import Bridge
+from ns6g.core.config import ScenarioConfig
+from ns6g.core.bridge import Bridge
 from ns6g.envs.base import ScenarioEnv
-from ns6g.multiagent import AgentSplit, split_observations
-from ns6g.policies import Contender, RandomPolicy
+from ns6g.envs.multiagent import AgentSplit, split_observations
+from ns6g.envs.policies import Contender, RandomPolicy
 
 RADIO_COLUMNS = {  # radio_sample field -> radio table column (units in the names)
     "ue": "ue", "cell": "cell", "sinr_db": "sinr_db", "cqi": "cqi", "mcs": "mcs", "rbgs": "rbgs", "rbs": "rbs",
@@ -163,7 +163,7 @@ class SpectrumAllocationConfig(ScenarioConfig):
         if self.mobility_trace and self.mobility != "trace":
             raise ValueError(f"mobility_trace: only used with mobility='trace' (got mobility={self.mobility!r})")
         if self.mobility_trace:
-            from ns6g.mobility import TraceError, read_ns2_trace
+            from ns6g.radio.mobility import TraceError, read_ns2_trace
 
             try:
                 nodes = read_ns2_trace(self.mobility_trace)["node"].nunique()
@@ -210,7 +210,7 @@ class SpectrumAllocationEnv(ScenarioEnv):
         return np.repeat(per_cell, rbgs, axis=0).reshape(-1)
 
     def agent_split(self) -> AgentSplit:
-        """One agent per UE (``ue-<u>``) for :class:`ns6g.multiagent.ParallelScenarioEnv`, in ``share`` mode.
+        """One agent per UE (``ue-<u>``) for :class:`ns6g.envs.multiagent.ParallelScenarioEnv`, in ``share`` mode.
 
         Agent u observes its own row of every observation entry (``cqi`` (rbgs,), ``buffer_kbytes`` (1,),
         ``throughput_mbps`` (1,), ``serving_cell`` Discrete(cells)) and acts with its share weight, Box (1,)
@@ -242,7 +242,7 @@ class SpectrumAllocationEnv(ScenarioEnv):
         path = getattr(self, "_trace_path", None)
         if path is not None and path.exists():
             return path
-        from ns6g.mobility import highway_trace, urban_grid_trace
+        from ns6g.radio.mobility import highway_trace, urban_grid_trace
 
         folder = tempfile.mkdtemp(prefix="ns6g-mobility-")
         self._trace_cleanup = weakref.finalize(self, shutil.rmtree, folder, True)

@@ -41,19 +41,19 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.bridge import Bridge
-from ns6g.devices import DEVICES, catalogue_path, check_device, check_has_radio
+from ns6g.core.bridge import Bridge
+from ns6g.compute.devices import DEVICES, catalogue_path, check_device, check_has_radio
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.mec_task import MecTaskConfig
-from ns6g.policies import ConstantPolicy, Policy
-from ns6g.split import (SplitTarget, available_models, greedy_split_target, load_profile, peer_memory_bytes,
+from ns6g.envs.policies import ConstantPolicy, Policy
+from ns6g.compute.split import (SplitTarget, available_models, greedy_split_target, load_profile, peer_memory_bytes,
                         profile_path, profiles_dir)
 
 EDGE, CLOUD, PEER = 0, 1, 2
 
 
 class SplitInferenceConfig(MecTaskConfig):
-    model: str = Field("resnet18_style", description="model of the shipped layer profiles (ns6g.split.available_models)")
+    model: str = Field("resnet18_style", description="model of the shipped layer profiles (ns6g.compute.split.available_models)")
     dtype: Literal["fp32", "int8"] = Field("fp32", description="profile precision")
     peer_device: str = Field("smartphone", description="catalogue name of each device's D2D peer (must have a radio)")
     peer_distance_m: float = Field(20.0, ge=1, le=10_000, description="distance from a device to its peer (m), at least 1 m")
@@ -105,7 +105,7 @@ def _rate_bps(observation: Any, key: str) -> float:
 class GreedySplitPolicy:
     """Neurosurgeon-style: per task, the (cut, target) of least predicted latency, edge server or D2D peer.
 
-    Uses :func:`ns6g.split.greedy_split_target` with the edge at the observation's ``uplink_mbps`` and
+    Uses :func:`ns6g.compute.split.greedy_split_target` with the edge at the observation's ``uplink_mbps`` and
     the peer at its ``sidelink_mbps`` (downlinks assumed equal to the uplinks), the catalogue FLOP/s of
     the device, the edge server and the peer, and the memory of the device and the peer (only feasible
     pairs). The cloud is not considered (its WAN delay is not observed). ``targets`` limits the choice

@@ -11,9 +11,9 @@ import sys
 
 import numpy as np
 
-from ns6g.bench import _mean_latency_ms
+from ns6g.apps.bench import _mean_latency_ms
 from ns6g.envs.split_inference import EDGE, PEER, SplitInferenceEnv
-from ns6g.policies import ConstantPolicy
+from ns6g.envs.policies import ConstantPolicy
 
 TASKS = 5
 CASES = [(200.0, 20.0), (2000.0, 20.0), (2000.0, 100.0), (2000.0, 300.0)]  # (isd_m, peer_distance_m)

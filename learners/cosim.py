@@ -30,13 +30,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
-from ns6g.build import scenario_binary
-from ns6g.config import ScenarioConfig
-from ns6g.devices import catalogue_path, check_device, check_has_radio
+from ns6g.core.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
+from ns6g.core.build import scenario_binary
+from ns6g.core.config import ScenarioConfig
+from ns6g.compute.devices import catalogue_path, check_device, check_has_radio
 from ns6g.learners.network import CLOUD, Completed, Compute, DeviceTimeline, Op, Transfer, timelines
 from ns6g.radio.phy import check_carrier
-from ns6g.runs import RunWriter
+from ns6g.core.runs import RunWriter
 
 SCENARIO = "fl-network"
 TRANSFER, COMPUTE = 0, 1  # OpRecord.kind
@@ -142,8 +142,8 @@ class CoSimNetwork:
     :meth:`channel_state` and :meth:`reset` (a new network in the same process).
 
     If the scenario process dies (crash, kill, exit, hang), the call that finds it dead and every later call
-    that needs the network raise :class:`~ns6g.bridge.ScenarioCrashed` or
-    :class:`~ns6g.bridge.ScenarioNotResponding`, naming that process and its signal or exit code; only
+    that needs the network raise :class:`~ns6g.core.bridge.ScenarioCrashed` or
+    :class:`~ns6g.core.bridge.ScenarioNotResponding`, naming that process and its signal or exit code; only
     :meth:`reset` starts a new process.
     """
 

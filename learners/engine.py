@@ -7,7 +7,7 @@ data, and submits every communication and computation it performs to the network
   it carries (``numel x element_size``, or the compressed size, :mod:`ns6g.learners.wire`);
 - every computation is a :class:`~ns6g.learners.network.Compute` whose FLOPs are measured with
   ``torch.utils.flop_counter.FlopCounterMode`` over the real forward and backward pass (matrix
-  multiplications and convolutions, 2 FLOPs per multiply-accumulate, as in :mod:`ns6g.profiles`),
+  multiplications and convolutions, 2 FLOPs per multiply-accumulate, as in :mod:`ns6g.learners.profiles`),
   counted once per model part and batch shape and cached.
 
 The protocol (:mod:`ns6g.learners.protocols`) decides what is sent where and when; the engine gives it
@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,15 +39,21 @@ from pydantic import Field, field_validator, model_validator
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ns6g.config import ScenarioConfig
-from ns6g.runs import RunWriter
+from ns6g.core.config import ScenarioConfig
+from ns6g.core.runs import RunWriter
 from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
 from ns6g.learners.network import Completed, Compute, DeviceTimeline, Network, Transfer, timelines
 from ns6g.learners.no_network import NoNetwork
+from ns6g.learners.protocols import PROTOCOLS, Protocol, make_protocol
+from ns6g.learners.records import JobResult, RoundOutcome, RoundRecord, Sent, TransferRecord
 from ns6g.learners.wire import Codec, tensor_bytes
 
 __all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord"]
+
+
+#: protocol knobs that were FlJobConfig fields in 0.1 and are now the protocols' own options
+MOVED_KNOBS = ("prox_mu", "epsl_ratio", "cloud_period", "async_mixing", "staleness_exponent", "buffer_size")
 
 
 class FlJobConfig(ScenarioConfig):
@@ -73,15 +80,7 @@ class FlJobConfig(ScenarioConfig):
     learning_rate: float = Field(0.05, ge=1e-6, le=10, description="SGD learning rate of clients and servers, 1e-6 .. 10 (larger diverges at the first step)")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     cut: int = Field(2, ge=1, le=1024, description="split protocols: the first `cut` model blocks run on the client")
-    prox_mu: float = Field(0.01, ge=0, le=1e3, description="FedProx proximal weight mu")
-    epsl_ratio: float = Field(0.5, ge=0, le=1, description="EPSL last-layer gradient aggregation ratio (0: PSL)")
-    edges: int = Field(2, ge=1, le=1024, description="hierarchical FSL: edge servers (client i reports to edge i % edges)")
-    cloud_period: int = Field(1, ge=1, le=1_000_000, description="hierarchical FSL: rounds between cloud aggregations")
-    async_mixing: float = Field(0.6, ge=1e-3, le=1, description="FedAsync: mixing weight alpha of a fresh update")
-    staleness_exponent: float = Field(
-        0.5, ge=0, le=100, description="asynchronous FL: an update s versions stale is weighted (1 + s)^-exponent"
-    )
-    buffer_size: int = Field(2, ge=1, le=100_000, description="FedBuff: updates buffered per server step")
+    edges: int = Field(2, ge=1, le=1024, description="hierarchical protocols: edge servers (client i reports to edge i % edges)")
     quantization: Literal["fp32", "int8"] = Field("fp32", description="encoding of floating-point transfers")
     topk_fraction: float = Field(
         1.0, ge=1e-6, le=1, description="share of entries kept in updates, activations and gradients (1: all)"
@@ -92,8 +91,8 @@ class FlJobConfig(ScenarioConfig):
     seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of data split, initialisation and batch order")
     protocol_options: dict[str, Any] = Field(
         default_factory=dict,
-        description="settings of the protocol's own (its Protocol.options class: PEFT, FTL); validated "
-        "against that class, refused for a protocol that has none",
+        description="the protocol's own knobs (its Protocol.options class, e.g. prox_mu of fedprox, "
+        "epsl_ratio of epsl); validated against that class, refused for a protocol that has none",
     )
     torch_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where PyTorch computes")
     mode: Literal["train", "profile"] = Field(
@@ -103,11 +102,35 @@ class FlJobConfig(ScenarioConfig):
         "device, losses and accuracies are NaN",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _protocol_knobs_moved(cls, data: Any) -> Any:
+        """The 0.1 keys of protocol knobs (``prox_mu: 0.1``) still work for one release: moved into
+        ``protocol_options`` of the protocol that owns them (an explicit ``protocol_options`` entry wins),
+        dropped for one that does not (they were ignored there before too); a DeprecationWarning either way."""
+        if not isinstance(data, Mapping) or not any(k in data for k in MOVED_KNOBS):
+            return data
+        data = dict(data)
+        protocol = PROTOCOLS.get(data.get("protocol"))  # type: ignore[arg-type]
+        owned = protocol.options.model_fields if protocol is not None and protocol.options is not None else {}
+        options = dict(data.get("protocol_options") or {})
+        for key in [k for k in MOVED_KNOBS if k in data]:
+            value = data.pop(key)
+            if key in owned:
+                options.setdefault(key, value)
+                fate = "moved there for now"
+            else:
+                fate = f"protocol {data.get('protocol')!r} has no such knob: ignored"
+            warnings.warn(f"FlJobConfig key {key!r} is deprecated: set protocol_options: {{{key}: ...}} (the "
+                          f"protocol's own options); {fate}; the old key goes away in ns6g 0.2",
+                          DeprecationWarning, stacklevel=2)
+        if options:
+            data["protocol_options"] = options
+        return data
+
     @field_validator("protocol")
     @classmethod
     def _known_protocol(cls, value: str) -> str:
-        from ns6g.learners.protocols import PROTOCOLS
-
         if value not in PROTOCOLS:
             raise ValueError(f"unknown protocol {value!r}; valid: {', '.join(PROTOCOLS)}")
         return value
@@ -121,8 +144,6 @@ class FlJobConfig(ScenarioConfig):
 
     @model_validator(mode="after")
     def _valid_protocol_options(self) -> FlJobConfig:
-        from ns6g.learners.protocols import PROTOCOLS
-
         options = PROTOCOLS[self.protocol].options
         if options is None and self.protocol_options:
             raise ValueError(f"protocol {self.protocol!r} takes no protocol_options, got {sorted(self.protocol_options)}")
@@ -136,100 +157,6 @@ class FlJobConfig(ScenarioConfig):
         if value not in zoo.MODELS:
             raise ValueError(f"unknown model {value!r}; valid: {', '.join(zoo.MODELS)}")
         return value
-
-
-@dataclass(frozen=True)
-class Sent:
-    """A submitted transfer: its operation id and the tensors as the receiver reconstructs them."""
-
-    op: int
-    tensors: list[torch.Tensor]
-    nbytes: int
-
-
-@dataclass(frozen=True)
-class TransferRecord:
-    """One transfer of the job. ``round``: the round that submitted it. Times in simulated seconds
-    (NaN while it has not completed)."""
-
-    round: int
-    op: int
-    src: str
-    dst: str
-    tag: str
-    nbytes: int
-    start_s: float
-    end_s: float
-    ok: bool
-
-
-@dataclass(frozen=True)
-class RoundRecord:
-    """What one round did. Losses are mean cross-entropy (nats); accuracy in [0, 1]; ``uplink_bytes``
-    / ``downlink_bytes``: payload the round's transfers carried from / to clients; ``devices``: the
-    timeline of every node that computed, sent or received in the round."""
-
-    round: int
-    protocol: str
-    start_s: float
-    end_s: float
-    train_loss: float
-    test_loss: float
-    test_accuracy: float
-    participants: tuple[int, ...]
-    dropped: tuple[int, ...]
-    uplink_bytes: int
-    downlink_bytes: int
-    devices: dict[str, DeviceTimeline]
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-
-@dataclass(frozen=True)
-class JobResult:
-    config: FlJobConfig
-    rounds: list[RoundRecord]
-    transfers: list[TransferRecord]
-    wall_time_s: float
-
-    @property
-    def final_accuracy(self) -> float:
-        return self.rounds[-1].test_accuracy
-
-    @property
-    def sim_time_s(self) -> float:
-        return self.rounds[-1].end_s
-
-    @property
-    def client_energy_j(self) -> float:
-        """Compute and transmit energy of the clients over the job (J)."""
-        return sum(d.energy_j for r in self.rounds for node, d in r.devices.items() if node.startswith("client/"))
-
-    @property
-    def total_energy_j(self) -> float:
-        """Energy of every node over the job (J)."""
-        return sum(d.energy_j for r in self.rounds for d in r.devices.values())
-
-    @property
-    def uplink_bytes(self) -> int:
-        """Payload the clients sent over the job (bytes)."""
-        return sum(r.uplink_bytes for r in self.rounds)
-
-    @property
-    def downlink_bytes(self) -> int:
-        """Payload the clients received over the job (bytes)."""
-        return sum(r.downlink_bytes for r in self.rounds)
-
-
-@dataclass(frozen=True)
-class RoundOutcome:
-    """What a protocol's round reports to the engine."""
-
-    train_loss: float
-    participants: tuple[int, ...]
-    dropped: tuple[int, ...] = ()
 
 
 # (model, model kwargs, part, shape, with loss) -> (forward FLOPs, backward FLOPs)
@@ -272,13 +199,17 @@ class FlJob:
             ``test_accuracy_fraction``, ``dropped``; ``split_layer`` for split protocols) and one
             ``flows`` row per transfer that finished (node index: client i -> i, edge j ->
             clients + j, cloud -> clients + edges; ``end_s`` NaN and ``delivered`` False when it failed).
+        protocol: the :class:`~ns6g.learners.protocols.Protocol` to run (the way Flower's server takes a
+            strategy), e.g. a subclass of one's own; default a new instance of ``config.protocol``.
     """
 
     def __init__(
-        self, config: FlJobConfig | Mapping[str, Any], network: Network | None = None, run: RunWriter | None = None
+        self,
+        config: FlJobConfig | Mapping[str, Any],
+        network: Network | None = None,
+        run: RunWriter | None = None,
+        protocol: Protocol | None = None,
     ) -> None:
-        from ns6g.learners.protocols import make_protocol
-
         self.config = FlJobConfig.from_user(config)
         cfg = self.config
         #: profile mode: every tensor a protocol handles is a shape on the 'meta' device (no values, no
@@ -291,7 +222,10 @@ class FlJob:
             raise ValueError("torch_device 'cuda' was asked for but CUDA is not available")
         if self.profile:
             self.device = torch.device("meta")
-        self.protocol = make_protocol(cfg.protocol)
+        if protocol is not None and protocol.name != cfg.protocol:
+            raise ValueError(f"protocol instance {type(protocol).__name__} ({protocol.name!r}) does not match "
+                             f"config.protocol {cfg.protocol!r}")
+        self.protocol = protocol if protocol is not None else make_protocol(cfg.protocol)
         if self.profile and not self.protocol.profiles:
             raise ValueError(f"protocol {cfg.protocol!r} has no profile mode (its rounds depend on trained values: "
                              "pretraining, losses, clustering); use mode 'train'")
@@ -749,6 +683,4 @@ class FlJob:
 
 
 def _per_client_cut_protocols() -> list[str]:
-    from ns6g.learners.protocols import PROTOCOLS
-
     return [name for name, cls in PROTOCOLS.items() if cls.per_client_cut]

@@ -4,7 +4,7 @@ This is a *reference* implementation, not an emulation: transfers take no time a
 a computation takes ``flops / (device FLOP/s)`` on its node's processor (FIFO: one computation at a
 time per node, in the order they become ready; ``Completed.start_s`` is when it became ready and
 ``queue_s`` its wait for the processor, as under CoSimNetwork) and costs ``flops x J/FLOP`` of the device
-(:mod:`ns6g.devices` catalogue). It is the "same training with no network" baseline of
+(:mod:`ns6g.compute.devices` catalogue). It is the "same training with no network" baseline of
 ``ns6g bench fl`` and lets learner jobs be developed and tested without ns-3; every result that
 depends on the network comes from :class:`ns6g.learners.cosim.CoSimNetwork`.
 
@@ -23,7 +23,7 @@ import math
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 
-from ns6g.devices import device
+from ns6g.compute.devices import device
 from ns6g.learners.network import CLOUD, Completed, Compute, Op, Transfer
 
 __all__ = ["NoNetwork"]

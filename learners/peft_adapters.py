@@ -47,7 +47,7 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 from ns6g.learners.text_models import seeded
 
 __all__ = [

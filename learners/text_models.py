@@ -38,7 +38,7 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 from ns6g.learners.text_data import ByteTokenizer
 
 __all__ = [

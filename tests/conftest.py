@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ns6g.build import scenario_binary
+from ns6g.core.build import scenario_binary
 
 
 def shm_entries(pid: int | None = None) -> set[str]:

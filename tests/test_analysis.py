@@ -22,8 +22,8 @@ from ns6g.analysis import (
     split_layer_histogram,
     write_report,
 )
-from ns6g.cli import main
-from ns6g.runs import RunWriter
+from ns6g.apps.cli import main
+from ns6g.core.runs import RunWriter
 
 QUESTIONS = [learning_curve, round_latency_cdf, per_ue_throughput, allocation_heatmap, split_layer_histogram,
              energy_per_device]

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from ns6g import bridge as bridge_module
-from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioError, ScenarioNotResponding, reap_stale_segments
+from ns6g.core import bridge as bridge_module
+from ns6g.core.bridge import Bridge, ScenarioCrashed, ScenarioError, ScenarioNotResponding, reap_stale_segments
 from tests.conftest import pid_gone, shm_entries
 
 
@@ -136,7 +136,7 @@ def test_python_side_death_leaves_nothing(echo_binary, tmp_path, how):
     script = textwrap.dedent(f"""
         import gc, os, signal, sys, time
         import numpy as np
-        from ns6g.bridge import Bridge
+        from ns6g.core.bridge import Bridge
         # Python leaves SIGINT ignored when it started ignored (a background job): restore Ctrl-C.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         b = Bridge({str(echo_binary)!r})

@@ -1,4 +1,4 @@
-"""The cached CMake/Ninja build of ns-3 scenarios (ns6g.build), on small scenario folders of its own.
+"""The cached CMake/Ninja build of ns-3 scenarios (ns6g.core.build), on small scenario folders of its own.
 
 Real compiles take seconds each, so the module shares one good build (``good`` fixture) and does only
 two more: a changed copy of it (built by three processes at once, from a read-only folder) and a
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ns6g import build as nb
-from ns6g.build import (
+from ns6g.core import build as nb
+from ns6g.core.build import (
     BuildError,
     BuildResult,
     UnknownScenarioError,
@@ -198,7 +198,7 @@ def test_changed_source_rebuilds_once_for_concurrent_callers_from_a_read_only_fo
     before = files_under(src)
     set_writable(src, False)
     code = (
-        "import json, sys; from pathlib import Path; from ns6g.build import build; "
+        "import json, sys; from pathlib import Path; from ns6g.core.build import build; "
         "r = build(Path(sys.argv[1])); print(json.dumps({'built': r.built, 'bin_dir': str(r.bin_dir)}))"
     )
     try:
@@ -288,7 +288,7 @@ def test_find_ns3_without_importing_it() -> None:
     assert ns3.version.startswith(ns3.lib_version)
     # Importing the wheel would load cppyy (seconds); a fresh interpreter shows whether find_ns3 does.
     code = (
-        "import sys; from ns6g.build import find_ns3; find_ns3(); "
+        "import sys; from ns6g.core.build import find_ns3; find_ns3(); "
         "print(sorted(m for m in sys.modules if m.startswith(('ns3', 'cppyy'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout

@@ -6,10 +6,10 @@ import numpy as np
 
 import pytest
 
-from ns6g import bench
+from ns6g.apps import bench
 from ns6g.analysis import load_run, load_runs
-from ns6g.cli import main, make_parser
-from ns6g.demo import DemoConfig, format_summary, run_demo
+from ns6g.apps.cli import main, make_parser
+from ns6g.apps.demo import DemoConfig, format_summary, run_demo
 
 
 def test_help_names_every_command(capsys):

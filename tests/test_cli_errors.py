@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from ns6g.analysis import load_run
-from ns6g.cli import main
-from ns6g.outputs import OutputError, check_run_dir, claim_run_dir
-from ns6g.runs import RunWriter
+from ns6g.apps.cli import main
+from ns6g.core.outputs import OutputError, check_run_dir, claim_run_dir
+from ns6g.core.runs import RunWriter
 
 LINK = "ns6g/LinkControl-v0"
 # A training job small enough for a test: one scenario, 20-step episodes, no checkpoints, one evaluation seed.
@@ -165,12 +165,12 @@ def test_bad_arguments_get_one_line(argv, command, needles, paths, capsys, tmp_p
 
 def test_a_failed_build_exits_1_with_its_message(monkeypatch, capsys):
     """A request that cannot run exits 2; a build (or a scenario) that failed exits 1."""
-    import ns6g.build
+    import ns6g.core.build
 
     def failing_build(**_):
-        raise ns6g.build.BuildError("g++ failed on link-control.cc:12: expected ';'\n(full log: build.log)")
+        raise ns6g.core.build.BuildError("g++ failed on link-control.cc:12: expected ';'\n(full log: build.log)")
 
-    monkeypatch.setattr(ns6g.build, "build", failing_build)
+    monkeypatch.setattr(ns6g.core.build, "build", failing_build)
     status, err = run_main(capsys, ["build"])
     assert_one_line_error(status, err, "ns6g build", "link-control.cc:12: expected ';'; (full log: build.log)")
     assert status == 1
@@ -192,7 +192,7 @@ REPRODUCERS = [
 
 def ns6g_command() -> list[str]:
     script = Path(sys.executable).parent / "ns6g"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "ns6g.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "ns6g.apps.cli"]
 
 
 @pytest.mark.parametrize("argv, command, needle", REPRODUCERS, ids=[case[0] for case in REPRODUCERS])
@@ -217,12 +217,12 @@ def test_debug_shows_the_traceback(paths):
 
 def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
     """The handler answers the project's errors only: anything else is a bug and must show where it is."""
-    import ns6g.cli
+    import ns6g.apps.cli
 
     def broken(args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(ns6g.cli, "_cmd_envs", broken)
+    monkeypatch.setattr(ns6g.apps.cli, "_cmd_envs", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["envs"])
 
@@ -293,7 +293,7 @@ def test_fl_failed_before_its_first_round_leaves_nothing_and_overwrite_replaces(
     assert load_run(out).status == "finished"
 
 
-# -- ns6g.outputs ----------------------------------------------------------------------------------------
+# -- ns6g.core.outputs ----------------------------------------------------------------------------------------
 def test_overwrite_replaces_only_a_run_and_never_one_being_written(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -325,10 +325,10 @@ def test_overwrite_replaces_only_a_run_and_never_one_being_written(tmp_path):
 
 def test_the_library_refuses_what_the_command_refuses():
     """The same ranges hold for callers of the Python API (the argument types only say it earlier)."""
-    from ns6g.demo import DemoConfig
-    from ns6g.flagship import FlagshipConfig
-    from ns6g.suite import SuiteError, run_tasks
-    from ns6g.training import TrainConfig, TrainingError
+    from ns6g.apps.demo import DemoConfig
+    from ns6g.apps.flagship import FlagshipConfig
+    from ns6g.apps.suite import SuiteError, run_tasks
+    from ns6g.apps.training import TrainConfig, TrainingError
 
     with pytest.raises(TrainingError, match="seed must be >= 0"):
         TrainConfig(env_id=LINK, seed=-1)

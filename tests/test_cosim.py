@@ -10,12 +10,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from ns6g.bridge import ScenarioError
-from ns6g.config import ConfigError
-from ns6g.devices import DEVICES
+from ns6g.core.bridge import ScenarioError
+from ns6g.core.config import ConfigError
+from ns6g.compute.devices import DEVICES
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig, round_timeline
 from ns6g.learners.network import CLOUD, Compute, Network, Transfer, client, edge
-from ns6g.runs import RunWriter
+from ns6g.core.runs import RunWriter
 from ns6g.analysis import load_run
 
 NS = 1e-9  # one ns-3 time step (s)

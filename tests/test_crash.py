@@ -14,12 +14,12 @@ from gymnasium.error import ClosedEnvironmentError
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
-from ns6g.bridge import (
+from ns6g.core.bridge import (
     CMD_CLOSE, CMD_MESSAGE, CMD_RESET, CMD_STEP, OFF_REQ_ARENA_LEN, OFF_REQ_SEED, Bridge, ScenarioCrashed,
     ScenarioError, ScenarioNotResponding,
 )
-from ns6g.build import scenario_binary
-from ns6g.devices import catalogue_path
+from ns6g.core.build import scenario_binary
+from ns6g.compute.devices import catalogue_path
 from ns6g.envs.bridge_echo import BridgeEchoConfig, BridgeEchoEnv
 from ns6g.envs.d2d_relay import D2DRelayConfig
 from ns6g.envs.link_control import LinkControlConfig, LinkControlEnv
@@ -29,7 +29,7 @@ from ns6g.envs.split_inference import SplitInferenceConfig, profiles_dir
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.network import Transfer, client, edge
 from ns6g.radio import _query
-from ns6g.vec_env import BridgeVecEnv
+from ns6g.envs.vec_env import BridgeVecEnv
 from tests.conftest import pid_gone
 
 ITERATIONS = 20

@@ -7,7 +7,7 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import ns6g.envs  # noqa: F401
-from ns6g.config import ConfigError
+from ns6g.core.config import ConfigError
 from ns6g.envs.d2d_relay import D2DRelayEnv
 
 SMALL = dict(remotes=2, relays=3, episode_steps=10)

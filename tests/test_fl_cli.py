@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from ns6g.cli import main
-from ns6g.fl import NETWORK_PRESETS, network_config, run_fl
+from ns6g.apps.cli import main
+from ns6g.apps.fl import NETWORK_PRESETS, network_config, run_fl
 from ns6g.analysis import load_run
 
 
@@ -83,7 +83,7 @@ def test_fl_clear_errors(tmp_path, capsys):
 
 def test_bench_fl_small(monkeypatch):
     """The benchmark's shape on a small setting: a fraction, one case per client count, an exponent."""
-    from ns6g import bench
+    from ns6g.apps import bench
 
     result = bench.bench_fl(clients=(2, 6), rounds=1, overhead_rounds=2, repeats=1, progress=False)
     assert 0.0 <= result["overhead"]["round_overhead"] <= result["cosim_overhead"] < 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ns6g.analysis import load_run
-from ns6g.cli import main
+from ns6g.apps.cli import main
 
 
 def test_flagship_demo_trains_learns_and_reports(tmp_path, capsys):

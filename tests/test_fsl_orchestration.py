@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ns6g.envs  # noqa: F401  (registers the environments)
-from ns6g.config import ConfigError
+from ns6g.core.config import ConfigError
 from ns6g.envs.fsl_orchestration import FslOrchestrationEnv
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.engine import FlJob
@@ -253,7 +253,7 @@ def test_env_bad_config_and_action():
 
 def test_env_steps_sequentially_in_the_vector_env():
     """ns6g train's vector env falls back to sequential stepping for Python-side environments."""
-    from ns6g.vec_env import BridgeVecEnv
+    from ns6g.envs.vec_env import BridgeVecEnv
 
     vec = BridgeVecEnv([lambda: FslOrchestrationEnv(SMALL), lambda: FslOrchestrationEnv(SMALL)])
     try:
@@ -339,8 +339,8 @@ def test_env_run_directory_has_steps_rounds_and_flows(tmp_path):
 
 
 def test_ns6g_train_runs_on_the_env(tmp_path):
-    """A tiny PPO run through ns6g.training: trains, traces and evaluates against the env's baselines."""
-    from ns6g.training import TrainConfig, train
+    """A tiny PPO run through ns6g.apps.training: trains, traces and evaluates against the env's baselines."""
+    from ns6g.apps.training import TrainConfig, train
 
     summary = train(TrainConfig(
         env_id="ns6g/FslOrchestration-v0", timesteps=16, n_envs=2, seed=0, out=tmp_path / "train", eval_seeds=1,

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic.fields import FieldInfo
 
-from ns6g.bridge import ScenarioError
-from ns6g.config import ConfigError, ScenarioConfig
+from ns6g.core.bridge import ScenarioError
+from ns6g.core.config import ConfigError, ScenarioConfig
 from ns6g.envs.bridge_echo import BridgeEchoEnv
 from ns6g.envs.d2d_relay import D2DRelayEnv
 from ns6g.envs.fsl_orchestration import FslOrchestrationConfig, FslOrchestrationEnv
@@ -290,8 +290,8 @@ def test_scenario_refuses_just_beyond_every_python_bound(scenario: str) -> None:
     bound): it exits with code 2 and names the option, before any bridge is opened."""
     import subprocess
 
-    from ns6g.build import scenario_binary
-    from ns6g.devices import catalogue_path
+    from ns6g.core.build import scenario_binary
+    from ns6g.compute.devices import catalogue_path
 
     binary = scenario_binary(scenario)
     config, fields = CHECKED_IN_CPP[scenario]
@@ -309,7 +309,7 @@ def test_link_control_refuses_a_cross_rate_below_one_kbit() -> None:
     """cross_rate_mbps is 0 (no cross traffic) or in [1e-3, 1e5]: both sides refuse what lies between."""
     import subprocess
 
-    from ns6g.build import scenario_binary
+    from ns6g.core.build import scenario_binary
 
     with pytest.raises(ConfigError, match="cross_rate_mbps"):
         LinkControlEnv.config_class.from_user(cross_rate_mbps=5e-4)
@@ -358,7 +358,7 @@ def test_reproducer_at_the_new_minimum_runs(env: type, overrides: dict[str, Any]
 def test_exit_after_beyond_32_bits_is_refused_by_the_scenario_by_name() -> None:
     import subprocess
 
-    from ns6g.build import scenario_binary
+    from ns6g.core.build import scenario_binary
 
     for option in ("--exit-after", "--hang-after"):
         proc = subprocess.run([scenario_binary("bridge-echo"), f"{option}=4294967296"], capture_output=True,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from ns6g.config import ConfigError
+from ns6g.core.config import ConfigError
 from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
 from ns6g.learners.engine import FlJob
@@ -58,7 +58,7 @@ _RESULTS: dict[tuple, tuple] = {}
 def run_job(network_name: str, **settings):
     """(result, job) of a job with BASE + settings over a fresh network of kind ``network_name``;
     cached, because several tests look at the same run."""
-    key = (network_name, tuple(sorted(settings.items())))
+    key = (network_name, repr(sorted(settings.items())))
     if key not in _RESULTS:
         network = NETWORKS[network_name](CLIENTS, EDGES)
         try:
@@ -116,7 +116,7 @@ def expected_transfers(protocol: str, job: FlJob, rounds: int) -> Counter:
         if protocol == "epsl":  # per step: the shared rows m and the client's own rows
             for t in range(max(len(v) for v in rows.values())):
                 sizes = {c: rows[c][t] for c in rows if t < len(rows[c])}
-                m = math.floor(cfg.epsl_ratio * min(sizes.values())) if len(sizes) > 1 else 0
+                m = math.floor(job.protocol.settings(cfg).epsl_ratio * min(sizes.values())) if len(sizes) > 1 else 0
                 for c, n in sizes.items():
                     if m:
                         out[(r, "gradients_agg", "edge/0", f"client/{c}", m * act)] += 1
@@ -171,7 +171,7 @@ def test_splitfed_v1_is_fedavg_when_nothing_is_lost(network_name):
 
 def test_epsl_with_ratio_zero_is_psl(network_name):
     psl, _ = run_job(network_name, protocol="psl")
-    epsl0, _ = run_job(network_name, protocol="epsl", epsl_ratio=0.0)
+    epsl0, _ = run_job(network_name, protocol="epsl", protocol_options={"epsl_ratio": 0.0})
     assert [r.train_loss for r in epsl0.rounds] == [r.train_loss for r in psl.rounds]
     assert Counter(t.tag for t in epsl0.transfers) == Counter(t.tag for t in psl.transfers)
 
@@ -179,7 +179,7 @@ def test_epsl_with_ratio_zero_is_psl(network_name):
 def test_epsl_cuts_server_compute(network_name):
     """EPSL's server backward runs over N x (b - m) + m rows instead of N x b: less server time."""
     psl, _ = run_job(network_name, protocol="psl")
-    epsl, _ = run_job(network_name, protocol="epsl", epsl_ratio=1.0)
+    epsl, _ = run_job(network_name, protocol="epsl", protocol_options={"epsl_ratio": 1.0})
     for a, b in zip(psl.rounds, epsl.rounds):
         assert b.devices["edge/0"].compute_s < a.devices["edge/0"].compute_s
 
@@ -295,7 +295,7 @@ def test_vanilla_sl_is_sequential_and_psl_parallel():
 
 def test_rounds_and_flows_traced_to_a_run_directory(tmp_path):
     from ns6g.analysis import energy_per_device, load_run, round_latency_cdf
-    from ns6g.runs import RunWriter
+    from ns6g.core.runs import RunWriter
 
     with RunWriter(tmp_path / "run", kind="learner") as run:
         job = FlJob({**BASE, "protocol": "hierarchical-fsl", "rounds": 2}, run=run)
@@ -488,3 +488,21 @@ def test_cifar10_pickle_loader(tmp_path):
         datasets.load_cifar10(tmp_path)
     with pytest.raises(ValueError, match="needs a data path"):
         datasets.load_dataset("cifar10")
+
+
+def test_protocol_knobs_are_the_protocols_own_options():
+    """prox_mu, epsl_ratio, ... belong to their protocol's options class: validated there, refused by a
+    protocol that does not own them; the 0.1 top-level keys still work with a DeprecationWarning."""
+    from ns6g.learners.engine import FlJobConfig
+
+    cfg = FlJobConfig.from_user({"protocol": "fedbuff", "protocol_options": {"buffer_size": 3}})
+    assert FlJob(cfg).protocol.settings(cfg).buffer_size == 3
+    with pytest.raises(ConfigError, match="buffer_size"):
+        FlJobConfig.from_user({"protocol": "fedbuff", "protocol_options": {"buffer_size": 0}})
+    with pytest.raises(ConfigError, match="takes no protocol_options"):
+        FlJobConfig.from_user({"protocol": "fedavg", "protocol_options": {"prox_mu": 0.1}})
+    with pytest.warns(DeprecationWarning, match="'prox_mu' is deprecated.*moved there"):
+        old = FlJobConfig.from_user({"protocol": "fedprox", "prox_mu": 0.3})
+    assert old.protocol_options == {"prox_mu": 0.3}
+    with pytest.warns(DeprecationWarning, match="'epsl_ratio' is deprecated.*no such knob: ignored"):
+        assert FlJobConfig.from_user({"protocol": "fedavg", "epsl_ratio": 0.2}).protocol_options == {}

@@ -10,8 +10,8 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
 import ns6g.envs  # noqa: F401  (registers the environments)
-from ns6g.bridge import CMD_STEP, ScenarioError
-from ns6g.config import ConfigError
+from ns6g.core.bridge import CMD_STEP, ScenarioError
+from ns6g.core.config import ConfigError
 from ns6g.envs.link_control import LinkControlConfig, LinkControlEnv
 
 ENV_ID = "ns6g/LinkControl-v0"

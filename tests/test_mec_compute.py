@@ -1,5 +1,5 @@
 """The MEC compute model (mec/model/processor.*) and device catalogue (mec/model/device-catalogue.*,
-mec/devices.csv), asked through ns6g.devices."""
+mec/devices.csv), asked through ns6g.compute.devices."""
 
 import math
 
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ns6g.bridge import ScenarioError
-from ns6g.devices import (
+from ns6g.core.bridge import ScenarioError
+from ns6g.compute.devices import (
     DEVICES,
     catalogue_path,
     check_split,

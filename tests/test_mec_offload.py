@@ -9,8 +9,8 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import ns6g.envs  # noqa: F401
-from ns6g.config import ConfigError
-from ns6g.devices import DEVICES
+from ns6g.core.config import ConfigError
+from ns6g.compute.devices import DEVICES
 from ns6g.envs.mec_offload import MecOffloadEnv
 
 RPI = float(DEVICES.loc["raspberry-pi-4", "flops"])

@@ -1,11 +1,11 @@
-"""Mobility traces (ns6g.mobility): ns-2 parsing, SUMO FCD conversion, generators, the environment's use."""
+"""Mobility traces (ns6g.radio.mobility): ns-2 parsing, SUMO FCD conversion, generators, the environment's use."""
 
 import numpy as np
 import pytest
 
-from ns6g.config import ConfigError
+from ns6g.core.config import ConfigError
 from ns6g.envs.spectrum_allocation import SpectrumAllocationEnv
-from ns6g.mobility import (TraceError, highway_trace, positions_at, read_ns2_trace, sumo_fcd_to_ns2,
+from ns6g.radio.mobility import (TraceError, highway_trace, positions_at, read_ns2_trace, sumo_fcd_to_ns2,
                            urban_grid_trace)
 
 GOOD = """\

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
 
-from ns6g.multiagent import ParallelScenarioEnv, parallel_env
+from ns6g.envs.multiagent import ParallelScenarioEnv, parallel_env
 
 SMALL = dict(cells=1, ues=3, action_mode="share", decision_slots=4, episode_steps=6, fast_fading=False)
 

@@ -14,7 +14,7 @@ import pytest
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.network import Transfer, client, edge
 from ns6g.radio.phy import carrier, tbs_bits
-from ns6g.runs import RunWriter
+from ns6g.core.runs import RunWriter
 from ns6g.analysis import load_run
 
 SLOT_S = 0.5e-3

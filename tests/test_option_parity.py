@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from ns6g.build import scenario_binary
+from ns6g.core.build import scenario_binary
 from ns6g.envs.bridge_echo import BridgeEchoConfig
 from ns6g.envs.d2d_relay import D2DRelayConfig
 from ns6g.envs.link_control import LinkControlConfig

@@ -18,7 +18,7 @@ import pickle
 import pytest
 import torch
 
-from ns6g.config import ConfigError
+from ns6g.core.config import ConfigError
 from ns6g.learners import models as zoo
 from ns6g.learners import peft_adapters as pa
 from ns6g.learners import text_data as td

@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 import torch
 
-from ns6g.config import ConfigError
+from ns6g.core.config import ConfigError
 from ns6g.learners import models as zoo
 from ns6g.learners.engine import FlJob
 from ns6g.learners.no_network import NoNetwork
@@ -214,7 +214,7 @@ def test_ftl_transfer_log_sends_t_s_once_and_the_trainable_blocks_every_round(pr
 
 
 def test_hierarchical_ftl_cloud_period_2_talks_to_the_cloud_every_other_round():
-    result, _, _ = run_job("hierarchical-ftl", cloud_period=2, rounds=4)
+    result, _, _ = run_job("hierarchical-ftl", protocol_options={"cloud_period": 2}, rounds=4)
     rounds_of = lambda tag: sorted({t.round for t in result.transfers if t.tag == tag})  # noqa: E731
     assert rounds_of("edge_up") == [1, 3]
     assert rounds_of("edge_down") == [0, 2]

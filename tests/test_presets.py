@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from ns6g.cli import main
-from ns6g.evaluation import make_env
-from ns6g.presets import FOLDER, LinearSchedule, PresetError, load_preset, model_kwargs, read_preset_file
-from ns6g.training import (
+from ns6g.apps.cli import main
+from ns6g.apps.evaluation import make_env
+from ns6g.apps.presets import FOLDER, LinearSchedule, PresetError, load_preset, model_kwargs, read_preset_file
+from ns6g.apps.training import (
     NORMALIZER_FILE, TrainConfig, TrainingError, evaluate_agent, load_agent, load_normalizer, plan_training, train)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -184,7 +184,7 @@ def test_vecnormalize_statistics_are_saved_and_used_at_evaluation(masked_agent):
 
 
 def test_the_evaluated_agent_sees_normalised_observations_and_acts_within_the_masks(masked_agent):
-    from ns6g.policies import SB3Policy
+    from ns6g.envs.policies import SB3Policy
 
     out, _ = masked_agent
     model, normalizer = load_agent(out), load_normalizer(out)
@@ -263,13 +263,13 @@ def test_preset_and_tune_requests_that_cannot_run_are_refused_in_one_line(argv, 
 
 
 def test_a_tune_whose_trials_all_fail_says_why_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    import ns6g.tuning
+    import ns6g.apps.tuning
 
     def diverging(trial, rollouts, n_envs):  # the first update turns the policy into NaN
         trial.suggest_categorical("n_steps", rollouts)
         return {"n_steps": 16, "batch_size": 16, "ent_coef": float("nan")}
 
-    monkeypatch.setattr(ns6g.tuning, "sample_ppo", diverging)
+    monkeypatch.setattr(ns6g.apps.tuning, "sample_ppo", diverging)
     preset = tmp_path / "link.yml"
     status = main(["tune", "ns6g/LinkControl-v0", "--trials", "2", "--timesteps", "96", "--n-envs", "1",
                    "--eval-seeds", "1", "--env", "episode_steps=16", "--out", str(preset), "--quiet"])

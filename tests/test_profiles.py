@@ -1,4 +1,4 @@
-"""Layer profiles of the model zoo (ns6g.profiles, ns6g.learners.models)."""
+"""Layer profiles of the model zoo (ns6g.learners.profiles, ns6g.learners.models)."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ns6g.ns3_scenarios
-from ns6g import profiles
+from ns6g.learners import profiles
 from ns6g.learners import models
 
 SHIPPED = Path(ns6g.ns3_scenarios.__file__).parent / "mec" / "profiles"
@@ -129,7 +129,7 @@ def test_shipped_profiles_are_current(tmp_path):
     assert len(written) == 2 * len(NAMES)
     for path in written:
         assert path.read_bytes() == (SHIPPED / path.name).read_bytes(), (
-            f"{path.name} is stale: regenerate with python -m ns6g.profiles {SHIPPED}"
+            f"{path.name} is stale: regenerate with python -m ns6g.learners.profiles {SHIPPED}"
         )
 
 

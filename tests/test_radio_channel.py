@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from ns6g.bridge import ScenarioError
+from ns6g.core.bridge import ScenarioError
 from ns6g.radio import channel
 
 C_38901 = 3.0e8  # TR 38.901's speed of light in the breakpoint distances (m/s)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from ns6g.bridge import ScenarioError
+from ns6g.core.bridge import ScenarioError
 from ns6g.radio import phy, query
 
 SINR_DB = np.round(np.arange(-10.0, 40.0 + 1e-9, 0.05), 4)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ns6g.bridge import ScenarioError
+from ns6g.core.bridge import ScenarioError
 from ns6g.radio.scheduler import (
     decode_action,
     deadline_violation_fraction,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import ns6g.envs  # noqa: F401
-from ns6g.evaluation import evaluate_contenders
+from ns6g.apps.evaluation import evaluate_contenders
 from ns6g.envs.base import ScenarioEnv
-from ns6g.policies import ConstantPolicy, Contender
+from ns6g.envs.policies import ConstantPolicy, Contender
 
 SEEDS = (1, 2)
 
@@ -92,7 +92,7 @@ def test_packets_due_do_not_depend_on_the_policy():
 
 
 def test_deadline_violations_needs_timestamped_traffic_the_cell_can_carry():
-    from ns6g.config import ConfigError
+    from ns6g.core.config import ConfigError
     from ns6g.envs.spectrum_allocation import SpectrumAllocationEnv
 
     with pytest.raises(ConfigError, match="tcp_bulk"):

@@ -16,7 +16,7 @@ import pytest
 
 import ns6g.envs  # noqa: F401
 from ns6g.analysis import DamagedRunError, NotARunError, RunSchemaError, load_run, load_runs
-from ns6g.runs import TABLES, RunError, RunWriter
+from ns6g.core.runs import TABLES, RunError, RunWriter
 
 
 def test_values_written_equal_values_loaded(tmp_path):
@@ -71,7 +71,7 @@ def test_sigkill_leaves_every_complete_chunk_readable(tmp_path):
     run_dir = tmp_path / "run"
     script = textwrap.dedent(f"""
         import sys, time
-        from ns6g.runs import RunWriter
+        from ns6g.core.runs import RunWriter
         run = RunWriter({str(run_dir)!r}, kind="test", chunk_rows=100)
         i = 0
         while True:
@@ -301,11 +301,11 @@ def _fail_writes(monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("ns6g.runs.pq.write_table", full)
+    monkeypatch.setattr("ns6g.core.runs.pq.write_table", full)
 
 
 def test_full_disk_stops_tracing_once_and_the_env_goes_on(tmp_path, monkeypatch):
-    from ns6g.runs import TraceWriteWarning
+    from ns6g.core.runs import TraceWriteWarning
 
     actions = [i % 5 for i in range(30)]
     env = gym.make("ns6g/LinkControl-v0", episode_steps=50, run_dir=tmp_path / "run")
@@ -329,7 +329,7 @@ def test_full_disk_stops_tracing_once_and_the_env_goes_on(tmp_path, monkeypatch)
 
 def test_run_directory_gone_mid_run_stops_tracing_and_the_env_goes_on(tmp_path):
     """A real failure, no test double: the run directory is replaced by a file while the env runs."""
-    from ns6g.runs import TraceWriteWarning
+    from ns6g.core.runs import TraceWriteWarning
 
     env = gym.make("ns6g/LinkControl-v0", episode_steps=50, run_dir=tmp_path / "run")
     env.unwrapped.recorder.writer.chunk_rows = 4

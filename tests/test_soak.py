@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ns6g.cli import main
+from ns6g.apps.cli import main
 
 
 def test_short_soak_reports_every_process_and_leaves_nothing(capsys):
@@ -23,7 +23,7 @@ def test_short_soak_reports_every_process_and_leaves_nothing(capsys):
 
 
 def test_soak_table_names_its_figures(capsys):
-    from ns6g.bench import format_soak
+    from ns6g.apps.bench import format_soak
 
     result = {"env_id": "ns6g/LinkControl-v0", "envs": 1, "seconds": 2.0, "warmup_s": 0.4, "reset_every": 100,
               "steps": 10, "measured_s": 1.6, "steps_per_s": 6.25, "resets": 0, "episodes_ended": 0,

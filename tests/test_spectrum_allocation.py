@@ -8,7 +8,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import ns6g.envs  # noqa: F401
 from ns6g.analysis import load_run
-from ns6g.config import ConfigError
+from ns6g.core.config import ConfigError
 from ns6g.envs.spectrum_allocation import SpectrumAllocationEnv
 
 SMALL = dict(ues=4, episode_steps=20)

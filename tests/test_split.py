@@ -1,5 +1,5 @@
 """Split-computing profiles read by C++ (mec/model/layer-profile.*, asked through the profile_load query)
-and the analytical split model of ns6g.split (docs/split.md)."""
+and the analytical split model of ns6g.compute.split (docs/split.md)."""
 
 from pathlib import Path
 
@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ns6g.bridge import ScenarioError
-from ns6g.devices import device
-from ns6g.profiles import COLUMNS, read_profile
+from ns6g.core.bridge import ScenarioError
+from ns6g.compute.devices import device
+from ns6g.learners.profiles import COLUMNS, read_profile
 from ns6g.radio._query import query
-from ns6g.split import (
+from ns6g.compute.split import (
     LATENCY_COLUMNS,
     SplitTarget,
     available_models,

@@ -9,11 +9,11 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import ns6g.envs  # noqa: F401
-from ns6g.config import ConfigError
-from ns6g.devices import DEVICES
+from ns6g.core.config import ConfigError
+from ns6g.compute.devices import DEVICES
 from ns6g.envs.split_inference import SplitInferenceEnv
-from ns6g.split import load_profile, peer_memory_bytes
-from ns6g.policies import evaluate
+from ns6g.compute.split import load_profile, peer_memory_bytes
+from ns6g.envs.policies import evaluate
 
 # One device, rare tasks: no queueing anywhere, so every task's parts are its own.
 QUIET = dict(ues=1, task_rate_hz=0.1, fast_fading=False, episode_steps=8)

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from ns6g.cli import main
-from ns6g.suite import SuiteError, load_suite, run_suite, tasks_of
+from ns6g.apps.cli import main
+from ns6g.apps.suite import SuiteError, load_suite, run_suite, tasks_of
 
 SMALL = """
 seeds = [4, 5]
@@ -119,7 +119,7 @@ metrics = ["final_accuracy", "sim_time_s", "uplink_mbytes"]
 def test_the_shipped_baseline_names_only_metrics_of_the_default_suite():
     import json
 
-    from ns6g.suite import DEFAULT_SUITE, BaselineFile
+    from ns6g.apps.suite import DEFAULT_SUITE, BaselineFile
 
     baseline = BaselineFile.model_validate(json.loads((DEFAULT_SUITE.parent / "default-baseline.json").read_text()))
     suite = load_suite()

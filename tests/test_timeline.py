@@ -16,7 +16,7 @@ from contextlib import closing
 import pytest
 import torch
 
-from ns6g.devices import DEVICES, device
+from ns6g.compute.devices import DEVICES, device
 from ns6g.learners import models as zoo
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig, round_timeline
 from ns6g.learners.engine import FlJob

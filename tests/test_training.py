@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from ns6g.analysis import learning_curve, load_run
-from ns6g.cli import main, parse_settings
-from ns6g.evaluation import confidence_table
-from ns6g.training import TrainConfig, TrainingError, check_algorithm, evaluate_agent, load_agent, train
+from ns6g.apps.cli import main, parse_settings
+from ns6g.apps.evaluation import confidence_table
+from ns6g.apps.training import TrainConfig, TrainingError, check_algorithm, evaluate_agent, load_agent, train
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def _children(pid: int) -> list[int]:
 def test_sigkilled_training_leaves_readable_runs(tmp_path):
     """SIGKILL of `ns6g train` mid-training: every complete chunk of every environment's run loads, the
     scenarios exit, and the killed process's segments can be reaped."""
-    from ns6g.bridge import reap_stale_segments
+    from ns6g.core.bridge import reap_stale_segments
 
     out = tmp_path / "job"
     ns6g = Path(sys.executable).with_name("ns6g")

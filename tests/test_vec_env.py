@@ -4,7 +4,7 @@ import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from ns6g.vec_env import BridgeVecEnv
+from ns6g.envs.vec_env import BridgeVecEnv
 
 ENV_ID = "ns6g.envs:ns6g/LinkControl-v0"
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from torch import nn
 
-from ns6g.config import ScenarioConfig
-
-from ns6g.learners.engine import RoundOutcome
+from ns6g.core.config import ScenarioConfig
+from ns6g.learners.records import RoundOutcome
 
 if TYPE_CHECKING:
     from ns6g.learners.engine import FlJob, FlJobConfig
@@ -34,10 +33,21 @@ class Protocol:
     per_client_cut: ClassVar[bool] = False
     #: True when every operation a round submits must finish within that round
     settles_rounds: ClassVar[bool] = True
-    #: the protocol's own settings (``FlJobConfig.protocol_options`` is validated against it); None: none
+    #: the class of the protocol's own knobs (``FlJobConfig.protocol_options`` is validated against it;
+    #: read them with :meth:`settings`); None: the protocol has none
     options: ClassVar[type[ScenarioConfig] | None] = None
     #: True when the protocol runs in profile mode (on 'meta' tensors: shapes only, no values)
     profiles: ClassVar[bool] = True
+
+    def settings(self, config: FlJobConfig) -> Any:
+        """The protocol's own knobs: ``config.protocol_options`` validated by :attr:`options` (parsed once
+        per config)."""
+        if self.options is None:
+            raise TypeError(f"protocol {self.name!r} has no options")
+        cached = getattr(self, "_settings", None)
+        if cached is None or cached[0] is not config:
+            cached = self._settings = (config, self.options.from_user(config.protocol_options))
+        return cached[1]
 
     def servers(self, config: FlJobConfig) -> list[str]:
         """The server nodes the protocol uses (checked against the network before the job starts)."""

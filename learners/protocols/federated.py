@@ -19,15 +19,43 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
+from ns6g.core.config import ScenarioConfig
 from ns6g.learners.network import client
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 
 if TYPE_CHECKING:
-    from ns6g.learners.engine import FlJob, Sent
+    from ns6g.learners.engine import FlJob
+    from ns6g.learners.records import Sent
 
-__all__ = ["AsynchronousFL", "FedAsync", "FedAvg", "FedBuff", "FedProx"]
+__all__ = ["AsynchronousFL", "FedAsync", "FedAsyncOptions", "FedAvg", "FedBuff", "FedBuffOptions", "FedProx",
+           "FedProxOptions"]
+
+
+class FedProxOptions(ScenarioConfig):
+    """``protocol_options`` of ``fedprox``."""
+
+    prox_mu: float = Field(0.01, ge=0, le=1e3, description="FedProx proximal weight mu")
+
+
+class _StalenessOptions(ScenarioConfig):
+    staleness_exponent: float = Field(
+        0.5, ge=0, le=100, description="an update s versions stale is weighted (1 + s)^-exponent"
+    )
+
+
+class FedAsyncOptions(_StalenessOptions):
+    """``protocol_options`` of ``fedasync``."""
+
+    async_mixing: float = Field(0.6, ge=1e-3, le=1, description="mixing weight alpha of a fresh update")
+
+
+class FedBuffOptions(_StalenessOptions):
+    """``protocol_options`` of ``fedbuff``."""
+
+    buffer_size: int = Field(2, ge=1, le=100_000, description="updates buffered per server step")
 
 
 class _GlobalModel(Protocol):
@@ -75,12 +103,13 @@ class FedAvg(_GlobalModel):
 
 class FedProx(FedAvg):
     """FedAvg with the proximal term ``mu / 2 * ||w - w_global||^2`` in every client's loss
-    (``config.prox_mu``); the term's elementwise FLOPs are not counted."""
+    (``protocol_options.prox_mu``); the term's elementwise FLOPs are not counted."""
 
     name = "fedprox"
+    options = FedProxOptions
 
     def prox_mu(self, job: FlJob) -> float:
-        return job.config.prox_mu
+        return self.settings(job.config).prox_mu
 
 
 class AsynchronousFL(_GlobalModel):
@@ -130,7 +159,7 @@ class AsynchronousFL(_GlobalModel):
 
     def staleness_weight(self, job: FlJob, staleness: int) -> float:
         """``(1 + staleness)^-staleness_exponent`` (polynomial staleness function of FedAsync)."""
-        return float((1.0 + staleness) ** -job.config.staleness_exponent)
+        return float((1.0 + staleness) ** -self.settings(job.config).staleness_exponent)
 
     def apply(
         self, job: FlJob, c: int, pulled: list[torch.Tensor], received: list[torch.Tensor], staleness: int
@@ -143,9 +172,10 @@ class FedAsync(AsynchronousFL):
     ``a = async_mixing x (1 + staleness)^-staleness_exponent``; every update is a new version."""
 
     name = "fedasync"
+    options = FedAsyncOptions
 
     def apply(self, job, c, pulled, received, staleness):  # type: ignore[override]
-        a = job.config.async_mixing * self.staleness_weight(job, staleness)
+        a = self.settings(job.config).async_mixing * self.staleness_weight(job, staleness)
         mixed = [(1 - a) * w + a * u for w, u in zip(job.state_of(self.model), received)]
         job.load_state(self.model, mixed)
         self.version += 1
@@ -157,6 +187,7 @@ class FedBuff(AsynchronousFL):
     ``buffer_size`` updates it adds their mean to the model (a new version)."""
 
     name = "fedbuff"
+    options = FedBuffOptions
 
     def setup(self, job: FlJob) -> None:
         super().setup(job)
@@ -165,7 +196,7 @@ class FedBuff(AsynchronousFL):
     def apply(self, job, c, pulled, received, staleness):  # type: ignore[override]
         weight = self.staleness_weight(job, staleness)
         self.buffer.append([weight * (u - p) for u, p in zip(received, pulled)])
-        if len(self.buffer) >= job.config.buffer_size:
+        if len(self.buffer) >= self.settings(job.config).buffer_size:
             step = job.average(self.buffer, [1.0] * len(self.buffer))
             job.load_state(self.model, [w + d for w, d in zip(job.state_of(self.model), step)])
             self.buffer = []

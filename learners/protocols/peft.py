@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 from ns6g.learners import peft_adapters as pa
 from ns6g.learners import text_data as td
 from ns6g.learners import text_models as tm
@@ -48,7 +48,8 @@ from ns6g.learners.network import client
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 
 if TYPE_CHECKING:
-    from ns6g.learners.engine import FlJob, Sent
+    from ns6g.learners.engine import FlJob
+    from ns6g.learners.records import Sent
 
 __all__ = ["CflLora", "FlLora", "FlPrefix", "FlPrompt", "HetLora", "PeftOptions", "base_language_model"]
 
@@ -176,7 +177,7 @@ class _FederatedAdapter(Protocol):
 
     def setup(self, job: FlJob) -> None:
         cfg = job.config
-        self.opt = PeftOptions.from_user(cfg.protocol_options)
+        self.opt = self.settings(cfg)
         self.seed = cfg.seed
         self._job = job
         self.device = job.device

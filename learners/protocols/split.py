@@ -49,23 +49,33 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
+from ns6g.core.config import ScenarioConfig
 from ns6g.learners.network import CLOUD, client, edge
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 
 if TYPE_CHECKING:
-    from ns6g.learners.engine import FlJob, FlJobConfig, Sent
+    from ns6g.learners.engine import FlJob, FlJobConfig
+    from ns6g.learners.records import Sent
 
 __all__ = [
-    "EPSL",
-    "HierarchicalFSL",
-    "ParallelSL",
-    "SplitFedV1",
-    "SplitFedV2",
-    "VanillaSL",
-    "split_step",
+    "EPSL", "EpslOptions", "HierarchicalFSL", "HierarchicalFslOptions", "ParallelSL", "SplitFedV1", "SplitFedV2",
+    "VanillaSL", "split_step",
 ]
+
+
+class EpslOptions(ScenarioConfig):
+    """``protocol_options`` of ``epsl``."""
+
+    epsl_ratio: float = Field(0.5, ge=0, le=1, description="last-layer gradient aggregation ratio (0: PSL)")
+
+
+class HierarchicalFslOptions(ScenarioConfig):
+    """``protocol_options`` of ``hierarchical-fsl``."""
+
+    cloud_period: int = Field(1, ge=1, le=1_000_000, description="rounds between cloud aggregations")
 
 
 @dataclass
@@ -409,15 +419,17 @@ class EPSL(ParallelSL):
     """Efficient PSL (Lin et al.): PSL with last-layer gradient aggregation ratio ``epsl_ratio``."""
 
     name = "epsl"
+    options = EpslOptions
 
     def ratio(self, job: FlJob) -> float:
-        return job.config.epsl_ratio
+        return self.settings(job.config).epsl_ratio
 
 
 class HierarchicalFSL(_SplitProtocol):
     """Hierarchical split-federated learning, device -> edge -> cloud (see the module docstring)."""
 
     name = "hierarchical-fsl"
+    options = HierarchicalFslOptions
 
     def servers(self, config: FlJobConfig) -> list[str]:
         return [edge(e) for e in range(config.edges)] + [CLOUD]
@@ -468,7 +480,7 @@ class HierarchicalFSL(_SplitProtocol):
             if members:
                 state = job.average([ups[c].tensors for c in members], [job.samples(c) for c in members])
                 job.load_state(self.client_models[e], state)
-        if (round_index + 1) % job.config.cloud_period == 0:
+        if (round_index + 1) % self.settings(job.config).cloud_period == 0:
             self.cloud_round(job)
         return self.outcome(peers, kept, sorted(dropped))
 

@@ -35,15 +35,16 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ns6g.config import ScenarioConfig
+from ns6g.core.config import ScenarioConfig
 from ns6g.learners import transfer as tl
 from ns6g.learners.network import CLOUD, client, edge
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 
 if TYPE_CHECKING:
-    from ns6g.learners.engine import FlJob, FlJobConfig, Sent
+    from ns6g.learners.engine import FlJob, FlJobConfig
+    from ns6g.learners.records import Sent
 
-__all__ = ["FederatedTransfer", "FtlOptions", "HierarchicalFTL"]
+__all__ = ["FederatedTransfer", "FtlOptions", "HierarchicalFTL", "HierarchicalFtlOptions"]
 
 
 class FtlOptions(ScenarioConfig):
@@ -74,6 +75,12 @@ class FtlOptions(ScenarioConfig):
         return self
 
 
+class HierarchicalFtlOptions(FtlOptions):
+    """``protocol_options`` of ``hierarchical-ftl``."""
+
+    cloud_period: int = Field(1, ge=1, le=1_000_000, description="rounds between cloud aggregations")
+
+
 class FederatedTransfer(Protocol):
     """FTL: a source model pretrained on the server, t_S frozen and sent once, clients personalise the
     rest with a discrepancy term; FedAvg of the trainable blocks."""
@@ -91,7 +98,7 @@ class FederatedTransfer(Protocol):
 
     def setup(self, job: FlJob) -> None:
         cfg = job.config
-        self.opt = FtlOptions.from_user(cfg.protocol_options)
+        self.opt = self.settings(cfg)
         self.model = job.new_model()
         depth = len(self.model)
         if self.opt.feature_blocks >= depth:
@@ -222,6 +229,7 @@ class HierarchicalFTL(FederatedTransfer):
     """FTL with device -> edge -> cloud aggregation tiers (see the module docstring)."""
 
     name = "hierarchical-ftl"
+    options = HierarchicalFtlOptions
 
     def servers(self, config: FlJobConfig) -> list[str]:
         return [edge(e) for e in range(config.edges)] + [CLOUD]
@@ -244,7 +252,7 @@ class HierarchicalFTL(FederatedTransfer):
             self.pretrain_op = self.pretrain(job)
             for tail in self.edge_tails:
                 job.load_state(tail, job.state_of(self.trainable))
-        period = job.config.cloud_period
+        period = self.settings(job.config).cloud_period
         members = {e: [c for c in job.round_clients if self.edge_of(job, c) == e] for e in range(job.config.edges)}
         cycles = {}
         for e, clients in members.items():

@@ -5,7 +5,7 @@ checks show what the simulations use: channel (``channel``: 38.901 path loss, Lo
 absorption, fast fading), PHY (``phy``: carriers, link adaptation, TBS, BLER, HARQ) and MAC
 (``scheduler``: policies, allocation checks, action encoding, reward metrics).
 
-If the ``ran-query`` process dies, the query that finds it dead raises ``ns6g.bridge.ScenarioCrashed``
+If the ``ran-query`` process dies, the query that finds it dead raises ``ns6g.core.bridge.ScenarioCrashed``
 (or ``ScenarioNotResponding``) naming it, and says that the next query starts a new one. Configuration
 checks leave no query process behind that they started.
 

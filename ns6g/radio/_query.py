@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ns6g.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
-from ns6g.build import scenario_binary
+from ns6g.core.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
+from ns6g.core.build import scenario_binary
 
 _lock = threading.RLock()
 _bridge: Bridge | None = None
@@ -89,8 +89,8 @@ def query(request_type: str, columns: Mapping[str, Any]) -> np.ndarray:
     """Send one request record per row of ``columns`` (broadcast together); return the reply records.
 
     Raises:
-        ns6g.bridge.ScenarioError: the model refused a request (its message names the problem).
-        ns6g.bridge.ScenarioCrashed, ns6g.bridge.ScenarioNotResponding: the query process died (before
+        ns6g.core.bridge.ScenarioError: the model refused a request (its message names the problem).
+        ns6g.core.bridge.ScenarioCrashed, ns6g.core.bridge.ScenarioNotResponding: the query process died (before
             or during this query); the next query starts a new one.
     """
     with _live_bridge() as bridge:

@@ -8,7 +8,7 @@ A whole curve costs one round trip. See docs/ran-channel.md.
 
 Bad values are refused: an unknown scenario name raises ``ValueError`` here; values the model refuses
 (a frequency outside 0.5-300 GHz, RMa above 30 GHz, a negative distance, heights outside TR 38.901's
-ranges...) raise ``ns6g.bridge.ScenarioError`` with the model's message, which names the field and value.
+ranges...) raise ``ns6g.core.bridge.ScenarioError`` with the model's message, which names the field and value.
 """
 
 from __future__ import annotations

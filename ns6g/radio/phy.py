@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ns6g.bridge import ScenarioError
+from ns6g.core.bridge import ScenarioError
 from ns6g.radio._query import query, record_dtype, transient
 
 __all__ = [

@@ -6,7 +6,7 @@ agent's action encodes it as MultiDiscrete with one entry per RBG in ``0..n_ues`
 See docs/ran-scheduler.md.
 
 Refusals by the model (an invalid allocation, an unknown policy) raise
-:class:`ns6g.bridge.ScenarioError` with the model's message.
+:class:`ns6g.core.bridge.ScenarioError` with the model's message.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def validate_allocation(
     defaults to the number of entries.
 
     Raises:
-        ns6g.bridge.ScenarioError: the model refused it; the message names the RBG and the UE (an RBG
+        ns6g.core.bridge.ScenarioError: the model refused it; the message names the RBG and the UE (an RBG
             named twice, a UE that does not exist, a missing RBG, a wrong length).
     """
     rbgs, ues = _entries(allocation)

@@ -7,7 +7,7 @@ asks the C++ reader, so tests can check that both read the same numbers. ``proce
 See docs/mec-compute.md.
 
 Refusals by the model (negative capacity, NaN FLOPs, unknown device) raise
-:class:`ns6g.bridge.ScenarioError` with the model's message.
+:class:`ns6g.core.bridge.ScenarioError` with the model's message.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ns6g.build import scenario_source_dir
+from ns6g.core.build import scenario_source_dir
 from ns6g.radio._query import query
 
 __all__ = [

@@ -1,7 +1,7 @@
 """``ns6g train`` and ``ns6g evaluate``: Stable-Baselines3 agents on ns6g scenarios.
 
-``train`` resolves the job against the environment's preset (:mod:`ns6g.presets`, :func:`plan_training`),
-runs ``n_envs`` scenario processes in parallel (:class:`ns6g.vec_env.BridgeVecEnv`, under VecNormalize when
+``train`` resolves the job against the environment's preset (:mod:`ns6g.apps.presets`, :func:`plan_training`),
+runs ``n_envs`` scenario processes in parallel (:class:`ns6g.envs.vec_env.BridgeVecEnv`, under VecNormalize when
 the preset normalises; MaskablePPO reads the environment's ``action_masks()``), logs to
 TensorBoard, saves checkpoints, and then evaluates the agent against the environment's baselines on
 held-out seeds. The output folder is a run directory (kind ``train``; see docs/training.md)::
@@ -100,7 +100,7 @@ def _algorithm_class(algo: str):
 class TrainConfig:
     """One training job. ``env_kwargs`` configure the environment (validated by its config class).
 
-    ``algo``, ``timesteps`` and ``n_envs`` left as None come from the preset (:mod:`ns6g.presets`): the
+    ``algo``, ``timesteps`` and ``n_envs`` left as None come from the preset (:mod:`ns6g.apps.presets`): the
     algorithm is ``maskable_ppo`` for an environment that masks its actions, else ``ppo``. ``algo_kwargs``
     override the preset's settings (``normalize`` too); ``preset`` is a preset file to use instead of the
     shipped one (``ns6g tune`` writes one); ``use_preset=False`` trains with Stable-Baselines3's defaults.
@@ -207,7 +207,7 @@ class TrainPlan:
 
     env_id: str
     algo: str
-    preset: Any  # ns6g.presets.Preset, with the config's algo_kwargs applied
+    preset: Any  # ns6g.apps.presets.Preset, with the config's algo_kwargs applied
     n_envs: int
     timesteps: int  # as asked (or the preset's)
     timesteps_planned: int  # what learn() will run: whole rollouts
@@ -217,7 +217,7 @@ class TrainPlan:
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
-        from ns6g.presets import model_kwargs
+        from ns6g.apps.presets import model_kwargs
 
         return model_kwargs(self.preset.algo_kwargs)
 
@@ -238,11 +238,11 @@ def normalize_kwargs(normalize: Mapping[str, Any], observation_space: gym.Space,
 
 def plan_training(config: TrainConfig) -> TrainPlan:
     """Resolve ``config`` against the environment and its preset; raise :class:`TrainingError` (or
-    ``ns6g.presets.PresetError``, a ValueError naming the file) for anything that cannot run, before any file
+    ``ns6g.apps.presets.PresetError``, a ValueError naming the file) for anything that cannot run, before any file
     is written."""
     import ns6g.envs  # noqa: F401  (registers the ids)
-    from ns6g.evaluation import make_env
-    from ns6g.presets import Preset, load_preset, model_kwargs
+    from ns6g.apps.evaluation import make_env
+    from ns6g.apps.presets import Preset, load_preset, model_kwargs
 
     if config.env_id not in gym.registry:
         raise TrainingError(f"unknown environment {config.env_id!r}: `ns6g envs` lists them")
@@ -271,7 +271,7 @@ def plan_training(config: TrainConfig) -> TrainPlan:
 
 def format_plan(plan: TrainPlan, out: Path) -> str:
     """What ``ns6g train`` prints before it starts: algorithm, preset, and the steps it will run and why."""
-    from ns6g.presets import describe
+    from ns6g.apps.presets import describe
 
     lines = [f"ns6g train: {plan.algo} on {plan.env_id}, {plan.n_envs} scenario processes, "
              f"{plan.timesteps_planned} steps -> {out}", describe(plan.preset)]
@@ -289,8 +289,8 @@ def make_training_env(plan: TrainPlan, seed: int, env_kwargs: Mapping[str, Any],
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from ns6g.evaluation import make_env
-    from ns6g.vec_env import BridgeVecEnv
+    from ns6g.apps.evaluation import make_env
+    from ns6g.envs.vec_env import BridgeVecEnv
 
     counter = iter(range(plan.n_envs))
 
@@ -314,8 +314,8 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
     import torch
     from stable_baselines3.common.callbacks import CheckpointCallback
 
-    from ns6g.outputs import check_run_dir, claim_run_dir
-    from ns6g.runs import RunWriter
+    from ns6g.core.outputs import check_run_dir, claim_run_dir
+    from ns6g.core.runs import RunWriter
 
     # Everything is checked before a file is written: the output folder, the environment and its settings,
     # the algorithm, its preset and its arguments.
@@ -445,7 +445,7 @@ def _shapes(space: gym.Space) -> Any:
 
 
 def _spaces_of(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
-    from ns6g.evaluation import make_env
+    from ns6g.apps.evaluation import make_env
 
     probe = make_env(env_id, **env_kwargs)
     try:
@@ -497,8 +497,8 @@ def evaluate_agent(
     policy, and ``table`` (per policy: mean and 95 % interval half-width ``<column>_ci`` of the return and of
     every numeric info entry).
     """
-    from ns6g.evaluation import baselines, comparison_figure, confidence_table, evaluate_contenders
-    from ns6g.policies import Contender, SB3Policy
+    from ns6g.apps.evaluation import baselines, comparison_figure, confidence_table, evaluate_contenders
+    from ns6g.envs.policies import Contender, SB3Policy
 
     info = agent_info(agent)
     same_env = env_id is None or env_id == info["env_id"]
@@ -530,7 +530,7 @@ def evaluate_agent(
 
 def format_evaluation(summary: Mapping[str, Any]) -> str:
     """The evaluation table (mean ± 95 % interval of the return and the first few info entries)."""
-    from ns6g.evaluation import format_confidence_table
+    from ns6g.apps.evaluation import format_confidence_table
 
     table = pd.DataFrame(summary["table"]).set_index("policy")
     columns = ["return"] + [c for c in table.columns if not c.endswith("_ci") and c not in ("return", "episodes")][:3]

@@ -211,7 +211,7 @@ class RunWriter:
         if (self.path / MANIFEST).exists():
             raise RunError(f"{self.path} already holds a run (it has a {MANIFEST}); choose a new directory")
         self.path.mkdir(parents=True, exist_ok=True)
-        from ns6g.versions import versions
+        from ns6g.core.versions import versions
 
         self._started = time.monotonic()
         self.manifest: dict[str, Any] = {

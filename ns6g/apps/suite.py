@@ -1,6 +1,6 @@
 """``ns6g bench suite``: a headless benchmark suite of cases x seeds with a regression gate.
 
-A suite (TOML, see ``ns6g/suites/default.toml`` and docs/suite.md) lists *cases* of two kinds: an
+A suite (TOML, see ``ns6g/apps/suites/default.toml`` and docs/suite.md) lists *cases* of two kinds: an
 ``env`` case names an environment, its settings and the contenders to run (baselines of the environment by
 name); an ``fl`` case names a network (``FlNetworkConfig`` fields), a learner job (``FlJobConfig`` fields)
 and the protocols to run over it. Every (case, contender, seed) is one *task*: one episode on ns-3
@@ -46,7 +46,7 @@ class EnvCase(BaseModel):
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="environment settings")
     contenders: list[str] = Field(min_length=1, description="baseline names of the environment (its baselines())")
     metrics: list[str] = Field(default_factory=lambda: ["return"],
-                               description="columns of ns6g.policies.evaluate to report (return, steps, info entries)")
+                               description="columns of ns6g.envs.policies.evaluate to report (return, steps, info entries)")
 
 
 # Deterministic for a seed (no wall-clock times), so every backend gives the same table.
@@ -136,8 +136,8 @@ def run_task(task: Task) -> dict[str, Any]:
 def _run_env_task(case: EnvCase, task: Task) -> dict[str, Any]:
     """One episode of one baseline on ns-3 RngRun = seed."""
     import ns6g.envs  # noqa: F401
-    from ns6g.evaluation import make_env
-    from ns6g.policies import evaluate
+    from ns6g.apps.evaluation import make_env
+    from ns6g.envs.policies import evaluate
 
     probe = make_env(case.env, **case.env_kwargs)
     try:

@@ -7,7 +7,7 @@ put together into the joint action. :class:`ParallelScenarioEnv` wraps the envir
 PettingZoo's :class:`pettingzoo.ParallelEnv`; all agents share the environment's reward (a cooperative
 team: the scenario's reward is a property of the whole network).
 
->>> from ns6g.multiagent import parallel_env
+>>> from ns6g.envs.multiagent import parallel_env
 >>> env = parallel_env("ns6g/SpectrumAllocation-v0", cells=1, ues=4, action_mode="share")
 >>> observations, infos = env.reset(seed=1)
 >>> observations, rewards, terminations, truncations, infos = env.step(
@@ -127,7 +127,6 @@ class ParallelScenarioEnv(ParallelEnv):
 
 
 def parallel_env(env_id: str, **kwargs: Any) -> ParallelScenarioEnv:
-    """``ParallelScenarioEnv(gym.make(env_id, **kwargs))``."""
-    import ns6g.envs  # noqa: F401  (registers the ids)
-
+    """``ParallelScenarioEnv(gym.make(env_id, **kwargs))`` (the ids are registered by ``ns6g.envs``, this
+    module's package, so no import of it is needed here: that import was the multiagent <-> d2d_relay circle)."""
     return ParallelScenarioEnv(gym.make(env_id, **kwargs))

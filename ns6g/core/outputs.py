@@ -1,7 +1,7 @@
 """Output folders of ns6g jobs: check them before the job starts, replace an old run on request, and take
 back what a job that failed before writing anything created.
 
-``ns6g train``, ``ns6g fl`` and ``ns6g demo`` each write a run directory (:mod:`ns6g.runs`).
+``ns6g train``, ``ns6g fl`` and ``ns6g demo`` each write a run directory (:mod:`ns6g.core.runs`).
 :func:`claim_run_dir` is called once the job's settings are validated: a folder that already holds a run
 is refused, or removed first with ``overwrite=True`` (never one whose writer is still running); a file, a
 folder under a file or a folder that cannot be written is refused. When the job then fails before it
@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ns6g.runs import MANIFEST
+from ns6g.core.runs import MANIFEST
 
 
 class OutputError(ValueError):

@@ -1,8 +1,8 @@
 """Analytical split-computing model: latency and device energy of each cut of a layer profile.
 
 This is the model behind the Neurosurgeon-style greedy baseline (:func:`greedy_split`) and, later, the
-environments' reward terms. Profiles are the measured per-cut tables of :mod:`ns6g.profiles` (shipped in
-``ns3_scenarios/mec/profiles/<model>-<dtype>.csv``, read here with :func:`ns6g.profiles.read_profile` and
+environments' reward terms. Profiles are the measured per-cut tables of :mod:`ns6g.learners.profiles` (shipped in
+``ns3_scenarios/mec/profiles/<model>-<dtype>.csv``, read here with :func:`ns6g.learners.profiles.read_profile` and
 by C++ with ``ns6g::mec::LoadLayerProfile``). Cut k runs blocks 1..k on the device and k+1..N on the
 server; cut 0 offloads everything, cut N runs everything locally. See docs/split.md.
 
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ns6g.build import scenario_source_dir
+from ns6g.core.build import scenario_source_dir
 
 __all__ = [
     "LATENCY_COLUMNS",
@@ -100,8 +100,8 @@ def profile_path(model: str, dtype: str = "fp32", folder: str | Path | None = No
 
 
 def load_profile(model: str, dtype: str = "fp32") -> pd.DataFrame:
-    """The shipped profile of ``model`` at ``dtype`` (via :func:`ns6g.profile_format.read_profile`)."""
-    from ns6g.profile_format import read_profile
+    """The shipped profile of ``model`` at ``dtype`` (via :func:`ns6g.compute.profile_format.read_profile`)."""
+    from ns6g.compute.profile_format import read_profile
 
     return read_profile(profile_path(model, dtype))
 
@@ -180,7 +180,7 @@ def predict_split_latency(
 
 def feasible_cuts(profile: pd.DataFrame, device_memory_bytes: float) -> list[int]:
     """Cuts whose device part fits: ``profile.device_memory_bytes <= device_memory_bytes`` (the device's
-    working memory, e.g. ``ns6g.devices.device(name)["memory_bytes"]``)."""
+    working memory, e.g. ``ns6g.compute.devices.device(name)["memory_bytes"]``)."""
     mem = _non_negative("device_memory_bytes", device_memory_bytes)
     fits = profile["device_memory_bytes"].to_numpy(dtype=np.float64) <= mem
     return [int(c) for c in profile["cut"].to_numpy()[fits]]
@@ -290,14 +290,14 @@ def greedy_split_target(
 
 def tx_power_w(device: Any) -> float:
     """The device's maximum transmit power in W (``10 ** ((tx_power_dbm - 30) / 10)``); NaN if it has no
-    radio. ``device``: a catalogue name or row (:func:`ns6g.devices.device`)."""
+    radio. ``device``: a catalogue name or row (:func:`ns6g.compute.devices.device`)."""
     row = _device_row(device)
     return 10.0 ** ((float(row["tx_power_dbm"]) - 30.0) / 10.0)
 
 
 def _device_row(device: Any) -> pd.Series | dict:
     if isinstance(device, str):
-        from ns6g.devices import device as lookup
+        from ns6g.compute.devices import device as lookup
 
         return lookup(device)
     return device

@@ -73,8 +73,8 @@ def positive_float(text: str) -> float:
 
 
 def output_dir(text: str) -> Path:
-    """A folder that exists or can be created, and can be written (ns6g.outputs.check_output_dir)."""
-    from ns6g.outputs import OutputError, check_output_dir
+    """A folder that exists or can be created, and can be written (ns6g.core.outputs.check_output_dir)."""
+    from ns6g.core.outputs import OutputError, check_output_dir
 
     try:
         return check_output_dir(text)
@@ -83,7 +83,7 @@ def output_dir(text: str) -> Path:
 
 
 def output_file(text: str) -> Path:
-    from ns6g.outputs import OutputError, check_output_file
+    from ns6g.core.outputs import OutputError, check_output_file
 
     try:
         return check_output_file(text)
@@ -104,7 +104,7 @@ def setting(text: str) -> tuple[str, object]:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ns6g.build import build
+    from ns6g.core.build import build
 
     result = build(force=args.force, jobs=args.jobs)
     state = f"built in {result.seconds:.1f} s" if result.built else "up to date"
@@ -114,7 +114,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ns6g import bench
+    from ns6g.apps import bench
 
     if args.which == "suite":
         return _bench_suite(args)
@@ -139,7 +139,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_suite(args: argparse.Namespace) -> int:
-    from ns6g.suite import DEFAULT_SUITE, baseline_from, load_baseline, load_suite, metric_values, run_suite
+    from ns6g.apps.suite import DEFAULT_SUITE, baseline_from, load_baseline, load_suite, metric_values, run_suite
 
     suite = load_suite(args.config or DEFAULT_SUITE)
     baseline = load_baseline(args.baseline) if args.baseline else None
@@ -164,7 +164,7 @@ def _bench_suite(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     if args.which == "flagship":
-        from ns6g.flagship import FlagshipConfig, format_flagship, run_flagship
+        from ns6g.apps.flagship import FlagshipConfig, format_flagship, run_flagship
 
         config = FlagshipConfig(timesteps=args.timesteps or 20_000, n_envs=args.n_envs, seed=args.seed,
                                 eval_seeds=args.eval_seeds, fl_rounds=args.fl_rounds, out=args.out,
@@ -176,7 +176,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"run directory: {summary['run_dir']} (summary.json; agent/, fsl/, report/)")
         return 0
 
-    from ns6g.demo import DemoConfig, format_summary, run_demo
+    from ns6g.apps.demo import DemoConfig, format_summary, run_demo
 
     config = DemoConfig(demo=args.which, timesteps=args.timesteps or 30_000, n_envs=args.n_envs, seed=args.seed,
                         eval_seeds=args.eval_seeds, out=args.out, overwrite=args.overwrite)
@@ -197,8 +197,8 @@ def parse_settings(pairs: Sequence[str], what: str) -> dict[str, object]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ns6g.outputs import check_run_dir
-    from ns6g.training import TrainConfig, format_evaluation, format_plan, plan_training, train
+    from ns6g.core.outputs import check_run_dir
+    from ns6g.apps.training import TrainConfig, format_evaluation, format_plan, plan_training, train
 
     config = TrainConfig(env_id=args.env_id, algo=args.algo, timesteps=args.timesteps, n_envs=args.n_envs,
                          seed=args.seed, out=args.out, eval_seeds=args.eval_seeds, checkpoints=args.checkpoints,
@@ -215,7 +215,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from ns6g.tuning import TuneConfig, format_tuning, tune
+    from ns6g.apps.tuning import TuneConfig, format_tuning, tune
 
     config = TuneConfig(env_id=args.env_id, algo=args.algo, trials=args.trials, timesteps=args.timesteps,
                         n_envs=args.n_envs, eval_seeds=args.eval_seeds, seed=args.seed, env_kwargs=dict(args.env),
@@ -227,7 +227,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _cmd_fl(args: argparse.Namespace) -> int:
-    from ns6g.fl import format_summary, run_fl
+    from ns6g.apps.fl import format_summary, run_fl
 
     job = {"protocol": args.protocol, "rounds": args.rounds, "clients": args.clients, "mode": args.mode,
            "seed": args.seed, **dict(args.set)}
@@ -238,7 +238,7 @@ def _cmd_fl(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ns6g.training import eval_seeds, evaluate_agent, format_evaluation
+    from ns6g.apps.training import eval_seeds, evaluate_agent, format_evaluation
 
     summary = evaluate_agent(args.agent, env_id=args.env_id, env_kwargs=dict(args.env),
                              seeds=eval_seeds(args.seed, args.seeds), out=args.out, progress=not args.quiet)
@@ -277,7 +277,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
-    from ns6g.versions import versions
+    from ns6g.core.versions import versions
 
     for name, version in versions().items():
         print(f"{name:<18} {version}")
@@ -310,7 +310,7 @@ def make_parser() -> argparse.ArgumentParser:
         "soak: --envs environments in AsyncVectorEnv with random actions and periodic resets for --seconds: "
         "steps/s, RSS and open fds of every process after warm-up and at the end, segments and processes left "
         "(exit 1 if anything is left or fails); "
-        "suite: a suite of cases x contenders x seeds (default: ns6g/suites/default.toml) with a results table "
+        "suite: a suite of cases x contenders x seeds (default: ns6g/apps/suites/default.toml) with a results table "
         "and a regression gate (exit 1 naming every metric worse than --baseline by more than its tolerance)",
     )
     p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "soak", "suite"],
@@ -367,7 +367,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train an agent on a scenario, with checkpoints, TensorBoard and an evaluation against baselines",
-        description="Trains a Stable-Baselines3 agent with the environment's preset (ns6g/presets/ppo.yml, rl-zoo3's "
+        description="Trains a Stable-Baselines3 agent with the environment's preset (ns6g/apps/presets/ppo.yml, rl-zoo3's "
         "format; printed at start, with the steps it will run: whole rollouts) on K scenario processes stepped in "
         "parallel, under VecNormalize where the preset says so (saved as OUT/vecnormalize.pkl), logs to "
         "TensorBoard (OUT/tensorboard), saves checkpoints (OUT/checkpoints) and the agent (OUT/agent.zip), "
@@ -503,9 +503,9 @@ def _exit_status(exc: Exception) -> int | None:
     """Exit status of an error whose message is the whole answer: 2 for a request that cannot run (a bad
     setting, a path that cannot be read or written, a run directory in the way), 1 for a build or a
     scenario that failed. None for anything else: a bug, which keeps its traceback."""
-    from ns6g.bridge import BridgeError
-    from ns6g.build import BuildError, UnknownScenarioError
-    from ns6g.runs import RunError
+    from ns6g.core.bridge import BridgeError
+    from ns6g.core.build import BuildError, UnknownScenarioError
+    from ns6g.core.runs import RunError
 
     if isinstance(exc, (BuildError, BridgeError)):
         return 1

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ns6g.policies import Contender, evaluate
+from ns6g.envs.policies import Contender, evaluate
 
 
 def make_env(env_id: str, **kwargs: Any):
@@ -42,7 +42,7 @@ def evaluate_contenders(
     out: Path | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """One episode per seed for every contender; one row per (policy, seed) as :func:`ns6g.policies.evaluate`.
+    """One episode per seed for every contender; one row per (policy, seed) as :func:`ns6g.envs.policies.evaluate`.
 
     With ``out``, contender ``name`` writes its traced run to ``out / "eval" / name``.
     """

@@ -39,7 +39,7 @@ from typing import IO, Any
 import numpy as np
 
 from ns6g import _shmsync
-from ns6g.spaces import Views, build_space, build_views, read_views, write_action
+from ns6g.core.spaces import Views, build_space, build_views, read_views, write_action
 
 SHM_DIR = Path("/dev/shm")
 SEGMENT_PREFIX = "ns6g-"

@@ -9,7 +9,7 @@ Two demos share one engine:
   a 5 MHz UMa cell of 1.5 km inter-site distance, an edge GPU, a cloud GPU); baselines all-local,
   all-edge, random and the greedy Neurosurgeon split.
 
-Training runs ``n_envs`` scenario processes in parallel (``ns6g.vec_env.BridgeVecEnv``, one Python process); evaluation runs every
+Training runs ``n_envs`` scenario processes in parallel (``ns6g.envs.vec_env.BridgeVecEnv``, one Python process); evaluation runs every
 contender for one episode on each evaluation seed, seeds the training never used. The output folder is a
 run directory (kind ``demo``: manifest with the summary, ``events`` for the phases) holding the agent,
 ``episodes.csv``, ``summary.json``, one traced environment run per contender under ``eval/<name>``, and
@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ns6g.training import check_counts
+from ns6g.apps.training import check_counts
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,11 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
 
     import ns6g.envs  # noqa: F401
     from ns6g.analysis import write_report
-    from ns6g.evaluation import baselines, evaluate_contenders, make_env
-    from ns6g.outputs import claim_run_dir
-    from ns6g.policies import Contender, SB3Policy
-    from ns6g.runs import RunWriter
-    from ns6g.vec_env import BridgeVecEnv
+    from ns6g.apps.evaluation import baselines, evaluate_contenders, make_env
+    from ns6g.core.outputs import claim_run_dir
+    from ns6g.envs.policies import Contender, SB3Policy
+    from ns6g.core.runs import RunWriter
+    from ns6g.envs.vec_env import BridgeVecEnv
 
     spec = DEMOS[config.demo]
     if config.out is None:

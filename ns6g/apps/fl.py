@@ -18,11 +18,12 @@ from typing import Any
 from tqdm import tqdm
 
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
-from ns6g.learners.engine import FlJob, FlJobConfig, JobResult
+from ns6g.learners.engine import FlJob, FlJobConfig
+from ns6g.learners.records import JobResult
 from ns6g.learners.network import Network
 from ns6g.learners.no_network import NoNetwork
-from ns6g.outputs import claim_run_dir
-from ns6g.runs import RunWriter
+from ns6g.core.outputs import claim_run_dir
+from ns6g.core.runs import RunWriter
 
 __all__ = ["NETWORK_PRESETS", "format_summary", "network_config", "run_fl"]
 
@@ -75,7 +76,7 @@ def run_fl(
     scenario of ``scenario``; "none": :class:`NoNetwork`), tracing into ``out`` when given.
 
     A run already in ``out`` is refused, or replaced with ``overwrite``; a job that fails before its first
-    round is over leaves no run directory (:mod:`ns6g.outputs`).
+    round is over leaves no run directory (:mod:`ns6g.core.outputs`).
 
     Returns the summary (JSON-serialisable): protocol, mode, rounds, clients, final accuracy (NaN in
     profile mode), simulated seconds, client and total energy (J), bytes up and down, wall seconds."""

@@ -7,7 +7,7 @@ environment's preset (its normalisation included). A trial is scored halfway (Op
 the unpromising ones, as rl-zoo3's ``TrialEvalCallback`` does) and at its end by the agent's mean return over
 ``eval_seeds`` tuning seeds ``20000 + seed + k``, apart from the training seeds (``seed + i``) and the
 evaluation seeds of ``ns6g train`` (``10000 + ...``). The best trial is written as a preset file in rl-zoo3's
-format (:mod:`ns6g.presets`; ``ns6g train ENV --preset FILE`` trains with it), the trials beside it
+format (:mod:`ns6g.apps.presets`; ``ns6g train ENV --preset FILE`` trains with it), the trials beside it
 (``<file>.trials.csv``).
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ns6g.training import TrainConfig, TrainingError, check_counts, plan_training
+from ns6g.apps.training import TrainConfig, TrainingError, check_counts, plan_training
 
 TUNE_SEED_BASE = 20_000
 NET_ARCHS = {"tiny": [64], "small": [64, 64], "medium": [256, 256]}  # rl-zoo3's sizes (same for pi and vf)
@@ -70,10 +70,10 @@ def tune(config: TuneConfig, progress: bool = True) -> dict[str, Any]:
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from ns6g.evaluation import make_env
-    from ns6g.policies import SB3Policy, evaluate
-    from ns6g.presets import write_preset
-    from ns6g.training import _algorithm_class, make_training_env
+    from ns6g.apps.evaluation import make_env
+    from ns6g.envs.policies import SB3Policy, evaluate
+    from ns6g.apps.presets import write_preset
+    from ns6g.apps.training import _algorithm_class, make_training_env
 
     base = TrainConfig(env_id=config.env_id, algo=config.algo, timesteps=config.timesteps, n_envs=config.n_envs,
                        seed=config.seed, env_kwargs=dict(config.env_kwargs))

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from ns6g.runs import Detail, RunWriter
-from ns6g.spaces import flat_values
+from ns6g.core.runs import Detail, RunWriter
+from ns6g.core.spaces import flat_values
 
 
 class StepRecorder:

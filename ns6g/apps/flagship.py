@@ -1,7 +1,7 @@
 """``ns6g demo flagship`` (what ``make demo`` runs): the testbed's journeys in one command.
 
 1. Train a PPO agent briefly on the 6G RAN (``ns6g/SpectrumAllocation-v0``: one cell, 4 UEs, 20 MHz at
-   7 GHz) with :func:`ns6g.training.train`, and evaluate it against round robin, proportional fair and max
+   7 GHz) with :func:`ns6g.apps.training.train`, and evaluate it against round robin, proportional fair and max
    rate on held-out seeds.
 2. Run federated split learning over the emulated traffic: SplitFed V1 and, for comparison, FedAvg train a
    small CNN on the digits data with 8 clients in a 6G cell (``fl-network``: every model, activation and
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ns6g.training import check_counts
+from ns6g.apps.training import check_counts
 
 RAN_ENV = "ns6g/SpectrumAllocation-v0"
 RAN_KWARGS = dict(cells=1, ues=4, bandwidth_hz=20e6, frequency_hz=7e9, decision_slots=10, episode_steps=50,
@@ -53,9 +53,9 @@ def run_flagship(config: FlagshipConfig, progress: bool = True) -> dict[str, Any
     from ns6g.analysis import write_report
     from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
     from ns6g.learners.engine import FlJob
-    from ns6g.outputs import claim_run_dir
-    from ns6g.runs import RunWriter
-    from ns6g.training import TrainConfig, train
+    from ns6g.core.outputs import claim_run_dir
+    from ns6g.core.runs import RunWriter
+    from ns6g.apps.training import TrainConfig, train
 
     out = Path(config.out or Path("runs") / f"flagship-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}")
     claim = claim_run_dir(out, config.overwrite)

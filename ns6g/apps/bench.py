@@ -37,8 +37,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from ns6g.bridge import CMD_STEP, Bridge
-from ns6g.build import scenario_binary
+from ns6g.core.bridge import CMD_STEP, Bridge
+from ns6g.core.build import scenario_binary
 
 BRIDGE_SIZES = (8, 64, 1024, 65536)
 ACTION_SIZE = 8
@@ -430,7 +430,7 @@ def format_trace(result: dict[str, Any]) -> str:
 def bench_load(rows: int = 1_000_000, chunk_rows: int = 10_000, repeats: int = 3, progress: bool = True) -> dict[str, Any]:
     """Time ``load_run(...).flows`` on a run whose flows table has ``rows`` rows in ``chunk_rows`` chunks."""
     from ns6g.analysis import load_run
-    from ns6g.runs import RunWriter
+    from ns6g.core.runs import RunWriter
 
     rng = np.random.default_rng(0)
     kinds = np.array(["weights", "activations", "gradients", "traffic"])
@@ -568,7 +568,7 @@ def bench_split(model: str = "resnet18_style", device: str = "raspberry-pi-4", t
     import gymnasium as gym
 
     import ns6g.envs  # noqa: F401
-    from ns6g.policies import ConstantPolicy
+    from ns6g.envs.policies import ConstantPolicy
 
     cases, total_steps, total_s = [], 0, 0.0
     bar = tqdm(SPLIT_ISDS_M, desc="bench split", disable=not progress, leave=False)

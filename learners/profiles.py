@@ -25,7 +25,7 @@ their own encoding: float32 images at fp32, uint8 images at int8, int64 token id
 
 The CSV written by :func:`write_profile` starts with comment lines ``# model=``, ``# dtype=``,
 ``# input_shape=`` (e.g. ``1x3x32x32``) and ``# ns6g-profile-version=1``, then a header row and one
-row per cut. ``python -m ns6g.profiles OUTDIR`` writes every zoo model at both dtypes.
+row per cut. ``python -m ns6g.learners.profiles OUTDIR`` writes every zoo model at both dtypes.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ns6g.learners import models as zoo
-from ns6g.profile_format import (
+from ns6g.compute.profile_format import (
     _INT_COLUMNS,
     COLUMNS,
     DTYPES,
@@ -163,7 +163,7 @@ def export_all(folder: str | Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ns6g.profiles", description="Write split-computing layer profiles of the zoo."
+        prog="python -m ns6g.learners.profiles", description="Write split-computing layer profiles of the zoo."
     )
     parser.add_argument("outdir", help="folder for <model>-<dtype>.csv")
     args = parser.parse_args(argv)

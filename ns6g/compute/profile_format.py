@@ -1,6 +1,6 @@
 """The layer-profile CSV format (version 1): reading and writing, without torch.
 
-See docs/profiles.md. ``ns6g.profiles`` computes profiles (with torch); this module only reads and writes
+See docs/profiles.md. ``ns6g.learners.profiles`` computes profiles (with torch); this module only reads and writes
 them, so environments and the split model can load the shipped files cheaply.
 """
 

@@ -303,7 +303,7 @@ def sumo_fcd_to_ns2(fcd_xml_path: str | os.PathLike[str], out_path: str | os.Pat
         raise TraceError(f"{path}: no vehicles in the FCD file")
 
     with _Ns2Writer(out_path) as out:
-        out.comment(f"ns-2 mobility trace converted by ns6g.mobility.sumo_fcd_to_ns2 from {Path(path).name}\n"
+        out.comment(f"ns-2 mobility trace converted by ns6g.radio.mobility.sumo_fcd_to_ns2 from {Path(path).name}\n"
                     "node: SUMO vehicle id (in order of first appearance)")
         for node, vid in enumerate(tracks):
             out.comment(f"node {node}: {vid}")
@@ -347,7 +347,7 @@ def highway_trace(path: str | os.PathLike[str], n_vehicles: int, length_m: float
     lane = rng.integers(0, lanes, n_vehicles)
     start_x = rng.uniform(west, east, n_vehicles)
     with _Ns2Writer(path) as out:
-        out.comment(f"ns6g.mobility.highway_trace: {n_vehicles} vehicles, {length_m} m, {lanes} lanes per "
+        out.comment(f"ns6g.radio.mobility.highway_trace: {n_vehicles} vehicles, {length_m} m, {lanes} lanes per "
                     f"direction of {lane_width_m} m, speeds {tuple(speed_mps)} m/s, {duration_s} s, seed {seed}")
         offsets = (lane + 0.5) * lane_width_m
         for i in range(n_vehicles):
@@ -409,7 +409,7 @@ def urban_grid_trace(path: str | os.PathLike[str], n_vehicles: int, blocks: Sequ
         pos = (ax + d[0] * frac * block_m, ay) if d[0] else (ax, ay + d[1] * frac * block_m)
         starts.append((i + d[0], j + d[1], d, pos, (1 - frac) * block_m))
     with _Ns2Writer(path) as out:
-        out.comment(f"ns6g.mobility.urban_grid_trace: {n_vehicles} vehicles, {bx}x{by} blocks of {block_m} m, "
+        out.comment(f"ns6g.radio.mobility.urban_grid_trace: {n_vehicles} vehicles, {bx}x{by} blocks of {block_m} m, "
                     f"speeds {tuple(speed_mps)} m/s, {duration_s} s, seed {seed}")
         for n, (_, _, _, pos, _) in enumerate(starts):
             out.initial(n, pos[0], pos[1], z_m)
