@@ -65,6 +65,7 @@
 // The observation (1,) float64 is the simulated time; the action is unused (Discrete(1), refused).
 #include "bridge/ns6g-bridge.h"
 #include "fl/model/fl-operation-engine.h"
+#include "mec/helper/mec-network-helper.h"
 #include "mec/model/device-catalogue.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
@@ -371,34 +372,23 @@ class FlNetworkEnv : public ns6g::MessageService
         return index < m_p.clients + m_p.edges ? m_edgeDevice : m_cloudDevice;
     }
 
-    /** A point-to-point link router <-> node (network first.index.0.0/30); returns the node's address. */
+    /**
+     * A point-to-point link router <-> node (network first.index.0.0/30, no queue discs: MecNetworkHelper,
+     * as the MEC scenarios build theirs); the node's default route is the router. Returns its address.
+     */
     Ipv4Address ConnectToRouter(Ptr<Node> router, Ptr<Node> node, double rateMbps, double delayMs, uint32_t first,
                                 uint32_t index)
     {
-        PointToPointHelper p2p;
-        p2p.SetDeviceAttribute("DataRate", DataRateValue(DataRate(static_cast<uint64_t>(rateMbps * 1e6))));
-        p2p.SetDeviceAttribute("Mtu", UintegerValue(kMtuBytes));
-        p2p.SetChannelAttribute("Delay", TimeValue(Seconds(delayMs / 1e3)));
-        NetDeviceContainer pair = p2p.Install(router, node);
         std::ostringstream network;
         network << first << "." << (index >> 8) << "." << (index & 0xff) << ".0";
         Ipv4AddressHelper addresses(network.str().c_str(), "255.255.255.252");
-        Ipv4InterfaceContainer ifaces = addresses.Assign(pair);
+        const ns6g::mec::WiredLink link =
+            ns6g::mec::MecNetworkHelper::Connect(router, node, rateMbps * 1e6, Seconds(delayMs / 1e3), kMtuBytes,
+                                                 addresses);
         Ipv4StaticRoutingHelper routing;
-        Ptr<Ipv4> ipv4 = node->GetObject<Ipv4>();
-        routing.GetStaticRouting(ipv4)->SetDefaultRoute(ifaces.GetAddress(0), ipv4->GetInterfaceForDevice(pair.Get(1)));
-        UninstallQueueDisc(router, pair.Get(0));
-        UninstallQueueDisc(node, pair.Get(1));
-        return ifaces.GetAddress(1);
-    }
-
-    static void UninstallQueueDisc(Ptr<Node> node, Ptr<NetDevice> device)
-    {
-        Ptr<TrafficControlLayer> layer = node->GetObject<TrafficControlLayer>();
-        if (layer && layer->GetRootQueueDiscOnDevice(device))
-        {
-            TrafficControlHelper().Uninstall(device);
-        }
+        routing.GetStaticRouting(node->GetObject<Ipv4>())->SetDefaultRoute(link.ifaces.GetAddress(0),
+                                                                          link.bInterface);
+        return link.ifaces.GetAddress(1);
     }
 
     /** Point-to-point device queues that never drop (their default holds 100 packets). */
