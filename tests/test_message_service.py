@@ -1,5 +1,7 @@
 """Message services (ns6g::MessageService) have no spaces; record dtypes come from the C++ member types."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -41,3 +43,14 @@ def test_record_dtypes_are_inferred_from_the_member_types(echo_binary):
     with Bridge(scenario_binary("ran-query")) as b:
         case = b.record_dtypes["schedule_case"]
     assert case.fields["policy"][0] == np.dtype("S16")
+
+
+def test_no_record_dtype_is_typed_by_hand():
+    """Every record field goes through NS6G_FIELD, whose dtype comes from the member's type."""
+    from ns6g.bridge_layout import HEADER_PATH
+
+    root = HEADER_PATH.parent.parent
+    typed = re.compile(r'"[<|>]?[uifb][1248]"|"S\d+"')
+    hits = [f"{p.relative_to(root)}:{n}" for p in root.rglob("*.[ch]*") if p.parent.name != "bridge"
+            for n, line in enumerate(p.read_text().splitlines(), 1) if typed.search(line)]
+    assert hits == []
