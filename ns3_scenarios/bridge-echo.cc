@@ -184,14 +184,14 @@ class EchoEnv : public ns6g::GymEnv
         return {
             {"transfer",
              sizeof(Transfer),
-             {{"id", "<u8", offsetof(Transfer, id)},
-              {"src", "<u4", offsetof(Transfer, src)},
-              {"dst", "<u4", offsetof(Transfer, dst)},
-              {"bytes", "<u8", offsetof(Transfer, bytes)},
-              {"start_s", "<f8", offsetof(Transfer, startS)}}},
+             {NS6G_FIELD(Transfer, id, "id"),
+              NS6G_FIELD(Transfer, src, "src"),
+              NS6G_FIELD(Transfer, dst, "dst"),
+              NS6G_FIELD(Transfer, bytes, "bytes"),
+              NS6G_FIELD(Transfer, startS, "start_s")}},
             {"completion",
              sizeof(Completion),
-             {{"id", "<u8", offsetof(Completion, id)}, {"end_s", "<f8", offsetof(Completion, endS)}}},
+             {NS6G_FIELD(Completion, id, "id"), NS6G_FIELD(Completion, endS, "end_s")}},
         };
     }
 

@@ -65,6 +65,7 @@
 // The observation (1,) float64 is the simulated time; the action is unused (Discrete(1), refused).
 #include "bridge/ns6g-bridge.h"
 #include "fl/model/fl-operation-engine.h"
+#include "mec/helper/mec-network-helper.h"
 #include "mec/model/device-catalogue.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
@@ -130,8 +131,6 @@ struct Params
 
 // The message records are fl/model/fl-records.h (ns6g::fl).
 
-#define NS6G_RECORD_FIELD(Type, name, dtype, member) {name, dtype, offsetof(Type, member)}
-
 std::vector<std::string>
 SplitNames(const std::string& list)
 {
@@ -145,7 +144,8 @@ SplitNames(const std::string& list)
     return out;
 }
 
-class FlNetworkEnv : public ns6g::GymEnv
+/** A message service: learner transfers and computations on the simulated network (docs/cosim.md). */
+class FlNetworkEnv : public ns6g::MessageService
 {
   public:
     explicit FlNetworkEnv(Params p)
@@ -166,58 +166,48 @@ class FlNetworkEnv : public ns6g::GymEnv
         m_cloudDevice = FindDevice(catalogue, m_p.cloudDevice);
     }
 
-    ns6g::Space GetObservationSpace() override
-    {
-        return ns6g::Box({1}, 0.0, std::numeric_limits<double>::infinity(), ns6g::Dtype::kFloat64);
-    }
-
-    ns6g::Space GetActionSpace() override
-    {
-        return ns6g::Discrete(1);
-    }
-
     std::vector<ns6g::RecordType> GetRecordTypes() override
     {
         return {
             {"dependency", sizeof(DependencyRecord),
-             {NS6G_RECORD_FIELD(DependencyRecord, "op", "<u8", op),
-              NS6G_RECORD_FIELD(DependencyRecord, "after", "<u8", after)}},
+             {NS6G_FIELD(DependencyRecord, op, "op"),
+              NS6G_FIELD(DependencyRecord, after, "after")}},
             {"op", sizeof(OpRecord),
-             {NS6G_RECORD_FIELD(OpRecord, "id", "<u8", id), NS6G_RECORD_FIELD(OpRecord, "kind", "<u4", kind),
-              NS6G_RECORD_FIELD(OpRecord, "node", "<u4", node), NS6G_RECORD_FIELD(OpRecord, "dst", "<u4", dst),
-              NS6G_RECORD_FIELD(OpRecord, "bytes", "<u8", bytes),
-              NS6G_RECORD_FIELD(OpRecord, "flops", "<f8", flops)}},
+             {NS6G_FIELD(OpRecord, id, "id"), NS6G_FIELD(OpRecord, kind, "kind"),
+              NS6G_FIELD(OpRecord, node, "node"), NS6G_FIELD(OpRecord, dst, "dst"),
+              NS6G_FIELD(OpRecord, bytes, "bytes"),
+              NS6G_FIELD(OpRecord, flops, "flops")}},
             {"run", sizeof(RunRecord),
-             {NS6G_RECORD_FIELD(RunRecord, "op", "<u8", op), NS6G_RECORD_FIELD(RunRecord, "any_of", "<u4", anyOf)}},
+             {NS6G_FIELD(RunRecord, op, "op"), NS6G_FIELD(RunRecord, anyOf, "any_of")}},
             {"uplink_share", sizeof(UplinkShareRecord),
-             {NS6G_RECORD_FIELD(UplinkShareRecord, "client", "<u4", client),
-              NS6G_RECORD_FIELD(UplinkShareRecord, "share", "<f8", share)}},
+             {NS6G_FIELD(UplinkShareRecord, client, "client"),
+              NS6G_FIELD(UplinkShareRecord, share, "share")}},
             {"disconnect", sizeof(DisconnectRecord),
-             {NS6G_RECORD_FIELD(DisconnectRecord, "client", "<u4", client),
-              NS6G_RECORD_FIELD(DisconnectRecord, "at_s", "<f8", atS)}},
+             {NS6G_FIELD(DisconnectRecord, client, "client"),
+              NS6G_FIELD(DisconnectRecord, atS, "at_s")}},
             {"completion", sizeof(CompletionRecord),
-             {NS6G_RECORD_FIELD(CompletionRecord, "op", "<u8", op),
-              NS6G_RECORD_FIELD(CompletionRecord, "start_s", "<f8", startS),
-              NS6G_RECORD_FIELD(CompletionRecord, "end_s", "<f8", endS),
-              NS6G_RECORD_FIELD(CompletionRecord, "energy_j", "<f8", energyJ),
-              NS6G_RECORD_FIELD(CompletionRecord, "queue_s", "<f8", queueS),
-              NS6G_RECORD_FIELD(CompletionRecord, "ok", "<u4", ok),
-              NS6G_RECORD_FIELD(CompletionRecord, "cause", "<u4", cause)}},
+             {NS6G_FIELD(CompletionRecord, op, "op"),
+              NS6G_FIELD(CompletionRecord, startS, "start_s"),
+              NS6G_FIELD(CompletionRecord, endS, "end_s"),
+              NS6G_FIELD(CompletionRecord, energyJ, "energy_j"),
+              NS6G_FIELD(CompletionRecord, queueS, "queue_s"),
+              NS6G_FIELD(CompletionRecord, ok, "ok"),
+              NS6G_FIELD(CompletionRecord, cause, "cause")}},
             {"link_failures", sizeof(LinkFailureQueryRecord),
-             {NS6G_RECORD_FIELD(LinkFailureQueryRecord, "pad", "<u4", pad)}},
+             {NS6G_FIELD(LinkFailureQueryRecord, pad, "pad")}},
             {"link_failure", sizeof(LinkFailureRecord),
-             {NS6G_RECORD_FIELD(LinkFailureRecord, "client", "<u4", client),
-              NS6G_RECORD_FIELD(LinkFailureRecord, "at_s", "<f8", atS)}},
+             {NS6G_FIELD(LinkFailureRecord, client, "client"),
+              NS6G_FIELD(LinkFailureRecord, atS, "at_s")}},
             {"channel", sizeof(ChannelQueryRecord),
-             {NS6G_RECORD_FIELD(ChannelQueryRecord, "client", "<u4", client)}},
+             {NS6G_FIELD(ChannelQueryRecord, client, "client")}},
             {"channel_state", sizeof(ChannelStateRecord),
-             {NS6G_RECORD_FIELD(ChannelStateRecord, "client", "<u4", client),
-              NS6G_RECORD_FIELD(ChannelStateRecord, "cell", "<u4", cell),
-              NS6G_RECORD_FIELD(ChannelStateRecord, "rsrp_dbm", "<f8", rsrpDbm),
-              NS6G_RECORD_FIELD(ChannelStateRecord, "uplink_rate_bps", "<f8", uplinkRateBps),
-              NS6G_RECORD_FIELD(ChannelStateRecord, "cqi", "<u4", cqi),
-              NS6G_RECORD_FIELD(ChannelStateRecord, "link_failed", "<u4", linkFailed),
-              NS6G_RECORD_FIELD(ChannelStateRecord, "ul_rbgs", "<u4", ulRbgs)}},
+             {NS6G_FIELD(ChannelStateRecord, client, "client"),
+              NS6G_FIELD(ChannelStateRecord, cell, "cell"),
+              NS6G_FIELD(ChannelStateRecord, rsrpDbm, "rsrp_dbm"),
+              NS6G_FIELD(ChannelStateRecord, uplinkRateBps, "uplink_rate_bps"),
+              NS6G_FIELD(ChannelStateRecord, cqi, "cqi"),
+              NS6G_FIELD(ChannelStateRecord, linkFailed, "link_failed"),
+              NS6G_FIELD(ChannelStateRecord, ulRbgs, "ul_rbgs")}},
         };
     }
 
@@ -225,31 +215,6 @@ class FlNetworkEnv : public ns6g::GymEnv
     {
         BuildNetwork();
         Simulator::Schedule(Seconds(0), [] { Simulator::Stop(); }); // the reset returns at t = 0
-    }
-
-    Time GetStepTime() override
-    {
-        return Time::Max();
-    }
-
-    void GetObservation(const ns6g::DataView& obs) override
-    {
-        obs.Data<double>()[0] = Simulator::Now().GetSeconds();
-    }
-
-    double GetReward() override
-    {
-        return 0.0;
-    }
-
-    bool GetGameOver() override
-    {
-        return false;
-    }
-
-    bool ExecuteActions(const ns6g::DataView&) override
-    {
-        throw ns6g::InvalidRequest("fl-network takes no actions: use the message channel (docs/cosim.md)");
     }
 
     ns6g::Message HandleMessage(const ns6g::Message& request) override
@@ -407,34 +372,23 @@ class FlNetworkEnv : public ns6g::GymEnv
         return index < m_p.clients + m_p.edges ? m_edgeDevice : m_cloudDevice;
     }
 
-    /** A point-to-point link router <-> node (network first.index.0.0/30); returns the node's address. */
+    /**
+     * A point-to-point link router <-> node (network first.index.0.0/30, no queue discs: MecNetworkHelper,
+     * as the MEC scenarios build theirs); the node's default route is the router. Returns its address.
+     */
     Ipv4Address ConnectToRouter(Ptr<Node> router, Ptr<Node> node, double rateMbps, double delayMs, uint32_t first,
                                 uint32_t index)
     {
-        PointToPointHelper p2p;
-        p2p.SetDeviceAttribute("DataRate", DataRateValue(DataRate(static_cast<uint64_t>(rateMbps * 1e6))));
-        p2p.SetDeviceAttribute("Mtu", UintegerValue(kMtuBytes));
-        p2p.SetChannelAttribute("Delay", TimeValue(Seconds(delayMs / 1e3)));
-        NetDeviceContainer pair = p2p.Install(router, node);
         std::ostringstream network;
         network << first << "." << (index >> 8) << "." << (index & 0xff) << ".0";
         Ipv4AddressHelper addresses(network.str().c_str(), "255.255.255.252");
-        Ipv4InterfaceContainer ifaces = addresses.Assign(pair);
+        const ns6g::mec::WiredLink link =
+            ns6g::mec::MecNetworkHelper::Connect(router, node, rateMbps * 1e6, Seconds(delayMs / 1e3), kMtuBytes,
+                                                 addresses);
         Ipv4StaticRoutingHelper routing;
-        Ptr<Ipv4> ipv4 = node->GetObject<Ipv4>();
-        routing.GetStaticRouting(ipv4)->SetDefaultRoute(ifaces.GetAddress(0), ipv4->GetInterfaceForDevice(pair.Get(1)));
-        UninstallQueueDisc(router, pair.Get(0));
-        UninstallQueueDisc(node, pair.Get(1));
-        return ifaces.GetAddress(1);
-    }
-
-    static void UninstallQueueDisc(Ptr<Node> node, Ptr<NetDevice> device)
-    {
-        Ptr<TrafficControlLayer> layer = node->GetObject<TrafficControlLayer>();
-        if (layer && layer->GetRootQueueDiscOnDevice(device))
-        {
-            TrafficControlHelper().Uninstall(device);
-        }
+        routing.GetStaticRouting(node->GetObject<Ipv4>())->SetDefaultRoute(link.ifaces.GetAddress(0),
+                                                                          link.bInterface);
+        return link.ifaces.GetAddress(1);
     }
 
     /** Point-to-point device queues that never drop (their default holds 100 packets). */

@@ -15,7 +15,7 @@ using namespace ns3;
 namespace
 {
 
-class RanQuery : public ns6g::GymEnv
+class RanQuery : public ns6g::MessageService
 {
   public:
     RanQuery()
@@ -37,44 +37,6 @@ class RanQuery : public ns6g::GymEnv
                 }
             }
         }
-    }
-
-    ns6g::Space GetObservationSpace() override
-    {
-        return ns6g::Box({1}, 0.0, 1.0);
-    }
-
-    ns6g::Space GetActionSpace() override
-    {
-        return ns6g::Box({1}, 0.0, 1.0);
-    }
-
-    void SetupEpisode() override
-    {
-    }
-
-    Time GetStepTime() override
-    {
-        return Time::Max(); // nothing to simulate
-    }
-
-    void GetObservation(const ns6g::DataView& /* obs */) override
-    {
-    }
-
-    double GetReward() override
-    {
-        return 0.0;
-    }
-
-    bool GetGameOver() override
-    {
-        return false;
-    }
-
-    bool ExecuteActions(const ns6g::DataView& /* action */) override
-    {
-        return true;
     }
 
     std::vector<ns6g::RecordType> GetRecordTypes() override

@@ -266,7 +266,10 @@ def raw(b: Bridge, command: int) -> None:
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_out_of_order_commands_get_a_protocol_error(name):
     with Bridge(scenario_binary(name), scenario_args(name)) as b:
-        with pytest.raises(ScenarioError, match="STEP needs an episode: send RESET first .no RESET"):
+        # A message service (fl-network, ran-query) takes no STEP at all, episode or not.
+        step_refusal = ("STEP: this scenario is a message service" if b.is_service
+                        else "STEP needs an episode: send RESET first .no RESET")
+        with pytest.raises(ScenarioError, match=step_refusal):
             raw(b, CMD_STEP)
         b._u64(OFF_REQ_ARENA_LEN)[()] = 16
         with pytest.raises(ScenarioError, match="MESSAGE needs an episode"):
@@ -279,11 +282,15 @@ def test_out_of_order_commands_get_a_protocol_error(name):
             b._u64(OFF_REQ_ARENA_LEN)[()] = 16
             with pytest.raises(ScenarioError, match="record type"):
                 raw(b, CMD_MESSAGE)
-        b.action_space.seed(0)
-        try:
-            b.step(b.action_space.sample())
-        except ScenarioError:
-            pass  # the scenario may refuse a random action (fl-network takes none); it must stay alive
+        if b.is_service:
+            with pytest.raises(ScenarioError, match="STEP: this scenario is a message service"):
+                raw(b, CMD_STEP)
+        else:
+            b.action_space.seed(0)
+            try:
+                b.step(b.action_space.sample())
+            except ScenarioError:
+                pass  # the scenario may refuse a random action; it must stay alive
         with pytest.raises(ScenarioError, match="unknown command 0"):
             raw(b, 0)
         assert b.alive

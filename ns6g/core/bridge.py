@@ -1,7 +1,7 @@
 """The bridge, Python side: one shared-memory segment and one ns-3 scenario process per instance.
 
-Protocol and layout are described in ``docs/bridge.md`` and mirrored in
-``ns3_scenarios/bridge/ns6g-bridge.h``. In short:
+Protocol and layout are described in ``docs/bridge.md``; the segment layout, commands and status codes
+are declared once in :mod:`ns6g.core.bridge_layout` (the C++ side includes the header generated from it). In short:
 
 1. :class:`Bridge` creates ``/dev/shm/ns6g-<pid>-<random>`` (mode 0600) holding a 4 KiB header and starts
    the scenario with ``--ns6g-shm=/<name>``.
@@ -39,25 +39,38 @@ from typing import IO, Any
 import numpy as np
 
 from ns6g import _shmsync
+from ns6g.core.bridge_layout import (
+    CMD_CLOSE,
+    CMD_MESSAGE,
+    CMD_RESET,
+    CMD_STEP,
+    HEADER_SIZE,
+    MAGIC,
+    OFF_ARENA_OFFSET,
+    OFF_HEARTBEAT,
+    OFF_MAGIC,
+    OFF_PYTHON_CPU,
+    OFF_PYTHON_PID,
+    OFF_REQ_ARENA_LEN,
+    OFF_REQ_COMMAND,
+    OFF_REQ_SEED,
+    OFF_REQUEST_CTR,
+    OFF_RESP_ARENA_LEN,
+    OFF_RESP_REWARD,
+    OFF_RESP_SIM_TIME,
+    OFF_RESP_STATUS,
+    OFF_RESP_TERMINATED,
+    OFF_RESPONSE_CTR,
+    OFF_SCENARIO_CPU,
+    OFF_TOTAL_SIZE,
+    OFF_VERSION,
+    STATUS_OK,
+    VERSION,
+)
 from ns6g.core.spaces import Views, build_space, build_views, read_views, write_action
 
 SHM_DIR = Path("/dev/shm")
 SEGMENT_PREFIX = "ns6g-"
-
-# Header layout: keep in step with namespace ns6g::layout in ns6g-bridge.h.
-MAGIC = 0x314D485347364E53
-VERSION = 1
-HEADER_SIZE = 4096
-OFF_MAGIC, OFF_VERSION, OFF_PYTHON_PID, OFF_SCENARIO_PID = 0, 8, 16, 20
-OFF_TOTAL_SIZE, OFF_ARENA_OFFSET = 24, 32
-OFF_REQUEST_CTR, OFF_RESPONSE_CTR, OFF_HEARTBEAT = 64, 128, 192
-OFF_PYTHON_CPU, OFF_SCENARIO_CPU = 72, 136  # CPU each side last ran on, plus one (0: unknown)
-OFF_REQ_COMMAND, OFF_REQ_SEED, OFF_REQ_ARENA_LEN = 256, 264, 272
-OFF_RESP_STATUS, OFF_RESP_TERMINATED, OFF_RESP_TRUNCATED = 320, 324, 325
-OFF_RESP_REWARD, OFF_RESP_ARENA_LEN, OFF_RESP_SIM_TIME = 328, 336, 344
-
-CMD_STEP, CMD_RESET, CMD_MESSAGE, CMD_CLOSE = 1, 2, 3, 4
-STATUS_OK, STATUS_ERROR, STATUS_HELLO = 0, 1, 2
 
 SLICE_NS = 50_000_000  # how often a waiter wakes to check the peer's liveness
 
@@ -193,8 +206,10 @@ class Bridge:
             only while spinning can win (see docs/bridge.md, "Waiting").
 
     Attributes:
-        observation_space, action_space: gymnasium spaces as the scenario declared them.
-        obs_views, action_views: numpy views over the segment (arrays, or dicts of them for Dict spaces).
+        is_service: the scenario is a message service (ns6g::MessageService): no spaces, no STEP.
+        observation_space, action_space: gymnasium spaces as the scenario declared them (None for a service).
+        obs_views, action_views: numpy views over the segment (arrays, or dicts of them for Dict spaces;
+            None for a service).
         record_dtypes: numpy structured dtypes of the message channel's record types, by name.
     """
 
@@ -279,10 +294,12 @@ class Bridge:
         if desc.get("version") != VERSION:
             raise BridgeError(f"scenario speaks bridge protocol {desc.get('version')}, expected {VERSION}")
         self.descriptor = desc
-        self.observation_space = build_space(desc["observation"])
-        self.action_space = build_space(desc["action"])
-        self.obs_views: Views = build_views(desc["observation"], self._fixed)
-        self.action_views: Views = build_views(desc["action"], self._fixed)
+        # A message service (ns6g::MessageService) declares no spaces: it has no observation and takes no STEP.
+        self.is_service = desc["observation"] is None
+        self.observation_space = None if self.is_service else build_space(desc["observation"])
+        self.action_space = None if self.is_service else build_space(desc["action"])
+        self.obs_views: Views | None = None if self.is_service else build_views(desc["observation"], self._fixed)
+        self.action_views: Views | None = None if self.is_service else build_views(desc["action"], self._fixed)
         self.record_dtypes: dict[str, np.dtype] = {}
         for record in desc["records"]:
             names, formats, offsets = zip(*record["fields"]) if record["fields"] else ((), (), ())
@@ -462,11 +479,17 @@ class Bridge:
     def write_action(self, action: Any) -> None:
         """Check ``action`` against the action space and copy it into the segment."""
         self._check_usable()
+        self._check_spaces("takes no action")
         write_action(self.action_views, self.action_space, action)
 
     def read_observation(self) -> Any:
         """A copy of the current observation."""
+        self._check_spaces("has no observation")
         return read_views(self.obs_views, self.observation_space)
+
+    def _check_spaces(self, what: str) -> None:
+        if self.is_service:
+            raise BridgeError(f"{self.binary.name} is a message service: it {what}; use request()")
 
     def reset(self, seed: int) -> StepResult:
         """Rebuild the simulation in the running process with ns-3 RngRun ``seed``."""

@@ -1,5 +1,5 @@
 // Queries of the split-computing layer-profile reader (see ran/query/ran-query.h); Python's side is
-// ns6g/split.py and tests/test_split.py. Record structs are laid out by hand (offsets checked by
+// ns6g/compute/split.py and tests/test_split.py. Record structs are laid out by hand (offsets checked by
 // static_assert).
 //
 //   profile_load -> profile_cut   every cut of the profile named by each request, as
@@ -108,20 +108,20 @@ AddProfileQueries(QueryTable& table)
     table.push_back(Query{
         RecordType{"profile_load",
                    sizeof(ProfileLoadRecord),
-                   {NS6G_FIELD(ProfileLoadRecord, path, "path", "S256"),
-                    NS6G_FIELD(ProfileLoadRecord, model, "model", "S64"),
-                    NS6G_FIELD(ProfileLoadRecord, dtype, "dtype", "S8")}},
+                   {NS6G_FIELD(ProfileLoadRecord, path, "path"),
+                    NS6G_FIELD(ProfileLoadRecord, model, "model"),
+                    NS6G_FIELD(ProfileLoadRecord, dtype, "dtype")}},
         RecordType{"profile_cut",
                    sizeof(ProfileCutRecord),
-                   {NS6G_FIELD(ProfileCutRecord, request, "request", "<u4"),
-                    NS6G_FIELD(ProfileCutRecord, cut, "cut", "<u4"),
-                    NS6G_FIELD(ProfileCutRecord, layer, "layer", "S32"),
-                    NS6G_FIELD(ProfileCutRecord, deviceFlops, "device_flops", "<f8"),
-                    NS6G_FIELD(ProfileCutRecord, serverFlops, "server_flops", "<f8"),
-                    NS6G_FIELD(ProfileCutRecord, deviceParamBytes, "device_param_bytes", "<f8"),
-                    NS6G_FIELD(ProfileCutRecord, serverParamBytes, "server_param_bytes", "<f8"),
-                    NS6G_FIELD(ProfileCutRecord, transferBytes, "transfer_bytes", "<f8"),
-                    NS6G_FIELD(ProfileCutRecord, deviceMemoryBytes, "device_memory_bytes", "<f8")}},
+                   {NS6G_FIELD(ProfileCutRecord, request, "request"),
+                    NS6G_FIELD(ProfileCutRecord, cut, "cut"),
+                    NS6G_FIELD(ProfileCutRecord, layer, "layer"),
+                    NS6G_FIELD(ProfileCutRecord, deviceFlops, "device_flops"),
+                    NS6G_FIELD(ProfileCutRecord, serverFlops, "server_flops"),
+                    NS6G_FIELD(ProfileCutRecord, deviceParamBytes, "device_param_bytes"),
+                    NS6G_FIELD(ProfileCutRecord, serverParamBytes, "server_param_bytes"),
+                    NS6G_FIELD(ProfileCutRecord, transferBytes, "transfer_bytes"),
+                    NS6G_FIELD(ProfileCutRecord, deviceMemoryBytes, "device_memory_bytes")}},
         AnswerProfileLoad});
 }
 

@@ -29,9 +29,6 @@ struct Query
 
 using QueryTable = std::vector<Query>;
 
-/** The RecordField of `member` of the record struct `Struct`, as Python sees it (name, numpy dtype). */
-#define NS6G_FIELD(Struct, member, name, dtype) RecordField{name, dtype, offsetof(Struct, member)}
-
 /** The text of a fixed-size, NUL-padded string field (numpy "S<N>"). */
 template <size_t N>
 std::string
