@@ -4,6 +4,8 @@
 // ones its safety needs itself.
 #pragma once
 
+#include "ran/helper/ran-helper.h"
+
 #include "ns3/command-line.h"
 
 #include <cstdint>
@@ -166,6 +168,19 @@ struct FlNetworkOptions
             problems.push_back("--run-limit-s must be in [0.001, 1e+09], got " + Text(runLimitS));
         }
         return problems;
+    }
+
+    /** `radio` with the radio options set (the rest of RanRadioSettings as given). */
+    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings radio = {}) const
+    {
+        radio.scenario = static_cast<decltype(radio.scenario)>(scenario);
+        radio.frequencyHz = static_cast<decltype(radio.frequencyHz)>(frequencyHz);
+        radio.bandwidthHz = static_cast<decltype(radio.bandwidthHz)>(bandwidthHz);
+        radio.numerology = static_cast<decltype(radio.numerology)>(numerology);
+        radio.gnbTxPowerDbm = static_cast<decltype(radio.gnbTxPowerDbm)>(gnbTxPowerDbm);
+        radio.fastFading = static_cast<decltype(radio.fastFading)>(fastFading);
+        radio.scattererSpeedMps = static_cast<decltype(radio.scattererSpeedMps)>(scattererSpeedMps);
+        return radio;
     }
 
   private:

@@ -4,6 +4,8 @@
 // ones its safety needs itself.
 #pragma once
 
+#include "ran/helper/ran-helper.h"
+
 #include "ns3/command-line.h"
 
 #include <cstdint>
@@ -186,6 +188,17 @@ struct MecSplitOptions
             problems.push_back("--sidelink-tx-power-dbm must be in [-30, 40], got " + Text(sidelinkTxPowerDbm));
         }
         return problems;
+    }
+
+    /** `radio` with the radio options set (the rest of RanRadioSettings as given). */
+    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings radio = {}) const
+    {
+        radio.scenario = static_cast<decltype(radio.scenario)>(scenario);
+        radio.frequencyHz = static_cast<decltype(radio.frequencyHz)>(frequencyHz);
+        radio.bandwidthHz = static_cast<decltype(radio.bandwidthHz)>(bandwidthHz);
+        radio.numerology = static_cast<decltype(radio.numerology)>(numerology);
+        radio.fastFading = static_cast<decltype(radio.fastFading)>(fastFading);
+        return radio;
     }
 
   private:

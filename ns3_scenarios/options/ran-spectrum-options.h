@@ -4,6 +4,8 @@
 // ones its safety needs itself.
 #pragma once
 
+#include "ran/helper/ran-helper.h"
+
 #include "ns3/command-line.h"
 
 #include <cstdint>
@@ -212,6 +214,25 @@ struct RanSpectrumOptions
             problems.push_back("--cluster-radius-m must be in [1, 10000], got " + Text(clusterRadiusM));
         }
         return problems;
+    }
+
+    /** `radio` with the radio options set (the rest of RanRadioSettings as given). */
+    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings radio = {}) const
+    {
+        radio.scenario = static_cast<decltype(radio.scenario)>(scenario);
+        radio.frequencyHz = static_cast<decltype(radio.frequencyHz)>(frequencyHz);
+        radio.bandwidthHz = static_cast<decltype(radio.bandwidthHz)>(bandwidthHz);
+        radio.numerology = static_cast<decltype(radio.numerology)>(numerology);
+        radio.rbgSize = static_cast<decltype(radio.rbgSize)>(rbgSize);
+        radio.mcsTable = static_cast<decltype(radio.mcsTable)>(mcsTable);
+        radio.gnbTxPowerDbm = static_cast<decltype(radio.gnbTxPowerDbm)>(gnbTxPowerDbm);
+        radio.fastFading = static_cast<decltype(radio.fastFading)>(fastFading);
+        radio.shadowing = static_cast<decltype(radio.shadowing)>(shadowing);
+        radio.gnbArrayRows = static_cast<decltype(radio.gnbArrayRows)>(gnbArrayRows);
+        radio.gnbArrayColumns = static_cast<decltype(radio.gnbArrayColumns)>(gnbArrayColumns);
+        radio.ueArrayRows = static_cast<decltype(radio.ueArrayRows)>(ueArrayRows);
+        radio.ueArrayColumns = static_cast<decltype(radio.ueArrayColumns)>(ueArrayColumns);
+        return radio;
     }
 
   private:
