@@ -93,7 +93,7 @@ def outside(field) -> list:
 
 #: Scenarios whose main() does not use their generated options header yet (hand-written CommandLine and
 #: checks): they accept some values their config refuses. Strict, so that converting one flips it.
-NOT_GENERATED_YET = {"ran-spectrum", "mec-offload", "mec-split", "fl-network"}
+NOT_GENERATED_YET = {"mec-offload", "mec-split"}
 
 
 @pytest.mark.parametrize("scenario", [pytest.param(s, marks=pytest.mark.xfail(

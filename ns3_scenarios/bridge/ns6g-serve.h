@@ -17,6 +17,8 @@
 
 #include <functional>
 #include <iostream>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -87,7 +89,8 @@ ParseOptions(const char* scenario,
     return problems.empty() ? 0 : 2;
 }
 
-/** ParseOptions, then constructs Env from the options (or by default, if it takes none) and serves it. */
+/** ParseOptions, then constructs Env from the options (or by default, if it takes none) and serves it; an
+ * exception from the constructor is an invalid option (exit 2). */
 template <typename Env, typename Options>
 int
 ServeScenario(const char* scenario,
@@ -101,16 +104,26 @@ ServeScenario(const char* scenario,
     {
         return rc;
     }
-    if constexpr (std::is_constructible_v<Env, const Options&>)
+    // Constructing the env may still refuse the options (an unknown catalogue device, an unreadable file):
+    // that is an invalid option too, reported the same way.
+    std::unique_ptr<Env> env;
+    try
     {
-        Env env(options);
-        return bridge.Serve(env);
+        if constexpr (std::is_constructible_v<Env, const Options&>)
+        {
+            env = std::make_unique<Env>(options);
+        }
+        else
+        {
+            env = std::make_unique<Env>();
+        }
     }
-    else
+    catch (const std::exception& e)
     {
-        Env env;
-        return bridge.Serve(env);
+        std::cerr << scenario << ": " << e.what() << "\n";
+        return 2;
     }
+    return bridge.Serve(*env);
 }
 
 /** As above, with the scenario's name from the generated Options::kScenario. */
