@@ -76,10 +76,8 @@ constexpr uint32_t kMaxQueueBytes = 2'000'000;
 
 // The options (defaults, CommandLine, range checks) are generated from D2DRelayConfig, their one
 // declaration (ns3_scenarios/options/d2d-relay-options.h).
-struct Params : ns6g::D2dRelayOptions
-{
-    RanRadioSettings radio; //!< Radio() of the options; its shadowing flag also drives the sidelink
-};
+// Its radio.shadowing also drives the sidelink.
+using Params = ns6g::D2dRelayOptions;
 
 /** Sub-channels of the sidelink carrier of `p` (its RBs over sub-channel RBs). */
 uint32_t
@@ -531,7 +529,7 @@ class D2dRelayEnv : public ns6g::GymEnv
 
 /** The first problem with `p`, or empty. */
 /** The rules across options this scenario needs (D2DRelayConfig's validators hold them too); every option
- * is in its range here. */
+ * is in its range and the RAN carrier valid here. */
 std::vector<std::string>
 CrossFieldProblems(const Params& p)
 {
@@ -541,16 +539,11 @@ CrossFieldProblems(const Params& p)
     }
     try
     {
-        for (auto [f, b, mu, name] :
-             {std::tuple{p.radio.frequencyHz, p.radio.bandwidthHz, p.radio.numerology, "RAN"},
-              std::tuple{p.sidelinkFrequencyHz, p.sidelinkBandwidthHz, static_cast<uint32_t>(p.sidelinkNumerology),
-                         "sidelink"}})
+        const std::string problem =
+            ValidateCarrier(p.sidelinkFrequencyHz, p.sidelinkBandwidthHz, static_cast<int>(p.sidelinkNumerology));
+        if (!problem.empty())
         {
-            std::string problem = ValidateCarrier(f, b, static_cast<int>(mu));
-            if (!problem.empty())
-            {
-                return {std::string(name) + " carrier: " + problem};
-            }
+            return {"sidelink carrier: " + problem};
         }
         const uint32_t n = SubchannelCount(p);
         if (n < p.linkSubchannels)
@@ -571,9 +564,5 @@ CrossFieldProblems(const Params& p)
 int
 main(int argc, char* argv[])
 {
-    return ns6g::ServeScenario<D2dRelayEnv>(argc,
-                                            argv,
-                                            Params{},
-                                            {.derive = [](Params& p) { p.radio = p.Radio(); },
-                                             .check = CrossFieldProblems});
+    return ns6g::ServeScenario<D2dRelayEnv>(argc, argv, Params{}, {.check = CrossFieldProblems});
 }

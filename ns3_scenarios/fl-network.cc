@@ -107,7 +107,6 @@ constexpr const char* kP2pQueuePackets = "100000000p";      //!< per point-to-po
 // declaration (ns3_scenarios/options/fl-network-options.h).
 struct Params : ns6g::FlNetworkOptions
 {
-    RanRadioSettings radio; //!< Radio() of the options: carrier and channel (shadowing on, as RanRadioSettings)
     std::string catalogue;  //!< device catalogue CSV (path), which the Python side adds
 
     void Register(ns3::CommandLine& cmd)
@@ -546,38 +545,12 @@ class FlNetworkEnv : public ns6g::GymEnv
 
 } // namespace
 
-/** The rules across options this scenario needs (FlNetworkConfig's validators hold them too); every option
- * is in its range here. Unknown devices are refused by FlNetworkEnv's constructor. */
-std::vector<std::string>
-CrossFieldProblems(const Params& p)
-{
-    if (p.catalogue.empty())
-    {
-        return {"--catalogue is needed"};
-    }
-    try
-    {
-        ParseScenario(p.radio.scenario);
-        std::string carrier =
-            ValidateCarrier(p.radio.frequencyHz, p.radio.bandwidthHz, static_cast<int>(p.radio.numerology), 0);
-        if (!carrier.empty())
-        {
-            return {carrier};
-        }
-    }
-    catch (const std::exception& e)
-    {
-        return {e.what()};
-    }
-    return {};
-}
-
 int
 main(int argc, char* argv[])
 {
-    return ns6g::ServeScenario<FlNetworkEnv>(argc,
-                                             argv,
-                                             Params{},
-                                             {.derive = [](Params& p) { p.radio = p.Radio(); },
-                                              .check = CrossFieldProblems});
+    // The carrier is checked with the radio options; unknown devices are refused by FlNetworkEnv's constructor.
+    return ns6g::ServeScenario<FlNetworkEnv>(argc, argv, Params{}, {.check = [](const Params& p) {
+                                                 return p.catalogue.empty() ? std::vector<std::string>{"--catalogue is needed"}
+                                                                            : std::vector<std::string>{};
+                                             }});
 }

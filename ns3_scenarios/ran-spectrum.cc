@@ -94,10 +94,8 @@ constexpr uint16_t kMtuBytes = 65'535;
 
 // The options (defaults, CommandLine, range checks) are generated from SpectrumAllocationConfig, their one
 // declaration (ns3_scenarios/options/ran-spectrum-options.h).
-struct Params : ns6g::RanSpectrumOptions
-{
-    RanRadioSettings radio; //!< Radio() of the options: carrier, channel and antennas, as RanHelper::CreateLink takes them
-};
+// radio: carrier, channel and antennas, as RanHelper::CreateLink takes them.
+using Params = ns6g::RanSpectrumOptions;
 
 constexpr double kMaxCoordinateM = 100'000.0; // as SpectrumAllocationConfig's MAX_COORDINATE_M
 
@@ -736,7 +734,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
 } // namespace
 
 /** The rules across options this scenario needs (SpectrumAllocationConfig's validators hold them too);
- * every option is in its range here. */
+ * every option is in its range and the carrier valid here. */
 std::vector<std::string>
 CrossFieldProblems(const Params& p)
 {
@@ -762,16 +760,7 @@ CrossFieldProblems(const Params& p)
         {
             return {"--gnb-positions must list one x,y per cell (" + std::to_string(p.cells) + ")"};
         }
-        ParseScenario(p.radio.scenario);
         ParseRewardKind(p.reward);
-        std::string carrier = ValidateCarrier(p.radio.frequencyHz,
-                                              p.radio.bandwidthHz,
-                                              static_cast<int>(p.radio.numerology),
-                                              static_cast<int>(p.radio.rbgSize));
-        if (!carrier.empty())
-        {
-            return {carrier};
-        }
     }
     catch (const std::exception& e)
     {
@@ -783,9 +772,5 @@ CrossFieldProblems(const Params& p)
 int
 main(int argc, char* argv[])
 {
-    return ns6g::ServeScenario<RanSpectrumEnv>(argc,
-                                               argv,
-                                               Params{},
-                                               {.derive = [](Params& p) { p.radio = p.Radio(); },
-                                                .check = CrossFieldProblems});
+    return ns6g::ServeScenario<RanSpectrumEnv>(argc, argv, Params{}, {.check = CrossFieldProblems});
 }

@@ -191,13 +191,44 @@ def render_header(cls: type[ScenarioConfig]) -> str:
     adds = "".join(f'        cmd.AddValue("{kebab(n)}", "{help_text(f)}", {camel(n)});\n' for n, f in fields.items())
     checks = "".join(c for n, f in fields.items() if (c := _check(n, f)))
     radio = [n for n in RADIO_MEMBERS if n in fields] if "frequency_hz" in fields else []
-    include = '#include "ran/helper/ran-helper.h"\n\n' if radio else ""
-    copies = "".join(f"        radio.{camel(n)} = static_cast<decltype(radio.{camel(n)})>({camel(n)});\n" for n in radio)
+    include = ('#include "ran/helper/ran-helper.h"\n#include "ran/model/ran-carrier.h"\n'
+               '#include "ran/model/ran-propagation.h"\n\n') if radio else ""
+    copies = "".join(f"        base.{camel(n)} = static_cast<decltype(base.{camel(n)})>({camel(n)});\n" for n in radio)
     radio_method = f"""
-    /** `radio` with the radio options set (the rest of RanRadioSettings as given). */
-    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings radio = {{}}) const
+    ns6g::ran::RanRadioSettings radio; //!< Radio() of the options, set by Derive() once they are in range
+
+    /** `base` with the radio options set (the rest of RanRadioSettings as given). */
+    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings base = {{}}) const
     {{
-{copies}        return radio;
+{copies}        return base;
+    }}
+
+    /** Sets `radio` (ns6g::ParseOptions calls it once every option is in range). */
+    void Derive()
+    {{
+        radio = Radio();
+    }}
+
+    /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
+    std::vector<std::string> RadioProblems() const
+    {{
+        try
+        {{
+            ns6g::ran::ParseScenario(radio.scenario);
+            const std::string carrier = ns6g::ran::ValidateCarrier(radio.frequencyHz,
+                                                                   radio.bandwidthHz,
+                                                                   static_cast<int>(radio.numerology),
+                                                                   static_cast<int>(radio.rbgSize));
+            if (!carrier.empty())
+            {{
+                return {{carrier}};
+            }}
+        }}
+        catch (const std::exception& e)
+        {{
+            return {{e.what()}};
+        }}
+        return {{}};
     }}
 """ if radio else ""
     return f"""\

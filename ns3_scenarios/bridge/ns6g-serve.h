@@ -7,7 +7,7 @@
 //
 // It registers the scenario's options (the generated ns3_scenarios/options/<scenario>-options.h, from the
 // pydantic config: their one declaration) and the bridge's on an ns3::CommandLine, parses, collects every
-// range problem and those of the scenario's own cross-field check, prints each as "<scenario>: <problem>"
+// range problem, the radio carrier's (for radio scenarios) and those of the scenario's own cross-field check, prints each as "<scenario>: <problem>"
 // on stderr and returns 2; else it constructs the env from the options and serves it.
 #pragma once
 
@@ -43,8 +43,6 @@ struct NoOptions
 template <typename Options>
 struct ScenarioHooks
 {
-    //! fills members derived from the options after parsing (e.g. RanRadioSettings from the radio options)
-    std::function<void(Options&)> derive;
     //! registers options that are not config fields (data files the environment adds: --catalogue, ...)
     std::function<void(ns3::CommandLine&)> addOptions;
     //! the scenario's cross-field rules its safety needs (the config's model_validator holds them all)
@@ -74,11 +72,17 @@ ParseOptions(const char* scenario,
     bridge.AddCommandLine(cmd);
     cmd.Parse(argc, argv);
     std::vector<std::string> problems = options.Problems();
-    if (hooks.derive && problems.empty())
+    // Rules across options assume each option in range. Radio options (a generated Derive() and
+    // RadioProblems()) fill RanRadioSettings and check the carrier and the scenario name.
+    if constexpr (requires { options.Derive(); })
     {
-        hooks.derive(options);
+        if (problems.empty())
+        {
+            options.Derive();
+            problems = options.RadioProblems();
+        }
     }
-    if (hooks.check && problems.empty()) // cross-field rules assume each field in range
+    if (hooks.check && problems.empty())
     {
         problems = hooks.check(options);
     }

@@ -5,6 +5,8 @@
 #pragma once
 
 #include "ran/helper/ran-helper.h"
+#include "ran/model/ran-carrier.h"
+#include "ran/model/ran-propagation.h"
 
 #include "ns3/command-line.h"
 
@@ -206,17 +208,47 @@ struct D2dRelayOptions
         return problems;
     }
 
-    /** `radio` with the radio options set (the rest of RanRadioSettings as given). */
-    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings radio = {}) const
+    ns6g::ran::RanRadioSettings radio; //!< Radio() of the options, set by Derive() once they are in range
+
+    /** `base` with the radio options set (the rest of RanRadioSettings as given). */
+    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings base = {}) const
     {
-        radio.scenario = static_cast<decltype(radio.scenario)>(scenario);
-        radio.frequencyHz = static_cast<decltype(radio.frequencyHz)>(frequencyHz);
-        radio.bandwidthHz = static_cast<decltype(radio.bandwidthHz)>(bandwidthHz);
-        radio.numerology = static_cast<decltype(radio.numerology)>(numerology);
-        radio.gnbTxPowerDbm = static_cast<decltype(radio.gnbTxPowerDbm)>(gnbTxPowerDbm);
-        radio.fastFading = static_cast<decltype(radio.fastFading)>(fastFading);
-        radio.shadowing = static_cast<decltype(radio.shadowing)>(shadowing);
-        return radio;
+        base.scenario = static_cast<decltype(base.scenario)>(scenario);
+        base.frequencyHz = static_cast<decltype(base.frequencyHz)>(frequencyHz);
+        base.bandwidthHz = static_cast<decltype(base.bandwidthHz)>(bandwidthHz);
+        base.numerology = static_cast<decltype(base.numerology)>(numerology);
+        base.gnbTxPowerDbm = static_cast<decltype(base.gnbTxPowerDbm)>(gnbTxPowerDbm);
+        base.fastFading = static_cast<decltype(base.fastFading)>(fastFading);
+        base.shadowing = static_cast<decltype(base.shadowing)>(shadowing);
+        return base;
+    }
+
+    /** Sets `radio` (ns6g::ParseOptions calls it once every option is in range). */
+    void Derive()
+    {
+        radio = Radio();
+    }
+
+    /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
+    std::vector<std::string> RadioProblems() const
+    {
+        try
+        {
+            ns6g::ran::ParseScenario(radio.scenario);
+            const std::string carrier = ns6g::ran::ValidateCarrier(radio.frequencyHz,
+                                                                   radio.bandwidthHz,
+                                                                   static_cast<int>(radio.numerology),
+                                                                   static_cast<int>(radio.rbgSize));
+            if (!carrier.empty())
+            {
+                return {carrier};
+            }
+        }
+        catch (const std::exception& e)
+        {
+            return {e.what()};
+        }
+        return {};
     }
 
   private:
