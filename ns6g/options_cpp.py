@@ -166,7 +166,7 @@ def _check(name: str, field: FieldInfo) -> str | None:
         test = " && ".join(f"{member} != {cpp_literal(v)}" for v in values)
         return (f"        if ({test})\n"
                 f"        {{\n"
-                f'            problems.push_back("{option} must be {range_text(field)}, got " + Text({member}));\n'
+                f'            problems.push_back("{option} must be {range_text(field)}, got " + OptionText({member}));\n'
                 f"        }}\n")
     lo, hi = bounds(field)
     terms = ([f"{member} >= {cpp_literal(lo)}"] if lo is not None else []) + \
@@ -176,7 +176,7 @@ def _check(name: str, field: FieldInfo) -> str | None:
     # Written as !(in range) so that NaN fails too.
     return (f"        if (!({' && '.join(terms)}))\n"
             f"        {{\n"
-            f'            problems.push_back("{option} must be {range_text(field)}, got " + Text({member}));\n'
+            f'            problems.push_back("{option} must be {range_text(field)}, got " + OptionText({member}));\n'
             f"        }}\n")
 
 
@@ -191,8 +191,7 @@ def render_header(cls: type[ScenarioConfig]) -> str:
     adds = "".join(f'        cmd.AddValue("{kebab(n)}", "{help_text(f)}", {camel(n)});\n' for n, f in fields.items())
     checks = "".join(c for n, f in fields.items() if (c := _check(n, f)))
     radio = [n for n in RADIO_MEMBERS if n in fields] if "frequency_hz" in fields else []
-    include = ('#include "ran/helper/ran-helper.h"\n#include "ran/model/ran-carrier.h"\n'
-               '#include "ran/model/ran-propagation.h"\n\n') if radio else ""
+    include = '#include "options/radio-options.h"\n' if radio else ""
     copies = "".join(f"        base.{camel(n)} = static_cast<decltype(base.{camel(n)})>({camel(n)});\n" for n in radio)
     radio_method = f"""
     ns6g::ran::RanRadioSettings radio; //!< Radio() of the options, set by Derive() once they are in range
@@ -212,23 +211,7 @@ def render_header(cls: type[ScenarioConfig]) -> str:
     /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
     std::vector<std::string> RadioProblems() const
     {{
-        try
-        {{
-            ns6g::ran::ParseScenario(radio.scenario);
-            const std::string carrier = ns6g::ran::ValidateCarrier(radio.frequencyHz,
-                                                                   radio.bandwidthHz,
-                                                                   static_cast<int>(radio.numerology),
-                                                                   static_cast<int>(radio.rbgSize));
-            if (!carrier.empty())
-            {{
-                return {{carrier}};
-            }}
-        }}
-        catch (const std::exception& e)
-        {{
-            return {{e.what()}};
-        }}
-        return {{}};
+        return ns6g::ran::RadioProblems(radio);
     }}
 """ if radio else ""
     return f"""\
@@ -238,10 +221,11 @@ def render_header(cls: type[ScenarioConfig]) -> str:
 // ones its safety needs itself.
 #pragma once
 
-{include}#include "ns3/command-line.h"
+#include "options/option-support.h"
+{include}
+#include "ns3/command-line.h"
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -265,16 +249,7 @@ struct {struct}
         std::vector<std::string> problems;
 {checks}        return problems;
     }}
-{radio_method}
-  private:
-    template <typename T>
-    static std::string Text(const T& value)
-    {{
-        std::ostringstream out;
-        out << value;
-        return out.str();
-    }}
-}};
+{radio_method}}};
 
 }} // namespace ns6g
 """

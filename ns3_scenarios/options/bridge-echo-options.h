@@ -4,10 +4,11 @@
 // ones its safety needs itself.
 #pragma once
 
+#include "options/option-support.h"
+
 #include "ns3/command-line.h"
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -41,34 +42,25 @@ struct BridgeEchoOptions
         std::vector<std::string> problems;
         if (spaces != "box" && spaces != "all")
         {
-            problems.push_back("--spaces must be one of box, all, got " + Text(spaces));
+            problems.push_back("--spaces must be one of box, all, got " + OptionText(spaces));
         }
         if (!(obsSize >= 1 && obsSize <= 67108864))
         {
-            problems.push_back("--obs-size must be in [1, 67108864], got " + Text(obsSize));
+            problems.push_back("--obs-size must be in [1, 67108864], got " + OptionText(obsSize));
         }
         if (!(actSize >= 1 && actSize <= 1048576))
         {
-            problems.push_back("--act-size must be in [1, 1048576], got " + Text(actSize));
+            problems.push_back("--act-size must be in [1, 1048576], got " + OptionText(actSize));
         }
         if (!(exitAfter >= 0 && exitAfter <= 4294967295))
         {
-            problems.push_back("--exit-after must be in [0, 4294967295], got " + Text(exitAfter));
+            problems.push_back("--exit-after must be in [0, 4294967295], got " + OptionText(exitAfter));
         }
         if (!(hangAfter >= 0 && hangAfter <= 4294967295))
         {
-            problems.push_back("--hang-after must be in [0, 4294967295], got " + Text(hangAfter));
+            problems.push_back("--hang-after must be in [0, 4294967295], got " + OptionText(hangAfter));
         }
         return problems;
-    }
-
-  private:
-    template <typename T>
-    static std::string Text(const T& value)
-    {
-        std::ostringstream out;
-        out << value;
-        return out.str();
     }
 };
 

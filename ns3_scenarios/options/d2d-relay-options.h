@@ -4,14 +4,12 @@
 // ones its safety needs itself.
 #pragma once
 
-#include "ran/helper/ran-helper.h"
-#include "ran/model/ran-carrier.h"
-#include "ran/model/ran-propagation.h"
+#include "options/option-support.h"
+#include "options/radio-options.h"
 
 #include "ns3/command-line.h"
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -95,115 +93,115 @@ struct D2dRelayOptions
         std::vector<std::string> problems;
         if (!(remotes >= 1 && remotes <= 64))
         {
-            problems.push_back("--remotes must be in [1, 64], got " + Text(remotes));
+            problems.push_back("--remotes must be in [1, 64], got " + OptionText(remotes));
         }
         if (!(relays >= 1 && relays <= 64))
         {
-            problems.push_back("--relays must be in [1, 64], got " + Text(relays));
+            problems.push_back("--relays must be in [1, 64], got " + OptionText(relays));
         }
         if (scenario != "UMi-StreetCanyon" && scenario != "UMa" && scenario != "RMa" && scenario != "InH-OfficeMixed")
         {
-            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + Text(scenario));
+            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + OptionText(scenario));
         }
         if (!(frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0))
         {
-            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + Text(frequencyHz));
+            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + OptionText(frequencyHz));
         }
         if (!(bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0))
         {
-            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + Text(bandwidthHz));
+            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + OptionText(bandwidthHz));
         }
         if (!(numerology >= 0 && numerology <= 6))
         {
-            problems.push_back("--numerology must be in [0, 6], got " + Text(numerology));
+            problems.push_back("--numerology must be in [0, 6], got " + OptionText(numerology));
         }
         if (!(gnbTxPowerDbm >= -30 && gnbTxPowerDbm <= 80))
         {
-            problems.push_back("--gnb-tx-power-dbm must be in [-30, 80], got " + Text(gnbTxPowerDbm));
+            problems.push_back("--gnb-tx-power-dbm must be in [-30, 80], got " + OptionText(gnbTxPowerDbm));
         }
         if (!(remoteMinM >= 10 && remoteMinM <= 10000))
         {
-            problems.push_back("--remote-min-m must be in [10, 10000], got " + Text(remoteMinM));
+            problems.push_back("--remote-min-m must be in [10, 10000], got " + OptionText(remoteMinM));
         }
         if (!(remoteMaxM >= 10 && remoteMaxM <= 10000))
         {
-            problems.push_back("--remote-max-m must be in [10, 10000], got " + Text(remoteMaxM));
+            problems.push_back("--remote-max-m must be in [10, 10000], got " + OptionText(remoteMaxM));
         }
         if (!(relayMinM >= 10 && relayMinM <= 10000))
         {
-            problems.push_back("--relay-min-m must be in [10, 10000], got " + Text(relayMinM));
+            problems.push_back("--relay-min-m must be in [10, 10000], got " + OptionText(relayMinM));
         }
         if (!(relayMaxM >= 10 && relayMaxM <= 10000))
         {
-            problems.push_back("--relay-max-m must be in [10, 10000], got " + Text(relayMaxM));
+            problems.push_back("--relay-max-m must be in [10, 10000], got " + OptionText(relayMaxM));
         }
         if (sidelinkScenario != "V2V-Urban" && sidelinkScenario != "V2V-Highway")
         {
-            problems.push_back("--sidelink-scenario must be one of V2V-Urban, V2V-Highway, got " + Text(sidelinkScenario));
+            problems.push_back("--sidelink-scenario must be one of V2V-Urban, V2V-Highway, got " + OptionText(sidelinkScenario));
         }
         if (sidelinkCondition != "3gpp" && sidelinkCondition != "los")
         {
-            problems.push_back("--sidelink-condition must be one of 3gpp, los, got " + Text(sidelinkCondition));
+            problems.push_back("--sidelink-condition must be one of 3gpp, los, got " + OptionText(sidelinkCondition));
         }
         if (!(sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0))
         {
-            problems.push_back("--sidelink-frequency-hz must be in [5e+08, 1e+11], got " + Text(sidelinkFrequencyHz));
+            problems.push_back("--sidelink-frequency-hz must be in [5e+08, 1e+11], got " + OptionText(sidelinkFrequencyHz));
         }
         if (!(sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0))
         {
-            problems.push_back("--sidelink-bandwidth-hz must be in [180000, 2e+09], got " + Text(sidelinkBandwidthHz));
+            problems.push_back("--sidelink-bandwidth-hz must be in [180000, 2e+09], got " + OptionText(sidelinkBandwidthHz));
         }
         if (!(sidelinkNumerology >= 0 && sidelinkNumerology <= 6))
         {
-            problems.push_back("--sidelink-numerology must be in [0, 6], got " + Text(sidelinkNumerology));
+            problems.push_back("--sidelink-numerology must be in [0, 6], got " + OptionText(sidelinkNumerology));
         }
         if (!(subchannelRbs >= 1 && subchannelRbs <= 275))
         {
-            problems.push_back("--subchannel-rbs must be in [1, 275], got " + Text(subchannelRbs));
+            problems.push_back("--subchannel-rbs must be in [1, 275], got " + OptionText(subchannelRbs));
         }
         if (!(linkSubchannels >= 1 && linkSubchannels <= 275))
         {
-            problems.push_back("--link-subchannels must be in [1, 275], got " + Text(linkSubchannels));
+            problems.push_back("--link-subchannels must be in [1, 275], got " + OptionText(linkSubchannels));
         }
         if (!(sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40))
         {
-            problems.push_back("--sidelink-tx-power-dbm must be in [-30, 40], got " + Text(sidelinkTxPowerDbm));
+            problems.push_back("--sidelink-tx-power-dbm must be in [-30, 40], got " + OptionText(sidelinkTxPowerDbm));
         }
         if (sidelinkMode != "scheduled" && sidelinkMode != "autonomous")
         {
-            problems.push_back("--sidelink-mode must be one of scheduled, autonomous, got " + Text(sidelinkMode));
+            problems.push_back("--sidelink-mode must be one of scheduled, autonomous, got " + OptionText(sidelinkMode));
         }
         if (sidelinkScheduler != "agent" && sidelinkScheduler != "rr")
         {
-            problems.push_back("--sidelink-scheduler must be one of agent, rr, got " + Text(sidelinkScheduler));
+            problems.push_back("--sidelink-scheduler must be one of agent, rr, got " + OptionText(sidelinkScheduler));
         }
         if (!(remoteRateMbps >= 0.001 && remoteRateMbps <= 10000))
         {
-            problems.push_back("--remote-rate-mbps must be in [0.001, 10000], got " + Text(remoteRateMbps));
+            problems.push_back("--remote-rate-mbps must be in [0.001, 10000], got " + OptionText(remoteRateMbps));
         }
         if (!(relayRateMbps >= 0 && relayRateMbps <= 10000))
         {
-            problems.push_back("--relay-rate-mbps must be in [0, 10000], got " + Text(relayRateMbps));
+            problems.push_back("--relay-rate-mbps must be in [0, 10000], got " + OptionText(relayRateMbps));
         }
         if (!(downlinkRateMbps >= 0 && downlinkRateMbps <= 10000))
         {
-            problems.push_back("--downlink-rate-mbps must be in [0, 10000], got " + Text(downlinkRateMbps));
+            problems.push_back("--downlink-rate-mbps must be in [0, 10000], got " + OptionText(downlinkRateMbps));
         }
         if (!(packetBytes >= 64 && packetBytes <= 60000))
         {
-            problems.push_back("--packet-bytes must be in [64, 60000], got " + Text(packetBytes));
+            problems.push_back("--packet-bytes must be in [64, 60000], got " + OptionText(packetBytes));
         }
         if (!(decisionMs >= 0.5 && decisionMs <= 10000))
         {
-            problems.push_back("--decision-ms must be in [0.5, 10000], got " + Text(decisionMs));
+            problems.push_back("--decision-ms must be in [0.5, 10000], got " + OptionText(decisionMs));
         }
         if (!(episodeSteps >= 1 && episodeSteps <= 10000000))
         {
-            problems.push_back("--episode-steps must be in [1, 10000000], got " + Text(episodeSteps));
+            problems.push_back("--episode-steps must be in [1, 10000000], got " + OptionText(episodeSteps));
         }
         if (!(energyWeight >= 0 && energyWeight <= 1000000.0))
         {
-            problems.push_back("--energy-weight must be in [0, 1e+06], got " + Text(energyWeight));
+            problems.push_back("--energy-weight must be in [0, 1e+06], got " + OptionText(energyWeight));
         }
         return problems;
     }
@@ -232,32 +230,7 @@ struct D2dRelayOptions
     /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
     std::vector<std::string> RadioProblems() const
     {
-        try
-        {
-            ns6g::ran::ParseScenario(radio.scenario);
-            const std::string carrier = ns6g::ran::ValidateCarrier(radio.frequencyHz,
-                                                                   radio.bandwidthHz,
-                                                                   static_cast<int>(radio.numerology),
-                                                                   static_cast<int>(radio.rbgSize));
-            if (!carrier.empty())
-            {
-                return {carrier};
-            }
-        }
-        catch (const std::exception& e)
-        {
-            return {e.what()};
-        }
-        return {};
-    }
-
-  private:
-    template <typename T>
-    static std::string Text(const T& value)
-    {
-        std::ostringstream out;
-        out << value;
-        return out.str();
+        return ns6g::ran::RadioProblems(radio);
     }
 };
 

@@ -4,14 +4,12 @@
 // ones its safety needs itself.
 #pragma once
 
-#include "ran/helper/ran-helper.h"
-#include "ran/model/ran-carrier.h"
-#include "ran/model/ran-propagation.h"
+#include "options/option-support.h"
+#include "options/radio-options.h"
 
 #include "ns3/command-line.h"
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -87,87 +85,87 @@ struct FlNetworkOptions
         std::vector<std::string> problems;
         if (!(clients >= 1 && clients <= 100000))
         {
-            problems.push_back("--clients must be in [1, 100000], got " + Text(clients));
+            problems.push_back("--clients must be in [1, 100000], got " + OptionText(clients));
         }
         if (cells != 1 && cells != 3 && cells != 7)
         {
-            problems.push_back("--cells must be one of 1, 3, 7, got " + Text(cells));
+            problems.push_back("--cells must be one of 1, 3, 7, got " + OptionText(cells));
         }
         if (!(edges >= 1 && edges <= 1024))
         {
-            problems.push_back("--edges must be in [1, 1024], got " + Text(edges));
+            problems.push_back("--edges must be in [1, 1024], got " + OptionText(edges));
         }
         if (!(cellRadiusM >= 10 && cellRadiusM <= 50000))
         {
-            problems.push_back("--cell-radius-m must be in [10, 50000], got " + Text(cellRadiusM));
+            problems.push_back("--cell-radius-m must be in [10, 50000], got " + OptionText(cellRadiusM));
         }
         if (scenario != "UMi-StreetCanyon" && scenario != "UMa" && scenario != "RMa" && scenario != "InH-OfficeMixed")
         {
-            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + Text(scenario));
+            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + OptionText(scenario));
         }
         if (!(frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0))
         {
-            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + Text(frequencyHz));
+            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + OptionText(frequencyHz));
         }
         if (!(bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0))
         {
-            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + Text(bandwidthHz));
+            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + OptionText(bandwidthHz));
         }
         if (!(numerology >= 0 && numerology <= 6))
         {
-            problems.push_back("--numerology must be in [0, 6], got " + Text(numerology));
+            problems.push_back("--numerology must be in [0, 6], got " + OptionText(numerology));
         }
         if (!(ueTxPowerDbm >= -40 && ueTxPowerDbm <= 40))
         {
-            problems.push_back("--ue-tx-power-dbm must be in [-40, 40], got " + Text(ueTxPowerDbm));
+            problems.push_back("--ue-tx-power-dbm must be in [-40, 40], got " + OptionText(ueTxPowerDbm));
         }
         if (!(ulP0Dbm >= -202 && ulP0Dbm <= 24))
         {
-            problems.push_back("--ul-p0-dbm must be in [-202, 24], got " + Text(ulP0Dbm));
+            problems.push_back("--ul-p0-dbm must be in [-202, 24], got " + OptionText(ulP0Dbm));
         }
         if (!(ulAlpha >= 0 && ulAlpha <= 1))
         {
-            problems.push_back("--ul-alpha must be in [0, 1], got " + Text(ulAlpha));
+            problems.push_back("--ul-alpha must be in [0, 1], got " + OptionText(ulAlpha));
         }
         if (!(scattererSpeedMps >= 0 && scattererSpeedMps <= 100))
         {
-            problems.push_back("--scatterer-speed-mps must be in [0, 100], got " + Text(scattererSpeedMps));
+            problems.push_back("--scatterer-speed-mps must be in [0, 100], got " + OptionText(scattererSpeedMps));
         }
         if (!(radioLinkFailureS >= 0 && radioLinkFailureS <= 1000000.0))
         {
-            problems.push_back("--radio-link-failure-s must be in [0, 1e+06], got " + Text(radioLinkFailureS));
+            problems.push_back("--radio-link-failure-s must be in [0, 1e+06], got " + OptionText(radioLinkFailureS));
         }
         if (!(gnbTxPowerDbm >= -30 && gnbTxPowerDbm <= 80))
         {
-            problems.push_back("--gnb-tx-power-dbm must be in [-30, 80], got " + Text(gnbTxPowerDbm));
+            problems.push_back("--gnb-tx-power-dbm must be in [-30, 80], got " + OptionText(gnbTxPowerDbm));
         }
         if (!(backhaulRateMbps >= 0.001 && backhaulRateMbps <= 10000000.0))
         {
-            problems.push_back("--backhaul-rate-mbps must be in [0.001, 1e+07], got " + Text(backhaulRateMbps));
+            problems.push_back("--backhaul-rate-mbps must be in [0.001, 1e+07], got " + OptionText(backhaulRateMbps));
         }
         if (!(backhaulDelayMs >= 0 && backhaulDelayMs <= 10000))
         {
-            problems.push_back("--backhaul-delay-ms must be in [0, 10000], got " + Text(backhaulDelayMs));
+            problems.push_back("--backhaul-delay-ms must be in [0, 10000], got " + OptionText(backhaulDelayMs));
         }
         if (!(edgeLinkRateMbps >= 0.001 && edgeLinkRateMbps <= 10000000.0))
         {
-            problems.push_back("--edge-link-rate-mbps must be in [0.001, 1e+07], got " + Text(edgeLinkRateMbps));
+            problems.push_back("--edge-link-rate-mbps must be in [0.001, 1e+07], got " + OptionText(edgeLinkRateMbps));
         }
         if (!(edgeLinkDelayMs >= 0 && edgeLinkDelayMs <= 10000))
         {
-            problems.push_back("--edge-link-delay-ms must be in [0, 10000], got " + Text(edgeLinkDelayMs));
+            problems.push_back("--edge-link-delay-ms must be in [0, 10000], got " + OptionText(edgeLinkDelayMs));
         }
         if (!(wanRateMbps >= 0.001 && wanRateMbps <= 10000000.0))
         {
-            problems.push_back("--wan-rate-mbps must be in [0.001, 1e+07], got " + Text(wanRateMbps));
+            problems.push_back("--wan-rate-mbps must be in [0.001, 1e+07], got " + OptionText(wanRateMbps));
         }
         if (!(wanDelayMs >= 0 && wanDelayMs <= 10000))
         {
-            problems.push_back("--wan-delay-ms must be in [0, 10000], got " + Text(wanDelayMs));
+            problems.push_back("--wan-delay-ms must be in [0, 10000], got " + OptionText(wanDelayMs));
         }
         if (!(runLimitS >= 0.001 && runLimitS <= 1000000000.0))
         {
-            problems.push_back("--run-limit-s must be in [0.001, 1e+09], got " + Text(runLimitS));
+            problems.push_back("--run-limit-s must be in [0.001, 1e+09], got " + OptionText(runLimitS));
         }
         return problems;
     }
@@ -196,32 +194,7 @@ struct FlNetworkOptions
     /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
     std::vector<std::string> RadioProblems() const
     {
-        try
-        {
-            ns6g::ran::ParseScenario(radio.scenario);
-            const std::string carrier = ns6g::ran::ValidateCarrier(radio.frequencyHz,
-                                                                   radio.bandwidthHz,
-                                                                   static_cast<int>(radio.numerology),
-                                                                   static_cast<int>(radio.rbgSize));
-            if (!carrier.empty())
-            {
-                return {carrier};
-            }
-        }
-        catch (const std::exception& e)
-        {
-            return {e.what()};
-        }
-        return {};
-    }
-
-  private:
-    template <typename T>
-    static std::string Text(const T& value)
-    {
-        std::ostringstream out;
-        out << value;
-        return out.str();
+        return ns6g::ran::RadioProblems(radio);
     }
 };
 

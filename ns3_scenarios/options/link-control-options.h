@@ -4,10 +4,11 @@
 // ones its safety needs itself.
 #pragma once
 
+#include "options/option-support.h"
+
 #include "ns3/command-line.h"
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -59,70 +60,61 @@ struct LinkControlOptions
         std::vector<std::string> problems;
         if (!(linkRateMbps >= 0.001 && linkRateMbps <= 100000))
         {
-            problems.push_back("--link-rate-mbps must be in [0.001, 100000], got " + Text(linkRateMbps));
+            problems.push_back("--link-rate-mbps must be in [0.001, 100000], got " + OptionText(linkRateMbps));
         }
         if (!(linkDelayMs >= 0 && linkDelayMs <= 10000))
         {
-            problems.push_back("--link-delay-ms must be in [0, 10000], got " + Text(linkDelayMs));
+            problems.push_back("--link-delay-ms must be in [0, 10000], got " + OptionText(linkDelayMs));
         }
         if (!(queuePackets >= 1 && queuePackets <= 1000000))
         {
-            problems.push_back("--queue-packets must be in [1, 1000000], got " + Text(queuePackets));
+            problems.push_back("--queue-packets must be in [1, 1000000], got " + OptionText(queuePackets));
         }
         if (!(packetBytes >= 64 && packetBytes <= 65000))
         {
-            problems.push_back("--packet-bytes must be in [64, 65000], got " + Text(packetBytes));
+            problems.push_back("--packet-bytes must be in [64, 65000], got " + OptionText(packetBytes));
         }
         if (!(nCross >= 0 && nCross <= 64))
         {
-            problems.push_back("--n-cross must be in [0, 64], got " + Text(nCross));
+            problems.push_back("--n-cross must be in [0, 64], got " + OptionText(nCross));
         }
         if (!(crossRateMbps >= 0 && crossRateMbps <= 100000))
         {
-            problems.push_back("--cross-rate-mbps must be in [0, 100000], got " + Text(crossRateMbps));
+            problems.push_back("--cross-rate-mbps must be in [0, 100000], got " + OptionText(crossRateMbps));
         }
         if (!(crossOnS >= 0.001 && crossOnS <= 3600))
         {
-            problems.push_back("--cross-on-s must be in [0.001, 3600], got " + Text(crossOnS));
+            problems.push_back("--cross-on-s must be in [0.001, 3600], got " + OptionText(crossOnS));
         }
         if (!(crossOffS >= 0.001 && crossOffS <= 3600))
         {
-            problems.push_back("--cross-off-s must be in [0.001, 3600], got " + Text(crossOffS));
+            problems.push_back("--cross-off-s must be in [0.001, 3600], got " + OptionText(crossOffS));
         }
         if (!(rateLevels >= 2 && rateLevels <= 1024))
         {
-            problems.push_back("--rate-levels must be in [2, 1024], got " + Text(rateLevels));
+            problems.push_back("--rate-levels must be in [2, 1024], got " + OptionText(rateLevels));
         }
         if (!(maxRateFraction >= 0.01 && maxRateFraction <= 10))
         {
-            problems.push_back("--max-rate-fraction must be in [0.01, 10], got " + Text(maxRateFraction));
+            problems.push_back("--max-rate-fraction must be in [0.01, 10], got " + OptionText(maxRateFraction));
         }
         if (!(stepMs >= 0.001 && stepMs <= 3600000))
         {
-            problems.push_back("--step-ms must be in [0.001, 3600000], got " + Text(stepMs));
+            problems.push_back("--step-ms must be in [0.001, 3600000], got " + OptionText(stepMs));
         }
         if (!(episodeSteps >= 1 && episodeSteps <= 10000000))
         {
-            problems.push_back("--episode-steps must be in [1, 10000000], got " + Text(episodeSteps));
+            problems.push_back("--episode-steps must be in [1, 10000000], got " + OptionText(episodeSteps));
         }
         if (!(delayWeight >= 0 && delayWeight <= 1000))
         {
-            problems.push_back("--delay-weight must be in [0, 1000], got " + Text(delayWeight));
+            problems.push_back("--delay-weight must be in [0, 1000], got " + OptionText(delayWeight));
         }
         if (!(lossWeight >= 0 && lossWeight <= 1000))
         {
-            problems.push_back("--loss-weight must be in [0, 1000], got " + Text(lossWeight));
+            problems.push_back("--loss-weight must be in [0, 1000], got " + OptionText(lossWeight));
         }
         return problems;
-    }
-
-  private:
-    template <typename T>
-    static std::string Text(const T& value)
-    {
-        std::ostringstream out;
-        out << value;
-        return out.str();
     }
 };
 

@@ -4,14 +4,12 @@
 // ones its safety needs itself.
 #pragma once
 
-#include "ran/helper/ran-helper.h"
-#include "ran/model/ran-carrier.h"
-#include "ran/model/ran-propagation.h"
+#include "options/option-support.h"
+#include "options/radio-options.h"
 
 #include "ns3/command-line.h"
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -95,99 +93,99 @@ struct MecSplitOptions
         std::vector<std::string> problems;
         if (!(ues >= 1 && ues <= 1000))
         {
-            problems.push_back("--ues must be in [1, 1000], got " + Text(ues));
+            problems.push_back("--ues must be in [1, 1000], got " + OptionText(ues));
         }
         if (!(wanRateMbps >= 0.001 && wanRateMbps <= 1000000.0))
         {
-            problems.push_back("--wan-rate-mbps must be in [0.001, 1e+06], got " + Text(wanRateMbps));
+            problems.push_back("--wan-rate-mbps must be in [0.001, 1e+06], got " + OptionText(wanRateMbps));
         }
         if (!(wanDelayMs >= 0 && wanDelayMs <= 10000))
         {
-            problems.push_back("--wan-delay-ms must be in [0, 10000], got " + Text(wanDelayMs));
+            problems.push_back("--wan-delay-ms must be in [0, 10000], got " + OptionText(wanDelayMs));
         }
         if (!(taskRateHz >= 0.01 && taskRateHz <= 10000))
         {
-            problems.push_back("--task-rate-hz must be in [0.01, 10000], got " + Text(taskRateHz));
+            problems.push_back("--task-rate-hz must be in [0.01, 10000], got " + OptionText(taskRateHz));
         }
         if (!(deadlineMs >= 0.1 && deadlineMs <= 10000000.0))
         {
-            problems.push_back("--deadline-ms must be in [0.1, 1e+07], got " + Text(deadlineMs));
+            problems.push_back("--deadline-ms must be in [0.1, 1e+07], got " + OptionText(deadlineMs));
         }
         if (!(energyWeight >= 0 && energyWeight <= 1000000.0))
         {
-            problems.push_back("--energy-weight must be in [0, 1e+06], got " + Text(energyWeight));
+            problems.push_back("--energy-weight must be in [0, 1e+06], got " + OptionText(energyWeight));
         }
         if (!(deadlinePenalty >= 0 && deadlinePenalty <= 1000000.0))
         {
-            problems.push_back("--deadline-penalty must be in [0, 1e+06], got " + Text(deadlinePenalty));
+            problems.push_back("--deadline-penalty must be in [0, 1e+06], got " + OptionText(deadlinePenalty));
         }
         if (!(failurePenalty >= 0 && failurePenalty <= 1000000.0))
         {
-            problems.push_back("--failure-penalty must be in [0, 1e+06], got " + Text(failurePenalty));
+            problems.push_back("--failure-penalty must be in [0, 1e+06], got " + OptionText(failurePenalty));
         }
         if (!(taskTimeoutS >= 0.001 && taskTimeoutS <= 3600))
         {
-            problems.push_back("--task-timeout-s must be in [0.001, 3600], got " + Text(taskTimeoutS));
+            problems.push_back("--task-timeout-s must be in [0.001, 3600], got " + OptionText(taskTimeoutS));
         }
         if (!(batteryJ >= 0.001 && batteryJ <= 1000000000.0))
         {
-            problems.push_back("--battery-j must be in [0.001, 1e+09], got " + Text(batteryJ));
+            problems.push_back("--battery-j must be in [0.001, 1e+09], got " + OptionText(batteryJ));
         }
         if (!(episodeSteps >= 1 && episodeSteps <= 10000000))
         {
-            problems.push_back("--episode-steps must be in [1, 10000000], got " + Text(episodeSteps));
+            problems.push_back("--episode-steps must be in [1, 10000000], got " + OptionText(episodeSteps));
         }
         if (!(bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0))
         {
-            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + Text(bandwidthHz));
+            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + OptionText(bandwidthHz));
         }
         if (!(frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0))
         {
-            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + Text(frequencyHz));
+            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + OptionText(frequencyHz));
         }
         if (!(numerology >= 0 && numerology <= 6))
         {
-            problems.push_back("--numerology must be in [0, 6], got " + Text(numerology));
+            problems.push_back("--numerology must be in [0, 6], got " + OptionText(numerology));
         }
         if (scenario != "UMi-StreetCanyon" && scenario != "UMa" && scenario != "RMa" && scenario != "InH-OfficeMixed")
         {
-            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + Text(scenario));
+            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + OptionText(scenario));
         }
         if (!(isdM >= 20 && isdM <= 100000))
         {
-            problems.push_back("--isd-m must be in [20, 100000], got " + Text(isdM));
+            problems.push_back("--isd-m must be in [20, 100000], got " + OptionText(isdM));
         }
         if (dtype != "fp32" && dtype != "int8")
         {
-            problems.push_back("--dtype must be one of fp32, int8, got " + Text(dtype));
+            problems.push_back("--dtype must be one of fp32, int8, got " + OptionText(dtype));
         }
         if (!(peerDistanceM >= 1 && peerDistanceM <= 10000))
         {
-            problems.push_back("--peer-distance-m must be in [1, 10000], got " + Text(peerDistanceM));
+            problems.push_back("--peer-distance-m must be in [1, 10000], got " + OptionText(peerDistanceM));
         }
         if (!(sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0))
         {
-            problems.push_back("--sidelink-frequency-hz must be in [5e+08, 1e+11], got " + Text(sidelinkFrequencyHz));
+            problems.push_back("--sidelink-frequency-hz must be in [5e+08, 1e+11], got " + OptionText(sidelinkFrequencyHz));
         }
         if (!(sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0))
         {
-            problems.push_back("--sidelink-bandwidth-hz must be in [180000, 2e+09], got " + Text(sidelinkBandwidthHz));
+            problems.push_back("--sidelink-bandwidth-hz must be in [180000, 2e+09], got " + OptionText(sidelinkBandwidthHz));
         }
         if (!(sidelinkNumerology >= 0 && sidelinkNumerology <= 6))
         {
-            problems.push_back("--sidelink-numerology must be in [0, 6], got " + Text(sidelinkNumerology));
+            problems.push_back("--sidelink-numerology must be in [0, 6], got " + OptionText(sidelinkNumerology));
         }
         if (!(sidelinkSubchannelRbs >= 1 && sidelinkSubchannelRbs <= 275))
         {
-            problems.push_back("--sidelink-subchannel-rbs must be in [1, 275], got " + Text(sidelinkSubchannelRbs));
+            problems.push_back("--sidelink-subchannel-rbs must be in [1, 275], got " + OptionText(sidelinkSubchannelRbs));
         }
         if (sidelinkMode != "scheduled" && sidelinkMode != "autonomous")
         {
-            problems.push_back("--sidelink-mode must be one of scheduled, autonomous, got " + Text(sidelinkMode));
+            problems.push_back("--sidelink-mode must be one of scheduled, autonomous, got " + OptionText(sidelinkMode));
         }
         if (!(sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40))
         {
-            problems.push_back("--sidelink-tx-power-dbm must be in [-30, 40], got " + Text(sidelinkTxPowerDbm));
+            problems.push_back("--sidelink-tx-power-dbm must be in [-30, 40], got " + OptionText(sidelinkTxPowerDbm));
         }
         return problems;
     }
@@ -214,32 +212,7 @@ struct MecSplitOptions
     /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
     std::vector<std::string> RadioProblems() const
     {
-        try
-        {
-            ns6g::ran::ParseScenario(radio.scenario);
-            const std::string carrier = ns6g::ran::ValidateCarrier(radio.frequencyHz,
-                                                                   radio.bandwidthHz,
-                                                                   static_cast<int>(radio.numerology),
-                                                                   static_cast<int>(radio.rbgSize));
-            if (!carrier.empty())
-            {
-                return {carrier};
-            }
-        }
-        catch (const std::exception& e)
-        {
-            return {e.what()};
-        }
-        return {};
-    }
-
-  private:
-    template <typename T>
-    static std::string Text(const T& value)
-    {
-        std::ostringstream out;
-        out << value;
-        return out.str();
+        return ns6g::ran::RadioProblems(radio);
     }
 };
 
