@@ -14,7 +14,7 @@ UV_VERSION := 0.13.9
 UV     := .venv-uv/bin/uv
 LATEST := .venv-latest
 
-.PHONY: setup venv-from-lock build demo test lint-imports bench lock test-latest clean
+.PHONY: setup venv-from-lock build options demo test lint-imports bench lock test-latest clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ $(STAMP): $(SYNCED) pyproject.toml setup.py ns6g/_shmsync.c
 
 build: setup
 	$(BIN)/ns6g build
+
+# Rewrite the files generated from the config classes (ns3_scenarios/options/*.h, docs/options.md).
+options: setup
+	$(BIN)/python -m ns6g.core.options_cpp --write
 
 demo: build
 	$(BIN)/ns6g demo

@@ -16,6 +16,8 @@ from ns6g.envs.base import ScenarioEnv
 
 
 class BridgeEchoConfig(ScenarioConfig):
+    scenario_name = "bridge-echo"
+
     spaces: Literal["box", "all"] = Field("box", description="'box' (float32 vectors) or 'all' (a Dict of every space type)")
     obs_size: int = Field(64, ge=1, le=1 << 26, description="observation length (values) for spaces='box'")
     act_size: int = Field(8, ge=1, le=1 << 20, description="action length (values) for spaces='box'")

@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field, model_validator
 
-from ns6g.core.config import ScenarioConfig
+from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, GnbTxPowerDbm, Numerology, RadioScenario, ScenarioConfig, Shadowing
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.multiagent import AgentSplit, split_observations
 from ns6g.envs.policies import ConstantPolicy, Policy
@@ -46,16 +46,17 @@ DIRECT = 0
 
 
 class D2DRelayConfig(ScenarioConfig):
+    scenario_name = "d2d-relay"
+
     remotes: int = Field(2, ge=1, le=64, description="remote devices at the cell edge")
     relays: int = Field(4, ge=1, le=64, description="candidate relay UEs nearer the gNB")
-    scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
-        "UMi-StreetCanyon", description="TR 38.901 scenario of the RAN")
-    frequency_hz: float = Field(7e9, ge=0.5e9, le=300e9, description="RAN carrier frequency (Hz)")
-    bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="RAN carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
-    numerology: int = Field(1, ge=0, le=6, description="RAN numerology mu")
-    gnb_tx_power_dbm: float = Field(41.0, ge=-30, le=80, description="gNB transmit power (dBm)")
-    fast_fading: bool = Field(True, description="3GPP fast fading on RAN serving links")
-    shadowing: bool = Field(True, description="shadowing on the RAN (TR 38.901) and the sidelink (TR 37.885)")
+    scenario: RadioScenario = "UMi-StreetCanyon"
+    frequency_hz: FrequencyHz = 7e9
+    bandwidth_hz: BandwidthHz = 20e6
+    numerology: Numerology = 1
+    gnb_tx_power_dbm: GnbTxPowerDbm = 41.0
+    fast_fading: FastFading = True
+    shadowing: Shadowing = Field(True, description="shadowing on the RAN (TR 38.901) and the sidelink (TR 37.885)")
     remote_min_m: float = Field(300.0, ge=10, le=10_000, description="least remote-gNB distance (m)")
     remote_max_m: float = Field(400.0, ge=10, le=10_000, description="largest remote-gNB distance (m)")
     relay_min_m: float = Field(50.0, ge=10, le=10_000, description="least relay-gNB distance (m)")
@@ -65,8 +66,8 @@ class D2DRelayConfig(ScenarioConfig):
     sidelink_condition: Literal["3gpp", "los"] = Field(
         "3gpp", description="LOS state of UE-UE links: TR 37.885 LOS/NLOSv draws, or always LOS")
     sidelink_frequency_hz: float = Field(5.9e9, ge=0.5e9, le=100e9, description="sidelink carrier frequency (Hz)")
-    sidelink_bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
-    sidelink_numerology: int = Field(1, ge=0, le=6, description="sidelink numerology mu")
+    sidelink_bandwidth_hz: BandwidthHz = Field(20e6, description="sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
+    sidelink_numerology: Numerology = Field(1, description="sidelink numerology mu")
     subchannel_rbs: int = Field(10, ge=1, le=275, description="RBs per sidelink sub-channel")
     link_subchannels: int = Field(1, ge=1, le=275, description="sub-channels per remote -> relay sidelink")
     sidelink_tx_power_dbm: float = Field(23.0, ge=-30, le=40, description="UE sidelink transmit power (dBm)")

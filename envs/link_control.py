@@ -36,6 +36,8 @@ class LinkControlConfig(ScenarioConfig):
     decision may offer at most MAX_PACKETS_PER_STEP packets (top sending rate plus every cross sender on,
     over step_ms): more would keep the scenario past any sensible step timeout."""
 
+    scenario_name = "link-control"
+
     link_rate_mbps: float = Field(10.0, ge=1e-3, le=100_000, description="bottleneck rate (Mbit/s), 1 kbit/s .. 100 Gbit/s")
     link_delay_ms: float = Field(10.0, ge=0, le=10_000, description="bottleneck one-way propagation delay (ms)")
     queue_packets: int = Field(100, ge=1, le=1_000_000, description="bottleneck drop-tail queue size (packets)")

@@ -53,6 +53,8 @@ def cloud_target(cells: int) -> int:
 
 
 class MecOffloadConfig(MecTaskConfig):
+    scenario_name = "mec-offload"
+
     cells: Literal[1, 3, 7] = Field(3, description="hexagonal sites (1, 3 or 7), one edge server per gNB")
     task_flops: float = Field(2e9, ge=1e3, le=1e18, description="work of one task (FLOPs), at least 1000")
     task_input_bytes: int = Field(100_000, ge=1, le=1_000_000_000, description="bytes uploaded per offloaded task")

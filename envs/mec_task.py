@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.core.config import ScenarioConfig
+from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, Numerology, RadioScenario, ScenarioConfig
 from ns6g.compute.devices import check_device, check_has_radio
 from ns6g.radio.phy import check_carrier
 
@@ -29,12 +29,11 @@ class MecTaskConfig(ScenarioConfig):
     task_timeout_s: float = Field(2.0, ge=1e-3, le=3600, description="a task not complete after this long fails (s)")
     battery_j: float = Field(1000.0, ge=1e-3, le=1e9, description="battery of each device (J)")
     episode_steps: int = Field(100, ge=1, le=10_000_000, description="decisions (tasks) per episode")
-    fast_fading: bool = Field(True, description="3GPP fast fading on serving links")
-    bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
-    frequency_hz: float = Field(7e9, ge=0.5e9, le=300e9, description="carrier frequency (Hz)")
-    numerology: int = Field(1, ge=0, le=6, description="NR numerology mu")
-    scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
-        "UMi-StreetCanyon", description="TR 38.901 scenario")
+    fast_fading: FastFading = True
+    bandwidth_hz: BandwidthHz = 20e6
+    frequency_hz: FrequencyHz = 7e9
+    numerology: Numerology = 1
+    scenario: RadioScenario = "UMi-StreetCanyon"
     isd_m: float = Field(200.0, ge=20, le=100_000,
                          description="inter-site distance (m): devices lie within isd_m / sqrt(3) of a gNB")
 

@@ -53,7 +53,7 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.core.config import ScenarioConfig
+from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, GnbTxPowerDbm, Numerology, RadioScenario, ScenarioConfig, Shadowing
 from ns6g.core.bridge import Bridge
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.multiagent import AgentSplit, split_observations
@@ -84,13 +84,14 @@ def parse_positions(text: str) -> np.ndarray:
 
 
 class SpectrumAllocationConfig(ScenarioConfig):
+    scenario_name = "ran-spectrum"
+
     cells: int = Field(1, ge=1, le=64, description="cells: 1, 3 or 7 on the hexagonal layout, any with gnb_positions")
     ues: int = Field(10, ge=1, le=10_000, description="number of UEs")
-    scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
-        "UMi-StreetCanyon", description="TR 38.901 scenario")
-    frequency_hz: float = Field(7e9, ge=0.5e9, le=300e9, description="carrier frequency (Hz)")
-    bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
-    numerology: int = Field(1, ge=0, le=6, description="NR numerology mu (subcarrier spacing 15 kHz * 2^mu)")
+    scenario: RadioScenario = "UMi-StreetCanyon"
+    frequency_hz: FrequencyHz = 7e9
+    bandwidth_hz: BandwidthHz = 20e6
+    numerology: Numerology = 1
     rbg_size: int = Field(0, ge=0, le=16, description="RBG size in RBs (0: TS 38.214 configuration 1)")
     mcs_table: Literal["256QAM", "1024QAM"] = Field("256QAM", description="MCS/CQI tables")
     scheduler: Literal["agent", "rr", "pf", "mr"] = Field("agent", description="who allocates the downlink")
@@ -108,14 +109,14 @@ class SpectrumAllocationConfig(ScenarioConfig):
         "sum_rate", description="reward")
     deadline_ms: float = Field(50.0, ge=0.01, le=1e6, description="packet delay deadline (ms), at least 10 us")
     isd_m: float = Field(200.0, ge=20, le=100_000, description="inter-site distance (m)")
-    fast_fading: bool = Field(True, description="3GPP fast fading on serving links")
-    shadowing: bool = Field(True, description="38.901 shadowing")
+    fast_fading: FastFading = True
+    shadowing: Shadowing = True
     action_mode: Literal["rbg", "share"] = Field("rbg", description="RBG assignment or bandwidth shares")
     gnb_array_rows: int = Field(4, ge=1, le=64, description="gNB antenna array rows")
     gnb_array_columns: int = Field(4, ge=1, le=64, description="gNB antenna array columns")
     ue_array_rows: int = Field(1, ge=1, le=16, description="UE antenna array rows")
     ue_array_columns: int = Field(2, ge=1, le=16, description="UE antenna array columns")
-    gnb_tx_power_dbm: float = Field(41.0, ge=-30, le=80, description="gNB transmit power (dBm)")
+    gnb_tx_power_dbm: GnbTxPowerDbm = 41.0
     ftp_file_bytes: int = Field(512_000, ge=1, le=10**9, description="file size of FTP model 1 traffic (bytes)")
     ue_distribution: Literal["uniform", "clusters"] = Field("uniform", description="how UEs are dropped")
     clusters: int = Field(3, ge=1, le=1000, description="number of UE clusters (ue_distribution='clusters')")

@@ -53,6 +53,8 @@ EDGE, CLOUD, PEER = 0, 1, 2
 
 
 class SplitInferenceConfig(MecTaskConfig):
+    scenario_name = "mec-split"
+
     model: str = Field("resnet18_style", description="model of the shipped layer profiles (ns6g.compute.split.available_models)")
     dtype: Literal["fp32", "int8"] = Field("fp32", description="profile precision")
     peer_device: str = Field("smartphone", description="catalogue name of each device's D2D peer (must have a radio)")

@@ -32,7 +32,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ns6g.core.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.core.build import scenario_binary
-from ns6g.core.config import ScenarioConfig
+from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, GnbTxPowerDbm, Numerology, RadioScenario, ScenarioConfig
 from ns6g.compute.devices import catalogue_path, check_device, check_has_radio
 from ns6g.learners.network import CLOUD, Completed, Compute, DeviceTimeline, Op, Transfer, timelines
 from ns6g.radio.phy import check_carrier
@@ -51,6 +51,9 @@ class FlNetworkConfig(ScenarioConfig):
     """The network a learner job runs on. Defaults follow paper 003's setup (one cell of radius 100 m,
     20 MHz, clients at 23 dBm); what it leaves open is chosen in docs/cosim.md."""
 
+    scenario_name = "fl-network"
+    not_options = frozenset({"step_timeout_s"})
+
     clients: int = Field(10, ge=1, le=100_000, description="number of client devices (UEs), client/0 .. client/<n-1>")
     cells: Literal[1, 3, 7] = Field(1, description="hexagonal RAN sites (1, 3 or 7); clients spread uniformly over them")
     edges: int = Field(1, ge=1, le=1024, description="edge servers edge/0 .. edge/<n-1> behind the core router")
@@ -58,11 +61,10 @@ class FlNetworkConfig(ScenarioConfig):
                                  description="clients lie uniformly in a disk of this radius around their gNB (m), at "
                                              "least 10 m; "
                                              "inter-site distance sqrt(3) x radius")
-    scenario: Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"] = Field(
-        "UMi-StreetCanyon", description="TR 38.901 propagation scenario")
-    frequency_hz: float = Field(3.5e9, ge=0.5e9, le=300e9, description="carrier frequency (Hz)")
-    bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
-    numerology: int = Field(1, ge=0, le=6, description="NR numerology mu (slot = 1 ms / 2^mu)")
+    scenario: RadioScenario = "UMi-StreetCanyon"
+    frequency_hz: FrequencyHz = 3.5e9
+    bandwidth_hz: BandwidthHz = 20e6
+    numerology: Numerology = 1
     ue_tx_power_dbm: float = Field(23.0, ge=-40, le=40,
                                    description="client maximum transmit power P_max (dBm)")
     ul_power_control: bool = Field(True, description="TS 38.213 open-loop uplink power control: a client sends "
@@ -80,8 +82,8 @@ class FlNetworkConfig(ScenarioConfig):
                                         description="a client none of whose transport blocks decodes for this "
                                                     "long suffers a radio link failure and is disconnected (s; "
                                                     "0: never)")
-    gnb_tx_power_dbm: float = Field(41.0, ge=0, le=60, description="gNB transmit power (dBm)")
-    fast_fading: bool = Field(True, description="3GPP fast fading on serving links (off: much faster for 1000 clients)")
+    gnb_tx_power_dbm: GnbTxPowerDbm = 41.0
+    fast_fading: FastFading = Field(True, description="3GPP fast fading on serving links (off: much faster for 1000 clients)")
     client_devices: tuple[str, ...] = Field(("smartphone",), min_length=1, max_length=1000,
                                             description="catalogue names; client i computes on [i mod len]")
     edge_device: str = Field("edge-gpu-server", description="catalogue name of the edge servers")

@@ -9,7 +9,8 @@
 // Message channel: "transfer" records are answered with one "completion" record each.
 // Test knobs: --exit-after=N exits with code 3 on step N; --hang-after=N stops answering on step N;
 // --step-us=N makes every step take N microseconds of wall time (a slow peer, for the wait policy).
-#include "bridge/ns6g-bridge.h"
+#include "bridge/ns6g-serve.h"
+#include "options/bridge-echo-options.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -286,46 +287,23 @@ ServeSocket(const std::string& path, uint32_t obsSize, uint32_t actSize)
 int
 main(int argc, char* argv[])
 {
-    std::string spaces = "box";
+    ns6g::BridgeEchoOptions p; // from BridgeEchoConfig (generated: ranges up to 2^32 - 1 for the step knobs)
     std::string socketPath;
-    uint32_t obsSize = 64;
-    uint32_t actSize = 8;
-    uint64_t exitAfter = 0; // wider than the step counter, so that a too large value is refused by name
-    uint64_t hangAfter = 0;
-    uint32_t stepUs = 0;
     ns6g::Bridge bridge;
-    CommandLine cmd(__FILE__);
-    cmd.AddValue("spaces", "box or all", spaces);
-    cmd.AddValue("obs-size", "observation length (float32 values) for --spaces=box", obsSize);
-    cmd.AddValue("act-size", "action length (float32 values) for --spaces=box", actSize);
-    cmd.AddValue("socket", "serve the socket transport on this Unix socket instead of the bridge", socketPath);
-    cmd.AddValue("exit-after", "exit with code 3 on this step (0: never)", exitAfter);
-    cmd.AddValue("hang-after", "stop answering on this step (0: never)", hangAfter);
-    cmd.AddValue("step-us", "wall-clock microseconds every step takes (0: none)", stepUs);
-    bridge.AddCommandLine(cmd);
-    cmd.Parse(argc, argv);
-    if (obsSize == 0 || actSize == 0 || (spaces != "box" && spaces != "all"))
+    ns6g::ScenarioHooks<ns6g::BridgeEchoOptions> hooks{
+        .addOptions =
+            [&](CommandLine& cmd) {
+                // Not a config field: the benchmark's socket transport.
+                cmd.AddValue("socket", "serve the socket transport on this Unix socket instead of the bridge", socketPath);
+            }};
+    if (int rc = ns6g::ParseOptions(p.kScenario, argc, argv, p, bridge, hooks))
     {
-        std::cerr << "bridge-echo: --obs-size and --act-size must be positive, --spaces box or all\n";
-        return 2;
-    }
-    for (const auto& [name, value] : {std::pair{"--exit-after", exitAfter}, std::pair{"--hang-after", hangAfter}})
-    {
-        if (value > std::numeric_limits<uint32_t>::max())
-        {
-            std::cerr << "bridge-echo: " << name << " must be in [0, 4294967295] (steps), got " << value << "\n";
-            return 2;
-        }
+        return rc;
     }
     if (!socketPath.empty())
     {
-        return ServeSocket(socketPath, obsSize, actSize);
+        return ServeSocket(socketPath, p.obsSize, p.actSize);
     }
-    EchoEnv env(spaces,
-                obsSize,
-                actSize,
-                static_cast<uint32_t>(exitAfter),
-                static_cast<uint32_t>(hangAfter),
-                stepUs);
+    EchoEnv env(p.spaces, p.obsSize, p.actSize, p.exitAfter, p.hangAfter, p.stepUs);
     return bridge.Serve(env);
 }

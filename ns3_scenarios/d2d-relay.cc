@@ -36,6 +36,8 @@
 //   ue_energy_mj (the reward's), relay_energy_mj (of which the relays'), sidelink_sinr_db (mean effective SINR of the interval's sidelink receptions; NaN if
 //   none), mean_delay_ms (end to end, remote packets received in the interval; NaN if none).
 #include "bridge/ns6g-bridge.h"
+#include "bridge/ns6g-serve.h"
+#include "options/d2d-relay-options.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/helper/sidelink-helper.h"
 #include "ran/model/ran-channel.h"
@@ -72,33 +74,10 @@ constexpr uint16_t kDownlinkPort = 29000;
 constexpr uint16_t kMtuBytes = 65'535;
 constexpr uint32_t kMaxQueueBytes = 2'000'000;
 
-struct Params
-{
-    uint32_t remotes{2};
-    uint32_t relays{4};
-    RanRadioSettings radio; //!< RAN carrier and channel; its shadowing flag also drives the sidelink
-    double remoteMinM{300.0};
-    double remoteMaxM{400.0};
-    double relayMinM{50.0};
-    double relayMaxM{150.0};
-    std::string sidelinkScenario{"V2V-Urban"};
-    std::string sidelinkCondition{"3gpp"};
-    double sidelinkFrequencyHz{5.9e9};
-    double sidelinkBandwidthHz{20e6};
-    uint32_t sidelinkNumerology{1};
-    uint32_t subchannelRbs{10};
-    uint32_t linkSubchannels{1};
-    double sidelinkTxPowerDbm{23.0};
-    std::string sidelinkMode{"scheduled"};
-    std::string sidelinkScheduler{"agent"};
-    double remoteRateMbps{5.0};
-    double relayRateMbps{0.0};
-    double downlinkRateMbps{0.0};
-    uint32_t packetBytes{1200};
-    double decisionMs{10.0};
-    uint32_t episodeSteps{50};
-    double energyWeight{0.1};
-};
+// The options (defaults, CommandLine, range checks) are generated from D2DRelayConfig, their one
+// declaration (ns3_scenarios/options/d2d-relay-options.h).
+// Its radio.shadowing also drives the sidelink.
+using Params = ns6g::D2dRelayOptions;
 
 /** Sub-channels of the sidelink carrier of `p` (its RBs over sub-channel RBs). */
 uint32_t
@@ -549,69 +528,35 @@ class D2dRelayEnv : public ns6g::GymEnv
 };
 
 /** The first problem with `p`, or empty. */
-std::string
-Validate(const Params& p)
+/** The rules across options this scenario needs (D2DRelayConfig's validators hold them too); every option
+ * is in its range and the RAN carrier valid here. */
+std::vector<std::string>
+CrossFieldProblems(const Params& p)
 {
-    auto oneOf = [](const std::string& v, std::initializer_list<const char*> names) {
-        return std::any_of(names.begin(), names.end(), [&v](const char* n) { return v == n; });
-    };
-    if (p.remotes == 0 || p.relays == 0)
+    if (!(p.remoteMinM < p.remoteMaxM) || !(p.relayMinM < p.relayMaxM))
     {
-        return "--remotes and --relays must be at least 1";
-    }
-    if (!(p.remoteMinM < p.remoteMaxM) || !(p.relayMinM < p.relayMaxM) || p.remoteMinM < 10 || p.relayMinM < 10)
-    {
-        return "--remote-min-m < --remote-max-m and --relay-min-m < --relay-max-m, all >= 10 m";
-    }
-    if (!oneOf(p.sidelinkMode, {"scheduled", "autonomous"}))
-    {
-        return "--sidelink-mode must be scheduled or autonomous (got " + p.sidelinkMode + ")";
-    }
-    if (!oneOf(p.sidelinkScheduler, {"agent", "rr"}))
-    {
-        return "--sidelink-scheduler must be agent or rr (got " + p.sidelinkScheduler + ")";
-    }
-    if (!oneOf(p.sidelinkScenario, {"V2V-Urban", "V2V-Highway"}))
-    {
-        return "--sidelink-scenario must be V2V-Urban or V2V-Highway (got " + p.sidelinkScenario + ")";
-    }
-    if (!oneOf(p.sidelinkCondition, {"3gpp", "los"}))
-    {
-        return "--sidelink-condition must be 3gpp or los (got " + p.sidelinkCondition + ")";
-    }
-    if (p.sidelinkFrequencyHz < 0.5e9 || p.sidelinkFrequencyHz > 100e9)
-    {
-        return "--sidelink-frequency-hz must lie in TR 37.885's 0.5-100 GHz";
-    }
-    if (p.decisionMs <= 0 || p.episodeSteps == 0 || p.subchannelRbs == 0 || p.linkSubchannels == 0)
-    {
-        return "--decision-ms, --episode-steps, --subchannel-rbs and --link-subchannels must be positive";
+        return {"--remote-min-m < --remote-max-m and --relay-min-m < --relay-max-m"};
     }
     try
     {
-        ParseScenario(p.radio.scenario);
-        for (auto [f, b, mu, name] :
-             {std::tuple{p.radio.frequencyHz, p.radio.bandwidthHz, p.radio.numerology, "RAN"},
-              std::tuple{p.sidelinkFrequencyHz, p.sidelinkBandwidthHz, p.sidelinkNumerology, "sidelink"}})
+        const std::string problem =
+            ValidateCarrier(p.sidelinkFrequencyHz, p.sidelinkBandwidthHz, static_cast<int>(p.sidelinkNumerology));
+        if (!problem.empty())
         {
-            std::string problem = ValidateCarrier(f, b, static_cast<int>(mu));
-            if (!problem.empty())
-            {
-                return std::string(name) + " carrier: " + problem;
-            }
+            return {"sidelink carrier: " + problem};
         }
         const uint32_t n = SubchannelCount(p);
         if (n < p.linkSubchannels)
         {
-            return "--link-subchannels = " + std::to_string(p.linkSubchannels) + " exceeds the " + std::to_string(n) +
-                   " sub-channels of the sidelink carrier";
+            return {"--link-subchannels = " + std::to_string(p.linkSubchannels) + " exceeds the " +
+                    std::to_string(n) + " sub-channels of the sidelink carrier"};
         }
     }
     catch (const std::exception& e)
     {
-        return e.what();
+        return {e.what()};
     }
-    return "";
+    return {};
 }
 
 } // namespace
@@ -619,43 +564,5 @@ Validate(const Params& p)
 int
 main(int argc, char* argv[])
 {
-    Params p;
-    ns6g::Bridge bridge;
-    CommandLine cmd(__FILE__);
-    cmd.AddValue("remotes", "remote UEs at the cell edge", p.remotes);
-    cmd.AddValue("relays", "candidate relay UEs nearer the gNB", p.relays);
-    // --shadowing switches the sidelink's shadowing too (SidelinkSettings::shadowing).
-    AddRadioOptions(cmd, p.radio, {.gnbTxPower = true, .shadowing = true});
-    cmd.AddValue("remote-min-m", "least remote-gNB distance (m)", p.remoteMinM);
-    cmd.AddValue("remote-max-m", "largest remote-gNB distance (m)", p.remoteMaxM);
-    cmd.AddValue("relay-min-m", "least relay-gNB distance (m)", p.relayMinM);
-    cmd.AddValue("relay-max-m", "largest relay-gNB distance (m)", p.relayMaxM);
-    cmd.AddValue("sidelink-scenario", "TR 37.885 scenario: V2V-Urban or V2V-Highway", p.sidelinkScenario);
-    cmd.AddValue("sidelink-condition", "LOS state of UE-UE links: 3gpp or los", p.sidelinkCondition);
-    cmd.AddValue("sidelink-frequency-hz", "sidelink carrier frequency (Hz)", p.sidelinkFrequencyHz);
-    cmd.AddValue("sidelink-bandwidth-hz", "sidelink carrier bandwidth (Hz)", p.sidelinkBandwidthHz);
-    cmd.AddValue("sidelink-numerology", "sidelink numerology mu", p.sidelinkNumerology);
-    cmd.AddValue("subchannel-rbs", "RBs per sidelink sub-channel", p.subchannelRbs);
-    cmd.AddValue("link-subchannels", "sub-channels per remote -> relay link", p.linkSubchannels);
-    cmd.AddValue("sidelink-tx-power-dbm", "UE sidelink transmit power (dBm)", p.sidelinkTxPowerDbm);
-    cmd.AddValue("sidelink-mode", "scheduled (mode 1) or autonomous (mode 2)", p.sidelinkMode);
-    cmd.AddValue("sidelink-scheduler", "mode 1: agent or rr", p.sidelinkScheduler);
-    cmd.AddValue("remote-rate-mbps", "offered uplink rate per remote (Mbit/s)", p.remoteRateMbps);
-    cmd.AddValue("downlink-rate-mbps", "offered downlink rate per remote, to its sidelink address (Mbit/s; 0: none)",
-                 p.downlinkRateMbps);
-    cmd.AddValue("relay-rate-mbps", "relays' own offered uplink rate (Mbit/s; 0: none)", p.relayRateMbps);
-    cmd.AddValue("packet-bytes", "UDP payload per packet (bytes)", p.packetBytes);
-    cmd.AddValue("decision-ms", "time between decisions (ms)", p.decisionMs);
-    cmd.AddValue("episode-steps", "decisions per episode", p.episodeSteps);
-    cmd.AddValue("energy-weight", "reward weight of relay energy (Mbit/s per mJ)", p.energyWeight);
-    bridge.AddCommandLine(cmd);
-    cmd.Parse(argc, argv);
-    const std::string problem = Validate(p);
-    if (!problem.empty())
-    {
-        std::cerr << "d2d-relay: " << problem << std::endl;
-        return 2;
-    }
-    D2dRelayEnv env(p);
-    return bridge.Serve(env);
+    return ns6g::ServeScenario<D2dRelayEnv>(argc, argv, Params{}, {.check = CrossFieldProblems});
 }

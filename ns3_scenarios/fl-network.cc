@@ -64,6 +64,8 @@
 //                                  whether its radio link failed
 // The observation (1,) float64 is the simulated time; the action is unused (Discrete(1), refused).
 #include "bridge/ns6g-bridge.h"
+#include "bridge/ns6g-serve.h"
+#include "options/fl-network-options.h"
 #include "fl/model/fl-operation-engine.h"
 #include "mec/helper/mec-network-helper.h"
 #include "mec/model/device-catalogue.h"
@@ -102,31 +104,17 @@ constexpr uint16_t kMtuBytes = 65'535;
 constexpr uint32_t kRanQueueBytes = 4'000'000'000U;         //!< per UE and direction: never the limit
 constexpr const char* kP2pQueuePackets = "100000000p";      //!< per point-to-point device
 
-struct Params
+// The options (defaults, CommandLine, range checks) are generated from FlNetworkConfig, their one
+// declaration (ns3_scenarios/options/fl-network-options.h).
+struct Params : ns6g::FlNetworkOptions
 {
-    uint32_t clients{10};
-    uint32_t cells{1};
-    uint32_t edges{1};
-    double cellRadiusM{100.0};
-    //! carrier and channel: 3.5 GHz, scatterers at 3 km/h (the pedestrian speed of 3GPP evaluations), the rest
-    //! as RanRadioSettings
-    RanRadioSettings radio{.frequencyHz = 3.5e9, .scattererSpeedMps = 3.0 / 3.6};
-    double ueTxPowerDbm{23.0};
-    bool ulPowerControl{true};
-    double ulP0Dbm{-80.0};
-    double ulAlpha{1.0};
-    double radioLinkFailureS{2.0};
-    std::string clientDevices{"smartphone"}; //!< comma-separated catalogue names, client i: [i mod n]
-    std::string edgeDevice{"edge-gpu-server"};
-    std::string cloudDevice{"cloud-gpu"};
-    std::string catalogue;
-    double backhaulRateMbps{10'000.0};
-    double backhaulDelayMs{1.0};
-    double edgeLinkRateMbps{10'000.0};
-    double edgeLinkDelayMs{0.1};
-    double wanRateMbps{1'000.0};
-    double wanDelayMs{20.0};
-    double runLimitS{1e6};
+    std::string catalogue;  //!< device catalogue CSV (path), which the Python side adds
+
+    void Register(ns3::CommandLine& cmd)
+    {
+        FlNetworkOptions::Register(cmd);
+        cmd.AddValue("catalogue", "device catalogue CSV", catalogue);
+    }
 };
 
 // The message records are fl/model/fl-records.h (ns6g::fl).
@@ -514,112 +502,9 @@ class FlNetworkEnv : public ns6g::MessageService
 int
 main(int argc, char* argv[])
 {
-    Params p;
-    ns6g::Bridge bridge;
-    CommandLine cmd(__FILE__);
-    cmd.AddValue("clients", "number of client devices (UEs)", p.clients);
-    cmd.AddValue("cells", "number of sites (1, 3 or 7)", p.cells);
-    cmd.AddValue("edges", "number of edge servers behind the core router", p.edges);
-    cmd.AddValue("cell-radius-m", "radius of the disk clients are dropped in around their gNB (m)", p.cellRadiusM);
-    AddRadioOptions(cmd, p.radio, {.gnbTxPower = true});
-    cmd.AddValue("ue-tx-power-dbm", "client (UE) maximum transmit power P_max (dBm)", p.ueTxPowerDbm);
-    cmd.AddValue("ul-power-control", "TS 38.213 open-loop uplink power control (false: always P_max)", p.ulPowerControl);
-    cmd.AddValue("ul-p0-dbm", "uplink power control P0: target received power per RB at 15 kHz (dBm)", p.ulP0Dbm);
-    cmd.AddValue("ul-alpha", "uplink power control path loss compensation factor (0..1)", p.ulAlpha);
-    cmd.AddValue("scatterer-speed-mps", "speed of moving scatterers around the static clients (m/s)",
-                 p.radio.scattererSpeedMps);
-    cmd.AddValue("radio-link-failure-s",
-                 "a client none of whose uplink or downlink blocks decodes for this long is disconnected (s; 0: never)",
-                 p.radioLinkFailureS);
-    cmd.AddValue("client-devices", "comma-separated catalogue names; client i runs name [i mod n]", p.clientDevices);
-    cmd.AddValue("edge-device", "catalogue name of the edge servers", p.edgeDevice);
-    cmd.AddValue("cloud-device", "catalogue name of the cloud", p.cloudDevice);
-    cmd.AddValue("catalogue", "device catalogue CSV", p.catalogue);
-    cmd.AddValue("backhaul-rate-mbps", "gNB <-> core router link rate (Mbit/s)", p.backhaulRateMbps);
-    cmd.AddValue("backhaul-delay-ms", "gNB <-> core router one-way delay (ms)", p.backhaulDelayMs);
-    cmd.AddValue("edge-link-rate-mbps", "core router <-> edge server link rate (Mbit/s)", p.edgeLinkRateMbps);
-    cmd.AddValue("edge-link-delay-ms", "core router <-> edge server one-way delay (ms)", p.edgeLinkDelayMs);
-    cmd.AddValue("wan-rate-mbps", "core router <-> cloud link rate (Mbit/s)", p.wanRateMbps);
-    cmd.AddValue("wan-delay-ms", "core router <-> cloud one-way delay (ms)", p.wanDelayMs);
-    cmd.AddValue("run-limit-s", "a run whose ops have not completed after this long fails (simulated s)", p.runLimitS);
-    bridge.AddCommandLine(cmd);
-    cmd.Parse(argc, argv);
-
-    std::string problem;
-    if (p.cells != 1 && p.cells != 3 && p.cells != 7)
-    {
-        problem = "--cells must be 1, 3 or 7, got " + std::to_string(p.cells);
-    }
-    else if (p.clients == 0 || p.clients > 100'000)
-    {
-        problem = "--clients must be in 1..100000, got " + std::to_string(p.clients);
-    }
-    else if (p.edges == 0 || p.edges > 1024)
-    {
-        problem = "--edges must be in 1..1024, got " + std::to_string(p.edges);
-    }
-    else if (p.catalogue.empty())
-    {
-        problem = "--catalogue is needed";
-    }
-    // The ranges of FlNetworkConfig (learners/cosim.py); NaN fails every comparison.
-    else if (!(p.cellRadiusM >= 10 && p.cellRadiusM <= 50'000))
-    {
-        problem = "--cell-radius-m must be in [10, 50000] (m)";
-    }
-    else if (!(p.backhaulRateMbps >= 1e-3 && p.backhaulRateMbps <= 1e7) ||
-             !(p.edgeLinkRateMbps >= 1e-3 && p.edgeLinkRateMbps <= 1e7) ||
-             !(p.wanRateMbps >= 1e-3 && p.wanRateMbps <= 1e7))
-    {
-        problem = "--backhaul-rate-mbps, --edge-link-rate-mbps and --wan-rate-mbps must be in [1e-3, 1e7] (Mbit/s)";
-    }
-    else if (!(p.ulP0Dbm >= -202 && p.ulP0Dbm <= 24))
-    {
-        problem = "--ul-p0-dbm must be in [-202, 24] (dBm, TS 38.213's range)";
-    }
-    else if (!(p.ulAlpha >= 0 && p.ulAlpha <= 1))
-    {
-        problem = "--ul-alpha must be in [0, 1]";
-    }
-    else if (!(p.radio.scattererSpeedMps >= 0 && p.radio.scattererSpeedMps <= 100))
-    {
-        problem = "--scatterer-speed-mps must be in [0, 100] (m/s)";
-    }
-    else if (!(p.radioLinkFailureS >= 0 && p.radioLinkFailureS <= 1e6))
-    {
-        problem = "--radio-link-failure-s must be in [0, 1e6] (s)";
-    }
-    else if (!(p.runLimitS >= 1e-3 && p.runLimitS <= 1e9))
-    {
-        problem = "--run-limit-s must be in [1e-3, 1e9] (s)";
-    }
-    else if (!(p.backhaulDelayMs >= 0 && p.backhaulDelayMs <= 1e4) ||
-             !(p.edgeLinkDelayMs >= 0 && p.edgeLinkDelayMs <= 1e4) || !(p.wanDelayMs >= 0 && p.wanDelayMs <= 1e4))
-    {
-        problem = "--backhaul-delay-ms, --edge-link-delay-ms and --wan-delay-ms must be in [0, 1e4] (ms)";
-    }
-    std::unique_ptr<FlNetworkEnv> env;
-    if (problem.empty())
-    {
-        try
-        {
-            ParseScenario(p.radio.scenario);
-            problem =
-                ValidateCarrier(p.radio.frequencyHz, p.radio.bandwidthHz, static_cast<int>(p.radio.numerology), 0);
-            if (problem.empty())
-            {
-                env = std::make_unique<FlNetworkEnv>(p);
-            }
-        }
-        catch (const std::exception& e)
-        {
-            problem = e.what();
-        }
-    }
-    if (!problem.empty())
-    {
-        std::cerr << "fl-network: " << problem << std::endl;
-        return 2;
-    }
-    return bridge.Serve(*env);
+    // The carrier is checked with the radio options; unknown devices are refused by FlNetworkEnv's constructor.
+    return ns6g::ServeScenario<FlNetworkEnv>(argc, argv, Params{}, {.check = [](const Params& p) {
+                                                 return p.catalogue.empty() ? std::vector<std::string>{"--catalogue is needed"}
+                                                                            : std::vector<std::string>{};
+                                             }});
 }

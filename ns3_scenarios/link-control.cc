@@ -79,7 +79,8 @@
 //   sim_time_s.
 // Episodes never terminate (GetGameOver() is false); they are truncated after episode-steps decisions of
 // step-ms milliseconds of simulated time each.
-#include "bridge/ns6g-bridge.h"
+#include "bridge/ns6g-serve.h"
+#include "options/link-control-options.h"
 
 #include "ns3/application.h"
 #include "ns3/data-rate.h"
@@ -221,23 +222,9 @@ class RateControlledSource : public Application
 
 NS_OBJECT_ENSURE_REGISTERED(RateControlledSource);
 
-struct Params
-{
-    double linkRateMbps{10.0};
-    double linkDelayMs{10.0};
-    int64_t queuePackets{100};
-    int64_t packetBytes{1000};
-    int64_t nCross{2};
-    double crossRateMbps{4.0};
-    double crossOnS{0.5};
-    double crossOffS{0.5};
-    int64_t rateLevels{8};
-    double maxRateFraction{1.2};
-    double stepMs{100.0};
-    int64_t episodeSteps{200};
-    double delayWeight{0.5};
-    double lossWeight{1.0};
-};
+// The options (defaults, CommandLine, range checks) are generated from LinkControlConfig, their one
+// declaration (ns3_scenarios/options/link-control-options.h).
+using Params = ns6g::LinkControlOptions;
 
 class LinkControlEnv : public ns6g::GymEnv
 {
@@ -561,10 +548,23 @@ class LinkControlEnv : public ns6g::GymEnv
     bool m_statsValid{false};
 };
 
-bool
-NonNegative(double v)
+/** The rules beyond each option's range that this scenario's safety needs (LinkControlConfig's
+ * validators hold them too): whole-bit/s cross rates, and room for the SeqTsSizeHeader. */
+std::vector<std::string>
+CrossFieldProblems(const Params& p)
 {
-    return std::isfinite(v) && v >= 0;
+    std::vector<std::string> problems;
+    const int64_t minPacket = SeqTsSizeHeader().GetSerializedSize();
+    if (p.packetBytes < minPacket)
+    {
+        problems.push_back("--packet-bytes must hold the " + std::to_string(minPacket) + "-byte SeqTsSizeHeader");
+    }
+    // ns3::DataRate rounds to whole bit/s: a positive rate below 1 kbit/s is refused, not rounded to 0.
+    if (p.crossRateMbps > 0 && p.crossRateMbps < 1e-3)
+    {
+        problems.push_back("--cross-rate-mbps must be 0 or at least 1e-3");
+    }
+    return problems;
 }
 
 } // namespace
@@ -572,63 +572,5 @@ NonNegative(double v)
 int
 main(int argc, char* argv[])
 {
-    Params p;
-    ns6g::Bridge bridge;
-    CommandLine cmd(__FILE__);
-    cmd.AddValue("link-rate-mbps", "bottleneck link rate (Mbit/s)", p.linkRateMbps);
-    cmd.AddValue("link-delay-ms", "bottleneck one-way propagation delay (ms)", p.linkDelayMs);
-    cmd.AddValue("queue-packets", "bottleneck drop-tail queue size (packets)", p.queuePackets);
-    cmd.AddValue("packet-bytes", "UDP payload size of every packet (bytes)", p.packetBytes);
-    cmd.AddValue("n-cross", "number of on/off cross-traffic senders (count)", p.nCross);
-    cmd.AddValue("cross-rate-mbps", "rate of each cross-traffic sender while on (Mbit/s)", p.crossRateMbps);
-    cmd.AddValue("cross-on-s", "mean on period of cross traffic, exponential (s)", p.crossOnS);
-    cmd.AddValue("cross-off-s", "mean off period of cross traffic, exponential (s)", p.crossOffS);
-    cmd.AddValue("rate-levels", "number of discrete sending rates, the actions (count)", p.rateLevels);
-    cmd.AddValue("max-rate-fraction", "highest sending rate / link rate (ratio)", p.maxRateFraction);
-    cmd.AddValue("step-ms", "simulated time between decisions (ms)", p.stepMs);
-    cmd.AddValue("episode-steps", "decisions per episode before truncation (count)", p.episodeSteps);
-    cmd.AddValue("delay-weight", "reward penalty per 100 ms of mean one-way delay (reward units)", p.delayWeight);
-    cmd.AddValue("loss-weight", "reward penalty per unit loss fraction (reward units)", p.lossWeight);
-    bridge.AddCommandLine(cmd);
-    cmd.Parse(argc, argv);
-
-    const int64_t minPacket = SeqTsSizeHeader().GetSerializedSize();
-    std::vector<std::string> problems;
-    auto check = [&problems](bool ok, const std::string& what) {
-        if (!ok)
-        {
-            problems.push_back(what);
-        }
-    };
-    // The same ranges as LinkControlConfig (envs/link_control.py). Rates are rounded to whole bit/s by
-    // ns3::DataRate: below 1 kbit/s is refused, not rounded to 0. The minima of the on/off periods and of
-    // max-rate-fraction keep the event rate and the packet interval (a Time, int64 ns) in range.
-    check(p.linkRateMbps >= 1e-3 && p.linkRateMbps <= 1e5, "--link-rate-mbps must be in [1e-3, 1e5]");
-    check(NonNegative(p.linkDelayMs) && p.linkDelayMs <= 1e4, "--link-delay-ms must be in [0, 1e4]");
-    check(p.queuePackets >= 1 && p.queuePackets <= 1'000'000, "--queue-packets must be in [1, 1e6]");
-    check(p.packetBytes >= std::max<int64_t>(64, minPacket) && p.packetBytes <= 65000,
-          "--packet-bytes must be in [64, 65000] (it holds a " + std::to_string(minPacket) +
-              "-byte SeqTsSizeHeader and fits one IPv4 datagram)");
-    check(p.nCross >= 0 && p.nCross <= 64, "--n-cross must be in [0, 64]");
-    check((p.crossRateMbps == 0 || p.crossRateMbps >= 1e-3) && p.crossRateMbps <= 1e5,
-          "--cross-rate-mbps must be 0 or in [1e-3, 1e5]");
-    check(p.crossOnS >= 1e-3 && p.crossOnS <= 3600, "--cross-on-s must be in [1e-3, 3600]");
-    check(p.crossOffS >= 1e-3 && p.crossOffS <= 3600, "--cross-off-s must be in [1e-3, 3600]");
-    check(p.rateLevels >= 2 && p.rateLevels <= 1024, "--rate-levels must be in [2, 1024]");
-    check(p.maxRateFraction >= 0.01 && p.maxRateFraction <= 10, "--max-rate-fraction must be in [0.01, 10]");
-    check(p.stepMs >= 1e-3 && p.stepMs <= 3.6e6, "--step-ms must be in [1e-3, 3.6e6]");
-    check(p.episodeSteps >= 1 && p.episodeSteps <= 10'000'000, "--episode-steps must be in [1, 1e7]");
-    check(p.delayWeight >= 0 && p.delayWeight <= 1000, "--delay-weight must be in [0, 1000]");
-    check(p.lossWeight >= 0 && p.lossWeight <= 1000, "--loss-weight must be in [0, 1000]");
-    if (!problems.empty())
-    {
-        for (const auto& what : problems)
-        {
-            std::cerr << "link-control: " << what << "\n";
-        }
-        return 2;
-    }
-
-    LinkControlEnv env(p);
-    return bridge.Serve(env);
+    return ns6g::ServeScenario<LinkControlEnv>(argc, argv, Params{}, {.check = CrossFieldProblems});
 }

@@ -2,6 +2,7 @@
 // adaptation, schedulers...) over the bridge's message channel. It simulates nothing; Python's
 // ns6g.radio keeps one running per process. See ran/query/ran-query.h.
 #include "bridge/ns6g-bridge.h"
+#include "bridge/ns6g-serve.h"
 #include "ran/query/ran-query.h"
 
 #include "ns3/core-module.h"
@@ -71,10 +72,5 @@ class RanQuery : public ns6g::MessageService
 int
 main(int argc, char* argv[])
 {
-    ns6g::Bridge bridge;
-    CommandLine cmd(__FILE__);
-    bridge.AddCommandLine(cmd);
-    cmd.Parse(argc, argv);
-    RanQuery env;
-    return bridge.Serve(env);
+    return ns6g::ServeScenario<RanQuery>("ran-query", argc, argv, ns6g::NoOptions{});
 }

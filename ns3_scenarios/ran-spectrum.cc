@@ -54,6 +54,8 @@
 //   queued bytes, position), and
 //   "event_poll" -> "handover_event" (handovers since the last poll).
 #include "bridge/ns6g-bridge.h"
+#include "bridge/ns6g-serve.h"
+#include "options/ran-spectrum-options.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
@@ -90,30 +92,10 @@ constexpr uint16_t kPort = 9000;
 constexpr uint32_t kFullBufferDatagramBytes = 60'000;
 constexpr uint16_t kMtuBytes = 65'535;
 
-struct Params
-{
-    uint32_t cells{1};
-    uint32_t ues{10};
-    RanRadioSettings radio; //!< carrier, channel and antennas, as RanHelper::CreateLink takes them
-    std::string scheduler{"agent"};
-    uint32_t decisionSlots{10};
-    uint32_t episodeSteps{100};
-    std::string traffic{"full_buffer"};
-    double ueRateMbps{200.0};
-    uint32_t packetBytes{1200};
-    std::string mobility{"static"};
-    double speedMps{1.5};
-    std::string reward{"sum_rate"};
-    double deadlineMs{50.0};
-    double isdM{200.0};
-    std::string actionMode{"rbg"};
-    uint32_t ftpFileBytes{512'000};
-    std::string ueDistribution{"uniform"};
-    uint32_t clusters{3};
-    double clusterRadiusM{20.0};
-    std::string gnbPositions; // "x,y;x,y;..." (m); empty: hexagonal layout
-    std::string mobilityTrace; // ns-2 movement file for mobility "trace"
-};
+// The options (defaults, CommandLine, range checks) are generated from SpectrumAllocationConfig, their one
+// declaration (ns3_scenarios/options/ran-spectrum-options.h).
+// radio: carrier, channel and antennas, as RanHelper::CreateLink takes them.
+using Params = ns6g::RanSpectrumOptions;
 
 constexpr double kMaxCoordinateM = 100'000.0; // as SpectrumAllocationConfig's MAX_COORDINATE_M
 
@@ -751,128 +733,44 @@ class RanSpectrumEnv : public ns6g::GymEnv
 
 } // namespace
 
+/** The rules across options this scenario needs (SpectrumAllocationConfig's validators hold them too);
+ * every option is in its range and the carrier valid here. */
+std::vector<std::string>
+CrossFieldProblems(const Params& p)
+{
+    if (p.gnbPositions.empty() && p.cells != 1 && p.cells != 3 && p.cells != 7)
+    {
+        return {"--cells must be 1, 3 or 7 on the hexagonal layout (or give --gnb-positions)"};
+    }
+    if (p.mobility == "highway" || p.mobility == "urban_grid")
+    {
+        return {"--mobility=" + p.mobility + " is a trace the Python environment writes: pass --mobility=trace"};
+    }
+    if ((p.mobility == "trace") != !p.mobilityTrace.empty())
+    {
+        return {"--mobility-trace is needed with --mobility=trace and only then"};
+    }
+    if (p.mobility == "trace" && !std::ifstream(p.mobilityTrace).good())
+    {
+        return {"--mobility-trace: cannot read " + p.mobilityTrace};
+    }
+    try
+    {
+        if (!p.gnbPositions.empty() && ParsePositions(p.gnbPositions).size() != static_cast<size_t>(p.cells))
+        {
+            return {"--gnb-positions must list one x,y per cell (" + std::to_string(p.cells) + ")"};
+        }
+        ParseRewardKind(p.reward);
+    }
+    catch (const std::exception& e)
+    {
+        return {e.what()};
+    }
+    return {};
+}
+
 int
 main(int argc, char* argv[])
 {
-    Params p;
-    ns6g::Bridge bridge;
-    CommandLine cmd(__FILE__);
-    cmd.AddValue("cells", "number of cells: 1, 3 or 7", p.cells);
-    cmd.AddValue("ues", "number of UEs", p.ues);
-    AddRadioOptions(cmd, p.radio, {.gnbTxPower = true, .shadowing = true});
-    cmd.AddValue("rbg-size", "RBG size in RBs (0: TS 38.214 configuration 1)", p.radio.rbgSize);
-    cmd.AddValue("mcs-table", "256QAM or 1024QAM", p.radio.mcsTable);
-    cmd.AddValue("scheduler", "agent, rr, pf or mr", p.scheduler);
-    cmd.AddValue("decision-slots", "slots between decisions", p.decisionSlots);
-    cmd.AddValue("episode-steps", "decisions per episode", p.episodeSteps);
-    cmd.AddValue("traffic", "full_buffer or cbr", p.traffic);
-    cmd.AddValue("ue-rate-mbps", "offered downlink rate per UE (Mbit/s)", p.ueRateMbps);
-    cmd.AddValue("packet-bytes", "UDP payload per packet for cbr (bytes)", p.packetBytes);
-    cmd.AddValue("mobility", "static, random_walk, random_waypoint, gauss_markov, constant_velocity or trace",
-                 p.mobility);
-    cmd.AddValue("mobility-trace", "ns-2 movement file for --mobility=trace (node i moves UE i)", p.mobilityTrace);
-    cmd.AddValue("speed-mps", "UE speed (m/s)", p.speedMps);
-    cmd.AddValue("reward", "sum_rate, pf_utility, deadline_violations or jain", p.reward);
-    cmd.AddValue("deadline-ms", "packet delay deadline (ms)", p.deadlineMs);
-    cmd.AddValue("isd-m", "inter-site distance (m)", p.isdM);
-    cmd.AddValue("action-mode", "rbg (MultiDiscrete) or share (Box)", p.actionMode);
-    cmd.AddValue("gnb-array-rows", "gNB antenna rows", p.radio.gnbArrayRows);
-    cmd.AddValue("gnb-array-columns", "gNB antenna columns", p.radio.gnbArrayColumns);
-    cmd.AddValue("ue-array-rows", "UE antenna rows", p.radio.ueArrayRows);
-    cmd.AddValue("ue-array-columns", "UE antenna columns", p.radio.ueArrayColumns);
-    cmd.AddValue("ftp-file-bytes", "file size of FTP model 1 traffic (bytes)", p.ftpFileBytes);
-    cmd.AddValue("ue-distribution", "uniform or clusters", p.ueDistribution);
-    cmd.AddValue("clusters", "number of UE clusters", p.clusters);
-    cmd.AddValue("cluster-radius-m", "radius of a UE cluster (m)", p.clusterRadiusM);
-    cmd.AddValue("gnb-positions", "gNB positions 'x,y;x,y;...' (m), one per cell; empty: hexagonal", p.gnbPositions);
-    bridge.AddCommandLine(cmd);
-    cmd.Parse(argc, argv);
-
-    std::string problem;
-    if (p.gnbPositions.empty() && p.cells != 1 && p.cells != 3 && p.cells != 7)
-    {
-        problem = "--cells must be 1, 3 or 7 on the hexagonal layout (or give --gnb-positions)";
-    }
-    else if (!p.gnbPositions.empty())
-    {
-        try
-        {
-            if (ParsePositions(p.gnbPositions).size() != p.cells)
-            {
-                problem = "--gnb-positions must list one x,y per cell (" + std::to_string(p.cells) + ")";
-            }
-        }
-        catch (const std::exception& e)
-        {
-            problem = e.what();
-        }
-    }
-    else if (p.ues == 0)
-    {
-        problem = "--ues must be at least 1";
-    }
-    else if (p.scheduler != "agent" && p.scheduler != "rr" && p.scheduler != "pf" && p.scheduler != "mr")
-    {
-        problem = "--scheduler must be agent, rr, pf or mr";
-    }
-    else if (p.traffic != "full_buffer" && p.traffic != "cbr" && p.traffic != "poisson" && p.traffic != "ftp" &&
-             p.traffic != "tcp_bulk")
-    {
-        problem = "--traffic must be full_buffer, cbr, poisson, ftp or tcp_bulk";
-    }
-    else if (p.mobility != "static" && p.mobility != "random_walk" && p.mobility != "constant_velocity" &&
-             p.mobility != "random_waypoint" && p.mobility != "gauss_markov" && p.mobility != "trace")
-    {
-        problem = "--mobility must be static, random_walk, random_waypoint, gauss_markov, constant_velocity or trace";
-    }
-    else if ((p.mobility == "trace") != !p.mobilityTrace.empty())
-    {
-        problem = "--mobility-trace is needed with --mobility=trace and only then";
-    }
-    else if (p.mobility == "trace" && !std::ifstream(p.mobilityTrace).good())
-    {
-        problem = "--mobility-trace: cannot read " + p.mobilityTrace;
-    }
-    else if (p.ueDistribution != "uniform" && p.ueDistribution != "clusters")
-    {
-        problem = "--ue-distribution must be uniform or clusters";
-    }
-    else if (!(p.clusterRadiusM >= 1 && p.clusterRadiusM <= 10'000))
-    {
-        problem = "--cluster-radius-m must be in [1, 10000] (m): co-located UEs have no TR 38.901 channel";
-    }
-    else if (p.actionMode != "rbg" && p.actionMode != "share")
-    {
-        problem = "--action-mode must be rbg or share";
-    }
-    else if (p.decisionSlots == 0 || p.episodeSteps == 0)
-    {
-        problem = "--decision-slots and --episode-steps must be at least 1";
-    }
-    if (problem.empty())
-    {
-        try
-        {
-            ParseScenario(p.radio.scenario);
-            ParseRewardKind(p.reward);
-            std::string carrier = ValidateCarrier(p.radio.frequencyHz, p.radio.bandwidthHz,
-                                                  static_cast<int>(p.radio.numerology),
-                                                  static_cast<int>(p.radio.rbgSize));
-            if (!carrier.empty())
-            {
-                problem = carrier;
-            }
-        }
-        catch (const std::exception& e)
-        {
-            problem = e.what();
-        }
-    }
-    if (!problem.empty())
-    {
-        std::cerr << "ran-spectrum: " << problem << std::endl;
-        return 2;
-    }
-    RanSpectrumEnv env(p);
-    return bridge.Serve(env);
+    return ns6g::ServeScenario<RanSpectrumEnv>(argc, argv, Params{}, {.check = CrossFieldProblems});
 }

@@ -8,9 +8,9 @@ passed to the scenario as ``--kebab-case=value`` command-line options.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 
 class ConfigError(ValueError):
@@ -23,6 +23,18 @@ class ScenarioConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True,
                               allow_inf_nan=False)
+
+    #: The scenario binary whose options these fields declare (None: a config not backed by one). The
+    #: fields are the options' one declaration: ns6g.core.options_cpp renders the scenario's C++ options header
+    #: and the docs table from them.
+    scenario_name: ClassVar[str | None] = None
+    #: Fields that are Python's only, not scenario options (e.g. a wall-clock timeout of the bridge).
+    not_options: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def option_fields(cls) -> dict[str, Any]:
+        """The fields that are scenario options (name -> pydantic FieldInfo), in declaration order."""
+        return {name: field for name, field in cls.model_fields.items() if name not in cls.not_options}
 
     @field_validator("*", mode="before")
     @classmethod
@@ -73,3 +85,18 @@ class ScenarioConfig(BaseModel):
                 value = "true" if value else "false"
             args.append(f"--{name.replace('_', '-')}={value}")
         return args
+
+
+# The radio options, declared once: every radio scenario (ran-spectrum, d2d-relay, mec-offload, mec-split,
+# fl-network) types its fields with these (type, range, unit, description) and picks its own default, e.g.
+# ``frequency_hz: FrequencyHz = 3.5e9``. In C++ they fill ns6g::ran::RanRadioSettings (ran-helper.h).
+RadioScenario = Annotated[Literal["UMi-StreetCanyon", "UMa", "RMa", "InH-OfficeMixed"],
+                          Field(description="TR 38.901 scenario")]
+FrequencyHz = Annotated[float, Field(ge=0.5e9, le=300e9, description="carrier frequency (Hz)")]
+BandwidthHz = Annotated[float, Field(ge=180e3, le=2e9,
+                                     description="carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")]
+Numerology = Annotated[int, Field(ge=0, le=6,
+                                  description="NR numerology mu (subcarrier spacing 15 kHz * 2^mu, slot 1 ms / 2^mu)")]
+FastFading = Annotated[bool, Field(description="3GPP fast fading on serving links")]
+Shadowing = Annotated[bool, Field(description="38.901 shadowing")]
+GnbTxPowerDbm = Annotated[float, Field(ge=-30, le=80, description="gNB transmit power (dBm)")]
