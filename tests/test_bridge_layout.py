@@ -2,7 +2,7 @@
 
 import re
 
-from ns6g import bridge_layout
+from ns6g.core import bridge, bridge_layout
 from ns6g.core.bridge_layout import HEADER, HEADER_PATH, HEADER_SIZE, render_header
 
 SIZES = {"u8": 1, "u32": 4, "u64": 8, "f64": 8, "u32[2]": 8}
@@ -39,7 +39,5 @@ def test_no_hand_written_copy_in_the_cpp_sources():
 
 
 def test_python_names_come_from_the_declaration():
-    from ns6g import bridge
-
     assert bridge.OFF_RESP_STATUS == HEADER["RESP_STATUS"].offset
     assert bridge.VERSION == bridge_layout.VERSION
