@@ -599,11 +599,12 @@ RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::v
     Ptr<SpectrumSignalParameters> rx =
         m_spectrumLoss->CalcRxPowerSpectralDensity(m_txParams, gnb.mobility, ue.mobility, gnb.array, ue.array);
     ++m_fastFadingEvaluations;
+    // One value per band (RB group): its logarithm once, copied to the band's RBs.
     const SpectrumValue& psd = *rx->psd;
-    for (uint32_t rb = 0; rb < m_numRbs; ++rb)
+    for (uint32_t first = 0; first < m_numRbs; first += m_rbGroupSize)
     {
-        const double linear = psd[rb / m_rbGroupSize];
-        gains[rb] = 10.0 * std::log10(std::max(linear, 1e-30));
+        const double db = 10.0 * std::log10(std::max(psd[first / m_rbGroupSize], 1e-30));
+        std::fill(gains.begin() + first, gains.begin() + std::min(first + m_rbGroupSize, m_numRbs), db);
     }
 }
 

@@ -118,10 +118,19 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
         }
         previous = std::max(previous, cqi);
     }
+    if (!std::is_sorted(m_cqiThreshold.begin(), m_cqiThreshold.end()))
+    {
+        throw std::logic_error("RanLink: CQI thresholds must not decrease (CqiOf searches them)");
+    }
     m_mcsByCqi.resize(16);
     for (int cqi = 0; cqi < 16; ++cqi)
     {
         m_mcsByCqi[cqi] = CqiToMcs(cqi, m_table);
+    }
+    m_rbgRbs.resize(m_carrier.nRbg);
+    for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
+    {
+        m_rbgRbs[rbg] = m_carrier.RbgRbCount(rbg);
     }
     m_rbgTbs.assign(MaxMcs(m_table) + 1, std::vector<uint32_t>(m_carrier.rbgSize + 1, 0));
     for (int mcs = 0; mcs <= MaxMcs(m_table); ++mcs)
@@ -147,6 +156,7 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
         m_current[d].assign(nCells, std::vector<int32_t>(m_carrier.nRbg, -1));
         m_previous[d] = m_current[d];
     }
+    m_previousUsers.assign(m_carrier.nRbg, 0);
     m_lossEpoch = UINT64_MAX;
 }
 
@@ -181,6 +191,21 @@ RanLink::BeginSlot(ns3::Time /* now */)
     for (size_t d = 0; d < 2; ++d)
     {
         m_previous[d] = m_current[d];
+    }
+    // Which cells used each RBG in the last slot, as a bit mask: RbgBitsRow sums the interference of
+    // the same set of cells only once per run of RBGs that share it.
+    std::vector<uint64_t>& mask = m_previousUsers;
+    mask.assign(m_carrier.nRbg, 0);
+    const auto& previous = m_previous[0];
+    for (uint32_t c = 0; c < previous.size() && previous.size() <= 64; ++c)
+    {
+        for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
+        {
+            if (previous[c][rbg] >= 0)
+            {
+                mask[rbg] |= uint64_t{1} << c;
+            }
+        }
     }
     m_epoch = m_channel->GetEpoch();
     RefreshLosses();
@@ -288,10 +313,16 @@ RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
         {
             uint32_t first = m_carrier.RbgFirstRb(rbg);
             uint32_t n = m_carrier.RbgRbCount(rbg);
+            // The channel's RBs come in bands of equal gain: one pow per band, not per RB.
             double sum = 0.0;
+            double linear = 0.0;
             for (uint32_t i = first; i < first + n; ++i)
             {
-                sum += std::pow(10.0, rb[i] / 10.0);
+                if (i == first || rb[i] != rb[i - 1])
+                {
+                    linear = std::pow(10.0, rb[i] / 10.0);
+                }
+                sum += linear;
             }
             g.rbgGainDb[rbg] = ToDb(sum / n);
             g.rbgGain[rbg] = sum / n;
@@ -349,12 +380,14 @@ RanLink::RbgSinr(uint32_t ue,
 int
 RanLink::CqiOf(double sinrLinear) const
 {
-    int cqi = 0;
-    while (cqi < 15 && sinrLinear >= m_cqiThreshold[cqi + 1])
+    // The highest CQI whose threshold the SINR reaches: thresholds do not decrease (Setup), so a binary
+    // search finds it; NaN reaches none.
+    if (std::isnan(sinrLinear))
     {
-        ++cqi;
+        return 0;
     }
-    return cqi;
+    return static_cast<int>(std::upper_bound(m_cqiThreshold.begin() + 1, m_cqiThreshold.end(), sinrLinear) -
+                            (m_cqiThreshold.begin() + 1));
 }
 
 int
@@ -390,22 +423,32 @@ RanLink::RbgBitsRow(uint32_t ue, uint32_t cell, Direction direction, double* out
     const std::vector<double>& gain = m_gains[ue].rbgGain;
     const auto& previous = m_previous[0];
     const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];
+    const bool masked = previous.size() <= 64; // BeginSlot's masks cover at most 64 cells
+    const uint64_t others = masked ? ~(uint64_t{1} << cell) : 0;
+    uint64_t lastUsers = 0;
+    double interference = 0.0;
     int cqiSum = 0;
     for (uint32_t rbg = 0; rbg < nRbgs; ++rbg)
     {
-        double interference = 0.0;
-        for (uint32_t other = 0; other < previous.size(); ++other)
+        const uint64_t users = masked ? m_previousUsers[rbg] & others : 0;
+        if (!masked || rbg == 0 || users != lastUsers)
         {
-            if (other != cell && previous[other][rbg] >= 0)
+            // Summed in cell order whatever the path, so that the result does not depend on caching.
+            interference = 0.0;
+            for (uint32_t other = 0; other < previous.size(); ++other)
             {
-                interference += m_lossGain[static_cast<size_t>(other) * m_nUes + ue];
+                if (other != cell && previous[other][rbg] >= 0)
+                {
+                    interference += m_lossGain[static_cast<size_t>(other) * m_nUes + ue];
+                }
             }
+            lastUsers = users;
         }
         const double sinr = signalBase * gain[rbg] / (m_noiseMw[0] + m_dlTxPerRbMw * interference);
         const int cqi = CqiOf(sinr);
         cqiSum += cqi;
         const int mcs = m_mcsByCqi[cqi];
-        out[rbg] = mcs < 0 ? 0.0 : m_rbgTbs[mcs][m_carrier.RbgRbCount(rbg)];
+        out[rbg] = mcs < 0 ? 0.0 : m_rbgTbs[mcs][m_rbgRbs[rbg]];
     }
     m_measurements[ue].cqi = static_cast<uint32_t>(std::lround(static_cast<double>(cqiSum) / nRbgs));
 }

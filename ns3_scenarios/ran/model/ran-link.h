@@ -114,6 +114,7 @@ class RanLink : public RanLinkModel
     std::vector<int> m_mcsByCqi;
     // TBS of each MCS on each possible number of RBs of one RBG (index: mcs, RBs).
     std::vector<std::vector<uint32_t>> m_rbgTbs;
+    std::vector<uint32_t> m_rbgRbs;      //!< RBs of each RBG
 
     uint64_t m_lossEpoch{UINT64_MAX};
     uint64_t m_epoch{0};                 //!< the channel's update period of this slot
@@ -133,6 +134,7 @@ class RanLink : public RanLinkModel
     std::vector<ServingGains> m_gains;   //!< per UE
     std::vector<std::vector<int32_t>> m_current[2];  //!< this slot's allocations, per direction
     std::vector<std::vector<int32_t>> m_previous[2]; //!< last slot's (what CQI reports saw)
+    std::vector<uint64_t> m_previousUsers; //!< per RBG: bit c set if cell c used it last slot (downlink)
     std::vector<LinkMeasurement> m_measurements;
 };
 
