@@ -42,30 +42,12 @@ struct BridgeEchoOptions
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
-        if (spaces != "box" && spaces != "all")
-        {
-            problems.push_back("--spaces must be one of box, all, got " + OptionText(spaces));
-        }
-        if (!(obsSize >= 1 && obsSize <= 67108864))
-        {
-            problems.push_back("--obs-size must be in [1, 67108864], got " + OptionText(obsSize));
-        }
-        if (!(actSize >= 1 && actSize <= 1048576))
-        {
-            problems.push_back("--act-size must be in [1, 1048576], got " + OptionText(actSize));
-        }
-        if (!(exitAfter >= 0 && exitAfter <= 4294967295))
-        {
-            problems.push_back("--exit-after must be in [0, 4294967295], got " + OptionText(exitAfter));
-        }
-        if (!(hangAfter >= 0 && hangAfter <= 4294967295))
-        {
-            problems.push_back("--hang-after must be in [0, 4294967295], got " + OptionText(hangAfter));
-        }
-        if (!(stepUs >= 0 && stepUs <= 10000000))
-        {
-            problems.push_back("--step-us must be in [0, 10000000], got " + OptionText(stepUs));
-        }
+        Require(problems, spaces == "box" || spaces == "all", "--spaces must be one of box, all", spaces);
+        Require(problems, obsSize >= 1 && obsSize <= 67108864, "--obs-size must be in [1, 67108864]", obsSize);
+        Require(problems, actSize >= 1 && actSize <= 1048576, "--act-size must be in [1, 1048576]", actSize);
+        Require(problems, exitAfter >= 0 && exitAfter <= 4294967295, "--exit-after must be in [0, 4294967295]", exitAfter);
+        Require(problems, hangAfter >= 0 && hangAfter <= 4294967295, "--hang-after must be in [0, 4294967295]", hangAfter);
+        Require(problems, stepUs >= 0 && stepUs <= 10000000, "--step-us must be in [0, 10000000]", stepUs);
         return problems;
     }
 };

@@ -91,118 +91,34 @@ struct D2dRelayOptions
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
-        if (!(remotes >= 1 && remotes <= 64))
-        {
-            problems.push_back("--remotes must be in [1, 64], got " + OptionText(remotes));
-        }
-        if (!(relays >= 1 && relays <= 64))
-        {
-            problems.push_back("--relays must be in [1, 64], got " + OptionText(relays));
-        }
-        if (scenario != "UMi-StreetCanyon" && scenario != "UMa" && scenario != "RMa" && scenario != "InH-OfficeMixed")
-        {
-            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + OptionText(scenario));
-        }
-        if (!(frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0))
-        {
-            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + OptionText(frequencyHz));
-        }
-        if (!(bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0))
-        {
-            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + OptionText(bandwidthHz));
-        }
-        if (!(numerology >= 0 && numerology <= 6))
-        {
-            problems.push_back("--numerology must be in [0, 6], got " + OptionText(numerology));
-        }
-        if (!(gnbTxPowerDbm >= -30 && gnbTxPowerDbm <= 80))
-        {
-            problems.push_back("--gnb-tx-power-dbm must be in [-30, 80], got " + OptionText(gnbTxPowerDbm));
-        }
-        if (!(remoteMinM >= 10 && remoteMinM <= 10000))
-        {
-            problems.push_back("--remote-min-m must be in [10, 10000], got " + OptionText(remoteMinM));
-        }
-        if (!(remoteMaxM >= 10 && remoteMaxM <= 10000))
-        {
-            problems.push_back("--remote-max-m must be in [10, 10000], got " + OptionText(remoteMaxM));
-        }
-        if (!(relayMinM >= 10 && relayMinM <= 10000))
-        {
-            problems.push_back("--relay-min-m must be in [10, 10000], got " + OptionText(relayMinM));
-        }
-        if (!(relayMaxM >= 10 && relayMaxM <= 10000))
-        {
-            problems.push_back("--relay-max-m must be in [10, 10000], got " + OptionText(relayMaxM));
-        }
-        if (sidelinkScenario != "V2V-Urban" && sidelinkScenario != "V2V-Highway")
-        {
-            problems.push_back("--sidelink-scenario must be one of V2V-Urban, V2V-Highway, got " + OptionText(sidelinkScenario));
-        }
-        if (sidelinkCondition != "3gpp" && sidelinkCondition != "los")
-        {
-            problems.push_back("--sidelink-condition must be one of 3gpp, los, got " + OptionText(sidelinkCondition));
-        }
-        if (!(sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0))
-        {
-            problems.push_back("--sidelink-frequency-hz must be in [5e+08, 1e+11], got " + OptionText(sidelinkFrequencyHz));
-        }
-        if (!(sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0))
-        {
-            problems.push_back("--sidelink-bandwidth-hz must be in [180000, 2e+09], got " + OptionText(sidelinkBandwidthHz));
-        }
-        if (!(sidelinkNumerology >= 0 && sidelinkNumerology <= 6))
-        {
-            problems.push_back("--sidelink-numerology must be in [0, 6], got " + OptionText(sidelinkNumerology));
-        }
-        if (!(subchannelRbs >= 1 && subchannelRbs <= 275))
-        {
-            problems.push_back("--subchannel-rbs must be in [1, 275], got " + OptionText(subchannelRbs));
-        }
-        if (!(linkSubchannels >= 1 && linkSubchannels <= 275))
-        {
-            problems.push_back("--link-subchannels must be in [1, 275], got " + OptionText(linkSubchannels));
-        }
-        if (!(sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40))
-        {
-            problems.push_back("--sidelink-tx-power-dbm must be in [-30, 40], got " + OptionText(sidelinkTxPowerDbm));
-        }
-        if (sidelinkMode != "scheduled" && sidelinkMode != "autonomous")
-        {
-            problems.push_back("--sidelink-mode must be one of scheduled, autonomous, got " + OptionText(sidelinkMode));
-        }
-        if (sidelinkScheduler != "agent" && sidelinkScheduler != "rr")
-        {
-            problems.push_back("--sidelink-scheduler must be one of agent, rr, got " + OptionText(sidelinkScheduler));
-        }
-        if (!(remoteRateMbps >= 0.001 && remoteRateMbps <= 10000))
-        {
-            problems.push_back("--remote-rate-mbps must be in [0.001, 10000], got " + OptionText(remoteRateMbps));
-        }
-        if (!(relayRateMbps >= 0 && relayRateMbps <= 10000))
-        {
-            problems.push_back("--relay-rate-mbps must be in [0, 10000], got " + OptionText(relayRateMbps));
-        }
-        if (!(downlinkRateMbps >= 0 && downlinkRateMbps <= 10000))
-        {
-            problems.push_back("--downlink-rate-mbps must be in [0, 10000], got " + OptionText(downlinkRateMbps));
-        }
-        if (!(packetBytes >= 64 && packetBytes <= 60000))
-        {
-            problems.push_back("--packet-bytes must be in [64, 60000], got " + OptionText(packetBytes));
-        }
-        if (!(decisionMs >= 0.5 && decisionMs <= 10000))
-        {
-            problems.push_back("--decision-ms must be in [0.5, 10000], got " + OptionText(decisionMs));
-        }
-        if (!(episodeSteps >= 1 && episodeSteps <= 10000000))
-        {
-            problems.push_back("--episode-steps must be in [1, 10000000], got " + OptionText(episodeSteps));
-        }
-        if (!(energyWeight >= 0 && energyWeight <= 1000000.0))
-        {
-            problems.push_back("--energy-weight must be in [0, 1e+06], got " + OptionText(energyWeight));
-        }
+        Require(problems, remotes >= 1 && remotes <= 64, "--remotes must be in [1, 64]", remotes);
+        Require(problems, relays >= 1 && relays <= 64, "--relays must be in [1, 64]", relays);
+        Require(problems, scenario == "UMi-StreetCanyon" || scenario == "UMa" || scenario == "RMa" || scenario == "InH-OfficeMixed", "--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed", scenario);
+        Require(problems, frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0, "--frequency-hz must be in [5e+08, 3e+11]", frequencyHz);
+        Require(problems, bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0, "--bandwidth-hz must be in [180000, 2e+09]", bandwidthHz);
+        Require(problems, numerology >= 0 && numerology <= 6, "--numerology must be in [0, 6]", numerology);
+        Require(problems, gnbTxPowerDbm >= -30 && gnbTxPowerDbm <= 80, "--gnb-tx-power-dbm must be in [-30, 80]", gnbTxPowerDbm);
+        Require(problems, remoteMinM >= 10 && remoteMinM <= 10000, "--remote-min-m must be in [10, 10000]", remoteMinM);
+        Require(problems, remoteMaxM >= 10 && remoteMaxM <= 10000, "--remote-max-m must be in [10, 10000]", remoteMaxM);
+        Require(problems, relayMinM >= 10 && relayMinM <= 10000, "--relay-min-m must be in [10, 10000]", relayMinM);
+        Require(problems, relayMaxM >= 10 && relayMaxM <= 10000, "--relay-max-m must be in [10, 10000]", relayMaxM);
+        Require(problems, sidelinkScenario == "V2V-Urban" || sidelinkScenario == "V2V-Highway", "--sidelink-scenario must be one of V2V-Urban, V2V-Highway", sidelinkScenario);
+        Require(problems, sidelinkCondition == "3gpp" || sidelinkCondition == "los", "--sidelink-condition must be one of 3gpp, los", sidelinkCondition);
+        Require(problems, sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0, "--sidelink-frequency-hz must be in [5e+08, 1e+11]", sidelinkFrequencyHz);
+        Require(problems, sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0, "--sidelink-bandwidth-hz must be in [180000, 2e+09]", sidelinkBandwidthHz);
+        Require(problems, sidelinkNumerology >= 0 && sidelinkNumerology <= 6, "--sidelink-numerology must be in [0, 6]", sidelinkNumerology);
+        Require(problems, subchannelRbs >= 1 && subchannelRbs <= 275, "--subchannel-rbs must be in [1, 275]", subchannelRbs);
+        Require(problems, linkSubchannels >= 1 && linkSubchannels <= 275, "--link-subchannels must be in [1, 275]", linkSubchannels);
+        Require(problems, sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40, "--sidelink-tx-power-dbm must be in [-30, 40]", sidelinkTxPowerDbm);
+        Require(problems, sidelinkMode == "scheduled" || sidelinkMode == "autonomous", "--sidelink-mode must be one of scheduled, autonomous", sidelinkMode);
+        Require(problems, sidelinkScheduler == "agent" || sidelinkScheduler == "rr", "--sidelink-scheduler must be one of agent, rr", sidelinkScheduler);
+        Require(problems, remoteRateMbps >= 0.001 && remoteRateMbps <= 10000, "--remote-rate-mbps must be in [0.001, 10000]", remoteRateMbps);
+        Require(problems, relayRateMbps >= 0 && relayRateMbps <= 10000, "--relay-rate-mbps must be in [0, 10000]", relayRateMbps);
+        Require(problems, downlinkRateMbps >= 0 && downlinkRateMbps <= 10000, "--downlink-rate-mbps must be in [0, 10000]", downlinkRateMbps);
+        Require(problems, packetBytes >= 64 && packetBytes <= 60000, "--packet-bytes must be in [64, 60000]", packetBytes);
+        Require(problems, decisionMs >= 0.5 && decisionMs <= 10000, "--decision-ms must be in [0.5, 10000]", decisionMs);
+        Require(problems, episodeSteps >= 1 && episodeSteps <= 10000000, "--episode-steps must be in [1, 10000000]", episodeSteps);
+        Require(problems, energyWeight >= 0 && energyWeight <= 1000000.0, "--energy-weight must be in [0, 1e+06]", energyWeight);
         return problems;
     }
 

@@ -83,90 +83,27 @@ struct FlNetworkOptions
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
-        if (!(clients >= 1 && clients <= 100000))
-        {
-            problems.push_back("--clients must be in [1, 100000], got " + OptionText(clients));
-        }
-        if (cells != 1 && cells != 3 && cells != 7)
-        {
-            problems.push_back("--cells must be one of 1, 3, 7, got " + OptionText(cells));
-        }
-        if (!(edges >= 1 && edges <= 1024))
-        {
-            problems.push_back("--edges must be in [1, 1024], got " + OptionText(edges));
-        }
-        if (!(cellRadiusM >= 10 && cellRadiusM <= 50000))
-        {
-            problems.push_back("--cell-radius-m must be in [10, 50000], got " + OptionText(cellRadiusM));
-        }
-        if (scenario != "UMi-StreetCanyon" && scenario != "UMa" && scenario != "RMa" && scenario != "InH-OfficeMixed")
-        {
-            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + OptionText(scenario));
-        }
-        if (!(frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0))
-        {
-            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + OptionText(frequencyHz));
-        }
-        if (!(bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0))
-        {
-            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + OptionText(bandwidthHz));
-        }
-        if (!(numerology >= 0 && numerology <= 6))
-        {
-            problems.push_back("--numerology must be in [0, 6], got " + OptionText(numerology));
-        }
-        if (!(ueTxPowerDbm >= -40 && ueTxPowerDbm <= 40))
-        {
-            problems.push_back("--ue-tx-power-dbm must be in [-40, 40], got " + OptionText(ueTxPowerDbm));
-        }
-        if (!(ulP0Dbm >= -202 && ulP0Dbm <= 24))
-        {
-            problems.push_back("--ul-p0-dbm must be in [-202, 24], got " + OptionText(ulP0Dbm));
-        }
-        if (!(ulAlpha >= 0 && ulAlpha <= 1))
-        {
-            problems.push_back("--ul-alpha must be in [0, 1], got " + OptionText(ulAlpha));
-        }
-        if (!(scattererSpeedMps >= 0 && scattererSpeedMps <= 100))
-        {
-            problems.push_back("--scatterer-speed-mps must be in [0, 100], got " + OptionText(scattererSpeedMps));
-        }
-        if (!(radioLinkFailureS >= 0 && radioLinkFailureS <= 1000000.0))
-        {
-            problems.push_back("--radio-link-failure-s must be in [0, 1e+06], got " + OptionText(radioLinkFailureS));
-        }
-        if (!(gnbTxPowerDbm >= -30 && gnbTxPowerDbm <= 80))
-        {
-            problems.push_back("--gnb-tx-power-dbm must be in [-30, 80], got " + OptionText(gnbTxPowerDbm));
-        }
-        if (!(backhaulRateMbps >= 0.001 && backhaulRateMbps <= 10000000.0))
-        {
-            problems.push_back("--backhaul-rate-mbps must be in [0.001, 1e+07], got " + OptionText(backhaulRateMbps));
-        }
-        if (!(backhaulDelayMs >= 0 && backhaulDelayMs <= 10000))
-        {
-            problems.push_back("--backhaul-delay-ms must be in [0, 10000], got " + OptionText(backhaulDelayMs));
-        }
-        if (!(edgeLinkRateMbps >= 0.001 && edgeLinkRateMbps <= 10000000.0))
-        {
-            problems.push_back("--edge-link-rate-mbps must be in [0.001, 1e+07], got " + OptionText(edgeLinkRateMbps));
-        }
-        if (!(edgeLinkDelayMs >= 0 && edgeLinkDelayMs <= 10000))
-        {
-            problems.push_back("--edge-link-delay-ms must be in [0, 10000], got " + OptionText(edgeLinkDelayMs));
-        }
-        if (!(wanRateMbps >= 0.001 && wanRateMbps <= 10000000.0))
-        {
-            problems.push_back("--wan-rate-mbps must be in [0.001, 1e+07], got " + OptionText(wanRateMbps));
-        }
-        if (!(wanDelayMs >= 0 && wanDelayMs <= 10000))
-        {
-            problems.push_back("--wan-delay-ms must be in [0, 10000], got " + OptionText(wanDelayMs));
-        }
-        if (!(runLimitS >= 0.001 && runLimitS <= 1000000000.0))
-        {
-            problems.push_back("--run-limit-s must be in [0.001, 1e+09], got " + OptionText(runLimitS));
-        }
+        Require(problems, clients >= 1 && clients <= 100000, "--clients must be in [1, 100000]", clients);
+        Require(problems, cells == 1 || cells == 3 || cells == 7, "--cells must be one of 1, 3, 7", cells);
+        Require(problems, edges >= 1 && edges <= 1024, "--edges must be in [1, 1024]", edges);
+        Require(problems, cellRadiusM >= 10 && cellRadiusM <= 50000, "--cell-radius-m must be in [10, 50000]", cellRadiusM);
+        Require(problems, scenario == "UMi-StreetCanyon" || scenario == "UMa" || scenario == "RMa" || scenario == "InH-OfficeMixed", "--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed", scenario);
+        Require(problems, frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0, "--frequency-hz must be in [5e+08, 3e+11]", frequencyHz);
+        Require(problems, bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0, "--bandwidth-hz must be in [180000, 2e+09]", bandwidthHz);
+        Require(problems, numerology >= 0 && numerology <= 6, "--numerology must be in [0, 6]", numerology);
+        Require(problems, ueTxPowerDbm >= -40 && ueTxPowerDbm <= 40, "--ue-tx-power-dbm must be in [-40, 40]", ueTxPowerDbm);
+        Require(problems, ulP0Dbm >= -202 && ulP0Dbm <= 24, "--ul-p0-dbm must be in [-202, 24]", ulP0Dbm);
+        Require(problems, ulAlpha >= 0 && ulAlpha <= 1, "--ul-alpha must be in [0, 1]", ulAlpha);
+        Require(problems, scattererSpeedMps >= 0 && scattererSpeedMps <= 100, "--scatterer-speed-mps must be in [0, 100]", scattererSpeedMps);
+        Require(problems, radioLinkFailureS >= 0 && radioLinkFailureS <= 1000000.0, "--radio-link-failure-s must be in [0, 1e+06]", radioLinkFailureS);
+        Require(problems, gnbTxPowerDbm >= -30 && gnbTxPowerDbm <= 80, "--gnb-tx-power-dbm must be in [-30, 80]", gnbTxPowerDbm);
+        Require(problems, backhaulRateMbps >= 0.001 && backhaulRateMbps <= 10000000.0, "--backhaul-rate-mbps must be in [0.001, 1e+07]", backhaulRateMbps);
+        Require(problems, backhaulDelayMs >= 0 && backhaulDelayMs <= 10000, "--backhaul-delay-ms must be in [0, 10000]", backhaulDelayMs);
+        Require(problems, edgeLinkRateMbps >= 0.001 && edgeLinkRateMbps <= 10000000.0, "--edge-link-rate-mbps must be in [0.001, 1e+07]", edgeLinkRateMbps);
+        Require(problems, edgeLinkDelayMs >= 0 && edgeLinkDelayMs <= 10000, "--edge-link-delay-ms must be in [0, 10000]", edgeLinkDelayMs);
+        Require(problems, wanRateMbps >= 0.001 && wanRateMbps <= 10000000.0, "--wan-rate-mbps must be in [0.001, 1e+07]", wanRateMbps);
+        Require(problems, wanDelayMs >= 0 && wanDelayMs <= 10000, "--wan-delay-ms must be in [0, 10000]", wanDelayMs);
+        Require(problems, runLimitS >= 0.001 && runLimitS <= 1000000000.0, "--run-limit-s must be in [0.001, 1e+09]", runLimitS);
         return problems;
     }
 

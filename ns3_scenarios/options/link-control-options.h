@@ -58,62 +58,20 @@ struct LinkControlOptions
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
-        if (!(linkRateMbps >= 0.001 && linkRateMbps <= 100000))
-        {
-            problems.push_back("--link-rate-mbps must be in [0.001, 100000], got " + OptionText(linkRateMbps));
-        }
-        if (!(linkDelayMs >= 0 && linkDelayMs <= 10000))
-        {
-            problems.push_back("--link-delay-ms must be in [0, 10000], got " + OptionText(linkDelayMs));
-        }
-        if (!(queuePackets >= 1 && queuePackets <= 1000000))
-        {
-            problems.push_back("--queue-packets must be in [1, 1000000], got " + OptionText(queuePackets));
-        }
-        if (!(packetBytes >= 64 && packetBytes <= 65000))
-        {
-            problems.push_back("--packet-bytes must be in [64, 65000], got " + OptionText(packetBytes));
-        }
-        if (!(nCross >= 0 && nCross <= 64))
-        {
-            problems.push_back("--n-cross must be in [0, 64], got " + OptionText(nCross));
-        }
-        if (!(crossRateMbps >= 0 && crossRateMbps <= 100000))
-        {
-            problems.push_back("--cross-rate-mbps must be in [0, 100000], got " + OptionText(crossRateMbps));
-        }
-        if (!(crossOnS >= 0.001 && crossOnS <= 3600))
-        {
-            problems.push_back("--cross-on-s must be in [0.001, 3600], got " + OptionText(crossOnS));
-        }
-        if (!(crossOffS >= 0.001 && crossOffS <= 3600))
-        {
-            problems.push_back("--cross-off-s must be in [0.001, 3600], got " + OptionText(crossOffS));
-        }
-        if (!(rateLevels >= 2 && rateLevels <= 1024))
-        {
-            problems.push_back("--rate-levels must be in [2, 1024], got " + OptionText(rateLevels));
-        }
-        if (!(maxRateFraction >= 0.01 && maxRateFraction <= 10))
-        {
-            problems.push_back("--max-rate-fraction must be in [0.01, 10], got " + OptionText(maxRateFraction));
-        }
-        if (!(stepMs >= 0.001 && stepMs <= 3600000))
-        {
-            problems.push_back("--step-ms must be in [0.001, 3600000], got " + OptionText(stepMs));
-        }
-        if (!(episodeSteps >= 1 && episodeSteps <= 10000000))
-        {
-            problems.push_back("--episode-steps must be in [1, 10000000], got " + OptionText(episodeSteps));
-        }
-        if (!(delayWeight >= 0 && delayWeight <= 1000))
-        {
-            problems.push_back("--delay-weight must be in [0, 1000], got " + OptionText(delayWeight));
-        }
-        if (!(lossWeight >= 0 && lossWeight <= 1000))
-        {
-            problems.push_back("--loss-weight must be in [0, 1000], got " + OptionText(lossWeight));
-        }
+        Require(problems, linkRateMbps >= 0.001 && linkRateMbps <= 100000, "--link-rate-mbps must be in [0.001, 100000]", linkRateMbps);
+        Require(problems, linkDelayMs >= 0 && linkDelayMs <= 10000, "--link-delay-ms must be in [0, 10000]", linkDelayMs);
+        Require(problems, queuePackets >= 1 && queuePackets <= 1000000, "--queue-packets must be in [1, 1000000]", queuePackets);
+        Require(problems, packetBytes >= 64 && packetBytes <= 65000, "--packet-bytes must be in [64, 65000]", packetBytes);
+        Require(problems, nCross >= 0 && nCross <= 64, "--n-cross must be in [0, 64]", nCross);
+        Require(problems, crossRateMbps >= 0 && crossRateMbps <= 100000, "--cross-rate-mbps must be in [0, 100000]", crossRateMbps);
+        Require(problems, crossOnS >= 0.001 && crossOnS <= 3600, "--cross-on-s must be in [0.001, 3600]", crossOnS);
+        Require(problems, crossOffS >= 0.001 && crossOffS <= 3600, "--cross-off-s must be in [0.001, 3600]", crossOffS);
+        Require(problems, rateLevels >= 2 && rateLevels <= 1024, "--rate-levels must be in [2, 1024]", rateLevels);
+        Require(problems, maxRateFraction >= 0.01 && maxRateFraction <= 10, "--max-rate-fraction must be in [0.01, 10]", maxRateFraction);
+        Require(problems, stepMs >= 0.001 && stepMs <= 3600000, "--step-ms must be in [0.001, 3600000]", stepMs);
+        Require(problems, episodeSteps >= 1 && episodeSteps <= 10000000, "--episode-steps must be in [1, 10000000]", episodeSteps);
+        Require(problems, delayWeight >= 0 && delayWeight <= 1000, "--delay-weight must be in [0, 1000]", delayWeight);
+        Require(problems, lossWeight >= 0 && lossWeight <= 1000, "--loss-weight must be in [0, 1000]", lossWeight);
         return problems;
     }
 };

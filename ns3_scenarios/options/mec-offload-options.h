@@ -97,122 +97,35 @@ struct MecOffloadOptions
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
-        if (!(ues >= 1 && ues <= 1000))
-        {
-            problems.push_back("--ues must be in [1, 1000], got " + OptionText(ues));
-        }
-        if (!(wanRateMbps >= 0.001 && wanRateMbps <= 1000000.0))
-        {
-            problems.push_back("--wan-rate-mbps must be in [0.001, 1e+06], got " + OptionText(wanRateMbps));
-        }
-        if (!(wanDelayMs >= 0 && wanDelayMs <= 10000))
-        {
-            problems.push_back("--wan-delay-ms must be in [0, 10000], got " + OptionText(wanDelayMs));
-        }
-        if (!(taskRateHz >= 0.01 && taskRateHz <= 10000))
-        {
-            problems.push_back("--task-rate-hz must be in [0.01, 10000], got " + OptionText(taskRateHz));
-        }
-        if (!(deadlineMs >= 0.1 && deadlineMs <= 10000000.0))
-        {
-            problems.push_back("--deadline-ms must be in [0.1, 1e+07], got " + OptionText(deadlineMs));
-        }
-        if (!(energyWeight >= 0 && energyWeight <= 1000000.0))
-        {
-            problems.push_back("--energy-weight must be in [0, 1e+06], got " + OptionText(energyWeight));
-        }
-        if (!(deadlinePenalty >= 0 && deadlinePenalty <= 1000000.0))
-        {
-            problems.push_back("--deadline-penalty must be in [0, 1e+06], got " + OptionText(deadlinePenalty));
-        }
-        if (!(failurePenalty >= 0 && failurePenalty <= 1000000.0))
-        {
-            problems.push_back("--failure-penalty must be in [0, 1e+06], got " + OptionText(failurePenalty));
-        }
-        if (!(taskTimeoutS >= 0.001 && taskTimeoutS <= 3600))
-        {
-            problems.push_back("--task-timeout-s must be in [0.001, 3600], got " + OptionText(taskTimeoutS));
-        }
-        if (!(batteryJ >= 0.001 && batteryJ <= 1000000000.0))
-        {
-            problems.push_back("--battery-j must be in [0.001, 1e+09], got " + OptionText(batteryJ));
-        }
-        if (!(episodeSteps >= 1 && episodeSteps <= 10000000))
-        {
-            problems.push_back("--episode-steps must be in [1, 10000000], got " + OptionText(episodeSteps));
-        }
-        if (!(bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0))
-        {
-            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + OptionText(bandwidthHz));
-        }
-        if (!(frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0))
-        {
-            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + OptionText(frequencyHz));
-        }
-        if (!(numerology >= 0 && numerology <= 6))
-        {
-            problems.push_back("--numerology must be in [0, 6], got " + OptionText(numerology));
-        }
-        if (scenario != "UMi-StreetCanyon" && scenario != "UMa" && scenario != "RMa" && scenario != "InH-OfficeMixed")
-        {
-            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + OptionText(scenario));
-        }
-        if (!(isdM >= 20 && isdM <= 100000))
-        {
-            problems.push_back("--isd-m must be in [20, 100000], got " + OptionText(isdM));
-        }
-        if (cells != 1 && cells != 3 && cells != 7)
-        {
-            problems.push_back("--cells must be one of 1, 3, 7, got " + OptionText(cells));
-        }
-        if (!(taskFlops >= 1000.0 && taskFlops <= 1e+18))
-        {
-            problems.push_back("--task-flops must be in [1000, 1e+18], got " + OptionText(taskFlops));
-        }
-        if (!(taskInputBytes >= 1 && taskInputBytes <= 1000000000))
-        {
-            problems.push_back("--task-input-bytes must be in [1, 1000000000], got " + OptionText(taskInputBytes));
-        }
-        if (!(taskOutputBytes >= 1 && taskOutputBytes <= 1000000000))
-        {
-            problems.push_back("--task-output-bytes must be in [1, 1000000000], got " + OptionText(taskOutputBytes));
-        }
-        if (!(shareLevels >= 1 && shareLevels <= 64))
-        {
-            problems.push_back("--share-levels must be in [1, 64], got " + OptionText(shareLevels));
-        }
-        if (handoverPolicy != "finish_at_old" && handoverPolicy != "migrate")
-        {
-            problems.push_back("--handover-policy must be one of finish_at_old, migrate, got " + OptionText(handoverPolicy));
-        }
-        if (!(interEdgeDelayMs >= 0 && interEdgeDelayMs <= 10000))
-        {
-            problems.push_back("--inter-edge-delay-ms must be in [0, 10000], got " + OptionText(interEdgeDelayMs));
-        }
-        if (!(interEdgeRateMbps >= 0.001 && interEdgeRateMbps <= 1000000.0))
-        {
-            problems.push_back("--inter-edge-rate-mbps must be in [0.001, 1e+06], got " + OptionText(interEdgeRateMbps));
-        }
-        if (!(migrationBytes >= 0 && migrationBytes <= 100000000000))
-        {
-            problems.push_back("--migration-bytes must be in [0, 100000000000], got " + OptionText(migrationBytes));
-        }
-        if (mobility != "static" && mobility != "random_walk")
-        {
-            problems.push_back("--mobility must be one of static, random_walk, got " + OptionText(mobility));
-        }
-        if (!(speedMps >= 0.1 && speedMps <= 200))
-        {
-            problems.push_back("--speed-mps must be in [0.1, 200], got " + OptionText(speedMps));
-        }
-        if (!(handoverHysteresisDb >= 0 && handoverHysteresisDb <= 30))
-        {
-            problems.push_back("--handover-hysteresis-db must be in [0, 30], got " + OptionText(handoverHysteresisDb));
-        }
-        if (!(timeToTriggerMs >= 0 && timeToTriggerMs <= 10000))
-        {
-            problems.push_back("--time-to-trigger-ms must be in [0, 10000], got " + OptionText(timeToTriggerMs));
-        }
+        Require(problems, ues >= 1 && ues <= 1000, "--ues must be in [1, 1000]", ues);
+        Require(problems, wanRateMbps >= 0.001 && wanRateMbps <= 1000000.0, "--wan-rate-mbps must be in [0.001, 1e+06]", wanRateMbps);
+        Require(problems, wanDelayMs >= 0 && wanDelayMs <= 10000, "--wan-delay-ms must be in [0, 10000]", wanDelayMs);
+        Require(problems, taskRateHz >= 0.01 && taskRateHz <= 10000, "--task-rate-hz must be in [0.01, 10000]", taskRateHz);
+        Require(problems, deadlineMs >= 0.1 && deadlineMs <= 10000000.0, "--deadline-ms must be in [0.1, 1e+07]", deadlineMs);
+        Require(problems, energyWeight >= 0 && energyWeight <= 1000000.0, "--energy-weight must be in [0, 1e+06]", energyWeight);
+        Require(problems, deadlinePenalty >= 0 && deadlinePenalty <= 1000000.0, "--deadline-penalty must be in [0, 1e+06]", deadlinePenalty);
+        Require(problems, failurePenalty >= 0 && failurePenalty <= 1000000.0, "--failure-penalty must be in [0, 1e+06]", failurePenalty);
+        Require(problems, taskTimeoutS >= 0.001 && taskTimeoutS <= 3600, "--task-timeout-s must be in [0.001, 3600]", taskTimeoutS);
+        Require(problems, batteryJ >= 0.001 && batteryJ <= 1000000000.0, "--battery-j must be in [0.001, 1e+09]", batteryJ);
+        Require(problems, episodeSteps >= 1 && episodeSteps <= 10000000, "--episode-steps must be in [1, 10000000]", episodeSteps);
+        Require(problems, bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0, "--bandwidth-hz must be in [180000, 2e+09]", bandwidthHz);
+        Require(problems, frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0, "--frequency-hz must be in [5e+08, 3e+11]", frequencyHz);
+        Require(problems, numerology >= 0 && numerology <= 6, "--numerology must be in [0, 6]", numerology);
+        Require(problems, scenario == "UMi-StreetCanyon" || scenario == "UMa" || scenario == "RMa" || scenario == "InH-OfficeMixed", "--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed", scenario);
+        Require(problems, isdM >= 20 && isdM <= 100000, "--isd-m must be in [20, 100000]", isdM);
+        Require(problems, cells == 1 || cells == 3 || cells == 7, "--cells must be one of 1, 3, 7", cells);
+        Require(problems, taskFlops >= 1000.0 && taskFlops <= 1e+18, "--task-flops must be in [1000, 1e+18]", taskFlops);
+        Require(problems, taskInputBytes >= 1 && taskInputBytes <= 1000000000, "--task-input-bytes must be in [1, 1000000000]", taskInputBytes);
+        Require(problems, taskOutputBytes >= 1 && taskOutputBytes <= 1000000000, "--task-output-bytes must be in [1, 1000000000]", taskOutputBytes);
+        Require(problems, shareLevels >= 1 && shareLevels <= 64, "--share-levels must be in [1, 64]", shareLevels);
+        Require(problems, handoverPolicy == "finish_at_old" || handoverPolicy == "migrate", "--handover-policy must be one of finish_at_old, migrate", handoverPolicy);
+        Require(problems, interEdgeDelayMs >= 0 && interEdgeDelayMs <= 10000, "--inter-edge-delay-ms must be in [0, 10000]", interEdgeDelayMs);
+        Require(problems, interEdgeRateMbps >= 0.001 && interEdgeRateMbps <= 1000000.0, "--inter-edge-rate-mbps must be in [0.001, 1e+06]", interEdgeRateMbps);
+        Require(problems, migrationBytes >= 0 && migrationBytes <= 100000000000, "--migration-bytes must be in [0, 100000000000]", migrationBytes);
+        Require(problems, mobility == "static" || mobility == "random_walk", "--mobility must be one of static, random_walk", mobility);
+        Require(problems, speedMps >= 0.1 && speedMps <= 200, "--speed-mps must be in [0.1, 200]", speedMps);
+        Require(problems, handoverHysteresisDb >= 0 && handoverHysteresisDb <= 30, "--handover-hysteresis-db must be in [0, 30]", handoverHysteresisDb);
+        Require(problems, timeToTriggerMs >= 0 && timeToTriggerMs <= 10000, "--time-to-trigger-ms must be in [0, 10000]", timeToTriggerMs);
         return problems;
     }
 

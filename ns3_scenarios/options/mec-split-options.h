@@ -91,102 +91,30 @@ struct MecSplitOptions
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
-        if (!(ues >= 1 && ues <= 1000))
-        {
-            problems.push_back("--ues must be in [1, 1000], got " + OptionText(ues));
-        }
-        if (!(wanRateMbps >= 0.001 && wanRateMbps <= 1000000.0))
-        {
-            problems.push_back("--wan-rate-mbps must be in [0.001, 1e+06], got " + OptionText(wanRateMbps));
-        }
-        if (!(wanDelayMs >= 0 && wanDelayMs <= 10000))
-        {
-            problems.push_back("--wan-delay-ms must be in [0, 10000], got " + OptionText(wanDelayMs));
-        }
-        if (!(taskRateHz >= 0.01 && taskRateHz <= 10000))
-        {
-            problems.push_back("--task-rate-hz must be in [0.01, 10000], got " + OptionText(taskRateHz));
-        }
-        if (!(deadlineMs >= 0.1 && deadlineMs <= 10000000.0))
-        {
-            problems.push_back("--deadline-ms must be in [0.1, 1e+07], got " + OptionText(deadlineMs));
-        }
-        if (!(energyWeight >= 0 && energyWeight <= 1000000.0))
-        {
-            problems.push_back("--energy-weight must be in [0, 1e+06], got " + OptionText(energyWeight));
-        }
-        if (!(deadlinePenalty >= 0 && deadlinePenalty <= 1000000.0))
-        {
-            problems.push_back("--deadline-penalty must be in [0, 1e+06], got " + OptionText(deadlinePenalty));
-        }
-        if (!(failurePenalty >= 0 && failurePenalty <= 1000000.0))
-        {
-            problems.push_back("--failure-penalty must be in [0, 1e+06], got " + OptionText(failurePenalty));
-        }
-        if (!(taskTimeoutS >= 0.001 && taskTimeoutS <= 3600))
-        {
-            problems.push_back("--task-timeout-s must be in [0.001, 3600], got " + OptionText(taskTimeoutS));
-        }
-        if (!(batteryJ >= 0.001 && batteryJ <= 1000000000.0))
-        {
-            problems.push_back("--battery-j must be in [0.001, 1e+09], got " + OptionText(batteryJ));
-        }
-        if (!(episodeSteps >= 1 && episodeSteps <= 10000000))
-        {
-            problems.push_back("--episode-steps must be in [1, 10000000], got " + OptionText(episodeSteps));
-        }
-        if (!(bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0))
-        {
-            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + OptionText(bandwidthHz));
-        }
-        if (!(frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0))
-        {
-            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + OptionText(frequencyHz));
-        }
-        if (!(numerology >= 0 && numerology <= 6))
-        {
-            problems.push_back("--numerology must be in [0, 6], got " + OptionText(numerology));
-        }
-        if (scenario != "UMi-StreetCanyon" && scenario != "UMa" && scenario != "RMa" && scenario != "InH-OfficeMixed")
-        {
-            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + OptionText(scenario));
-        }
-        if (!(isdM >= 20 && isdM <= 100000))
-        {
-            problems.push_back("--isd-m must be in [20, 100000], got " + OptionText(isdM));
-        }
-        if (dtype != "fp32" && dtype != "int8")
-        {
-            problems.push_back("--dtype must be one of fp32, int8, got " + OptionText(dtype));
-        }
-        if (!(peerDistanceM >= 1 && peerDistanceM <= 10000))
-        {
-            problems.push_back("--peer-distance-m must be in [1, 10000], got " + OptionText(peerDistanceM));
-        }
-        if (!(sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0))
-        {
-            problems.push_back("--sidelink-frequency-hz must be in [5e+08, 1e+11], got " + OptionText(sidelinkFrequencyHz));
-        }
-        if (!(sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0))
-        {
-            problems.push_back("--sidelink-bandwidth-hz must be in [180000, 2e+09], got " + OptionText(sidelinkBandwidthHz));
-        }
-        if (!(sidelinkNumerology >= 0 && sidelinkNumerology <= 6))
-        {
-            problems.push_back("--sidelink-numerology must be in [0, 6], got " + OptionText(sidelinkNumerology));
-        }
-        if (!(sidelinkSubchannelRbs >= 1 && sidelinkSubchannelRbs <= 275))
-        {
-            problems.push_back("--sidelink-subchannel-rbs must be in [1, 275], got " + OptionText(sidelinkSubchannelRbs));
-        }
-        if (sidelinkMode != "scheduled" && sidelinkMode != "autonomous")
-        {
-            problems.push_back("--sidelink-mode must be one of scheduled, autonomous, got " + OptionText(sidelinkMode));
-        }
-        if (!(sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40))
-        {
-            problems.push_back("--sidelink-tx-power-dbm must be in [-30, 40], got " + OptionText(sidelinkTxPowerDbm));
-        }
+        Require(problems, ues >= 1 && ues <= 1000, "--ues must be in [1, 1000]", ues);
+        Require(problems, wanRateMbps >= 0.001 && wanRateMbps <= 1000000.0, "--wan-rate-mbps must be in [0.001, 1e+06]", wanRateMbps);
+        Require(problems, wanDelayMs >= 0 && wanDelayMs <= 10000, "--wan-delay-ms must be in [0, 10000]", wanDelayMs);
+        Require(problems, taskRateHz >= 0.01 && taskRateHz <= 10000, "--task-rate-hz must be in [0.01, 10000]", taskRateHz);
+        Require(problems, deadlineMs >= 0.1 && deadlineMs <= 10000000.0, "--deadline-ms must be in [0.1, 1e+07]", deadlineMs);
+        Require(problems, energyWeight >= 0 && energyWeight <= 1000000.0, "--energy-weight must be in [0, 1e+06]", energyWeight);
+        Require(problems, deadlinePenalty >= 0 && deadlinePenalty <= 1000000.0, "--deadline-penalty must be in [0, 1e+06]", deadlinePenalty);
+        Require(problems, failurePenalty >= 0 && failurePenalty <= 1000000.0, "--failure-penalty must be in [0, 1e+06]", failurePenalty);
+        Require(problems, taskTimeoutS >= 0.001 && taskTimeoutS <= 3600, "--task-timeout-s must be in [0.001, 3600]", taskTimeoutS);
+        Require(problems, batteryJ >= 0.001 && batteryJ <= 1000000000.0, "--battery-j must be in [0.001, 1e+09]", batteryJ);
+        Require(problems, episodeSteps >= 1 && episodeSteps <= 10000000, "--episode-steps must be in [1, 10000000]", episodeSteps);
+        Require(problems, bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0, "--bandwidth-hz must be in [180000, 2e+09]", bandwidthHz);
+        Require(problems, frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0, "--frequency-hz must be in [5e+08, 3e+11]", frequencyHz);
+        Require(problems, numerology >= 0 && numerology <= 6, "--numerology must be in [0, 6]", numerology);
+        Require(problems, scenario == "UMi-StreetCanyon" || scenario == "UMa" || scenario == "RMa" || scenario == "InH-OfficeMixed", "--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed", scenario);
+        Require(problems, isdM >= 20 && isdM <= 100000, "--isd-m must be in [20, 100000]", isdM);
+        Require(problems, dtype == "fp32" || dtype == "int8", "--dtype must be one of fp32, int8", dtype);
+        Require(problems, peerDistanceM >= 1 && peerDistanceM <= 10000, "--peer-distance-m must be in [1, 10000]", peerDistanceM);
+        Require(problems, sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0, "--sidelink-frequency-hz must be in [5e+08, 1e+11]", sidelinkFrequencyHz);
+        Require(problems, sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0, "--sidelink-bandwidth-hz must be in [180000, 2e+09]", sidelinkBandwidthHz);
+        Require(problems, sidelinkNumerology >= 0 && sidelinkNumerology <= 6, "--sidelink-numerology must be in [0, 6]", sidelinkNumerology);
+        Require(problems, sidelinkSubchannelRbs >= 1 && sidelinkSubchannelRbs <= 275, "--sidelink-subchannel-rbs must be in [1, 275]", sidelinkSubchannelRbs);
+        Require(problems, sidelinkMode == "scheduled" || sidelinkMode == "autonomous", "--sidelink-mode must be one of scheduled, autonomous", sidelinkMode);
+        Require(problems, sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40, "--sidelink-tx-power-dbm must be in [-30, 40]", sidelinkTxPowerDbm);
         return problems;
     }
 

@@ -3,6 +3,7 @@
 
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace ns6g
 {
@@ -15,6 +16,17 @@ OptionText(const T& value)
     std::ostringstream out;
     out << value;
     return out.str();
+}
+
+/** Adds "<what>, got <value>" to `problems` unless `valid`: one line per option in a generated header. */
+template <typename T>
+void
+Require(std::vector<std::string>& problems, bool valid, const char* what, const T& value)
+{
+    if (!valid)
+    {
+        problems.push_back(std::string(what) + ", got " + OptionText(value));
+    }
 }
 
 } // namespace ns6g

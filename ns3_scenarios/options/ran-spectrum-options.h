@@ -97,122 +97,35 @@ struct RanSpectrumOptions
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
-        if (!(cells >= 1 && cells <= 64))
-        {
-            problems.push_back("--cells must be in [1, 64], got " + OptionText(cells));
-        }
-        if (!(ues >= 1 && ues <= 10000))
-        {
-            problems.push_back("--ues must be in [1, 10000], got " + OptionText(ues));
-        }
-        if (scenario != "UMi-StreetCanyon" && scenario != "UMa" && scenario != "RMa" && scenario != "InH-OfficeMixed")
-        {
-            problems.push_back("--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed, got " + OptionText(scenario));
-        }
-        if (!(frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0))
-        {
-            problems.push_back("--frequency-hz must be in [5e+08, 3e+11], got " + OptionText(frequencyHz));
-        }
-        if (!(bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0))
-        {
-            problems.push_back("--bandwidth-hz must be in [180000, 2e+09], got " + OptionText(bandwidthHz));
-        }
-        if (!(numerology >= 0 && numerology <= 6))
-        {
-            problems.push_back("--numerology must be in [0, 6], got " + OptionText(numerology));
-        }
-        if (!(rbgSize >= 0 && rbgSize <= 16))
-        {
-            problems.push_back("--rbg-size must be in [0, 16], got " + OptionText(rbgSize));
-        }
-        if (mcsTable != "256QAM" && mcsTable != "1024QAM")
-        {
-            problems.push_back("--mcs-table must be one of 256QAM, 1024QAM, got " + OptionText(mcsTable));
-        }
-        if (scheduler != "agent" && scheduler != "rr" && scheduler != "pf" && scheduler != "mr")
-        {
-            problems.push_back("--scheduler must be one of agent, rr, pf, mr, got " + OptionText(scheduler));
-        }
-        if (!(decisionSlots >= 1 && decisionSlots <= 100000))
-        {
-            problems.push_back("--decision-slots must be in [1, 100000], got " + OptionText(decisionSlots));
-        }
-        if (!(episodeSteps >= 1 && episodeSteps <= 10000000))
-        {
-            problems.push_back("--episode-steps must be in [1, 10000000], got " + OptionText(episodeSteps));
-        }
-        if (traffic != "full_buffer" && traffic != "cbr" && traffic != "poisson" && traffic != "ftp" && traffic != "tcp_bulk")
-        {
-            problems.push_back("--traffic must be one of full_buffer, cbr, poisson, ftp, tcp_bulk, got " + OptionText(traffic));
-        }
-        if (!(ueRateMbps >= 0.001 && ueRateMbps <= 100000))
-        {
-            problems.push_back("--ue-rate-mbps must be in [0.001, 100000], got " + OptionText(ueRateMbps));
-        }
-        if (!(packetBytes >= 64 && packetBytes <= 60000))
-        {
-            problems.push_back("--packet-bytes must be in [64, 60000], got " + OptionText(packetBytes));
-        }
-        if (mobility != "static" && mobility != "random_walk" && mobility != "random_waypoint" && mobility != "gauss_markov" && mobility != "constant_velocity" && mobility != "trace" && mobility != "highway" && mobility != "urban_grid")
-        {
-            problems.push_back("--mobility must be one of static, random_walk, random_waypoint, gauss_markov, constant_velocity, trace, highway, urban_grid, got " + OptionText(mobility));
-        }
-        if (!(speedMps >= 0 && speedMps <= 300))
-        {
-            problems.push_back("--speed-mps must be in [0, 300], got " + OptionText(speedMps));
-        }
-        if (reward != "sum_rate" && reward != "pf_utility" && reward != "deadline_violations" && reward != "jain")
-        {
-            problems.push_back("--reward must be one of sum_rate, pf_utility, deadline_violations, jain, got " + OptionText(reward));
-        }
-        if (!(deadlineMs >= 0.01 && deadlineMs <= 1000000.0))
-        {
-            problems.push_back("--deadline-ms must be in [0.01, 1e+06], got " + OptionText(deadlineMs));
-        }
-        if (!(isdM >= 20 && isdM <= 100000))
-        {
-            problems.push_back("--isd-m must be in [20, 100000], got " + OptionText(isdM));
-        }
-        if (actionMode != "rbg" && actionMode != "share")
-        {
-            problems.push_back("--action-mode must be one of rbg, share, got " + OptionText(actionMode));
-        }
-        if (!(gnbArrayRows >= 1 && gnbArrayRows <= 64))
-        {
-            problems.push_back("--gnb-array-rows must be in [1, 64], got " + OptionText(gnbArrayRows));
-        }
-        if (!(gnbArrayColumns >= 1 && gnbArrayColumns <= 64))
-        {
-            problems.push_back("--gnb-array-columns must be in [1, 64], got " + OptionText(gnbArrayColumns));
-        }
-        if (!(ueArrayRows >= 1 && ueArrayRows <= 16))
-        {
-            problems.push_back("--ue-array-rows must be in [1, 16], got " + OptionText(ueArrayRows));
-        }
-        if (!(ueArrayColumns >= 1 && ueArrayColumns <= 16))
-        {
-            problems.push_back("--ue-array-columns must be in [1, 16], got " + OptionText(ueArrayColumns));
-        }
-        if (!(gnbTxPowerDbm >= -30 && gnbTxPowerDbm <= 80))
-        {
-            problems.push_back("--gnb-tx-power-dbm must be in [-30, 80], got " + OptionText(gnbTxPowerDbm));
-        }
-        if (!(ftpFileBytes >= 1 && ftpFileBytes <= 1000000000))
-        {
-            problems.push_back("--ftp-file-bytes must be in [1, 1000000000], got " + OptionText(ftpFileBytes));
-        }
-        if (ueDistribution != "uniform" && ueDistribution != "clusters")
-        {
-            problems.push_back("--ue-distribution must be one of uniform, clusters, got " + OptionText(ueDistribution));
-        }
-        if (!(clusters >= 1 && clusters <= 1000))
-        {
-            problems.push_back("--clusters must be in [1, 1000], got " + OptionText(clusters));
-        }
-        if (!(clusterRadiusM >= 1 && clusterRadiusM <= 10000))
-        {
-            problems.push_back("--cluster-radius-m must be in [1, 10000], got " + OptionText(clusterRadiusM));
-        }
+        Require(problems, cells >= 1 && cells <= 64, "--cells must be in [1, 64]", cells);
+        Require(problems, ues >= 1 && ues <= 10000, "--ues must be in [1, 10000]", ues);
+        Require(problems, scenario == "UMi-StreetCanyon" || scenario == "UMa" || scenario == "RMa" || scenario == "InH-OfficeMixed", "--scenario must be one of UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed", scenario);
+        Require(problems, frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0, "--frequency-hz must be in [5e+08, 3e+11]", frequencyHz);
+        Require(problems, bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0, "--bandwidth-hz must be in [180000, 2e+09]", bandwidthHz);
+        Require(problems, numerology >= 0 && numerology <= 6, "--numerology must be in [0, 6]", numerology);
+        Require(problems, rbgSize >= 0 && rbgSize <= 16, "--rbg-size must be in [0, 16]", rbgSize);
+        Require(problems, mcsTable == "256QAM" || mcsTable == "1024QAM", "--mcs-table must be one of 256QAM, 1024QAM", mcsTable);
+        Require(problems, scheduler == "agent" || scheduler == "rr" || scheduler == "pf" || scheduler == "mr", "--scheduler must be one of agent, rr, pf, mr", scheduler);
+        Require(problems, decisionSlots >= 1 && decisionSlots <= 100000, "--decision-slots must be in [1, 100000]", decisionSlots);
+        Require(problems, episodeSteps >= 1 && episodeSteps <= 10000000, "--episode-steps must be in [1, 10000000]", episodeSteps);
+        Require(problems, traffic == "full_buffer" || traffic == "cbr" || traffic == "poisson" || traffic == "ftp" || traffic == "tcp_bulk", "--traffic must be one of full_buffer, cbr, poisson, ftp, tcp_bulk", traffic);
+        Require(problems, ueRateMbps >= 0.001 && ueRateMbps <= 100000, "--ue-rate-mbps must be in [0.001, 100000]", ueRateMbps);
+        Require(problems, packetBytes >= 64 && packetBytes <= 60000, "--packet-bytes must be in [64, 60000]", packetBytes);
+        Require(problems, mobility == "static" || mobility == "random_walk" || mobility == "random_waypoint" || mobility == "gauss_markov" || mobility == "constant_velocity" || mobility == "trace" || mobility == "highway" || mobility == "urban_grid", "--mobility must be one of static, random_walk, random_waypoint, gauss_markov, constant_velocity, trace, highway, urban_grid", mobility);
+        Require(problems, speedMps >= 0 && speedMps <= 300, "--speed-mps must be in [0, 300]", speedMps);
+        Require(problems, reward == "sum_rate" || reward == "pf_utility" || reward == "deadline_violations" || reward == "jain", "--reward must be one of sum_rate, pf_utility, deadline_violations, jain", reward);
+        Require(problems, deadlineMs >= 0.01 && deadlineMs <= 1000000.0, "--deadline-ms must be in [0.01, 1e+06]", deadlineMs);
+        Require(problems, isdM >= 20 && isdM <= 100000, "--isd-m must be in [20, 100000]", isdM);
+        Require(problems, actionMode == "rbg" || actionMode == "share", "--action-mode must be one of rbg, share", actionMode);
+        Require(problems, gnbArrayRows >= 1 && gnbArrayRows <= 64, "--gnb-array-rows must be in [1, 64]", gnbArrayRows);
+        Require(problems, gnbArrayColumns >= 1 && gnbArrayColumns <= 64, "--gnb-array-columns must be in [1, 64]", gnbArrayColumns);
+        Require(problems, ueArrayRows >= 1 && ueArrayRows <= 16, "--ue-array-rows must be in [1, 16]", ueArrayRows);
+        Require(problems, ueArrayColumns >= 1 && ueArrayColumns <= 16, "--ue-array-columns must be in [1, 16]", ueArrayColumns);
+        Require(problems, gnbTxPowerDbm >= -30 && gnbTxPowerDbm <= 80, "--gnb-tx-power-dbm must be in [-30, 80]", gnbTxPowerDbm);
+        Require(problems, ftpFileBytes >= 1 && ftpFileBytes <= 1000000000, "--ftp-file-bytes must be in [1, 1000000000]", ftpFileBytes);
+        Require(problems, ueDistribution == "uniform" || ueDistribution == "clusters", "--ue-distribution must be one of uniform, clusters", ueDistribution);
+        Require(problems, clusters >= 1 && clusters <= 1000, "--clusters must be in [1, 1000]", clusters);
+        Require(problems, clusterRadiusM >= 1 && clusterRadiusM <= 10000, "--cluster-radius-m must be in [1, 10000]", clusterRadiusM);
         return problems;
     }
 

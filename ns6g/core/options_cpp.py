@@ -159,25 +159,20 @@ def help_text(field: FieldInfo) -> str:
 
 
 def _check(name: str, field: FieldInfo) -> str | None:
+    """One line per option: ``Require(problems, <valid>, "<option> must be ...", <member>);``."""
     member = camel(name)
-    option = f"--{kebab(name)}"
     values = choices(field)
     if values:
-        test = " && ".join(f"{member} != {cpp_literal(v)}" for v in values)
-        return (f"        if ({test})\n"
-                f"        {{\n"
-                f'            problems.push_back("{option} must be {range_text(field)}, got " + OptionText({member}));\n'
-                f"        }}\n")
-    lo, hi = bounds(field)
-    terms = ([f"{member} >= {cpp_literal(lo)}"] if lo is not None else []) + \
-            ([f"{member} <= {cpp_literal(hi)}"] if hi is not None else [])
-    if not terms:
-        return None
-    # Written as !(in range) so that NaN fails too.
-    return (f"        if (!({' && '.join(terms)}))\n"
-            f"        {{\n"
-            f'            problems.push_back("{option} must be {range_text(field)}, got " + OptionText({member}));\n'
-            f"        }}\n")
+        valid = " || ".join(f"{member} == {cpp_literal(v)}" for v in values)
+    else:
+        lo, hi = bounds(field)
+        # A comparison with NaN is false, so NaN is refused too.
+        terms = ([f"{member} >= {cpp_literal(lo)}"] if lo is not None else []) + \
+                ([f"{member} <= {cpp_literal(hi)}"] if hi is not None else [])
+        if not terms:
+            return None
+        valid = " && ".join(terms)
+    return f'        Require(problems, {valid}, "--{kebab(name)} must be {range_text(field)}", {member});\n'
 
 
 def render_header(cls: type[ScenarioConfig]) -> str:
