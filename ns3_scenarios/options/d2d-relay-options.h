@@ -17,7 +17,7 @@ namespace ns6g
 {
 
 /** The options of the d2d-relay scenario, with D2DRelayConfig's defaults. */
-struct D2dRelayOptions
+struct D2dRelayOptions : ns6g::ran::RadioOptions<D2dRelayOptions>
 {
     static constexpr const char* kScenario = "d2d-relay";
 
@@ -120,33 +120,6 @@ struct D2dRelayOptions
         Require(problems, episodeSteps >= 1 && episodeSteps <= 10000000, "--episode-steps must be in [1, 10000000]", episodeSteps);
         Require(problems, energyWeight >= 0 && energyWeight <= 1000000.0, "--energy-weight must be in [0, 1e+06]", energyWeight);
         return problems;
-    }
-
-    ns6g::ran::RanRadioSettings radio; //!< Radio() of the options, set by Derive() once they are in range
-
-    /** `base` with the radio options set (the rest of RanRadioSettings as given). */
-    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings base = {}) const
-    {
-        base.scenario = static_cast<decltype(base.scenario)>(scenario);
-        base.frequencyHz = static_cast<decltype(base.frequencyHz)>(frequencyHz);
-        base.bandwidthHz = static_cast<decltype(base.bandwidthHz)>(bandwidthHz);
-        base.numerology = static_cast<decltype(base.numerology)>(numerology);
-        base.gnbTxPowerDbm = static_cast<decltype(base.gnbTxPowerDbm)>(gnbTxPowerDbm);
-        base.fastFading = static_cast<decltype(base.fastFading)>(fastFading);
-        base.shadowing = static_cast<decltype(base.shadowing)>(shadowing);
-        return base;
-    }
-
-    /** Sets `radio` (ns6g::ParseOptions calls it once every option is in range). */
-    void Derive()
-    {
-        radio = Radio();
-    }
-
-    /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
-    std::vector<std::string> RadioProblems() const
-    {
-        return ns6g::ran::RadioProblems(radio);
     }
 };
 

@@ -17,7 +17,7 @@ namespace ns6g
 {
 
 /** The options of the fl-network scenario, with FlNetworkConfig's defaults. */
-struct FlNetworkOptions
+struct FlNetworkOptions : ns6g::ran::RadioOptions<FlNetworkOptions>
 {
     static constexpr const char* kScenario = "fl-network";
 
@@ -105,33 +105,6 @@ struct FlNetworkOptions
         Require(problems, wanDelayMs >= 0 && wanDelayMs <= 10000, "--wan-delay-ms must be in [0, 10000]", wanDelayMs);
         Require(problems, runLimitS >= 0.001 && runLimitS <= 1000000000.0, "--run-limit-s must be in [0.001, 1e+09]", runLimitS);
         return problems;
-    }
-
-    ns6g::ran::RanRadioSettings radio; //!< Radio() of the options, set by Derive() once they are in range
-
-    /** `base` with the radio options set (the rest of RanRadioSettings as given). */
-    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings base = {}) const
-    {
-        base.scenario = static_cast<decltype(base.scenario)>(scenario);
-        base.frequencyHz = static_cast<decltype(base.frequencyHz)>(frequencyHz);
-        base.bandwidthHz = static_cast<decltype(base.bandwidthHz)>(bandwidthHz);
-        base.numerology = static_cast<decltype(base.numerology)>(numerology);
-        base.gnbTxPowerDbm = static_cast<decltype(base.gnbTxPowerDbm)>(gnbTxPowerDbm);
-        base.fastFading = static_cast<decltype(base.fastFading)>(fastFading);
-        base.scattererSpeedMps = static_cast<decltype(base.scattererSpeedMps)>(scattererSpeedMps);
-        return base;
-    }
-
-    /** Sets `radio` (ns6g::ParseOptions calls it once every option is in range). */
-    void Derive()
-    {
-        radio = Radio();
-    }
-
-    /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
-    std::vector<std::string> RadioProblems() const
-    {
-        return ns6g::ran::RadioProblems(radio);
     }
 };
 

@@ -17,7 +17,7 @@ namespace ns6g
 {
 
 /** The options of the mec-offload scenario, with MecOffloadConfig's defaults. */
-struct MecOffloadOptions
+struct MecOffloadOptions : ns6g::ran::RadioOptions<MecOffloadOptions>
 {
     static constexpr const char* kScenario = "mec-offload";
 
@@ -127,31 +127,6 @@ struct MecOffloadOptions
         Require(problems, handoverHysteresisDb >= 0 && handoverHysteresisDb <= 30, "--handover-hysteresis-db must be in [0, 30]", handoverHysteresisDb);
         Require(problems, timeToTriggerMs >= 0 && timeToTriggerMs <= 10000, "--time-to-trigger-ms must be in [0, 10000]", timeToTriggerMs);
         return problems;
-    }
-
-    ns6g::ran::RanRadioSettings radio; //!< Radio() of the options, set by Derive() once they are in range
-
-    /** `base` with the radio options set (the rest of RanRadioSettings as given). */
-    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings base = {}) const
-    {
-        base.scenario = static_cast<decltype(base.scenario)>(scenario);
-        base.frequencyHz = static_cast<decltype(base.frequencyHz)>(frequencyHz);
-        base.bandwidthHz = static_cast<decltype(base.bandwidthHz)>(bandwidthHz);
-        base.numerology = static_cast<decltype(base.numerology)>(numerology);
-        base.fastFading = static_cast<decltype(base.fastFading)>(fastFading);
-        return base;
-    }
-
-    /** Sets `radio` (ns6g::ParseOptions calls it once every option is in range). */
-    void Derive()
-    {
-        radio = Radio();
-    }
-
-    /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
-    std::vector<std::string> RadioProblems() const
-    {
-        return ns6g::ran::RadioProblems(radio);
     }
 };
 

@@ -17,7 +17,7 @@ namespace ns6g
 {
 
 /** The options of the mec-split scenario, with SplitInferenceConfig's defaults. */
-struct MecSplitOptions
+struct MecSplitOptions : ns6g::ran::RadioOptions<MecSplitOptions>
 {
     static constexpr const char* kScenario = "mec-split";
 
@@ -116,31 +116,6 @@ struct MecSplitOptions
         Require(problems, sidelinkMode == "scheduled" || sidelinkMode == "autonomous", "--sidelink-mode must be one of scheduled, autonomous", sidelinkMode);
         Require(problems, sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40, "--sidelink-tx-power-dbm must be in [-30, 40]", sidelinkTxPowerDbm);
         return problems;
-    }
-
-    ns6g::ran::RanRadioSettings radio; //!< Radio() of the options, set by Derive() once they are in range
-
-    /** `base` with the radio options set (the rest of RanRadioSettings as given). */
-    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings base = {}) const
-    {
-        base.scenario = static_cast<decltype(base.scenario)>(scenario);
-        base.frequencyHz = static_cast<decltype(base.frequencyHz)>(frequencyHz);
-        base.bandwidthHz = static_cast<decltype(base.bandwidthHz)>(bandwidthHz);
-        base.numerology = static_cast<decltype(base.numerology)>(numerology);
-        base.fastFading = static_cast<decltype(base.fastFading)>(fastFading);
-        return base;
-    }
-
-    /** Sets `radio` (ns6g::ParseOptions calls it once every option is in range). */
-    void Derive()
-    {
-        radio = Radio();
-    }
-
-    /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
-    std::vector<std::string> RadioProblems() const
-    {
-        return ns6g::ran::RadioProblems(radio);
     }
 };
 

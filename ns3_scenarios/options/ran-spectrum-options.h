@@ -17,7 +17,7 @@ namespace ns6g
 {
 
 /** The options of the ran-spectrum scenario, with SpectrumAllocationConfig's defaults. */
-struct RanSpectrumOptions
+struct RanSpectrumOptions : ns6g::ran::RadioOptions<RanSpectrumOptions>
 {
     static constexpr const char* kScenario = "ran-spectrum";
 
@@ -127,39 +127,6 @@ struct RanSpectrumOptions
         Require(problems, clusters >= 1 && clusters <= 1000, "--clusters must be in [1, 1000]", clusters);
         Require(problems, clusterRadiusM >= 1 && clusterRadiusM <= 10000, "--cluster-radius-m must be in [1, 10000]", clusterRadiusM);
         return problems;
-    }
-
-    ns6g::ran::RanRadioSettings radio; //!< Radio() of the options, set by Derive() once they are in range
-
-    /** `base` with the radio options set (the rest of RanRadioSettings as given). */
-    ns6g::ran::RanRadioSettings Radio(ns6g::ran::RanRadioSettings base = {}) const
-    {
-        base.scenario = static_cast<decltype(base.scenario)>(scenario);
-        base.frequencyHz = static_cast<decltype(base.frequencyHz)>(frequencyHz);
-        base.bandwidthHz = static_cast<decltype(base.bandwidthHz)>(bandwidthHz);
-        base.numerology = static_cast<decltype(base.numerology)>(numerology);
-        base.rbgSize = static_cast<decltype(base.rbgSize)>(rbgSize);
-        base.mcsTable = static_cast<decltype(base.mcsTable)>(mcsTable);
-        base.gnbTxPowerDbm = static_cast<decltype(base.gnbTxPowerDbm)>(gnbTxPowerDbm);
-        base.fastFading = static_cast<decltype(base.fastFading)>(fastFading);
-        base.shadowing = static_cast<decltype(base.shadowing)>(shadowing);
-        base.gnbArrayRows = static_cast<decltype(base.gnbArrayRows)>(gnbArrayRows);
-        base.gnbArrayColumns = static_cast<decltype(base.gnbArrayColumns)>(gnbArrayColumns);
-        base.ueArrayRows = static_cast<decltype(base.ueArrayRows)>(ueArrayRows);
-        base.ueArrayColumns = static_cast<decltype(base.ueArrayColumns)>(ueArrayColumns);
-        return base;
-    }
-
-    /** Sets `radio` (ns6g::ParseOptions calls it once every option is in range). */
-    void Derive()
-    {
-        radio = Radio();
-    }
-
-    /** The carrier's and scenario's problems, as RanHelper would refuse them (after Derive()). */
-    std::vector<std::string> RadioProblems() const
-    {
-        return ns6g::ran::RadioProblems(radio);
     }
 };
 
