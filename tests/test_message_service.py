@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ns6g.core.bridge import Bridge, BridgeError
-from ns6g.build import scenario_binary
+from ns6g.core.build import scenario_binary
 from ns6g.learners.cosim import FlNetworkConfig
 
 SERVICES = {"fl-network": lambda: FlNetworkConfig(clients=2).to_args(), "ran-query": lambda: []}

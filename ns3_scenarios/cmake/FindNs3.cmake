@@ -24,7 +24,7 @@ if(NOT NS3_ROOT AND DEFINED ENV{NS3_ROOT})
   set(NS3_ROOT "$ENV{NS3_ROOT}" CACHE PATH "Directory of the ns3 wheel (site-packages/ns3)" FORCE)
 endif()
 if(NOT NS3_ROOT)
-  # Convenience for running CMake by hand; ns6g.build always passes NS3_ROOT. find_spec, not import:
+  # Convenience for running CMake by hand; ns6g.core.build always passes NS3_ROOT. find_spec, not import:
   # importing ns3 loads cppyy, which takes seconds.
   find_package(Python3 QUIET COMPONENTS Interpreter)
   if(Python3_Interpreter_FOUND)

@@ -1,6 +1,6 @@
 // Device catalogue for MEC, D2D and split computing: compute, memory, radio and energy figures of device
 // classes from microcontrollers to cloud GPUs. The single source of truth is ns3_scenarios/mec/devices.csv,
-// read here by C++ and by Python's ns6g.devices (see docs/mec-compute.md for the figures' sources).
+// read here by C++ and by Python's ns6g.compute.devices (see docs/mec-compute.md for the figures' sources).
 #pragma once
 
 #include "mec/model/processor.h"
