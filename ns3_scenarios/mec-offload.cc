@@ -69,6 +69,7 @@
 #include "mec/helper/mec-task-scenario.h"
 #include "mec/model/device-catalogue.h"
 #include "mec/model/mec-task-engine.h"
+#include "options/mec-offload-options.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
@@ -99,44 +100,24 @@ namespace
 
 
 
-/** MecTaskParams with MecOffload's defaults (200 ms deadline) and its own options. */
-struct Params : MecTaskParams
-{
-    Params()
-    {
-        deadlineMs = 200.0;
-    }
-
-    uint32_t cells{3};
-    std::string mobility{"static"};
-    double speedMps{1.5};
-    double handoverHysteresisDb{3.0};
-    double timeToTriggerMs{40.0};
-    double taskFlops{2e9};
-    uint64_t taskInputBytes{100'000};
-    uint64_t taskOutputBytes{1'000};
-    uint32_t shareLevels{4};
-    std::string handoverPolicy{"finish_at_old"};
-    double interEdgeDelayMs{5.0};
-    double interEdgeRateMbps{1000.0};
-    uint64_t migrationBytes{1'000'000};
-};
+// The options (defaults, CommandLine, range checks) are generated from MecOffloadConfig, their one
+// declaration; the catalogue is the data file the Python side adds.
+using Params = MecOptions<ns6g::MecOffloadOptions>;
 
 class MecOffloadEnv : public MecTaskGymEnv
 {
   public:
-    explicit MecOffloadEnv(Params p)
-        : MecTaskGymEnv(p.episodeSteps),
-          m_p(std::move(p)),
-          m_devices(m_p)
+    explicit MecOffloadEnv(const Params& p)
+        : MecTaskGymEnv(static_cast<uint32_t>(p.episodeSteps)),
+          m_p(p),
+          m_devices(m_p),
+          m_carrier(MecCarrier(m_p))
     {
-        m_carrier =
-            MakeCarrier(m_p.radio.frequencyHz, m_p.radio.bandwidthHz, static_cast<int>(m_p.radio.numerology), 0);
     }
 
     ns6g::Space GetObservationSpace() override
     {
-        const double maxMbps = MaxUplinkMbps(m_p.radio.bandwidthHz);
+        const double maxMbps = MaxUplinkMbps(m_p.bandwidthHz);
         return ns6g::Dict({
             {"cqi", ns6g::Box({1}, 0.0, 15.0)},
             {"uplink_mbps", ns6g::Box({1}, 0.0, maxMbps)},
@@ -156,21 +137,21 @@ class MecOffloadEnv : public MecTaskGymEnv
 
     void SetupEpisode() override
     {
-        const Scenario scenario = ParseScenario(m_p.radio.scenario);
+        const Scenario scenario = ParseScenario(m_p.scenario);
         m_gnbs = NodeContainer();
         m_ues = NodeContainer();
         m_gnbs.Create(m_p.cells);
         m_ues.Create(m_p.ues);
         PlaceNodes(scenario);
 
-        m_link = RanHelper::CreateLink(m_p.Radio(m_carrier), m_gnbs, m_ues, 1000);
-        const RanHelperSettings settings = MecTaskParams::RanSettings(m_carrier, "external", kMaxRanQueueBytes);
+        m_link = RanHelper::CreateLink(MecRadio(m_p, m_carrier), m_gnbs, m_ues, 1000);
+        const RanHelperSettings settings = MecRanSettings(m_carrier, "external", kMaxRanQueueBytes);
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
         m_ran.system->SetAttribute("HandoverHysteresisDb", DoubleValue(m_p.handoverHysteresisDb));
         m_ran.system->SetAttribute("TimeToTrigger", TimeValue(Seconds(m_p.timeToTriggerMs / 1e3)));
         m_ran.system->TraceConnectWithoutContext("Handover", MakeCallback(&MecOffloadEnv::OnHandover, this));
 
-        m_engine = std::make_unique<MecTaskEngine>(m_p.TaskSettings());
+        m_engine = std::make_unique<MecTaskEngine>(TaskSettings(m_p));
         m_engine->AddDevices(m_ues, m_ran.ueAddresses, m_devices.device);
         InstallEdges(settings);
         // The cloud behind the RAN's server node (the core every gNB's backhaul reaches): site `cells`.
@@ -527,60 +508,11 @@ class MecOffloadEnv : public MecTaskGymEnv
     uint32_t m_stepHandovers{0};
 };
 
-/** "" if MecOffload's own options are valid, else a sentence naming the bad option(s). */
-std::string
-OffloadProblem(const Params& p)
-{
-    if (p.cells != 1 && p.cells != 3 && p.cells != 7)
-    {
-        return "--cells must be 1, 3 or 7";
-    }
-    if (p.mobility != "static" && p.mobility != "random_walk")
-    {
-        return "--mobility must be static or random_walk";
-    }
-    if (p.handoverPolicy != "finish_at_old" && p.handoverPolicy != "migrate")
-    {
-        return "--handover-policy must be finish_at_old or migrate";
-    }
-    if (!(p.taskFlops > 0) || p.taskInputBytes == 0 || p.taskOutputBytes == 0 || p.shareLevels == 0 ||
-        !(p.interEdgeRateMbps > 0) || !(p.interEdgeDelayMs >= 0) || !(p.speedMps > 0))
-    {
-        return "--task-flops, --task-input-bytes, --task-output-bytes, --share-levels, --inter-edge-rate-mbps "
-               "and --speed-mps must be > 0 (--inter-edge-delay-ms >= 0)";
-    }
-    return "";
-}
-
 } // namespace
 
 int
 main(int argc, char* argv[])
 {
-    Params p;
-    ns6g::Bridge bridge;
-    CommandLine cmd(__FILE__);
-    p.AddCommandLine(cmd);
-    cmd.AddValue("cells", "number of sites (1, 3 or 7), one edge server each", p.cells);
-    cmd.AddValue("mobility", "static or random_walk", p.mobility);
-    cmd.AddValue("speed-mps", "device speed for random_walk (m/s)", p.speedMps);
-    cmd.AddValue("handover-hysteresis-db", "A3 hysteresis (dB)", p.handoverHysteresisDb);
-    cmd.AddValue("time-to-trigger-ms", "A3 time to trigger (ms)", p.timeToTriggerMs);
-    cmd.AddValue("task-flops", "work of one task (FLOPs)", p.taskFlops);
-    cmd.AddValue("task-input-bytes", "bytes uploaded per offloaded task", p.taskInputBytes);
-    cmd.AddValue("task-output-bytes", "result bytes per offloaded task", p.taskOutputBytes);
-    cmd.AddValue("share-levels", "uplink share levels: level s reserves (s+1)/levels of the RBGs", p.shareLevels);
-    cmd.AddValue("handover-policy", "finish_at_old or migrate", p.handoverPolicy);
-    cmd.AddValue("inter-edge-delay-ms", "one-way delay of an inter-edge link (ms)", p.interEdgeDelayMs);
-    cmd.AddValue("inter-edge-rate-mbps", "rate of an inter-edge link (Mbit/s)", p.interEdgeRateMbps);
-    cmd.AddValue("migration-bytes", "state moved per migration (bytes)", p.migrationBytes);
-    bridge.AddCommandLine(cmd);
-    cmd.Parse(argc, argv);
-
-    std::string problem = p.Problem();
-    if (problem.empty())
-    {
-        problem = OffloadProblem(p);
-    }
-    return ServeMecScenario<MecOffloadEnv>("mec-offload", bridge, p, problem);
+    // Unknown catalogue devices are refused by MecOffloadEnv's constructor.
+    return ServeMecScenario<MecOffloadEnv>(argc, argv, Params{});
 }

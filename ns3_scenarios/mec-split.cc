@@ -76,6 +76,7 @@
 #include "mec/model/device-catalogue.h"
 #include "mec/model/layer-profile.h"
 #include "mec/model/mec-task-engine.h"
+#include "options/mec-split-options.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/helper/sidelink-helper.h"
 #include "ran/model/ran-channel.h"
@@ -123,47 +124,16 @@ PeerMemoryBytes(const LayerProfile& profile, uint32_t cut)
 }
 
 
-/** MecTaskParams with SplitInference's defaults (100 ms deadline; 4 devices as SplitInferenceConfig, which
- *  the parity test tests/test_option_parity.py holds this to) and its own options. */
-struct Params : MecTaskParams
+// The options (defaults, CommandLine, range checks) are generated from SplitInferenceConfig, their one
+// declaration; the catalogue and the layer profiles are the data files the Python side adds.
+struct Params : MecOptions<ns6g::MecSplitOptions>
 {
-    Params()
-    {
-        deadlineMs = 100.0;
-    }
+    std::string profiles; //!< folder of layer profiles
 
-    std::string model{"resnet18_style"};
-    std::string dtype{"fp32"};
-    std::string profiles;
-    std::string peerDevice{"smartphone"}; //!< catalogue name of each device's D2D peer
-    double peerDistanceM{20.0};            //!< device-peer distance (m)
-    double sidelinkFrequencyHz{5.9e9};     //!< sidelink carrier frequency (Hz)
-    double sidelinkBandwidthHz{20e6};      //!< sidelink carrier bandwidth (Hz)
-    uint32_t sidelinkNumerology{1};        //!< sidelink NR numerology mu
-    uint32_t sidelinkSubchannelRbs{10};    //!< RBs per sidelink sub-channel
-    std::string sidelinkMode{"scheduled"}; //!< "scheduled" (mode 1) or "autonomous" (mode 2)
-    double sidelinkTxPowerDbm{23.0};       //!< UE sidelink transmit power (dBm)
-
-    /** "" or the problem of the split-specific options (the common ones: MecTaskParams::Problem). */
-    std::string SplitProblem() const
+    void Register(CommandLine& cmd)
     {
-        if (profiles.empty())
-        {
-            return "--profiles is needed";
-        }
-        if (!(peerDistanceM > 0 && peerDistanceM <= 10'000))
-        {
-            return "--peer-distance-m must be in (0, 10000] m, got " + std::to_string(peerDistanceM);
-        }
-        if (sidelinkMode != "scheduled" && sidelinkMode != "autonomous")
-        {
-            return "--sidelink-mode must be scheduled or autonomous, got " + sidelinkMode;
-        }
-        if (sidelinkSubchannelRbs == 0)
-        {
-            return "--sidelink-subchannel-rbs must be at least 1";
-        }
-        return "";
+        MecOptions::Register(cmd);
+        cmd.AddValue("profiles", "folder of layer profiles", profiles);
     }
 
     ns6g::ran::SidelinkSettings Sidelink() const
@@ -171,8 +141,8 @@ struct Params : MecTaskParams
         ns6g::ran::SidelinkSettings s;
         s.frequencyHz = sidelinkFrequencyHz;
         s.bandwidthHz = sidelinkBandwidthHz;
-        s.numerology = sidelinkNumerology;
-        s.subchannelRbs = sidelinkSubchannelRbs;
+        s.numerology = static_cast<uint32_t>(sidelinkNumerology);
+        s.subchannelRbs = static_cast<uint32_t>(sidelinkSubchannelRbs);
         s.mode = sidelinkMode;
         s.txPowerDbm = sidelinkTxPowerDbm;
         s.mtuBytes = kMecMtuBytes;
@@ -184,14 +154,13 @@ struct Params : MecTaskParams
 class MecSplitEnv : public MecTaskGymEnv
 {
   public:
-    explicit MecSplitEnv(Params p)
-        : MecTaskGymEnv(p.episodeSteps),
-          m_p(std::move(p)),
+    explicit MecSplitEnv(const Params& p)
+        : MecTaskGymEnv(static_cast<uint32_t>(p.episodeSteps)),
+          m_p(p),
           m_devices(m_p),
-          m_peerDevice(FindDevice(m_devices.catalogue, m_p.peerDevice))
+          m_peerDevice(FindDevice(m_devices.catalogue, m_p.peerDevice)),
+          m_carrier(MecCarrier(m_p))
     {
-        m_carrier =
-            MakeCarrier(m_p.radio.frequencyHz, m_p.radio.bandwidthHz, static_cast<int>(m_p.radio.numerology), 0);
         m_profile = LoadLayerProfile(ProfilePath(m_p.profiles, m_p.model, m_p.dtype));
         if (m_profile.cuts.empty())
         {
@@ -202,7 +171,7 @@ class MecSplitEnv : public MecTaskGymEnv
 
     ns6g::Space GetObservationSpace() override
     {
-        const double maxMbps = MaxUplinkMbps(m_p.radio.bandwidthHz);
+        const double maxMbps = MaxUplinkMbps(m_p.bandwidthHz);
         return ns6g::Dict({
             {"cqi", ns6g::Box({1}, 0.0, 15.0)},
             {"uplink_mbps", ns6g::Box({1}, 0.0, maxMbps)},
@@ -223,7 +192,7 @@ class MecSplitEnv : public MecTaskGymEnv
 
     void SetupEpisode() override
     {
-        const Scenario scenario = ParseScenario(m_p.radio.scenario);
+        const Scenario scenario = ParseScenario(m_p.scenario);
         m_gnbs = NodeContainer();
         m_ues = NodeContainer();
         m_peers = NodeContainer();
@@ -234,8 +203,8 @@ class MecSplitEnv : public MecTaskGymEnv
 
         // UEs 0..ues-1 are the devices, ues..2 ues-1 their peers (RAN UEs too: the sidelink needs them).
         const NodeContainer allUes(m_ues, m_peers);
-        m_link = RanHelper::CreateLink(m_p.Radio(m_carrier), m_gnbs, allUes, 1000);
-        const RanHelperSettings settings = MecTaskParams::RanSettings(m_carrier, "pf", kMaxRanQueueBytes);
+        m_link = RanHelper::CreateLink(MecRadio(m_p, m_carrier), m_gnbs, allUes, 1000);
+        const RanHelperSettings settings = MecRanSettings(m_carrier, "pf", kMaxRanQueueBytes);
         m_ran = RanHelper::Install(m_gnbs, allUes, m_link, settings);
         m_sidelink = SidelinkHelper::Install(m_ran, allUes, m_p.Sidelink(), 2000);
 
@@ -244,7 +213,7 @@ class MecSplitEnv : public MecTaskGymEnv
             MecNetworkHelper::AddCloud(m_ran.server, m_p.wanRateMbps * 1e6, Seconds(m_p.wanDelayMs / 1e3), kMecMtuBytes);
         m_cloud = wan.devices.Get(1)->GetNode();
 
-        m_engine = std::make_unique<MecTaskEngine>(m_p.TaskSettings());
+        m_engine = std::make_unique<MecTaskEngine>(TaskSettings(m_p));
         const std::vector<Ipv4Address> deviceAddresses(m_ran.ueAddresses.begin(),
                                                        m_ran.ueAddresses.begin() + m_p.ues);
         m_engine->AddDevices(m_ues, deviceAddresses, m_devices.device);
@@ -460,28 +429,8 @@ class MecSplitEnv : public MecTaskGymEnv
 int
 main(int argc, char* argv[])
 {
-    Params p;
-    ns6g::Bridge bridge;
-    CommandLine cmd(__FILE__);
-    p.AddCommandLine(cmd);
-    cmd.AddValue("model", "layer profile model name", p.model);
-    cmd.AddValue("dtype", "fp32 or int8", p.dtype);
-    cmd.AddValue("profiles", "folder of layer profiles", p.profiles);
-    cmd.AddValue("peer-device", "catalogue name of each device's D2D peer", p.peerDevice);
-    cmd.AddValue("peer-distance-m", "device-peer distance (m)", p.peerDistanceM);
-    cmd.AddValue("sidelink-frequency-hz", "sidelink carrier frequency (Hz)", p.sidelinkFrequencyHz);
-    cmd.AddValue("sidelink-bandwidth-hz", "sidelink carrier bandwidth (Hz)", p.sidelinkBandwidthHz);
-    cmd.AddValue("sidelink-numerology", "sidelink NR numerology mu", p.sidelinkNumerology);
-    cmd.AddValue("sidelink-subchannel-rbs", "RBs per sidelink sub-channel", p.sidelinkSubchannelRbs);
-    cmd.AddValue("sidelink-mode", "scheduled (mode 1) or autonomous (mode 2)", p.sidelinkMode);
-    cmd.AddValue("sidelink-tx-power-dbm", "UE sidelink transmit power (dBm)", p.sidelinkTxPowerDbm);
-    bridge.AddCommandLine(cmd);
-    cmd.Parse(argc, argv);
-
-    std::string problem = p.Problem();
-    if (problem.empty())
-    {
-        problem = p.SplitProblem();
-    }
-    return ServeMecScenario<MecSplitEnv>("mec-split", bridge, p, problem);
+    // Unknown catalogue devices and missing profiles are refused by MecSplitEnv's constructor.
+    return ServeMecScenario<MecSplitEnv>(argc, argv, Params{}, [](const Params& p) {
+        return p.profiles.empty() ? std::vector<std::string>{"--profiles is needed"} : std::vector<std::string>{};
+    });
 }

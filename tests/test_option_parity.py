@@ -91,14 +91,7 @@ def outside(field) -> list:
     return ([lo - step(lo)] if lo is not None else []) + ([hi + step(hi)] if hi is not None else [])
 
 
-#: Scenarios whose main() does not use their generated options header yet (hand-written CommandLine and
-#: checks): they accept some values their config refuses. Strict, so that converting one flips it.
-NOT_GENERATED_YET = {"mec-offload", "mec-split"}
-
-
-@pytest.mark.parametrize("scenario", [pytest.param(s, marks=pytest.mark.xfail(
-    s in NOT_GENERATED_YET, strict=True, reason="hand-written options, not yet the generated header"))
-    for s in sorted(CONFIGS)])
+@pytest.mark.parametrize("scenario", sorted(CONFIGS))
 def test_scenario_refuses_what_the_config_refuses(scenario):
     binary = str(scenario_binary(scenario))
     cls = CONFIGS[scenario]

@@ -1,16 +1,12 @@
 // The Gym side every MEC task scenario shares (header-only, as the bridge): reward, termination and
-// truncation come from the scenario's MecTaskEngine, and main() serves the environment once its options
-// passed their checks.
+// truncation come from the scenario's MecTaskEngine.
 #pragma once
 
 #include "bridge/ns6g-bridge.h"
 #include "mec/model/mec-task-engine.h"
 
 #include <algorithm>
-#include <exception>
-#include <iostream>
 #include <memory>
-#include <string>
 
 namespace ns6g::mec
 {
@@ -58,34 +54,5 @@ class MecTaskGymEnv : public ns6g::GymEnv
   private:
     uint32_t m_episodeSteps;
 };
-
-/**
- * main()'s end for a MEC scenario: builds Env from `params` unless `problem` (the options' check) says
- * why not, then serves it. Prints "<name>: <problem>" and returns 2 if the options or the construction
- * (e.g. an unknown catalogue device) fail.
- */
-template <class Env, class Params>
-int
-ServeMecScenario(const std::string& name, ns6g::Bridge& bridge, const Params& params, std::string problem)
-{
-    std::unique_ptr<Env> env;
-    if (problem.empty())
-    {
-        try
-        {
-            env = std::make_unique<Env>(params);
-        }
-        catch (const std::exception& e)
-        {
-            problem = e.what();
-        }
-    }
-    if (!problem.empty())
-    {
-        std::cerr << name << ": " << problem << std::endl;
-        return 2;
-    }
-    return bridge.Serve(*env);
-}
 
 } // namespace ns6g::mec

@@ -23,24 +23,6 @@
 namespace ns6g::ran
 {
 
-void
-AddRadioOptions(ns3::CommandLine& cmd, RanRadioSettings& radio, const RadioOptionSet& extra)
-{
-    cmd.AddValue("scenario", "TR 38.901 scenario (UMi-StreetCanyon, UMa, RMa, InH-OfficeMixed)", radio.scenario);
-    cmd.AddValue("frequency-hz", "carrier frequency (Hz)", radio.frequencyHz);
-    cmd.AddValue("bandwidth-hz", "carrier bandwidth (Hz)", radio.bandwidthHz);
-    cmd.AddValue("numerology", "NR numerology mu (0..6)", radio.numerology);
-    cmd.AddValue("fast-fading", "3GPP fast fading on serving links", radio.fastFading);
-    if (extra.gnbTxPower)
-    {
-        cmd.AddValue("gnb-tx-power-dbm", "gNB transmit power (dBm)", radio.gnbTxPowerDbm);
-    }
-    if (extra.shadowing)
-    {
-        cmd.AddValue("shadowing", "38.901 shadowing", radio.shadowing);
-    }
-}
-
 std::vector<ns3::Vector>
 RanHelper::HexagonalSites(uint32_t cells, double isdM)
 {

@@ -52,20 +52,6 @@ struct RanRadioSettings
     double scattererSpeedMps{0.0};            //!< RanChannel ScattererSpeedMps (m/s)
 };
 
-/** The radio options AddRadioOptions declares besides those every RAN scenario takes. */
-struct RadioOptionSet
-{
-    bool gnbTxPower{false}; //!< --gnb-tx-power-dbm
-    bool shadowing{false};  //!< --shadowing
-};
-
-/**
- * Declares on `cmd` the radio options the RAN scenarios share, bound to the fields of `radio`, whose
- * values at the call are the defaults: --scenario, --frequency-hz, --bandwidth-hz, --numerology and
- * --fast-fading, and the ones `extra` names. A scenario with other defaults sets them in `radio` first.
- */
-void AddRadioOptions(ns3::CommandLine& cmd, RanRadioSettings& radio, const RadioOptionSet& extra = {});
-
 /** Backhaul and system settings of RanHelper::Install (units in the names). */
 struct RanHelperSettings
 {
