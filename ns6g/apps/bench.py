@@ -847,14 +847,14 @@ def bench_soak(seconds: float = 60.0, envs: int = 8, env_id: str = SOAK_ENV, war
     """
     import gymnasium as gym
 
-    import ns6g.envs  # noqa: F401  (registers the ids, to check env_id here and not in a worker)
+    from ns6g.apps.evaluation import make_env
+    from ns6g.envs.ids import resolve_env_id
 
     if seconds <= 0 or envs < 1 or reset_every < 1:
         raise ValueError(f"soak needs seconds > 0, envs >= 1 and reset_every >= 1 (got {seconds}, {envs}, {reset_every})")
-    if env_id not in gym.registry:
-        raise ValueError(f"unknown environment {env_id!r}: `ns6g envs` lists them")
+    resolve_env_id(env_id)  # here, not in a worker
     warmup_s = min(10.0, seconds / 5) if warmup_s is None else warmup_s
-    make = functools.partial(gym.make, f"ns6g.envs:{env_id}")  # the module: prefix registers the ids in workers
+    make = functools.partial(make_env, env_id)  # make_env resolves (imports the id's module) in each worker
     vector = gym.vector.AsyncVectorEnv([make] * envs, context="forkserver")
     rng = np.random.default_rng(seed)
     vector.action_space.seed(seed)

@@ -254,10 +254,13 @@ def _cmd_envs(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     import ns6g.envs
+    from ns6g.envs.ids import load_entry_points
 
     for env_id in ns6g.envs.ENV_IDS:
         spec = gym.spec(env_id)
         print(f"{env_id:<28} {spec.entry_point}")
+    for env_id, where in load_entry_points().items():  # ids registered by installed packages
+        print(f"{env_id:<28} {gym.spec(env_id).entry_point}  (entry point {where})")
     return 0
 
 

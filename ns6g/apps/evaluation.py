@@ -18,11 +18,13 @@ from ns6g.envs.policies import Contender, evaluate
 
 
 def make_env(env_id: str, **kwargs: Any):
-    """``gym.make`` of an ns6g environment id, in this or a worker process (``"module:id"`` makes
-    Gymnasium import ns6g.envs, which registers the ids)."""
+    """``gym.make`` of an environment id (ns6g's, ``module:id`` or an entry point's), in this or a worker
+    process: :func:`ns6g.envs.ids.resolve_env_id` imports what registers it."""
     import gymnasium as gym
 
-    return gym.make(f"ns6g.envs:{env_id}", **kwargs)
+    from ns6g.envs.ids import resolve_env_id
+
+    return gym.make(resolve_env_id(env_id), **kwargs)
 
 
 def baselines(env_id: str, env_kwargs: Mapping[str, Any], seed: int = 0) -> dict[str, Contender]:

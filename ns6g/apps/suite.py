@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 DEFAULT_SUITE = Path(__file__).parent / "suites" / "default.toml"
 
@@ -47,6 +47,15 @@ class EnvCase(BaseModel):
     contenders: list[str] = Field(min_length=1, description="baseline names of the environment (its baselines())")
     metrics: list[str] = Field(default_factory=lambda: ["return"],
                                description="columns of ns6g.envs.policies.evaluate to report (return, steps, info entries)")
+
+    @field_validator("env")
+    @classmethod
+    def _resolvable(cls, env: str) -> str:
+        """Refuse an id that cannot be made when the suite is read, not in a worker."""
+        from ns6g.envs.ids import resolve_env_id
+
+        resolve_env_id(env)
+        return env
 
 
 # Deterministic for a seed (no wall-clock times), so every backend gives the same table.

@@ -240,12 +240,11 @@ def plan_training(config: TrainConfig) -> TrainPlan:
     """Resolve ``config`` against the environment and its preset; raise :class:`TrainingError` (or
     ``ns6g.apps.presets.PresetError``, a ValueError naming the file) for anything that cannot run, before any file
     is written."""
-    import ns6g.envs  # noqa: F401  (registers the ids)
     from ns6g.apps.evaluation import make_env
     from ns6g.apps.presets import Preset, load_preset, model_kwargs
+    from ns6g.envs.ids import resolve_env_id
 
-    if config.env_id not in gym.registry:
-        raise TrainingError(f"unknown environment {config.env_id!r}: `ns6g envs` lists them")
+    resolve_env_id(config.env_id)  # EnvIdError (a ValueError) naming the problem
     probe = make_env(config.env_id, **dict(config.env_kwargs))  # validates env_kwargs
     try:
         algo = config.algo or default_algorithm(probe)
@@ -498,11 +497,13 @@ def evaluate_agent(
     every numeric info entry).
     """
     from ns6g.apps.evaluation import baselines, comparison_figure, confidence_table, evaluate_contenders
+    from ns6g.envs.ids import resolve_env_id
     from ns6g.envs.policies import Contender, SB3Policy
 
     info = agent_info(agent)
     same_env = env_id is None or env_id == info["env_id"]
     env_id = env_id or info["env_id"]
+    resolve_env_id(env_id)  # EnvIdError naming the problem, before anything runs
     base = dict(info.get("env_kwargs", {})) if same_env else {}
     overrides = dict(env_kwargs or {})
     model = model if model is not None else load_agent(agent)
