@@ -121,10 +121,8 @@ class FlNetworkConfig(ScenarioConfig):
         return self
 
     def to_args(self) -> list[str]:
-        """The scenario's options (the wall-clock timeout is the bridge's, not the scenario's)."""
-        values = self.model_dump(exclude={"step_timeout_s", "client_devices"})
-        args = [f"--{k.replace('_', '-')}={str(v).lower() if isinstance(v, bool) else v}" for k, v in values.items()]
-        return [*args, f"--client-devices={','.join(self.client_devices)}", f"--catalogue={catalogue_path()}"]
+        """The scenario's options and the device catalogue it reads."""
+        return [*super().to_args(), f"--catalogue={catalogue_path()}"]
 
 
 class CoSimNetwork:

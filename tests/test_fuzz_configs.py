@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from pydantic.fields import FieldInfo
 
 from ns6g.core.bridge import ScenarioError
-from ns6g.core.config import ConfigError, ScenarioConfig
+from ns6g.core.config import ConfigError, ScenarioConfig, option_name
 from ns6g.envs.bridge_echo import BridgeEchoEnv
 from ns6g.envs.d2d_relay import D2DRelayEnv
 from ns6g.envs.fsl_orchestration import FslOrchestrationConfig, FslOrchestrationEnv
@@ -298,7 +298,7 @@ def test_scenario_refuses_just_beyond_every_python_bound(scenario: str) -> None:
     extra = [f"--catalogue={catalogue_path()}"] if scenario == "fl-network" else []
     for name in fields:
         info = config.model_fields[name]
-        option = f"--{name.replace('_', '-')}"
+        option = f"--{option_name(name)}"
         for value in _beyond_values(info):
             proc = subprocess.run([binary, f"{option}={value!r}", *extra], capture_output=True, text=True, timeout=60)
             assert proc.returncode == 2, f"{scenario} {option}={value!r}: exit {proc.returncode} {proc.stderr[-300:]}"

@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from ns6g.core.build import scenario_binary
+from ns6g.core.config import option_name
 from ns6g.envs.bridge_echo import BridgeEchoConfig
 from ns6g.envs.d2d_relay import D2DRelayConfig
 from ns6g.envs.link_control import LinkControlConfig
@@ -21,7 +22,7 @@ from ns6g.envs.mec_offload import MecOffloadConfig
 from ns6g.envs.spectrum_allocation import SpectrumAllocationConfig
 from ns6g.envs.split_inference import SplitInferenceConfig
 from ns6g.learners.cosim import FlNetworkConfig
-from ns6g.core.options_cpp import CONFIGS as GENERATED, bounds, choices, config_class, kebab, rendered, stale
+from ns6g.core.options_cpp import CONFIGS as GENERATED, bounds, choices, config_class, rendered, stale
 
 CONFIGS = {
     "bridge-echo": BridgeEchoConfig,
@@ -60,7 +61,7 @@ def same_value(python: str, cpp: str | None) -> bool:
 def test_config_fields_and_scenario_options_agree(scenario):
     config = CONFIGS[scenario]()
     passed = dict(arg[2:].split("=", 1) for arg in config.to_args() if arg.startswith("--"))
-    empty = {name.replace("_", "-") for name, value in config.model_dump().items() if value == ""}  # left out
+    empty = {option_name(name) for name, value in config.model_dump().items() if value == ""}  # left out
     declared = declared_options(scenario)
     assert set(passed) - set(declared) == set(), "the config passes options the scenario does not declare"
     assert set(declared) - set(passed) - empty - SUPPLIED == set(), "the scenario declares options no config field sets"
@@ -100,8 +101,8 @@ def test_scenario_refuses_what_the_config_refuses(scenario):
         for value in outside(field):
             with pytest.raises(ValueError, match=name):  # the config refuses it ...
                 cls.model_validate({name: value})
-            run = subprocess.run([binary, f"--{kebab(name)}={value!r}".replace("'", "")], capture_output=True,
+            run = subprocess.run([binary, f"--{option_name(name)}={value!r}".replace("'", "")], capture_output=True,
                                  text=True, timeout=60)
-            if run.returncode != 2 or f"--{kebab(name)}" not in run.stderr:  # ... and so does the scenario
+            if run.returncode != 2 or f"--{option_name(name)}" not in run.stderr:  # ... and so does the scenario
                 accepted.append((name, value, run.returncode, run.stderr.strip()[-200:]))
     assert accepted == [], "the scenario does not refuse, by name, a value its config refuses"

@@ -9,13 +9,12 @@ here, regenerate it with ``python -m ns6g.core.bridge_layout --write``. See docs
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-# The scenario sources as installed (ns3_scenarios/ in the repository, ns6g/ns3_scenarios/ in a wheel).
-HEADER_PATH = Path(str(importlib.resources.files("ns6g.ns3_scenarios"))) / "bridge" / "ns6g-layout.h"
+from ns6g.core.build import scenario_source_dir
+
+HEADER_PATH = scenario_source_dir() / "bridge" / "ns6g-layout.h"
 
 
 @dataclass(frozen=True)

@@ -72,19 +72,28 @@ class ScenarioConfig(BaseModel):
             raise ConfigError(f"invalid {cls.__name__}: " + "; ".join(problems)) from None
 
     def to_args(self) -> list[str]:
-        """The scenario's command-line options, e.g. ``['--link-rate-mbps=10.0', ...]``.
+        """The scenario's command-line options, e.g. ``['--link-rate-mbps=10.0', ...]``: every option field
+        (not those in ``not_options``) as :func:`option_name` = :func:`option_value`.
 
         An empty string is left out (ns-3's CommandLine refuses ``--name=``): the scenario's default,
         which must then be the empty value too, applies.
         """
-        args = []
-        for name, value in self.model_dump().items():
-            if value == "":
-                continue
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            args.append(f"--{name.replace('_', '-')}={value}")
-        return args
+        values = self.model_dump(include=set(self.option_fields()))
+        return [f"--{option_name(name)}={option_value(value)}" for name, value in values.items() if value != ""]
+
+
+def option_name(field: str) -> str:
+    """``link_rate_mbps`` -> ``link-rate-mbps``: the scenario option a config field is."""
+    return field.replace("_", "-")
+
+
+def option_value(value: Any) -> str:
+    """A field's value as its option takes it: ``true``/``false``, a tuple of names comma-separated."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
 
 
 # The radio options, declared once: every radio scenario (ran-spectrum, d2d-relay, mec-offload, mec-split,

@@ -30,10 +30,11 @@ from pathlib import Path
 import annotated_types
 from pydantic.fields import FieldInfo
 
-from ns6g.core.config import ScenarioConfig
+from ns6g.core.build import scenario_source_dir
+from ns6g.core.config import ScenarioConfig, option_name, option_value
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (ns6g/core/options_cpp.py)
-HEADER_DIR = ROOT / "ns3_scenarios" / "options"
+HEADER_DIR = scenario_source_dir() / "options"
 DOCS_PAGE = ROOT / "docs" / "options.md"
 
 #: Every scenario binary with a config class, as ``module:class`` (imported lazily, so this module stays
@@ -62,11 +63,6 @@ def camel(name: str) -> str:
     """``link_rate_mbps`` -> ``linkRateMbps`` (the C++ member)."""
     first, *rest = name.split("_")
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def kebab(name: str) -> str:
-    """``link_rate_mbps`` -> ``link-rate-mbps`` (the command-line option)."""
-    return name.replace("_", "-")
 
 
 def struct_name(scenario: str) -> str:
@@ -119,7 +115,7 @@ def cpp_literal(value: object) -> str:
         text = repr(value)
         return text if any(c in text for c in ".e") else text + ".0"
     if isinstance(value, tuple):
-        return cpp_literal(",".join(value))
+        return cpp_literal(option_value(value))  # a tuple of names travels comma-separated
     if isinstance(value, str):
         if not re.fullmatch(r"[ -~]*", value) or '"' in value or "\\" in value:
             raise ValueError(f"option strings are plain printable ASCII: {value!r}")
@@ -165,7 +161,7 @@ def _check(name: str, field: FieldInfo) -> str | None:
         if not terms:
             return None
         valid = " && ".join(terms)
-    return f'        Require(problems, {valid}, "--{kebab(name)} must be {range_text(field)}", {member});\n'
+    return f'        Require(problems, {valid}, "--{option_name(name)} must be {range_text(field)}", {member});\n'
 
 
 def render_header(cls: type[ScenarioConfig]) -> str:
@@ -176,7 +172,7 @@ def render_header(cls: type[ScenarioConfig]) -> str:
     members = "".join(
         f"    {cpp_type(f)} {camel(n)}{{{cpp_literal(f.default)}}}; //!< {(f.description or '').splitlines()[0]}\n"
         for n, f in fields.items())
-    adds = "".join(f'        cmd.AddValue("{kebab(n)}", "{help_text(f)}", {camel(n)});\n' for n, f in fields.items())
+    adds = "".join(f'        cmd.AddValue("{option_name(n)}", "{help_text(f)}", {camel(n)});\n' for n, f in fields.items())
     checks = "".join(c for n, f in fields.items() if (c := _check(n, f)))
     # A radio scenario's struct gets Radio(), Derive() and RadioProblems() from the one hand-written
     # template in radio-options.h, which copies whichever RanRadioSettings members the struct has.
@@ -207,7 +203,7 @@ struct {struct}{base}
     static constexpr const char* kScenario = "{scenario}";
 
 {members}
-    /** Registers every option (--{kebab(next(iter(fields)))}, ...) on `cmd`. */
+    /** Registers every option (--{option_name(next(iter(fields)))}, ...) on `cmd`. */
     void Register(ns3::CommandLine& cmd)
     {{
 {adds}    }}
