@@ -52,8 +52,8 @@ def evaluate_contenders(
 
     frames = []
     for name, contender in tqdm(contenders.items(), desc="evaluate", unit="policy", disable=not progress):
-        run_dir = None if out is None else Path(out) / "eval" / name
-        env = make_env(env_id, **{**env_kwargs, **contender.overrides}, run_dir=run_dir)
+        traced = {} if out is None else {"run_dir": Path(out) / "eval" / name}  # an env may not take run_dir
+        env = make_env(env_id, **{**env_kwargs, **contender.overrides}, **traced)
         try:
             frames.append(evaluate(env, {name: contender.policy}, seeds))
         finally:

@@ -2,7 +2,7 @@
 
 A suite (TOML, see ``ns6g/apps/suites/default.toml`` and docs/suite.md) lists *cases* of two kinds: an
 ``env`` case names an environment, its settings and the contenders to run (baselines of the environment by
-name); an ``fl`` case names a network (``FlNetworkConfig`` fields), a learner job (``FlJobConfig`` fields)
+name, and agents saved by ``ns6g train``, each under a name of its own); an ``fl`` case names a network (``FlNetworkConfig`` fields), a learner job (``FlJobConfig`` fields)
 and the protocols to run over it. Every (case, contender, seed) is one *task*: one episode on ns-3
 ``RngRun = seed``, or one learner job seeded ``seed`` over the co-simulated network. Tasks run
 in a local process pool (default) or on Ray (``backend="ray"``); each task is deterministic, so both give
@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 DEFAULT_SUITE = Path(__file__).parent / "suites" / "default.toml"
 
@@ -35,16 +36,23 @@ class SuiteError(ValueError):
     """A suite, baseline or backend request that cannot run; the message names the problem."""
 
 
+NAME = r"^[A-Za-z0-9_.-]+$"
+
+
 class EnvCase(BaseModel):
-    """One environment configuration and the contenders (its baselines) compared on it."""
+    """One environment configuration and the contenders compared on it: baselines of the environment and
+    trained agents, all on the same seeds and settings (``env_kwargs``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["env"] = "env"
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="case name (letters, digits, _ . -)")
+    name: str = Field(pattern=NAME, description="case name (letters, digits, _ . -)")
     env: str = Field(description="environment id, e.g. ns6g/LinkControl-v0")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="environment settings")
-    contenders: list[str] = Field(min_length=1, description="baseline names of the environment (its baselines())")
+    contenders: list[str] = Field(default_factory=list, description="baseline names of the environment (its baselines())")
+    agents: dict[Annotated[str, Field(pattern=NAME)], Path] = Field(
+        default_factory=dict, description="contender name -> agent saved by ns6g train (its agent.zip or run "
+                                          "directory; a relative path is relative to the suite file)")
     metrics: list[str] = Field(default_factory=lambda: ["return"],
                                description="columns of ns6g.envs.policies.evaluate to report (return, steps, info entries)")
 
@@ -56,6 +64,31 @@ class EnvCase(BaseModel):
 
         resolve_env_id(env)
         return env
+
+    @model_validator(mode="after")
+    def _agents_trained_here(self, info: ValidationInfo) -> EnvCase:
+        """Every contender named once; every agent's files there and trained on this environment (read from
+        its agent.json: cheap). :func:`check_agents` loads the agents before a suite runs."""
+        from ns6g.apps.training import TrainingError, agent_info
+        from ns6g.envs.ids import resolve_env_id
+
+        if not self.contenders and not self.agents:
+            raise ValueError("no contenders: name baselines in contenders or trained agents in agents")
+        both = sorted(set(self.contenders) & set(self.agents)) or \
+            sorted({c for c in self.contenders if self.contenders.count(c) > 1})
+        if both:
+            raise ValueError(f"contender {both[0]!r} is named twice")
+        root = Path((info.context or {}).get("suite_dir", "."))
+        for name, path in self.agents.items():
+            path = self.agents[name] = (root / path).absolute()  # workers need not share the cwd
+            try:
+                trained_on = agent_info(path)["env_id"]
+            except TrainingError as exc:
+                raise ValueError(f"agent {name} ({path}): {exc}") from None
+            if resolve_env_id(trained_on) != resolve_env_id(self.env):
+                raise ValueError(f"agent {name} ({path}) was trained on {trained_on}, not on {self.env}: "
+                                 "it cannot act there")
+        return self
 
 
 # Deterministic for a seed (no wall-clock times), so every backend gives the same table.
@@ -109,15 +142,34 @@ def load_suite(path: str | Path = DEFAULT_SUITE) -> Suite:
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{path}: not valid TOML ({exc})") from None
     try:
-        return Suite.model_validate(data)
+        return Suite.model_validate(data, context={"suite_dir": path.parent})
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = list(first["loc"])
         if len(loc) >= 3 and loc[0] == "case" and loc[2] in ("env", "fl"):  # the union's tag, not a field
-            where = f"case {loc[1]} ({loc[2]} case)" + "".join(f".{p}" for p in loc[3:])
+            named = data["case"][loc[1]].get("name") if isinstance(data["case"][loc[1]], dict) else None
+            case = f"case {named}" if isinstance(named, str) else f"case {loc[1]}"
+            where = f"{case} ({loc[2]} case)" + "".join(f".{p}" for p in loc[3:])
         else:
             where = ".".join(str(p) for p in loc)
-        raise SuiteError(f"{path}: {where}: {first['msg']}") from None
+        raise SuiteError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def check_agents(suite: Suite) -> None:
+    """Load every agent of the suite and check that it can act in its case's environment with the case's
+    settings (the shapes of its observation and action spaces); :class:`SuiteError` naming the case, the
+    agent and its path otherwise. :func:`run_suite` calls it before any task starts."""
+    from ns6g.apps.training import TrainingError, agent_info, check_fits_agent, load_agent, load_normalizer
+
+    for case in suite.cases:
+        for name, path in getattr(case, "agents", {}).items():
+            try:
+                check_fits_agent(load_agent(path), case.env, {}, case.env_kwargs, given_as="env_kwargs")
+                load_normalizer(path)
+            except TrainingError as exc:
+                trained = agent_info(path).get("env_kwargs")
+                raise SuiteError(f"case {case.name}: agent {name} ({path}): {exc} "
+                                 f"(it was trained with env_kwargs {trained})") from None
 
 
 @dataclass(frozen=True)
@@ -128,7 +180,8 @@ class Task:
 
 
 def tasks_of(suite: Suite) -> list[Task]:
-    return [Task(c, name, seed) for c in suite.cases for name in c.contenders for seed in suite.seeds]
+    return [Task(c, name, seed) for c in suite.cases for name in [*c.contenders, *getattr(c, "agents", {})]
+            for seed in suite.seeds]
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -143,25 +196,30 @@ def run_task(task: Task) -> dict[str, Any]:
 
 
 def _run_env_task(case: EnvCase, task: Task) -> dict[str, Any]:
-    """One episode of one baseline on ns-3 RngRun = seed."""
-    import ns6g.envs  # noqa: F401
-    from ns6g.apps.evaluation import make_env
-    from ns6g.envs.policies import evaluate
+    """One episode of one baseline or agent on ns-3 RngRun = seed."""
+    from ns6g.apps.evaluation import evaluate_contenders
 
-    probe = make_env(case.env, **case.env_kwargs)
-    try:
-        contenders = probe.unwrapped.baselines(task.seed)
-    finally:
-        probe.close()
+    contender = _env_contender(case, task)
+    return evaluate_contenders(case.env, case.env_kwargs, {task.contender: contender}, [task.seed]).iloc[0].to_dict()
+
+
+def _env_contender(case: EnvCase, task: Task):
+    """The agent or baseline ``task.contender`` of ``case``."""
+    from ns6g.apps.evaluation import baselines
+    from ns6g.envs.policies import Contender
+
+    if task.contender in case.agents:
+        import torch
+
+        from ns6g.apps.training import agent_policy
+
+        torch.set_num_threads(1)  # tasks run side by side: one thread each
+        return Contender(agent_policy(case.agents[task.contender]))
+    contenders = baselines(case.env, case.env_kwargs, task.seed)
     if task.contender not in contenders:
         raise SuiteError(f"case {case.name}: {case.env} has no contender {task.contender!r} "
                          f"(it has {', '.join(contenders)})")
-    contender = contenders[task.contender]
-    env = make_env(case.env, **{**case.env_kwargs, **contender.overrides})
-    try:
-        return evaluate(env, {task.contender: contender.policy}, [task.seed]).iloc[0].to_dict()
-    finally:
-        env.close()
+    return contenders[task.contender]
 
 
 def _run_fl_task(case: FlCase, task: Task) -> dict[str, Any]:
@@ -339,7 +397,9 @@ def write_results(table: pd.DataFrame, rows: pd.DataFrame, out: Path) -> dict[st
 def run_suite(suite: Suite, out: Path | None = None, backend: Backend = "process", jobs: int | None = None,
               address: str | None = None, baseline: BaselineFile | None = None,
               progress: bool = True) -> tuple[pd.DataFrame, list[Regression]]:
-    """Run a suite, write its results under ``out`` and compare with ``baseline``."""
+    """Run a suite (its agents checked first, :func:`check_agents`), write its results under ``out`` and
+    compare with ``baseline``."""
+    check_agents(suite)
     rows = run_tasks(tasks_of(suite), backend=backend, jobs=jobs, address=address, progress=progress)
     table = summarise(rows)
     if out is not None:

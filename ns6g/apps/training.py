@@ -432,6 +432,15 @@ def load_normalizer(path: str | Path):
     return normalizer
 
 
+def agent_policy(agent: str | Path, model: Any = None):
+    """The agent saved at ``agent`` (``agent.zip`` or its run directory) as a policy: deterministic actions,
+    observations normalised with its frozen VecNormalize statistics, masked actions for a masking agent.
+    ``model``: the agent already loaded, if the caller has it."""
+    from ns6g.envs.policies import SB3Policy
+
+    return SB3Policy(model if model is not None else load_agent(agent), load_normalizer(agent))
+
+
 def _shapes(space: gym.Space) -> Any:
     """What an agent's network is built for: the shape of a Box, the sizes of a discrete space, per Dict key."""
     if isinstance(space, gym.spaces.Dict):
@@ -453,10 +462,11 @@ def _spaces_of(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
         probe.close()
 
 
-def check_fits_agent(model: Any, env_id: str, base: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+def check_fits_agent(model: Any, env_id: str, base: Mapping[str, Any], overrides: Mapping[str, Any],
+                     given_as: str = "--env") -> None:
     """Raise :class:`TrainingError` unless the agent can act in ``env_id`` configured with ``base`` and then
     ``overrides``: its observation and action spaces must keep the shapes the agent was built for. The
-    message names the overrides that change them (``ues``, ``cells``, ...)."""
+    message names the overrides that change them (``ues``, ``cells``, ...), as given by ``given_as``."""
     trained = (_shapes(model.observation_space), _shapes(model.action_space))
     if _spaces_of(env_id, {**base, **overrides}) == trained:
         return
@@ -471,7 +481,7 @@ def check_fits_agent(model: Any, env_id: str, base: Mapping[str, Any], overrides
     if not named:
         raise TrainingError(f"the agent cannot act in {env_id}: its observation or action space differs from "
                             "the one the agent was trained in")
-    raise TrainingError(f"--env {named} changes the shape of the observation or action space the agent was trained "
+    raise TrainingError(f"{given_as} {named} changes the shape of the observation or action space the agent was trained "
                         f"on: a trained agent cannot act there (train one on that setting)")
 
 
@@ -498,7 +508,7 @@ def evaluate_agent(
     """
     from ns6g.apps.evaluation import baselines, comparison_figure, confidence_table, evaluate_contenders
     from ns6g.envs.ids import resolve_env_id
-    from ns6g.envs.policies import Contender, SB3Policy
+    from ns6g.envs.policies import Contender
 
     info = agent_info(agent)
     same_env = env_id is None or env_id == info["env_id"]
@@ -509,7 +519,7 @@ def evaluate_agent(
     model = model if model is not None else load_agent(agent)
     check_fits_agent(model, env_id, base, overrides)
     env_kwargs = {**base, **overrides}
-    contenders = {"agent": Contender(SB3Policy(model, load_normalizer(agent))),
+    contenders = {"agent": Contender(agent_policy(agent, model)),
                   **baselines(env_id, env_kwargs, seed=min(seeds))}
     episodes = evaluate_contenders(env_id, env_kwargs, contenders, list(seeds), out=out, progress=progress)
     table = confidence_table(episodes)
