@@ -17,12 +17,15 @@ from ns6g.analysis.load import (
 )
 from ns6g.analysis.questions import (
     MissingColumnsError,
+    agent_evaluation,
     allocation_heatmap,
     energy_per_device,
     learning_curve,
     per_ue_throughput,
     round_latency_cdf,
     split_layer_histogram,
+    training_curve,
+    training_losses,
 )
 from ns6g.analysis.report import DamagedRunWarning, write_report
 

@@ -25,6 +25,10 @@ allocation_heatmap       radio                time_s (s), ue, ``rbs`` (resource 
 split_layer_histogram    rounds, else steps   ``split_layer`` (index of the last layer on the        split learners, split-point envs
                                               device; any column)
 energy_per_device        rounds, else flows   device, energy_j (J); protocol if present              MEC / learner energy models
+agent_evaluation         ``episodes.csv``     policy, seed, return; numeric info entries             ``ns6g train``, ``ns6g demo``
+training_curve           steps of             as learning_curve; the job's ``config.n_envs``         ``ns6g train``
+                         ``train/env-<i>``
+training_losses          ``progress.csv``     time/total_timesteps, ``train/...`` entries            ``ns6g train`` (SB3's logger)
 =======================  ===================  =====================================================  ==============================
 
 ``rounds`` may hold one row per round or one row per client (``device``) per round; the latency CDF
@@ -41,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ns6g.analysis.load import Run, RunSet
+from ns6g.core.runs import EPISODES_FILE, PROGRESS_FILE, TRAIN_RUNS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -49,12 +54,15 @@ RunLike = Union[Run, RunSet]
 
 __all__ = [
     "MissingColumnsError",
+    "agent_evaluation",
     "allocation_heatmap",
     "energy_per_device",
     "learning_curve",
     "per_ue_throughput",
     "round_latency_cdf",
     "split_layer_histogram",
+    "training_curve",
+    "training_losses",
 ]
 
 
@@ -486,5 +494,192 @@ def energy_per_device(run: RunLike, plot: bool = False):
     def draw(frame: pd.DataFrame) -> Figure:
         return _bars(frame, "device", "energy_j", title="Energy per device", xlabel="device",
                      ylabel="energy (J)", series=series)
+
+    return _result(frame, plot, draw)
+
+
+# -- a training job's own files (ns6g train; docs/training.md) ----------------------------------------------
+
+def _jobs(run: RunLike) -> tuple[list[Run], list[str]]:
+    """The runs given (a RunSet's top-level runs) and the key columns of the answer (``["run"]`` for a RunSet)."""
+    return (list(run.runs), ["run"]) if isinstance(run, RunSet) else ([run], [])
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file a run wrote beside its tables; empty when it holds nothing yet (a job killed early)."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
+
+
+def _joined(frames: list[pd.DataFrame], keys: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    if not frames:
+        return _empty(keys, columns)
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[[*keys, *[c for c in frame.columns if c not in keys]]]
+
+
+AGENT_EVALUATION_COLUMNS = ["policy", "episodes", "return", "return_ci"]
+
+
+def agent_evaluation(run: RunLike, plot: bool = False):
+    """The agent against the baselines on the same held-out seeds (from the run's ``episodes.csv``, written
+    by ``ns6g train`` and ``ns6g demo``).
+
+    Columns (one row per policy, in the file's order; ``run`` first for a RunSet): ``policy``,
+    ``episodes``, then for ``return`` and every numeric info entry (``delay_ms``...) its mean over the
+    episodes and ``<column>_ci``, the half-width of its 95 % confidence interval (Student's t over the
+    seeds; empty with one episode), as :func:`ns6g.analysis.compare.confidence_table`.
+
+    Figure: mean return per policy, best first, with its interval; the agent's bar red. One panel per run.
+    """
+    from ns6g.analysis.compare import confidence_table
+
+    jobs, keys = _jobs(run)
+    frames = []
+    for job in jobs:
+        path = job.path / EPISODES_FILE
+        episodes = _read_csv(path) if path.is_file() else pd.DataFrame()
+        if episodes.empty:
+            continue
+        _require(episodes, EPISODES_FILE, ["policy", "seed", "return"], "agent_evaluation")
+        table = confidence_table(episodes).reset_index()
+        frames.append(table.assign(run=str(job.path)) if keys else table)
+    frame = _joined(frames, keys, AGENT_EVALUATION_COLUMNS)
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        from ns6g.analysis.compare import draw_comparison
+
+        title = "Agent against the baselines"
+        if frame.empty:
+            return _no_data_figure(title)
+        groups = list(_groupby(frame, keys)) if keys else [((None,), frame)]
+        labels = _run_labels([k[0] for k, _ in groups]) if keys else {}
+        fig = _new_figure(width=max(6.4, 0.5 * len(frame) + 2.5), height=4.0)
+        for i, ((key, *_), group) in enumerate(groups):
+            draw_comparison(fig.add_subplot(1, len(groups), i + 1), group.set_index("policy"), "return",
+                            title=labels.get(key, title))
+        return fig
+
+    return _result(frame, plot, draw)
+
+
+TRAINING_CURVE_COLUMNS = ["env", "episode", "return", "steps", "done", "timesteps", "sim_time_total_s", "return_mean"]
+
+
+def training_curve(run: RunLike, window: int = 10, plot: bool = False):
+    """Return per training episode against training steps and simulated time (from the ``steps`` of a
+    training job's environments, ``train/env-<i>``; the evaluation runs are not part of it).
+
+    Columns (``run`` first for a RunSet), ordered by ``timesteps``:
+
+    - ``env``: the training environment (its run's folder name, ``env-<i>``).
+    - ``episode``, ``return``, ``steps``, ``done``: as :func:`learning_curve`, per environment.
+    - ``timesteps``: training steps of the whole job when the episode ended: the environment's steps so
+      far times the job's number of environments (they step in lockstep; Stable-Baselines3's
+      ``num_timesteps``).
+    - ``sim_time_total_s``: simulated time of the environment's episodes so far (s).
+    - ``return_mean``: mean return of the last ``window`` episodes of all the job's environments.
+
+    Figure: return against training steps (points per environment, the rolling mean as a line) and
+    against simulated time.
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1 (got {window})")
+    jobs, keys = _jobs(run)
+    frames = []
+    for job in jobs:
+        envs = [r for r in job.runs if r.path.parent == job.path / TRAIN_RUNS]
+        n_envs = (job.manifest.get("config") or {}).get("n_envs") or len(envs)
+        curves = []
+        for env in envs:
+            curve = learning_curve(env)
+            if not curve.empty:
+                curves.append(curve.assign(env=env.path.name, timesteps=curve["steps"].cumsum() * n_envs))
+        if not curves:
+            continue
+        frame = pd.concat(curves, ignore_index=True).sort_values(["timesteps", "env"], kind="stable")
+        frame["return_mean"] = frame["return"].rolling(window, min_periods=1).mean()
+        frame = frame[TRAINING_CURVE_COLUMNS].reset_index(drop=True)
+        frames.append(frame.assign(run=str(job.path)) if keys else frame)
+    frame = _joined(frames, keys, TRAINING_CURVE_COLUMNS)
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        title = "Training curve"
+        if frame.empty:
+            return _no_data_figure(title)
+        fig = _new_figure(width=10.0)
+        by_steps, by_time = fig.subplots(1, 2)
+        groups = list(_groupby(frame, keys)) if keys else [((None,), frame)]
+        labels = _run_labels([k[0] for k, _ in groups]) if keys else {}
+        for (key, *_), group in groups:
+            prefix = f"{labels[key]}: " if keys else ""
+            line, = by_steps.plot(group["timesteps"], group["return_mean"], label=f"{prefix}mean of {window}")
+            by_steps.scatter(group["timesteps"], group["return"], s=8, alpha=0.4, color=line.get_color())
+            for env, episodes in group.groupby("env", sort=True):
+                by_time.plot(episodes["sim_time_total_s"], episodes["return"], marker="o", markersize=2,
+                             linewidth=0.8, label=f"{prefix}{env}")
+        by_steps.set_xlabel("training steps (all environments)")
+        by_time.set_xlabel("simulated time of the environment (s)")
+        for ax in (by_steps, by_time):
+            ax.set_ylabel("episode return")
+            ax.legend(fontsize="small")
+        fig.suptitle(title)
+        return fig
+
+    return _result(frame, plot, draw)
+
+
+TRAINING_LOSSES_COLUMNS = ["metric", "timesteps", "value"]
+
+
+def training_losses(run: RunLike, plot: bool = False):
+    """The learner's own log against training steps (from the run's ``progress.csv``: Stable-Baselines3's
+    CSV log, which ``ns6g train`` writes beside TensorBoard's): every ``train/`` entry (``train/loss``,
+    ``train/value_loss``, ``train/entropy_loss``, ``train/approx_kl``, ``train/learning_rate``...).
+
+    Columns (``run`` first for a RunSet; rows without a value left out): ``metric``, ``timesteps``
+    (``time/total_timesteps`` when the entry was logged), ``value``.
+
+    Figure: one panel per metric against training steps.
+    """
+    jobs, keys = _jobs(run)
+    frames = []
+    for job in jobs:
+        path = job.path / PROGRESS_FILE
+        log = _read_csv(path) if path.is_file() else pd.DataFrame()
+        if log.empty:
+            continue
+        _require(log, PROGRESS_FILE, ["time/total_timesteps"], "training_losses")
+        metrics = [c for c in log.columns if c.startswith("train/")]
+        long = log.melt(id_vars="time/total_timesteps", value_vars=metrics, var_name="metric", value_name="value")
+        long = long.rename(columns={"time/total_timesteps": "timesteps"}).dropna(subset=["value"])
+        long = long[TRAINING_LOSSES_COLUMNS].reset_index(drop=True)
+        frames.append(long.assign(run=str(job.path)) if keys else long)
+    frame = _joined(frames, keys, TRAINING_LOSSES_COLUMNS)
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        title = "Training losses"
+        if frame.empty:
+            return _no_data_figure(title)
+        metrics = list(dict.fromkeys(frame["metric"]))
+        columns = min(3, len(metrics))
+        rows = -(-len(metrics) // columns)
+        fig = _new_figure(width=3.6 * columns, height=2.6 * rows)
+        labels = _run_labels(frame["run"].unique()) if keys else {}
+        for i, metric in enumerate(metrics):
+            ax = fig.add_subplot(rows, columns, i + 1)
+            for key, group in (_groupby(frame[frame["metric"] == metric], keys) if keys else [(None, frame[frame["metric"] == metric])]):
+                label = labels[key[0] if isinstance(key, tuple) else key] if keys else None
+                ax.plot(group["timesteps"], group["value"], marker="o", markersize=2, label=label)
+            ax.set_title(metric, fontsize="small")
+            ax.set_xlabel("training steps", fontsize="small")
+            if keys and i == 0:
+                ax.legend(fontsize="x-small")
+        fig.suptitle(title)
+        return fig
 
     return _result(frame, plot, draw)

@@ -38,6 +38,15 @@ class Question:
 
 
 QUESTIONS: tuple[Question, ...] = (
+    Question("agent_evaluation", "Agent against the baselines",
+             "Mean return per policy on the same held-out seeds, with 95 % intervals (episodes.csv).",
+             questions.agent_evaluation),
+    Question("training_curve", "Training curve",
+             "Return per training episode against training steps and simulated time (train/env-<i>).",
+             questions.training_curve),
+    Question("training_losses", "Training losses",
+             "The learner's log (progress.csv: losses, entropy, KL...) against training steps.",
+             questions.training_losses),
     Question("learning_curve", "Learning curve", "Return per episode against cumulative simulated time.",
              questions.learning_curve),
     Question("round_latency_cdf", "Round latency", "CDF of learner round latency (end_s - start_s) per protocol.",

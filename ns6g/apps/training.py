@@ -11,6 +11,7 @@ held-out seeds. The output folder is a run directory (kind ``train``; see docs/t
     OUT/vecnormalize.pkl                VecNormalize's statistics (when the preset normalises)
     OUT/checkpoints/agent_<steps>_steps.zip
     OUT/tensorboard/<ALGO>_1/           TensorBoard event files
+    OUT/progress.csv                    the same log as CSV: losses and mean episode return per update
     OUT/train/env-<i>/                  the traced run of training environment i (its learning curve)
     OUT/eval/<policy>/                  one traced evaluation run per contender
     OUT/episodes.csv, OUT/summary.json  per-episode evaluation results; means with 95 % intervals
@@ -313,8 +314,10 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
     import torch
     from stable_baselines3.common.callbacks import CheckpointCallback
 
+    from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+
     from ns6g.core.outputs import check_run_dir, claim_run_dir
-    from ns6g.core.runs import RunWriter
+    from ns6g.core.runs import PROGRESS_FILE, TRAIN_RUNS, RunWriter
 
     # Everything is checked before a file is written: the output folder, the environment and its settings,
     # the algorithm, its preset and its arguments.
@@ -339,21 +342,24 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
                                             f"({plan.timesteps} asked; rollouts of {plan.rollout})"})
             # Each training environment writes its own traced run: its learning curve.
             venv = make_training_env(plan, config.seed, env_kwargs,
-                                     [out / "train" / f"env-{i}" for i in range(plan.n_envs)], config.trace_detail)
+                                     [out / TRAIN_RUNS / f"env-{i}" for i in range(plan.n_envs)], config.trace_detail)
+            # The learner's log (losses, mean episode return) to TensorBoard and, for ns6g report, to CSV.
+            logger = Logger(None, [TensorBoardOutputFormat(str(out / "tensorboard" / f"{ALGORITHMS[plan.algo]}_1")),
+                                   CSVOutputFormat(str(out / PROGRESS_FILE))])
             try:
                 model = _algorithm_class(plan.algo)(
-                    plan.policy, venv, seed=config.seed, device="auto", verbose=0,
-                    tensorboard_log=str(out / "tensorboard"), **plan.model_kwargs)
+                    plan.policy, venv, seed=config.seed, device="auto", verbose=0, **plan.model_kwargs)
+                model.set_logger(logger)
                 callbacks = []
                 if config.checkpoints:
                     every = max(1, plan.timesteps_planned // (config.checkpoints * plan.n_envs))
                     callbacks.append(CheckpointCallback(every, str(out / "checkpoints"), name_prefix="agent",
                                                         save_vecnormalize=True))
-                model.learn(total_timesteps=plan.timesteps, callback=callbacks, progress_bar=progress,
-                            tb_log_name=ALGORITHMS[plan.algo])
+                model.learn(total_timesteps=plan.timesteps, callback=callbacks, progress_bar=progress)
                 if plan.normalize is not None:
                     venv.save(str(out / NORMALIZER_FILE))
             finally:
+                logger.close()
                 venv.close()
             train_s = run.wall_time_s
             model.save(out / AGENT_FILE)
@@ -507,6 +513,7 @@ def evaluate_agent(
     every numeric info entry).
     """
     from ns6g.apps.evaluation import baselines, comparison_figure, confidence_table, evaluate_contenders
+    from ns6g.core.runs import EPISODES_FILE
     from ns6g.envs.ids import resolve_env_id
     from ns6g.envs.policies import Contender
 
@@ -524,7 +531,7 @@ def evaluate_agent(
     episodes = evaluate_contenders(env_id, env_kwargs, contenders, list(seeds), out=out, progress=progress)
     table = confidence_table(episodes)
     if out is not None:
-        episodes.to_csv(Path(out) / "episodes.csv", index=False)
+        episodes.to_csv(Path(out) / EPISODES_FILE, index=False)
         comparison_figure(table, title=f"{env_id}: {info['algo']} agent against the baselines").savefig(
             Path(out) / "comparison.png", dpi=120)
     return {

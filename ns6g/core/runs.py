@@ -40,6 +40,11 @@ import pyarrow.parquet as pq
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 CHUNK_GLOB = "part-*.parquet"
+# Files beside the tables of a run that compares policies or trains an agent (``ns6g train``, ``ns6g demo``;
+# docs/training.md), read by ns6g.analysis:
+EPISODES_FILE = "episodes.csv"  # one row per (policy, seed): policy, seed, return, steps, mean info entries
+PROGRESS_FILE = "progress.csv"  # the learner's log, one row per update (Stable-Baselines3's CSV: train/loss...)
+TRAIN_RUNS = "train"  # TRAIN_RUNS/env-<i>: the traced run of training environment i
 
 
 class Detail(str, Enum):

@@ -1,0 +1,75 @@
+"""Policies compared on the same seeds: means with Student's t confidence intervals, and their bar chart.
+
+Shared by the commands that evaluate policies (``ns6g train``, ``ns6g evaluate``, ``ns6g demo``, through
+:mod:`ns6g.apps.evaluation`) and by the report's ``agent_evaluation`` question, which reads their
+``episodes.csv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+AGENTS = ("agent", "ppo")  # policy names drawn as the trained agent (highlighted)
+
+
+def confidence_table(episodes: pd.DataFrame, columns: Sequence[str] | None = None, level: float = 0.95) -> pd.DataFrame:
+    """Per policy: the mean of each column over its episodes and the half-width of its ``level`` confidence
+    interval (Student's t over the seeds; NaN with one episode).
+
+    Returns one row per policy (in first-seen order), with columns ``episodes``, ``<col>`` and
+    ``<col>_ci`` for each of ``columns`` (default: ``return`` and every other numeric column).
+    """
+    from scipy import stats
+
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1) (got {level})")
+    if columns is None:
+        skip = {"seed", "steps"}
+        columns = [c for c in episodes.select_dtypes("number").columns if c not in skip]
+    missing = [c for c in columns if c not in episodes.columns]
+    if missing:
+        raise KeyError(f"no column {missing[0]!r} in the episodes (have {sorted(episodes.columns)})")
+    rows = {}
+    for policy, group in episodes.groupby("policy", sort=False):
+        n = len(group)
+        row: dict[str, Any] = {"episodes": n}
+        t = stats.t.ppf(0.5 + level / 2, n - 1) if n > 1 else np.nan
+        for column in columns:
+            values = group[column].astype(float)
+            row[column] = values.mean()
+            row[f"{column}_ci"] = t * values.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+        rows[policy] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "policy"
+    return table
+
+
+def draw_comparison(ax: Axes, table: pd.DataFrame, column: str = "return", title: str | None = None) -> None:
+    """Bars of ``column`` per policy of a :func:`confidence_table`, best first, with their intervals; the
+    agent's bar highlighted."""
+    ordered = table.sort_values(column, ascending=False)
+    errors = ordered[f"{column}_ci"].fillna(0.0) if f"{column}_ci" in ordered else None
+    colours = ["tab:red" if name in AGENTS else "tab:blue" for name in ordered.index]
+    ax.bar(range(len(ordered)), ordered[column], yerr=errors, color=colours, capsize=3)
+    ax.set_xticks(range(len(ordered)), ordered.index, rotation=30, ha="right")
+    ax.set_ylabel(f"mean {column} (95 % interval)")
+    ax.set_title(title or f"{column} per policy")
+    ax.grid(axis="y", alpha=0.3)
+
+
+def comparison_figure(table: pd.DataFrame, column: str = "return", title: str | None = None) -> Figure:
+    """Bar chart of ``column`` per policy with its confidence interval (a ``confidence_table``), the agent's
+    bar highlighted; returns a matplotlib Figure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(4.0, 0.7 * len(table) + 2), 3.6), layout="constrained")
+    draw_comparison(fig.add_subplot(), table, column, title)
+    return fig
