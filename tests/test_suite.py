@@ -71,7 +71,7 @@ def test_unknown_metrics_and_bad_files_are_refused(small, tmp_path, capsys):
     assert "tolerence" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text(SMALL.replace("contenders", "contender"))
-    with pytest.raises(SuiteError, match=r"case 0 \(env case\).contenders: Field required"):
+    with pytest.raises(SuiteError, match=r"case link \(env case\).contender: Extra inputs are not permitted"):
         load_suite(bad)
     bad.write_text(SMALL.replace('"random"', '"oracle"'))
     with pytest.raises(SuiteError, match="no contender 'oracle'.*random"):
