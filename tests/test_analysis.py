@@ -20,13 +20,15 @@ from ns6g.analysis import (
     per_ue_throughput,
     round_latency_cdf,
     split_layer_histogram,
+    training_curve,
     write_report,
 )
 from ns6g.apps.cli import main
 from ns6g.core.runs import RunWriter
 
 QUESTIONS = [learning_curve, round_latency_cdf, per_ue_throughput, allocation_heatmap, split_layer_histogram,
-             energy_per_device]
+             energy_per_device]  # the questions of the tables; a training job's own are in tests/test_contenders.py
+TRAIN_JOB_TITLES = ("Agent against the baselines", "Training curve", "Training losses")
 NAN = math.nan
 
 
@@ -264,7 +266,9 @@ def test_report_has_figures_for_the_questions_with_data(tmp_path):
     for name in pngs:
         assert f'<img src="figures/{name}"' in page
     assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page  # manifest text is escaped
-    assert "Not in these runs" not in page and "finished" in page and ">7<" in page  # status and seeds
+    assert "finished" in page and ">7<" in page  # status and seeds
+    skipped = next(line for line in page.splitlines() if "Not in these runs" in line)  # not a training job
+    assert skipped.count("(no rows)") == len(TRAIN_JOB_TITLES) and all(t in skipped for t in TRAIN_JOB_TITLES)
 
     with RunWriter(tmp_path / "steps-only", kind="env") as writer:
         for row in STEPS:
@@ -344,4 +348,7 @@ def test_report_of_a_training_folder_shows_its_environment_runs(tmp_path):
     curve = learning_curve(load_run(tmp_path / "job"))
     assert sorted(curve["run"].unique()) == [str(tmp_path / "job" / "train" / f"env-{i}") for i in range(2)]
     page = write_report([tmp_path / "job"]).read_text()
-    assert page.count("<img ") == len(QUESTIONS) and "env-0</td>" in page and "env-1</td>" in page
+    assert page.count("<img ") == len(QUESTIONS) + 1 and "env-0</td>" in page and "env-1</td>" in page
+    assert '<h2 id="training_curve">' in page  # its environments' episodes against training steps (2 envs)
+    training = training_curve(load_run(tmp_path / "job"))
+    assert training["timesteps"].max() == 2 * training.groupby("env")["steps"].sum().max()
