@@ -81,7 +81,9 @@ def test_an_agent_runs_beside_the_baselines_and_is_gated(trained, tmp_path, monk
 
 def test_ray_runs_the_agent_as_the_process_pool_does(trained, tmp_path):
     pytest.importorskip("ray")
-    suite = load_suite(_suite(tmp_path, f'{{ ppo = "{trained / "agent.zip"}" }}', contenders="[]"))
+    # The case names the environment in module:id form; the agent was trained on its plain id: the same env.
+    suite = load_suite(_suite(tmp_path, f'{{ ppo = "{trained / "agent.zip"}" }}', contenders="[]",
+                              env="ns6g.envs.link_control:ns6g/LinkControl-v0"))
     pool, _ = run_suite(suite, backend="process", jobs=2, progress=False)
     on_ray, _ = run_suite(suite, backend="ray", jobs=2, progress=False)
     assert list(pool["contender"]) == ["ppo"]
