@@ -670,11 +670,10 @@ def training_losses(run: RunLike, plot: bool = False):
         rows = -(-len(metrics) // columns)
         fig = _new_figure(width=3.6 * columns, height=2.6 * rows)
         labels = _run_labels(frame["run"].unique()) if keys else {}
-        for i, metric in enumerate(metrics):
+        for i, (metric, of_metric) in enumerate(frame.groupby("metric", sort=False)):
             ax = fig.add_subplot(rows, columns, i + 1)
-            for key, group in (_groupby(frame[frame["metric"] == metric], keys) if keys else [(None, frame[frame["metric"] == metric])]):
-                label = labels[key[0] if isinstance(key, tuple) else key] if keys else None
-                ax.plot(group["timesteps"], group["value"], marker="o", markersize=2, label=label)
+            for (key, *_), group in _groupby(of_metric, keys) if keys else [((None,), of_metric)]:
+                ax.plot(group["timesteps"], group["value"], marker="o", markersize=2, label=labels.get(key))
             ax.set_title(metric, fontsize="small")
             ax.set_xlabel("training steps", fontsize="small")
             if keys and i == 0:
