@@ -92,7 +92,8 @@ def test_ray_runs_the_agent_as_the_process_pool_does(trained, tmp_path):
 
 def test_bad_agents_are_refused_naming_the_case_and_the_path(trained, tmp_path):
     missing = tmp_path / "nowhere"
-    with pytest.raises(SuiteError, match=rf"case link .*agents?.*ppo \({re.escape(str(missing))}\): no agent at {re.escape(str(missing))}"):
+    where = re.escape(str(missing))
+    with pytest.raises(SuiteError, match=rf"case link .*agent ppo \({where}\): no agent at {where}"):
         load_suite(_suite(tmp_path / "a", f'{{ ppo = "{missing}" }}'))
     with pytest.raises(SuiteError, match=r"case link .*trained on ns6g/LinkControl-v0, not on ns6g/BridgeEcho-v0"):
         load_suite(_suite(tmp_path / "b", f'{{ ppo = "{trained}" }}', contenders="[]", env="ns6g/BridgeEcho-v0"))
@@ -103,14 +104,17 @@ def test_bad_agents_are_refused_naming_the_case_and_the_path(trained, tmp_path):
 
     # Checked before any task starts: nothing is written.
     out = tmp_path / "out"
-    shape = load_suite(_suite(tmp_path / "e", f'{{ ppo = "{trained}" }}', env_kwargs="{ episode_steps = 20, rate_levels = 4 }"))
-    with pytest.raises(SuiteError, match=rf"case link: agent ppo \({re.escape(str(trained))}\): env_kwargs rate_levels=4 changes the shape"):
+    shape = load_suite(_suite(tmp_path / "e", f'{{ ppo = "{trained}" }}',
+                              env_kwargs="{ episode_steps = 20, rate_levels = 4 }"))
+    where = re.escape(str(trained))
+    with pytest.raises(SuiteError, match=rf"case link: agent ppo \({where}\): env_kwargs rate_levels=4 changes the shape"):
         run_suite(shape, out=out, jobs=1, progress=False)
     corrupt = tmp_path / "corrupt"
     shutil.copytree(trained, corrupt, ignore=shutil.ignore_patterns("train", "eval", "tensorboard"))
     (corrupt / "agent.zip").write_bytes(b"not a zip")
     broken = load_suite(_suite(tmp_path / "f", f'{{ ppo = "{corrupt}" }}'))
-    with pytest.raises(SuiteError, match=rf"case link: agent ppo \({re.escape(str(corrupt))}\): cannot load the ppo agent"):
+    where = re.escape(str(corrupt))
+    with pytest.raises(SuiteError, match=rf"case link: agent ppo \({where}\): cannot load the ppo agent"):
         run_suite(broken, out=out, jobs=1, progress=False)
     assert not out.exists()
 

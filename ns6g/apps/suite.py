@@ -2,8 +2,8 @@
 
 A suite (TOML, see ``ns6g/apps/suites/default.toml`` and docs/suite.md) lists *cases* of two kinds: an
 ``env`` case names an environment, its settings and the contenders to run (baselines of the environment by
-name, and agents saved by ``ns6g train``, each under a name of its own); an ``fl`` case names a network (``FlNetworkConfig`` fields), a learner job (``FlJobConfig`` fields)
-and the protocols to run over it. Every (case, contender, seed) is one *task*: one episode on ns-3
+name, and agents saved by ``ns6g train``, each under a name of its own); an ``fl`` case names a network
+(``FlNetworkConfig`` fields), a learner job (``FlJobConfig`` fields) and the protocols to run over it. Every (case, contender, seed) is one *task*: one episode on ns-3
 ``RngRun = seed``, or one learner job seeded ``seed`` over the co-simulated network. Tasks run
 in a local process pool (default) or on Ray (``backend="ray"``); each task is deterministic, so both give
 the same table for the same seeds.
@@ -49,7 +49,8 @@ class EnvCase(BaseModel):
     name: str = Field(pattern=NAME, description="case name (letters, digits, _ . -)")
     env: str = Field(description="environment id, e.g. ns6g/LinkControl-v0")
     env_kwargs: dict[str, Any] = Field(default_factory=dict, description="environment settings")
-    contenders: list[str] = Field(default_factory=list, description="baseline names of the environment (its baselines())")
+    contenders: list[str] = Field(default_factory=list,
+                                  description="baseline names of the environment (its baselines())")
     agents: dict[Annotated[str, Field(pattern=NAME)], Path] = Field(
         default_factory=dict, description="contender name -> agent saved by ns6g train (its agent.zip or run "
                                           "directory; a relative path is relative to the suite file)")
