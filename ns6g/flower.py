@@ -463,11 +463,11 @@ def start_simulation(
     """``flwr.simulation.start_simulation`` over ns6g's network: the same keyword arguments
     (``client_fn``, ``num_clients``, ``strategy``, ``config``), plus ``network`` and ``run_dir``
     (:class:`FlowerSimulation`) and ``job`` (further :class:`FlJobConfig` fields: seed, device...).
-    Flower's Ray arguments (``client_resources``, ``ray_init_args``, ...) are refused by name: nothing
-    here runs on Ray. Returns Flower's History."""
+    Flower's other arguments (``client_resources``, ``ray_init_args``, ``server``, ...) are refused by
+    name: nothing here runs on Ray. Returns Flower's History."""
     if flower_only:
-        raise TypeError(f"start_simulation over ns6g takes no {', '.join(sorted(flower_only))} (Ray settings; "
-                        "clients run in this process, their time is simulated)")
+        raise TypeError(f"start_simulation over ns6g takes no {', '.join(sorted(flower_only))} (Flower's Ray and "
+                        "server settings: here the clients run in this process and their time is simulated)")
     rounds = (config or ServerConfig()).num_rounds
     fields = {**(job or {}), "clients": num_clients, "rounds": rounds}
     return FlowerSimulation(fields, network=network, run_dir=run_dir).run(strategy, client_fn)
