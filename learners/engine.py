@@ -200,7 +200,10 @@ class FlJob:
             ``flows`` row per transfer that finished (node index: client i -> i, edge j ->
             clients + j, cloud -> clients + edges; ``end_s`` NaN and ``delivered`` False when it failed).
         protocol: the :class:`~ns6g.learners.protocols.Protocol` to run (the way Flower's server takes a
-            strategy), e.g. a subclass of one's own; default a new instance of ``config.protocol``.
+            strategy), e.g. a subclass of one's own; default a new instance of ``config.protocol``. One
+            whose ``name`` is in ``PROTOCOLS`` must be ``config.protocol``; one whose name is not (such as
+            :mod:`ns6g.flower`'s) uses the config's data, model and SGD fields, and its name labels the
+            rounds.
     """
 
     def __init__(

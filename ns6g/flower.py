@@ -358,7 +358,9 @@ class FlowerSimulation:
     def __init__(self, config: FlJobConfig | Mapping[str, Any], network: Any = None,
                  run_dir: str | Path | None = None) -> None:
         fields = config.model_dump() if isinstance(config, FlJobConfig) else dict(config)
-        fields.setdefault("protocol", "fedavg")  # its data, model and SGD fields; the strategy is the protocol
+        if fields.setdefault("protocol", "fedavg") != "fedavg":  # the strategy is the protocol
+            raise ValueError(f"a Flower run takes no protocol (got {fields['protocol']!r}): the strategy is the "
+                             "protocol; leave the field out")
         self.config = FlJobConfig.from_user(fields)
         self.protocol = FlowerProtocol()
         self._own_network = not isinstance(network, Network)
@@ -389,6 +391,8 @@ class FlowerSimulation:
         """Run ``rounds`` (default ``config.rounds``) server rounds of ``strategy`` with ``client_fn``
         (default :meth:`client_fn`); returns Flower's History. Closes the run directory and a network
         this object made."""
+        if self.protocol.strategy is not None:
+            raise RuntimeError("this FlowerSimulation has run; make a new one for another run")
         self.protocol.start(self.job, strategy, client_fn or self.client_fn)
         if self.writer is not None:
             self.writer.manifest["strategy"] = repr(strategy)

@@ -48,16 +48,19 @@ def fit_ins_bytes(sim: FlowerSimulation, config: dict) -> int:
     return serde.fit_ins_to_proto(FitIns(ndarrays_to_parameters(arrays), config)).ByteSize()
 
 
-@pytest.mark.parametrize("network", ["none", "cosim"])
-def test_fedavg_through_flower_equals_ns6g_fedavg(network):
+@pytest.mark.parametrize("name, network", [("FedAvg", "none"), ("FedProx", "none"), ("FedAvg", "cosim")])
+def test_fedavg_and_fedprox_through_flower_equal_ns6g_s_own(name, network):
     sim = FlowerSimulation(JOB, network=CELL if network == "cosim" else None)
-    sim.run(strategy("FedAvg", sim, fraction_evaluate=0.0))
+    sim.run(strategy(name, sim, fraction_evaluate=0.0))
     flower = sim.result()
+    own_job = {**JOB, "protocol": name.lower()}
+    if name == "FedProx":
+        own_job["protocol_options"] = {"prox_mu": 0.1}
     if network == "cosim":
         with CoSimNetwork(FlNetworkConfig(clients=2, **CELL), seed=JOB["seed"] + 1) as net:
-            own = FlJob({**JOB, "protocol": "fedavg"}, network=net).run()
+            own = FlJob(own_job, network=net).run()
     else:
-        own = FlJob({**JOB, "protocol": "fedavg"}).run()
+        own = FlJob(own_job).run()
     for f, o in zip(flower.rounds, own.rounds, strict=True):
         assert f.test_accuracy == pytest.approx(o.test_accuracy, abs=1e-9)
         assert f.train_loss == pytest.approx(o.train_loss, rel=1e-6)
@@ -147,6 +150,8 @@ def test_bad_input_is_refused_by_name(tmp_path):
         start_simulation(client_fn=lambda c: None, num_clients=2, strategy=FedAvg(), client_resources={"num_cpus": 1})
     with pytest.raises(TypeError, match="strategy must be a flwr.server.strategy.Strategy"):
         FlowerSimulation({**JOB, "rounds": 1}).run("FedAvg")
+    with pytest.raises(ValueError, match="takes no protocol .got 'vanilla-sl'.: the strategy is the protocol"):
+        FlowerSimulation({**JOB, "protocol": "vanilla-sl"})
     # a failed first round leaves no run directory behind
     with pytest.raises(TypeError):
         FlowerSimulation({**JOB, "rounds": 1}, run_dir=tmp_path / "run").run(FedAvg(), client_fn=lambda c: 3)
