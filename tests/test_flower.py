@@ -189,3 +189,24 @@ def test_the_example_runs_as_written(tmp_path):
     assert sorted(set(flows.kind)) == ["evaluate_ins", "evaluate_res", "fit_ins", "fit_res"]
     assert len(flows) == 4 * 4
     assert not math.isnan(load_run(tmp_path / "run").manifest["summary"]["final_accuracy"])
+
+
+def test_a_client_the_network_loses_is_a_failure_of_the_strategy_and_dropped_from_the_round():
+    from ns6g.learners.no_network import NoNetwork
+
+    seen = []
+
+    class Recording(FedAvg):
+        def aggregate_fit(self, server_round, results, failures):
+            seen.append(([p.cid for p, _ in results], [str(f) for f in failures]))
+            return super().aggregate_fit(server_round, results, failures)
+
+    net = NoNetwork(2, disconnect_at={"client/1": 0.0})
+    sim = FlowerSimulation({**JOB, "rounds": 1}, network=net)
+    sim.run(Recording(min_fit_clients=2, min_available_clients=2, fraction_evaluate=0.0,
+                      initial_parameters=sim.initial_parameters()))
+    assert seen == [(["0"], ["client 1: the network lost its fit exchange"])]
+    record = sim.result().rounds[0]
+    assert record.participants == (0,) and record.dropped == (1,)
+    assert not math.isnan(record.test_accuracy)
+    net.close()
