@@ -210,3 +210,16 @@ def test_a_client_the_network_loses_is_a_failure_of_the_strategy_and_dropped_fro
     assert record.participants == (0,) and record.dropped == (1,)
     assert not math.isnan(record.test_accuracy)
     net.close()
+
+
+def test_client_sampling_follows_the_seed():
+    def participants(seed):
+        sim = FlowerSimulation({**JOB, "clients": 4, "seed": seed})
+        sim.run(FedAvg(fraction_fit=0.5, min_fit_clients=2, min_available_clients=4, fraction_evaluate=0.0,
+                       initial_parameters=sim.initial_parameters()))
+        return [(r.participants, r.test_accuracy) for r in sim.result().rounds]
+
+    first = participants(5)
+    assert first == participants(5)
+    assert all(len(p) == 2 for p, _ in first)
+    assert [p for p, _ in first] != [p for p, _ in participants(6)]
