@@ -200,7 +200,10 @@ class FlJob:
             ``flows`` row per transfer that finished (node index: client i -> i, edge j ->
             clients + j, cloud -> clients + edges; ``end_s`` NaN and ``delivered`` False when it failed).
         protocol: the :class:`~ns6g.learners.protocols.Protocol` to run (the way Flower's server takes a
-            strategy), e.g. a subclass of one's own; default a new instance of ``config.protocol``.
+            strategy), e.g. a subclass of one's own; default a new instance of ``config.protocol``. One
+            whose ``name`` is in ``PROTOCOLS`` must be ``config.protocol``; one whose name is not (such as
+            :mod:`ns6g.flower`'s) uses the config's data, model and SGD fields, and its name labels the
+            rounds.
     """
 
     def __init__(
@@ -222,7 +225,9 @@ class FlJob:
             raise ValueError("torch_device 'cuda' was asked for but CUDA is not available")
         if self.profile:
             self.device = torch.device("meta")
-        if protocol is not None and protocol.name != cfg.protocol:
+        # a registered protocol must be the one the config names (its options were validated for it); one
+        # of the caller's own that is not in PROTOCOLS (ns6g.flower's) uses config.protocol's data fields only
+        if protocol is not None and protocol.name in PROTOCOLS and protocol.name != cfg.protocol:
             raise ValueError(f"protocol instance {type(protocol).__name__} ({protocol.name!r}) does not match "
                              f"config.protocol {cfg.protocol!r}")
         self.protocol = protocol if protocol is not None else make_protocol(cfg.protocol)
@@ -411,19 +416,21 @@ class FlJob:
     def local_train(self, model: nn.Module, client: int, draw: int, prox_mu: float = 0.0) -> tuple[float, float]:
         """Train ``model`` on the client's batches in place (SGD, cross-entropy, plus
         ``prox_mu / 2 * ||w - w_start||^2`` when ``prox_mu > 0``). Returns (mean loss, FLOPs)."""
+        batches = self.batches(client, draw)
+        flops = sum(sum(self.training_flops("full", model, x)) for x, _ in batches)
         if self.profile:
-            flops = 0.0
-            for x, _ in self.batches(client, draw):
-                fwd, bwd = self.training_flops("full", model, x)
-                flops += fwd + bwd
             return math.nan, flops
+        return self.sgd_steps(model, batches, prox_mu), flops
+
+    def sgd_steps(self, model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                  prox_mu: float = 0.0) -> float:
+        """The training of :meth:`local_train` without its FLOP count: one SGD step per batch, in place.
+        Returns the mean loss (nats)."""
         center = [p.detach().clone() for p in model.parameters()] if prox_mu > 0 else None
         opt = self.optimizer(model.parameters())
         model.train()
-        losses, flops = [], 0.0
-        for x, y in self.batches(client, draw):
-            fwd, bwd = self.training_flops("full", model, x)
-            flops += fwd + bwd
+        losses = []
+        for x, y in batches:
             loss = F.cross_entropy(model(x), y)
             losses.append(loss.detach())  # kept on the device: no synchronisation per batch
             if center is not None:
@@ -431,7 +438,7 @@ class FlJob:
             opt.zero_grad()
             loss.backward()
             opt.step()
-        return float(torch.stack(losses).mean()), flops
+        return float(torch.stack(losses).mean())
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> tuple[float, float]:
@@ -482,8 +489,12 @@ class FlJob:
             received = [r + d for r, d in zip(reference, delta)]
         else:
             received, nbytes = self.codec.send(tensors, sparsify=sparsify)
-        op = self._submit(Transfer(src=src, dst=dst, nbytes=int(nbytes), tag=tag, after=tuple(after)))
-        return Sent(op, received, int(nbytes))
+        return Sent(self.send_bytes(src, dst, int(nbytes), tag, after), received, int(nbytes))
+
+    def send_bytes(self, src: str, dst: str, nbytes: int, tag: str, after: Iterable[int] = ()) -> int:
+        """Submit a transfer of ``nbytes`` bytes (a message encoded elsewhere, e.g. a Flower message)
+        from ``src`` to ``dst``; returns its op id."""
+        return self._submit(Transfer(src=src, dst=dst, nbytes=int(nbytes), tag=tag, after=tuple(after)))
 
     def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """``module(x)``; in profile mode a 'meta' tensor of the output's shape (measured once per
@@ -573,7 +584,7 @@ class FlJob:
         down = sum(op.nbytes for op in sent if op.dst.startswith("client/"))
         record = RoundRecord(
             round=r,
-            protocol=self.config.protocol,
+            protocol=self.protocol.name or self.config.protocol,
             start_s=start,
             end_s=end,
             train_loss=outcome.train_loss,

@@ -21,17 +21,20 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent / "architecture-layers.png"
 
 
-def python_layers() -> list[str]:
-    """The layers contract's packages, top (apps) first."""
+def python_layers() -> list[list[str]]:
+    """The layers contract's packages, top (apps) first; each layer a list of independent siblings."""
     config = configparser.ConfigParser()
     config.read(ROOT / ".importlinter")
-    return config["importlinter:contract:layers"]["layers"].split()
+    lines = config["importlinter:contract:layers"]["layers"].split("\n")
+    return [[p.strip() for p in line.split("|")] for line in lines if line.strip()]
 
 
 def modules_of(package: str) -> list[str]:
     """The modules and subpackages of one ns6g package, read from its folder."""
     dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
     folder = ROOT / dirs.get(package, dirs["ns6g"] + "/" + package.removeprefix("ns6g.").replace(".", "/"))
+    if folder.with_suffix(".py").is_file():  # a single module
+        return ["(module)"]
     names = [p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")]
     names += [p.name for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").is_file()]
     return sorted(names)
@@ -75,9 +78,13 @@ def main() -> None:
     ax.set_ylim(0, 1)
     h, gap, top = 0.1, 0.02, 0.9
     colours = plt.cm.Blues([0.15 + 0.5 * i / max(1, len(layers) - 1) for i in range(len(layers))])
-    for i, package in enumerate(layers):
+    for i, siblings in enumerate(layers):
         y = top - (i + 1) * h - i * gap
-        box(ax, 0.02, y, 0.5, h, package, wrap(modules_of(package), 62), colours[i])
+        # the first package spans the column; independent siblings (single modules) sit to its right
+        box(ax, 0.02, y, 0.5, h, siblings[0], wrap(modules_of(siblings[0]), 62), colours[i])
+        for k, package in enumerate(siblings[1:]):
+            box(ax, 0.53 + k * 0.085, y, 0.075, h, package.replace("ns6g.", "ns6g.\n"),
+                "\n\n" + wrap(modules_of(package), 10), colours[i])
         if i:
             # imports point down: the layer above uses this one
             ax.annotate("", xy=(0.27, y + h), xytext=(0.27, y + h + gap),
