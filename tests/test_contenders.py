@@ -99,6 +99,14 @@ def test_bad_agents_are_refused_naming_the_case_and_the_path(trained, tmp_path):
         load_suite(_suite(tmp_path / "b", f'{{ ppo = "{trained}" }}', contenders="[]", env="ns6g/BridgeEcho-v0"))
     with pytest.raises(SuiteError, match="contender 'random' is named twice"):
         load_suite(_suite(tmp_path / "c", f'{{ random = "{trained}" }}', contenders='["random"]'))
+    # The short form for one agent: the contender named "agent".
+    one = _suite(tmp_path / "g", "{}")
+    one.write_text(one.read_text().replace("agents = {}", f'agent = "{trained}"'))
+    assert load_suite(one).cases[0].agents == {"agent": trained.absolute()}
+    both = _suite(tmp_path / "h", f'{{ agent = "{trained}" }}')
+    both.write_text(both.read_text().replace("agents = {", f'agent = "{trained}"\nagents = {{'))
+    with pytest.raises(SuiteError, match="name the same contender"):
+        load_suite(both)
     with pytest.raises(SuiteError, match="no contenders"):
         load_suite(_suite(tmp_path / "d", "{}", contenders="[]"))
 

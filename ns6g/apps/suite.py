@@ -57,6 +57,18 @@ class EnvCase(BaseModel):
     metrics: list[str] = Field(default_factory=lambda: ["return"],
                                description="columns of ns6g.envs.policies.evaluate to report (return, steps, info entries)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_agent(cls, data: Any) -> Any:
+        """``agent = "path"``, the short form for one agent: the contender named ``agent``."""
+        if isinstance(data, dict) and "agent" in data:
+            data = dict(data)
+            path = data.pop("agent")
+            if "agent" in (data.get("agents") or {}):
+                raise ValueError("agent and agents.agent name the same contender: keep one")
+            data["agents"] = {**(data.get("agents") or {}), "agent": path}
+        return data
+
     @field_validator("env")
     @classmethod
     def _resolvable(cls, env: str) -> str:
