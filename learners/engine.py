@@ -53,7 +53,7 @@ from ns6g.learners.protocols import PROTOCOLS, Protocol, make_protocol
 from ns6g.learners.records import JobResult, RoundOutcome, RoundRecord, Sent, TransferRecord
 from ns6g.learners.wire import Codec, tensor_bytes
 
-__all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord"]
+__all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord", "own_inputs"]
 
 
 #: data sets ns6g loads itself (ns6g.learners.data.load_dataset)
@@ -250,19 +250,11 @@ class FlJob:
         test_data: TorchDataset | None = None,
     ) -> None:
         cfg = FlJobConfig.from_user(config)
-        if test_data is not None and train_data is None:
-            raise ValueError("test_data needs train_data (your own training set) too")
-        if model is None and custom.is_spec(cfg.model):
-            model = custom.resolve(cfg.model, "model factory")
-        elif model is None and cfg.model == "custom":
-            raise ValueError("model 'custom' names a model given as an object: pass FlJob(..., model=...)")
-        elif model is not None:
+        own = own_inputs(cfg, model=model, train_data=train_data, test_data=test_data)
+        model, train_data, test_data = own["model"], own["train_data"], own["test_data"]
+        if model is not None:
             cfg = cfg.model_copy(update={"model": _recorded(cfg.model, model)})
-        if train_data is None and custom.is_spec(cfg.dataset):
-            train_data, test_data = custom.load_data_spec(cfg.dataset)
-        elif train_data is None and cfg.dataset == "custom":
-            raise ValueError("dataset 'custom' names data given as objects: pass FlJob(..., train_data=...)")
-        elif train_data is not None:
+        if train_data is not None:
             cfg = cfg.model_copy(update={"dataset": cfg.dataset if custom.is_spec(cfg.dataset) else "custom"})
         self.config = cfg
         #: profile mode: every tensor a protocol handles is a shape on the 'meta' device (no values, no
@@ -795,6 +787,29 @@ class FlJob:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def own_inputs(
+    config: FlJobConfig,
+    model: nn.Module | Callable[..., nn.Module] | None = None,
+    train_data: TorchDataset | None = None,
+    test_data: TorchDataset | None = None,
+) -> dict[str, Any]:
+    """``model``, ``train_data`` and ``test_data`` for :class:`FlJob`: the objects given, else what the
+    ``pkg.module:factory`` strings of ``config.model`` / ``config.dataset`` name (imported, the data
+    factory called); None for a zoo model / a built-in data set. ValueError for an unimportable module,
+    a missing attribute, a data factory's wrong return type, or ``"custom"`` without its object."""
+    if test_data is not None and train_data is None:
+        raise ValueError("test_data needs train_data (your own training set) too")
+    if model is None and custom.is_spec(config.model):
+        model = custom.resolve(config.model, "model factory")
+    elif model is None and config.model == "custom":
+        raise ValueError("model 'custom' names a model given as an object: pass FlJob(..., model=...)")
+    if train_data is None and custom.is_spec(config.dataset):
+        train_data, test_data = custom.load_data_spec(config.dataset)
+    elif train_data is None and config.dataset == "custom":
+        raise ValueError("dataset 'custom' names data given as objects: pass FlJob(..., train_data=...)")
+    return {"model": model, "train_data": train_data, "test_data": test_data}
 
 
 def _recorded(current: str, model: Any) -> str:
