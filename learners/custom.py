@@ -5,7 +5,8 @@ A **model** is any ``nn.Module`` whose cut points are known:
 - an ``nn.Sequential``: its top-level entries are the blocks (cut k: blocks 0..k-1 on the client);
 - any other module declaring ``cut_points``: the names of its child modules in order, e.g.
   ``cut_points = ("features", "pool", "head")``; running those children one after another must compute
-  the module's ``forward`` (checked on one sample) and they must hold all of its parameters.
+  the module's ``forward`` (checked on two samples) and they must hold all of its parameters;
+- any other module, for the protocols that never split the model (fedavg, fedprox, ...): one block.
 
 :func:`model_blocks` turns either into the ``nn.Sequential`` of blocks that the engine slices (the blocks
 share their parameters with the module). A model is given as a zero-argument factory (called under the
@@ -45,6 +46,7 @@ __all__ = [
     "labels_of",
     "load_data_spec",
     "domains_of",
+    "has_cut_points",
     "materialise",
     "model_blocks",
     "model_factory",
@@ -97,16 +99,21 @@ def describe(obj: Any) -> str:
 # models
 
 
+def has_cut_points(module: nn.Module) -> bool:
+    """True for an ``nn.Sequential`` or a module declaring ``cut_points``."""
+    return isinstance(module, nn.Sequential) or getattr(module, "cut_points", None) is not None
+
+
 def model_blocks(module: nn.Module) -> nn.Sequential:
-    """The blocks of ``module`` (sharing its parameters): itself if an ``nn.Sequential``, else its
-    children named by ``module.cut_points`` in order. ValueError if it declares no cut points, names a
-    child it lacks, or leaves parameters outside the blocks."""
+    """The blocks of ``module`` (sharing its parameters): itself if an ``nn.Sequential``, its children
+    named by ``module.cut_points`` in order, or (no cut points) one block ``model``: the whole module, for
+    protocols that never split it. ValueError if ``cut_points`` names a child it lacks or leaves
+    parameters outside the blocks."""
     if isinstance(module, nn.Sequential):
         return module
     names = getattr(module, "cut_points", None)
     if names is None:
-        raise ValueError(f"model {type(module).__name__} has no cut points: make it an nn.Sequential or give it "
-                         "cut_points, the names of its child modules in order")
+        return nn.Sequential(OrderedDict(model=module))
     if isinstance(names, str) or not isinstance(names, Sequence) or not names:
         raise ValueError(f"model {type(module).__name__}: cut_points must be a non-empty sequence of child "
                          f"module names, got {names!r}")

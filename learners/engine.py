@@ -402,6 +402,10 @@ class FlJob:
         probe = self._factory(**self.model_kwargs)
         if not isinstance(probe, nn.Module):
             raise ValueError(f"model factory returned a {type(probe).__name__}, not an nn.Module")
+        if self.protocol.split and not custom.has_cut_points(probe):
+            raise ValueError(f"model {cfg.model!r} ({type(probe).__name__}) has no cut points, which split protocol "
+                             f"{cfg.protocol!r} needs: make it an nn.Sequential or give it cut_points, the names of "
+                             "its child modules in order")
         blocks = custom.model_blocks(probe)
         self.depth = len(blocks)
         x = self.client_data[0][0][:2].cpu()

@@ -212,6 +212,10 @@ class PretrainedTokenizer:
         return list(self.hf.encode(text, add_special_tokens=False))
 
 
+#: files a saved Hugging Face tokenizer has at least one of
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "vocab.txt")
+
+
 def load_causal_lm(path: str | Path) -> tuple[nn.Module, PretrainedTokenizer]:
     """A causal language model and its tokenizer from a Hugging Face model folder on local disk
     (``config.json``, the weights, the tokenizer files), loaded with ``local_files_only`` (nothing is
@@ -231,12 +235,19 @@ def load_causal_lm(path: str | Path) -> tuple[nn.Module, PretrainedTokenizer]:
         model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"model_path {str(path)!r}: not a loadable causal language model ({exc})") from None
+    hint = "save one there with tokenizer.save_pretrained(DIR)"
+    # without its files transformers may build an empty tokenizer from config.json alone: refused here
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise ValueError(f"model_path {str(path)!r}: no loadable tokenizer (none of {', '.join(_TOKENIZER_FILES)}); "
+                         f"{hint}")
     try:
         hf_tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"model_path {str(path)!r}: no loadable tokenizer ({type(exc).__name__}: {exc}); save one "
-                         "there with tokenizer.save_pretrained(DIR)") from None
+        raise ValueError(f"model_path {str(path)!r}: no loadable tokenizer ({type(exc).__name__}: {exc}); {hint}") \
+            from None
     tokenizer = PretrainedTokenizer(hf_tokenizer)
+    if not tokenizer.encode("def f(x): return x"):
+        raise ValueError(f"model_path {str(path)!r}: its tokenizer turns text into no token ids; {hint}")
     if tokenizer.eos_id is None:
         raise ValueError(f"model_path {str(path)!r}: the tokenizer has no end-of-text token (eos_token), which "
                          "separates the documents")
