@@ -300,7 +300,7 @@ def test_fl_command_runs_your_model_and_data(user_module, tmp_path):
     (["--model", "{mod}:nope"], "has no attribute 'nope'"),
     (["--data", "{mod}:not_data"], "returned a int as its train set"),
     (["--model", "not a spec"], "unknown model 'not a spec'"),
-    (["--model-path", "{tmp}"], "protocol 'fedavg' takes no protocol_options"),
+    (["--model-path", "{tmp}"], "--model-path is for the protocols with a base language model (fl-lora, "),
 ])
 def test_fl_command_names_bad_factories_and_writes_nothing(flags, needle, user_module, tmp_path, capsys):
     out = tmp_path / "run"

@@ -234,7 +234,13 @@ def _cmd_fl(args: argparse.Namespace) -> int:
     for key, value in (("model", args.model), ("dataset", args.data)):
         if value is not None:
             job[key] = value
-    if args.model_path is not None:  # a PEFT protocol's option (others refuse it by name)
+    if args.model_path is not None:  # the PEFT protocols' option
+        from ns6g.learners.protocols import PROTOCOLS
+
+        takers = [n for n, p in PROTOCOLS.items() if p.options is not None and "model_path" in p.options.model_fields]
+        if args.protocol not in takers:
+            raise ValueError(f"--model-path is for the protocols with a base language model ({', '.join(takers)}), "
+                             f"not {args.protocol!r}")
         job["protocol_options"] = {**dict(job.get("protocol_options") or {}), "model_path": args.model_path}
     summary = run_fl(job, scenario=args.scenario, network=args.network, out=args.out, progress=not args.quiet,
                      overwrite=args.overwrite)
