@@ -57,6 +57,7 @@ from ns6g.core.config import ConfigError, ScenarioConfig
 from ns6g.compute.devices import DEVICES
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.engine import FlJob, FlJobConfig
+from ns6g.learners.models import MODELS
 from ns6g.learners.records import RoundRecord
 from ns6g.learners.protocols import PROTOCOLS
 from ns6g.envs.policies import ConstantPolicy, Contender, Policy, RandomPolicy
@@ -117,6 +118,8 @@ class FslOrchestrationConfig(ScenarioConfig):
             self.network_config()  # refuses bad network fields by name
         except ValueError as exc:
             raise ValueError(f"network: {exc}") from None
+        if self.model not in MODELS:  # the job would take 'pkg.module:factory'; the baselines profile zoo models
+            raise ValueError(f"model: {self.model!r} is not a zoo model; valid: {', '.join(MODELS)}")
         self.job_config(0)  # refuses an unknown model
         return self
 

@@ -18,6 +18,8 @@ Partitions (each returns one index array per client; every sample goes to at mos
 ``partition_dirichlet``  per class, client shares drawn from Dirichlet(alpha) (small alpha: skewed)
 ``partition_by_domain``  clients assigned to domains round robin; a domain's samples are split IID among
                          its clients (for clustered experiments; :func:`rotated_domains` makes domains)
+``partition_dataset``    any of them on any labelled map-style torch data set (labels from ``targets`` /
+                         ``labels`` or the items; domains from ``domains``)
 
 Every function that draws takes a ``seed``; the same seed gives the same arrays.
 """
@@ -33,6 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset as TorchDataset
+
+from ns6g.learners import custom
 
 __all__ = [
     "PARTITIONS",
@@ -43,6 +48,7 @@ __all__ = [
     "load_mnist",
     "partition",
     "partition_by_domain",
+    "partition_dataset",
     "partition_dirichlet",
     "partition_iid",
     "partition_shards",
@@ -314,6 +320,27 @@ def partition_by_domain(domains: np.ndarray, clients: int, seed: int) -> list[np
 
 
 PARTITIONS = ("iid", "shards", "dirichlet", "domain")
+
+
+def partition_dataset(
+    dataset: TorchDataset,
+    clients: int,
+    scheme: str,
+    seed: int,
+    *,
+    alpha: float = 0.5,
+    shards_per_client: int = 2,
+) -> list[np.ndarray]:
+    """:func:`partition` of any labelled map-style data set (items ``(x, y)``, ``y`` an integer label):
+    labels from ``dataset.targets`` / ``dataset.labels`` when present, else read from the items once;
+    scheme ``'domain'`` reads ``dataset.domains`` (one integer per item). Use
+    ``torch.utils.data.Subset(dataset, part)`` for a client's share."""
+    labels = custom.labels_of(dataset)
+    domains = custom.domains_of(dataset) if scheme == "domain" else None
+    if scheme == "domain" and domains is None:
+        raise ValueError(f"partition 'domain' needs dataset.domains (one integer per item); "
+                         f"{type(dataset).__name__} has none")
+    return partition(labels, clients, scheme, seed, alpha=alpha, shards_per_client=shards_per_client, domains=domains)
 
 
 def partition(

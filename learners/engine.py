@@ -24,10 +24,12 @@ no time): the "same training with no network" reference. See docs/learners.md.
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 import math
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -37,10 +39,12 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator, model_validator
 from torch import nn
+from torch.utils.data import Dataset as TorchDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from ns6g.core.config import ScenarioConfig
 from ns6g.core.runs import RunWriter
+from ns6g.learners import custom
 from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
 from ns6g.learners.network import Completed, Compute, DeviceTimeline, Network, Transfer, timelines
@@ -49,8 +53,11 @@ from ns6g.learners.protocols import PROTOCOLS, Protocol, make_protocol
 from ns6g.learners.records import JobResult, RoundOutcome, RoundRecord, Sent, TransferRecord
 from ns6g.learners.wire import Codec, tensor_bytes
 
-__all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord"]
+__all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord", "own_inputs"]
 
+
+#: data sets ns6g loads itself (ns6g.learners.data.load_dataset)
+BUILTIN_DATASETS = ("digits", "mnist", "cifar10")
 
 #: protocol knobs that were FlJobConfig fields in 0.1 and are now the protocols' own options
 MOVED_KNOBS = ("prox_mu", "epsl_ratio", "cloud_period", "async_mixing", "staleness_exponent", "buffer_size")
@@ -62,13 +69,21 @@ class FlJobConfig(ScenarioConfig):
     protocol: str = Field(description="learning protocol, one of ns6g.learners.protocols.PROTOCOLS")
     rounds: int = Field(3, ge=1, le=1_000_000, description="rounds to run")
     clients: int = Field(4, ge=1, le=100_000, description="client devices taking part (client/0 .. client/<clients-1>)")
-    model: str = Field("small_cnn", description="zoo model (ns6g.learners.models.MODELS)")
+    model: str = Field(
+        "small_cnn",
+        description="zoo model (ns6g.learners.models.MODELS), 'pkg.module:factory' of your own, or 'custom' "
+        "(the FlJob was given a model object; see docs/learners.md, 'Your own model and data')",
+    )
     model_options: dict[str, int | float] = Field(
         default_factory=dict,
         description="extra keyword arguments of the model factory; in_channels, image_size and "
         "num_classes are taken from the data set when the factory has them",
     )
-    dataset: Literal["digits", "mnist", "cifar10"] = Field("digits", description="training data")
+    dataset: str = Field(
+        "digits",
+        description="training data: digits, mnist, cifar10, 'pkg.module:factory' of your own (it returns "
+        "(train, test) data sets, or one set split by test_fraction), or 'custom' (the FlJob was given data sets)",
+    )
     data_path: str = Field("", description="folder of the MNIST idx files or CIFAR-10 batches")
     partition: Literal["iid", "shards", "dirichlet", "domain"] = Field("iid", description="client data split")
     dirichlet_alpha: float = Field(0.5, ge=1e-3, le=1e6, description="Dirichlet concentration (partition 'dirichlet')")
@@ -135,9 +150,17 @@ class FlJobConfig(ScenarioConfig):
             raise ValueError(f"unknown protocol {value!r}; valid: {', '.join(PROTOCOLS)}")
         return value
 
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in BUILTIN_DATASETS and value != "custom" and not custom.is_spec(value):
+            raise ValueError(f"unknown dataset {value!r}; valid: {', '.join(BUILTIN_DATASETS)}, "
+                             "'pkg.module:factory' or 'custom'")
+        return value
+
     @model_validator(mode="after")
     def _data_folder(self) -> FlJobConfig:
-        if self.dataset != "digits" and not (self.data_path and Path(self.data_path).expanduser().is_dir()):
+        if self.dataset in ("mnist", "cifar10") and not (self.data_path and Path(self.data_path).expanduser().is_dir()):
             raise ValueError(f"data_path: dataset={self.dataset!r} needs data_path, a local folder with its files "
                              f"(got {self.data_path!r})")
         return self
@@ -154,13 +177,15 @@ class FlJobConfig(ScenarioConfig):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        if value not in zoo.MODELS:
-            raise ValueError(f"unknown model {value!r}; valid: {', '.join(zoo.MODELS)}")
+        if value not in zoo.MODELS and value != "custom" and not custom.is_spec(value):
+            raise ValueError(f"unknown model {value!r}; valid: {', '.join(zoo.MODELS)}, 'pkg.module:factory' "
+                             "or 'custom'")
         return value
 
 
 # (model, model kwargs, part, shape, with loss) -> (forward FLOPs, backward FLOPs)
 _FLOP_CACHE: dict[tuple[Any, ...], tuple[float, float]] = {}
+_CUSTOM_KEYS = itertools.count()  # a job's own model gets a key of its own in _FLOP_CACHE
 
 
 def _training_flops(module: nn.Module, x: torch.Tensor, with_loss: bool, input_grad: bool) -> tuple[float, float]:
@@ -204,6 +229,16 @@ class FlJob:
             whose ``name`` is in ``PROTOCOLS`` must be ``config.protocol``; one whose name is not (such as
             :mod:`ns6g.flower`'s) uses the config's data, model and SGD fields, and its name labels the
             rounds.
+        model: your own model instead of ``config.model``: an ``nn.Module`` factory (called under the
+            job's seeded RNG for every fresh copy; it may take ``num_classes``, ``in_channels``,
+            ``image_size`` and ``config.model_options``) or an instance (deep-copied: its weights are the
+            start). An ``nn.Sequential`` or a module with ``cut_points`` (:mod:`ns6g.learners.custom`).
+            ``config.model`` then records the factory's ``module:name`` (or keeps the ``pkg.module:factory``
+            it already names), else ``"custom"``.
+        train_data, test_data: your own map-style data sets of ``(x, y)`` items (y an integer label)
+            instead of ``config.dataset``, used as they are (no normalisation); without ``test_data``,
+            ``config.test_fraction`` of ``train_data`` is held out. ``config.dataset`` then records
+            ``"custom"`` (unless it already names the ``pkg.module:factory`` they came from).
     """
 
     def __init__(
@@ -212,9 +247,19 @@ class FlJob:
         network: Network | None = None,
         run: RunWriter | None = None,
         protocol: Protocol | None = None,
+        *,
+        model: nn.Module | Callable[..., nn.Module] | None = None,
+        train_data: TorchDataset | None = None,
+        test_data: TorchDataset | None = None,
     ) -> None:
-        self.config = FlJobConfig.from_user(config)
-        cfg = self.config
+        cfg = FlJobConfig.from_user(config)
+        own = own_inputs(cfg, model=model, train_data=train_data, test_data=test_data)
+        model, train_data, test_data = own["model"], own["train_data"], own["test_data"]
+        if model is not None:
+            cfg = cfg.model_copy(update={"model": _recorded(cfg.model, model)})
+        if train_data is not None:
+            cfg = cfg.model_copy(update={"dataset": cfg.dataset if custom.is_spec(cfg.dataset) else "custom"})
+        self.config = cfg
         #: profile mode: every tensor a protocol handles is a shape on the 'meta' device (no values, no
         #: arithmetic); the protocols run unchanged, so they submit the same operations as in training
         self.profile = cfg.mode == "profile"
@@ -234,11 +279,10 @@ class FlJob:
         if self.profile and not self.protocol.profiles:
             raise ValueError(f"protocol {cfg.protocol!r} has no profile mode (its rounds depend on trained values: "
                              "pretraining, losses, clustering); use mode 'train'")
-        if zoo.input_dtype(cfg.model) != torch.float32:
+        if model is None and zoo.input_dtype(cfg.model) != torch.float32:
             raise ValueError(f"model {cfg.model!r} takes token ids; the data sets here are images (use an image model)")
-        self._load_data()
-        self.model_kwargs = self._model_kwargs()
-        self.depth = len(zoo.build_model(cfg.model, **self.model_kwargs))
+        self._load_data(train_data, test_data)
+        self._set_model(model)
         if self.protocol.split and not 1 <= cfg.cut < self.depth:
             raise ValueError(
                 f"cut {cfg.cut} is beyond the depth of {cfg.model} ({self.depth} blocks); "
@@ -275,7 +319,31 @@ class FlJob:
 
     # ------------------------------------------------------------------ set-up
 
-    def _load_data(self) -> None:
+    def _load_data(self, train_data: TorchDataset | None, test_data: TorchDataset | None) -> None:
+        """Fill ``client_data`` (one ``(x, y)`` per client, by ``config.partition``) and ``test_data``."""
+        cfg = self.config
+        if train_data is None:
+            train_x, train_y, test_x, test_y, domains = self._builtin_data()
+        else:
+            train_x, train_y, test_x, test_y, domains = self._own_data(train_data, test_data)
+        parts = datasets.partition(
+            train_y.numpy(),
+            cfg.clients,
+            cfg.partition,
+            cfg.seed,
+            alpha=cfg.dirichlet_alpha,
+            shards_per_client=cfg.shards_per_client,
+            domains=domains,
+        )
+        self.sample_shape = tuple(train_x.shape[1:])  #: shape of one input, e.g. (C, H, W)
+        data_device = torch.device("cpu") if self.profile else self.device  # profile: only shapes are used
+        self.client_data = [
+            (train_x[p].to(data_device), train_y[p].to(data_device)) for p in (torch.as_tensor(q) for q in parts)
+        ]
+        self.test_data = (test_x.to(data_device), test_y.to(data_device))
+
+    def _builtin_data(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray | None]:
+        """(train x, train y, test x, test y, train domains) of ``config.dataset``, standardised."""
         cfg = self.config
         data = datasets.load_dataset(cfg.dataset, cfg.data_path or None)
         domains = None
@@ -283,44 +351,87 @@ class FlJob:
             data, domains = datasets.rotated_domains(data, cfg.domains, cfg.seed)
         train_idx, test_idx = datasets.split_indices(len(data), cfg.test_fraction, cfg.seed)
         train, test = data.subset(train_idx), data.subset(test_idx)
-        parts = datasets.partition(
-            train.y.numpy(),
-            cfg.clients,
-            cfg.partition,
-            cfg.seed,
-            alpha=cfg.dirichlet_alpha,
-            shards_per_client=cfg.shards_per_client,
-            domains=None if domains is None else domains[train_idx],
-        )
         self.num_classes = data.num_classes
-        self.image_shape = data.image_shape
         # standardise every channel with the training set's statistics (known to every client, as
         # published normalisation constants are); the optimiser settings are tuned for this scale
         mean = train.x.mean(dim=(0, 2, 3), keepdim=True)
         std = train.x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-        train = datasets.Dataset(train.name, (train.x - mean) / std, train.y, train.num_classes)
-        test = datasets.Dataset(test.name, (test.x - mean) / std, test.y, test.num_classes)
-        data_device = torch.device("cpu") if self.profile else self.device  # profile: only shapes are used
-        self.client_data = [
-            (train.x[p].to(data_device), train.y[p].to(data_device)) for p in (torch.as_tensor(q) for q in parts)
-        ]
-        self.test_data = (test.x.to(data_device), test.y.to(data_device))
+        return ((train.x - mean) / std, train.y, (test.x - mean) / std, test.y,
+                None if domains is None else domains[train_idx])
 
-    def _model_kwargs(self) -> dict[str, Any]:
+    def _own_data(
+        self, train_data: TorchDataset, test_data: TorchDataset | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray | None]:
+        """(train x, train y, test x, test y, train domains) of the caller's data sets, as they are."""
         cfg = self.config
-        channels, size, _ = self.image_shape
-        derived = {"in_channels": channels, "image_size": size, "num_classes": self.num_classes}
-        accepted = zoo.model_kwargs(cfg.model)
-        kwargs = {k: v for k, v in derived.items() if k in accepted}
-        kwargs.update(cfg.model_options)
-        zoo.model_kwargs(cfg.model, **kwargs)  # refuses unknown options by name
-        return kwargs
+        x, y = custom.materialise(train_data, "train_data")
+        domains = custom.domains_of(train_data, "train_data")
+        if cfg.partition == "domain" and domains is None:
+            raise ValueError("partition 'domain' needs the domain of every training item: give train_data a "
+                             "'domains' attribute (one integer per item)")
+        if test_data is None:
+            train_idx, test_idx = datasets.split_indices(len(y), cfg.test_fraction, cfg.seed)
+            test_x, test_y = x[test_idx], y[test_idx]
+            x, y = x[train_idx], y[train_idx]
+            domains = None if domains is None else domains[train_idx]
+        else:
+            test_x, test_y = custom.materialise(test_data, "test_data")
+            if test_x.shape[1:] != x.shape[1:]:
+                raise ValueError(f"test_data items have x of shape {tuple(test_x.shape[1:])}, train_data items "
+                                 f"{tuple(x.shape[1:])}")
+        if int(min(y.min(), test_y.min())) < 0:
+            raise ValueError("labels must be class indices >= 0")
+        declared = getattr(train_data, "num_classes", None)
+        self.num_classes = int(declared) if declared is not None else int(max(y.max(), test_y.max())) + 1
+        return x, y, test_x, test_y, domains
+
+    def _set_model(self, model: nn.Module | Callable[..., nn.Module] | None) -> None:
+        """The job's model factory and its keyword arguments (``model_kwargs``), its ``depth`` (blocks);
+        one copy is built and run on two training samples to check its blocks and its output shape."""
+        cfg = self.config
+        if model is None:  # a zoo model
+            self._factory: Callable[..., nn.Module] = functools.partial(zoo.build_model, cfg.model)
+            derived = self._derived_kwargs()
+            accepted = zoo.model_kwargs(cfg.model)
+            kwargs = {k: v for k, v in derived.items() if k in accepted}
+            kwargs.update(cfg.model_options)
+            zoo.model_kwargs(cfg.model, **kwargs)  # refuses unknown options by name
+            self.model_kwargs: dict[str, Any] = kwargs
+            self._flop_key: Any = cfg.model
+        else:
+            if isinstance(model, nn.Module) and cfg.model_options:
+                raise ValueError(f"model_options {sorted(cfg.model_options)} need a model factory, not an instance")
+            self._factory = custom.model_factory(model)
+            self.model_kwargs = custom.factory_kwargs(self._factory, self._derived_kwargs(), dict(cfg.model_options))
+            self._flop_key = ("custom", next(_CUSTOM_KEYS))  # FLOP counts of this job's model only
+        probe = self._factory(**self.model_kwargs)
+        if not isinstance(probe, nn.Module):
+            raise ValueError(f"model factory returned a {type(probe).__name__}, not an nn.Module")
+        if self.protocol.split and not custom.has_cut_points(probe):
+            raise ValueError(f"model {cfg.model!r} ({type(probe).__name__}) has no cut points, which split protocol "
+                             f"{cfg.protocol!r} needs: make it an nn.Sequential or give it cut_points, the names of "
+                             "its child modules in order")
+        blocks = custom.model_blocks(probe)
+        self.depth = len(blocks)
+        x = self.client_data[0][0][:2].cpu()
+        out = custom.check_blocks(probe, blocks, x)
+        if out.ndim != 2 or out.shape[0] != len(x) or out.shape[1] < self.num_classes:
+            raise ValueError(f"model {cfg.model!r} maps a batch of shape {tuple(x.shape)} to {tuple(out.shape)}; "
+                             f"it must give (batch, classes) scores for the {self.num_classes} classes of the data")
+
+    def _derived_kwargs(self) -> dict[str, Any]:
+        """num_classes, and in_channels and image_size for square (C, H, W) inputs."""
+        derived: dict[str, Any] = {"num_classes": self.num_classes}
+        if len(self.sample_shape) == 3 and self.sample_shape[1] == self.sample_shape[2]:
+            derived.update(in_channels=self.sample_shape[0], image_size=self.sample_shape[1])
+        return derived
 
     # ------------------------------------------------------------------ models
 
     def new_model(self) -> nn.Sequential:
-        """A freshly initialised copy of the job's model on the job's device (from the torch RNG)."""
-        return zoo.build_model(self.config.model, **self.model_kwargs).to(self.device)
+        """A freshly initialised copy of the job's model, as its blocks, on the job's device (from the
+        torch RNG; a model given as an instance: a deep copy of it)."""
+        return custom.model_blocks(self._factory(**self.model_kwargs)).to(self.device)
 
     def client_part(self, model: nn.Sequential, cut: int | None = None) -> nn.Sequential:
         """Blocks ``0 .. cut-1`` (shared with ``model``; default cut: ``config.cut``)."""
@@ -402,7 +513,7 @@ class FlJob:
         """(forward, backward) FLOPs of ``module`` (``part``: "full", "client" or "server") on a batch
         shaped like ``x``; measured once per (model, part, blocks in the part, shape) and cached."""
         key = (
-            self.config.model,
+            self._flop_key,
             tuple(sorted(self.model_kwargs.items())),
             part,
             # a client part of k blocks is cut k, a server part cut depth - k (per-client cuts differ)
@@ -691,6 +802,36 @@ class FlJob:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def own_inputs(
+    config: FlJobConfig,
+    model: nn.Module | Callable[..., nn.Module] | None = None,
+    train_data: TorchDataset | None = None,
+    test_data: TorchDataset | None = None,
+) -> dict[str, Any]:
+    """``model``, ``train_data`` and ``test_data`` for :class:`FlJob`: the objects given, else what the
+    ``pkg.module:factory`` strings of ``config.model`` / ``config.dataset`` name (imported, the data
+    factory called); None for a zoo model / a built-in data set. ValueError for an unimportable module,
+    a missing attribute, a data factory's wrong return type, or ``"custom"`` without its object."""
+    if test_data is not None and train_data is None:
+        raise ValueError("test_data needs train_data (your own training set) too")
+    if model is None and custom.is_spec(config.model):
+        model = custom.resolve(config.model, "model factory")
+    elif model is None and config.model == "custom":
+        raise ValueError("model 'custom' names a model given as an object: pass FlJob(..., model=...)")
+    if train_data is None and custom.is_spec(config.dataset):
+        train_data, test_data = custom.load_data_spec(config.dataset)
+    elif train_data is None and config.dataset == "custom":
+        raise ValueError("dataset 'custom' names data given as objects: pass FlJob(..., train_data=...)")
+    return {"model": model, "train_data": train_data, "test_data": test_data}
+
+
+def _recorded(current: str, model: Any) -> str:
+    """What the configuration records for a model given as an object: ``current`` if it already names a
+    factory (``pkg.module:factory``, as the CLI passes), else the factory's own ``module:name`` when that
+    resolves back to it, else ``"custom"`` (an instance, a lambda)."""
+    return current if custom.is_spec(current) else custom.describe(model)
 
 
 def _per_client_cut_protocols() -> list[str]:

@@ -48,7 +48,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from ns6g.core.config import ScenarioConfig
-from ns6g.learners.text_models import seeded
+from ns6g.learners.text_models import positions_of, seeded
 
 __all__ = [
     "AdapterConfig",
@@ -147,9 +147,7 @@ def apply_adapter(
                 f"{cfg.method} tuning needs a transformers language model or classifier, "
                 f"got {type(model).__name__}"
             )
-        positions = getattr(model.config, "n_positions", None) or getattr(
-            model.config, "max_position_embeddings", None
-        )
+        positions = positions_of(model)
         if positions is not None and cfg.virtual_tokens >= positions:
             raise ValueError(
                 f"virtual_tokens={cfg.virtual_tokens} leaves no position for the input: the model has "

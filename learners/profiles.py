@@ -1,7 +1,8 @@
-"""Split-computing layer profiles measured from the model zoo (see docs/profiles.md).
+"""Split-computing layer profiles measured from the model zoo or your own model (see docs/profiles.md).
 
 ``profile_model(name, dtype)`` runs one sample through every top-level block of a zoo model
-(:mod:`ns6g.learners.models`) and returns one row per candidate cut k = 0..N (cut k: the first k
+(:mod:`ns6g.learners.models`; ``profile_model(module, example=x)``: of your own model, an
+``nn.Sequential`` or a module with ``cut_points``, on input batch ``x``) and returns one row per candidate cut k = 0..N (cut k: the first k
 blocks run on the device, the rest on the server):
 
 ``cut``                  k
@@ -39,6 +40,7 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ns6g.learners import custom
 from ns6g.learners import models as zoo
 from ns6g.compute.profile_format import (
     _INT_COLUMNS,
@@ -82,30 +84,57 @@ def _count_flops(module: torch.nn.Module, x: torch.Tensor) -> tuple[int, torch.T
     return int(counter.get_total_flops()), y
 
 
-def _prepare(name: str, batch: int, kwargs: dict[str, Any]) -> tuple[torch.nn.Sequential, torch.Tensor]:
+def _prepare(
+    model: str | torch.nn.Module, batch: int, example: torch.Tensor | None, kwargs: dict[str, Any]
+) -> tuple[torch.nn.Sequential, torch.Tensor, str]:
+    """(blocks in eval mode, input batch, model name) of a zoo name or of your own model + example."""
     if not (isinstance(batch, int) and batch > 0):
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
-    torch.manual_seed(0)  # values do not affect any column; seeded anyway
-    model = zoo.build_model(name, **kwargs).eval()
-    x = zoo.example_input(name, batch=batch, **kwargs)
-    return model, x
+    if isinstance(model, str):
+        if example is not None:
+            raise ValueError("example is for your own model; a zoo model makes its own input")
+        torch.manual_seed(0)  # values do not affect any column; seeded anyway
+        return zoo.build_model(model, **kwargs).eval(), zoo.example_input(model, batch=batch, **kwargs), model
+    if kwargs:
+        raise ValueError(f"{sorted(kwargs)}: keyword arguments are for zoo models (build your own one yourself)")
+    if not isinstance(example, torch.Tensor):
+        raise ValueError("profiling your own model needs example=, an input batch (e.g. one sample with its batch "
+                         "dimension: data[0][0].unsqueeze(0))")
+    blocks = custom.model_blocks(model)
+    custom.check_blocks(model, blocks, example)
+    return blocks.eval(), example, type(model).__name__
 
 
 @torch.no_grad()
-def model_flops(name: str, batch: int = 1, **kwargs: Any) -> int:
-    """FLOPs per sample of the whole model in one pass (FlopCounterMode over the full forward)."""
-    model, x = _prepare(name, batch, kwargs)
-    flops, _ = _count_flops(model, x)
-    return flops // batch
+def model_flops(
+    model: str | torch.nn.Module, batch: int = 1, example: torch.Tensor | None = None, **kwargs: Any
+) -> int:
+    """FLOPs per sample of the whole model in one pass (FlopCounterMode over the full forward); ``model``
+    and ``example`` as in :func:`profile_model`."""
+    blocks, x, _ = _prepare(model, batch, example, kwargs)
+    flops, _ = _count_flops(blocks, x)
+    return flops // len(x)
 
 
 @torch.no_grad()
-def profile_model(name: str, dtype: str = "fp32", batch: int = 1, **kwargs: Any) -> pd.DataFrame:
-    """One row per cut k = 0..N of zoo model ``name`` (columns: :data:`COLUMNS`; every value per
-    sample). ``kwargs`` go to the model factory. Metadata (model, dtype, input_shape, version) is
-    kept in ``df.attrs`` for :func:`write_profile`."""
+def profile_model(
+    model: str | torch.nn.Module,
+    dtype: str = "fp32",
+    batch: int = 1,
+    example: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """One row per cut k = 0..N of ``model`` (columns: :data:`COLUMNS`; every value per sample).
+
+    ``model``: a zoo name (``kwargs`` go to its factory, ``batch`` samples of its own example input), or
+    your own ``nn.Module`` (an ``nn.Sequential``, or a module with ``cut_points``:
+    :mod:`ns6g.learners.custom`) with ``example``, an input batch of the shape and dtype it takes (values
+    do not matter; per-sample columns divide by its first dimension; ``batch`` is ignored). Metadata
+    (model: the zoo name or the module's class name, dtype, input_shape, version) is kept in ``df.attrs``
+    for :func:`write_profile`."""
     elem = _bytes_per_element(dtype)
-    model, x = _prepare(name, batch, kwargs)
+    model, x, name = _prepare(model, batch, example, kwargs)
+    batch = len(x)
 
     names = ["input"]
     flops = [0]  # per block, index 0 = nothing

@@ -265,7 +265,8 @@ def load_text_corpus(
 def lm_blocks(documents: Sequence[str], seq_len: int, tokenizer: ByteTokenizer | None = None) -> torch.Tensor:
     """Language-model training blocks: int64 ``(n_blocks, seq_len)``.
 
-    Documents are tokenised, joined with the end-of-text id after each, and the stream is cut into
+    Documents are tokenised (``tokenizer``: anything with ``encode(text) -> ids`` and ``eos_id``, default
+    the byte tokenizer), joined with the end-of-text id after each, and the stream is cut into
     consecutive non-overlapping blocks; the incomplete tail is dropped.
 
     Raises:

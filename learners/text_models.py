@@ -6,6 +6,8 @@ training and FLOP-count helpers the text learners share.
                              attention (``c_attn``, a d x 3d projection) and a 4d MLP, tied LM head.
 ``build_encoder_classifier`` a BERT-style encoder with a sequence-classification head
                              (``transformers.BertForSequenceClassification``).
+``load_causal_lm``           a pretrained causal LM and its tokenizer from a Hugging Face model folder on
+                             local disk (``local_files_only``: nothing is downloaded).
 
 Both take the key/value cache as ``past_key_values``, the name peft's prefix tuning passes its trainable
 per-layer prefix by (see :func:`_taking_past_key_values`), whatever transformers itself calls the cache.
@@ -31,6 +33,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Self
 
 import torch
@@ -48,8 +51,11 @@ __all__ = [
     "build_causal_lm",
     "build_encoder_classifier",
     "classification_loss",
+    "PretrainedTokenizer",
     "evaluate",
     "lm_loss",
+    "load_causal_lm",
+    "positions_of",
     "seeded",
     "train_steps",
     "training_step_flops",
@@ -191,6 +197,72 @@ def build_encoder_classifier(
         problem_type="single_label_classification",
     )
     return seeded(seed, lambda: _taking_past_key_values(BertForSequenceClassification)(hf_config))
+
+
+class PretrainedTokenizer:
+    """A Hugging Face tokenizer with the interface of :class:`~ns6g.learners.text_data.ByteTokenizer`
+    (``encode`` without special tokens, ``eos_id``, ``vocab_size``), for :func:`~ns6g.learners.text_data.lm_blocks`."""
+
+    def __init__(self, hf_tokenizer: Any) -> None:
+        self.hf = hf_tokenizer
+        self.eos_id = hf_tokenizer.eos_token_id
+        self.vocab_size = len(hf_tokenizer)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.hf.encode(text, add_special_tokens=False))
+
+
+#: files a saved Hugging Face tokenizer has at least one of
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "vocab.txt")
+
+
+def load_causal_lm(path: str | Path) -> tuple[nn.Module, PretrainedTokenizer]:
+    """A causal language model and its tokenizer from a Hugging Face model folder on local disk
+    (``config.json``, the weights, the tokenizer files), loaded with ``local_files_only`` (nothing is
+    downloaded). The model takes ``past_key_values`` as :func:`build_causal_lm`'s does (prefix tuning).
+
+    Raises:
+        ValueError: naming the folder if it is missing, holds no loadable causal LM or tokenizer, the
+            tokenizer has no end-of-text token, or its ids exceed the model's vocabulary.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"model_path {str(path)!r}: no config.json there (save the model with "
+                         "model.save_pretrained(DIR))")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"model_path {str(path)!r}: not a loadable causal language model ({exc})") from None
+    hint = "save one there with tokenizer.save_pretrained(DIR)"
+    # without its files transformers may build an empty tokenizer from config.json alone: refused here
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise ValueError(f"model_path {str(path)!r}: no loadable tokenizer (none of {', '.join(_TOKENIZER_FILES)}); "
+                         f"{hint}")
+    try:
+        hf_tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"model_path {str(path)!r}: no loadable tokenizer ({type(exc).__name__}: {exc}); {hint}") \
+            from None
+    tokenizer = PretrainedTokenizer(hf_tokenizer)
+    if not tokenizer.encode("def f(x): return x"):
+        raise ValueError(f"model_path {str(path)!r}: its tokenizer turns text into no token ids; {hint}")
+    if tokenizer.eos_id is None:
+        raise ValueError(f"model_path {str(path)!r}: the tokenizer has no end-of-text token (eos_token), which "
+                         "separates the documents")
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(f"model_path {str(path)!r}: the tokenizer has {tokenizer.vocab_size} ids, the model's "
+                         f"vocabulary only {model.config.vocab_size}")
+    model.__class__ = _taking_past_key_values(type(model))  # the same class, forward also naming past_key_values
+    model.loss_type = "ForCausalLM"
+    return model, tokenizer
+
+
+def positions_of(model: nn.Module) -> int | None:
+    """How many positions a transformers model takes (``n_positions`` / ``max_position_embeddings``)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
 
 
 # --------------------------------------------------------------------------------------------------

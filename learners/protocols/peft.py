@@ -32,6 +32,7 @@ under the adapter it would download (nats per token); the accuracy is next-token
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from ns6g.learners.engine import FlJob
     from ns6g.learners.records import Sent
 
-__all__ = ["CflLora", "FlLora", "FlPrefix", "FlPrompt", "HetLora", "PeftOptions", "base_language_model"]
+__all__ = ["CflLora", "FlLora", "FlPrefix", "FlPrompt", "HetLora", "PeftOptions", "base_language_model", "new_base"]
 
 
 class PeftOptions(ScenarioConfig):
@@ -62,6 +63,11 @@ class PeftOptions(ScenarioConfig):
         "of the job's image model (fl-lora, cfl-lora, hetlora) on the job's data and partition",
     )
 
+    model_path: str = Field(
+        "", description="a Hugging Face causal-LM folder on local disk (config.json, weights, tokenizer; loaded with "
+        "local_files_only, nothing downloads) as the base instead of the built one: d_model, layers, heads and "
+        "pretrain_steps then do not apply, and its tokenizer cuts the text (data='text' only)",
+    )
     d_model: int = Field(32, ge=2, le=4096, description="base LM hidden size (features per token)")
     layers: int = Field(2, ge=1, le=48, description="base LM transformer blocks")
     heads: int = Field(2, ge=1, le=64, description="base LM attention heads (must divide d_model)")
@@ -104,7 +110,21 @@ class PeftOptions(ScenarioConfig):
             raise ValueError(f"unknown domain(s) {unknown}; valid: {', '.join(td.PYTHON_DOC_DOMAINS)}")
         if any(r < 1 for r in self.client_ranks):
             raise ValueError(f"client_ranks must be >= 1, got {self.client_ranks}")
+        if self.model_path and self.data != "text":
+            raise ValueError("model_path is a language model: it takes data='text'")
+        if self.model_path and not Path(self.model_path).expanduser().is_dir():
+            raise ValueError(f"model_path {self.model_path!r} is not a folder on local disk")
         return self
+
+
+def new_base(options: PeftOptions, seed: int) -> nn.Module:
+    """A fresh base LM: loaded from ``model_path`` (its own weights), else built (random, from ``seed``)
+    with ``seq_len + virtual_tokens`` positions (prompt tuning puts its virtual tokens before the input)."""
+    o = options
+    if o.model_path:
+        return tm.load_causal_lm(o.model_path)[0]
+    return tm.build_causal_lm(seed=seed, seq_len=o.seq_len + o.virtual_tokens, d_model=o.d_model, layers=o.layers,
+                              heads=o.heads)
 
 
 # (options that shape the base and the data, seed) -> (train docs, held-out blocks, client blocks, base state)
@@ -119,29 +139,37 @@ def base_language_model(
     Returns ``(train_blocks, test_blocks, base_state)``: per domain int64 ``(n, seq_len)`` training blocks
     (from the training documents) and ``(test_blocks, seq_len)`` held-out blocks, and the state dict of a
     ``build_causal_lm`` with ``seq_len + virtual_tokens`` positions pretrained for ``pretrain_steps``
-    steps. Raises ValueError if a domain's held-out text makes fewer than ``test_blocks`` blocks."""
+    steps, or with ``model_path`` of the model loaded from there (its tokenizer cuts the blocks; cached
+    per folder name: a folder rewritten within one process is not reread). Raises ValueError if a domain's held-out text makes fewer than ``test_blocks`` blocks."""
     o = options
-    key = (o.d_model, o.layers, o.heads, o.seq_len, o.virtual_tokens, o.pretrain_steps, tuple(o.domains),
-           o.held_out_fraction, o.test_blocks, seed)
+    key = (o.model_path, o.d_model, o.layers, o.heads, o.seq_len, o.virtual_tokens, o.pretrain_steps,
+           tuple(o.domains), o.held_out_fraction, o.test_blocks, seed)
     if key not in _BASES:
         positions = o.seq_len + o.virtual_tokens  # prompt tuning puts its virtual tokens before the input
+        if o.model_path:
+            base, tokenizer = tm.load_causal_lm(o.model_path)
+            if (tm.positions_of(base) or positions) < positions:
+                raise ValueError(f"model_path {o.model_path!r}: the model takes {tm.positions_of(base)} positions, "
+                                 f"seq_len={o.seq_len} + virtual_tokens={o.virtual_tokens} need {positions}")
+        else:
+            base, tokenizer = new_base(o, seed), None  # None: ns6g's byte tokenizer
         gen = torch.Generator().manual_seed(seed)
         train, test, pretrain = {}, {}, []
         for domain, docs in td.python_doc_corpus(o.domains).items():
             order = torch.randperm(len(docs), generator=gen).tolist()
             cut = max(1, round(o.held_out_fraction * len(docs)))
             held, kept = [docs[i] for i in sorted(order[:cut])], [docs[i] for i in sorted(order[cut:])]
-            blocks = td.lm_blocks(held, o.seq_len)
+            blocks = td.lm_blocks(held, o.seq_len, tokenizer)
             if len(blocks) < o.test_blocks:
                 raise ValueError(
                     f"domain {domain!r}: its held-out text makes {len(blocks)} blocks of {o.seq_len} tokens, "
                     f"test_blocks={o.test_blocks} asked for more"
                 )
             test[domain] = blocks[torch.randperm(len(blocks), generator=gen)[: o.test_blocks]]
-            train[domain] = td.lm_blocks(kept, o.seq_len)
-            pretrain.append(td.lm_blocks(kept, positions))
-        base = tm.build_causal_lm(seed=seed, seq_len=positions, d_model=o.d_model, layers=o.layers, heads=o.heads)
-        if o.pretrain_steps:
+            train[domain] = td.lm_blocks(kept, o.seq_len, tokenizer)
+            if not o.model_path:
+                pretrain.append(td.lm_blocks(kept, positions))
+        if o.pretrain_steps and not o.model_path:  # a loaded model comes pretrained
             tm.train_steps(base, td.minibatches(torch.cat(pretrain), 16, o.pretrain_steps, seed=seed), lr=3e-3)
         _BASES[key] = (train, test, {k: v.detach().clone() for k, v in base.state_dict().items()})
     return _BASES[key]
@@ -258,10 +286,10 @@ class _FederatedAdapter(Protocol):
                 base = copy.deepcopy(self.base_image)
                 targets = o.lora_targets or [n for n, m in base.named_modules() if isinstance(m, nn.Linear)]
             else:
-                base = tm.build_causal_lm(seq_len=o.seq_len + o.virtual_tokens, d_model=o.d_model, layers=o.layers,
-                                          heads=o.heads)
+                base = new_base(o, self.seed)
                 base.load_state_dict(self.base_state)
-                targets = o.lora_targets or ["c_attn", "c_proj", "c_fc"]
+                gpt2 = base.config.model_type == "gpt2"  # other architectures: peft_adapters' defaults
+                targets = o.lora_targets or (["c_attn", "c_proj", "c_fc"] if gpt2 else None)
             kwargs: dict[str, Any] = (
                 {"rank": rank, "target_modules": targets} if self.method == "lora"
                 else {"virtual_tokens": o.virtual_tokens}

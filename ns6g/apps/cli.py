@@ -231,6 +231,17 @@ def _cmd_fl(args: argparse.Namespace) -> int:
 
     job = {"protocol": args.protocol, "rounds": args.rounds, "clients": args.clients, "mode": args.mode,
            "seed": args.seed, **dict(args.set)}
+    for key, value in (("model", args.model), ("dataset", args.data)):
+        if value is not None:
+            job[key] = value
+    if args.model_path is not None:  # the PEFT protocols' option
+        from ns6g.learners.protocols import PROTOCOLS
+
+        takers = [n for n, p in PROTOCOLS.items() if p.options is not None and "model_path" in p.options.model_fields]
+        if args.protocol not in takers:
+            raise ValueError(f"--model-path is for the protocols with a base language model ({', '.join(takers)}), "
+                             f"not {args.protocol!r}")
+        job["protocol_options"] = {**dict(job.get("protocol_options") or {}), "model_path": args.model_path}
     summary = run_fl(job, scenario=args.scenario, network=args.network, out=args.out, progress=not args.quiet,
                      overwrite=args.overwrite)
     print(json.dumps(summary) if args.json else format_summary(summary))
@@ -426,6 +437,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, default=0, help="seed of the job (ns-3 RngRun = seed + 1)")
     p.add_argument("--out", type=output_dir, default=None, help="run directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    p.add_argument("--model", default=None, metavar="MODEL",
+                   help="a zoo model (small_cnn, ...) or your own model factory 'pkg.module:factory' (importable, "
+                        "e.g. via PYTHONPATH; returns an nn.Sequential or a module with cut_points)")
+    p.add_argument("--data", default=None, metavar="DATA",
+                   help="digits, mnist, cifar10 or your own data factory 'pkg.module:factory' (returns (train, test) "
+                        "map-style data sets of (x, int label) items, or one set split by test_fraction)")
+    p.add_argument("--model-path", default=None, metavar="DIR",
+                   help="PEFT protocols: a Hugging Face causal-LM folder on local disk (config, weights, tokenizer) "
+                        "as the base model; nothing is downloaded")
     p.add_argument("--set", action="append", type=setting, default=[], metavar="KEY=VALUE",
                    help="more FlJobConfig fields, e.g. --set model=resnet18_style --set cut=3 (repeatable)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

@@ -18,7 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
-from ns6g.learners.engine import FlJob, FlJobConfig
+from ns6g.learners.engine import FlJob, FlJobConfig, own_inputs
 from ns6g.learners.records import JobResult
 from ns6g.learners.network import Network
 from ns6g.learners.no_network import NoNetwork
@@ -73,7 +73,8 @@ def run_fl(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run the job ``job`` (FlJobConfig fields) on ``network`` ("cosim": the ``fl-network`` ns-3
-    scenario of ``scenario``; "none": :class:`NoNetwork`), tracing into ``out`` when given.
+    scenario of ``scenario``; "none": :class:`NoNetwork`), tracing into ``out`` when given. A ``model`` or
+    ``dataset`` of the form ``pkg.module:factory`` is imported (and the data factory called) first.
 
     A run already in ``out`` is refused, or replaced with ``overwrite``; a job that fails before its first
     round is over leaves no run directory (:mod:`ns6g.core.outputs`).
@@ -83,6 +84,7 @@ def run_fl(
     config = FlJobConfig.from_user(job)
     if network not in ("cosim", "none"):
         raise ValueError(f"unknown network {network!r}; valid: cosim, none")
+    own = own_inputs(config)  # your own model and data ('pkg.module:factory'): imported before anything starts
     edges = config.edges if config.protocol == "hierarchical-fsl" else 1
     net_config = network_config(scenario, config.clients, edges)
     writer = claim = None
@@ -98,7 +100,7 @@ def run_fl(
             net = CoSimNetwork(net_config, seed=config.seed + 1)  # ns-3 RngRun >= 1
         else:
             net = NoNetwork(config.clients, edges=net_config.edges)
-        fl = FlJob(config, network=net, run=writer)
+        fl = FlJob(config, network=net, run=writer, **own)
         bar = tqdm(total=config.rounds, desc=f"ns6g fl {config.protocol}", disable=not progress, leave=False)
         with bar:
             for _ in range(config.rounds):
