@@ -135,8 +135,10 @@ def test_a_folders_builds_never_evict_the_packages(project: Path, tmp_path: Path
         (fake / nb.MARKER).write_text(json.dumps({"source_dir": str(source)}))
         os.utime(fake, (now + i, now + i))
         fakes.append(fake)
+    built = None
     try:
-        result = build(copy, quiet=True)
+        built = build(copy, quiet=True)
+        result = built
         assert result.built
         marker = json.loads((result.bin_dir.parent / nb.MARKER).read_text())
         assert marker["package_build"] == build_key() == package_build.name  # the package's key is in it
@@ -144,7 +146,7 @@ def test_a_folders_builds_never_evict_the_packages(project: Path, tmp_path: Path
         # the copy keeps KEEP_BUILDS: the new one and the newest old ones; the other folder's is untouched
         assert [f.exists() for f in fakes] == [False, True, True, True]
     finally:
-        for path in [*fakes, result.bin_dir.parent]:
+        for path in [*fakes, *([built.bin_dir.parent] if built else [])]:
             shutil.rmtree(path, ignore_errors=True)
 
 
