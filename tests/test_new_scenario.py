@@ -180,3 +180,15 @@ def test_build_of_a_folder_without_scenarios_names_it(tmp_path: Path, capsys: py
     assert f"{tmp_path} holds no scenarios" in err and "<scenario>.cc" in err
     assert main(["build", str(tmp_path / "missing")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_compile_error_in_a_folder_names_its_file(project: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(project / PACKAGE / "scenarios", tmp_path / "scenarios")
+    source = copy / f"{NAME}.cc"
+    source.write_text(source.read_text().replace("int\nmain(", "int\nmain(undeclared_thing, "))
+    with pytest.raises(nb.BuildError) as info:
+        build(copy, quiet=True)
+    message = str(info.value)
+    assert str(source) in message and "undeclared_thing" in message
+    where = message.splitlines()[0].split(" failed for ", 1)[1].split(", ")
+    assert str(source) in where and all(Path(f).is_file() for f in where)  # no made-up path for the object

@@ -475,7 +475,9 @@ def _failure_message(stage: str, src: Path, log_path: Path) -> str:
 def _failed_source(output: str, src: Path) -> str | None:
     """The source file behind a failed Ninja output (an object file or a scenario's executable)."""
     if m := re.fullmatch(r"CMakeFiles/[^/]+\.dir/(?P<rel>.+)\.o", output):
-        return str(src / m["rel"])
+        # A user's folder lies outside CMake's source folder: CMake names its objects by absolute path.
+        outside = Path("/", m["rel"])
+        return str(outside if not (src / m["rel"]).exists() and outside.is_file() else src / m["rel"])
     if m := re.fullmatch(r"bin/(?P<name>[^/]+)", output):
         return str(src / f"{m['name']}.cc")
     return None
