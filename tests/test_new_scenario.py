@@ -192,3 +192,19 @@ def test_a_compile_error_in_a_folder_names_its_file(project: Path, tmp_path: Pat
     assert str(source) in message and "undeclared_thing" in message
     where = message.splitlines()[0].split(" failed for ", 1)[1].split(", ")
     assert str(source) in where and all(Path(f).is_file() for f in where)  # no made-up path for the object
+
+
+def test_a_folders_build_time_is_estimated_from_folder_builds_only(tmp_path: Path) -> None:
+    root = tmp_path / "build"
+    now = time.time()
+    markers = [{"seconds": 300.0, "scenarios": list("abcdefgh")},  # the package's, used last
+               {"seconds": 10.0, "scenarios": ["a"], "package_build": "0" * 20}]  # a folder's
+    for age, marker in enumerate(markers):
+        d = root / f"{age:020x}"
+        d.mkdir(parents=True)
+        (d / nb.MARKER).write_text(json.dumps(marker))
+        os.utime(d, (now - 100 * age, now - 100 * age))
+    assert nb._estimate(root, 2, against_package=True) == 20
+    assert nb._estimate(root, 2) == 75
+    shutil.rmtree(root / f"{1:020x}")
+    assert nb._estimate(root, 2, against_package=True) is None  # no folder build measured: no guess

@@ -334,7 +334,7 @@ def build(
         _remove_leftovers(root)
         if not quiet:
             reason = "sources or toolchain changed" if _completed_builds(root) else "first use"
-            estimate = _estimate(root, len(names))
+            estimate = _estimate(root, len(names), against_package=package is not None)
             _say(
                 f"building {len(names)} ns-3 scenario{'s' if len(names) != 1 else ''} against ns-3 "
                 f"{ns3.lib_version} into {out} ({reason}"
@@ -368,16 +368,19 @@ def build(
     return BuildResult(out / "bin", True, seconds, names, key, out / "build.log")
 
 
-def _estimate(root: Path, n_scenarios: int) -> int | None:
+def _estimate(root: Path, n_scenarios: int, against_package: bool = False) -> int | None:
     """Seconds a clean build of ``n_scenarios`` scenarios should take, going by the last one measured on
-    this cache: the most recently used completed build's marker (its ``seconds`` and ``scenarios``),
-    scaled by the number of scenarios. None when the cache holds no measured build: say nothing rather
-    than guess (a formula said 27 s for a first build that took 85-150 s)."""
+    this cache: the most recently used completed build's marker (its ``seconds`` and ``scenarios``) of the
+    same kind (a user's folder built against the package compiles no ns6g-models, so only such builds
+    measure it), scaled by the number of scenarios. None when the cache holds no measured build: say
+    nothing rather than guess (a formula said 27 s for a first build that took 85-150 s)."""
     for path in sorted(_completed_builds(root), key=lambda p: p.stat().st_mtime, reverse=True):
         try:
             marker = json.loads((path / MARKER).read_text())
             seconds, measured = float(marker["seconds"]), len(marker["scenarios"])
-        except (OSError, ValueError, KeyError, TypeError):
+            if bool(marker.get("package_build")) != against_package:
+                continue
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue  # an unreadable or older marker: try the next build
         if seconds > 0 and measured > 0:
             return max(1, round(seconds * max(n_scenarios, 1) / measured))
