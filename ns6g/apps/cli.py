@@ -108,7 +108,7 @@ def setting(text: str) -> tuple[str, object]:
 def _cmd_build(args: argparse.Namespace) -> int:
     from ns6g.core.build import build
 
-    result = build(args.dir, force=args.force, jobs=args.jobs)
+    result = build(source_dir=args.dir, force=args.force, jobs=args.jobs)
     state = f"built in {result.seconds:.1f} s" if result.built else "up to date"
     print(f"{len(result.scenarios)} scenarios {state}: {', '.join(result.scenarios)}")
     print(f"binaries: {result.bin_dir}")
