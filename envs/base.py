@@ -11,6 +11,7 @@ import copy
 import os
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -28,8 +29,10 @@ from ns6g.core.step_trace import StepRecorder
 class ScenarioEnv(gym.Env):
     """Base class of ns6g environments.
 
-    Subclasses set ``scenario`` (the binary's name, the stem of ``ns3_scenarios/<name>.cc``) and
-    ``config_class``. Keyword arguments of ``gym.make`` become configuration overrides.
+    Subclasses set ``scenario`` (the binary's name, the stem of ``<scenario folder>/<name>.cc``) and
+    ``config_class``; an environment of a scenario of one's own also sets ``scenario_source``, the folder
+    of its ``.cc`` (usually ``Path(__file__).parent / "scenarios"``), built on first use against the
+    package's scenarios (ns6g.core.build). Keyword arguments of ``gym.make`` become configuration overrides.
 
     Args:
         config: a mapping of settings or a ``config_class`` instance.
@@ -58,6 +61,8 @@ class ScenarioEnv(gym.Env):
 
     scenario: ClassVar[str]
     config_class: ClassVar[type[ScenarioConfig]]
+    #: the scenario's source folder; None: the package's ns3_scenarios/
+    scenario_source: ClassVar[Path | None] = None
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(
@@ -73,7 +78,7 @@ class ScenarioEnv(gym.Env):
         self.render_mode = render_mode
         self.config = self.config_class.from_user(config, **overrides)  # before any process starts
         self._bridge_options = dict(bridge_options or {})
-        self._binary = scenario_binary(self.scenario)
+        self._binary = scenario_binary(self.scenario, self.scenario_source)
         self._bridge: Bridge | None = None
         self.recorder: StepRecorder | None = None
         writer = None

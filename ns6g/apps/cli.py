@@ -14,7 +14,9 @@ DESCRIPTION = """\
 ns6g: an ns-3-coupled network emulation testbed for 6G edge learning.
 
 commands:
-  build      compile the ns-3 scenarios against the installed ns3 wheel (cached; a repeat is a no-op)
+  build      compile the ns-3 scenarios against the installed ns3 wheel (cached; a repeat is a no-op);
+             build DIR: a folder of scenarios of your own, against ns6g's
+  new-scenario  write a project for a scenario of your own (ns-3 .cc, config, environment, test, README)
   bench      benchmarks: bridge (vs a socket transport), reset (vs a relaunch), parallel (1-8 envs),
              trace (run directory overhead), load (1M-row table into pandas),
              ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one),
@@ -106,10 +108,20 @@ def setting(text: str) -> tuple[str, object]:
 def _cmd_build(args: argparse.Namespace) -> int:
     from ns6g.core.build import build
 
-    result = build(force=args.force, jobs=args.jobs)
+    result = build(source_dir=args.dir, force=args.force, jobs=args.jobs)
     state = f"built in {result.seconds:.1f} s" if result.built else "up to date"
     print(f"{len(result.scenarios)} scenarios {state}: {', '.join(result.scenarios)}")
     print(f"binaries: {result.bin_dir}")
+    return 0
+
+
+def _cmd_new_scenario(args: argparse.Namespace) -> int:
+    from ns6g.apps.scaffold import new_scenario
+
+    project = new_scenario(args.name, args.dir)
+    print(f"wrote {project} (see its README.md); from there:")
+    package = project.name.replace("-", "_")
+    print(f"  ns6g build {package}/scenarios\n  PYTHONPATH=. python -m pytest tests")
     return 0
 
 
@@ -304,9 +316,25 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("build", help="compile the ns-3 scenarios (cached by a hash of sources and flags)")
+    p.add_argument("dir", nargs="?", type=Path, default=None,
+                   help="a folder of scenarios of your own (one <scenario>.cc each, e.g. <package>/scenarios of a "
+                        "`ns6g new-scenario` project), built against ns6g's; default: ns6g's scenarios")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
     p.add_argument("--jobs", type=positive_int, default=None, help="parallel compile jobs (default: cores)")
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser(
+        "new-scenario",
+        help="write a project for a scenario of your own, outside ns6g",
+        description="Writes DIR/NAME/: a small Python package with the ns-3 scenario <package>/scenarios/NAME.cc "
+        "(a UDP flow over a point-to-point link whose rate the agent picks, on ns6g's ServeScenario skeleton), "
+        "its options declared once in a pydantic config class (the C++ header generated from it), a Gymnasium "
+        "environment registering <Name>-v0, a test and a README saying how to build, test and train. "
+        "It builds and passes check_env as written; NAME is kebab-case (my-link: package my_link, MyLink-v0).",
+    )
+    p.add_argument("name", help="scenario name, kebab-case, e.g. my-link")
+    p.add_argument("--dir", type=Path, default=Path("."), help="folder to write NAME/ into (default: here)")
+    p.set_defaults(func=_cmd_new_scenario)
 
     p = sub.add_parser(
         "bench",

@@ -3,6 +3,13 @@
 Every top-level ``*.cc`` of the scenario folder is one executable named after its stem; CMake (Ninja
 generator) does the compiling, driven by ``ns3_scenarios/CMakeLists.txt``.
 
+A scenario folder is either the package's (or a full copy of it: a folder with its own CMakeLists.txt) or a
+folder of a user's own scenarios outside the package (``ns6g build DIR``, an environment's
+``scenario_source``): just ``*.cc`` files (and headers, ``options/<scenario>-options.h``). Such a folder
+is built against the package: the package's build comes first, its ``libns6g-models.a`` is linked as built
+and the package's folder is on the include path (``bridge/ns6g-serve.h``, ``options/option-support.h``,
+``ran/...``), so the package's build key is part of the folder's: a change to the package rebuilds it.
+
 Outputs go to ``<cache_dir()>/build/<key>/bin/`` where ``key`` hashes everything that decides what the
 binaries are (the sources, the compiler, the flags, the ns-3 install), so
 
@@ -10,7 +17,9 @@ binaries are (the sources, the compiler, the flags, the ns-3 install), so
 * a build runs in a temporary folder and is renamed into place only once it has succeeded, and a marker
   file written last says so, so a killed build is never mistaken for a finished one;
 * processes that build at the same time (several environments starting at once) share one build: the
-  first one takes a lock and compiles, the others wait for the lock and then find the result.
+  first one takes a lock and compiles, the others wait for the lock and then find the result;
+* each source folder keeps its own KEEP_BUILDS most recent builds: building one folder never evicts
+  another's (a user's builds never evict the package's).
 """
 
 from __future__ import annotations
@@ -50,8 +59,10 @@ __all__ = [
 ]
 
 BUILD_TYPE = "Release"
-# Completed builds kept in the cache, the current one included; older ones are deleted.
+# Completed builds kept per source folder, the current one included; older ones are deleted.
 KEEP_BUILDS = 3
+# A build whose source folder no longer exists and that has not been used for this long is deleted.
+ORPHAN_SECONDS = 7 * 24 * 3600
 # Written into a build folder last, after everything else succeeded.
 MARKER = "BUILD_OK"
 # Part of the key: bump it when the CMake arguments or the cache layout change meaning.
@@ -152,9 +163,17 @@ def scenario_names(source_dir: Path | None = None) -> list[str]:
 
 def _source(source_dir: Path | str | None) -> Path:
     src = Path(source_dir).resolve() if source_dir is not None else scenario_source_dir()
-    if not (src / "CMakeLists.txt").is_file():
-        raise BuildError(f"{src} holds no CMakeLists.txt; is it an ns6g scenario folder?")
+    if not src.is_dir():
+        raise BuildError(f"no scenario folder {src}: it does not exist or is not a folder")
+    if not (src / "CMakeLists.txt").is_file() and not any(p.is_file() for p in src.glob("*.cc")):
+        raise BuildError(f"{src} holds no scenarios: an ns6g scenario folder has one top-level <scenario>.cc per "
+                         "scenario (a project from `ns6g new-scenario` keeps them in <package>/scenarios/)")
     return src
+
+
+def _against_package(src: Path) -> bool:
+    """True for a folder of a user's scenarios, built against the package's build (no CMakeLists.txt)."""
+    return not (src / "CMakeLists.txt").is_file()
 
 
 def _source_files(source_dir: Path) -> Iterator[tuple[str, Path]]:
@@ -207,12 +226,15 @@ def _cmake_args(ns3: Ns3Install, compiler_args: list[str]) -> list[str]:
 
 
 def build_key(source_dir: Path | None = None, ns3: Ns3Install | None = None) -> str:
-    """Hash of everything that decides the binaries; names the build's folder in the cache."""
+    """Hash of everything that decides the binaries; names the build's folder in the cache. For a folder
+    built against the package it includes the package's key."""
     src = _source(source_dir)
-    return _key(src, ns3 or find_ns3(), *_compiler())
+    ns3 = ns3 or find_ns3()
+    package = build_key(None, ns3) if _against_package(src) else ""
+    return _key(src, ns3, *_compiler(), package_key=package)
 
 
-def _key(src: Path, ns3: Ns3Install, compiler_args: list[str], compiler_id: str) -> str:
+def _key(src: Path, ns3: Ns3Install, compiler_args: list[str], compiler_id: str, package_key: str = "") -> str:
     h = hashlib.sha256()
 
     def part(*items: str | bytes) -> None:
@@ -224,6 +246,8 @@ def _key(src: Path, ns3: Ns3Install, compiler_args: list[str], compiler_id: str)
     part(LAYOUT, os.uname().machine, compiler_id, *_cmake_args(ns3, compiler_args))
     part(ns3.version, str(ns3.lib_dir), str(ns3.include_dir))
     part(*(f"{name}={os.environ.get(name, '')}" for name in _FLAG_ENV))
+    if package_key:  # a folder built against the package: its build is an input too
+        part("against the package", package_key)
     for rel, path in _source_files(src):
         part(rel, path.read_bytes())
     return h.hexdigest()[:_KEY_LEN]
@@ -285,7 +309,9 @@ def build(
     src = _source(source_dir)
     ns3 = find_ns3()
     compiler_args, compiler_id = _compiler()
-    key = _key(src, ns3, compiler_args, compiler_id)
+    # A user's folder: the package's build first (cached, or built now), then this folder against it.
+    package = build(jobs=jobs, quiet=quiet) if _against_package(src) else None
+    key = _key(src, ns3, compiler_args, compiler_id, package.key if package else "")
     names = scenario_names(src)
     root = cache_dir() / "build"
     out = root / key
@@ -308,7 +334,7 @@ def build(
         _remove_leftovers(root)
         if not quiet:
             reason = "sources or toolchain changed" if _completed_builds(root) else "first use"
-            estimate = _estimate(root, len(names))
+            estimate = _estimate(root, len(names), against_package=package is not None)
             _say(
                 f"building {len(names)} ns-3 scenario{'s' if len(names) != 1 else ''} against ns-3 "
                 f"{ns3.lib_version} into {out} ({reason}"
@@ -319,13 +345,14 @@ def build(
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
         tmp.chmod(0o755)  # mkdtemp's 0700 would hide the binaries from other users of a shared cache
         try:
-            _compile(src, tmp, ns3, compiler_args, jobs, log_path)
+            _compile(src, tmp, ns3, compiler_args, jobs, log_path, package)
             log_path.replace(tmp / "build.log")
             marker = {
                 "key": key,
                 "ns3": ns3.version,
                 "compiler": compiler_id.splitlines()[1:3],
-                "source_dir": str(src),
+                "source_dir": str(src),  # builds are kept per source folder (_prune)
+                "package_build": package.key if package else None,
                 "scenarios": names,
                 "seconds": time.perf_counter() - began,  # read back by _estimate
             }
@@ -341,34 +368,52 @@ def build(
     return BuildResult(out / "bin", True, seconds, names, key, out / "build.log")
 
 
-def _estimate(root: Path, n_scenarios: int) -> int | None:
+def _estimate(root: Path, n_scenarios: int, against_package: bool = False) -> int | None:
     """Seconds a clean build of ``n_scenarios`` scenarios should take, going by the last one measured on
-    this cache: the most recently used completed build's marker (its ``seconds`` and ``scenarios``),
-    scaled by the number of scenarios. None when the cache holds no measured build: say nothing rather
-    than guess (a formula said 27 s for a first build that took 85-150 s)."""
+    this cache: the most recently used completed build's marker (its ``seconds`` and ``scenarios``) of the
+    same kind (a user's folder built against the package compiles no ns6g-models, so only such builds
+    measure it), scaled by the number of scenarios. None when the cache holds no measured build: say
+    nothing rather than guess (a formula said 27 s for a first build that took 85-150 s)."""
     for path in sorted(_completed_builds(root), key=lambda p: p.stat().st_mtime, reverse=True):
         try:
             marker = json.loads((path / MARKER).read_text())
             seconds, measured = float(marker["seconds"]), len(marker["scenarios"])
-        except (OSError, ValueError, KeyError, TypeError):
+            if bool(marker.get("package_build")) != against_package:
+                continue
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue  # an unreadable or older marker: try the next build
         if seconds > 0 and measured > 0:
             return max(1, round(seconds * max(n_scenarios, 1) / measured))
     return None
 
 
-def _compile(src: Path, tmp: Path, ns3: Ns3Install, compiler_args: list[str], jobs: int | None, log_path: Path) -> None:
+def _compile(
+    src: Path,
+    tmp: Path,
+    ns3: Ns3Install,
+    compiler_args: list[str],
+    jobs: int | None,
+    log_path: Path,
+    package: BuildResult | None = None,
+) -> None:
+    """Configure and compile ``src`` into ``tmp``; with ``package`` (the package's build), ``src`` is a
+    user's folder built through the package's CMakeLists.txt against that build's ns6g-models."""
     cmake, ninja = _tool("cmake"), _tool("ninja")
+    against = []
+    if package is not None:
+        models = package.bin_dir.parent / "libns6g-models.a"
+        against = [f"-DNS6G_SCENARIO_DIR={src}", f"-DNS6G_MODELS_LIB={models}"]
     configure = [
         cmake,
         "-S",
-        str(src),
+        str(scenario_source_dir() if package is not None else src),
         "-B",
         str(tmp),
         "-G",
         "Ninja",
         f"-DCMAKE_MAKE_PROGRAM={ninja}",
         *_cmake_args(ns3, compiler_args),
+        *against,
     ]
     # -k 0: keep going after a failure, so the errors of every broken scenario show at once.
     compile_ = [ninja, "-C", str(tmp), "-k", "0", *([f"-j{jobs}"] if jobs else [])]
@@ -433,7 +478,9 @@ def _failure_message(stage: str, src: Path, log_path: Path) -> str:
 def _failed_source(output: str, src: Path) -> str | None:
     """The source file behind a failed Ninja output (an object file or a scenario's executable)."""
     if m := re.fullmatch(r"CMakeFiles/[^/]+\.dir/(?P<rel>.+)\.o", output):
-        return str(src / m["rel"])
+        # A user's folder lies outside CMake's source folder: CMake names its objects by absolute path.
+        outside = Path("/", m["rel"])
+        return str(outside if not (src / m["rel"]).exists() and outside.is_file() else src / m["rel"])
     if m := re.fullmatch(r"bin/(?P<name>[^/]+)", output):
         return str(src / f"{m['name']}.cc")
     return None
@@ -462,17 +509,33 @@ def _completed_builds(root: Path) -> list[Path]:
     return [p for p in root.iterdir() if _KEY_RE.match(p.name) and p.is_dir() and _is_complete(p)]
 
 
+def _built_from(build_dir: Path) -> str | None:
+    """The source folder a finished build's marker names (None: an older or unreadable marker)."""
+    try:
+        source = json.loads((build_dir / MARKER).read_text()).get("source_dir")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return source if isinstance(source, str) else None
+
+
 def _prune(root: Path, keep: Path) -> None:
-    """Keep the KEEP_BUILDS most recently used builds (the current one among them) and their logs."""
+    """Keep the KEEP_BUILDS most recently used builds of ``keep``'s source folder (``keep`` among them) and
+    the latest logs; other folders' builds stay (a user's build never evicts the package's), except those of
+    a folder that no longer exists, unused for ORPHAN_SECONDS."""
 
     def by_age(paths: list[Path]) -> list[Path]:
         return sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)
 
     others = [p for p in root.iterdir() if _KEY_RE.match(p.name) and p.is_dir() and p != keep]
-    finished = by_age([p for p in others if _is_complete(p)])
+    source = _built_from(keep)
+    finished = by_age([p for p in others if _is_complete(p) and _built_from(p) == source])
+    # A build of identical sources elsewhere is touched on every use, so an orphan in use stays.
+    stale = time.time() - ORPHAN_SECONDS
+    orphans = [p for p in others if _is_complete(p) and (s := _built_from(p)) is not None and s != source
+               and not Path(s).is_dir() and p.stat().st_mtime < stale]
     # A key-named folder without a marker cannot come from this module's renames; it is debris.
     debris = [p for p in others if not _is_complete(p)]
-    for old in finished[KEEP_BUILDS - 1 :] + debris:
+    for old in finished[KEEP_BUILDS - 1 :] + orphans + debris:
         shutil.rmtree(old, ignore_errors=True)
     # Logs of failed builds: keep the latest few for reading.
     for old_log in by_age(list(root.glob("*.log")))[KEEP_BUILDS:]:
