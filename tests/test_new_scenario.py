@@ -1,5 +1,6 @@
 """A scenario of one's own, outside the package: `ns6g new-scenario`, `ns6g build DIR`, then train, a suite
-case and a report of it through the ordinary commands, without touching the installed package."""
+case (the trained agent beside the baselines) and a report of it through the ordinary commands, without
+touching the installed package."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def test_new_scenario_builds_trains_and_runs_in_a_suite_without_touching_the_pac
 
     out = outside / "train"
     proc = run([NS6G, "train", f"{PACKAGE}:{ENV_ID}", "--timesteps", "256", "--n-envs", "2", "--algo-arg",
-                "n_steps=128", "--algo-arg", "batch_size=64", "--eval-seeds", "2", "--checkpoints", "1",
+                "n_steps=64", "--algo-arg", "batch_size=64", "--eval-seeds", "2", "--checkpoints", "1",
                 "--out", str(out), "--quiet"], cwd=project, timeout=900)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
@@ -87,19 +88,26 @@ name = "{NAME}"
 env = "{PACKAGE}:{ENV_ID}"
 env_kwargs = {{ episode_steps = 20 }}
 contenders = ["fits-link", "highest", "lowest"]
+agent = "train"
 metrics = ["return", "goodput_mbps", "dropped_mbps"]
 """)
     proc = run([NS6G, "bench", "suite", "--config", str(suite), "--out", str(outside / "suite"), "--jobs", "2"],
                cwd=project)
     assert proc.returncode == 0, proc.stderr
     rows = {r["contender"]: r for r in json.loads((outside / "suite" / "results.json").read_text())["results"]}
-    assert set(rows) == {"fits-link", "highest", "lowest"} and all(r["seeds"] == 2 for r in rows.values())
+    # The trained agent (agent = "train": relative to the suite file) ran beside the baselines.
+    assert set(rows) == {"fits-link", "highest", "lowest", "agent"} and all(r["seeds"] == 2 for r in rows.values())
     # Net goodput: too slow forgoes goodput, too fast drops; the rate that fits the link beats both.
     assert rows["fits-link"]["return"] > max(rows["highest"]["return"], rows["lowest"]["return"])
     assert rows["highest"]["dropped_mbps"] > 0 and rows["fits-link"]["dropped_mbps"] == 0
 
-    # TODO(issue 15, report): `ns6g report <out>` on the train directory goes here, asserting that the
-    # report names {PACKAGE}:{ENV_ID} and its baselines (being built by another helper).
+    # The report of the train directory: its evaluation against the project's baselines and its training.
+    proc = run([NS6G, "report", str(out), "--out", str(outside / "report")], cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    page = (outside / "report" / "index.html").read_text()
+    for question in ("agent_evaluation", "training_curve", "training_losses"):
+        assert f'<h2 id="{question}">' in page and (outside / "report" / "figures" / f"{question}.png").is_file()
+    assert all(policy in page for policy in ("fits-link", "highest", "lowest"))
 
     assert package_files() == before  # nothing of this wrote into the installed package
 

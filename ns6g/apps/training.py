@@ -356,6 +356,9 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
                     callbacks.append(CheckpointCallback(every, str(out / "checkpoints"), name_prefix="agent",
                                                         save_vecnormalize=True))
                 model.learn(total_timesteps=plan.timesteps, callback=callbacks, progress_bar=progress)
+                if logger.name_to_value:  # SB3 writes an update's losses at the next rollout: the last one's now
+                    logger.record("time/total_timesteps", model.num_timesteps)
+                    logger.dump(model.num_timesteps)
                 if plan.normalize is not None:
                     venv.save(str(out / NORMALIZER_FILE))
             finally:
