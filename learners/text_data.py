@@ -33,6 +33,7 @@ import functools
 import importlib
 import inspect
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,9 +119,18 @@ def _module_docstrings(module_name: str) -> list[str]:
                 member = vars(obj)[member_name]
                 if not member_name.startswith("_") and (
                     inspect.isroutine(member) or isinstance(member, property)
-                ):
+                ) and _from_stdlib(member):
                     docs.append(inspect.getdoc(member))
     return [d for d in docs if d]
+
+
+def _from_stdlib(member: object) -> bool:
+    """Whether a class member comes from the standard library: other packages patch methods into
+    standard classes (transformers adds ``warning_once`` to ``logging.Logger`` when imported), which
+    would make the corpus depend on what the process imported before."""
+    function = member.fget if isinstance(member, property) else member
+    owner = getattr(function, "__module__", None)
+    return owner is None or owner.split(".")[0] in sys.stdlib_module_names
 
 
 @functools.lru_cache(maxsize=1)

@@ -14,6 +14,8 @@ import functools
 import json
 import math
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -90,6 +92,16 @@ def test_python_doc_corpus_has_four_distinct_domains(corpus):
     assert td.python_doc_corpus(["numeric"]) == {"numeric": corpus["numeric"]}
     with pytest.raises(ValueError, match="unknown domain.*poetry"):
         td.python_doc_corpus(["poetry"])
+
+
+def test_python_doc_corpus_does_not_depend_on_what_was_imported_before():
+    """transformers patches methods into logging.Logger when imported; the corpus (and every PEFT result
+    on it) must be the same whether it was read before or after that."""
+    read = "import json; from ns6g.learners import text_data as td; print(json.dumps(td.python_doc_corpus()))"
+    first = "import transformers.utils.logging; "
+    before, after = (json.loads(subprocess.run([sys.executable, "-c", prefix + read], capture_output=True, text=True,
+                                               check=True, timeout=300).stdout) for prefix in ("", first))
+    assert before == after
 
 
 def test_lm_blocks_cut_the_token_stream():
