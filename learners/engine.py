@@ -459,6 +459,12 @@ class FlJob:
                                  f"{self.config.model} ({self.depth} blocks); valid: 1..{self.depth - 1}")
         self.client_cuts = {int(c): int(cut) for c, cut in cuts.items()}
 
+    def copy_model(self, module: nn.Module) -> nn.Module:
+        """A node's own copy of ``module`` (a client's local model, a server-side replica): a deep copy
+        when training; in profile mode ``module`` itself, since meta tensors hold no values and nothing
+        trains, so a copy would differ in nothing but the time it takes (about 2 ms a model)."""
+        return module if self.profile else copy.deepcopy(module)
+
     @staticmethod
     def state_of(module: nn.Module) -> list[torch.Tensor]:
         """The tensors a model transfer carries: parameters and floating-point buffers (batch-norm
@@ -477,7 +483,11 @@ class FlJob:
 
     @staticmethod
     def average(states: Sequence[Sequence[torch.Tensor]], weights: Sequence[float]) -> list[torch.Tensor]:
-        """Weighted mean of model states (weights need not sum to 1)."""
+        """Weighted mean of model states (weights need not sum to 1). States of 'meta' tensors (profile
+        mode) have no values: their mean is a state of the same shapes, made without the per-client
+        arithmetic (each meta operation costs as much Python as a real small one)."""
+        if states[0] and states[0][0].is_meta:
+            return [torch.empty(t.shape, dtype=t.dtype, device="meta") for t in states[0]]
         total = float(sum(weights))
         return [sum(w / total * s[i] for s, w in zip(states, weights)) for i in range(len(states[0]))]
 
