@@ -351,8 +351,10 @@ class CoSimNetwork:
         records["op"] = waits
         records["any_of"] = int(any_of)
         _, reply = self.bridge.request("run", records)
-        done = [Completed(int(r["op"]), float(r["start_s"]), float(r["end_s"]), float(r["energy_j"]), bool(r["ok"]),
-                          float(r["queue_s"]), FAILURE_CAUSES[int(r["cause"])]) for r in reply]
+        # column by column (tolist gives Python ints and floats): a record at a time costs ~60 us
+        columns = [reply[k].tolist() for k in ("op", "start_s", "end_s", "energy_j", "ok", "queue_s", "cause")]
+        done = [Completed(op, start, end, joules, bool(ok), queue, FAILURE_CAUSES[cause])
+                for op, start, end, joules, ok, queue, cause in zip(*columns, strict=True)]
         for c in done:
             self._pending.discard(c.op_id)
             self._now_s = max(self._now_s, c.end_s)

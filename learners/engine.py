@@ -188,6 +188,11 @@ _FLOP_CACHE: dict[tuple[Any, ...], tuple[float, float]] = {}
 _CUSTOM_KEYS = itertools.count()  # a job's own model gets a key of its own in _FLOP_CACHE
 
 
+def _floating_state(module: nn.Module) -> list[torch.Tensor]:
+    """``module``'s parameters and floating-point buffers, in ``state_dict`` order (what a model transfer carries)."""
+    return [t for t in module.state_dict().values() if t.is_floating_point()]
+
+
 def _training_flops(module: nn.Module, x: torch.Tensor, with_loss: bool, input_grad: bool) -> tuple[float, float]:
     """FLOPs of one forward and one backward pass of ``module`` on batch ``x`` (a copy of the module
     is used, so the real one's gradients and statistics are untouched). ``with_loss``: the module ends
@@ -313,6 +318,7 @@ class FlJob:
         self.round_clients: tuple[int, ...] = tuple(range(cfg.clients))  # who takes part this round
         self.client_cuts: dict[int, int] = {}  # per-client cuts (protocols with per_client_cut only)
         self._shapes: dict[tuple[Any, ...], torch.Size] = {}  # profile mode: output shape per part and input
+        self._meta_states: dict[int, tuple[nn.Module, list[torch.Tensor]]] = {}  # profile mode: id -> (module, state)
         self._wall_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         self.protocol.setup(self)
@@ -459,25 +465,47 @@ class FlJob:
                                  f"{self.config.model} ({self.depth} blocks); valid: 1..{self.depth - 1}")
         self.client_cuts = {int(c): int(cut) for c, cut in cuts.items()}
 
-    @staticmethod
-    def state_of(module: nn.Module) -> list[torch.Tensor]:
+    def copy_model(self, module: nn.Module) -> nn.Module:
+        """A node's own copy of ``module`` (a client's local model, a server-side replica): a deep copy
+        when training; in profile mode ``module`` itself, since meta tensors hold no values and nothing
+        trains, so a copy would differ in nothing but the time it takes (about 2 ms a model)."""
+        return module if self.profile else copy.deepcopy(module)
+
+    def state_of(self, module: nn.Module) -> list[torch.Tensor]:
         """The tensors a model transfer carries: parameters and floating-point buffers (batch-norm
         statistics), in ``state_dict`` order, detached copies. Integer buffers are not sent."""
-        return [t.detach().clone() for t in module.state_dict().values() if t.is_floating_point()]
+        if self.profile:
+            return list(self._meta_state(module))
+        return [t.detach().clone() for t in _floating_state(module)]
 
-    @staticmethod
-    def load_state(module: nn.Module, tensors: Sequence[torch.Tensor]) -> None:
-        """Copy ``tensors`` (as from :meth:`state_of`) into ``module``."""
-        targets = [t for t in module.state_dict().values() if t.is_floating_point()]
+    def load_state(self, module: nn.Module, tensors: Sequence[torch.Tensor]) -> None:
+        """Copy ``tensors`` (as from :meth:`state_of`) into ``module`` (profile mode: only their number
+        is checked; meta tensors hold nothing to copy)."""
+        targets = self._meta_state(module) if self.profile else _floating_state(module)
         if len(targets) != len(tensors):
             raise ValueError(f"state of {len(tensors)} tensors for a module with {len(targets)}")
+        if self.profile:
+            return
         with torch.no_grad():
             for dst, src in zip(targets, tensors):
                 dst.copy_(src)
 
+    def _meta_state(self, module: nn.Module) -> list[torch.Tensor]:
+        """Profile mode: ``module``'s state (shapes only, which never change), read once per module
+        (``state_dict`` costs ~50 us a module, and every client's transfers read it); the cache holds
+        the module too, so its id is not reused."""
+        hit = self._meta_states.get(id(module))
+        if hit is None or hit[0] is not module:
+            hit = self._meta_states[id(module)] = (module, [t.detach() for t in _floating_state(module)])
+        return hit[1]
+
     @staticmethod
     def average(states: Sequence[Sequence[torch.Tensor]], weights: Sequence[float]) -> list[torch.Tensor]:
-        """Weighted mean of model states (weights need not sum to 1)."""
+        """Weighted mean of model states (weights need not sum to 1). States of 'meta' tensors (profile
+        mode) have no values: their mean is a state of the same shapes, made without the per-client
+        arithmetic (each meta operation costs as much Python as a real small one)."""
+        if states[0] and states[0][0].is_meta:
+            return [torch.empty(t.shape, dtype=t.dtype, device="meta") for t in states[0]]
         total = float(sum(weights))
         return [sum(w / total * s[i] for s, w in zip(states, weights)) for i in range(len(states[0]))]
 

@@ -125,8 +125,11 @@ def timelines(
     energy: dict[str, float] = {}
 
     def add(node: str, kind: str, a: float, b: float, joules: float = 0.0) -> None:
-        intervals.setdefault(node, {k: [] for k in _KINDS})[kind].append((a, b))
-        energy[node] = energy.get(node, 0.0) + joules
+        if node not in intervals:  # not setdefault: that builds the empty table on every call
+            intervals[node] = {k: [] for k in _KINDS}
+            energy[node] = 0.0
+        intervals[node][kind].append((a, b))
+        energy[node] += joules
 
     for c in done:
         try:

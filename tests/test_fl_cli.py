@@ -85,11 +85,17 @@ def test_bench_fl_small(monkeypatch):
     """The benchmark's shape on a small setting: a fraction, one case per client count, an exponent."""
     from ns6g.apps import bench
 
-    result = bench.bench_fl(clients=(2, 6), rounds=1, overhead_rounds=2, repeats=1, progress=False)
+    result = bench.bench_fl(clients=(2, 6), rounds=2, overhead_rounds=2, repeats=1, split_rounds=1, progress=False)
     assert 0.0 <= result["overhead"]["round_overhead"] <= result["cosim_overhead"] < 1.0
     assert [c["clients"] for c in result["cases"]] == [2, 6]
     assert all(c["rounds_per_s"] > 0 for c in result["cases"])
     assert math.isfinite(result["cost_exponent"])
     assert result["overhead"]["same_accuracy"]  # the network does not change what is trained
     json.dumps(result)
-    assert "cost exponent" in bench.format_fl(result)
+    assert 0.0 < result["split"]["share"] < 1.0
+    assert all(0.0 < c["network_share"] < 1.0 and c["first_round_seconds"] > 0 for c in result["cases"])
+    text = bench.format_fl(result)
+    assert "cost exponent" in text
+    # every target beside its measured figure; no 1000-client case here: that row says n/a
+    assert "rounds/s at 1000 clients" in text and ">=   2.00         -  n/a" in text
+    assert "split job in network calls" in text and "FedAvg co-simulation overhead" in text

@@ -14,7 +14,6 @@ update as it arrives and the client at once pulls the new model.
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,7 +74,7 @@ class _GlobalModel(Protocol):
         """Submit one download-train-upload cycle of client ``c`` and train it for real.
         Returns (download, upload, mean training loss)."""
         down = job.send(job.config.server, client(c), job.state_of(self.model), "model_down", after)
-        local = copy.deepcopy(self.model)
+        local = job.copy_model(self.model)
         job.load_state(local, down.tensors)
         loss, flops = job.local_train(local, c, draw, self.prox_mu(job))
         train = job.compute(client(c), flops, "train", after=(down.op,))

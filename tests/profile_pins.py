@@ -1,0 +1,61 @@
+"""The pinned outputs of small profile-mode jobs (tests/test_profile_pins.py): what every profiling
+protocol submits and when it completes (rounds and transfer log, canonical JSON), kept as a SHA-256 per job
+beside its simulated end time and bytes, so that a difference names the job and its first visible effect.
+``python -m tests.profile_pins`` rewrites tests/data/profile_pins.json (only when a change of results is
+meant; the pins were first written by the code before the profile-mode speed-ups of issue 17)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+PINS = Path(__file__).parent / "data" / "profile_pins.json"
+CLIENTS, ROUNDS = 20, 2
+
+
+def canonical(value: Any) -> Any:
+    """Floats as their repr (exact, NaN comparable), dataclasses and tuples as dicts and lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "config"}
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def job_outputs(protocol: str, network: Any = None) -> dict[str, Any]:
+    """Rounds and transfer log of a CLIENTS x ROUNDS profile-mode job of ``protocol`` (seed 1)."""
+    from ns6g.learners.engine import FlJob
+
+    job = FlJob({"protocol": protocol, "clients": CLIENTS, "rounds": ROUNDS, "mode": "profile", "batch_size": 32,
+                 "seed": 1, "edges": 3}, network=network)
+    result = job.run()
+    full = json.dumps({"rounds": canonical(result.rounds), "transfers": canonical(result.transfers)}, sort_keys=True)
+    return {"end_s": repr(result.rounds[-1].end_s), "bytes": sum(t.nbytes for t in result.transfers),
+            "transfers": len(result.transfers), "sha256": hashlib.sha256(full.encode()).hexdigest()}
+
+
+def cosim_outputs() -> dict[str, Any]:
+    from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
+
+    with CoSimNetwork(FlNetworkConfig(clients=CLIENTS, edges=3), seed=1) as net:
+        return job_outputs("splitfed-v1", net)
+
+
+def all_outputs() -> dict[str, Any]:
+    from ns6g.learners.protocols import PROTOCOLS
+
+    out = {name: job_outputs(name) for name, cls in PROTOCOLS.items() if cls.profiles}
+    out["cosim/splitfed-v1"] = cosim_outputs()
+    return out
+
+
+if __name__ == "__main__":
+    PINS.write_text(json.dumps(all_outputs(), indent=1, sort_keys=True) + "\n")
+    print(f"wrote {PINS} ({PINS.stat().st_size} bytes)")
