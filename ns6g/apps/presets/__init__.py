@@ -208,3 +208,41 @@ def describe(preset: Preset) -> str:
         return f"{why}: Stable-Baselines3's defaults" + (f" with {settings}" if settings else "") + \
             f"; VecNormalize {norm}"
     return f"preset {preset.source}: {settings or 'no arguments'}; VecNormalize {norm}"
+
+
+CHALLENGES_FILE = FOLDER / "challenges.yml"
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """An environment's challenge configuration (``challenges.yml``): settings where its heuristics are
+    structurally wrong, why, and the upper bound of the return where one is known."""
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    why: str
+    upper_bound: float | None = None
+    upper_bound_why: str = ""
+
+
+def challenge_ids(path: str | Path = CHALLENGES_FILE) -> list[str]:
+    """The environment ids that have a challenge configuration, in the file's order."""
+    return list(read_preset_file(path))
+
+
+def load_challenge(env_id: str, path: str | Path = CHALLENGES_FILE) -> Challenge:
+    """``env_id``'s challenge configuration; PresetError naming the file and the key it cannot use."""
+    entries = read_preset_file(path)
+    if env_id not in entries:
+        raise PresetError(f"{path} has no challenge for {env_id} (it has {', '.join(entries) or 'none'})")
+    entry = dict(entries[env_id])
+    unknown = sorted(set(entry) - {"env_kwargs", "why", "upper_bound", "upper_bound_why"})
+    if unknown:
+        raise PresetError(f"{path}:{env_id}: unknown key {unknown[0]!r}")
+    if not isinstance(entry.get("env_kwargs"), dict) or not isinstance(entry.get("why"), str):
+        raise PresetError(f"{path}:{env_id}: needs env_kwargs (a mapping) and why (text)")
+    bound = entry.get("upper_bound")
+    if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))):
+        raise PresetError(f"{path}:{env_id}: upper_bound must be a number or null (got {bound!r})")
+    return Challenge(env_id, dict(entry["env_kwargs"]), entry["why"], None if bound is None else float(bound),
+                     str(entry.get("upper_bound_why", "")))
