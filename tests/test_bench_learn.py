@@ -28,7 +28,7 @@ def test_every_challenge_is_a_valid_configuration_of_its_environment():
 
 def test_the_challenge_says_true_max_weight_beats_every_built_in_scheduler():
     """The documented reason heuristics fail: serving by channel alone misses deadlines that serving by queue
-    and channel meets (3 seeds; the gap is about 4x)."""
+    and channel meets (5 held-out seeds)."""
     challenge = load_challenge(SPECTRUM)
     env = make_env(SPECTRUM, **challenge.env_kwargs)
     try:
@@ -37,7 +37,7 @@ def test_the_challenge_says_true_max_weight_beats_every_built_in_scheduler():
         env.close()
     assert list(references) == ["max_weight"]
     contenders = {**baselines(SPECTRUM, challenge.env_kwargs), **references}
-    means = evaluate_contenders(SPECTRUM, challenge.env_kwargs, contenders, [1, 2, 3]).groupby("policy")["return"].mean()
+    means = evaluate_contenders(SPECTRUM, challenge.env_kwargs, contenders, list(range(10_000, 10_005))).groupby("policy")["return"].mean()
     assert set(means.index) == {"round_robin", "proportional_fair", "max_rate", "max_weight"}
     assert means["max_weight"] > means.drop("max_weight").max() + 5  # 5 % of the due packets, over 100 steps
     assert means.max() <= challenge.upper_bound
@@ -66,7 +66,8 @@ def test_bench_learn_without_a_challenge_is_refused_before_training(tmp_path, ca
 
 def test_bench_learn_trains_within_its_budget_and_tables_agent_heuristics_and_upper_bound(tmp_path, capsys):
     out = tmp_path / "bench"
-    assert main(["bench", "learn", SPECTRUM, "--budget-min", "0.05", "--out", str(out)]) == 0
+    assert main(["bench", "learn", SPECTRUM, "--budget-min", "0.05", "--eval-seeds", "3",
+                 "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     table = pd.read_csv(out / "learn.csv")
     policies = {"agent", "round_robin", "proportional_fair", "max_rate", "max_weight"}
@@ -74,7 +75,7 @@ def test_bench_learn_trains_within_its_budget_and_tables_agent_heuristics_and_up
     assert dict(zip(table["policy"], table["kind"])) == {
         "agent": "agent", "round_robin": "baseline", "proportional_fair": "baseline", "max_rate": "baseline",
         "max_weight": "reference"}
-    assert (table["episodes"] == 10).all() and table["return_ci"].gt(0).all()
+    assert (table["episodes"] == 3).all() and table["return_ci"].ge(0).all()
     result = json.loads((out / "learn.json").read_text())
     env = result["envs"][0]
     heuristics = table[table["kind"] != "agent"]

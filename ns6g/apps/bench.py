@@ -962,7 +962,7 @@ def format_soak(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-LEARN_EVAL_SEEDS = 10  # held-out seeds per contender in `bench learn` (Student's t: 9 degrees of freedom)
+LEARN_EVAL_SEEDS = 20  # held-out seeds per contender in `bench learn` (episodes vary much with the UE drop)
 
 
 def _learn_folder(env_id: str) -> str:
@@ -1000,7 +1000,7 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
     for challenge in challenges:
         folder = out / _learn_folder(challenge.env_id)
         summary = train(TrainConfig(challenge.env_id, seed=seed, out=folder, env_kwargs=challenge.env_kwargs,
-                                    eval_seeds=eval_seeds, checkpoints=0, budget_s=budget_min * 60.0),
+                                    algo_kwargs=challenge.algo_kwargs, eval_seeds=eval_seeds, checkpoints=0, budget_s=budget_min * 60.0),
                         progress=progress)
         seeds = held_out(seed, eval_seeds)
         episodes = pd.read_csv(folder / EPISODES_FILE)
@@ -1025,7 +1025,8 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
         frame, figure = training_curve(load_run(folder), plot=True)
         figure.savefig(folder / "learning_curve.png", dpi=120)
         results.append({
-            "env_id": challenge.env_id, "env_kwargs": challenge.env_kwargs, "why": challenge.why,
+            "env_id": challenge.env_id, "env_kwargs": challenge.env_kwargs, "algo_kwargs": challenge.algo_kwargs,
+            "why": challenge.why,
             "algo": summary["algo"], "timesteps_run": summary["timesteps_run"],
             "train_seconds": summary["train_seconds"], "sim_seconds": float(frame.groupby("env")["sim_time_total_s"].max().sum())
             if not frame.empty else 0.0, "seeds": seeds, "rows": rows, "best_heuristic": best["policy"],

@@ -135,7 +135,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "soak": (lambda: bench.bench_soak(seconds=60.0 if args.seconds is None else args.seconds, envs=args.envs,
                                           env_id=args.env, progress=progress), bench.format_soak),
         "learn": (lambda: bench.bench_learn([args.env_id] if args.env_id else None, budget_min=args.budget_min,
-                                            out=args.out or Path("runs/bench-learn"), progress=progress),
+                                            out=args.out or Path("runs/bench-learn"),
+                                            eval_seeds=args.eval_seeds or bench.LEARN_EVAL_SEEDS, progress=progress),
                   bench.format_learn),
     }[args.which]
     result = run()
@@ -342,6 +343,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="learn: the environment id (default: every environment with a challenge configuration)")
     p.add_argument("--budget-min", type=positive_float, default=30.0,
                    help="learn: wall-clock minutes of training per environment at most (default 30)")
+    p.add_argument("--eval-seeds", type=positive_int, default=None,
+                   help="learn: held-out seeds per contender (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=positive_int, default=20_000, help="bridge: exchanges per size (default 20000)")
     p.add_argument("--contention", type=_whole_number(0, 64), default=0,

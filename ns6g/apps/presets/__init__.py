@@ -221,6 +221,7 @@ class Challenge:
     env_id: str
     env_kwargs: dict[str, Any]
     why: str
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)  # preset settings the challenge changes
     upper_bound: float | None = None
     upper_bound_why: str = ""
 
@@ -236,13 +237,16 @@ def load_challenge(env_id: str, path: str | Path = CHALLENGES_FILE) -> Challenge
     if env_id not in entries:
         raise PresetError(f"{path} has no challenge for {env_id} (it has {', '.join(entries) or 'none'})")
     entry = dict(entries[env_id])
-    unknown = sorted(set(entry) - {"env_kwargs", "why", "upper_bound", "upper_bound_why"})
+    unknown = sorted(set(entry) - {"env_kwargs", "why", "algo_kwargs", "upper_bound", "upper_bound_why"})
     if unknown:
         raise PresetError(f"{path}:{env_id}: unknown key {unknown[0]!r}")
     if not isinstance(entry.get("env_kwargs"), dict) or not isinstance(entry.get("why"), str):
         raise PresetError(f"{path}:{env_id}: needs env_kwargs (a mapping) and why (text)")
+    if not isinstance(entry.get("algo_kwargs", {}), dict):
+        raise PresetError(f"{path}:{env_id}: algo_kwargs must be a mapping of preset settings")
     bound = entry.get("upper_bound")
     if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))):
         raise PresetError(f"{path}:{env_id}: upper_bound must be a number or null (got {bound!r})")
-    return Challenge(env_id, dict(entry["env_kwargs"]), entry["why"], None if bound is None else float(bound),
+    return Challenge(env_id, dict(entry["env_kwargs"]), entry["why"], dict(entry.get("algo_kwargs", {})),
+                     None if bound is None else float(bound),
                      str(entry.get("upper_bound_why", "")))
