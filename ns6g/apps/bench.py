@@ -973,7 +973,7 @@ def _learn_folder(env_id: str) -> str:
 def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out: Path = Path("runs/bench-learn"),
                 eval_seeds: int = LEARN_EVAL_SEEDS, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Train each environment's preset agent on its challenge configuration (``challenges.yml``) for the
-    preset's steps or ``budget_min`` minutes of wall time, whichever comes first, then evaluate the agent,
+    challenge's (else the preset's) steps or ``budget_min`` minutes of wall time, whichever comes first, then evaluate the agent,
     every baseline and every reference rule of the environment on the same held-out seeds.
 
     Writes ``out/<env>/`` (the training run of ``ns6g train``, with ``learning_curve.png``: return against
@@ -999,9 +999,10 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
     results = []
     for challenge in challenges:
         folder = out / _learn_folder(challenge.env_id)
-        summary = train(TrainConfig(challenge.env_id, seed=seed, out=folder, env_kwargs=challenge.env_kwargs,
-                                    algo_kwargs=challenge.algo_kwargs, eval_seeds=eval_seeds, checkpoints=0, budget_s=budget_min * 60.0),
-                        progress=progress)
+        config = TrainConfig(challenge.env_id, timesteps=challenge.n_timesteps, seed=seed, out=folder,
+                             env_kwargs=challenge.env_kwargs, algo_kwargs=challenge.algo_kwargs, eval_seeds=eval_seeds,
+                             checkpoints=0, budget_s=budget_min * 60.0)
+        summary = train(config, progress=progress)
         seeds = held_out(seed, eval_seeds)
         episodes = pd.read_csv(folder / EPISODES_FILE)
         probe = make_env(challenge.env_id, **challenge.env_kwargs)

@@ -222,6 +222,7 @@ class Challenge:
     env_kwargs: dict[str, Any]
     why: str
     algo_kwargs: dict[str, Any] = field(default_factory=dict)  # preset settings the challenge changes
+    n_timesteps: int | None = None  # training steps (None: the preset's); a wall budget may stop it sooner
     upper_bound: float | None = None
     upper_bound_why: str = ""
 
@@ -237,7 +238,7 @@ def load_challenge(env_id: str, path: str | Path = CHALLENGES_FILE) -> Challenge
     if env_id not in entries:
         raise PresetError(f"{path} has no challenge for {env_id} (it has {', '.join(entries) or 'none'})")
     entry = dict(entries[env_id])
-    unknown = sorted(set(entry) - {"env_kwargs", "why", "algo_kwargs", "upper_bound", "upper_bound_why"})
+    unknown = sorted(set(entry) - {"env_kwargs", "why", "algo_kwargs", "n_timesteps", "upper_bound", "upper_bound_why"})
     if unknown:
         raise PresetError(f"{path}:{env_id}: unknown key {unknown[0]!r}")
     if not isinstance(entry.get("env_kwargs"), dict) or not isinstance(entry.get("why"), str):
@@ -247,6 +248,11 @@ def load_challenge(env_id: str, path: str | Path = CHALLENGES_FILE) -> Challenge
     bound = entry.get("upper_bound")
     if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))):
         raise PresetError(f"{path}:{env_id}: upper_bound must be a number or null (got {bound!r})")
-    return Challenge(env_id, dict(entry["env_kwargs"]), entry["why"], dict(entry.get("algo_kwargs", {})),
+    steps = entry.get("n_timesteps")
+    if isinstance(steps, float) and steps.is_integer():
+        steps = int(steps)  # !!float 3e5
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise PresetError(f"{path}:{env_id}: n_timesteps must be a whole number >= 1 (got {steps!r})")
+    return Challenge(env_id, dict(entry["env_kwargs"]), entry["why"], dict(entry.get("algo_kwargs", {})), steps,
                      None if bound is None else float(bound),
                      str(entry.get("upper_bound_why", "")))
