@@ -1056,6 +1056,9 @@ def format_learn(result: dict[str, Any]) -> str:
             lines.append(f"  {row['policy']:<20} {row['kind']:<10} {row['return']:10.3f} ± {row['return_ci']:.3f}{mark}")
         if env["upper_bound"] is not None:
             lines.append(f"  {'upper bound':<20} {'':<10} {env['upper_bound']:10.3f}  ({env['upper_bound_why']})")
-        verdict = ("ahead of" if env["agent_ahead"] else "not ahead of") + f" the best heuristic ({env['best_heuristic']})"
-        lines.append(f"  agent {verdict}{'' if env['agent_ahead'] else ' with non-overlapping intervals'}")
+        best = env["best_heuristic"]
+        if env["agent_ahead"]:
+            lines.append(f"  agent AHEAD of the best heuristic ({best}): the 95 % intervals do not overlap")
+        else:
+            lines.append(f"  agent NOT ahead of the best heuristic ({best}): its 95 % interval is not wholly above")
     return "\n".join(lines)
