@@ -92,3 +92,20 @@ def test_bench_learn_trains_within_its_budget_and_tables_agent_heuristics_and_up
     # The same folder again is refused before anything trains (nothing already written is lost).
     assert main(["bench", "learn", SPECTRUM, "--budget-min", "0.05", "--out", str(out)]) == 2
     assert (out / "learn.csv").is_file()
+
+
+def test_max_weight_acts_within_the_masks_and_gives_empty_queues_nothing():
+    env = make_env(SPECTRUM, cells=3, ues=6, episode_steps=5, traffic="cbr", ue_rate_mbps=5.0)
+    try:
+        policy = env.unwrapped.reference_policies()["max_weight"].policy
+        observation, _ = env.reset(seed=3)
+        for _ in range(4):
+            action = policy(observation)
+            masks = env.unwrapped.action_masks().reshape(len(action), -1)
+            assert masks[range(len(action)), action].all()
+            served = set(action[action < 6].tolist())
+            empty = {u for u in range(6) if observation["buffer_kbytes"][u] == 0}
+            assert not served & empty
+            observation, *_ = env.step(action)
+    finally:
+        env.close()
