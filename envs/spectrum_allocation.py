@@ -31,7 +31,8 @@ Info: ``sum_throughput_mbps``, ``jain_index``, ``pf_utility``,
 ``deadline_violation_fraction`` and ``packets_due`` (as the reward counts them), ``mean_sinr_db``,
 ``mean_cqi``, ``rbg_utilization``, ``handovers``, ``dropped_kbytes``, ``sim_time_s``.
 Baselines: ``scheduler="rr" | "pf" | "mr"`` runs ns6g's per-slot scheduler instead (the action is checked,
-not applied); :meth:`SpectrumAllocationEnv.baseline_configs` lists them.
+not applied); :meth:`SpectrumAllocationEnv.baseline_configs` lists them. Reference rule for benchmark tables
+(:meth:`SpectrumAllocationEnv.reference_policies`): :class:`MaxWeightPolicy` (queue x CQI, through the action).
 Mobility: ns-3's models, ``"trace"`` (the ns-2 movement file ``mobility_trace``: node i moves UE i),
 or ``"highway"`` / ``"urban_grid"``: the environment writes such a trace once (seed 0, sized by ``isd_m``,
 long enough for an episode) into a temporary folder it deletes on close; see docs/mobility.md.
@@ -177,6 +178,31 @@ class SpectrumAllocationConfig(ScenarioConfig):
         return self
 
 
+class MaxWeightPolicy:
+    """The max-weight rule through the agent's action (``action_mode="rbg"``): each RBG of a cell goes to the
+    UE it serves with the largest queue x subband CQI (``buffer_kbytes`` x ``cqi``); a UE's weight then falls
+    by ``spread`` per RBG it got, so that the RBGs spread over the backlogged UEs. A UE with an empty queue
+    gets none (the RBG stays unused). A classic delay-aware rule the built-in schedulers are not: they serve
+    by channel (and average rate), not by queue."""
+
+    def __init__(self, cells: int, ues: int, rbgs: int, spread: float = 0.3) -> None:
+        self.cells, self.ues, self.rbgs, self.spread = cells, ues, rbgs, spread
+
+    def __call__(self, observation: Mapping[str, Any]) -> np.ndarray:
+        serving = np.asarray(observation["serving_cell"]).reshape(self.ues)
+        queue = np.asarray(observation["buffer_kbytes"], dtype=np.float64).reshape(self.ues).copy()
+        cqi = np.asarray(observation["cqi"], dtype=np.float64).reshape(self.ues, self.rbgs)
+        action = np.full((self.cells, self.rbgs), self.ues, dtype=np.int64)
+        for cell in range(self.cells):
+            for rbg in range(self.rbgs):
+                weight = np.where(serving == cell, queue * cqi[:, rbg], 0.0)
+                ue = int(np.argmax(weight))
+                if weight[ue] > 0:
+                    action[cell, rbg] = ue
+                    queue[ue] *= 1.0 - self.spread
+        return action.reshape(-1)
+
+
 class SpectrumAllocationEnv(ScenarioEnv):
     """RBG allocation of a multi-cell 6G RAN carrying real UDP traffic."""
 
@@ -194,6 +220,14 @@ class SpectrumAllocationEnv(ScenarioEnv):
         not applied, so a random policy stands in for it."""
         ignored = RandomPolicy(copy.deepcopy(self.action_space), seed)
         return {name: Contender(ignored, overrides) for name, overrides in self.baseline_configs().items()}
+
+    def reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Hand-written rules beyond the built-in schedulers, for benchmark tables (``ns6g bench learn``):
+        ``max_weight`` (:class:`MaxWeightPolicy`, ``action_mode="rbg"`` only)."""
+        if self.config.action_mode != "rbg":
+            return {}
+        return {"max_weight": Contender(MaxWeightPolicy(self.config.cells, self.config.ues,
+                                                        len(self.action_space.nvec) // self.config.cells))}
 
     def action_masks(self) -> np.ndarray:
         """Which values of each action entry are valid now (``action_mode="rbg"``), for sb3-contrib's

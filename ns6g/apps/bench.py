@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import mmap
 import os
@@ -1035,4 +1036,106 @@ def format_soak(result: dict[str, Any]) -> str:
     lines.append(f"after close: {len(result['segments_left'])} /dev/shm/ns6g-* segments and "
                  f"{len(result['processes_left'])} processes left (goal: 0 and 0)")
     lines += [f"FAILED: {failure}" for failure in result["failures"]]
+    return "\n".join(lines)
+
+
+LEARN_EVAL_SEEDS = 20  # held-out seeds per contender in `bench learn` (episodes vary much with the UE drop)
+
+
+def _learn_folder(env_id: str) -> str:
+    """The folder name of ``env_id`` under ``bench learn``'s output (``ns6g/X-v0`` -> ``X-v0``)."""
+    return env_id.replace(":", "_").split("/")[-1]
+
+
+def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out: Path = Path("runs/bench-learn"),
+                eval_seeds: int = LEARN_EVAL_SEEDS, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Train each environment's preset agent on its challenge configuration (``challenges.yml``) for the
+    challenge's (else the preset's) steps or ``budget_min`` minutes of wall time, whichever comes first, then evaluate the agent,
+    every baseline and every reference rule of the environment on the same held-out seeds.
+
+    Writes ``out/<env>/`` (the training run of ``ns6g train``, with ``learning_curve.png``: return against
+    training steps and simulated time), ``out/learn.csv`` (one row per env and contender: mean return and
+    its 95 % interval) and ``out/learn.json`` (this result). Nothing is trained when a challenge is missing
+    or ``out/<env>`` already holds a run."""
+    import pandas as pd
+
+    from ns6g.analysis import load_run
+    from ns6g.analysis.questions import training_curve
+    from ns6g.apps.evaluation import confidence_table, evaluate_contenders, make_env
+    from ns6g.apps.presets import challenge_ids, load_challenge
+    from ns6g.apps.training import TrainConfig, TrainingError, eval_seeds as held_out, train
+    from ns6g.core.outputs import check_run_dir
+    from ns6g.core.runs import EPISODES_FILE
+
+    if not (isinstance(budget_min, (int, float)) and budget_min > 0):
+        raise TrainingError(f"budget_min must be a positive number of minutes (got {budget_min!r})")
+    challenges = [load_challenge(env_id) for env_id in (env_ids or challenge_ids())]
+    out = Path(out)
+    for challenge in challenges:
+        check_run_dir(out / _learn_folder(challenge.env_id), False)
+    results = []
+    for challenge in challenges:
+        folder = out / _learn_folder(challenge.env_id)
+        config = TrainConfig(challenge.env_id, timesteps=challenge.n_timesteps, seed=seed, out=folder,
+                             env_kwargs=challenge.env_kwargs, algo_kwargs=challenge.algo_kwargs, eval_seeds=eval_seeds,
+                             checkpoints=0, budget_s=budget_min * 60.0)
+        summary = train(config, progress=progress)
+        seeds = held_out(seed, eval_seeds)
+        episodes = pd.read_csv(folder / EPISODES_FILE)
+        probe = make_env(challenge.env_id, **challenge.env_kwargs)
+        try:
+            references = getattr(probe.unwrapped, "reference_policies", dict)(min(seeds))
+        finally:
+            probe.close()
+        if references:
+            episodes = pd.concat([episodes, evaluate_contenders(challenge.env_id, challenge.env_kwargs, references,
+                                                                seeds, out=folder)], ignore_index=True)
+            episodes.to_csv(folder / EPISODES_FILE, index=False)
+        table = confidence_table(episodes, ["return"])
+        kinds = {name: "agent" if name == "agent" else "reference" if name in references else "baseline"
+                 for name in table.index}
+        rows = [{"policy": name, "kind": kinds[name], "return": float(table.loc[name, "return"]),
+                 "return_ci": float(table.loc[name, "return_ci"]), "episodes": int(table.loc[name, "episodes"])}
+                for name in table.index]
+        heuristics = [r for r in rows if r["kind"] != "agent"]
+        best = max(heuristics, key=lambda r: r["return"])
+        agent = next(r for r in rows if r["kind"] == "agent")
+        frame, figure = training_curve(load_run(folder), plot=True)
+        figure.savefig(folder / "learning_curve.png", dpi=120)
+        results.append({
+            "env_id": challenge.env_id, "env_kwargs": challenge.env_kwargs, "algo_kwargs": challenge.algo_kwargs,
+            "why": challenge.why,
+            "algo": summary["algo"], "timesteps_run": summary["timesteps_run"],
+            "train_seconds": summary["train_seconds"], "sim_seconds": float(frame.groupby("env")["sim_time_total_s"].max().sum())
+            if not frame.empty else 0.0, "seeds": seeds, "rows": rows, "best_heuristic": best["policy"],
+            "agent_ahead": agent["return"] - agent["return_ci"] > best["return"] + best["return_ci"],
+            "upper_bound": challenge.upper_bound, "upper_bound_why": challenge.upper_bound_why,
+            "folder": str(folder)})
+    result = {"benchmark": "learn", "budget_min": budget_min, "eval_seeds": eval_seeds, "seed": seed,
+              "envs": results}
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([{"env_id": r["env_id"], **row} for r in results for row in r["rows"]]).to_csv(
+        out / "learn.csv", index=False)
+    (out / "learn.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+def format_learn(result: dict[str, Any]) -> str:
+    """Per environment: every contender's mean return ± 95 % interval, the agent against the best heuristic,
+    and the upper bound."""
+    lines = []
+    for env in result["envs"]:
+        lines.append(f"{env['env_id']} (challenge: {', '.join(f'{k}={v}' for k, v in env['env_kwargs'].items())})")
+        lines.append(f"  {env['algo']} trained {env['timesteps_run']} steps in {env['train_seconds']:.0f} s "
+                     f"(budget {result['budget_min']:g} min); {len(env['seeds'])} held-out seeds, mean return ± 95 % interval:")
+        for row in sorted(env["rows"], key=lambda r: -r["return"]):
+            mark = "  <- best heuristic" if row["policy"] == env["best_heuristic"] else ""
+            lines.append(f"  {row['policy']:<20} {row['kind']:<10} {row['return']:10.3f} ± {row['return_ci']:.3f}{mark}")
+        if env["upper_bound"] is not None:
+            lines.append(f"  {'upper bound':<20} {'':<10} {env['upper_bound']:10.3f}  ({env['upper_bound_why']})")
+        best = env["best_heuristic"]
+        if env["agent_ahead"]:
+            lines.append(f"  agent AHEAD of the best heuristic ({best}): the 95 % intervals do not overlap")
+        else:
+            lines.append(f"  agent NOT ahead of the best heuristic ({best}): its 95 % interval is not wholly above")
     return "\n".join(lines)

@@ -130,6 +130,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.which == "suite":
         return _bench_suite(args)
+    if args.env_id is not None and args.which != "learn":
+        raise SystemExit(f"ns6g bench {args.which}: takes no environment id (only bench learn does)")
     progress = not args.json
     run, fmt = {
         "bridge": (lambda: bench.bench_bridge(iterations=args.iterations, contention=args.contention,
@@ -144,6 +146,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "fl": (lambda: bench.bench_fl(progress=progress), bench.format_fl),
         "soak": (lambda: bench.bench_soak(seconds=60.0 if args.seconds is None else args.seconds, envs=args.envs,
                                           env_id=args.env, progress=progress), bench.format_soak),
+        "learn": (lambda: bench.bench_learn([args.env_id] if args.env_id else None, budget_min=args.budget_min,
+                                            out=args.out or Path("runs/bench-learn"),
+                                            eval_seeds=args.eval_seeds or bench.LEARN_EVAL_SEEDS, progress=progress),
+                  bench.format_learn),
     }[args.which]
     result = run()
     print(json.dumps(result) if args.json else fmt(result))
@@ -352,11 +358,21 @@ def make_parser() -> argparse.ArgumentParser:
         "soak: --envs environments in AsyncVectorEnv with random actions and periodic resets for --seconds: "
         "steps/s, RSS and open fds of every process after warm-up and at the end, segments and processes left "
         "(exit 1 if anything is left or fails); "
+        "learn [ENV]: trains the preset agent on each environment's challenge configuration (every one that has "
+        "a challenge, or ENV) for --budget-min minutes at most, then prints agent, every heuristic and the upper "
+        "bound on held-out seeds with 95 % intervals, into --out (default runs/bench-learn; docs/benchmarks.md); "
         "suite: a suite of cases x contenders x seeds (default: ns6g/apps/suites/default.toml) with a results table "
         "and a regression gate (exit 1 naming every metric worse than --baseline by more than its tolerance)",
     )
-    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "soak", "suite"],
+    p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "soak", "suite",
+                                     "learn"],
                    help="which benchmark to run")
+    p.add_argument("env_id", nargs="?", default=None,
+                   help="learn: the environment id (default: every environment with a challenge configuration)")
+    p.add_argument("--budget-min", type=positive_float, default=30.0,
+                   help="learn: wall-clock minutes of training per environment at most (default 30)")
+    p.add_argument("--eval-seeds", type=positive_int, default=None,
+                   help="learn: held-out seeds per contender (default 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=positive_int, default=20_000, help="bridge: exchanges per size (default 20000)")
     p.add_argument("--contention", type=_whole_number(0, 64), default=0,
@@ -371,7 +387,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, default=None, help="suite: baseline file (JSON) to compare with")
     p.add_argument("--write-baseline", type=output_file, default=None,
                    help="suite: write the results as a baseline file")
-    p.add_argument("--out", type=output_dir, default=None, help="suite: folder for results.csv/.json/.md and tasks.csv")
+    p.add_argument("--out", type=output_dir, default=None, help="suite: folder for results.csv/.json/.md and tasks.csv; learn: the output folder")
     p.add_argument("--backend", choices=["process", "ray"], default="process",
                    help="suite: local process pool (default) or Ray (pip install 'ns6g[ray]')")
     p.add_argument("--address", default=None,

@@ -121,6 +121,7 @@ class TrainConfig:
     overwrite: bool = False  # replace a run already in ``out`` (else it is refused)
     preset: Path | None = None
     use_preset: bool = True
+    budget_s: float | None = None  # wall-clock budget of learning (s): it stops at the first step past it
 
     def __post_init__(self) -> None:
         given = {"timesteps": 1, "n_envs": 1, "eval_seeds": 1, "checkpoints": 0, "seed": 0}
@@ -129,6 +130,9 @@ class TrainConfig:
             raise TrainingError(f"unknown algorithm {self.algo!r}: choose one of {', '.join(ALGORITHMS)}")
         if self.preset is not None and not self.use_preset:
             raise TrainingError("a preset file and no preset: give one or the other")
+        if self.budget_s is not None and not (isinstance(self.budget_s, (int, float)) and self.budget_s > 0
+                                              and math.isfinite(self.budget_s)):
+            raise TrainingError(f"budget_s must be a positive number of seconds (got {self.budget_s!r})")
 
 
 # Arguments ``train`` passes itself; an algorithm argument may not set them.
@@ -308,6 +312,23 @@ def make_training_env(plan: TrainPlan, seed: int, env_kwargs: Mapping[str, Any],
         raise
 
 
+def _wall_budget(budget_s: float):
+    """A callback that stops learning at the first step after ``budget_s`` wall seconds (an on-policy
+    algorithm drops that unfinished rollout; ``num_timesteps`` counts the steps run)."""
+    import time
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class WallBudget(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.deadline = time.monotonic() + budget_s
+
+        def _on_step(self) -> bool:
+            return time.monotonic() < self.deadline
+
+    return WallBudget()
+
+
 def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = None) -> dict[str, Any]:
     """Train, save and evaluate an agent; return the summary (also in ``OUT/summary.json``). ``plan`` is
     :func:`plan_training` of ``config`` when the caller has it already."""
@@ -332,7 +353,7 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
                   "preset": plan.preset.entry(), "normalize": plan.normalize}
     manifest = {**trained_on, "out": str(config.out), "timesteps_planned": plan.timesteps_planned,
                 "rollout_steps": plan.rollout, "eval_seeds": config.eval_seeds, "checkpoints": config.checkpoints,
-                "trace_detail": config.trace_detail, "overwrite": config.overwrite}
+                "trace_detail": config.trace_detail, "overwrite": config.overwrite, "budget_s": config.budget_s}
     claim = claim_run_dir(out, config.overwrite)
     model = None
     try:
@@ -355,6 +376,8 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
                     every = max(1, plan.timesteps_planned // (config.checkpoints * plan.n_envs))
                     callbacks.append(CheckpointCallback(every, str(out / "checkpoints"), name_prefix="agent",
                                                         save_vecnormalize=True))
+                if config.budget_s is not None:
+                    callbacks.append(_wall_budget(config.budget_s))
                 model.learn(total_timesteps=plan.timesteps, callback=callbacks, progress_bar=progress)
                 if logger.name_to_value:  # SB3 writes an update's losses at the next rollout: the last one's now
                     logger.record("time/total_timesteps", model.num_timesteps)

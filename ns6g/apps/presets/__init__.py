@@ -208,3 +208,51 @@ def describe(preset: Preset) -> str:
         return f"{why}: Stable-Baselines3's defaults" + (f" with {settings}" if settings else "") + \
             f"; VecNormalize {norm}"
     return f"preset {preset.source}: {settings or 'no arguments'}; VecNormalize {norm}"
+
+
+CHALLENGES_FILE = FOLDER / "challenges.yml"
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """An environment's challenge configuration (``challenges.yml``): settings where its heuristics are
+    structurally wrong, why, and the upper bound of the return where one is known."""
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    why: str
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)  # preset settings the challenge changes
+    n_timesteps: int | None = None  # training steps (None: the preset's); a wall budget may stop it sooner
+    upper_bound: float | None = None
+    upper_bound_why: str = ""
+
+
+def challenge_ids(path: str | Path = CHALLENGES_FILE) -> list[str]:
+    """The environment ids that have a challenge configuration, in the file's order."""
+    return list(read_preset_file(path))
+
+
+def load_challenge(env_id: str, path: str | Path = CHALLENGES_FILE) -> Challenge:
+    """``env_id``'s challenge configuration; PresetError naming the file and the key it cannot use."""
+    entries = read_preset_file(path)
+    if env_id not in entries:
+        raise PresetError(f"{path} has no challenge for {env_id} (it has {', '.join(entries) or 'none'})")
+    entry = dict(entries[env_id])
+    unknown = sorted(set(entry) - {"env_kwargs", "why", "algo_kwargs", "n_timesteps", "upper_bound", "upper_bound_why"})
+    if unknown:
+        raise PresetError(f"{path}:{env_id}: unknown key {unknown[0]!r}")
+    if not isinstance(entry.get("env_kwargs"), dict) or not isinstance(entry.get("why"), str):
+        raise PresetError(f"{path}:{env_id}: needs env_kwargs (a mapping) and why (text)")
+    if not isinstance(entry.get("algo_kwargs", {}), dict):
+        raise PresetError(f"{path}:{env_id}: algo_kwargs must be a mapping of preset settings")
+    bound = entry.get("upper_bound")
+    if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))):
+        raise PresetError(f"{path}:{env_id}: upper_bound must be a number or null (got {bound!r})")
+    steps = entry.get("n_timesteps")
+    if isinstance(steps, float) and steps.is_integer():
+        steps = int(steps)  # !!float 3e5
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise PresetError(f"{path}:{env_id}: n_timesteps must be a whole number >= 1 (got {steps!r})")
+    return Challenge(env_id, dict(entry["env_kwargs"]), entry["why"], dict(entry.get("algo_kwargs", {})), steps,
+                     None if bound is None else float(bound),
+                     str(entry.get("upper_bound_why", "")))

@@ -1,0 +1,111 @@
+"""Challenge configurations (ns6g/apps/presets/challenges.yml) and ``ns6g bench learn``: the table has the
+agent, every heuristic and the upper bound on the same held-out seeds; training stops at its wall budget."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from ns6g.apps.cli import main
+from ns6g.apps.evaluation import baselines, evaluate_contenders, make_env
+from ns6g.apps.presets import CHALLENGES_FILE, PresetError, challenge_ids, load_challenge, load_preset
+from ns6g.apps.training import TrainConfig, TrainingError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SPECTRUM = "ns6g/SpectrumAllocation-v0"
+
+
+def test_every_challenge_is_a_valid_configuration_of_its_environment():
+    assert SPECTRUM in challenge_ids()
+    for env_id in challenge_ids():
+        challenge = load_challenge(env_id)
+        assert challenge.why.strip()
+        make_env(env_id, **challenge.env_kwargs).close()  # the config class accepts it
+
+
+def test_the_challenge_says_true_max_weight_beats_every_built_in_scheduler():
+    """The documented reason heuristics fail: serving by channel alone misses deadlines that serving by queue
+    and channel meets (5 held-out seeds)."""
+    challenge = load_challenge(SPECTRUM)
+    env = make_env(SPECTRUM, **challenge.env_kwargs)
+    try:
+        references = env.unwrapped.reference_policies()
+    finally:
+        env.close()
+    assert list(references) == ["max_weight"]
+    contenders = {**baselines(SPECTRUM, challenge.env_kwargs), **references}
+    means = evaluate_contenders(SPECTRUM, challenge.env_kwargs, contenders, list(range(10_000, 10_005))).groupby("policy")["return"].mean()
+    assert set(means.index) == {"round_robin", "proportional_fair", "max_rate", "max_weight"}
+    assert means["max_weight"] > means.drop("max_weight").max() + 5  # 5 % of the due packets, over 100 steps
+    assert means.max() <= challenge.upper_bound
+
+
+def test_bad_challenge_files_and_budgets_are_refused(tmp_path):
+    with pytest.raises(PresetError, match="no challenge for ns6g/LinkControl-v0"):
+        load_challenge("ns6g/LinkControl-v0")
+    bad = tmp_path / "c.yml"
+    bad.write_text("ns6g/X-v0: {env_kwargs: {}, why: w, upper: 1}\n")
+    with pytest.raises(PresetError, match="unknown key 'upper'"):
+        load_challenge("ns6g/X-v0", bad)
+    bad.write_text("ns6g/X-v0: {env_kwargs: {}, why: w, upper_bound: high}\n")
+    with pytest.raises(PresetError, match="upper_bound must be a number"):
+        load_challenge("ns6g/X-v0", bad)
+    with pytest.raises(TrainingError, match="budget_s must be a positive number"):
+        TrainConfig(SPECTRUM, budget_s=0)
+    assert CHALLENGES_FILE.is_file()
+
+
+def test_bench_learn_without_a_challenge_is_refused_before_training(tmp_path, capsys):
+    assert main(["bench", "learn", "ns6g/LinkControl-v0", "--out", str(tmp_path / "out")]) == 2
+    assert "no challenge for ns6g/LinkControl-v0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_learn_trains_within_its_budget_and_tables_agent_heuristics_and_upper_bound(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "learn", SPECTRUM, "--budget-min", "0.05", "--eval-seeds", "3",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(out / "learn.csv")
+    policies = {"agent", "round_robin", "proportional_fair", "max_rate", "max_weight"}
+    assert set(table["policy"]) == policies and set(table["env_id"]) == {SPECTRUM}
+    assert dict(zip(table["policy"], table["kind"])) == {
+        "agent": "agent", "round_robin": "baseline", "proportional_fair": "baseline", "max_rate": "baseline",
+        "max_weight": "reference"}
+    assert (table["episodes"] == 3).all() and table["return_ci"].ge(0).all()
+    result = json.loads((out / "learn.json").read_text())
+    env = result["envs"][0]
+    heuristics = table[table["kind"] != "agent"]
+    assert env["best_heuristic"] == heuristics.loc[heuristics["return"].idxmax(), "policy"]
+    assert env["upper_bound"] == 0.0
+    # The 3 s budget stopped training long before the preset's steps; the run says how many it ran.
+    folder = out / "SpectrumAllocation-v0"
+    ran = json.loads((folder / "agent.json").read_text())["timesteps_run"]
+    planned = load_challenge(SPECTRUM).n_timesteps or load_preset("maskable_ppo", SPECTRUM).n_timesteps
+    assert 0 < ran == env["timesteps_run"] < planned
+    assert (folder / "learning_curve.png").stat().st_size > 0
+    for name in [*policies, "upper bound", "best heuristic"]:
+        assert name in printed
+    # The same folder again is refused before anything trains (nothing already written is lost).
+    assert main(["bench", "learn", SPECTRUM, "--budget-min", "0.05", "--out", str(out)]) == 2
+    assert (out / "learn.csv").is_file()
+
+
+def test_max_weight_acts_within_the_masks_and_gives_empty_queues_nothing():
+    env = make_env(SPECTRUM, cells=3, ues=6, episode_steps=5, traffic="cbr", ue_rate_mbps=5.0)
+    try:
+        policy = env.unwrapped.reference_policies()["max_weight"].policy
+        observation, _ = env.reset(seed=3)
+        for _ in range(4):
+            action = policy(observation)
+            masks = env.unwrapped.action_masks().reshape(len(action), -1)
+            assert masks[range(len(action)), action].all()
+            served = set(action[action < 6].tolist())
+            empty = {u for u in range(6) if observation["buffer_kbytes"][u] == 0}
+            assert not served & empty
+            observation, *_ = env.step(action)
+    finally:
+        env.close()
