@@ -13,6 +13,8 @@
 - ``fl``: learner jobs on the co-simulation clock: the wall-time overhead of CoSimNetwork against
   NoNetwork for the same training job, profile-mode rounds per wall second for 10, 100 and 1000 clients,
   and the exponent of cost against client count.
+- ``learn``: the preset agent trained on each environment's challenge configuration within a wall-time budget,
+  against every heuristic and reference rule on the same held-out seeds (docs/benchmarks.md).
 - ``soak``: 8 environments in Gymnasium's AsyncVectorEnv with random actions and periodic resets for a
   configured time: steps/s, RSS and open file descriptors of every process (main, workers, scenarios)
   after the warm-up and at the end, and what is left after close (segments, processes).
