@@ -28,12 +28,17 @@ $(SYNCED): $(LOCK)
 	@if grep -v '^ *#' $(LOCK) | cmp -s - $@; then touch $@; else $(MAKE) --no-print-directory venv-from-lock; fi
 
 # pip first (the lock's pip has --build-constraint); the few sdists (cppyy's family) build with their build
-# requirements held to the lock's versions.
+# requirements held to the lock's versions, except cppyy's own family: their sdists pin older releases of
+# each other for the build (cppyy-backend 1.15.3 builds with cppyy-cling==6.30.0, CPyCppyy 1.13.0 with
+# cppyy-backend==1.15.2) and the lock's to run, so holding those to the lock makes a fresh install
+# impossible (a pip cache holding their built wheels hides it). Their exact pins keep the build repeatable.
+BUILD_CONSTRAINTS := $(VENV)/build-constraints.txt
 venv-from-lock:
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
+	grep -vE '^(cppyy-cling|cppyy-backend|cpycppyy)==' $(LOCK) > $(BUILD_CONSTRAINTS)
 	$(BIN)/python -m pip install -q "$$(grep -E '^pip==' $(LOCK))"
-	$(BIN)/python -m pip install -q --no-deps --build-constraint $(LOCK) -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --build-constraint $(BUILD_CONSTRAINTS) -r $(LOCK)
 	grep -v '^ *#' $(LOCK) > $(SYNCED)
 
 # ns6g itself, editable, built with the lock's setuptools and wheel (no isolated build, nothing unpinned).

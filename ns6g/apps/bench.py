@@ -1058,7 +1058,12 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
     Writes ``out/<env>/`` (the training run of ``ns6g train``, with ``learning_curve.png``: return against
     training steps and simulated time), ``out/learn.csv`` (one row per env and contender: mean return and
     its 95 % interval) and ``out/learn.json`` (this result). Nothing is trained when a challenge is missing
-    or ``out/<env>`` already holds a run."""
+    or ``out/<env>`` already holds a run.
+
+    Contenders come from the environment: its baselines (``ns6g train`` evaluates them), its
+    ``reference_policies(seed)`` (hand-written rules acting through the agent's action: kind ``reference``,
+    counted as heuristics) and its ``upper_reference_policies(seed)`` (oracles with knowledge no agent has,
+    e.g. the future channel or an exhaustive search: kind ``upper``, a ceiling, never the best heuristic)."""
     import pandas as pd
 
     from ns6g.analysis import load_run
@@ -1087,20 +1092,23 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
         probe = make_env(challenge.env_id, **challenge.env_kwargs)
         try:
             references = getattr(probe.unwrapped, "reference_policies", dict)(min(seeds))
+            uppers = getattr(probe.unwrapped, "upper_reference_policies", dict)(min(seeds))
         finally:
             probe.close()
-        if references:
-            episodes = pd.concat([episodes, evaluate_contenders(challenge.env_id, challenge.env_kwargs, references,
-                                                                seeds, out=folder)], ignore_index=True)
+        if references or uppers:
+            episodes = pd.concat([episodes, evaluate_contenders(challenge.env_id, challenge.env_kwargs,
+                                                                {**references, **uppers}, seeds, out=folder)],
+                                 ignore_index=True)
             episodes.to_csv(folder / EPISODES_FILE, index=False)
         table = confidence_table(episodes, ["return"])
-        kinds = {name: "agent" if name == "agent" else "reference" if name in references else "baseline"
-                 for name in table.index}
+        kinds = {name: "agent" if name == "agent" else "reference" if name in references
+                 else "upper" if name in uppers else "baseline" for name in table.index}
         rows = [{"policy": name, "kind": kinds[name], "return": float(table.loc[name, "return"]),
                  "return_ci": float(table.loc[name, "return_ci"]), "episodes": int(table.loc[name, "episodes"])}
                 for name in table.index]
-        heuristics = [r for r in rows if r["kind"] != "agent"]
+        heuristics = [r for r in rows if r["kind"] in ("baseline", "reference")]
         best = max(heuristics, key=lambda r: r["return"])
+        upper = max((r for r in rows if r["kind"] == "upper"), key=lambda r: r["return"], default=None)
         agent = next(r for r in rows if r["kind"] == "agent")
         frame, figure = training_curve(load_run(folder), plot=True)
         figure.savefig(folder / "learning_curve.png", dpi=120)
@@ -1112,7 +1120,7 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
             if not frame.empty else 0.0, "seeds": seeds, "rows": rows, "best_heuristic": best["policy"],
             "agent_ahead": agent["return"] - agent["return_ci"] > best["return"] + best["return_ci"],
             "upper_bound": challenge.upper_bound, "upper_bound_why": challenge.upper_bound_why,
-            "folder": str(folder)})
+            "upper_reference": upper["policy"] if upper else None, "folder": str(folder)})
     result = {"benchmark": "learn", "budget_min": budget_min, "eval_seeds": eval_seeds, "seed": seed,
               "envs": results}
     out.mkdir(parents=True, exist_ok=True)
@@ -1124,14 +1132,15 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
 
 def format_learn(result: dict[str, Any]) -> str:
     """Per environment: every contender's mean return ± 95 % interval, the agent against the best heuristic,
-    and the upper bound."""
+    the best upper reference (an oracle's return) and the upper bound."""
     lines = []
     for env in result["envs"]:
         lines.append(f"{env['env_id']} (challenge: {', '.join(f'{k}={v}' for k, v in env['env_kwargs'].items())})")
         lines.append(f"  {env['algo']} trained {env['timesteps_run']} steps in {env['train_seconds']:.0f} s "
                      f"(budget {result['budget_min']:g} min); {len(env['seeds'])} held-out seeds, mean return ± 95 % interval:")
         for row in sorted(env["rows"], key=lambda r: -r["return"]):
-            mark = "  <- best heuristic" if row["policy"] == env["best_heuristic"] else ""
+            mark = ("  <- best heuristic" if row["policy"] == env["best_heuristic"]
+                    else "  <- upper reference" if row["policy"] == env.get("upper_reference") else "")
             lines.append(f"  {row['policy']:<20} {row['kind']:<10} {row['return']:10.3f} ± {row['return_ci']:.3f}{mark}")
         if env["upper_bound"] is not None:
             lines.append(f"  {'upper bound':<20} {'':<10} {env['upper_bound']:10.3f}  ({env['upper_bound_why']})")
