@@ -1091,8 +1091,9 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
         episodes = pd.read_csv(folder / EPISODES_FILE)
         probe = make_env(challenge.env_id, **challenge.env_kwargs)
         try:
-            references = getattr(probe.unwrapped, "reference_policies", dict)(min(seeds))
-            uppers = getattr(probe.unwrapped, "upper_reference_policies", dict)(min(seeds))
+            none = lambda seed: {}  # noqa: E731 (an environment without such contenders)
+            references = getattr(probe.unwrapped, "reference_policies", none)(min(seeds))
+            uppers = getattr(probe.unwrapped, "upper_reference_policies", none)(min(seeds))
         finally:
             probe.close()
         if references or uppers:
