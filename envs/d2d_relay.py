@@ -40,7 +40,7 @@ from pydantic import Field, model_validator
 from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, GnbTxPowerDbm, Numerology, RadioScenario, ScenarioConfig, Shadowing
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.multiagent import AgentSplit, split_observations
-from ns6g.envs.policies import ConstantPolicy, Policy
+from ns6g.envs.policies import ConstantPolicy, Contender, Policy
 
 DIRECT = 0
 
@@ -155,6 +155,100 @@ class BestTwoHopPolicy(_RelayPolicy):
         return np.where(two_hop[np.arange(len(best)), best] > direct, best + 1, DIRECT)
 
 
+class AirtimeTwoHopPolicy(_RelayPolicy):
+    slack = 0.05  # options carrying within 5 % of the best count as equal; the least airtime wins
+    """Two-hop selection that counts the RAN uplink's sharing: remotes pick in turn (the one with the
+    poorest direct uplink first) the option with the largest expected rate, capped at the offered
+    ``remote_rate_mbps``: through relay k, min(sidelink rate, the relay's uplink rate shared among the
+    flows it already carries and its own); direct, the remote's uplink rate shared among the UEs on the
+    RAN uplink. Ties go to the less loaded relay.
+
+    The gNB's proportional-fair scheduler gives each backlogged UE about the same airtime, whatever it
+    carries and however poor its channel. Best two-hop compares rates with the whole carrier on both sides:
+    it keeps a remote direct whenever its own uplink rate beats the two-hop one, although that remote
+    then holds an equal share of the airtime at a poor rate, and it sends remotes that see the same good
+    relay through it together. The relays' own traffic (``relay_rate_mbps`` > 0) counts as one more flow
+    on each relay. A load-balancing rule, not a built-in baseline."""
+
+    def choose(self, observation: Any) -> np.ndarray:
+        sidelink = np.asarray(observation["sidelink_mbps"], dtype=np.float64)
+        uplink = np.asarray(observation["relay_uplink_mbps"], dtype=np.float64)
+        direct = np.asarray(observation["direct_mbps"], dtype=np.float64)
+        own = self.config.relay_rate_mbps > 0
+        flows = np.full(len(uplink), 1.0 if own else 0.0)
+        demand = self.config.remote_rate_mbps
+        choice = np.zeros(len(direct), dtype=np.int64)
+        order = np.argsort(direct, kind="stable")
+        with np.errstate(divide="ignore"):
+            for n, i in enumerate(order):
+                # Direct: one more UE on the RAN uplink beside the relays in use and the remotes still to pick.
+                on_ran = np.count_nonzero(flows) + (len(order) - n)
+                rates = np.append(np.minimum(sidelink[i], uplink / (flows + 1.0)), direct[i] / on_ran)
+                # Transmit airtime per bit (every UE sends at the same power): both hops, or the direct uplink.
+                airtime = np.append(1.0 / sidelink[i] + 1.0 / uplink, 1.0 / direct[i])
+                carried = np.minimum(rates, demand)
+                best = np.flatnonzero(carried >= carried.max() * (1.0 - self.slack))
+                k = int(best[np.argmin(airtime[best])])
+                if k < len(uplink):
+                    choice[i] = k + 1
+                    flows[k] += 1.0
+        return choice
+
+
+class BestFixedAssignment(_RelayPolicy):
+    """Upper reference: the best fixed relay assignment in hindsight. For the episode being played it tries
+    every assignment of remotes to relays or direct ((relays + 1) ** remotes of them) on the same seed, in a
+    second scenario process, keeps the one whose return is largest, and plays it. No agent knows an
+    episode's outcome in advance; on a static topology with constant-rate traffic a fixed assignment is
+    what a good policy converges to, so this is the ceiling of relay selection there (not a strict bound:
+    a policy that switches could do a little better). Sub-channels as the baselines' (when the agent
+    grants them). Small instances only (``MAX_ASSIGNMENTS``)."""
+
+    MAX_ASSIGNMENTS = 256
+
+    def __init__(self, config: D2DRelayConfig, env: D2DRelayEnv | None = None) -> None:
+        super().__init__(config)
+        if (config.relays + 1) ** config.remotes > self.MAX_ASSIGNMENTS:
+            raise ValueError(f"BestFixedAssignment: (relays + 1) ** remotes = {(config.relays + 1) ** config.remotes} "
+                             f"assignments exceed {self.MAX_ASSIGNMENTS}")
+        self.env, self._episode, self._best, self.returns = env, None, None, {}
+
+    def bind(self, env: gym.Env) -> BestFixedAssignment:
+        return BestFixedAssignment(self.config, env.unwrapped)
+
+    def choose(self, observation: Any) -> np.ndarray:
+        if self.env is None:
+            raise RuntimeError("BestFixedAssignment replays the episode's seed: bind() it to its environment first")
+        episode = (self.env.episode_run, self.env.episode_count)
+        if episode != self._episode:
+            self._episode, self._best = episode, self._search(self.env.episode_run)
+        return self._best
+
+    def _search(self, run: int) -> np.ndarray:
+        import itertools
+
+        assignments = [np.array(a, dtype=np.int64)
+                       for a in itertools.product(range(self.config.relays + 1), repeat=self.config.remotes)]
+        with D2DRelayEnv(self.config) as replay:
+            for assignment in assignments:
+                replay.reset(seed=run)
+                action, total, done = _Fixed(self.config, assignment)(None), 0.0, False
+                while not done:
+                    _, reward, terminated, truncated, _ = replay.step(action)
+                    total, done = total + reward, terminated or truncated
+                self.returns[tuple(assignment.tolist())] = total
+        return np.array(max(self.returns, key=self.returns.get), dtype=np.int64)
+
+
+class _Fixed(_RelayPolicy):
+    def __init__(self, config: D2DRelayConfig, assignment: np.ndarray) -> None:
+        super().__init__(config)
+        self.assignment = assignment
+
+    def choose(self, observation: Any) -> np.ndarray:
+        return self.assignment
+
+
 class D2DRelayEnv(ScenarioEnv):
     """Relay and sidelink sub-channel selection for cell-edge devices (UE-to-network relaying)."""
 
@@ -171,6 +265,25 @@ class D2DRelayEnv(ScenarioEnv):
             "best_two_hop": BestTwoHopPolicy(c),
             **super().baseline_policies(seed),
         }
+
+    def reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Hand-written rules beyond the built-in baselines, for benchmark tables (``ns6g bench learn``):
+        ``airtime_two_hop`` (:class:`AirtimeTwoHopPolicy`)."""
+        return {"airtime_two_hop": Contender(AirtimeTwoHopPolicy(self.config))}
+
+    def upper_reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Oracles for benchmark tables: ``best_fixed_assignment`` (:class:`BestFixedAssignment`, the best
+        fixed assignment in hindsight by exhaustive search), on instances of at most
+        ``BestFixedAssignment.MAX_ASSIGNMENTS`` assignments (none otherwise)."""
+        if (self.config.relays + 1) ** self.config.remotes > BestFixedAssignment.MAX_ASSIGNMENTS:
+            return {}
+        return {"best_fixed_assignment": Contender(BestFixedAssignment(self.config))}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        observation, info = super().reset(seed=seed, options=options)
+        # The episode's ns-3 run number, for an oracle that replays it (BestFixedAssignment).
+        self.episode_run, self.episode_count = info["rng_run"], getattr(self, "episode_count", 0) + 1
+        return observation, info
 
     def agent_split(self) -> AgentSplit:
         """One agent per remote (``remote-<i>``) for :class:`ns6g.envs.multiagent.ParallelScenarioEnv`.
