@@ -92,6 +92,24 @@ def test_results_name_the_optimised_reward_and_put_its_return_first(trained):
     assert header[:2] == ["return", "deadline_violations"] and "2 held-out seeds (1, 5)" in text
 
 
+def test_every_environment_names_its_reward():
+    """The results tables name the reward: every ns6g environment has a reward_name of its own (from its
+    ``reward`` setting or its class's reward_summary), read without starting a scenario."""
+    import importlib
+
+    from ns6g.envs.base import ScenarioEnv
+
+    ids = [i for i in gym.registry if i.startswith("ns6g/")]
+    assert len(ids) >= 5
+    for env_id in ids:
+        module, name = gym.registry[env_id].entry_point.split(":")
+        cls = getattr(importlib.import_module(module), name)
+        if issubclass(cls, ScenarioEnv):
+            assert "reward" in cls.config_class.model_fields or cls.reward_summary != ScenarioEnv.reward_summary, env_id
+        else:
+            assert isinstance(getattr(cls, "reward_name", None), str), env_id
+
+
 def test_comparison_title_names_env_reward_and_seeds_and_fits():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
