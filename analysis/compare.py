@@ -65,11 +65,30 @@ def draw_comparison(ax: Axes, table: pd.DataFrame, column: str = "return", title
     ax.grid(axis="y", alpha=0.3)
 
 
+TITLE_POINTS = 11.0  # font size of the comparison figure's title
+_CHAR_INCHES = 0.6 * TITLE_POINTS / 72  # a generous mean character width of the default sans-serif font
+
+
+def fit_title(title: str, width_in: float) -> str:
+    """``title`` with each line wrapped (at spaces) to fit a figure ``width_in`` inches wide."""
+    import textwrap
+
+    columns = max(10, int((width_in - 0.3) / _CHAR_INCHES))
+    return "\n".join(textwrap.fill(line, columns, break_long_words=False, break_on_hyphens=False)
+                     for line in title.splitlines())
+
+
 def comparison_figure(table: pd.DataFrame, column: str = "return", title: str | None = None) -> Figure:
     """Bar chart of ``column`` per policy with its confidence interval (a ``confidence_table``), the agent's
-    bar highlighted; returns a matplotlib Figure."""
+    bar highlighted; returns a matplotlib Figure. The figure widens (up to 8 in) for a long title, whose
+    lines are then wrapped to fit it: nothing of the title is cut off."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(4.0, 0.7 * len(table) + 2), 3.6), layout="constrained")
+    title = title or f"{column} per policy"
+    longest = max(len(line) for line in title.splitlines()) * _CHAR_INCHES + 0.3
+    width = min(8.0, max(4.0, 0.7 * len(table) + 2, longest))
+    title = fit_title(title, width)
+    fig = Figure(figsize=(width, 3.2 + 0.22 * (title.count("\n") + 1)), layout="constrained")
     draw_comparison(fig.add_subplot(), table, column, title)
+    fig.axes[0].title.set_fontsize(TITLE_POINTS)
     return fig

@@ -188,6 +188,9 @@ class Run:
                 table = _empty_table(name)
             else:
                 table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+                if "rng_run" in table.column_names and "seed" not in table.column_names:
+                    # runs written before the seed column named it rng_run (same values)
+                    table = table.rename_columns(["seed" if c == "rng_run" else c for c in table.column_names])
             self._tables[name] = _mark_missing(_to_pandas(table), self._damaged[name])
         return self._tables[name]
 

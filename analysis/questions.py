@@ -17,11 +17,11 @@ learner code, with the unit as the name's suffix):
 question                 table                columns                                                written by
 =======================  ===================  =====================================================  ==============================
 learning_curve           steps                episode, step, reward, sim_time_s (s), wall_time_s     environments (``run_dir=``)
-                                              (s); terminated, truncated if present
+                                              (s); seed, terminated, truncated if present
 round_latency_cdf        rounds               round, protocol, start_s (s), end_s (s)                learners
 per_ue_throughput        radio                ue, cell, ``throughput_bps`` (bit/s; any column)       radio scenarios
-allocation_heatmap       radio                time_s (s), ue, ``rbs`` (resource blocks per UE per    radio scenarios (MAC scheduler)
-                                              interval; any column)
+allocation_heatmap       radio                episode, time_s (s), ue, ``rbs`` (resource blocks per  radio scenarios (MAC scheduler)
+                                              UE per interval; any column); seed if present
 split_layer_histogram    rounds, else steps   ``split_layer`` (index of the last layer on the        split learners, split-point envs
                                               device; any column)
 energy_per_device        rounds, else flows   device, energy_j (J); protocol if present              MEC / learner energy models
@@ -33,6 +33,11 @@ training_losses          ``progress.csv``     time/total_timesteps, ``train/...`
 
 ``rounds`` may hold one row per round or one row per client (``device``) per round; the latency CDF
 merges the rows of a round (earliest start, latest end), the energy question sums them per device.
+
+An environment's run holds many episodes (an evaluation run one per seed): its ``steps`` and ``radio`` rows
+carry ``episode`` and ``seed``, which the questions group by (simulated time restarts at every reset).
+Figures draw rates in Mbit/s (a ``_bps`` or ``_kbps`` column is scaled; the frame keeps its unit) and name
+the unit on the axis.
 """
 
 from __future__ import annotations
@@ -122,6 +127,19 @@ def _no_data_figure(title: str) -> Figure:
     return fig
 
 
+_RATE_SUFFIXES = (("_mbps", 1.0), ("_kbps", 1e-3), ("_bps", 1e-6))  # rate column suffix -> factor to Mbit/s
+
+
+def _plot_unit(column: str) -> tuple[float, str]:
+    """How a figure draws ``column``: the factor its values are multiplied by and the axis label naming the
+    unit. Rates (``_bps``, ``_kbps``, ``_mbps``) are drawn in Mbit/s; other columns as they are, named by
+    the column (whose suffix is its unit)."""
+    for suffix, factor in _RATE_SUFFIXES:
+        if column.endswith(suffix):
+            return factor, f"{column[:-len(suffix)].replace('_', ' ')} (Mbit/s)"
+    return 1.0, column
+
+
 def _result(frame: pd.DataFrame, plot: bool, draw) -> pd.DataFrame | tuple[pd.DataFrame, Figure]:
     return (frame, draw(frame)) if plot else frame
 
@@ -158,7 +176,8 @@ def _bars(frame: pd.DataFrame, category: str, value: str, *, title: str, xlabel:
 
 # -- questions --------------------------------------------------------------------------------------------
 
-LEARNING_CURVE_COLUMNS = ["episode", "return", "steps", "done", "sim_time_s", "wall_time_s", "sim_time_total_s"]
+LEARNING_CURVE_COLUMNS = ["episode", "seed", "return", "steps", "done", "sim_time_s", "wall_time_s",
+                          "sim_time_total_s"]
 
 
 def learning_curve(run: RunLike, window: int | None = None, plot: bool = False):
@@ -167,6 +186,7 @@ def learning_curve(run: RunLike, window: int | None = None, plot: bool = False):
     Columns (one row per episode that took at least one step; ``run`` first for a RunSet):
 
     - ``episode``: episode index within the run.
+    - ``seed``: the episode's seed (``steps.seed``; missing when the table has none).
     - ``return``: sum of ``reward`` over the episode's steps (rows with ``step > 0``; the reset row is
       not counted).
     - ``steps``: number of steps taken.
@@ -204,8 +224,12 @@ def learning_curve(run: RunLike, window: int | None = None, plot: bool = False):
             grouped = _groupby(acted, [*keys, "episode"])
             frame = grouped.agg(
                 **{"return": ("reward", "sum"), "steps": ("step", "size"), "done": ("_ended", "last"),
-                   "sim_time_s": ("sim_time_s", "last"), "wall_time_s": ("wall_time_s", "last")}
+                   "sim_time_s": ("sim_time_s", "last"), "wall_time_s": ("wall_time_s", "last"),
+                   **({"seed": ("seed", "first")} if "seed" in acted.columns else {})}
             ).reset_index()
+            if "seed" not in frame.columns:
+                frame["seed"] = pd.NA
+            frame["seed"] = frame["seed"].astype("Int64")
             frame["return"] = frame["return"].astype("float64")
             frame["steps"] = frame["steps"].astype("int64")
             frame["done"] = frame["done"].astype(bool)
@@ -307,7 +331,7 @@ def per_ue_throughput(run: RunLike, column: str = "throughput_bps", by_cell: boo
 
     Args:
         column: the throughput column of ``radio`` (any, e.g. ``throughput_bps`` in bit/s or
-            ``throughput_mbps``); the statistics keep its unit.
+            ``throughput_mbps``); the statistics keep its unit (the figure draws rates in Mbit/s).
         by_cell: one row per (UE, serving cell); with False one row per UE over all its cells.
 
     Columns (``run`` first for a RunSet): ``ue``, ``cell`` (with ``by_cell``), ``samples`` (measurement
@@ -318,7 +342,10 @@ def per_ue_throughput(run: RunLike, column: str = "throughput_bps", by_cell: boo
         MissingColumnsError: the radio table has rows but no ``column`` (the message lists the columns
             it has).
 
-    Figure: mean throughput per UE as bars (side by side per run).
+    The statistics pool the run's episodes (an evaluation run's seeds); for one seed's, group the radio
+    table by ``seed`` yourself (docs/analysis.md).
+
+    Figure: mean throughput per UE as bars (side by side per run), in Mbit/s for a rate column.
     """
     radio = _table(run, "radio")
     keys = _run_keys(radio)
@@ -340,49 +367,65 @@ def per_ue_throughput(run: RunLike, column: str = "throughput_bps", by_cell: boo
         frame = frame[[*keys, *columns]]
 
     def draw(frame: pd.DataFrame) -> Figure:
-        shown = frame
+        factor, label = _plot_unit(column)
+        shown = frame.assign(mean=frame["mean"] * factor)
         if by_cell and not frame.empty:
-            shown = frame.assign(ue=[f"{u} (cell {c})" for u, c in zip(frame["ue"], frame["cell"])])
+            shown = shown.assign(ue=[f"{u} (cell {c})" for u, c in zip(frame["ue"], frame["cell"])])
         return _bars(shown, "ue", "mean", title="Throughput per UE", xlabel="UE" + (" (serving cell)" if by_cell else ""),
-                     ylabel=f"mean {column}", series=keys)
+                     ylabel=f"mean {label}", series=keys)
 
     return _result(frame, plot, draw)
 
 
-def allocation_heatmap(run: RunLike, column: str = "rbs", aggfunc: str = "sum", plot: bool = False):
-    """An allocation column of ``radio`` as a time x UE table (e.g. resource blocks per UE per interval).
+def allocation_heatmap(run: RunLike, column: str = "rbs", aggfunc: str = "sum", episode: int | None = None,
+                       plot: bool = False):
+    """An allocation column of ``radio`` as a time x UE table per episode (e.g. resource blocks per UE per
+    interval).
 
     Args:
         column: the allocation column of ``radio`` (default ``rbs``: resource blocks given to the UE in
             the interval ending at ``time_s``).
-        aggfunc: how rows of the same UE and time combine (several cells or carriers): ``"sum"``
+        aggfunc: how rows of the same UE, episode and time combine (several cells or carriers): ``"sum"``
             (default), ``"mean"``, ``"max"``...
+        episode: only this episode of each run (``radio.episode``); None for all.
 
-    Returns a wide frame: index ``time_s`` (s; ``(run, time_s)`` for a RunSet), one column per ``ue``
-    (the column index is named ``ue``), values in the unit of ``column``; NaN where a UE has no row at
-    that time.
+    Returns a wide frame: index ``(episode, time_s)`` (``(run, episode, time_s)`` for a RunSet; ``time_s``
+    in s, within its episode: every reset restarts the simulation, so episodes are kept apart by
+    ``episode``, never mixed at the same ``time_s``), one column per ``ue`` (the column index is named
+    ``ue``), values in the unit of ``column``; NaN where a UE has no row at that time. A radio table
+    without ``episode`` (runs written before it existed) counts as one episode, 0.
 
     Raises:
         MissingColumnsError: the radio table has rows but no ``column``.
 
-    Figure: one heatmap (``imshow``, time across, UE down, colour = ``column``) with a colour bar per run.
+    Figure: one heatmap (``imshow``, time across, UE down, colour = ``column``, rates in Mbit/s) with a
+    colour bar per run, of ``episode`` or else of the run's first episode (the title names it and its seed).
     """
     radio = _table(run, "radio")
     keys = _run_keys(radio)
+    index = [*keys, "episode", "time_s"]
+    if not radio.empty:
+        _require(radio, "radio", ["time_s", "ue", column], "allocation_heatmap")
+        # rows written before the episode column (absent, or null beside newer runs' rows): episode 0
+        radio = radio.assign(episode=radio["episode"].fillna(0).astype("int64") if "episode" in radio.columns else 0)
+        if episode is not None:
+            radio = radio[radio["episode"] == episode]
     if radio.empty:
-        frame = pd.DataFrame(index=pd.MultiIndex.from_arrays([[], []], names=["run", "time_s"]) if keys
-                             else pd.Index([], dtype="float64", name="time_s"),
+        frame = pd.DataFrame(index=pd.MultiIndex.from_arrays([[]] * len(index), names=index),
                              columns=pd.Index([], dtype="int64", name="ue"), dtype="float64")
     else:
-        _require(radio, "radio", ["time_s", "ue", column], "allocation_heatmap")
-        grouped = radio.groupby([*keys, "time_s", "ue"], observed=True, sort=True)[column]
+        grouped = radio.groupby([*index, "ue"], observed=True, sort=True)[column]
         # a sum over nothing but NaN stays NaN (no measurement), not 0
         cells = grouped.sum(min_count=1) if aggfunc == "sum" else grouped.agg(aggfunc)
         frame = cells.unstack("ue").astype("float64").sort_index().sort_index(axis=1)
         frame.columns.name = "ue"
+    seeds = {}  # (run..., episode) -> seed, for the titles
+    if not radio.empty and "seed" in radio.columns:
+        seeds = radio.groupby([*keys, "episode"], observed=True)["seed"].first().to_dict()
 
     def draw(frame: pd.DataFrame) -> Figure:
-        title = f"{column} per UE"
+        factor, label = _plot_unit(column)
+        title = f"{label} per UE"
         if frame.empty:
             return _no_data_figure(title)
         parts = list(frame.groupby(level="run", observed=True)) if keys else [(None, frame)]
@@ -392,16 +435,21 @@ def allocation_heatmap(run: RunLike, column: str = "rbs", aggfunc: str = "sum", 
         for ax, (name, part) in zip(axes, parts):
             if keys:
                 part = part.droplevel("run")
-            part = part.dropna(axis=1, how="all")
+            episodes = part.index.get_level_values("episode").unique()
+            shown = episode if episode is not None else episodes.min()
+            part = part.xs(shown, level="episode").dropna(axis=1, how="all")
             times = part.index.to_numpy(dtype=float)
             half = float(np.median(np.diff(times))) / 2 if len(times) > 1 else 0.5
-            image = ax.imshow(part.to_numpy(dtype=float).T, aspect="auto", origin="lower", interpolation="nearest",
-                              extent=(times[0] - half, times[-1] + half, -0.5, part.shape[1] - 0.5))
+            image = ax.imshow(part.to_numpy(dtype=float).T * factor, aspect="auto", origin="lower",
+                              interpolation="nearest", extent=(times[0] - half, times[-1] + half, -0.5, part.shape[1] - 0.5))
             ax.set_yticks(range(part.shape[1]), [str(u) for u in part.columns])
-            ax.set_xlabel("simulated time (s)")
+            ax.set_xlabel("simulated time within the episode (s)")
             ax.set_ylabel("UE")
-            ax.set_title(f"{title}{': ' + labels[name] if keys else ''}")
-            fig.colorbar(image, ax=ax, label=column)
+            seed = seeds.get((name, shown) if keys else shown)
+            which = f"episode {shown}" + (f" (seed {seed})" if seed is not None and not pd.isna(seed) else "") \
+                + (f" of {len(episodes)}" if len(episodes) > 1 else "")
+            ax.set_title(f"{title}{': ' + labels[name] if keys else ''}, {which}", fontsize="medium")
+            fig.colorbar(image, ax=ax, label=label)
         return fig
 
     return _result(frame, plot, draw)

@@ -52,9 +52,11 @@ QUESTIONS: tuple[Question, ...] = (
     Question("round_latency_cdf", "Round latency", "CDF of learner round latency (end_s - start_s) per protocol.",
              questions.round_latency_cdf),
     Question("per_ue_throughput", "Throughput per UE",
-             "Mean, median and 5th percentile of throughput_bps per UE and serving cell (bit/s).",
+             "Mean, median and 5th percentile of throughput_bps per UE and serving cell over the run's "
+             "episodes (table in bit/s, figure in Mbit/s).",
              questions.per_ue_throughput),
-    Question("allocation_heatmap", "Resource allocation", "Resource blocks (rbs) per UE per measurement interval.",
+    Question("allocation_heatmap", "Resource allocation", "Resource blocks (rbs) per UE per measurement interval, per episode "
+             "(figure: each run's first episode).",
              questions.allocation_heatmap),
     Question("split_layer_histogram", "Split layer", "How often each split layer was chosen.",
              questions.split_layer_histogram),

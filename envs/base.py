@@ -64,6 +64,8 @@ class ScenarioEnv(gym.Env):
     #: the scenario's source folder; None: the package's ns3_scenarios/
     scenario_source: ClassVar[Path | None] = None
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    #: the reward, in a few words (its full definition is in the module's docstring); see :attr:`reward_name`
+    reward_summary: ClassVar[str] = "the environment's reward"
 
     def __init__(
         self,
@@ -98,6 +100,13 @@ class ScenarioEnv(gym.Env):
         self._death_reported = False  # the current bridge's death reached the caller (or the trace)
         if writer is not None:
             self.recorder = StepRecorder(writer, self.observation_space, self.action_space)
+
+    @property
+    def reward_name(self) -> str:
+        """The reward an agent optimises here, in a few words, named by the results of ``ns6g train`` and
+        ``ns6g evaluate``: the configuration's ``reward`` setting where it has one (SpectrumAllocation's
+        ``deadline_violations``...), else the class's :attr:`reward_summary`."""
+        return str(getattr(self.config, "reward", None) or self.reward_summary)
 
     def _launch(self) -> Bridge:
         return Bridge(self._binary, self.config.to_args(), **self._bridge_options)

@@ -34,3 +34,4 @@ class BridgeEchoEnv(ScenarioEnv):
 
     scenario = "bridge-echo"
     config_class = BridgeEchoConfig
+    reward_summary = "the step count"

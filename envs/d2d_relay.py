@@ -254,6 +254,7 @@ class D2DRelayEnv(ScenarioEnv):
 
     scenario = "d2d-relay"
     config_class = D2DRelayConfig
+    reward_summary = "delivered_mbps - energy_weight * ue_energy_mj"
 
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
         """``direct``, ``nearest_relay``, ``best_two_hop`` and ``random``."""

@@ -149,6 +149,8 @@ class FslOrchestrationEnv(gym.Env):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    #: the reward in a few words, as ScenarioEnv.reward_name (named by ns6g train/evaluate's results)
+    reward_name: ClassVar[str] = "-(round_s + energy_weight * client_energy_j) / data_fraction + accuracy gain"
 
     def __init__(
         self,

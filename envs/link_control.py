@@ -82,6 +82,7 @@ class LinkControlEnv(ScenarioEnv):
 
     scenario = "link-control"
     config_class = LinkControlConfig
+    reward_summary = "throughput / link_rate - delay and loss penalties"
 
     def rate_mbps(self, level: int) -> float:
         """Sending rate (Mbit/s) of action ``level``."""

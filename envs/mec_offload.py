@@ -104,6 +104,7 @@ class MecOffloadEnv(ScenarioEnv):
 
     scenario = "mec-offload"
     config_class = MecOffloadConfig
+    reward_summary = "-(latency_s + energy_weight * energy_j) - deadline and failure penalties, per task"
 
     def _launch(self) -> Bridge:
         args = [*self.config.to_args(), f"--catalogue={catalogue_path()}"]

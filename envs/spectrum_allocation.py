@@ -36,7 +36,8 @@ not applied); :meth:`SpectrumAllocationEnv.baseline_configs` lists them. Referen
 Mobility: ns-3's models, ``"trace"`` (the ns-2 movement file ``mobility_trace``: node i moves UE i),
 or ``"highway"`` / ``"urban_grid"``: the environment writes such a trace once (seed 0, sized by ``isd_m``,
 long enough for an episode) into a temporary folder it deletes on close; see docs/mobility.md.
-With ``run_dir`` the run's ``radio`` table gets one row per UE per decision and ``events`` the handovers.
+With ``run_dir`` the run's ``radio`` table gets one row per UE per decision (with the ``episode`` and
+``seed`` it belongs to) and ``events`` the handovers.
 """
 
 from __future__ import annotations
@@ -314,9 +315,8 @@ class SpectrumAllocationEnv(ScenarioEnv):
         return self.bridge.request("event_poll", records)[1]
 
     def _record_step_extras(self, info: dict[str, Any]) -> None:
-        writer = self.recorder.writer
         samples = self.radio_samples()
-        writer.append_columns("radio", {
+        self.recorder.append_columns("radio", {
             "time_s": np.full(len(samples), info["sim_time_s"]),
             **{column: samples[field] for field, column in RADIO_COLUMNS.items()},
         })

@@ -142,6 +142,7 @@ class SplitInferenceEnv(ScenarioEnv):
 
     scenario = "mec-split"
     config_class = SplitInferenceConfig
+    reward_summary = "-(latency_s + energy_weight * energy_j) - deadline and failure penalties, per task"
 
     def _launch(self) -> Bridge:
         # The data files travel with the package: their paths are not user settings.

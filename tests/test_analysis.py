@@ -33,7 +33,7 @@ NAN = math.nan
 
 
 def _step(episode, step, reward, sim, wall, terminated=False, truncated=False, **extra):
-    return {"episode": episode, "step": step, "rng_run": episode + 1, "sim_time_s": sim, "wall_time_s": wall,
+    return {"episode": episode, "step": step, "seed": episode + 1, "sim_time_s": sim, "wall_time_s": wall,
             "reward": reward, "terminated": terminated, "truncated": truncated,
             "action": [] if step == 0 else [1.0], **extra}
 
@@ -95,9 +95,10 @@ def empty_run(tmp_path):
 
 def test_learning_curve_numbers(run):
     curve = learning_curve(run)
-    assert list(curve.columns) == ["episode", "return", "steps", "done", "sim_time_s", "wall_time_s",
+    assert list(curve.columns) == ["episode", "seed", "return", "steps", "done", "sim_time_s", "wall_time_s",
                                    "sim_time_total_s"]
     assert curve["episode"].tolist() == [0, 1, 2]  # episode 3 took no step
+    assert curve["seed"].tolist() == [1, 2, 3]
     assert curve["return"].tolist() == [6.0, 3.5, 10.0]
     assert curve["steps"].tolist() == [3, 2, 1]
     assert curve["done"].tolist() == [True, True, False]
@@ -132,9 +133,9 @@ def test_per_ue_throughput_numbers(run):
 
 
 def test_allocation_heatmap_numbers(run):
-    heat = allocation_heatmap(run)
-    assert heat.index.name == "time_s" and heat.columns.name == "ue"
-    assert heat.index.tolist() == [1.0, 2.0, 3.0, 4.0] and heat.columns.tolist() == [0, 1]
+    heat = allocation_heatmap(run)  # a radio table without episode (as written before it): one episode, 0
+    assert heat.index.names == ["episode", "time_s"] and heat.columns.name == "ue"
+    assert heat.index.tolist() == [(0, 1.0), (0, 2.0), (0, 3.0), (0, 4.0)] and heat.columns.tolist() == [0, 1]
     np.testing.assert_array_equal(heat.to_numpy(), [[5, 10], [6, 11], [7, 12], [8, NAN]])
 
 
@@ -203,7 +204,7 @@ def test_run_sets_keep_the_run_column(tmp_path):
     for question in QUESTIONS[1:]:
         frame = question(runs)
         if question is allocation_heatmap:
-            assert frame.index.names == ["run", "time_s"] and len(frame) == 8
+            assert frame.index.names == ["run", "episode", "time_s"] and len(frame) == 8
         else:
             assert frame.columns[0] == "run" and len(frame) == 2 * len(question(runs.runs[0]))
     _, fig = allocation_heatmap(runs, plot=True)
@@ -237,7 +238,8 @@ def test_missing_columns_are_named(tmp_path):
 
 def test_empty_tables_give_empty_frames_and_no_data_figures(empty_run, tmp_path):
     expected = {
-        learning_curve: ["episode", "return", "steps", "done", "sim_time_s", "wall_time_s", "sim_time_total_s"],
+        learning_curve: ["episode", "seed", "return", "steps", "done", "sim_time_s", "wall_time_s",
+                         "sim_time_total_s"],
         round_latency_cdf: ["protocol", "round", "latency_s", "cdf"],
         per_ue_throughput: ["ue", "cell", "samples", "mean", "median", "p5"],
         allocation_heatmap: [],
@@ -249,7 +251,7 @@ def test_empty_tables_give_empty_frames_and_no_data_figures(empty_run, tmp_path)
         assert frame.empty and list(frame.columns) == columns, question.__name__
         assert [t.get_text() for t in fig.axes[0].texts] == ["no data"]
         plt.close(fig)
-    assert allocation_heatmap(empty_run).index.name == "time_s"
+    assert allocation_heatmap(empty_run).index.names == ["episode", "time_s"]
     assert list(learning_curve(RunSet([empty_run])).columns[:2]) == ["run", "episode"]
     with RunWriter(tmp_path / "resets", kind="test") as writer:  # resets only: no episode took a step
         writer.append("steps", _step(0, 0, 0.0, 0.0, 0.1))
@@ -352,3 +354,35 @@ def test_report_of_a_training_folder_shows_its_environment_runs(tmp_path):
     assert '<h2 id="training_curve">' in page  # its environments' episodes against training steps (2 envs)
     training = training_curve(load_run(tmp_path / "job"))
     assert training["timesteps"].max() == 2 * training.groupby("env")["steps"].sum().max()
+
+
+def test_episodes_stay_apart_and_rates_are_drawn_in_mbit_per_s(tmp_path):
+    """Two episodes (seeds) of one run measure at the same times: the heatmap keeps them apart (it used to
+    add them up), the figures name the episode and its seed, and rates are drawn in Mbit/s."""
+    with RunWriter(tmp_path / "run", kind="test") as writer:
+        for episode, seed in ((0, 10000), (1, 10001)):
+            for time_s in (0.1, 0.2):
+                writer.append("radio", {"episode": episode, "seed": seed, "time_s": time_s, "ue": 0, "cell": 0,
+                                        "rbs": 10 + episode, "throughput_bps": 2e6 * (episode + 1)})
+    run = load_run(tmp_path / "run")
+    heat = allocation_heatmap(run)
+    assert heat.index.tolist() == [(0, 0.1), (0, 0.2), (1, 0.1), (1, 0.2)]
+    assert heat[0].tolist() == [10, 10, 11, 11]
+    assert allocation_heatmap(run, episode=1)[0].tolist() == [11, 11]
+    _, fig = allocation_heatmap(run, plot=True)
+    assert fig.axes[0].get_title().endswith("episode 0 (seed 10000) of 2")
+    plt.close(fig)
+    stats, fig = per_ue_throughput(run, plot=True)
+    assert stats["mean"].tolist() == [3e6]  # the frame keeps the column's unit
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "mean throughput (Mbit/s)"
+    assert [bar.get_height() for bar in ax.patches] == [3.0]
+    plt.close(fig)
+
+
+def test_runs_written_before_the_seed_column_read_rng_run_as_seed(tmp_path):
+    with RunWriter(tmp_path / "old", kind="env") as writer:
+        writer.append("steps", {"episode": 0, "step": 0, "rng_run": 5, "reward": 0.0, "sim_time_s": 0.0,
+                                "wall_time_s": 0.0})
+    steps = load_run(tmp_path / "old").steps
+    assert "rng_run" not in steps.columns and steps["seed"].tolist() == [5]

@@ -332,6 +332,7 @@ def test_env_run_directory_has_steps_rounds_and_flows(tmp_path):
         e.close()
     run = load_run(tmp_path / "run")
     assert len(run.steps) == 3  # the reset and two steps
+    assert run.steps[["episode", "seed"]].drop_duplicates().values.tolist() == [[0, 1]]
     assert sorted(run.rounds["round"].unique()) == [0, 1]
     client_rows = run.rounds[run.rounds["device"].str.startswith("client/")]
     assert sorted(client_rows.groupby("device")["split_layer"].first()) == [2, 3]

@@ -18,8 +18,16 @@ import pytest
 
 from ns6g.analysis import learning_curve, load_run
 from ns6g.apps.cli import main, parse_settings
-from ns6g.apps.evaluation import confidence_table
-from ns6g.apps.training import TrainConfig, TrainingError, check_algorithm, evaluate_agent, load_agent, train
+from ns6g.apps.evaluation import comparison_figure, comparison_title, confidence_table
+from ns6g.apps.training import (
+    TrainConfig,
+    TrainingError,
+    check_algorithm,
+    evaluate_agent,
+    format_evaluation,
+    load_agent,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +61,9 @@ def test_train_leaves_a_loadable_agent_and_a_run_directory(trained):
     assert set(episodes["policy"]) == {row["policy"] for row in summary["table"]}
     assert {"agent", "random"} <= set(episodes["policy"])
     assert episodes.groupby("policy")["seed"].apply(sorted).map(tuple).nunique() == 1
+    # One evaluation run per policy holds one episode per seed; its steps say which.
+    steps = load_run(out / "eval" / "agent").steps
+    assert steps.groupby("episode")["seed"].unique().map(list).tolist() == [[s] for s in summary["seeds"]]
     assert all(json.loads((out / "summary.json").read_text())["mean_return"][p] == pytest.approx(v)
                for p, v in summary["mean_return"].items())
 
@@ -61,6 +72,79 @@ def test_evaluate_reproduces_the_training_evaluation(trained):
     out, summary = trained
     again = evaluate_agent(out, seeds=summary["seeds"], progress=False)
     assert again["mean_return"] == pytest.approx(summary["mean_return"])
+
+
+def test_results_name_the_optimised_reward_and_put_its_return_first(trained):
+    out, summary = trained
+    assert summary["reward"] == "throughput / link_rate - delay and loss penalties"  # LinkControl's
+    lines = format_evaluation(summary).splitlines()
+    assert "2 held-out seeds (10007-10008)" in lines[0]
+    assert lines[1].startswith(f"optimised reward: {summary['reward']};")
+    assert lines[2].split()[0] == "return"  # the table's first column
+    # An environment whose reward is also an info entry (SpectrumAllocation's deadline_violations): next.
+    table = [{"policy": p, "episodes": 2, "return": r, "return_ci": 0.1, "sum_throughput_mbps": 5.0,
+              "sum_throughput_mbps_ci": 0.1, "jain_index": 0.5, "jain_index_ci": 0.1, "delay_ms": 3.0,
+              "delay_ms_ci": 0.1, "deadline_violations": -r, "deadline_violations_ci": 0.1}
+             for p, r in (("agent", -1.0), ("max_rate", -2.0))]
+    text = format_evaluation({"env_id": "ns6g/SpectrumAllocation-v0", "algo": "maskable_ppo", "seeds": [1, 5],
+                              "reward": "deadline_violations", "table": table})
+    header = text.splitlines()[2].split()
+    assert header[:2] == ["return", "deadline_violations"] and "2 held-out seeds (1, 5)" in text
+
+
+def test_every_environment_names_its_reward():
+    """The results tables name the reward: every ns6g environment has a reward_name of its own (from its
+    ``reward`` setting or its class's reward_summary), read without starting a scenario."""
+    import importlib
+
+    from ns6g.envs.base import ScenarioEnv
+
+    ids = [i for i in gym.registry if i.startswith("ns6g/")]
+    assert len(ids) >= 5
+    for env_id in ids:
+        module, name = gym.registry[env_id].entry_point.split(":")
+        cls = getattr(importlib.import_module(module), name)
+        if issubclass(cls, ScenarioEnv):
+            assert "reward" in cls.config_class.model_fields or cls.reward_summary != ScenarioEnv.reward_summary, env_id
+        else:
+            assert isinstance(getattr(cls, "reward_name", None), str), env_id
+
+
+def test_comparison_title_names_env_reward_and_seeds_and_fits():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    episodes = pd.DataFrame({"policy": ["maskable_ppo agent", "round_robin", "proportional_fair", "max_rate"] * 2,
+                             "seed": [10000] * 4 + [10001] * 4, "return": [1.0, 2.0, 3.0, 4.0, 2.0, 3.0, 4.0, 5.0]})
+    reward = "-(latency_s + energy_weight * energy_j) - deadline and failure penalties, per task"
+    title = comparison_title("ns6g/SpectrumAllocation-v0", reward, range(10000, 10005), agent="maskable_ppo agent")
+    figure = comparison_figure(confidence_table(episodes), title=title)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    shown = figure.axes[0].title
+    text = " ".join(shown.get_text().split())
+    assert "ns6g/SpectrumAllocation-v0" in text and " ".join(reward.split()) in text and "(10000-10004)" in text
+    box, page = shown.get_window_extent(canvas.get_renderer()), figure.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+
+
+def test_evaluation_runs_keep_their_seeds_apart(tmp_path):
+    """A baseline evaluated on two seeds writes one run: its steps and radio rows carry episode and seed,
+    so each seed's measurements are found without looking where the simulated time restarts."""
+    from ns6g.analysis import allocation_heatmap
+    from ns6g.apps.evaluation import baselines, evaluate_contenders
+
+    env = "ns6g/SpectrumAllocation-v0"
+    settings = dict(cells=1, ues=2, decision_slots=2, episode_steps=3)
+    contenders = {"round_robin": baselines(env, settings)["round_robin"]}
+    evaluate_contenders(env, settings, contenders, [21, 22], out=tmp_path)
+    run = load_run(tmp_path / "eval" / "round_robin")
+    for table in (run.steps, run.radio):
+        assert list(table.columns[:2]) == ["episode", "seed"]
+        assert table.groupby("episode")["seed"].unique().map(list).tolist() == [[21], [22]]
+    radio = run.radio
+    assert radio.groupby("seed").size().tolist() == [(1 + 3) * 2] * 2  # (reset + steps) x UEs per seed
+    assert (radio.groupby("seed")["time_s"].min().tolist() == [radio["time_s"].min()] * 2)  # time restarts
+    assert allocation_heatmap(run).index.get_level_values("episode").unique().tolist() == [0, 1]
 
 
 def test_confidence_interval_is_students_t():

@@ -28,13 +28,26 @@ def make_env(env_id: str, **kwargs: Any):
     return gym.make(resolve_env_id(env_id), **kwargs)
 
 
-def baselines(env_id: str, env_kwargs: Mapping[str, Any], seed: int = 0) -> dict[str, Contender]:
-    """The baselines of ``env_id`` configured with ``env_kwargs`` (asked of a short-lived environment)."""
+def reward_name(env: Any) -> str:
+    """The reward ``env`` optimises, in a few words: its ``reward_name`` (every ns6g environment has one:
+    :attr:`ns6g.envs.base.ScenarioEnv.reward_name`), else a plain statement that it names none."""
+    name = getattr(env.unwrapped, "reward_name", None)
+    return str(name) if name else "the environment's reward (it does not name it)"
+
+
+def baselines_and_reward(env_id: str, env_kwargs: Mapping[str, Any], seed: int = 0) -> tuple[dict[str, Contender], str]:
+    """The baselines of ``env_id`` configured with ``env_kwargs`` and the name of its reward (:func:`reward_name`),
+    asked of one short-lived environment."""
     probe = make_env(env_id, **env_kwargs)
     try:
-        return probe.unwrapped.baselines(seed)
+        return probe.unwrapped.baselines(seed), reward_name(probe)
     finally:
         probe.close()
+
+
+def baselines(env_id: str, env_kwargs: Mapping[str, Any], seed: int = 0) -> dict[str, Contender]:
+    """The baselines of ``env_id`` configured with ``env_kwargs`` (asked of a short-lived environment)."""
+    return baselines_and_reward(env_id, env_kwargs, seed)[0]
 
 
 def evaluate_contenders(
@@ -60,6 +73,21 @@ def evaluate_contenders(
         finally:
             env.close()
     return pd.concat(frames, ignore_index=True)
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """``5 held-out seeds (10000-10004)``, or the seeds listed when they are not a range."""
+    seeds = list(seeds)
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        which = f"{seeds[0]}-{seeds[-1]}"
+    else:
+        which = ", ".join(map(str, seeds[:6])) + (", ..." if len(seeds) > 6 else "")
+    return f"{len(seeds)} held-out seed{'s' if len(seeds) != 1 else ''} ({which})"
+
+
+def comparison_title(env_id: str, reward: str, seeds: Sequence[int], agent: str = "agent") -> str:
+    """The title of ``comparison.png``: the environment, the reward optimised and the seeds."""
+    return f"{env_id}: {agent} against the baselines\nreward: {reward}\n{seeds_text(seeds)}, mean return, 95 % interval"
 
 
 def format_confidence_table(table: pd.DataFrame, columns: Sequence[str]) -> str:

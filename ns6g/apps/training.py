@@ -533,12 +533,20 @@ def evaluate_agent(
     Settings that change the shape of the observation or action space are refused
     (:func:`check_fits_agent`). The agent sees observations normalised as in training
     (:func:`load_normalizer`) and, if it masks actions, acts within the environment's ``action_masks()``.
-    With ``out``, writes the evaluation runs (``out/eval/<policy>``) and ``out/episodes.csv``. Returns a
-    summary: ``env_id``, ``env_kwargs`` (all settings used), ``overrides``, ``seeds``, ``mean_return`` per
-    policy, and ``table`` (per policy: mean and 95 % interval half-width ``<column>_ci`` of the return and of
+    With ``out``, writes the evaluation runs (``out/eval/<policy>``, one episode per seed: their ``steps``
+    and ``radio`` rows carry ``episode`` and ``seed``), ``out/episodes.csv`` and ``out/comparison.png`` (its
+    title names the environment, the reward and the seeds). Returns a summary: ``env_id``, ``reward`` (the
+    reward optimised, in a few words: the environment's ``reward_name``), ``env_kwargs`` (all settings
+    used), ``overrides``, ``seeds``, ``mean_return`` per policy, and ``table`` (per policy: mean and 95 % interval half-width ``<column>_ci`` of the return and of
     every numeric info entry).
     """
-    from ns6g.apps.evaluation import baselines, comparison_figure, confidence_table, evaluate_contenders
+    from ns6g.apps.evaluation import (
+        baselines_and_reward,
+        comparison_figure,
+        comparison_title,
+        confidence_table,
+        evaluate_contenders,
+    )
     from ns6g.core.runs import EPISODES_FILE
     from ns6g.envs.ids import resolve_env_id
     from ns6g.envs.policies import Contender
@@ -552,16 +560,17 @@ def evaluate_agent(
     model = model if model is not None else load_agent(agent)
     check_fits_agent(model, env_id, base, overrides)
     env_kwargs = {**base, **overrides}
-    contenders = {"agent": Contender(agent_policy(agent, model)),
-                  **baselines(env_id, env_kwargs, seed=min(seeds))}
+    others, reward = baselines_and_reward(env_id, env_kwargs, seed=min(seeds))
+    contenders = {"agent": Contender(agent_policy(agent, model)), **others}
     episodes = evaluate_contenders(env_id, env_kwargs, contenders, list(seeds), out=out, progress=progress)
     table = confidence_table(episodes)
     if out is not None:
         episodes.to_csv(Path(out) / EPISODES_FILE, index=False)
-        comparison_figure(table, title=f"{env_id}: {info['algo']} agent against the baselines").savefig(
-            Path(out) / "comparison.png", dpi=120)
+        title = comparison_title(env_id, reward, seeds, agent=f"{info['algo']} agent")
+        comparison_figure(table, title=title).savefig(Path(out) / "comparison.png", dpi=120)
     return {
         "env_id": env_id,
+        "reward": reward,
         "env_kwargs": env_kwargs,
         "overrides": overrides,
         "algo": info["algo"],
@@ -573,14 +582,19 @@ def evaluate_agent(
 
 
 def format_evaluation(summary: Mapping[str, Any]) -> str:
-    """The evaluation table (mean ± 95 % interval of the return and the first few info entries)."""
-    from ns6g.apps.evaluation import format_confidence_table
+    """The evaluation table: a header naming the environment, the reward optimised and the seeds; then per
+    policy the mean ± 95 % interval of the return (the reward summed over an episode: the column the agent
+    optimises, first), of the info entry named like the reward if there is one, and of the next few."""
+    from ns6g.apps.evaluation import format_confidence_table, seeds_text
 
     table = pd.DataFrame(summary["table"]).set_index("policy")
-    columns = ["return"] + [c for c in table.columns if not c.endswith("_ci") and c not in ("return", "episodes")][:3]
+    reward = summary.get("reward", "the environment's reward")
+    others = [c for c in table.columns if not c.endswith("_ci") and c not in ("return", "episodes")]
+    columns = ["return", *[c for c in others if c == reward], *[c for c in others if c != reward][:3]]
     best = max((p for p in table.index if p != "agent"), key=lambda p: table.loc[p, "return"], default=None)
     lines = [f"{summary['env_id']}: {summary['algo']} agent against the baselines, one episode on each of "
-             f"{len(summary['seeds'])} held-out seeds (mean ± 95 % interval):",
+             f"{seeds_text(summary['seeds'])} (mean ± 95 % interval)",
+             f"optimised reward: {reward}; 'return' is its sum over an episode (higher is better)",
              format_confidence_table(table, columns)]
     if best is not None:
         lines.append(f"agent return {table.loc['agent', 'return']:.3f}; best baseline {best} "

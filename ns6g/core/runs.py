@@ -56,13 +56,20 @@ class Detail(str, Enum):
     FULL = "full"
 
 
+# The columns that say which episode of an environment's run a row belongs to: an evaluation run holds one
+# episode per seed, a training environment's run many. Leading the tables an environment writes per step.
+EPISODE_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+    "episode": (pa.int64(), "episode index within the run, from 0"),
+    "seed": (pa.int64(), "seed of the episode: reset(seed=...), or the run number drawn when reset had none; "
+                         "the scenario's ns-3 RngRun"),
+}
+
 # Documented columns of each table: name -> (Arrow type, meaning). Tables may carry more columns (an
 # environment's info numbers, a scenario's measurements); their names must end in a unit suffix too.
 TABLES: dict[str, dict[str, tuple[pa.DataType, str]]] = {
     "steps": {
-        "episode": (pa.int64(), "episode index within the run, from 0"),
+        **EPISODE_COLUMNS,
         "step": (pa.int64(), "step index within the episode, from 1 (0 is the reset)"),
-        "rng_run": (pa.int64(), "ns-3 RngRun of the episode"),
         "sim_time_s": (pa.float64(), "simulated time after the step (s)"),
         "wall_time_s": (pa.float64(), "wall-clock time since the run started (s)"),
         "reward": (pa.float64(), "reward of the step (0 on the reset row)"),
@@ -75,7 +82,8 @@ TABLES: dict[str, dict[str, tuple[pa.DataType, str]]] = {
         "obs": (pa.list_(pa.float64()), "the observation, flattened (detail 'full' only)"),
     },
     "radio": {
-        "time_s": (pa.float64(), "simulated time of the measurement interval's end (s)"),
+        **EPISODE_COLUMNS,
+        "time_s": (pa.float64(), "simulated time of the measurement interval's end (s), within its episode"),
         "ue": (pa.int64(), "UE index"),
         "cell": (pa.int64(), "serving cell index"),
     },

@@ -1,7 +1,10 @@
 """Environment steps into a run directory: the ``steps`` and ``events`` tables of one environment.
 
 Used by :class:`ns6g.envs.base.ScenarioEnv` when it is given ``run_dir``. At detail ``summary`` a step
-row carries the observation's min/mean/max; at ``full`` the whole flattened observation too.
+row carries the observation's min/mean/max; at ``full`` the whole flattened observation too. Every row of
+``steps``, and of the per-step tables an environment writes through :meth:`StepRecorder.append_columns`
+(SpectrumAllocation's ``radio``), starts with the episode's ``episode`` and ``seed``
+(:data:`ns6g.core.runs.EPISODE_COLUMNS`), so one run's episodes (an evaluation's seeds) stay apart.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ class StepRecorder:
         self.full = writer.detail is Detail.FULL
         self.episode = -1
         self.step = 0
-        self.rng_run = -1
+        self.seed = -1  # the episode's seed (its ns-3 RngRun)
 
     def _observation_columns(self, observation: Any) -> dict[str, Any]:
         values = flat_values(self.observation_space, observation)
@@ -40,22 +43,33 @@ class StepRecorder:
 
     def _row(self, observation: Any, info: Mapping[str, Any]) -> dict[str, Any]:
         row = {
-            "episode": self.episode,
+            **self._episode_columns(),
             "step": self.step,
-            "rng_run": self.rng_run,
             "sim_time_s": float(info.get("sim_time_s", math.nan)),
             "wall_time_s": self.writer.wall_time_s,
         }
         for name, value in info.items():
-            if name not in row and isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            if name in row or name == "rng_run":  # info's rng_run is the seed column
+                continue
+            if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
                 row[name] = float(value)
         row.update(self._observation_columns(observation))
         return row
 
+    def _episode_columns(self) -> dict[str, int]:
+        return {"episode": self.episode, "seed": self.seed}  # EPISODE_COLUMNS
+
+    def append_columns(self, table: str, columns: Mapping[str, Any]) -> None:
+        """Rows of a per-step table (e.g. ``radio``), given as equal-length columns, written with the current
+        episode's ``episode`` and ``seed`` in front."""
+        rows = len(next(iter(columns.values()))) if columns else 0
+        leading = {name: np.full(rows, value, dtype=np.int64) for name, value in self._episode_columns().items()}
+        self.writer.append_columns(table, {**leading, **columns})
+
     def on_reset(self, observation: Any, info: Mapping[str, Any], rng_run: int) -> None:
         self.episode += 1
         self.step = 0
-        self.rng_run = rng_run
+        self.seed = rng_run
         row = self._row(observation, info)
         row.update(reward=0.0, terminated=False, truncated=False, action=[])
         self.writer.append("steps", row)
