@@ -212,7 +212,9 @@ class RayVecEnv(VecEnv):
             self.waiting = False
             self._pending = []
         obs, rewards, dones, infos, self.reset_infos = zip(*results, strict=True)
-        return _stack(obs, self.observation_space), np.stack(rewards), np.stack(dones), list(infos)
+        # the dtypes DummyVecEnv (and so BridgeVecEnv) gives: the learner sees the same numbers on both backends
+        return (_stack(obs, self.observation_space), np.asarray(rewards, dtype=np.float32),
+                np.asarray(dones, dtype=bool), list(infos))
 
     def reset(self) -> VecEnvObs:
         results = self._get([actor.reset.remote(self._seeds[i], self._options[i])
@@ -273,8 +275,9 @@ class RayVecEnv(VecEnv):
 
 
 def _stack(obs: Sequence[Any], space: gym.Space) -> VecEnvObs:
+    """One array per observation entry, environments first, in the space's dtype (as DummyVecEnv stores them)."""
     if isinstance(space, gym.spaces.Dict):
-        return {key: np.stack([o[key] for o in obs]) for key in space.spaces}
+        return {key: _stack([o[key] for o in obs], sub) for key, sub in space.spaces.items()}
     if isinstance(space, gym.spaces.Tuple):
-        return tuple(np.stack([o[i] for o in obs]) for i in range(len(space.spaces)))
-    return np.stack(obs)
+        return tuple(_stack([o[i] for o in obs], sub) for i, sub in enumerate(space.spaces))
+    return np.stack(obs).astype(space.dtype, copy=False) if space.dtype is not None else np.stack(obs)

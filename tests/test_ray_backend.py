@@ -138,8 +138,11 @@ def test_masks_attributes_and_seeds_reach_the_workers(cluster):
         assert venv.env_is_wrapped(__import__("stable_baselines3").common.monitor.Monitor) == [True, True]
         assert venv.get_attr("spec", indices=[1])[0].id == spectrum
         venv.seed(3)
-        assert (venv.reset() == first).all()  # the same seeds give the same first observations
+        again = venv.reset()  # the same seeds give the same first observations (a Dict of arrays here)
+        assert again.keys() == first.keys() and all((again[k] == first[k]).all() for k in first)
         assert len(set(venv.scenario_pids)) == 2 and len(set(venv.nodes)) == 2
+        # what the cleanup checks look for is found while it runs: they are not vacuous
+        assert _ours() == {"workers": {w["pid"] for w in venv.worker_info}, "scenarios": set(venv.scenario_pids)}
     finally:
         venv.close()
     assert _nothing_left() == {"workers": set(), "scenarios": set()}
