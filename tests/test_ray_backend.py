@@ -112,7 +112,7 @@ def test_ray_training_on_two_nodes_equals_local_training(cluster, tmp_path):
 def test_an_environment_error_ends_training_and_leaves_nothing(cluster, tmp_path):
     """A scenario that exits mid-training (BridgeEcho's exit_after knob: a real exit, code 3) is raised in
     the driver as the ScenarioCrashed it is in the worker; every actor is killed and no scenario is left."""
-    config = TrainConfig(env_id="ns6g/BridgeEcho-v0", algo="ppo", timesteps=512, n_envs=4, seed=0,
+    config = TrainConfig(env_id="ns6g/BridgeEcho-v0", algo="ppo", timesteps=512, n_envs=2, seed=0,
                          out=tmp_path / "crash", checkpoints=0, use_preset=False, env_kwargs={"exit_after": 30},
                          algo_kwargs={"n_steps": 64, "batch_size": 64}, backend="ray", address=cluster.address)
     with pytest.raises(ScenarioCrashed, match=r"scenario bridge-echo \(pid \d+\) exited with code 3"):
