@@ -72,70 +72,64 @@ def check_address(address: str | None) -> None:
 
 
 class _EnvWorker:
-    """One environment in a Ray actor (the class is made a Ray actor class when Ray is imported)."""
+    """One worker's environments in a Ray actor (made a Ray actor class when Ray is imported): a
+    :class:`ns6g.envs.vec_env.BridgeVecEnv` of them, so a worker of several environments steps its
+    scenarios at the same time and answers one batched reply per step."""
 
-    def __init__(self, env_fn: Callable[[], gym.Env]) -> None:
-        from stable_baselines3.common.vec_env.patch_gym import _patch_env
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]]) -> None:
+        from ns6g.envs.vec_env import BridgeVecEnv
 
-        self.env = _patch_env(env_fn())
+        self.venv = BridgeVecEnv(list(env_fns))
 
     def info(self) -> dict[str, Any]:
-        """Where this worker runs and what its environment is: spaces, node, pid, scenario pid."""
+        """Where this worker runs and what its environments are: spaces, node, pid, scenario pids."""
         import os
 
         import ray
 
-        bridge = getattr(self.env.unwrapped, "_bridge", None)
-        return {"observation_space": self.env.observation_space, "action_space": self.env.action_space,
+        bridges = [getattr(env.unwrapped, "_bridge", None) for env in self.venv.envs]
+        return {"observation_space": self.venv.observation_space, "action_space": self.venv.action_space,
                 "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(),
-                "scenario_pid": bridge.pid if bridge is not None else None}
+                "scenario_pids": [b.pid if b is not None else None for b in bridges]}
 
-    def step(self, action: Any) -> tuple:
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        done = terminated or truncated
-        info["TimeLimit.truncated"] = truncated and not terminated
-        reset_info: dict[str, Any] = {}
-        if done:  # as SB3's vector environments do: the next episode starts at once
-            info["terminal_observation"] = observation
-            observation, reset_info = self.env.reset()
-        return observation, reward, done, info, reset_info
+    def step(self, actions: np.ndarray) -> tuple:
+        obs, rewards, dones, infos = self.venv.step(actions)  # done environments restart at once, as in SB3
+        return obs, rewards, dones, infos, list(self.venv.reset_infos)
 
-    def reset(self, seed: int | None, options: dict | None) -> tuple:
-        return self.env.reset(seed=seed, **({"options": options} if options else {}))
+    def reset(self, seeds: list[int | None], options: list[dict]) -> tuple:
+        self.venv._seeds, self.venv._options = list(seeds), list(options)
+        obs = self.venv.reset()
+        return obs, list(self.venv.reset_infos)
 
-    def render(self) -> Any:
-        return self.env.render()
+    def render(self) -> list[Any]:
+        return [env.render() for env in self.venv.envs]
 
-    def get_attr(self, name: str) -> Any:
-        return self.env.get_wrapper_attr(name)
+    def get_attr(self, name: str, indices: list[int]) -> list[Any]:
+        return self.venv.get_attr(name, indices)
 
     def has_attr(self, name: str) -> bool:
-        try:
-            self.env.get_wrapper_attr(name)
-        except AttributeError:
-            return False
-        return True
+        return self.venv.has_attr(name)
 
-    def set_attr(self, name: str, value: Any) -> None:
-        setattr(self.env, name, value)
+    def set_attr(self, name: str, value: Any, indices: list[int]) -> None:
+        self.venv.set_attr(name, value, indices)
 
-    def env_method(self, name: str, args: tuple, kwargs: dict) -> Any:
-        return self.env.get_wrapper_attr(name)(*args, **kwargs)
+    def env_method(self, name: str, args: tuple, kwargs: dict, indices: list[int]) -> list[Any]:
+        return self.venv.env_method(name, *args, indices=indices, **kwargs)
 
-    def is_wrapped(self, wrapper_class: type) -> bool:
-        from stable_baselines3.common.env_util import is_wrapped
-
-        return is_wrapped(self.env, wrapper_class)
+    def is_wrapped(self, wrapper_class: type, indices: list[int]) -> list[bool]:
+        return self.venv.env_is_wrapped(wrapper_class, indices)
 
     def close(self) -> None:
-        self.env.close()
+        self.venv.close()
 
 
 class RayVecEnv(VecEnv):
-    """SB3 vector environment of ``len(env_fns)`` Ray actors, each owning the environment ``env_fns[i]()``.
+    """SB3 vector environment of the environments ``env_fns[i]()``, each made and stepped in a Ray actor.
 
     Args:
         env_fns: environment factories, pickled (cloudpickle) to the actors.
+        envs_per_worker: environments per actor (default 1), stepped together there (``BridgeVecEnv``): one
+            call per actor and step instead of one per environment; the last actor may hold fewer.
         address: the Ray cluster to join (see :func:`check_address`); None starts a local Ray instance
             with a CPU per environment. Ignored when this process is already connected to Ray.
         cpus_per_env: CPUs Ray reserves per actor (default 1: the actor and its scenario process mostly
@@ -145,7 +139,7 @@ class RayVecEnv(VecEnv):
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], address: str | None = None, cpus_per_env: float = 1.0,
-                 start_timeout_s: float = 600.0, close_timeout_s: float = 30.0) -> None:
+                 envs_per_worker: int = 1, start_timeout_s: float = 600.0, close_timeout_s: float = 30.0) -> None:
         ray = import_ray()
         self._ray = ray
         self.closed = False
@@ -156,6 +150,10 @@ class RayVecEnv(VecEnv):
         n_envs = len(env_fns)
         if n_envs < 1:
             raise RayBackendError("a Ray vector environment needs at least one environment")
+        if not isinstance(envs_per_worker, int) or isinstance(envs_per_worker, bool) or envs_per_worker < 1:
+            raise RayBackendError(f"envs_per_worker must be a whole number >= 1 (got {envs_per_worker!r})")
+        # environment i is local environment i % k of actor i // k
+        self._groups = [list(range(i, min(i + envs_per_worker, n_envs))) for i in range(0, n_envs, envs_per_worker)]
         if not ray.is_initialized():
             check_address(address)
             try:
@@ -169,14 +167,15 @@ class RayVecEnv(VecEnv):
             if total < n_envs * cpus_per_env:
                 raise RayBackendError(f"{n_envs} environment workers need {n_envs * cpus_per_env:g} CPUs; the Ray "
                                       f"cluster has {total:g}: use fewer environments or add nodes")
-            actor_class = ray.remote(num_cpus=cpus_per_env, max_restarts=0, max_concurrency=1)(_EnvWorker)
-            # SPREAD: the workers go to as many nodes as there are, each with its own scenario process
-            self.actors = [actor_class.options(scheduling_strategy="SPREAD").remote(fn) for fn in env_fns]
-            ready, pending = ray.wait([a.info.remote() for a in self.actors], num_returns=n_envs,
+            actor_class = ray.remote(max_restarts=0, max_concurrency=1)(_EnvWorker)
+            # SPREAD: the workers go to as many nodes as there are, each environment with its own scenario process
+            self.actors = [actor_class.options(num_cpus=cpus_per_env * len(group), scheduling_strategy="SPREAD")
+                           .remote([env_fns[i] for i in group]) for group in self._groups]
+            ready, pending = ray.wait([a.info.remote() for a in self.actors], num_returns=len(self.actors),
                                       timeout=start_timeout_s)
             if pending:
-                raise RayBackendError(f"{len(pending)} of {n_envs} environment workers did not start within "
-                                      f"{start_timeout_s:g} s (is the cluster busy?)")
+                raise RayBackendError(f"{len(pending)} of {len(self.actors)} environment workers did not start "
+                                      f"within {start_timeout_s:g} s (is the cluster busy?)")
             self.worker_info: list[dict[str, Any]] = ray.get([a.info.remote() for a in self.actors])
         except BaseException:
             self.close()
@@ -187,13 +186,13 @@ class RayVecEnv(VecEnv):
     # -- where the workers run -------------------------------------------------------------------
     @property
     def nodes(self) -> list[str]:
-        """The Ray node id of each worker."""
+        """The Ray node id of each worker (actor)."""
         return [w["node_id"] for w in self.worker_info]
 
     @property
     def scenario_pids(self) -> list[int | None]:
-        """The pid of each worker's scenario process as started (None for an environment without one)."""
-        return [w["scenario_pid"] for w in self.worker_info]
+        """The pid of each environment's scenario process as started (None for an environment without one)."""
+        return [pid for w in self.worker_info for pid in w["scenario_pids"]]
 
     # -- stepping --------------------------------------------------------------------------------
     def _get(self, refs: list[Any]) -> list[Any]:
@@ -202,7 +201,9 @@ class RayVecEnv(VecEnv):
         return self._ray.get(refs)
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._pending = [actor.step.remote(action) for actor, action in zip(self.actors, actions, strict=True)]
+        actions = np.asarray(actions)
+        self._pending = [actor.step.remote(actions[group[0]:group[-1] + 1])
+                         for actor, group in zip(self.actors, self._groups, strict=True)]
         self.waiting = True
 
     def step_wait(self) -> VecEnvStepReturn:
@@ -211,41 +212,53 @@ class RayVecEnv(VecEnv):
         finally:
             self.waiting = False
             self._pending = []
-        obs, rewards, dones, infos, self.reset_infos = zip(*results, strict=True)
-        # the dtypes DummyVecEnv (and so BridgeVecEnv) gives: the learner sees the same numbers on both backends
-        return (_stack(obs, self.observation_space), np.asarray(rewards, dtype=np.float32),
-                np.asarray(dones, dtype=bool), list(infos))
+        obs, rewards, dones, infos, reset_infos = zip(*results, strict=True)
+        self.reset_infos = [info for part in reset_infos for info in part]
+        # each actor's BridgeVecEnv gives DummyVecEnv's dtypes (float32 rewards, observations in the space's
+        # dtype): the learner sees the same numbers on both backends
+        return (_concatenate(obs, self.observation_space), np.concatenate(rewards), np.concatenate(dones),
+                [info for part in infos for info in part])
 
     def reset(self) -> VecEnvObs:
-        results = self._get([actor.reset.remote(self._seeds[i], self._options[i])
-                             for i, actor in enumerate(self.actors)])
-        obs, self.reset_infos = zip(*results, strict=True)
+        results = self._get([actor.reset.remote([self._seeds[i] for i in group], [self._options[i] for i in group])
+                             for actor, group in zip(self.actors, self._groups, strict=True)])
+        obs, reset_infos = zip(*results, strict=True)
+        self.reset_infos = [info for part in reset_infos for info in part]
         self._reset_seeds()
         self._reset_options()
-        return _stack(obs, self.observation_space)
+        return _concatenate(obs, self.observation_space)
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        return self._get([actor.render.remote() for actor in self.actors])
+        return [image for part in self._get([actor.render.remote() for actor in self.actors]) for image in part]
 
     # -- attributes and methods ------------------------------------------------------------------
-    def _targets(self, indices: VecEnvIndices) -> list[Any]:
-        return [self.actors[i] for i in self._get_indices(indices)]
+    def _call(self, method: str, indices: VecEnvIndices, *args: Any) -> list[Any]:
+        """``method`` of the actors holding ``indices`` (each with its local indices); the answers in the
+        order of ``indices``."""
+        wanted = list(self._get_indices(indices))
+        k = len(self._groups[0])
+        by_actor: dict[int, list[int]] = {}
+        for i in wanted:
+            by_actor.setdefault(i // k, []).append(i % k)
+        answers = self._get([getattr(self.actors[a], method).remote(*args, local) for a, local in by_actor.items()])
+        found = {(a, j): value for (a, local), part in zip(by_actor.items(), answers, strict=True)
+                 for j, value in zip(local, part if part is not None else [None] * len(local), strict=True)}
+        return [found[(i // k, i % k)] for i in wanted]
 
     def has_attr(self, attr_name: str) -> bool:
         return all(self._get([actor.has_attr.remote(attr_name) for actor in self.actors]))
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return self._get([actor.get_attr.remote(attr_name) for actor in self._targets(indices)])
+        return self._call("get_attr", indices, attr_name)
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        self._get([actor.set_attr.remote(attr_name, value) for actor in self._targets(indices)])
+        self._call("set_attr", indices, attr_name, value)
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
-        return self._get([actor.env_method.remote(method_name, method_args, method_kwargs)
-                          for actor in self._targets(indices)])
+        return self._call("env_method", indices, method_name, method_args, method_kwargs)
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
-        return self._get([actor.is_wrapped.remote(wrapper_class) for actor in self._targets(indices)])
+        return self._call("is_wrapped", indices, wrapper_class)
 
     # -- shutdown --------------------------------------------------------------------------------
     def close(self) -> None:
@@ -274,10 +287,10 @@ class RayVecEnv(VecEnv):
                 ray.shutdown()
 
 
-def _stack(obs: Sequence[Any], space: gym.Space) -> VecEnvObs:
-    """One array per observation entry, environments first, in the space's dtype (as DummyVecEnv stores them)."""
+def _concatenate(parts: Sequence[Any], space: gym.Space) -> VecEnvObs:
+    """The actors' batched observations as one batch, environments first."""
     if isinstance(space, gym.spaces.Dict):
-        return {key: _stack([o[key] for o in obs], sub) for key, sub in space.spaces.items()}
+        return {key: np.concatenate([part[key] for part in parts]) for key in space.spaces}
     if isinstance(space, gym.spaces.Tuple):
-        return tuple(_stack([o[i] for o in obs], sub) for i, sub in enumerate(space.spaces))
-    return np.stack(obs).astype(space.dtype, copy=False) if space.dtype is not None else np.stack(obs)
+        return tuple(np.concatenate([part[i] for part in parts]) for i in range(len(space.spaces)))
+    return np.concatenate(parts)

@@ -148,6 +148,44 @@ def test_masks_attributes_and_seeds_reach_the_workers(cluster):
     assert _nothing_left() == {"workers": set(), "scenarios": set()}
 
 
+def test_several_environments_per_worker_step_as_locally(cluster):
+    """Two actors of two environments each (one per node) answer what a local BridgeVecEnv of the same
+    factories answers: observations, rewards, dones, episode restarts and masks of chosen environments."""
+    from functools import partial
+
+    import numpy as np
+
+    from ns6g.apps.training import _training_env
+    from ns6g.envs.ray_vec_env import RayVecEnv
+    from ns6g.envs.vec_env import BridgeVecEnv
+
+    fns = [partial(_training_env, "ns6g/SpectrumAllocation-v0", {"episode_steps": 3}, i) for i in range(4)]
+    local, remote = BridgeVecEnv(fns), None
+    try:
+        remote = RayVecEnv(fns, address=cluster.address, envs_per_worker=2)
+        assert len(remote.actors) == 2 and len(set(remote.nodes)) == 2 and len(set(remote.scenario_pids)) == 4
+        local.seed(5), remote.seed(5)
+        ours, theirs = local.reset(), remote.reset()
+        assert all((ours[k] == theirs[k]).all() for k in ours)
+        space, ended = local.action_space, False
+        space.seed(0)
+        for _ in range(4):  # across an episode's end (3 steps): the restarted episodes match too
+            masks = local.env_method("action_masks")
+            assert all((a == b).all() for a, b in zip(masks, remote.env_method("action_masks"), strict=True))
+            actions = np.stack([space.sample() for _ in range(4)])
+            (o1, r1, d1, _), (o2, r2, d2, i2) = local.step(actions), remote.step(actions)
+            assert all((o1[k] == o2[k]).all() for k in o1) and (r1 == r2).all() and (d1 == d2).all()
+            ended = ended or (d2.all() and all("terminal_observation" in info for info in i2))
+        assert ended  # the third step ended every episode, and the fourth ran in the next ones
+        picked = remote.env_method("action_masks", indices=[3, 0])
+        assert [m.tolist() for m in picked] == [m.tolist() for m in local.env_method("action_masks", indices=[3, 0])]
+    finally:
+        local.close()
+        if remote is not None:
+            remote.close()
+    assert _nothing_left() == {"workers": set(), "scenarios": set()}
+
+
 def test_bad_backend_requests_are_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
     out = tmp_path / "t"
     assert main(["train", LINK, "--backend", "ray", "--address", "127.0.0.1:1", "--out", str(out), "--quiet"]) == 2

@@ -224,7 +224,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          seed=args.seed, out=args.out, eval_seeds=args.eval_seeds, checkpoints=args.checkpoints,
                          env_kwargs=dict(args.env), algo_kwargs=dict(args.algo_arg), overwrite=args.overwrite,
                          preset=args.preset, use_preset=not args.no_preset, backend=args.backend,
-                         address=args.address)
+                         address=args.address, envs_per_worker=args.envs_per_worker)
     check_run_dir(config.out, config.overwrite)  # a run in the way is refused before the environment starts
     plan = plan_training(config)
     print(format_plan(plan, config.out))
@@ -446,7 +446,7 @@ def make_parser() -> argparse.ArgumentParser:
                         "algorithms run whole rollouts, so this is rounded up to one (said at start, recorded)")
     p.add_argument("--n-envs", "--workers", type=positive_int, default=None,
                    help="parallel scenario processes (default: the preset's n_envs, else 4); with --backend ray, the "
-                        "Ray actors (environment workers), one environment each")
+                        "environments on the Ray actors (--envs-per-worker each)")
     p.add_argument("--preset", type=Path, default=None,
                    help="a preset file in rl-zoo3's format (written by ns6g tune) instead of the shipped one")
     p.add_argument("--no-preset", action="store_true",
@@ -461,6 +461,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None,
                    help="ray: the cluster to join ('auto', HOST:PORT as `ray start --head` prints it, or "
                         "ray://HOST:10001); default: start a Ray instance on this machine")
+    p.add_argument("--envs-per-worker", type=positive_int, default=1,
+                   help="ray: environments per Ray actor, stepped together there (one call per actor and step; "
+                        "default 1)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (a failed one, say)")
     p.add_argument("--eval-seeds", type=positive_int, default=5,

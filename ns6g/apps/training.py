@@ -112,9 +112,9 @@ class TrainConfig:
     shipped one (``ns6g tune`` writes one); ``use_preset=False`` trains with Stable-Baselines3's defaults.
 
     ``backend``: where the ``n_envs`` environments run (:data:`BACKENDS`): ``local`` (default) or ``ray``, one
-    Ray actor per environment on the cluster at ``address`` (None: a Ray instance started on this machine;
-    ``"auto"``, ``HOST:PORT`` or ``ray://HOST:PORT``: a running cluster). The learner, its checkpoints and the
-    evaluation stay in this process.
+    Ray actor per ``envs_per_worker`` environments (default 1) on the cluster at ``address`` (None: a Ray
+    instance started on this machine; ``"auto"``, ``HOST:PORT`` or ``ray://HOST:PORT``: a running cluster). The
+    learner, its checkpoints and the evaluation stay in this process.
     """
 
     env_id: str
@@ -134,9 +134,10 @@ class TrainConfig:
     budget_s: float | None = None  # wall-clock budget of learning (s): it stops at the first step past it
     backend: Backend = "local"
     address: str | None = None  # the Ray cluster (backend "ray" only)
+    envs_per_worker: int = 1  # environments per Ray actor, stepped together there (backend "ray" only)
 
     def __post_init__(self) -> None:
-        given = {"timesteps": 1, "n_envs": 1, "eval_seeds": 1, "checkpoints": 0, "seed": 0}
+        given = {"timesteps": 1, "n_envs": 1, "eval_seeds": 1, "checkpoints": 0, "seed": 0, "envs_per_worker": 1}
         check_counts(self, **{name: low for name, low in given.items() if getattr(self, name) is not None})
         if self.algo is not None and self.algo not in ALGORITHMS:
             raise TrainingError(f"unknown algorithm {self.algo!r}: choose one of {', '.join(ALGORITHMS)}")
@@ -149,6 +150,8 @@ class TrainConfig:
             raise TrainingError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.address is not None and self.backend != "ray":
             raise TrainingError(f"an address ({self.address!r}) is for the ray backend: add --backend ray")
+        if self.envs_per_worker != 1 and self.backend != "ray":
+            raise TrainingError(f"envs_per_worker ({self.envs_per_worker}) is for the ray backend: add --backend ray")
 
 
 # Arguments ``train`` passes itself; an algorithm argument may not set them.
@@ -237,6 +240,7 @@ class TrainPlan:
     normalize: dict[str, Any] | None  # VecNormalize's arguments, None for none
     backend: str = "local"  # where the environments run (TrainConfig.backend)
     address: str | None = None  # the Ray cluster, for backend "ray"
+    envs_per_worker: int = 1  # environments per Ray actor, for backend "ray"
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
@@ -293,7 +297,8 @@ def plan_training(config: TrainConfig) -> TrainPlan:
     normalize = None if preset.normalize is None else normalize_kwargs(preset.normalize, observation_space,
                                                                        stand_in.gamma)
     return TrainPlan(config.env_id, algo, preset, n_envs, timesteps, math.ceil(timesteps / rollout) * rollout,
-                     rollout, policy_name(observation_space), normalize, config.backend, config.address)
+                     rollout, policy_name(observation_space), normalize, config.backend, config.address,
+                     config.envs_per_worker)
 
 
 def format_plan(plan: TrainPlan, out: Path) -> str:
@@ -338,7 +343,7 @@ def make_training_env(plan: TrainPlan, seed: int, env_kwargs: Mapping[str, Any],
     if plan.backend == "ray":
         from ns6g.envs.ray_vec_env import RayVecEnv
 
-        venv = RayVecEnv(env_fns, address=plan.address)
+        venv = RayVecEnv(env_fns, address=plan.address, envs_per_worker=plan.envs_per_worker)
     else:
         from ns6g.envs.vec_env import BridgeVecEnv
 
@@ -395,7 +400,7 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
     manifest = {**trained_on, "out": str(config.out), "timesteps_planned": plan.timesteps_planned,
                 "rollout_steps": plan.rollout, "eval_seeds": config.eval_seeds, "checkpoints": config.checkpoints,
                 "trace_detail": config.trace_detail, "overwrite": config.overwrite, "budget_s": config.budget_s,
-                "backend": plan.backend, "address": plan.address}
+                "backend": plan.backend, "address": plan.address, "envs_per_worker": plan.envs_per_worker}
     claim = claim_run_dir(out, config.overwrite)
     model = None
     try:
@@ -409,7 +414,8 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
             if plan.backend == "ray":
                 nodes = venv.unwrapped.nodes  # through VecNormalize
                 run.append("events", {"kind": "workers", "wall_time_s": run.wall_time_s,
-                                      "detail": f"{plan.n_envs} Ray actors on {len(set(nodes))} nodes: "
+                                      "detail": f"{len(nodes)} Ray actors on {len(set(nodes))} nodes "
+                                                f"({plan.n_envs} environments): "
                                                 + ", ".join(n[:8] for n in nodes)})
             # The learner's log (losses, mean episode return) to TensorBoard and, for ns6g report, to CSV.
             logger = Logger(None, [TensorBoardOutputFormat(str(out / "tensorboard" / f"{ALGORITHMS[plan.algo]}_1")),
