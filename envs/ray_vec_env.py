@@ -1,8 +1,9 @@
 """A Stable-Baselines3 vector environment whose environments are Ray actors, on one machine or a cluster.
 
-Each sub-environment lives in its own Ray actor (one Python worker process, on whichever node of the
-cluster Ray places it; spread over the nodes), which builds the environment from a pickled factory and so
-starts its own scenario process beside it. The learner stays in the calling process: ``step_async`` sends
+Each sub-environment lives in a Ray actor (one Python worker process, on whichever node of the cluster
+Ray places it; spread over the nodes), which builds the environment from a pickled factory and so starts
+its own scenario process beside it; ``envs_per_worker`` environments share an actor (default 1), stepped
+there together by a :class:`~ns6g.envs.vec_env.BridgeVecEnv`, so each step is one call per actor. The learner stays in the calling process: ``step_async`` sends
 every actor its action at once and ``step_wait`` gathers the results, so the scenarios of all workers
 simulate their steps at the same time, as in :class:`ns6g.envs.vec_env.BridgeVecEnv`. Everything else
 SB3 and ns6g call on a vector environment works through the actors: ``env_method("action_masks")``
