@@ -196,6 +196,8 @@ def test_bad_backend_requests_are_refused_before_anything_runs(tmp_path, capsys,
     assert "is for the ray backend: add --backend ray" in capsys.readouterr().err
     assert main(["train", LINK, "--backend", "dask", "--out", str(out), "--quiet"]) == 2
     assert "unknown backend 'dask': choose one of local, ray" in capsys.readouterr().err
+    assert main(["train", LINK, "--envs-per-worker", "2", "--out", str(out), "--quiet"]) == 2
+    assert "envs_per_worker (2) is for the ray backend: add --backend ray" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert main(["train", LINK, "--backend", "ray", "--out", str(out), "--quiet"]) == 2
     assert "needs Ray, which is not installed: pip install 'ns6g[ray]'" in capsys.readouterr().err
