@@ -99,7 +99,7 @@ CASES = [
     (f"train {LINK} --env rate_levels=1", "ns6g train", "rate_levels"),
     (f"train {LINK} --timesteps 0", "ns6g train", "argument --timesteps: must be >= 1, got 0"),
     (f"train {LINK} --timesteps -5", "ns6g train", "argument --timesteps: must be >= 1, got -5"),
-    (f"train {LINK} --n-envs 0", "ns6g train", "argument --n-envs: must be >= 1, got 0"),
+    (f"train {LINK} --n-envs 0", "ns6g train", "argument --n-envs/--workers: must be >= 1, got 0"),
     (f"train {LINK} --algo td3", "ns6g train", "unknown algorithm 'td3'"),
     (f"train {LINK} --algo sac", "ns6g train", "sac cannot act in the action space Discrete"),
     (f"train {LINK} --algo-arg n_steps=-3", "ns6g train", "PPO refuses the arguments n_steps=-3", "n_steps"),

@@ -15,6 +15,9 @@
   and the exponent of cost against client count.
 - ``learn``: the preset agent trained on each environment's challenge configuration within a wall-time budget,
   against every heuristic and reference rule on the same held-out seeds (docs/benchmarks.md).
+- ``ray``: training environments as Ray actors (``RayVecEnv``, ``ns6g train --backend ray``) against the same
+  environments stepped from one process (``BridgeVecEnv``), 1, 2 and 4 workers: sampling steps/s with random
+  actions and PPO training steps/s (docs/performance.md).
 - ``soak``: 8 environments in Gymnasium's AsyncVectorEnv with random actions and periodic resets for a
   configured time: steps/s, RSS and open file descriptors of every process (main, workers, scenarios)
   after the warm-up and at the end, and what is left after close (segments, processes).
@@ -371,6 +374,88 @@ def format_parallel(result: dict[str, Any]) -> str:
         lo, hi = min(c["steps_per_s_slices"]), max(c["steps_per_s_slices"])
         lines.append(f"{c['envs']:>5}  {c['steps_per_s']:>9.0f}  {lo:>7.0f}  {hi:>7.0f}  {c['steps']:>7}")
     lines.append(f"headline: 8 envs / 2 envs = {result['ratio_8_over_2']:.2f} (target: >= 1.0)")
+    return "\n".join(lines)
+
+
+# -- ray ---------------------------------------------------------------------------------------------
+RAY_WORKERS = (1, 2, 4)
+RAY_ROLLOUT = 512  # PPO steps per rollout over all workers, the same for every count: the same learner work
+
+
+def _sampling_rate(venv: Any, seconds: float) -> tuple[int, float]:
+    """Step ``venv`` with seeded random actions for about ``seconds``; (steps over all envs, seconds)."""
+    venv.action_space.seed(0)
+    venv.reset()
+    steps, start = 0, time.perf_counter()
+    while True:
+        venv.step(np.stack([venv.action_space.sample() for _ in range(venv.num_envs)]))
+        steps += venv.num_envs
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return steps, elapsed
+
+
+def bench_ray(env_id: str = "ns6g/LinkControl-v0", workers: tuple[int, ...] = RAY_WORKERS, seconds: float = 4.0,
+              train_steps: int = 2048, address: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Steps/s of ``env_id`` with 1, 2 and 4 environment workers, local (``BridgeVecEnv``) against Ray actors
+    (``RayVecEnv`` on ``address``; None: a Ray instance on this machine with a CPU per worker of the largest
+    count), both made by ``ns6g train``'s own factories: random-action sampling for ``seconds`` and PPO learning
+    ``train_steps`` steps (rollouts of :data:`RAY_ROLLOUT` steps over all workers, 64-step batches, 4 epochs)."""
+    import torch
+    from stable_baselines3 import PPO
+
+    from ns6g.apps.training import TrainConfig, make_training_env, plan_training
+    from ns6g.envs.ray_vec_env import check_address, import_ray
+
+    ray = import_ray()
+    started = not ray.is_initialized()
+    if started:
+        check_address(address)
+        ray.init(address=address, num_cpus=max(workers) if address is None else None, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    torch.set_num_threads(1)
+    cases = []
+    bar = tqdm(total=2 * len(workers), desc="bench ray", disable=not progress, leave=False)
+    try:
+        nodes = len([n for n in ray.nodes() if n.get("Alive")])
+        for n in workers:
+            algo_kwargs = {"n_steps": RAY_ROLLOUT // n, "batch_size": 64, "n_epochs": 4}
+            for backend in ("local", "ray"):
+                plan = plan_training(TrainConfig(env_id, algo="ppo", n_envs=n, seed=0, algo_kwargs=algo_kwargs,
+                                                 use_preset=False, backend=backend,
+                                                 address=address if backend == "ray" else None))
+                made = time.perf_counter()
+                venv = make_training_env(plan, 0, {})
+                try:
+                    start_s = time.perf_counter() - made
+                    _sampling_rate(venv, min(0.5, seconds / 4))  # warm-up
+                    steps, elapsed = _sampling_rate(venv, seconds)
+                    model = PPO("MlpPolicy", venv, seed=0, device="cpu", verbose=0, **algo_kwargs)
+                    began = time.perf_counter()
+                    model.learn(total_timesteps=train_steps)
+                    learn_s = time.perf_counter() - began
+                finally:
+                    venv.close()
+                cases.append({"workers": n, "backend": backend, "start_s": start_s, "sample_steps": steps,
+                              "sample_steps_per_s": steps / elapsed, "train_steps": model.num_timesteps,
+                              "train_steps_per_s": model.num_timesteps / learn_s})
+                bar.update()
+    finally:
+        bar.close()
+        if started:
+            ray.shutdown()
+    return {"benchmark": "ray", "env_id": env_id, "cores": os.cpu_count(), "ray_nodes": nodes,
+            "address": address, "seconds": seconds, "rollout": RAY_ROLLOUT, "cases": cases}
+
+
+def format_ray(result: dict[str, Any]) -> str:
+    lines = [f"{result['env_id']}: environment workers local (BridgeVecEnv) and as Ray actors (RayVecEnv) on "
+             f"{result['ray_nodes']} Ray node(s), {result['cores']} cores here; sampling with random actions for "
+             f"{result['seconds']:g} s, PPO learning with rollouts of {result['rollout']} steps",
+             f"{'workers':>7}  {'backend':>7}  {'start s':>7}  {'sample steps/s':>14}  {'PPO steps/s':>11}"]
+    for c in result["cases"]:
+        lines.append(f"{c['workers']:>7}  {c['backend']:>7}  {c['start_s']:>7.1f}  {c['sample_steps_per_s']:>14.0f}  "
+                     f"{c['train_steps_per_s']:>11.0f}")
     return "\n".join(lines)
 
 

@@ -146,6 +146,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "fl": (lambda: bench.bench_fl(progress=progress), bench.format_fl),
         "soak": (lambda: bench.bench_soak(seconds=60.0 if args.seconds is None else args.seconds, envs=args.envs,
                                           env_id=args.env, progress=progress), bench.format_soak),
+        "ray": (lambda: bench.bench_ray(env_id=args.env, seconds=4.0 if args.seconds is None else args.seconds,
+                                        address=args.address, progress=progress), bench.format_ray),
         "learn": (lambda: bench.bench_learn([args.env_id] if args.env_id else None, budget_min=args.budget_min,
                                             out=args.out or Path("runs/bench-learn"),
                                             eval_seeds=args.eval_seeds or bench.LEARN_EVAL_SEEDS, progress=progress),
@@ -221,7 +223,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(env_id=args.env_id, algo=args.algo, timesteps=args.timesteps, n_envs=args.n_envs,
                          seed=args.seed, out=args.out, eval_seeds=args.eval_seeds, checkpoints=args.checkpoints,
                          env_kwargs=dict(args.env), algo_kwargs=dict(args.algo_arg), overwrite=args.overwrite,
-                         preset=args.preset, use_preset=not args.no_preset)
+                         preset=args.preset, use_preset=not args.no_preset, backend=args.backend,
+                         address=args.address, envs_per_worker=args.envs_per_worker)
     check_run_dir(config.out, config.overwrite)  # a run in the way is refused before the environment starts
     plan = plan_training(config)
     print(format_plan(plan, config.out))
@@ -361,11 +364,13 @@ def make_parser() -> argparse.ArgumentParser:
         "learn [ENV]: trains the preset agent on each environment's challenge configuration (every one that has "
         "a challenge, or ENV) for --budget-min minutes at most, then prints agent, every heuristic and the upper "
         "bound on held-out seeds with 95 % intervals, into --out (default runs/bench-learn; docs/benchmarks.md); "
+        "ray: environment workers as Ray actors (ns6g train --backend ray) against the same environments stepped "
+        "from one process, 1, 2 and 4 workers: sampling and PPO steps/s (--env, --seconds, --address); "
         "suite: a suite of cases x contenders x seeds (default: ns6g/apps/suites/default.toml) with a results table "
         "and a regression gate (exit 1 naming every metric worse than --baseline by more than its tolerance)",
     )
     p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "soak", "suite",
-                                     "learn"],
+                                     "learn", "ray"],
                    help="which benchmark to run")
     p.add_argument("env_id", nargs="?", default=None,
                    help="learn: the environment id (default: every environment with a challenge configuration)")
@@ -378,9 +383,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--contention", type=_whole_number(0, 64), default=0,
                    help="bridge: busy processes (one spinning loop each) running beside the benchmark (default 0)")
     p.add_argument("--seconds", type=positive_float, default=None,
-                   help="parallel: seconds per count (default 4); soak: seconds of the whole run (default 60)")
+                   help="parallel: seconds per count (default 4); ray: sampling seconds per count and backend (default 4); soak: seconds of the whole run (default 60)")
     p.add_argument("--envs", type=positive_int, default=8, help="soak: environments in the vector (default 8)")
-    p.add_argument("--env", default="ns6g/LinkControl-v0", help="soak: environment id (default ns6g/LinkControl-v0)")
+    p.add_argument("--env", default="ns6g/LinkControl-v0", help="soak, ray: environment id (default ns6g/LinkControl-v0)")
     p.add_argument("--detail", choices=["summary", "full"], default="summary",
                    help="trace: detail level of the traced run (default summary)")
     p.add_argument("--config", type=Path, default=None, help="suite: the suite file (TOML; default: the shipped one)")
@@ -391,7 +396,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["process", "ray"], default="process",
                    help="suite: local process pool (default) or Ray (pip install 'ns6g[ray]')")
     p.add_argument("--address", default=None,
-                   help="suite, ray: cluster to join ('auto', 'ray://host:10001'); default: start a local instance")
+                   help="suite with --backend ray, and bench ray: cluster to join ('auto', 'ray://host:10001'); default: start a local instance")
     p.add_argument("--jobs", type=positive_int, default=None, help="suite: parallel tasks (default: cores)")
     p.set_defaults(func=_cmd_bench)
 
@@ -439,8 +444,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--timesteps", type=positive_int, default=None,
                    help="training steps over all envs (default: the preset's n_timesteps, else 10000); on-policy "
                         "algorithms run whole rollouts, so this is rounded up to one (said at start, recorded)")
-    p.add_argument("--n-envs", type=positive_int, default=None,
-                   help="parallel scenario processes (default: the preset's n_envs, else 4)")
+    p.add_argument("--n-envs", "--workers", type=positive_int, default=None,
+                   help="parallel scenario processes (default: the preset's n_envs, else 4); with --backend ray, the "
+                        "environments on the Ray actors (--envs-per-worker each)")
     p.add_argument("--preset", type=Path, default=None,
                    help="a preset file in rl-zoo3's format (written by ns6g tune) instead of the shipped one")
     p.add_argument("--no-preset", action="store_true",
@@ -448,6 +454,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, default=0, help="seed of training and of the evaluation seeds (default 0)")
     p.add_argument("--out", type=output_dir, default=Path("runs/train"),
                    help="run directory to create (default runs/train)")
+    p.add_argument("--backend", default="local", metavar="local|ray",
+                   help="where the --n-envs environments run: local (default; scenario processes stepped from this "
+                        "process) or ray (one Ray actor per environment, each with its own scenario process, spread "
+                        "over the nodes of a Ray cluster; pip install 'ns6g[ray]'; docs/training.md)")
+    p.add_argument("--address", default=None,
+                   help="ray: the cluster to join ('auto', HOST:PORT as `ray start --head` prints it, or "
+                        "ray://HOST:10001); default: start a Ray instance on this machine")
+    p.add_argument("--envs-per-worker", type=positive_int, default=1,
+                   help="ray: environments per Ray actor, stepped together there (one call per actor and step; "
+                        "default 1)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (a failed one, say)")
     p.add_argument("--eval-seeds", type=positive_int, default=5,

@@ -32,6 +32,11 @@ import gymnasium as gym
 import pandas as pd
 
 Algorithm = Literal["ppo", "maskable_ppo", "a2c", "dqn", "sac"]
+Backend = Literal["local", "ray"]
+BACKENDS: dict[str, str] = {
+    "local": "scenario processes stepped in parallel from this process (BridgeVecEnv)",
+    "ray": "one Ray actor per environment, each with its own scenario process, on a Ray cluster (RayVecEnv)",
+}
 ALGORITHMS: dict[str, str] = {"ppo": "PPO", "maskable_ppo": "MaskablePPO", "a2c": "A2C", "dqn": "DQN", "sac": "SAC"}
 _MODULES = {"maskable_ppo": "sb3_contrib"}  # the others are Stable-Baselines3's
 _DISCRETE = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
@@ -105,6 +110,11 @@ class TrainConfig:
     algorithm is ``maskable_ppo`` for an environment that masks its actions, else ``ppo``. ``algo_kwargs``
     override the preset's settings (``normalize`` too); ``preset`` is a preset file to use instead of the
     shipped one (``ns6g tune`` writes one); ``use_preset=False`` trains with Stable-Baselines3's defaults.
+
+    ``backend``: where the ``n_envs`` environments run (:data:`BACKENDS`): ``local`` (default) or ``ray``, one
+    Ray actor per ``envs_per_worker`` environments (default 1) on the cluster at ``address`` (None: a Ray
+    instance started on this machine; ``"auto"``, ``HOST:PORT`` or ``ray://HOST:PORT``: a running cluster). The
+    learner, its checkpoints and the evaluation stay in this process.
     """
 
     env_id: str
@@ -122,9 +132,12 @@ class TrainConfig:
     preset: Path | None = None
     use_preset: bool = True
     budget_s: float | None = None  # wall-clock budget of learning (s): it stops at the first step past it
+    backend: Backend = "local"
+    address: str | None = None  # the Ray cluster (backend "ray" only)
+    envs_per_worker: int = 1  # environments per Ray actor, stepped together there (backend "ray" only)
 
     def __post_init__(self) -> None:
-        given = {"timesteps": 1, "n_envs": 1, "eval_seeds": 1, "checkpoints": 0, "seed": 0}
+        given = {"timesteps": 1, "n_envs": 1, "eval_seeds": 1, "checkpoints": 0, "seed": 0, "envs_per_worker": 1}
         check_counts(self, **{name: low for name, low in given.items() if getattr(self, name) is not None})
         if self.algo is not None and self.algo not in ALGORITHMS:
             raise TrainingError(f"unknown algorithm {self.algo!r}: choose one of {', '.join(ALGORITHMS)}")
@@ -133,6 +146,12 @@ class TrainConfig:
         if self.budget_s is not None and not (isinstance(self.budget_s, (int, float)) and self.budget_s > 0
                                               and math.isfinite(self.budget_s)):
             raise TrainingError(f"budget_s must be a positive number of seconds (got {self.budget_s!r})")
+        if self.backend not in BACKENDS:
+            raise TrainingError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.address is not None and self.backend != "ray":
+            raise TrainingError(f"an address ({self.address!r}) is for the ray backend: add --backend ray")
+        if self.envs_per_worker != 1 and self.backend != "ray":
+            raise TrainingError(f"envs_per_worker ({self.envs_per_worker}) is for the ray backend: add --backend ray")
 
 
 # Arguments ``train`` passes itself; an algorithm argument may not set them.
@@ -219,6 +238,9 @@ class TrainPlan:
     rollout: int  # steps per rollout (all environments)
     policy: str
     normalize: dict[str, Any] | None  # VecNormalize's arguments, None for none
+    backend: str = "local"  # where the environments run (TrainConfig.backend)
+    address: str | None = None  # the Ray cluster, for backend "ray"
+    envs_per_worker: int = 1  # environments per Ray actor, for backend "ray"
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
@@ -250,6 +272,11 @@ def plan_training(config: TrainConfig) -> TrainPlan:
     from ns6g.envs.ids import resolve_env_id
 
     resolve_env_id(config.env_id)  # EnvIdError (a ValueError) naming the problem
+    if config.backend == "ray":  # Ray installed and the cluster reachable, before a scenario starts
+        from ns6g.envs.ray_vec_env import check_address, import_ray
+
+        import_ray()
+        check_address(config.address)
     probe = make_env(config.env_id, **dict(config.env_kwargs))  # validates env_kwargs
     try:
         algo = config.algo or default_algorithm(probe)
@@ -270,14 +297,16 @@ def plan_training(config: TrainConfig) -> TrainPlan:
     normalize = None if preset.normalize is None else normalize_kwargs(preset.normalize, observation_space,
                                                                        stand_in.gamma)
     return TrainPlan(config.env_id, algo, preset, n_envs, timesteps, math.ceil(timesteps / rollout) * rollout,
-                     rollout, policy_name(observation_space), normalize)
+                     rollout, policy_name(observation_space), normalize, config.backend, config.address,
+                     config.envs_per_worker)
 
 
 def format_plan(plan: TrainPlan, out: Path) -> str:
     """What ``ns6g train`` prints before it starts: algorithm, preset, and the steps it will run and why."""
     from ns6g.apps.presets import describe
 
-    lines = [f"ns6g train: {plan.algo} on {plan.env_id}, {plan.n_envs} scenario processes, "
+    where = "" if plan.backend == "local" else f" (Ray actors on {plan.address or 'a local Ray instance'})"
+    lines = [f"ns6g train: {plan.algo} on {plan.env_id}, {plan.n_envs} scenario processes{where}, "
              f"{plan.timesteps_planned} steps -> {out}", describe(plan.preset)]
     if plan.timesteps_planned != plan.timesteps:
         lines.append(f"{plan.timesteps} steps asked, {plan.timesteps_planned} run: {ALGORITHMS[plan.algo]} learns "
@@ -286,23 +315,40 @@ def format_plan(plan: TrainPlan, out: Path) -> str:
     return "\n".join(lines)
 
 
-def make_training_env(plan: TrainPlan, seed: int, env_kwargs: Mapping[str, Any],
-                      run_dirs: Sequence[Path] | None = None, trace_detail: str = "summary"):
-    """The vector of ``plan.n_envs`` scenario environments an agent learns in (``BridgeVecEnv``; env i seeded
-    ``seed + i``, tracing to ``run_dirs[i]`` if given), under VecNormalize when the plan normalises."""
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
+def _training_env(env_id: str, env_kwargs: Mapping[str, Any], action_seed: int, **traced: Any) -> gym.Env:
+    """Training environment i, as Stable-Baselines3's ``make_vec_env`` makes it (action space seeded
+    ``seed + i``, under ``Monitor``); a module-level function, so a Ray actor can be sent it by name."""
+    from stable_baselines3.common.monitor import Monitor
 
     from ns6g.apps.evaluation import make_env
-    from ns6g.envs.vec_env import BridgeVecEnv
 
-    counter = iter(range(plan.n_envs))
+    env = make_env(env_id, **env_kwargs, **traced)
+    env.action_space.seed(action_seed)
+    return Monitor(env)
 
-    def make(**_: Any):
-        traced = {} if run_dirs is None else {"run_dir": run_dirs[next(counter)], "trace_detail": trace_detail}
-        return make_env(plan.env_id, **env_kwargs, **traced)
 
-    venv = make_vec_env(make, n_envs=plan.n_envs, seed=seed, vec_env_cls=BridgeVecEnv)
+def make_training_env(plan: TrainPlan, seed: int, env_kwargs: Mapping[str, Any],
+                      run_dirs: Sequence[Path] | None = None, trace_detail: str = "summary"):
+    """The vector of ``plan.n_envs`` scenario environments an agent learns in (env i seeded ``seed + i``,
+    tracing to ``run_dirs[i]`` if given), under VecNormalize when the plan normalises. ``plan.backend``
+    "local": a ``BridgeVecEnv`` in this process; "ray": a ``RayVecEnv`` of Ray actors on ``plan.address``.
+    Both are made from the same factories, so the same seed gives the same environments."""
+    from functools import partial
+
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env_fns = [partial(_training_env, plan.env_id, dict(env_kwargs), seed + i,
+                       **({} if run_dirs is None else {"run_dir": run_dirs[i], "trace_detail": trace_detail}))
+               for i in range(plan.n_envs)]
+    if plan.backend == "ray":
+        from ns6g.envs.ray_vec_env import RayVecEnv
+
+        venv = RayVecEnv(env_fns, address=plan.address, envs_per_worker=plan.envs_per_worker)
+    else:
+        from ns6g.envs.vec_env import BridgeVecEnv
+
+        venv = BridgeVecEnv(env_fns)
+    venv.seed(seed)
     if plan.normalize is None:
         return venv
     try:
@@ -353,7 +399,8 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
                   "preset": plan.preset.entry(), "normalize": plan.normalize}
     manifest = {**trained_on, "out": str(config.out), "timesteps_planned": plan.timesteps_planned,
                 "rollout_steps": plan.rollout, "eval_seeds": config.eval_seeds, "checkpoints": config.checkpoints,
-                "trace_detail": config.trace_detail, "overwrite": config.overwrite, "budget_s": config.budget_s}
+                "trace_detail": config.trace_detail, "overwrite": config.overwrite, "budget_s": config.budget_s,
+                "backend": plan.backend, "address": plan.address, "envs_per_worker": plan.envs_per_worker}
     claim = claim_run_dir(out, config.overwrite)
     model = None
     try:
@@ -364,6 +411,12 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
             # Each training environment writes its own traced run: its learning curve.
             venv = make_training_env(plan, config.seed, env_kwargs,
                                      [out / TRAIN_RUNS / f"env-{i}" for i in range(plan.n_envs)], config.trace_detail)
+            if plan.backend == "ray":
+                nodes = venv.unwrapped.nodes  # through VecNormalize
+                run.append("events", {"kind": "workers", "wall_time_s": run.wall_time_s,
+                                      "detail": f"{len(nodes)} Ray actors on {len(set(nodes))} nodes "
+                                                f"({plan.n_envs} environments): "
+                                                + ", ".join(n[:8] for n in nodes)})
             # The learner's log (losses, mean episode return) to TensorBoard and, for ns6g report, to CSV.
             logger = Logger(None, [TensorBoardOutputFormat(str(out / "tensorboard" / f"{ALGORITHMS[plan.algo]}_1")),
                                    CSVOutputFormat(str(out / PROGRESS_FILE))])
