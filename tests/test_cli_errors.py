@@ -110,6 +110,8 @@ CASES = [
     (f"train {LINK} --algo dqn --algo-arg exploration_fraction=-1", "ns6g train", "DQN argument exploration_fraction"),
     (f"train {LINK} --algo-arg n_epochs=0", "ns6g train", "PPO argument n_epochs must be a number >= 1"),
     (f"train {LINK} --algo-arg seed=1", "ns6g train", "'seed' is set by ns6g train (from --seed)"),
+    (f"train {LINK} --device tpu", "ns6g train", "unknown device 'tpu'", "cpu, cuda, auto"),
+    (f"train {LINK} --algo-arg device=cuda", "ns6g train", "'device' is set by ns6g train"),
     (f"train {LINK} --seed -1", "ns6g train", "argument --seed: must be between 0 and 2147483647, got -1"),
     (f"train {LINK} --seed 1.5", "ns6g train", "argument --seed: expected a whole number, got '1.5'"),
     (f"train {LINK} --checkpoints -1", "ns6g train", "argument --checkpoints: must be >= 0"),
@@ -340,3 +342,16 @@ def test_the_library_refuses_what_the_command_refuses():
         DemoConfig(demo="nope")
     with pytest.raises(SuiteError, match="jobs must be a whole number >= 1"):
         run_tasks([], jobs=-1, progress=False)
+
+
+def test_train_on_cuda_is_refused_where_torch_sees_no_gpu(tmp_path, capsys):
+    """--device cuda on a machine without a GPU (CI's) is one clear line, before anything is written; on a GPU
+    machine the device check script (docs/training.md, "On a GPU") trains there instead."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    status, err = run_main(capsys, ["train", LINK, "--device", "cuda", "--out", str(tmp_path / "t"), *TINY_TRAIN])
+    assert_one_line_error(status, err, "ns6g train", "device 'cuda'", "no GPU")
+    assert not (tmp_path / "t").exists()
+

@@ -47,6 +47,7 @@ def test_train_leaves_a_loadable_agent_and_a_run_directory(trained):
     assert (out / "comparison.png").stat().st_size > 1000
     run = load_run(out)
     assert run.manifest["kind"] == "train" and run.manifest["status"] == "finished"
+    assert run.manifest["config"]["device"] == "cpu" and model.device.type == "cpu"  # CPU unless asked
     assert {"train-start", "train-end", "eval-end"} <= set(run.events["kind"])
     # Every training environment traced its episodes: 256 steps over 2 envs of 20-step episodes.
     curves = [learning_curve(load_run(out / "train" / f"env-{i}")) for i in range(2)]

@@ -224,7 +224,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          seed=args.seed, out=args.out, eval_seeds=args.eval_seeds, checkpoints=args.checkpoints,
                          env_kwargs=dict(args.env), algo_kwargs=dict(args.algo_arg), overwrite=args.overwrite,
                          preset=args.preset, use_preset=not args.no_preset, backend=args.backend,
-                         address=args.address, envs_per_worker=args.envs_per_worker)
+                         address=args.address, envs_per_worker=args.envs_per_worker, device=args.device)
     check_run_dir(config.out, config.overwrite)  # a run in the way is refused before the environment starts
     plan = plan_training(config)
     print(format_plan(plan, config.out))
@@ -464,6 +464,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--envs-per-worker", type=positive_int, default=1,
                    help="ray: environments per Ray actor, stepped together there (one call per actor and step; "
                         "default 1)")
+    p.add_argument("--device", default="cpu", metavar="cpu|cuda|auto",
+                   help="where the learner's PyTorch work runs (default cpu; cuda is refused where PyTorch sees no "
+                        "GPU; auto: the GPU if there is one); the scenarios run on the CPU")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (a failed one, say)")
     p.add_argument("--eval-seeds", type=positive_int, default=5,

@@ -33,6 +33,12 @@ import pandas as pd
 
 Algorithm = Literal["ppo", "maskable_ppo", "a2c", "dqn", "sac"]
 Backend = Literal["local", "ray"]
+Device = Literal["cpu", "cuda", "auto"]
+DEVICES: dict[str, str] = {
+    "cpu": "the learner on the CPU (default: ns6g's policies are small MLPs, which a GPU does not speed up)",
+    "cuda": "the learner on the GPU (refused where PyTorch sees none)",
+    "auto": "the GPU where PyTorch sees one, else the CPU",
+}
 BACKENDS: dict[str, str] = {
     "local": "scenario processes stepped in parallel from this process (BridgeVecEnv)",
     "ray": "one Ray actor per environment, each with its own scenario process, on a Ray cluster (RayVecEnv)",
@@ -115,6 +121,9 @@ class TrainConfig:
     Ray actor per ``envs_per_worker`` environments (default 1) on the cluster at ``address`` (None: a Ray
     instance started on this machine; ``"auto"``, ``HOST:PORT`` or ``ray://HOST:PORT``: a running cluster). The
     learner, its checkpoints and the evaluation stay in this process.
+
+    ``device``: where the learner's PyTorch work runs (:data:`DEVICES`; ``cpu`` by default); the scenarios
+    run on the CPU whatever it is. A saved agent loads on the CPU for evaluation.
     """
 
     env_id: str
@@ -135,6 +144,7 @@ class TrainConfig:
     backend: Backend = "local"
     address: str | None = None  # the Ray cluster (backend "ray" only)
     envs_per_worker: int = 1  # environments per Ray actor, stepped together there (backend "ray" only)
+    device: Device = "cpu"
 
     def __post_init__(self) -> None:
         given = {"timesteps": 1, "n_envs": 1, "eval_seeds": 1, "checkpoints": 0, "seed": 0, "envs_per_worker": 1}
@@ -152,10 +162,18 @@ class TrainConfig:
             raise TrainingError(f"an address ({self.address!r}) is for the ray backend: add --backend ray")
         if self.envs_per_worker != 1 and self.backend != "ray":
             raise TrainingError(f"envs_per_worker ({self.envs_per_worker}) is for the ray backend: add --backend ray")
+        if self.device not in DEVICES:
+            raise TrainingError(f"unknown device {self.device!r}: choose one of {', '.join(DEVICES)}")
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise TrainingError("device 'cuda' was asked for but PyTorch sees no GPU here "
+                                    f"(torch {torch.__version__}); use --device cpu or auto")
 
 
 # Arguments ``train`` passes itself; an algorithm argument may not set them.
-_SET_BY_TRAIN = {"policy": "the observation space", "env": "env_id", "seed": "--seed", "device": "torch",
+_SET_BY_TRAIN = {"policy": "the observation space", "env": "env_id", "seed": "--seed", "device": "--device",
                  "verbose": "ns6g", "tensorboard_log": "--out"}
 
 
@@ -400,7 +418,8 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
     manifest = {**trained_on, "out": str(config.out), "timesteps_planned": plan.timesteps_planned,
                 "rollout_steps": plan.rollout, "eval_seeds": config.eval_seeds, "checkpoints": config.checkpoints,
                 "trace_detail": config.trace_detail, "overwrite": config.overwrite, "budget_s": config.budget_s,
-                "backend": plan.backend, "address": plan.address, "envs_per_worker": plan.envs_per_worker}
+                "backend": plan.backend, "address": plan.address, "envs_per_worker": plan.envs_per_worker,
+                "device": config.device}
     claim = claim_run_dir(out, config.overwrite)
     model = None
     try:
@@ -422,7 +441,7 @@ def train(config: TrainConfig, progress: bool = True, plan: TrainPlan | None = N
                                    CSVOutputFormat(str(out / PROGRESS_FILE))])
             try:
                 model = _algorithm_class(plan.algo)(
-                    plan.policy, venv, seed=config.seed, device="auto", verbose=0, **plan.model_kwargs)
+                    plan.policy, venv, seed=config.seed, device=config.device, verbose=0, **plan.model_kwargs)
                 model.set_logger(logger)
                 callbacks = []
                 if config.checkpoints:
@@ -477,7 +496,7 @@ def load_agent(path: str | Path):
     path = _agent_file(path)
     info = agent_info(path)
     try:
-        return _algorithm_class(info["algo"]).load(path, device="auto")
+        return _algorithm_class(info["algo"]).load(path, device="cpu")
     except Exception as exc:  # a zip SB3 cannot read: say which file
         raise TrainingError(f"cannot load the {info['algo']} agent {path}: {exc}") from exc
 
