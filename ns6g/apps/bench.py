@@ -104,12 +104,15 @@ class _SocketPeer:
 
 
 @contextlib.contextmanager
-def _busy_processes(count: int) -> Iterator[list[subprocess.Popen]]:
-    """``count`` processes that spin on a CPU each until the block ends (contention beside a benchmark)."""
+def _busy_processes(count: int, new_session: bool = False) -> Iterator[list[subprocess.Popen]]:
+    """``count`` processes that spin on a CPU each until the block ends (contention beside a benchmark);
+    ``new_session``: each in a session of its own, as an unrelated program would be (with the kernel's
+    autogroup scheduling, processes of one session share one group's CPU time)."""
     procs: list[subprocess.Popen] = []
     try:
         for _ in range(count):
-            procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL))
+            procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL,
+                                          start_new_session=new_session))
         yield procs
     finally:
         for proc in procs:
@@ -581,6 +584,9 @@ def format_ran(result: dict[str, Any]) -> str:
 # -- the speed gate's measurement --------------------------------------------------------------------
 REFERENCE_SCENARIO = "speed-reference"  # the fixed ns-3 program (ns3_scenarios/speed-reference.cc)
 REFERENCE_WINDOW_S = 0.1  # simulated seconds of the reference per window
+# The reference is stepped like the RAN workload: one round trip to this process per 5 ms simulated (the
+# RAN's decision interval, 10 slots of 0.5 ms), so a loaded machine's wake-up delays weigh on both alike.
+REFERENCE_STEP_S = 0.005
 
 
 class _Reference:
@@ -588,20 +594,26 @@ class _Reference:
     simulates a window more each time it is asked."""
 
     def __init__(self) -> None:
+        # A session of its own, as the Bridge starts every scenario: with the kernel's autogroup scheduling a
+        # session shares one group's CPU time, so both workloads must stand in the same kind of group.
         self.process = subprocess.Popen([str(scenario_binary(REFERENCE_SCENARIO))], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+                                        start_new_session=True)
 
     def window(self, sim_seconds: float) -> tuple[float, float]:
-        """(simulated s, wall s) of one more window."""
+        """(simulated s, wall s) of one more window, stepped REFERENCE_STEP_S at a time."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(f"{sim_seconds!r}\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline().split()
-        if len(line) != 3:
-            self.process.kill()
-            raise RuntimeError(f"{REFERENCE_SCENARIO} failed (exit {self.process.wait()}): "
-                               f"{self.process.stderr.read().strip() if self.process.stderr else ''}")
-        return float(line[0]), float(line[1])
+        sim, t0 = 0.0, time.perf_counter()
+        for _ in range(max(1, round(sim_seconds / REFERENCE_STEP_S))):
+            self.process.stdin.write(f"{REFERENCE_STEP_S!r}\n")
+            self.process.stdin.flush()
+            line = self.process.stdout.readline().split()
+            if len(line) != 3:
+                self.process.kill()
+                raise RuntimeError(f"{REFERENCE_SCENARIO} failed (exit {self.process.wait()}): "
+                                   f"{self.process.stderr.read().strip() if self.process.stderr else ''}")
+            sim += float(line[0])
+        return sim, time.perf_counter() - t0
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -614,15 +626,17 @@ class _Reference:
             self.process.wait()
 
 
-def ran_speed(ues: int = 100, window_s: float = 0.05, rounds: int = 5) -> dict[str, Any]:
+def ran_speed(ues: int, window_s: float, rounds: int) -> dict[str, Any]:
     """The RAN workload's speed against a fixed reference workload measured in the same run.
 
     ``bench ran``'s workload for ``ues`` UEs and the fixed ns-3 program ``speed-reference`` (no ns6g
     code) run alternately, each in its own process: reference, RAN, reference, RAN, ..., reference
-    (``rounds`` RAN windows of ``window_s`` simulated s after the first step, reference windows of
-    REFERENCE_WINDOW_S). Round i's ratio is the RAN window's simulated s per wall s over the geometric
-    mean of the two reference windows around it; ``normalised_speed`` is the median ratio. A slower or
-    loaded machine slows both workloads alike, so the ratio moves far less than either rate.
+    (``rounds`` RAN windows of ``window_s`` simulated s after the first step and a warm-up window, which
+    runs 2-3x slower than the later ones; reference windows of REFERENCE_WINDOW_S after a warm-up one).
+    Round i's ratio is the RAN window's simulated s per wall s over the geometric mean of the two
+    reference windows around it; ``normalised_speed`` is the median ratio. A slower or loaded machine
+    slows both workloads alike, so the ratio moves far less than either rate. The suite's speed cases
+    (ns6g.apps.suite.SpeedCase) declare the default windows and rounds.
     """
     if not (isinstance(rounds, int) and rounds >= 1):
         raise ValueError(f"rounds must be a whole number >= 1 (got {rounds!r})")
@@ -633,6 +647,7 @@ def ran_speed(ues: int = 100, window_s: float = 0.05, rounds: int = 5) -> dict[s
         reference.window(REFERENCE_WINDOW_S)  # warm-up: the first packets, routes and allocations
         t0 = time.perf_counter()
         with _ran_running(ues) as (bridge, action, setup_s):
+            _ran_window(bridge, action, window_s)  # warm-up: the first windows after reset run slower
             ref_rates, ran_rates = [], []
             sim, wall = reference.window(REFERENCE_WINDOW_S)
             ref_rates.append(sim / wall)
@@ -655,11 +670,14 @@ def bench_speed(ues: int = 100, contention: int = 2, repeats: int = 3, progress:
     """The speed gate's measurement (:func:`ran_speed`) alone and beside ``contention`` busy processes,
     alternating, ``repeats`` times each: how far the raw rates move under a uniform slowdown, and how far
     the normalised speed moves."""
+    from ns6g.apps.suite import SpeedCase
+
+    case = SpeedCase(kind="speed", name="bench-speed", ues=[ues])  # the suite's default windows and rounds
     runs: dict[str, list[dict[str, Any]]] = {"quiet": [], "loaded": []}
     for _ in tqdm(range(repeats), desc="bench speed", disable=not progress, leave=False):
-        runs["quiet"].append(ran_speed(ues))
-        with _busy_processes(contention):
-            runs["loaded"].append(ran_speed(ues))
+        runs["quiet"].append(ran_speed(ues, case.window_s, case.rounds))
+        with _busy_processes(contention, new_session=True):
+            runs["loaded"].append(ran_speed(ues, case.window_s, case.rounds))
 
     def median(kind: str, key: str) -> float:
         return float(np.median([r[key] for r in runs[kind]]))

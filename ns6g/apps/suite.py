@@ -142,8 +142,8 @@ class SpeedCase(BaseModel):
     name: str = Field(pattern=NAME, description="case name (letters, digits, _ . -)")
     ues: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(default_factory=lambda: [100], min_length=1,
                                                              description="UE counts of the RAN workload")
-    window_s: float = Field(0.05, gt=0, le=10, description="simulated seconds of each RAN window")
-    rounds: int = Field(5, ge=1, le=100, description="RAN windows, each between two reference windows")
+    window_s: float = Field(0.1, gt=0, le=10, description="simulated seconds of each RAN window")
+    rounds: int = Field(7, ge=1, le=100, description="RAN windows, each between two reference windows")
     metrics: list[Literal[SPEED_METRICS]] = Field(default_factory=lambda: ["normalised_speed"],  # type: ignore[valid-type]
                                                   description=f"what to report: {', '.join(SPEED_METRICS)} "
                                                               "(only normalised_speed is comparable across runs)")
@@ -480,18 +480,17 @@ def run_suite(suite: Suite, out: Path | None = None, backend: Backend = "process
     rows = run_tasks(untimed, backend=backend, jobs=jobs, address=address, progress=progress) \
         if untimed else pd.DataFrame()
     # Speed tasks measure wall time: after the others, one at a time, here (not beside other tasks).
-    speeds = {t: _run_speed_task(t.case, t) for t in tasks if t.timed}  # type: ignore[arg-type]
+    speeds = [(t, _run_speed_task(t.case, t)) for t in tasks if t.timed]  # type: ignore[arg-type]
     if speeds:
-        timed = pd.DataFrame([_row(t, speed) for t, speed in speeds.items()])
+        timed = pd.DataFrame([_row(t, speed) for t, speed in speeds])
         rows = pd.concat([rows, timed], ignore_index=True) if len(rows) else timed
     table = summarise(rows)
+    measured = {f"{t.case.name}/{t.contender}": speed for t, speed in speeds}
     if out is not None:
         write_results(table, rows, Path(out))
-        if speeds:
-            (Path(out) / "speed.json").write_text(json.dumps(
-                {f"{t.case.name}/{t.contender}": speed for t, speed in speeds.items()}, indent=2))
+        if measured:
+            (Path(out) / "speed.json").write_text(json.dumps(measured, indent=2))
     regressions = compare(metric_values(table), baseline) if baseline is not None else []
-    measured = {f"{t.case.name}/{t.contender}": speed for t, speed in speeds.items()}
     return table, [replace(r, detail=_speed_detail(measured[r.metric.rsplit("/", 1)[0]]))
                    if r.metric.rsplit("/", 1)[0] in measured else r for r in regressions]
 
