@@ -114,5 +114,7 @@ def test_bench_ran_prints_issue_17s_targets_beside_the_figures():
     text = bench.format_ran(result)
     assert ">=  2.0" in text and ">=  0.5" in text and "<=  0.9" in text
     assert "sim-s/wall-s at 100 UEs" in text and "n/a (not measured)" in text  # 100 and 1000 UEs not run here
-    exponent_line = next(line for line in text.splitlines() if line.strip().startswith("cost exponent   "))
-    assert f"{result['cost_exponent']:.2f}" in exponent_line
+    exponent_line = next(line for line in text.splitlines() if line.startswith("cost exponent (log"))
+    assert f"{result['cost_exponent']:.2f}" in exponent_line  # the figure line above the targets
+    target_line = next(line for line in text.splitlines() if line.startswith("  cost exponent "))
+    assert f"{result['cost_exponent']:.3g}" in target_line

@@ -576,7 +576,7 @@ def format_ran(result: dict[str, Any]) -> str:
         if value is None or not math.isfinite(value):
             shown, verdict = "-", "n/a (not measured)"
         else:
-            shown, verdict = f"{value:.2f}", "met" if (value <= bound if at_most else value >= bound) else "NOT met"
+            shown, verdict = f"{value:.3g}", "met" if (value <= bound if at_most else value >= bound) else "NOT met"
         lines.append(f"  {what:<32} {op} {bound:>4.1f}  {shown:>8}  {verdict}")
     return "\n".join(lines)
 
