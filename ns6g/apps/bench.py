@@ -587,6 +587,9 @@ REFERENCE_WINDOW_S = 0.1  # simulated seconds of the reference per window
 # The reference is stepped like the RAN workload: one round trip to this process per 5 ms simulated (the
 # RAN's decision interval, 10 slots of 0.5 ms), so a loaded machine's wake-up delays weigh on both alike.
 REFERENCE_STEP_S = 0.005
+# RAN windows of a measurement and their simulated length (the suite's speed cases take these as defaults).
+SPEED_ROUNDS = 7
+SPEED_WINDOW_S = 0.1
 
 
 class _Reference:
@@ -626,7 +629,7 @@ class _Reference:
             self.process.wait()
 
 
-def ran_speed(ues: int, window_s: float, rounds: int) -> dict[str, Any]:
+def ran_speed(ues: int, window_s: float = SPEED_WINDOW_S, rounds: int = SPEED_ROUNDS) -> dict[str, Any]:
     """The RAN workload's speed against a fixed reference workload measured in the same run.
 
     ``bench ran``'s workload for ``ues`` UEs and the fixed ns-3 program ``speed-reference`` (no ns6g
@@ -635,8 +638,7 @@ def ran_speed(ues: int, window_s: float, rounds: int) -> dict[str, Any]:
     runs 2-3x slower than the later ones; reference windows of REFERENCE_WINDOW_S after a warm-up one).
     Round i's ratio is the RAN window's simulated s per wall s over the geometric mean of the two
     reference windows around it; ``normalised_speed`` is the median ratio. A slower or loaded machine
-    slows both workloads alike, so the ratio moves far less than either rate. The suite's speed cases
-    (ns6g.apps.suite.SpeedCase) declare the default windows and rounds.
+    slows both workloads alike, so the ratio moves far less than either rate.
     """
     if not (isinstance(rounds, int) and rounds >= 1):
         raise ValueError(f"rounds must be a whole number >= 1 (got {rounds!r})")
@@ -670,14 +672,11 @@ def bench_speed(ues: int = 100, contention: int = 2, repeats: int = 3, progress:
     """The speed gate's measurement (:func:`ran_speed`) alone and beside ``contention`` busy processes,
     alternating, ``repeats`` times each: how far the raw rates move under a uniform slowdown, and how far
     the normalised speed moves."""
-    from ns6g.apps.suite import SpeedCase
-
-    case = SpeedCase(kind="speed", name="bench-speed", ues=[ues])  # the suite's default windows and rounds
     runs: dict[str, list[dict[str, Any]]] = {"quiet": [], "loaded": []}
     for _ in tqdm(range(repeats), desc="bench speed", disable=not progress, leave=False):
-        runs["quiet"].append(ran_speed(ues, case.window_s, case.rounds))
+        runs["quiet"].append(ran_speed(ues))
         with _busy_processes(contention, new_session=True):
-            runs["loaded"].append(ran_speed(ues, case.window_s, case.rounds))
+            runs["loaded"].append(ran_speed(ues))
 
     def median(kind: str, key: str) -> float:
         return float(np.median([r[key] for r in runs[kind]]))

@@ -31,6 +31,8 @@ import pandas as pd
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
+from ns6g.apps.bench import RAN_SEED, SPEED_ROUNDS, SPEED_WINDOW_S, ran_speed
+
 DEFAULT_SUITE = Path(__file__).parent / "suites" / "default.toml"
 
 
@@ -142,8 +144,8 @@ class SpeedCase(BaseModel):
     name: str = Field(pattern=NAME, description="case name (letters, digits, _ . -)")
     ues: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(default_factory=lambda: [100], min_length=1,
                                                              description="UE counts of the RAN workload")
-    window_s: float = Field(0.1, gt=0, le=10, description="simulated seconds of each RAN window")
-    rounds: int = Field(7, ge=1, le=100, description="RAN windows, each between two reference windows")
+    window_s: float = Field(SPEED_WINDOW_S, gt=0, le=10, description="simulated seconds of each RAN window")
+    rounds: int = Field(SPEED_ROUNDS, ge=1, le=100, description="RAN windows, each between two reference windows")
     metrics: list[Literal[SPEED_METRICS]] = Field(default_factory=lambda: ["normalised_speed"],  # type: ignore[valid-type]
                                                   description=f"what to report: {', '.join(SPEED_METRICS)} "
                                                               "(only normalised_speed is comparable across runs)")
@@ -238,8 +240,6 @@ class Task:
 def tasks_of(suite: Suite) -> list[Task]:
     """Every (case, contender, seed); a speed case runs its fixed workload once per contender (its
     seed column is the workload's RngRun, bench.RAN_SEED, not the suite's seeds)."""
-    from ns6g.apps.bench import RAN_SEED
-
     return [Task(c, name, seed) for c in suite.cases for name in [*c.contenders, *getattr(c, "agents", {})]
             for seed in ([RAN_SEED] if isinstance(c, SpeedCase) else suite.seeds)]
 
@@ -317,8 +317,6 @@ def _run_fl_task(case: FlCase, task: Task) -> dict[str, Any]:
 
 def _run_speed_task(case: SpeedCase, task: Task) -> dict[str, Any]:
     """The RAN workload at the contender's UE count against the reference workload (bench.ran_speed)."""
-    from ns6g.apps.bench import ran_speed
-
     return ran_speed(ues=case.ues[case.contenders.index(task.contender)], window_s=case.window_s,
                      rounds=case.rounds)
 
