@@ -10,6 +10,10 @@
   vector environment steps them (post every request, then wait for every answer).
 - ``trace``: LinkControl episodes with and without a run directory, alternating, at one detail level.
 - ``load``: ``load_run(...).flows`` of a run with a 1-million-row flows table.
+- ``ran``: SpectrumAllocation's simulated seconds per wall second at 10, 100 and 1000 UEs and the cost
+  exponent, beside issue 17's targets.
+- ``speed``: the suite's speed gate measurement (:func:`ran_speed`: the RAN workload against a fixed ns-3
+  reference workload, alternating, normalised) quiet and beside N busy processes.
 - ``fl``: learner jobs on the co-simulation clock: the wall-time overhead of CoSimNetwork against
   NoNetwork for the same training job, profile-mode rounds per wall second for 10, 100 and 1000 clients,
   and the exponent of cost against client count.
@@ -103,12 +107,15 @@ class _SocketPeer:
 
 
 @contextlib.contextmanager
-def _busy_processes(count: int) -> Iterator[list[subprocess.Popen]]:
-    """``count`` processes that spin on a CPU each until the block ends (contention beside a benchmark)."""
+def _busy_processes(count: int, new_session: bool = False) -> Iterator[list[subprocess.Popen]]:
+    """``count`` processes that spin on a CPU each until the block ends (contention beside a benchmark);
+    ``new_session``: each in a session of its own, as an unrelated program would be (with the kernel's
+    autogroup scheduling, processes of one session share one group's CPU time)."""
     procs: list[subprocess.Popen] = []
     try:
         for _ in range(count):
-            procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL))
+            procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL,
+                                          start_new_session=new_session))
         yield procs
     finally:
         for proc in procs:
@@ -553,34 +560,58 @@ def format_load(result: dict[str, Any]) -> str:
 
 # -- ran ---------------------------------------------------------------------------------------------
 RAN_UES = (10, 100, 1000)
+# Issue 17 item 1's targets for `bench ran` (2 cores, this configuration, fast fading on), printed beside the
+# figures: (what, UEs or None for the cost exponent, bound, at most?).
+RAN_TARGETS = (
+    ("sim-s/wall-s at 100 UEs", 100, 2.0, False),
+    ("sim-s/wall-s at 1000 UEs", 1000, 0.5, False),
+    ("cost exponent", None, 0.9, True),
+)
+RAN_SEED = 1  # ns-3 RngRun of every RAN benchmark episode
 
 
-def _ran_case(ues: int, sim_seconds: float) -> dict[str, Any]:
+def _ran_config(ues: int) -> Any:
+    """The workload of ``bench ran`` and of the suite's speed gate for ``ues`` UEs."""
     from ns6g.envs.spectrum_allocation import SpectrumAllocationConfig
 
     cells = 7
     # Full buffer at twice a UE's fair share of ~600 Mbit/s per cell: backlogged queues without
     # generating datagrams that are only dropped.
     rate = max(1.0, 2 * cells * 600 / ues)
-    config = SpectrumAllocationConfig.from_user(
+    return SpectrumAllocationConfig.from_user(
         None, cells=cells, ues=ues, frequency_hz=7e9, bandwidth_hz=100e6, numerology=1, scheduler="pf",
         decision_slots=10, episode_steps=10_000_000, traffic="full_buffer", ue_rate_mbps=rate,
         mobility="random_walk", speed_mps=1.5, fast_fading=True)
-    binary = scenario_binary("ran-spectrum")
-    with Bridge(binary, config.to_args()) as bridge:
+
+
+@contextlib.contextmanager
+def _ran_running(ues: int) -> Iterator[tuple[Bridge, np.ndarray, float]]:
+    """The RAN workload's scenario, reset (RngRun RAN_SEED) and past its first step (the first channel
+    realisation of every link): (bridge, the fixed action, seconds the reset took)."""
+    with Bridge(scenario_binary("ran-spectrum"), _ran_config(ues).to_args()) as bridge:
         t0 = time.perf_counter()
-        bridge.reset(1)
+        bridge.reset(RAN_SEED)
         setup_s = time.perf_counter() - t0
         action = bridge.action_space.sample()
-        bridge.step(action)  # first step: first channel realisation of every link
-        steps, sim0, t0 = 0, bridge.outcome().sim_time_s, time.perf_counter()
-        while bridge.outcome().sim_time_s - sim0 < sim_seconds:
-            bridge.write_action(action)
-            bridge.exchange(CMD_STEP)
-            bridge.read_observation()
-            steps += 1
-        wall = time.perf_counter() - t0
-        sim = bridge.outcome().sim_time_s - sim0
+        bridge.step(action)
+        yield bridge, action, setup_s
+
+
+def _ran_window(bridge: Bridge, action: np.ndarray, sim_seconds: float) -> tuple[int, float, float]:
+    """Step until ``sim_seconds`` more are simulated: (steps, simulated s, wall s)."""
+    steps, sim0, t0 = 0, bridge.outcome().sim_time_s, time.perf_counter()
+    while bridge.outcome().sim_time_s - sim0 < sim_seconds:
+        bridge.write_action(action)
+        bridge.exchange(CMD_STEP)
+        bridge.read_observation()
+        steps += 1
+    return steps, bridge.outcome().sim_time_s - sim0, time.perf_counter() - t0
+
+
+def _ran_case(ues: int, sim_seconds: float) -> dict[str, Any]:
+    config = _ran_config(ues)
+    with _ran_running(ues) as (bridge, action, setup_s):
+        steps, sim, wall = _ran_window(bridge, action, sim_seconds)
         obs_values = int(sum(np.prod(s.shape) for s in bridge.observation_space.spaces.values()))
     # The bridge's share: an echo exchange of the same observation size, against the step's time.
     with Bridge(scenario_binary("bridge-echo"), [f"--obs-size={obs_values}", "--act-size=8"]) as echo:
@@ -592,10 +623,11 @@ def _ran_case(ues: int, sim_seconds: float) -> dict[str, Any]:
             echo.read_observation()
             samples.append(time.perf_counter_ns() - t)
     bridge_s = float(np.median(samples)) / 1e9
-    return {"ues": ues, "cells": cells, "bandwidth_mhz": 100.0, "frequency_ghz": 7.0, "steps": steps,
+    return {"ues": ues, "cells": config.cells, "bandwidth_mhz": config.bandwidth_hz / 1e6,
+            "frequency_ghz": config.frequency_hz / 1e9, "steps": steps,
             "sim_seconds": sim, "wall_seconds": wall, "setup_seconds": setup_s,
             "sim_s_per_wall_s": sim / wall, "steps_per_s": steps / wall,
-            "bridge_share": bridge_s / (wall / steps), "offered_mbps_per_ue": rate}
+            "bridge_share": bridge_s / (wall / steps), "offered_mbps_per_ue": config.ue_rate_mbps}
 
 
 def bench_ran(ues: tuple[int, ...] = RAN_UES, sim_seconds: float = 0.5, progress: bool = True) -> dict[str, Any]:
@@ -609,7 +641,9 @@ def bench_ran(ues: tuple[int, ...] = RAN_UES, sim_seconds: float = 0.5, progress
     x = np.log([c["ues"] for c in cases])
     y = np.log([1.0 / c["sim_s_per_wall_s"] for c in cases])
     exponent = float(np.polyfit(x, y, 1)[0]) if len(cases) > 1 else float("nan")
-    return {"benchmark": "ran", "scenario": "ran-spectrum", "cases": cases, "cost_exponent": exponent}
+    return {"benchmark": "ran", "scenario": "ran-spectrum", "cases": cases, "cost_exponent": exponent,
+            "targets": [{"what": what, "ues": n, "bound": bound, "at_most": at_most}
+                        for what, n, bound, at_most in RAN_TARGETS]}
 
 
 def format_ran(result: dict[str, Any]) -> str:
@@ -618,10 +652,137 @@ def format_ran(result: dict[str, Any]) -> str:
     for c in result["cases"]:
         lines.append(f"{c['ues']:>5}  {c['sim_s_per_wall_s']:>12.3f}  {c['steps_per_s']:>8.1f}  "
                      f"{100 * c['bridge_share']:>11.2f}%  {c['setup_seconds']:>7.2f}")
-    hundred = next((c for c in result["cases"] if c["ues"] == 100), None)
-    head = f"100 UEs at {hundred['sim_s_per_wall_s']:.2f} sim-s/wall-s, " if hundred else ""
-    lines.append(f"headline: {head}cost exponent {result['cost_exponent']:.2f} "
-                 f"(targets: >= 1 sim-s/wall-s at 100 UEs, exponent <= 1, bridge <= 5%)")
+    lines.append(f"cost exponent (log wall per simulated s vs log UEs): {result['cost_exponent']:.2f}")
+    by_ues = {c["ues"]: c["sim_s_per_wall_s"] for c in result["cases"]}
+    lines.append("targets (issue 17 item 1, 2 cores)    target  measured")
+    for what, ues, bound, at_most in RAN_TARGETS:
+        value = result["cost_exponent"] if ues is None else by_ues.get(ues)
+        op = "<=" if at_most else ">="
+        if value is None or not math.isfinite(value):
+            shown, verdict = "-", "n/a (not measured)"
+        else:
+            shown, verdict = f"{value:.3g}", "met" if (value <= bound if at_most else value >= bound) else "NOT met"
+        lines.append(f"  {what:<32} {op} {bound:>4.1f}  {shown:>8}  {verdict}")
+    return "\n".join(lines)
+
+
+# -- the speed gate's measurement --------------------------------------------------------------------
+REFERENCE_SCENARIO = "speed-reference"  # the fixed ns-3 program (ns3_scenarios/speed-reference.cc)
+REFERENCE_WINDOW_S = 0.1  # simulated seconds of the reference per window
+# The reference is stepped like the RAN workload: one round trip to this process per 5 ms simulated (the
+# RAN's decision interval, 10 slots of 0.5 ms), so a loaded machine's wake-up delays weigh on both alike.
+REFERENCE_STEP_S = 0.005
+# RAN windows of a measurement and their simulated length (the suite's speed cases take these as defaults).
+SPEED_ROUNDS = 7
+SPEED_WINDOW_S = 0.1
+
+
+class _Reference:
+    """The fixed reference workload (ns3_scenarios/speed-reference.cc, ns-3 only), one process that
+    simulates a window more each time it is asked."""
+
+    def __init__(self) -> None:
+        # A session of its own, as the Bridge starts every scenario: with the kernel's autogroup scheduling a
+        # session shares one group's CPU time, so both workloads must stand in the same kind of group.
+        self.process = subprocess.Popen([str(scenario_binary(REFERENCE_SCENARIO))], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+                                        start_new_session=True)
+
+    def window(self, sim_seconds: float) -> tuple[float, float]:
+        """(simulated s, wall s) of one more window, stepped REFERENCE_STEP_S at a time."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        sim, t0 = 0.0, time.perf_counter()
+        for _ in range(max(1, round(sim_seconds / REFERENCE_STEP_S))):
+            self.process.stdin.write(f"{REFERENCE_STEP_S!r}\n")
+            self.process.stdin.flush()
+            line = self.process.stdout.readline().split()
+            if len(line) != 3:
+                self.process.kill()
+                raise RuntimeError(f"{REFERENCE_SCENARIO} failed (exit {self.process.wait()}): "
+                                   f"{self.process.stderr.read().strip() if self.process.stderr else ''}")
+            sim += float(line[0])
+        return sim, time.perf_counter() - t0
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.process.stdin:
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def ran_speed(ues: int, window_s: float = SPEED_WINDOW_S, rounds: int = SPEED_ROUNDS) -> dict[str, Any]:
+    """The RAN workload's speed against a fixed reference workload measured in the same run.
+
+    ``bench ran``'s workload for ``ues`` UEs and the fixed ns-3 program ``speed-reference`` (no ns6g
+    code) run alternately, each in its own process: reference, RAN, reference, RAN, ..., reference
+    (``rounds`` RAN windows of ``window_s`` simulated s after the first step and a warm-up window, which
+    runs 2-3x slower than the later ones; reference windows of REFERENCE_WINDOW_S after a warm-up one).
+    Round i's ratio is the RAN window's simulated s per wall s over the geometric mean of the two
+    reference windows around it; ``normalised_speed`` is the median ratio. A slower or loaded machine
+    slows both workloads alike, so the ratio moves far less than either rate.
+    """
+    if not (isinstance(rounds, int) and rounds >= 1):
+        raise ValueError(f"rounds must be a whole number >= 1 (got {rounds!r})")
+    if not window_s > 0:
+        raise ValueError(f"window_s must be > 0 simulated seconds (got {window_s!r})")
+    reference = _Reference()
+    try:
+        reference.window(REFERENCE_WINDOW_S)  # warm-up: the first packets, routes and allocations
+        t0 = time.perf_counter()
+        with _ran_running(ues) as (bridge, action, setup_s):
+            _ran_window(bridge, action, window_s)  # warm-up: the first windows after reset run slower
+            ref_rates, ran_rates = [], []
+            sim, wall = reference.window(REFERENCE_WINDOW_S)
+            ref_rates.append(sim / wall)
+            for _ in range(rounds):
+                _, sim, wall = _ran_window(bridge, action, window_s)
+                ran_rates.append(sim / wall)
+                sim, wall = reference.window(REFERENCE_WINDOW_S)
+                ref_rates.append(sim / wall)
+        total_s = time.perf_counter() - t0
+    finally:
+        reference.close()
+    ratios = [ran / math.sqrt(before * after) for ran, before, after in zip(ran_rates, ref_rates, ref_rates[1:])]
+    return {"ues": ues, "window_s": window_s, "rounds": rounds, "reference_window_s": REFERENCE_WINDOW_S,
+            "normalised_speed": float(np.median(ratios)), "sim_s_per_wall_s": float(np.median(ran_rates)),
+            "reference_sim_s_per_wall_s": float(np.median(ref_rates)), "ratios": ratios,
+            "ran_rates": ran_rates, "reference_rates": ref_rates, "setup_seconds": setup_s, "wall_seconds": total_s}
+
+
+def bench_speed(ues: int = 100, contention: int = 2, repeats: int = 3, progress: bool = True) -> dict[str, Any]:
+    """The speed gate's measurement (:func:`ran_speed`) alone and beside ``contention`` busy processes,
+    alternating, ``repeats`` times each: how far the raw rates move under a uniform slowdown, and how far
+    the normalised speed moves."""
+    runs: dict[str, list[dict[str, Any]]] = {"quiet": [], "loaded": []}
+    for _ in tqdm(range(repeats), desc="bench speed", disable=not progress, leave=False):
+        runs["quiet"].append(ran_speed(ues))
+        with _busy_processes(contention, new_session=True):
+            runs["loaded"].append(ran_speed(ues))
+
+    def median(kind: str, key: str) -> float:
+        return float(np.median([r[key] for r in runs[kind]]))
+
+    keys = ("sim_s_per_wall_s", "reference_sim_s_per_wall_s", "normalised_speed")
+    change = {k: median("loaded", k) / median("quiet", k) - 1 for k in keys}
+    return {"benchmark": "speed", "ues": ues, "contention": contention, "repeats": repeats, "runs": runs,
+            "median": {kind: {k: median(kind, k) for k in keys} for kind in runs}, "change": change}
+
+
+def format_speed(result: dict[str, Any]) -> str:
+    lines = [f"speed gate measurement, RAN workload at {result['ues']} UEs against the reference (ns-3 only); "
+             f"quiet and beside {result['contention']} busy processes, alternating, {result['repeats']} each",
+             f"{'run':>8}  {'RAN sim-s/wall-s':>16}  {'reference':>9}  {'normalised':>10}"]
+    for kind in ("quiet", "loaded"):
+        for r in result["runs"][kind]:
+            lines.append(f"{kind:>8}  {r['sim_s_per_wall_s']:>16.3f}  {r['reference_sim_s_per_wall_s']:>9.3f}  "
+                         f"{r['normalised_speed']:>10.3f}")
+    c = result["change"]
+    lines.append(f"loaded against quiet (medians): RAN {c['sim_s_per_wall_s']:+.0%}, reference "
+                 f"{c['reference_sim_s_per_wall_s']:+.0%}, normalised {c['normalised_speed']:+.0%}")
     return "\n".join(lines)
 
 

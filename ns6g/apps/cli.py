@@ -142,6 +142,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         "trace": (lambda: bench.bench_trace(detail=args.detail, progress=progress), bench.format_trace),
         "load": (lambda: bench.bench_load(progress=progress), bench.format_load),
         "ran": (lambda: bench.bench_ran(progress=progress), bench.format_ran),
+        "speed": (lambda: bench.bench_speed(contention=2 if args.contention == 0 else args.contention,
+                                            progress=progress), bench.format_speed),
         "split": (lambda: bench.bench_split(progress=progress), bench.format_split),
         "fl": (lambda: bench.bench_fl(progress=progress), bench.format_fl),
         "soak": (lambda: bench.bench_soak(seconds=60.0 if args.seconds is None else args.seconds, envs=args.envs,
@@ -167,7 +169,7 @@ def _bench_suite(args: argparse.Namespace) -> int:
                                    address=args.address, baseline=baseline, progress=not args.json)
     if args.write_baseline:
         args.write_baseline.parent.mkdir(parents=True, exist_ok=True)
-        args.write_baseline.write_text(json.dumps(baseline_from(table), indent=2) + "\n")
+        args.write_baseline.write_text(json.dumps(baseline_from(table, suite=suite), indent=2) + "\n")
     if args.json:
         print(json.dumps({"results": table.to_dict(orient="records"), "metrics": metric_values(table),
                           "regressions": [str(r) for r in regressions]}))
@@ -354,7 +356,8 @@ def make_parser() -> argparse.ArgumentParser:
         "parallel: aggregate steps/s of 1, 2, 4, 8 scenarios in lockstep; "
         "trace: episodes with and without a run directory; "
         "load: load_run of a 1-million-row flows table; "
-        "ran: simulated seconds per wall second of the 6G RAN for 10, 100 and 1000 UEs; "
+        "ran: simulated seconds per wall second of the 6G RAN for 10, 100 and 1000 UEs and the cost exponent, beside "
+        "issue 17's targets; "
         "split: task latency of every DNN split as the uplink rate falls, best against greedy; "
         "fl: co-simulation overhead of a training job against no network, a split job's share in network calls, "
         "profile-mode rounds/s for 10, 100, 1000 and 10 000 clients and the cost exponent, beside issue 17's targets; "
@@ -366,11 +369,13 @@ def make_parser() -> argparse.ArgumentParser:
         "bound on held-out seeds with 95 % intervals, into --out (default runs/bench-learn; docs/benchmarks.md); "
         "ray: environment workers as Ray actors (ns6g train --backend ray) against the same environments stepped "
         "from one process, 1, 2 and 4 workers: sampling and PPO steps/s (--env, --seconds, --address); "
+        "speed: the suite's speed gate measurement (RAN workload against a fixed ns-3 reference, normalised) "
+        "quiet and beside --contention busy processes (default 2), alternating; "
         "suite: a suite of cases x contenders x seeds (default: ns6g/apps/suites/default.toml) with a results table "
         "and a regression gate (exit 1 naming every metric worse than --baseline by more than its tolerance)",
     )
     p.add_argument("which", choices=["bridge", "reset", "parallel", "trace", "load", "ran", "split", "fl", "soak", "suite",
-                                     "learn", "ray"],
+                                     "learn", "ray", "speed"],
                    help="which benchmark to run")
     p.add_argument("env_id", nargs="?", default=None,
                    help="learn: the environment id (default: every environment with a challenge configuration)")
@@ -381,7 +386,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=positive_int, default=20_000, help="bridge: exchanges per size (default 20000)")
     p.add_argument("--contention", type=_whole_number(0, 64), default=0,
-                   help="bridge: busy processes (one spinning loop each) running beside the benchmark (default 0)")
+                   help="bridge: busy processes (one spinning loop each) running beside the benchmark (default 0); "
+                        "speed: beside the loaded runs (default 2)")
     p.add_argument("--seconds", type=positive_float, default=None,
                    help="parallel: seconds per count (default 4); ray: sampling seconds per count and backend (default 4); soak: seconds of the whole run (default 60)")
     p.add_argument("--envs", type=positive_int, default=8, help="soak: environments in the vector (default 8)")

@@ -3,10 +3,12 @@
 A suite (TOML, see ``ns6g/apps/suites/default.toml`` and docs/suite.md) lists *cases* of two kinds: an
 ``env`` case names an environment, its settings and the contenders to run (baselines of the environment by
 name, and agents saved by ``ns6g train``, each under a name of its own); an ``fl`` case names a network
-(``FlNetworkConfig`` fields), a learner job (``FlJobConfig`` fields) and the protocols to run over it. Every (case, contender, seed) is one *task*: one episode on ns-3
+(``FlNetworkConfig`` fields), a learner job (``FlJobConfig`` fields) and the protocols to run over it; a ``speed`` case times the RAN workload of
+``ns6g bench ran`` against a fixed reference workload in the same run (the speed gate). Every (case, contender, seed) is one *task*: one episode on ns-3
 ``RngRun = seed``, or one learner job seeded ``seed`` over the co-simulated network. Tasks run
 in a local process pool (default) or on Ray (``backend="ray"``); each task is deterministic, so both give
-the same table for the same seeds.
+the same table for the same seeds. Speed tasks are the exception: they measure wall time, so they run
+after the others, one at a time, in the suite's own process.
 
 Results: one row per (case, contender) with the mean of every metric over the seeds, written as CSV, JSON
 and Markdown. A baseline file (JSON) states expected values with tolerances; :func:`compare` lists every
@@ -21,13 +23,15 @@ import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator,
                       model_validator)
+
+from ns6g.apps.bench import RAN_SEED, SPEED_ROUNDS, SPEED_WINDOW_S, ran_speed
 
 DEFAULT_SUITE = Path(__file__).parent / "suites" / "default.toml"
 
@@ -123,11 +127,47 @@ class FlCase(BaseModel):
                                                description=f"job metrics to report: {', '.join(FL_METRICS)}")
 
 
+# The speed gate (docs/suite.md): what a speed case reports, and how far below its baseline the normalised
+# speed may fall before the gate fails (written into the baseline by baseline_from).
+SPEED_METRICS = ("normalised_speed", "sim_s_per_wall_s", "reference_sim_s_per_wall_s")
+SPEED_TOLERANCE = 0.25
+
+
+class SpeedCase(BaseModel):
+    """The RAN workload of ``ns6g bench ran`` timed against a fixed reference workload (ns-3 only) in the
+    same run, alternating: its simulated seconds per wall second divided by the reference's
+    (``ns6g.apps.bench.ran_speed``). One contender per UE count, named ``<n>-ues``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["speed"]
+    name: str = Field(pattern=NAME, description="case name (letters, digits, _ . -)")
+    ues: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(default_factory=lambda: [100], min_length=1,
+                                                             description="UE counts of the RAN workload")
+    window_s: float = Field(SPEED_WINDOW_S, gt=0, le=10, description="simulated seconds of each RAN window")
+    rounds: int = Field(SPEED_ROUNDS, ge=1, le=100, description="RAN windows, each between two reference windows")
+    metrics: list[Literal[SPEED_METRICS]] = Field(default_factory=lambda: ["normalised_speed"],  # type: ignore[valid-type]
+                                                  description=f"what to report: {', '.join(SPEED_METRICS)} "
+                                                              "(only normalised_speed is comparable across runs)")
+
+    @property
+    def contenders(self) -> list[str]:
+        return [f"{n}-ues" for n in self.ues]
+
+    @field_validator("ues")
+    @classmethod
+    def _distinct(cls, ues: list[int]) -> list[int]:
+        if len(set(ues)) != len(ues):
+            raise ValueError(f"ues repeats a count ({ues})")
+        return ues
+
+
 def _case_kind(value: Any) -> str:
     return value.get("kind", "env") if isinstance(value, dict) else getattr(value, "kind", "env")
 
 
-Case = Annotated[Annotated[EnvCase, Tag("env")] | Annotated[FlCase, Tag("fl")], Discriminator(_case_kind)]
+Case = Annotated[Annotated[EnvCase, Tag("env")] | Annotated[FlCase, Tag("fl")] | Annotated[SpeedCase, Tag("speed")],
+                 Discriminator(_case_kind)]
 
 
 class Suite(BaseModel):
@@ -159,7 +199,7 @@ def load_suite(path: str | Path = DEFAULT_SUITE) -> Suite:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = list(first["loc"])
-        if len(loc) >= 3 and loc[0] == "case" and loc[2] in ("env", "fl"):  # the union's tag, not a field
+        if len(loc) >= 3 and loc[0] == "case" and loc[2] in ("env", "fl", "speed"):  # the union's tag, not a field
             named = data["case"][loc[1]].get("name") if isinstance(data["case"][loc[1]], dict) else None
             case = f"case {named}" if isinstance(named, str) else f"case {loc[1]}"
             where = f"{case} ({loc[2]} case)" + "".join(f".{p}" for p in loc[3:])
@@ -187,20 +227,33 @@ def check_agents(suite: Suite) -> None:
 
 @dataclass(frozen=True)
 class Task:
-    case: EnvCase | FlCase
+    case: EnvCase | FlCase | SpeedCase
     contender: str
     seed: int
 
+    @property
+    def timed(self) -> bool:
+        """A speed task: it measures wall time, so it runs alone (:func:`run_suite`)."""
+        return isinstance(self.case, SpeedCase)
+
 
 def tasks_of(suite: Suite) -> list[Task]:
+    """Every (case, contender, seed); a speed case runs its fixed workload once per contender (its
+    seed column is the workload's RngRun, bench.RAN_SEED, not the suite's seeds)."""
     return [Task(c, name, seed) for c in suite.cases for name in [*c.contenders, *getattr(c, "agents", {})]
-            for seed in suite.seeds]
+            for seed in ([RAN_SEED] if isinstance(c, SpeedCase) else suite.seeds)]
 
 
 def run_task(task: Task) -> dict[str, Any]:
     """One task; returns its row (case, contender, seed, then the case's metrics)."""
     case = task.case
-    measured = _run_env_task(case, task) if isinstance(case, EnvCase) else _run_fl_task(case, task)
+    if isinstance(case, SpeedCase):
+        return _row(task, _run_speed_task(case, task))
+    return _row(task, _run_env_task(case, task) if isinstance(case, EnvCase) else _run_fl_task(case, task))
+
+
+def _row(task: Task, measured: Mapping[str, Any]) -> dict[str, Any]:
+    case = task.case
     missing = [m for m in case.metrics if m not in measured]
     if missing:
         raise SuiteError(f"case {case.name}: no metric {missing[0]!r} (the task has {', '.join(sorted(measured))})")
@@ -260,6 +313,12 @@ def _run_fl_task(case: FlCase, task: Task) -> dict[str, Any]:
         "client_energy_j": result.client_energy_j,
         "uplink_mbytes": result.uplink_bytes / 1e6,
     }
+
+
+def _run_speed_task(case: SpeedCase, task: Task) -> dict[str, Any]:
+    """The RAN workload at the contender's UE count against the reference workload (bench.ran_speed)."""
+    return ran_speed(ues=case.ues[case.contenders.index(task.contender)], window_s=case.window_s,
+                     rounds=case.rounds)
 
 
 Backend = Literal["process", "ray"]
@@ -341,11 +400,12 @@ class Regression:
     baseline: float
     tolerance: float
     higher_is_better: bool
+    detail: str = ""  # what else was measured (speed metrics: both workloads' rates)
 
     def __str__(self) -> str:
         direction = "below" if self.higher_is_better else "above"
         return (f"{self.metric}: {self.value:.6g} is {direction} the baseline {self.baseline:.6g} "
-                f"by more than {self.tolerance:.0%}")
+                f"by more than {self.tolerance:.0%}" + (f" ({self.detail})" if self.detail else ""))
 
 
 class BaselineMetric(BaseModel):
@@ -413,18 +473,42 @@ def run_suite(suite: Suite, out: Path | None = None, backend: Backend = "process
     """Run a suite (its agents checked first, :func:`check_agents`), write its results under ``out`` and
     compare with ``baseline``."""
     check_agents(suite)
-    rows = run_tasks(tasks_of(suite), backend=backend, jobs=jobs, address=address, progress=progress)
+    tasks = tasks_of(suite)
+    untimed = [t for t in tasks if not t.timed]
+    rows = run_tasks(untimed, backend=backend, jobs=jobs, address=address, progress=progress) \
+        if untimed else pd.DataFrame()
+    # Speed tasks measure wall time: after the others, one at a time, here (not beside other tasks).
+    speeds = [(t, _run_speed_task(t.case, t)) for t in tasks if t.timed]  # type: ignore[arg-type]
+    if speeds:
+        timed = pd.DataFrame([_row(t, speed) for t, speed in speeds])
+        rows = pd.concat([rows, timed], ignore_index=True) if len(rows) else timed
     table = summarise(rows)
+    measured = {f"{t.case.name}/{t.contender}": speed for t, speed in speeds}
     if out is not None:
         write_results(table, rows, Path(out))
+        if measured:
+            (Path(out) / "speed.json").write_text(json.dumps(measured, indent=2))
     regressions = compare(metric_values(table), baseline) if baseline is not None else []
-    return table, regressions
+    return table, [replace(r, detail=_speed_detail(measured[r.metric.rsplit("/", 1)[0]]))
+                   if r.metric.rsplit("/", 1)[0] in measured else r for r in regressions]
 
 
-def baseline_from(table: pd.DataFrame, tolerance: float = 0.05, lower_is_better: Iterable[str] = ()) -> dict:
+def _speed_detail(speed: Mapping[str, Any]) -> str:
+    return (f"RAN {speed['ues']} UEs {speed['sim_s_per_wall_s']:.3g} sim-s/wall-s, reference "
+            f"{speed['reference_sim_s_per_wall_s']:.3g} sim-s/wall-s, medians of {speed['rounds']} rounds; "
+            f"ratios {', '.join(f'{r:.3g}' for r in speed['ratios'])}")
+
+
+def baseline_from(table: pd.DataFrame, tolerance: float = 0.05, lower_is_better: Iterable[str] = (),
+                  suite: Suite | None = None) -> dict:
     """A baseline file's content from a results table (every metric higher-is-better unless its name, or
-    its column, is in ``lower_is_better``)."""
+    its column, is in ``lower_is_better``); the metrics of the speed cases of ``suite`` get
+    SPEED_TOLERANCE."""
     lower = set(lower_is_better)
-    return {"tolerance": tolerance, "metrics": {
-        name: {"value": value, "higher_is_better": not (name in lower or name.rsplit("/", 1)[-1] in lower)}
-        for name, value in metric_values(table).items()}}
+    speed = {c.name for c in suite.cases if isinstance(c, SpeedCase)} if suite is not None else set()
+
+    def entry(name: str, value: float) -> dict:
+        metric = {"value": value, "higher_is_better": not (name in lower or name.rsplit("/", 1)[-1] in lower)}
+        return {**metric, "tolerance": SPEED_TOLERANCE} if name.split("/", 1)[0] in speed else metric
+
+    return {"tolerance": tolerance, "metrics": {name: entry(name, value) for name, value in metric_values(table).items()}}
