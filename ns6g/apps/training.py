@@ -287,6 +287,7 @@ def plan_training(config: TrainConfig) -> TrainPlan:
     is written."""
     from ns6g.apps.evaluation import make_env
     from ns6g.apps.presets import Preset, load_preset, model_kwargs
+    from ns6g.envs.base import ScenarioEnv
     from ns6g.envs.ids import resolve_env_id
 
     resolve_env_id(config.env_id)  # EnvIdError (a ValueError) naming the problem
@@ -297,6 +298,12 @@ def plan_training(config: TrainConfig) -> TrainPlan:
         check_address(config.address)
     probe = make_env(config.env_id, **dict(config.env_kwargs))  # validates env_kwargs
     try:
+        if not isinstance(probe.unwrapped, ScenarioEnv):  # it could not trace its runs nor name baselines
+            raise TrainingError(
+                f"{config.env_id} is a Gymnasium environment but not an ns6g one ({type(probe.unwrapped).__name__} "
+                f"is no ns6g.envs.base.ScenarioEnv): ns6g train traces every environment's run and compares "
+                f"the agent with its baselines; build it on ScenarioEnv (docs/extending.md) or train it with "
+                f"Stable-Baselines3 directly")
         algo = config.algo or default_algorithm(probe)
         check_algorithm(algo, probe.action_space)
         if algo == "maskable_ppo" and not masks_actions(probe):
