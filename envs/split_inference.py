@@ -10,6 +10,7 @@ Tasks (one inference of ``model`` at ``dtype``, batch 1) arrive at each device a
 
 Action, ``MultiDiscrete([N + 1, 3])``: (cut k, target), k = 0..N of the layer profile (0: offload
 everything, N: all on the device), target 0 = edge server, 1 = cloud, 2 = the D2D peer (ignored at k = N).
+``action_masks()``: the cuts that fit the device's memory (only ``agent_cuts`` where set) and every target.
 Observation (Dict): ``cqi`` (1,) wideband uplink CQI of the deciding device; ``uplink_mbps`` (1,) an
 estimate of its uplink rate; ``device_queue``, ``edge_queue``, ``cloud_queue`` (1,) tasks in each
 processor; ``battery_fraction`` (1,); ``device`` Discrete(ues), the deciding device; ``sidelink_mbps`` (1,)
