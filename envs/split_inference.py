@@ -10,6 +10,7 @@ Tasks (one inference of ``model`` at ``dtype``, batch 1) arrive at each device a
 
 Action, ``MultiDiscrete([N + 1, 3])``: (cut k, target), k = 0..N of the layer profile (0: offload
 everything, N: all on the device), target 0 = edge server, 1 = cloud, 2 = the D2D peer (ignored at k = N).
+``action_masks()``: the cuts that fit the device's memory (only ``agent_cuts`` where set) and every target.
 Observation (Dict): ``cqi`` (1,) wideband uplink CQI of the deciding device; ``uplink_mbps`` (1,) an
 estimate of its uplink rate; ``device_queue``, ``edge_queue``, ``cloud_queue`` (1,) tasks in each
 processor; ``battery_fraction`` (1,); ``device`` Discrete(ues), the deciding device; ``sidelink_mbps`` (1,)
@@ -45,11 +46,15 @@ from ns6g.core.bridge import Bridge
 from ns6g.compute.devices import DEVICES, catalogue_path, check_device, check_has_radio
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.mec_task import MecTaskConfig
-from ns6g.envs.policies import ConstantPolicy, Policy
-from ns6g.compute.split import (SplitTarget, available_models, greedy_split_target, load_profile, peer_memory_bytes,
-                        profile_path, profiles_dir)
+from ns6g.envs.policies import ConstantPolicy, Contender, Policy
+from ns6g.compute.split import (SplitTarget, available_models, feasible_cuts, greedy_split_target, load_profile,
+                        peer_memory_bytes, predict_split_latency, profile_path, profiles_dir)
 
 EDGE, CLOUD, PEER = 0, 1, 2
+#: the scenario's fixed delays the observation does not carry (ns3_scenarios/mec-split.cc): the gNB-edge
+#: backhaul (one way, s) and a RAN slot at numerology mu is 1 ms / 2**mu (a transfer waits about one slot for
+#: its grant each way); the upper reference adds them, the agent and the reference rules do not know them.
+BACKHAUL_DELAY_S = 1e-3
 
 
 class SplitInferenceConfig(MecTaskConfig):
@@ -66,6 +71,17 @@ class SplitInferenceConfig(MecTaskConfig):
     sidelink_mode: Literal["scheduled", "autonomous"] = Field(
         "scheduled", description="sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2)")
     sidelink_tx_power_dbm: float = Field(23.0, ge=-30, le=40, description="UE sidelink transmit power (dBm)")
+    agent_cuts: tuple[int, ...] = Field(
+        (), description="cuts an agent may choose (action_masks(), Python only): profile cut indices; empty: "
+        "every cut whose device part fits the device's memory")
+
+    #: Python's own: the masks an agent acts within, not a scenario option
+    not_options = frozenset({"agent_cuts"})
+
+    @field_validator("agent_cuts", mode="before")
+    @classmethod
+    def _cuts_as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value  # YAML and JSON give lists
 
     @field_validator("peer_device")
     @classmethod
@@ -83,6 +99,10 @@ class SplitInferenceConfig(MecTaskConfig):
     @model_validator(mode="after")
     def _profile_exists(self) -> SplitInferenceConfig:
         profile_path(self.model, self.dtype)  # ValueError listing the models if this dtype is missing
+        last = len(load_profile(self.model, self.dtype)) - 1
+        bad = [cut for cut in self.agent_cuts if not 0 <= cut <= last]
+        if bad:
+            raise ValueError(f"agent_cuts: {bad} are not cuts of {self.model} (0..{last})")
         return self
 
     @model_validator(mode="after")
@@ -137,6 +157,69 @@ class GreedySplitPolicy:
         return np.array([cut, target], dtype=np.int64)
 
 
+def _queue(observation: Any, key: str) -> float:
+    return float(np.asarray(observation[key]).reshape(-1)[0])
+
+
+class QueueAwareSplitPolicy:
+    """Neurosurgeon's latency model plus the wait behind the queues the observation shows: per task, the
+    (cut, target) of least predicted latency, where each offloaded cut also waits ``edge_queue`` (or
+    ``peer_queue``, ``cloud_queue``) whole tasks of the target's compute (a queued task's part is taken as
+    the whole model at cut 0) and each cut with device work waits ``device_queue`` whole local inferences.
+
+    ``targets``: the places considered beside the device (``(EDGE, PEER)``: the reference rule, which like
+    ``greedy`` leaves out the cloud, whose WAN delay is not observed). ``rtt_s``: a fixed round trip per
+    target (s) charged to every offloaded cut; the reference rule uses none (Neurosurgeon's model), the upper
+    reference the scenario's backhaul, WAN and slot delays, which no observation carries.
+    """
+
+    def __init__(self, config: SplitInferenceConfig, targets: tuple[int, ...] = (EDGE, PEER),
+                 rtt_s: dict[int, float] | None = None) -> None:
+        if not targets or not set(targets) <= {EDGE, CLOUD, PEER}:
+            raise ValueError(f"targets: a non-empty subset of (EDGE={EDGE}, CLOUD={CLOUD}, PEER={PEER}) (got {targets})")
+        self.targets, self.rtt_s = targets, dict(rtt_s or {})
+        self.profile = load_profile(config.model, config.dtype)
+        self.device_flops = float(DEVICES.loc[config.device, "flops"])
+        self.flops = {EDGE: float(DEVICES.loc[config.edge_device, "flops"]),
+                      CLOUD: float(DEVICES.loc[config.cloud_device, "flops"]),
+                      PEER: float(DEVICES.loc[config.peer_device, "flops"])}
+        self.whole_flops = float(self.profile["server_flops"].iloc[0])  # the model, all of it, on a server
+        self.device_ok = np.isin(self.profile["cut"].to_numpy(),
+                                 feasible_cuts(self.profile, float(DEVICES.loc[config.device, "memory_bytes"])))
+        self.peer_ok = peer_memory_bytes(self.profile) <= float(DEVICES.loc[config.peer_device, "memory_bytes"])
+        self.queue_key = {EDGE: "edge_queue", CLOUD: "cloud_queue", PEER: "peer_queue"}
+
+    def predicted_s(self, observation: Any) -> dict[int, np.ndarray]:
+        """Per target, the predicted latency of every cut (s; inf where the cut does not fit)."""
+        up, side = _rate_bps(observation, "uplink_mbps"), _rate_bps(observation, "sidelink_mbps")
+        device_flops = self.profile["device_flops"].to_numpy(dtype=np.float64)
+        device_wait = np.where(device_flops > 0,
+                               _queue(observation, "device_queue") * device_flops[-1] / self.device_flops, 0.0)
+        out = {}
+        for target in self.targets:
+            rate = side if target == PEER else up
+            lat = predict_split_latency(self.profile, self.device_flops, self.flops[target], rate, rate,
+                                        self.rtt_s.get(target, 0.0))["total_s"].to_numpy()
+            server_wait = _queue(observation, self.queue_key[target]) * self.whole_flops / self.flops[target]
+            total = lat + device_wait
+            total[:-1] += server_wait
+            ok = self.device_ok & (self.peer_ok if target == PEER else True)
+            ok[-1] = self.device_ok[-1]
+            out[target] = np.where(ok, total, np.inf)
+        return out
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        best = (np.inf, len(self.profile) - 1, self.targets[0])
+        for target, totals in self.predicted_s(observation).items():
+            cut = int(np.argmin(totals))
+            if totals[cut] < best[0]:
+                best = (float(totals[cut]), cut, target)
+        cut, target = best[1], best[2]
+        if not np.isfinite(best[0]):  # nothing fits the device: offload everything to the first target
+            cut = 0
+        return np.array([cut, target], dtype=np.int64)
+
+
 class SplitInferenceEnv(ScenarioEnv):
     """Per-task split point and offload target (edge or cloud) of DNN inference over a 6G RAN."""
 
@@ -176,6 +259,26 @@ class SplitInferenceEnv(ScenarioEnv):
             return f"peer part of cut {cut} needs {need:.0f} bytes; the peer {peer} has {have:.0f}"
         return "infeasible"
 
+    def action_masks(self) -> np.ndarray:
+        """Which values of each action entry an agent may choose, for sb3-contrib's MaskablePPO: a flat bool
+        array of (N + 1) + 3 entries. Cuts: those whose device part fits the device's memory (the others
+        fail at once), and only ``agent_cuts`` where it is set; targets: all three (whether the peer part
+        fits depends on the cut, which a per-entry mask cannot say). The same at every step."""
+        if getattr(self, "_masks", None) is None:
+            self._masks = self._agent_masks()
+        return self._masks.copy()
+
+    def _agent_masks(self) -> np.ndarray:
+        profile = load_profile(self.config.model, self.config.dtype)
+        cuts = np.isin(profile["cut"].to_numpy(),
+                       feasible_cuts(profile, float(DEVICES.loc[self.config.device, "memory_bytes"])))
+        if self.config.agent_cuts:
+            cuts &= np.isin(profile["cut"].to_numpy(), self.config.agent_cuts)
+        if not cuts.any():
+            raise ValueError(f"action_masks: none of agent_cuts {list(self.config.agent_cuts)} fits the memory of "
+                             f"{self.config.device}")
+        return np.concatenate([cuts, np.ones(3, dtype=bool)])
+
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
         """``all_local`` (cut N), ``all_edge`` (cut 0 on the edge), ``random``, ``greedy`` (Neurosurgeon over the
         edge and the peer) and ``greedy_edge`` (Neurosurgeon's own device-edge split)."""
@@ -187,3 +290,22 @@ class SplitInferenceEnv(ScenarioEnv):
             "greedy": GreedySplitPolicy(self.config),
             "greedy_edge": GreedySplitPolicy(self.config, targets=(EDGE,)),
         }
+
+    def reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Hand-written rules beyond the built-in baselines, for benchmark tables (``ns6g bench learn``):
+        ``queue_aware`` (:class:`QueueAwareSplitPolicy` over the edge and the peer: Neurosurgeon that also
+        waits behind the observed queues) and ``all_cloud`` (cut 0 in the cloud, a fixed rule)."""
+        return {"queue_aware": Contender(QueueAwareSplitPolicy(self.config)),
+                "all_cloud": Contender(ConstantPolicy(np.array([0, CLOUD], dtype=np.int64)))}
+
+    def upper_reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Rules with knowledge no agent observes (kind ``upper`` in ``ns6g bench learn``): ``oracle_delays``,
+        :class:`QueueAwareSplitPolicy` over the edge, the cloud and the peer, charged the scenario's fixed round
+        trips (the backhaul, the WAN's ``wan_delay_ms`` both ways and a slot's grant wait each way on the RAN
+        or sidelink), which the observation does not carry. It is myopic (per task, no look-ahead), so it is
+        a reference from above, not a bound."""
+        slot_s = 1e-3 / 2 ** self.config.numerology
+        side_slot_s = 1e-3 / 2 ** self.config.sidelink_numerology
+        edge = 2 * BACKHAUL_DELAY_S + 2 * slot_s
+        rtt = {EDGE: edge, CLOUD: edge + 2 * self.config.wan_delay_ms / 1e3, PEER: 2 * side_slot_s}
+        return {"oracle_delays": Contender(QueueAwareSplitPolicy(self.config, (EDGE, CLOUD, PEER), rtt))}

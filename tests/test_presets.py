@@ -44,7 +44,7 @@ def test_every_preset_loads_and_trains(env_id, tmp_path):
     plan = plan_training(config)
     preset = plan.preset
     assert preset.source.endswith(f"ppo.yml:{env_id}")
-    assert plan.algo == ("maskable_ppo" if env_id == SPECTRUM else "ppo")
+    assert plan.algo == ("maskable_ppo" if env_id in (SPECTRUM, "ns6g/SplitInference-v0") else "ppo")
     summary = train(config, progress=False, plan=plan)
     model = load_agent(tmp_path / "run")
     for key in ("n_steps", "batch_size", "gamma", "n_epochs"):
