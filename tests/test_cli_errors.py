@@ -112,7 +112,7 @@ CASES = [
     (f"train {LINK} --algo-arg seed=1", "ns6g train", "'seed' is set by ns6g train (from --seed)"),
     (f"train {LINK} --device tpu", "ns6g train", "unknown device 'tpu'", "cpu, cuda, auto"),
     ("train CartPole-v1", "ns6g train", "CartPole-v1 is a Gymnasium environment but not an ns6g one",
-     "ScenarioEnv"),
+     "takes no run_dir and trace_detail"),
     (f"train {LINK} --algo-arg device=cuda", "ns6g train", "'device' is set by ns6g train"),
     (f"train {LINK} --seed -1", "ns6g train", "argument --seed: must be between 0 and 2147483647, got -1"),
     (f"train {LINK} --seed 1.5", "ns6g train", "argument --seed: expected a whole number, got '1.5'"),

@@ -281,13 +281,20 @@ def normalize_kwargs(normalize: Mapping[str, Any], observation_space: gym.Space,
     return kwargs
 
 
+def traces_runs(env: gym.Env) -> bool:
+    """Whether ``env``'s class takes the ``run_dir`` and ``trace_detail`` that ns6g gives every environment it
+    traces (ns6g's environments do; CartPole does not)."""
+    parameters = inspect.signature(type(env.unwrapped).__init__).parameters.values()
+    return ({"run_dir", "trace_detail"} <= {p.name for p in parameters}
+            or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters))
+
+
 def plan_training(config: TrainConfig) -> TrainPlan:
     """Resolve ``config`` against the environment and its preset; raise :class:`TrainingError` (or
     ``ns6g.apps.presets.PresetError``, a ValueError naming the file) for anything that cannot run, before any file
     is written."""
     from ns6g.apps.evaluation import make_env
     from ns6g.apps.presets import Preset, load_preset, model_kwargs
-    from ns6g.envs.base import ScenarioEnv
     from ns6g.envs.ids import resolve_env_id
 
     resolve_env_id(config.env_id)  # EnvIdError (a ValueError) naming the problem
@@ -298,12 +305,12 @@ def plan_training(config: TrainConfig) -> TrainPlan:
         check_address(config.address)
     probe = make_env(config.env_id, **dict(config.env_kwargs))  # validates env_kwargs
     try:
-        if not isinstance(probe.unwrapped, ScenarioEnv):  # it could not trace its runs nor name baselines
+        if not traces_runs(probe):
             raise TrainingError(
                 f"{config.env_id} is a Gymnasium environment but not an ns6g one ({type(probe.unwrapped).__name__} "
-                f"is no ns6g.envs.base.ScenarioEnv): ns6g train traces every environment's run and compares "
-                f"the agent with its baselines; build it on ScenarioEnv (docs/extending.md) or train it with "
-                f"Stable-Baselines3 directly")
+                f"takes no run_dir and trace_detail): ns6g train traces every environment's run and compares the "
+                f"agent with its baselines; build it on ns6g.envs.base.ScenarioEnv (docs/extending.md) or train "
+                f"it with Stable-Baselines3 directly")
         algo = config.algo or default_algorithm(probe)
         check_algorithm(algo, probe.action_space)
         if algo == "maskable_ppo" and not masks_actions(probe):
