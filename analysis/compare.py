@@ -52,6 +52,34 @@ def confidence_table(episodes: pd.DataFrame, columns: Sequence[str] | None = Non
     return table
 
 
+def paired_difference(episodes: pd.DataFrame, policy: str, other: str, column: str = "return",
+                      level: float = 0.95) -> dict[str, float | int]:
+    """``policy`` minus ``other`` episode by episode on the seeds both ran (one episode per policy and seed):
+    ``mean`` difference, ``ci`` the half-width of its ``level`` interval (Student's t over the seeds; NaN
+    with one seed), ``seeds`` compared and ``better``, the seeds where ``policy`` did better.
+
+    Every contender runs the same seeds, so what a seed does to all of them (the UE drop, the channel)
+    cancels in the difference: a paired interval is far narrower than the two policies' own intervals
+    when the seeds, not the policies, set most of the spread."""
+    from scipy import stats
+
+    sides = []
+    for name in (policy, other):
+        rows = episodes[episodes["policy"] == name]
+        if rows.empty:
+            raise KeyError(f"no episodes of policy {name!r} (have {sorted(episodes['policy'].unique())})")
+        if rows["seed"].duplicated().any():
+            raise ValueError(f"policy {name!r} has several episodes of one seed: a paired difference needs one")
+        sides.append(rows.set_index("seed")[column].astype(float))
+    common = sides[0].index.intersection(sides[1].index)
+    if common.empty:
+        raise ValueError(f"policies {policy!r} and {other!r} share no seed")
+    difference = sides[0].loc[common] - sides[1].loc[common]
+    n = len(difference)
+    ci = stats.t.ppf(0.5 + level / 2, n - 1) * difference.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+    return {"mean": float(difference.mean()), "ci": float(ci), "seeds": n, "better": int((difference > 0).sum())}
+
+
 def draw_comparison(ax: Axes, table: pd.DataFrame, column: str = "return", title: str | None = None) -> None:
     """Bars of ``column`` per policy of a :func:`confidence_table`, best first, with their intervals; the
     agent's bar highlighted."""

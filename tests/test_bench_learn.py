@@ -81,6 +81,12 @@ def test_bench_learn_trains_within_its_budget_and_tables_agent_heuristics_and_up
     heuristics = table[table["kind"] != "agent"]
     assert env["best_heuristic"] == heuristics.loc[heuristics["return"].idxmax(), "policy"]
     assert env["upper_bound"] == 0.0
+    # Paired on the same 3 seeds: the mean difference is the difference of the means, and it says how often.
+    paired, best = env["paired_vs_best"], table.set_index("policy")["return"]
+    assert paired["seeds"] == 3 and 0 <= paired["better"] <= 3
+    assert paired["mean"] == pytest.approx(best["agent"] - best[env["best_heuristic"]])
+    assert env["agent_ahead_paired"] == (paired["mean"] - paired["ci"] > 0)
+    assert "paired on the same seeds: agent - " in printed
     # The 3 s budget stopped training long before the preset's steps; the run says how many it ran.
     folder = out / "SpectrumAllocation-v0"
     ran = json.loads((folder / "agent.json").read_text())["timesteps_run"]
@@ -161,3 +167,26 @@ def references_and_uppers(env_kwargs):
         return {**env.unwrapped.reference_policies(), **env.unwrapped.upper_reference_policies()}
     finally:
         env.close()
+
+
+def test_a_paired_difference_cancels_what_the_seed_does_to_every_policy():
+    from ns6g.analysis.compare import confidence_table, paired_difference
+
+    # The seed moves both policies by -100..+100; "a" is 1 to 3 better on every seed.
+    seeds = list(range(10))
+    swing = [(-1) ** s * 10.0 * s for s in seeds]
+    episodes = pd.DataFrame(
+        [{"policy": "a", "seed": s, "return": w + 2.0 + (s % 3 - 1)} for s, w in zip(seeds, swing)]
+        + [{"policy": "b", "seed": s, "return": w} for s, w in zip(seeds, swing)])
+    paired = paired_difference(episodes, "a", "b")
+    assert paired["seeds"] == 10 and paired["better"] == 10
+    assert paired["mean"] == pytest.approx(2.0 - 0.1)  # s % 3 - 1 over seeds 0..9: four -1, three 0, three +1
+    table = confidence_table(episodes, ["return"])
+    assert paired["mean"] - paired["ci"] > 0  # ahead when paired ...
+    # ... though the two intervals overlap
+    assert table.loc["a", "return"] - table.loc["a", "return_ci"] < table.loc["b", "return"] + table.loc["b", "return_ci"]
+    with pytest.raises(ValueError, match="several episodes of one seed"):
+        paired_difference(pd.concat([episodes, episodes.iloc[:1]]), "a", "b")
+    with pytest.raises(KeyError, match="no episodes of policy 'c'"):
+        paired_difference(episodes, "a", "c")
+

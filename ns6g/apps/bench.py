@@ -1313,6 +1313,7 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
     import pandas as pd
 
     from ns6g.analysis import load_run
+    from ns6g.analysis.compare import paired_difference
     from ns6g.analysis.questions import training_curve
     from ns6g.apps.evaluation import confidence_table, evaluate_contenders, make_env
     from ns6g.apps.presets import challenge_ids, load_challenge
@@ -1356,6 +1357,7 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
         heuristics = [r for r in rows if r["kind"] in ("baseline", "reference")]
         best = max(heuristics, key=lambda r: r["return"])
         upper = max((r for r in rows if r["kind"] == "upper"), key=lambda r: r["return"], default=None)
+        paired = paired_difference(episodes, "agent", best["policy"])  # the seed's share of the spread cancels
         agent = next(r for r in rows if r["kind"] == "agent")
         frame, figure = training_curve(load_run(folder), plot=True)
         figure.savefig(folder / "learning_curve.png", dpi=120)
@@ -1366,6 +1368,7 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
             "train_seconds": summary["train_seconds"], "sim_seconds": float(frame.groupby("env")["sim_time_total_s"].max().sum())
             if not frame.empty else 0.0, "seeds": seeds, "rows": rows, "best_heuristic": best["policy"],
             "agent_ahead": agent["return"] - agent["return_ci"] > best["return"] + best["return_ci"],
+            "paired_vs_best": paired, "agent_ahead_paired": paired["mean"] - paired["ci"] > 0,
             "upper_bound": challenge.upper_bound, "upper_bound_why": challenge.upper_bound_why,
             "upper_reference": upper["policy"] if upper else None, "folder": str(folder)})
     result = {"benchmark": "learn", "budget_min": budget_min, "eval_seeds": eval_seeds, "seed": seed,
@@ -1396,4 +1399,8 @@ def format_learn(result: dict[str, Any]) -> str:
             lines.append(f"  agent AHEAD of the best heuristic ({best}): the 95 % intervals do not overlap")
         else:
             lines.append(f"  agent NOT ahead of the best heuristic ({best}): its 95 % interval is not wholly above")
+        paired = env["paired_vs_best"]
+        lines.append(f"  paired on the same seeds: agent - {best} = {paired['mean']:+.3f} ± {paired['ci']:.3f} "
+                     f"(better on {paired['better']} of {paired['seeds']} seeds; "
+                     f"{'ahead' if env['agent_ahead_paired'] else 'not ahead'} by the paired 95 % interval)")
     return "\n".join(lines)
