@@ -1295,11 +1295,74 @@ def _learn_folder(env_id: str) -> str:
     return env_id.replace(":", "_").split("/")[-1]
 
 
+def learn_challenge(challenge: Any, out: Path, timesteps: int | None = None, budget_s: float | None = None,
+                    eval_seeds: int = LEARN_EVAL_SEEDS, seed: int = 0, checkpoints: int = 0,
+                    n_envs: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train ``challenge``'s preset agent (a :class:`ns6g.apps.presets.Challenge`) into the run directory ``out``
+    for ``timesteps`` (default: the challenge's, else the preset's) or ``budget_s`` wall seconds, whichever
+    comes first, on ``n_envs`` scenario processes (default: the preset's), then evaluate the agent, every
+    baseline, every reference rule and every upper reference of the environment on the same held-out seeds;
+    return the table (see :func:`bench_learn`)."""
+    import pandas as pd
+
+    from ns6g.analysis import load_run
+    from ns6g.analysis.compare import paired_difference
+    from ns6g.analysis.questions import training_curve
+    from ns6g.apps.evaluation import confidence_table, evaluate_contenders, make_env
+    from ns6g.apps.training import TrainConfig, eval_seeds as held_out, train
+    from ns6g.core.runs import EPISODES_FILE
+
+    out = Path(out)
+    config = TrainConfig(challenge.env_id, timesteps=timesteps or challenge.n_timesteps, n_envs=n_envs, seed=seed, out=out,
+                         env_kwargs=challenge.env_kwargs, algo_kwargs=challenge.algo_kwargs, eval_seeds=eval_seeds,
+                         checkpoints=checkpoints, budget_s=budget_s)
+    summary = train(config, progress=progress)
+    seeds = held_out(seed, eval_seeds)
+    episodes = pd.read_csv(out / EPISODES_FILE)
+    probe = make_env(challenge.env_id, **challenge.env_kwargs)
+    try:
+        none = lambda seed: {}  # noqa: E731 (an environment without such contenders)
+        references = getattr(probe.unwrapped, "reference_policies", none)(min(seeds))
+        uppers = getattr(probe.unwrapped, "upper_reference_policies", none)(min(seeds))
+    finally:
+        probe.close()
+    if references or uppers:
+        episodes = pd.concat([episodes, evaluate_contenders(challenge.env_id, challenge.env_kwargs,
+                                                            {**references, **uppers}, seeds, out=out,
+                                                            progress=progress)],
+                             ignore_index=True)
+        episodes.to_csv(out / EPISODES_FILE, index=False)
+    table = confidence_table(episodes, ["return"])
+    kinds = {name: "agent" if name == "agent" else "reference" if name in references
+             else "upper" if name in uppers else "baseline" for name in table.index}
+    rows = [{"policy": name, "kind": kinds[name], "return": float(table.loc[name, "return"]),
+             "return_ci": float(table.loc[name, "return_ci"]), "episodes": int(table.loc[name, "episodes"])}
+            for name in table.index]
+    heuristics = [r for r in rows if r["kind"] in ("baseline", "reference")]
+    best = max(heuristics, key=lambda r: r["return"])
+    upper = max((r for r in rows if r["kind"] == "upper"), key=lambda r: r["return"], default=None)
+    paired = paired_difference(episodes, "agent", best["policy"])  # the seed's share of the spread cancels
+    agent = next(r for r in rows if r["kind"] == "agent")
+    frame, figure = training_curve(load_run(out), plot=True)
+    figure.savefig(out / "learning_curve.png", dpi=120)
+    return {
+        "env_id": challenge.env_id, "env_kwargs": challenge.env_kwargs, "algo_kwargs": challenge.algo_kwargs,
+        "why": challenge.why,
+        "algo": summary["algo"], "timesteps_run": summary["timesteps_run"],
+        "train_seconds": summary["train_seconds"], "sim_seconds": float(frame.groupby("env")["sim_time_total_s"].max().sum())
+        if not frame.empty else 0.0, "seeds": seeds, "rows": rows, "best_heuristic": best["policy"],
+        "agent_ahead": agent["return"] - agent["return_ci"] > best["return"] + best["return_ci"],
+        "paired_vs_best": paired, "agent_ahead_paired": paired["mean"] - paired["ci"] > 0,
+        "upper_bound": challenge.upper_bound, "upper_bound_why": challenge.upper_bound_why,
+        "upper_reference": upper["policy"] if upper else None, "folder": str(out)}
+
+
 def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out: Path = Path("runs/bench-learn"),
                 eval_seeds: int = LEARN_EVAL_SEEDS, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Train each environment's preset agent on its challenge configuration (``challenges.yml``) for the
     challenge's (else the preset's) steps or ``budget_min`` minutes of wall time, whichever comes first, then evaluate the agent,
-    every baseline and every reference rule of the environment on the same held-out seeds.
+    every baseline and every reference rule of the environment on the same held-out seeds
+    (:func:`learn_challenge`).
 
     Writes ``out/<env>/`` (the training run of ``ns6g train``, with ``learning_curve.png``: return against
     training steps and simulated time), ``out/learn.csv`` (one row per env and contender: mean return and
@@ -1312,14 +1375,9 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
     e.g. the future channel or an exhaustive search: kind ``upper``, a ceiling, never the best heuristic)."""
     import pandas as pd
 
-    from ns6g.analysis import load_run
-    from ns6g.analysis.compare import paired_difference
-    from ns6g.analysis.questions import training_curve
-    from ns6g.apps.evaluation import confidence_table, evaluate_contenders, make_env
     from ns6g.apps.presets import challenge_ids, load_challenge
-    from ns6g.apps.training import TrainConfig, TrainingError, eval_seeds as held_out, train
+    from ns6g.apps.training import TrainingError
     from ns6g.core.outputs import check_run_dir
-    from ns6g.core.runs import EPISODES_FILE
 
     if not (isinstance(budget_min, (int, float)) and budget_min > 0):
         raise TrainingError(f"budget_min must be a positive number of minutes (got {budget_min!r})")
@@ -1327,50 +1385,9 @@ def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out:
     out = Path(out)
     for challenge in challenges:
         check_run_dir(out / _learn_folder(challenge.env_id), False)
-    results = []
-    for challenge in challenges:
-        folder = out / _learn_folder(challenge.env_id)
-        config = TrainConfig(challenge.env_id, timesteps=challenge.n_timesteps, seed=seed, out=folder,
-                             env_kwargs=challenge.env_kwargs, algo_kwargs=challenge.algo_kwargs, eval_seeds=eval_seeds,
-                             checkpoints=0, budget_s=budget_min * 60.0)
-        summary = train(config, progress=progress)
-        seeds = held_out(seed, eval_seeds)
-        episodes = pd.read_csv(folder / EPISODES_FILE)
-        probe = make_env(challenge.env_id, **challenge.env_kwargs)
-        try:
-            none = lambda seed: {}  # noqa: E731 (an environment without such contenders)
-            references = getattr(probe.unwrapped, "reference_policies", none)(min(seeds))
-            uppers = getattr(probe.unwrapped, "upper_reference_policies", none)(min(seeds))
-        finally:
-            probe.close()
-        if references or uppers:
-            episodes = pd.concat([episodes, evaluate_contenders(challenge.env_id, challenge.env_kwargs,
-                                                                {**references, **uppers}, seeds, out=folder)],
-                                 ignore_index=True)
-            episodes.to_csv(folder / EPISODES_FILE, index=False)
-        table = confidence_table(episodes, ["return"])
-        kinds = {name: "agent" if name == "agent" else "reference" if name in references
-                 else "upper" if name in uppers else "baseline" for name in table.index}
-        rows = [{"policy": name, "kind": kinds[name], "return": float(table.loc[name, "return"]),
-                 "return_ci": float(table.loc[name, "return_ci"]), "episodes": int(table.loc[name, "episodes"])}
-                for name in table.index]
-        heuristics = [r for r in rows if r["kind"] in ("baseline", "reference")]
-        best = max(heuristics, key=lambda r: r["return"])
-        upper = max((r for r in rows if r["kind"] == "upper"), key=lambda r: r["return"], default=None)
-        paired = paired_difference(episodes, "agent", best["policy"])  # the seed's share of the spread cancels
-        agent = next(r for r in rows if r["kind"] == "agent")
-        frame, figure = training_curve(load_run(folder), plot=True)
-        figure.savefig(folder / "learning_curve.png", dpi=120)
-        results.append({
-            "env_id": challenge.env_id, "env_kwargs": challenge.env_kwargs, "algo_kwargs": challenge.algo_kwargs,
-            "why": challenge.why,
-            "algo": summary["algo"], "timesteps_run": summary["timesteps_run"],
-            "train_seconds": summary["train_seconds"], "sim_seconds": float(frame.groupby("env")["sim_time_total_s"].max().sum())
-            if not frame.empty else 0.0, "seeds": seeds, "rows": rows, "best_heuristic": best["policy"],
-            "agent_ahead": agent["return"] - agent["return_ci"] > best["return"] + best["return_ci"],
-            "paired_vs_best": paired, "agent_ahead_paired": paired["mean"] - paired["ci"] > 0,
-            "upper_bound": challenge.upper_bound, "upper_bound_why": challenge.upper_bound_why,
-            "upper_reference": upper["policy"] if upper else None, "folder": str(folder)})
+    results = [learn_challenge(challenge, out / _learn_folder(challenge.env_id), budget_s=budget_min * 60.0,
+                               eval_seeds=eval_seeds, seed=seed, progress=progress)
+               for challenge in challenges]
     result = {"benchmark": "learn", "budget_min": budget_min, "eval_seeds": eval_seeds, "seed": seed,
               "envs": results}
     out.mkdir(parents=True, exist_ok=True)

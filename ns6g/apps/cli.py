@@ -22,8 +22,8 @@ commands:
              ran (6G RAN speed for 10-1000 UEs), split (best DNN split vs the greedy one),
              fl (co-simulation overhead, profile-mode rounds/s for 10-1000 clients),
              suite (cases x contenders x seeds with a regression gate)
-  demo       flagship (default): PPO on the 6G RAN against its schedulers, federated split learning over
-             the emulated cell, one report; link / ran / split: PPO on one environment against its baselines
+  demo       flagship (default): an agent on D2DRelay's challenge against every heuristic, federated split
+             learning over the emulated cell, one report; link / ran / split: PPO on one environment
   envs       list the registered Gymnasium environments
   fl         run a learner job (FedAvg, split learning, FSL, ...) over the co-simulated network
   train      train a Stable-Baselines3 agent (ppo, maskable_ppo, a2c, dqn, sac) on an environment with its
@@ -188,11 +188,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.which == "flagship":
         from ns6g.apps.flagship import FlagshipConfig, format_flagship, run_flagship
 
-        config = FlagshipConfig(timesteps=args.timesteps or 20_000, n_envs=args.n_envs, seed=args.seed,
-                                eval_seeds=args.eval_seeds, fl_rounds=args.fl_rounds, out=args.out,
-                                overwrite=args.overwrite)
-        print(f"ns6g demo: PPO on the 6G RAN for {config.timesteps} steps against RR/PF/MR, then SplitFed V1 and "
-              f"FedAvg over the emulated 6G cell for {config.fl_rounds} rounds, then one report")
+        given = {k: v for k, v in (("timesteps", args.timesteps), ("n_envs", args.n_envs),
+                                   ("eval_seeds", args.eval_seeds)) if v is not None}
+        config = FlagshipConfig(seed=args.seed, fl_rounds=args.fl_rounds, out=args.out, overwrite=args.overwrite,
+                                **given)
+        print(f"ns6g demo: the preset agent on {config.challenge}'s challenge for {config.timesteps} steps against "
+              f"every heuristic and the upper reference on {config.eval_seeds} held-out seeds, then SplitFed V1 "
+              f"and FedAvg over the emulated 6G cell for {config.fl_rounds} rounds, then one report")
         summary = run_flagship(config, progress=not args.quiet)
         print(format_flagship(summary))
         print(f"run directory: {summary['run_dir']} (summary.json; agent/, fsl/, report/)")
@@ -200,8 +202,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     from ns6g.apps.demo import DemoConfig, format_summary, run_demo
 
-    config = DemoConfig(demo=args.which, timesteps=args.timesteps or 30_000, n_envs=args.n_envs, seed=args.seed,
-                        eval_seeds=args.eval_seeds, out=args.out, overwrite=args.overwrite)
+    config = DemoConfig(demo=args.which, timesteps=args.timesteps or 30_000, n_envs=args.n_envs or 4, seed=args.seed,
+                        eval_seeds=args.eval_seeds or 5, out=args.out, overwrite=args.overwrite)
     print(f"ns6g demo {config.demo}: PPO on {config.n_envs} scenario processes for {config.timesteps} steps, "
           f"then evaluation against the baselines on {config.eval_seeds} held-out seeds")
     summary = run_demo(config, progress=not args.quiet)
@@ -408,9 +410,11 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="train PPO briefly on a scenario and print how it compares with the baselines",
-        description="flagship (default, what `make demo` runs): PPO on the 6G RAN (SpectrumAllocation) against "
-        "RR/PF/MR, SplitFed V1 and FedAvg over the emulated 6G cell, and one HTML report. "
+        help="train an agent briefly on a scenario and print how it compares with the heuristics",
+        description="flagship (default, what `make demo` runs): the preset agent trained for a few minutes on "
+        "D2DRelay's challenge configuration (challenges.yml) against every heuristic and the upper reference on "
+        "held-out seeds (as `ns6g bench learn`), SplitFed V1 and FedAvg over the emulated 6G cell, and one HTML "
+        "report. "
         "link: PPO on ns6g/LinkControl-v0 (UDP rate control over a real ns-3 "
         "bottleneck shared with on/off cross traffic) against every fixed sending rate and a random policy. "
         "ran: PPO on ns6g/SpectrumAllocation-v0 (RBG allocation in a 6G cell) against round-robin, "
@@ -421,12 +425,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("which", nargs="?", choices=["flagship", "link", "ran", "split"], default="flagship",
                    help="which demo (default flagship)")
     p.add_argument("--timesteps", type=positive_int, default=None,
-                   help="PPO training steps (default 20000 for flagship, 30000 for the others)")
+                   help="training steps (default 100000 for flagship, 30000 for the others)")
     p.add_argument("--fl-rounds", type=positive_int, default=5, help="flagship: rounds of each learner job (default 5)")
-    p.add_argument("--n-envs", type=positive_int, default=4,
-                   help="parallel scenario processes for training (default 4)")
+    p.add_argument("--n-envs", type=positive_int, default=None,
+                   help="parallel scenario processes for training (default: flagship the preset's, the others 4)")
     p.add_argument("--seed", type=seed, default=0, help="seed of training and evaluation (default 0)")
-    p.add_argument("--eval-seeds", type=positive_int, default=5, help="held-out evaluation episodes (default 5)")
+    p.add_argument("--eval-seeds", type=positive_int, default=None,
+                   help="held-out evaluation episodes (default 20 for flagship, 5 for the others)")
     p.add_argument("--out", type=output_dir, default=None,
                    help="run directory to create (default runs/demo-<demo>-<UTC date-time>)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")

@@ -1,8 +1,10 @@
 """``ns6g demo flagship`` (what ``make demo`` runs): the testbed's journeys in one command.
 
-1. Train a PPO agent briefly on the 6G RAN (``ns6g/SpectrumAllocation-v0``: one cell, 4 UEs, 20 MHz at
-   7 GHz) with :func:`ns6g.apps.training.train`, and evaluate it against round robin, proportional fair and max
-   rate on held-out seeds.
+1. Train the preset agent on a challenge configuration (``challenges.yml``; ``ns6g/D2DRelay-v0``: three
+   cell-edge devices choosing UE-to-network relays over the 6G RAN and its D2D sidelink) for a few minutes
+   with :func:`ns6g.apps.bench.learn_challenge` (what ``ns6g bench learn`` runs), and compare it on
+   held-out seeds with every heuristic (the built-in baselines and the reference rules) and the upper
+   reference: mean returns with 95 % intervals, and the paired difference to the best heuristic.
 2. Run federated split learning over the emulated traffic: SplitFed V1 and, for comparison, FedAvg train a
    small CNN on the digits data with 8 clients in a 6G cell (``fl-network``: every model, activation and
    gradient transfer is a real ns-3 flow of its exact size; compute takes FLOPs / FLOP/s of the device).
@@ -10,7 +12,8 @@
 
 Layout of ``OUT`` (a run directory of kind ``demo``)::
 
-    OUT/agent/            the ns6g train run (agent, checkpoints, tensorboard, train/, eval/<policy>/, comparison.png)
+    OUT/agent/            the ns6g train run (agent, tensorboard, train/, eval/<policy>/, episodes.csv,
+                          learning_curve.png: return against training steps and simulated time)
     OUT/fsl/<protocol>/   one run directory per learner job (rounds, flows)
     OUT/report/           the HTML report and its figures
     OUT/summary.json      the headline numbers
@@ -26,26 +29,25 @@ from typing import Any
 
 from ns6g.apps.training import check_counts
 
-RAN_ENV = "ns6g/SpectrumAllocation-v0"
-RAN_KWARGS = dict(cells=1, ues=4, bandwidth_hz=20e6, frequency_hz=7e9, decision_slots=10, episode_steps=50,
-                  reward="sum_rate", traffic="full_buffer", ue_rate_mbps=100.0)
-PPO_KWARGS = dict(n_steps=256, batch_size=256, learning_rate=3e-4, gamma=0.5, ent_coef=0.0)
 FSL_PROTOCOLS = ("splitfed-v1", "fedavg")
 
 
 @dataclass(frozen=True)
 class FlagshipConfig:
-    timesteps: int = 20_000  # PPO training steps
-    n_envs: int = 4
+    challenge: str = "ns6g/D2DRelay-v0"  # the environment whose challenge configuration the agent trains on
+    timesteps: int = 100_000  # training steps: a few minutes on 2 cores
+    n_envs: int | None = None  # scenario processes (default: the preset's)
     seed: int = 0
-    eval_seeds: int = 5
+    eval_seeds: int = 20  # held-out seeds per contender (as ns6g bench learn)
     fl_rounds: int = 5
     fl_clients: int = 8
     out: Path | None = None  # default runs/flagship-<UTC date-time>
     overwrite: bool = False  # replace a run already in ``out`` (else it is refused)
 
     def __post_init__(self) -> None:
-        check_counts(self, timesteps=1, n_envs=1, seed=0, eval_seeds=1, fl_rounds=1, fl_clients=1)
+        check_counts(self, timesteps=1, seed=0, eval_seeds=1, fl_rounds=1, fl_clients=1)
+        if self.n_envs is not None:
+            check_counts(self, n_envs=1)
 
 
 def run_flagship(config: FlagshipConfig, progress: bool = True) -> dict[str, Any]:
@@ -55,20 +57,20 @@ def run_flagship(config: FlagshipConfig, progress: bool = True) -> dict[str, Any
     from ns6g.learners.engine import FlJob
     from ns6g.core.outputs import claim_run_dir
     from ns6g.core.runs import RunWriter
-    from ns6g.apps.training import TrainConfig, train
+    from ns6g.apps.bench import learn_challenge
+    from ns6g.apps.presets import load_challenge
 
     out = Path(config.out or Path("runs") / f"flagship-{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}")
     claim = claim_run_dir(out, config.overwrite)
     try:
         with RunWriter(out, kind="demo", config={k: str(v) for k, v in config.__dict__.items()},
                        seeds=[config.seed]) as run:
-            # 1. The agent on the 6G RAN.
-            agent = train(TrainConfig(env_id=RAN_ENV, algo="ppo", timesteps=config.timesteps, n_envs=config.n_envs,
-                                      seed=config.seed, out=out / "agent", env_kwargs=RAN_KWARGS,
-                                      algo_kwargs=PPO_KWARGS, eval_seeds=config.eval_seeds, checkpoints=2),
-                          progress=progress)
+            # 1. The agent on a challenge configuration, against every heuristic and the upper reference.
+            agent = learn_challenge(load_challenge(config.challenge), out / "agent", timesteps=config.timesteps,
+                                    n_envs=config.n_envs, eval_seeds=config.eval_seeds, seed=config.seed,
+                                    progress=progress)
             run.append("events", {"kind": "agent-done", "wall_time_s": run.wall_time_s,
-                                  "detail": "ppo trained and evaluated"})
+                                  "detail": f"{agent['algo']} trained and evaluated"})
 
             # 2. Federated split learning over the emulated 6G cell (same network, same seed for every protocol).
             jobs = {}
@@ -89,14 +91,13 @@ def run_flagship(config: FlagshipConfig, progress: bool = True) -> dict[str, Any
                 run.append("events", {"kind": "fsl-done", "wall_time_s": run.wall_time_s, "detail": protocol})
 
             # 3. One report of the agent's and the baselines' evaluation runs and the learner jobs.
-            runs = [out / "agent" / "eval" / name for name in agent["mean_return"]] + \
-                   [out / "fsl" / protocol for protocol in FSL_PROTOCOLS]
+            # The agent's job first: its training curve and its evaluation table.
+            runs = [out / "agent"] + [out / "fsl" / protocol for protocol in FSL_PROTOCOLS]
             report = write_report(runs, out / "report", progress=False)
-            returns = agent["mean_return"]
-            best = max((p for p in returns if p != "agent"), key=returns.get)
             summary = {
-                "agent": {"env_id": RAN_ENV, "timesteps": config.timesteps, "train_seconds": agent["train_seconds"],
-                          "mean_return": returns, "best_baseline": best},
+                "agent": {key: agent[key] for key in (
+                    "env_id", "env_kwargs", "algo", "timesteps_run", "train_seconds", "seeds", "rows",
+                    "best_heuristic", "agent_ahead", "paired_vs_best", "agent_ahead_paired", "upper_reference")},
                 "fsl": jobs,
                 "report": str(report),
                 "run_dir": str(out),
@@ -110,16 +111,34 @@ def run_flagship(config: FlagshipConfig, progress: bool = True) -> dict[str, Any
     return summary
 
 
-def format_flagship(summary: dict[str, Any]) -> str:
-    agent = summary["agent"]
-    returns = agent["mean_return"]
-    best = agent["best_baseline"]
+def agent_headline(agent: dict[str, Any]) -> list[str]:
+    """The agent against the best heuristic (both tests of ``ns6g bench learn``) and the upper reference."""
+    rows = {row["policy"]: row for row in agent["rows"]}
+    best, upper, paired = rows[agent["best_heuristic"]], rows.get(agent["upper_reference"]), agent["paired_vs_best"]
+    me = rows["agent"]
+
+    def shown(row: dict[str, Any]) -> str:
+        return f"{row['return']:.1f} ± {row['return_ci']:.1f}"
+
+    verdict = ("AHEAD of" if agent["agent_ahead_paired"] else "NOT ahead of") + " the best heuristic on the same seeds"
     lines = [
-        f"1. PPO on {agent['env_id']} ({agent['timesteps']} steps, {agent['train_seconds']:.0f} s): mean return "
-        f"{returns['agent']:.1f} against {best} {returns[best]:.1f} "
-        f"({', '.join(f'{p} {v:.1f}' for p, v in returns.items() if p not in ('agent', best))})",
-        "2. Federated split learning over the emulated 6G cell:",
+        f"1. {agent['algo']} on {agent['env_id']}'s challenge ({agent['timesteps_run']} steps, "
+        f"{agent['train_seconds']:.0f} s), mean return ± 95 % interval on {len(agent['seeds'])} held-out seeds:",
+        f"   agent {shown(me)}; best heuristic {best['policy']} {shown(best)}: {verdict} "
+        f"(paired agent - {best['policy']} = {paired['mean']:+.1f} ± {paired['ci']:.1f}, better on {paired['better']} "
+        f"of {paired['seeds']} seeds); the two intervals {'do not overlap' if agent['agent_ahead'] else 'overlap'}",
     ]
+    if upper is not None:
+        lines.append(f"   upper reference {upper['policy']} {shown(upper)}: the agent is "
+                     f"{upper['return'] - me['return']:.1f} below it")
+    others = [row for row in agent["rows"] if row["policy"] not in ("agent", best["policy"])
+              and row["kind"] != "upper"]
+    lines.append("   other heuristics: " + ", ".join(f"{row['policy']} {row['return']:.1f}" for row in others))
+    return lines
+
+
+def format_flagship(summary: dict[str, Any]) -> str:
+    lines = [*agent_headline(summary["agent"]), "2. Federated split learning over the emulated 6G cell:"]
     for protocol, job in summary["fsl"].items():
         lines.append(f"   {protocol:<12} accuracy {job['final_accuracy']:.3f}, simulated {job['sim_time_s']:.2f} s, "
                      f"client energy {job['energy_j']:.2f} J, client uplink {job['uplink_mbytes']:.1f} MB, "
