@@ -64,9 +64,15 @@ def test_unknown_benchmark_is_refused(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_demo_trains_evaluates_and_saves(tmp_path):
+def test_demo_trains_evaluates_and_saves(tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where SB3's default logger makes SB3-<date>/
     config = DemoConfig(timesteps=512, n_envs=2, seed=3, eval_seeds=1, out=tmp_path / "demo")
     summary = run_demo(config, progress=False)
+    assert not any(scratch.glob("SB3-*"))  # the learner's log is not wanted: nothing left in the temp folder
     assert (tmp_path / "demo" / "ppo.zip").is_file()
     assert json.loads((tmp_path / "demo" / "summary.json").read_text())["headline_baseline"].startswith("fixed-")
     policies = [row["policy"] for row in summary["table"]]

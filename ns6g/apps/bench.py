@@ -411,7 +411,7 @@ def bench_ray(env_id: str = "ns6g/LinkControl-v0", workers: tuple[int, ...] = RA
     import torch
     from stable_baselines3 import PPO
 
-    from ns6g.apps.training import TrainConfig, make_training_env, plan_training
+    from ns6g.apps.training import TrainConfig, make_training_env, plan_training, silent_logger
     from ns6g.envs.ray_vec_env import check_address, import_ray
 
     ray = import_ray()
@@ -438,6 +438,7 @@ def bench_ray(env_id: str = "ns6g/LinkControl-v0", workers: tuple[int, ...] = RA
                     _sampling_rate(venv, min(0.5, seconds / 4))  # warm-up
                     steps, elapsed = _sampling_rate(venv, seconds)
                     model = PPO("MlpPolicy", venv, seed=0, device="cpu", verbose=0, **algo_kwargs)
+                    model.set_logger(silent_logger())
                     began = time.perf_counter()
                     model.learn(total_timesteps=train_steps)
                     learn_s = time.perf_counter() - began

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ns6g.apps.training import check_counts
+from ns6g.apps.training import check_counts, silent_logger
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Any]:
             venv = make_vec_env(make, n_envs=config.n_envs, seed=config.seed, vec_env_cls=BridgeVecEnv)
             try:
                 model = PPO(spec.policy, venv, seed=config.seed, device="cpu", verbose=0, **spec.ppo_kwargs)
+                model.set_logger(silent_logger())
                 model.learn(total_timesteps=config.timesteps, progress_bar=progress)
             finally:
                 venv.close()

@@ -234,6 +234,15 @@ def eval_seeds(seed: int, count: int) -> list[int]:
     return list(range(EVAL_SEED_BASE + seed, EVAL_SEED_BASE + seed + count))
 
 
+def silent_logger():
+    """A Stable-Baselines3 logger that writes nothing. A model learning without one (verbose 0, no
+    ``tensorboard_log``) makes an empty ``SB3-<date>`` folder in the system's temporary directory on every
+    ``learn`` call; the commands that need no learner log set this one instead."""
+    from stable_baselines3.common.logger import Logger
+
+    return Logger(None, [])
+
+
 def rollout_steps(model: Any, n_envs: int) -> int:
     """Steps ``model.learn`` takes at a time: an on-policy algorithm learns from whole rollouts of ``n_steps``
     per environment, an off-policy one collects ``train_freq`` steps per environment between updates."""

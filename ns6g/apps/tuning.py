@@ -73,7 +73,7 @@ def tune(config: TuneConfig, progress: bool = True) -> dict[str, Any]:
     from ns6g.apps.evaluation import make_env
     from ns6g.envs.policies import SB3Policy, evaluate
     from ns6g.apps.presets import write_preset
-    from ns6g.apps.training import _algorithm_class, make_training_env
+    from ns6g.apps.training import _algorithm_class, make_training_env, silent_logger
 
     base = TrainConfig(env_id=config.env_id, algo=config.algo, timesteps=config.timesteps, n_envs=config.n_envs,
                        seed=config.seed, env_kwargs=dict(config.env_kwargs))
@@ -122,6 +122,7 @@ def tune(config: TuneConfig, progress: bool = True) -> dict[str, Any]:
         try:
             model = _algorithm_class(plan.algo)(plan.policy, venv, seed=config.seed, device="cpu", verbose=0,
                                                 **plan.model_kwargs)
+            model.set_logger(silent_logger())
             halfway = HalfwayScore(trial)
             model.learn(total_timesteps=plan.timesteps, callback=halfway)
             if halfway.pruned:
