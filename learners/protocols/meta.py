@@ -47,7 +47,7 @@ class ReptileOptions(ScenarioConfig):
     """``protocol_options`` of ``reptile`` and ``tinyreptile``."""
 
     meta_step: float = Field(
-        0.5, gt=0, le=1,
+        1.0, gt=0, le=1,
         description="outer (meta) step size epsilon, dimensionless in (0, 1]: the initialisation moves this "
         "share of the way toward the (mean) adapted model; 1 with one client: it becomes the adapted model",
     )
@@ -57,7 +57,7 @@ class ReptileOptions(ScenarioConfig):
         "(Reptile's schedule); None: meta_step throughout",
     )
     inner_steps: int = Field(
-        5, ge=1, le=100_000,
+        10, ge=1, le=100_000,
         description="inner SGD steps k per client per round, in mini-batches of config.batch_size samples "
         "(learning rate and momentum: config.learning_rate, config.momentum)",
     )
