@@ -15,6 +15,7 @@ from ns6g.learners import models as zoo
 from ns6g.learners.adaptation import adaptation_accuracy, support_query, train_and_adapt
 from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 from ns6g.learners.engine import FlJob
+from ns6g.learners.no_network import NoNetwork
 from ns6g.learners.protocols import PROTOCOLS
 from ns6g.learners.protocols.meta import inner_batches
 
@@ -108,6 +109,28 @@ def test_a_smaller_meta_step_moves_part_of_the_way(protocol):
         assert torch.allclose(w1, w + 0.25 * (a - w), atol=1e-6)
 
 
+def test_tinyreptile_clients_adapt_one_after_another_and_reptile_averages():
+    """Two clients, epsilon 1: TinyReptile's w ends as client 1's adaptation of client 0's adapted model;
+    Reptile's as the mean of both clients' adaptations of the same w."""
+    opts = {"meta_step": 1.0, "inner_steps": 4}
+    serial = FlJob({**SMALL, "clients": 2, "protocol": "tinyreptile", "protocol_options": opts})
+    batched = FlJob({**SMALL, "clients": 2, "protocol": "reptile", "protocol_options": opts})
+    w0 = serial.protocol.model
+    assert all(torch.equal(a, b) for a, b in zip(state(w0), state(batched.protocol.model)))  # same seed, same w
+    chain = copy.deepcopy(w0)
+    serial.sgd_steps(chain, inner_batches(serial, 0, 0, 4))
+    serial.sgd_steps(chain, inner_batches(serial, 1, 0, 4))
+    apart = [copy.deepcopy(w0) for _ in range(2)]
+    for c in range(2):
+        batched.sgd_steps(apart[c], inner_batches(batched, c, 0, 4))
+    serial.run_round()
+    batched.run_round()
+    assert all(torch.equal(a, b) for a, b in zip(state(serial.protocol.model), state(chain)))
+    mean = [(a + b) / 2 for a, b in zip(state(apart[0]), state(apart[1]))]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(state(batched.protocol.model), mean))
+    assert not all(torch.allclose(a, b, atol=1e-3) for a, b in zip(state(serial.protocol.model), mean))
+
+
 def test_annealed_meta_step_reaches_its_final_value():
     job = FlJob({**SMALL, "rounds": 5, "protocol": "reptile", "protocol_options": {"meta_step": 1.0, "meta_step_final": 0.2}})
     assert [job.protocol.epsilon(job, r) for r in range(5)] == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
@@ -120,6 +143,17 @@ def test_more_inner_steps_than_one_pass_wrap_to_a_fresh_pass():
     assert len(batches) == len(one_pass) + 2
     assert all(torch.equal(a[1], b[1]) for a, b in zip(batches, one_pass))  # FedAvg's order first
     assert sum(len(b[1]) for b in batches) > job.samples(0)
+
+
+@pytest.mark.parametrize("protocol", META)
+def test_a_client_that_leaves_is_dropped_and_the_others_still_step(protocol):
+    net = NoNetwork(3, edges=1, disconnect_at={"client/1": 0.0})
+    job = FlJob({**SMALL, "protocol": protocol, "protocol_options": {"inner_steps": 3}}, network=net)
+    before = state(job.protocol.model)
+    result = job.run()
+    assert all(r.participants == (0, 2) and r.dropped == (1,) for r in result.rounds)
+    assert not all(torch.equal(a, b) for a, b in zip(before, state(job.protocol.model)))
+    assert all(math.isfinite(r.train_loss) for r in result.rounds)
 
 
 # -- profile mode ---------------------------------------------------------------------------------------
