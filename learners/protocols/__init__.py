@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 from ns6g.learners.protocols.federated import AsynchronousFL, FedAsync, FedAvg, FedBuff, FedProx
+from ns6g.learners.protocols.meta import Reptile, TinyReptile
 from ns6g.learners.protocols.peft import CflLora, FlLora, FlPrefix, FlPrompt, HetLora
 from ns6g.learners.protocols.split import (
     EPSL,
@@ -35,9 +36,11 @@ __all__ = [
     "HierarchicalFTL",
     "ParallelSL",
     "Protocol",
+    "Reptile",
     "RoundOutcome",
     "SplitFedV1",
     "SplitFedV2",
+    "TinyReptile",
     "VanillaSL",
     "make_protocol",
     "split_step",
@@ -47,7 +50,7 @@ PROTOCOLS: dict[str, type[Protocol]] = {
     cls.name: cls
     for cls in (
         FedAvg, FedProx, VanillaSL, ParallelSL, EPSL, SplitFedV1, SplitFedV2, HierarchicalFSL, FedAsync, FedBuff,
-        FlLora, FlPrompt, FlPrefix, CflLora, HetLora, FederatedTransfer, HierarchicalFTL,
+        FlLora, FlPrompt, FlPrefix, CflLora, HetLora, FederatedTransfer, HierarchicalFTL, Reptile, TinyReptile,
     )
 }
 
