@@ -119,9 +119,11 @@ class EarliestFinishPolicy:
     ``edge_queues[i] + 1`` tasks of server i (every task assigned to it and not computed is ahead); the
     cloud: the upload, the core's hops, the WAN both ways (``wan_delay_ms``, its rate) and
     ``cloud_queue + 1`` tasks of the cloud. Cost = latency (capped at ``task_timeout_s``) +
-    ``energy_weight`` x the device's energy (local: FLOPs x energy per FLOP; offloaded: transmit power x
-    upload time) + ``deadline_penalty`` if the latency exceeds ``deadline_ms`` + ``failure_penalty`` if
-    it reaches the timeout. ``cloud_margin_s`` is added to the cloud's prediction (0: none; the upper
+    ``energy_weight`` x the device's energy (local: FLOPs x energy per FLOP, none when the task times out
+    first, as the scenario charges it; offloaded: transmit power x upload time) + ``deadline_penalty`` if
+    the latency exceeds ``deadline_ms`` + ``failure_penalty`` if it reaches the timeout. So when every
+    server would miss the timeout too, a device that cannot finish in time keeps the task (it fails at
+    the same cost without loading a server: admission control). ``cloud_margin_s`` is added to the cloud's prediction (0: none; the upper
     reference searches it). Myopic: it does not foresee the tasks that will follow."""
 
     def __init__(self, config: MecOffloadConfig, cloud_margin_s: float = 0.0) -> None:
@@ -147,7 +149,9 @@ class EarliestFinishPolicy:
         upload_j = self.tx_w * upload_s
         wired_s = 2 * BACKHAUL_DELAY_S
         costs = np.empty(c.cells + 2)
-        costs[LOCAL] = self._cost((float(_entries(observation, "device_queue")[0]) + 1) * self.device_s, self.local_j)
+        local_s = (float(_entries(observation, "device_queue")[0]) + 1) * self.device_s
+        # The device's energy is charged when it finishes computing: a task that times out first costs none.
+        costs[LOCAL] = self._cost(local_s, self.local_j if local_s < c.task_timeout_s else 0.0)
         for server in range(c.cells):
             latency = upload_s + wired_s + (edge_queues[server] + 1) * self.edge_s
             costs[server + 1] = self._cost(latency + (self.inter_edge_s if server != cell else 0.0), upload_j)

@@ -61,10 +61,15 @@ def test_the_earliest_finish_rule_uses_the_cloud_only_when_the_edge_is_busy():
     costs = rule.costs(busy)
     assert costs.shape == (5,) and costs[LOCAL] == costs.max()  # 83 s on a Raspberry Pi: the timeout
     assert EarliestFinishPolicy(config, cloud_margin_s=10.0)(busy)[0] != cloud_target(3)
+    # Every server past the 300 ms timeout: the task fails wherever it goes, so it stays on the device, where
+    # it fails without loading a server (the scenario charges the device's energy only when it finishes).
+    hopeless = {**idle, "edge_queues": np.array([20.0, 20.0, 20.0]), "cloud_queue": np.array([30.0])}
+    assert tuple(EarliestFinishPolicy(config.model_copy(update={"task_timeout_s": 0.3}))(hopeless)) == (LOCAL, 0)
 
 
 def test_the_upper_reference_replays_its_episode_and_plays_the_best_margin():
-    small = dict(cells=1, ues=2, task_rate_hz=20.0, task_flops=1e12, share_levels=1, episode_steps=10, fast_fading=False)
+    small = dict(cells=1, ues=2, task_rate_hz=20.0, task_flops=1e12, share_levels=1, episode_steps=10,
+                 fast_fading=False)
     config = MecOffloadConfig(**small)
     with pytest.raises(RuntimeError, match="bind"):
         BestMarginInHindsight(config)({})
