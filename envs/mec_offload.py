@@ -123,8 +123,9 @@ class EarliestFinishPolicy:
     first, as the scenario charges it; offloaded: transmit power x upload time) + ``deadline_penalty`` if
     the latency exceeds ``deadline_ms`` + ``failure_penalty`` if it reaches the timeout. So when every
     server would miss the timeout too, a device that cannot finish in time keeps the task (it fails at
-    the same cost without loading a server: admission control). ``cloud_margin_s`` is added to the cloud's prediction (0: none; the upper
-    reference searches it). Myopic: it does not foresee the tasks that will follow."""
+    the same cost without loading a server: admission control). ``cloud_margin_s`` is added to the
+    cloud's prediction (0: none; the upper reference searches it). Myopic: it does not foresee the tasks
+    that will follow."""
 
     def __init__(self, config: MecOffloadConfig, cloud_margin_s: float = 0.0) -> None:
         self.config, self.cloud_margin_s = config, float(cloud_margin_s)
