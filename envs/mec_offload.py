@@ -39,10 +39,10 @@ import numpy as np
 from pydantic import Field
 
 from ns6g.core.bridge import Bridge
-from ns6g.compute.devices import catalogue_path
+from ns6g.compute.devices import DEVICES, catalogue_path
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.mec_task import MecTaskConfig
-from ns6g.envs.policies import ConstantPolicy, Policy
+from ns6g.envs.policies import ConstantPolicy, Contender, Policy
 
 LOCAL = 0
 
@@ -99,6 +99,114 @@ class LeastLoadedPolicy:
         return np.array([server + 1, self.full], dtype=np.int64)
 
 
+#: the scenario's fixed wired delays the observation does not carry (ns3_scenarios/mec-offload.cc): the
+#: gNB-edge link and the gNB-core backhaul, 1 ms one way each (docs/mec-offload.md)
+BACKHAUL_DELAY_S = 1e-3
+
+
+def _entries(observation: Any, key: str) -> np.ndarray:
+    return np.asarray(observation[key], dtype=np.float64).reshape(-1)
+
+
+class EarliestFinishPolicy:
+    """Reference rule: each task to the target where it is predicted to cost least, cloud included, with the
+    full uplink share.
+
+    Per target it predicts the task's latency from the observation and the public settings (the catalogue's
+    FLOP/s, the configured links): the device: ``(device_queue + 1)`` tasks of its processor; edge server i:
+    the upload at ``uplink_mbps`` (which already divides the carrier among the cell's uploading devices),
+    the 1 ms wired hops there and back, the inter-edge link both ways when i is not the serving cell's, and
+    ``edge_queues[i] + 1`` tasks of server i (every task assigned to it and not computed is ahead); the
+    cloud: the upload, the core's hops, the WAN both ways (``wan_delay_ms``, its rate) and
+    ``cloud_queue + 1`` tasks of the cloud. Cost = latency (capped at ``task_timeout_s``) +
+    ``energy_weight`` x the device's energy (local: FLOPs x energy per FLOP, none when the task times out
+    first, as the scenario charges it; offloaded: transmit power x upload time) + ``deadline_penalty`` if
+    the latency exceeds ``deadline_ms`` + ``failure_penalty`` if it reaches the timeout. So when every
+    server would miss the timeout too, a device that cannot finish in time keeps the task (it fails at
+    the same cost without loading a server: admission control). ``cloud_margin_s`` is added to the
+    cloud's prediction (0: none; the upper reference searches it). Myopic: it does not foresee the tasks
+    that will follow."""
+
+    def __init__(self, config: MecOffloadConfig, cloud_margin_s: float = 0.0) -> None:
+        self.config, self.cloud_margin_s = config, float(cloud_margin_s)
+        self.full = config.share_levels - 1
+        flops = DEVICES["flops"].astype(float)
+        self.device_s = config.task_flops / float(flops[config.device])
+        self.edge_s = config.task_flops / float(flops[config.edge_device])
+        self.cloud_s = config.task_flops / float(flops[config.cloud_device])
+        self.local_j = config.task_flops * float(DEVICES.loc[config.device, "energy_per_flop_j"])
+        self.tx_w = 10 ** (float(DEVICES.loc[config.device, "tx_power_dbm"]) / 10) / 1e3
+        bits = config.task_input_bytes * 8.0
+        self.bits = bits
+        self.inter_edge_s = 2 * config.inter_edge_delay_ms / 1e3 + bits / (config.inter_edge_rate_mbps * 1e6)
+        self.wan_s = 2 * config.wan_delay_ms / 1e3 + bits / (config.wan_rate_mbps * 1e6)
+
+    def costs(self, observation: Any) -> np.ndarray:
+        """The predicted cost of every target (0: the device, 1..cells: the edge servers, cells + 1: the cloud)."""
+        c = self.config
+        upload_s = self.bits / (max(float(_entries(observation, "uplink_mbps")[0]), 1e-3) * 1e6)
+        cell = int(_entries(observation, "serving_cell")[0])
+        edge_queues = _entries(observation, "edge_queues")
+        upload_j = self.tx_w * upload_s
+        wired_s = 2 * BACKHAUL_DELAY_S
+        costs = np.empty(c.cells + 2)
+        local_s = (float(_entries(observation, "device_queue")[0]) + 1) * self.device_s
+        # The device's energy is charged when it finishes computing: a task that times out first costs none.
+        costs[LOCAL] = self._cost(local_s, self.local_j if local_s < c.task_timeout_s else 0.0)
+        for server in range(c.cells):
+            latency = upload_s + wired_s + (edge_queues[server] + 1) * self.edge_s
+            costs[server + 1] = self._cost(latency + (self.inter_edge_s if server != cell else 0.0), upload_j)
+        latency = upload_s + wired_s + self.wan_s + (float(_entries(observation, "cloud_queue")[0]) + 1) * self.cloud_s
+        costs[cloud_target(c.cells)] = self._cost(latency + self.cloud_margin_s, upload_j)
+        return costs
+
+    def _cost(self, latency_s: float, energy_j: float) -> float:
+        c = self.config
+        latency_s = min(latency_s, c.task_timeout_s)
+        return (latency_s + c.energy_weight * energy_j + c.deadline_penalty * (latency_s > c.deadline_ms / 1e3)
+                + c.failure_penalty * (latency_s >= c.task_timeout_s))
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        return np.array([int(np.argmin(self.costs(observation))), self.full], dtype=np.int64)
+
+
+class BestMarginInHindsight:
+    """Upper reference: :class:`EarliestFinishPolicy` with the cloud margin that does best on the episode being
+    played, found by replaying the episode's seed once per margin of ``MARGINS_S`` (0 among them) in a second
+    scenario process, and then played. No agent knows an episode's outcome in advance; it is a reference
+    from above (at least the rule's own return on every seed), not a bound."""
+
+    MARGINS_S = (-0.03, -0.02, -0.01, 0.0, 0.01, 0.02, 0.04)
+
+    def __init__(self, config: MecOffloadConfig, env: MecOffloadEnv | None = None) -> None:
+        self.config, self.env = config, env
+        self._episode, self._best, self.returns = None, None, {}
+
+    def bind(self, env: Any) -> BestMarginInHindsight:
+        return BestMarginInHindsight(self.config, env.unwrapped)
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        if self.env is None:
+            raise RuntimeError("BestMarginInHindsight replays the episode's seed: bind() it to its environment first")
+        episode = (self.env.episode_run, self.env.episode_count)
+        if episode != self._episode:
+            self._episode, self._best = episode, self._search(self.env.episode_run)
+        return self._best(observation)
+
+    def _search(self, run: int) -> EarliestFinishPolicy:
+        self.returns = {}
+        with MecOffloadEnv(self.config) as replay:
+            for margin in self.MARGINS_S:
+                rule = EarliestFinishPolicy(self.config, margin)
+                observation, _ = replay.reset(seed=run)
+                total, done = 0.0, False
+                while not done:
+                    observation, reward, terminated, truncated, _ = replay.step(rule(observation))
+                    total, done = total + float(reward), terminated or truncated
+                self.returns[margin] = total
+        return EarliestFinishPolicy(self.config, max(self.returns, key=self.returns.get))
+
+
 class MecOffloadEnv(ScenarioEnv):
     """Per-task offload target (device or one of several edge servers) and uplink share, with handovers."""
 
@@ -121,3 +229,19 @@ class MecOffloadEnv(ScenarioEnv):
             "least_loaded": LeastLoadedPolicy(levels),
             **super().baseline_policies(seed),
         }
+
+    def reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Hand-written rules beyond the built-in baselines, for benchmark tables (``ns6g bench learn``):
+        ``earliest_finish`` (:class:`EarliestFinishPolicy`: the predicted cheapest target, cloud included)."""
+        return {"earliest_finish": Contender(EarliestFinishPolicy(self.config))}
+
+    def upper_reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Oracles for benchmark tables (kind ``upper``): ``best_margin_in_hindsight``
+        (:class:`BestMarginInHindsight`, the reference rule tuned on the episode being played)."""
+        return {"best_margin_in_hindsight": Contender(BestMarginInHindsight(self.config))}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        observation, info = super().reset(seed=seed, options=options)
+        # The episode's ns-3 run number, for an oracle that replays it (BestMarginInHindsight).
+        self.episode_run, self.episode_count = info["rng_run"], getattr(self, "episode_count", 0) + 1
+        return observation, info
