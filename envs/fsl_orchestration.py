@@ -44,6 +44,7 @@ See docs/fsl-orchestration.md.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from typing import Any, ClassVar, Literal
@@ -95,6 +96,19 @@ class FslOrchestrationConfig(ScenarioConfig):
     network: dict[str, Any] = Field(
         default_factory=dict,
         description="FlNetworkConfig fields (ns6g.learners.cosim) other than clients, e.g. bandwidth_hz")
+
+    @field_validator("share_levels", mode="before")
+    @classmethod
+    def _levels_as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value  # YAML and JSON give lists
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _network_lists_as_tuples(cls, value: Any) -> Any:
+        # YAML and JSON give lists where FlNetworkConfig takes tuples (client_devices): e.g. challenges.yml
+        if isinstance(value, dict):
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+        return value
 
     @field_validator("protocol")
     @classmethod
@@ -242,6 +256,8 @@ class FslOrchestrationEnv(gym.Env):
         if self._closed:  # as ScenarioEnv: a closed environment starts nothing new
             raise ClosedEnvironmentError("FslOrchestrationEnv is closed: make a new environment")
         run = seed if seed is not None else int(self.np_random.integers(1, 2**31))
+        # the episode's seed, for an oracle that replays it (BestParticipationInHindsight)
+        self.episode_run, self.episode_count = run, getattr(self, "episode_count", 0) + 1
         if self._net is None:
             self._net = CoSimNetwork(self.config.network_config(), seed=run)
         else:
@@ -379,6 +395,23 @@ class FslOrchestrationEnv(gym.Env):
         """:meth:`baseline_policies` as contenders (``ns6g train`` / ``ns6g evaluate`` compare with them)."""
         return {name: Contender(policy) for name, policy in self.baseline_policies(seed).items()}
 
+    def reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Hand-written rules for benchmark tables (not built-in baselines): ``round_planner``
+        (:class:`RoundPlannerPolicy`: per client its own device's speed, uplink shares and participation
+        chosen together), for SplitFed V1 (per-client cuts) with at most ``RoundPlannerPolicy.MAX_CLIENTS``
+        clients (none otherwise)."""
+        if not self.per_client_cut or self.config.clients > RoundPlannerPolicy.MAX_CLIENTS:
+            return {}
+        return {"round_planner": Contender(RoundPlannerPolicy(self))}
+
+    def upper_reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Oracles for benchmark tables: ``best_participation`` (:class:`BestParticipationInHindsight`: the
+        round planner held to the best set of participants in hindsight, found by replaying the episode),
+        where the round planner applies and the action chooses participation (none otherwise)."""
+        if not self.config.choose_participation or not self.reference_policies(seed):
+            return {}
+        return {"best_participation": Contender(BestParticipationInHindsight(self.config))}
+
 
 class GreedyCutPolicy:
     """Per client, the cut of least predicted round time (equal uplink shares, everyone takes part).
@@ -412,3 +445,149 @@ class GreedyCutPolicy:
             cuts.append(int(self.cuts[int(np.argmin(predicted))]))
         top = [len(self.env.config.share_levels) - 1] * len(self.samples)
         return self.env.encode(cuts, top)
+
+
+class RoundPlannerPolicy:
+    """Reference rule (``round_planner``): per round, the cuts, uplink share levels and participants of least
+    predicted cost per full pass over the data, ``(round_s + energy_weight * client_energy_j) / data_fraction``
+    (the reward's cost), by search over every share-level combination and participant set.
+
+    Knows what the configuration says and the observation shows, as ``greedy`` does, but per client:
+    client c computes on its own device (``client_devices[c mod len]``: FLOP/s and J per FLOP from the
+    catalogue) and sends at its share of the observed uplink rate. Predicted busy time of client c at cut k
+    with share s_c of the cell: ``n_c 3 device_flops_k / F_c + n_c 3 server_flops_k / F_edge + ETA
+    (n_c (A_k + 8) 8 + P_k 8) / (s_c r_c)`` (training FLOPs 3x forward, activations and labels up, the
+    client-side model up once; ``ETA`` the measured ratio of a transfer's time to bits / rate: scheduling
+    requests, headers, HARQ). The clients step their batches in lockstep, so the round lasts as long as the
+    slowest participant, plus ``BATCH_OVERHEAD_S`` per batch (round trips, measured);
+    energy: compute FLOPs x J per FLOP plus the transmit power (``ue_tx_power_dbm``) while uploading.
+    For each share-level combination and participant set, the cut of every client is the one of least
+    energy whose time stays within a bound on the round, every bound among the predicted times being tried.
+    The sample counts are the job's at seed 0 (exact for the iid split). Search size: (2^K - 1) x levels^K
+    combinations, so at most ``MAX_CLIENTS`` clients."""
+
+    MAX_CLIENTS = 6
+    #: transfer time / (bits / observed rate), fitted on one- and two-client rounds of small_cnn (profile mode)
+    ETA = 1.5
+    #: seconds per lockstep batch beyond the slowest client's compute and upload (the batch's round trips;
+    #: with the model download, about 0.05 s for 12 batches of small_cnn)
+    BATCH_OVERHEAD_S = 0.004
+
+    def __init__(self, env: FslOrchestrationEnv) -> None:
+        from ns6g.learners.profiles import profile_model
+
+        cfg = env.config
+        if not env.per_client_cut:
+            raise ValueError(f"RoundPlannerPolicy chooses per-client cuts: protocol {cfg.protocol} has one cut for all")
+        if cfg.clients > self.MAX_CLIENTS:
+            raise ValueError(f"RoundPlannerPolicy searches (2^K - 1) x levels^K plans: at most {self.MAX_CLIENTS} "
+                             f"clients (got {cfg.clients})")
+        self.env = env
+        k = cfg.clients
+        profile = profile_model(cfg.model, **env.model_kwargs).set_index("cut").loc[1 : env.depth - 1]
+        net = cfg.network_config()
+        devices = [net.client_devices[c % len(net.client_devices)] for c in range(k)]
+        flops = np.array([float(DEVICES.loc[d, "flops"]) for d in devices])
+        joules = np.array([float(DEVICES.loc[d, "energy_per_flop_j"]) for d in devices])
+        self.samples = env.samples.astype(np.float64)
+        n = self.samples[:, None]
+        device_flops = 3 * profile["device_flops"].to_numpy()[None, :]
+        server_s = 3 * profile["server_flops"].to_numpy()[None, :] / float(DEVICES.loc[net.edge_device, "flops"])
+        self.cuts = profile.index.to_numpy()
+        self.compute_s = n * (device_flops / flops[:, None] + server_s)  # (clients, cuts)
+        self.compute_j = n * device_flops * joules[:, None]
+        self.up_bits = (n * (profile["transfer_bytes"].to_numpy()[None, :] + 8)
+                        + profile["device_param_bytes"].to_numpy()[None, :]) * 8
+        self.tx_w = 10 ** ((net.ue_tx_power_dbm - 30) / 10)
+        self.overhead_s = self.BATCH_OVERHEAD_S * math.ceil(self.samples.max() / cfg.batch_size)
+        self.weight = cfg.energy_weight
+        self.participation = cfg.choose_participation
+        self.level_weights = np.array(cfg.share_levels, dtype=np.float64)
+        self.level_combos = np.array(list(itertools.product(range(len(cfg.share_levels)), repeat=k)), dtype=np.int64)
+        subsets = [s for s in itertools.product((0, 1), repeat=k) if any(s)] if self.participation else [(1,) * k]
+        self.subsets = np.array(subsets, dtype=bool)
+
+    def plan(self, rates_bps: np.ndarray, subsets: np.ndarray | None = None) -> tuple[list[int], list[int], list[int], float]:
+        """(cuts, share level indices, participation flags, predicted cost) of the least predicted cost, over
+        ``subsets`` of participants (default: every set the action allows)."""
+        rates = np.maximum(np.asarray(rates_bps, dtype=np.float64), 1e3)  # a lost client: never worth waiting for
+        weights = self.level_weights[self.level_combos]  # (combos, clients)
+        best: tuple[float, Any] = (np.inf, None)
+        for mask in self.subsets if subsets is None else subsets:
+            fraction = self.samples[mask].sum() / self.samples.sum()
+            shares = weights * mask / (weights * mask).sum(axis=1, keepdims=True)
+            upload_s = self.ETA * self.up_bits[None] / (np.maximum(shares, 1e-12)[:, :, None] * rates[None, :, None])
+            time = np.where(mask[None, :, None], self.compute_s[None] + upload_s, 0.0)  # (combos, clients, cuts)
+            energy = np.where(mask[None, :, None], self.compute_j[None] + self.tx_w * upload_s, 0.0)
+            cost = np.full(len(shares), np.inf)
+            chosen = np.zeros(shares.shape, dtype=np.int64)
+            for bound in time[:, mask].reshape(len(shares), -1).T:  # every predicted time as the round's bound
+                allowed = time <= bound[:, None, None] * (1 + 1e-12)
+                j = np.argmin(np.where(allowed, energy + 1e-9 * time, np.inf), axis=2)  # least energy within it
+                feasible = np.take_along_axis(allowed, j[:, :, None], 2)[:, :, 0].all(axis=1)
+                round_s = np.take_along_axis(time, j[:, :, None], 2)[:, :, 0].max(axis=1) + self.overhead_s
+                spent = np.take_along_axis(energy, j[:, :, None], 2)[:, :, 0].sum(axis=1)
+                value = np.where(feasible, (round_s + self.weight * spent) / fraction, np.inf)
+                better = value < cost
+                cost[better], chosen[better] = value[better], j[better]
+            i = int(np.argmin(cost))
+            if cost[i] < best[0]:
+                best = (float(cost[i]), (self.cuts[chosen[i]].tolist(), self.level_combos[i].tolist(),
+                                         mask.astype(int).tolist()))
+        cuts, levels, flags = best[1]
+        return [int(c) for c in cuts], [int(v) for v in levels], flags, best[0]
+
+    def act(self, observation: Any, subsets: np.ndarray | None = None) -> np.ndarray:
+        rates = np.asarray(observation["uplink_rate_mbps"], dtype=np.float64) * 1e6
+        cuts, levels, flags, _ = self.plan(rates, subsets)
+        return self.env.encode(cuts, levels, flags if self.participation else None)
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        return self.act(observation)
+
+
+class BestParticipationInHindsight:
+    """Upper reference (``best_participation``): for the episode being played it replays the same seed, in a
+    second environment, with the round planner (:class:`RoundPlannerPolicy`) free and with the planner held
+    to each possible set of participants (2^K - 1), keeps the plan whose return is largest and plays it. No
+    agent knows an episode's outcome in advance: which clients' channels and devices are worth a round is
+    measured here, not predicted. Not a strict bound (a policy that changes the set, or cuts and shares
+    the planner would not pick, could do better); at least as good as the round planner on every seed
+    (it is one of the candidates), so the table shows how much a better participation choice could add."""
+
+    def __init__(self, config: FslOrchestrationConfig, env: FslOrchestrationEnv | None = None) -> None:
+        self.config, self.env = config, env
+        self._episode: tuple[int, int] | None = None
+        self._subsets: np.ndarray | None = None
+        self._planner: RoundPlannerPolicy | None = None
+        self.returns: dict[tuple[int, ...] | str, float] = {}
+
+    def bind(self, env: gym.Env) -> BestParticipationInHindsight:
+        return BestParticipationInHindsight(self.config, env.unwrapped)
+
+    def __call__(self, observation: Any) -> np.ndarray:
+        if self.env is None:
+            raise RuntimeError("BestParticipationInHindsight replays the episode's seed: bind() it to its environment first")
+        episode = (self.env.episode_run, self.env.episode_count)
+        if episode != self._episode:
+            self._episode, self._subsets = episode, self._search(self.env.episode_run)
+        if self._planner is None:
+            self._planner = RoundPlannerPolicy(self.env)
+        return self._planner.act(observation, self._subsets)
+
+    def _search(self, run: int) -> np.ndarray | None:
+        """The participant sets to plan over: None (the planner's own choice) or one set, the best in hindsight."""
+        with FslOrchestrationEnv(self.config) as replay:
+            planner = RoundPlannerPolicy(replay)
+            candidates: list[np.ndarray | None] = [None, *(s[None] for s in planner.subsets)]
+            self.returns = {}
+            for subsets in candidates:
+                observation, _ = replay.reset(seed=run)
+                total, done = 0.0, False
+                while not done:
+                    observation, reward, terminated, truncated, _ = replay.step(planner.act(observation, subsets))
+                    total, done = total + reward, terminated or truncated
+                key = "planner" if subsets is None else tuple(subsets[0].astype(int).tolist())
+                self.returns[key] = total
+        best = max(self.returns, key=self.returns.get)
+        return None if best == "planner" else np.array([best], dtype=bool)
