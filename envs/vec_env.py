@@ -12,10 +12,31 @@ pickled round trip and one pipe wake-up per environment and step.
 
 from __future__ import annotations
 
+from typing import Any
+
+import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ns6g.envs.base import ScenarioEnv
+
+# Wrappers whose step() hands the action on unchanged (so the scenario may be sent it ahead).
+_PASS_ACTION_ON = (Monitor, gym.ObservationWrapper, gym.RewardWrapper, gym.wrappers.TimeLimit,
+                   gym.wrappers.OrderEnforcing, gym.wrappers.PassiveEnvChecker, gym.wrappers.RecordEpisodeStatistics)
+
+
+def scenario_action(env: gym.Env, action: Any) -> tuple[bool, Any]:
+    """``(True, the action the scenario under env's wrappers receives)``: every ``ActionWrapper``'s ``action()``
+    applied, outermost first; ``(False, None)`` when a wrapper's ``step`` may do something else with it (step
+    twice, say), so that the environment must be stepped through its wrappers alone."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.ActionWrapper):
+            action = env.action(action)
+        elif not isinstance(env, _PASS_ACTION_ON):
+            return False, None
+        env = env.env
+    return True, action
 
 
 class BridgeVecEnv(DummyVecEnv):
@@ -23,6 +44,11 @@ class BridgeVecEnv(DummyVecEnv):
 
     Environments that are not ns6g scenario environments are stepped one after another, as by
     ``DummyVecEnv``.
+
+    The scenario is sent the action its wrappers make of the agent's (:func:`scenario_action`: every
+    ``ActionWrapper`` applied); an environment under a wrapper whose ``step`` may do otherwise is stepped
+    through its wrappers alone. (An ``ActionWrapper``'s ``action()`` then runs twice per step: keep it a
+    function of its argument.)
 
     A scenario that died is raised by ``step`` (ScenarioCrashed / ScenarioNotResponding, naming the
     process) before any environment is stepped, on every call until ``reset()``, which relaunches it.
@@ -34,4 +60,6 @@ class BridgeVecEnv(DummyVecEnv):
             scenario.check_alive()
         super().step_async(actions)
         for i, scenario in scenarios:
-            scenario.step_send(self.actions[i])
+            ahead, action = scenario_action(self.envs[i], self.actions[i])
+            if ahead:
+                scenario.step_send(action)
