@@ -192,3 +192,22 @@ def test_a_paired_difference_cancels_what_the_seed_does_to_every_policy():
     with pytest.raises(KeyError, match="no episodes of policy 'c'"):
         paired_difference(episodes, "a", "c")
 
+
+@pytest.mark.parametrize("env_id", ["ns6g/SplitInference-v0", "ns6g/MecOffload-v0", "ns6g/FslOrchestration-v0"])
+def test_bench_learn_tables_every_contender_by_the_kind_its_environment_declares(tmp_path, env_id):
+    out = tmp_path / "bench"
+    assert main(["bench", "learn", env_id, "--budget-min", "0.05", "--eval-seeds", "2", "--out", str(out)]) == 0
+    env = make_env(env_id, **load_challenge(env_id).env_kwargs)
+    try:
+        uppers = set(env.unwrapped.upper_reference_policies())
+        expected = {"agent": "agent", **{name: "baseline" for name in env.unwrapped.baselines()},
+                    **{name: "reference" for name in env.unwrapped.reference_policies()},
+                    **{name: "upper" for name in uppers}}
+    finally:
+        env.close()
+    assert uppers  # each of these challenges has an oracle
+    table = pd.read_csv(out / "learn.csv")
+    assert dict(zip(table["policy"], table["kind"])) == expected
+    result = json.loads((out / "learn.json").read_text())["envs"][0]
+    assert result["upper_reference"] in uppers
+    assert expected[result["best_heuristic"]] in ("baseline", "reference")  # an oracle is never the best heuristic
