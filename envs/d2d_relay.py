@@ -10,6 +10,10 @@ Action, ``MultiDiscrete``: entry i < remotes is remote i's relay (0 = direct, k 
 ``sidelink_mode="scheduled"`` and ``sidelink_scheduler="agent"`` entry ``remotes + i`` is the first of
 the ``link_subchannels`` sub-channels of remote i's sidelink (mode 1, the gNB's grant). Otherwise the
 sidelink's round robin (mode 1) or the UEs' sensing-based selection (mode 2) picks sub-channels.
+With ``joint_action`` the action is one ``Discrete((relays + 1) ** remotes)`` value instead, the whole
+assignment at once (remote i's relay is digit i in base relays + 1, remote 0 the most significant:
+:func:`joint_relays`), so that a policy picks "every remote through relay k" as one choice rather than
+through per-remote entries that must agree (docs/benchmarks.md, D2DRelay).
 Observation (Dict): ``direct_cqi`` (remotes,) and ``direct_mbps`` (remotes,) the remote's uplink CQI and
 rate with the whole carrier; ``sidelink_mbps`` (remotes, relays) noise-limited sidelink rate estimates and ``sidelink_snr_db`` the
 SNR behind them;
@@ -31,7 +35,7 @@ docs/d2d-relay.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -83,6 +87,13 @@ class D2DRelayConfig(ScenarioConfig):
     decision_ms: float = Field(10.0, ge=0.5, le=10_000, description="time between decisions (ms)")
     episode_steps: int = Field(50, ge=1, le=10_000_000, description="decisions per episode")
     energy_weight: float = Field(0.1, ge=0, le=1e6, description="reward weight of relay energy (Mbit/s per mJ)")
+    joint_action: bool = Field(
+        False, description="one Discrete action over every relay assignment, (relays + 1) ** remotes values "
+        "(remote i's relay is digit i in base relays + 1, remote 0 the most significant), instead of one "
+        "MultiDiscrete entry per remote; not with sidelink_scheduler 'agent'")
+
+    not_options = frozenset({"joint_action"})  # the environment encodes it; the scenario sees relays per remote
+    MAX_JOINT_ACTIONS: ClassVar[int] = 65_536
 
     @model_validator(mode="after")
     def _geometry_and_carriers(self) -> D2DRelayConfig:
@@ -100,6 +111,12 @@ class D2DRelayConfig(ScenarioConfig):
         if self.link_subchannels > self.subchannels:
             raise ValueError(f"link_subchannels: {self.link_subchannels} exceeds the sidelink's {self.subchannels} "
                              f"sub-channels of subchannel_rbs={self.subchannel_rbs} RBs")
+        if self.joint_action and self.agent_grants_subchannels:
+            raise ValueError("joint_action: the joint action covers relay choices only; use sidelink_scheduler 'rr' "
+                             "or sidelink_mode 'autonomous'")
+        if self.joint_action and (self.relays + 1) ** self.remotes > self.MAX_JOINT_ACTIONS:
+            raise ValueError(f"joint_action: (relays + 1) ** remotes = {(self.relays + 1) ** self.remotes} actions "
+                             f"exceed {self.MAX_JOINT_ACTIONS}; use one action entry per remote")
         if self.scenario == "RMa" and self.frequency_hz > 30e9:
             raise ValueError("frequency_hz: RMa is specified up to 30 GHz (TR 38.901)")
         return self
@@ -117,6 +134,24 @@ class D2DRelayConfig(ScenarioConfig):
         return self.sidelink_mode == "scheduled" and self.sidelink_scheduler == "agent"
 
 
+def joint_index(config: D2DRelayConfig, relays: np.ndarray) -> int:
+    """The ``joint_action`` value of a relay assignment (entry i: remote i's relay, 0 = direct)."""
+    return int(np.ravel_multi_index(tuple(int(r) for r in relays), (config.relays + 1,) * config.remotes))
+
+
+def joint_relays(config: D2DRelayConfig, action: Any) -> np.ndarray:
+    """The relay assignment (one entry per remote, 0 = direct) of a ``joint_action`` value; ValueError naming
+    the action when it is not one."""
+    size = (config.relays + 1) ** config.remotes
+    value = np.asarray(action).reshape(-1)
+    if value.size != 1 or not np.issubdtype(value.dtype, np.number) or not float(value[0]).is_integer():
+        raise ValueError(f"action: {action!r} is not a joint relay assignment (one whole number in 0..{size - 1})")
+    index = int(value[0])
+    if not 0 <= index < size:
+        raise ValueError(f"action: {index} is not a joint relay assignment (0..{size - 1})")
+    return np.array(np.unravel_index(index, (config.relays + 1,) * config.remotes), dtype=np.int64)
+
+
 class _RelayPolicy:
     """Shared part of the relay baselines: a relay choice per remote, sub-channels spread over remotes."""
 
@@ -128,6 +163,8 @@ class _RelayPolicy:
 
     def __call__(self, observation: Any) -> np.ndarray:
         relays = np.asarray(self.choose(observation), dtype=np.int64)
+        if self.config.joint_action:
+            return joint_index(self.config, relays)
         if not self.config.agent_grants_subchannels:
             return relays
         # Distinct sub-channels per remote while they last (mode 1 without collisions).
@@ -256,10 +293,18 @@ class D2DRelayEnv(ScenarioEnv):
     config_class = D2DRelayConfig
     reward_summary = "delivered_mbps - energy_weight * ue_energy_mj"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.joint_action:  # the scenario still reads one relay per remote (joint_relays)
+            self.action_space = gym.spaces.Discrete((self.config.relays + 1) ** self.config.remotes)
+
+    def step_send(self, action: Any) -> None:
+        super().step_send(joint_relays(self.config, action) if self.config.joint_action else action)
+
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
         """``direct``, ``nearest_relay``, ``best_two_hop`` and ``random``."""
         c = self.config
-        direct = np.zeros(len(self.action_space.nvec), dtype=np.int64)
+        direct = 0 if c.joint_action else np.zeros(len(self.action_space.nvec), dtype=np.int64)
         return {
             "direct": ConstantPolicy(direct),
             "nearest_relay": NearestRelayPolicy(c),
@@ -296,6 +341,8 @@ class D2DRelayEnv(ScenarioEnv):
         MultiDiscrete([relays + 1, sub-channel starts]).
         """
         c = self.config
+        if c.joint_action:
+            raise ValueError("joint_action: one action for every remote cannot be split among per-remote agents")
         agents = [f"remote-{i}" for i in range(c.remotes)]
         own = ["direct_cqi", "direct_mbps", "queue_kbytes", "distance_m", "sidelink_mbps", "sidelink_snr_db"]
         spaces, observe = split_observations(self.observation_space, agents, own)

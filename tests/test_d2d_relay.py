@@ -8,7 +8,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import ns6g.envs  # noqa: F401
 from ns6g.core.config import ConfigError
-from ns6g.envs.d2d_relay import D2DRelayEnv
+from ns6g.envs.d2d_relay import D2DRelayEnv, joint_index, joint_relays
 
 SMALL = dict(remotes=2, relays=3, episode_steps=10)
 # What the hops carry per datagram the server counts: IPv4 (20) and UDP (8) headers on 1200 bytes.
@@ -102,6 +102,8 @@ def test_same_seed_same_results():
     (dict(link_subchannels=9), "link_subchannels"),
     (dict(sidelink_frequency_hz=140e9), "sidelink_frequency_hz"),
     (dict(colour="red"), "colour"),
+    (dict(joint_action=True), "joint_action"),  # the agent's sub-channel grants are not in the joint action
+    (dict(joint_action=True, sidelink_scheduler="rr", remotes=9, relays=4), "joint_action"),  # 5 ** 9 actions
 ])
 def test_bad_configuration_is_refused(bad, key):
     with pytest.raises(ConfigError, match=key):
@@ -137,3 +139,32 @@ def test_the_way_back_goes_through_the_relay(mode):
     if mode == "scheduled":
         # Mode 1 keeps half duplex: the two directions of a pair alternate instead of colliding.
         assert sum(i["half_duplex_losses"] for i in infos) == 0
+
+
+def test_joint_action_is_the_whole_assignment_in_one_value():
+    joint = dict(SMALL, sidelink_scheduler="rr", episode_steps=4)
+    with D2DRelayEnv(**joint, joint_action=True) as env, D2DRelayEnv(**joint) as plain:
+        sb3_check_env(env)  # (Gymnasium's checker compares infos with ==: an all-direct step's sidelink SINR is NaN)
+        assert env.action_space == gym.spaces.Discrete(16) and plain.action_space.nvec.tolist() == [4, 4]
+        values = [joint_index(env.config, np.array(a)) for a in np.ndindex(4, 4)]
+        assert values == list(range(16))  # remote 0 the most significant digit
+        assert all(joint_relays(env.config, v).tolist() == list(a) for v, a in zip(values, np.ndindex(4, 4)))
+        # The same assignment as one value or per remote: the same episode, packet for packet.
+        for policy in ("nearest_relay", "best_two_hop", "direct"):
+            rule, per_remote = env.baseline_policies()[policy], plain.baseline_policies()[policy]
+            returns = []
+            for e, act in ((env, rule), (plain, per_remote)):
+                obs, _ = e.reset(seed=5)
+                total, done = 0.0, False
+                while not done:
+                    obs, reward, terminated, truncated, _ = e.step(act(obs))
+                    total, done = total + reward, terminated or truncated
+                returns.append(total)
+            assert returns[0] == returns[1]
+        env.reset(seed=0)
+        for bad in (16, -1, 2.5, np.array([1, 2])):
+            with pytest.raises(ValueError, match="joint relay assignment"):
+                env.step(bad)
+        env.step(3)  # still usable
+        with pytest.raises(ValueError, match="joint_action"):
+            env.agent_split()
