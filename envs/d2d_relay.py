@@ -44,7 +44,7 @@ from pydantic import Field, model_validator
 from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, GnbTxPowerDbm, Numerology, RadioScenario, ScenarioConfig, Shadowing
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.multiagent import AgentSplit, split_observations
-from ns6g.envs.policies import ConstantPolicy, Contender, Policy
+from ns6g.envs.policies import ConstantPolicy, Contender, HindsightOracle, Policy, play_episode
 
 DIRECT = 0
 
@@ -232,7 +232,7 @@ class AirtimeTwoHopPolicy(_RelayPolicy):
         return choice
 
 
-class BestFixedAssignment(_RelayPolicy):
+class BestFixedAssignment(HindsightOracle, _RelayPolicy):
     """Upper reference: the best fixed relay assignment in hindsight. For the episode being played it tries
     every assignment of remotes to relays or direct ((relays + 1) ** remotes of them) on the same seed, in a
     second scenario process, keeps the one whose return is largest, and plays it. No agent knows an
@@ -244,22 +244,13 @@ class BestFixedAssignment(_RelayPolicy):
     MAX_ASSIGNMENTS = 256
 
     def __init__(self, config: D2DRelayConfig, env: D2DRelayEnv | None = None) -> None:
-        super().__init__(config)
         if (config.relays + 1) ** config.remotes > self.MAX_ASSIGNMENTS:
             raise ValueError(f"BestFixedAssignment: (relays + 1) ** remotes = {(config.relays + 1) ** config.remotes} "
                              f"assignments exceed {self.MAX_ASSIGNMENTS}")
-        self.env, self._episode, self._best, self.returns = env, None, None, {}
-
-    def bind(self, env: gym.Env) -> BestFixedAssignment:
-        return BestFixedAssignment(self.config, env.unwrapped)
+        super().__init__(config, env)
 
     def choose(self, observation: Any) -> np.ndarray:
-        if self.env is None:
-            raise RuntimeError("BestFixedAssignment replays the episode's seed: bind() it to its environment first")
-        episode = (self.env.episode_run, self.env.episode_count)
-        if episode != self._episode:
-            self._episode, self._best = episode, self._search(self.env.episode_run)
-        return self._best
+        return self.hindsight()
 
     def _search(self, run: int) -> np.ndarray:
         import itertools
@@ -267,13 +258,7 @@ class BestFixedAssignment(_RelayPolicy):
         assignments = [np.array(a, dtype=np.int64)
                        for a in itertools.product(range(self.config.relays + 1), repeat=self.config.remotes)]
         with D2DRelayEnv(self.config) as replay:
-            for assignment in assignments:
-                replay.reset(seed=run)
-                action, total, done = _Fixed(self.config, assignment)(None), 0.0, False
-                while not done:
-                    _, reward, terminated, truncated, _ = replay.step(action)
-                    total, done = total + reward, terminated or truncated
-                self.returns[tuple(assignment.tolist())] = total
+            self.returns = {tuple(a.tolist()): play_episode(replay, _Fixed(self.config, a), run)[0] for a in assignments}
         return np.array(max(self.returns, key=self.returns.get), dtype=np.int64)
 
 

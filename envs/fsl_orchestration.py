@@ -45,6 +45,7 @@ See docs/fsl-orchestration.md.
 from __future__ import annotations
 
 import itertools
+import functools
 import math
 import os
 from typing import Any, ClassVar, Literal
@@ -61,7 +62,7 @@ from ns6g.learners.engine import FlJob, FlJobConfig
 from ns6g.learners.models import MODELS
 from ns6g.learners.records import RoundRecord
 from ns6g.learners.protocols import PROTOCOLS
-from ns6g.envs.policies import ConstantPolicy, Contender, Policy, RandomPolicy
+from ns6g.envs.policies import ConstantPolicy, Contender, HindsightOracle, Policy, RandomPolicy, play_episode
 from ns6g.core.runs import RunWriter
 from ns6g.core.spaces import write_action
 from ns6g.core.step_trace import StepRecorder
@@ -546,7 +547,7 @@ class RoundPlannerPolicy:
         return self.act(observation)
 
 
-class BestParticipationInHindsight:
+class BestParticipationInHindsight(HindsightOracle):
     """Upper reference (``best_participation``): for the episode being played it replays the same seed, in a
     second environment, with the round planner (:class:`RoundPlannerPolicy`) free and with the planner held
     to each possible set of participants (2^K - 1), keeps the plan whose return is largest and plays it. No
@@ -556,38 +557,23 @@ class BestParticipationInHindsight:
     (it is one of the candidates), so the table shows how much a better participation choice could add."""
 
     def __init__(self, config: FslOrchestrationConfig, env: FslOrchestrationEnv | None = None) -> None:
-        self.config, self.env = config, env
-        self._episode: tuple[int, int] | None = None
-        self._subsets: np.ndarray | None = None
+        super().__init__(config, env)
         self._planner: RoundPlannerPolicy | None = None
-        self.returns: dict[tuple[int, ...] | str, float] = {}
-
-    def bind(self, env: gym.Env) -> BestParticipationInHindsight:
-        return BestParticipationInHindsight(self.config, env.unwrapped)
 
     def __call__(self, observation: Any) -> np.ndarray:
-        if self.env is None:
-            raise RuntimeError("BestParticipationInHindsight replays the episode's seed: bind() it to its environment first")
-        episode = (self.env.episode_run, self.env.episode_count)
-        if episode != self._episode:
-            self._episode, self._subsets = episode, self._search(self.env.episode_run)
+        subsets = self.hindsight()
         if self._planner is None:
             self._planner = RoundPlannerPolicy(self.env)
-        return self._planner.act(observation, self._subsets)
+        return self._planner.act(observation, subsets)
 
     def _search(self, run: int) -> np.ndarray | None:
         """The participant sets to plan over: None (the planner's own choice) or one set, the best in hindsight."""
         with FslOrchestrationEnv(self.config) as replay:
             planner = RoundPlannerPolicy(replay)
             candidates: list[np.ndarray | None] = [None, *(s[None] for s in planner.subsets)]
-            self.returns = {}
-            for subsets in candidates:
-                observation, _ = replay.reset(seed=run)
-                total, done = 0.0, False
-                while not done:
-                    observation, reward, terminated, truncated, _ = replay.step(planner.act(observation, subsets))
-                    total, done = total + reward, terminated or truncated
-                key = "planner" if subsets is None else tuple(subsets[0].astype(int).tolist())
-                self.returns[key] = total
+            self.returns = {
+                "planner" if subsets is None else tuple(subsets[0].astype(int).tolist()):
+                    play_episode(replay, functools.partial(planner.act, subsets=subsets), run)[0]
+                for subsets in candidates}
         best = max(self.returns, key=self.returns.get)
         return None if best == "planner" else np.array([best], dtype=bool)

@@ -42,7 +42,7 @@ from ns6g.core.bridge import Bridge
 from ns6g.compute.devices import DEVICES, catalogue_path
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.mec_task import MecTaskConfig
-from ns6g.envs.policies import ConstantPolicy, Contender, Policy
+from ns6g.envs.policies import ConstantPolicy, Contender, HindsightOracle, Policy, play_episode
 
 LOCAL = 0
 
@@ -170,7 +170,7 @@ class EarliestFinishPolicy:
         return np.array([int(np.argmin(self.costs(observation))), self.full], dtype=np.int64)
 
 
-class BestMarginInHindsight:
+class BestMarginInHindsight(HindsightOracle):
     """Upper reference: :class:`EarliestFinishPolicy` with the cloud margin that does best on the episode being
     played, found by replaying the episode's seed once per margin of ``MARGINS_S`` (0 among them) in a second
     scenario process, and then played. No agent knows an episode's outcome in advance; it is a reference
@@ -178,32 +178,13 @@ class BestMarginInHindsight:
 
     MARGINS_S = (-0.03, -0.02, -0.01, 0.0, 0.01, 0.02, 0.04)
 
-    def __init__(self, config: MecOffloadConfig, env: MecOffloadEnv | None = None) -> None:
-        self.config, self.env = config, env
-        self._episode, self._best, self.returns = None, None, {}
-
-    def bind(self, env: Any) -> BestMarginInHindsight:
-        return BestMarginInHindsight(self.config, env.unwrapped)
-
     def __call__(self, observation: Any) -> np.ndarray:
-        if self.env is None:
-            raise RuntimeError("BestMarginInHindsight replays the episode's seed: bind() it to its environment first")
-        episode = (self.env.episode_run, self.env.episode_count)
-        if episode != self._episode:
-            self._episode, self._best = episode, self._search(self.env.episode_run)
-        return self._best(observation)
+        return self.hindsight()(observation)
 
     def _search(self, run: int) -> EarliestFinishPolicy:
-        self.returns = {}
         with MecOffloadEnv(self.config) as replay:
-            for margin in self.MARGINS_S:
-                rule = EarliestFinishPolicy(self.config, margin)
-                observation, _ = replay.reset(seed=run)
-                total, done = 0.0, False
-                while not done:
-                    observation, reward, terminated, truncated, _ = replay.step(rule(observation))
-                    total, done = total + float(reward), terminated or truncated
-                self.returns[margin] = total
+            self.returns = {margin: play_episode(replay, EarliestFinishPolicy(self.config, margin), run)[0]
+                            for margin in self.MARGINS_S}
         return EarliestFinishPolicy(self.config, max(self.returns, key=self.returns.get))
 
 

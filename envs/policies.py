@@ -81,8 +81,48 @@ class Contender:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
+def play_episode(env: gym.Env, policy: Policy, seed: int) -> tuple[float, list[dict[str, Any]]]:
+    """One episode of ``policy`` from ``env.reset(seed=seed)``: its return (the sum of rewards) and, per step,
+    the step's numeric info entries."""
+    observation, _ = env.reset(seed=seed)
+    total, infos, done = 0.0, [], False
+    while not done:
+        observation, reward, terminated, truncated, info = env.step(policy(observation))
+        total += float(reward)
+        infos.append({k: v for k, v in info.items() if isinstance(v, (int, float, np.number))})
+        done = terminated or truncated
+    return total, infos
+
+
+class HindsightOracle:
+    """Base of the upper references that replay the episode being played (an exhaustive search on the same
+    seed in a second environment: knowledge no agent has). ``bind(env)`` ties a copy to the environment that
+    plays, whose ``reset`` records ``episode_run`` (the seed's run, to replay) and ``episode_count``;
+    :meth:`hindsight` runs the subclass's ``_search(run)`` once per episode and returns what it found."""
+
+    def __init__(self, config: Any, env: gym.Env | None = None) -> None:
+        self.config, self.env = config, env
+        self._episode: tuple[int, int] | None = None
+        self._found: Any = None
+        self.returns: dict[Any, float] = {}  # the last search's return per candidate
+
+    def bind(self, env: gym.Env) -> HindsightOracle:
+        return type(self)(self.config, env.unwrapped)
+
+    def hindsight(self) -> Any:
+        if self.env is None:
+            raise RuntimeError(f"{type(self).__name__} replays the episode's seed: bind() it to its environment first")
+        episode = (self.env.episode_run, self.env.episode_count)
+        if episode != self._episode:
+            self._episode, self._found = episode, self._search(self.env.episode_run)
+        return self._found
+
+    def _search(self, run: int) -> Any:
+        raise NotImplementedError
+
+
 def evaluate(env: gym.Env, policies: Mapping[str, Policy], seeds: Iterable[int]) -> pd.DataFrame:
-    """Run every policy for one episode per seed (``env.reset(seed=s)``).
+    """Run every policy for one episode per seed (``env.reset(seed=s)``, :func:`play_episode`).
 
     Returns one row per (policy, seed): ``policy``, ``seed``, ``return`` (sum of rewards), ``steps``,
     and the mean over the episode's steps of every numeric info entry (named as in ``info``).
@@ -91,15 +131,7 @@ def evaluate(env: gym.Env, policies: Mapping[str, Policy], seeds: Iterable[int])
     for name, policy in policies.items():
         policy = policy.bind(env) if hasattr(policy, "bind") else policy  # e.g. an agent that reads action masks
         for seed in seeds:
-            observation, _ = env.reset(seed=seed)
-            total, steps, infos = 0.0, 0, []
-            done = False
-            while not done:
-                observation, reward, terminated, truncated, info = env.step(policy(observation))
-                total += float(reward)
-                steps += 1
-                infos.append({k: v for k, v in info.items() if isinstance(v, (int, float, np.number))})
-                done = terminated or truncated
+            total, infos = play_episode(env, policy, seed)
             means = pd.DataFrame(infos).mean(numeric_only=True).to_dict() if infos else {}
-            rows.append({"policy": name, "seed": seed, "return": total, "steps": steps, **means})
+            rows.append({"policy": name, "seed": seed, "return": total, "steps": len(infos), **means})
     return pd.DataFrame(rows)
