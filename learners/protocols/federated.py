@@ -82,6 +82,23 @@ class _GlobalModel(Protocol):
         return down, up, loss
 
 
+    def synchronous_round(self, job: FlJob, round_index: int) -> RoundOutcome:
+        """Every round client runs :meth:`client_cycle` at once; the server waits for every upload, drops the
+        clients whose upload failed and folds the rest into the model (:meth:`aggregate`)."""
+        cycles = {c: self.client_cycle(job, c, round_index) for c in job.round_clients}
+        job.wait([up.op for _, up, _ in cycles.values()])
+        kept = [c for c, (_, up, _) in cycles.items() if job.ok(up.op)]
+        dropped = tuple(c for c in cycles if c not in kept)
+        if kept:
+            self.aggregate(job, {c: cycles[c][1] for c in kept}, round_index)
+        loss = float(np.mean([cycles[c][2] for c in kept])) if kept else float("nan")
+        return RoundOutcome(loss, tuple(kept), dropped)
+
+    def aggregate(self, job: FlJob, uploads: dict[int, Sent], round_index: int) -> None:
+        """Fold a synchronous round's received models (client -> its upload) into the global model."""
+        raise NotImplementedError
+
+
 class FedAvg(_GlobalModel):
     """McMahan et al.: every client trains from the global model; the server averages the models it
     received, weighted by the clients' sample counts."""
@@ -89,15 +106,11 @@ class FedAvg(_GlobalModel):
     name = "fedavg"
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
-        cycles = {c: self.client_cycle(job, c, round_index) for c in job.round_clients}
-        job.wait([up.op for _, up, _ in cycles.values()])
-        kept = [c for c, (_, up, _) in cycles.items() if job.ok(up.op)]
-        dropped = tuple(c for c in cycles if c not in kept)
-        if kept:
-            state = job.average([cycles[c][1].tensors for c in kept], [job.samples(c) for c in kept])
-            job.load_state(self.model, state)
-        loss = float(np.mean([cycles[c][2] for c in kept])) if kept else float("nan")
-        return RoundOutcome(loss, tuple(kept), dropped)
+        return self.synchronous_round(job, round_index)
+
+    def aggregate(self, job: FlJob, uploads: dict[int, Sent], round_index: int) -> None:
+        state = job.average([up.tensors for up in uploads.values()], [job.samples(c) for c in uploads])
+        job.load_state(self.model, state)
 
 
 class FedProx(FedAvg):

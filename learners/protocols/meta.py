@@ -105,7 +105,7 @@ class Reptile(_GlobalModel):
         frac = min(round_index, job.config.rounds - 1) / (job.config.rounds - 1)
         return float(opts.meta_step + frac * (opts.meta_step_final - opts.meta_step))
 
-    def adapt_cycle(self, job: FlJob, c: int, draw: int, after: tuple[int, ...] = ()) -> tuple[Sent, Sent, float]:
+    def client_cycle(self, job: FlJob, c: int, draw: int, after: tuple[int, ...] = ()) -> tuple[Sent, Sent, float]:
         """Submit client ``c``'s download / ``inner_steps`` SGD steps / upload and train it for real.
         Returns (download, upload, mean training loss; NaN in profile mode)."""
         server = job.config.server
@@ -120,16 +120,11 @@ class Reptile(_GlobalModel):
         return down, up, loss
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
-        cycles = {c: self.adapt_cycle(job, c, round_index) for c in job.round_clients}
-        job.wait([up.op for _, up, _ in cycles.values()])
-        kept = [c for c, (_, up, _) in cycles.items() if job.ok(up.op)]
-        dropped = tuple(c for c in cycles if c not in kept)
-        if kept:
-            init = job.state_of(self.model)
-            new = meta_step(init, [cycles[c][1].tensors for c in kept], self.epsilon(job, round_index))
-            job.load_state(self.model, new)
-        loss = float(np.mean([cycles[c][2] for c in kept])) if kept else float("nan")
-        return RoundOutcome(loss, tuple(kept), dropped)
+        return self.synchronous_round(job, round_index)
+
+    def aggregate(self, job: FlJob, uploads: dict[int, Sent], round_index: int) -> None:
+        new = meta_step(job.state_of(self.model), [up.tensors for up in uploads.values()], self.epsilon(job, round_index))
+        job.load_state(self.model, new)
 
 
 class TinyReptile(Reptile):
@@ -146,7 +141,7 @@ class TinyReptile(Reptile):
         after: tuple[int, ...] = ()
         epsilon = self.epsilon(job, round_index)
         for c in job.round_clients:
-            down, up, loss = self.adapt_cycle(job, c, round_index, after)
+            down, up, loss = self.client_cycle(job, c, round_index, after)
             job.wait([up.op])
             if not job.ok(up.op):
                 dropped.append(c)
