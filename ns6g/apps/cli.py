@@ -185,11 +185,12 @@ def _bench_suite(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    # Settings left out take the demo's own defaults (FlagshipConfig, DemoConfig).
+    given = {k: v for k, v in (("timesteps", args.timesteps), ("n_envs", args.n_envs),
+                               ("eval_seeds", args.eval_seeds)) if v is not None}
     if args.which == "flagship":
         from ns6g.apps.flagship import FlagshipConfig, format_flagship, run_flagship
 
-        given = {k: v for k, v in (("timesteps", args.timesteps), ("n_envs", args.n_envs),
-                                   ("eval_seeds", args.eval_seeds)) if v is not None}
         config = FlagshipConfig(seed=args.seed, fl_rounds=args.fl_rounds, out=args.out, overwrite=args.overwrite,
                                 **given)
         print(f"ns6g demo: the preset agent on {config.challenge}'s challenge for {config.timesteps} steps against "
@@ -202,8 +203,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     from ns6g.apps.demo import DemoConfig, format_summary, run_demo
 
-    config = DemoConfig(demo=args.which, timesteps=args.timesteps or 30_000, n_envs=args.n_envs or 4, seed=args.seed,
-                        eval_seeds=args.eval_seeds or 5, out=args.out, overwrite=args.overwrite)
+    config = DemoConfig(demo=args.which, seed=args.seed, out=args.out, overwrite=args.overwrite, **given)
     print(f"ns6g demo {config.demo}: PPO on {config.n_envs} scenario processes for {config.timesteps} steps, "
           f"then evaluation against the baselines on {config.eval_seeds} held-out seeds")
     summary = run_demo(config, progress=not args.quiet)
