@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +13,7 @@ from ns6g.apps.cli import main
 from ns6g.apps.evaluation import baselines, evaluate_contenders, make_env
 from ns6g.apps.presets import CHALLENGES_FILE, PresetError, challenge_ids, load_challenge, load_preset
 from ns6g.apps.training import TrainConfig, TrainingError
+from ns6g.envs.d2d_relay import joint_relays
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -61,6 +63,14 @@ def test_bad_challenge_files_and_budgets_are_refused(tmp_path):
     bad.write_text("ns6g/X-v0: {env_kwargs: {}, why: w, upper_bound: high}\n")
     with pytest.raises(PresetError, match="upper_bound must be a number"):
         load_challenge("ns6g/X-v0", bad)
+    bad.write_text("ns6g/X-v0: {env_kwargs: {}, why: w, eval_seeds: 1}\n")
+    with pytest.raises(PresetError, match="eval_seeds must be a whole number >= 2"):
+        load_challenge("ns6g/X-v0", bad)
+    # A challenge's own held-out count is used unless one is given; without one, 20.
+    bad.write_text("ns6g/X-v0: {env_kwargs: {}, why: w, eval_seeds: 7}\nns6g/Y-v0: {env_kwargs: {}, why: w}\n")
+    assert load_challenge("ns6g/X-v0", bad).held_out_count() == 7
+    assert load_challenge("ns6g/X-v0", bad).held_out_count(3) == 3
+    assert load_challenge("ns6g/Y-v0", bad).held_out_count() == 20
     with pytest.raises(TrainingError, match="budget_s must be a positive number"):
         TrainConfig(SPECTRUM, budget_s=0)
     assert CHALLENGES_FILE.is_file()
@@ -152,8 +162,9 @@ def test_best_fixed_assignment_is_the_best_of_every_assignment_and_at_least_ever
         action = upper(observation)
         c = env.unwrapped.config
         assert len(upper.returns) == (c.relays + 1) ** c.remotes
-        assert upper.returns[tuple(action[:c.remotes].tolist())] == max(upper.returns.values())
-        assert upper(observation) is action or (upper(observation) == action).all()  # searched once per episode
+        relays = joint_relays(c, action) if c.joint_action else action[:c.remotes]  # the challenge's joint action
+        assert upper.returns[tuple(relays.tolist())] == max(upper.returns.values())
+        assert np.array_equal(upper(observation), action)  # searched once per episode
     finally:
         env.close()
     contenders = {**baselines(RELAY, kwargs), **references_and_uppers(kwargs)}

@@ -1288,22 +1288,20 @@ def format_soak(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-LEARN_EVAL_SEEDS = 20  # held-out seeds per contender in `bench learn` (episodes vary much with the UE drop)
-
-
 def _learn_folder(env_id: str) -> str:
     """The folder name of ``env_id`` under ``bench learn``'s output (``ns6g/X-v0`` -> ``X-v0``)."""
     return env_id.replace(":", "_").split("/")[-1]
 
 
 def learn_challenge(challenge: Any, out: Path, timesteps: int | None = None, budget_s: float | None = None,
-                    eval_seeds: int = LEARN_EVAL_SEEDS, seed: int = 0, checkpoints: int = 0,
+                    eval_seeds: int | None = None, seed: int = 0, checkpoints: int = 0,
                     n_envs: int | None = None, progress: bool = True) -> dict[str, Any]:
     """Train ``challenge``'s preset agent (a :class:`ns6g.apps.presets.Challenge`) into the run directory ``out``
     for ``timesteps`` (default: the challenge's, else the preset's) or ``budget_s`` wall seconds, whichever
     comes first, on ``n_envs`` scenario processes (default: the preset's), then evaluate the agent, every
-    baseline, every reference rule and every upper reference of the environment on the same held-out seeds;
-    return the table (see :func:`bench_learn`)."""
+    baseline, every reference rule and every upper reference of the environment on the same ``eval_seeds``
+    held-out seeds (default: the challenge's, else 20: ``Challenge.held_out_count``); return the table (see
+    :func:`bench_learn`)."""
     import pandas as pd
 
     from ns6g.analysis import load_run
@@ -1314,6 +1312,7 @@ def learn_challenge(challenge: Any, out: Path, timesteps: int | None = None, bud
     from ns6g.core.runs import EPISODES_FILE
 
     out = Path(out)
+    eval_seeds = challenge.held_out_count(eval_seeds)
     config = TrainConfig(challenge.env_id, timesteps=timesteps or challenge.n_timesteps, n_envs=n_envs, seed=seed, out=out,
                          env_kwargs=challenge.env_kwargs, algo_kwargs=challenge.algo_kwargs, eval_seeds=eval_seeds,
                          checkpoints=checkpoints, budget_s=budget_s)
@@ -1359,11 +1358,11 @@ def learn_challenge(challenge: Any, out: Path, timesteps: int | None = None, bud
 
 
 def bench_learn(env_ids: list[str] | None = None, budget_min: float = 30.0, out: Path = Path("runs/bench-learn"),
-                eval_seeds: int = LEARN_EVAL_SEEDS, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+                eval_seeds: int | None = None, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Train each environment's preset agent on its challenge configuration (``challenges.yml``) for the
     challenge's (else the preset's) steps or ``budget_min`` minutes of wall time, whichever comes first, then evaluate the agent,
-    every baseline and every reference rule of the environment on the same held-out seeds
-    (:func:`learn_challenge`).
+    every baseline and every reference rule of the environment on the same held-out seeds (``eval_seeds``
+    each; default: the challenge's own count, else 20; :func:`learn_challenge`).
 
     Writes ``out/<env>/`` (the training run of ``ns6g train``, with ``learning_curve.png``: return against
     training steps and simulated time), ``out/learn.csv`` (one row per env and contender: mean return and

@@ -152,7 +152,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                                         address=args.address, progress=progress), bench.format_ray),
         "learn": (lambda: bench.bench_learn([args.env_id] if args.env_id else None, budget_min=args.budget_min,
                                             out=args.out or Path("runs/bench-learn"),
-                                            eval_seeds=args.eval_seeds or bench.LEARN_EVAL_SEEDS, progress=progress),
+                                            eval_seeds=args.eval_seeds, progress=progress),
                   bench.format_learn),
     }[args.which]
     result = run()
@@ -191,10 +191,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.which == "flagship":
         from ns6g.apps.flagship import FlagshipConfig, format_flagship, run_flagship
 
+        from ns6g.apps.presets import load_challenge
+
         config = FlagshipConfig(seed=args.seed, fl_rounds=args.fl_rounds, out=args.out, overwrite=args.overwrite,
                                 **given)
+        seeds = load_challenge(config.challenge).held_out_count(config.eval_seeds)
         print(f"ns6g demo: the preset agent on {config.challenge}'s challenge for {config.timesteps} steps against "
-              f"every heuristic and the upper reference on {config.eval_seeds} held-out seeds, then SplitFed V1 "
+              f"every heuristic and the upper reference on {seeds} held-out seeds, then SplitFed V1 "
               f"and FedAvg over the emulated 6G cell for {config.fl_rounds} rounds, then one report")
         summary = run_flagship(config, progress=not args.quiet)
         print(format_flagship(summary))
@@ -384,7 +387,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-min", type=positive_float, default=30.0,
                    help="learn: wall-clock minutes of training per environment at most (default 30)")
     p.add_argument("--eval-seeds", type=positive_int, default=None,
-                   help="learn: held-out seeds per contender (default 20)")
+                   help="learn: held-out seeds per contender (default: the challenge's eval_seeds, else 20)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--iterations", type=positive_int, default=20_000, help="bridge: exchanges per size (default 20000)")
     p.add_argument("--contention", type=_whole_number(0, 64), default=0,

@@ -38,14 +38,16 @@ class FlagshipConfig:
     timesteps: int = 100_000  # training steps: a few minutes on 2 cores
     n_envs: int | None = None  # scenario processes (default: the preset's)
     seed: int = 0
-    eval_seeds: int = 20  # held-out seeds per contender (as ns6g bench learn)
+    eval_seeds: int | None = None  # held-out seeds per contender (default: the challenge's, as ns6g bench learn)
     fl_rounds: int = 5
     fl_clients: int = 8
     out: Path | None = None  # default runs/flagship-<UTC date-time>
     overwrite: bool = False  # replace a run already in ``out`` (else it is refused)
 
     def __post_init__(self) -> None:
-        check_counts(self, timesteps=1, seed=0, eval_seeds=1, fl_rounds=1, fl_clients=1)
+        check_counts(self, timesteps=1, seed=0, fl_rounds=1, fl_clients=1)
+        if self.eval_seeds is not None:
+            check_counts(self, eval_seeds=1)
         if self.n_envs is not None:
             check_counts(self, n_envs=1)
 

@@ -211,6 +211,7 @@ def describe(preset: Preset) -> str:
 
 
 CHALLENGES_FILE = FOLDER / "challenges.yml"
+EVAL_SEEDS = 20  # held-out seeds per contender where a challenge declares none (episodes vary much with the drop)
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,11 @@ class Challenge:
     n_timesteps: int | None = None  # training steps (None: the preset's); a wall budget may stop it sooner
     upper_bound: float | None = None
     upper_bound_why: str = ""
+    eval_seeds: int | None = None  # held-out seeds per contender (None: EVAL_SEEDS), declared before measuring
+
+    def held_out_count(self, given: int | None = None) -> int:
+        """Held-out seeds per contender: ``given``, else the challenge's own count, else ``EVAL_SEEDS``."""
+        return given or self.eval_seeds or EVAL_SEEDS
 
 
 def challenge_ids(path: str | Path = CHALLENGES_FILE) -> list[str]:
@@ -238,7 +244,8 @@ def load_challenge(env_id: str, path: str | Path = CHALLENGES_FILE) -> Challenge
     if env_id not in entries:
         raise PresetError(f"{path} has no challenge for {env_id} (it has {', '.join(entries) or 'none'})")
     entry = dict(entries[env_id])
-    unknown = sorted(set(entry) - {"env_kwargs", "why", "algo_kwargs", "n_timesteps", "upper_bound", "upper_bound_why"})
+    unknown = sorted(set(entry) - {"env_kwargs", "why", "algo_kwargs", "n_timesteps", "upper_bound", "upper_bound_why",
+                                "eval_seeds"})
     if unknown:
         raise PresetError(f"{path}:{env_id}: unknown key {unknown[0]!r}")
     if not isinstance(entry.get("env_kwargs"), dict) or not isinstance(entry.get("why"), str):
@@ -253,6 +260,9 @@ def load_challenge(env_id: str, path: str | Path = CHALLENGES_FILE) -> Challenge
         steps = int(steps)  # !!float 3e5
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise PresetError(f"{path}:{env_id}: n_timesteps must be a whole number >= 1 (got {steps!r})")
+    seeds = entry.get("eval_seeds")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 2):
+        raise PresetError(f"{path}:{env_id}: eval_seeds must be a whole number >= 2 (got {seeds!r})")
     return Challenge(env_id, dict(entry["env_kwargs"]), entry["why"], dict(entry.get("algo_kwargs", {})), steps,
                      None if bound is None else float(bound),
-                     str(entry.get("upper_bound_why", "")))
+                     str(entry.get("upper_bound_why", "")), seeds)
