@@ -9,8 +9,6 @@ arrival the agent decides for that task.
 Action, ``MultiDiscrete([cells + 2, share_levels])``: (target, share level s); target 0 = run on the
 device, i = 1..cells: edge server i - 1, cells + 1: the cloud; while the device uploads it gets the fraction (s + 1) / share_levels of its
 serving cell's uplink RBGs (normalised when a cell's shares exceed 1; the rest stays unused).
-``action_masks()`` (for MaskablePPO) forbids the device target when the device alone cannot finish a task
-before ``task_timeout_s`` (such a task always fails).
 Handover (``handover_policy``): a task at an edge server other than the device's new cell's either
 finishes there and its result is relayed over the inter-edge link (``finish_at_old``) or its state
 (``migration_bytes``) travels over the inter-edge link to the new cell's server, where its remaining work
@@ -106,11 +104,6 @@ class LeastLoadedPolicy:
 BACKHAUL_DELAY_S = 1e-3
 
 
-def device_task_s(config: MecOffloadConfig) -> float:
-    """Seconds the device's own processor takes for one task, alone (``task_flops`` / its FLOP/s)."""
-    return config.task_flops / float(DEVICES.loc[config.device, "flops"])
-
-
 def _entries(observation: Any, key: str) -> np.ndarray:
     return np.asarray(observation[key], dtype=np.float64).reshape(-1)
 
@@ -138,7 +131,7 @@ class EarliestFinishPolicy:
         self.config, self.cloud_margin_s = config, float(cloud_margin_s)
         self.full = config.share_levels - 1
         flops = DEVICES["flops"].astype(float)
-        self.device_s = device_task_s(config)
+        self.device_s = config.task_flops / float(flops[config.device])
         self.edge_s = config.task_flops / float(flops[config.edge_device])
         self.cloud_s = config.task_flops / float(flops[config.cloud_device])
         self.local_j = config.task_flops * float(DEVICES.loc[config.device, "energy_per_flop_j"])
@@ -205,16 +198,6 @@ class MecOffloadEnv(ScenarioEnv):
     def _launch(self) -> Bridge:
         args = [*self.config.to_args(), f"--catalogue={catalogue_path()}"]
         return Bridge(self._binary, args, **self._bridge_options)
-
-    def action_masks(self) -> np.ndarray:
-        """Which values of each action entry an agent may choose, for sb3-contrib's MaskablePPO: a flat bool
-        array of (cells + 2) + share_levels entries. Targets: the device only when its processor alone can
-        finish a task before ``task_timeout_s`` (else a task kept there always fails, whatever the state);
-        every server; every share level. The same at every step."""
-        c = self.config
-        targets = np.ones(c.cells + 2, dtype=bool)
-        targets[LOCAL] = device_task_s(c) < c.task_timeout_s
-        return np.concatenate([targets, np.ones(c.share_levels, dtype=bool)])
 
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
         """``all_local``, ``nearest_edge``, ``least_loaded``, ``all_cloud`` (the three with the full share)

@@ -81,25 +81,3 @@ def test_the_upper_reference_replays_its_episode_and_plays_the_best_margin():
         env.close()
     assert set(oracle.returns) == set(BestMarginInHindsight.MARGINS_S)
     assert total == pytest.approx(max(oracle.returns.values()))  # the replay is the episode: same seed, same actions
-
-
-def test_masks_forbid_the_device_only_where_a_task_cannot_finish_there_in_time():
-    """On the challenge a task takes the Raspberry Pi longer than the timeout, so the device target is masked
-    (and the preset's algorithm becomes MaskablePPO); with the default 2 GFLOP tasks it is allowed."""
-    from ns6g.apps.training import default_algorithm
-    from ns6g.envs.mec_offload import device_task_s
-
-    challenge = load_challenge(MEC)
-    for env_kwargs, device_allowed in ((challenge.env_kwargs, False), ({"cells": 3, "ues": 3}, True)):
-        env = make_env(MEC, **env_kwargs)
-        try:
-            config = env.unwrapped.config
-            assert (device_task_s(config) < config.task_timeout_s) is device_allowed
-            masks = env.unwrapped.action_masks()
-            nvec = env.action_space.nvec
-            assert masks.shape == (int(nvec.sum()),) and masks.dtype == bool
-            targets, shares = np.split(masks, [nvec[0]])
-            assert targets[LOCAL] == device_allowed and targets[1:].all() and shares.all()
-            assert default_algorithm(env) == "maskable_ppo"
-        finally:
-            env.close()
