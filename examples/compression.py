@@ -25,7 +25,7 @@ BASE = {"protocol": "fedavg", "batch_size": 16, "learning_rate": 0.05, "momentum
 
 
 def student(num_classes: int, in_channels: int, image_size: int) -> nn.Sequential:
-    """The distillation student: one hidden layer of 32 units (8.4 kB against small_cnn's 90 kB)."""
+    """The distillation student: one hidden layer of 32 units (9.6 kB against small_cnn's 90 kB)."""
     return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size * image_size, 32), nn.ReLU(),
                          nn.Linear(32, num_classes))
 

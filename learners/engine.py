@@ -179,6 +179,13 @@ class FlJobConfig(ScenarioConfig):
             options.from_user(self.protocol_options)  # ConfigError naming the bad option
         return self
 
+    @model_validator(mode="after")
+    def _one_sparsifier(self) -> FlJobConfig:
+        if self.topk_fraction < 1 and (self.compression.prune_fraction or self.compression.lowrank):
+            raise ValueError("topk_fraction < 1 and compression.prune_fraction / lowrank_*: choose one way to "
+                             "sparsify (top-k, pruning or low-rank)")
+        return self
+
     @field_validator("compression")
     @classmethod
     def _known_student(cls, value: CompressionOptions) -> CompressionOptions:
@@ -315,6 +322,8 @@ class FlJob:
             student = cfg.compression.distill_student
             self._set_model(None if student in zoo.MODELS else custom.resolve(student, "student model factory"),
                             student, dict(cfg.compression.distill_student_options))
+        partial = cfg.compression.partial_names(self.state_names) if cfg.compression.partial else None
+        self.codec = Codec(cfg.quantization, cfg.topk_fraction, cfg.compression, partial)
         if self.protocol.split and not 1 <= cfg.cut < self.depth:
             raise ValueError(
                 f"cut {cfg.cut} is beyond the depth of {cfg.model} ({self.depth} blocks); "
@@ -332,8 +341,6 @@ class FlJob:
                     numbering(node)
                 except ValueError:
                     raise ValueError(f"protocol {cfg.protocol!r} needs node {node!r}, which the network lacks") from None
-        partial = cfg.compression.partial_names(self.state_names) if cfg.compression.partial else None
-        self.codec = Codec(cfg.quantization, cfg.topk_fraction, cfg.compression, partial)
         self.rounds: list[RoundRecord] = []
         self._ops: dict[int, tuple[int, Transfer | Compute]] = {}  # job op id -> (round, op)
         self._unsubmitted: list[int] = []  # job op ids not yet handed to the network

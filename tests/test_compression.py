@@ -207,8 +207,10 @@ def test_bad_values_are_refused_by_name(compression, named):
 
 
 def test_settings_that_cannot_apply_are_refused_by_name():
-    with pytest.raises(ValueError, match="topk_fraction.*prune_fraction"):
+    with pytest.raises(ConfigError, match="topk_fraction.*prune_fraction"):
         FlJob({**BASE, "topk_fraction": 0.1, "compression": {"prune_fraction": 0.5}})
+    with pytest.raises(ConfigError, match="topk_fraction.*lowrank"):
+        FlJob({**BASE, "topk_fraction": 0.1, "compression": {"lowrank_rank": 2}})
     with pytest.raises(ValueError, match="partial_layers 'nothing' matches none"):
         FlJob({**BASE, "compression": {"partial_layers": "nothing"}})
     with pytest.raises(ValueError, match="partial_last 9 exceeds the model's 4 layers"):
