@@ -50,8 +50,8 @@ from ns6g.learners import models as zoo
 from ns6g.learners.network import Completed, Compute, DeviceTimeline, Network, Transfer, timelines
 from ns6g.learners.no_network import NoNetwork
 from ns6g.learners.protocols import PROTOCOLS, Protocol, make_protocol
-from ns6g.learners.records import JobResult, RoundOutcome, RoundRecord, Sent, TransferRecord
-from ns6g.learners.wire import Codec, tensor_bytes
+from ns6g.learners.records import JobResult, ModelState, RoundOutcome, RoundRecord, Sent, TransferRecord
+from ns6g.learners.wire import Codec, CompressionOptions, tensor_bytes
 
 __all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord", "own_inputs"]
 
@@ -99,6 +99,11 @@ class FlJobConfig(ScenarioConfig):
     quantization: Literal["fp32", "int8"] = Field("fp32", description="encoding of floating-point transfers")
     topk_fraction: float = Field(
         1.0, ge=1e-6, le=1, description="share of entries kept in updates, activations and gradients (1: all)"
+    )
+    compression: CompressionOptions = Field(
+        default_factory=CompressionOptions,
+        description="pruning, low-rank updates, partial updates, distillation (ns6g.learners.wire."
+        "CompressionOptions, docs/compression.md); all off by default",
     )
     server: str = Field(
         "edge/0", pattern=r"^(edge/\d+|cloud)$", description="node of the (main/fed) server of flat protocols"
@@ -174,6 +179,22 @@ class FlJobConfig(ScenarioConfig):
             options.from_user(self.protocol_options)  # ConfigError naming the bad option
         return self
 
+    @model_validator(mode="after")
+    def _one_sparsifier(self) -> FlJobConfig:
+        if self.topk_fraction < 1 and (self.compression.prune_fraction or self.compression.lowrank):
+            raise ValueError("topk_fraction < 1 and compression.prune_fraction / lowrank_*: choose one way to "
+                             "sparsify (top-k, pruning or low-rank)")
+        return self
+
+    @field_validator("compression")
+    @classmethod
+    def _known_student(cls, value: CompressionOptions) -> CompressionOptions:
+        student = value.distill_student
+        if student and student not in zoo.MODELS and not custom.is_spec(student):
+            raise ValueError(f"unknown distill_student {student!r}; valid: {', '.join(zoo.MODELS)} or "
+                             "'pkg.module:factory'")
+        return value
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
@@ -191,6 +212,11 @@ _CUSTOM_KEYS = itertools.count()  # a job's own model gets a key of its own in _
 def _floating_state(module: nn.Module) -> list[torch.Tensor]:
     """``module``'s parameters and floating-point buffers, in ``state_dict`` order (what a model transfer carries)."""
     return [t for t in module.state_dict().values() if t.is_floating_point()]
+
+
+def _floating_names(module: nn.Module) -> list[str]:
+    """The ``state_dict`` names of :func:`_floating_state`'s tensors."""
+    return [n for n, t in module.state_dict().items() if t.is_floating_point()]
 
 
 def _training_flops(module: nn.Module, x: torch.Tensor, with_loss: bool, input_grad: bool) -> tuple[float, float]:
@@ -287,7 +313,17 @@ class FlJob:
         if model is None and zoo.input_dtype(cfg.model) != torch.float32:
             raise ValueError(f"model {cfg.model!r} takes token ids; the data sets here are images (use an image model)")
         self._load_data(train_data, test_data)
-        self._set_model(model)
+        self._set_model(model, cfg.model, dict(cfg.model_options))
+        self._check_compression(cfg)
+        self._teachers: dict[int, nn.Module] = {}  # distillation: each client's own teacher
+        self.teacher: tuple[Callable[..., nn.Module], dict[str, Any], Any] | None = None  # (factory, kwargs, FLOP key)
+        if cfg.compression.distill_student:  # the student is the job's model: what every transfer carries
+            self.teacher = (self._factory, self.model_kwargs, self._flop_key)
+            student = cfg.compression.distill_student
+            self._set_model(None if student in zoo.MODELS else custom.resolve(student, "student model factory"),
+                            student, dict(cfg.compression.distill_student_options))
+        partial = cfg.compression.partial_names(self.state_names) if cfg.compression.partial else None
+        self.codec = Codec(cfg.quantization, cfg.topk_fraction, cfg.compression, partial)
         if self.protocol.split and not 1 <= cfg.cut < self.depth:
             raise ValueError(
                 f"cut {cfg.cut} is beyond the depth of {cfg.model} ({self.depth} blocks); "
@@ -305,7 +341,6 @@ class FlJob:
                     numbering(node)
                 except ValueError:
                     raise ValueError(f"protocol {cfg.protocol!r} needs node {node!r}, which the network lacks") from None
-        self.codec = Codec(cfg.quantization, cfg.topk_fraction)
         self.rounds: list[RoundRecord] = []
         self._ops: dict[int, tuple[int, Transfer | Compute]] = {}  # job op id -> (round, op)
         self._unsubmitted: list[int] = []  # job op ids not yet handed to the network
@@ -319,6 +354,7 @@ class FlJob:
         self.client_cuts: dict[int, int] = {}  # per-client cuts (protocols with per_client_cut only)
         self._shapes: dict[tuple[Any, ...], torch.Size] = {}  # profile mode: output shape per part and input
         self._meta_states: dict[int, tuple[nn.Module, list[torch.Tensor]]] = {}  # profile mode: id -> (module, state)
+        self._meta_names: dict[int, list[str]] = {}  # profile mode: id -> names of that state
         self._wall_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         self.protocol.setup(self)
@@ -391,39 +427,63 @@ class FlJob:
         self.num_classes = int(declared) if declared is not None else int(max(y.max(), test_y.max())) + 1
         return x, y, test_x, test_y, domains
 
-    def _set_model(self, model: nn.Module | Callable[..., nn.Module] | None) -> None:
-        """The job's model factory and its keyword arguments (``model_kwargs``), its ``depth`` (blocks);
-        one copy is built and run on two training samples to check its blocks and its output shape."""
+    def _set_model(self, model: nn.Module | Callable[..., nn.Module] | None, name: str,
+                   options: dict[str, Any]) -> None:
+        """The job's model factory and its keyword arguments (``model_kwargs``), its ``depth`` (blocks) and
+        ``state_names`` (what a model transfer carries); one copy is built and run on two training samples
+        to check its blocks and its output shape. ``model`` None: zoo model ``name``; ``options``: factory
+        keyword arguments (``model_options``, or the distillation student's)."""
         cfg = self.config
         if model is None:  # a zoo model
-            self._factory: Callable[..., nn.Module] = functools.partial(zoo.build_model, cfg.model)
+            self._factory: Callable[..., nn.Module] = functools.partial(zoo.build_model, name)
             derived = self._derived_kwargs()
-            accepted = zoo.model_kwargs(cfg.model)
+            accepted = zoo.model_kwargs(name)
             kwargs = {k: v for k, v in derived.items() if k in accepted}
-            kwargs.update(cfg.model_options)
-            zoo.model_kwargs(cfg.model, **kwargs)  # refuses unknown options by name
+            kwargs.update(options)
+            zoo.model_kwargs(name, **kwargs)  # refuses unknown options by name
             self.model_kwargs: dict[str, Any] = kwargs
-            self._flop_key: Any = cfg.model
+            self._flop_key: Any = name
         else:
-            if isinstance(model, nn.Module) and cfg.model_options:
-                raise ValueError(f"model_options {sorted(cfg.model_options)} need a model factory, not an instance")
+            if isinstance(model, nn.Module) and options:
+                raise ValueError(f"model_options {sorted(options)} need a model factory, not an instance")
             self._factory = custom.model_factory(model)
-            self.model_kwargs = custom.factory_kwargs(self._factory, self._derived_kwargs(), dict(cfg.model_options))
+            self.model_kwargs = custom.factory_kwargs(self._factory, self._derived_kwargs(), options)
             self._flop_key = ("custom", next(_CUSTOM_KEYS))  # FLOP counts of this job's model only
         probe = self._factory(**self.model_kwargs)
         if not isinstance(probe, nn.Module):
             raise ValueError(f"model factory returned a {type(probe).__name__}, not an nn.Module")
         if self.protocol.split and not custom.has_cut_points(probe):
-            raise ValueError(f"model {cfg.model!r} ({type(probe).__name__}) has no cut points, which split protocol "
+            raise ValueError(f"model {name!r} ({type(probe).__name__}) has no cut points, which split protocol "
                              f"{cfg.protocol!r} needs: make it an nn.Sequential or give it cut_points, the names of "
                              "its child modules in order")
         blocks = custom.model_blocks(probe)
         self.depth = len(blocks)
+        self.state_names = _floating_names(blocks)  #: state_dict names of what a model transfer carries
         x = self.client_data[0][0][:2].cpu()
         out = custom.check_blocks(probe, blocks, x)
         if out.ndim != 2 or out.shape[0] != len(x) or out.shape[1] < self.num_classes:
-            raise ValueError(f"model {cfg.model!r} maps a batch of shape {tuple(x.shape)} to {tuple(out.shape)}; "
+            raise ValueError(f"model {name!r} maps a batch of shape {tuple(x.shape)} to {tuple(out.shape)}; "
                              f"it must give (batch, classes) scores for the {self.num_classes} classes of the data")
+
+    def _check_compression(self, cfg: FlJobConfig) -> None:
+        """Refuse, by name, the compression settings the protocol or the mode cannot apply."""
+        c = cfg.compression
+        name = cfg.protocol
+        updates = self.protocol.updates
+        if c.partial and updates != "model":
+            raise ValueError(f"compression.partial_layers / partial_last: protocol {name!r} sends "
+                             + ("no model updates" if updates == "none" else "updates of its own tensors (adapters), "
+                                "not the job model's named state") + "; partial updates do not apply")
+        if c.lowrank and updates == "none":
+            raise ValueError(f"compression.lowrank_rank / lowrank_energy: protocol {name!r} sends no model updates "
+                             "(only activations and gradients, which low-rank does not encode); use top-k or pruning")
+        if c.distill_student and not self.protocol.distills:
+            able = ", ".join(n for n, p in PROTOCOLS.items() if p.distills)
+            raise ValueError(f"compression.distill_student: protocol {name!r} does not train whole models with "
+                             f"job.local_train, so there is no local teacher to distil from; distillation works with: {able}")
+        if c.lowrank_energy and self.profile:
+            raise ValueError("compression.lowrank_energy: the rank depends on the update's values, which profile "
+                             "mode does not have; use lowrank_rank")
 
     def _derived_kwargs(self) -> dict[str, Any]:
         """num_classes, and in_channels and image_size for square (C, H, W) inputs."""
@@ -475,8 +535,10 @@ class FlJob:
         """The tensors a model transfer carries: parameters and floating-point buffers (batch-norm
         statistics), in ``state_dict`` order, detached copies. Integer buffers are not sent."""
         if self.profile:
-            return list(self._meta_state(module))
-        return [t.detach().clone() for t in _floating_state(module)]
+            return ModelState(self._meta_state(module), self._meta_names[id(module)])
+        state = module.state_dict()
+        return ModelState([t.detach().clone() for t in state.values() if t.is_floating_point()],
+                          [n for n, t in state.items() if t.is_floating_point()])
 
     def load_state(self, module: nn.Module, tensors: Sequence[torch.Tensor]) -> None:
         """Copy ``tensors`` (as from :meth:`state_of`) into ``module`` (profile mode: only their number
@@ -497,6 +559,7 @@ class FlJob:
         hit = self._meta_states.get(id(module))
         if hit is None or hit[0] is not module:
             hit = self._meta_states[id(module)] = (module, [t.detach() for t in _floating_state(module)])
+            self._meta_names[id(module)] = _floating_names(module)
         return hit[1]
 
     @staticmethod
@@ -557,9 +620,65 @@ class FlJob:
         ``prox_mu / 2 * ||w - w_start||^2`` when ``prox_mu > 0``). Returns (mean loss, FLOPs)."""
         batches = self.batches(client, draw)
         flops = sum(sum(self.training_flops("full", model, x)) for x, _ in batches)
+        if self.teacher is not None:  # the client's teacher trains on the same batches (its logits teach)
+            teacher = self._teacher_of(client)
+            flops += sum(sum(self._teacher_flops(teacher, x)) for x, _ in batches)
+            if self.profile:
+                return math.nan, flops
+            return self._distil_steps(model, teacher, batches, prox_mu), flops
         if self.profile:
             return math.nan, flops
         return self.sgd_steps(model, batches, prox_mu), flops
+
+    def _teacher_of(self, client: int) -> nn.Module:
+        """Client ``client``'s own teacher (the job's ``model``, built once from seed and client, kept on the
+        client across rounds; never sent)."""
+        if client not in self._teachers:
+            assert self.teacher is not None
+            factory, kwargs, _ = self.teacher
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed * 1_000_003 + client)
+                self._teachers[client] = custom.model_blocks(factory(**kwargs)).to(self.device)
+        return self._teachers[client]
+
+    def _teacher_flops(self, teacher: nn.Module, x: torch.Tensor) -> tuple[float, float]:
+        """(forward, backward) FLOPs of a teacher's training step on a batch shaped like ``x`` (cached)."""
+        assert self.teacher is not None
+        _, kwargs, flop_key = self.teacher
+        key = (flop_key, tuple(sorted(kwargs.items())), "teacher", 0, tuple(x.shape))
+        if key not in _FLOP_CACHE:
+            _FLOP_CACHE[key] = _training_flops(teacher, x, with_loss=True, input_grad=False)
+        return _FLOP_CACHE[key]
+
+    def _distil_steps(self, student: nn.Module, teacher: nn.Module,
+                      batches: Sequence[tuple[torch.Tensor, torch.Tensor]], prox_mu: float = 0.0) -> float:
+        """Per batch: one SGD step of the teacher on the labels, then one of the student on
+        ``(1 - w) CE(student, y) + w T^2 KL(softmax(teacher / T) || softmax(student / T))`` (the teacher's
+        logits of that batch, before its step). Returns the student's mean cross-entropy (nats)."""
+        c = self.config.compression
+        temperature, weight = c.distill_temperature, c.distill_weight
+        center = [p.detach().clone() for p in student.parameters()] if prox_mu > 0 else None
+        opt_s, opt_t = self.optimizer(student.parameters()), self.optimizer(teacher.parameters())
+        student.train()
+        teacher.train()
+        losses = []
+        for x, y in batches:
+            t_out = teacher(x)
+            opt_t.zero_grad()
+            F.cross_entropy(t_out, y).backward()
+            opt_t.step()
+            s_out = student(x)
+            ce = F.cross_entropy(s_out, y)
+            losses.append(ce.detach())
+            kd = F.kl_div(F.log_softmax(s_out / temperature, dim=1), F.log_softmax(t_out.detach() / temperature, dim=1),
+                          reduction="batchmean", log_target=True) * temperature**2
+            loss = (1 - weight) * ce + weight * kd
+            if center is not None:
+                loss = loss + prox_mu / 2 * sum(((p - q) ** 2).sum() for p, q in zip(student.parameters(), center))
+            opt_s.zero_grad()
+            loss.backward()
+            opt_s.step()
+        return float(torch.stack(losses).mean())
 
     def sgd_steps(self, model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
                   prox_mu: float = 0.0) -> float:
@@ -616,15 +735,18 @@ class FlJob:
         ``reference``: tensors both sides already hold (the model the client received); the update
         ``tensors - reference`` is what is encoded (and top-k sparsified), and the receiver adds it back.
         ``sparsify``: top-k applies (activations, gradients)."""
+        names = getattr(tensors, "names", None)  # a ModelState (job.state_of) names its tensors
+        update = reference is not None
         if self.profile:  # no values: the size from the shapes (with compression: the codec on zeros)
             if self.codec.lossless:
                 nbytes = tensor_bytes(tensors)
             else:
                 zeros = [torch.zeros(t.shape, dtype=t.dtype) for t in tensors]
-                nbytes = self.codec.send(zeros, sparsify=sparsify or reference is not None)[1]
+                nbytes = self.codec.send(zeros, sparsify=sparsify or update, update=update, names=names)[1]
             received = list(tensors)
-        elif reference is not None and not self.codec.lossless:
-            delta, nbytes = self.codec.send([t - r for t, r in zip(tensors, reference)], sparsify=True)
+        elif update and not self.codec.lossless:
+            delta, nbytes = self.codec.send([t - r for t, r in zip(tensors, reference)], sparsify=True, update=True,
+                                            names=names)
             received = [r + d for r, d in zip(reference, delta)]
         else:
             received, nbytes = self.codec.send(tensors, sparsify=sparsify)

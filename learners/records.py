@@ -15,7 +15,16 @@ from ns6g.learners.network import DeviceTimeline
 if TYPE_CHECKING:
     from ns6g.learners.engine import FlJobConfig
 
-__all__ = ["JobResult", "RoundOutcome", "RoundRecord", "Sent", "TransferRecord"]
+__all__ = ["JobResult", "ModelState", "RoundOutcome", "RoundRecord", "Sent", "TransferRecord"]
+
+
+class ModelState(list):
+    """The tensors a model transfer carries (``FlJob.state_of``), a list with their ``state_dict`` names in
+    ``names`` (partial model updates choose tensors by name)."""
+
+    def __init__(self, tensors: list[torch.Tensor], names: list[str]) -> None:
+        super().__init__(tensors)
+        self.names = list(names)
 
 
 @dataclass(frozen=True)

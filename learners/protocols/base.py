@@ -38,6 +38,13 @@ class Protocol:
     options: ClassVar[type[ScenarioConfig] | None] = None
     #: True when the protocol runs in profile mode (on 'meta' tensors: shapes only, no values)
     profiles: ClassVar[bool] = True
+    #: what its update transfers (``job.send(..., reference=...)``) carry: "model" (the job model's named
+    #: state, ``job.state_of``: partial updates choose among it), "adapter" (tensors of its own: low-rank
+    #: applies, partial does not) or "none" (it sends no model updates: neither applies)
+    updates: ClassVar[str] = "model"
+    #: True when its clients train the whole model with ``job.local_train``, where knowledge distillation
+    #: from a client's own teacher happens (``compression.distill_student``)
+    distills: ClassVar[bool] = False
 
     def settings(self, config: FlJobConfig) -> Any:
         """The protocol's own knobs: ``config.protocol_options`` validated by :attr:`options` (parsed once

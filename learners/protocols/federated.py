@@ -104,6 +104,7 @@ class FedAvg(_GlobalModel):
     received, weighted by the clients' sample counts."""
 
     name = "fedavg"
+    distills = True
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         return self.synchronous_round(job, round_index)
@@ -131,6 +132,7 @@ class AsynchronousFL(_GlobalModel):
     A client whose upload fails is dropped and not restarted."""
 
     settles_rounds = False
+    distills = True
 
     def setup(self, job: FlJob) -> None:
         super().setup(job)

@@ -200,6 +200,7 @@ class _FederatedAdapter(Protocol):
 
     # Its steps read values (losses, pretraining, clustering), so it cannot run on shapes alone.
     profiles = False
+    updates = "adapter"  # adapters, not the job model's state
     options = PeftOptions
     method: str = "lora"
 

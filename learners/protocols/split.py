@@ -418,6 +418,7 @@ class ParallelSL(_SplitProtocol):
     their activations; every client keeps its own client-side model (all start from the same one)."""
 
     name = "psl"
+    updates = "none"  # client-side models stay on the clients
 
     def setup(self, job: FlJob) -> None:
         full = job.new_model()
