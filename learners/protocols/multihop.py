@@ -266,7 +266,7 @@ class MultihopSL(Protocol):
         rows = sum(len(y) for _, y in batch.values())
         client_ops: dict[int, list[int]] = {c: [] for c in clients}
         server_ops: list[int] = []
-        graphs = []  # per micro-batch: what the real backward pass needs after the network ran
+        micro_losses = []  # per micro-batch: its mean loss
         for m in range(micro):
             # segment 0 on every client, activations (+ labels) up to server 1
             acts, arrivals, ys = {}, [], []
@@ -337,7 +337,7 @@ class MultihopSL(Protocol):
                 client_ops[c] += [sent.op, bw]
                 if not job.profile:
                     acts[c][0].backward(sent.tensors[0])
-            graphs.append(loss)
+            micro_losses.append(loss)
         job.wait([op for ops in client_ops.values() for op in ops] + server_ops)
         failed = [c for c in clients if not job.all_ok(client_ops[c])]
         if failed or not job.all_ok(server_ops):
@@ -352,7 +352,7 @@ class MultihopSL(Protocol):
                 opt.step()
                 opt.zero_grad()
         rows_per_micro = [sum(len(chunks[c][1][m]) for c in clients) for m in range(micro)]
-        loss = sum(l * r for l, r in zip(graphs, rows_per_micro)) / rows
+        loss = sum(l * r for l, r in zip(micro_losses, rows_per_micro)) / rows
         return [], loss
 
     def _discard(self, clients: Sequence[int]) -> None:
