@@ -76,7 +76,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.8))
     styles = {"default links": "-", "slow server links (20 Mbit/s regional, WAN)": "--"}
     for (name, segments), values in times.items():
         left.plot(MICRO, [1e3 * v for v in values], styles[name], marker="o",
@@ -88,13 +88,14 @@ def main() -> None:
     left.set_ylabel("simulated time per inner iteration (ms)")
     left.set_title("sequential multi-hop SL, 2 clients, batch 240", fontsize=9)
     left.grid(alpha=0.3, which="both")
-    left.legend(fontsize=7)
+    left.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     for m, curve in curves.items():
         right.plot([t for t, _ in curve[1:]], [a for _, a in curve[1:]], marker="o",
                    label="plain (M=1)" if m == 1 else f"pipelined (M={m})")
     right.set_xlabel("simulated time (s)")
     right.set_ylabel("test accuracy")
-    right.set_title("K=3 (client, edge/0, regional), parallel, slow server links", fontsize=9)
+    right.set_title("K=3 (client, edge/0, regional), parallel, 2 clients, batch 64,\nslow server links; "
+                    "one point per round", fontsize=9)
     right.grid(alpha=0.3)
     right.legend(fontsize=8)
     fig.tight_layout()
