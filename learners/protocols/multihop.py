@@ -4,9 +4,9 @@ that run on K nodes in a chain, device -> edge -> regional -> cloud.
 ``protocol_options.cuts`` holds the K - 1 block indices after which the model is cut (increasing, each in
 1 .. depth - 1): segment 0 (blocks ``0 .. cuts[0] - 1``) runs on the client, segment k (blocks
 ``cuts[k-1] .. cuts[k] - 1``) on the k-th server of ``placement`` (default the first K - 1 of ``edge/0``,
-``regional``, ``cloud``), the last segment ends the model and computes the loss. The survey's "K servers"
-are the K - 1 servers here plus nothing else: its K counts *hops* (links between consecutive nodes of
-the chain), which is the number of segments minus 1 (see docs/multihop-split.md).
+``regional``, ``cloud``), the last segment ends the model and computes the loss. Survey 000's K (the
+servers after the device) is the number of *hops* of the chain, segments - 1 = ``len(cuts)``; the step
+counts below use it (see docs/multihop-split.md).
 
 One pass of a mini-batch (``b`` rows) through the chain, per micro-batch (``pipeline`` = M of them, the
 batch split in M nearly equal parts; 1: plain):
@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -147,11 +147,12 @@ class Segment:
     node: str
     first: int
     last: bool
-    make_optimizer: object
+    make_optimizer: Callable[[Iterator[nn.Parameter]], torch.optim.Optimizer]
 
     @functools.cached_property
     def optimizer(self) -> torch.optim.Optimizer:
-        return self.make_optimizer(self.model.parameters())  # type: ignore[operator]
+        """Made at the first step (profile mode never steps)."""
+        return self.make_optimizer(self.model.parameters())
 
 
 def _run(job: FlJob, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
