@@ -34,7 +34,7 @@ from ns6g.core.bridge import Bridge, ScenarioCrashed, ScenarioNotResponding
 from ns6g.core.build import scenario_binary
 from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, GnbTxPowerDbm, Numerology, RadioScenario, ScenarioConfig
 from ns6g.compute.devices import catalogue_path, check_device, check_has_radio
-from ns6g.learners.network import CLOUD, Completed, Compute, DeviceTimeline, Op, Transfer, timelines
+from ns6g.learners.network import CLOUD, REGIONAL, Completed, Compute, DeviceTimeline, Op, Transfer, timelines
 from ns6g.radio.phy import check_carrier
 from ns6g.core.runs import RunWriter
 
@@ -88,6 +88,9 @@ class FlNetworkConfig(ScenarioConfig):
                                             description="catalogue names; client i computes on [i mod len]")
     edge_device: str = Field("edge-gpu-server", description="catalogue name of the edge servers")
     cloud_device: str = Field("cloud-gpu", description="catalogue name of the cloud")
+    regional_device: str = Field("edge-gpu-server",
+                                 description="catalogue name of the regional data centre (node 'regional', the tier "
+                                             "between edge and cloud)")
     backhaul_rate_mbps: float = Field(10_000.0, ge=1e-3, le=1e7, description="gNB <-> core router link rate (Mbit/s)")
     backhaul_delay_ms: float = Field(1.0, ge=0, le=10_000, description="gNB <-> core router one-way delay (ms)")
     edge_link_rate_mbps: float = Field(10_000.0, ge=1e-3, le=1e7,
@@ -95,6 +98,10 @@ class FlNetworkConfig(ScenarioConfig):
     edge_link_delay_ms: float = Field(0.1, ge=0, le=10_000, description="core router <-> edge server one-way delay (ms)")
     wan_rate_mbps: float = Field(1_000.0, ge=1e-3, le=1e7, description="core router <-> cloud link rate (Mbit/s)")
     wan_delay_ms: float = Field(20.0, ge=0, le=10_000, description="core router <-> cloud one-way delay (ms)")
+    regional_link_rate_mbps: float = Field(2_000.0, ge=1e-3, le=1e7,
+                                           description="core router <-> regional data centre link rate (Mbit/s)")
+    regional_link_delay_ms: float = Field(5.0, ge=0, le=10_000,
+                                          description="core router <-> regional data centre one-way delay (ms)")
     run_limit_s: float = Field(1e6, ge=1e-3, le=1e9,
                                description="a run() whose operations have not completed after this much "
                                            "simulated time fails (s); so does a run waiting on a client out of "
@@ -110,7 +117,7 @@ class FlNetworkConfig(ScenarioConfig):
             check_has_radio(f"client_devices[{i}]", name)
         return names
 
-    @field_validator("edge_device", "cloud_device")
+    @field_validator("edge_device", "cloud_device", "regional_device")
     @classmethod
     def _known_servers(cls, name: str, info: Any) -> str:
         return check_device(info.field_name, name)
@@ -173,6 +180,7 @@ class CoSimNetwork:
         self._nodes: dict[str, int] = {f"client/{i}": i for i in range(n)}
         self._nodes.update({f"edge/{j}": n + j for j in range(e)})
         self._nodes[CLOUD] = n + e
+        self._nodes[REGIONAL] = n + e + 1
         self._starting: threading.Thread | None = None
         self._start_error: BaseException | None = None
         if start:
@@ -279,13 +287,13 @@ class CoSimNetwork:
 
     def node_index(self, node: str) -> int:
         """Index of a node name in the scenario and the flows table: client i -> i, edge j -> clients + j,
-        cloud -> clients + edges. Raises ValueError naming the valid names for an unknown one."""
+        cloud -> clients + edges, regional -> clients + edges + 1. Raises ValueError naming the valid names for an unknown one."""
         try:
             return self._nodes[node]
         except (KeyError, TypeError):
             raise ValueError(
                 f"unknown node {node!r}: nodes are client/0..client/{self.config.clients - 1}, "
-                f"edge/0..edge/{self.config.edges - 1} and {CLOUD!r}") from None
+                f"edge/0..edge/{self.config.edges - 1}, {CLOUD!r} and {REGIONAL!r}") from None
 
     def submit(self, ops: Sequence[Op]) -> list[int]:
         """Queue operations; returns their ids (consecutive, increasing). ``after`` may name ids of earlier

@@ -47,7 +47,7 @@ from ns6g.core.runs import RunWriter
 from ns6g.learners import custom
 from ns6g.learners import data as datasets
 from ns6g.learners import models as zoo
-from ns6g.learners.network import Completed, Compute, DeviceTimeline, Network, Transfer, timelines
+from ns6g.learners.network import REGIONAL, Completed, Compute, DeviceTimeline, Network, Transfer, timelines
 from ns6g.learners.no_network import NoNetwork
 from ns6g.learners.protocols import PROTOCOLS, Protocol, make_protocol
 from ns6g.learners.records import JobResult, ModelState, RoundOutcome, RoundRecord, Sent, TransferRecord
@@ -601,8 +601,9 @@ class FlJob:
         return out
 
     def training_flops(self, part: str, module: nn.Module, x: torch.Tensor) -> tuple[float, float]:
-        """(forward, backward) FLOPs of ``module`` (``part``: "full", "client" or "server") on a batch
-        shaped like ``x``; measured once per (model, part, blocks in the part, shape) and cached."""
+        """(forward, backward) FLOPs of ``module`` (``part``: "full", "client", "server", or
+        ``"middle<first block>"``, a segment inside a multi-hop chain: no loss, gradient to its input) on a
+        batch shaped like ``x``; measured once per (model, part, blocks in the part, shape) and cached."""
         key = (
             self._flop_key,
             tuple(sorted(self.model_kwargs.items())),
@@ -612,7 +613,8 @@ class FlJob:
             tuple(x.shape),
         )
         if key not in _FLOP_CACHE:
-            _FLOP_CACHE[key] = _training_flops(module, x, with_loss=part != "client", input_grad=part == "server")
+            _FLOP_CACHE[key] = _training_flops(module, x, with_loss=part in ("full", "server"),
+                                               input_grad=part == "server" or part.startswith("middle"))
         return _FLOP_CACHE[key]
 
     def local_train(self, model: nn.Module, client: int, draw: int, prox_mu: float = 0.0) -> tuple[float, float]:
@@ -874,7 +876,7 @@ class FlJob:
             return int(number)
         if kind == "edge":
             return self.config.clients + int(number)
-        return self.config.clients + self.config.edges
+        return self.config.clients + self.config.edges + (node == REGIONAL)
 
     def _trace(self, record: RoundRecord, completed: Sequence[Completed]) -> None:
         run = self.run_writer

@@ -7,7 +7,8 @@ the operations in the ``fl-network`` scenario (transfers are real flows over the
 WAN; computations occupy the node's processor model for FLOPs / (FLOP/s)).
 
 Nodes are named by strings: ``"client/<i>"`` (device i, 0-based), ``"edge/<j>"`` (edge server j),
-``"cloud"``. Use :func:`client`, :func:`edge` and :data:`CLOUD`.
+``"cloud"`` and ``"regional"`` (a regional data centre, the tier between edge and cloud that multi-hop
+split learning's chains pass through). Use :func:`client`, :func:`edge`, :data:`CLOUD` and :data:`REGIONAL`.
 
 Operations form a DAG: an operation starts when every operation in its ``after`` has completed (at
 once if ``after`` is empty and at the current simulated time otherwise). An operation whose
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 CLOUD = "cloud"
+REGIONAL = "regional"
 
 
 def client(i: int) -> str:

@@ -24,20 +24,21 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 
 from ns6g.compute.devices import device
-from ns6g.learners.network import CLOUD, Completed, Compute, Op, Transfer
+from ns6g.learners.network import CLOUD, REGIONAL, Completed, Compute, Op, Transfer
 
 __all__ = ["NoNetwork"]
 
 
 class NoNetwork:
     """Zero-time transfers, FLOP-timed FIFO computations. Nodes: ``client/0..clients-1``,
-    ``edge/0..edges-1``, ``cloud``.
+    ``edge/0..edges-1``, ``cloud``, ``regional``.
 
     Args:
         clients: number of client devices.
         edges: number of edge servers.
         client_device: catalogue name of every client, or one name per client.
-        edge_device, cloud_device: catalogue names of the servers.
+        edge_device, cloud_device, regional_device: catalogue names of the servers (``regional``: the
+            regional data centre between edge and cloud).
         disconnect_at: node name -> simulated time (s) at which it disconnects for good.
     """
 
@@ -48,6 +49,7 @@ class NoNetwork:
         client_device: str | Sequence[str] = "smartphone",
         edge_device: str = "edge-gpu-server",
         cloud_device: str = "cloud-gpu",
+        regional_device: str = "edge-gpu-server",
         disconnect_at: Mapping[str, float] | None = None,
     ) -> None:
         if not (isinstance(clients, int) and clients >= 1):
@@ -60,6 +62,7 @@ class NoNetwork:
         self._device: dict[str, str] = {f"client/{i}": n for i, n in enumerate(names)}
         self._device.update({f"edge/{j}": edge_device for j in range(edges)})
         self._device[CLOUD] = cloud_device
+        self._device[REGIONAL] = regional_device
         self._rate = {node: float(device(n)["flops"]) for node, n in self._device.items()}
         self._joule_per_flop = {node: float(device(n)["energy_per_flop_j"]) for node, n in self._device.items()}
         self._disconnect = dict(disconnect_at or {})
@@ -152,7 +155,7 @@ class NoNetwork:
     def _check_node(self, node: str, field: str) -> None:
         if node not in self._device:
             raise ValueError(f"{field}: unknown node {node!r}; nodes are client/0..client/{self._clients - 1}, "
-                             f"edge/0..edge/{sum(n.startswith('edge/') for n in self._device) - 1}, cloud")
+                             f"edge/0..edge/{sum(n.startswith('edge/') for n in self._device) - 1}, cloud, regional")
 
     def _validate(self, op: Op) -> None:
         if isinstance(op, Transfer):
@@ -245,7 +248,7 @@ class NoNetwork:
 
     def node_index(self, node: str) -> int:
         """Index of ``node`` in traces (as CoSimNetwork numbers them): client i -> i, edge j ->
-        clients + j, cloud -> clients + edges."""
+        clients + j, cloud -> clients + edges, regional -> clients + edges + 1."""
         self._check_node(node, "node")
         return list(self._device).index(node)
 

@@ -12,12 +12,15 @@
 // Topology (built at every reset):
 //   clients --RAN (uplink: FlUplinkScheduler's shares; downlink: PF)-- gNBs --backhaul
 //   (RanHelper: 10 Gbit/s, 1 ms)-- core router (RanHelper's server node) --edge links-- edge/0..edges-1
-//                                                                        \--WAN link-- cloud
+//                                                                        |--WAN link-- cloud
+//                                                                        \--regional link-- regional
 //   `cells` gNBs (1, 3 or 7) on RanHelper's hexagonal layout with inter-site distance sqrt(3) *
 //   cell-radius-m; `clients` UEs dropped uniformly in a disk of radius cell-radius-m (at least 10 m from
 //   the gNB) around a uniformly chosen gNB (RNG stream 10), static; association by strongest RSRP.
 //   Every node has a Processor from the device catalogue: client i runs client-devices[i mod n], edge
-//   servers edge-device, the cloud cloud-device (one FIFO core at the device's peak FLOP/s).
+//   servers edge-device, the cloud cloud-device, the regional data centre regional-device (one FIFO core at
+//   the device's peak FLOP/s). Node indices: clients 0..clients-1, edges next, then the cloud, then the
+//   regional data centre (a tier between edge and cloud: multi-hop split learning's middle hop).
 //
 // Operations (ids 1, 2, 3, ... in submission order; an op starts when all its dependencies completed):
 //   * transfer(src, dst, bytes): a real UDP flow in task-transfer format (60 000-byte datagrams, 24-byte
@@ -248,6 +251,7 @@ class FlNetworkEnv : public ns6g::MessageService
         }
         m_edgeDevice = FindDevice(catalogue, m_p.edgeDevice);
         m_cloudDevice = FindDevice(catalogue, m_p.cloudDevice);
+        m_regionalDevice = FindDevice(catalogue, m_p.regionalDevice);
     }
 
     std::vector<ns6g::RecordType> GetRecordTypes() override
@@ -355,7 +359,7 @@ class FlNetworkEnv : public ns6g::MessageService
 
     uint32_t NodeCount() const
     {
-        return m_p.clients + m_p.edges + 1;
+        return m_p.clients + m_p.edges + 2;
     }
 
     Ptr<Node> NodeOf(uint32_t index) const
@@ -368,7 +372,7 @@ class FlNetworkEnv : public ns6g::MessageService
         {
             return m_edgeNodes.Get(index - m_p.clients);
         }
-        return m_cloud;
+        return index == m_p.clients + m_p.edges ? m_cloud : m_regional;
     }
 
     // ---- topology ------------------------------------------------------------------------------
@@ -411,9 +415,11 @@ class FlNetworkEnv : public ns6g::MessageService
         HostRouteTable::MoveHostRoutes(router);
         m_edgeNodes.Create(m_p.edges);
         m_cloud = CreateObject<Node>();
+        m_regional = CreateObject<Node>();
         InternetStackHelper internet;
         internet.Install(m_edgeNodes);
         internet.Install(m_cloud);
+        internet.Install(m_regional);
         m_address.assign(NodeCount(), Ipv4Address());
         for (uint32_t u = 0; u < m_p.clients; ++u)
         {
@@ -424,7 +430,9 @@ class FlNetworkEnv : public ns6g::MessageService
             m_address[m_p.clients + j] =
                 ConnectToRouter(router, m_edgeNodes.Get(j), m_p.edgeLinkRateMbps, m_p.edgeLinkDelayMs, 11, j);
         }
-        m_address[NodeCount() - 1] = ConnectToRouter(router, m_cloud, m_p.wanRateMbps, m_p.wanDelayMs, 12, 0);
+        m_address[m_p.clients + m_p.edges] = ConnectToRouter(router, m_cloud, m_p.wanRateMbps, m_p.wanDelayMs, 12, 0);
+        m_address[m_p.clients + m_p.edges + 1] =
+            ConnectToRouter(router, m_regional, m_p.regionalLinkRateMbps, m_p.regionalLinkDelayMs, 13, 0);
         // Every point-to-point device (RanHelper's backhaul too) gets the large queue.
         for (uint32_t c = 0; c < m_p.cells; ++c)
         {
@@ -435,6 +443,7 @@ class FlNetworkEnv : public ns6g::MessageService
             EnlargeQueues(m_edgeNodes.Get(j));
         }
         EnlargeQueues(m_cloud);
+        EnlargeQueues(m_regional);
         EnlargeQueues(router);
 
         FlTopology topology{.clients = m_p.clients, .cells = m_p.cells, .link = m_link, .system = m_ran.system,
@@ -454,7 +463,11 @@ class FlNetworkEnv : public ns6g::MessageService
         {
             return m_clientDevices[index % m_clientDevices.size()];
         }
-        return index < m_p.clients + m_p.edges ? m_edgeDevice : m_cloudDevice;
+        if (index < m_p.clients + m_p.edges)
+        {
+            return m_edgeDevice;
+        }
+        return index == m_p.clients + m_p.edges ? m_cloudDevice : m_regionalDevice;
     }
 
     /**
@@ -582,11 +595,13 @@ class FlNetworkEnv : public ns6g::MessageService
     std::vector<Device> m_clientDevices;
     Device m_edgeDevice;
     Device m_cloudDevice;
+    Device m_regionalDevice;
 
     NodeContainer m_gnbs;
     NodeContainer m_ues;
     NodeContainer m_edgeNodes;
     Ptr<Node> m_cloud;
+    Ptr<Node> m_regional;
     Ptr<RanLink> m_link;
     RanDeployment m_ran;
     std::vector<Ipv4Address> m_address;          //!< per node index

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 from ns6g.learners.protocols.federated import AsynchronousFL, FedAsync, FedAvg, FedBuff, FedProx
 from ns6g.learners.protocols.meta import Reptile, TinyReptile
+from ns6g.learners.protocols.multihop import MultihopSL
 from ns6g.learners.protocols.peft import CflLora, FlLora, FlPrefix, FlPrompt, HetLora
 from ns6g.learners.protocols.split import (
     EPSL,
@@ -34,6 +35,7 @@ __all__ = [
     "HetLora",
     "HierarchicalFSL",
     "HierarchicalFTL",
+    "MultihopSL",
     "ParallelSL",
     "Protocol",
     "Reptile",
@@ -51,6 +53,7 @@ PROTOCOLS: dict[str, type[Protocol]] = {
     for cls in (
         FedAvg, FedProx, VanillaSL, ParallelSL, EPSL, SplitFedV1, SplitFedV2, HierarchicalFSL, FedAsync, FedBuff,
         FlLora, FlPrompt, FlPrefix, CflLora, HetLora, FederatedTransfer, HierarchicalFTL, Reptile, TinyReptile,
+        MultihopSL,
     )
 }
 

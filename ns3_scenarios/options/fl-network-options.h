@@ -40,12 +40,15 @@ struct FlNetworkOptions : ns6g::ran::RadioOptions<FlNetworkOptions>
     std::string clientDevices{"smartphone"}; //!< catalogue names; client i computes on [i mod len]
     std::string edgeDevice{"edge-gpu-server"}; //!< catalogue name of the edge servers
     std::string cloudDevice{"cloud-gpu"}; //!< catalogue name of the cloud
+    std::string regionalDevice{"edge-gpu-server"}; //!< catalogue name of the regional data centre (node 'regional', the tier between edge and cloud)
     double backhaulRateMbps{10000.0}; //!< gNB <-> core router link rate (Mbit/s)
     double backhaulDelayMs{1.0}; //!< gNB <-> core router one-way delay (ms)
     double edgeLinkRateMbps{10000.0}; //!< core router <-> edge server link rate (Mbit/s)
     double edgeLinkDelayMs{0.1}; //!< core router <-> edge server one-way delay (ms)
     double wanRateMbps{1000.0}; //!< core router <-> cloud link rate (Mbit/s)
     double wanDelayMs{20.0}; //!< core router <-> cloud one-way delay (ms)
+    double regionalLinkRateMbps{2000.0}; //!< core router <-> regional data centre link rate (Mbit/s)
+    double regionalLinkDelayMs{5.0}; //!< core router <-> regional data centre one-way delay (ms)
     double runLimitS{1000000.0}; //!< a run() whose operations have not completed after this much simulated time fails (s); so does a run waiting on a client out of radio range, which never completes a transfer
 
     /** Registers every option (--clients, ...) on `cmd`. */
@@ -70,12 +73,15 @@ struct FlNetworkOptions : ns6g::ran::RadioOptions<FlNetworkOptions>
         cmd.AddValue("client-devices", "catalogue names; client i computes on [i mod len]", clientDevices);
         cmd.AddValue("edge-device", "catalogue name of the edge servers", edgeDevice);
         cmd.AddValue("cloud-device", "catalogue name of the cloud", cloudDevice);
+        cmd.AddValue("regional-device", "catalogue name of the regional data centre (node 'regional', the tier between edge and cloud)", regionalDevice);
         cmd.AddValue("backhaul-rate-mbps", "gNB <-> core router link rate (Mbit/s); in 0.001 .. 1e+07", backhaulRateMbps);
         cmd.AddValue("backhaul-delay-ms", "gNB <-> core router one-way delay (ms); in 0 .. 10000", backhaulDelayMs);
         cmd.AddValue("edge-link-rate-mbps", "core router <-> edge server link rate (Mbit/s); in 0.001 .. 1e+07", edgeLinkRateMbps);
         cmd.AddValue("edge-link-delay-ms", "core router <-> edge server one-way delay (ms); in 0 .. 10000", edgeLinkDelayMs);
         cmd.AddValue("wan-rate-mbps", "core router <-> cloud link rate (Mbit/s); in 0.001 .. 1e+07", wanRateMbps);
         cmd.AddValue("wan-delay-ms", "core router <-> cloud one-way delay (ms); in 0 .. 10000", wanDelayMs);
+        cmd.AddValue("regional-link-rate-mbps", "core router <-> regional data centre link rate (Mbit/s); in 0.001 .. 1e+07", regionalLinkRateMbps);
+        cmd.AddValue("regional-link-delay-ms", "core router <-> regional data centre one-way delay (ms); in 0 .. 10000", regionalLinkDelayMs);
         cmd.AddValue("run-limit-s", "a run() whose operations have not completed after this much simulated time fails (s); so does a run waiting on a client out of radio range, which never completes a transfer; in 0.001 .. 1e+09", runLimitS);
     }
 
@@ -103,6 +109,8 @@ struct FlNetworkOptions : ns6g::ran::RadioOptions<FlNetworkOptions>
         Require(problems, edgeLinkDelayMs >= 0 && edgeLinkDelayMs <= 10000, "--edge-link-delay-ms must be in [0, 10000]", edgeLinkDelayMs);
         Require(problems, wanRateMbps >= 0.001 && wanRateMbps <= 10000000.0, "--wan-rate-mbps must be in [0.001, 1e+07]", wanRateMbps);
         Require(problems, wanDelayMs >= 0 && wanDelayMs <= 10000, "--wan-delay-ms must be in [0, 10000]", wanDelayMs);
+        Require(problems, regionalLinkRateMbps >= 0.001 && regionalLinkRateMbps <= 10000000.0, "--regional-link-rate-mbps must be in [0.001, 1e+07]", regionalLinkRateMbps);
+        Require(problems, regionalLinkDelayMs >= 0 && regionalLinkDelayMs <= 10000, "--regional-link-delay-ms must be in [0, 10000]", regionalLinkDelayMs);
         Require(problems, runLimitS >= 0.001 && runLimitS <= 1000000000.0, "--run-limit-s must be in [0.001, 1e+09]", runLimitS);
         return problems;
     }
