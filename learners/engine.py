@@ -51,6 +51,7 @@ from ns6g.learners.network import Completed, Compute, DeviceTimeline, Network, T
 from ns6g.learners.no_network import NoNetwork
 from ns6g.learners.protocols import PROTOCOLS, Protocol, make_protocol
 from ns6g.learners.records import JobResult, RoundOutcome, RoundRecord, Sent, TransferRecord
+from ns6g.learners.robust import AttackOptions, DefenceOptions, attackers, flip_labels
 from ns6g.learners.wire import Codec, tensor_bytes
 
 __all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord", "own_inputs"]
@@ -110,6 +111,16 @@ class FlJobConfig(ScenarioConfig):
         "epsl_ratio of epsl); validated against that class, refused for a protocol that has none",
     )
     torch_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where PyTorch computes")
+    attack: AttackOptions = Field(
+        default_factory=AttackOptions,
+        description="poisoning by a fraction of the clients (label_flip, sign_flip, model_replacement; "
+        "ns6g.learners.robust, docs/robustness.md); protocols with the aggregate hook only",
+    )
+    defence: DefenceOptions = Field(
+        default_factory=DefenceOptions,
+        description="the server's aggregation rule (mean, median, trimmed_mean, krum, multi_krum, norm_clip; "
+        "docs/robustness.md); protocols with the aggregate hook only",
+    )
     mode: Literal["train", "profile"] = Field(
         "train",
         description="train: real PyTorch training; profile: the same operations (transfer bytes from the "
@@ -174,6 +185,13 @@ class FlJobConfig(ScenarioConfig):
             options.from_user(self.protocol_options)  # ConfigError naming the bad option
         return self
 
+    @model_validator(mode="after")
+    def _robustness_applies(self) -> FlJobConfig:
+        refuse_robustness(self, PROTOCOLS[self.protocol])
+        attackers(self.attack, self.clients, self.seed)  # ValueError naming fraction if it rounds to none
+        self.defence.check_uploads(self.clients)
+        return self
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
@@ -191,6 +209,19 @@ _CUSTOM_KEYS = itertools.count()  # a job's own model gets a key of its own in _
 def _floating_state(module: nn.Module) -> list[torch.Tensor]:
     """``module``'s parameters and floating-point buffers, in ``state_dict`` order (what a model transfer carries)."""
     return [t for t in module.state_dict().values() if t.is_floating_point()]
+
+
+def refuse_robustness(config: FlJobConfig, protocol: Protocol | type[Protocol]) -> None:
+    """ValueError naming ``attack`` / ``defence`` when either is set for a protocol without the
+    ``aggregate`` hook of whole-model uploads (``Protocol.robust``)."""
+    if getattr(protocol, "robust", False):
+        return
+    robust = ", ".join(n for n, p in PROTOCOLS.items() if p.robust)
+    for key, value, default in (("attack", config.attack.kind, "none"),
+                                ("defence", config.defence.aggregator, "mean")):
+        if value != default:
+            raise ValueError(f"{key}: {value!r} needs a protocol that aggregates whole-model uploads through "
+                             f"the aggregate hook ({robust}); {protocol.name or config.protocol!r} does not")
 
 
 def _training_flops(module: nn.Module, x: torch.Tensor, with_loss: bool, input_grad: bool) -> tuple[float, float]:
@@ -281,6 +312,9 @@ class FlJob:
             raise ValueError(f"protocol instance {type(protocol).__name__} ({protocol.name!r}) does not match "
                              f"config.protocol {cfg.protocol!r}")
         self.protocol = protocol if protocol is not None else make_protocol(cfg.protocol)
+        refuse_robustness(cfg, self.protocol)  # a protocol instance of the caller's own (ns6g.flower's)
+        #: the attacking clients (sorted; empty without an attack), the same every round
+        self.attackers: tuple[int, ...] = attackers(cfg.attack, cfg.clients, cfg.seed)
         if self.profile and not self.protocol.profiles:
             raise ValueError(f"protocol {cfg.protocol!r} has no profile mode (its rounds depend on trained values: "
                              "pretraining, losses, clustering); use mode 'train'")
@@ -347,6 +381,10 @@ class FlJob:
             (train_x[p].to(data_device), train_y[p].to(data_device)) for p in (torch.as_tensor(q) for q in parts)
         ]
         self.test_data = (test_x.to(data_device), test_y.to(data_device))
+        if cfg.attack.kind in ("label_flip", "model_replacement"):  # the attackers train on flipped labels
+            for c in self.attackers:
+                x, y = self.client_data[c]
+                self.client_data[c] = (x, flip_labels(y, self.num_classes))
 
     def _builtin_data(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray | None]:
         """(train x, train y, test x, test y, train domains) of ``config.dataset``, standardised."""

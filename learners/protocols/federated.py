@@ -24,6 +24,7 @@ from torch import nn
 from ns6g.core.config import ScenarioConfig
 from ns6g.learners.network import client
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
+from ns6g.learners.robust import poisoned_upload, robust_aggregate
 
 if TYPE_CHECKING:
     from ns6g.learners.engine import FlJob
@@ -78,8 +79,33 @@ class _GlobalModel(Protocol):
         job.load_state(local, down.tensors)
         loss, flops = job.local_train(local, c, draw, self.prox_mu(job))
         train = job.compute(client(c), flops, "train", after=(down.op,))
-        up = job.send(client(c), job.config.server, job.state_of(local), "model_up", (train,), reference=down.tensors)
+        up = job.send(client(c), job.config.server, self.upload_state(job, c, down.tensors, local), "model_up",
+                      (train,), reference=down.tensors)
         return down, up, loss
+
+    def aggregation_weight(self, job: FlJob, c: int) -> float:
+        """Client ``c``'s weight in the aggregate (FedAvg: its sample count)."""
+        return float(job.samples(c))
+
+    def upload_state(self, job: FlJob, c: int, pulled: list[torch.Tensor], local: nn.Module) -> list[torch.Tensor]:
+        """What client ``c`` uploads after training ``local`` from ``pulled``: its model, or an attacker's
+        poisoned one (``config.attack``; model_replacement's boost: the round's total aggregation weight
+        over the attackers')."""
+        trained = job.state_of(local)
+        if c not in job.attackers or job.config.attack.kind == "label_flip":
+            return trained
+        weights = {k: self.aggregation_weight(job, k) for k in job.round_clients}
+        boost = sum(weights.values()) / sum(w for k, w in weights.items() if k in job.attackers)
+        return poisoned_upload(job.config.attack, pulled, trained, boost)
+
+    def combine(self, job: FlJob, uploads: dict[int, Sent]) -> list[torch.Tensor]:
+        """The received models folded into one by ``config.defence`` (mean: weighted by
+        :meth:`aggregation_weight`, as FedAvg)."""
+        states = [up.tensors for up in uploads.values()]
+        weights = [self.aggregation_weight(job, c) for c in uploads]
+        if job.config.defence.aggregator == "mean":
+            return job.average(states, weights)
+        return robust_aggregate(job.config.defence, states, weights, job.state_of(self.model))
 
 
     def synchronous_round(self, job: FlJob, round_index: int) -> RoundOutcome:
@@ -104,13 +130,13 @@ class FedAvg(_GlobalModel):
     received, weighted by the clients' sample counts."""
 
     name = "fedavg"
+    robust = True
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         return self.synchronous_round(job, round_index)
 
     def aggregate(self, job: FlJob, uploads: dict[int, Sent], round_index: int) -> None:
-        state = job.average([up.tensors for up in uploads.values()], [job.samples(c) for c in uploads])
-        job.load_state(self.model, state)
+        job.load_state(self.model, self.combine(job, uploads))
 
 
 class FedProx(FedAvg):
