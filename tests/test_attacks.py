@@ -227,3 +227,12 @@ def test_inversion_needs_a_client_side_model_at_the_server():
     job = FlJob({"protocol": "psl", "clients": 2, "rounds": 1, "torch_device": "cpu"})
     with pytest.raises(ValueError, match="psl"):
         smashed_data_inversion(job)
+
+
+@pytest.mark.parametrize("protocol", ["fedavg", "fedprox", "reptile"])
+def test_protocols_with_the_aggregate_hook_take_attack_and_defence(protocol):
+    job = FlJob({**POISON, "protocol": protocol, "rounds": 1, "attack": SIGN_FLIP,
+                 "defence": {"aggregator": "trimmed_mean", "trim_beta": 0.3}})
+    assert job.attackers == attackers(AttackOptions(**SIGN_FLIP), 10, seed=0)
+    record = job.run_round()
+    assert record.participants == tuple(range(10))
