@@ -1,9 +1,11 @@
 """Attacks and defences: FedAvg's test accuracy under poisoning by 30 % of the clients for each aggregation
-rule, and the server's reconstruction of SplitFed's smashed data against the cut layer. Writes
-docs/figures/attacks-defences.png and docs/figures/inversion-vs-cut.png and prints the tables of
+rule, the server's reconstruction of SplitFed's smashed data against the cut layer, and FedAvg's accuracy
+against the epsilon of client-level differential privacy. Writes docs/figures/attacks-defences.png,
+docs/figures/inversion-vs-cut.png and docs/figures/dp-accuracy-epsilon.png and prints the tables of
 docs/robustness.md.
 
-    nice -n 10 python examples/attacks_defences.py [--seeds 3] [--rounds 10] [--out-dir docs/figures]
+    nice -n 10 python examples/attacks_defences.py [--seeds 3] [--rounds 10] [--parts attacks,inversion,dp]
+        [--out-dir docs/figures]
 
 Every number comes from FlJob (ns6g.learners.robust) and ns6g.learners.inversion; same seeds, same numbers.
 """
@@ -81,14 +83,37 @@ def inversion_table(seeds: int, samples: int, steps: int):
     return p, q, float(np.mean(base_p)), float(np.mean(base_q)), images
 
 
+NOISE = (0.0, 0.3, 0.6, 1.0, 2.0, 4.0)  # noise multipliers z of the DP sweep
+DP_CLIP = 0.5
+
+
+def dp_table(seeds: int, rounds: int) -> tuple[np.ndarray, list[float]]:
+    """(acc[z, seed], epsilon per z at delta 1e-5)."""
+    acc = np.zeros((len(NOISE), seeds))
+    eps = []
+    for i, z in enumerate(NOISE):
+        for s in range(seeds):
+            cfg = {**BASE, "rounds": rounds, "seed": s}
+            if z > 0:
+                cfg["privacy"] = {"noise_multiplier": z, "clip_norm": DP_CLIP, "delta": 1e-5}
+            job = FlJob(cfg)
+            acc[i, s] = job.run().final_accuracy
+            e = job.protocol.epsilon(job)
+        eps.append(e)
+        print(f"z {z:4.1f}  clip {DP_CLIP}  epsilon {e:9.2f} (delta 1e-5)  accuracy {acc[i].mean():.3f} +- {acc[i].std():.3f}")
+    return acc, eps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--samples", type=int, default=32, help="test images reconstructed per cut")
     ap.add_argument("--steps", type=int, default=500, help="Adam steps of the inversion")
+    ap.add_argument("--parts", default="attacks,inversion,dp", help="comma-separated: attacks, inversion, dp")
     ap.add_argument("--out-dir", default="docs/figures")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     torch.set_num_threads(1)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,6 +123,36 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if "attacks" in parts:
+        attack_figure(plt, args, out)
+    if "inversion" in parts:
+        inversion_figure(plt, args, out)
+    if "dp" in parts:
+        dp_figure(plt, args, out)
+
+
+def dp_figure(plt, args, out: Path) -> None:
+    acc, eps = dp_table(args.seeds, args.rounds)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    finite = [i for i, z in enumerate(NOISE) if z > 0]
+    ax.errorbar([eps[i] for i in finite], acc[finite].mean(1), yerr=acc[finite].std(1), marker="o", capsize=3,
+                label=f"clip {DP_CLIP}, noise z on the mean")
+    for i in finite:
+        ax.annotate(f"z={NOISE[i]}", (eps[i], acc[i].mean()), textcoords="offset points", xytext=(5, 5), fontsize=7)
+    ax.axhline(acc[0].mean(), color="grey", ls="--", lw=1, label="no DP (epsilon = inf)")
+    ax.set_xscale("log")
+    ax.set_xlabel("epsilon after the last round (delta 1e-5, opacus RDP accountant)")
+    ax.set_ylabel(f"test accuracy after {args.rounds} rounds")
+    ax.set_title(f"FedAvg with client-level DP, digits, {CLIENTS} clients (mean +- std over {args.seeds} seeds)",
+                 fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "dp-accuracy-epsilon.png", dpi=120)
+    print(f"wrote {out / 'dp-accuracy-epsilon.png'}")
+
+
+def attack_figure(plt, args, out: Path) -> None:
     acc = attack_table(args.seeds, args.rounds)
     fig, ax = plt.subplots(figsize=(9, 4.2))
     width = 0.8 / len(DEFENCES)
@@ -117,12 +172,14 @@ def main() -> None:
     fig.savefig(out / "attacks-defences.png", dpi=120)
     print(f"wrote {out / 'attacks-defences.png'}")
 
+
+def inversion_figure(plt, args, out: Path) -> None:
     p, q, base_p, base_q, images = inversion_table(args.seeds, args.samples, args.steps)
     for i, cut in enumerate(CUTS):
         print(f"cut {cut}: PSNR {p[i].mean():7.2f} +- {p[i].std():.2f} dB  SSIM {q[i].mean():.3f} +- {q[i].std():.3f}")
     print(f"no information (the data mean): PSNR {base_p:.2f} dB  SSIM {base_q:.3f}")
     fig = plt.figure(figsize=(10, 4.2))
-    grid = fig.add_gridspec(1, 2, width_ratios=[1, 1.1])
+    grid = fig.add_gridspec(1, 2, width_ratios=[1.5, 1])
     ax = fig.add_subplot(grid[0])
     ax.errorbar(CUTS, q.mean(1), yerr=q.std(1), marker="o", capsize=3, color="C0", label="SSIM")
     ax.axhline(base_q, color="C0", ls=":", lw=1, label="SSIM of the data mean (no information)")
@@ -134,6 +191,7 @@ def main() -> None:
     ax2 = ax.twinx()
     shown = np.minimum(p.mean(1), cap)
     ax2.plot(CUTS, shown, marker="s", color="C3", label="PSNR")
+    ax.plot([], [], marker="s", color="C3", label="PSNR (right axis; dotted: the data mean's)")
     for c, v in zip(CUTS, p.mean(1)):
         if v > cap:
             ax2.annotate(f"{v:.0f} dB", (c, cap), textcoords="offset points", xytext=(6, -4), fontsize=7, color="C3")

@@ -51,7 +51,7 @@ from ns6g.learners.network import Completed, Compute, DeviceTimeline, Network, T
 from ns6g.learners.no_network import NoNetwork
 from ns6g.learners.protocols import PROTOCOLS, Protocol, make_protocol
 from ns6g.learners.records import JobResult, RoundOutcome, RoundRecord, Sent, TransferRecord
-from ns6g.learners.robust import AttackOptions, DefenceOptions, attackers, flip_labels
+from ns6g.learners.robust import AttackOptions, DefenceOptions, PrivacyOptions, attackers, flip_labels
 from ns6g.learners.wire import Codec, tensor_bytes
 
 __all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord", "own_inputs"]
@@ -120,6 +120,11 @@ class FlJobConfig(ScenarioConfig):
         default_factory=DefenceOptions,
         description="the server's aggregation rule (mean, median, trimmed_mean, krum, multi_krum, norm_clip; "
         "docs/robustness.md); protocols with the aggregate hook only",
+    )
+    privacy: PrivacyOptions = Field(
+        default_factory=PrivacyOptions,
+        description="client-level differential privacy: updates clipped on the clients, Gaussian noise on the "
+        "mean, epsilon from opacus's accountant (docs/robustness.md); protocols with the aggregate hook only",
     )
     mode: Literal["train", "profile"] = Field(
         "train",
@@ -190,6 +195,9 @@ class FlJobConfig(ScenarioConfig):
         refuse_robustness(self, PROTOCOLS[self.protocol])
         attackers(self.attack, self.clients, self.seed)  # ValueError naming fraction if it rounds to none
         self.defence.check_uploads(self.clients)
+        if self.privacy.enabled and self.defence.aggregator != "mean":
+            raise ValueError(f"privacy: noise_multiplier > 0 is calibrated to the mean's sensitivity; defence "
+                             f"aggregator {self.defence.aggregator!r} is not the mean")
         return self
 
     @field_validator("model")
@@ -218,7 +226,8 @@ def refuse_robustness(config: FlJobConfig, protocol: Protocol | type[Protocol]) 
         return
     robust = ", ".join(n for n, p in PROTOCOLS.items() if p.robust)
     for key, value, default in (("attack", config.attack.kind, "none"),
-                                ("defence", config.defence.aggregator, "mean")):
+                                ("defence", config.defence.aggregator, "mean"),
+                                ("privacy", config.privacy.noise_multiplier, 0.0)):
         if value != default:
             raise ValueError(f"{key}: {value!r} needs a protocol that aggregates whole-model uploads through "
                              f"the aggregate hook ({robust}); {protocol.name or config.protocol!r} does not")

@@ -35,6 +35,14 @@ Two configurations, both fields of :class:`ns6g.learners.engine.FlJobConfig`:
 The median, trimmed mean and Krum rules do not weight by sample counts (as Flower's); each is invariant
 to the reference model, so they are applied to the uploaded models directly.
 
+- ``privacy`` (:class:`PrivacyOptions`): client-level differential privacy (DP-FedAvg, McMahan et al.
+  2018, with Flower's client-side fixed clipping): every client clips its update ``w_c - w`` to L2 norm
+  ``clip_norm`` (S) before the upload; the server adds Gaussian noise of standard deviation
+  ``noise_multiplier x S x max_c(weight_c) / sum_c(weight_c)`` (z S times the largest client share: the
+  sensitivity of the weighted mean to one client) to every coordinate of the mean; opacus's RDP
+  accountant turns (z, share of clients per round, rounds) into the epsilon spent at ``delta``
+  (:func:`dp_epsilon`). Needs the ``mean`` aggregator (the noise is calibrated to the mean's sensitivity).
+
 They apply to the protocols that aggregate whole-model uploads through the ``aggregate`` hook of
 :class:`~ns6g.learners.protocols.federated._GlobalModel` (:attr:`Protocol.robust`: fedavg, fedprox,
 reptile); any other protocol refuses a non-default ``attack`` or ``defence`` by name. Profile mode runs
@@ -53,8 +61,8 @@ from pydantic import Field, model_validator
 
 from ns6g.core.config import ScenarioConfig
 
-__all__ = ["AGGREGATORS", "ATTACKS", "AttackOptions", "DefenceOptions", "attackers", "flip_labels",
-           "poisoned_upload", "robust_aggregate"]
+__all__ = ["AGGREGATORS", "ATTACKS", "AttackOptions", "DefenceOptions", "PrivacyOptions", "attackers", "clip_update",
+           "dp_epsilon", "flip_labels", "poisoned_upload", "robust_aggregate"]
 
 ATTACKS = ("none", "label_flip", "sign_flip", "model_replacement")
 AGGREGATORS = ("mean", "median", "trimmed_mean", "krum", "multi_krum", "norm_clip")
@@ -108,6 +116,49 @@ class DefenceOptions(ScenarioConfig):
         if self.aggregator == "multi_krum" and self.multi_krum_m > n - self.krum_f:
             raise ValueError(f"multi_krum_m: {self.multi_krum_m} is more than n - f = {n - self.krum_f} uploads "
                              f"(n = {n} clients, krum_f = {self.krum_f})")
+
+
+class PrivacyOptions(ScenarioConfig):
+    """``FlJobConfig.privacy``: client-level differential privacy (module docstring)."""
+
+    noise_multiplier: float = Field(
+        0.0, ge=0, le=1e3,
+        description="z: Gaussian noise std on the mean, in units of clip_norm x the largest client share; 0: no "
+        "differential privacy (no clipping, no noise)")
+    clip_norm: float = Field(1.0, gt=0, le=1e6, description="S: every client's update w_c - w is clipped to this "
+                             "L2 norm (all float tensors of the model together) before the upload")
+    delta: float = Field(1e-5, gt=0, lt=1, description="delta of the (epsilon, delta) guarantee the accountant reports")
+
+    @property
+    def enabled(self) -> bool:
+        return self.noise_multiplier > 0
+
+
+def clip_update(pulled: Sequence[torch.Tensor], trained: Sequence[torch.Tensor], clip_norm: float) -> list[torch.Tensor]:
+    """``trained`` with its update against ``pulled`` scaled down to L2 norm ``clip_norm`` at most."""
+    update = [t - p for p, t in zip(pulled, trained, strict=True)]
+    if update and update[0].is_meta:
+        return list(trained)
+    norm = float(torch.sqrt(sum((u.double() ** 2).sum() for u in update)))
+    scale = min(1.0, clip_norm / norm) if norm > 0 else 1.0
+    return [p + scale * u for p, u in zip(pulled, update)]
+
+
+def dp_epsilon(noise_multiplier: float, sample_rates: Sequence[float], delta: float) -> float:
+    """Epsilon spent at ``delta`` by Gaussian-mechanism rounds of noise multiplier z, one per entry of
+    ``sample_rates`` (the share of the clients in that round): opacus's RDP accountant. ``inf`` without
+    noise, 0 without rounds. (The accountant assumes Poisson sampling of clients; a fixed share per round
+    is the usual approximation; with every client in every round the rate is 1 and there is none.)"""
+    if not sample_rates:
+        return 0.0
+    if noise_multiplier <= 0:
+        return math.inf
+    from opacus.accountants import RDPAccountant
+
+    accountant = RDPAccountant()  # rounds of the same rate are one entry of its history
+    accountant.history = [(float(noise_multiplier), float(r), list(sample_rates).count(r))
+                          for r in sorted(set(sample_rates))]
+    return float(accountant.get_epsilon(delta))
 
 
 def attackers(options: AttackOptions, clients: int, seed: int) -> tuple[int, ...]:

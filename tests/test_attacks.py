@@ -236,3 +236,78 @@ def test_protocols_with_the_aggregate_hook_take_attack_and_defence(protocol):
     assert job.attackers == attackers(AttackOptions(**SIGN_FLIP), 10, seed=0)
     record = job.run_round()
     assert record.participants == tuple(range(10))
+
+
+# -- differential privacy ---------------------------------------------------------------------------------------
+DP = {"noise_multiplier": 1.0, "clip_norm": 0.3, "delta": 1e-5}
+
+
+def update_norm(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    return float(torch.sqrt(sum(((x - y) ** 2).sum() for x, y in zip(a, b))))
+
+
+def test_dp_clients_clip_their_update_before_the_upload():
+    job = FlJob({**POISON, "rounds": 1, "privacy": DP})
+    proto = job.protocol
+    pulled = job.state_of(proto.model)
+    local = job.copy_model(proto.model)
+    job.local_train(local, 0, 0)
+    assert update_norm(job.state_of(local), pulled) > 0.3  # one epoch moves further than S
+    sent = proto.upload_state(job, 0, pulled, local)
+    assert update_norm(sent, pulled) == pytest.approx(0.3, rel=1e-4)
+
+
+def test_dp_noise_on_the_mean_has_the_calibrated_spread():
+    """Clients that upload the model unchanged: the new global model is the old one plus the noise
+    alone, whose std is z S max(share) (equal weights here up to one sample)."""
+    job = FlJob({**POISON, "rounds": 1, "learning_rate": 1e-6, "momentum": 0.0,
+                 "privacy": {"noise_multiplier": 2.0, "clip_norm": 0.5}})
+    before = job.state_of(job.protocol.model)
+    job.run_round()
+    after = job.state_of(job.protocol.model)
+    diff = torch.cat([(a - b).reshape(-1) for a, b in zip(after, before)])
+    shares = [job.samples(c) for c in range(10)]
+    expected = 2.0 * 0.5 * max(shares) / sum(shares)
+    assert float(diff.std()) == pytest.approx(expected, rel=0.05)
+    assert abs(float(diff.mean())) < 0.05 * expected
+
+
+def test_dp_epsilon_comes_from_the_accountant_and_grows_with_rounds_and_shrinks_with_noise():
+    from opacus.accountants import RDPAccountant
+
+    job = FlJob({**POISON, "rounds": 3, "privacy": DP})
+    assert job.protocol.epsilon(job) == 0.0
+    job.run_round()
+    job.run_round()
+    eps2 = job.protocol.epsilon(job)
+    acc = RDPAccountant()
+    for _ in range(2):
+        acc.step(noise_multiplier=1.0, sample_rate=1.0)
+    assert eps2 == pytest.approx(acc.get_epsilon(1e-5))
+    job.run_round(clients=[0, 1, 2, 3, 4])  # half the clients: a smaller sampling rate, still more epsilon
+    assert job.protocol.epsilon(job) > eps2
+    from ns6g.learners.robust import dp_epsilon
+
+    assert dp_epsilon(4.0, [1.0, 1.0], 1e-5) < eps2
+    assert dp_epsilon(0.0, [1.0], 1e-5) == math.inf and dp_epsilon(1.0, [], 1e-5) == 0.0
+
+
+def test_dp_noise_costs_accuracy_and_is_reproducible():
+    cfg = {**POISON, "rounds": 4}
+    clean = FlJob(cfg).run().final_accuracy
+    noisy = FlJob({**cfg, "privacy": {"noise_multiplier": 5.0, "clip_norm": 0.5}})
+    first = noisy.run().final_accuracy
+    again = FlJob({**cfg, "privacy": {"noise_multiplier": 5.0, "clip_norm": 0.5}}).run().final_accuracy
+    assert first == again
+    assert first < clean - 0.1, (first, clean)
+
+
+def test_dp_options_refused_by_name():
+    with pytest.raises(ConfigError, match="privacy"):  # calibrated to the mean only
+        FlJobConfig.from_user({**POISON, "privacy": DP, "defence": {"aggregator": "median"}})
+    with pytest.raises(ConfigError, match="privacy"):
+        FlJobConfig.from_user({**POISON, "protocol": "psl", "privacy": DP})
+    with pytest.raises(ConfigError, match="noise_multiplier"):
+        FlJobConfig.from_user({**POISON, "privacy": {"noise_multiplier": -1.0}})
+    with pytest.raises(ConfigError, match="delta"):
+        FlJobConfig.from_user({**POISON, "privacy": {"noise_multiplier": 1.0, "delta": 1.0}})

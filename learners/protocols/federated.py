@@ -14,6 +14,7 @@ update as it arrives and the client at once pulls the new model.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +25,7 @@ from torch import nn
 from ns6g.core.config import ScenarioConfig
 from ns6g.learners.network import client
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
-from ns6g.learners.robust import poisoned_upload, robust_aggregate
+from ns6g.learners.robust import clip_update, dp_epsilon, poisoned_upload, robust_aggregate
 
 if TYPE_CHECKING:
     from ns6g.learners.engine import FlJob
@@ -63,6 +64,10 @@ class _GlobalModel(Protocol):
 
     def setup(self, job: FlJob) -> None:
         self.model = job.new_model()
+        #: differential privacy: the server's noise generator (seeded) and the share of clients of each
+        #: noised round (the accountant's input)
+        self.noise = torch.Generator().manual_seed(job.config.seed)
+        self.noised_rounds: list[float] = []
 
     def eval_models(self, job: FlJob) -> list[nn.Module]:
         return [self.model]
@@ -92,21 +97,36 @@ class _GlobalModel(Protocol):
         poisoned one (``config.attack``; model_replacement's boost: the round's total aggregation weight
         over the attackers')."""
         trained = job.state_of(local)
-        if c not in job.attackers or job.config.attack.kind == "label_flip":
-            return trained
-        weights = {k: self.aggregation_weight(job, k) for k in job.round_clients}
-        boost = sum(weights.values()) / sum(w for k, w in weights.items() if k in job.attackers)
-        return poisoned_upload(job.config.attack, pulled, trained, boost)
+        if c in job.attackers and job.config.attack.kind != "label_flip":
+            weights = {k: self.aggregation_weight(job, k) for k in job.round_clients}
+            boost = sum(weights.values()) / sum(w for k, w in weights.items() if k in job.attackers)
+            trained = poisoned_upload(job.config.attack, pulled, trained, boost)
+        if job.config.privacy.enabled:  # the client's own clipping (an attacker's too: the client code does it)
+            trained = clip_update(pulled, trained, job.config.privacy.clip_norm)
+        return trained
 
     def combine(self, job: FlJob, uploads: dict[int, Sent]) -> list[torch.Tensor]:
         """The received models folded into one by ``config.defence`` (mean: weighted by
-        :meth:`aggregation_weight`, as FedAvg)."""
+        :meth:`aggregation_weight`, as FedAvg), with ``config.privacy``'s Gaussian noise on the mean."""
         states = [up.tensors for up in uploads.values()]
         weights = [self.aggregation_weight(job, c) for c in uploads]
-        if job.config.defence.aggregator == "mean":
-            return job.average(states, weights)
-        return robust_aggregate(job.config.defence, states, weights, job.state_of(self.model))
+        if job.config.defence.aggregator != "mean":
+            return robust_aggregate(job.config.defence, states, weights, job.state_of(self.model))
+        mean = job.average(states, weights)
+        dp = job.config.privacy
+        if dp.enabled:
+            self.noised_rounds.append(len(uploads) / job.config.clients)
+            if not job.profile:
+                std = dp.noise_multiplier * dp.clip_norm * max(weights) / sum(weights)
+                mean = [m + std * torch.randn(m.shape, generator=self.noise).to(device=m.device, dtype=m.dtype)
+                        for m in mean]
+        return mean
 
+    def epsilon(self, job: FlJob) -> float:
+        """Differential privacy spent so far at ``config.privacy.delta`` (opacus's RDP accountant over the
+        noised rounds; their share of clients taken as the sampling rate); ``inf`` without noise."""
+        dp = job.config.privacy
+        return dp_epsilon(dp.noise_multiplier, self.noised_rounds, dp.delta) if dp.enabled else math.inf
 
     def synchronous_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         """Every round client runs :meth:`client_cycle` at once; the server waits for every upload, drops the

@@ -129,7 +129,7 @@ class Reptile(_GlobalModel):
 
     def aggregate(self, job: FlJob, uploads: dict[int, Sent], round_index: int) -> None:
         """The meta step toward the mean adapted model, or toward ``config.defence``'s robust aggregate."""
-        if job.config.defence.aggregator == "mean":
+        if job.config.defence.aggregator == "mean" and not job.config.privacy.enabled:
             adapted = [up.tensors for up in uploads.values()]
         else:
             adapted = [self.combine(job, uploads)]
