@@ -311,3 +311,11 @@ def test_dp_options_refused_by_name():
         FlJobConfig.from_user({**POISON, "privacy": {"noise_multiplier": -1.0}})
     with pytest.raises(ConfigError, match="delta"):
         FlJobConfig.from_user({**POISON, "privacy": {"noise_multiplier": 1.0, "delta": 1.0}})
+
+
+def test_a_flower_strategy_run_refuses_attack_and_defence():
+    pytest.importorskip("flwr")
+    from ns6g.flower import FlowerSimulation
+
+    with pytest.raises(ValueError, match="attack"):
+        FlowerSimulation({"clients": 10, "rounds": 1, "torch_device": "cpu", "attack": SIGN_FLIP})
