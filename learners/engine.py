@@ -51,6 +51,7 @@ from ns6g.learners.network import REGIONAL, Completed, Compute, DeviceTimeline, 
 from ns6g.learners.no_network import NoNetwork
 from ns6g.learners.protocols import PROTOCOLS, Protocol, make_protocol
 from ns6g.learners.records import JobResult, ModelState, RoundOutcome, RoundRecord, Sent, TransferRecord
+from ns6g.learners.robust import AttackOptions, DefenceOptions, PrivacyOptions, attackers, flip_labels
 from ns6g.learners.wire import Codec, CompressionOptions, tensor_bytes
 
 __all__ = ["DeviceTimeline", "FlJob", "FlJobConfig", "JobResult", "RoundRecord", "Sent", "TransferRecord", "own_inputs"]
@@ -115,6 +116,21 @@ class FlJobConfig(ScenarioConfig):
         "epsl_ratio of epsl); validated against that class, refused for a protocol that has none",
     )
     torch_device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where PyTorch computes")
+    attack: AttackOptions = Field(
+        default_factory=AttackOptions,
+        description="poisoning by a fraction of the clients (label_flip, sign_flip, model_replacement; "
+        "ns6g.learners.robust, docs/robustness.md); protocols with the aggregate hook only",
+    )
+    defence: DefenceOptions = Field(
+        default_factory=DefenceOptions,
+        description="the server's aggregation rule (mean, median, trimmed_mean, krum, multi_krum, norm_clip; "
+        "docs/robustness.md); protocols with the aggregate hook only",
+    )
+    privacy: PrivacyOptions = Field(
+        default_factory=PrivacyOptions,
+        description="client-level differential privacy: updates clipped on the clients, Gaussian noise on the "
+        "mean, epsilon from opacus's accountant (docs/robustness.md); protocols with the aggregate hook only",
+    )
     mode: Literal["train", "profile"] = Field(
         "train",
         description="train: real PyTorch training; profile: the same operations (transfer bytes from the "
@@ -195,6 +211,16 @@ class FlJobConfig(ScenarioConfig):
                              "'pkg.module:factory'")
         return value
 
+    @model_validator(mode="after")
+    def _robustness_applies(self) -> FlJobConfig:
+        refuse_robustness(self, PROTOCOLS[self.protocol])
+        attackers(self.attack, self.clients, self.seed)  # ValueError naming fraction if it rounds to none
+        self.defence.check_uploads(self.clients)
+        if self.privacy.enabled and self.defence.aggregator != "mean":
+            raise ValueError(f"privacy: noise_multiplier > 0 is calibrated to the mean's sensitivity; defence "
+                             f"aggregator {self.defence.aggregator!r} is not the mean")
+        return self
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
@@ -217,6 +243,20 @@ def _floating_state(module: nn.Module) -> list[torch.Tensor]:
 def _floating_names(module: nn.Module) -> list[str]:
     """The ``state_dict`` names of :func:`_floating_state`'s tensors."""
     return [n for n, t in module.state_dict().items() if t.is_floating_point()]
+
+
+def refuse_robustness(config: FlJobConfig, protocol: Protocol | type[Protocol]) -> None:
+    """ValueError naming ``attack`` / ``defence`` when either is set for a protocol without the
+    ``aggregate`` hook of whole-model uploads (``Protocol.robust``)."""
+    if getattr(protocol, "robust", False):
+        return
+    robust = ", ".join(n for n, p in PROTOCOLS.items() if p.robust)
+    for key, value, default in (("attack", config.attack.kind, "none"),
+                                ("defence", config.defence.aggregator, "mean"),
+                                ("privacy", config.privacy.noise_multiplier, 0.0)):
+        if value != default:
+            raise ValueError(f"{key}: {value!r} needs a protocol that aggregates whole-model uploads through "
+                             f"the aggregate hook ({robust}); {protocol.name or config.protocol!r} does not")
 
 
 def _training_flops(module: nn.Module, x: torch.Tensor, with_loss: bool, input_grad: bool) -> tuple[float, float]:
@@ -307,6 +347,9 @@ class FlJob:
             raise ValueError(f"protocol instance {type(protocol).__name__} ({protocol.name!r}) does not match "
                              f"config.protocol {cfg.protocol!r}")
         self.protocol = protocol if protocol is not None else make_protocol(cfg.protocol)
+        refuse_robustness(cfg, self.protocol)  # a protocol instance of the caller's own (ns6g.flower's)
+        #: the attacking clients (sorted; empty without an attack), the same every round
+        self.attackers: tuple[int, ...] = attackers(cfg.attack, cfg.clients, cfg.seed)
         if self.profile and not self.protocol.profiles:
             raise ValueError(f"protocol {cfg.protocol!r} has no profile mode (its rounds depend on trained values: "
                              "pretraining, losses, clustering); use mode 'train'")
@@ -383,6 +426,10 @@ class FlJob:
             (train_x[p].to(data_device), train_y[p].to(data_device)) for p in (torch.as_tensor(q) for q in parts)
         ]
         self.test_data = (test_x.to(data_device), test_y.to(data_device))
+        if cfg.attack.kind in ("label_flip", "model_replacement"):  # the attackers train on flipped labels
+            for c in self.attackers:
+                x, y = self.client_data[c]
+                self.client_data[c] = (x, flip_labels(y, self.num_classes))
 
     def _builtin_data(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray | None]:
         """(train x, train y, test x, test y, train domains) of ``config.dataset``, standardised."""

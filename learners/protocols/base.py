@@ -36,6 +36,9 @@ class Protocol:
     #: the class of the protocol's own knobs (``FlJobConfig.protocol_options`` is validated against it;
     #: read them with :meth:`settings`); None: the protocol has none
     options: ClassVar[type[ScenarioConfig] | None] = None
+    #: True when the protocol aggregates whole-model uploads through an ``aggregate`` hook that takes
+    #: ``FlJobConfig.attack`` and ``FlJobConfig.defence`` (ns6g.learners.robust); others refuse them
+    robust: ClassVar[bool] = False
     #: True when the protocol runs in profile mode (on 'meta' tensors: shapes only, no values)
     profiles: ClassVar[bool] = True
     #: what its update transfers (``job.send(..., reference=...)``) carry: "model" (the job model's named

@@ -14,6 +14,7 @@ update as it arrives and the client at once pulls the new model.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,7 @@ from torch import nn
 from ns6g.core.config import ScenarioConfig
 from ns6g.learners.network import client
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
+from ns6g.learners.robust import clip_update, dp_epsilon, poisoned_upload, robust_aggregate
 
 if TYPE_CHECKING:
     from ns6g.learners.engine import FlJob
@@ -62,6 +64,10 @@ class _GlobalModel(Protocol):
 
     def setup(self, job: FlJob) -> None:
         self.model = job.new_model()
+        #: differential privacy: the server's noise generator (seeded) and the share of clients of each
+        #: noised round (the accountant's input)
+        self.noise = torch.Generator().manual_seed(job.config.seed)
+        self.noised_rounds: list[float] = []
 
     def eval_models(self, job: FlJob) -> list[nn.Module]:
         return [self.model]
@@ -78,9 +84,49 @@ class _GlobalModel(Protocol):
         job.load_state(local, down.tensors)
         loss, flops = job.local_train(local, c, draw, self.prox_mu(job))
         train = job.compute(client(c), flops, "train", after=(down.op,))
-        up = job.send(client(c), job.config.server, job.state_of(local), "model_up", (train,), reference=down.tensors)
+        up = job.send(client(c), job.config.server, self.upload_state(job, c, down.tensors, local), "model_up",
+                      (train,), reference=down.tensors)
         return down, up, loss
 
+    def aggregation_weight(self, job: FlJob, c: int) -> float:
+        """Client ``c``'s weight in the aggregate (FedAvg: its sample count)."""
+        return float(job.samples(c))
+
+    def upload_state(self, job: FlJob, c: int, pulled: list[torch.Tensor], local: nn.Module) -> list[torch.Tensor]:
+        """What client ``c`` uploads after training ``local`` from ``pulled``: its model, or an attacker's
+        poisoned one (``config.attack``; model_replacement's boost: the round's total aggregation weight
+        over the attackers')."""
+        trained = job.state_of(local)
+        if c in job.attackers and job.config.attack.kind != "label_flip":
+            weights = {k: self.aggregation_weight(job, k) for k in job.round_clients}
+            boost = sum(weights.values()) / sum(w for k, w in weights.items() if k in job.attackers)
+            trained = poisoned_upload(job.config.attack, pulled, trained, boost)
+        if job.config.privacy.enabled:  # the client's own clipping (an attacker's too: the client code does it)
+            trained = clip_update(pulled, trained, job.config.privacy.clip_norm)
+        return trained
+
+    def combine(self, job: FlJob, uploads: dict[int, Sent]) -> list[torch.Tensor]:
+        """The received models folded into one by ``config.defence`` (mean: weighted by
+        :meth:`aggregation_weight`, as FedAvg), with ``config.privacy``'s Gaussian noise on the mean."""
+        states = [up.tensors for up in uploads.values()]
+        weights = [self.aggregation_weight(job, c) for c in uploads]
+        if job.config.defence.aggregator != "mean":
+            return robust_aggregate(job.config.defence, states, weights, job.state_of(self.model))
+        mean = job.average(states, weights)
+        dp = job.config.privacy
+        if dp.enabled:
+            self.noised_rounds.append(len(uploads) / job.config.clients)
+            if not job.profile:
+                std = dp.noise_multiplier * dp.clip_norm * max(weights) / sum(weights)
+                mean = [m + std * torch.randn(m.shape, generator=self.noise).to(device=m.device, dtype=m.dtype)
+                        for m in mean]
+        return mean
+
+    def epsilon(self, job: FlJob) -> float:
+        """Differential privacy spent so far at ``config.privacy.delta`` (opacus's RDP accountant over the
+        noised rounds; their share of clients taken as the sampling rate); ``inf`` without noise."""
+        dp = job.config.privacy
+        return dp_epsilon(dp.noise_multiplier, self.noised_rounds, dp.delta) if dp.enabled else math.inf
 
     def synchronous_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         """Every round client runs :meth:`client_cycle` at once; the server waits for every upload, drops the
@@ -105,13 +151,13 @@ class FedAvg(_GlobalModel):
 
     name = "fedavg"
     distills = True
+    robust = True
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         return self.synchronous_round(job, round_index)
 
     def aggregate(self, job: FlJob, uploads: dict[int, Sent], round_index: int) -> None:
-        state = job.average([up.tensors for up in uploads.values()], [job.samples(c) for c in uploads])
-        job.load_state(self.model, state)
+        job.load_state(self.model, self.combine(job, uploads))
 
 
 class FedProx(FedAvg):

@@ -96,6 +96,7 @@ class Reptile(_GlobalModel):
 
     name = "reptile"
     options = ReptileOptions
+    robust = True
 
     def epsilon(self, job: FlJob, round_index: int) -> float:
         """The meta step of round ``round_index``: constant, or annealed linearly to ``meta_step_final``."""
@@ -116,15 +117,23 @@ class Reptile(_GlobalModel):
         flops = sum(sum(job.training_flops("full", local, x)) for x, _ in batches)
         loss = math.nan if job.profile else job.sgd_steps(local, batches)
         train = job.compute(client(c), flops, "train", after=(down.op,))
-        up = job.send(client(c), server, job.state_of(local), "model_up", (train,), reference=down.tensors)
+        up = job.send(client(c), server, self.upload_state(job, c, down.tensors, local), "model_up", (train,),
+                      reference=down.tensors)
         return down, up, loss
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         return self.synchronous_round(job, round_index)
 
+    def aggregation_weight(self, job: FlJob, c: int) -> float:
+        return 1.0  # every client is one task
+
     def aggregate(self, job: FlJob, uploads: dict[int, Sent], round_index: int) -> None:
-        new = meta_step(job.state_of(self.model), [up.tensors for up in uploads.values()], self.epsilon(job, round_index))
-        job.load_state(self.model, new)
+        """The meta step toward the mean adapted model, or toward ``config.defence``'s robust aggregate."""
+        if job.config.defence.aggregator == "mean" and not job.config.privacy.enabled:
+            adapted = [up.tensors for up in uploads.values()]
+        else:
+            adapted = [self.combine(job, uploads)]
+        job.load_state(self.model, meta_step(job.state_of(self.model), adapted, self.epsilon(job, round_index)))
 
 
 class TinyReptile(Reptile):
@@ -133,6 +142,7 @@ class TinyReptile(Reptile):
     downloads. A client whose transfer fails is dropped; the next one goes on from the same w."""
 
     name = "tinyreptile"
+    robust = False  # serial steps, no aggregate over uploads
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         kept: list[int] = []
