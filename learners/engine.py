@@ -918,6 +918,7 @@ class FlJob:
                 "train_loss_nats": record.train_loss, "test_loss_nats": record.test_loss,
                 "test_accuracy_fraction": record.test_accuracy,
                 "dropped": node.startswith("client/") and int(node.split("/")[1]) in record.dropped,
+                **record.extras,  # the protocol's own numbers (fedavg-aircomp: air_time_s, ...)
             }
             if self.protocol.split:
                 kind, _, number = node.partition("/")

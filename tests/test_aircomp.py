@@ -196,14 +196,22 @@ def test_same_seed_same_numbers():
 
 
 # -- over the ns-3 cell --------------------------------------------------------------------------------
-def test_a_train_mode_job_over_the_cosimulated_cell():
+def test_a_train_mode_job_over_the_cosimulated_cell(tmp_path):
+    import pandas as pd
+
+    from ns6g.core.runs import RunWriter
     from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
 
-    with CoSimNetwork(FlNetworkConfig(clients=3, edges=1), seed=2) as net, warnings.catch_warnings():
+    with CoSimNetwork(FlNetworkConfig(clients=3, edges=1), seed=2) as net, warnings.catch_warnings(), \
+            RunWriter(tmp_path / "run", kind="test") as writer:
         warnings.simplefilter("error", RuntimeWarning)
-        job = FlJob({**BASE, "protocol": "fedavg-aircomp", "clients": 3}, network=net)
+        job = FlJob({**BASE, "protocol": "fedavg-aircomp", "clients": 3}, network=net, run=writer)
         result = job.run()
         assert job.now_s() == pytest.approx(net.now_s() + sum(r.extras["air_time_s"] for r in result.rounds))
+    table = pd.read_parquet(tmp_path / "run" / "rounds")  # the extras are columns of the rounds table
+    assert list(table.groupby("round")["air_time_s"].first()) == [r.extras["air_time_s"] for r in result.rounds]
+    assert list(table.groupby("round")["transmitting_clients"].first()) == [
+        r.extras["transmitting_clients"] for r in result.rounds]
     assert [t.tag for t in result.transfers] == ["model_down"] * 6  # the upload is analog: no transfer
     assert all(t.ok and t.end_s > t.start_s for t in result.transfers)
     for r in result.rounds:
