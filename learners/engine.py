@@ -831,7 +831,7 @@ class FlJob:
         Every operation the job submitted must have completed (nothing may be in flight across the pause)."""
         if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0):
             raise ValueError(f"hold: seconds must be finite and >= 0, got {seconds!r}")
-        pending = [j for j in self._ops if j not in self._done]
+        pending = [j for j in self._ops if j not in self._done] if len(self._done) < len(self._ops) else []
         if pending:
             raise RuntimeError(f"hold: {len(pending)} operations of the job have not completed (first: op "
                                f"{pending[0]}); wait for them first")

@@ -169,7 +169,7 @@ class AirCompPhy:
             # one link per client; times 1 s apart are consecutive fading realisations of it (RanChannel's
             # default realisation period), so round r sees realisation r of the block
             times = np.arange(self._block, dtype=np.float64)[None, :] * 1.0 + 1e-3
-            with seeded(self.seed * 1009 + block + 1):
+            with seeded((self.seed * 1009 + block + 1) % 2**63):
                 reply = fast_fading(self.scenario, self.frequency_hz, self.distance_m[:, None], self.h_bs_m,
                                     _UT_HEIGHT_M, times, num_rbs=self.rbs, rb_bandwidth_hz=self.carrier.rb_bandwidth_hz,
                                     fading=self.fading)
