@@ -391,6 +391,8 @@ class FlJob:
         self._job_id: dict[int, int] = {}  # network op id -> job op id
         self._done: dict[int, Completed] = {}
         self._round_done: list[Completed] = []
+        self._held_s = 0.0  # simulated time held outside the network (hold), added to the network's clock
+        self._held: dict[int, Transfer] = {}  # held transfers (negative ids), for the round timelines
         self._round = 0
         self._round_ops: list[int] = []  # job op ids submitted in the current round
         self.round_clients: tuple[int, ...] = tuple(range(cfg.clients))  # who takes part this round
@@ -853,14 +855,41 @@ class FlJob:
         if not ops:
             return []
         self._flush()
+        held = self._held_s
         completed = [
-            replace(c, op_id=self._job_id[c.op_id])
+            replace(c, op_id=self._job_id[c.op_id], start_s=c.start_s + held, end_s=c.end_s + held)
+            if held else replace(c, op_id=self._job_id[c.op_id])
             for c in self.network.run([self._net_id[o] for o in ops], any_of=any_of)
         ]
         for c in completed:
             self._done[c.op_id] = c
         self._round_done.extend(completed)
         return completed
+
+    def now_s(self) -> float:
+        """The job's simulated time (s): the network's clock plus the time :meth:`hold` added."""
+        return self.network.now_s() + self._held_s
+
+    def hold(self, seconds: float, tag: str, senders: Mapping[str, float], receiver: str) -> None:
+        """Let ``seconds`` of simulated time pass for a transmission the network does not carry (the analog
+        upload of ``fedavg-aircomp``): every node in ``senders`` (node -> energy in J it spends) sends to
+        ``receiver`` from now for ``seconds``. The network has no way to occupy its uplink for a given time, so
+        the job's clock (:meth:`now_s`, the round records, completions) runs ahead of the network's by the
+        time held; the network sits idle meanwhile (its own clock does not see the pause). The senders' and
+        the receiver's round timelines count it as uplink / downlink time, the senders' energy as theirs.
+        Every operation the job submitted must have completed (nothing may be in flight across the pause)."""
+        if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"hold: seconds must be finite and >= 0, got {seconds!r}")
+        pending = [j for j in self._ops if j not in self._done] if len(self._done) < len(self._ops) else []
+        if pending:
+            raise RuntimeError(f"hold: {len(pending)} operations of the job have not completed (first: op "
+                               f"{pending[0]}); wait for them first")
+        start = self.now_s()
+        for node, joules in senders.items():
+            key = -(len(self._held) + 1)
+            self._held[key] = Transfer(src=node, dst=receiver, nbytes=0, tag=tag)
+            self._round_done.append(Completed(key, start, start + float(seconds), float(joules)))
+        self._held_s += float(seconds)
 
     def ok(self, op: int) -> bool:
         """True if operation ``op`` has completed successfully (False if it failed or is pending)."""
@@ -881,13 +910,13 @@ class FlJob:
             raise ValueError(f"run_round: clients must be a non-empty set of indices in 0..{self.config.clients - 1}, "
                              f"got {clients!r}")
         self.round_clients = chosen
-        start = self.network.now_s()
+        start = self.now_s()
         self._round_done = []
         self._round_ops = []
         outcome = self.protocol.run_round(self, r)
         if self.protocol.settles_rounds:  # nothing of a synchronous round may run into the next
             self.wait(self._round_ops)
-        end = self.network.now_s()
+        end = self.now_s()
         test_loss, accuracy = self._evaluate_protocol()
         sent = [op for op in (self._ops[j][1] for j in self._round_ops) if isinstance(op, Transfer)]
         up = sum(op.nbytes for op in sent if op.src.startswith("client/"))
@@ -905,6 +934,7 @@ class FlJob:
             uplink_bytes=up,
             downlink_bytes=down,
             devices=self._timeline(start, end, self._round_done),
+            extras=dict(outcome.extras),
         )
         self.rounds.append(record)
         if self.run_writer is not None:
@@ -937,12 +967,14 @@ class FlJob:
                 "train_loss_nats": record.train_loss, "test_loss_nats": record.test_loss,
                 "test_accuracy_fraction": record.test_accuracy,
                 "dropped": node.startswith("client/") and int(node.split("/")[1]) in record.dropped,
+                **record.extras,  # the protocol's own numbers (fedavg-aircomp: air_time_s, ...)
             }
             if self.protocol.split:
                 kind, _, number = node.partition("/")
                 row["split_layer"] = self.cut_of(int(number)) if kind == "client" else self.config.cut
             run.append("rounds", row)
-        transfers = [(c, self._ops[c.op_id][1]) for c in completed if isinstance(self._ops[c.op_id][1], Transfer)]
+        transfers = [(c, self._ops[c.op_id][1]) for c in completed
+                     if c.op_id > 0 and isinstance(self._ops[c.op_id][1], Transfer)]
         if transfers:
             run.append_columns("flows", {
                 "flow_id": [c.op_id for c, _ in transfers],
@@ -961,7 +993,8 @@ class FlJob:
         return self.protocol.evaluate(self)
 
     def _timeline(self, start: float, end: float, completed: Sequence[Completed]) -> dict[str, DeviceTimeline]:
-        return timelines({c.op_id: self._ops[c.op_id][1] for c in completed}, completed, start, end)
+        return timelines({c.op_id: self._ops[c.op_id][1] if c.op_id > 0 else self._held[c.op_id] for c in completed},
+                         completed, start, end)
 
     def run(self) -> JobResult:
         """Run the remaining rounds up to ``config.rounds``; closes a network the job created."""

@@ -5,7 +5,7 @@ strategy)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -56,7 +56,9 @@ class TransferRecord:
 class RoundRecord:
     """What one round did. Losses are mean cross-entropy (nats); accuracy in [0, 1]; ``uplink_bytes``
     / ``downlink_bytes``: payload the round's transfers carried from / to clients; ``devices``: the
-    timeline of every node that computed, sent or received in the round."""
+    timeline of every node that computed, sent or received in the round; ``extras``: numbers of the
+    protocol's own (``fedavg-aircomp``: ``air_time_s``, ``transmitting_clients``, ``truncated_clients``,
+    ``max_tx_power_dbm``, ``snr_db``), empty for most."""
 
     round: int
     protocol: str
@@ -70,6 +72,7 @@ class RoundRecord:
     uplink_bytes: int
     downlink_bytes: int
     devices: dict[str, DeviceTimeline]
+    extras: dict[str, float] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -119,3 +122,4 @@ class RoundOutcome:
     train_loss: float
     participants: tuple[int, ...]
     dropped: tuple[int, ...] = ()
+    extras: dict[str, float] = field(default_factory=dict)

@@ -19,7 +19,9 @@ CLIENTS, ROUNDS = 20, 2
 def canonical(value: Any) -> Any:
     """Floats as their repr (exact, NaN comparable), dataclasses and tuples as dicts and lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "config"}
+        # a round's extras enter only when a protocol has some (the pins predate the field)
+        return {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.name != "config" and not (f.name == "extras" and not getattr(value, f.name))}
     if isinstance(value, dict):
         return {str(k): canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ns6g.learners.protocols.aircomp import FedAvgAirComp
 from ns6g.learners.protocols.base import Protocol, RoundOutcome
 from ns6g.learners.protocols.federated import AsynchronousFL, FedAsync, FedAvg, FedBuff, FedProx
 from ns6g.learners.protocols.meta import Reptile, TinyReptile
@@ -26,6 +27,7 @@ __all__ = [
     "CflLora",
     "FedAsync",
     "FedAvg",
+    "FedAvgAirComp",
     "FedBuff",
     "FedProx",
     "FederatedTransfer",
@@ -54,6 +56,7 @@ PROTOCOLS: dict[str, type[Protocol]] = {
         FedAvg, FedProx, VanillaSL, ParallelSL, EPSL, SplitFedV1, SplitFedV2, HierarchicalFSL, FedAsync, FedBuff,
         FlLora, FlPrompt, FlPrefix, CflLora, HetLora, FederatedTransfer, HierarchicalFTL, Reptile, TinyReptile,
         MultihopSL,
+        FedAvgAirComp,
     )
 }
 

@@ -79,6 +79,27 @@ def transient() -> Iterator[None]:
             _close()
 
 
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Queries inside go to a fresh ``ran-query`` process reset with ns-3 ``RngRun = seed`` (closed on exit;
+    a process already running is left as it was and used again after). The model's random draws (LoS
+    state, shadowing, fast fading) then depend only on the seed and on the queries made inside, in order:
+    the same seed and queries give the same numbers."""
+    global _bridge
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    with _lock:
+        saved = _bridge
+        _bridge = Bridge(scenario_binary("ran-query"))
+        try:
+            _bridge.reset(seed)
+            yield
+        finally:
+            if _bridge is not None:
+                _bridge.close()
+            _bridge = saved
+
+
 def record_dtype(record_type: str) -> np.dtype:
     """The numpy structured dtype of a query's request or reply records."""
     with _live_bridge() as bridge:
