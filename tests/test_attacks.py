@@ -97,7 +97,7 @@ def test_krum_with_too_few_clients_is_refused():
         robust_aggregate(DefenceOptions(aggregator="krum", krum_f=1), [t(1.0)] * 4, [1] * 4, t(0.0))
 
 
-@pytest.mark.parametrize("protocol", ["psl", "splitfed-v1", "fedasync", "tinyreptile"])
+@pytest.mark.parametrize("protocol", ["psl", "splitfed-v1", "fedasync", "tinyreptile", "fedavg-aircomp"])
 def test_protocols_without_the_aggregate_hook_refuse_attack_and_defence(protocol):
     with pytest.raises(ConfigError, match="attack"):
         FlJobConfig.from_user({**POISON, "protocol": protocol, "attack": SIGN_FLIP})

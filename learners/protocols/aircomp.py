@@ -43,6 +43,10 @@ class FedAvgAirComp(FedAvg):
 
     name = "fedavg-aircomp"
     options = AirCompOptions
+    # The server receives only the channel's sum, never a client's model: no robust aggregator can apply, and
+    # the round below does not go through FedAvg's upload_state / combine hooks: attacks, defences and
+    # privacy are refused by name (FlJobConfig) instead of being silently ignored.
+    robust = False
 
     def setup(self, job: FlJob) -> None:
         cfg = job.config
