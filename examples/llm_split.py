@@ -27,7 +27,7 @@ from ns6g.compute.transformer import (
 
 def fmt_row(r: pd.Series) -> str:
     return (f"| {r.device_blocks}/{r.edge_blocks}/{r.cloud_blocks} | {1e3 * r.decode_s:.1f} | "
-            f"{1e3 * r.prefill_s:.1f} | {1e3 * r.device_energy_j:.3f} | {r.device_memory_bytes / 2**30:.2f} | "
+            f"{1e3 * r.prefill_s:.1f} | {1e3 * r.device_energy_j:.3g} | {r.device_memory_bytes / 2**30:.2f} | "
             f"{'yes' if r.fits else 'no: ' + r.infeasible.split(' (')[0]} |")
 
 
