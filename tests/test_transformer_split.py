@@ -141,6 +141,8 @@ def test_bad_configurations_are_refused_by_name():
         evaluate_placement(GPT2, Placement(device_blocks=10, edge_blocks=5))
     with pytest.raises(ValueError, match="dense"):
         evaluate_placement(GPT2, {"device_blocks": 3, "device_top_k": 1})
+    with pytest.raises(ValueError, match="cloud_top_k"):
+        evaluate_placement(MOE, {"device_blocks": 12, "cloud_top_k": 9})
     with pytest.raises(ValueError, match="prompt_tokens"):
         evaluate_placement(GPT2, {"device_blocks": 3}, prompt_tokens=5000)
 

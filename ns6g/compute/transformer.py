@@ -351,6 +351,9 @@ def evaluate_placement(cfg: TransformerConfig, placement: Placement | dict, link
     top_k = {"device": p.device_top_k, "edge": p.edge_top_k, "cloud": p.cloud_top_k}
     if not cfg.moe and any(v is not None for v in top_k.values()):
         raise ValueError(f"placement: {cfg.name} is dense (experts = 0); *_top_k apply to MoE only")
+    for n, k in top_k.items():
+        if k is not None and k > cfg.experts:
+            raise ValueError(f"placement: {n}_top_k {k} exceeds the {cfg.experts} experts of {cfg.name}")
 
     # hop index: 0 device-edge, 1 edge-cloud; rates in bit/s and one-way delays in s
     up_bps = (lk.uplink_mbps * 1e6, lk.wan_rate_mbps * 1e6)
