@@ -59,6 +59,20 @@ def test_high_speed_train_loads_and_counts_handovers():
     assert 0 < fast["throughput_mbps"] <= 1.2 * fast["offered_mbps"]
 
 
+def test_generated_highway_trace_drives_at_vehicle_speed():
+    from ns6g.envs.spectrum_allocation import SpectrumAllocationEnv
+    from ns6g.radio.mobility import read_ns2_trace
+
+    env = SpectrumAllocationEnv(load_extreme("high_speed_train", episode_steps=10))
+    try:
+        trace = read_ns2_trace(env._generated_trace())
+    finally:
+        env.close()
+    moves = trace[trace["kind"] == "setdest"]
+    assert trace["node"].nunique() == 21
+    assert moves["speed_mps"].to_numpy() == pytest.approx(500 / 3.6)
+
+
 def test_massive_access_delivers_a_light_load():
     r = extremes.run_massive_access(load_extreme("massive_access", devices=200, duration_s=0.3))
     assert r["offered"] == 600
