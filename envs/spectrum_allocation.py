@@ -113,6 +113,9 @@ class SpectrumAllocationConfig(ScenarioConfig):
                                      description="highway / urban_grid: every vehicle's speed (m/s, up to 300, "
                                                  "i.e. 1080 km/h; 500 km/h is 138.9); 0: the generators' ranges "
                                                  "(25..35 m/s highway, 8..14 m/s urban grid)")
+    handover_interruption_ms: float = Field(0.0, ge=0, le=1000,
+                                            description="after a handover the UE is not scheduled for this long "
+                                                        "(ms; 0: handovers interrupt nothing)")
     reward: Literal["sum_rate", "pf_utility", "deadline_violations", "jain"] = Field(
         "sum_rate", description="reward")
     deadline_ms: float = Field(50.0, ge=0.01, le=1e6, description="packet delay deadline (ms), at least 10 us")

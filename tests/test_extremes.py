@@ -57,6 +57,11 @@ def test_high_speed_train_loads_and_counts_handovers():
     assert fast["handovers"] > slow["handovers"]
     assert fast["handovers_per_s"] == pytest.approx(fast["handovers"] / fast["sim_s"])
     assert 0 < fast["throughput_mbps"] <= 1.2 * fast["offered_mbps"]
+    # A handover that interrupts the UE for 200 ms makes packets miss their 20 ms deadline; the vehicles
+    # drive the same trace, so the handovers are the same ones.
+    cut = extremes.high_speed_run(500, steps=200, handover_interruption_ms=200.0)
+    assert cut["handovers"] == fast["handovers"]
+    assert cut["deadline_miss_fraction"] > fast["deadline_miss_fraction"] + 0.02
 
 
 def test_generated_highway_trace_drives_at_vehicle_speed():
@@ -115,6 +120,8 @@ def test_high_speed_refuses_bad_values_by_name():
         load_extreme("high_speed_train", vehicle_speed_mps=400.0)   # above 300 m/s
     with pytest.raises(ConfigError, match="vehicle_speed_mps"):
         load_extreme("high_speed_train", mobility="constant_velocity")  # the speed would be ignored
+    with pytest.raises(ConfigError, match="handover_interruption_ms"):
+        load_extreme("high_speed_train", handover_interruption_ms=-1.0)
     with pytest.raises(ConfigError, match="supersonic_train"):
         load_extreme("supersonic_train")
     with pytest.raises(ValueError, match="speed_kmh"):

@@ -144,8 +144,10 @@ def stale_cqi(gains_db: np.ndarray, lag_steps: int, mean_snr_db: float = 15.0) -
 # ------------------------------------------------------------------------------------------ high speed
 def high_speed_run(speed_kmh: float, *, steps: int | None = None, seed: int = 0, **overrides: Any) -> dict[str, float]:
     """One episode of the ``high_speed_train`` configuration with every vehicle at ``speed_kmh``
-    (``steps`` decisions, default the episode). Returns handovers (total, per second, per UE per second),
-    mean sum throughput (Mbit/s), mean SINR (dB), mean CQI, dropped kbytes, simulated and wall seconds."""
+    (``steps`` decisions, default the episode; ``overrides``: other settings, e.g. ``handover_interruption_ms``).
+    Returns handovers (total, per second, per UE per second), mean sum throughput (Mbit/s), mean SINR (dB),
+    mean CQI, dropped kbytes, the packets due and the fraction of them that missed ``deadline_ms``,
+    simulated and wall seconds."""
     from ns6g.envs.spectrum_allocation import SpectrumAllocationEnv
 
     if not 0 < speed_kmh <= 1080:
@@ -158,7 +160,7 @@ def high_speed_run(speed_kmh: float, *, steps: int | None = None, seed: int = 0,
         _, info = env.reset(seed=seed)
         start_s = info["sim_time_s"]
         action = np.zeros(env.action_space.shape, dtype=env.action_space.dtype)  # ignored under pf
-        handovers, throughput, sinr, cqi, dropped = 0, [], [], [], 0.0
+        handovers, throughput, sinr, cqi, dropped, due, missed = 0, [], [], [], 0.0, 0.0, 0.0
         for _ in range(steps):
             _, _, terminated, truncated, info = env.step(action)
             handovers += int(info["handovers"])
@@ -166,6 +168,8 @@ def high_speed_run(speed_kmh: float, *, steps: int | None = None, seed: int = 0,
             sinr.append(info["mean_sinr_db"])
             cqi.append(info["mean_cqi"])
             dropped += float(info["dropped_kbytes"])
+            due += info["packets_due"]
+            missed += info["deadline_violation_fraction"] * info["packets_due"]
             if terminated or truncated:
                 break
         sim_s = info["sim_time_s"] - start_s
@@ -175,6 +179,7 @@ def high_speed_run(speed_kmh: float, *, steps: int | None = None, seed: int = 0,
             "handovers_per_ue_per_s": handovers / sim_s / config.ues,
             "throughput_mbps": float(np.mean(throughput)), "offered_mbps": config.ues * config.ue_rate_mbps,
             "mean_sinr_db": float(np.mean(sinr)), "mean_cqi": float(np.mean(cqi)), "dropped_kbytes": dropped,
+            "packets_due": due, "deadline_miss_fraction": missed / due if due else 0.0,
             "sim_s": sim_s, "wall_s": time.perf_counter() - wall}
 
 
