@@ -35,7 +35,8 @@ not applied); :meth:`SpectrumAllocationEnv.baseline_configs` lists them. Referen
 (:meth:`SpectrumAllocationEnv.reference_policies`): :class:`MaxWeightPolicy` (queue x CQI, through the action).
 Mobility: ns-3's models, ``"trace"`` (the ns-2 movement file ``mobility_trace``: node i moves UE i),
 or ``"highway"`` / ``"urban_grid"``: the environment writes such a trace once (seed 0, sized by ``isd_m``,
-long enough for an episode) into a temporary folder it deletes on close; see docs/mobility.md.
+long enough for an episode) into a temporary folder it deletes on close, every vehicle at ``vehicle_speed_mps``
+when set (500 km/h: docs/extremes.md); see docs/mobility.md.
 With ``run_dir`` the run's ``radio`` table gets one row per UE per decision (with the ``episode`` and
 ``seed`` it belongs to) and ``events`` the handovers.
 """
@@ -87,6 +88,7 @@ def parse_positions(text: str) -> np.ndarray:
 
 class SpectrumAllocationConfig(ScenarioConfig):
     scenario_name = "ran-spectrum"
+    not_options = frozenset({"vehicle_speed_mps"})  # the environment writes the trace with it
 
     cells: int = Field(1, ge=1, le=64, description="cells: 1, 3 or 7 on the hexagonal layout, any with gnb_positions")
     ues: int = Field(10, ge=1, le=10_000, description="number of UEs")
@@ -107,6 +109,13 @@ class SpectrumAllocationConfig(ScenarioConfig):
                       "highway", "urban_grid"] = Field(
         "static", description="UE mobility (trace: mobility_trace; highway, urban_grid: generated vehicle traces)")
     speed_mps: float = Field(1.5, ge=0, le=300, description="UE speed (m/s)")
+    vehicle_speed_mps: float = Field(0.0, ge=0, le=300,
+                                     description="highway / urban_grid: every vehicle's speed (m/s, up to 300, "
+                                                 "i.e. 1080 km/h; 500 km/h is 138.9); 0: the generators' ranges "
+                                                 "(25..35 m/s highway, 8..14 m/s urban grid)")
+    handover_interruption_ms: float = Field(0.0, ge=0, le=1000,
+                                            description="after a handover the UE is not scheduled for this long "
+                                                        "(ms; 0: handovers interrupt nothing)")
     reward: Literal["sum_rate", "pf_utility", "deadline_violations", "jain"] = Field(
         "sum_rate", description="reward")
     deadline_ms: float = Field(50.0, ge=0.01, le=1e6, description="packet delay deadline (ms), at least 10 us")
@@ -165,6 +174,9 @@ class SpectrumAllocationConfig(ScenarioConfig):
             raise ValueError("mobility_trace: mobility='trace' needs the path of an ns-2 movement file")
         if self.mobility_trace and self.mobility != "trace":
             raise ValueError(f"mobility_trace: only used with mobility='trace' (got mobility={self.mobility!r})")
+        if self.vehicle_speed_mps and self.mobility not in ("highway", "urban_grid"):
+            raise ValueError(f"vehicle_speed_mps: only used with mobility='highway' or 'urban_grid' "
+                             f"(got mobility={self.mobility!r}; other models take speed_mps)")
         if self.mobility_trace:
             from ns6g.radio.mobility import TraceError, read_ns2_trace
 
@@ -290,11 +302,13 @@ class SpectrumAllocationEnv(ScenarioEnv):
         else:
             centre = (0.0, 0.0)
         duration_s = c.episode_steps * c.decision_slots * 1e-3 / 2**c.numerology + 1.0
+        speeds = {"speed_mps": (c.vehicle_speed_mps, c.vehicle_speed_mps)} if c.vehicle_speed_mps else {}
         if c.mobility == "highway":
-            highway_trace(path, c.ues, length_m=4 * c.isd_m, duration_s=duration_s, seed=0, centre_m=centre)
+            highway_trace(path, c.ues, length_m=4 * c.isd_m, duration_s=duration_s, seed=0, centre_m=centre,
+                          **speeds)
         else:
             urban_grid_trace(path, c.ues, blocks=(8, 8), block_m=c.isd_m / 2, duration_s=duration_s, seed=0,
-                             centre_m=centre)
+                             centre_m=centre, **speeds)
         self._trace_path = path
         return path
 

@@ -260,6 +260,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
         settings.mtuBytes = kMtuBytes;
         settings.slotPeriod = Seconds(m_carrier.numerology.SlotDurationS());
         settings.maxQueueBytes = kMaxQueueBytes;
+        settings.handoverInterruption = Seconds(m_p.handoverInterruptionMs / 1e3);
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
         m_ran.system->TraceConnectWithoutContext("Handover", MakeCallback(&RanSpectrumEnv::OnHandover, this));
         InstallTraffic();

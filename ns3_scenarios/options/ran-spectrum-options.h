@@ -37,6 +37,7 @@ struct RanSpectrumOptions : ns6g::ran::RadioOptions<RanSpectrumOptions>
     int64_t packetBytes{1200}; //!< UDP payload per packet for cbr (bytes)
     std::string mobility{"static"}; //!< UE mobility (trace: mobility_trace; highway, urban_grid: generated vehicle traces)
     double speedMps{1.5}; //!< UE speed (m/s)
+    double handoverInterruptionMs{0.0}; //!< after a handover the UE is not scheduled for this long (ms; 0: handovers interrupt nothing)
     std::string reward{"sum_rate"}; //!< reward
     double deadlineMs{50.0}; //!< packet delay deadline (ms), at least 10 us
     double isdM{200.0}; //!< inter-site distance (m)
@@ -74,6 +75,7 @@ struct RanSpectrumOptions : ns6g::ran::RadioOptions<RanSpectrumOptions>
         cmd.AddValue("packet-bytes", "UDP payload per packet for cbr (bytes); in 64 .. 60000", packetBytes);
         cmd.AddValue("mobility", "UE mobility (trace: mobility_trace; highway, urban_grid: generated vehicle traces); one of static, random_walk, random_waypoint, gauss_markov, constant_velocity, trace, highway, urban_grid", mobility);
         cmd.AddValue("speed-mps", "UE speed (m/s); in 0 .. 300", speedMps);
+        cmd.AddValue("handover-interruption-ms", "after a handover the UE is not scheduled for this long (ms; 0: handovers interrupt nothing); in 0 .. 1000", handoverInterruptionMs);
         cmd.AddValue("reward", "reward; one of sum_rate, pf_utility, deadline_violations, jain", reward);
         cmd.AddValue("deadline-ms", "packet delay deadline (ms), at least 10 us; in 0.01 .. 1e+06", deadlineMs);
         cmd.AddValue("isd-m", "inter-site distance (m); in 20 .. 100000", isdM);
@@ -113,6 +115,7 @@ struct RanSpectrumOptions : ns6g::ran::RadioOptions<RanSpectrumOptions>
         Require(problems, packetBytes >= 64 && packetBytes <= 60000, "--packet-bytes must be in [64, 60000]", packetBytes);
         Require(problems, mobility == "static" || mobility == "random_walk" || mobility == "random_waypoint" || mobility == "gauss_markov" || mobility == "constant_velocity" || mobility == "trace" || mobility == "highway" || mobility == "urban_grid", "--mobility must be one of static, random_walk, random_waypoint, gauss_markov, constant_velocity, trace, highway, urban_grid", mobility);
         Require(problems, speedMps >= 0 && speedMps <= 300, "--speed-mps must be in [0, 300]", speedMps);
+        Require(problems, handoverInterruptionMs >= 0 && handoverInterruptionMs <= 1000, "--handover-interruption-ms must be in [0, 1000]", handoverInterruptionMs);
         Require(problems, reward == "sum_rate" || reward == "pf_utility" || reward == "deadline_violations" || reward == "jain", "--reward must be one of sum_rate, pf_utility, deadline_violations, jain", reward);
         Require(problems, deadlineMs >= 0.01 && deadlineMs <= 1000000.0, "--deadline-ms must be in [0.01, 1e+06]", deadlineMs);
         Require(problems, isdM >= 20 && isdM <= 100000, "--isd-m must be in [20, 100000]", isdM);

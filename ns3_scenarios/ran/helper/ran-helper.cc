@@ -131,6 +131,7 @@ RanHelper::Install(const ns3::NodeContainer& gnbs,
     out.system = CreateObject<RanSystem>();
     out.system->SetAttribute("SlotPeriod", TimeValue(settings.slotPeriod));
     out.system->SetAttribute("MaxQueueBytes", UintegerValue(settings.maxQueueBytes));
+    out.system->SetAttribute("HandoverInterruptionTime", TimeValue(settings.handoverInterruption));
     out.system->Configure(gnbs.GetN(), ues.GetN(), settings.dlRbgs, settings.ulRbgs, link,
                           settings.dlScheduler, settings.ulScheduler);
     out.server = CreateObject<Node>();

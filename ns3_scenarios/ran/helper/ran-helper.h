@@ -60,6 +60,7 @@ struct RanHelperSettings
     uint16_t mtuBytes{1500};            //!< MTU of the radio and backhaul devices (bytes)
     ns3::Time slotPeriod{ns3::MicroSeconds(500)}; //!< RanSystem SlotPeriod: 1 ms / 2^mu of the carrier (s)
     uint32_t maxQueueBytes{1'000'000};  //!< RanSystem MaxQueueBytes: each UE's queue per direction (bytes)
+    ns3::Time handoverInterruption{ns3::Seconds(0)}; //!< RanSystem HandoverInterruptionTime (s)
     uint32_t dlRbgs{1};                 //!< RBGs per cell, downlink
     uint32_t ulRbgs{1};                 //!< RBGs per cell, uplink
     double backhaulRateBps{10e9};       //!< gNB <-> server link rate (bit/s)

@@ -76,6 +76,12 @@ RanSystem::GetTypeId()
                           TimeValue(MilliSeconds(40)),
                           MakeTimeAccessor(&RanSystem::m_timeToTrigger),
                           MakeTimeChecker(Seconds(0)))
+            .AddAttribute("HandoverInterruptionTime",
+                          "After a handover the UE is not scheduled, in either direction, for this long "
+                          "(s): the interruption of a break-before-make handover (0: none)",
+                          TimeValue(Seconds(0)),
+                          MakeTimeAccessor(&RanSystem::m_handoverInterruption),
+                          MakeTimeChecker(Seconds(0)))
             .AddAttribute("RadioLinkFailureTime",
                           "A UE whose transport blocks (at the lowest MCS, with HARQ and RLC "
                           "retransmission) have all failed for this long, in either direction, suffers a "
@@ -280,7 +286,8 @@ RanSystem::ScheduleDirection(Direction direction)
     for (uint32_t ue = 0; ue < m_ues.size(); ++ue)
     {
         const UeState& state = m_ues[ue];
-        if (!state.linkFailed && (state.queuedBytes[d] > 0 || state.harq[d]))
+        if (!state.linkFailed && ns3::Simulator::Now() >= state.interruptedUntil &&
+            (state.queuedBytes[d] > 0 || state.harq[d]))
         {
             members[state.cell].push_back(ue);
         }
@@ -294,7 +301,8 @@ RanSystem::ScheduleDirection(Direction direction)
             for (uint32_t rbg = 0; rbg < nRbgs && rbg < m_external[d][cell].size(); ++rbg)
             {
                 int32_t ue = m_external[d][cell][rbg];
-                if (ue >= 0 && m_ues[static_cast<size_t>(ue)].cell == cell && !m_ues[static_cast<size_t>(ue)].linkFailed)
+                if (ue >= 0 && m_ues[static_cast<size_t>(ue)].cell == cell && !m_ues[static_cast<size_t>(ue)].linkFailed &&
+                    ns3::Simulator::Now() >= m_ues[static_cast<size_t>(ue)].interruptedUntil)
                 {
                     out[rbg] = ue;
                 }
@@ -606,6 +614,7 @@ RanSystem::HandOver(uint32_t ue, uint32_t target)
     }
     state.cell = target;
     state.candidateCell = -1;
+    state.interruptedUntil = ns3::Simulator::Now() + m_handoverInterruption;
     ++m_handovers;
     m_handoverTrace(ue, source, target);
 }

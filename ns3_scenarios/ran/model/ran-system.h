@@ -140,6 +140,8 @@ class RanSystem : public ns3::Object
         // Radio link failure: since when no transport block decoded, per direction (unset after a success).
         std::optional<ns3::Time> failingSince[2];
         bool linkFailed{false};
+        // Handover interruption: the UE is not scheduled in either direction before this time.
+        ns3::Time interruptedUntil;
     };
 
     void Slot();
@@ -157,6 +159,7 @@ class RanSystem : public ns3::Object
     // Attributes
     ns3::Time m_slotPeriod;
     uint32_t m_maxQueueBytes;
+    ns3::Time m_handoverInterruption;
     uint32_t m_harqMaxTransmissions;
     ns3::Time m_averagingTimeConstant;
     ns3::Time m_measurementPeriod;
