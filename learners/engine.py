@@ -412,6 +412,7 @@ class FlJob:
                         else bool(overlap))
         self._in_flight: _InFlight | None = None  # a run the network is doing on a helper thread
         self.speculation: Speculation | None = None  # the undo log while training ahead
+        self._deferred: Callable[[], RoundOutcome | None] | None = None  # see defer
         #: wall seconds this thread spent waiting for runs in flight to finish (what overlap did not hide)
         self.overlap_wait_s = 0.0
         self._wall_start = time.perf_counter()
@@ -984,6 +985,15 @@ class FlJob:
         self.speculation = Speculation(self)
         return self.speculation
 
+    def defer(self, settle: Callable[[], RoundOutcome | None]) -> None:
+        """End the round ahead of the network: the protocol's :meth:`run_round` returns its outcome
+        computed on a guess while a :meth:`wait_later` runs; the job evaluates the model meanwhile, then
+        collects the run and calls ``settle``, which returns None if the guess holds, else the round's
+        outcome redone from the network's answer (the job then evaluates again)."""
+        if self._deferred is not None:
+            raise RuntimeError("defer: this round already deferred its end")
+        self._deferred = settle
+
     def keep(self, trainer: Any) -> None:
         """Save ``trainer``'s model and optimizer state for :meth:`Speculation.undo` if training ahead."""
         if self.speculation is not None:
@@ -1045,10 +1055,18 @@ class FlJob:
         self._round_done = []
         self._round_ops = []
         outcome = self.protocol.run_round(self, r)
+        settle, self._deferred = self._deferred, None
+        evaluated = None
+        if settle is not None:  # the protocol folded the round ahead of the network's answer
+            evaluated = self._evaluate_protocol()  # while the network runs
+            self.collect()
+            redone = settle()
+            if redone is not None:
+                outcome, evaluated = redone, None
         if self.protocol.settles_rounds:  # nothing of a synchronous round may run into the next
             self.wait(self._round_ops)
         end = self.now_s()
-        test_loss, accuracy = self._evaluate_protocol()
+        test_loss, accuracy = evaluated if evaluated is not None else self._evaluate_protocol()
         sent = [op for op in (self._ops[j][1] for j in self._round_ops) if isinstance(op, Transfer)]
         up = sum(op.nbytes for op in sent if op.src.startswith("client/"))
         down = sum(op.nbytes for op in sent if op.dst.startswith("client/"))
