@@ -27,6 +27,7 @@ import copy
 import functools
 import itertools
 import math
+import sys
 import threading
 import time
 import warnings
@@ -942,6 +943,10 @@ class FlJob:
 
         flight.thread = threading.Thread(target=work, name="ns6g-fljob-network", daemon=True)
         self._in_flight = flight
+        # the helper needs the GIL back after each bridge exchange (three per run); while this thread runs
+        # Python, the default 5 ms switch interval would hold it off that long each time
+        flight.switch_s = sys.getswitchinterval()
+        sys.setswitchinterval(min(flight.switch_s, OVERLAP_SWITCH_S))
         flight.thread.start()
 
     def collect(self) -> list[Completed]:
@@ -952,7 +957,7 @@ class FlJob:
         self._in_flight = None
         if flight.thread is None:
             return flight.done or []
-        self._join(flight.thread)
+        self._join(flight)
         if flight.error is not None:
             raise flight.error
         assert flight.done is not None
@@ -962,7 +967,7 @@ class FlJob:
         """Finish a run still in flight before the network is used again (its completions are kept)."""
         if self._in_flight is not None and self._in_flight.thread is not None:
             flight = self._in_flight
-            self._join(flight.thread)
+            self._join(flight)
             if flight.error is None and flight.done is not None:
                 flight.done, flight.thread = self._completed(flight.done), None
             else:
@@ -970,10 +975,14 @@ class FlJob:
                 if flight.error is not None:
                     raise flight.error
 
-    def _join(self, thread: threading.Thread) -> None:
+    def _join(self, flight: _InFlight) -> None:
+        assert flight.thread is not None
         t = time.perf_counter()
-        thread.join()
+        flight.thread.join()
         self.overlap_wait_s += time.perf_counter() - t
+        if flight.switch_s is not None:
+            sys.setswitchinterval(flight.switch_s)
+            flight.switch_s = None
 
     def speculate(self) -> Speculation:
         """Start training ahead of the network's answer: from here until :meth:`Speculation.confirm` or
@@ -1176,7 +1185,7 @@ class FlJob:
 
     def close(self) -> None:
         if self._in_flight is not None and self._in_flight.thread is not None:
-            self._in_flight.thread.join()
+            self._join(self._in_flight)
         self._in_flight = None
         if self._own_network:
             self.network.close()
@@ -1188,6 +1197,10 @@ class FlJob:
         self.close()
 
 
+#: the interpreter's thread switch interval (s) while a run is in flight (FlJob.wait_later)
+OVERLAP_SWITCH_S = 0.0005
+
+
 @dataclass
 class _InFlight:
     """A network run on a helper thread (``thread`` None: already done, ``done`` holds job ids)."""
@@ -1195,6 +1208,7 @@ class _InFlight:
     thread: threading.Thread | None
     done: list[Completed] | None
     error: BaseException | None = None
+    switch_s: float | None = None  # the interpreter's switch interval before the run, put back at the join
 
 
 class Speculation:
