@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CLIENTS, EDGES = 4, 2
 BASE = {"clients": CLIENTS, "rounds": 2, "edges": EDGES, "batch_size": 16, "seed": 3}
-PROTOCOLS = ["splitfed-v1", "splitfed-v2", "psl", "epsl", "vanilla-sl", "hierarchical-fsl", "fedavg"]
+PROTOCOLS = ["splitfed-v1", "splitfed-v2", "psl", "epsl", "vanilla-sl", "hierarchical-fsl", "fedavg", "fedprox", "reptile"]
 
 
 def run(network, protocol: str, overlap: bool, **settings):
@@ -61,6 +61,19 @@ def test_overlap_gives_the_same_records_when_a_client_drops_out(protocol, undos)
     assert undos[0] >= 1  # ... and the work done ahead of it was undone
     assert rounds == records[False][0]
     assert transfers == records[False][1]
+
+
+def test_overlap_with_privacy_noise_redraws_nothing_when_undone(undos):
+    """FedAvg with client-level DP: the noise drawn for the aggregate guessed ahead is given back."""
+    privacy = {"privacy": {"noise_multiplier": 0.5, "clip_norm": 1.0}}
+    leave = leave_time("fedavg")
+    records = {}
+    for overlap in (False, True):
+        network = NoNetwork(CLIENTS, edges=EDGES)
+        network.disconnect(1, leave)
+        records[overlap] = run(network, "fedavg", overlap, **privacy)
+    assert undos[0] >= 1 and 1 in records[True][0][0].dropped
+    assert records[True] == records[False]
 
 
 @pytest.mark.parametrize("protocol", ["splitfed-v1", "psl", "fedavg"])
