@@ -899,6 +899,11 @@ class _TimedNetwork:
     def clients(self) -> int:
         return self.network.clients
 
+    @property
+    def next_id(self) -> int | None:
+        """The wrapped network's (FlJob then submits a flush's layers in one call), or None."""
+        return getattr(self.network, "next_id", None)
+
     def now_s(self) -> float:
         return self._timed("now_s")
 
