@@ -18,7 +18,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CLIENTS, EDGES = 4, 2
 BASE = {"clients": CLIENTS, "rounds": 2, "edges": EDGES, "batch_size": 16, "seed": 3}
-PROTOCOLS = ["splitfed-v1", "splitfed-v2", "psl", "epsl", "vanilla-sl", "hierarchical-fsl", "fedavg", "fedprox", "reptile"]
+PROTOCOLS = ["splitfed-v1", "splitfed-v2", "psl", "epsl", "vanilla-sl", "hierarchical-fsl", "fedavg", "fedprox",
+             "reptile"]
 
 
 def run(network, protocol: str, overlap: bool, **settings):

@@ -271,7 +271,8 @@ def _serve_ahead(job: FlJob, pending: dict, uploads: list[int],
     RNG, operations submitted) and serve those that did, as waiting first would have."""
     job.wait_later(uploads)
     ahead = job.speculate()
-    guess = [Arrival(p, a.tensors[0].detach().requires_grad_(), a.tensors[1], (a.op,)) for p, _, a, _ in pending.values()]
+    guess = [Arrival(p, a.tensors[0].detach().requires_grad_(), a.tensors[1], (a.op,))
+             for p, _, a, _ in pending.values()]
     try:
         replies: dict[int, Reply] | None = serve(job, guess) if guess else {}
     except Exception:  # noqa: BLE001 (undone below; serving the arrivals alone decides whether it raises)
