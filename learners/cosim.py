@@ -154,6 +154,9 @@ class CoSimNetwork:
     :meth:`reset` starts a new process.
     """
 
+    #: the simulation runs in another process: a learner job may train while it runs (FlJob's overlap)
+    runs_apart = True
+
     def __init__(
         self,
         config: FlNetworkConfig | dict[str, Any] | None = None,

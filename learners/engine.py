@@ -27,6 +27,8 @@ import copy
 import functools
 import itertools
 import math
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -310,6 +312,11 @@ class FlJob:
             instead of ``config.dataset``, used as they are (no normalisation); without ``test_data``,
             ``config.test_fraction`` of ``train_data`` is held out. ``config.dataset`` then records
             ``"custom"`` (unless it already names the ``pkg.module:factory`` they came from).
+        overlap: let the network simulate while PyTorch works (:meth:`wait_later`, :meth:`speculate`):
+            the split protocols train ahead of the network's answer and undo that work for the clients it
+            says failed, so results are the same either way. Default: where the network runs in another
+            process (its ``runs_apart`` is true: :class:`~ns6g.learners.cosim.CoSimNetwork`), in train mode
+            (profile mode has no training to overlap).
     """
 
     def __init__(
@@ -322,6 +329,7 @@ class FlJob:
         model: nn.Module | Callable[..., nn.Module] | None = None,
         train_data: TorchDataset | None = None,
         test_data: TorchDataset | None = None,
+        overlap: bool | None = None,
     ) -> None:
         cfg = FlJobConfig.from_user(config)
         own = own_inputs(cfg, model=model, train_data=train_data, test_data=test_data)
@@ -400,6 +408,14 @@ class FlJob:
         self._shapes: dict[tuple[Any, ...], torch.Size] = {}  # profile mode: output shape per part and input
         self._meta_states: dict[int, tuple[nn.Module, list[torch.Tensor]]] = {}  # profile mode: id -> (module, state)
         self._meta_names: dict[int, list[str]] = {}  # profile mode: id -> names of that state
+        #: train ahead of the network's answers (see ``overlap`` above)
+        self.overlap = (bool(getattr(self.network, "runs_apart", False)) and not self.profile if overlap is None
+                        else bool(overlap))
+        self._in_flight: _InFlight | None = None  # a run the network is doing on a helper thread
+        self.speculation: Speculation | None = None  # the undo log while training ahead
+        self._deferred: Callable[[], RoundOutcome | None] | None = None  # see defer
+        #: wall seconds this thread spent waiting for runs in flight to finish (what overlap did not hide)
+        self.overlap_wait_s = 0.0
         self._wall_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         self.protocol.setup(self)
@@ -836,8 +852,39 @@ class FlJob:
     def _flush(self) -> None:
         """Submit the buffered operations, in layers: every operation whose dependencies already have
         network ids goes in one call (a round of FedAvg is three calls: downloads, training, uploads)."""
-        while self._unsubmitted:
-            layer = [j for j in self._unsubmitted if all(d in self._net_id for d in self._ops[j][1].after)]
+        self._settle()
+        todo, self._unsubmitted = self._unsubmitted, []
+        self._submit_layers(todo)
+
+    def _submit_layers(self, todo: list[int]) -> None:
+        """Submit job ops ``todo`` (in submission order), layer after layer: the ops whose dependencies
+        have network ids, then those depending on them, ... A network that says which ids it gives
+        (``next_id``: consecutive ids, dependencies on earlier ops of the same call allowed) gets all the
+        layers in one call, in the same order with the same ids (one bridge exchange, not one per layer)."""
+        first = getattr(self.network, "next_id", None)
+        if isinstance(first, int) and todo:
+            order: list[int] = []
+            ids: dict[int, int] = {}
+            while todo:
+                layer = [j for j in todo if all(d in self._net_id or d in ids for d in self._ops[j][1].after)]
+                for j in layer:
+                    ids[j] = first + len(order)
+                    order.append(j)
+                placed = set(layer)
+                todo = [j for j in todo if j not in placed]
+            net = self._net_id
+            ops = [replace(op, after=tuple(net[d] if d in net else ids[d] for d in op.after))
+                   for op in (self._ops[j][1] for j in order)]
+            given = self.network.submit(ops)
+            if list(given) != [ids[j] for j in order]:
+                raise RuntimeError(f"the network gave ids {given[:3]}... to a submit, not the next ids it announced "
+                                   f"({first}...)")
+            for j in order:
+                self._net_id[j] = ids[j]
+                self._job_id[ids[j]] = j
+            return
+        while todo:
+            layer = [j for j in todo if all(d in self._net_id for d in self._ops[j][1].after)]
             ops = []
             for j in layer:
                 op = self._ops[j][1]
@@ -846,7 +893,7 @@ class FlJob:
                 self._net_id[j] = net_id
                 self._job_id[net_id] = j
             placed = set(layer)
-            self._unsubmitted = [j for j in self._unsubmitted if j not in placed]
+            todo = [j for j in todo if j not in placed]
 
     def wait(self, ops: Iterable[int], any_of: bool = False) -> list[Completed]:
         """Advance the network until every op in ``ops`` (or, ``any_of``, the first) has completed or
@@ -855,19 +902,122 @@ class FlJob:
         if not ops:
             return []
         self._flush()
+        return self._completed(self.network.run([self._net_id[o] for o in ops], any_of=any_of))
+
+    def _completed(self, done: list[Completed]) -> list[Completed]:
         held = self._held_s
         completed = [
             replace(c, op_id=self._job_id[c.op_id], start_s=c.start_s + held, end_s=c.end_s + held)
             if held else replace(c, op_id=self._job_id[c.op_id])
-            for c in self.network.run([self._net_id[o] for o in ops], any_of=any_of)
+            for c in done
         ]
         for c in completed:
             self._done[c.op_id] = c
         self._round_done.extend(completed)
         return completed
 
+    def wait_later(self, ops: Iterable[int]) -> None:
+        """:meth:`wait` for ``ops`` without waiting: with :attr:`overlap`, the buffered operations are
+        submitted and the network run on a helper thread (ns-3 simulates in its own process meanwhile)
+        while the caller goes on with PyTorch work that touches no network (:meth:`compute` and
+        :meth:`send` only buffer); :meth:`collect` returns the completions. The network sees the same
+        requests in the same order as with :meth:`wait`, so simulated times are the same. Without
+        overlap this is :meth:`wait`."""
+        ops = [o for o in ops if o not in self._done]
+        self._settle()
+        if not ops:
+            self._in_flight = _InFlight(None, [])
+            return
+        if not self.overlap:
+            self._in_flight = _InFlight(None, self.wait(ops))
+            return
+        todo, self._unsubmitted = self._unsubmitted, []
+        flight = _InFlight(None, None)
+
+        def work() -> None:
+            try:
+                self._submit_layers(todo)
+                flight.done = self.network.run([self._net_id[o] for o in ops])
+            except BaseException as exc:  # re-raised by collect in the caller's thread
+                flight.error = exc
+
+        flight.thread = threading.Thread(target=work, name="ns6g-fljob-network", daemon=True)
+        self._in_flight = flight
+        # the helper needs the GIL back after each bridge exchange (three per run); while this thread runs
+        # Python, the default 5 ms switch interval would hold it off that long each time
+        flight.switch_s = sys.getswitchinterval()
+        sys.setswitchinterval(min(flight.switch_s, OVERLAP_SWITCH_S))
+        flight.thread.start()
+
+    def collect(self) -> list[Completed]:
+        """The completions of the last :meth:`wait_later` (job ids; recorded for the round's timeline)."""
+        flight = self._in_flight
+        if flight is None:
+            raise RuntimeError("collect: no wait_later to collect")
+        self._in_flight = None
+        if flight.thread is None:
+            return flight.done or []
+        self._join(flight)
+        if flight.error is not None:
+            raise flight.error
+        assert flight.done is not None
+        return self._completed(flight.done)
+
+    def _settle(self) -> None:
+        """Finish a run still in flight before the network is used again (its completions are kept)."""
+        if self._in_flight is not None and self._in_flight.thread is not None:
+            flight = self._in_flight
+            self._join(flight)
+            if flight.error is None and flight.done is not None:
+                flight.done, flight.thread = self._completed(flight.done), None
+            else:
+                self._in_flight = None
+                if flight.error is not None:
+                    raise flight.error
+
+    def _join(self, flight: _InFlight) -> None:
+        assert flight.thread is not None
+        t = time.perf_counter()
+        flight.thread.join()
+        self.overlap_wait_s += time.perf_counter() - t
+        if flight.switch_s is not None:
+            sys.setswitchinterval(flight.switch_s)
+            flight.switch_s = None
+
+    def speculate(self) -> Speculation:
+        """Start training ahead of the network's answer: from here until :meth:`Speculation.confirm` or
+        :meth:`Speculation.undo`, the RNG state, the operations submitted and every trainer (an object
+        with ``model`` and a lazily made ``optimizer``, e.g. a split protocol's server side or peer)
+        passed to :meth:`keep` before it trains can be put back as they were."""
+        if self.speculation is not None:
+            raise RuntimeError("speculate: already training ahead")
+        self.speculation = Speculation(self)
+        return self.speculation
+
+    def defer(self, settle: Callable[[], RoundOutcome | None]) -> None:
+        """End the round ahead of the network: the protocol's :meth:`run_round` returns its outcome
+        computed on a guess while a :meth:`wait_later` runs; the job evaluates the model meanwhile, then
+        collects the run and calls ``settle``, which returns None if the guess holds, else the round's
+        outcome redone from the network's answer (the job then evaluates again)."""
+        if self._deferred is not None:
+            raise RuntimeError("defer: this round already deferred its end")
+        self._deferred = settle
+
+    def keep(self, trainer: Any) -> None:
+        """Save ``trainer``'s model and optimizer state for :meth:`Speculation.undo` if training ahead."""
+        if self.speculation is not None:
+            self.speculation.keep(trainer)
+
+    def _rewind(self, mark: int) -> None:
+        """Forget the operations submitted after the first ``mark`` (none reached the network)."""
+        while len(self._ops) > mark:
+            self._ops.popitem()
+        self._round_ops = [j for j in self._round_ops if j <= mark]
+        self._unsubmitted = [j for j in self._unsubmitted if j <= mark]
+
     def now_s(self) -> float:
         """The job's simulated time (s): the network's clock plus the time :meth:`hold` added."""
+        self._settle()
         return self.network.now_s() + self._held_s
 
     def hold(self, seconds: float, tag: str, senders: Mapping[str, float], receiver: str) -> None:
@@ -914,10 +1064,18 @@ class FlJob:
         self._round_done = []
         self._round_ops = []
         outcome = self.protocol.run_round(self, r)
+        settle, self._deferred = self._deferred, None
+        evaluated = None
+        if settle is not None:  # the protocol folded the round ahead of the network's answer
+            evaluated = self._evaluate_protocol()  # while the network runs
+            self.collect()
+            redone = settle()
+            if redone is not None:
+                outcome, evaluated = redone, None
         if self.protocol.settles_rounds:  # nothing of a synchronous round may run into the next
             self.wait(self._round_ops)
         end = self.now_s()
-        test_loss, accuracy = self._evaluate_protocol()
+        test_loss, accuracy = evaluated if evaluated is not None else self._evaluate_protocol()
         sent = [op for op in (self._ops[j][1] for j in self._round_ops) if isinstance(op, Transfer)]
         up = sum(op.nbytes for op in sent if op.src.startswith("client/"))
         down = sum(op.nbytes for op in sent if op.dst.startswith("client/"))
@@ -1026,6 +1184,9 @@ class FlJob:
         return out
 
     def close(self) -> None:
+        if self._in_flight is not None and self._in_flight.thread is not None:
+            self._join(self._in_flight)
+        self._in_flight = None
         if self._own_network:
             self.network.close()
 
@@ -1034,6 +1195,73 @@ class FlJob:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+#: the interpreter's thread switch interval (s) while a run is in flight (FlJob.wait_later)
+OVERLAP_SWITCH_S = 0.0005
+
+
+@dataclass
+class _InFlight:
+    """A network run on a helper thread (``thread`` None: already done, ``done`` holds job ids)."""
+
+    thread: threading.Thread | None
+    done: list[Completed] | None
+    error: BaseException | None = None
+    switch_s: float | None = None  # the interpreter's switch interval before the run, put back at the join
+
+
+class Speculation:
+    """The undo log of PyTorch work done ahead of the network's answer (:meth:`FlJob.speculate`)."""
+
+    def __init__(self, job: FlJob) -> None:
+        self.job = job
+        self.mark = len(job._ops)  # operations submitted before it began
+        self.rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None
+        self.saved: dict[int, tuple[Any, list[torch.Tensor], dict[str, Any] | None]] = {}
+
+    def keep(self, trainer: Any) -> None:
+        """Save ``trainer``'s parameters, buffers and optimizer state (once: the first call counts)."""
+        if id(trainer) in self.saved:
+            return
+        model = trainer.model
+        tensors = [t.detach().clone() for t in itertools.chain(model.parameters(), model.buffers())]
+        optimizer = trainer.__dict__.get("optimizer")  # a cached_property not made yet is not in __dict__
+        state = copy.deepcopy(optimizer.state_dict()) if optimizer is not None else None
+        self.saved[id(trainer)] = (trainer, tensors, state)
+
+    def restore(self, trainer: Any) -> None:
+        """Put one kept trainer back as it was when kept (nothing if it was not kept)."""
+        saved = self.saved.pop(id(trainer), None)
+        if saved is None:
+            return
+        _, tensors, state = saved
+        model = trainer.model
+        with torch.no_grad():
+            for t, old in zip(itertools.chain(model.parameters(), model.buffers()), tensors, strict=True):
+                t.copy_(old)
+        for p in model.parameters():
+            p.grad = None
+        if state is None:
+            trainer.__dict__.pop("optimizer", None)
+        else:
+            trainer.__dict__["optimizer"].load_state_dict(state)
+
+    def confirm(self) -> None:
+        """The network agreed: keep the work."""
+        self.job.speculation = None
+
+    def undo(self) -> None:
+        """The network disagreed: every kept trainer, the RNG and the operations submitted since are put
+        back as they were."""
+        for trainer, _, _ in list(self.saved.values()):
+            self.restore(trainer)
+        torch.set_rng_state(self.rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state(self.cuda_rng, self.job.device)
+        self.job._rewind(self.mark)
+        self.job.speculation = None
 
 
 def own_inputs(

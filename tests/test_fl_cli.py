@@ -86,13 +86,15 @@ def test_bench_fl_small(monkeypatch):
     from ns6g.apps import bench
 
     result = bench.bench_fl(clients=(2, 6), rounds=2, overhead_rounds=2, repeats=1, split_rounds=1, progress=False)
-    assert 0.0 <= result["overhead"]["round_overhead"] <= result["cosim_overhead"] < 1.0
+    # round_overhead may dip below 0: overlapped, the job waits less on ns-3 than on NoNetwork's in-line calls
+    assert -0.05 <= result["overhead"]["round_overhead"] <= result["cosim_overhead"] < 1.0
     assert [c["clients"] for c in result["cases"]] == [2, 6]
     assert all(c["rounds_per_s"] > 0 for c in result["cases"])
     assert math.isfinite(result["cost_exponent"])
     assert result["overhead"]["same_accuracy"]  # the network does not change what is trained
     json.dumps(result)
-    assert 0.0 < result["split"]["share"] < 1.0
+    assert 0.0 < result["split"]["share"] < 1.0 and 0.0 < result["split"]["sequential_share"] < 1.0
+    assert result["split"]["same_accuracy"]  # overlapped or not, the same training
     assert all(0.0 < c["network_share"] < 1.0 and c["first_round_seconds"] > 0 for c in result["cases"])
     text = bench.format_fl(result)
     assert "cost exponent" in text

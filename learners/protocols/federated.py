@@ -132,8 +132,36 @@ class _GlobalModel(Protocol):
         """Every round client runs :meth:`client_cycle` at once; the server waits for every upload, drops the
         clients whose upload failed and folds the rest into the model (:meth:`aggregate`)."""
         cycles = {c: self.client_cycle(job, c, round_index) for c in job.round_clients}
-        job.wait([up.op for _, up, _ in cycles.values()])
-        kept = [c for c, (_, up, _) in cycles.items() if job.ok(up.op)]
+        uploads = [up.op for _, up, _ in cycles.values()]
+        if job.overlap:  # aggregate (and the job evaluates) while the network carries the uploads
+            job.wait_later(uploads)
+            ahead = job.speculate()
+            ahead.keep(self)  # the global model
+            noise, noised = self.noise.get_state(), len(self.noised_rounds)
+            try:
+                guess: RoundOutcome | None = self._fold(job, cycles, list(cycles), round_index)
+            except Exception:  # noqa: BLE001 (undone when the answer comes; folding what arrived decides)
+                guess = None
+
+            def settle() -> RoundOutcome | None:
+                """The network's answer: None if every upload arrived, else the round folded again over
+                those that did (the guess undone first)."""
+                if guess is not None and all(job.ok(o) for o in uploads):
+                    ahead.confirm()
+                    return None
+                ahead.undo()
+                self.noise.set_state(noise)
+                del self.noised_rounds[noised:]
+                return self._fold(job, cycles, [c for c, (_, up, _) in cycles.items() if job.ok(up.op)], round_index)
+
+            job.defer(settle)
+            return guess if guess is not None else RoundOutcome(float("nan"), (), ())
+        job.wait(uploads)
+        return self._fold(job, cycles, [c for c, (_, up, _) in cycles.items() if job.ok(up.op)], round_index)
+
+    def _fold(self, job: FlJob, cycles: dict[int, tuple[Sent, Sent, float]], kept: list[int],
+              round_index: int) -> RoundOutcome:
+        """Aggregate the uploads of ``kept`` into the model; the round's outcome."""
         dropped = tuple(c for c in cycles if c not in kept)
         if kept:
             self.aggregate(job, {c: cycles[c][1] for c in kept}, round_index)

@@ -136,6 +136,7 @@ class ServerSide:
     def train(self, job: FlJob, arrivals: list[Arrival], ratio: float = 0.0) -> dict[int, Reply]:
         """One step on the stacked activations of ``arrivals``; ``ratio`` > 0: EPSL's last-layer
         gradient aggregation over the first ``floor(ratio x smallest batch)`` rows of every batch."""
+        job.keep(self)  # training ahead of the network (split_step): undone if an upload did not arrive
         sizes = [a.act.shape[0] for a in arrivals]
         stacked = _cat([a.act for a in arrivals])
         y = _cat([a.y for a in arrivals])
@@ -188,7 +189,11 @@ def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer
     """Step ``t`` of every peer that still has a batch ``t``, all at once; returns the peers that failed.
 
     Two network waits: for the uploads (the server needs them), then for the clients' backward passes
-    (a client applies its update only when its gradient arrived and its backward pass completed)."""
+    (a client applies its update only when its gradient arrived and its backward pass completed). With
+    ``job.overlap`` the network simulates each while PyTorch works ahead of its answer: the server steps
+    on every upload, the clients apply their updates; what the answer rules out is undone
+    (:meth:`FlJob.speculate`) and, for the server, redone on the uploads that arrived, so the results are
+    those of waiting first."""
     active = [p for p in peers if t < len(p.batches)]
     pending = {}
     for p in active:
@@ -200,14 +205,13 @@ def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer
         # the labels travel with the activations (the codec leaves integer tensors as they are)
         a = job.send(client(p.client), p.server, [act, y], "activations", (fw,), sparsify=True)
         pending[p.client] = (p, act, a, bwd)
-    job.wait([a.op for _, _, a, _ in pending.values()])
-    failed, arrivals = [], []
-    for p, _, a, _ in pending.values():
-        if job.ok(a.op):
-            arrivals.append(Arrival(p, a.tensors[0].detach().requires_grad_(), a.tensors[1], (a.op,)))
-        else:
-            failed.append(p)
-    replies = serve(job, arrivals) if arrivals else {}
+    uploads = [a.op for _, _, a, _ in pending.values()]
+    if job.overlap:
+        replies, arrivals, failed = _serve_ahead(job, pending, uploads, serve)
+    else:
+        job.wait(uploads)
+        arrivals, failed = _arrivals(job, pending)
+        replies = serve(job, arrivals) if arrivals else {}
     backward_ops = {}
     for arrival in arrivals:
         p = arrival.peer
@@ -218,17 +222,68 @@ def split_step(job: FlJob, peers: list[Peer], t: int, serve: Serve) -> list[Peer
         grad = _cat([s.tensors[0] for s in sent])
         bw = job.compute(client(p.client), pending[p.client][3], "backward", [s.op for s in sent])
         backward_ops[p.client] = (p, grad, bw, reply.loss)
-    job.wait([bw for _, _, bw, _ in backward_ops.values()])
+    backwards = [bw for _, _, bw, _ in backward_ops.values()]
+    if job.overlap:  # every client updates while the network runs; one whose backward failed is put back
+        job.wait_later(backwards)
+        ahead = job.speculate()
+        for c, (p, grad, _, _) in backward_ops.items():
+            ahead.keep(p)
+            _client_update(job, p, pending[c][1], grad)
+        job.collect()
+        for p, _, bw, _ in backward_ops.values():
+            if not job.ok(bw):
+                ahead.restore(p)
+        ahead.confirm()
+    else:
+        job.wait(backwards)
     for c, (p, grad, bw, loss) in backward_ops.items():
         if job.ok(bw):
-            if not job.profile:
-                p.optimizer.zero_grad()
-                pending[c][1].backward(grad)
-                p.optimizer.step()
+            if not job.overlap:
+                _client_update(job, p, pending[c][1], grad)
             p.losses.append(loss)
         else:
             failed.append(p)
     return failed
+
+
+def _client_update(job: FlJob, p: Peer, act: torch.Tensor, grad: torch.Tensor) -> None:
+    """The client's backward pass from the cut gradient, and its optimizer step."""
+    if not job.profile:
+        p.optimizer.zero_grad()
+        act.backward(grad)
+        p.optimizer.step()
+
+
+def _arrivals(job: FlJob, pending: dict) -> tuple[list[Arrival], list[Peer]]:
+    """The uploads that arrived (fresh leaves that collect the cut gradient) and the peers whose did not."""
+    arrivals, failed = [], []
+    for p, _, a, _ in pending.values():
+        if job.ok(a.op):
+            arrivals.append(Arrival(p, a.tensors[0].detach().requires_grad_(), a.tensors[1], (a.op,)))
+        else:
+            failed.append(p)
+    return arrivals, failed
+
+
+def _serve_ahead(job: FlJob, pending: dict, uploads: list[int],
+                 serve: Serve) -> tuple[dict[int, Reply], list[Arrival], list[Peer]]:
+    """Serve every upload while the network carries them; if one did not arrive, undo that (servers,
+    RNG, operations submitted) and serve those that did, as waiting first would have."""
+    job.wait_later(uploads)
+    ahead = job.speculate()
+    guess = [Arrival(p, a.tensors[0].detach().requires_grad_(), a.tensors[1], (a.op,))
+             for p, _, a, _ in pending.values()]
+    try:
+        replies: dict[int, Reply] | None = serve(job, guess) if guess else {}
+    except Exception:  # noqa: BLE001 (undone below; serving the arrivals alone decides whether it raises)
+        replies = None
+    job.collect()
+    arrivals, failed = _arrivals(job, pending)
+    if replies is not None and not failed:
+        ahead.confirm()
+        return replies, guess, failed
+    ahead.undo()
+    return (serve(job, arrivals) if arrivals else {}), arrivals, failed
 
 
 class _SplitProtocol(Protocol):

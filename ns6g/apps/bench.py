@@ -39,6 +39,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -876,22 +877,32 @@ FL_TARGETS = {"rounds_per_s_1000": 2.0, "cost_exponent": 1.0, "split_network_sha
 
 
 class _TimedNetwork:
-    """A :class:`~ns6g.learners.network.Network` that adds the wall time of every call to ``seconds``."""
+    """A :class:`~ns6g.learners.network.Network` that adds the wall time of every call made from the
+    thread that made it to ``seconds`` (calls a job makes on its helper thread while it trains ahead are
+    not waited for: the job counts the part it waited for them in ``FlJob.overlap_wait_s``)."""
 
     def __init__(self, network: Any) -> None:
         self.network = network
         self.seconds = 0.0
+        self._owner = threading.get_ident()
+        self.runs_apart = getattr(network, "runs_apart", False)
 
     def _timed(self, name: str, *args: Any, **kwargs: Any) -> Any:
         t = time.perf_counter()
         try:
             return getattr(self.network, name)(*args, **kwargs)
         finally:
-            self.seconds += time.perf_counter() - t
+            if threading.get_ident() == self._owner:
+                self.seconds += time.perf_counter() - t
 
     @property
     def clients(self) -> int:
         return self.network.clients
+
+    @property
+    def next_id(self) -> int | None:
+        """The wrapped network's (FlJob then submits a flush's layers in one call), or None."""
+        return getattr(self.network, "next_id", None)
 
     def now_s(self) -> float:
         return self._timed("now_s")
@@ -909,9 +920,11 @@ class _TimedNetwork:
         self.network.close()
 
 
-def _timed_job(job: dict[str, Any], network: str) -> dict[str, float]:
+def _timed_job(job: dict[str, Any], network: str, overlap: bool | None = None) -> dict[str, float]:
     """One job over ``network`` ("cosim" / "none"): total wall s (network start and stop included), the
-    wall s of starting and stopping the network and the wall s spent inside the network's calls."""
+    wall s of starting and stopping the network and the wall s spent waiting on the network (inside its
+    calls, or for a run the job overlapped with its training: ``FlJob.overlap_wait_s``); ``overlap``:
+    FlJob's (default: where the network runs apart)."""
     from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
     from ns6g.learners.engine import FlJob
     from ns6g.learners.no_network import NoNetwork
@@ -922,12 +935,13 @@ def _timed_job(job: dict[str, Any], network: str) -> dict[str, float]:
     start_s = time.perf_counter() - t
     net = _TimedNetwork(inner)
     try:
-        result = FlJob(job, network=net).run()
+        fl_job = FlJob(job, network=net, overlap=overlap)
+        result = fl_job.run()
     finally:
         t_close = time.perf_counter()
         net.close()
         start_s += time.perf_counter() - t_close  # start and stop: the one-time cost
-    return {"wall_s": time.perf_counter() - t, "start_s": start_s, "network_s": net.seconds,
+    return {"wall_s": time.perf_counter() - t, "start_s": start_s, "network_s": net.seconds + fl_job.overlap_wait_s,
             "accuracy": result.final_accuracy}
 
 
@@ -1023,8 +1037,10 @@ def _digits_for(clients: int) -> dict[str, Any]:
 
 
 def split_network_share(job: dict[str, Any]) -> dict[str, Any]:
-    """The share of a train-mode split job's wall time (ns-3 start and stop left out) spent in the
-    network's calls, i.e. waiting on the bridge (one warm-up run of the job with no network first)."""
+    """The share of a train-mode split job's wall time (ns-3 start and stop left out) spent waiting on
+    the network (its calls, and runs the job overlapped with training but still had to wait for; one
+    warm-up run of the job with no network first); ``sequential_share``: the same job without overlap
+    (FlJob's ``overlap=False``: every wait blocks), run after it."""
     import torch
 
     threads = torch.get_num_threads()
@@ -1032,9 +1048,12 @@ def split_network_share(job: dict[str, Any]) -> dict[str, Any]:
     try:
         _timed_job(job, "none")  # warm-up: imports, data, FLOP counts
         run = _timed_job(job, "cosim")
+        sequential = _timed_job(job, "cosim", overlap=False)
     finally:
         torch.set_num_threads(threads)
-    return {"job": job, **run, "share": run["network_s"] / (run["wall_s"] - run["start_s"])}
+    return {"job": job, **run, "share": run["network_s"] / (run["wall_s"] - run["start_s"]),
+            "sequential_share": sequential["network_s"] / (sequential["wall_s"] - sequential["start_s"]),
+            "same_accuracy": run["accuracy"] == sequential["accuracy"]}
 
 
 def bench_fl(clients: tuple[int, ...] = FL_CLIENTS, protocol: str = "splitfed-v1", rounds: int = 4,
@@ -1073,7 +1092,8 @@ def format_fl(result: dict[str, Any]) -> str:
         f"{o['none_network_s']:.3f} s with no network, {100 * o['round_overhead']:.1f} % without the start; "
         f"job {o['none_wall_s']:.1f} s; whole-run A/B {100 * o['ab_overhead']:+.0f} %)",
         f"split job in network calls ({result['split']['job']['protocol']}, 4 clients, "
-        f"{result['split']['job']['rounds']} rounds, train mode): {100 * result['split']['share']:.1f} % of its wall time",
+        f"{result['split']['job']['rounds']} rounds, train mode): {100 * result['split']['share']:.1f} % of its wall time "
+        f"({100 * result['split'].get('sequential_share', math.nan):.1f} % without overlap)",
         "profile mode over fl-network (20 MHz at 3.5 GHz); rounds after the first",
         f"{'clients':>7}  {'protocol':>12}  {'cells':>5}  {'round sim-s':>11}  {'round wall-s':>12}  "
         f"{'rounds/s':>8}  {'in network':>10}  {'sim-s/wall-s':>12}  {'1st round s':>11}  {'setup s':>7}",
