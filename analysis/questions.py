@@ -618,7 +618,12 @@ def agent_evaluation(run: RunLike, plot: bool = False):
 TRAINING_CURVE_COLUMNS = ["env", "episode", "return", "steps", "done", "timesteps", "sim_time_total_s", "return_mean"]
 
 
-def training_curve(run: RunLike, window: int = 10, plot: bool = False):
+def _curve_window(window: int | None, episodes: int) -> int:
+    """:func:`training_curve`'s rolling window: ``window``, else 1 % of the ``episodes``, at least 10."""
+    return window or max(10, episodes // 100)
+
+
+def training_curve(run: RunLike, window: int | None = None, plot: bool = False):
     """Return per training episode against training steps and simulated time (from the ``steps`` of a
     training job's environments, ``train/env-<i>``; the evaluation runs are not part of it).
 
@@ -630,12 +635,14 @@ def training_curve(run: RunLike, window: int = 10, plot: bool = False):
       far times the job's number of environments (they step in lockstep; Stable-Baselines3's
       ``num_timesteps``).
     - ``sim_time_total_s``: simulated time of the environment's episodes so far (s).
-    - ``return_mean``: mean return of the last ``window`` episodes of all the job's environments.
+    - ``return_mean``: mean return of the last ``window`` episodes of all the job's environments
+      (default: 1 % of the job's episodes, at least 10: a long job's returns vary from episode to episode
+      with the drop, and a fixed window of 10 over thousands of episodes draws that noise, not the trend).
 
     Figure: return against training steps (points per environment, the rolling mean as a line) and
     against simulated time.
     """
-    if window < 1:
+    if window is not None and window < 1:
         raise ValueError(f"window must be >= 1 (got {window})")
     jobs, keys = _jobs(run)
     frames = []
@@ -650,12 +657,14 @@ def training_curve(run: RunLike, window: int = 10, plot: bool = False):
         if not curves:
             continue
         frame = pd.concat(curves, ignore_index=True).sort_values(["timesteps", "env"], kind="stable")
-        frame["return_mean"] = frame["return"].rolling(window, min_periods=1).mean()
+        frame["return_mean"] = frame["return"].rolling(_curve_window(window, len(frame)), min_periods=1).mean()
         frame = frame[TRAINING_CURVE_COLUMNS].reset_index(drop=True)
         frames.append(frame.assign(run=str(job.path)) if keys else frame)
     frame = _joined(frames, keys, TRAINING_CURVE_COLUMNS)
 
     def draw(frame: pd.DataFrame) -> Figure:
+        from matplotlib import patheffects
+
         title = "Training curve"
         if frame.empty:
             return _no_data_figure(title)
@@ -665,8 +674,11 @@ def training_curve(run: RunLike, window: int = 10, plot: bool = False):
         labels = _run_labels([k[0] for k, _ in groups]) if keys else {}
         for (key, *_), group in groups:
             prefix = f"{labels[key]}: " if keys else ""
-            line, = by_steps.plot(group["timesteps"], group["return_mean"], label=f"{prefix}mean of {window}")
-            by_steps.scatter(group["timesteps"], group["return"], s=8, alpha=0.4, color=line.get_color())
+            # the mean on top of its points, outlined in white so that it shows over dense points of its colour
+            line, = by_steps.plot(group["timesteps"], group["return_mean"], linewidth=2, zorder=3,
+                                  path_effects=[patheffects.withStroke(linewidth=4, foreground="white")],
+                                  label=f"{prefix}mean of {_curve_window(window, len(group))}")
+            by_steps.scatter(group["timesteps"], group["return"], s=8, alpha=0.3, color=line.get_color())
             for env, episodes in group.groupby("env", sort=True):
                 by_time.plot(episodes["sim_time_total_s"], episodes["return"], marker="o", markersize=2,
                              linewidth=0.8, label=f"{prefix}{env}")

@@ -354,6 +354,11 @@ def test_report_of_a_training_folder_shows_its_environment_runs(tmp_path):
     assert '<h2 id="training_curve">' in page  # its environments' episodes against training steps (2 envs)
     training = training_curve(load_run(tmp_path / "job"))
     assert training["timesteps"].max() == 2 * training.groupby("env")["steps"].sum().max()
+    # The default rolling window: 10 episodes for a short job (1 % of a long job's), the mean of the last 10.
+    assert training["return_mean"].tolist() == training_curve(load_run(tmp_path / "job"), window=10)["return_mean"].tolist()
+    assert training["return_mean"].iloc[-1] == pytest.approx(training["return"].iloc[-10:].mean())
+    with pytest.raises(ValueError, match="window must be >= 1"):
+        training_curve(load_run(tmp_path / "job"), window=0)
 
 
 def test_episodes_stay_apart_and_rates_are_drawn_in_mbit_per_s(tmp_path):
