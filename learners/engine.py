@@ -261,6 +261,15 @@ def refuse_robustness(config: FlJobConfig, protocol: Protocol | type[Protocol]) 
                              f"the aggregate hook ({robust}); {protocol.name or config.protocol!r} does not")
 
 
+def _proximal(model: nn.Module, prox_mu: float) -> Callable[[], torch.Tensor] | None:
+    """FedProx's proximal term ``prox_mu / 2 * ||w - w_start||^2`` of ``model`` against its weights now
+    (``w_start``), for the local steps that follow; None when ``prox_mu`` is 0 (plain local SGD)."""
+    if prox_mu <= 0:
+        return None
+    center = [p.detach().clone() for p in model.parameters()]
+    return lambda: prox_mu / 2 * sum(((p - c) ** 2).sum() for p, c in zip(model.parameters(), center))
+
+
 def _training_flops(module: nn.Module, x: torch.Tensor, with_loss: bool, input_grad: bool) -> tuple[float, float]:
     """FLOPs of one forward and one backward pass of ``module`` on batch ``x`` (a copy of the module
     is used, so the real one's gradients and statistics are untouched). ``with_loss``: the module ends
@@ -724,7 +733,7 @@ class FlJob:
         logits of that batch, before its step). Returns the student's mean cross-entropy (nats)."""
         c = self.config.compression
         temperature, weight = c.distill_temperature, c.distill_weight
-        center = [p.detach().clone() for p in student.parameters()] if prox_mu > 0 else None
+        proximal = _proximal(student, prox_mu)
         opt_s, opt_t = self.optimizer(student.parameters()), self.optimizer(teacher.parameters())
         student.train()
         teacher.train()
@@ -740,8 +749,8 @@ class FlJob:
             kd = F.kl_div(F.log_softmax(s_out / temperature, dim=1), F.log_softmax(t_out.detach() / temperature, dim=1),
                           reduction="batchmean", log_target=True) * temperature**2
             loss = (1 - weight) * ce + weight * kd
-            if center is not None:
-                loss = loss + prox_mu / 2 * sum(((p - q) ** 2).sum() for p, q in zip(student.parameters(), center))
+            if proximal is not None:
+                loss = loss + proximal()
             opt_s.zero_grad()
             loss.backward()
             opt_s.step()
@@ -751,15 +760,15 @@ class FlJob:
                   prox_mu: float = 0.0) -> float:
         """The training of :meth:`local_train` without its FLOP count: one SGD step per batch, in place.
         Returns the mean loss (nats)."""
-        center = [p.detach().clone() for p in model.parameters()] if prox_mu > 0 else None
+        proximal = _proximal(model, prox_mu)
         opt = self.optimizer(model.parameters())
         model.train()
         losses = []
         for x, y in batches:
             loss = F.cross_entropy(model(x), y)
             losses.append(loss.detach())  # kept on the device: no synchronisation per batch
-            if center is not None:
-                loss = loss + prox_mu / 2 * sum(((p - c) ** 2).sum() for p, c in zip(model.parameters(), center))
+            if proximal is not None:
+                loss = loss + proximal()
             opt.zero_grad()
             loss.backward()
             opt.step()
