@@ -139,9 +139,15 @@ def clip_update(pulled: Sequence[torch.Tensor], trained: Sequence[torch.Tensor],
     update = [t - p for p, t in zip(pulled, trained, strict=True)]
     if update and update[0].is_meta:
         return list(trained)
-    norm = float(torch.sqrt(sum((u.double() ** 2).sum() for u in update)))
-    scale = min(1.0, clip_norm / norm) if norm > 0 else 1.0
+    scale = _clip_scale(update, clip_norm)
     return [p + scale * u for p, u in zip(pulled, update)]
+
+
+def _clip_scale(update: Sequence[torch.Tensor], clip_norm: float) -> float:
+    """The factor that brings ``update``'s L2 norm (over all its tensors) down to ``clip_norm`` at most
+    (1 for an update within it, or a zero update)."""
+    norm = float(torch.sqrt(sum((u.double() ** 2).sum() for u in update)))
+    return min(1.0, clip_norm / norm) if norm > 0 else 1.0
 
 
 def dp_epsilon(noise_multiplier: float, sample_rates: Sequence[float], delta: float) -> float:
@@ -245,8 +251,7 @@ def _norm_clip(
     clipped = []
     for s in states:
         update = [t - r for t, r in zip(s, reference, strict=True)]
-        norm = float(torch.sqrt(sum((u.double() ** 2).sum() for u in update)))
-        scale = min(1.0, clip_norm / norm) if norm > 0 else 1.0
+        scale = _clip_scale(update, clip_norm)
         clipped.append([u * scale for u in update])
     mean = _weighted_mean(clipped, weights)
     return [r + m for r, m in zip(reference, mean, strict=True)]
