@@ -67,12 +67,8 @@ class FedAvgAirComp(FedAvg):
         server = job.config.server
         global_state = job.state_of(self.model)
         trained: dict[int, tuple[int, torch.nn.Module, list[torch.Tensor], float]] = {}
-        for c in job.round_clients:
-            down = job.send(server, client(c), global_state, "model_down")
-            local = job.copy_model(self.model)
-            job.load_state(local, down.tensors)
-            loss, flops = job.local_train(local, c, round_index)
-            train = job.compute(client(c), flops, "train", after=(down.op,))
+        for c in job.round_clients:  # FedAvg's download and local training; the upload is the analog sum below
+            down, local, train, loss = self.client_train(job, c, round_index)
             trained[c] = (train, local, down.tensors, loss)
         job.wait([t for t, _, _, _ in trained.values()])
         ready = [c for c, (t, _, _, _) in trained.items() if job.ok(t)]

@@ -76,14 +76,26 @@ class _GlobalModel(Protocol):
         """Weight of the proximal term in the clients' loss (0: plain local SGD)."""
         return 0.0
 
-    def client_cycle(self, job: FlJob, c: int, draw: int, after: tuple[int, ...] = ()) -> tuple[Sent, Sent, float]:
-        """Submit one download-train-upload cycle of client ``c`` and train it for real.
-        Returns (download, upload, mean training loss)."""
+    def local_training(self, job: FlJob, c: int, draw: int, local: nn.Module) -> tuple[float, float]:
+        """Train ``local``, client ``c``'s copy of the global model, for real (draw ``draw`` of its data).
+        Returns (mean training loss, FLOPs). FedAvg: :meth:`FlJob.local_train` (with :meth:`prox_mu`)."""
+        return job.local_train(local, c, draw, self.prox_mu(job))
+
+    def client_train(self, job: FlJob, c: int, draw: int,
+                     after: tuple[int, ...] = ()) -> tuple[Sent, nn.Module, int, float]:
+        """Submit client ``c``'s download of the global model and its training (:meth:`local_training`,
+        done for real). Returns (download, the trained local model, the training op, mean training loss)."""
         down = job.send(job.config.server, client(c), job.state_of(self.model), "model_down", after)
         local = job.copy_model(self.model)
         job.load_state(local, down.tensors)
-        loss, flops = job.local_train(local, c, draw, self.prox_mu(job))
+        loss, flops = self.local_training(job, c, draw, local)
         train = job.compute(client(c), flops, "train", after=(down.op,))
+        return down, local, train, loss
+
+    def client_cycle(self, job: FlJob, c: int, draw: int, after: tuple[int, ...] = ()) -> tuple[Sent, Sent, float]:
+        """Submit one download-train-upload cycle of client ``c`` (:meth:`client_train`, then the upload of
+        :meth:`upload_state`). Returns (download, upload, mean training loss)."""
+        down, local, train, loss = self.client_train(job, c, draw, after)
         up = job.send(client(c), job.config.server, self.upload_state(job, c, down.tensors, local), "model_up",
                       (train,), reference=down.tensors)
         return down, up, loss

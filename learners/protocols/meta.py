@@ -32,11 +32,12 @@ import torch
 from pydantic import Field
 
 from ns6g.core.config import ScenarioConfig
-from ns6g.learners.network import client
 from ns6g.learners.protocols.base import RoundOutcome
 from ns6g.learners.protocols.federated import _GlobalModel
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from ns6g.learners.engine import FlJob
     from ns6g.learners.records import Sent
 
@@ -106,20 +107,12 @@ class Reptile(_GlobalModel):
         frac = min(round_index, job.config.rounds - 1) / (job.config.rounds - 1)
         return float(opts.meta_step + frac * (opts.meta_step_final - opts.meta_step))
 
-    def client_cycle(self, job: FlJob, c: int, draw: int, after: tuple[int, ...] = ()) -> tuple[Sent, Sent, float]:
-        """Submit client ``c``'s download / ``inner_steps`` SGD steps / upload and train it for real.
-        Returns (download, upload, mean training loss; NaN in profile mode)."""
-        server = job.config.server
-        down = job.send(server, client(c), job.state_of(self.model), "model_down", after)
-        local = job.copy_model(self.model)
-        job.load_state(local, down.tensors)
+    def local_training(self, job: FlJob, c: int, draw: int, local: nn.Module) -> tuple[float, float]:
+        """``inner_steps`` SGD steps of client ``c`` on ``local``, for real. Returns (mean training loss, NaN
+        in profile mode; FLOPs)."""
         batches = inner_batches(job, c, draw, self.settings(job.config).inner_steps)
         flops = sum(sum(job.training_flops("full", local, x)) for x, _ in batches)
-        loss = math.nan if job.profile else job.sgd_steps(local, batches)
-        train = job.compute(client(c), flops, "train", after=(down.op,))
-        up = job.send(client(c), server, self.upload_state(job, c, down.tensors, local), "model_up", (train,),
-                      reference=down.tensors)
-        return down, up, loss
+        return (math.nan if job.profile else job.sgd_steps(local, batches)), flops
 
     def run_round(self, job: FlJob, round_index: int) -> RoundOutcome:
         return self.synchronous_round(job, round_index)
