@@ -19,7 +19,8 @@ The abstraction, per round:
   every client's mean symbol power is at most 1: its transmit power ``rho E|s_k|^2 / g_k <= rho / g_eff <=
   P_max``, never above ``tx_power_dbm`` (at most 23 dBm).
 - **Receiver.** ``y = sum_k sqrt(rho) m_k s_k + n``: ``n`` complex Gaussian with the thermal noise of one
-  resource element, ``N_RE = -174 dBm/Hz + 10 log10(subcarrier spacing) + noise_figure_db``; ``m_k`` the
+  resource element, ``N_RE = -174 dBm/Hz + 10 log10(subcarrier spacing) + noise_figure_db`` (the RAN's
+  :func:`ns6g.radio.phy.noise_dbm`); ``m_k`` the
   residual misalignment of client k in that round, ``(1 + e_a) exp(j e_phi)`` with ``e_a ~ N(0,
   misalignment_amplitude_std)`` and ``e_phi ~ N(0, misalignment_phase_std_deg)``. The server divides by
   ``sqrt(rho)`` and by the number of transmitting clients: the noisy mean.
@@ -45,12 +46,10 @@ from ns6g.radio import phy
 from ns6g.radio._query import seeded
 from ns6g.radio.channel import fast_fading, scenario_code
 
-__all__ = ["AirCompOptions", "AirCompPhy", "AirCompRound", "MAX_TX_POWER_DBM", "RE_PER_RB_SLOT", "THERMAL_DBM_PER_HZ"]
+__all__ = ["AirCompOptions", "AirCompPhy", "AirCompRound", "MAX_TX_POWER_DBM", "RE_PER_RB_SLOT"]
 
 #: the clients' transmit power limit (dBm), as in paper 003's setup and ``FlNetworkConfig``'s default
 MAX_TX_POWER_DBM = 23.0
-#: thermal noise density (dBm/Hz)
-THERMAL_DBM_PER_HZ = -174.0
 #: resource elements of one RB in one slot: 12 subcarriers x 14 OFDM symbols
 RE_PER_RB_SLOT = 12 * 14
 #: TR 38.901 default BS heights by scenario code (the fl-network scenario's, ran-propagation.cc)
@@ -149,7 +148,7 @@ class AirCompPhy:
         #: horizontal distance of every client from the gNB (m), uniform over the annulus [r_min, radius]
         self.distance_m = np.sqrt(r_min**2 + u * (cell_radius_m**2 - r_min**2))
         #: noise power of one resource element (W)
-        self.noise_w = _dbm_to_w(THERMAL_DBM_PER_HZ + 10 * math.log10(self.carrier.scs_hz) + self.options.noise_figure_db)
+        self.noise_w = _dbm_to_w(float(phy.noise_dbm(self.carrier.scs_hz, self.options.noise_figure_db)))  # the RAN's own
         self.p_max_w = _dbm_to_w(self.options.tx_power_dbm)
         o = self.options
         if o.snr_db is None:
