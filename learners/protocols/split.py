@@ -259,10 +259,16 @@ def _arrivals(job: FlJob, pending: dict) -> tuple[list[Arrival], list[Peer]]:
     arrivals, failed = [], []
     for p, _, a, _ in pending.values():
         if job.ok(a.op):
-            arrivals.append(Arrival(p, a.tensors[0].detach().requires_grad_(), a.tensors[1], (a.op,)))
+            arrivals.append(_arrival(p, a))
         else:
             failed.append(p)
     return arrivals, failed
+
+
+def _arrival(p: Peer, upload: Sent) -> Arrival:
+    """Peer ``p``'s upload as the server receives it: the activations as a fresh leaf that collects the cut
+    gradient, and the labels."""
+    return Arrival(p, upload.tensors[0].detach().requires_grad_(), upload.tensors[1], (upload.op,))
 
 
 def _serve_ahead(job: FlJob, pending: dict, uploads: list[int],
@@ -271,8 +277,7 @@ def _serve_ahead(job: FlJob, pending: dict, uploads: list[int],
     RNG, operations submitted) and serve those that did, as waiting first would have."""
     job.wait_later(uploads)
     ahead = job.speculate()
-    guess = [Arrival(p, a.tensors[0].detach().requires_grad_(), a.tensors[1], (a.op,))
-             for p, _, a, _ in pending.values()]
+    guess = [_arrival(p, a) for p, _, a, _ in pending.values()]
     try:
         replies: dict[int, Reply] | None = serve(job, guess) if guess else {}
     except Exception:  # noqa: BLE001 (undone below; serving the arrivals alone decides whether it raises)
