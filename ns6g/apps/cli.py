@@ -428,13 +428,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("which", nargs="?", choices=["flagship", "link", "ran", "split"], default="flagship",
                    help="which demo (default flagship)")
     p.add_argument("--timesteps", type=positive_int, default=None,
-                   help="training steps (default 100000 for flagship, 30000 for the others)")
+                   help="training steps (default: the demo's own, printed at its start)")
     p.add_argument("--fl-rounds", type=positive_int, default=5, help="flagship: rounds of each learner job (default 5)")
     p.add_argument("--n-envs", type=positive_int, default=None,
                    help="parallel scenario processes for training (default: flagship the preset's, the others 4)")
     p.add_argument("--seed", type=seed, default=0, help="seed of training and evaluation (default 0)")
     p.add_argument("--eval-seeds", type=positive_int, default=None,
-                   help="held-out evaluation episodes (default 20 for flagship, 5 for the others)")
+                   help="held-out evaluation episodes (default: the demo's own, printed at its start)")
     p.add_argument("--out", type=output_dir, default=None,
                    help="run directory to create (default runs/demo-<demo>-<UTC date-time>)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
