@@ -414,7 +414,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="train an agent briefly on a scenario and print how it compares with the heuristics",
-        description="flagship (default, what `make demo` runs): the preset agent trained for a few minutes on "
+        description="flagship (default, what `make demo` runs): the preset agent trained for about ten minutes on "
         "D2DRelay's challenge configuration (challenges.yml) against every heuristic and the upper reference on "
         "held-out seeds (as `ns6g bench learn`), SplitFed V1 and FedAvg over the emulated 6G cell, and one HTML "
         "report. "

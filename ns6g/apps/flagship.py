@@ -1,7 +1,7 @@
 """``ns6g demo flagship`` (what ``make demo`` runs): the testbed's journeys in one command.
 
 1. Train the preset agent on a challenge configuration (``challenges.yml``; ``ns6g/D2DRelay-v0``: three
-   cell-edge devices choosing UE-to-network relays over the 6G RAN and its D2D sidelink) for a few minutes
+   cell-edge devices choosing UE-to-network relays over the 6G RAN and its D2D sidelink) for ``FlagshipConfig.timesteps`` steps
    with :func:`ns6g.apps.bench.learn_challenge` (what ``ns6g bench learn`` runs), and compare it on
    held-out seeds with every heuristic (the built-in baselines and the reference rules) and the upper
    reference: mean returns with 95 % intervals, and the paired difference to the best heuristic.
