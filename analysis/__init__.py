@@ -18,6 +18,7 @@ from ns6g.analysis.load import (
 from ns6g.analysis.questions import (
     MissingColumnsError,
     agent_evaluation,
+    agent_paired,
     allocation_heatmap,
     energy_per_device,
     learning_curve,

@@ -26,6 +26,7 @@ split_layer_histogram    rounds, else steps   ``split_layer`` (index of the last
                                               device; any column)
 energy_per_device        rounds, else flows   device, energy_j (J); protocol if present              MEC / learner energy models
 agent_evaluation         ``episodes.csv``     policy, seed, return; numeric info entries             ``ns6g train``, ``ns6g demo``
+agent_paired             ``episodes.csv``     policy (an ``agent``), seed, return                    ``ns6g train``, ``ns6g demo``
 training_curve           steps of             as learning_curve; the job's ``config.n_envs``         ``ns6g train``
                          ``train/env-<i>``
 training_losses          ``progress.csv``     time/total_timesteps, ``train/...`` entries            ``ns6g train`` (SB3's logger)
@@ -60,6 +61,7 @@ RunLike = Union[Run, RunSet]
 __all__ = [
     "MissingColumnsError",
     "agent_evaluation",
+    "agent_paired",
     "allocation_heatmap",
     "energy_per_device",
     "learning_curve",
@@ -610,6 +612,75 @@ def agent_evaluation(run: RunLike, plot: bool = False):
         for i, ((key, *_), group) in enumerate(groups):
             draw_comparison(fig.add_subplot(1, len(groups), i + 1), group.set_index("policy"), "return",
                             title=labels.get(key, title))
+        return fig
+
+    return _result(frame, plot, draw)
+
+
+AGENT_PAIRED_COLUMNS = ["policy", "seeds", "difference", "difference_ci", "better"]
+
+
+def agent_paired(run: RunLike, plot: bool = False):
+    """The agent against each other policy seed by seed (the run's ``episodes.csv``): every contender
+    played the same held-out seeds, so what a seed does to all of them (the drop, the channel) cancels.
+
+    Columns (one row per policy other than the agent, best-scoring first; ``run`` first for a RunSet):
+    ``policy``, ``seeds`` compared, ``difference`` the mean of agent - policy in return, ``difference_ci``
+    the half-width of its 95 % interval (Student's t over the seeds, as
+    :func:`ns6g.analysis.compare.paired_difference`), ``better`` the seeds where the agent scored more.
+    Empty when the run has no agent's episodes.
+
+    Figure: each seed's difference as a dot and the mean with its interval per policy, against a line at
+    zero (the agent is ahead of a policy whose interval lies wholly right of it). One panel per run.
+    """
+    from ns6g.analysis.compare import AGENTS, paired_difference
+
+    jobs, keys = _jobs(run)
+    frames, seeds = [], {}
+    for job in jobs:
+        path = job.path / EPISODES_FILE
+        episodes = _read_csv(path) if path.is_file() else pd.DataFrame()
+        if episodes.empty:
+            continue
+        _require(episodes, EPISODES_FILE, ["policy", "seed", "return"], "agent_paired")
+        agent = next((name for name in AGENTS if (episodes["policy"] == name).any()), None)
+        if agent is None:
+            continue
+        others = episodes[episodes["policy"] != agent].groupby("policy", sort=False)["return"].mean()
+        rows = []
+        mine = episodes[episodes["policy"] == agent].set_index("seed")["return"]
+        for policy in others.sort_values(ascending=False).index:
+            paired = paired_difference(episodes, agent, policy)
+            rows.append({"policy": policy, "seeds": paired["seeds"], "difference": paired["mean"],
+                         "difference_ci": paired["ci"], "better": paired["better"]})
+            theirs = episodes[episodes["policy"] == policy].set_index("seed")["return"]
+            seeds[(str(job.path), policy)] = (mine - theirs).dropna().to_numpy()
+        table = pd.DataFrame(rows)
+        frames.append(table.assign(run=str(job.path)) if keys else table)
+    frame = _joined(frames, keys, AGENT_PAIRED_COLUMNS)
+
+    def draw(frame: pd.DataFrame) -> Figure:
+        title = "Agent minus each policy, seed by seed\n(mean and 95 % interval; red: agent ahead)"
+        if frame.empty:
+            return _no_data_figure(title)
+        groups = list(_groupby(frame, keys)) if keys else [((str(jobs[0].path),), frame)]
+        labels = _run_labels([k[0] for k, _ in groups]) if keys else {}
+        fig = _new_figure(width=6.4 * len(groups), height=max(3.0, 0.45 * len(frame) / len(groups) + 1.5))
+        jitter = np.random.default_rng(0)  # the dots' vertical spread only
+        for i, ((key, *_), group) in enumerate(groups):
+            ax = fig.add_subplot(1, len(groups), i + 1)
+            for row, (_, entry) in enumerate(group.iterrows()):
+                dots = seeds[(str(key), entry["policy"])]
+                ax.scatter(dots, row + jitter.uniform(-0.2, 0.2, len(dots)), s=6, color="tab:gray", alpha=0.5)
+                ahead = entry["difference"] - entry["difference_ci"] > 0
+                ax.errorbar(entry["difference"], row, xerr=np.nan_to_num(entry["difference_ci"]), fmt="o",
+                            color="tab:red" if ahead else "tab:blue", capsize=4, zorder=3)
+            ax.axvline(0.0, color="black", linewidth=1)
+            ax.set_yticks(range(len(group)), group["policy"])
+            ax.invert_yaxis()
+            ax.set_xlabel("agent - policy, return per seed")
+            ax.set_title(labels.get(key, title))
+            ax.grid(axis="x", alpha=0.3)
         return fig
 
     return _result(frame, plot, draw)

@@ -41,6 +41,10 @@ QUESTIONS: tuple[Question, ...] = (
     Question("agent_evaluation", "Agent against the baselines",
              "Mean return per policy on the same held-out seeds, with 95 % intervals (episodes.csv).",
              questions.agent_evaluation),
+    Question("agent_paired", "Agent against each policy, seed by seed",
+             "Agent minus each other policy on the same held-out seeds: the mean difference in return with its "
+             "95 % interval and the seeds where the agent scored more (episodes.csv).",
+             questions.agent_paired),
     Question("training_curve", "Training curve",
              "Return per training episode against training steps and simulated time (train/env-<i>).",
              questions.training_curve),

@@ -28,7 +28,7 @@ from ns6g.core.runs import RunWriter
 
 QUESTIONS = [learning_curve, round_latency_cdf, per_ue_throughput, allocation_heatmap, split_layer_histogram,
              energy_per_device]  # the questions of the tables; a training job's own are in tests/test_contenders.py
-TRAIN_JOB_TITLES = ("Agent against the baselines", "Training curve", "Training losses")
+TRAIN_JOB_TITLES = ("Agent against the baselines", "Agent against each policy, seed by seed", "Training curve", "Training losses")
 NAN = math.nan
 
 

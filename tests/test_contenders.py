@@ -131,7 +131,7 @@ def test_report_of_a_train_directory_shows_its_evaluation_and_training(trained, 
     report = tmp_path / "report"
     assert main(["report", str(trained), "--out", str(report)]) == 0
     page = (report / "index.html").read_text()
-    for name in ("agent_evaluation", "training_curve", "training_losses"):
+    for name in ("agent_evaluation", "agent_paired", "training_curve", "training_losses"):
         assert f'<h2 id="{name}">' in page
         assert f'src="figures/{name}.png"' in page and (report / "figures" / f"{name}.png").stat().st_size > 5000
     skipped = page.split('class="skipped">', 1)[-1].split("</p>", 1)[0]
@@ -170,3 +170,23 @@ def test_report_questions_compare_several_train_directories(trained, tmp_path):
     (twin / "episodes.csv").write_text("policy,seed\nagent,1\n")
     with pytest.raises(ValueError, match="agent_evaluation needs column 'return' in the episodes.csv table"):
         agent_evaluation(load_run(twin))
+
+
+def test_agent_paired_differences_seed_by_seed(tmp_path):
+    from ns6g.analysis import agent_paired
+
+    # Three seeds; the agent beats "rule" by 10, 20, 30 and loses to "oracle" by 5 on each.
+    rows = [("agent", s, 100.0 + 10 * s) for s in (1, 2, 3)] + [("rule", s, 100.0) for s in (1, 2, 3)]
+    rows += [("oracle", s, 105.0 + 10 * s) for s in (1, 2, 3)]
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    pd.DataFrame(rows, columns=["policy", "seed", "return"]).to_csv(run_dir / "episodes.csv", index=False)
+    (run_dir / "manifest.json").write_text(json.dumps({"schema_version": 1, "kind": "train", "status": "finished"}))
+    frame, figure = agent_paired(load_run(run_dir), plot=True)
+    table = frame.set_index("policy")
+    assert list(table.index) == ["oracle", "rule"]  # best-scoring first, the agent itself left out
+    assert table.loc["rule", "difference"] == pytest.approx(20.0) and table.loc["rule", "better"] == 3
+    assert table.loc["oracle", "difference"] == pytest.approx(-5.0) and table.loc["oracle", "better"] == 0
+    assert table.loc["oracle", "difference_ci"] == pytest.approx(0.0)  # the same gap on every seed
+    assert table.loc["rule", "difference_ci"] > 0 and table.loc["rule", "seeds"] == 3
+    assert len(figure.axes) == 1
