@@ -172,7 +172,8 @@ class TaskResult:
     lost_bytes: dict[tuple[int, int], int]              #: (src, dst) -> payload bytes of transfers cut by a leave
     sidelink_bytes: dict[tuple[int, int], int]          #: (src, dst) -> packet bytes ns-3 decoded on the link
     compute_energy_j: dict[int, float]                  #: client -> J of its computations (FLOPs x J/FLOP)
-    radio_energy_j: dict[int, float]                    #: client -> J, sidelink tx power x its transfers' time
+    radio_energy_j: dict[int, float]                    #: client -> J: its sidelink transmissions (ns-3's count
+    #: over the task, first and HARQ, one slot each) x slot x sidelink tx power
     reassignments: list[Reassignment] = field(default_factory=list)
 
     @property
@@ -275,6 +276,7 @@ class _Requester:
         rates = net.sidelink_state(links)["rate_bps"] if links else []
         self.rates = {link: float(r) for link, r in zip(links, rates, strict=True)}
         self.tx_power_w = 10.0 ** ((cfg.sidelink_tx_power_dbm - 30.0) / 10.0)
+        self.slot_s = 1e-3 / 2 ** cfg.sidelink_numerology
 
     def frame_cost_s(self, node: int) -> float:
         """Estimated time per frame at a participant alone: its compute, plus for a neighbour the input and
@@ -317,7 +319,7 @@ class _Requester:
         net, cfg = self.net, self.cfg
         start = net.now_s()
         links = [(0, i) for i in range(1, cfg.neighbours + 1)] + [(i, 0) for i in range(1, cfg.neighbours + 1)]
-        before = net.sidelink_state(links)["delivered_bytes"] if links else []
+        before = net.sidelink_state(links) if links else None
         present = [i for i in range(1, cfg.neighbours + 1) if self.churn.present(i, start)]
         assignment = {n: f for n, f in self.partition(present).items() if f > 0}
         subtasks = {}
@@ -350,8 +352,15 @@ class _Requester:
                     subtasks[new.final] = new
                     by_op.update({op: new for op in new.ops})
         result.done_s = net.now_s()
-        after = net.sidelink_state(links)["delivered_bytes"] if links else []
-        result.sidelink_bytes = {link: int(a - b) for link, a, b in zip(links, after, before, strict=True) if a != b}
+        if links:
+            after = net.sidelink_state(links)
+            delivered = after["delivered_bytes"] - before["delivered_bytes"]
+            slots = after["transmissions"] - before["transmissions"]
+            result.sidelink_bytes = {link: int(b) for link, b in zip(links, delivered, strict=True) if b}
+            # a UE sends at most one transmission per slot, at its full sidelink power
+            for (tx, _), n in zip(links, slots, strict=True):
+                if n:
+                    result.radio_energy_j[tx] += int(n) * self.slot_s * self.tx_power_w
         result.payload_bytes = dict(result.payload_bytes)
         result.lost_bytes = dict(result.lost_bytes)
         result.compute_energy_j = dict(result.compute_energy_j)
@@ -365,8 +374,6 @@ class _Requester:
             return
         link = (REQUESTER, sub.node) if stage == "input" else (sub.node, REQUESTER)
         nbytes = sub.frames * (self.in_bytes if stage == "input" else self.out_bytes)
-        # the sender's radio: sidelink tx power over the transfer's time in flight (an upper bound)
-        result.radio_energy_j[link[0]] += self.tx_power_w * max(c.end_s - c.start_s, 0.0)
         if c.ok:
             result.payload_bytes[link] += nbytes
         elif c.failure != "dependency failed":

@@ -53,13 +53,21 @@
 //   it (at most one window per transfer) is still sent (air time used): the RanSystem cannot empty a
 //   UE's queue.
 //
+// Reconnect (`reconnect` record: client, at_s): a client gone by a disconnect takes part again at at_s;
+//   operations submitted from then on that involve it run.
+// Sidelink (--sidelink): every client also carries a D2D sidelink (SidelinkHelper, the sidelink-* options);
+//   a client -> client transfer goes to the receiver's sidelink address over it, not through the gNB, and
+//   is no RAN uplink (no RBGs, 0 J from the engine). `sidelink_query` reports per link the rate estimate
+//   and the bytes and transmissions ns-3 counted on it.
 // Message channel (record layouts below; docs/cosim.md):
 //   dependency[] -> completion[0]: edges (op, after) of operations about to be submitted
 //   op[]         -> completion[0]: submit operations (ids must continue the sequence)
 //   run[]        -> completion[]:  run until all (any_of = 0) / any (any_of = 1) of the listed ops
 //                                  completed; the reply lists every op that completed or failed since
 //                                  the last run reply, in completion order
-//   uplink_share[] -> completion[0], disconnect[] -> completion[0]
+//   uplink_share[] -> completion[0], disconnect[] -> completion[0], reconnect[] -> completion[0]
+//   sidelink_query[] -> sidelink_state[]: per (tx, rx) client pair the sidelink's rate estimate (bit/s),
+//                                  delivered bytes, transmissions, failed transmissions, dropped bytes
 //   link_failures[0] -> link_failure[]: every radio link failure of the episode (client, at_s), in order
 //   channel[]    -> channel_state[]: per listed client its serving cell, RSRP (dBm), uplink CQI (mean over
 //                                  the cell's RBGs), the uplink rate (bit/s) it would get alone in its

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -23,12 +24,24 @@ class SidelinkFields(BaseModel):
 
     @model_validator(mode="after")
     def _sidelink_carrier(self) -> SidelinkFields:
-        from ns6g.radio.phy import carriers
-
-        row = carriers(self.sidelink_bandwidth_hz, self.sidelink_numerology, self.sidelink_frequency_hz).iloc[0]
-        if not bool(row["valid"]):
-            raise ValueError(f"sidelink_bandwidth_hz / sidelink_numerology / sidelink_frequency_hz: {row['reason']}")
-        if self.sidelink_subchannel_rbs > int(row["n_rb"]):
+        valid, reason, n_rb = _sidelink_carrier(self.sidelink_bandwidth_hz, self.sidelink_numerology,
+                                                self.sidelink_frequency_hz)
+        if not valid:
+            raise ValueError(f"sidelink_bandwidth_hz / sidelink_numerology / sidelink_frequency_hz: {reason}")
+        if self.sidelink_subchannel_rbs > n_rb:
             raise ValueError(f"sidelink_subchannel_rbs: {self.sidelink_subchannel_rbs} RBs exceed the sidelink "
-                             f"carrier's {int(row['n_rb'])} RBs")
+                             f"carrier's {n_rb} RBs")
         return self
+
+
+@functools.lru_cache(maxsize=64)
+def _sidelink_carrier(bandwidth_hz: float, mu: int, frequency_hz: float) -> tuple[bool, str, int]:
+    """The compiled PHY's verdict on a sidelink carrier and its RBs, kept for the process (every config that
+    carries the sidelink fields checks it; a query process costs ~20 ms and is not left behind)."""
+    from ns6g.radio._query import transient
+    from ns6g.radio.phy import carriers
+
+    with transient():
+        row = carriers(bandwidth_hz, mu, frequency_hz).iloc[0]
+    valid = bool(row["valid"])
+    return valid, str(row["reason"]), int(row["n_rb"]) if valid else 0
