@@ -128,6 +128,9 @@ class HorizontalConfig(SidelinkFields, ScenarioConfig):
                 raise ValueError(f"script[{k}]: neighbour {who} is not one of 1..{self.neighbours}")
             if not (math.isfinite(at_s) and at_s >= 0):
                 raise ValueError(f"script[{k}]: time must be finite and >= 0, got {at_s}")
+        times = [(who, at_s) for who, at_s, _ in self.script]
+        if len(set(times)) != len(times):
+            raise ValueError("script: a neighbour has two events at the same time")
         if self.script and self.churn != "scripted":
             raise ValueError(f"script: given, but churn is {self.churn!r} (set churn='scripted')")
         return self

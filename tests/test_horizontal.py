@@ -84,6 +84,7 @@ def test_same_seed_same_results_and_exponential_churn_reassigns():
     ({"neighbour_devices": ("edge-gpu-server",)}, "neighbour_devices"), ({"mean_on_s": 0.0}, "mean_on_s"),
     ({"requester_device": "cortex-m4"}, "does not fit cortex-m4"), ({"radius_m": float("nan")}, "radius_m"),
     ({"churn": "scripted", "script": ((7, 1.0, "leave"),)}, "script"), ({"script": ((1, 1.0, "leave"),)}, "script"),
+    ({"churn": "scripted", "script": ((1, 1.0, "leave"), (1, 1.0, "join"))}, "script"),
     ({"sidelink_subchannel_rbs": 300}, "sidelink_subchannel_rbs"), ({"unknown": 1}, "unknown")])
 def test_bad_config_is_refused_by_name(bad, field):
     with pytest.raises(ConfigError, match=field):
