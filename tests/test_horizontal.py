@@ -89,3 +89,27 @@ def test_same_seed_same_results_and_exponential_churn_reassigns():
 def test_bad_config_is_refused_by_name(bad, field):
     with pytest.raises(ConfigError, match=field):
         HorizontalConfig.from_user(bad)
+
+
+def test_client_transfers_cross_the_sidelink_only_when_the_network_has_one():
+    from ns6g.core.bridge import ScenarioError
+    from ns6g.learners.cosim import CoSimNetwork, FlNetworkConfig
+    from ns6g.learners.network import CLOUD, Compute, Transfer, client
+
+    with CoSimNetwork(FlNetworkConfig(clients=2, fast_fading=False), seed=1) as net:
+        with pytest.raises(ScenarioError, match="no sidelink"):
+            net.sidelink_state([(0, 1)])
+    with CoSimNetwork(FlNetworkConfig(clients=2, fast_fading=False, sidelink=True, cell_radius_m=30), seed=1) as net:
+        net.disconnect(1, 0.0)
+        net.reconnect(1, 0.01)
+        (early,) = net.submit([Transfer(client(0), client(1), 50_000, "x")])
+        (c,) = net.run([early])
+        assert not c.ok and c.failure == "disconnected"  # client 1 is away until 10 ms
+        (wait,) = net.submit([Compute(CLOUD, 0.02 * 6.7e13, "wait")])  # 20 ms on the cloud-gpu
+        net.run([wait])
+        (late,) = net.submit([Transfer(client(0), client(1), 50_000, "x")])
+        (c,) = net.run([late])
+        assert c.ok and c.energy_j == 0.0  # over the sidelink: no RAN uplink slots to charge
+        state = net.sidelink_state([(0, 1), (1, 0)])
+        assert list(state["delivered_bytes"]) == [sidelink_packet_bytes(50_000), 0]
+        assert state["transmissions"][0] > 0 and state["rate_bps"][0] > 1e6
