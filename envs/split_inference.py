@@ -46,6 +46,7 @@ from ns6g.core.bridge import Bridge
 from ns6g.compute.devices import DEVICES, catalogue_path, check_device, check_has_radio
 from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.mec_task import MecTaskConfig
+from ns6g.radio.sidelink import SidelinkFields
 from ns6g.envs.policies import ConstantPolicy, Contender, Policy
 from ns6g.compute.split import (SplitTarget, available_models, feasible_cuts, greedy_split_target, load_profile,
                         peer_memory_bytes, predict_split_latency, profile_path, profiles_dir)
@@ -57,20 +58,13 @@ EDGE, CLOUD, PEER = 0, 1, 2
 BACKHAUL_DELAY_S = 1e-3
 
 
-class SplitInferenceConfig(MecTaskConfig):
+class SplitInferenceConfig(MecTaskConfig, SidelinkFields):
     scenario_name = "mec-split"
 
     model: str = Field("resnet18_style", description="model of the shipped layer profiles (ns6g.compute.split.available_models)")
     dtype: Literal["fp32", "int8"] = Field("fp32", description="profile precision")
     peer_device: str = Field("smartphone", description="catalogue name of each device's D2D peer (must have a radio)")
     peer_distance_m: float = Field(20.0, ge=1, le=10_000, description="distance from a device to its peer (m), at least 1 m")
-    sidelink_frequency_hz: float = Field(5.9e9, ge=0.5e9, le=100e9, description="sidelink carrier frequency (Hz)")
-    sidelink_bandwidth_hz: float = Field(20e6, ge=180e3, le=2e9, description="sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz")
-    sidelink_numerology: int = Field(1, ge=0, le=6, description="sidelink numerology mu")
-    sidelink_subchannel_rbs: int = Field(10, ge=1, le=275, description="RBs per sidelink sub-channel")
-    sidelink_mode: Literal["scheduled", "autonomous"] = Field(
-        "scheduled", description="sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2)")
-    sidelink_tx_power_dbm: float = Field(23.0, ge=-30, le=40, description="UE sidelink transmit power (dBm)")
     agent_cuts: tuple[int, ...] = Field(
         (), description="cuts an agent may choose (action_masks(), Python only): profile cut indices; empty: "
         "every cut whose device part fits the device's memory")
@@ -103,18 +97,6 @@ class SplitInferenceConfig(MecTaskConfig):
         bad = [cut for cut in self.agent_cuts if not 0 <= cut <= last]
         if bad:
             raise ValueError(f"agent_cuts: {bad} are not cuts of {self.model} (0..{last})")
-        return self
-
-    @model_validator(mode="after")
-    def _sidelink_carrier(self) -> SplitInferenceConfig:
-        from ns6g.radio.phy import carriers
-
-        row = carriers(self.sidelink_bandwidth_hz, self.sidelink_numerology, self.sidelink_frequency_hz).iloc[0]
-        if not bool(row["valid"]):
-            raise ValueError(f"sidelink_bandwidth_hz / sidelink_numerology / sidelink_frequency_hz: {row['reason']}")
-        if self.sidelink_subchannel_rbs > int(row["n_rb"]):
-            raise ValueError(f"sidelink_subchannel_rbs: {self.sidelink_subchannel_rbs} RBs exceed the sidelink "
-                             f"carrier's {int(row['n_rb'])} RBs")
         return self
 
 

@@ -36,6 +36,7 @@ from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, GnbTxPowerDbm
 from ns6g.compute.devices import catalogue_path, check_device, check_has_radio
 from ns6g.learners.network import CLOUD, REGIONAL, Completed, Compute, DeviceTimeline, Op, Transfer, timelines
 from ns6g.radio.phy import check_carrier
+from ns6g.radio.sidelink import SidelinkFields
 from ns6g.core.runs import RunWriter
 
 SCENARIO = "fl-network"
@@ -47,7 +48,7 @@ MAX_TRANSFER_BYTES = 2**50
 FAILURE_CAUSES = ("", "disconnected", "radio link failure", "dependency failed")
 
 
-class FlNetworkConfig(ScenarioConfig):
+class FlNetworkConfig(ScenarioConfig, SidelinkFields):
     """The network a learner job runs on. Defaults follow paper 003's setup (one cell of radius 100 m,
     20 MHz, clients at 23 dBm); what it leaves open is chosen in docs/cosim.md."""
 
@@ -102,6 +103,8 @@ class FlNetworkConfig(ScenarioConfig):
                                            description="core router <-> regional data centre link rate (Mbit/s)")
     regional_link_delay_ms: float = Field(5.0, ge=0, le=10_000,
                                           description="core router <-> regional data centre one-way delay (ms)")
+    sidelink: bool = Field(False, description="D2D sidelink between the clients (the sidelink_* fields): a client -> "
+                                              "client transfer goes over it instead of up to the gNB and down")
     run_limit_s: float = Field(1e6, ge=1e-3, le=1e9,
                                description="a run() whose operations have not completed after this much "
                                            "simulated time fails (s); so does a run waiting on a client out of "
@@ -457,6 +460,35 @@ class CoSimNetwork:
         records = np.zeros(1, dtype=self.bridge.record_dtypes["disconnect"])
         records[0] = (client_index, float(at_s))
         self.bridge.request("disconnect", records)
+
+    def reconnect(self, client_index: int, at_s: float) -> None:
+        """Client ``client_index``, gone by :meth:`disconnect` (not by a radio link failure), takes part again
+        at simulated time ``at_s`` (>= now): operations submitted from then on that involve it run; those that
+        failed stay failed. A client present at ``at_s`` is unaffected."""
+        self._check_client(client_index, "reconnect")
+        if not (isinstance(at_s, int | float) and math.isfinite(at_s) and at_s >= self._now_s):
+            raise ValueError(f"reconnect: at_s must be a finite time >= now ({self._now_s} s), got {at_s!r}")
+        records = np.zeros(1, dtype=self.bridge.record_dtypes["reconnect"])
+        records[0] = (client_index, float(at_s))
+        self.bridge.request("reconnect", records)
+
+    def sidelink_state(self, links: Iterable[tuple[int, int]]) -> dict[str, np.ndarray]:
+        """State of client -> client D2D sidelinks ``(tx, rx)`` (client indices) now, one entry per link in
+        the given order (needs ``sidelink=True``): ``rate_bps`` the noise-limited rate estimate on all
+        sub-channels (``RanSidelink::EstimateRateBps``: the TBS at the link-adapted MCS per slot),
+        ``delivered_bytes`` packet bytes decoded on the link since the reset (IP, UDP and the 24-byte
+        task-transfer headers included), ``transmissions`` and ``failed_transmissions`` (first and HARQ),
+        ``dropped_bytes`` (refused by a full queue)."""
+        pairs = list(links)
+        records = np.zeros(len(pairs), dtype=self.bridge.record_dtypes["sidelink_query"])
+        for k, (tx, rx) in enumerate(pairs):
+            self._check_client(tx, "sidelink_state")
+            self._check_client(rx, "sidelink_state")
+            records[k] = (tx, rx)
+        _, reply = self.bridge.request("sidelink_query", records)
+        return {"rate_bps": reply["rate_bps"].astype(np.float64),
+                **{k: reply[k].astype(np.int64) for k in ("delivered_bytes", "transmissions", "failed_transmissions",
+                                                          "dropped_bytes")}}
 
     def _check_client(self, i: int, what: str) -> None:
         if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < self.config.clients:

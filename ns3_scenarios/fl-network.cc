@@ -53,13 +53,21 @@
 //   it (at most one window per transfer) is still sent (air time used): the RanSystem cannot empty a
 //   UE's queue.
 //
+// Reconnect (`reconnect` record: client, at_s): a client gone by a disconnect takes part again at at_s;
+//   operations submitted from then on that involve it run.
+// Sidelink (--sidelink): every client also carries a D2D sidelink (SidelinkHelper, the sidelink-* options);
+//   a client -> client transfer goes to the receiver's sidelink address over it, not through the gNB, and
+//   is no RAN uplink (no RBGs, 0 J from the engine). `sidelink_query` reports per link the rate estimate
+//   and the bytes and transmissions ns-3 counted on it.
 // Message channel (record layouts below; docs/cosim.md):
 //   dependency[] -> completion[0]: edges (op, after) of operations about to be submitted
 //   op[]         -> completion[0]: submit operations (ids must continue the sequence)
 //   run[]        -> completion[]:  run until all (any_of = 0) / any (any_of = 1) of the listed ops
 //                                  completed; the reply lists every op that completed or failed since
 //                                  the last run reply, in completion order
-//   uplink_share[] -> completion[0], disconnect[] -> completion[0]
+//   uplink_share[] -> completion[0], disconnect[] -> completion[0], reconnect[] -> completion[0]
+//   sidelink_query[] -> sidelink_state[]: per (tx, rx) client pair the sidelink's rate estimate (bit/s),
+//                                  delivered bytes, transmissions, failed transmissions, dropped bytes
 //   link_failures[0] -> link_failure[]: every radio link failure of the episode (client, at_s), in order
 //   channel[]    -> channel_state[]: per listed client its serving cell, RSRP (dBm), uplink CQI (mean over
 //                                  the cell's RBGs), the uplink rate (bit/s) it would get alone in its
@@ -73,9 +81,11 @@
 #include "mec/helper/mec-network-helper.h"
 #include "mec/model/device-catalogue.h"
 #include "ran/helper/ran-helper.h"
+#include "ran/helper/sidelink-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
 #include "ran/model/ran-phy.h"
+#include "ran/model/ran-sidelink.h"
 #include "ran/model/ran-system.h"
 
 #include "ns3/core-module.h"
@@ -281,6 +291,18 @@ class FlNetworkEnv : public ns6g::MessageService
               NS6G_FIELD(CompletionRecord, queueS, "queue_s"),
               NS6G_FIELD(CompletionRecord, ok, "ok"),
               NS6G_FIELD(CompletionRecord, cause, "cause")}},
+            {"reconnect", sizeof(DisconnectRecord),
+             {NS6G_FIELD(DisconnectRecord, client, "client"),
+              NS6G_FIELD(DisconnectRecord, atS, "at_s")}},
+            {"sidelink_query", sizeof(SidelinkQueryRecord),
+             {NS6G_FIELD(SidelinkQueryRecord, tx, "tx"), NS6G_FIELD(SidelinkQueryRecord, rx, "rx")}},
+            {"sidelink_state", sizeof(SidelinkStateRecord),
+             {NS6G_FIELD(SidelinkStateRecord, tx, "tx"), NS6G_FIELD(SidelinkStateRecord, rx, "rx"),
+              NS6G_FIELD(SidelinkStateRecord, rateBps, "rate_bps"),
+              NS6G_FIELD(SidelinkStateRecord, deliveredBytes, "delivered_bytes"),
+              NS6G_FIELD(SidelinkStateRecord, transmissions, "transmissions"),
+              NS6G_FIELD(SidelinkStateRecord, failedTransmissions, "failed_transmissions"),
+              NS6G_FIELD(SidelinkStateRecord, droppedBytes, "dropped_bytes")}},
             {"link_failures", sizeof(LinkFailureQueryRecord),
              {NS6G_FIELD(LinkFailureQueryRecord, pad, "pad")}},
             {"link_failure", sizeof(LinkFailureRecord),
@@ -340,6 +362,15 @@ class FlNetworkEnv : public ns6g::MessageService
         else if (request.type == "disconnect")
         {
             m_engine.ScheduleDisconnects(request.Records<DisconnectRecord>(), request.count);
+        }
+        else if (request.type == "reconnect")
+        {
+            m_engine.ScheduleReconnects(request.Records<DisconnectRecord>(), request.count);
+        }
+        else if (request.type == "sidelink_query")
+        {
+            return ns6g::Message::From("sidelink_state", SidelinkStates(request.Records<SidelinkQueryRecord>(),
+                                                                        request.count));
         }
         else if (request.type == "link_failures")
         {
@@ -454,6 +485,25 @@ class FlNetworkEnv : public ns6g::MessageService
             topology.devices.push_back(DeviceOf(i));
         }
         topology.addresses = m_address;
+        if (m_p.sidelink)
+        {
+            // Every client carries a D2D sidelink on its own carrier; client -> client transfers use it.
+            ns6g::ran::SidelinkSettings sl;
+            sl.frequencyHz = m_p.sidelinkFrequencyHz;
+            sl.bandwidthHz = m_p.sidelinkBandwidthHz;
+            sl.numerology = static_cast<uint32_t>(m_p.sidelinkNumerology);
+            sl.subchannelRbs = static_cast<uint32_t>(m_p.sidelinkSubchannelRbs);
+            sl.mode = m_p.sidelinkMode;
+            sl.txPowerDbm = m_p.sidelinkTxPowerDbm;
+            sl.mtuBytes = kMtuBytes;
+            sl.maxQueueBytes = kRanQueueBytes; // never the limit (the engine's window holds ~4 MB per transfer)
+            m_sidelink = SidelinkHelper::Install(m_ran, m_ues, sl, 2000);
+            topology.sidelinkAddresses = m_sidelink.addresses;
+        }
+        else
+        {
+            m_sidelink = SidelinkDeployment{};
+        }
         m_engine.Setup(std::move(topology));
     }
 
@@ -590,6 +640,32 @@ class FlNetworkEnv : public ns6g::MessageService
 
 
 
+    /** State of the asked client -> client sidelinks (needs --sidelink). */
+    std::vector<SidelinkStateRecord> SidelinkStates(const SidelinkQueryRecord* records, size_t count)
+    {
+        if (!m_sidelink.sidelink)
+        {
+            throw ns6g::InvalidRequest("sidelink_query: this network has no sidelink (start it with sidelink=True)");
+        }
+        std::vector<SidelinkStateRecord> out;
+        for (size_t i = 0; i < count; ++i)
+        {
+            const uint32_t tx = records[i].tx;
+            const uint32_t rx = records[i].rx;
+            if (tx >= m_p.clients || rx >= m_p.clients || tx == rx)
+            {
+                throw ns6g::InvalidRequest("sidelink_query: (" + std::to_string(tx) + ", " + std::to_string(rx) +
+                                           ") is not a pair of two clients in 0.." +
+                                           std::to_string(m_p.clients - 1));
+            }
+            const SidelinkCounters c = m_sidelink.sidelink->Counters(tx, rx);
+            const double rate = m_sidelink.sidelink->EstimateRateBps(tx, rx, m_sidelink.sidelink->GetNSubchannels());
+            out.push_back(SidelinkStateRecord{tx, rx, rate, c.deliveredBytes, c.transmissions, c.failedTransmissions,
+                                              c.droppedBytes});
+        }
+        return out;
+    }
+
     Params m_p;
     Carrier m_carrier;
     std::vector<Device> m_clientDevices;
@@ -604,6 +680,7 @@ class FlNetworkEnv : public ns6g::MessageService
     Ptr<Node> m_regional;
     Ptr<RanLink> m_link;
     RanDeployment m_ran;
+    SidelinkDeployment m_sidelink;               //!< with --sidelink: the clients' D2D sidelink
     std::vector<Ipv4Address> m_address;          //!< per node index
 
     FlOperationEngine m_engine; //!< the operations, over the topology above

@@ -21,6 +21,12 @@ struct FlNetworkOptions : ns6g::ran::RadioOptions<FlNetworkOptions>
 {
     static constexpr const char* kScenario = "fl-network";
 
+    double sidelinkFrequencyHz{5900000000.0}; //!< sidelink carrier frequency (Hz)
+    double sidelinkBandwidthHz{20000000.0}; //!< sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz
+    int64_t sidelinkNumerology{1}; //!< sidelink numerology mu
+    int64_t sidelinkSubchannelRbs{10}; //!< RBs per sidelink sub-channel
+    std::string sidelinkMode{"scheduled"}; //!< sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2)
+    double sidelinkTxPowerDbm{23.0}; //!< UE sidelink transmit power (dBm)
     int64_t clients{10}; //!< number of client devices (UEs), client/0 .. client/<n-1>
     int64_t cells{1}; //!< hexagonal RAN sites (1, 3 or 7); clients spread uniformly over them
     int64_t edges{1}; //!< edge servers edge/0 .. edge/<n-1> behind the core router
@@ -49,11 +55,18 @@ struct FlNetworkOptions : ns6g::ran::RadioOptions<FlNetworkOptions>
     double wanDelayMs{20.0}; //!< core router <-> cloud one-way delay (ms)
     double regionalLinkRateMbps{2000.0}; //!< core router <-> regional data centre link rate (Mbit/s)
     double regionalLinkDelayMs{5.0}; //!< core router <-> regional data centre one-way delay (ms)
+    bool sidelink{false}; //!< D2D sidelink between the clients (the sidelink_* fields): a client -> client transfer goes over it instead of up to the gNB and down
     double runLimitS{1000000.0}; //!< a run() whose operations have not completed after this much simulated time fails (s); so does a run waiting on a client out of radio range, which never completes a transfer
 
-    /** Registers every option (--clients, ...) on `cmd`. */
+    /** Registers every option (--sidelink-frequency-hz, ...) on `cmd`. */
     void Register(ns3::CommandLine& cmd)
     {
+        cmd.AddValue("sidelink-frequency-hz", "sidelink carrier frequency (Hz); in 5e+08 .. 1e+11", sidelinkFrequencyHz);
+        cmd.AddValue("sidelink-bandwidth-hz", "sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz; in 180000 .. 2e+09", sidelinkBandwidthHz);
+        cmd.AddValue("sidelink-numerology", "sidelink numerology mu; in 0 .. 6", sidelinkNumerology);
+        cmd.AddValue("sidelink-subchannel-rbs", "RBs per sidelink sub-channel; in 1 .. 275", sidelinkSubchannelRbs);
+        cmd.AddValue("sidelink-mode", "sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2); one of scheduled, autonomous", sidelinkMode);
+        cmd.AddValue("sidelink-tx-power-dbm", "UE sidelink transmit power (dBm); in -30 .. 40", sidelinkTxPowerDbm);
         cmd.AddValue("clients", "number of client devices (UEs), client/0 .. client/<n-1>; in 1 .. 100000", clients);
         cmd.AddValue("cells", "hexagonal RAN sites (1, 3 or 7); clients spread uniformly over them; one of 1, 3, 7", cells);
         cmd.AddValue("edges", "edge servers edge/0 .. edge/<n-1> behind the core router; in 1 .. 1024", edges);
@@ -82,6 +95,7 @@ struct FlNetworkOptions : ns6g::ran::RadioOptions<FlNetworkOptions>
         cmd.AddValue("wan-delay-ms", "core router <-> cloud one-way delay (ms); in 0 .. 10000", wanDelayMs);
         cmd.AddValue("regional-link-rate-mbps", "core router <-> regional data centre link rate (Mbit/s); in 0.001 .. 1e+07", regionalLinkRateMbps);
         cmd.AddValue("regional-link-delay-ms", "core router <-> regional data centre one-way delay (ms); in 0 .. 10000", regionalLinkDelayMs);
+        cmd.AddValue("sidelink", "D2D sidelink between the clients (the sidelink_* fields): a client -> client transfer goes over it instead of up to the gNB and down", sidelink);
         cmd.AddValue("run-limit-s", "a run() whose operations have not completed after this much simulated time fails (s); so does a run waiting on a client out of radio range, which never completes a transfer; in 0.001 .. 1e+09", runLimitS);
     }
 
@@ -89,6 +103,12 @@ struct FlNetworkOptions : ns6g::ran::RadioOptions<FlNetworkOptions>
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
+        Require(problems, sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0, "--sidelink-frequency-hz must be in [5e+08, 1e+11]", sidelinkFrequencyHz);
+        Require(problems, sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0, "--sidelink-bandwidth-hz must be in [180000, 2e+09]", sidelinkBandwidthHz);
+        Require(problems, sidelinkNumerology >= 0 && sidelinkNumerology <= 6, "--sidelink-numerology must be in [0, 6]", sidelinkNumerology);
+        Require(problems, sidelinkSubchannelRbs >= 1 && sidelinkSubchannelRbs <= 275, "--sidelink-subchannel-rbs must be in [1, 275]", sidelinkSubchannelRbs);
+        Require(problems, sidelinkMode == "scheduled" || sidelinkMode == "autonomous", "--sidelink-mode must be one of scheduled, autonomous", sidelinkMode);
+        Require(problems, sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40, "--sidelink-tx-power-dbm must be in [-30, 40]", sidelinkTxPowerDbm);
         Require(problems, clients >= 1 && clients <= 100000, "--clients must be in [1, 100000]", clients);
         Require(problems, cells == 1 || cells == 3 || cells == 7, "--cells must be one of 1, 3, 7", cells);
         Require(problems, edges >= 1 && edges <= 1024, "--edges must be in [1, 1024]", edges);

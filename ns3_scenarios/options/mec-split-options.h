@@ -21,6 +21,12 @@ struct MecSplitOptions : ns6g::ran::RadioOptions<MecSplitOptions>
 {
     static constexpr const char* kScenario = "mec-split";
 
+    double sidelinkFrequencyHz{5900000000.0}; //!< sidelink carrier frequency (Hz)
+    double sidelinkBandwidthHz{20000000.0}; //!< sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz
+    int64_t sidelinkNumerology{1}; //!< sidelink numerology mu
+    int64_t sidelinkSubchannelRbs{10}; //!< RBs per sidelink sub-channel
+    std::string sidelinkMode{"scheduled"}; //!< sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2)
+    double sidelinkTxPowerDbm{23.0}; //!< UE sidelink transmit power (dBm)
     int64_t ues{4}; //!< number of devices (UEs)
     std::string device{"raspberry-pi-4"}; //!< catalogue name of the devices (must have a radio)
     std::string edgeDevice{"edge-gpu-server"}; //!< catalogue name of the edge server(s)
@@ -45,16 +51,16 @@ struct MecSplitOptions : ns6g::ran::RadioOptions<MecSplitOptions>
     std::string dtype{"fp32"}; //!< profile precision
     std::string peerDevice{"smartphone"}; //!< catalogue name of each device's D2D peer (must have a radio)
     double peerDistanceM{20.0}; //!< distance from a device to its peer (m), at least 1 m
-    double sidelinkFrequencyHz{5900000000.0}; //!< sidelink carrier frequency (Hz)
-    double sidelinkBandwidthHz{20000000.0}; //!< sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz
-    int64_t sidelinkNumerology{1}; //!< sidelink numerology mu
-    int64_t sidelinkSubchannelRbs{10}; //!< RBs per sidelink sub-channel
-    std::string sidelinkMode{"scheduled"}; //!< sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2)
-    double sidelinkTxPowerDbm{23.0}; //!< UE sidelink transmit power (dBm)
 
-    /** Registers every option (--ues, ...) on `cmd`. */
+    /** Registers every option (--sidelink-frequency-hz, ...) on `cmd`. */
     void Register(ns3::CommandLine& cmd)
     {
+        cmd.AddValue("sidelink-frequency-hz", "sidelink carrier frequency (Hz); in 5e+08 .. 1e+11", sidelinkFrequencyHz);
+        cmd.AddValue("sidelink-bandwidth-hz", "sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz; in 180000 .. 2e+09", sidelinkBandwidthHz);
+        cmd.AddValue("sidelink-numerology", "sidelink numerology mu; in 0 .. 6", sidelinkNumerology);
+        cmd.AddValue("sidelink-subchannel-rbs", "RBs per sidelink sub-channel; in 1 .. 275", sidelinkSubchannelRbs);
+        cmd.AddValue("sidelink-mode", "sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2); one of scheduled, autonomous", sidelinkMode);
+        cmd.AddValue("sidelink-tx-power-dbm", "UE sidelink transmit power (dBm); in -30 .. 40", sidelinkTxPowerDbm);
         cmd.AddValue("ues", "number of devices (UEs); in 1 .. 1000", ues);
         cmd.AddValue("device", "catalogue name of the devices (must have a radio)", device);
         cmd.AddValue("edge-device", "catalogue name of the edge server(s)", edgeDevice);
@@ -79,18 +85,18 @@ struct MecSplitOptions : ns6g::ran::RadioOptions<MecSplitOptions>
         cmd.AddValue("dtype", "profile precision; one of fp32, int8", dtype);
         cmd.AddValue("peer-device", "catalogue name of each device's D2D peer (must have a radio)", peerDevice);
         cmd.AddValue("peer-distance-m", "distance from a device to its peer (m), at least 1 m; in 1 .. 10000", peerDistanceM);
-        cmd.AddValue("sidelink-frequency-hz", "sidelink carrier frequency (Hz); in 5e+08 .. 1e+11", sidelinkFrequencyHz);
-        cmd.AddValue("sidelink-bandwidth-hz", "sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz; in 180000 .. 2e+09", sidelinkBandwidthHz);
-        cmd.AddValue("sidelink-numerology", "sidelink numerology mu; in 0 .. 6", sidelinkNumerology);
-        cmd.AddValue("sidelink-subchannel-rbs", "RBs per sidelink sub-channel; in 1 .. 275", sidelinkSubchannelRbs);
-        cmd.AddValue("sidelink-mode", "sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2); one of scheduled, autonomous", sidelinkMode);
-        cmd.AddValue("sidelink-tx-power-dbm", "UE sidelink transmit power (dBm); in -30 .. 40", sidelinkTxPowerDbm);
     }
 
     /** One sentence per option outside its range or choices (empty: all valid). */
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
+        Require(problems, sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0, "--sidelink-frequency-hz must be in [5e+08, 1e+11]", sidelinkFrequencyHz);
+        Require(problems, sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0, "--sidelink-bandwidth-hz must be in [180000, 2e+09]", sidelinkBandwidthHz);
+        Require(problems, sidelinkNumerology >= 0 && sidelinkNumerology <= 6, "--sidelink-numerology must be in [0, 6]", sidelinkNumerology);
+        Require(problems, sidelinkSubchannelRbs >= 1 && sidelinkSubchannelRbs <= 275, "--sidelink-subchannel-rbs must be in [1, 275]", sidelinkSubchannelRbs);
+        Require(problems, sidelinkMode == "scheduled" || sidelinkMode == "autonomous", "--sidelink-mode must be one of scheduled, autonomous", sidelinkMode);
+        Require(problems, sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40, "--sidelink-tx-power-dbm must be in [-30, 40]", sidelinkTxPowerDbm);
         Require(problems, ues >= 1 && ues <= 1000, "--ues must be in [1, 1000]", ues);
         Require(problems, wanRateMbps >= 0.001 && wanRateMbps <= 1000000.0, "--wan-rate-mbps must be in [0.001, 1e+06]", wanRateMbps);
         Require(problems, wanDelayMs >= 0 && wanDelayMs <= 10000, "--wan-delay-ms must be in [0, 10000]", wanDelayMs);
@@ -109,12 +115,6 @@ struct MecSplitOptions : ns6g::ran::RadioOptions<MecSplitOptions>
         Require(problems, isdM >= 20 && isdM <= 100000, "--isd-m must be in [20, 100000]", isdM);
         Require(problems, dtype == "fp32" || dtype == "int8", "--dtype must be one of fp32, int8", dtype);
         Require(problems, peerDistanceM >= 1 && peerDistanceM <= 10000, "--peer-distance-m must be in [1, 10000]", peerDistanceM);
-        Require(problems, sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0, "--sidelink-frequency-hz must be in [5e+08, 1e+11]", sidelinkFrequencyHz);
-        Require(problems, sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0, "--sidelink-bandwidth-hz must be in [180000, 2e+09]", sidelinkBandwidthHz);
-        Require(problems, sidelinkNumerology >= 0 && sidelinkNumerology <= 6, "--sidelink-numerology must be in [0, 6]", sidelinkNumerology);
-        Require(problems, sidelinkSubchannelRbs >= 1 && sidelinkSubchannelRbs <= 275, "--sidelink-subchannel-rbs must be in [1, 275]", sidelinkSubchannelRbs);
-        Require(problems, sidelinkMode == "scheduled" || sidelinkMode == "autonomous", "--sidelink-mode must be one of scheduled, autonomous", sidelinkMode);
-        Require(problems, sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40, "--sidelink-tx-power-dbm must be in [-30, 40]", sidelinkTxPowerDbm);
         return problems;
     }
 };

@@ -291,7 +291,7 @@ FlOperationEngine::Start(uint64_t id)
         Complete(id); // nothing to send
         return;
     }
-    if (op.node < m_topology.clients)
+    if (op.node < m_topology.clients && !OverSidelink(op))
     {
         ChargeAirTime(op.node);
         m_radio[op.node].uplinks.push_back(id);
@@ -299,7 +299,7 @@ FlOperationEngine::Start(uint64_t id)
     }
     if (op.bytes == 0)
     {
-        SendTaskTransfer(m_sockets[op.node], InetSocketAddress(m_topology.addresses[op.dst], kPort),
+        SendTaskTransfer(m_sockets[op.node], InetSocketAddress(DestinationOf(op), kPort),
                          TaskWireHeader{id, 0, kTransferKind, op.node}); // one header-only datagram
         return;
     }
@@ -323,7 +323,7 @@ FlOperationEngine::SendBursts(uint64_t id)
     while (op.sent < op.bytes && op.sent - op.received + kBurstBytes <= kWindowBursts * kBurstBytes)
     {
         const uint64_t burst = std::min(kBurstBytes, op.bytes - op.sent);
-        SendTaskTransfer(m_sockets[op.node], InetSocketAddress(m_topology.addresses[op.dst], kPort),
+        SendTaskTransfer(m_sockets[op.node], InetSocketAddress(DestinationOf(op), kPort),
                          TaskWireHeader{id, burst, kTransferKind, op.node});
         op.sent += burst;
     }
@@ -419,9 +419,9 @@ FlOperationEngine::Settle(Op& op)
     {
         return op.flops * m_processors[op.node]->GetEnergyPerFlopInForceJ();
     }
-    if (op.node >= m_topology.clients || op.node == op.dst)
+    if (op.node >= m_topology.clients || op.node == op.dst || OverSidelink(op))
     {
-        return 0.0;
+        return 0.0; // wired senders, and sidelink transfers (not RAN uplinks)
     }
     ChargeAirTime(op.node, true);
     auto& uplinks = m_radio[op.node].uplinks;
@@ -558,23 +558,68 @@ FlOperationEngine::SetShares(const UplinkShareRecord* records, size_t count)
     m_uplink.SetShares(records, count);
 }
 
+bool
+FlOperationEngine::OverSidelink(const Op& op) const
+{
+    return op.kind == kTransfer && !m_topology.sidelinkAddresses.empty() && op.node < m_topology.clients &&
+           op.dst < m_topology.clients;
+}
+
+Ipv4Address
+FlOperationEngine::DestinationOf(const Op& op) const
+{
+    return OverSidelink(op) ? m_topology.sidelinkAddresses[op.dst] : m_topology.addresses[op.dst];
+}
+
 void
-FlOperationEngine::ScheduleDisconnects(const DisconnectRecord* records, size_t count)
+FlOperationEngine::CheckClientTimes(const DisconnectRecord* records, size_t count, const char* what) const
 {
     const double now = Simulator::Now().GetSeconds();
     for (size_t i = 0; i < count; ++i)
     {
         if (records[i].client >= m_topology.clients)
         {
-            throw FlRequestError("disconnect: client " + std::to_string(records[i].client) +
-                                       " out of range (" + std::to_string(m_topology.clients) + " clients)");
+            throw FlRequestError(std::string(what) + ": client " + std::to_string(records[i].client) +
+                                 " out of range (" + std::to_string(m_topology.clients) + " clients)");
         }
         if (!std::isfinite(records[i].atS) || records[i].atS < now)
         {
-            throw FlRequestError("disconnect: at_s must be finite and not before now (" + std::to_string(now) +
-                                       " s), got " + std::to_string(records[i].atS));
+            throw FlRequestError(std::string(what) + ": at_s must be finite and not before now (" +
+                                 std::to_string(now) + " s), got " + std::to_string(records[i].atS));
         }
     }
+}
+
+void
+FlOperationEngine::ScheduleReconnects(const DisconnectRecord* records, size_t count)
+{
+    CheckClientTimes(records, count, "reconnect");
+    const double now = Simulator::Now().GetSeconds();
+    for (size_t i = 0; i < count; ++i)
+    {
+        const uint32_t u = records[i].client;
+        Simulator::ScheduleWithContext(NodeOf(u)->GetId(), Seconds(records[i].atS - now),
+                                       &FlOperationEngine::Reconnect, this, u);
+    }
+}
+
+void
+FlOperationEngine::Reconnect(uint32_t client)
+{
+    if (m_radio[client].connected || m_radio[client].leftFor != kDisconnected)
+    {
+        return; // present, or gone for a radio link failure (the RAN keeps it failed)
+    }
+    m_radio[client].connected = true;
+    m_radio[client].leftFor = kNoFailure;
+    --m_disconnected;
+}
+
+void
+FlOperationEngine::ScheduleDisconnects(const DisconnectRecord* records, size_t count)
+{
+    CheckClientTimes(records, count, "disconnect");
+    const double now = Simulator::Now().GetSeconds();
     for (size_t i = 0; i < count; ++i)
     {
         const uint32_t u = records[i].client;

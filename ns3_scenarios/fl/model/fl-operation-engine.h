@@ -26,7 +26,12 @@
 //   clients by their shares, every slot while any client uploads.
 // Disconnects (ScheduleDisconnects, or the RanSystem's radio link failure, cause 2): the client's
 //   operations in flight and waiting fail then, so do their dependants and every later operation that
-//   involves it; it gets no more uplink RBGs and its transfers send no more bursts.
+//   involves it until it reconnects; it gets no more uplink RBGs and its transfers send no more bursts.
+// Reconnects (ScheduleReconnects): a client that left by a disconnect (not a radio link failure) takes
+//   part again; operations submitted from then on run (what failed stays failed).
+// Sidelink (topology.sidelinkAddresses not empty): a client -> client transfer goes to the receiver's
+//   sidelink address, over the D2D sidelink; it is not a RAN uplink (no RBGs, no uplink energy: it costs
+//   0 here, its transmit energy is the caller's to estimate).
 #pragma once
 
 #include "fl/model/fl-records.h"
@@ -114,6 +119,8 @@ class FlOperationEngine
     void SetShares(const UplinkShareRecord* records, size_t count);
     /** Schedules clients' disconnects at at_s (>= now); throws FlRequestError. */
     void ScheduleDisconnects(const DisconnectRecord* records, size_t count);
+    /** Schedules reconnects at at_s (>= now) of clients that left by a disconnect; throws FlRequestError. */
+    void ScheduleReconnects(const DisconnectRecord* records, size_t count);
     /** This episode's radio link failures, in order. */
     const std::vector<LinkFailureRecord>& LinkFailures() const;
     /** A queue dropped a packet: the current run stops and fails (queues are meant never to drop). */
@@ -139,6 +146,13 @@ class FlOperationEngine
     void Fail(uint64_t id, FailureCause cause);
     void Record(const Op& op, ns3::Time start, double energyJ, FailureCause cause);
     void Disconnect(uint32_t client, FailureCause cause);
+    void Reconnect(uint32_t client);
+    /** A client -> client transfer when the clients have a sidelink. */
+    bool OverSidelink(const Op& op) const;
+    /** Where the transfer's datagrams go: the receiver's sidelink address over a sidelink, else its address. */
+    ns3::Ipv4Address DestinationOf(const Op& op) const;
+    /** Checks at_s of disconnect / reconnect records (what names the request in the error). */
+    void CheckClientTimes(const DisconnectRecord* records, size_t count, const char* what) const;
 
     FlTopology m_topology;
     std::vector<ns3::Ptr<mec::Processor>> m_processors; //!< per node index

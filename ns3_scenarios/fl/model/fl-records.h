@@ -52,6 +52,24 @@ struct DisconnectRecord
     double atS;
 };
 
+/** A D2D sidelink (tx -> rx, client indices) whose state is asked for (fl-network with --sidelink). */
+struct SidelinkQueryRecord
+{
+    uint32_t tx;
+    uint32_t rx;
+};
+
+struct SidelinkStateRecord
+{
+    uint32_t tx;
+    uint32_t rx;
+    double rateBps;           //!< noise-limited rate estimate on all sub-channels (RanSidelink::EstimateRateBps)
+    uint64_t deliveredBytes;  //!< packet bytes decoded on the link since the reset (IP/UDP/task headers included)
+    uint64_t transmissions;   //!< transmissions (first and HARQ) since the reset
+    uint64_t failedTransmissions; //!< of which did not decode
+    uint64_t droppedBytes;    //!< bytes a full sidelink queue refused
+};
+
 struct ChannelQueryRecord
 {
     uint32_t client; //!< client index whose channel state is asked for

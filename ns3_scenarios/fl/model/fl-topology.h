@@ -32,6 +32,9 @@ struct FlTopology
     uint32_t cells{0};                             //!< cells of the RAN
     std::vector<ns3::Ptr<ns3::Node>> nodes;        //!< per node index: clients, edge servers, the cloud
     std::vector<ns3::Ipv4Address> addresses;       //!< per node index: where transfers to it are sent
+    /** per client: its D2D sidelink address; client -> client transfers go there (over the sidelink, not
+     *  the RAN). Empty: no sidelink (client -> client goes up to the gNB and down again). */
+    std::vector<ns3::Ipv4Address> sidelinkAddresses;
     std::vector<mec::Device> devices;              //!< per node index: the catalogue device of its Processor
     ns3::Ptr<ran::RanLink> link;                   //!< the clients' radio link (power headroom)
     ns3::Ptr<ran::RanSystem> system;               //!< the RAN (uplink allocation, energy, serving cells)
