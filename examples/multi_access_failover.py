@@ -3,11 +3,15 @@ fails, for two baselines of ns6g/MultiAccessInference-v0.
 
     nice -n 10 python examples/multi_access_failover.py [--seeds 5] [--steps 150] [--fail-at 6]
         [--policies always_rsu,least_latency] [--out docs/figures/multi-access-failover.png]
+    nice -n 10 python examples/multi_access_failover.py --returns [--seeds 5] [--steps 150]
 
 Each policy plays one episode per seed (seeds 1..N) with the RSU failing for good at --fail-at s. Tasks are
 binned (0.5 s) by the simulated time of the decision that reports them finishing (within one task gap of
 the finish); per bin the mean over seeds of tasks completed over the RSU, over V2V and locally, and of
 tasks failed. Prints a table of the same counts before and after the failure. Same seeds, same numbers.
+--returns: instead, the return (mean ± sd over the seeds) and the tasks completed and failed per episode
+of every baseline with no failure, with the RSU failing for good at --fail-at s, and with random failures
+(rsu_mtbf_s 5, rsu_down_s 2).
 """
 
 from __future__ import annotations
@@ -40,6 +44,23 @@ def episode(env: MultiAccessEnv, policy, seed: int) -> tuple[list[dict], float]:
             return rows, total
 
 
+def returns_table(args: argparse.Namespace) -> None:
+    configurations = [("no failure", {}), (f"RSU fails at {args.fail_at:g} s", {"rsu_fail_at_s": args.fail_at}),
+                      ("`rsu_mtbf_s` 5, `rsu_down_s` 2", {"rsu_mtbf_s": 5.0, "rsu_down_s": 2.0})]
+    print("| configuration | policy | return | completed | failed |")
+    print("|---|---|---|---|---|")
+    for label, overrides in configurations:
+        with MultiAccessEnv(episode_steps=args.steps, **overrides) as env:
+            for name in env.baseline_policies():
+                totals = []
+                for seed in range(1, args.seeds + 1):
+                    rows, total = episode(env, env.baseline_policies(seed)[name], seed)
+                    totals.append((total, sum(r["completed"] for r in rows), sum(r["failed"] for r in rows)))
+                t = np.array(totals)
+                print(f"| {label} | {name} | {t[:, 0].mean():.1f} ± {t[:, 0].std():.1f} | {t[:, 1].mean():.1f} "
+                      f"| {t[:, 2].mean():.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -47,7 +68,11 @@ def main() -> None:
     parser.add_argument("--fail-at", type=float, default=6.0)
     parser.add_argument("--policies", default="always_rsu,least_latency")
     parser.add_argument("--out", type=Path, default=Path("docs/figures/multi-access-failover.png"))
+    parser.add_argument("--returns", action="store_true", help="print every baseline's returns instead of the figure")
     args = parser.parse_args()
+    if args.returns:
+        returns_table(args)
+        return
     policies = args.policies.split(",")
     horizon = args.steps / 10.0 * 1.3  # task_rate_hz 10 (the default)
     edges = np.arange(0.0, horizon + BIN_S, BIN_S)
@@ -58,11 +83,12 @@ def main() -> None:
         for ax, name in zip(axes[0], policies):
             counts = {key: np.zeros(len(edges) - 1) for key, _, _ in KINDS}
             totals = {w: {key: 0.0 for key, _, _ in KINDS} for w in ("before", "after")}
-            returns = []
+            returns, last_s = [], 0.0
             for seed in range(1, args.seeds + 1):
                 policy = env.baseline_policies(seed)[name]
                 rows, total = episode(env, policy, seed)
                 returns.append(total)
+                last_s = max(last_s, rows[-1]["time_s"])
                 for info in rows:
                     b = np.searchsorted(edges, info["time_s"], side="right") - 1
                     window = "before" if info["time_s"] < args.fail_at else "after"
@@ -79,6 +105,7 @@ def main() -> None:
             for key, label, colour in KINDS:
                 ax.plot(centres, counts[key], label=label, color=colour, lw=1.8 if key != "failed" else 1.2,
                         ls="-" if key != "failed" else "--")
+            ax.set_xlim(0.0, last_s + BIN_S)
             ax.axvline(args.fail_at, color="black", ls=":", lw=1)
             ax.text(args.fail_at, ax.get_ylim()[1] * 0.95, " RSU fails", va="top", fontsize=9)
             ax.set_title(f"{name}")
