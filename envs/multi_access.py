@@ -36,12 +36,13 @@ RSU failure: at ``rsu_fail_at_s`` after the episode begins (0: no scripted failu
 gaps of mean ``rsu_mtbf_s`` (0: none); a failure lasts ``rsu_down_s`` (0: for good). While failed the RSU
 carries nothing: every packet to or from its edge server is dropped at the RSU, so tasks in flight there
 time out and new ones sent to it fail; the task vehicle's uplink still transmits (it does not know).
-Info: the engine's ``latency_ms`` (mean over the tasks completed in the step; 0 if none), ``energy_j``, ``completed``, ``failed``, ``deadline_violations``,
-``timeouts``, ``unserved``; per path kind ``completed_local``, ``completed_rsu``, ``completed_v2v``,
-``failed_local``, ``failed_rsu``, ``failed_v2v`` (tasks finished in the step); ``rejected`` (out-of-range
-choices); ``time_s`` (simulated time of the decision); ``rsu_failed`` (1 while the RSU is down: ground
-truth for plots and tests, not an observation); ``last_path`` (the path of the last completed task; -1
-before any). No info value is NaN (equal runs give equal infos).
+Info: the engine's ``latency_ms`` (mean over the tasks completed in the step; 0 if none), ``energy_j``,
+``completed``, ``failed``, ``deadline_violations``, ``timeouts``, ``unserved``; per path kind
+``completed_local``, ``completed_rsu``, ``completed_v2v``, ``failed_local``, ``failed_rsu``, ``failed_v2v``
+(tasks finished in the step); ``rejected`` (out-of-range choices); ``rsu_failed`` (1 while the RSU is
+down: ground truth for plots and tests, not an observation); ``last_path`` (the path of the last completed
+task; -1 before any); and, as in every environment, ``sim_time_s`` (simulated time of the decision). No
+info value is NaN (equal runs give equal infos).
 See docs/multi-access.md.
 """
 

@@ -88,10 +88,10 @@ def main() -> None:
                 policy = env.baseline_policies(seed)[name]
                 rows, total = episode(env, policy, seed)
                 returns.append(total)
-                last_s = max(last_s, rows[-1]["time_s"])
+                last_s = max(last_s, rows[-1]["sim_time_s"])
                 for info in rows:
-                    b = np.searchsorted(edges, info["time_s"], side="right") - 1
-                    window = "before" if info["time_s"] < args.fail_at else "after"
+                    b = np.searchsorted(edges, info["sim_time_s"], side="right") - 1
+                    window = "before" if info["sim_time_s"] < args.fail_at else "after"
                     for key, _, _ in KINDS:
                         if 0 <= b < len(counts[key]):
                             counts[key][b] += info[key] / args.seeds

@@ -41,7 +41,8 @@
 //   oldest unfinished task (0: none); in_flight (2 + helpers,) unfinished tasks per path; rsu_ack_age_ms
 //   (1,) time since the last result came back from the RSU (or since the episode began).
 // Info: the engine's step keys (SetStepInfo), completed_local / _rsu / _v2v and failed_local / _rsu /
-//   _v2v (tasks finished in the step per path kind), rejected, time_s, rsu_failed (ground truth), last_path.
+//   _v2v (tasks finished in the step per path kind), rejected, rsu_failed (ground truth), last_path (NaN
+//   before any; the Python environment gives -1 and 0 for a NaN latency_ms). The bridge adds sim_time_s.
 #include "mec/helper/mec-task-env.h"
 #include "mec/helper/mec-task-scenario.h"
 #include "mec/model/device-catalogue.h"
@@ -304,7 +305,6 @@ class MultiAccessEnv : public MecTaskGymEnv
         info.Set("failed_rsu", static_cast<double>(m_failed[kRsu]));
         info.Set("failed_v2v", v2v(m_failed));
         info.Set("rejected", static_cast<double>(m_rejected));
-        info.Set("time_s", Simulator::Now().GetSeconds());
         info.Set("rsu_failed", m_rsuFailed ? 1.0 : 0.0);
         info.Set("last_path", m_lastPath >= 0 ? static_cast<double>(m_lastPath) : std::nan(""));
     }

@@ -17,14 +17,14 @@ FAILOVER = dict(helpers=3, rsu_fail_at_s=FAIL_AT_S, episode_steps=60, task_timeo
 
 def play(env, policy, seed=1):
     """One episode: per step (decision time s, action, info). The decision time of a step's action is the
-    simulated time at which its task arrived (the previous step's or the reset's ``time_s``)."""
+    simulated time at which its task arrived (the previous step's or the reset's ``sim_time_s``)."""
     observation, info = env.reset(seed=seed)
-    rows, now = [], info["time_s"]
+    rows, now = [], info["sim_time_s"]
     while True:
         action = int(policy(observation))
         observation, _, terminated, truncated, info = env.step(action)
         rows.append((now, action, info))
-        now = info["time_s"]
+        now = info["sim_time_s"]
         if terminated or truncated:
             return rows
 
@@ -47,12 +47,12 @@ class SwitchAtFailure:
 def play_switching(env, fail_at_s, seed=1):
     policy = SwitchAtFailure(env, fail_at_s)
     observation, info = env.reset(seed=seed)
-    rows, env._now = [], info["time_s"]
+    rows, env._now = [], info["sim_time_s"]
     while True:
         action = policy(observation)
         observation, _, terminated, truncated, info = env.step(action)
         rows.append((env._now, action, info))
-        env._now = info["time_s"]
+        env._now = info["sim_time_s"]
         if terminated or truncated:
             return rows
 
@@ -122,7 +122,7 @@ def test_observation_shows_the_failure_only_through_the_vehicles_own_tasks(failo
     ages = []
     while True:
         observation, _, _, truncated, info = failover_env.step(RSU)
-        ages.append((info["time_s"], float(observation["rsu_ack_age_ms"][0]), float(observation["rsu_mbps"][0])))
+        ages.append((info["sim_time_s"], float(observation["rsu_ack_age_ms"][0]), float(observation["rsu_mbps"][0])))
         if truncated:
             break
     up = [a for t, a, _ in ages if 1.0 < t < FAIL_AT_S]
