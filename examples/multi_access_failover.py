@@ -4,6 +4,7 @@ fails, for two baselines of ns6g/MultiAccessInference-v0.
     nice -n 10 python examples/multi_access_failover.py [--seeds 5] [--steps 150] [--fail-at 6]
         [--policies always_rsu,least_latency] [--out docs/figures/multi-access-failover.png]
     nice -n 10 python examples/multi_access_failover.py --returns [--seeds 5] [--steps 150]
+    nice -n 10 python examples/multi_access_failover.py --paths [--steps 60]
 
 Each policy plays one episode per seed (seeds 1..N) with the RSU failing for good at --fail-at s. Tasks are
 binned (0.5 s) by the simulated time of the decision that reports them finishing (within one task gap of
@@ -11,7 +12,9 @@ the finish); per bin the mean over seeds of tasks completed over the RSU, over V
 tasks failed. Prints a table of the same counts before and after the failure. Same seeds, same numbers.
 --returns: instead, the return (mean ± sd over the seeds) and the tasks completed and failed per episode
 of every baseline with no failure, with the RSU failing for good at --fail-at s, and with random failures
-(rsu_mtbf_s 5, rsu_down_s 2).
+(rsu_mtbf_s 5, rsu_down_s 2). --paths: per path, the median and 90th percentile latency of the tasks it
+completed and the tasks that failed when every task takes it (one episode, seed 3, no failure; a vehicle
+out of range at a decision sends that task to the RSU).
 """
 
 from __future__ import annotations
@@ -61,6 +64,27 @@ def returns_table(args: argparse.Namespace) -> None:
                       f"| {t[:, 2].mean():.1f} |", flush=True)
 
 
+def path_latencies(args: argparse.Namespace) -> None:
+    print("| path | median latency (ms) | p90 (ms) | completed | failed |")
+    print("|---|---|---|---|---|")
+    with MultiAccessEnv(episode_steps=args.steps) as env:
+        names = ["local", "RSU"] + [f"vehicle {k}" for k in range(1, env.config.helpers + 1)]
+        for path, name in enumerate(names):
+            env.reset(seed=3)
+            latencies, completed, failed = [], 0, 0
+            while True:
+                action = path if env.action_masks()[path] else 1
+                _, _, terminated, truncated, info = env.step(action)
+                completed += info["completed"]
+                failed += info["failed"]
+                if info["completed"] > 0:
+                    latencies.append(info["latency_ms"])
+                if terminated or truncated:
+                    break
+            print(f"| {name} | {np.median(latencies):.1f} | {np.percentile(latencies, 90):.1f} | {completed:.0f} "
+                  f"| {failed:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -69,9 +93,13 @@ def main() -> None:
     parser.add_argument("--policies", default="always_rsu,least_latency")
     parser.add_argument("--out", type=Path, default=Path("docs/figures/multi-access-failover.png"))
     parser.add_argument("--returns", action="store_true", help="print every baseline's returns instead of the figure")
+    parser.add_argument("--paths", action="store_true", help="print each path's latencies instead of the figure")
     args = parser.parse_args()
     if args.returns:
         returns_table(args)
+        return
+    if args.paths:
+        path_latencies(args)
         return
     policies = args.policies.split(",")
     horizon = args.steps / 10.0 * 1.3  # task_rate_hz 10 (the default)
