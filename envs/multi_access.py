@@ -57,8 +57,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ns6g.compute.devices import DEVICES, catalogue_path, check_device, check_has_radio
-from ns6g.compute.split import available_models, load_profile, profile_path, profiles_dir
+from ns6g.compute.devices import catalogue_path, check_device, check_has_radio
+from ns6g.compute.split import available_models, profile_path, profiles_dir
 from ns6g.core.bridge import Bridge
 from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, Numerology, RadioScenario, ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
@@ -267,9 +267,3 @@ class MultiAccessEnv(ScenarioEnv):
             **super().baseline_policies(seed),
         }
 
-
-def compute_ms(config: MultiAccessConfig) -> dict[str, float]:
-    """The whole model's compute time on each path's computer at its catalogue FLOP/s (ms; no queueing)."""
-    flops = float(load_profile(config.model, config.dtype)["server_flops"].iloc[0])
-    return {name: flops / float(DEVICES.loc[getattr(config, key), "flops"]) * 1e3
-            for name, key in (("local", "device"), ("rsu", "edge_device"), ("v2v", "helper_device"))}

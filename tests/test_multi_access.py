@@ -17,10 +17,13 @@ FAILOVER = dict(helpers=3, rsu_fail_at_s=FAIL_AT_S, episode_steps=60, task_timeo
 
 def play(env, policy, seed=1):
     """One episode: per step (decision time s, action, info). The decision time of a step's action is the
-    simulated time at which its task arrived (the previous step's or the reset's ``sim_time_s``)."""
+    simulated time at which its task arrived (the previous step's or the reset's ``sim_time_s``); a policy
+    with a ``now`` attribute is told it before each decision."""
     observation, info = env.reset(seed=seed)
     rows, now = [], info["sim_time_s"]
     while True:
+        if hasattr(policy, "now"):
+            policy.now = now
         action = int(policy(observation))
         observation, _, terminated, truncated, info = env.step(action)
         rows.append((now, action, info))
@@ -33,28 +36,15 @@ class SwitchAtFailure:
     """The RSU until the (scripted, known) failure time, then the nearest vehicle in range: a policy that
     switches to V2V."""
 
-    def __init__(self, env, fail_at_s):
-        self.env, self.fail_at_s = env, fail_at_s
+    def __init__(self, fail_at_s):
+        self.fail_at_s, self.now = fail_at_s, 0.0
 
     def __call__(self, observation):
-        if self.env._now < self.fail_at_s:
+        if self.now < self.fail_at_s:
             return RSU
         distance = np.asarray(observation["distance_m"])[1:].astype(float)
         distance[np.asarray(observation["in_range"]) < 0.5] = np.inf
         return LOCAL if not np.isfinite(distance.min()) else 2 + int(np.argmin(distance))
-
-
-def play_switching(env, fail_at_s, seed=1):
-    policy = SwitchAtFailure(env, fail_at_s)
-    observation, info = env.reset(seed=seed)
-    rows, env._now = [], info["sim_time_s"]
-    while True:
-        action = policy(observation)
-        observation, _, terminated, truncated, info = env.step(action)
-        rows.append((env._now, action, info))
-        env._now = info["sim_time_s"]
-        if terminated or truncated:
-            return rows
 
 
 def after(rows, t):
@@ -90,7 +80,7 @@ def test_tasks_sent_to_a_failed_rsu_fail_and_the_rsu_carries_them_before(failove
 
 
 def test_a_policy_that_switches_to_v2v_keeps_completing_tasks(failover_env):
-    rows = play_switching(failover_env, FAIL_AT_S)
+    rows = play(failover_env, SwitchAtFailure(FAIL_AT_S))
     late = after(rows, FAIL_AT_S + FAILOVER["task_timeout_s"])
     assert len(late) > 10
     assert all(r[1] >= 2 for r in late)  # a vehicle was in range for every task (this trace, this seed)
