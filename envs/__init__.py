@@ -13,6 +13,7 @@ ENV_IDS = {
     "ns6g/SplitInference-v0": "ns6g.envs.split_inference:SplitInferenceEnv",
     "ns6g/MecOffload-v0": "ns6g.envs.mec_offload:MecOffloadEnv",
     "ns6g/D2DRelay-v0": "ns6g.envs.d2d_relay:D2DRelayEnv",
+    "ns6g/MultiAccessInference-v0": "ns6g.envs.multi_access:MultiAccessEnv",
     "ns6g/FslOrchestration-v0": "ns6g.envs.fsl_orchestration:FslOrchestrationEnv",
 }
 

@@ -2,10 +2,15 @@
 naming the original process; only reset (or an explicit relaunch) starts a new one. Out-of-order commands
 get a protocol error from every scenario, never a crash."""
 
+import atexit
+import functools
 import os
 import re
+import shutil
 import signal
+import tempfile
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -22,6 +27,7 @@ from ns6g.core.build import scenario_binary
 from ns6g.compute.devices import catalogue_path
 from ns6g.envs.bridge_echo import BridgeEchoConfig, BridgeEchoEnv
 from ns6g.envs.d2d_relay import D2DRelayConfig
+from ns6g.envs.multi_access import MultiAccessConfig
 from ns6g.envs.link_control import LinkControlConfig, LinkControlEnv
 from ns6g.envs.mec_offload import MecOffloadConfig
 from ns6g.envs.spectrum_allocation import SpectrumAllocationConfig
@@ -121,7 +127,8 @@ def test_death_during_a_step_is_raised_every_time_and_reset_relaunches(how):
         env.close()
 
 
-@pytest.mark.parametrize("env_id", ["SpectrumAllocation", "MecOffload", "SplitInference", "D2DRelay"])
+@pytest.mark.parametrize("env_id", ["SpectrumAllocation", "MecOffload", "SplitInference", "D2DRelay",
+                                    "MultiAccessInference"])
 def test_every_environment_raises_a_death_between_steps_and_reset_relaunches(env_id):
     env = gym.make(f"ns6g/{env_id}-v0").unwrapped
     try:
@@ -239,6 +246,20 @@ def test_bridge_refuses_every_call_after_death_naming_the_process(echo_binary):
 
 
 # -- out-of-order commands --------------------------------------------------------------------------------
+@functools.cache
+def highway_trace_file() -> Path:
+    """multi-access's vehicle trace as its environment writes it (the default configuration's)."""
+    from ns6g.radio.mobility import highway_trace
+
+    c = MultiAccessConfig()
+    folder = tempfile.mkdtemp(prefix="ns6g-test-trace-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = Path(folder) / "highway.ns_movements"
+    highway_trace(path, 1 + c.helpers, length_m=c.road_length_m, lanes=c.lanes,
+                  speed_mps=(c.speed_min_mps, c.speed_max_mps), duration_s=c.trace_duration_s, seed=c.mobility_seed)
+    return path
+
+
 def scenario_args(name: str) -> list[str]:
     """Realistic options: the environment's default configuration and the data files its env adds."""
     catalogue = f"--catalogue={catalogue_path()}"
@@ -249,13 +270,15 @@ def scenario_args(name: str) -> list[str]:
         "mec-offload": lambda: [*MecOffloadConfig().to_args(), catalogue],
         "mec-split": lambda: [*SplitInferenceConfig().to_args(), catalogue, f"--profiles={profiles_dir()}"],
         "d2d-relay": lambda: D2DRelayConfig().to_args(),
+        "multi-access": lambda: [*MultiAccessConfig().to_args(), catalogue, f"--profiles={profiles_dir()}",
+                                 f"--mobility-trace={highway_trace_file()}"],
         "fl-network": lambda: FlNetworkConfig(clients=2).to_args(),
         "ran-query": lambda: [],
     }[name]()
 
 
-SCENARIOS = ["bridge-echo", "link-control", "ran-spectrum", "mec-offload", "mec-split", "d2d-relay", "fl-network",
-             "ran-query"]
+SCENARIOS = ["bridge-echo", "link-control", "ran-spectrum", "mec-offload", "mec-split", "d2d-relay", "multi-access",
+             "fl-network", "ran-query"]
 
 
 def raw(b: Bridge, command: int) -> None:

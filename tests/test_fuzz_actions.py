@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from ns6g.envs.bridge_echo import BridgeEchoEnv
 from ns6g.envs.d2d_relay import D2DRelayEnv
+from ns6g.envs.multi_access import MultiAccessEnv
 from ns6g.envs.fsl_orchestration import FslOrchestrationEnv
 from ns6g.envs.link_control import LinkControlEnv
 from ns6g.envs.mec_offload import MecOffloadEnv
@@ -42,6 +43,7 @@ ENVS: dict[str, Callable[[], gym.Env]] = {
     "MecOffload": lambda: MecOffloadEnv(ues=2, cells=1, fast_fading=False, **BRIDGE),
     "SplitInference": lambda: SplitInferenceEnv(ues=2, fast_fading=False, **BRIDGE),
     "D2DRelay": lambda: D2DRelayEnv(remotes=2, relays=2, fast_fading=False, **BRIDGE),
+    "MultiAccessInference": lambda: MultiAccessEnv(helpers=2, fast_fading=False, rsu_fail_at_s=1.0, **BRIDGE),
     "FslOrchestration": lambda: FslOrchestrationEnv(clients=2, episode_rounds=1000, choose_participation=True,
                                                     network={"fast_fading": False}),
 }

@@ -28,6 +28,7 @@ from ns6g.core.bridge import ScenarioError
 from ns6g.core.config import ConfigError, ScenarioConfig, option_name
 from ns6g.envs.bridge_echo import BridgeEchoEnv
 from ns6g.envs.d2d_relay import D2DRelayEnv
+from ns6g.envs.multi_access import MultiAccessEnv
 from ns6g.envs.fsl_orchestration import FslOrchestrationConfig, FslOrchestrationEnv
 from ns6g.envs.link_control import LinkControlEnv
 from ns6g.envs.mec_offload import MecOffloadEnv
@@ -104,6 +105,8 @@ TARGETS: dict[str, Target] = {
                              _run_scenario_env(SplitInferenceEnv)),
     "D2DRelay": Target(D2DRelayEnv.config_class, {"remotes": 1, "relays": 1, "fast_fading": False},
                        _run_scenario_env(D2DRelayEnv)),
+    "MultiAccessInference": Target(MultiAccessEnv.config_class, {"helpers": 1, "fast_fading": False},
+                                   _run_scenario_env(MultiAccessEnv)),
     "FslOrchestration": Target(FslOrchestrationConfig, {"clients": 2, "episode_rounds": 2,
                                                         "network": {"fast_fading": False}}, _run_fsl),
     "FlNetwork": Target(FlNetworkConfig, {"clients": 2, "fast_fading": False, "run_limit_s": 60.0}, _run_network),
@@ -240,7 +243,7 @@ def test_every_value_is_refused_by_name_or_accepted(name: str, data: st.DataObje
 RUN_CAPS = {"FslOrchestration": {"clients": 8, "batch_size": 256}, "FlNetwork": {"clients": 100}}
 RUN_SKIP = {"FslOrchestration": {"mode"}}
 RUN_EXAMPLES = {"BridgeEcho": 10, "LinkControl": 14, "SpectrumAllocation": 14, "MecOffload": 12,
-                "SplitInference": 10, "D2DRelay": 12, "FslOrchestration": 6, "FlNetwork": 10}
+                "SplitInference": 10, "D2DRelay": 12, "MultiAccessInference": 10, "FslOrchestration": 6, "FlNetwork": 10}
 
 
 @pytest.mark.parametrize("name", list(TARGETS))

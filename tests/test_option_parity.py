@@ -19,6 +19,7 @@ from ns6g.envs.bridge_echo import BridgeEchoConfig
 from ns6g.envs.d2d_relay import D2DRelayConfig
 from ns6g.envs.link_control import LinkControlConfig
 from ns6g.envs.mec_offload import MecOffloadConfig
+from ns6g.envs.multi_access import MultiAccessConfig
 from ns6g.envs.spectrum_allocation import SpectrumAllocationConfig
 from ns6g.envs.split_inference import SplitInferenceConfig
 from ns6g.learners.cosim import FlNetworkConfig
@@ -31,11 +32,12 @@ CONFIGS = {
     "mec-offload": MecOffloadConfig,
     "mec-split": SplitInferenceConfig,
     "d2d-relay": D2DRelayConfig,
+    "multi-access": MultiAccessConfig,
     "fl-network": FlNetworkConfig,
 }
 #: Options that are not config fields: the bridge's own, bridge-echo's socket transport (the benchmark's)
 #: and the data files the environment adds.
-SUPPLIED = {"ns6g-shm", "ns6g-spin-us", "socket", "catalogue", "profiles"}
+SUPPLIED = {"ns6g-shm", "ns6g-spin-us", "socket", "catalogue", "profiles", "mobility-trace"}
 
 _OPTION = re.compile(r"^\s+--([a-z0-9-]+):\s+(.*?)(?:\s+\[([^\[\]]*)\])?$")
 

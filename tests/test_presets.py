@@ -26,6 +26,7 @@ SMALL = {
     "ns6g/SplitInference-v0": {"episode_steps": 20},
     "ns6g/MecOffload-v0": {"episode_steps": 20},
     "ns6g/D2DRelay-v0": {"episode_steps": 20},
+    "ns6g/MultiAccessInference-v0": {"episode_steps": 20, "helpers": 2},
     "ns6g/FslOrchestration-v0": {"clients": 2, "episode_rounds": 2, "batch_size": 128},
 }
 SHIPPED = [key for key in read_preset_file(FOLDER / "ppo.yml") if key != "default"]
@@ -44,7 +45,8 @@ def test_every_preset_loads_and_trains(env_id, tmp_path):
     plan = plan_training(config)
     preset = plan.preset
     assert preset.source.endswith(f"ppo.yml:{env_id}")
-    assert plan.algo == ("maskable_ppo" if env_id in (SPECTRUM, "ns6g/SplitInference-v0") else "ppo")
+    masked = (SPECTRUM, "ns6g/SplitInference-v0", "ns6g/MultiAccessInference-v0")
+    assert plan.algo == ("maskable_ppo" if env_id in masked else "ppo")
     summary = train(config, progress=False, plan=plan)
     model = load_agent(tmp_path / "run")
     for key in ("n_steps", "batch_size", "gamma", "n_epochs"):

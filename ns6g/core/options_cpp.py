@@ -50,6 +50,7 @@ CONFIGS = {
     "mec-offload": "ns6g.envs.mec_offload:MecOffloadConfig",
     "mec-split": "ns6g.envs.split_inference:SplitInferenceConfig",
     "d2d-relay": "ns6g.envs.d2d_relay:D2DRelayConfig",
+    "multi-access": "ns6g.envs.multi_access:MultiAccessConfig",
     "fl-network": "ns6g.learners.cosim:FlNetworkConfig",
 }
 

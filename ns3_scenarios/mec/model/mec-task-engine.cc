@@ -176,6 +176,12 @@ MecTaskEngine::SetUploadHook(std::function<void()> hook)
 }
 
 void
+MecTaskEngine::SetFinishHook(std::function<void(const MecTask&, bool, double)> hook)
+{
+    m_finishHook = std::move(hook);
+}
+
+void
 MecTaskEngine::Start()
 {
     for (uint32_t u = 0; u < m_ueNodes.size(); ++u)
@@ -721,6 +727,10 @@ MecTaskEngine::Finish(MecTask& task, bool failed)
         m_last.energyJ = task.energyJ;
         m_last.offloaded = offloaded;
         m_last.action = task.action;
+    }
+    if (m_finishHook)
+    {
+        m_finishHook(task, failed, latencyS);
     }
     m_tasks.erase(task.id); // `task` dangles from here
     if (m_settling && OpenTasks() == 0)

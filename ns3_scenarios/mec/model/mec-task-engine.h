@@ -187,6 +187,12 @@ class MecTaskEngine
     /** Called whenever an upload starts, completes or is abandoned (to re-plan the uplink). */
     void SetUploadHook(std::function<void()> hook);
 
+    /**
+     * Called when a decided task finishes, completed or failed (timeout or refused), with its latency
+     * (arrival -> now, s), before the engine forgets it.
+     */
+    void SetFinishHook(std::function<void(const MecTask& task, bool failed, double latencyS)> hook);
+
     /** Schedules every device's first arrival; call once after AddDevices. */
     void Start();
 
@@ -297,6 +303,7 @@ class MecTaskEngine
 
     CompletedTask m_last;
     std::function<void()> m_uploadHook;
+    std::function<void(const MecTask&, bool, double)> m_finishHook;
 };
 
 /** Sets the info keys every MEC environment reports from the engine's step totals. */

@@ -1,0 +1,197 @@
+"""ns6g/MultiAccessInference-v0: per-task paths (local, roadside unit, V2V) and failover when the RSU fails."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import ns6g.envs  # noqa: F401
+from ns6g.core.config import ConfigError
+from ns6g.envs.multi_access import LOCAL, RSU, MultiAccessEnv
+
+FAIL_AT_S = 3.0
+# The RSU fails for good at 3 s; a 10 MHz sidelink makes the RSU the faster path while it is up.
+FAILOVER = dict(helpers=3, rsu_fail_at_s=FAIL_AT_S, episode_steps=60, task_timeout_s=0.5)
+
+
+def play(env, policy, seed=1):
+    """One episode: per step (decision time s, action, info). The decision time of a step's action is the
+    simulated time at which its task arrived (the previous step's or the reset's ``sim_time_s``); a policy
+    with a ``now`` attribute is told it before each decision."""
+    observation, info = env.reset(seed=seed)
+    rows, now = [], info["sim_time_s"]
+    while True:
+        if hasattr(policy, "now"):
+            policy.now = now
+        action = int(policy(observation))
+        observation, _, terminated, truncated, info = env.step(action)
+        rows.append((now, action, info))
+        now = info["sim_time_s"]
+        if terminated or truncated:
+            return rows
+
+
+class SwitchAtFailure:
+    """The RSU until the (scripted, known) failure time, then the nearest vehicle in range: a policy that
+    switches to V2V."""
+
+    def __init__(self, fail_at_s):
+        self.fail_at_s, self.now = fail_at_s, 0.0
+
+    def __call__(self, observation):
+        if self.now < self.fail_at_s:
+            return RSU
+        distance = np.asarray(observation["distance_m"])[1:].astype(float)
+        distance[np.asarray(observation["in_range"]) < 0.5] = np.inf
+        return LOCAL if not np.isfinite(distance.min()) else 2 + int(np.argmin(distance))
+
+
+def after(rows, t):
+    """Steps whose decision came after time t."""
+    return [r for r in rows if r[0] > t]
+
+
+def test_passes_gymnasium_and_sb3_checkers():
+    with MultiAccessEnv(helpers=2, episode_steps=10) as env:
+        check_env(env, skip_render_check=True)
+        sb3_check_env(env)
+    assert "ns6g/MultiAccessInference-v0" in gym.registry
+
+
+@pytest.fixture(scope="module")
+def failover_env():
+    with MultiAccessEnv(**FAILOVER) as env:
+        yield env
+
+
+def test_tasks_sent_to_a_failed_rsu_fail_and_the_rsu_carries_them_before(failover_env):
+    rows = play(failover_env, lambda _: RSU)
+    before = [r for r in rows if r[0] < FAIL_AT_S - 0.5]
+    assert sum(r[2]["completed_rsu"] for r in before) >= 0.9 * len(before) > 10  # the RSU serves while up
+    assert not any(r[2]["rsu_failed"] for r in before)
+    late = after(rows, FAIL_AT_S)
+    assert late and all(r[2]["rsu_failed"] == 1 for r in late)
+    # Nothing the RSU gets after the failure comes back: every task decided then fails (time-out).
+    assert sum(r[2]["completed_rsu"] for r in late) == 0
+    failed = sum(r[2]["failed_rsu"] for r in rows)
+    assert failed >= len(late)
+    assert sum(r[2]["timeouts"] for r in rows) == failed  # the RSU's tasks time out (none is refused)
+
+
+def test_a_policy_that_switches_to_v2v_keeps_completing_tasks(failover_env):
+    rows = play(failover_env, SwitchAtFailure(FAIL_AT_S))
+    late = after(rows, FAIL_AT_S + FAILOVER["task_timeout_s"])
+    assert len(late) > 10
+    assert all(r[1] >= 2 for r in late)  # a vehicle was in range for every task (this trace, this seed)
+    completed = sum(r[2]["completed_v2v"] for r in late)
+    assert completed >= 0.9 * len(late)
+    assert sum(r[2]["failed_v2v"] + r[2]["rejected"] for r in late) == 0
+    # The same tasks sent to the failed RSU would all have failed.
+    rsu_rows = play(failover_env, lambda _: RSU)
+    assert sum(r[2]["completed_rsu"] + r[2]["completed_v2v"] for r in after(rsu_rows, FAIL_AT_S)) == 0
+
+
+def test_least_latency_switches_from_the_rsu_to_v2v_after_the_failure(failover_env):
+    policy = failover_env.baseline_policies()["least_latency"]
+    rows = play(failover_env, policy)
+    # Before the failure (after trying each path once) it keeps to the RSU, the fastest path here.
+    settled = [r for r in rows if 1.0 < r[0] < FAIL_AT_S]
+    assert settled and np.mean([r[1] == RSU for r in settled]) >= 0.8
+    # Once an RSU task has waited longer than the other paths' latencies, it moves to a vehicle for good.
+    late = after(rows, FAIL_AT_S + FAILOVER["task_timeout_s"])
+    assert late and all(r[1] >= 2 for r in late)
+    assert sum(r[2]["completed_v2v"] for r in late) >= 0.9 * len(late)
+    # It switches well before the RSU's tasks time out: it sees their age, not only their failures.
+    first_v2v = min(r[0] for r in after(rows, FAIL_AT_S) if r[1] >= 2)
+    assert first_v2v < FAIL_AT_S + FAILOVER["task_timeout_s"]
+
+
+def test_observation_shows_the_failure_only_through_the_vehicles_own_tasks(failover_env):
+    observation, _ = failover_env.reset(seed=2)
+    ages = []
+    while True:
+        observation, _, _, truncated, info = failover_env.step(RSU)
+        ages.append((info["sim_time_s"], float(observation["rsu_ack_age_ms"][0]), float(observation["rsu_mbps"][0])))
+        if truncated:
+            break
+    up = [a for t, a, _ in ages if 1.0 < t < FAIL_AT_S]
+    down = [(t, a) for t, a, _ in ages if t > FAIL_AT_S + 1.0]
+    assert max(up) < 1000.0  # results keep coming back
+    assert all(a >= (t - FAIL_AT_S) * 1e3 for t, a in down)  # none since the failure
+    assert min(m for _, _, m in ages) > 0  # the channel estimate does not see the failure
+
+
+def test_same_seed_same_results():
+    with MultiAccessEnv(**FAILOVER) as env:
+        policy = env.baseline_policies()["least_latency"]
+        runs = []
+        for _ in range(2):
+            rows = play(env, policy, seed=7)
+            runs.append([(t, a, info["latency_ms"], info["energy_j"], info["failed"]) for t, a, info in rows])
+    assert runs[0] == runs[1]
+
+
+def test_masks_follow_the_range_and_a_masked_vehicle_is_refused():
+    with MultiAccessEnv(helpers=3, v2v_range_m=60.0, episode_steps=40) as env:
+        observation, _ = env.reset(seed=1)
+        seen_out = seen_in = False
+        for _ in range(40):
+            masks = env.action_masks()
+            in_range = np.asarray(observation["in_range"]) > 0.5
+            assert masks.dtype == bool and masks.shape == (5,)
+            assert masks[LOCAL] and masks[RSU]  # the RSU is never masked
+            assert (masks[2:] == in_range).all()
+            assert ((np.asarray(observation["distance_m"])[1:] <= 60.0) == in_range).all()
+            out = np.flatnonzero(~masks)
+            if out.size:
+                seen_out = True
+                observation, _, _, truncated, info = env.step(int(out[0]))
+                assert info["rejected"] == 1 and info["failed"] >= 1
+            else:
+                observation, _, _, truncated, info = env.step(RSU)
+                assert info["rejected"] == 0
+            seen_in |= bool(in_range.any())
+            if truncated:
+                break
+    assert seen_out and seen_in  # this trace has vehicles both in and out of 60 m
+
+
+def test_offloaded_bytes_travel_as_real_flows():
+    """The frame's size sets the upload time: ten times the bytes take longer on the same path."""
+    latency = {}
+    for frame in (20_000, 400_000):
+        with MultiAccessEnv(helpers=1, frame_bytes=frame, task_rate_hz=2.0, fast_fading=False,
+                            episode_steps=12) as env:
+            rows = play(env, lambda _: RSU)
+            latency[frame] = np.nanmedian([r[2]["latency_ms"] for r in rows if r[2]["completed_rsu"] > 0])
+    assert latency[400_000] > latency[20_000] + 400_000 * 8 / 240e6 * 1e3  # at most 12 bit/s/Hz x 20 MHz
+
+
+def test_random_failures_are_repaired():
+    with MultiAccessEnv(helpers=1, rsu_mtbf_s=1.0, rsu_down_s=0.5, episode_steps=80) as env:
+        rows = play(env, lambda _: RSU, seed=3)
+    states = [r[2]["rsu_failed"] for r in rows]
+    changes = sum(a != b for a, b in zip(states, states[1:]))
+    assert changes >= 2 and 0 < np.mean(states) < 1  # down and up again, more than once
+    assert sum(r[2]["completed_rsu"] for r in rows) > 0 and sum(r[2]["failed_rsu"] for r in rows) > 0
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"helpers": 0}, "helpers"),
+    ({"rsu_offset_m": 5.0}, "rsu_offset_m"),
+    ({"speed_min_mps": 40.0}, "speed_min_mps"),
+    ({"device": "cloud-gpu"}, "device"),
+    ({"helper_device": "toaster"}, "helper_device"),
+    ({"rsu_mtbf_s": 10.0}, "rsu_down_s"),
+    ({"model": "vgg99"}, "model"),
+    ({"v2v_range_m": -1.0}, "v2v_range_m"),
+    ({"rsu_fail_at_s": -2.0}, "rsu_fail_at_s"),
+    ({"sidelink_bandwidth_hz": 1e3}, "sidelink_bandwidth_hz"),
+])
+def test_bad_config_refused_by_name(overrides, key, monkeypatch):
+    import ns6g.envs.base as base
+
+    monkeypatch.setattr(base, "Bridge", lambda *a, **k: pytest.fail("a process was started"))
+    with pytest.raises(ConfigError, match=key):
+        MultiAccessEnv(**overrides)
