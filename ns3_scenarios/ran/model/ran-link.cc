@@ -307,6 +307,12 @@ RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
     if (g.epoch != epoch || g.cell != cell || g.rbgGainDb.empty())
     {
         const std::vector<double>& rb = m_channel->GetRbGainsDb(m_gnbs.Get(cell), m_ues.Get(ue));
+        if (g.cell == cell && g.rbgGainDb.size() == m_carrier.nRbg && rb == g.rbDb)
+        {
+            g.epoch = epoch; // the channel kept its values (a static link): so do the RBGs
+            return g.rbgGainDb;
+        }
+        g.rbDb = rb;
         g.rbgGainDb.assign(m_carrier.nRbg, 0.0);
         g.rbgGain.assign(m_carrier.nRbg, 0.0);
         for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)

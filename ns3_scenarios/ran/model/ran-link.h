@@ -130,6 +130,7 @@ class RanLink : public RanLinkModel
         uint32_t cell{0};
         std::vector<double> rbgGainDb; //!< per RBG (dB)
         std::vector<double> rbgGain;   //!< per RBG (linear)
+        std::vector<double> rbDb;      //!< the channel's per-RB gains they were computed from (dB)
     };
     std::vector<ServingGains> m_gains;   //!< per UE
     std::vector<std::vector<int32_t>> m_current[2];  //!< this slot's allocations, per direction
