@@ -258,16 +258,21 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 def freeze_imports() -> None:
     """Leave the objects that exist now out of the cyclic garbage collector's scans (``gc.freeze``, after
-    a collection, so no garbage is kept): after ``import torch`` and ns6g's learners that is ~440 000
-    objects that live as long as the process, and every full collection walks them all (0.1-0.2 s), which
-    a 1000-client profile-mode job, with its ~20 000 new records a round, triggers every round or two.
+    a collection, so no garbage is kept), once what a learner job's first round imports is imported (a
+    FLOP count on meta tensors loads PyTorch's meta kernels, torch._dynamo, sympy, ...): ~360 000 objects
+    that live as long as the process, and every full collection walks them all (~0.2 s), which a
+    1000-client profile-mode job, with its ~20 000 new records a round, triggers every round or two.
     For the commands that run learner jobs (``ns6g fl``, ``ns6g bench fl``); changes no result."""
     import gc
 
-    import torch  # noqa: F401  (the bulk of what is frozen)
+    import torch
+    from torch import nn
 
-    import ns6g.learners.engine  # noqa: F401
+    from ns6g.learners.engine import _training_flops
 
+    tiny = nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4, 2))
+    for device in ("cpu", "meta"):  # (a meta module cannot go back)
+        _training_flops(tiny.to(device), torch.zeros(1, 1, 4, 4, device=device), with_loss=True, input_grad=True)
     gc.collect()
     gc.freeze()
 
