@@ -259,7 +259,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 def freeze_imports() -> None:
     """Leave the objects that exist now out of the cyclic garbage collector's scans (``gc.freeze``, after
     a collection, so no garbage is kept), once what a learner job's first round imports is imported (a
-    FLOP count on meta tensors loads PyTorch's meta kernels, torch._dynamo, sympy, ...): ~360 000 objects
+    FLOP count on meta tensors loads PyTorch's meta kernels, torch._dynamo, sympy, ...): ~330 000 objects
     that live as long as the process, and every full collection walks them all (~0.2 s), which a
     1000-client profile-mode job, with its ~20 000 new records a round, triggers every round or two.
     For the commands that run learner jobs (``ns6g fl``, ``ns6g bench fl``); changes no result."""
