@@ -61,8 +61,10 @@ def test_with_after_is_dataclasses_replace(op):
 
 
 def test_the_fl_commands_freeze_import_time_objects_out_of_the_collectors_scans():
-    code = ("import gc; from ns6g.apps.cli import freeze_imports; freeze_imports(); "
-            "print(gc.get_freeze_count(), len(gc.garbage))")
+    code = ("import gc, torch; from ns6g.apps.cli import freeze_imports; torch.manual_seed(3); "
+            "before = torch.rand(1).item(); torch.manual_seed(3); freeze_imports(); "
+            "print(gc.get_freeze_count(), len(gc.garbage), torch.rand(1).item() == before)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert int(out[0]) > 100_000  # torch's and ns6g's objects
     assert out[1] == "0"
+    assert out[2] == "True"  # it draws nothing from PyTorch's random numbers

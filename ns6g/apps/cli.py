@@ -270,9 +270,11 @@ def freeze_imports() -> None:
 
     from ns6g.learners.engine import _training_flops
 
-    tiny = nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4, 2))
-    for device in ("cpu", "meta"):  # (a meta module cannot go back)
-        _training_flops(tiny.to(device), torch.zeros(1, 1, 4, 4, device=device), with_loss=True, input_grad=True)
+    with torch.random.fork_rng(devices=[]):  # the tiny model's initialisation draws nothing from the job's RNG
+        tiny = nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4, 2))
+        for device in ("cpu", "meta"):  # (a meta module cannot go back)
+            _training_flops(tiny.to(device), torch.zeros(1, 1, 4, 4, device=device), with_loss=True,
+                            input_grad=True)
     gc.collect()
     gc.freeze()
 
