@@ -307,14 +307,20 @@ class CoSimNetwork:
         ops = list(ops)
         ids = list(range(self._next_id, self._next_id + len(ops)))
         records = np.zeros(len(ops), dtype=self.bridge.record_dtypes["op"])
+        # column by column: a numpy record's fields set one at a time cost ~9 us an operation
+        encoded = []
         deps: list[tuple[int, int]] = []
         for k, (op_id, op) in enumerate(zip(ids, ops, strict=True)):
-            self._encode(op_id, op, records[k])
+            encoded.append(self._encode(op))
             for after in op.after:
                 if not (isinstance(after, int | np.integer) and 1 <= after < op_id):
                     raise ValueError(f"op {k} ({op!r}): dependency {after!r} is not the id of an earlier operation "
                                      f"(ids so far: 1..{op_id - 1})")
                 deps.append((op_id, int(after)))
+        if ops:
+            records["id"] = ids
+            for name, column in zip(("kind", "node", "dst", "bytes", "flops"), zip(*encoded, strict=True), strict=True):
+                records[name] = column
         if deps:
             dep_records = np.zeros(len(deps), dtype=self.bridge.record_dtypes["dependency"])
             dep_records["op"], dep_records["after"] = zip(*deps, strict=True)
@@ -332,29 +338,23 @@ class CoSimNetwork:
         """The id the next submitted operation gets."""
         return self._next_id
 
-    def _encode(self, op_id: int, op: Op, record: np.void) -> None:
-        record["id"] = op_id
+    def _encode(self, op: Op) -> tuple[int, int, int, int, float]:
+        """An operation's record fields (kind, node, dst, bytes, flops); raises ValueError for bad ones."""
         if isinstance(op, Transfer):
             nbytes = op.nbytes
             if isinstance(nbytes, bool) or not isinstance(nbytes, int | np.integer):
                 raise ValueError(f"{op!r}: nbytes must be an int, got {type(nbytes).__name__}")
             if not 0 <= nbytes <= MAX_TRANSFER_BYTES:
                 raise ValueError(f"{op!r}: nbytes must be in [0, 2**50], got {nbytes}")
-            record["kind"] = TRANSFER
-            record["node"] = self.node_index(op.src)
-            record["dst"] = self.node_index(op.dst)
-            record["bytes"] = nbytes
-        elif isinstance(op, Compute):
+            return TRANSFER, self.node_index(op.src), self.node_index(op.dst), int(nbytes), 0.0
+        if isinstance(op, Compute):
             flops = op.flops
             if isinstance(flops, bool) or not isinstance(flops, int | float | np.integer | np.floating):
                 raise ValueError(f"{op!r}: flops must be a number, got {type(flops).__name__}")
             if not (math.isfinite(flops) and flops >= 0):
                 raise ValueError(f"{op!r}: flops must be finite and >= 0, got {flops}")
-            record["kind"] = COMPUTE
-            record["node"] = self.node_index(op.node)
-            record["flops"] = float(flops)
-        else:
-            raise TypeError(f"an operation must be a Transfer or a Compute, got {type(op).__name__}")
+            return COMPUTE, self.node_index(op.node), 0, 0, float(flops)
+        raise TypeError(f"an operation must be a Transfer or a Compute, got {type(op).__name__}")
 
     def run(self, wait_for: Iterable[int] | None = None, *, any_of: bool = False) -> list[Completed]:
         """Advance simulated time until every operation in ``wait_for`` (every one not yet reported if None)

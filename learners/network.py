@@ -18,7 +18,7 @@ dependency failed (for instance a client that disconnected) fails too, without t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 CLOUD = "cloud"
@@ -61,6 +61,17 @@ class Compute:
 
 
 Op = Transfer | Compute
+
+
+def with_after(op: Op, after: tuple[int, ...]) -> Op:
+    """``dataclasses.replace(op, after=after)``, by the constructor for a Transfer or a Compute (several
+    times faster: a job rewrites every operation's dependencies to network ids, thousands per round)."""
+    kind = type(op)
+    if kind is Transfer:
+        return Transfer(op.src, op.dst, op.nbytes, op.tag, after)
+    if kind is Compute:
+        return Compute(op.node, op.flops, op.tag, after)
+    return replace(op, after=after)
 
 
 @dataclass(frozen=True)
@@ -155,10 +166,19 @@ def timelines(
 
 def _union_length(intervals: Sequence[tuple[float, float]], lo: float, hi: float) -> float:
     """Total length of the union of ``intervals`` clipped to [lo, hi]."""
+    # max()/min() spelt as conditionals (the same value, NaN and signed zeros included: max(x, y) is y
+    # only if y > x): this runs for every node and kind of a round, thousands of times
+    if len(intervals) == 1:  # most nodes' kinds of work in a round: the loop below in one step
+        a, b = intervals[0]
+        a, b = (lo if lo > a else a), (hi if hi < b else b)
+        d = b - a
+        return d if d > 0.0 else 0.0
     total, reach = 0.0, lo
-    for a, b in sorted((max(a, lo), min(b, hi)) for a, b in intervals):
-        total += max(0.0, b - max(a, reach))
-        reach = max(reach, b)
+    for a, b in sorted([((lo if lo > a else a), (hi if hi < b else b)) for a, b in intervals]):
+        d = b - (reach if reach > a else a)
+        total += d if d > 0.0 else 0.0
+        if b > reach:
+            reach = b
     return total
 
 

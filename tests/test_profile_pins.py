@@ -1,6 +1,7 @@
 """Profile mode's speed-ups change no result: every profiling protocol's small job (20 clients, 2 rounds,
-on NoNetwork, and splitfed-v1 over the fl-network ns-3 scenario) gives the rounds and transfers the code
-before them gave (tests/data/profile_pins.json, written by tests/profile_pins.py)."""
+on NoNetwork, and splitfed-v1 over the fl-network ns-3 scenario, also over its 7 cells without fast fading)
+gives the rounds and transfers the code before them gave (tests/data/profile_pins.json, written by
+tests/profile_pins.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import pytest
 
 from ns6g.learners.protocols import PROTOCOLS
-from tests.profile_pins import PINS, cosim_outputs, job_outputs
+from tests.profile_pins import PINS, cosim_outputs, cosim_seven_cells_outputs, job_outputs
 
 PINNED = json.loads(PINS.read_text())
 
@@ -21,3 +22,8 @@ def test_profile_job_matches_its_pin(protocol: str) -> None:
 
 def test_cosim_profile_job_matches_its_pin() -> None:
     assert cosim_outputs() == PINNED["cosim/splitfed-v1"]
+
+
+def test_cosim_seven_cells_without_fading_matches_its_pin() -> None:
+    """The 1000-client benchmark's network (7 cells, no fast fading), across a channel realisation."""
+    assert cosim_seven_cells_outputs() == PINNED["cosim-7-cells-no-fading/splitfed-v1"]

@@ -30,6 +30,8 @@ FlUplinkScheduler::Setup(const FlTopology& topology, std::function<bool(uint32_t
     }
     m_shares.assign(m_clients, ClientShare{});
     m_ulAllocation.assign(m_cells, Allocation(m_nRbg, -1));
+    m_active.assign(m_cells, {});
+    m_room.assign(m_clients, 0);
     m_ticking = false;
 }
 
@@ -71,7 +73,12 @@ void
 FlUplinkScheduler::Tick()
 {
     const uint32_t nRbg = m_nRbg;
-    std::vector<std::vector<uint32_t>> active(m_cells);
+    // Per-slot work for every uploading client: the containers are members, reused (no allocation).
+    std::vector<std::vector<uint32_t>>& active = m_active;
+    for (auto& members : active)
+    {
+        members.clear();
+    }
     bool any = false;
     for (uint32_t u = 0; u < m_clients; ++u)
     {
@@ -116,7 +123,7 @@ FlUplinkScheduler::Tick()
             }
             // A client gets at most the RBGs its power supports (power headroom); what it cannot
             // use goes to the others, and its unused credit does not pile up.
-            std::map<uint32_t, uint32_t> room;
+            std::vector<uint32_t>& room = m_room; // by client; only this cell's members are read
             for (uint32_t u : members)
             {
                 room[u] = m_link->MaxRbgs(u, c, Direction::Uplink);
@@ -137,9 +144,9 @@ FlUplinkScheduler::Tick()
                     best.emplace(m_shares[u].credit, negU);
                 }
             }
-            for (auto& [u, left] : room)
+            for (uint32_t u : members)
             {
-                if (left == 0)
+                if (room[u] == 0)
                 {
                     m_shares[u].credit = std::min(m_shares[u].credit, 1.0);
                 }

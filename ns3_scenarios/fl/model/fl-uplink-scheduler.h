@@ -52,6 +52,8 @@ class FlUplinkScheduler
     std::function<bool(uint32_t)> m_uploading;
     std::vector<ClientShare> m_shares;               //!< per client
     std::vector<ran::Allocation> m_ulAllocation;     //!< per cell, as last set
+    std::vector<std::vector<uint32_t>> m_active;     //!< per cell, this slot's uploading clients (reused)
+    std::vector<uint32_t> m_room;                    //!< per client, RBGs its power still supports this slot
     bool m_ticking{false};
 };
 

@@ -446,8 +446,13 @@ RanChannel::UpdateRealization()
         DynamicCast<EpochSpectrumLossModel>(m_spectrumLoss)->ForgetLongTerms();
     }
     // Every cached gain belongs to the old realisation; dropping them also bounds the cache to the
-    // (gNB, UE, beam target) triples asked for within one realisation period.
-    m_gains.clear();
+    // (gNB, UE, beam target) triples asked for within one realisation period. Without fast fading a
+    // gain is the line-of-sight array gain, a function of the three positions alone (no realisation,
+    // no Doppler): the entries stay, and GetRbGainsDb recomputes one only when a position moved.
+    if (m_fastFadingEnabled)
+    {
+        m_gains.clear();
+    }
     m_realization = realization;
     m_realizationValid = true;
 }
@@ -536,14 +541,17 @@ RanChannel::GetRbGainsDb(Ptr<Node> gnb, Ptr<Node> ue, Ptr<Node> beamTarget)
     const Vector gnbPos = g.mobility->GetPosition();
     const Vector uePos = u.mobility->GetPosition();
     const Vector targetPos = target.mobility->GetPosition();
-    if (!inserted && entry.realization == m_realization)
+    // Without fast fading the gains depend on the positions alone (ComputeRbGains: LosArrayGain), so
+    // neither a new realisation nor Doppler changes them.
+    const bool fading = m_fastFadingEnabled;
+    if (!inserted && entry.fading == fading && (!fading || entry.realization == m_realization))
     {
         if (entry.epoch == epoch)
         {
             return entry.gainsDb;
         }
         if (entry.losEpoch == losEpoch && entry.gnbPos == gnbPos && entry.uePos == uePos &&
-            entry.targetPos == targetPos && !HasDoppler(g, u))
+            entry.targetPos == targetPos && (!fading || !HasDoppler(g, u)))
         {
             entry.epoch = epoch; // a static link without Doppler: the same channel
             return entry.gainsDb;
@@ -553,6 +561,7 @@ RanChannel::GetRbGainsDb(Ptr<Node> gnb, Ptr<Node> ue, Ptr<Node> beamTarget)
     ComputeRbGains(g, u, target, entry.gainsDb);
     entry.epoch = epoch;
     entry.realization = m_realization;
+    entry.fading = fading;
     entry.losEpoch = losEpoch;
     entry.gnbPos = gnbPos;
     entry.uePos = uePos;

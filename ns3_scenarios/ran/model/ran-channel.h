@@ -178,6 +178,7 @@ class RanChannel : public ns3::Object
     {
         uint64_t epoch{0};       //!< update period of the last check
         uint64_t realization{0}; //!< realization period of the computation
+        bool fading{false};      //!< computed with fast fading (else: positions alone, any realisation)
         uint64_t losEpoch{0};    //!< LoS period of the computation
         ns3::Vector gnbPos;      //!< positions at the computation (m)
         ns3::Vector uePos;

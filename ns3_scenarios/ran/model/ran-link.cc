@@ -149,6 +149,7 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
     m_rsrpGainDb.assign(static_cast<size_t>(nCells) * nUes, 0.0);
     m_ulRefPerRbMw.assign(static_cast<size_t>(nCells) * nUes, 0.0);
     m_gains.assign(nUes, ServingGains{});
+    m_maxRbgs.assign(nUes, MaxRbgsEntry{});
     m_lastPosition.assign(nUes, std::nullopt);
     m_measurements.assign(nUes, LinkMeasurement{});
     for (size_t d = 0; d < 2; ++d)
@@ -270,6 +271,23 @@ RanLink::MaxRbgs(uint32_t ue, uint32_t cell, Direction direction)
     // target). It is given at most the RBs on which that still reaches the lowest CQI's SINR (noise-
     // limited, at its wideband gain), at least one RBG: more would leave every RB undecodable.
     ServingGainsDb(ue, cell);
+    // Its inputs (the serving gains, the losses) change only with the epochs: once per UE and update
+    // period, not once per slot (the uplink scheduler asks for every uploading UE every slot).
+    MaxRbgsEntry& cached = m_maxRbgs[ue];
+    if (cached.epoch == m_epoch && cached.lossEpoch == m_lossEpoch && cached.cell == cell)
+    {
+        return cached.rbgs;
+    }
+    cached.rbgs = UplinkRbgsOfPower(ue, cell);
+    cached.epoch = m_epoch;
+    cached.lossEpoch = m_lossEpoch;
+    cached.cell = cell;
+    return cached.rbgs;
+}
+
+uint32_t
+RanLink::UplinkRbgsOfPower(uint32_t ue, uint32_t cell)
+{
     double meanGain = 0.0;
     for (double g : m_gains[ue].rbgGain)
     {
@@ -307,6 +325,12 @@ RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
     if (g.epoch != epoch || g.cell != cell || g.rbgGainDb.empty())
     {
         const std::vector<double>& rb = m_channel->GetRbGainsDb(m_gnbs.Get(cell), m_ues.Get(ue));
+        if (g.cell == cell && g.rbgGainDb.size() == m_carrier.nRbg && rb == g.rbDb)
+        {
+            g.epoch = epoch; // the channel kept its values (a static link): so do the RBGs
+            return g.rbgGainDb;
+        }
+        g.rbDb = rb;
         g.rbgGainDb.assign(m_carrier.nRbg, 0.0);
         g.rbgGain.assign(m_carrier.nRbg, 0.0);
         for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)

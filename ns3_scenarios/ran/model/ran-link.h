@@ -85,6 +85,8 @@ class RanLink : public RanLinkModel
     size_t Pair(uint32_t cell, uint32_t ue) const;
     /** Recompute the losses of UEs that moved; a no-op when already done in this update period. */
     void RefreshLosses();
+    /** MaxRbgs' uplink computation (after RefreshLosses and ServingGainsDb of the UE and cell). */
+    uint32_t UplinkRbgsOfPower(uint32_t ue, uint32_t cell);
     const std::vector<double>& ServingGainsDb(uint32_t ue, uint32_t cell);
     /** SINR (linear) of `ue` on RBG `rbg`, with the interference of `allocations` (per cell). */
     double RbgSinr(uint32_t ue,
@@ -130,8 +132,18 @@ class RanLink : public RanLinkModel
         uint32_t cell{0};
         std::vector<double> rbgGainDb; //!< per RBG (dB)
         std::vector<double> rbgGain;   //!< per RBG (linear)
+        std::vector<double> rbDb;      //!< the channel's per-RB gains they were computed from (dB)
     };
     std::vector<ServingGains> m_gains;   //!< per UE
+    /** MaxRbgs of one UE as last computed: its inputs (serving gains, losses) change only with the epochs. */
+    struct MaxRbgsEntry
+    {
+        uint64_t epoch{UINT64_MAX};
+        uint64_t lossEpoch{UINT64_MAX};
+        uint32_t cell{UINT32_MAX};
+        uint32_t rbgs{0};
+    };
+    std::vector<MaxRbgsEntry> m_maxRbgs; //!< per UE (uplink)
     std::vector<std::vector<int32_t>> m_current[2];  //!< this slot's allocations, per direction
     std::vector<std::vector<int32_t>> m_previous[2]; //!< last slot's (what CQI reports saw)
     std::vector<uint64_t> m_previousUsers; //!< per RBG: bit c set if cell c used it last slot (downlink)

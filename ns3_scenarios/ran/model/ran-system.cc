@@ -283,10 +283,11 @@ RanSystem::ScheduleDirection(Direction direction)
     // RBGs); the agent's allocation ("external") uses global UE indices and skips other cells' UEs.
     std::vector<std::vector<int32_t>> allocations(m_nCells, Allocation(nRbgs, kUnusedRbg));
     std::vector<std::vector<uint32_t>> members(m_nCells);
+    const ns3::Time slotStart = ns3::Simulator::Now(); // once, not once per UE
     for (uint32_t ue = 0; ue < m_ues.size(); ++ue)
     {
         const UeState& state = m_ues[ue];
-        if (!state.linkFailed && ns3::Simulator::Now() >= state.interruptedUntil &&
+        if (!state.linkFailed && slotStart >= state.interruptedUntil &&
             (state.queuedBytes[d] > 0 || state.harq[d]))
         {
             members[state.cell].push_back(ue);
