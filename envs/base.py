@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
+import tempfile
 import warnings
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -233,5 +236,26 @@ class ScenarioEnv(gym.Env):
             self._bridge = None
         if self.recorder is not None:
             self.recorder.writer.close()
+        cleanup = getattr(self, "_scratch_cleanup", None)
+        if cleanup is not None:
+            cleanup()
         super().close()
+
+    def _scratch_file(self, name: str, write: Callable[[Path], None]) -> Path:
+        """A file this environment writes once (``write(path)``, e.g. a mobility trace its scenario reads) and
+        reuses: it lies in the environment's own temporary folder, removed at ``close()`` or when the
+        environment is collected (after a close, the next call writes it again)."""
+        files = self.__dict__.setdefault("_scratch_files", {})
+        path = files.get(name)
+        if path is not None and path.exists():
+            return path
+        cleanup = getattr(self, "_scratch_cleanup", None)
+        if cleanup is None or not cleanup.alive:
+            folder = tempfile.mkdtemp(prefix=f"ns6g-{type(self).__name__}-")
+            self._scratch_folder = Path(folder)
+            self._scratch_cleanup = weakref.finalize(self, shutil.rmtree, folder, True)
+        path = self._scratch_folder / name
+        write(path)
+        files[name] = path
+        return path
 

@@ -48,9 +48,6 @@ See docs/multi-access.md.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import weakref
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,7 +55,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ns6g.compute.devices import catalogue_path, check_device, check_has_radio
-from ns6g.compute.split import available_models, profile_path, profiles_dir
+from ns6g.compute.split import check_model, profile_path, profiles_dir
 from ns6g.core.bridge import Bridge
 from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, Numerology, RadioScenario, ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
@@ -123,10 +120,7 @@ class MultiAccessConfig(ScenarioConfig):
     @field_validator("model")
     @classmethod
     def _known_model(cls, name: str) -> str:
-        models = available_models()
-        if name not in models:
-            raise ValueError(f"unknown model {name!r}; models with shipped profiles are {', '.join(models)}")
-        return name
+        return check_model(name)
 
     @model_validator(mode="after")
     def _cross_fields(self) -> MultiAccessConfig:
@@ -212,26 +206,12 @@ class MultiAccessEnv(ScenarioEnv):
 
     def _trace(self) -> Path:
         """The highway trace of this configuration (vehicle 0 the task vehicle), written on first use."""
-        path = getattr(self, "_trace_path", None)
-        if path is not None and path.exists():
-            return path
         from ns6g.radio.mobility import highway_trace
 
-        folder = tempfile.mkdtemp(prefix="ns6g-multi-access-")
-        self._trace_cleanup = weakref.finalize(self, shutil.rmtree, folder, True)
-        path = Path(folder) / "highway.ns_movements"
         c = self.config
-        highway_trace(path, 1 + c.helpers, length_m=c.road_length_m, lanes=c.lanes, lane_width_m=LANE_WIDTH_M,
-                      speed_mps=(c.speed_min_mps, c.speed_max_mps), duration_s=c.trace_duration_s,
-                      seed=c.mobility_seed)
-        self._trace_path = path
-        return path
-
-    def close(self) -> None:
-        super().close()
-        cleanup = getattr(self, "_trace_cleanup", None)
-        if cleanup is not None:
-            cleanup()
+        return self._scratch_file("highway.ns_movements", lambda path: highway_trace(
+            path, 1 + c.helpers, length_m=c.road_length_m, lanes=c.lanes, lane_width_m=LANE_WIDTH_M,
+            speed_mps=(c.speed_min_mps, c.speed_max_mps), duration_s=c.trace_duration_s, seed=c.mobility_seed))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         observation, info = super().reset(seed=seed, options=options)

@@ -45,9 +45,6 @@ from __future__ import annotations
 
 import copy
 import math
-import shutil
-import tempfile
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -287,14 +284,8 @@ class SpectrumAllocationEnv(ScenarioEnv):
 
     def _generated_trace(self) -> Path:
         """The highway / urban-grid trace of this environment, written on first use (seed 0)."""
-        path = getattr(self, "_trace_path", None)
-        if path is not None and path.exists():
-            return path
         from ns6g.radio.mobility import highway_trace, urban_grid_trace
 
-        folder = tempfile.mkdtemp(prefix="ns6g-mobility-")
-        self._trace_cleanup = weakref.finalize(self, shutil.rmtree, folder, True)
-        path = Path(folder) / f"{self.config.mobility}.ns_movements"
         c = self.config
         # The area of the other models (+-2 isd_m) around the sites' centroid; the whole episode long.
         if c.gnb_positions:
@@ -303,20 +294,16 @@ class SpectrumAllocationEnv(ScenarioEnv):
             centre = (0.0, 0.0)
         duration_s = c.episode_steps * c.decision_slots * 1e-3 / 2**c.numerology + 1.0
         speeds = {"speed_mps": (c.vehicle_speed_mps, c.vehicle_speed_mps)} if c.vehicle_speed_mps else {}
-        if c.mobility == "highway":
-            highway_trace(path, c.ues, length_m=4 * c.isd_m, duration_s=duration_s, seed=0, centre_m=centre,
-                          **speeds)
-        else:
-            urban_grid_trace(path, c.ues, blocks=(8, 8), block_m=c.isd_m / 2, duration_s=duration_s, seed=0,
-                             centre_m=centre, **speeds)
-        self._trace_path = path
-        return path
 
-    def close(self) -> None:
-        super().close()
-        cleanup = getattr(self, "_trace_cleanup", None)
-        if cleanup is not None:
-            cleanup()
+        def write(path: Path) -> None:
+            if c.mobility == "highway":
+                highway_trace(path, c.ues, length_m=4 * c.isd_m, duration_s=duration_s, seed=0, centre_m=centre,
+                              **speeds)
+            else:
+                urban_grid_trace(path, c.ues, blocks=(8, 8), block_m=c.isd_m / 2, duration_s=duration_s, seed=0,
+                                 centre_m=centre, **speeds)
+
+        return self._scratch_file(f"{c.mobility}.ns_movements", write)
 
     def radio_samples(self) -> np.ndarray:
         """Per UE, the radio numbers of the last decision interval (a structured array)."""

@@ -48,7 +48,7 @@ from ns6g.envs.base import ScenarioEnv
 from ns6g.envs.mec_task import MecTaskConfig
 from ns6g.radio.sidelink import SidelinkFields
 from ns6g.envs.policies import ConstantPolicy, Contender, Policy
-from ns6g.compute.split import (SplitTarget, available_models, feasible_cuts, greedy_split_target, load_profile,
+from ns6g.compute.split import (SplitTarget, check_model, feasible_cuts, greedy_split_target, load_profile,
                         peer_memory_bytes, predict_split_latency, profile_path, profiles_dir)
 
 EDGE, CLOUD, PEER = 0, 1, 2
@@ -85,10 +85,7 @@ class SplitInferenceConfig(MecTaskConfig, SidelinkFields):
     @field_validator("model")
     @classmethod
     def _known_model(cls, name: str) -> str:
-        models = available_models()
-        if name not in models:
-            raise ValueError(f"unknown model {name!r}; models with shipped profiles are {', '.join(models)}")
-        return name
+        return check_model(name)
 
     @model_validator(mode="after")
     def _profile_exists(self) -> SplitInferenceConfig:

@@ -84,6 +84,14 @@ def available_models(folder: str | Path | None = None) -> list[str]:
     return sorted(models)
 
 
+def check_model(name: str) -> str:
+    """``name`` if it is a model with shipped profiles, else ``ValueError`` listing them (for config validators)."""
+    models = available_models()
+    if name not in models:
+        raise ValueError(f"unknown model {name!r}; models with shipped profiles are {', '.join(models)}")
+    return name
+
+
 def profile_path(model: str, dtype: str = "fp32", folder: str | Path | None = None) -> Path:
     """``<folder>/<model>-<dtype>.csv``; ``ValueError`` listing the models found if it does not exist."""
     if dtype not in ("fp32", "int8"):
