@@ -59,7 +59,7 @@ from ns6g.compute.split import check_model, profile_path, profiles_dir
 from ns6g.core.bridge import Bridge
 from ns6g.core.config import BandwidthHz, FastFading, FrequencyHz, Numerology, RadioScenario, ScenarioConfig
 from ns6g.envs.base import ScenarioEnv
-from ns6g.envs.policies import ConstantPolicy, Policy
+from ns6g.envs.policies import ConstantPolicy, Contender, Policy
 
 LOCAL, RSU = 0, 1
 #: lane width of ns6g.radio.mobility.highway_trace's default (m)
@@ -192,6 +192,37 @@ class LeastLatencyPolicy(_PathPolicy):
         return int(np.argmin(seen))
 
 
+class BestVehiclePolicy(_PathPolicy):
+    """The vehicle in range with the least latency recently seen (:class:`LeastLatencyPolicy`'s score over the
+    V2V paths only; local when no vehicle is in range): never the RSU."""
+
+    def __call__(self, observation: Any) -> int:
+        seen = np.maximum(_vector(observation, "recent_latency_ms"), _vector(observation, "oldest_in_flight_ms"))
+        seen[~self.allowed(observation)] = np.inf
+        seen[[LOCAL, RSU]] = np.inf
+        return int(np.argmin(seen)) if np.isfinite(seen).any() else LOCAL
+
+
+class RsuFailoverPolicy(_PathPolicy):
+    """The RSU while it answers, the best vehicle while it does not, and a probe to win it back: a reference
+    rule for benchmark tables. The RSU counts as answering when its last finished task did not time out and
+    none of its tasks has been out longer than ``suspect_ms`` (default half the deadline); otherwise the
+    task goes to :class:`BestVehiclePolicy`'s vehicle, except that when no task is out at the RSU one is sent
+    there, so that a repaired RSU is found again (about one probe per ``task_timeout_s`` while it is down)."""
+
+    def __init__(self, config: MultiAccessConfig, suspect_ms: float | None = None) -> None:
+        super().__init__(config)
+        self.suspect_ms = config.deadline_ms / 2 if suspect_ms is None else suspect_ms
+        self.fallback = BestVehiclePolicy(config)
+
+    def __call__(self, observation: Any) -> int:
+        recent, oldest = _vector(observation, "recent_latency_ms"), _vector(observation, "oldest_in_flight_ms")
+        timed_out = recent[RSU] >= 1e3 * self.config.task_timeout_s
+        if oldest[RSU] == 0 or (not timed_out and oldest[RSU] <= self.suspect_ms):
+            return RSU  # answering, or nothing out there (a probe)
+        return self.fallback(observation)
+
+
 class MultiAccessEnv(ScenarioEnv):
     """Per-task path choice (local, roadside unit, nearby vehicle) of a vehicle's inference tasks."""
 
@@ -238,12 +269,18 @@ class MultiAccessEnv(ScenarioEnv):
 
     def baseline_policies(self, seed: int = 0) -> dict[str, Policy]:
         """``local_only``, ``always_rsu``, ``best_rate`` (:class:`BestRatePolicy`), ``least_latency``
-        (:class:`LeastLatencyPolicy`) and ``random``."""
+        (:class:`LeastLatencyPolicy`), ``best_vehicle`` (:class:`BestVehiclePolicy`) and ``random``."""
         return {
             "local_only": ConstantPolicy(LOCAL),
             "always_rsu": ConstantPolicy(RSU),
             "best_rate": BestRatePolicy(self.config),
             "least_latency": LeastLatencyPolicy(self.config),
+            "best_vehicle": BestVehiclePolicy(self.config),
             **super().baseline_policies(seed),
         }
+
+    def reference_policies(self, seed: int = 0) -> dict[str, Contender]:
+        """Hand-written rules beyond the built-in baselines, for benchmark tables (``ns6g bench learn``):
+        ``rsu_failover`` (:class:`RsuFailoverPolicy`)."""
+        return {"rsu_failover": Contender(RsuFailoverPolicy(self.config))}
 
