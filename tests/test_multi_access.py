@@ -195,3 +195,23 @@ def test_bad_config_refused_by_name(overrides, key, monkeypatch):
     monkeypatch.setattr(base, "Bridge", lambda *a, **k: pytest.fail("a process was started"))
     with pytest.raises(ConfigError, match=key):
         MultiAccessEnv(**overrides)
+
+
+def test_rsu_failover_leaves_the_failed_rsu_probes_it_and_returns_after_the_repair():
+    down_s = 1.5
+    with MultiAccessEnv(**{**FAILOVER, "rsu_down_s": down_s, "episode_steps": 80}) as env:
+        rows = play(env, env.reference_policies()["rsu_failover"].policy)
+        never = play(env, env.baseline_policies()["best_vehicle"])
+    repaired_s = FAIL_AT_S + down_s
+    before = [r for r in rows if 0.5 < r[0] < FAIL_AT_S]
+    outage = [r for r in rows if FAIL_AT_S + 0.2 < r[0] < repaired_s]
+    back = after(rows, repaired_s + FAILOVER["task_timeout_s"] + 0.2)
+    assert before and all(r[1] == RSU for r in before)  # the RSU while it answers
+    # While it is down, mostly vehicles, with a probe to the RSU now and then (at most one out at a time).
+    probes = sum(r[1] == RSU for r in outage)
+    assert outage and 1 <= probes <= len(outage) / 3 and all(r[1] != LOCAL for r in outage)
+    # A probe after the repair finds it: the RSU again, and it completes tasks.
+    assert back and np.mean([r[1] == RSU for r in back]) >= 0.8
+    assert sum(r[2]["completed_rsu"] for r in back) > 0
+    # best_vehicle never uses the RSU.
+    assert all(r[1] >= 2 for r in never)
