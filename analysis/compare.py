@@ -52,17 +52,9 @@ def confidence_table(episodes: pd.DataFrame, columns: Sequence[str] | None = Non
     return table
 
 
-def paired_difference(episodes: pd.DataFrame, policy: str, other: str, column: str = "return",
-                      level: float = 0.95) -> dict[str, float | int]:
-    """``policy`` minus ``other`` episode by episode on the seeds both ran (one episode per policy and seed):
-    ``mean`` difference, ``ci`` the half-width of its ``level`` interval (Student's t over the seeds; NaN
-    with one seed), ``seeds`` compared and ``better``, the seeds where ``policy`` did better.
-
-    Every contender runs the same seeds, so what a seed does to all of them (the UE drop, the channel)
-    cancels in the difference: a paired interval is far narrower than the two policies' own intervals
-    when the seeds, not the policies, set most of the spread."""
-    from scipy import stats
-
+def seed_differences(episodes: pd.DataFrame, policy: str, other: str, column: str = "return") -> pd.Series:
+    """``policy`` minus ``other`` in ``column``, one value per seed both ran (indexed by seed; one episode
+    per policy and seed)."""
     sides = []
     for name in (policy, other):
         rows = episodes[episodes["policy"] == name]
@@ -74,10 +66,28 @@ def paired_difference(episodes: pd.DataFrame, policy: str, other: str, column: s
     common = sides[0].index.intersection(sides[1].index)
     if common.empty:
         raise ValueError(f"policies {policy!r} and {other!r} share no seed")
-    difference = sides[0].loc[common] - sides[1].loc[common]
+    return sides[0].loc[common] - sides[1].loc[common]
+
+
+def summarise_differences(difference: pd.Series, level: float = 0.95) -> dict[str, float | int]:
+    """``mean`` of per-seed differences, ``ci`` the half-width of its ``level`` interval (Student's t over
+    the seeds; NaN with one seed), ``seeds`` and ``better``, the seeds with a positive difference."""
+    from scipy import stats
+
     n = len(difference)
     ci = stats.t.ppf(0.5 + level / 2, n - 1) * difference.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
     return {"mean": float(difference.mean()), "ci": float(ci), "seeds": n, "better": int((difference > 0).sum())}
+
+
+def paired_difference(episodes: pd.DataFrame, policy: str, other: str, column: str = "return",
+                      level: float = 0.95) -> dict[str, float | int]:
+    """``policy`` minus ``other`` episode by episode on the seeds both ran (:func:`seed_differences`),
+    summarised by :func:`summarise_differences`: ``mean``, ``ci``, ``seeds`` and ``better``.
+
+    Every contender runs the same seeds, so what a seed does to all of them (the UE drop, the channel)
+    cancels in the difference: a paired interval is far narrower than the two policies' own intervals
+    when the seeds, not the policies, set most of the spread."""
+    return summarise_differences(seed_differences(episodes, policy, other, column), level)
 
 
 def draw_comparison(ax: Axes, table: pd.DataFrame, column: str = "return", title: str | None = None) -> None:

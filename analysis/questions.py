@@ -43,7 +43,7 @@ the unit on the axis.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -575,6 +575,16 @@ def _joined(frames: list[pd.DataFrame], keys: Sequence[str], columns: Sequence[s
 AGENT_EVALUATION_COLUMNS = ["policy", "episodes", "return", "return_ci"]
 
 
+def _episodes(jobs: Sequence[Run], question: str) -> Iterator[tuple[Run, pd.DataFrame]]:
+    """Each job's ``episodes.csv`` that has rows, checked for the columns ``question`` needs."""
+    for job in jobs:
+        path = job.path / EPISODES_FILE
+        episodes = _read_csv(path) if path.is_file() else pd.DataFrame()
+        if not episodes.empty:
+            _require(episodes, EPISODES_FILE, ["policy", "seed", "return"], question)
+            yield job, episodes
+
+
 def agent_evaluation(run: RunLike, plot: bool = False):
     """The agent against the baselines on the same held-out seeds (from the run's ``episodes.csv``, written
     by ``ns6g train`` and ``ns6g demo``).
@@ -590,12 +600,7 @@ def agent_evaluation(run: RunLike, plot: bool = False):
 
     jobs, keys = _jobs(run)
     frames = []
-    for job in jobs:
-        path = job.path / EPISODES_FILE
-        episodes = _read_csv(path) if path.is_file() else pd.DataFrame()
-        if episodes.empty:
-            continue
-        _require(episodes, EPISODES_FILE, ["policy", "seed", "return"], "agent_evaluation")
+    for job, episodes in _episodes(jobs, "agent_evaluation"):
         table = confidence_table(episodes).reset_index()
         frames.append(table.assign(run=str(job.path)) if keys else table)
     frame = _joined(frames, keys, AGENT_EVALUATION_COLUMNS)
@@ -633,28 +638,22 @@ def agent_paired(run: RunLike, plot: bool = False):
     Figure: each seed's difference as a dot and the mean with its interval per policy, against a line at
     zero (the agent is ahead of a policy whose interval lies wholly right of it). One panel per run.
     """
-    from ns6g.analysis.compare import AGENTS, paired_difference
+    from ns6g.analysis.compare import AGENTS, seed_differences, summarise_differences
 
     jobs, keys = _jobs(run)
     frames, seeds = [], {}
-    for job in jobs:
-        path = job.path / EPISODES_FILE
-        episodes = _read_csv(path) if path.is_file() else pd.DataFrame()
-        if episodes.empty:
-            continue
-        _require(episodes, EPISODES_FILE, ["policy", "seed", "return"], "agent_paired")
+    for job, episodes in _episodes(jobs, "agent_paired"):
         agent = next((name for name in AGENTS if (episodes["policy"] == name).any()), None)
         if agent is None:
             continue
         others = episodes[episodes["policy"] != agent].groupby("policy", sort=False)["return"].mean()
         rows = []
-        mine = episodes[episodes["policy"] == agent].set_index("seed")["return"]
         for policy in others.sort_values(ascending=False).index:
-            paired = paired_difference(episodes, agent, policy)
+            difference = seed_differences(episodes, agent, policy)
+            paired = summarise_differences(difference)
             rows.append({"policy": policy, "seeds": paired["seeds"], "difference": paired["mean"],
                          "difference_ci": paired["ci"], "better": paired["better"]})
-            theirs = episodes[episodes["policy"] == policy].set_index("seed")["return"]
-            seeds[(str(job.path), policy)] = (mine - theirs).dropna().to_numpy()
+            seeds[(str(job.path), policy)] = difference.to_numpy()
         table = pd.DataFrame(rows)
         frames.append(table.assign(run=str(job.path)) if keys else table)
     frame = _joined(frames, keys, AGENT_PAIRED_COLUMNS)
