@@ -488,15 +488,8 @@ class FlNetworkEnv : public ns6g::MessageService
         if (m_p.sidelink)
         {
             // Every client carries a D2D sidelink on its own carrier; client -> client transfers use it.
-            ns6g::ran::SidelinkSettings sl;
-            sl.frequencyHz = m_p.sidelinkFrequencyHz;
-            sl.bandwidthHz = m_p.sidelinkBandwidthHz;
-            sl.numerology = static_cast<uint32_t>(m_p.sidelinkNumerology);
-            sl.subchannelRbs = static_cast<uint32_t>(m_p.sidelinkSubchannelRbs);
-            sl.mode = m_p.sidelinkMode;
-            sl.txPowerDbm = m_p.sidelinkTxPowerDbm;
-            sl.mtuBytes = kMtuBytes;
-            sl.maxQueueBytes = kRanQueueBytes; // never the limit (the engine's window holds ~4 MB per transfer)
+            // The queue is never the limit (the engine's window holds ~4 MB per transfer).
+            const auto sl = ns6g::ran::SidelinkSettingsOf(m_p, kMtuBytes, kRanQueueBytes);
             m_sidelink = SidelinkHelper::Install(m_ran, m_ues, sl, 2000);
             topology.sidelinkAddresses = m_sidelink.addresses;
         }

@@ -138,16 +138,7 @@ struct Params : MecOptions<ns6g::MecSplitOptions>
 
     ns6g::ran::SidelinkSettings Sidelink() const
     {
-        ns6g::ran::SidelinkSettings s;
-        s.frequencyHz = sidelinkFrequencyHz;
-        s.bandwidthHz = sidelinkBandwidthHz;
-        s.numerology = static_cast<uint32_t>(sidelinkNumerology);
-        s.subchannelRbs = static_cast<uint32_t>(sidelinkSubchannelRbs);
-        s.mode = sidelinkMode;
-        s.txPowerDbm = sidelinkTxPowerDbm;
-        s.mtuBytes = kMecMtuBytes;
-        s.maxQueueBytes = 8'000'000;
-        return s;
+        return ns6g::ran::SidelinkSettingsOf(*this, kMecMtuBytes, 8'000'000);
     }
 };
 

@@ -163,16 +163,8 @@ class MultiAccessEnv : public MecTaskGymEnv
 
         m_link = RanHelper::CreateLink(MecRadio(m_p, m_carrier), m_gnbs, m_vehicles, 1000);
         m_ran = RanHelper::Install(m_gnbs, m_vehicles, m_link, MecRanSettings(m_carrier, "pf", kMaxRanQueueBytes));
-        SidelinkSettings sl;
+        SidelinkSettings sl = SidelinkSettingsOf(m_p, kMecMtuBytes, kMaxRanQueueBytes);
         sl.scenario = "V2V-Highway";
-        sl.frequencyHz = m_p.sidelinkFrequencyHz;
-        sl.bandwidthHz = m_p.sidelinkBandwidthHz;
-        sl.numerology = static_cast<uint32_t>(m_p.sidelinkNumerology);
-        sl.subchannelRbs = static_cast<uint32_t>(m_p.sidelinkSubchannelRbs);
-        sl.mode = m_p.sidelinkMode;
-        sl.txPowerDbm = m_p.sidelinkTxPowerDbm;
-        sl.mtuBytes = kMecMtuBytes;
-        sl.maxQueueBytes = kMaxRanQueueBytes;
         m_sidelink = SidelinkHelper::Install(m_ran, m_vehicles, sl, 2000);
 
         m_engine = std::make_unique<MecTaskEngine>(TaskSettings(m_p));

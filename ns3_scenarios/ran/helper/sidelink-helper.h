@@ -39,6 +39,27 @@ struct SidelinkSettings
     uint32_t maxQueueBytes{1'000'000}; //!< queue per sidelink (bytes)
 };
 
+/**
+ * The settings of a scenario whose options carry the six sidelink_* fields declared once in
+ * ns6g/radio/sidelink.py (sidelinkFrequencyHz ... sidelinkTxPowerDbm in the generated options header),
+ * with the scenario's own MTU and queue; the rest keep their defaults.
+ */
+template <class Options>
+SidelinkSettings
+SidelinkSettingsOf(const Options& o, uint16_t mtuBytes, uint32_t maxQueueBytes)
+{
+    SidelinkSettings s;
+    s.frequencyHz = o.sidelinkFrequencyHz;
+    s.bandwidthHz = o.sidelinkBandwidthHz;
+    s.numerology = static_cast<uint32_t>(o.sidelinkNumerology);
+    s.subchannelRbs = static_cast<uint32_t>(o.sidelinkSubchannelRbs);
+    s.mode = o.sidelinkMode;
+    s.txPowerDbm = o.sidelinkTxPowerDbm;
+    s.mtuBytes = mtuBytes;
+    s.maxQueueBytes = maxQueueBytes;
+    return s;
+}
+
 /** Everything SidelinkHelper::Install created. */
 struct SidelinkDeployment
 {
