@@ -24,6 +24,7 @@ constexpr uint64_t kRequestCtrOff = 64; // u32[2]: request sequence and waiter c
 constexpr uint64_t kPythonCpuOff = 72; // u32: CPU Python last ran on, plus one (0: unknown)
 constexpr uint64_t kResponseCtrOff = 128; // u32[2]: response sequence and waiter count, posted by the scenario
 constexpr uint64_t kScenarioCpuOff = 136; // u32: CPU the scenario last ran on, plus one (0: unknown)
+constexpr uint64_t kScenarioMovesOff = 140; // u32: times the scenario moved to another CPU to stop sharing Python's
 constexpr uint64_t kHeartbeatOff = 192; // u64: incremented every 50 ms by the scenario's watchdog
 constexpr uint64_t kReqCommandOff = 256; // u32: a Command
 constexpr uint64_t kReqSeedOff = 264; // u64: RESET: ns-3 RngRun

@@ -163,6 +163,7 @@ class Bridge
         waiter.own_cpu = Ctr(layout::kScenarioCpuOff);
         waiter.peer_cpu = Ctr(layout::kPythonCpuOff);
         waiter.spin_ns = m_spinUs * 1000;
+        waiter.may_move = m_spinUs > 0 ? 1 : 0; // only this side moves (see ns6g-wait.h)
         for (;;)
         {
             ++seq;
@@ -173,6 +174,10 @@ class Bridge
                 while (!ns6g_sleep(&waiter, seq, 100'000'000))
                 {
                 }
+            }
+            if (ns6g_keep_apart(&waiter))
+            {
+                Set<uint32_t>(layout::kScenarioMovesOff, static_cast<uint32_t>(waiter.moves));
             }
             uint32_t cmd = Get<uint32_t>(layout::kReqCommandOff);
             if (cmd == kCmdClose)

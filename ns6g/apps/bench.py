@@ -181,6 +181,7 @@ def bench_bridge(iterations: int = 20_000, contention: int = 0, progress: bool =
                                 fn()
                                 out.append(clock() - t0)
                     after = bridge.wait_stats()
+                    moves = bridge.scenario_moves()
                 finally:
                     peer.close()
             shm_med, shm_p99 = _percentiles(shm_ns)
@@ -198,6 +199,7 @@ def bench_bridge(iterations: int = 20_000, contention: int = 0, progress: bool =
                     "speedup_median": sock_med / shm_med,
                     "python_waits": waits,  # how Python's waits for the answer went (counts)
                     "slept_share": waits["sleeps"] / len(shm_ns),
+                    "scenario_moves": moves,  # times the scenario moved off Python's CPU (docs/bridge.md#waiting)
                 }
             )
     headline = next(c for c in cases if c["obs_values"] == HEADLINE_SIZE)
@@ -227,17 +229,18 @@ def format_bridge(result: dict[str, Any]) -> str:
     lines = [
         f"bridge round trip (action 8 float32; observation N float32), microseconds; "
         f"{result['contention']} busy processes beside it on {result['cpus']} CPUs",
-        f"{'N':>7}  {'shm med':>8}  {'shm p99':>8}  {'sock med':>9}  {'sock p99':>9}  {'speedup':>7}  {'slept':>6}",
+        f"{'N':>7}  {'shm med':>8}  {'shm p99':>8}  {'sock med':>9}  {'sock p99':>9}  {'speedup':>7}  {'slept':>6}  {'moves':>5}",
     ]
     for c in result["cases"]:
         lines.append(
             f"{c['obs_values']:>7}  {c['shm_rtt_us_median']:>8.2f}  {c['shm_rtt_us_p99']:>8.2f}  "
             f"{c['socket_rtt_us_median']:>9.2f}  {c['socket_rtt_us_p99']:>9.2f}  {c['speedup_median']:>6.1f}x  "
-            f"{100 * c['slept_share']:>5.1f}%"
+            f"{100 * c['slept_share']:>5.1f}%  {c['scenario_moves']:>5}"
         )
     lines.append(f"memcpy of {4 * COPY_SIZE // 1024} KB (np.copyto): median {result['memcpy_us_median']:.2f} us, "
                  f"p99 {result['memcpy_us_p99']:.2f} us")
-    lines.append("slept: share of shm exchanges in which Python slept on the futex instead of spinning")
+    lines.append("slept: share of shm exchanges in which Python slept on the futex instead of spinning; "
+                 "moves: times the scenario moved off Python's CPU")
     lines.append("targets (issue 17):")
     for t in result["targets"]:
         sign = "<=" if t["at_most"] else ">="

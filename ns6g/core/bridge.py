@@ -62,6 +62,7 @@ from ns6g.core.bridge_layout import (
     OFF_RESP_TERMINATED,
     OFF_RESPONSE_CTR,
     OFF_SCENARIO_CPU,
+    OFF_SCENARIO_MOVES,
     OFF_TOTAL_SIZE,
     OFF_VERSION,
     STATUS_OK,
@@ -422,6 +423,12 @@ class Bridge:
         skipped_same_cpu, sleeps (futex sleep phases, one per 50 ms slice), sleep_timeouts (futex sleeps that
         ran to their timeout) and the current backoff. Readable after the bridge closed or died."""
         return self._lockstep.stats()
+
+    def scenario_moves(self) -> int:
+        """How often the scenario moved itself to another CPU because it kept finding Python on its own
+        (the bridge's "moving apart" rule, docs/bridge.md#waiting)."""
+        self._check_open()
+        return int(self._u32(OFF_SCENARIO_MOVES)[()])
 
     def post(self, command: int) -> None:
         """Send a request without waiting (the action or payload must already be in place). Makes no

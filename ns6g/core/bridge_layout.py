@@ -43,6 +43,7 @@ HEADER: dict[str, Field] = {
     "PYTHON_CPU": Field(72, "u32", "CPU Python last ran on, plus one (0: unknown)"),
     "RESPONSE_CTR": Field(128, "u32[2]", "response sequence and waiter count, posted by the scenario"),
     "SCENARIO_CPU": Field(136, "u32", "CPU the scenario last ran on, plus one (0: unknown)"),
+    "SCENARIO_MOVES": Field(140, "u32", "times the scenario moved to another CPU to stop sharing Python's"),
     "HEARTBEAT": Field(192, "u64", "incremented every 50 ms by the scenario's watchdog"),
     # Request block (written by Python).
     "REQ_COMMAND": Field(256, "u32", "a Command"),
@@ -70,6 +71,7 @@ OFF_PYTHON_PID, OFF_SCENARIO_PID = HEADER["PYTHON_PID"].offset, HEADER["SCENARIO
 OFF_TOTAL_SIZE, OFF_ARENA_OFFSET = HEADER["TOTAL_SIZE"].offset, HEADER["ARENA_OFFSET"].offset
 OFF_REQUEST_CTR, OFF_RESPONSE_CTR = HEADER["REQUEST_CTR"].offset, HEADER["RESPONSE_CTR"].offset
 OFF_PYTHON_CPU, OFF_SCENARIO_CPU = HEADER["PYTHON_CPU"].offset, HEADER["SCENARIO_CPU"].offset
+OFF_SCENARIO_MOVES = HEADER["SCENARIO_MOVES"].offset
 OFF_HEARTBEAT = HEADER["HEARTBEAT"].offset
 OFF_REQ_COMMAND, OFF_REQ_SEED = HEADER["REQ_COMMAND"].offset, HEADER["REQ_SEED"].offset
 OFF_REQ_ARENA_LEN = HEADER["REQ_ARENA_LEN"].offset
