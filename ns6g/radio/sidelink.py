@@ -41,7 +41,6 @@ class SidelinkFields(BaseModel):
         return self
 
 
-@functools.lru_cache(maxsize=None)
 def sidelink_fields(**defaults: Any) -> type[SidelinkFields]:
     """:class:`SidelinkFields` with other defaults for some of its fields, for a config whose scenario has
     its own (e.g. ``class MultiAccessConfig(ScenarioConfig, sidelink_fields(sidelink_bandwidth_hz=10e6))``).
@@ -49,8 +48,11 @@ def sidelink_fields(**defaults: Any) -> type[SidelinkFields]:
     Only the default changes: each field keeps the mixin's one declaration (type, bounds, description)
     and the mixin's carrier check; the returned class is a subclass of :class:`SidelinkFields` (the same
     class for the same defaults), so ``isinstance`` and ``SidelinkFields.model_fields`` still find the
-    fields. A default is validated as a user's value would be, when the config is built (configs validate
-    their defaults). Without arguments: :class:`SidelinkFields` itself.
+    fields. How: pydantic builds the subclass (``create_model``) from each field's declared ``Annotated``
+    type with the new default, as a subclass that wrote ``name: <the same type> = default`` would; a
+    config that redeclared the field instead would copy its bounds and description (the duplication this
+    replaces). A default is validated as a user's value is, when the config is built (a ScenarioConfig
+    validates its defaults). Without arguments: :class:`SidelinkFields` itself.
 
     Raises:
         TypeError: a name that is not one of SidelinkFields' fields.
@@ -59,13 +61,18 @@ def sidelink_fields(**defaults: Any) -> type[SidelinkFields]:
     if unknown:
         raise TypeError(f"sidelink_fields: {', '.join(unknown)} not among SidelinkFields' fields "
                         f"({', '.join(SidelinkFields.model_fields)})")
+    return _with_defaults(tuple(sorted(defaults.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _with_defaults(defaults: tuple[tuple[str, Any], ...]) -> type[SidelinkFields]:
     if not defaults:
         return SidelinkFields
     # The declared type (Annotated with the Field: bounds, description) with another default, as a
     # subclass would write it; the mixin's own default sits on the class attribute, not in the type.
     hints = typing.get_type_hints(SidelinkFields, include_extras=True)
-    return create_model("SidelinkFields_" + "_".join(sorted(defaults)), __base__=SidelinkFields,
-                        __module__=__name__, **{key: (hints[key], value) for key, value in defaults.items()})
+    return create_model("SidelinkFields_" + "_".join(key for key, _ in defaults), __base__=SidelinkFields,
+                        __module__=__name__, **{key: (hints[key], value) for key, value in defaults})
 
 
 @functools.lru_cache(maxsize=64)
