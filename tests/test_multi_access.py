@@ -188,6 +188,14 @@ def test_random_failures_are_repaired():
     ({"v2v_range_m": -1.0}, "v2v_range_m"),
     ({"rsu_fail_at_s": -2.0}, "rsu_fail_at_s"),
     ({"sidelink_bandwidth_hz": 1e3}, "sidelink_bandwidth_hz"),
+    ({"sidelink_bandwidth_hz": 7.3e6}, "sidelink_bandwidth_hz"),  # not a carrier the PHY model knows
+    ({"sidelink_mode": "telepathy"}, "sidelink_mode"),
+    # A sub-channel wider than the default 10 MHz carrier's 24 RBs, at the widest numerology's 1 RB, and of
+    # a 180 kHz, 1-RB carrier: the scenario would have no sub-channel (SidelinkFields' check).
+    ({"sidelink_subchannel_rbs": 25}, "sidelink_subchannel_rbs"),
+    ({"sidelink_numerology": 6, "sidelink_frequency_hz": 60e9, "sidelink_bandwidth_hz": 400e6,
+      "sidelink_subchannel_rbs": 275}, "sidelink_subchannel_rbs"),
+    ({"sidelink_bandwidth_hz": 180e3, "sidelink_numerology": 0}, "sidelink_subchannel_rbs"),
 ])
 def test_bad_config_refused_by_name(overrides, key, monkeypatch):
     import ns6g.envs.base as base
@@ -195,6 +203,34 @@ def test_bad_config_refused_by_name(overrides, key, monkeypatch):
     monkeypatch.setattr(base, "Bridge", lambda *a, **k: pytest.fail("a process was started"))
     with pytest.raises(ConfigError, match=key):
         MultiAccessEnv(**overrides)
+
+
+def test_sidelink_settings_are_the_shared_declaration_with_a_10_mhz_default():
+    """The sidelink_* fields are SidelinkFields' (one declaration: bounds, description, carrier check); only
+    the default bandwidth is the environment's own."""
+    from ns6g.radio.sidelink import SidelinkFields, sidelink_fields
+
+    config = MultiAccessEnv.config_class
+    assert issubclass(config, SidelinkFields)
+    for name, shared in SidelinkFields.model_fields.items():
+        own = config.model_fields[name]
+        assert (own.annotation, own.metadata, own.description) == (shared.annotation, shared.metadata,
+                                                                   shared.description), name
+        assert own.default == (10e6 if name == "sidelink_bandwidth_hz" else shared.default), name
+    assert config().sidelink_bandwidth_hz == 10e6
+    assert config(sidelink_bandwidth_hz=20e6, sidelink_subchannel_rbs=51).sidelink_subchannel_rbs == 51  # 51 RBs
+
+    assert sidelink_fields() is SidelinkFields and sidelink_fields(sidelink_bandwidth_hz=10e6) in config.__mro__
+    with pytest.raises(TypeError, match="sidelink_bandwith_hz"):
+        sidelink_fields(sidelink_bandwith_hz=10e6)  # a misspelt name is not a new field
+
+
+def test_sidelink_subchannel_that_fills_the_carrier_runs():
+    """The widest sub-channel the config accepts (all 24 RBs of the 10 MHz carrier: one sub-channel) runs in
+    the scenario, over the sidelink."""
+    with MultiAccessEnv(helpers=1, sidelink_subchannel_rbs=24, v2v_range_m=10_000, episode_steps=10) as env:
+        rows = play(env, lambda _: RSU + 1)
+    assert sum(r[2]["completed_v2v"] for r in rows) > 0
 
 
 def test_rsu_failover_leaves_the_failed_rsu_probes_it_and_returns_after_the_repair():

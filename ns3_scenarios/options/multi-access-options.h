@@ -21,6 +21,12 @@ struct MultiAccessOptions : ns6g::ran::RadioOptions<MultiAccessOptions>
 {
     static constexpr const char* kScenario = "multi-access";
 
+    double sidelinkFrequencyHz{5900000000.0}; //!< sidelink carrier frequency (Hz)
+    double sidelinkBandwidthHz{10000000.0}; //!< sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz
+    int64_t sidelinkNumerology{1}; //!< sidelink numerology mu
+    int64_t sidelinkSubchannelRbs{10}; //!< RBs per sidelink sub-channel
+    std::string sidelinkMode{"scheduled"}; //!< sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2)
+    double sidelinkTxPowerDbm{23.0}; //!< UE sidelink transmit power (dBm)
     int64_t helpers{3}; //!< nearby vehicles that can serve tasks over the V2V sidelink
     std::string device{"raspberry-pi-4"}; //!< catalogue name of the task vehicle's computer (must have a radio)
     std::string helperDevice{"jetson-orin-nano"}; //!< catalogue name of the other vehicles' computers (must have a radio)
@@ -51,16 +57,16 @@ struct MultiAccessOptions : ns6g::ran::RadioOptions<MultiAccessOptions>
     double bandwidthHz{20000000.0}; //!< carrier bandwidth (Hz), at least one RB of 12 x 15 kHz
     int64_t numerology{1}; //!< NR numerology mu (subcarrier spacing 15 kHz * 2^mu, slot 1 ms / 2^mu)
     bool fastFading{true}; //!< 3GPP fast fading on serving links
-    double sidelinkFrequencyHz{5900000000.0}; //!< sidelink carrier frequency (Hz)
-    double sidelinkBandwidthHz{10000000.0}; //!< sidelink carrier bandwidth (Hz)
-    int64_t sidelinkNumerology{1}; //!< sidelink numerology mu
-    int64_t sidelinkSubchannelRbs{10}; //!< RBs per sidelink sub-channel
-    std::string sidelinkMode{"scheduled"}; //!< sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2)
-    double sidelinkTxPowerDbm{23.0}; //!< vehicle sidelink transmit power (dBm)
 
-    /** Registers every option (--helpers, ...) on `cmd`. */
+    /** Registers every option (--sidelink-frequency-hz, ...) on `cmd`. */
     void Register(ns3::CommandLine& cmd)
     {
+        cmd.AddValue("sidelink-frequency-hz", "sidelink carrier frequency (Hz); in 5e+08 .. 1e+11", sidelinkFrequencyHz);
+        cmd.AddValue("sidelink-bandwidth-hz", "sidelink carrier bandwidth (Hz), at least one RB of 12 x 15 kHz; in 180000 .. 2e+09", sidelinkBandwidthHz);
+        cmd.AddValue("sidelink-numerology", "sidelink numerology mu; in 0 .. 6", sidelinkNumerology);
+        cmd.AddValue("sidelink-subchannel-rbs", "RBs per sidelink sub-channel; in 1 .. 275", sidelinkSubchannelRbs);
+        cmd.AddValue("sidelink-mode", "sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2); one of scheduled, autonomous", sidelinkMode);
+        cmd.AddValue("sidelink-tx-power-dbm", "UE sidelink transmit power (dBm); in -30 .. 40", sidelinkTxPowerDbm);
         cmd.AddValue("helpers", "nearby vehicles that can serve tasks over the V2V sidelink; in 1 .. 32", helpers);
         cmd.AddValue("device", "catalogue name of the task vehicle's computer (must have a radio)", device);
         cmd.AddValue("helper-device", "catalogue name of the other vehicles' computers (must have a radio)", helperDevice);
@@ -91,18 +97,18 @@ struct MultiAccessOptions : ns6g::ran::RadioOptions<MultiAccessOptions>
         cmd.AddValue("bandwidth-hz", "carrier bandwidth (Hz), at least one RB of 12 x 15 kHz; in 180000 .. 2e+09", bandwidthHz);
         cmd.AddValue("numerology", "NR numerology mu (subcarrier spacing 15 kHz * 2^mu, slot 1 ms / 2^mu); in 0 .. 6", numerology);
         cmd.AddValue("fast-fading", "3GPP fast fading on serving links", fastFading);
-        cmd.AddValue("sidelink-frequency-hz", "sidelink carrier frequency (Hz); in 5e+08 .. 1e+11", sidelinkFrequencyHz);
-        cmd.AddValue("sidelink-bandwidth-hz", "sidelink carrier bandwidth (Hz); in 180000 .. 2e+09", sidelinkBandwidthHz);
-        cmd.AddValue("sidelink-numerology", "sidelink numerology mu; in 0 .. 6", sidelinkNumerology);
-        cmd.AddValue("sidelink-subchannel-rbs", "RBs per sidelink sub-channel; in 1 .. 275", sidelinkSubchannelRbs);
-        cmd.AddValue("sidelink-mode", "sidelink resource allocation: scheduled (mode 1, round robin) or autonomous (mode 2); one of scheduled, autonomous", sidelinkMode);
-        cmd.AddValue("sidelink-tx-power-dbm", "vehicle sidelink transmit power (dBm); in -30 .. 40", sidelinkTxPowerDbm);
     }
 
     /** One sentence per option outside its range or choices (empty: all valid). */
     std::vector<std::string> Problems() const
     {
         std::vector<std::string> problems;
+        Require(problems, sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0, "--sidelink-frequency-hz must be in [5e+08, 1e+11]", sidelinkFrequencyHz);
+        Require(problems, sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0, "--sidelink-bandwidth-hz must be in [180000, 2e+09]", sidelinkBandwidthHz);
+        Require(problems, sidelinkNumerology >= 0 && sidelinkNumerology <= 6, "--sidelink-numerology must be in [0, 6]", sidelinkNumerology);
+        Require(problems, sidelinkSubchannelRbs >= 1 && sidelinkSubchannelRbs <= 275, "--sidelink-subchannel-rbs must be in [1, 275]", sidelinkSubchannelRbs);
+        Require(problems, sidelinkMode == "scheduled" || sidelinkMode == "autonomous", "--sidelink-mode must be one of scheduled, autonomous", sidelinkMode);
+        Require(problems, sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40, "--sidelink-tx-power-dbm must be in [-30, 40]", sidelinkTxPowerDbm);
         Require(problems, helpers >= 1 && helpers <= 32, "--helpers must be in [1, 32]", helpers);
         Require(problems, dtype == "fp32" || dtype == "int8", "--dtype must be one of fp32, int8", dtype);
         Require(problems, frameBytes >= 0 && frameBytes <= 50000000, "--frame-bytes must be in [0, 50000000]", frameBytes);
@@ -128,12 +134,6 @@ struct MultiAccessOptions : ns6g::ran::RadioOptions<MultiAccessOptions>
         Require(problems, frequencyHz >= 500000000.0 && frequencyHz <= 300000000000.0, "--frequency-hz must be in [5e+08, 3e+11]", frequencyHz);
         Require(problems, bandwidthHz >= 180000.0 && bandwidthHz <= 2000000000.0, "--bandwidth-hz must be in [180000, 2e+09]", bandwidthHz);
         Require(problems, numerology >= 0 && numerology <= 6, "--numerology must be in [0, 6]", numerology);
-        Require(problems, sidelinkFrequencyHz >= 500000000.0 && sidelinkFrequencyHz <= 100000000000.0, "--sidelink-frequency-hz must be in [5e+08, 1e+11]", sidelinkFrequencyHz);
-        Require(problems, sidelinkBandwidthHz >= 180000.0 && sidelinkBandwidthHz <= 2000000000.0, "--sidelink-bandwidth-hz must be in [180000, 2e+09]", sidelinkBandwidthHz);
-        Require(problems, sidelinkNumerology >= 0 && sidelinkNumerology <= 6, "--sidelink-numerology must be in [0, 6]", sidelinkNumerology);
-        Require(problems, sidelinkSubchannelRbs >= 1 && sidelinkSubchannelRbs <= 275, "--sidelink-subchannel-rbs must be in [1, 275]", sidelinkSubchannelRbs);
-        Require(problems, sidelinkMode == "scheduled" || sidelinkMode == "autonomous", "--sidelink-mode must be one of scheduled, autonomous", sidelinkMode);
-        Require(problems, sidelinkTxPowerDbm >= -30 && sidelinkTxPowerDbm <= 40, "--sidelink-tx-power-dbm must be in [-30, 40]", sidelinkTxPowerDbm);
         return problems;
     }
 };
