@@ -80,6 +80,7 @@
 #include "fl/model/fl-operation-engine.h"
 #include "mec/helper/mec-network-helper.h"
 #include "mec/model/device-catalogue.h"
+#include "ran/helper/host-route-table.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/helper/sidelink-helper.h"
 #include "ran/model/ran-channel.h"
@@ -145,101 +146,6 @@ SplitNames(const std::string& list)
     }
     return out;
 }
-
-/**
- * Host routes looked up in a hash table, ahead of a node's static routing. RanHelper gives the core
- * router one static host route per UE, and Ipv4StaticRouting scans all of its routes for every packet it
- * forwards: O(clients) per packet, a quarter of ns-3's time at 10 000 clients. MoveHostRoutes moves them
- * here (the same destination, gateway and interface: the same forwarding); other destinations fall
- * through to the static routing (and local delivery is Ipv4ListRouting's, before any protocol).
- */
-class HostRouteTable : public Ipv4RoutingProtocol
-{
-  public:
-    static TypeId GetTypeId()
-    {
-        static TypeId tid = TypeId("ns6g::HostRouteTable").SetParent<Ipv4RoutingProtocol>().SetGroupName("Internet");
-        return tid;
-    }
-
-    /** Moves every host route of ``node``'s static routing into a new table, ahead of it. */
-    static void MoveHostRoutes(Ptr<Node> node)
-    {
-        Ptr<Ipv4> ipv4 = node->GetObject<Ipv4>();
-        Ptr<Ipv4ListRouting> list = DynamicCast<Ipv4ListRouting>(ipv4->GetRoutingProtocol());
-        Ptr<Ipv4StaticRouting> routing = Ipv4StaticRoutingHelper().GetStaticRouting(ipv4);
-        NS_ABORT_MSG_IF(!list || !routing, "HostRouteTable: the node has no list and static routing");
-        Ptr<HostRouteTable> table = CreateObject<HostRouteTable>();
-        for (uint32_t i = routing->GetNRoutes(); i-- > 0;)
-        {
-            const Ipv4RoutingTableEntry entry = routing->GetRoute(i);
-            if (entry.IsHost())
-            {
-                table->m_routes.emplace(entry.GetDest().Get(), Entry{entry.GetGateway(), entry.GetInterface()});
-                routing->RemoveRoute(i);
-            }
-        }
-        list->AddRoutingProtocol(table, 10); // static routing has priority 0: this table is asked first
-    }
-
-    Ptr<Ipv4Route> RouteOutput(Ptr<Packet>, const Ipv4Header& header, Ptr<NetDevice>,
-                               Socket::SocketErrno& sockerr) override
-    {
-        Ptr<Ipv4Route> route = Lookup(header.GetDestination());
-        sockerr = route ? Socket::ERROR_NOTERROR : Socket::ERROR_NOROUTETOHOST;
-        return route;
-    }
-
-    bool RouteInput(Ptr<const Packet> p, const Ipv4Header& header, Ptr<const NetDevice>,
-                    const UnicastForwardCallback& ucb, const MulticastForwardCallback&,
-                    const LocalDeliverCallback&, const ErrorCallback&) override
-    {
-        Ptr<Ipv4Route> route = Lookup(header.GetDestination());
-        if (!route)
-        {
-            return false;
-        }
-        ucb(route, p, header);
-        return true;
-    }
-
-    void NotifyInterfaceUp(uint32_t) override {}
-    void NotifyInterfaceDown(uint32_t) override {}
-    void NotifyAddAddress(uint32_t, Ipv4InterfaceAddress) override {}
-    void NotifyRemoveAddress(uint32_t, Ipv4InterfaceAddress) override {}
-    void SetIpv4(Ptr<Ipv4> ipv4) override { m_ipv4 = ipv4; }
-
-    void PrintRoutingTable(Ptr<OutputStreamWrapper> stream, Time::Unit) const override
-    {
-        *stream->GetStream() << "HostRouteTable: " << m_routes.size() << " host routes\n";
-    }
-
-  private:
-    struct Entry
-    {
-        Ipv4Address gateway;
-        uint32_t interface;
-    };
-
-    /** The route to ``dst`` as Ipv4StaticRouting builds it for a host route; null when there is none. */
-    Ptr<Ipv4Route> Lookup(Ipv4Address dst) const
-    {
-        const auto it = m_routes.find(dst.Get());
-        if (it == m_routes.end())
-        {
-            return nullptr;
-        }
-        Ptr<Ipv4Route> route = Create<Ipv4Route>();
-        route->SetDestination(dst);
-        route->SetGateway(it->second.gateway);
-        route->SetSource(m_ipv4->GetAddress(it->second.interface, 0).GetLocal());
-        route->SetOutputDevice(m_ipv4->GetNetDevice(it->second.interface));
-        return route;
-    }
-
-    Ptr<Ipv4> m_ipv4;
-    std::unordered_map<uint32_t, Entry> m_routes;
-};
 
 /** A message service: learner transfers and computations on the simulated network (docs/cosim.md). */
 class FlNetworkEnv : public ns6g::MessageService

@@ -56,6 +56,7 @@
 #include "bridge/ns6g-bridge.h"
 #include "bridge/ns6g-serve.h"
 #include "options/ran-spectrum-options.h"
+#include "ran/helper/host-route-table.h"
 #include "ran/helper/ran-helper.h"
 #include "ran/model/ran-channel.h"
 #include "ran/model/ran-link.h"
@@ -74,6 +75,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <numeric>
@@ -159,6 +161,86 @@ struct HandoverEvent
 struct PollRequest
 {
     uint64_t unused;
+};
+
+/**
+ * A UE's UDP receiver: reports each datagram's SeqTsSizeHeader, as ns-3's PacketSink with
+ * EnableSeqTsSizeHeader does, without its stream reassembly. PacketSink appends every datagram to a
+ * per-sender buffer (Packet::AddAtEnd, which writes the datagram's zero-filled payload out into memory),
+ * cuts the message back out and removes its header: for a stream protocol a message may span reads. Every
+ * datagram of this scenario's UDP sources (OnOffApplication, BurstSource) is one whole message, a
+ * SeqTsSizeHeader whose size is the datagram's, so reading the header in place reports the same headers
+ * at the same times (and a datagram that is not one message ends the run).
+ */
+class DatagramSink : public Application
+{
+  public:
+    static TypeId GetTypeId()
+    {
+        static TypeId tid = TypeId("ns6g::ran::DatagramSink").SetParent<Application>().SetGroupName("Ns6gRan");
+        return tid;
+    }
+
+    void SetPort(uint16_t port)
+    {
+        m_port = port;
+    }
+
+    void SetReceiver(std::function<void(const SeqTsSizeHeader&)> receiver)
+    {
+        m_receiver = std::move(receiver);
+    }
+
+  protected:
+    void DoDispose() override
+    {
+        m_socket = nullptr;
+        m_receiver = nullptr;
+        Application::DoDispose();
+    }
+
+  private:
+    void StartApplication() override
+    {
+        m_socket = Socket::CreateSocket(GetNode(), UdpSocketFactory::GetTypeId());
+        NS_ABORT_MSG_IF(m_socket->Bind(InetSocketAddress(Ipv4Address::GetAny(), m_port)) == -1,
+                        "DatagramSink: cannot bind port " << m_port);
+        m_socket->ShutdownSend();
+        m_socket->SetRecvCallback(MakeCallback(&DatagramSink::HandleRead, this));
+    }
+
+    void StopApplication() override
+    {
+        if (m_socket)
+        {
+            m_socket->Close();
+            m_socket->SetRecvCallback(MakeNullCallback<void, Ptr<Socket>>());
+        }
+    }
+
+    void HandleRead(Ptr<Socket> socket)
+    {
+        Ptr<Packet> packet;
+        while ((packet = socket->Recv()))
+        {
+            if (packet->GetSize() == 0)
+            {
+                break;
+            }
+            SeqTsSizeHeader header;
+            NS_ABORT_MSG_IF(packet->GetSize() < header.GetSerializedSize(),
+                            "DatagramSink: a " << packet->GetSize() << "-byte datagram carries no SeqTsSizeHeader");
+            packet->PeekHeader(header);
+            NS_ABORT_MSG_IF(header.GetSize() != packet->GetSize(),
+                            "DatagramSink: a " << packet->GetSize() << "-byte datagram whose header says "
+                                               << header.GetSize() << " bytes");
+            m_receiver(header);
+        }
+    }
+
+    uint16_t m_port{0};
+    Ptr<Socket> m_socket;
+    std::function<void(const SeqTsSizeHeader&)> m_receiver;
 };
 
 class RanSpectrumEnv : public ns6g::GymEnv
@@ -262,6 +344,8 @@ class RanSpectrumEnv : public ns6g::GymEnv
         settings.maxQueueBytes = kMaxQueueBytes;
         settings.handoverInterruption = Seconds(m_p.handoverInterruptionMs / 1e3);
         m_ran = RanHelper::Install(m_gnbs, m_ues, m_link, settings);
+        // The server sends to every UE through its host route: a hash lookup rather than a scan of all.
+        HostRouteTable::MoveHostRoutes(m_ran.server);
         m_ran.system->TraceConnectWithoutContext("Handover", MakeCallback(&RanSpectrumEnv::OnHandover, this));
         InstallTraffic();
 
@@ -525,13 +609,11 @@ class RanSpectrumEnv : public ns6g::GymEnv
         const double rateBps = m_p.ueRateMbps * 1e6;
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
-            PacketSinkHelper sinkHelper("ns3::UdpSocketFactory", InetSocketAddress(Ipv4Address::GetAny(), kPort));
-            sinkHelper.SetAttribute("EnableSeqTsSizeHeader", BooleanValue(true));
-            ApplicationContainer sink = sinkHelper.Install(m_ues.Get(u));
-            sink.Start(Seconds(0));
-            sink.Get(0)->TraceConnectWithoutContext(
-                "RxWithSeqTsSize",
-                MakeCallback(&RanSpectrumEnv::OnReceive, this, u));
+            auto sink = CreateObject<DatagramSink>();
+            sink->SetPort(kPort);
+            sink->SetReceiver([this, u](const SeqTsSizeHeader& header) { OnReceive(u, header); });
+            m_ues.Get(u)->AddApplication(sink);
+            sink->SetStartTime(Seconds(0));
             const InetSocketAddress peer(m_ran.ueAddresses[u], kPort);
             if (m_p.traffic == "tcp_bulk")
             {
@@ -584,11 +666,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
         m_ledger->Sent(ue, header.GetSeq(), header.GetTs().GetSeconds());
     }
 
-    void OnReceive(uint32_t ue,
-                   Ptr<const Packet> /* packet */,
-                   const Address& /* from */,
-                   const Address& /* to */,
-                   const SeqTsSizeHeader& header)
+    void OnReceive(uint32_t ue, const SeqTsSizeHeader& header)
     {
         m_ledger->Received(ue, header.GetSeq(), Simulator::Now().GetSeconds());
     }
