@@ -422,9 +422,11 @@ class RanSpectrumEnv : public ns6g::GymEnv
         {
             uint32_t c = m_ran.system->ServingCell(u);
             double cqiSum = 0.0;
+            m_cqiRow.resize(m_carrier.nRbg);
+            m_link->RbgCqiRow(u, c, Direction::Downlink, m_cqiRow.data(), m_carrier.nRbg);
             for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
             {
-                int value = m_link->RbgCqi(u, c, rbg, Direction::Downlink);
+                const int value = m_cqiRow[rbg];
                 cqi[static_cast<size_t>(u) * m_carrier.nRbg + rbg] = static_cast<float>(value);
                 cqiSum += value;
             }
@@ -794,6 +796,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
     RanDeployment m_ran;
     EventId m_sampleEvent;
     std::vector<RadioSample> m_lastSamples;
+    std::vector<int> m_cqiRow; //!< one UE's per-RBG CQI, reused by GetObservation
     std::vector<HandoverEvent> m_handoverEvents;
     std::unique_ptr<DeadlineLedger> m_ledger; //!< every UDP packet from its send to its deadline
     std::vector<double> m_delays;             //!< latencies (s) of the packets due in the interval (+inf: missed)

@@ -421,6 +421,45 @@ RanLink::RbgCqi(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction)
     return CqiOf(RbgSinr(ue, cell, rbg, direction, nRbTx, m_previous[static_cast<size_t>(direction)]));
 }
 
+void
+RanLink::RbgCqiRow(uint32_t ue, uint32_t cell, Direction direction, int* out, uint32_t nRbgs)
+{
+    const auto& previous = m_previous[0];
+    if (direction != Direction::Downlink || previous.size() > 64) // BeginSlot's masks cover at most 64 cells
+    {
+        for (uint32_t rbg = 0; rbg < nRbgs; ++rbg)
+        {
+            out[rbg] = RbgCqi(ue, cell, rbg, direction);
+        }
+        return;
+    }
+    // RbgSinr's downlink arithmetic, term for term (the same bits): only the interference sum is reused
+    // across RBGs whose users (the other cells that used them in the last slot) are the same.
+    ServingGainsDb(ue, cell);
+    const std::vector<double>& gain = m_gains[ue].rbgGain;
+    const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];
+    const uint64_t others = ~(uint64_t{1} << cell);
+    uint64_t lastUsers = 0;
+    double interferenceMw = 0.0;
+    for (uint32_t rbg = 0; rbg < nRbgs; ++rbg)
+    {
+        const uint64_t users = m_previousUsers[rbg] & others;
+        if (rbg == 0 || users != lastUsers)
+        {
+            interferenceMw = 0.0;
+            for (uint32_t other = 0; other < previous.size(); ++other)
+            {
+                if (other != cell && previous[other][rbg] >= 0)
+                {
+                    interferenceMw += m_dlTxPerRbMw * m_lossGain[Pair(other, ue)];
+                }
+            }
+            lastUsers = users;
+        }
+        out[rbg] = CqiOf(signalBase * gain[rbg] / (m_noiseMw[0] + interferenceMw));
+    }
+}
+
 double
 RanLink::RbgBits(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction)
 {

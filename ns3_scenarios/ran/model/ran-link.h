@@ -53,6 +53,10 @@ class RanLink : public RanLinkModel
     /** The CQI `ue` reports for RBG `rbg` of `cell` (interference of the previous slot). */
     int RbgCqi(uint32_t ue, uint32_t cell, uint32_t rbg, Direction direction);
 
+    /** RbgCqi of RBGs 0..nRbgs-1 into `out`, the same values, with the downlink's interference summed once
+     *  per run of RBGs that the same cells used (an observation asks this of every UE each step). */
+    void RbgCqiRow(uint32_t ue, uint32_t cell, Direction direction, int* out, uint32_t nRbgs);
+
     /** Assign the random streams of the decode draws and of the channel; returns how many were used. */
     int64_t AssignStreams(int64_t stream);
 
