@@ -121,6 +121,18 @@ MatchedBeam(Ptr<const PhasedArrayModel> array, const Angles& direction)
     return w;
 }
 
+/**
+ * x * y as GCC computes a std::complex<double> product (real ac - bd, imaginary ad + bc), without the
+ * call to __muldc3 that follows when both parts come out NaN (C99 Annex G's recovery of infinities):
+ * the same bits for operands whose products neither overflow nor are NaN, as every channel coefficient,
+ * beam weight and phasor here; a plain inline product lets the loops below stay tight.
+ */
+inline std::complex<double>
+MulFinite(const std::complex<double>& x, const std::complex<double>& y)
+{
+    return {x.real() * y.real() - x.imag() * y.imag(), x.real() * y.imag() + x.imag() * y.real()};
+}
+
 NS_OBJECT_ENSURE_REGISTERED(EpochChannelModel);
 NS_OBJECT_ENSURE_REGISTERED(EpochSpectrumLossModel);
 
@@ -704,17 +716,21 @@ RanChannel::CalcBandPsd(Terminal& gnb, Terminal& ue, LinkFading& link, std::vect
         NS_ABORT_MSG_UNLESS(numU == h.GetNumRows() && numS == h.GetNumCols(),
                             "RanChannel: beam sizes do not match the channel matrix");
         link.longTerm.resize(numClusters);
+        const std::complex<double>* sw = &sW[0];
+        const std::complex<double>* uw = &uW[0];
         for (size_t c = 0; c < numClusters; ++c)
         {
+            const std::complex<double>* page = h.GetPagePtr(c); // column-major: H(u, s) at [s * numU + u]
             std::complex<double> txSum(0, 0);
             for (size_t s = 0; s < numS; ++s)
             {
+                const std::complex<double>* column = page + s * numU;
                 std::complex<double> rxSum(0, 0);
                 for (size_t u = 0; u < numU; ++u)
                 {
-                    rxSum += uW[u] * h(u, s, c);
+                    rxSum += MulFinite(uw[u], column[u]);
                 }
-                txSum += sW[s] * rxSum;
+                txSum += MulFinite(sw[s], rxSum);
             }
             link.longTerm[c] = txSum;
         }
@@ -783,13 +799,15 @@ RanChannel::CalcBandPsd(Terminal& gnb, Terminal& ue, LinkFading& link, std::vect
         if (txPsd != 0.00)
         {
             const double sqrtVit = sqrt(txPsd);
-            const std::complex<double>* delayRow = &link.delay[i * numClusters];
+            const std::complex<double>* delayRow = link.delay.data() + i * numClusters;
+            const std::complex<double>* doppler = link.doppler.data();
+            const std::complex<double>* longTerm = link.longTerm.data();
             std::complex<double> subsbandGain(0.0, 0.0);
             for (size_t c = 0; c < numClusters; ++c)
             {
-                std::complex<double> delayDoppler = delayRow[c];
-                delayDoppler *= link.doppler[c];
-                subsbandGain += link.longTerm[c] * delayDoppler;
+                // ns-3: delaySincosCopy(i, c) *= doppler[c]; subsbandGain += longTerm(c) * that
+                const std::complex<double> delayDoppler = MulFinite(delayRow[c], doppler[c]);
+                subsbandGain += MulFinite(longTerm[c], delayDoppler);
             }
             chanSpct = sqrtVit * subsbandGain;
         }
