@@ -46,7 +46,8 @@ namespace ns6g::ran
  * with the link's LoS/NLoS state and shadowing) and the per-RB fast-fading gain (dB) that includes the
  * antenna-array and beamforming gains.
  *
- * Fast fading is ns-3's ThreeGppChannelModel seen through ThreeGppSpectrumPropagationLossModel: the gNB
+ * Fast fading is ns-3's ThreeGppChannelModel seen through ThreeGppSpectrumPropagationLossModel (by
+ * default its arithmetic is done here, bit for bit the same: attribute FastFadingPath): the gNB
  * (UniformPlanarArray of ThreeGppAntennaModel elements) and the UE (UniformPlanarArray, isotropic or 3GPP
  * elements) point DFT beams (the weights matched to ns-3's channel matrix, exp(-j 2 pi k.r) / sqrt(N)) at
  * each other's line-of-sight direction, or
