@@ -4,6 +4,7 @@
 #include "ns3/boolean.h"
 #include "ns3/double.h"
 #include "ns3/isotropic-antenna-model.h"
+#include "ns3/abort.h"
 #include "ns3/log.h"
 #include "ns3/pointer.h"
 #include "ns3/simulator.h"
@@ -118,6 +119,18 @@ MatchedBeam(Ptr<const PhasedArrayModel> array, const Angles& direction)
         w[i] /= norm;
     }
     return w;
+}
+
+/**
+ * x * y as GCC computes a std::complex<double> product (real ac - bd, imaginary ad + bc), without the
+ * call to __muldc3 that follows when both parts come out NaN (C99 Annex G's recovery of infinities):
+ * the same bits for operands whose products neither overflow nor are NaN, as every channel coefficient,
+ * beam weight and phasor here; a plain inline product lets the loops below stay tight.
+ */
+inline std::complex<double>
+MulFinite(const std::complex<double>& x, const std::complex<double>& y)
+{
+    return {x.real() * y.real() - x.imag() * y.imag(), x.real() * y.imag() + x.imag() * y.real()};
 }
 
 NS_OBJECT_ENSURE_REGISTERED(EpochChannelModel);
@@ -246,7 +259,16 @@ RanChannel::GetTypeId()
                           "UE array elements isotropic (0 dBi) instead of 3GPP (8 dBi, 65 deg).",
                           BooleanValue(true),
                           MakeBooleanAccessor(&RanChannel::m_ueIsotropicElements),
-                          MakeBooleanChecker());
+                          MakeBooleanChecker())
+            .AddAttribute("FastFadingPath",
+                          "Who computes a link's per-RB gains from ns-3's channel draw: ns6g (RanChannel "
+                          "itself, with ns-3's operations in ns-3's order and caches of what did not "
+                          "change: bit for bit ns-3's values, faster) or ns3 "
+                          "(ThreeGppSpectrumPropagationLossModel::CalcRxPowerSpectralDensity). Both draw "
+                          "the channel through ThreeGppChannelModel in the same order.",
+                          StringValue("ns6g"),
+                          MakeStringAccessor(&RanChannel::m_fastFadingPath),
+                          MakeStringChecker());
     return tid;
 }
 
@@ -261,6 +283,7 @@ RanChannel::DoDispose()
     m_primed.clear();
     m_largeScale.clear();
     m_gains.clear();
+    m_linkFading.clear();
     m_condition = nullptr;
     m_pathLoss = nullptr;
     m_channelModel = nullptr;
@@ -294,6 +317,12 @@ RanChannel::EnsureModels()
         throw std::invalid_argument("RanChannel: UpdatePeriod and RealizationPeriod must be positive, "
                                     "LosUpdatePeriod >= 0");
     }
+    if (m_fastFadingPath != "ns6g" && m_fastFadingPath != "ns3")
+    {
+        throw std::invalid_argument("RanChannel: FastFadingPath '" + m_fastFadingPath +
+                                    "' is not one of ns6g, ns3");
+    }
+    m_ns3Path = m_fastFadingPath == "ns3";
     if (m_losMode == "3gpp")
     {
         Ptr<ThreeGppChannelConditionModel> condition = CreateChannelConditionModel(m_scenario);
@@ -342,6 +371,15 @@ RanChannel::EnsureModels()
     *psd = 1.0;
     m_txParams = Create<SpectrumSignalParameters>();
     m_txParams->psd = psd;
+    // What ThreeGppSpectrumPropagationLossModel reads on every call (GetFrequency() through the
+    // attribute system, the band centres, the transmitted PSD), read once.
+    m_channelFrequencyHz = channel->GetFrequency();
+    m_bandCentresHz.clear();
+    for (auto band = psd->ConstBandsBegin(); band != psd->ConstBandsEnd(); ++band)
+    {
+        m_bandCentresHz.push_back(band->fc);
+    }
+    m_txPsd.assign(psd->ConstValuesBegin(), psd->ConstValuesEnd());
     m_built = true;
 }
 
@@ -453,6 +491,7 @@ RanChannel::UpdateRealization()
     {
         m_gains.clear();
     }
+    m_linkFading.clear();
     m_realization = realization;
     m_realizationValid = true;
 }
@@ -590,8 +629,9 @@ RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::v
     const Vector gnbPos = gnb.mobility->GetPosition();
     const Vector uePos = ue.mobility->GetPosition();
     const Vector targetPos = target.mobility->GetPosition();
-    gnb.array->SetBeamformingVector(MatchedBeam(gnb.array, Angles(targetPos, gnbPos)));
-    ue.array->SetBeamformingVector(MatchedBeam(ue.array, Angles(gnbPos, uePos)));
+    LinkFading& link = m_linkFading[LinkKey(gnb.node->GetId(), ue.node->GetId())];
+    gnb.array->SetBeamformingVector(CachedBeam(link.gnbBeam, gnb.array, Angles(targetPos, gnbPos)));
+    ue.array->SetBeamformingVector(CachedBeam(link.ueBeam, ue.array, Angles(gnbPos, uePos)));
     if (m_linkFadingStreams)
     {
         // The channel model draws a link's channel when it is first asked for in a realisation: from
@@ -605,15 +645,177 @@ RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::v
         // 8 streams per key (the channel model uses 4), above the streams helpers assign (< 2^40).
         DynamicCast<EpochChannelModel>(m_channelModel)->Reseed(static_cast<int64_t>((1ULL << 40) + (h >> 8) * 8));
     }
-    Ptr<SpectrumSignalParameters> rx =
-        m_spectrumLoss->CalcRxPowerSpectralDensity(m_txParams, gnb.mobility, ue.mobility, gnb.array, ue.array);
+    m_bandPsd.resize(m_bandCentresHz.size());
+    if (m_ns3Path || gnb.array->GetNumPorts() != 1 || ue.array->GetNumPorts() != 1)
+    {
+        CalcBandPsdNs3(gnb, ue, m_bandPsd);
+    }
+    else
+    {
+        CalcBandPsd(gnb, ue, link, m_bandPsd);
+    }
     ++m_fastFadingEvaluations;
     // One value per band (RB group): its logarithm once, copied to the band's RBs.
-    const SpectrumValue& psd = *rx->psd;
     for (uint32_t first = 0; first < m_numRbs; first += m_rbGroupSize)
     {
-        const double db = 10.0 * std::log10(std::max(psd[first / m_rbGroupSize], 1e-30));
+        const double db = 10.0 * std::log10(std::max(m_bandPsd[first / m_rbGroupSize], 1e-30));
         std::fill(gains.begin() + first, gains.begin() + std::min(first + m_rbGroupSize, m_numRbs), db);
+    }
+}
+
+const PhasedArrayModel::ComplexVector&
+RanChannel::CachedBeam(Beam& cache, Ptr<const PhasedArrayModel> array, const Angles& direction)
+{
+    if (!cache.valid || cache.azimuth != direction.GetAzimuth() || cache.inclination != direction.GetInclination())
+    {
+        cache.weights = MatchedBeam(array, direction);
+        cache.azimuth = direction.GetAzimuth();
+        cache.inclination = direction.GetInclination();
+        cache.valid = true;
+    }
+    return cache.weights;
+}
+
+void
+RanChannel::CalcBandPsdNs3(Terminal& gnb, Terminal& ue, std::vector<double>& psd)
+{
+    Ptr<SpectrumSignalParameters> rx =
+        m_spectrumLoss->CalcRxPowerSpectralDensity(m_txParams, gnb.mobility, ue.mobility, gnb.array, ue.array);
+    for (size_t i = 0; i < psd.size(); ++i)
+    {
+        psd[i] = (*rx->psd)[i];
+    }
+}
+
+void
+RanChannel::CalcBandPsd(Terminal& gnb, Terminal& ue, LinkFading& link, std::vector<double>& psd)
+{
+    // ThreeGppSpectrumPropagationLossModel::DoCalcRxPowerSpectralDensity(txParams, a = gNB, b = UE):
+    // the channel draw and its parameters, in ns-3's order (GetChannel draws; GetParams only reads).
+    using MBCM = MatrixBasedChannelModel;
+    Ptr<const MBCM::ChannelMatrix> channel =
+        m_channelModel->GetChannel(gnb.mobility, ue.mobility, gnb.array, ue.array);
+    Ptr<const MBCM::ChannelParams> params = m_channelModel->GetParams(gnb.mobility, ue.mobility);
+    const MBCM::Complex3DVector& h = channel->m_channel;
+    const size_t numClusters = h.GetNumPages();
+    const size_t numBands = m_bandCentresHz.size();
+
+    // GetLongTerm / CalculateLongTermComponent for one port at each end (the port's elements are the
+    // whole array, in order): per cluster sum_s sW[s] * (sum_u uW[u] * H(u, s, c)). Recomputed when the
+    // channel matrix or either beam changed (ns-3's own cache test).
+    const bool reverse = channel->IsReverse(gnb.array->GetId(), ue.array->GetId());
+    const PhasedArrayModel::ComplexVector& sW =
+        (reverse ? ue.array : gnb.array)->GetBeamformingVectorRef();
+    const PhasedArrayModel::ComplexVector& uW =
+        (reverse ? gnb.array : ue.array)->GetBeamformingVectorRef();
+    if (link.channel != channel || link.channelTime != channel->m_generatedTime || link.reverse != reverse ||
+        link.longTerm.size() != numClusters || link.sW != sW || link.uW != uW)
+    {
+        const size_t numS = sW.GetSize();
+        const size_t numU = uW.GetSize();
+        NS_ABORT_MSG_UNLESS(numU == h.GetNumRows() && numS == h.GetNumCols(),
+                            "RanChannel: beam sizes do not match the channel matrix");
+        link.longTerm.resize(numClusters);
+        const std::complex<double>* sw = &sW[0];
+        const std::complex<double>* uw = &uW[0];
+        for (size_t c = 0; c < numClusters; ++c)
+        {
+            const std::complex<double>* page = h.GetPagePtr(c); // column-major: H(u, s) at [s * numU + u]
+            std::complex<double> txSum(0, 0);
+            for (size_t s = 0; s < numS; ++s)
+            {
+                const std::complex<double>* column = page + s * numU;
+                std::complex<double> rxSum(0, 0);
+                for (size_t u = 0; u < numU; ++u)
+                {
+                    rxSum += MulFinite(uw[u], column[u]);
+                }
+                txSum += MulFinite(sw[s], rxSum);
+            }
+            link.longTerm[c] = txSum;
+        }
+        link.channel = channel;
+        link.channelTime = channel->m_generatedTime;
+        link.reverse = reverse;
+        link.sW = sW;
+        link.uW = uW;
+    }
+
+    // CalcBeamformingGain: the Doppler term of each cluster at this time. a's velocity is sSpeed and
+    // b's uSpeed, whatever the channel's direction, as in ns-3.
+    const Vector sSpeed = gnb.mobility->GetVelocity();
+    const Vector uSpeed = ue.mobility->GetVelocity();
+    const double slotTime = Simulator::Now().GetSeconds();
+    const double factor = 2 * M_PI * slotTime * m_channelFrequencyHz / 3e8;
+    NS_ABORT_MSG_UNLESS(numClusters <= params->m_alpha.size() && numClusters <= params->m_D.size() &&
+                            numClusters <= params->m_delay.size(),
+                        "RanChannel: channel parameters have fewer clusters than the channel matrix");
+    const bool isSameDir = (params->m_nodeIds == channel->m_nodeIds);
+    const auto& cachedAngleSincos = params->m_cachedAngleSincos;
+    const auto& zoa = cachedAngleSincos[isSameDir ? MBCM::ZOA_INDEX : MBCM::ZOD_INDEX];
+    const auto& zod = cachedAngleSincos[isSameDir ? MBCM::ZOD_INDEX : MBCM::ZOA_INDEX];
+    const auto& aoa = cachedAngleSincos[isSameDir ? MBCM::AOA_INDEX : MBCM::AOD_INDEX];
+    const auto& aod = cachedAngleSincos[isSameDir ? MBCM::AOD_INDEX : MBCM::AOA_INDEX];
+    link.doppler.resize(numClusters);
+    for (size_t c = 0; c < numClusters; ++c)
+    {
+        const double alpha = params->m_alpha[c];
+        const double D = params->m_D[c];
+        // The expression as ns-3 writes it: the same operations in the same order.
+        const double tempDoppler =
+            factor * ((zoa[c].first * aoa[c].second * uSpeed.x + zoa[c].first * aoa[c].first * uSpeed.y +
+                       zoa[c].second * uSpeed.z) +
+                      (zod[c].first * aod[c].second * sSpeed.x + zod[c].first * aod[c].first * sSpeed.y +
+                       zod[c].second * sSpeed.z) +
+                      2 * alpha * D);
+        link.doppler[c] = std::complex<double>(cos(tempDoppler), sin(tempDoppler));
+    }
+
+    // GenSpectrumChannelMatrix: the delay phasors at the band centres (cached per parameter draw, as
+    // ns-3 caches them in the parameters), times the Doppler term, summed over the clusters with the
+    // long term; times sqrt(PSD).
+    if (link.params != params || link.delayClusters != numClusters || link.delay.size() != numBands * numClusters)
+    {
+        link.delay.resize(numBands * numClusters);
+        for (size_t i = 0; i < numBands; ++i)
+        {
+            const double fsb = m_bandCentresHz[i];
+            for (size_t c = 0; c < numClusters; ++c)
+            {
+                double delay = -2 * M_PI * fsb * (params->m_delay[c]);
+                link.delay[i * numClusters + c] = std::complex<double>(cos(delay), sin(delay));
+            }
+        }
+        link.params = params;
+        link.delayClusters = numClusters;
+    }
+    // With one port at each end the long term is 1x1 per cluster, its transpose itself; ns-3's default
+    // precoding is 1 / sqrt(1) and the PSD the squared magnitude of H x P.
+    const std::complex<double> precoding(1.0 / std::sqrt(1.0), 0.0);
+    for (size_t i = 0; i < numBands; ++i)
+    {
+        const double txPsd = m_txPsd[i];
+        std::complex<double> chanSpct(0.0, 0.0);
+        if (txPsd != 0.00)
+        {
+            const double sqrtVit = sqrt(txPsd);
+            const std::complex<double>* delayRow = link.delay.data() + i * numClusters;
+            const std::complex<double>* doppler = link.doppler.data();
+            const std::complex<double>* longTerm = link.longTerm.data();
+            std::complex<double> subsbandGain(0.0, 0.0);
+            for (size_t c = 0; c < numClusters; ++c)
+            {
+                // ns-3: delaySincosCopy(i, c) *= doppler[c]; subsbandGain += longTerm(c) * that
+                const std::complex<double> delayDoppler = MulFinite(delayRow[c], doppler[c]);
+                subsbandGain += MulFinite(longTerm[c], delayDoppler);
+            }
+            chanSpct = sqrtVit * subsbandGain;
+        }
+        std::complex<double> hP(0.0, 0.0);
+        hP += chanSpct * precoding;
+        double value = 0.0;
+        value += std::real(std::conj(hP) * hP);
+        psd[i] = value;
     }
 }
 
@@ -656,6 +858,12 @@ uint64_t
 RanChannel::GetFastFadingEvaluations() const
 {
     return m_fastFadingEvaluations;
+}
+
+const std::vector<double>&
+RanChannel::GetLastBandPsd() const
+{
+    return m_bandPsd;
 }
 
 Ptr<PhasedArrayModel>

@@ -28,6 +28,7 @@
 #include "ns3/three-gpp-propagation-loss-model.h"
 #include "ns3/three-gpp-spectrum-propagation-loss-model.h"
 
+#include <complex>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -45,7 +46,8 @@ namespace ns6g::ran
  * with the link's LoS/NLoS state and shadowing) and the per-RB fast-fading gain (dB) that includes the
  * antenna-array and beamforming gains.
  *
- * Fast fading is ns-3's ThreeGppChannelModel seen through ThreeGppSpectrumPropagationLossModel: the gNB
+ * Fast fading is ns-3's ThreeGppChannelModel seen through ThreeGppSpectrumPropagationLossModel (by
+ * default its arithmetic is done here, bit for bit the same: attribute FastFadingPath): the gNB
  * (UniformPlanarArray of ThreeGppAntennaModel elements) and the UE (UniformPlanarArray, isotropic or 3GPP
  * elements) point DFT beams (the weights matched to ns-3's channel matrix, exp(-j 2 pi k.r) / sqrt(N)) at
  * each other's line-of-sight direction, or
@@ -133,8 +135,14 @@ class RanChannel : public ns3::Object
     uint64_t GetEpoch() const;
     /** Index of the current realization period (floor(now / RealizationPeriod)). */
     uint64_t GetRealization() const;
-    /** Number of fast-fading link evaluations (ns-3 spectrum-model calls) since creation. */
+    /** Number of fast-fading link evaluations (channel draws or updates of a link's RB gains) since creation. */
     uint64_t GetFastFadingEvaluations() const;
+    /**
+     * Per-band received PSD (linear, for a flat unit transmitted PSD) of the last fast-fading
+     * evaluation (one value per RB group; GetRbGainsDb's dB values are 10 log10 of these). For checks
+     * of one FastFadingPath against the other.
+     */
+    const std::vector<double>& GetLastBandPsd() const;
     /** The antenna array of a registered node (null if not registered). */
     ns3::Ptr<ns3::PhasedArrayModel> GetArray(ns3::Ptr<ns3::Node> node) const;
     /** The channel-condition model (shared by path loss and fast fading). */
@@ -205,6 +213,50 @@ class RanChannel : public ns3::Object
     /** Whether the link's ends or the scatterers move (a non-zero Doppler). */
     bool HasDoppler(const Terminal& gnb, const Terminal& ue) const;
 
+    /** A beam and the direction it was matched to (MatchedBeam is a function of the direction alone). */
+    struct Beam
+    {
+        bool valid{false};
+        double azimuth{0.0};
+        double inclination{0.0};
+        ns3::PhasedArrayModel::ComplexVector weights;
+    };
+
+    /**
+     * What the "ns6g" fast-fading path keeps of one gNB-UE link within a realisation: the delay phasors of
+     * the channel parameters at the band centres, and the beamformed long-term component of a channel
+     * matrix for a pair of beams (the same inputs as ns-3's own caches, so reusing them is exact).
+     */
+    struct LinkFading
+    {
+        ns3::Ptr<const ns3::MatrixBasedChannelModel::ChannelParams> params; //!< of the delay phasors
+        std::vector<std::complex<double>> delay; //!< exp(-j 2 pi fc_band delay_c), band-major
+        size_t delayClusters{0};                 //!< clusters per band in `delay`
+        ns3::Ptr<const ns3::MatrixBasedChannelModel::ChannelMatrix> channel; //!< of the long term
+        ns3::Time channelTime;                                               //!< its m_generatedTime
+        bool reverse{false};                                                 //!< IsReverse of it
+        ns3::PhasedArrayModel::ComplexVector sW; //!< beams of the long term (s and u ends)
+        ns3::PhasedArrayModel::ComplexVector uW;
+        std::vector<std::complex<double>> longTerm; //!< one value per cluster
+        std::vector<std::complex<double>> doppler;  //!< scratch: one value per cluster
+        Beam gnbBeam;                               //!< last gNB beam of the link (any beam target)
+        Beam ueBeam;                                //!< last UE beam of the link
+    };
+
+    /** The matched beam of `array` towards `direction`, from `cache` when the direction is unchanged. */
+    static const ns3::PhasedArrayModel::ComplexVector& CachedBeam(Beam& cache,
+                                                                  ns3::Ptr<const ns3::PhasedArrayModel> array,
+                                                                  const ns3::Angles& direction);
+    /**
+     * Per-band received PSD of the link for a flat unit transmitted PSD, computed here with the
+     * operations of ns-3 3.44's ThreeGppSpectrumPropagationLossModel::CalcRxPowerSpectralDensity in
+     * the same order (bit for bit the same values), with ns-3 drawing the channel (GetChannel, GetParams).
+     * The arrays' beamforming vectors must be set.
+     */
+    void CalcBandPsd(Terminal& gnb, Terminal& ue, LinkFading& link, std::vector<double>& psd);
+    /** The same through ns-3's ThreeGppSpectrumPropagationLossModel. */
+    void CalcBandPsdNs3(Terminal& gnb, Terminal& ue, std::vector<double>& psd);
+
     // Attributes
     std::string m_scenarioName{"UMi-StreetCanyon"}; //!< the 38.901 scenario
     double m_carrierFrequencyHz{3.5e9};             //!< carrier frequency (Hz)
@@ -227,6 +279,7 @@ class RanChannel : public ns3::Object
     uint32_t m_ueColumns{2};                        //!< UE array columns
     bool m_ueIsotropicElements{true};               //!< UE elements isotropic (else 3GPP)
     bool m_gnbIsotropicElements{false};             //!< gNB elements isotropic (else 3GPP)
+    std::string m_fastFadingPath{"ns6g"};           //!< "ns6g" (own arithmetic) or "ns3" (ns-3's model)
 
     // Models
     bool m_built{false};
@@ -236,6 +289,12 @@ class RanChannel : public ns3::Object
     ns3::Ptr<ns3::ThreeGppChannelModel> m_channelModel;
     ns3::Ptr<ns3::ThreeGppSpectrumPropagationLossModel> m_spectrumLoss;
     ns3::Ptr<ns3::SpectrumSignalParameters> m_txParams; //!< flat PSD, one band per RB group
+    bool m_ns3Path{false};                              //!< FastFadingPath is "ns3"
+    double m_channelFrequencyHz{0.0};                   //!< the channel model's Frequency attribute
+    std::vector<double> m_bandCentresHz;                //!< fc of m_txParams' bands
+    std::vector<double> m_txPsd;                        //!< m_txParams' values
+    std::unordered_map<uint64_t, LinkFading> m_linkFading; //!< by (gnb, ue) key; dropped per realisation
+    std::vector<double> m_bandPsd;                      //!< scratch: one value per band
 
     std::unordered_map<uint32_t, Terminal> m_terminals; //!< by node id
     uint64_t m_realization{0};

@@ -5,6 +5,7 @@
 //   gaseous_absorption  -> gaseous_absorption_result  GaseousAbsorptionDbPerKm (ITU-R P.676 table)
 //   fast_fading         -> fast_fading_result         one gNB-UE link of a RanChannel at a given time
 //   channel_refresh_cost -> channel_refresh_cost_result wall-clock cost of refreshing a 7-cell layout
+//   fading_path_check   -> fading_path_check_result   RanChannel's FastFadingPath ns6g against ns3, value by value
 //
 // Records are plain structs: 8-byte fields first, then narrower ones, with explicit padding to a multiple
 // of 8 bytes, so that the C++ layout is the one the offsets below declare (static_asserts check it).
@@ -28,6 +29,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -165,6 +167,54 @@ struct RefreshCostResult
 };
 
 static_assert(sizeof(RefreshCostResult) == 56);
+
+struct FadingPathCheckRequest
+{
+    double frequencyHz;
+    double rbBandwidthHz;      // 0: 360 kHz
+    double maxDistanceM;       // UEs at 2D distances in [maxDistanceM / 10, maxDistanceM] from gNB 0
+    double ueSpeedMps;         // every UE moves at this speed, each in a direction of its own
+    double scattererSpeedMps;  // RanChannel ScattererSpeedMps (m/s)
+    double updatePeriodS;      // 0: RanChannel's default
+    double realizationPeriodS; // 0: RanChannel's default
+    uint32_t scenario;
+    uint32_t numRbs;      // 0: 52
+    uint32_t rbGroupSize; // 0: RanChannel's default
+    uint32_t ues;         // UEs (each linked to both gNBs)
+    uint32_t updates;     // update periods evaluated (the first starts a realisation period)
+    uint32_t stream;      // random stream of both channels (AssignStreams)
+    uint16_t gnbRows;
+    uint16_t gnbColumns;
+    uint16_t ueRows;
+    uint16_t ueColumns;
+    uint8_t los;               // 0 NLoS, 1 LoS, 2 drawn by the 38.901 condition model
+    uint8_t gnbIsotropic;      // 1: isotropic gNB elements; 0: 3GPP
+    uint8_t ueIsotropic;       // 1: isotropic UE elements; 0: 3GPP
+    uint8_t interference;      // 1: also the gNB beam pointed at another UE (interference links)
+    uint8_t linkFadingStreams; // RanChannel LinkFadingStreams
+    uint8_t pad[3];
+};
+
+static_assert(sizeof(FadingPathCheckRequest) == 96 && offsetof(FadingPathCheckRequest, scenario) == 56 &&
+              offsetof(FadingPathCheckRequest, gnbRows) == 80 && offsetof(FadingPathCheckRequest, los) == 88);
+
+struct FadingPathCheckResult
+{
+    double maxAbsDiffDb;    // largest |ns6g - ns3| over the RB gains (dB)
+    double maxAbsDiffPsd;   // largest |ns6g - ns3| over the per-band linear PSDs
+    uint64_t unequalGains;  // RB gains whose bits differ
+    uint64_t unequalPsd;    // band PSDs whose bits differ
+    uint64_t gainsCompared; // RB gains compared
+    uint64_t psdCompared;   // band PSDs compared
+    uint64_t evaluations;   // fast-fading evaluations of the ns6g channel
+    uint64_t evaluationsNs3; // ... and of the ns3 channel (the same when both cache alike)
+    uint64_t realizations;  // distinct realisation periods evaluated
+    uint64_t losLinks;      // gNB-UE links in LoS at the last update (the ns3 channel)
+    uint64_t nlosLinks;     // ... in NLoS
+    uint64_t unequalLos;    // link states that differ between the two channels
+};
+
+static_assert(sizeof(FadingPathCheckResult) == 96);
 
 /** Runs `f`, turning a std::invalid_argument into an InvalidRequest naming the query and the record. */
 template <class F>
@@ -594,6 +644,197 @@ AnswerRefreshCost(const Message& request)
     return Message::From("channel_refresh_cost_result", out);
 }
 
+Message
+AnswerFadingPathCheck(const Message& request)
+{
+    const std::string q = "fading_path_check";
+    const auto* r = request.Records<FadingPathCheckRequest>();
+    std::vector<FadingPathCheckResult> out(request.count);
+    for (size_t i = 0; i < request.count; ++i)
+    {
+        const FadingPathCheckRequest& x = r[i];
+        Scenario s = CheckedScenario(q, i, x.scenario);
+        CheckFlag(q, i, "los", x.los, 2);
+        CheckFlag(q, i, "gnb_isotropic", x.gnbIsotropic);
+        CheckFlag(q, i, "ue_isotropic", x.ueIsotropic);
+        CheckFlag(q, i, "interference", x.interference);
+        CheckFlag(q, i, "link_fading_streams", x.linkFadingStreams);
+        Checked(q, i, [&] {
+            CheckFrequency(s, x.frequencyHz);
+            return 0;
+        });
+        auto inRange = [](double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; };
+        if (x.ues == 0 || x.ues > 200 || x.updates == 0 || x.updates > 1000 || x.numRbs > 3300 ||
+            !inRange(x.rbBandwidthHz, 0.0, 1e9) || !inRange(x.maxDistanceM, 10.0, 1e4) ||
+            !inRange(x.ueSpeedMps, 0.0, 1e3) || !inRange(x.scattererSpeedMps, 0.0, 1e3) ||
+            !inRange(x.updatePeriodS, 0.0, 1e3) || !inRange(x.realizationPeriodS, 0.0, 1e3) ||
+            (x.updatePeriodS > 0.0 && x.updatePeriodS < 1e-6) ||
+            (x.realizationPeriodS > 0.0 && x.realizationPeriodS < 1e-6) || x.gnbRows == 0 ||
+            x.gnbColumns == 0 || x.ueRows == 0 || x.ueColumns == 0 || x.gnbRows > 64 || x.gnbColumns > 64 ||
+            x.ueRows > 16 || x.ueColumns > 16)
+        {
+            throw InvalidRequest(q + " record " + std::to_string(i) +
+                                 ": ues 1..200, updates 1..1000, num_rbs <= 3300, rb_bandwidth_hz in [0, 1e9], "
+                                 "max_distance_m in [10, 1e4], speeds and periods in [0, 1e3] (periods 0 or "
+                                 ">= 1e-6 s), array sizes 1..64 (gNB) and 1..16 (UE) are required");
+        }
+        const uint32_t numRbs = x.numRbs ? x.numRbs : 52;
+        const double rbBw = x.rbBandwidthHz > 0.0 ? x.rbBandwidthHz : 360e3;
+        // Two channels alike but for the path, on the same random streams: they draw the same channels.
+        Ptr<RanChannel> channels[2];
+        for (int k = 0; k < 2; ++k)
+        {
+            Ptr<RanChannel> channel = CreateObject<RanChannel>();
+            channel->SetAttribute("FastFadingPath", StringValue(k == 0 ? "ns3" : "ns6g"));
+            channel->SetAttribute("Scenario", StringValue(ScenarioName(s)));
+            channel->SetAttribute("CarrierFrequencyHz", DoubleValue(x.frequencyHz));
+            channel->SetAttribute("NumRbs", UintegerValue(numRbs));
+            channel->SetAttribute("RbBandwidthHz", DoubleValue(rbBw));
+            channel->SetAttribute("BandwidthHz", DoubleValue(numRbs * rbBw));
+            if (x.rbGroupSize)
+            {
+                channel->SetAttribute("RbGroupSize", UintegerValue(x.rbGroupSize));
+            }
+            channel->SetAttribute("LosCondition", StringValue(x.los == 0 ? "nlos" : (x.los == 1 ? "los" : "3gpp")));
+            if (x.updatePeriodS > 0.0)
+            {
+                channel->SetAttribute("UpdatePeriod", TimeValue(Seconds(x.updatePeriodS)));
+            }
+            if (x.realizationPeriodS > 0.0)
+            {
+                channel->SetAttribute("RealizationPeriod", TimeValue(Seconds(x.realizationPeriodS)));
+            }
+            channel->SetAttribute("ScattererSpeedMps", DoubleValue(x.scattererSpeedMps));
+            channel->SetAttribute("LinkFadingStreams", BooleanValue(x.linkFadingStreams != 0));
+            channel->SetAttribute("GnbArrayRows", UintegerValue(x.gnbRows));
+            channel->SetAttribute("GnbArrayColumns", UintegerValue(x.gnbColumns));
+            channel->SetAttribute("UeArrayRows", UintegerValue(x.ueRows));
+            channel->SetAttribute("UeArrayColumns", UintegerValue(x.ueColumns));
+            channel->SetAttribute("GnbIsotropicElements", BooleanValue(x.gnbIsotropic != 0));
+            channel->SetAttribute("UeIsotropicElements", BooleanValue(x.ueIsotropic != 0));
+            channels[k] = channel;
+        }
+        double hBs = 10.0;
+        switch (s)
+        {
+        case Scenario::UMa:
+            hBs = 25.0;
+            break;
+        case Scenario::RMa:
+            hBs = 35.0;
+            break;
+        case Scenario::InH:
+            hBs = 3.0;
+            break;
+        default:
+            break;
+        }
+        const double hUt = s == Scenario::InH ? 1.0 : 1.5;
+        // gNB 0 at the origin facing +x, gNB 1 at (maxDistance, 0) facing -x, tilted 10 degrees down;
+        // UEs spread over a disc around gNB 0 on a fixed (golden-angle) pattern, each moving its own way.
+        std::vector<Ptr<Node>> gnbs{MakeNode(Vector(0.0, 0.0, hBs)), MakeNode(Vector(x.maxDistanceM, 0.0, hBs))};
+        std::vector<Ptr<Node>> ues;
+        for (uint32_t k = 0; k < x.ues; ++k)
+        {
+            const double frac = std::fmod(0.5 + k * 0.6180339887498949, 1.0);
+            const double radius = x.maxDistanceM * (0.1 + 0.9 * frac);
+            const double phi = k * 2.399963229728653;
+            const double heading = k * 1.3;
+            ues.push_back(MakeNode(Vector(radius * std::cos(phi), radius * std::sin(phi), hUt),
+                                   Vector(x.ueSpeedMps * std::cos(heading), x.ueSpeedMps * std::sin(heading), 0.0)));
+        }
+        Checked(q, i, [&] {
+            for (auto& channel : channels)
+            {
+                channel->AddGnb(gnbs[0], 0.0, 10.0 * M_PI / 180.0);
+                channel->AddGnb(gnbs[1], M_PI, 10.0 * M_PI / 180.0);
+                for (auto& ue : ues)
+                {
+                    channel->AddUe(ue);
+                }
+                channel->AssignStreams(x.stream);
+            }
+            return 0;
+        });
+        TimeValue update;
+        TimeValue realization;
+        channels[0]->GetAttribute("UpdatePeriod", update);
+        channels[0]->GetAttribute("RealizationPeriod", realization);
+        const Time period = update.Get();
+        const Time start = NextEpochStart(realization.Get());
+        FadingPathCheckResult& result = out[i];
+        result = FadingPathCheckResult{};
+        std::set<uint64_t> realizations;
+        auto compare = [&result](double a, double b, uint64_t& unequal, double& maxDiff) {
+            if (std::memcmp(&a, &b, sizeof(double)) != 0)
+            {
+                ++unequal;
+                maxDiff = std::max(maxDiff, std::isfinite(a - b) ? std::abs(a - b)
+                                                                  : std::numeric_limits<double>::infinity());
+            }
+        };
+        auto evaluate = [&](Ptr<Node> g, Ptr<Node> ue, Ptr<Node> target) {
+            std::vector<double> gains[2];
+            std::vector<double> psd[2];
+            bool evaluated[2];
+            for (int k = 0; k < 2; ++k)
+            {
+                const uint64_t before = channels[k]->GetFastFadingEvaluations();
+                gains[k] = channels[k]->GetRbGainsDb(g, ue, target);
+                evaluated[k] = channels[k]->GetFastFadingEvaluations() != before;
+                psd[k] = channels[k]->GetLastBandPsd();
+            }
+            for (size_t n = 0; n < gains[0].size(); ++n)
+            {
+                compare(gains[1][n], gains[0][n], result.unequalGains, result.maxAbsDiffDb);
+            }
+            result.gainsCompared += gains[0].size();
+            if (evaluated[0] && evaluated[1])
+            {
+                for (size_t n = 0; n < psd[0].size(); ++n)
+                {
+                    compare(psd[1][n], psd[0][n], result.unequalPsd, result.maxAbsDiffPsd);
+                }
+                result.psdCompared += psd[0].size();
+            }
+        };
+        for (uint32_t k = 0; k < x.updates; ++k)
+        {
+            Simulator::Schedule(start + period * k + period / 2 - Simulator::Now(), [&, k] {
+                realizations.insert(channels[0]->GetRealization());
+                const bool last = k + 1 == x.updates;
+                for (size_t u = 0; u < ues.size(); ++u)
+                {
+                    for (auto& g : gnbs)
+                    {
+                        const bool los0 = channels[0]->IsLos(g, ues[u]);
+                        const bool los1 = channels[1]->IsLos(g, ues[u]);
+                        result.unequalLos += los0 != los1 ? 1 : 0;
+                        if (last)
+                        {
+                            ++(los0 ? result.losLinks : result.nlosLinks);
+                        }
+                        evaluate(g, ues[u], nullptr);
+                        if (x.interference && ues.size() > 1)
+                        {
+                            evaluate(g, ues[u], ues[(u + 1) % ues.size()]);
+                        }
+                    }
+                }
+            });
+        }
+        Simulator::Run();
+        result.evaluationsNs3 = channels[0]->GetFastFadingEvaluations();
+        result.evaluations = channels[1]->GetFastFadingEvaluations();
+        result.realizations = realizations.size();
+        for (auto& channel : channels)
+        {
+            channel->Dispose();
+        }
+    }
+    return Message::From("fading_path_check_result", out);
+}
+
 } // namespace
 
 void
@@ -690,6 +931,45 @@ AddChannelQueries(QueryTable& table)
                        NS6G_FIELD(RefreshCostResult, links, "links"),
                        NS6G_FIELD(RefreshCostResult, evaluations, "evaluations")}},
                      AnswerRefreshCost});
+    table.push_back({{"fading_path_check",
+                      sizeof(FadingPathCheckRequest),
+                      {NS6G_FIELD(FadingPathCheckRequest, frequencyHz, "frequency_hz"),
+                       NS6G_FIELD(FadingPathCheckRequest, rbBandwidthHz, "rb_bandwidth_hz"),
+                       NS6G_FIELD(FadingPathCheckRequest, maxDistanceM, "max_distance_m"),
+                       NS6G_FIELD(FadingPathCheckRequest, ueSpeedMps, "ue_speed_mps"),
+                       NS6G_FIELD(FadingPathCheckRequest, scattererSpeedMps, "scatterer_speed_mps"),
+                       NS6G_FIELD(FadingPathCheckRequest, updatePeriodS, "update_period_s"),
+                       NS6G_FIELD(FadingPathCheckRequest, realizationPeriodS, "realization_period_s"),
+                       NS6G_FIELD(FadingPathCheckRequest, scenario, "scenario"),
+                       NS6G_FIELD(FadingPathCheckRequest, numRbs, "num_rbs"),
+                       NS6G_FIELD(FadingPathCheckRequest, rbGroupSize, "rb_group_size"),
+                       NS6G_FIELD(FadingPathCheckRequest, ues, "ues"),
+                       NS6G_FIELD(FadingPathCheckRequest, updates, "updates"),
+                       NS6G_FIELD(FadingPathCheckRequest, stream, "stream"),
+                       NS6G_FIELD(FadingPathCheckRequest, gnbRows, "gnb_rows"),
+                       NS6G_FIELD(FadingPathCheckRequest, gnbColumns, "gnb_columns"),
+                       NS6G_FIELD(FadingPathCheckRequest, ueRows, "ue_rows"),
+                       NS6G_FIELD(FadingPathCheckRequest, ueColumns, "ue_columns"),
+                       NS6G_FIELD(FadingPathCheckRequest, los, "los"),
+                       NS6G_FIELD(FadingPathCheckRequest, gnbIsotropic, "gnb_isotropic"),
+                       NS6G_FIELD(FadingPathCheckRequest, ueIsotropic, "ue_isotropic"),
+                       NS6G_FIELD(FadingPathCheckRequest, interference, "interference"),
+                       NS6G_FIELD(FadingPathCheckRequest, linkFadingStreams, "link_fading_streams")}},
+                     {"fading_path_check_result",
+                      sizeof(FadingPathCheckResult),
+                      {NS6G_FIELD(FadingPathCheckResult, maxAbsDiffDb, "max_abs_diff_db"),
+                       NS6G_FIELD(FadingPathCheckResult, maxAbsDiffPsd, "max_abs_diff_psd"),
+                       NS6G_FIELD(FadingPathCheckResult, unequalGains, "unequal_gains"),
+                       NS6G_FIELD(FadingPathCheckResult, unequalPsd, "unequal_psd"),
+                       NS6G_FIELD(FadingPathCheckResult, gainsCompared, "gains_compared"),
+                       NS6G_FIELD(FadingPathCheckResult, psdCompared, "psd_compared"),
+                       NS6G_FIELD(FadingPathCheckResult, evaluations, "evaluations"),
+                       NS6G_FIELD(FadingPathCheckResult, evaluationsNs3, "evaluations_ns3"),
+                       NS6G_FIELD(FadingPathCheckResult, realizations, "realizations"),
+                       NS6G_FIELD(FadingPathCheckResult, losLinks, "los_links"),
+                       NS6G_FIELD(FadingPathCheckResult, nlosLinks, "nlos_links"),
+                       NS6G_FIELD(FadingPathCheckResult, unequalLos, "unequal_los")}},
+                     AnswerFadingPathCheck});
 }
 
 } // namespace ns6g::ran
