@@ -418,6 +418,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
         float* thr = obs["throughput_mbps"].Data<float>();
         int64_t* cell = obs["serving_cell"].Data<int64_t>();
         const double maxMbps = 12.0 * m_p.radio.bandwidthHz / 1e6;
+        const double intervalS = IntervalS(); // once: it builds an ns-3 Time each call
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
             uint32_t c = m_ran.system->ServingCell(u);
@@ -433,7 +434,7 @@ class RanSpectrumEnv : public ns6g::GymEnv
             m_lastSamples[u].cqi = static_cast<uint32_t>(std::lround(cqiSum / m_carrier.nRbg)); // wideband
             buffer[u] = static_cast<float>(
                 std::min(m_ran.system->QueuedBytes(u, Direction::Downlink) / 1000.0, kMaxQueueBytes / 1000.0 + 1.0));
-            thr[u] = static_cast<float>(std::min(m_intervalBits[u] / IntervalS() / 1e6, maxMbps));
+            thr[u] = static_cast<float>(std::min(m_intervalBits[u] / intervalS / 1e6, maxMbps));
             cell[u] = c;
         }
     }
@@ -736,9 +737,10 @@ class RanSpectrumEnv : public ns6g::GymEnv
     std::vector<double> Throughputs() const
     {
         std::vector<double> out(m_p.ues);
+        const double intervalS = IntervalS();
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
-            out[u] = m_intervalBits[u] / IntervalS();
+            out[u] = m_intervalBits[u] / intervalS;
         }
         return out;
     }

@@ -151,6 +151,8 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
     m_gains.assign(nUes, ServingGains{});
     m_maxRbgs.assign(nUes, MaxRbgsEntry{});
     m_lastPosition.assign(nUes, std::nullopt);
+    m_lossVersion.assign(nUes, 0);
+    m_bitsRows.assign(nUes, BitsRow{});
     m_measurements.assign(nUes, LinkMeasurement{});
     for (size_t d = 0; d < 2; ++d)
     {
@@ -195,7 +197,7 @@ RanLink::BeginSlot(ns3::Time /* now */)
     }
     // Which cells used each RBG in the last slot, as a bit mask: RbgBitsRow sums the interference of
     // the same set of cells only once per run of RBGs that share it.
-    std::vector<uint64_t>& mask = m_previousUsers;
+    std::vector<uint64_t>& mask = m_usersScratch;
     mask.assign(m_carrier.nRbg, 0);
     const auto& previous = m_previous[0];
     for (uint32_t c = 0; c < previous.size() && previous.size() <= 64; ++c)
@@ -207,6 +209,11 @@ RanLink::BeginSlot(ns3::Time /* now */)
                 mask[rbg] |= uint64_t{1} << c;
             }
         }
+    }
+    if (mask != m_previousUsers)
+    {
+        m_previousUsers.swap(mask);
+        ++m_usersVersion;
     }
     m_epoch = m_channel->GetEpoch();
     RefreshLosses();
@@ -231,6 +238,7 @@ RanLink::RefreshLosses()
             continue;
         }
         m_lastPosition[u] = position;
+        ++m_lossVersion[u];
         for (uint32_t c = 0; c < m_gnbs.GetN(); ++c)
         {
             m_lossDb[Pair(c, u)] = m_channel->GetLargeScaleLossDb(m_gnbs.Get(c), m_ues.Get(u));
@@ -353,6 +361,7 @@ RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
         }
         g.epoch = epoch;
         g.cell = cell;
+        g.version = ++m_gainsVersions;
     }
     return g.rbgGainDb;
 }
@@ -487,6 +496,16 @@ RanLink::RbgBitsRow(uint32_t ue, uint32_t cell, Direction direction, double* out
     const auto& previous = m_previous[0];
     const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];
     const bool masked = previous.size() <= 64; // BeginSlot's masks cover at most 64 cells
+    // The row is a function of the serving gains, the UE's losses and the masks: reuse it while none
+    // of them changed (the masks say which cells' interference each RBG's sum holds).
+    BitsRow& row = m_bitsRows[ue];
+    if (masked && row.gains == m_gains[ue].version && row.losses == m_lossVersion[ue] &&
+        row.users == m_usersVersion && row.cell == cell && row.bits.size() == nRbgs)
+    {
+        std::copy(row.bits.begin(), row.bits.end(), out);
+        m_measurements[ue].cqi = row.cqi;
+        return;
+    }
     const uint64_t others = masked ? ~(uint64_t{1} << cell) : 0;
     uint64_t lastUsers = 0;
     double interference = 0.0;
@@ -514,6 +533,15 @@ RanLink::RbgBitsRow(uint32_t ue, uint32_t cell, Direction direction, double* out
         out[rbg] = mcs < 0 ? 0.0 : m_rbgTbs[mcs][m_rbgRbs[rbg]];
     }
     m_measurements[ue].cqi = static_cast<uint32_t>(std::lround(static_cast<double>(cqiSum) / nRbgs));
+    if (masked)
+    {
+        row.bits.assign(out, out + nRbgs);
+        row.cqi = m_measurements[ue].cqi;
+        row.gains = m_gains[ue].version;
+        row.losses = m_lossVersion[ue];
+        row.users = m_usersVersion;
+        row.cell = cell;
+    }
 }
 
 void

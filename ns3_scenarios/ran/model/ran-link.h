@@ -137,6 +137,7 @@ class RanLink : public RanLinkModel
         std::vector<double> rbgGainDb; //!< per RBG (dB)
         std::vector<double> rbgGain;   //!< per RBG (linear)
         std::vector<double> rbDb;      //!< the channel's per-RB gains they were computed from (dB)
+        uint64_t version{0};           //!< a new number whenever the RBG gains are recomputed
     };
     std::vector<ServingGains> m_gains;   //!< per UE
     /** MaxRbgs of one UE as last computed: its inputs (serving gains, losses) change only with the epochs. */
@@ -151,6 +152,22 @@ class RanLink : public RanLinkModel
     std::vector<std::vector<int32_t>> m_current[2];  //!< this slot's allocations, per direction
     std::vector<std::vector<int32_t>> m_previous[2]; //!< last slot's (what CQI reports saw)
     std::vector<uint64_t> m_previousUsers; //!< per RBG: bit c set if cell c used it last slot (downlink)
+    std::vector<uint64_t> m_usersScratch;  //!< BeginSlot's new masks, before they replace the old ones
+    uint64_t m_usersVersion{0};            //!< bumped when m_previousUsers changes
+    uint64_t m_gainsVersions{0};           //!< the last ServingGains::version handed out
+    std::vector<uint64_t> m_lossVersion;   //!< per UE: bumped when RefreshLosses recomputes its losses
+    /** A UE's downlink RbgBitsRow and its wideband CQI, with what they were computed from: under full
+     *  buffer every cell uses every RBG, so the row stays the same for a whole update period. */
+    struct BitsRow
+    {
+        uint64_t gains{UINT64_MAX};
+        uint64_t losses{UINT64_MAX};
+        uint64_t users{UINT64_MAX};
+        uint32_t cell{UINT32_MAX};
+        uint32_t cqi{0};
+        std::vector<double> bits;
+    };
+    std::vector<BitsRow> m_bitsRows;       //!< per UE
     std::vector<LinkMeasurement> m_measurements;
 };
 
