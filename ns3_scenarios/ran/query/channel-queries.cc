@@ -519,21 +519,7 @@ AnswerRefreshCost(const Message& request)
         // Seven sites on a hexagonal grid; UEs uniform in a disc of radius ISD/2 around their site, at
         // least 10 m away, 1.5 m high (InH: 1 m). One array per site, facing +x (the cost does not
         // depend on it).
-        double hBs = 10.0;
-        switch (s)
-        {
-        case Scenario::UMa:
-            hBs = 25.0;
-            break;
-        case Scenario::RMa:
-            hBs = 35.0;
-            break;
-        case Scenario::InH:
-            hBs = 3.0;
-            break;
-        default:
-            break;
-        }
+        const double hBs = DefaultBsHeightM(s);
         const double hUt = s == Scenario::InH ? 1.0 : 1.5;
         std::vector<Ptr<Node>> gnbs;
         std::vector<Ptr<Node>> ues;
@@ -714,21 +700,7 @@ AnswerFadingPathCheck(const Message& request)
             channel->SetAttribute("UeIsotropicElements", BooleanValue(x.ueIsotropic != 0));
             channels[k] = channel;
         }
-        double hBs = 10.0;
-        switch (s)
-        {
-        case Scenario::UMa:
-            hBs = 25.0;
-            break;
-        case Scenario::RMa:
-            hBs = 35.0;
-            break;
-        case Scenario::InH:
-            hBs = 3.0;
-            break;
-        default:
-            break;
-        }
+        const double hBs = DefaultBsHeightM(s);
         const double hUt = s == Scenario::InH ? 1.0 : 1.5;
         // gNB 0 at the origin facing +x, gNB 1 at (maxDistance, 0) facing -x, tilted 10 degrees down;
         // UEs spread over a disc around gNB 0 on a fixed (golden-angle) pattern, each moving its own way.
