@@ -419,11 +419,11 @@ class RanSpectrumEnv : public ns6g::GymEnv
         int64_t* cell = obs["serving_cell"].Data<int64_t>();
         const double maxMbps = 12.0 * m_p.radio.bandwidthHz / 1e6;
         const double intervalS = IntervalS(); // once: it builds an ns-3 Time each call
+        m_cqiRow.resize(m_carrier.nRbg);
         for (uint32_t u = 0; u < m_p.ues; ++u)
         {
             uint32_t c = m_ran.system->ServingCell(u);
             double cqiSum = 0.0;
-            m_cqiRow.resize(m_carrier.nRbg);
             m_link->RbgCqiRow(u, c, Direction::Downlink, m_cqiRow.data(), m_carrier.nRbg);
             for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
             {
