@@ -1,6 +1,8 @@
 // The 6G RAN's radio channel (see ran-channel.h and docs/ran-channel.md).
 #include "ran/model/ran-channel.h"
 
+#include "ran/model/epoch-channel-model.h"
+
 #include "ns3/boolean.h"
 #include "ns3/double.h"
 #include "ns3/isotropic-antenna-model.h"
@@ -48,37 +50,6 @@ SplitMix64(uint64_t x)
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
 }
-
-/**
- * ns-3's 3GPP channel model with one addition: forgetting every channel realisation, so that the next
- * GetChannel() draws a new one. RanChannel calls it when an update period ends.
- */
-class EpochChannelModel : public ThreeGppChannelModel
-{
-  public:
-    static TypeId GetTypeId()
-    {
-        static TypeId tid = TypeId("ns6g::ran::EpochChannelModel")
-                                .SetParent<ThreeGppChannelModel>()
-                                .SetGroupName("Spectrum")
-                                .AddConstructor<EpochChannelModel>();
-        return tid;
-    }
-
-    void ForgetRealisations()
-    {
-        m_channelParamsMap.clear();
-        m_channelMatrixMap.clear();
-    }
-
-    /** Draw from streams `stream`.. from now on, with fresh variables: a normal variable keeps the
-     *  spare value of its last pair, which would carry one link's draws into the next. */
-    void Reseed(int64_t stream)
-    {
-        m_normalRv = CreateObject<NormalRandomVariable>(); // mean 0, variance 1, as ns-3 sets it up
-        AssignStreams(stream);
-    }
-};
 
 /** ns-3's 3GPP spectrum loss model with its cache of beamformed long-term components made clearable. */
 class EpochSpectrumLossModel : public ThreeGppSpectrumPropagationLossModel
@@ -133,7 +104,6 @@ MulFinite(const std::complex<double>& x, const std::complex<double>& y)
     return {x.real() * y.real() - x.imag() * y.imag(), x.real() * y.imag() + x.imag() * y.real()};
 }
 
-NS_OBJECT_ENSURE_REGISTERED(EpochChannelModel);
 NS_OBJECT_ENSURE_REGISTERED(EpochSpectrumLossModel);
 
 } // namespace
@@ -350,6 +320,7 @@ RanChannel::EnsureModels()
     channel->SetFrequency(std::min(m_carrierFrequencyHz, kMax3gppFrequencyHz));
     channel->SetChannelConditionModel(m_condition);
     channel->SetAttribute("vScatt", DoubleValue(m_scattererSpeedMps));
+    channel->SetNs3Matrix(m_ns3Path);
     m_channelModel = channel;
     Ptr<EpochSpectrumLossModel> spectrum = CreateObject<EpochSpectrumLossModel>();
     spectrum->SetChannelModel(m_channelModel);

@@ -1,0 +1,336 @@
+// ns-3's 3GPP channel model as RanChannel uses it (see epoch-channel-model.h).
+//
+// GetNewChannel below must produce ns-3 3.44's doubles exactly: every expression that reaches a coefficient
+// is written as ns-3 writes it (same operands, same order, std::complex operators), only evaluated once
+// where ns-3 evaluates it once per element pair. Contracting a*b + c into one fused multiply-add would
+// round differently, so this file is compiled without contraction whatever flags the build passes.
+#pragma GCC optimize("fp-contract=off")
+
+#include "ran/model/epoch-channel-model.h"
+
+#include "ns3/angles.h"
+#include "ns3/mobility-model.h"
+#include "ns3/node.h"
+#include "ns3/phased-array-model.h"
+#include "ns3/random-variable-stream.h"
+#include "ns3/simulator.h"
+
+#include <cmath>
+#include <complex>
+#include <vector>
+
+using namespace ns3;
+
+namespace ns6g::ran
+{
+
+NS_OBJECT_ENSURE_REGISTERED(EpochChannelModel);
+
+TypeId
+EpochChannelModel::GetTypeId()
+{
+    static TypeId tid = TypeId("ns6g::ran::EpochChannelModel")
+                            .SetParent<ThreeGppChannelModel>()
+                            .SetGroupName("Spectrum")
+                            .AddConstructor<EpochChannelModel>();
+    return tid;
+}
+
+void
+EpochChannelModel::ForgetRealisations()
+{
+    m_channelParamsMap.clear();
+    m_channelMatrixMap.clear();
+}
+
+void
+EpochChannelModel::Reseed(int64_t stream)
+{
+    m_normalRv = CreateObject<NormalRandomVariable>(); // mean 0, variance 1, as ns-3 sets it up
+    AssignStreams(stream);
+}
+
+void
+EpochChannelModel::SetNs3Matrix(bool ns3Matrix)
+{
+    m_ns3Matrix = ns3Matrix;
+}
+
+uint64_t
+EpochChannelModel::GetMatricesComputed() const
+{
+    return m_matrices;
+}
+
+Ptr<MatrixBasedChannelModel::ChannelMatrix>
+EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
+                                 Ptr<const ParamsTable> table3gpp,
+                                 const Ptr<const MobilityModel> sMob,
+                                 const Ptr<const MobilityModel> uMob,
+                                 Ptr<const PhasedArrayModel> sAntenna,
+                                 Ptr<const PhasedArrayModel> uAntenna) const
+{
+    ++m_matrices;
+    if (m_ns3Matrix)
+    {
+        return ThreeGppChannelModel::GetNewChannel(channelParams, table3gpp, sMob, uMob, sAntenna, uAntenna);
+    }
+    NS_ASSERT_MSG(m_frequency > 0.0, "Set the operating frequency first!");
+    const ThreeGppChannelParams& p = *channelParams;
+
+    Ptr<ChannelMatrix> channelMatrix = Create<ChannelMatrix>();
+    channelMatrix->m_generatedTime = Simulator::Now();
+    channelMatrix->m_nodeIds = std::make_pair(sMob->GetObject<Node>()->GetId(), uMob->GetObject<Node>()->GetId());
+    // The parameters may have been drawn in the other direction: departure and arrival swap.
+    const bool isSameDirection = (p.m_nodeIds == channelMatrix->m_nodeIds);
+    const Double2DVector& rayAodRadian = isSameDirection ? p.m_rayAodRadian : p.m_rayAoaRadian;
+    const Double2DVector& rayAoaRadian = isSameDirection ? p.m_rayAoaRadian : p.m_rayAodRadian;
+    const Double2DVector& rayZodRadian = isSameDirection ? p.m_rayZodRadian : p.m_rayZoaRadian;
+    const Double2DVector& rayZoaRadian = isSameDirection ? p.m_rayZoaRadian : p.m_rayZodRadian;
+
+    const size_t uSize = uAntenna->GetNumElems();
+    const size_t sSize = sAntenna->GetNumElems();
+    const size_t numClusters = p.m_reducedClusterNumber;
+    const size_t numRays = table3gpp->m_raysPerCluster;
+    const uint16_t numOverallCluster =
+        (p.m_cluster1st != p.m_cluster2nd) ? p.m_reducedClusterNumber + 4 : p.m_reducedClusterNumber + 2;
+    Complex3DVector hUsn(uSize, sSize, numOverallCluster);
+    NS_ASSERT(numClusters <= p.m_clusterPhase.size() && numClusters <= p.m_clusterPower.size() &&
+              numClusters <= p.m_crossPolarizationPowerRatios.size() && numClusters <= rayZoaRadian.size());
+    NS_ASSERT(numRays <= p.m_clusterPhase[0].size() && numRays <= rayZoaRadian[0].size());
+
+    const Vector sPos = sMob->GetPosition();
+    const Vector uPos = uMob->GetPosition();
+    double x = sPos.x - uPos.x;
+    double y = sPos.y - uPos.y;
+    double distance2D = sqrt(x * x + y * y);
+    double hUt = std::min(sPos.z, uPos.z);
+    double hBs = std::max(sPos.z, uPos.z);
+    double distance3D = std::sqrt(distance2D * distance2D + (hBs - hUt) * (hBs - hUt));
+    Angles sAngle(uPos, sPos);
+    Angles uAngle(sPos, uPos);
+
+    std::vector<Vector> uLoc(uSize);
+    std::vector<uint8_t> uPol(uSize);
+    for (size_t u = 0; u < uSize; ++u)
+    {
+        uLoc[u] = uAntenna->GetElementLocation(u);
+        uPol[u] = uAntenna->GetElemPol(u);
+    }
+    std::vector<Vector> sLoc(sSize);
+    std::vector<uint8_t> sPol(sSize);
+    for (size_t s = 0; s < sSize; ++s)
+    {
+        sLoc[s] = sAntenna->GetElementLocation(s);
+        sPol[s] = sAntenna->GetElemPol(s);
+    }
+
+    // ns-3's per-ray terms that depend on neither u nor s: the polarisation term per (s pol, u pol) and
+    // the direction cosines of arrival and departure. (The field patterns take the parameters' own
+    // angles, unswapped, as ns-3 does.)
+    const size_t numPolS = sAntenna->GetNumPols();
+    const size_t numPolU = uAntenna->GetNumPols();
+    std::vector<std::complex<double>> raysPreComp(numPolS * numPolU * numClusters * numRays);
+    auto pre = [&](size_t polS, size_t polU, size_t n, size_t m) -> std::complex<double>& {
+        return raysPreComp[((polS * numPolU + polU) * numClusters + n) * numRays + m];
+    };
+    std::vector<double> sinCosA(numClusters * numRays);
+    std::vector<double> sinSinA(numClusters * numRays);
+    std::vector<double> cosZoA(numClusters * numRays);
+    std::vector<double> sinCosD(numClusters * numRays);
+    std::vector<double> sinSinD(numClusters * numRays);
+    std::vector<double> cosZoD(numClusters * numRays);
+    for (size_t nIndex = 0; nIndex < numClusters; nIndex++)
+    {
+        for (size_t mIndex = 0; mIndex < numRays; mIndex++)
+        {
+            const DoubleVector& initialPhase = p.m_clusterPhase[nIndex][mIndex];
+            NS_ASSERT(4 <= initialPhase.size());
+            double k = p.m_crossPolarizationPowerRatios[nIndex][mIndex];
+            for (uint8_t polUa = 0; polUa < numPolU; ++polUa)
+            {
+                auto [rxFieldPatternPhi, rxFieldPatternTheta] = uAntenna->GetElementFieldPattern(
+                    Angles(p.m_rayAoaRadian[nIndex][mIndex], p.m_rayZoaRadian[nIndex][mIndex]),
+                    polUa);
+                for (uint8_t polSa = 0; polSa < numPolS; ++polSa)
+                {
+                    auto [txFieldPatternPhi, txFieldPatternTheta] = sAntenna->GetElementFieldPattern(
+                        Angles(p.m_rayAodRadian[nIndex][mIndex], p.m_rayZodRadian[nIndex][mIndex]),
+                        polSa);
+                    pre(polSa, polUa, nIndex, mIndex) =
+                        std::complex<double>(cos(initialPhase[0]), sin(initialPhase[0])) * rxFieldPatternTheta *
+                            txFieldPatternTheta +
+                        std::complex<double>(cos(initialPhase[1]), sin(initialPhase[1])) * std::sqrt(1.0 / k) *
+                            rxFieldPatternTheta * txFieldPatternPhi +
+                        std::complex<double>(cos(initialPhase[2]), sin(initialPhase[2])) * std::sqrt(1.0 / k) *
+                            rxFieldPatternPhi * txFieldPatternTheta +
+                        std::complex<double>(cos(initialPhase[3]), sin(initialPhase[3])) * rxFieldPatternPhi *
+                            txFieldPatternPhi;
+                }
+            }
+            const size_t i = nIndex * numRays + mIndex;
+            double sinRayZoa = sin(rayZoaRadian[nIndex][mIndex]);
+            double sinRayAoa = sin(rayAoaRadian[nIndex][mIndex]);
+            double cosRayAoa = cos(rayAoaRadian[nIndex][mIndex]);
+            sinCosA[i] = sinRayZoa * cosRayAoa;
+            sinSinA[i] = sinRayZoa * sinRayAoa;
+            cosZoA[i] = cos(rayZoaRadian[nIndex][mIndex]);
+            double sinRayZod = sin(rayZodRadian[nIndex][mIndex]);
+            double sinRayAod = sin(rayAodRadian[nIndex][mIndex]);
+            double cosRayAod = cos(rayAodRadian[nIndex][mIndex]);
+            sinCosD[i] = sinRayZod * cosRayAod;
+            sinSinD[i] = sinRayZod * sinRayAod;
+            cosZoD[i] = cos(rayZodRadian[nIndex][mIndex]);
+        }
+    }
+
+    // Per cluster: the receive phasor of every (u, ray) and the transmit phasor of every (s, ray), once
+    // each; ns-3's ray term pre * rx * tx is then (pre * rx) * tx, with pre * rx formed once per (s pol,
+    // u, ray) and summed over the rays in ns-3's order for every (u, s).
+    std::vector<std::complex<double>> txPhasor(sSize * numRays);
+    std::vector<std::complex<double>> preRx(numPolS * uSize * numRays);
+    uint8_t numSubClustersAdded = 0;
+    for (size_t nIndex = 0; nIndex < numClusters; nIndex++)
+    {
+        for (size_t u = 0; u < uSize; ++u)
+        {
+            for (size_t mIndex = 0; mIndex < numRays; mIndex++)
+            {
+                const size_t i = nIndex * numRays + mIndex;
+                double rxPhaseDiff = 2 * M_PI * (sinCosA[i] * uLoc[u].x + sinSinA[i] * uLoc[u].y + cosZoA[i] * uLoc[u].z);
+                const std::complex<double> rx(cos(rxPhaseDiff), sin(rxPhaseDiff));
+                for (size_t polS = 0; polS < numPolS; ++polS)
+                {
+                    preRx[(polS * uSize + u) * numRays + mIndex] = pre(polS, uPol[u], nIndex, mIndex) * rx;
+                }
+            }
+        }
+        for (size_t s = 0; s < sSize; ++s)
+        {
+            for (size_t mIndex = 0; mIndex < numRays; mIndex++)
+            {
+                const size_t i = nIndex * numRays + mIndex;
+                double txPhaseDiff = 2 * M_PI * (sinCosD[i] * sLoc[s].x + sinSinD[i] * sLoc[s].y + cosZoD[i] * sLoc[s].z);
+                txPhasor[s * numRays + mIndex] = std::complex<double>(cos(txPhaseDiff), sin(txPhaseDiff));
+            }
+        }
+        const bool strongest = nIndex == p.m_cluster1st || nIndex == p.m_cluster2nd;
+        const double scale = sqrt(p.m_clusterPower[nIndex] / table3gpp->m_raysPerCluster);
+        for (size_t u = 0; u < uSize; ++u)
+        {
+            for (size_t s = 0; s < sSize; ++s)
+            {
+                const std::complex<double>* a = &preRx[(sPol[s] * uSize + u) * numRays];
+                const std::complex<double>* t = &txPhasor[s * numRays];
+                if (!strongest)
+                {
+                    std::complex<double> rays(0, 0);
+                    for (size_t mIndex = 0; mIndex < numRays; mIndex++)
+                    {
+                        rays += a[mIndex] * t[mIndex];
+                    }
+                    rays *= scale;
+                    hUsn(u, s, nIndex) = rays;
+                }
+                else // (7.5-28): the rays of the two strongest clusters split into three sub-clusters
+                {
+                    std::complex<double> raysSub1(0, 0);
+                    std::complex<double> raysSub2(0, 0);
+                    std::complex<double> raysSub3(0, 0);
+                    for (size_t mIndex = 0; mIndex < numRays; mIndex++)
+                    {
+                        std::complex<double> raySub = a[mIndex] * t[mIndex];
+                        switch (mIndex)
+                        {
+                        case 9:
+                        case 10:
+                        case 11:
+                        case 12:
+                        case 17:
+                        case 18:
+                            raysSub2 += raySub;
+                            break;
+                        case 13:
+                        case 14:
+                        case 15:
+                        case 16:
+                            raysSub3 += raySub;
+                            break;
+                        default:
+                            raysSub1 += raySub;
+                            break;
+                        }
+                    }
+                    raysSub1 *= scale;
+                    raysSub2 *= scale;
+                    raysSub3 *= scale;
+                    hUsn(u, s, nIndex) = raysSub1;
+                    hUsn(u, s, p.m_reducedClusterNumber + numSubClustersAdded) = raysSub2;
+                    hUsn(u, s, p.m_reducedClusterNumber + numSubClustersAdded + 1) = raysSub3;
+                }
+            }
+        }
+        if (strongest)
+        {
+            numSubClustersAdded += 2;
+        }
+    }
+
+    if (p.m_losCondition == ChannelCondition::LOS) // (7.5-29) and (7.5-30)
+    {
+        double lambda = 3.0e8 / m_frequency;
+        std::complex<double> phaseDiffDueToDistance(cos(-2 * M_PI * distance3D / lambda),
+                                                    sin(-2 * M_PI * distance3D / lambda));
+        const double sinUAngleIncl = sin(uAngle.GetInclination());
+        const double cosUAngleIncl = cos(uAngle.GetInclination());
+        const double sinUAngleAz = sin(uAngle.GetAzimuth());
+        const double cosUAngleAz = cos(uAngle.GetAzimuth());
+        const double sinSAngleIncl = sin(sAngle.GetInclination());
+        const double cosSAngleIncl = cos(sAngle.GetInclination());
+        const double sinSAngleAz = sin(sAngle.GetAzimuth());
+        const double cosSAngleAz = cos(sAngle.GetAzimuth());
+        // Field patterns and phasors per element (ns-3 evaluates them per element pair: same values).
+        std::vector<std::pair<double, double>> rxField(uSize);
+        std::vector<std::complex<double>> rxLos(uSize);
+        for (size_t u = 0; u < uSize; ++u)
+        {
+            double rxPhaseDiff = 2 * M_PI *
+                                 (sinUAngleIncl * cosUAngleAz * uLoc[u].x + sinUAngleIncl * sinUAngleAz * uLoc[u].y +
+                                  cosUAngleIncl * uLoc[u].z);
+            rxLos[u] = std::complex<double>(cos(rxPhaseDiff), sin(rxPhaseDiff));
+            rxField[u] = uAntenna->GetElementFieldPattern(Angles(uAngle.GetAzimuth(), uAngle.GetInclination()), uPol[u]);
+        }
+        std::vector<std::pair<double, double>> txField(sSize);
+        std::vector<std::complex<double>> txLos(sSize);
+        for (size_t s = 0; s < sSize; ++s)
+        {
+            double txPhaseDiff = 2 * M_PI *
+                                 (sinSAngleIncl * cosSAngleAz * sLoc[s].x + sinSAngleIncl * sinSAngleAz * sLoc[s].y +
+                                  cosSAngleIncl * sLoc[s].z);
+            txLos[s] = std::complex<double>(cos(txPhaseDiff), sin(txPhaseDiff));
+            txField[s] = sAntenna->GetElementFieldPattern(Angles(sAngle.GetAzimuth(), sAngle.GetInclination()), sPol[s]);
+        }
+        const double kLinear = pow(10, p.m_K_factor / 10.0);
+        for (size_t u = 0; u < uSize; ++u)
+        {
+            auto [rxFieldPatternPhi, rxFieldPatternTheta] = rxField[u];
+            for (size_t s = 0; s < sSize; ++s)
+            {
+                auto [txFieldPatternPhi, txFieldPatternTheta] = txField[s];
+                std::complex<double> ray =
+                    (rxFieldPatternTheta * txFieldPatternTheta - rxFieldPatternPhi * txFieldPatternPhi) *
+                    phaseDiffDueToDistance * rxLos[u] * txLos[s];
+                hUsn(u, s, 0) = sqrt(1.0 / (kLinear + 1)) * hUsn(u, s, 0) +
+                                sqrt(kLinear / (1 + kLinear)) * ray / pow(10, p.m_attenuation_dB[0] / 10.0);
+                for (size_t nIndex = 1; nIndex < hUsn.GetNumPages(); nIndex++)
+                {
+                    hUsn(u, s, nIndex) *= sqrt(1.0 / (kLinear + 1));
+                }
+            }
+        }
+    }
+    channelMatrix->m_channel = hUsn;
+    return channelMatrix;
+}
+
+} // namespace ns6g::ran
