@@ -3,8 +3,9 @@
 The ``fading_path_check`` query of the ``ran-query`` scenario runs two RanChannels that differ only in
 FastFadingPath, on the same random streams, over the same moving links (serving beams and, with
 ``interference``, gNB beams pointed at another UE), update period after update period across realisation
-boundaries, and counts the RB gains and per-band PSDs whose bits differ. The ns6g path must give ns-3's
-values exactly: zero unequal values, not merely small differences.
+boundaries, and counts the RB gains and per-band PSDs whose bits differ. The ns6g path (RanChannel's
+arithmetic, and EpochChannelModel's channel matrices) must give ns-3's values exactly: zero unequal values,
+not merely small differences.
 
 A reverse-direction channel (ns-3's IsReverse) cannot occur in RanChannel: it always asks for the channel
 with the gNB as ``a`` and the UE as ``b``, so every channel matrix is drawn in that direction.
@@ -30,6 +31,7 @@ def _check(scenario="UMi", **kwargs):
 def _assert_identical(r):
     assert r["gains_compared"] > 0 and r["psd_compared"] > 0
     assert r["evaluations"] == r["evaluations_ns3"] > 0
+    assert r["matrices"] == r["matrices_ns3"] > 0  # each channel computed its own matrices
     assert r["unequal_los"] == 0
     assert (r["unequal_gains"], r["unequal_psd"]) == (0, 0), (
         f"{r['unequal_gains']} RB gains (max |diff| {r['max_abs_diff_db']} dB) and {r['unequal_psd']} band "

@@ -234,8 +234,10 @@ RanChannel::GetTypeId()
                           "Who computes a link's per-RB gains from ns-3's channel draw: ns6g (RanChannel "
                           "itself, with ns-3's operations in ns-3's order and caches of what did not "
                           "change: bit for bit ns-3's values, faster) or ns3 "
-                          "(ThreeGppSpectrumPropagationLossModel::CalcRxPowerSpectralDensity). Both draw "
-                          "the channel through ThreeGppChannelModel in the same order.",
+                          "(ThreeGppSpectrumPropagationLossModel::CalcRxPowerSpectralDensity, and "
+                          "ThreeGppChannelModel's own channel matrices). Both draw the channel through "
+                          "ThreeGppChannelModel in the same order; ns6g computes each channel matrix with "
+                          "ns-3's operations, once per element instead of once per element pair.",
                           StringValue("ns6g"),
                           MakeStringAccessor(&RanChannel::m_fastFadingPath),
                           MakeStringChecker());
@@ -829,6 +831,13 @@ uint64_t
 RanChannel::GetFastFadingEvaluations() const
 {
     return m_fastFadingEvaluations;
+}
+
+uint64_t
+RanChannel::GetChannelMatricesComputed() const
+{
+    auto model = DynamicCast<EpochChannelModel>(m_channelModel);
+    return model ? model->GetMatricesComputed() : 0;
 }
 
 const std::vector<double>&

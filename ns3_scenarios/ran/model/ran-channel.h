@@ -137,6 +137,8 @@ class RanChannel : public ns3::Object
     uint64_t GetRealization() const;
     /** Number of fast-fading link evaluations (channel draws or updates of a link's RB gains) since creation. */
     uint64_t GetFastFadingEvaluations() const;
+    /** Number of channel matrices (38.901 step 11) computed since creation, by either FastFadingPath. */
+    uint64_t GetChannelMatricesComputed() const;
     /**
      * Per-band received PSD (linear, for a flat unit transmitted PSD) of the last fast-fading
      * evaluation (one value per RB group; GetRbGainsDb's dB values are 10 log10 of these). For checks

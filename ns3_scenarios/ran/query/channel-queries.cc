@@ -212,9 +212,11 @@ struct FadingPathCheckResult
     uint64_t losLinks;      // gNB-UE links in LoS at the last update (the ns3 channel)
     uint64_t nlosLinks;     // ... in NLoS
     uint64_t unequalLos;    // link states that differ between the two channels
+    uint64_t matrices;      // channel matrices computed by the ns6g channel (EpochChannelModel's own)
+    uint64_t matricesNs3;   // ... and by the ns3 channel (ns-3's GetNewChannel)
 };
 
-static_assert(sizeof(FadingPathCheckResult) == 96);
+static_assert(sizeof(FadingPathCheckResult) == 112);
 
 /** Runs `f`, turning a std::invalid_argument into an InvalidRequest naming the query and the record. */
 template <class F>
@@ -799,6 +801,8 @@ AnswerFadingPathCheck(const Message& request)
         result.evaluationsNs3 = channels[0]->GetFastFadingEvaluations();
         result.evaluations = channels[1]->GetFastFadingEvaluations();
         result.realizations = realizations.size();
+        result.matricesNs3 = channels[0]->GetChannelMatricesComputed();
+        result.matrices = channels[1]->GetChannelMatricesComputed();
         for (auto& channel : channels)
         {
             channel->Dispose();
@@ -940,7 +944,9 @@ AddChannelQueries(QueryTable& table)
                        NS6G_FIELD(FadingPathCheckResult, realizations, "realizations"),
                        NS6G_FIELD(FadingPathCheckResult, losLinks, "los_links"),
                        NS6G_FIELD(FadingPathCheckResult, nlosLinks, "nlos_links"),
-                       NS6G_FIELD(FadingPathCheckResult, unequalLos, "unequal_los")}},
+                       NS6G_FIELD(FadingPathCheckResult, unequalLos, "unequal_los"),
+                       NS6G_FIELD(FadingPathCheckResult, matrices, "matrices"),
+                       NS6G_FIELD(FadingPathCheckResult, matricesNs3, "matrices_ns3")}},
                      AnswerFadingPathCheck});
 }
 
