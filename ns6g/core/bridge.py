@@ -68,7 +68,7 @@ from ns6g.core.bridge_layout import (
     STATUS_OK,
     VERSION,
 )
-from ns6g.core.spaces import Views, build_readonly_views, build_space, build_views, read_views, write_action
+from ns6g.core.spaces import Views, build_readonly_views, build_space, build_views, views_reader, write_action
 
 SHM_DIR = Path("/dev/shm")
 SEGMENT_PREFIX = "ns6g-"
@@ -302,8 +302,10 @@ class Bridge:
         self.action_space = None if self.is_service else build_space(desc["action"])
         self.obs_views: Views | None = None if self.is_service else build_views(desc["observation"], self._fixed)
         self.action_views: Views | None = None if self.is_service else build_views(desc["action"], self._fixed)
-        self._obs_readonly: Views | None = (None if self.is_service
-                                            else build_readonly_views(desc["observation"], self._fixed))
+        if not self.is_service:  # the two ways to read the observation, built once
+            self._read_copy = views_reader(self.obs_views, self.observation_space)
+            self._read_view = views_reader(build_readonly_views(desc["observation"], self._fixed),
+                                           self.observation_space, copy=False)
         self.record_dtypes: dict[str, np.dtype] = {}
         for record in desc["records"]:
             names, formats, offsets = zip(*record["fields"]) if record["fields"] else ((), (), ())
@@ -502,10 +504,9 @@ class Bridge:
         Writing into them raises numpy's read-only ``ValueError``. A Discrete value is an ``np.int64`` either
         way (a scalar, not a view).
         """
-        self._check_spaces("has no observation")
-        if copy:
-            return read_views(self.obs_views, self.observation_space)
-        return read_views(self._obs_readonly, self.observation_space, copy=False)
+        if self.is_service:
+            self._check_spaces("has no observation")
+        return self._read_copy() if copy else self._read_view()
 
     def _check_spaces(self, what: str) -> None:
         if self.is_service:

@@ -8,6 +8,7 @@ use, read-only ones for zero-copy observation reads), and writes actions into th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,14 +71,19 @@ def _readonly_views(desc: Descriptor, buffer: memoryview) -> Views:
     return flat.reshape(shape)
 
 
-def read_views(views: Views, space: spaces.Space, copy: bool = True) -> Any:
-    """The data under ``views`` in the form gymnasium expects for ``space``: a copy, or with ``copy=False``
-    the views themselves (Dict spaces: a new dict of them); a Discrete value is always an ``np.int64``."""
+def views_reader(views: Views, space: spaces.Space, copy: bool = True) -> Callable[[], Any]:
+    """A function returning the data under ``views`` in the form gymnasium expects for ``space``: a copy,
+    or with ``copy=False`` the views themselves (Dict spaces: a new dict of them each call); a Discrete
+    value is always an ``np.int64``. Built once per bridge: the space is inspected here, not per read
+    (``isinstance`` against gymnasium's space classes cost about as much as a small copy)."""
     if isinstance(space, spaces.Dict):
-        return {name: read_views(views[name], child, copy) for name, child in space.spaces.items()}
+        readers = [(name, views_reader(views[name], child, copy)) for name, child in space.spaces.items()]
+        return lambda: {name: read() for name, read in readers}
     if isinstance(space, spaces.Discrete):
-        return np.int64(views[()])
-    return views.copy() if copy else views
+        return lambda: np.int64(views[()])
+    if copy:
+        return views.copy
+    return lambda: views
 
 
 def write_action(views: Views, space: spaces.Space, action: Any, path: str = "action") -> None:
