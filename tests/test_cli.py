@@ -25,19 +25,23 @@ def test_bench_bridge_json_has_the_documented_keys(capsys):
     assert main(["bench", "bridge", "--json", "--iterations", "1000", "--contention", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("shm_rtt_us_median", "shm_rtt_us_p99", "socket_rtt_us_median", "speedup_median",
-                "memcpy_us_median", "copy_ratio", "speedup_min"):
+                "memcpy_us_median", "copy_ratio", "speedup_min", "shm_copy_rtt_us_median", "shm_copy_rtt_us_p99",
+                "copy_out_ratio", "copy_speedup_median", "copy_speedup_min"):
         assert result[key] > 0
     assert result["contention"] == 1
     assert [c["obs_values"] for c in result["cases"]] == list(bench.BRIDGE_SIZES)
     assert result["shm_rtt_us_median"] == result["cases"][1]["shm_rtt_us_median"]  # the 64-value case
     assert result["copy_ratio"] == result["cases"][-1]["shm_rtt_us_median"] / result["memcpy_us_median"]
+    assert result["copy_out_ratio"] == result["cases"][-1]["shm_copy_rtt_us_median"] / result["memcpy_us_median"]
+    assert result["speedup_min"] == min(c["socket_rtt_us_median"] / c["shm_rtt_us_median"] for c in result["cases"])
     assert [t["target"] for t in result["targets"]] == [t[0] for t in bench.BRIDGE_TARGETS]
     for case in result["cases"]:  # every timed exchange waited in one of the counted ways, or not at all
-        waits = case["python_waits"]
-        assert waits["spins_won"] + waits["spins_lost"] + waits["skipped_backoff"] + waits["skipped_same_cpu"] \
-            <= case["samples"]
+        for waits in (case["python_waits"], case["shm_copy_python_waits"]):  # counted apart per shm contender
+            assert waits["spins_won"] + waits["spins_lost"] + waits["skipped_backoff"] + waits["skipped_same_cpu"] \
+                <= case["samples"]
     text = bench.format_bridge(result)
     assert "1 busy processes beside it" in text and "memcpy of 256 KB" in text and "targets (issue 17)" in text
+    assert "shm+copy" in text and "with the copy out" in text
 
 
 def test_busy_processes_run_until_the_block_ends():

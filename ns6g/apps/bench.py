@@ -1,9 +1,12 @@
 """Benchmarks behind ``ns6g bench``: every ratio is measured side by side in one run.
 
 - ``bridge``: round trip of one step exchange (action of 8 float32 values, observation of 8 to 65536
-  float32 values) through the shared-memory bridge and through a socket transport (a Unix socket with
-  length-prefixed messages, as socket-based bridges frame them), both against the same C++ peer, and a
-  plain copy of the largest observation (the memory-copy limit), optionally beside N busy processes.
+  float32 values) through the shared-memory bridge with a zero-copy read (``read_observation(copy=False)``,
+  the bridge's figure), through the same bridge with the observation copied out (``read_observation()``,
+  what Gymnasium envs return) and through a socket transport (a Unix socket with length-prefixed messages,
+  as socket-based bridges frame them, received into a reused buffer and read as a numpy view of it), all
+  against the same C++ peer, and a plain copy of the largest observation (the memory-copy limit),
+  optionally beside N busy processes.
 - ``reset``: episode reset of the first scenario (LinkControl) inside the running process, against a
   relaunch of the process (what socket bridges do per episode), both in one run.
 - ``parallel``: aggregate steps/s of 1, 2, 4 and 8 LinkControl scenarios stepped in lockstep the way a
@@ -58,6 +61,7 @@ HEADLINE_SIZE = 64
 COPY_SIZE = BRIDGE_SIZES[-1]  # the observation compared with a plain memory copy of the same bytes
 # Issue 17's targets for `bench bridge`, printed beside the figures: (what, result key, limit, at most?).
 BRIDGE_TARGETS = (
+    # The shm figures are the zero-copy read's; the copy-out ratio is printed beside copy_ratio, untargeted.
     ("N=64 shm median (us)", "shm_rtt_us_median", 2.0, True),
     ("N=64 shm p99 (us)", "shm_rtt_us_p99", 10.0, True),
     ("N=64 speedup over the socket (x)", "speedup_median", 40.0, False),
@@ -87,10 +91,13 @@ class _SocketPeer:
         )
         self.conn, _ = self._listener.accept()
         self.conn.settimeout(30)
-        self._reply = bytearray(4 + 4 * obs_size)
+        self._reply = bytearray(4 + 4 * obs_size)  # reused: the kernel's copy into it is the transport's own
         self._view = memoryview(self._reply)
+        self._obs = np.frombuffer(self._reply, dtype=np.float32, offset=4)
 
     def exchange(self, message: bytes) -> np.ndarray:
+        """Send ``message``; the reply's observation as a view of the reused receive buffer (no copy beyond
+        the kernel's, as the shm side's zero-copy read; overwritten by the next exchange)."""
         self.conn.sendall(message)
         got, want = 0, len(self._reply)
         while got < want:
@@ -98,7 +105,7 @@ class _SocketPeer:
             if n == 0:
                 raise ConnectionError("socket peer closed the connection")
             got += n
-        return np.frombuffer(self._reply, dtype=np.float32, offset=4).copy()
+        return self._obs
 
     def close(self) -> None:
         self.conn.close()
@@ -125,10 +132,16 @@ def _busy_processes(count: int, new_session: bool = False) -> Iterator[list[subp
             proc.wait()
 
 
+def _no_waits(bridge: Bridge) -> dict[str, int]:
+    """A zero count for every cumulative wait statistic of ``bridge`` (``backoff`` is a state, not a count)."""
+    return {k: 0 for k in bridge.wait_stats() if k != "backoff"}
+
+
 def bench_bridge(iterations: int = 20_000, contention: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Median and p99 round trip (us) of the shm bridge and the socket transport, per observation size,
-    with a plain copy of the largest observation's bytes measured in the same run, and ``contention``
-    busy processes running beside the benchmark."""
+    """Median and p99 round trip (us) per observation size of the shm bridge read without a copy (the
+    bridge's figure: ``shm_*``), of the shm bridge with the observation copied out (``shm_copy_*``) and of
+    the socket transport, with a plain copy of the largest observation's bytes measured in the same run,
+    and ``contention`` busy processes running beside the benchmark."""
     binary = scenario_binary("bridge-echo")
     action = np.arange(ACTION_SIZE, dtype=np.float32)
     message = np.uint32(4 * ACTION_SIZE).tobytes() + action.tobytes()
@@ -144,19 +157,25 @@ def bench_bridge(iterations: int = 20_000, contention: int = 0, progress: bool =
             n = iterations if size <= 1024 else max(1000, iterations // 10)
             block = min(1000, n)
             shm_ns: list[int] = []
+            shm_copy_ns: list[int] = []
             sock_ns: list[int] = []
             with Bridge(binary, [f"--obs-size={size}", f"--act-size={ACTION_SIZE}"]) as bridge:
                 peer = _SocketPeer(binary, size)
                 try:
                     bridge.reset(1)
                     views = bridge.action_views
-                    obs_views = bridge.obs_views
                     exchange = bridge.exchange
+                    read = bridge.read_observation
 
                     def shm_once() -> np.ndarray:
                         views[...] = action
                         exchange(CMD_STEP)
-                        return obs_views.copy()
+                        return read(copy=False)  # read-only views over the segment
+
+                    def shm_copy_once() -> np.ndarray:
+                        views[...] = action
+                        exchange(CMD_STEP)
+                        return read()  # an owned copy, as Gymnasium envs return
 
                     def sock_once() -> np.ndarray:
                         return peer.exchange(message)
@@ -164,41 +183,52 @@ def bench_bridge(iterations: int = 20_000, contention: int = 0, progress: bool =
                     def copy_once() -> None:
                         np.copyto(copy_dst, copy_src)
 
-                    for fn in (shm_once, sock_once):  # warm-up, and a check both peers answer alike
+                    for fn in (shm_once, shm_copy_once, sock_once):  # warm-up; all peers answer alike
                         for _ in range(200):
                             obs = fn()
                         assert obs[-1] == action[(size - 1) % ACTION_SIZE], "peer answered wrongly"
-                    before = bridge.wait_stats()
-                    timed = [(shm_once, shm_ns), (sock_once, sock_ns)]
+                    # Python's waits, counted apart for the zero-copy and the copy-out blocks.
+                    waits = {"zero": _no_waits(bridge), "copy": _no_waits(bridge)}
+                    timed = [(shm_once, shm_ns, "zero"), (shm_copy_once, shm_copy_ns, "copy"),
+                             (sock_once, sock_ns, None)]
                     if size == COPY_SIZE:
-                        timed.append((copy_once, copy_ns))
+                        timed.append((copy_once, copy_ns, None))
                     # Alternate blocks so that every contender sees the same machine conditions.
                     for _ in range(n // block):
-                        for fn, out in timed:
+                        for fn, out, counted in timed:
+                            before = bridge.wait_stats()
                             clock = time.perf_counter_ns
                             for _ in range(block):
                                 t0 = clock()
                                 fn()
                                 out.append(clock() - t0)
-                    after = bridge.wait_stats()
+                            if counted:
+                                after = bridge.wait_stats()
+                                for k in waits[counted]:
+                                    waits[counted][k] += after[k] - before[k]
                     moves = bridge.scenario_moves()
                 finally:
                     peer.close()
             shm_med, shm_p99 = _percentiles(shm_ns)
+            shm_copy_med, shm_copy_p99 = _percentiles(shm_copy_ns)
             sock_med, sock_p99 = _percentiles(sock_ns)
-            waits = {k: after[k] - before[k] for k in after if k != "backoff"}
             cases.append(
                 {
                     "obs_values": size,
                     "action_values": ACTION_SIZE,
-                    "samples": len(shm_ns),
-                    "shm_rtt_us_median": shm_med,
+                    "samples": len(shm_ns),  # per contender
+                    "shm_rtt_us_median": shm_med,  # zero-copy read
                     "shm_rtt_us_p99": shm_p99,
+                    "shm_copy_rtt_us_median": shm_copy_med,  # observation copied out
+                    "shm_copy_rtt_us_p99": shm_copy_p99,
                     "socket_rtt_us_median": sock_med,
                     "socket_rtt_us_p99": sock_p99,
                     "speedup_median": sock_med / shm_med,
-                    "python_waits": waits,  # how Python's waits for the answer went (counts)
-                    "slept_share": waits["sleeps"] / len(shm_ns),
+                    "copy_speedup_median": sock_med / shm_copy_med,
+                    "python_waits": waits["zero"],  # how Python's waits for the answer went (counts, zero-copy blocks)
+                    "slept_share": waits["zero"]["sleeps"] / len(shm_ns),
+                    "shm_copy_python_waits": waits["copy"],
+                    "shm_copy_slept_share": waits["copy"]["sleeps"] / len(shm_copy_ns),
                     "scenario_moves": moves,  # times the scenario moved off Python's CPU (docs/bridge.md#waiting)
                 }
             )
@@ -209,12 +239,15 @@ def bench_bridge(iterations: int = 20_000, contention: int = 0, progress: bool =
         "benchmark": "bridge",
         "contention": contention,
         "cpus": len(os.sched_getaffinity(0)),
-        **{k: headline[k] for k in ("shm_rtt_us_median", "shm_rtt_us_p99", "socket_rtt_us_median",
-                                    "socket_rtt_us_p99", "speedup_median")},
+        **{k: headline[k] for k in ("shm_rtt_us_median", "shm_rtt_us_p99", "shm_copy_rtt_us_median",
+                                    "shm_copy_rtt_us_p99", "socket_rtt_us_median", "socket_rtt_us_p99",
+                                    "speedup_median", "copy_speedup_median")},
         "memcpy_us_median": copy_med,
         "memcpy_us_p99": copy_p99,
-        "copy_ratio": largest["shm_rtt_us_median"] / copy_med,
+        "copy_ratio": largest["shm_rtt_us_median"] / copy_med,  # zero-copy read: the target's figure
+        "copy_out_ratio": largest["shm_copy_rtt_us_median"] / copy_med,  # with the copy out, beside it
         "speedup_min": min(c["speedup_median"] for c in cases),
+        "copy_speedup_min": min(c["copy_speedup_median"] for c in cases),
         "cases": cases,
     }
     result["targets"] = [
@@ -229,18 +262,24 @@ def format_bridge(result: dict[str, Any]) -> str:
     lines = [
         f"bridge round trip (action 8 float32; observation N float32), microseconds; "
         f"{result['contention']} busy processes beside it on {result['cpus']} CPUs",
-        f"{'N':>7}  {'shm med':>8}  {'shm p99':>8}  {'sock med':>9}  {'sock p99':>9}  {'speedup':>7}  {'slept':>6}  {'moves':>5}",
+        f"{'N':>7}  {'shm med':>8}  {'shm p99':>8}  {'shm+copy':>8}  {'p99':>8}  {'sock med':>9}  {'sock p99':>9}  "
+        f"{'speedup':>7}  {'slept':>6}  {'moves':>5}",
     ]
     for c in result["cases"]:
         lines.append(
             f"{c['obs_values']:>7}  {c['shm_rtt_us_median']:>8.2f}  {c['shm_rtt_us_p99']:>8.2f}  "
+            f"{c['shm_copy_rtt_us_median']:>8.2f}  {c['shm_copy_rtt_us_p99']:>8.2f}  "
             f"{c['socket_rtt_us_median']:>9.2f}  {c['socket_rtt_us_p99']:>9.2f}  {c['speedup_median']:>6.1f}x  "
             f"{100 * c['slept_share']:>5.1f}%  {c['scenario_moves']:>5}"
         )
     lines.append(f"memcpy of {4 * COPY_SIZE // 1024} KB (np.copyto): median {result['memcpy_us_median']:.2f} us, "
-                 f"p99 {result['memcpy_us_p99']:.2f} us")
-    lines.append("slept: share of shm exchanges in which Python slept on the futex instead of spinning; "
-                 "moves: times the scenario moved off Python's CPU")
+                 f"p99 {result['memcpy_us_p99']:.2f} us; N={COPY_SIZE} over it: zero-copy read "
+                 f"{result['copy_ratio']:.2f}x, with the copy out {result['copy_out_ratio']:.2f}x")
+    lines.append("shm: write the action, exchange, read_observation(copy=False) (read-only views over the segment); "
+                 "shm+copy: the same with read_observation() (an owned copy, what Gymnasium envs return); "
+                 "sock: a Unix socket, received into a reused buffer and read as a view of it")
+    lines.append("speedup: socket over zero-copy shm; slept: share of zero-copy shm exchanges in which Python slept "
+                 "on the futex instead of spinning; moves: times the scenario moved off Python's CPU")
     lines.append("targets (issue 17):")
     for t in result["targets"]:
         sign = "<=" if t["at_most"] else ">="

@@ -382,8 +382,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench",
         help="benchmarks, each measured side by side in one run",
-        description="bridge: step round trip, shared memory vs a Unix socket, 8 to 65536 float32 values, and a "
-        "plain copy of 256 KB, beside --contention busy processes; "
+        description="bridge: step round trip, shared memory (zero-copy read, and with the copy out) vs a Unix "
+        "socket, 8 to 65536 float32 values, and a plain copy of 256 KB, beside --contention busy processes; "
         "reset: in-process episode reset vs a process relaunch; "
         "parallel: aggregate steps/s of 1, 2, 4, 8 scenarios in lockstep; "
         "trace: episodes with and without a run directory; "

@@ -68,7 +68,7 @@ from ns6g.core.bridge_layout import (
     STATUS_OK,
     VERSION,
 )
-from ns6g.core.spaces import Views, build_space, build_views, read_views, write_action
+from ns6g.core.spaces import Views, build_readonly_views, build_space, build_views, views_reader, write_action
 
 SHM_DIR = Path("/dev/shm")
 SEGMENT_PREFIX = "ns6g-"
@@ -209,8 +209,9 @@ class Bridge:
     Attributes:
         is_service: the scenario is a message service (ns6g::MessageService): no spaces, no STEP.
         observation_space, action_space: gymnasium spaces as the scenario declared them (None for a service).
-        obs_views, action_views: numpy views over the segment (arrays, or dicts of them for Dict spaces;
-            None for a service).
+        obs_views, action_views: writable numpy views over the segment (arrays, or dicts of them for Dict
+            spaces; None for a service). To read the observation without copying it, use
+            ``read_observation(copy=False)``: read-only views over the same bytes.
         record_dtypes: numpy structured dtypes of the message channel's record types, by name.
     """
 
@@ -301,6 +302,10 @@ class Bridge:
         self.action_space = None if self.is_service else build_space(desc["action"])
         self.obs_views: Views | None = None if self.is_service else build_views(desc["observation"], self._fixed)
         self.action_views: Views | None = None if self.is_service else build_views(desc["action"], self._fixed)
+        if not self.is_service:  # the two ways to read the observation, built once
+            self._read_copy = views_reader(self.obs_views, self.observation_space)
+            self._read_view = views_reader(build_readonly_views(desc["observation"], self._fixed),
+                                           self.observation_space, copy=False)
         self.record_dtypes: dict[str, np.dtype] = {}
         for record in desc["records"]:
             names, formats, offsets = zip(*record["fields"]) if record["fields"] else ((), (), ())
@@ -489,10 +494,19 @@ class Bridge:
         self._check_spaces("takes no action")
         write_action(self.action_views, self.action_space, action)
 
-    def read_observation(self) -> Any:
-        """A copy of the current observation."""
-        self._check_spaces("has no observation")
-        return read_views(self.obs_views, self.observation_space)
+    def read_observation(self, copy: bool = True) -> Any:
+        """The current observation (arrays, a dict of them for a Dict space, ``np.int64`` for Discrete).
+
+        ``copy=True`` (the default): an owned copy, valid for ever.
+
+        ``copy=False``: zero copy, read-only numpy views over the shared segment itself (built once, at
+        start-up). They are overwritten by the next exchange (step, reset, exchange); copy what you keep.
+        Writing into them raises numpy's read-only ``ValueError``. A Discrete value is an ``np.int64`` either
+        way (a scalar, not a view).
+        """
+        if self.is_service:
+            self._check_spaces("has no observation")
+        return self._read_copy() if copy else self._read_view()
 
     def _check_spaces(self, what: str) -> None:
         if self.is_service:

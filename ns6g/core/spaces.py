@@ -2,12 +2,13 @@
 
 The scenario declares its spaces at start-up (see ``ns3_scenarios/bridge/ns6g-bridge.h``) as JSON with,
 for every leaf, its dtype, shape and byte offset in the shared-memory segment. This module turns that
-into a :class:`gymnasium.spaces.Space` and matching numpy views (zero copy), and writes actions into the
-views after checking them.
+into a :class:`gymnasium.spaces.Space` and matching numpy views (zero copy; writable ones for the bridge's own
+use, read-only ones for zero-copy observation reads), and writes actions into the views after checking them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,13 +51,39 @@ def build_views(desc: Descriptor, buffer: Any) -> Views:
     return np.ndarray(shape, dtype=np.dtype(desc["dtype"]), buffer=buffer, offset=int(desc["offset"]))
 
 
-def read_views(views: Views, space: spaces.Space) -> Any:
-    """A copy of the data under ``views``, in the form gymnasium expects for ``space``."""
+def build_readonly_views(desc: Descriptor, buffer: Any) -> Views:
+    """Read-only numpy views over ``buffer``, shaped and typed as ``desc`` declares.
+
+    They are built over a read-only memoryview of ``buffer`` with ``np.frombuffer``, which keeps that
+    memoryview as their base: writing into them raises numpy's "assignment destination is read-only"
+    ValueError, and so does setting their ``writeable`` flag back (``np.ndarray(buffer=...)`` would unwrap
+    the memoryview to the writable mapping and let the flag be set).
+    """
+    return _readonly_views(desc, memoryview(buffer).toreadonly())
+
+
+def _readonly_views(desc: Descriptor, buffer: memoryview) -> Views:
+    if desc["type"] == "Dict":
+        return {name: _readonly_views(child, buffer) for name, child in desc["spaces"]}
+    shape = () if desc["type"] == "Discrete" else tuple(desc["shape"])
+    count = int(np.prod(shape, dtype=np.int64))
+    flat = np.frombuffer(buffer, dtype=np.dtype(desc["dtype"]), count=count, offset=int(desc["offset"]))
+    return flat.reshape(shape)
+
+
+def views_reader(views: Views, space: spaces.Space, copy: bool = True) -> Callable[[], Any]:
+    """A function returning the data under ``views`` in the form gymnasium expects for ``space``: a copy,
+    or with ``copy=False`` the views themselves (Dict spaces: a new dict of them each call); a Discrete
+    value is always an ``np.int64``. Built once per bridge: the space is inspected here, not per read
+    (``isinstance`` against gymnasium's space classes cost about as much as a small copy)."""
     if isinstance(space, spaces.Dict):
-        return {name: read_views(views[name], child) for name, child in space.spaces.items()}
+        readers = [(name, views_reader(views[name], child, copy)) for name, child in space.spaces.items()]
+        return lambda: {name: read() for name, read in readers}
     if isinstance(space, spaces.Discrete):
-        return np.int64(views[()])
-    return views.copy()
+        return lambda: np.int64(views[()])
+    if copy:
+        return views.copy
+    return lambda: views
 
 
 def write_action(views: Views, space: spaces.Space, action: Any, path: str = "action") -> None:
