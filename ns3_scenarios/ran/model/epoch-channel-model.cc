@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <complex>
+#include <cstring>
 #include <vector>
 
 using namespace ns3;
@@ -41,6 +42,7 @@ EpochChannelModel::ForgetRealisations()
 {
     m_channelParamsMap.clear();
     m_channelMatrixMap.clear();
+    m_scattered.clear();
 }
 
 void
@@ -62,74 +64,37 @@ EpochChannelModel::GetMatricesComputed() const
     return m_matrices;
 }
 
-Ptr<MatrixBasedChannelModel::ChannelMatrix>
-EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
-                                 Ptr<const ParamsTable> table3gpp,
-                                 const Ptr<const MobilityModel> sMob,
-                                 const Ptr<const MobilityModel> uMob,
-                                 Ptr<const PhasedArrayModel> sAntenna,
-                                 Ptr<const PhasedArrayModel> uAntenna) const
+uint64_t
+EpochChannelModel::GetMatricesReused() const
 {
-    ++m_matrices;
-    if (m_ns3Matrix)
-    {
-        return ThreeGppChannelModel::GetNewChannel(channelParams, table3gpp, sMob, uMob, sAntenna, uAntenna);
-    }
-    NS_ASSERT_MSG(m_frequency > 0.0, "Set the operating frequency first!");
-    const ThreeGppChannelParams& p = *channelParams;
+    return m_reused;
+}
 
-    Ptr<ChannelMatrix> channelMatrix = Create<ChannelMatrix>();
-    channelMatrix->m_generatedTime = Simulator::Now();
-    channelMatrix->m_nodeIds = std::make_pair(sMob->GetObject<Node>()->GetId(), uMob->GetObject<Node>()->GetId());
-    // The parameters may have been drawn in the other direction: departure and arrival swap.
-    const bool isSameDirection = (p.m_nodeIds == channelMatrix->m_nodeIds);
+void
+EpochChannelModel::ScatteredClusters(const ThreeGppChannelParams& p,
+                                     const ParamsTable& table3gpp,
+                                     bool isSameDirection,
+                                     const std::vector<Vector>& sLoc,
+                                     const std::vector<Vector>& uLoc,
+                                     const std::vector<uint8_t>& sPol,
+                                     const std::vector<uint8_t>& uPol,
+                                     size_t numPolS,
+                                     size_t numPolU,
+                                     const std::vector<std::pair<double, double>>& fields,
+                                     Complex3DVector& hUsn)
+{
     const Double2DVector& rayAodRadian = isSameDirection ? p.m_rayAodRadian : p.m_rayAoaRadian;
     const Double2DVector& rayAoaRadian = isSameDirection ? p.m_rayAoaRadian : p.m_rayAodRadian;
     const Double2DVector& rayZodRadian = isSameDirection ? p.m_rayZodRadian : p.m_rayZoaRadian;
     const Double2DVector& rayZoaRadian = isSameDirection ? p.m_rayZoaRadian : p.m_rayZodRadian;
-
-    const size_t uSize = uAntenna->GetNumElems();
-    const size_t sSize = sAntenna->GetNumElems();
+    const size_t uSize = uLoc.size();
+    const size_t sSize = sLoc.size();
     const size_t numClusters = p.m_reducedClusterNumber;
-    const size_t numRays = table3gpp->m_raysPerCluster;
-    const uint16_t numOverallCluster =
-        (p.m_cluster1st != p.m_cluster2nd) ? p.m_reducedClusterNumber + 4 : p.m_reducedClusterNumber + 2;
-    Complex3DVector hUsn(uSize, sSize, numOverallCluster);
-    NS_ASSERT(numClusters <= p.m_clusterPhase.size() && numClusters <= p.m_clusterPower.size() &&
-              numClusters <= p.m_crossPolarizationPowerRatios.size() && numClusters <= rayZoaRadian.size());
-    NS_ASSERT(numRays <= p.m_clusterPhase[0].size() && numRays <= rayZoaRadian[0].size());
-
-    const Vector sPos = sMob->GetPosition();
-    const Vector uPos = uMob->GetPosition();
-    double x = sPos.x - uPos.x;
-    double y = sPos.y - uPos.y;
-    double distance2D = sqrt(x * x + y * y);
-    double hUt = std::min(sPos.z, uPos.z);
-    double hBs = std::max(sPos.z, uPos.z);
-    double distance3D = std::sqrt(distance2D * distance2D + (hBs - hUt) * (hBs - hUt));
-    Angles sAngle(uPos, sPos);
-    Angles uAngle(sPos, uPos);
-
-    std::vector<Vector> uLoc(uSize);
-    std::vector<uint8_t> uPol(uSize);
-    for (size_t u = 0; u < uSize; ++u)
-    {
-        uLoc[u] = uAntenna->GetElementLocation(u);
-        uPol[u] = uAntenna->GetElemPol(u);
-    }
-    std::vector<Vector> sLoc(sSize);
-    std::vector<uint8_t> sPol(sSize);
-    for (size_t s = 0; s < sSize; ++s)
-    {
-        sLoc[s] = sAntenna->GetElementLocation(s);
-        sPol[s] = sAntenna->GetElemPol(s);
-    }
+    const size_t numRays = table3gpp.m_raysPerCluster;
 
     // ns-3's per-ray terms that depend on neither u nor s: the polarisation term per (s pol, u pol) and
-    // the direction cosines of arrival and departure. (The field patterns take the parameters' own
-    // angles, unswapped, as ns-3 does.)
-    const size_t numPolS = sAntenna->GetNumPols();
-    const size_t numPolU = uAntenna->GetNumPols();
+    // the direction cosines of arrival and departure.
+    const std::pair<double, double>* field = fields.data();
     std::vector<std::complex<double>> raysPreComp(numPolS * numPolU * numClusters * numRays);
     auto pre = [&](size_t polS, size_t polU, size_t n, size_t m) -> std::complex<double>& {
         return raysPreComp[((polS * numPolU + polU) * numClusters + n) * numRays + m];
@@ -149,14 +114,10 @@ EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
             double k = p.m_crossPolarizationPowerRatios[nIndex][mIndex];
             for (uint8_t polUa = 0; polUa < numPolU; ++polUa)
             {
-                auto [rxFieldPatternPhi, rxFieldPatternTheta] = uAntenna->GetElementFieldPattern(
-                    Angles(p.m_rayAoaRadian[nIndex][mIndex], p.m_rayZoaRadian[nIndex][mIndex]),
-                    polUa);
+                auto [rxFieldPatternPhi, rxFieldPatternTheta] = *field++;
                 for (uint8_t polSa = 0; polSa < numPolS; ++polSa)
                 {
-                    auto [txFieldPatternPhi, txFieldPatternTheta] = sAntenna->GetElementFieldPattern(
-                        Angles(p.m_rayAodRadian[nIndex][mIndex], p.m_rayZodRadian[nIndex][mIndex]),
-                        polSa);
+                    auto [txFieldPatternPhi, txFieldPatternTheta] = *field++;
                     pre(polSa, polUa, nIndex, mIndex) =
                         std::complex<double>(cos(initialPhase[0]), sin(initialPhase[0])) * rxFieldPatternTheta *
                             txFieldPatternTheta +
@@ -215,7 +176,7 @@ EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
             }
         }
         const bool strongest = nIndex == p.m_cluster1st || nIndex == p.m_cluster2nd;
-        const double scale = sqrt(p.m_clusterPower[nIndex] / table3gpp->m_raysPerCluster);
+        const double scale = sqrt(p.m_clusterPower[nIndex] / table3gpp.m_raysPerCluster);
         for (size_t u = 0; u < uSize; ++u)
         {
             for (size_t s = 0; s < sSize; ++s)
@@ -274,6 +235,108 @@ EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
         {
             numSubClustersAdded += 2;
         }
+    }
+}
+
+Ptr<MatrixBasedChannelModel::ChannelMatrix>
+EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
+                                 Ptr<const ParamsTable> table3gpp,
+                                 const Ptr<const MobilityModel> sMob,
+                                 const Ptr<const MobilityModel> uMob,
+                                 Ptr<const PhasedArrayModel> sAntenna,
+                                 Ptr<const PhasedArrayModel> uAntenna) const
+{
+    ++m_matrices;
+    if (m_ns3Matrix)
+    {
+        return ThreeGppChannelModel::GetNewChannel(channelParams, table3gpp, sMob, uMob, sAntenna, uAntenna);
+    }
+    NS_ASSERT_MSG(m_frequency > 0.0, "Set the operating frequency first!");
+    const ThreeGppChannelParams& p = *channelParams;
+
+    Ptr<ChannelMatrix> channelMatrix = Create<ChannelMatrix>();
+    channelMatrix->m_generatedTime = Simulator::Now();
+    channelMatrix->m_nodeIds = std::make_pair(sMob->GetObject<Node>()->GetId(), uMob->GetObject<Node>()->GetId());
+    // The parameters may have been drawn in the other direction: departure and arrival swap.
+    const bool isSameDirection = (p.m_nodeIds == channelMatrix->m_nodeIds);
+
+    const size_t uSize = uAntenna->GetNumElems();
+    const size_t sSize = sAntenna->GetNumElems();
+    const size_t numClusters = p.m_reducedClusterNumber;
+    const size_t numRays = table3gpp->m_raysPerCluster;
+    const uint16_t numOverallCluster =
+        (p.m_cluster1st != p.m_cluster2nd) ? p.m_reducedClusterNumber + 4 : p.m_reducedClusterNumber + 2;
+    Complex3DVector hUsn(uSize, sSize, numOverallCluster);
+    NS_ASSERT(numClusters <= p.m_clusterPhase.size() && numClusters <= p.m_clusterPower.size() &&
+              numClusters <= p.m_crossPolarizationPowerRatios.size() && numClusters <= p.m_rayZoaRadian.size());
+    NS_ASSERT(numRays <= p.m_clusterPhase[0].size() && numRays <= p.m_rayZoaRadian[0].size());
+
+    const Vector sPos = sMob->GetPosition();
+    const Vector uPos = uMob->GetPosition();
+    double x = sPos.x - uPos.x;
+    double y = sPos.y - uPos.y;
+    double distance2D = sqrt(x * x + y * y);
+    double hUt = std::min(sPos.z, uPos.z);
+    double hBs = std::max(sPos.z, uPos.z);
+    double distance3D = std::sqrt(distance2D * distance2D + (hBs - hUt) * (hBs - hUt));
+    Angles sAngle(uPos, sPos);
+    Angles uAngle(sPos, uPos);
+
+    std::vector<Vector> uLoc(uSize);
+    std::vector<uint8_t> uPol(uSize);
+    for (size_t u = 0; u < uSize; ++u)
+    {
+        uLoc[u] = uAntenna->GetElementLocation(u);
+        uPol[u] = uAntenna->GetElemPol(u);
+    }
+    std::vector<Vector> sLoc(sSize);
+    std::vector<uint8_t> sPol(sSize);
+    for (size_t s = 0; s < sSize; ++s)
+    {
+        sLoc[s] = sAntenna->GetElementLocation(s);
+        sPol[s] = sAntenna->GetElemPol(s);
+    }
+
+    // The field patterns of every ray, in the order ns-3 takes them (for each ray: receive pattern per
+    // receive polarisation, then the transmit pattern per transmit polarisation). ns-3 takes them at
+    // the parameters' own angles, unswapped.
+    const size_t numPolS = sAntenna->GetNumPols();
+    const size_t numPolU = uAntenna->GetNumPols();
+    std::vector<std::pair<double, double>> fields;
+    fields.reserve(numClusters * numRays * numPolU * (1 + numPolS));
+    for (size_t nIndex = 0; nIndex < numClusters; nIndex++)
+    {
+        for (size_t mIndex = 0; mIndex < numRays; mIndex++)
+        {
+            for (uint8_t polUa = 0; polUa < numPolU; ++polUa)
+            {
+                fields.push_back(uAntenna->GetElementFieldPattern(
+                    Angles(p.m_rayAoaRadian[nIndex][mIndex], p.m_rayZoaRadian[nIndex][mIndex]), polUa));
+                for (uint8_t polSa = 0; polSa < numPolS; ++polSa)
+                {
+                    fields.push_back(sAntenna->GetElementFieldPattern(
+                        Angles(p.m_rayAodRadian[nIndex][mIndex], p.m_rayZodRadian[nIndex][mIndex]), polSa));
+                }
+            }
+        }
+    }
+
+    const ScatteredKey key{PeekPointer(channelParams), PeekPointer(sAntenna), PeekPointer(uAntenna), isSameDirection};
+    auto same = [](const auto& a, const auto& b) {
+        return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+    };
+    auto kept = m_scattered.find(key);
+    if (kept != m_scattered.end() && kept->second.params == channelParams && same(kept->second.sLoc, sLoc) &&
+        same(kept->second.uLoc, uLoc) && same(kept->second.sPol, sPol) && same(kept->second.uPol, uPol) &&
+        same(kept->second.fields, fields))
+    {
+        hUsn = kept->second.hUsn;
+        ++m_reused;
+    }
+    else
+    {
+        ScatteredClusters(p, *table3gpp, isSameDirection, sLoc, uLoc, sPol, uPol, numPolS, numPolU, fields, hUsn);
+        m_scattered[key] = ScatteredPart{channelParams, sLoc, uLoc, sPol, uPol, std::move(fields), hUsn};
     }
 
     if (p.m_losCondition == ChannelCondition::LOS) // (7.5-29) and (7.5-30)

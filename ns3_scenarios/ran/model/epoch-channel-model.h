@@ -6,6 +6,10 @@
 #include "ns3/three-gpp-channel-model.h"
 
 #include <cstdint>
+#include <map>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 namespace ns6g::ran
 {
@@ -21,6 +25,11 @@ namespace ns6g::ran
  *   2 U S. Every product and sum is the one ns-3 makes, in ns-3's order, so the coefficients are the
  *   same doubles (checked against ns-3's own GetNewChannel by the ran-query `fading_path_check`, and
  *   by SetNs3Matrix(true) in RanChannel's FastFadingPath "ns3").
+ *   ns-3 asks for a link's matrix anew with unchanged parameters when it finds an array "out of date"
+ *   (it does so at every link's second evaluation, for arrays never asked before). Only the LoS term
+ *   depends on the positions; the scattered clusters depend on the parameters, element positions and
+ *   field patterns alone. They are kept per (parameters, arrays, direction) and reused when all of those
+ *   are bit for bit the same, until ForgetRealisations().
  */
 class EpochChannelModel : public ns3::ThreeGppChannelModel
 {
@@ -40,6 +49,9 @@ class EpochChannelModel : public ns3::ThreeGppChannelModel
     /** Matrices computed since construction (either way). */
     uint64_t GetMatricesComputed() const;
 
+    /** Of those, matrices whose scattered clusters were reused (only the LoS term recomputed). */
+    uint64_t GetMatricesReused() const;
+
   protected:
     ns3::Ptr<ChannelMatrix> GetNewChannel(ns3::Ptr<const ThreeGppChannelParams> channelParams,
                                           ns3::Ptr<const ParamsTable> table3gpp,
@@ -49,8 +61,39 @@ class EpochChannelModel : public ns3::ThreeGppChannelModel
                                           ns3::Ptr<const ns3::PhasedArrayModel> uAntenna) const override;
 
   private:
+    /** The scattered clusters of a matrix and every input they were computed from. */
+    struct ScatteredPart
+    {
+        ns3::Ptr<const ThreeGppChannelParams> params; // held: the key's address stays this object's
+        std::vector<ns3::Vector> sLoc;
+        std::vector<ns3::Vector> uLoc;
+        std::vector<uint8_t> sPol;
+        std::vector<uint8_t> uPol;
+        std::vector<std::pair<double, double>> fields; // the field patterns, in the order they are taken
+        Complex3DVector hUsn;                          // H(u, s, n) before the LoS term
+    };
+
+    /** ns-3's step 11 for every cluster but the LoS term: H(u, s, n) from the parameters, the element
+     *  positions and polarisations, and the rays' field patterns (`fields`, in ns-3's order). */
+    static void ScatteredClusters(const ThreeGppChannelParams& p,
+                                  const ParamsTable& table3gpp,
+                                  bool isSameDirection,
+                                  const std::vector<ns3::Vector>& sLoc,
+                                  const std::vector<ns3::Vector>& uLoc,
+                                  const std::vector<uint8_t>& sPol,
+                                  const std::vector<uint8_t>& uPol,
+                                  size_t numPolS,
+                                  size_t numPolU,
+                                  const std::vector<std::pair<double, double>>& fields,
+                                  Complex3DVector& hUsn);
+
+    using ScatteredKey = std::tuple<const ThreeGppChannelParams*, const ns3::PhasedArrayModel*,
+                                    const ns3::PhasedArrayModel*, bool>;
+
     bool m_ns3Matrix{false};
     mutable uint64_t m_matrices{0};
+    mutable uint64_t m_reused{0};
+    mutable std::map<ScatteredKey, ScatteredPart> m_scattered;
 };
 
 } // namespace ns6g::ran

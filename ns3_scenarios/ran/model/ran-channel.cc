@@ -840,6 +840,13 @@ RanChannel::GetChannelMatricesComputed() const
     return model ? model->GetMatricesComputed() : 0;
 }
 
+uint64_t
+RanChannel::GetChannelMatricesReused() const
+{
+    auto model = DynamicCast<EpochChannelModel>(m_channelModel);
+    return model ? model->GetMatricesReused() : 0;
+}
+
 const std::vector<double>&
 RanChannel::GetLastBandPsd() const
 {

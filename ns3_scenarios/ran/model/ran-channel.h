@@ -139,6 +139,8 @@ class RanChannel : public ns3::Object
     uint64_t GetFastFadingEvaluations() const;
     /** Number of channel matrices (38.901 step 11) computed since creation, by either FastFadingPath. */
     uint64_t GetChannelMatricesComputed() const;
+    /** Of those, matrices asked for again with unchanged parameters whose scattered clusters were reused. */
+    uint64_t GetChannelMatricesReused() const;
     /**
      * Per-band received PSD (linear, for a flat unit transmitted PSD) of the last fast-fading
      * evaluation (one value per RB group; GetRbGainsDb's dB values are 10 log10 of these). For checks

@@ -214,9 +214,10 @@ struct FadingPathCheckResult
     uint64_t unequalLos;    // link states that differ between the two channels
     uint64_t matrices;      // channel matrices computed by the ns6g channel (EpochChannelModel's own)
     uint64_t matricesNs3;   // ... and by the ns3 channel (ns-3's GetNewChannel)
+    uint64_t matricesReused; // ns6g matrices asked for again whose scattered clusters were reused
 };
 
-static_assert(sizeof(FadingPathCheckResult) == 112);
+static_assert(sizeof(FadingPathCheckResult) == 120);
 
 /** Runs `f`, turning a std::invalid_argument into an InvalidRequest naming the query and the record. */
 template <class F>
@@ -803,6 +804,7 @@ AnswerFadingPathCheck(const Message& request)
         result.realizations = realizations.size();
         result.matricesNs3 = channels[0]->GetChannelMatricesComputed();
         result.matrices = channels[1]->GetChannelMatricesComputed();
+        result.matricesReused = channels[1]->GetChannelMatricesReused();
         for (auto& channel : channels)
         {
             channel->Dispose();
@@ -946,7 +948,8 @@ AddChannelQueries(QueryTable& table)
                        NS6G_FIELD(FadingPathCheckResult, nlosLinks, "nlos_links"),
                        NS6G_FIELD(FadingPathCheckResult, unequalLos, "unequal_los"),
                        NS6G_FIELD(FadingPathCheckResult, matrices, "matrices"),
-                       NS6G_FIELD(FadingPathCheckResult, matricesNs3, "matrices_ns3")}},
+                       NS6G_FIELD(FadingPathCheckResult, matricesNs3, "matrices_ns3"),
+                       NS6G_FIELD(FadingPathCheckResult, matricesReused, "matrices_reused")}},
                      AnswerFadingPathCheck});
 }
 
