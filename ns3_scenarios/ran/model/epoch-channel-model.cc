@@ -330,13 +330,19 @@ EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
         same(kept->second.uLoc, uLoc) && same(kept->second.sPol, sPol) && same(kept->second.uPol, uPol) &&
         same(kept->second.fields, fields))
     {
-        hUsn = kept->second.hUsn;
+        hUsn = std::move(kept->second.hUsn);
+        m_scattered.erase(kept);
         ++m_reused;
     }
     else
     {
         ScatteredClusters(p, *table3gpp, isSameDirection, sLoc, uLoc, sPol, uPol, numPolS, numPolU, fields, hUsn);
-        m_scattered[key] = ScatteredPart{channelParams, sLoc, uLoc, sPol, uPol, std::move(fields), hUsn};
+        // Kept for the redraw ns-3 makes of an array pair's first matrix only: later matrices are not
+        // asked for again while their parameters last, and keeping them would double the matrices' memory.
+        if (m_pairsSeen.emplace(PeekPointer(sAntenna), PeekPointer(uAntenna)).second)
+        {
+            m_scattered[key] = ScatteredPart{channelParams, sLoc, uLoc, sPol, uPol, std::move(fields), hUsn};
+        }
     }
 
     if (p.m_losCondition == ChannelCondition::LOS) // (7.5-29) and (7.5-30)

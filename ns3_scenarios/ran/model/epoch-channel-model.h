@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -28,8 +29,9 @@ namespace ns6g::ran
  *   ns-3 asks for a link's matrix anew with unchanged parameters when it finds an array "out of date"
  *   (it does so at every link's second evaluation, for arrays never asked before). Only the LoS term
  *   depends on the positions; the scattered clusters depend on the parameters, element positions and
- *   field patterns alone. They are kept per (parameters, arrays, direction) and reused when all of those
- *   are bit for bit the same, until ForgetRealisations().
+ *   field patterns alone. An array pair's first matrix keeps them per (parameters, arrays, direction)
+ *   and the next request reuses them when all of those are bit for bit the same (until
+ *   ForgetRealisations()); otherwise they are computed.
  */
 class EpochChannelModel : public ns3::ThreeGppChannelModel
 {
@@ -94,6 +96,7 @@ class EpochChannelModel : public ns3::ThreeGppChannelModel
     mutable uint64_t m_matrices{0};
     mutable uint64_t m_reused{0};
     mutable std::map<ScatteredKey, ScatteredPart> m_scattered;
+    mutable std::set<std::pair<const ns3::PhasedArrayModel*, const ns3::PhasedArrayModel*>> m_pairsSeen;
 };
 
 } // namespace ns6g::ran
