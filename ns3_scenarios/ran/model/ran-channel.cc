@@ -380,6 +380,14 @@ RanChannel::EnsureModels()
         m_bandCentresHz.push_back(band->fc);
     }
     m_txPsd.assign(psd->ConstValuesBegin(), psd->ConstValuesEnd());
+    // GetChannel of a link whose matrix ns-3 holds, with the arrays up to date, draws again only when the
+    // link's channel condition changes (ThreeGppChannelConditionModel redraws it after its UpdatePeriod)
+    // or the parameters age past the channel model's UpdatePeriod; with neither, it returns what it
+    // returned before.
+    TimeValue channelUpdatePeriod;
+    channel->GetAttribute("UpdatePeriod", channelUpdatePeriod);
+    m_drawsSettle = channelUpdatePeriod.Get().IsZero() &&
+                    (m_losMode != "3gpp" || m_losUpdatePeriod.IsZero());
     m_built = true;
 }
 
@@ -693,9 +701,25 @@ RanChannel::CalcBandPsd(Terminal& gnb, Terminal& ue, LinkFading& link, std::vect
     // ThreeGppSpectrumPropagationLossModel::DoCalcRxPowerSpectralDensity(txParams, a = gNB, b = UE):
     // the channel draw and its parameters, in ns-3's order (GetChannel draws; GetParams only reads).
     using MBCM = MatrixBasedChannelModel;
-    Ptr<const MBCM::ChannelMatrix> channel =
-        m_channelModel->GetChannel(gnb.mobility, ue.mobility, gnb.array, ue.array);
-    Ptr<const MBCM::ChannelParams> params = m_channelModel->GetParams(gnb.mobility, ue.mobility);
+    Ptr<const MBCM::ChannelMatrix> channel;
+    Ptr<const MBCM::ChannelParams> params;
+    if (link.settled && m_drawsSettle)
+    {
+        // ns-3 would find the same condition, parameters and matrix, the arrays up to date (they were at
+        // the last call, and only a change of the arrays' setup marks them out of date), and return them.
+        channel = link.channel;
+        params = link.params;
+    }
+    else
+    {
+        channel = m_channelModel->GetChannel(gnb.mobility, ue.mobility, gnb.array, ue.array);
+        params = m_channelModel->GetParams(gnb.mobility, ue.mobility);
+        // The same matrix as the last call (link holds it, so a new draw cannot reuse its address): the
+        // first call of a link draws it, and ns-3 3.44 draws it again on the second (its arrays had not
+        // been asked about each other yet); from the call that returns it unchanged on, it stays.
+        link.settled = link.channel && link.channel == channel && link.channelTime == channel->m_generatedTime &&
+                       link.params == params;
+    }
     const MBCM::Complex3DVector& h = channel->m_channel;
     const size_t numClusters = h.GetNumPages();
     const size_t numBands = m_bandCentresHz.size();

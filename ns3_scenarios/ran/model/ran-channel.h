@@ -234,6 +234,10 @@ class RanChannel : public ns3::Object
         size_t delayClusters{0};                 //!< clusters per band in `delay`
         ns3::Ptr<const ns3::MatrixBasedChannelModel::ChannelMatrix> channel; //!< of the long term
         ns3::Time channelTime;                                               //!< its m_generatedTime
+        /** GetChannel returned `channel` (and GetParams `params`) again, unchanged: ns-3 found the
+         *  matrix and the arrays up to date, so while nothing can change them (m_drawsSettle) it would
+         *  return them again without drawing; CalcBandPsd then asks neither. */
+        bool settled{false};
         bool reverse{false};                                                 //!< IsReverse of it
         ns3::PhasedArrayModel::ComplexVector sW; //!< beams of the long term (s and u ends)
         ns3::PhasedArrayModel::ComplexVector uW;
@@ -290,6 +294,9 @@ class RanChannel : public ns3::Object
     ns3::Ptr<ns3::ThreeGppSpectrumPropagationLossModel> m_spectrumLoss;
     ns3::Ptr<ns3::SpectrumSignalParameters> m_txParams; //!< flat PSD, one band per RB group
     bool m_ns3Path{false};                              //!< FastFadingPath is "ns3"
+    /** Neither LoS states nor ns-3's channel parameters change with time (no LosUpdatePeriod with 3gpp
+     *  LoS, no UpdatePeriod on the channel model): within a realisation a settled link's channel stays. */
+    bool m_drawsSettle{false};
     double m_channelFrequencyHz{0.0};                   //!< the channel model's Frequency attribute
     std::vector<double> m_bandCentresHz;                //!< fc of m_txParams' bands
     std::vector<double> m_txPsd;                        //!< m_txParams' values
