@@ -100,7 +100,35 @@ class EpochSpectrumLossModel : public ThreeGppSpectrumPropagationLossModel
 };
 
 /**
- * The unit-norm beam that adds up coherently a plane wave from (or to) `direction`, for ns-3's 3GPP
+ * PhasedArrayModel::GetSteeringVector (ns-3 3.44) of an array whose element locations are `elements`, into
+ * `out`: exp(j phase) per element with ns-3's phase expression, term for term. ns-3 takes the sines and
+ * cosines of the direction again for every element (and each location through a virtual call); they are
+ * the same values, taken once here, so the vector is the same bit for bit.
+ */
+void
+SteeringVector(const std::vector<Vector>& elements, const Angles& direction, PhasedArrayModel::ComplexVector& out)
+{
+    if (out.GetSize() != elements.size())
+    {
+        out = PhasedArrayModel::ComplexVector(elements.size());
+    }
+    const double sinInclination = sin(direction.GetInclination());
+    const double cosAzimuth = cos(direction.GetAzimuth());
+    const double sinAzimuth = sin(direction.GetAzimuth());
+    const double cosInclination = cos(direction.GetInclination());
+    std::complex<double>* w = &out[0];
+    for (size_t i = 0; i < elements.size(); ++i)
+    {
+        const Vector& loc = elements[i];
+        const double phase = -2 * M_PI *
+                             (sinInclination * cosAzimuth * loc.x + sinInclination * sinAzimuth * loc.y +
+                              cosInclination * loc.z);
+        w[i] = std::polar<double>(1.0, phase);
+    }
+}
+
+/**
+ * Into `w`, the unit-norm beam that adds up coherently a plane wave from (or to) `direction`, for ns-3's 3GPP
  * channel matrix. ThreeGppChannelModel writes an element's response to a ray as exp(+j 2 pi k.r), with k
  * the ray's unit direction and r the element position in wavelengths, and the spectrum model combines
  * H with the weights as sum w_u H_us w_s, without conjugation; the matched weights are therefore
@@ -109,16 +137,15 @@ class EpochSpectrumLossModel : public ThreeGppSpectrumPropagationLossModel
  * matrix is matched only at broadside; ns-3's own examples and 5G-LENA build exp(-j 2 pi k.r) / sqrt(N)
  * by hand, as here.)
  */
-PhasedArrayModel::ComplexVector
-MatchedBeam(Ptr<const PhasedArrayModel> array, const Angles& direction)
+void
+MatchedBeam(const std::vector<Vector>& elements, const Angles& direction, PhasedArrayModel::ComplexVector& w)
 {
-    PhasedArrayModel::ComplexVector w = array->GetSteeringVector(direction);
+    SteeringVector(elements, direction, w);
     const double norm = std::sqrt(static_cast<double>(w.GetSize()));
     for (size_t i = 0; i < w.GetSize(); ++i)
     {
         w[i] /= norm;
     }
-    return w;
 }
 
 /**
@@ -435,6 +462,11 @@ RanChannel::AddTerminal(Ptr<Node> node, bool isGnb, double bearingRad, double do
     element->Initialize();
     array->SetAntennaElement(element);
     t.array = array;
+    t.elements.reserve(array->GetNumElems());
+    for (size_t i = 0; i < array->GetNumElems(); ++i)
+    {
+        t.elements.push_back(array->GetElementLocation(i));
+    }
     t.isGnb = isGnb;
     m_terminals[node->GetId()] = t;
 }
@@ -638,8 +670,8 @@ RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::v
     const Vector uePos = ue.mobility->GetPosition();
     const Vector targetPos = target.mobility->GetPosition();
     LinkFading& link = m_linkFading[LinkKey(gnb.node->GetId(), ue.node->GetId())];
-    gnb.array->SetBeamformingVector(CachedBeam(link.gnbBeam, gnb.array, Angles(targetPos, gnbPos)));
-    ue.array->SetBeamformingVector(CachedBeam(link.ueBeam, ue.array, Angles(gnbPos, uePos)));
+    gnb.array->SetBeamformingVector(CachedBeam(link.gnbBeam, gnb, Angles(targetPos, gnbPos)));
+    ue.array->SetBeamformingVector(CachedBeam(link.ueBeam, ue, Angles(gnbPos, uePos)));
     if (m_linkFadingStreams)
     {
         // The channel model draws a link's channel when it is first asked for in a realisation: from
@@ -672,11 +704,11 @@ RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::v
 }
 
 const PhasedArrayModel::ComplexVector&
-RanChannel::CachedBeam(Beam& cache, Ptr<const PhasedArrayModel> array, const Angles& direction)
+RanChannel::CachedBeam(Beam& cache, const Terminal& terminal, const Angles& direction)
 {
     if (!cache.valid || cache.azimuth != direction.GetAzimuth() || cache.inclination != direction.GetInclination())
     {
-        cache.weights = MatchedBeam(array, direction);
+        MatchedBeam(terminal.elements, direction, cache.weights);
         cache.azimuth = direction.GetAzimuth();
         cache.inclination = direction.GetInclination();
         cache.valid = true;
@@ -851,9 +883,26 @@ RanChannel::LosArrayGain(const Terminal& gnb, const Terminal& ue, const Terminal
     const Vector targetPos = target.mobility->GetPosition();
     // |w^T r(direction)|^2 times the element's power pattern in that direction, at each end, where
     // r = conj(steering vector) is the array response of ns-3's channel matrix.
-    auto endGain = [](Ptr<PhasedArrayModel> array, const Angles& beam, const Angles& direction) {
-        PhasedArrayModel::ComplexVector w = MatchedBeam(array, beam);
-        PhasedArrayModel::ComplexVector a = array->GetSteeringVector(direction);
+    auto endGain = [](const Terminal& t, const Angles& beam, const Angles& direction) {
+        PhasedArrayModel::ComplexVector a;
+        SteeringVector(t.elements, direction, a);
+        PhasedArrayModel::ComplexVector w;
+        if (beam.GetAzimuth() == direction.GetAzimuth() && beam.GetInclination() == direction.GetInclination())
+        {
+            // The beam points along `direction` (always at the UE, and at the gNB without a beam target):
+            // the matched beam is this steering vector divided by sqrt(N), as MatchedBeam computes it.
+            w = a;
+            const double norm = std::sqrt(static_cast<double>(w.GetSize()));
+            for (size_t i = 0; i < w.GetSize(); ++i)
+            {
+                w[i] /= norm;
+            }
+        }
+        else
+        {
+            MatchedBeam(t.elements, beam, w);
+        }
+        const Ptr<PhasedArrayModel>& array = t.array;
         std::complex<double> af(0.0, 0.0);
         for (size_t i = 0; i < w.GetSize(); ++i)
         {
@@ -862,8 +911,8 @@ RanChannel::LosArrayGain(const Terminal& gnb, const Terminal& ue, const Terminal
         auto [fTheta, fPhi] = array->GetElementFieldPattern(direction, 0);
         return std::norm(af) * (fTheta * fTheta + fPhi * fPhi);
     };
-    return endGain(gnb.array, Angles(targetPos, gnbPos), Angles(uePos, gnbPos)) *
-           endGain(ue.array, Angles(gnbPos, uePos), Angles(gnbPos, uePos));
+    return endGain(gnb, Angles(targetPos, gnbPos), Angles(uePos, gnbPos)) *
+           endGain(ue, Angles(gnbPos, uePos), Angles(gnbPos, uePos));
 }
 
 uint32_t

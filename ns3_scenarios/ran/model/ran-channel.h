@@ -167,6 +167,7 @@ class RanChannel : public ns3::Object
         ns3::Ptr<ns3::Node> node;
         ns3::Ptr<ns3::MobilityModel> mobility;
         ns3::Ptr<ns3::PhasedArrayModel> array;
+        std::vector<ns3::Vector> elements; //!< the array's element locations (fixed once it is set up)
         bool isGnb{false};
     };
 
@@ -247,9 +248,10 @@ class RanChannel : public ns3::Object
         Beam ueBeam;                                //!< last UE beam of the link
     };
 
-    /** The matched beam of `array` towards `direction`, from `cache` when the direction is unchanged. */
+    /** The matched beam of `terminal`'s array towards `direction`, from `cache` when the direction is
+     *  unchanged. */
     static const ns3::PhasedArrayModel::ComplexVector& CachedBeam(Beam& cache,
-                                                                  ns3::Ptr<const ns3::PhasedArrayModel> array,
+                                                                  const Terminal& terminal,
                                                                   const ns3::Angles& direction);
     /**
      * Per-band received PSD of the link for a flat unit transmitted PSD, computed here with the
