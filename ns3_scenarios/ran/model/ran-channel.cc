@@ -468,7 +468,11 @@ RanChannel::AddTerminal(Ptr<Node> node, bool isGnb, double bearingRad, double do
         t.elements.push_back(array->GetElementLocation(i));
     }
     t.isGnb = isGnb;
-    m_terminals[node->GetId()] = t;
+    if (m_terminals.size() <= node->GetId())
+    {
+        m_terminals.resize(node->GetId() + 1);
+    }
+    m_terminals[node->GetId()] = std::make_unique<Terminal>(std::move(t));
 }
 
 RanChannel::Terminal&
@@ -478,13 +482,14 @@ RanChannel::Find(Ptr<Node> node, bool gnb)
     {
         throw std::invalid_argument("RanChannel: null node");
     }
-    auto it = m_terminals.find(node->GetId());
-    if (it == m_terminals.end() || it->second.isGnb != gnb)
+    const uint32_t id = node->GetId();
+    Terminal* t = id < m_terminals.size() ? m_terminals[id].get() : nullptr;
+    if (!t || t->isGnb != gnb)
     {
         throw std::invalid_argument("RanChannel: node " + std::to_string(node->GetId()) +
                                     " is not a registered " + (gnb ? "gNB (AddGnb)" : "UE (AddUe)"));
     }
-    return it->second;
+    return *t;
 }
 
 uint64_t
@@ -637,7 +642,7 @@ RanChannel::GetRbGainsDb(Ptr<Node> gnb, Ptr<Node> ue, Ptr<Node> beamTarget)
         }
     }
     entry.gainsDb.resize(m_numRbs);
-    ComputeRbGains(g, u, target, entry.gainsDb);
+    ComputeRbGains(g, u, target, entry);
     entry.epoch = epoch;
     entry.realization = m_realization;
     entry.fading = fading;
@@ -659,8 +664,9 @@ RanChannel::GetLosArrayGainDb(Ptr<Node> gnb, Ptr<Node> ue, Ptr<Node> beamTarget)
 }
 
 void
-RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::vector<double>& gains)
+RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, Gains& entry)
 {
+    std::vector<double>& gains = entry.gainsDb;
     if (!m_fastFadingEnabled)
     {
         std::fill(gains.begin(), gains.end(), 10.0 * std::log10(LosArrayGain(gnb, ue, target)));
@@ -669,7 +675,14 @@ RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::v
     const Vector gnbPos = gnb.mobility->GetPosition();
     const Vector uePos = ue.mobility->GetPosition();
     const Vector targetPos = target.mobility->GetPosition();
-    LinkFading& link = m_linkFading[LinkKey(gnb.node->GetId(), ue.node->GetId())];
+    // The link's entry, found once per realisation (m_linkFading is cleared only when a new one begins;
+    // its elements do not move).
+    if (!entry.link || entry.linkRealization != m_realization)
+    {
+        entry.link = &m_linkFading[LinkKey(gnb.node->GetId(), ue.node->GetId())];
+        entry.linkRealization = m_realization;
+    }
+    LinkFading& link = *entry.link;
     gnb.array->SetBeamformingVector(CachedBeam(link.gnbBeam, gnb, Angles(targetPos, gnbPos)));
     ue.array->SetBeamformingVector(CachedBeam(link.ueBeam, ue, Angles(gnbPos, uePos)));
     if (m_linkFadingStreams)
@@ -942,8 +955,8 @@ RanChannel::GetLastBandPsd() const
 Ptr<PhasedArrayModel>
 RanChannel::GetArray(Ptr<Node> node) const
 {
-    auto it = m_terminals.find(node->GetId());
-    return it == m_terminals.end() ? nullptr : it->second.array;
+    const uint32_t id = node->GetId();
+    return id < m_terminals.size() && m_terminals[id] ? m_terminals[id]->array : nullptr;
 }
 
 Ptr<ChannelConditionModel>

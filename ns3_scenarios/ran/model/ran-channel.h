@@ -30,6 +30,7 @@
 
 #include <complex>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -182,6 +183,8 @@ class RanChannel : public ns3::Object
         bool los{false};
     };
 
+    struct LinkFading;
+
     /** Cached RB gains of one (gNB, UE, beam target) triple. */
     struct Gains
     {
@@ -193,6 +196,8 @@ class RanChannel : public ns3::Object
         ns3::Vector uePos;
         ns3::Vector targetPos;
         std::vector<double> gainsDb; //!< NumRbs values (dB)
+        LinkFading* link{nullptr};   //!< the (gNB, UE) entry of m_linkFading in realisation linkRealization
+        uint64_t linkRealization{0};
     };
 
     /** Builds the models on first use, once the attributes are final. */
@@ -208,7 +213,7 @@ class RanChannel : public ns3::Object
     /** The cached (or freshly computed) large-scale entry. */
     const LargeScale& GetLargeScale(ns3::Ptr<ns3::Node> gnb, ns3::Ptr<ns3::Node> ue);
     /** Fills `gains` (NumRbs dB values) for the link. */
-    void ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::vector<double>& gains);
+    void ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, Gains& entry);
     /** The beamforming gain (linear) of the LoS path. */
     double LosArrayGain(const Terminal& gnb, const Terminal& ue, const Terminal& target) const;
     /** Whether the link's ends or the scatterers move (a non-zero Doppler). */
@@ -305,7 +310,7 @@ class RanChannel : public ns3::Object
     std::unordered_map<uint64_t, LinkFading> m_linkFading; //!< by (gnb, ue) key; dropped per realisation
     std::vector<double> m_bandPsd;                      //!< scratch: one value per band
 
-    std::unordered_map<uint32_t, Terminal> m_terminals; //!< by node id
+    std::vector<std::unique_ptr<Terminal>> m_terminals; //!< by node id (null: not registered)
     uint64_t m_realization{0};
     bool m_realizationValid{false};
     std::unordered_map<uint64_t, LargeScale> m_largeScale; //!< by (gnb, ue) key

@@ -278,7 +278,7 @@ RanLink::MaxRbgs(uint32_t ue, uint32_t cell, Direction direction)
     // Power headroom: spread over n RBs, the UE's power per RB is min(P_max / n, its power-controlled
     // target). It is given at most the RBs on which that still reaches the lowest CQI's SINR (noise-
     // limited, at its wideband gain), at least one RBG: more would leave every RB undecodable.
-    ServingGainsDb(ue, cell);
+    RbgGains(ue, cell);
     // Its inputs (the serving gains, the losses) change only with the epochs: once per UE and update
     // period, not once per slot (the uplink scheduler asks for every uploading UE every slot).
     MaxRbgsEntry& cached = m_maxRbgs[ue];
@@ -326,20 +326,19 @@ RanLink::TxPowerDbm(uint32_t ue, uint32_t cell, Direction direction, const std::
 }
 
 const std::vector<double>&
-RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
+RanLink::RbgGains(uint32_t ue, uint32_t cell)
 {
     ServingGains& g = m_gains[ue];
     const uint64_t epoch = m_epoch; // set by BeginSlot
-    if (g.epoch != epoch || g.cell != cell || g.rbgGainDb.empty())
+    if (g.epoch != epoch || g.cell != cell || g.rbgGain.empty())
     {
         const std::vector<double>& rb = m_channel->GetRbGainsDb(m_gnbs.Get(cell), m_ues.Get(ue));
-        if (g.cell == cell && g.rbgGainDb.size() == m_carrier.nRbg && rb == g.rbDb)
+        if (g.cell == cell && g.rbgGain.size() == m_carrier.nRbg && rb == g.rbDb)
         {
             g.epoch = epoch; // the channel kept its values (a static link): so do the RBGs
-            return g.rbgGainDb;
+            return g.rbgGain;
         }
         g.rbDb = rb;
-        g.rbgGainDb.assign(m_carrier.nRbg, 0.0);
         g.rbgGain.assign(m_carrier.nRbg, 0.0);
         for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
         {
@@ -356,14 +355,13 @@ RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
                 }
                 sum += linear;
             }
-            g.rbgGainDb[rbg] = ToDb(sum / n);
             g.rbgGain[rbg] = sum / n;
         }
         g.epoch = epoch;
         g.cell = cell;
         g.version = ++m_gainsVersions;
     }
-    return g.rbgGainDb;
+    return g.rbgGain;
 }
 
 double
@@ -376,7 +374,7 @@ RanLink::RbgSinr(uint32_t ue,
 {
     // Linear units throughout: this runs for every UE and RBG of every slot.
     const size_t d = static_cast<size_t>(direction);
-    ServingGainsDb(ue, cell);
+    RbgGains(ue, cell);
     const double gain = m_gains[ue].rbgGain[rbg];
     double interferenceMw = 0.0;
     double signalMw;
@@ -444,7 +442,7 @@ RanLink::RbgCqiRow(uint32_t ue, uint32_t cell, Direction direction, int* out, ui
     }
     // RbgSinr's downlink arithmetic, term for term (the same bits): only the interference sum is reused
     // across RBGs whose users (the other cells that used them in the last slot) are the same.
-    ServingGainsDb(ue, cell);
+    RbgGains(ue, cell);
     const std::vector<double>& gain = m_gains[ue].rbgGain;
     const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];
     const uint64_t others = ~(uint64_t{1} << cell);
@@ -491,7 +489,7 @@ RanLink::RbgBitsRow(uint32_t ue, uint32_t cell, Direction direction, double* out
     }
     // The downlink row in one pass: the serving gains once, then per RBG the cells that used it in
     // the last slot (what the UE's CQI report saw).
-    ServingGainsDb(ue, cell);
+    RbgGains(ue, cell);
     const std::vector<double>& gain = m_gains[ue].rbgGain;
     const auto& previous = m_previous[0];
     const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];

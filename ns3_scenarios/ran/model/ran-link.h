@@ -89,9 +89,10 @@ class RanLink : public RanLinkModel
     size_t Pair(uint32_t cell, uint32_t ue) const;
     /** Recompute the losses of UEs that moved; a no-op when already done in this update period. */
     void RefreshLosses();
-    /** MaxRbgs' uplink computation (after RefreshLosses and ServingGainsDb of the UE and cell). */
+    /** MaxRbgs' uplink computation (after RefreshLosses and RbgGains of the UE and cell). */
     uint32_t UplinkRbgsOfPower(uint32_t ue, uint32_t cell);
-    const std::vector<double>& ServingGainsDb(uint32_t ue, uint32_t cell);
+    /** The UE's per-RBG serving gains (linear) from `cell`, recomputed once per update period. */
+    const std::vector<double>& RbgGains(uint32_t ue, uint32_t cell);
     /** SINR (linear) of `ue` on RBG `rbg`, with the interference of `allocations` (per cell). */
     double RbgSinr(uint32_t ue,
                    uint32_t cell,
@@ -134,7 +135,6 @@ class RanLink : public RanLinkModel
     {
         uint64_t epoch{UINT64_MAX};
         uint32_t cell{0};
-        std::vector<double> rbgGainDb; //!< per RBG (dB)
         std::vector<double> rbgGain;   //!< per RBG (linear)
         std::vector<double> rbDb;      //!< the channel's per-RB gains they were computed from (dB)
         uint64_t version{0};           //!< a new number whenever the RBG gains are recomputed
