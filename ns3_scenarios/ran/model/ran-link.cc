@@ -153,6 +153,7 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
     m_lastPosition.assign(nUes, std::nullopt);
     m_lossVersion.assign(nUes, 0);
     m_bitsRows.assign(nUes, BitsRow{});
+    m_cqiRows.assign(nUes, CqiRow{});
     m_measurements.assign(nUes, LinkMeasurement{});
     for (size_t d = 0; d < 2; ++d)
     {
@@ -443,6 +444,15 @@ RanLink::RbgCqiRow(uint32_t ue, uint32_t cell, Direction direction, int* out, ui
     // RbgSinr's downlink arithmetic, term for term (the same bits): only the interference sum is reused
     // across RBGs whose users (the other cells that used them in the last slot) are the same.
     RbgGains(ue, cell);
+    // The row is a function of the same inputs as RbgBitsRow's: reuse it while none of them changed (an
+    // observation every 10 slots with a 10 ms update period asks twice per period).
+    CqiRow& row = m_cqiRows[ue];
+    if (row.gains == m_gains[ue].version && row.losses == m_lossVersion[ue] && row.users == m_usersVersion &&
+        row.cell == cell && row.cqi.size() == nRbgs)
+    {
+        std::copy(row.cqi.begin(), row.cqi.end(), out);
+        return;
+    }
     const std::vector<double>& gain = m_gains[ue].rbgGain;
     const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];
     const uint64_t others = ~(uint64_t{1} << cell);
@@ -465,6 +475,11 @@ RanLink::RbgCqiRow(uint32_t ue, uint32_t cell, Direction direction, int* out, ui
         }
         out[rbg] = CqiOf(signalBase * gain[rbg] / (m_noiseMw[0] + interferenceMw));
     }
+    row.cqi.assign(out, out + nRbgs);
+    row.gains = m_gains[ue].version;
+    row.losses = m_lossVersion[ue];
+    row.users = m_usersVersion;
+    row.cell = cell;
 }
 
 double

@@ -168,6 +168,16 @@ class RanLink : public RanLinkModel
         std::vector<double> bits;
     };
     std::vector<BitsRow> m_bitsRows;       //!< per UE
+    /** A UE's downlink RbgCqiRow, with what it was computed from (as BitsRow). */
+    struct CqiRow
+    {
+        uint64_t gains{UINT64_MAX};
+        uint64_t losses{UINT64_MAX};
+        uint64_t users{UINT64_MAX};
+        uint32_t cell{UINT32_MAX};
+        std::vector<int> cqi;
+    };
+    std::vector<CqiRow> m_cqiRows;         //!< per UE
     std::vector<LinkMeasurement> m_measurements;
 };
 
