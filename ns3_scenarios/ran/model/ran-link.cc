@@ -561,6 +561,71 @@ void
 RanLink::SetAllocations(Direction direction, const std::vector<std::vector<int32_t>>& perCell)
 {
     m_current[static_cast<size_t>(direction)] = perCell;
+    if (direction == Direction::Downlink)
+    {
+        // Which cells use each RBG in this slot (as BeginSlot's masks for the last one): Transmit sums a
+        // UE's interference once per run of its RBGs with the same users.
+        m_currentUsers.assign(m_carrier.nRbg, 0);
+        for (uint32_t c = 0; c < perCell.size() && perCell.size() <= 64; ++c)
+        {
+            for (uint32_t rbg = 0; rbg < m_carrier.nRbg && rbg < perCell[c].size(); ++rbg)
+            {
+                if (perCell[c][rbg] >= 0)
+                {
+                    m_currentUsers[rbg] |= uint64_t{1} << c;
+                }
+            }
+        }
+    }
+}
+
+void
+RanLink::RbgSinrs(uint32_t ue,
+                  uint32_t cell,
+                  Direction direction,
+                  uint32_t nRbTx,
+                  const std::vector<std::vector<int32_t>>& allocations,
+                  const std::vector<uint64_t>& users,
+                  const std::vector<uint32_t>& rbgs,
+                  std::vector<double>& sinr)
+{
+    sinr.clear();
+    if (direction != Direction::Downlink || allocations.size() > 64 || users.size() != m_carrier.nRbg)
+    {
+        for (uint32_t rbg : rbgs)
+        {
+            sinr.push_back(RbgSinr(ue, cell, rbg, direction, nRbTx, allocations));
+        }
+        return;
+    }
+    // RbgSinr's downlink arithmetic term for term (the same bits); the interference sum, in cell order,
+    // is taken again only when the set of other cells using the RBG changes (`users`: the bit masks of
+    // `allocations`).
+    RbgGains(ue, cell);
+    const std::vector<double>& gain = m_gains[ue].rbgGain;
+    const uint64_t others = ~(uint64_t{1} << cell);
+    uint64_t lastUsers = 0;
+    double interferenceMw = 0.0;
+    bool first = true;
+    for (uint32_t rbg : rbgs)
+    {
+        const uint64_t rbgUsers = users[rbg] & others;
+        if (first || rbgUsers != lastUsers)
+        {
+            interferenceMw = 0.0;
+            for (uint32_t other = 0; other < allocations.size(); ++other)
+            {
+                if (other != cell && allocations[other][rbg] >= 0)
+                {
+                    interferenceMw += m_dlTxPerRbMw * m_lossGain[Pair(other, ue)];
+                }
+            }
+            lastUsers = rbgUsers;
+            first = false;
+        }
+        const double signalMw = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)] * gain[rbg];
+        sinr.push_back(signalMw / (m_noiseMw[0] + interferenceMw));
+    }
 }
 
 uint32_t
@@ -584,12 +649,8 @@ RanLink::NewTransportBlock(uint32_t ue, uint32_t cell, const std::vector<uint32_
     tb.rbgs = rbgs;
     const uint32_t nRb = RbsOf(rbgs);
     // The MCS follows the CQI report: the previous slot's interference, this allocation's power split.
-    std::vector<double> sinr;
-    sinr.reserve(rbgs.size());
-    for (uint32_t rbg : rbgs)
-    {
-        sinr.push_back(RbgSinr(ue, cell, rbg, direction, nRb, m_previous[static_cast<size_t>(direction)]));
-    }
+    std::vector<double>& sinr = m_sinrScratch;
+    RbgSinrs(ue, cell, direction, nRb, m_previous[static_cast<size_t>(direction)], m_previousUsers, rbgs, sinr);
     // CQI 0 still sends, at the lowest MCS: NR never leaves a granted slot silent; HARQ combining,
     // RLC retransmission and, failing those, radio link failure (RanSystem) take it from there.
     tb.csiSinr = EffectiveSinr(sinr);
@@ -603,12 +664,9 @@ bool
 RanLink::Transmit(TransportBlock& tb, const std::vector<uint32_t>& rbgs)
 {
     const uint32_t nRb = RbsOf(rbgs);
-    std::vector<double> sinr;
-    sinr.reserve(rbgs.size());
-    for (uint32_t rbg : rbgs)
-    {
-        sinr.push_back(RbgSinr(tb.ue, tb.cell, rbg, tb.direction, nRb, m_current[static_cast<size_t>(tb.direction)]));
-    }
+    std::vector<double>& sinr = m_sinrScratch;
+    RbgSinrs(tb.ue, tb.cell, tb.direction, nRb, m_current[static_cast<size_t>(tb.direction)], m_currentUsers, rbgs,
+             sinr);
     const double effective = EffectiveSinr(sinr);
     tb.attempts += 1;
     tb.combinedSinr += effective; // chase combining: SINRs add in linear scale

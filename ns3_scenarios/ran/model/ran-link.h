@@ -100,6 +100,16 @@ class RanLink : public RanLinkModel
                    Direction direction,
                    uint32_t nRbTx,
                    const std::vector<std::vector<int32_t>>& allocations);
+    /** RbgSinr of each of `rbgs` into `sinr` (the same values); `users` are the per-RBG bit masks of the
+     *  cells using each RBG in `allocations` (downlink). */
+    void RbgSinrs(uint32_t ue,
+                  uint32_t cell,
+                  Direction direction,
+                  uint32_t nRbTx,
+                  const std::vector<std::vector<int32_t>>& allocations,
+                  const std::vector<uint64_t>& users,
+                  const std::vector<uint32_t>& rbgs,
+                  std::vector<double>& sinr);
     int CqiOf(double sinrLinear) const;
     uint32_t RbsOf(const std::vector<uint32_t>& rbgs) const;
 
@@ -153,6 +163,8 @@ class RanLink : public RanLinkModel
     std::vector<std::vector<int32_t>> m_previous[2]; //!< last slot's (what CQI reports saw)
     std::vector<uint64_t> m_previousUsers; //!< per RBG: bit c set if cell c used it last slot (downlink)
     std::vector<uint64_t> m_usersScratch;  //!< BeginSlot's new masks, before they replace the old ones
+    std::vector<uint64_t> m_currentUsers;  //!< per RBG: bit c set if cell c uses it this slot (downlink)
+    std::vector<double> m_sinrScratch;     //!< NewTransportBlock's and Transmit's per-RBG SINRs
     uint64_t m_usersVersion{0};            //!< bumped when m_previousUsers changes
     uint64_t m_gainsVersions{0};           //!< the last ServingGains::version handed out
     std::vector<uint64_t> m_lossVersion;   //!< per UE: bumped when RefreshLosses recomputes its losses
