@@ -71,7 +71,35 @@ class EpochSpectrumLossModel : public ThreeGppSpectrumPropagationLossModel
 };
 
 /**
- * The unit-norm beam that adds up coherently a plane wave from (or to) `direction`, for ns-3's 3GPP
+ * PhasedArrayModel::GetSteeringVector (ns-3 3.44) of an array whose element locations are `elements`, into
+ * `out`: exp(j phase) per element with ns-3's phase expression, term for term. ns-3 takes the sines and
+ * cosines of the direction again for every element (and each location through a virtual call); they are
+ * the same values, taken once here, so the vector is the same bit for bit.
+ */
+void
+SteeringVector(const std::vector<Vector>& elements, const Angles& direction, PhasedArrayModel::ComplexVector& out)
+{
+    if (out.GetSize() != elements.size())
+    {
+        out = PhasedArrayModel::ComplexVector(elements.size());
+    }
+    const double sinInclination = sin(direction.GetInclination());
+    const double cosAzimuth = cos(direction.GetAzimuth());
+    const double sinAzimuth = sin(direction.GetAzimuth());
+    const double cosInclination = cos(direction.GetInclination());
+    std::complex<double>* w = &out[0];
+    for (size_t i = 0; i < elements.size(); ++i)
+    {
+        const Vector& loc = elements[i];
+        const double phase = -2 * M_PI *
+                             (sinInclination * cosAzimuth * loc.x + sinInclination * sinAzimuth * loc.y +
+                              cosInclination * loc.z);
+        w[i] = std::polar<double>(1.0, phase);
+    }
+}
+
+/**
+ * Into `w`, the unit-norm beam that adds up coherently a plane wave from (or to) `direction`, for ns-3's 3GPP
  * channel matrix. ThreeGppChannelModel writes an element's response to a ray as exp(+j 2 pi k.r), with k
  * the ray's unit direction and r the element position in wavelengths, and the spectrum model combines
  * H with the weights as sum w_u H_us w_s, without conjugation; the matched weights are therefore
@@ -80,16 +108,15 @@ class EpochSpectrumLossModel : public ThreeGppSpectrumPropagationLossModel
  * matrix is matched only at broadside; ns-3's own examples and 5G-LENA build exp(-j 2 pi k.r) / sqrt(N)
  * by hand, as here.)
  */
-PhasedArrayModel::ComplexVector
-MatchedBeam(Ptr<const PhasedArrayModel> array, const Angles& direction)
+void
+MatchedBeam(const std::vector<Vector>& elements, const Angles& direction, PhasedArrayModel::ComplexVector& w)
 {
-    PhasedArrayModel::ComplexVector w = array->GetSteeringVector(direction);
+    SteeringVector(elements, direction, w);
     const double norm = std::sqrt(static_cast<double>(w.GetSize()));
     for (size_t i = 0; i < w.GetSize(); ++i)
     {
         w[i] /= norm;
     }
-    return w;
 }
 
 /**
@@ -353,6 +380,14 @@ RanChannel::EnsureModels()
         m_bandCentresHz.push_back(band->fc);
     }
     m_txPsd.assign(psd->ConstValuesBegin(), psd->ConstValuesEnd());
+    // GetChannel of a link whose matrix ns-3 holds, with the arrays up to date, draws again only when the
+    // link's channel condition changes (ThreeGppChannelConditionModel redraws it after its UpdatePeriod)
+    // or the parameters age past the channel model's UpdatePeriod; with neither, it returns what it
+    // returned before.
+    TimeValue channelUpdatePeriod;
+    channel->GetAttribute("UpdatePeriod", channelUpdatePeriod);
+    m_drawsSettle = channelUpdatePeriod.Get().IsZero() &&
+                    (m_losMode != "3gpp" || m_losUpdatePeriod.IsZero());
     m_built = true;
 }
 
@@ -400,8 +435,17 @@ RanChannel::AddTerminal(Ptr<Node> node, bool isGnb, double bearingRad, double do
     element->Initialize();
     array->SetAntennaElement(element);
     t.array = array;
+    t.elements.reserve(array->GetNumElems());
+    for (size_t i = 0; i < array->GetNumElems(); ++i)
+    {
+        t.elements.push_back(array->GetElementLocation(i));
+    }
     t.isGnb = isGnb;
-    m_terminals[node->GetId()] = t;
+    if (m_terminals.size() <= node->GetId())
+    {
+        m_terminals.resize(node->GetId() + 1);
+    }
+    m_terminals[node->GetId()] = std::make_unique<Terminal>(std::move(t));
 }
 
 RanChannel::Terminal&
@@ -411,13 +455,14 @@ RanChannel::Find(Ptr<Node> node, bool gnb)
     {
         throw std::invalid_argument("RanChannel: null node");
     }
-    auto it = m_terminals.find(node->GetId());
-    if (it == m_terminals.end() || it->second.isGnb != gnb)
+    const uint32_t id = node->GetId();
+    Terminal* t = id < m_terminals.size() ? m_terminals[id].get() : nullptr;
+    if (!t || t->isGnb != gnb)
     {
         throw std::invalid_argument("RanChannel: node " + std::to_string(node->GetId()) +
                                     " is not a registered " + (gnb ? "gNB (AddGnb)" : "UE (AddUe)"));
     }
-    return it->second;
+    return *t;
 }
 
 uint64_t
@@ -570,7 +615,7 @@ RanChannel::GetRbGainsDb(Ptr<Node> gnb, Ptr<Node> ue, Ptr<Node> beamTarget)
         }
     }
     entry.gainsDb.resize(m_numRbs);
-    ComputeRbGains(g, u, target, entry.gainsDb);
+    ComputeRbGains(g, u, target, entry);
     entry.epoch = epoch;
     entry.realization = m_realization;
     entry.fading = fading;
@@ -592,8 +637,9 @@ RanChannel::GetLosArrayGainDb(Ptr<Node> gnb, Ptr<Node> ue, Ptr<Node> beamTarget)
 }
 
 void
-RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::vector<double>& gains)
+RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, Gains& entry)
 {
+    std::vector<double>& gains = entry.gainsDb;
     if (!m_fastFadingEnabled)
     {
         std::fill(gains.begin(), gains.end(), 10.0 * std::log10(LosArrayGain(gnb, ue, target)));
@@ -602,9 +648,16 @@ RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::v
     const Vector gnbPos = gnb.mobility->GetPosition();
     const Vector uePos = ue.mobility->GetPosition();
     const Vector targetPos = target.mobility->GetPosition();
-    LinkFading& link = m_linkFading[LinkKey(gnb.node->GetId(), ue.node->GetId())];
-    gnb.array->SetBeamformingVector(CachedBeam(link.gnbBeam, gnb.array, Angles(targetPos, gnbPos)));
-    ue.array->SetBeamformingVector(CachedBeam(link.ueBeam, ue.array, Angles(gnbPos, uePos)));
+    // The link's entry, found once per realisation (m_linkFading is cleared only when a new one begins;
+    // its elements do not move).
+    if (!entry.link || entry.linkRealization != m_realization)
+    {
+        entry.link = &m_linkFading[LinkKey(gnb.node->GetId(), ue.node->GetId())];
+        entry.linkRealization = m_realization;
+    }
+    LinkFading& link = *entry.link;
+    gnb.array->SetBeamformingVector(CachedBeam(link.gnbBeam, gnb, Angles(targetPos, gnbPos)));
+    ue.array->SetBeamformingVector(CachedBeam(link.ueBeam, ue, Angles(gnbPos, uePos)));
     if (m_linkFadingStreams)
     {
         // The channel model draws a link's channel when it is first asked for in a realisation: from
@@ -637,11 +690,11 @@ RanChannel::ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::v
 }
 
 const PhasedArrayModel::ComplexVector&
-RanChannel::CachedBeam(Beam& cache, Ptr<const PhasedArrayModel> array, const Angles& direction)
+RanChannel::CachedBeam(Beam& cache, const Terminal& terminal, const Angles& direction)
 {
     if (!cache.valid || cache.azimuth != direction.GetAzimuth() || cache.inclination != direction.GetInclination())
     {
-        cache.weights = MatchedBeam(array, direction);
+        MatchedBeam(terminal.elements, direction, cache.weights);
         cache.azimuth = direction.GetAzimuth();
         cache.inclination = direction.GetInclination();
         cache.valid = true;
@@ -666,9 +719,25 @@ RanChannel::CalcBandPsd(Terminal& gnb, Terminal& ue, LinkFading& link, std::vect
     // ThreeGppSpectrumPropagationLossModel::DoCalcRxPowerSpectralDensity(txParams, a = gNB, b = UE):
     // the channel draw and its parameters, in ns-3's order (GetChannel draws; GetParams only reads).
     using MBCM = MatrixBasedChannelModel;
-    Ptr<const MBCM::ChannelMatrix> channel =
-        m_channelModel->GetChannel(gnb.mobility, ue.mobility, gnb.array, ue.array);
-    Ptr<const MBCM::ChannelParams> params = m_channelModel->GetParams(gnb.mobility, ue.mobility);
+    Ptr<const MBCM::ChannelMatrix> channel;
+    Ptr<const MBCM::ChannelParams> params;
+    if (link.settled && m_drawsSettle)
+    {
+        // ns-3 would find the same condition, parameters and matrix, the arrays up to date (they were at
+        // the last call, and only a change of the arrays' setup marks them out of date), and return them.
+        channel = link.channel;
+        params = link.params;
+    }
+    else
+    {
+        channel = m_channelModel->GetChannel(gnb.mobility, ue.mobility, gnb.array, ue.array);
+        params = m_channelModel->GetParams(gnb.mobility, ue.mobility);
+        // The same matrix as the last call (link holds it, so a new draw cannot reuse its address): the
+        // first call of a link draws it, and ns-3 3.44 draws it again on the second (its arrays had not
+        // been asked about each other yet); from the call that returns it unchanged on, it stays.
+        link.settled = link.channel && link.channel == channel && link.channelTime == channel->m_generatedTime &&
+                       link.params == params;
+    }
     const MBCM::Complex3DVector& h = channel->m_channel;
     const size_t numClusters = h.GetNumPages();
     const size_t numBands = m_bandCentresHz.size();
@@ -800,9 +869,26 @@ RanChannel::LosArrayGain(const Terminal& gnb, const Terminal& ue, const Terminal
     const Vector targetPos = target.mobility->GetPosition();
     // |w^T r(direction)|^2 times the element's power pattern in that direction, at each end, where
     // r = conj(steering vector) is the array response of ns-3's channel matrix.
-    auto endGain = [](Ptr<PhasedArrayModel> array, const Angles& beam, const Angles& direction) {
-        PhasedArrayModel::ComplexVector w = MatchedBeam(array, beam);
-        PhasedArrayModel::ComplexVector a = array->GetSteeringVector(direction);
+    auto endGain = [](const Terminal& t, const Angles& beam, const Angles& direction) {
+        PhasedArrayModel::ComplexVector a;
+        SteeringVector(t.elements, direction, a);
+        PhasedArrayModel::ComplexVector w;
+        if (beam.GetAzimuth() == direction.GetAzimuth() && beam.GetInclination() == direction.GetInclination())
+        {
+            // The beam points along `direction` (always at the UE, and at the gNB without a beam target):
+            // the matched beam is this steering vector divided by sqrt(N), as MatchedBeam computes it.
+            w = a;
+            const double norm = std::sqrt(static_cast<double>(w.GetSize()));
+            for (size_t i = 0; i < w.GetSize(); ++i)
+            {
+                w[i] /= norm;
+            }
+        }
+        else
+        {
+            MatchedBeam(t.elements, beam, w);
+        }
+        const Ptr<PhasedArrayModel>& array = t.array;
         std::complex<double> af(0.0, 0.0);
         for (size_t i = 0; i < w.GetSize(); ++i)
         {
@@ -811,8 +897,8 @@ RanChannel::LosArrayGain(const Terminal& gnb, const Terminal& ue, const Terminal
         auto [fTheta, fPhi] = array->GetElementFieldPattern(direction, 0);
         return std::norm(af) * (fTheta * fTheta + fPhi * fPhi);
     };
-    return endGain(gnb.array, Angles(targetPos, gnbPos), Angles(uePos, gnbPos)) *
-           endGain(ue.array, Angles(gnbPos, uePos), Angles(gnbPos, uePos));
+    return endGain(gnb, Angles(targetPos, gnbPos), Angles(uePos, gnbPos)) *
+           endGain(ue, Angles(gnbPos, uePos), Angles(gnbPos, uePos));
 }
 
 uint32_t
@@ -856,8 +942,8 @@ RanChannel::GetLastBandPsd() const
 Ptr<PhasedArrayModel>
 RanChannel::GetArray(Ptr<Node> node) const
 {
-    auto it = m_terminals.find(node->GetId());
-    return it == m_terminals.end() ? nullptr : it->second.array;
+    const uint32_t id = node->GetId();
+    return id < m_terminals.size() && m_terminals[id] ? m_terminals[id]->array : nullptr;
 }
 
 Ptr<ChannelConditionModel>

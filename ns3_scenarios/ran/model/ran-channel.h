@@ -30,6 +30,7 @@
 
 #include <complex>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -171,6 +172,7 @@ class RanChannel : public ns3::Object
         ns3::Ptr<ns3::Node> node;
         ns3::Ptr<ns3::MobilityModel> mobility;
         ns3::Ptr<ns3::PhasedArrayModel> array;
+        std::vector<ns3::Vector> elements; //!< the array's element locations (fixed once it is set up)
         bool isGnb{false};
     };
 
@@ -185,6 +187,8 @@ class RanChannel : public ns3::Object
         bool los{false};
     };
 
+    struct LinkFading;
+
     /** Cached RB gains of one (gNB, UE, beam target) triple. */
     struct Gains
     {
@@ -196,6 +200,8 @@ class RanChannel : public ns3::Object
         ns3::Vector uePos;
         ns3::Vector targetPos;
         std::vector<double> gainsDb; //!< NumRbs values (dB)
+        LinkFading* link{nullptr};   //!< the (gNB, UE) entry of m_linkFading in realisation linkRealization
+        uint64_t linkRealization{0};
     };
 
     /** Builds the models on first use, once the attributes are final. */
@@ -211,7 +217,7 @@ class RanChannel : public ns3::Object
     /** The cached (or freshly computed) large-scale entry. */
     const LargeScale& GetLargeScale(ns3::Ptr<ns3::Node> gnb, ns3::Ptr<ns3::Node> ue);
     /** Fills `gains` (NumRbs dB values) for the link. */
-    void ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, std::vector<double>& gains);
+    void ComputeRbGains(Terminal& gnb, Terminal& ue, Terminal& target, Gains& entry);
     /** The beamforming gain (linear) of the LoS path. */
     double LosArrayGain(const Terminal& gnb, const Terminal& ue, const Terminal& target) const;
     /** Whether the link's ends or the scatterers move (a non-zero Doppler). */
@@ -238,6 +244,10 @@ class RanChannel : public ns3::Object
         size_t delayClusters{0};                 //!< clusters per band in `delay`
         ns3::Ptr<const ns3::MatrixBasedChannelModel::ChannelMatrix> channel; //!< of the long term
         ns3::Time channelTime;                                               //!< its m_generatedTime
+        /** GetChannel returned `channel` (and GetParams `params`) again, unchanged: ns-3 found the
+         *  matrix and the arrays up to date, so while nothing can change them (m_drawsSettle) it would
+         *  return them again without drawing; CalcBandPsd then asks neither. */
+        bool settled{false};
         bool reverse{false};                                                 //!< IsReverse of it
         ns3::PhasedArrayModel::ComplexVector sW; //!< beams of the long term (s and u ends)
         ns3::PhasedArrayModel::ComplexVector uW;
@@ -247,9 +257,10 @@ class RanChannel : public ns3::Object
         Beam ueBeam;                                //!< last UE beam of the link
     };
 
-    /** The matched beam of `array` towards `direction`, from `cache` when the direction is unchanged. */
+    /** The matched beam of `terminal`'s array towards `direction`, from `cache` when the direction is
+     *  unchanged. */
     static const ns3::PhasedArrayModel::ComplexVector& CachedBeam(Beam& cache,
-                                                                  ns3::Ptr<const ns3::PhasedArrayModel> array,
+                                                                  const Terminal& terminal,
                                                                   const ns3::Angles& direction);
     /**
      * Per-band received PSD of the link for a flat unit transmitted PSD, computed here with the
@@ -294,13 +305,16 @@ class RanChannel : public ns3::Object
     ns3::Ptr<ns3::ThreeGppSpectrumPropagationLossModel> m_spectrumLoss;
     ns3::Ptr<ns3::SpectrumSignalParameters> m_txParams; //!< flat PSD, one band per RB group
     bool m_ns3Path{false};                              //!< FastFadingPath is "ns3"
+    /** Neither LoS states nor ns-3's channel parameters change with time (no LosUpdatePeriod with 3gpp
+     *  LoS, no UpdatePeriod on the channel model): within a realisation a settled link's channel stays. */
+    bool m_drawsSettle{false};
     double m_channelFrequencyHz{0.0};                   //!< the channel model's Frequency attribute
     std::vector<double> m_bandCentresHz;                //!< fc of m_txParams' bands
     std::vector<double> m_txPsd;                        //!< m_txParams' values
     std::unordered_map<uint64_t, LinkFading> m_linkFading; //!< by (gnb, ue) key; dropped per realisation
     std::vector<double> m_bandPsd;                      //!< scratch: one value per band
 
-    std::unordered_map<uint32_t, Terminal> m_terminals; //!< by node id
+    std::vector<std::unique_ptr<Terminal>> m_terminals; //!< by node id (null: not registered)
     uint64_t m_realization{0};
     bool m_realizationValid{false};
     std::unordered_map<uint64_t, LargeScale> m_largeScale; //!< by (gnb, ue) key

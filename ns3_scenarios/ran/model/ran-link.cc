@@ -153,6 +153,7 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
     m_lastPosition.assign(nUes, std::nullopt);
     m_lossVersion.assign(nUes, 0);
     m_bitsRows.assign(nUes, BitsRow{});
+    m_cqiRows.assign(nUes, CqiRow{});
     m_measurements.assign(nUes, LinkMeasurement{});
     for (size_t d = 0; d < 2; ++d)
     {
@@ -278,7 +279,7 @@ RanLink::MaxRbgs(uint32_t ue, uint32_t cell, Direction direction)
     // Power headroom: spread over n RBs, the UE's power per RB is min(P_max / n, its power-controlled
     // target). It is given at most the RBs on which that still reaches the lowest CQI's SINR (noise-
     // limited, at its wideband gain), at least one RBG: more would leave every RB undecodable.
-    ServingGainsDb(ue, cell);
+    RbgGains(ue, cell);
     // Its inputs (the serving gains, the losses) change only with the epochs: once per UE and update
     // period, not once per slot (the uplink scheduler asks for every uploading UE every slot).
     MaxRbgsEntry& cached = m_maxRbgs[ue];
@@ -326,20 +327,19 @@ RanLink::TxPowerDbm(uint32_t ue, uint32_t cell, Direction direction, const std::
 }
 
 const std::vector<double>&
-RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
+RanLink::RbgGains(uint32_t ue, uint32_t cell)
 {
     ServingGains& g = m_gains[ue];
     const uint64_t epoch = m_epoch; // set by BeginSlot
-    if (g.epoch != epoch || g.cell != cell || g.rbgGainDb.empty())
+    if (g.epoch != epoch || g.cell != cell || g.rbgGain.empty())
     {
         const std::vector<double>& rb = m_channel->GetRbGainsDb(m_gnbs.Get(cell), m_ues.Get(ue));
-        if (g.cell == cell && g.rbgGainDb.size() == m_carrier.nRbg && rb == g.rbDb)
+        if (g.cell == cell && g.rbgGain.size() == m_carrier.nRbg && rb == g.rbDb)
         {
             g.epoch = epoch; // the channel kept its values (a static link): so do the RBGs
-            return g.rbgGainDb;
+            return g.rbgGain;
         }
         g.rbDb = rb;
-        g.rbgGainDb.assign(m_carrier.nRbg, 0.0);
         g.rbgGain.assign(m_carrier.nRbg, 0.0);
         for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
         {
@@ -356,14 +356,13 @@ RanLink::ServingGainsDb(uint32_t ue, uint32_t cell)
                 }
                 sum += linear;
             }
-            g.rbgGainDb[rbg] = ToDb(sum / n);
             g.rbgGain[rbg] = sum / n;
         }
         g.epoch = epoch;
         g.cell = cell;
         g.version = ++m_gainsVersions;
     }
-    return g.rbgGainDb;
+    return g.rbgGain;
 }
 
 double
@@ -376,7 +375,7 @@ RanLink::RbgSinr(uint32_t ue,
 {
     // Linear units throughout: this runs for every UE and RBG of every slot.
     const size_t d = static_cast<size_t>(direction);
-    ServingGainsDb(ue, cell);
+    RbgGains(ue, cell);
     const double gain = m_gains[ue].rbgGain[rbg];
     double interferenceMw = 0.0;
     double signalMw;
@@ -444,7 +443,16 @@ RanLink::RbgCqiRow(uint32_t ue, uint32_t cell, Direction direction, int* out, ui
     }
     // RbgSinr's downlink arithmetic, term for term (the same bits): only the interference sum is reused
     // across RBGs whose users (the other cells that used them in the last slot) are the same.
-    ServingGainsDb(ue, cell);
+    RbgGains(ue, cell);
+    // The row is a function of the same inputs as RbgBitsRow's: reuse it while none of them changed (an
+    // observation every 10 slots with a 10 ms update period asks twice per period).
+    CqiRow& row = m_cqiRows[ue];
+    if (row.gains == m_gains[ue].version && row.losses == m_lossVersion[ue] && row.users == m_usersVersion &&
+        row.cell == cell && row.cqi.size() == nRbgs)
+    {
+        std::copy(row.cqi.begin(), row.cqi.end(), out);
+        return;
+    }
     const std::vector<double>& gain = m_gains[ue].rbgGain;
     const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];
     const uint64_t others = ~(uint64_t{1} << cell);
@@ -467,6 +475,11 @@ RanLink::RbgCqiRow(uint32_t ue, uint32_t cell, Direction direction, int* out, ui
         }
         out[rbg] = CqiOf(signalBase * gain[rbg] / (m_noiseMw[0] + interferenceMw));
     }
+    row.cqi.assign(out, out + nRbgs);
+    row.gains = m_gains[ue].version;
+    row.losses = m_lossVersion[ue];
+    row.users = m_usersVersion;
+    row.cell = cell;
 }
 
 double
@@ -491,7 +504,7 @@ RanLink::RbgBitsRow(uint32_t ue, uint32_t cell, Direction direction, double* out
     }
     // The downlink row in one pass: the serving gains once, then per RBG the cells that used it in
     // the last slot (what the UE's CQI report saw).
-    ServingGainsDb(ue, cell);
+    RbgGains(ue, cell);
     const std::vector<double>& gain = m_gains[ue].rbgGain;
     const auto& previous = m_previous[0];
     const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];
@@ -548,6 +561,71 @@ void
 RanLink::SetAllocations(Direction direction, const std::vector<std::vector<int32_t>>& perCell)
 {
     m_current[static_cast<size_t>(direction)] = perCell;
+    if (direction == Direction::Downlink)
+    {
+        // Which cells use each RBG in this slot (as BeginSlot's masks for the last one): Transmit sums a
+        // UE's interference once per run of its RBGs with the same users.
+        m_currentUsers.assign(m_carrier.nRbg, 0);
+        for (uint32_t c = 0; c < perCell.size() && perCell.size() <= 64; ++c)
+        {
+            for (uint32_t rbg = 0; rbg < m_carrier.nRbg && rbg < perCell[c].size(); ++rbg)
+            {
+                if (perCell[c][rbg] >= 0)
+                {
+                    m_currentUsers[rbg] |= uint64_t{1} << c;
+                }
+            }
+        }
+    }
+}
+
+void
+RanLink::RbgSinrs(uint32_t ue,
+                  uint32_t cell,
+                  Direction direction,
+                  uint32_t nRbTx,
+                  const std::vector<std::vector<int32_t>>& allocations,
+                  const std::vector<uint64_t>& users,
+                  const std::vector<uint32_t>& rbgs,
+                  std::vector<double>& sinr)
+{
+    sinr.clear();
+    if (direction != Direction::Downlink || allocations.size() > 64 || users.size() != m_carrier.nRbg)
+    {
+        for (uint32_t rbg : rbgs)
+        {
+            sinr.push_back(RbgSinr(ue, cell, rbg, direction, nRbTx, allocations));
+        }
+        return;
+    }
+    // RbgSinr's downlink arithmetic term for term (the same bits); the interference sum, in cell order,
+    // is taken again only when the set of other cells using the RBG changes (`users`: the bit masks of
+    // `allocations`).
+    RbgGains(ue, cell);
+    const std::vector<double>& gain = m_gains[ue].rbgGain;
+    const uint64_t others = ~(uint64_t{1} << cell);
+    uint64_t lastUsers = 0;
+    double interferenceMw = 0.0;
+    bool first = true;
+    for (uint32_t rbg : rbgs)
+    {
+        const uint64_t rbgUsers = users[rbg] & others;
+        if (first || rbgUsers != lastUsers)
+        {
+            interferenceMw = 0.0;
+            for (uint32_t other = 0; other < allocations.size(); ++other)
+            {
+                if (other != cell && allocations[other][rbg] >= 0)
+                {
+                    interferenceMw += m_dlTxPerRbMw * m_lossGain[Pair(other, ue)];
+                }
+            }
+            lastUsers = rbgUsers;
+            first = false;
+        }
+        const double signalMw = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)] * gain[rbg];
+        sinr.push_back(signalMw / (m_noiseMw[0] + interferenceMw));
+    }
 }
 
 uint32_t
@@ -571,12 +649,8 @@ RanLink::NewTransportBlock(uint32_t ue, uint32_t cell, const std::vector<uint32_
     tb.rbgs = rbgs;
     const uint32_t nRb = RbsOf(rbgs);
     // The MCS follows the CQI report: the previous slot's interference, this allocation's power split.
-    std::vector<double> sinr;
-    sinr.reserve(rbgs.size());
-    for (uint32_t rbg : rbgs)
-    {
-        sinr.push_back(RbgSinr(ue, cell, rbg, direction, nRb, m_previous[static_cast<size_t>(direction)]));
-    }
+    std::vector<double>& sinr = m_sinrScratch;
+    RbgSinrs(ue, cell, direction, nRb, m_previous[static_cast<size_t>(direction)], m_previousUsers, rbgs, sinr);
     // CQI 0 still sends, at the lowest MCS: NR never leaves a granted slot silent; HARQ combining,
     // RLC retransmission and, failing those, radio link failure (RanSystem) take it from there.
     tb.csiSinr = EffectiveSinr(sinr);
@@ -590,12 +664,9 @@ bool
 RanLink::Transmit(TransportBlock& tb, const std::vector<uint32_t>& rbgs)
 {
     const uint32_t nRb = RbsOf(rbgs);
-    std::vector<double> sinr;
-    sinr.reserve(rbgs.size());
-    for (uint32_t rbg : rbgs)
-    {
-        sinr.push_back(RbgSinr(tb.ue, tb.cell, rbg, tb.direction, nRb, m_current[static_cast<size_t>(tb.direction)]));
-    }
+    std::vector<double>& sinr = m_sinrScratch;
+    RbgSinrs(tb.ue, tb.cell, tb.direction, nRb, m_current[static_cast<size_t>(tb.direction)], m_currentUsers, rbgs,
+             sinr);
     const double effective = EffectiveSinr(sinr);
     tb.attempts += 1;
     tb.combinedSinr += effective; // chase combining: SINRs add in linear scale

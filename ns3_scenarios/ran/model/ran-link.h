@@ -89,9 +89,10 @@ class RanLink : public RanLinkModel
     size_t Pair(uint32_t cell, uint32_t ue) const;
     /** Recompute the losses of UEs that moved; a no-op when already done in this update period. */
     void RefreshLosses();
-    /** MaxRbgs' uplink computation (after RefreshLosses and ServingGainsDb of the UE and cell). */
+    /** MaxRbgs' uplink computation (after RefreshLosses and RbgGains of the UE and cell). */
     uint32_t UplinkRbgsOfPower(uint32_t ue, uint32_t cell);
-    const std::vector<double>& ServingGainsDb(uint32_t ue, uint32_t cell);
+    /** The UE's per-RBG serving gains (linear) from `cell`, recomputed once per update period. */
+    const std::vector<double>& RbgGains(uint32_t ue, uint32_t cell);
     /** SINR (linear) of `ue` on RBG `rbg`, with the interference of `allocations` (per cell). */
     double RbgSinr(uint32_t ue,
                    uint32_t cell,
@@ -99,6 +100,16 @@ class RanLink : public RanLinkModel
                    Direction direction,
                    uint32_t nRbTx,
                    const std::vector<std::vector<int32_t>>& allocations);
+    /** RbgSinr of each of `rbgs` into `sinr` (the same values); `users` are the per-RBG bit masks of the
+     *  cells using each RBG in `allocations` (downlink). */
+    void RbgSinrs(uint32_t ue,
+                  uint32_t cell,
+                  Direction direction,
+                  uint32_t nRbTx,
+                  const std::vector<std::vector<int32_t>>& allocations,
+                  const std::vector<uint64_t>& users,
+                  const std::vector<uint32_t>& rbgs,
+                  std::vector<double>& sinr);
     int CqiOf(double sinrLinear) const;
     uint32_t RbsOf(const std::vector<uint32_t>& rbgs) const;
 
@@ -134,7 +145,6 @@ class RanLink : public RanLinkModel
     {
         uint64_t epoch{UINT64_MAX};
         uint32_t cell{0};
-        std::vector<double> rbgGainDb; //!< per RBG (dB)
         std::vector<double> rbgGain;   //!< per RBG (linear)
         std::vector<double> rbDb;      //!< the channel's per-RB gains they were computed from (dB)
         uint64_t version{0};           //!< a new number whenever the RBG gains are recomputed
@@ -153,6 +163,8 @@ class RanLink : public RanLinkModel
     std::vector<std::vector<int32_t>> m_previous[2]; //!< last slot's (what CQI reports saw)
     std::vector<uint64_t> m_previousUsers; //!< per RBG: bit c set if cell c used it last slot (downlink)
     std::vector<uint64_t> m_usersScratch;  //!< BeginSlot's new masks, before they replace the old ones
+    std::vector<uint64_t> m_currentUsers;  //!< per RBG: bit c set if cell c uses it this slot (downlink)
+    std::vector<double> m_sinrScratch;     //!< NewTransportBlock's and Transmit's per-RBG SINRs
     uint64_t m_usersVersion{0};            //!< bumped when m_previousUsers changes
     uint64_t m_gainsVersions{0};           //!< the last ServingGains::version handed out
     std::vector<uint64_t> m_lossVersion;   //!< per UE: bumped when RefreshLosses recomputes its losses
@@ -168,6 +180,16 @@ class RanLink : public RanLinkModel
         std::vector<double> bits;
     };
     std::vector<BitsRow> m_bitsRows;       //!< per UE
+    /** A UE's downlink RbgCqiRow, with what it was computed from (as BitsRow). */
+    struct CqiRow
+    {
+        uint64_t gains{UINT64_MAX};
+        uint64_t losses{UINT64_MAX};
+        uint64_t users{UINT64_MAX};
+        uint32_t cell{UINT32_MAX};
+        std::vector<int> cqi;
+    };
+    std::vector<CqiRow> m_cqiRows;         //!< per UE
     std::vector<LinkMeasurement> m_measurements;
 };
 

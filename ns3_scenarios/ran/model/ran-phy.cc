@@ -173,7 +173,24 @@ RanPhy::GetTbs(int mcs, uint32_t nRb, uint32_t nSymbols, uint32_t nLayers) const
     p.nRb = nRb;
     p.nSymbols = nSymbols;
     p.nLayers = nLayers;
-    return TransportBlockSize(m_mcsTable, mcs, p);
+    // A pure function of its arguments and the MCS table: a whole slot's values are kept once computed.
+    constexpr uint32_t kTbsCacheRbs = 276; // 275 RBs, NR's largest carrier, and 0
+    const bool cacheable = nSymbols == kSymbolsPerSlot && nLayers == 1 && mcs >= 0 && mcs < 64 && nRb < kTbsCacheRbs;
+    if (!cacheable)
+    {
+        return TransportBlockSize(m_mcsTable, mcs, p);
+    }
+    if (m_tbsCache.empty() || m_tbsCacheTable != m_mcsTable)
+    {
+        m_tbsCache.assign(64 * kTbsCacheRbs, UINT32_MAX);
+        m_tbsCacheTable = m_mcsTable;
+    }
+    uint32_t& cached = m_tbsCache[static_cast<size_t>(mcs) * kTbsCacheRbs + nRb];
+    if (cached == UINT32_MAX)
+    {
+        cached = TransportBlockSize(m_mcsTable, mcs, p);
+    }
+    return cached;
 }
 
 double

@@ -89,6 +89,10 @@ class RanPhy : public ns3::Object
     uint32_t m_numerology{1};
     uint32_t m_rbgSize{0};
     McsTable m_mcsTable{McsTable::kQam256};
+    /** GetTbs of a whole slot and one layer (what RanLink asks for every new transport block), by
+     *  mcs * 276 + nRb (GetTbs), computed once each (UINT32_MAX: not yet), for m_tbsCacheTable. */
+    mutable std::vector<uint32_t> m_tbsCache;
+    mutable McsTable m_tbsCacheTable{McsTable::kQam256};
     double m_dlTxPowerDbm{46.0};
     double m_ulTxPowerDbm{23.0};
     bool m_ulPowerControl{true};

@@ -281,8 +281,18 @@ RanSystem::ScheduleDirection(Direction direction)
 
     // 1. Every cell schedules the UEs it serves that have data, indexed locally (cost: its own UEs x
     // RBGs); the agent's allocation ("external") uses global UE indices and skips other cells' UEs.
-    std::vector<std::vector<int32_t>> allocations(m_nCells, Allocation(nRbgs, kUnusedRbg));
-    std::vector<std::vector<uint32_t>> members(m_nCells);
+    std::vector<std::vector<int32_t>>& allocations = m_scratch.allocations;
+    allocations.resize(m_nCells);
+    for (auto& cellAllocation : allocations)
+    {
+        cellAllocation.assign(nRbgs, kUnusedRbg);
+    }
+    std::vector<std::vector<uint32_t>>& members = m_scratch.members;
+    members.resize(m_nCells);
+    for (auto& cellMembers : members)
+    {
+        cellMembers.clear();
+    }
     const ns3::Time slotStart = ns3::Simulator::Now(); // once, not once per UE
     for (uint32_t ue = 0; ue < m_ues.size(); ++ue)
     {
@@ -312,7 +322,7 @@ RanSystem::ScheduleDirection(Direction direction)
         else if (!members[cell].empty())
         {
             const auto& local = members[cell];
-            SchedulerInput input;
+            SchedulerInput& input = m_scratch.input; // every value below is written before Allocate
             input.nUes = static_cast<uint32_t>(local.size());
             input.nRbgs = nRbgs;
             input.slotS = slotS;
@@ -342,20 +352,33 @@ RanSystem::ScheduleDirection(Direction direction)
     m_link->SetAllocations(direction, allocations);
 
     // 2. Transmit: each UE's RBGs carry its pending HARQ block, or a new block filled from its queue.
-    std::vector<uint64_t> deliveredBits(m_ues.size(), 0);
+    std::vector<uint64_t>& deliveredBits = m_scratch.deliveredBits;
+    deliveredBits.assign(m_ues.size(), 0);
     for (uint32_t cell = 0; cell < m_nCells; ++cell)
     {
-        std::map<uint32_t, std::vector<uint32_t>> rbgsOf;
+        // The cell's UEs in increasing index, each with its RBGs in increasing order.
+        auto& byUe = m_scratch.byUe;
+        byUe.clear();
         for (uint32_t rbg = 0; rbg < nRbgs; ++rbg)
         {
             int32_t ue = allocations[cell][rbg];
             if (ue >= 0)
             {
-                rbgsOf[static_cast<uint32_t>(ue)].push_back(rbg);
+                byUe.emplace_back(static_cast<uint32_t>(ue), rbg);
             }
         }
-        for (auto& [ue, rbgs] : rbgsOf)
+        std::sort(byUe.begin(), byUe.end());
+        std::vector<uint32_t>& rbgs = m_scratch.rbgs;
+        for (size_t first = 0; first < byUe.size();)
         {
+            const uint32_t ue = byUe[first].first;
+            rbgs.clear();
+            size_t next = first;
+            for (; next < byUe.size() && byUe[next].first == ue; ++next)
+            {
+                rbgs.push_back(byUe[next].second);
+            }
+            first = next;
             UeState& state = m_ues[ue];
             if (state.cell != cell)
             {

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace ns6g::ran
@@ -179,6 +180,18 @@ class RanSystem : public ns3::Object
     std::map<ns3::Ipv4Address, uint32_t> m_ueByAddress;
     ns3::Time m_lastMeasurement;
     ns3::EventId m_slotEvent;
+    /** ScheduleDirection's per-slot containers, kept between slots so that a slot allocates nothing
+     *  of its own: every one is refilled before it is read. */
+    struct SlotScratch
+    {
+        std::vector<std::vector<int32_t>> allocations;    //!< per cell: UE of each RBG
+        std::vector<std::vector<uint32_t>> members;       //!< per cell: UEs with data
+        SchedulerInput input;                             //!< one cell's scheduler input
+        std::vector<std::pair<uint32_t, uint32_t>> byUe; //!< one cell's (UE, RBG) pairs
+        std::vector<uint32_t> rbgs;                       //!< one UE's RBGs
+        std::vector<uint64_t> deliveredBits;              //!< per UE
+    };
+    SlotScratch m_scratch;
 
     ns3::TracedCallback<uint32_t, uint32_t, uint32_t> m_handoverTrace; //!< (ue, from cell, to cell)
   public:
