@@ -350,35 +350,34 @@ EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
         double lambda = 3.0e8 / m_frequency;
         std::complex<double> phaseDiffDueToDistance(cos(-2 * M_PI * distance3D / lambda),
                                                     sin(-2 * M_PI * distance3D / lambda));
-        const double sinUAngleIncl = sin(uAngle.GetInclination());
-        const double cosUAngleIncl = cos(uAngle.GetInclination());
-        const double sinUAngleAz = sin(uAngle.GetAzimuth());
-        const double cosUAngleAz = cos(uAngle.GetAzimuth());
-        const double sinSAngleIncl = sin(sAngle.GetInclination());
-        const double cosSAngleIncl = cos(sAngle.GetInclination());
-        const double sinSAngleAz = sin(sAngle.GetAzimuth());
-        const double cosSAngleAz = cos(sAngle.GetAzimuth());
-        // Field patterns and phasors per element (ns-3 evaluates them per element pair: same values).
-        std::vector<std::pair<double, double>> rxField(uSize);
-        std::vector<std::complex<double>> rxLos(uSize);
-        for (size_t u = 0; u < uSize; ++u)
-        {
-            double rxPhaseDiff = 2 * M_PI *
-                                 (sinUAngleIncl * cosUAngleAz * uLoc[u].x + sinUAngleIncl * sinUAngleAz * uLoc[u].y +
-                                  cosUAngleIncl * uLoc[u].z);
-            rxLos[u] = std::complex<double>(cos(rxPhaseDiff), sin(rxPhaseDiff));
-            rxField[u] = uAntenna->GetElementFieldPattern(Angles(uAngle.GetAzimuth(), uAngle.GetInclination()), uPol[u]);
-        }
-        std::vector<std::pair<double, double>> txField(sSize);
-        std::vector<std::complex<double>> txLos(sSize);
-        for (size_t s = 0; s < sSize; ++s)
-        {
-            double txPhaseDiff = 2 * M_PI *
-                                 (sinSAngleIncl * cosSAngleAz * sLoc[s].x + sinSAngleIncl * sinSAngleAz * sLoc[s].y +
-                                  cosSAngleIncl * sLoc[s].z);
-            txLos[s] = std::complex<double>(cos(txPhaseDiff), sin(txPhaseDiff));
-            txField[s] = sAntenna->GetElementFieldPattern(Angles(sAngle.GetAzimuth(), sAngle.GetInclination()), sPol[s]);
-        }
+        // Each end's LoS phasor and field pattern per element (ns-3 evaluates them per element pair:
+        // the same values), with the direction's sines and cosines taken as ns-3 takes them.
+        auto losEnd = [](const Angles& angle,
+                         const std::vector<Vector>& loc,
+                         const std::vector<uint8_t>& pol,
+                         const Ptr<const PhasedArrayModel>& antenna,
+                         std::vector<std::complex<double>>& phasor,
+                         std::vector<std::pair<double, double>>& field) {
+            const double sinIncl = sin(angle.GetInclination());
+            const double cosIncl = cos(angle.GetInclination());
+            const double sinAz = sin(angle.GetAzimuth());
+            const double cosAz = cos(angle.GetAzimuth());
+            phasor.resize(loc.size());
+            field.resize(loc.size());
+            for (size_t e = 0; e < loc.size(); ++e)
+            {
+                double phaseDiff =
+                    2 * M_PI * (sinIncl * cosAz * loc[e].x + sinIncl * sinAz * loc[e].y + cosIncl * loc[e].z);
+                phasor[e] = std::complex<double>(cos(phaseDiff), sin(phaseDiff));
+                field[e] = antenna->GetElementFieldPattern(Angles(angle.GetAzimuth(), angle.GetInclination()), pol[e]);
+            }
+        };
+        std::vector<std::complex<double>> rxLos;
+        std::vector<std::pair<double, double>> rxField;
+        losEnd(uAngle, uLoc, uPol, uAntenna, rxLos, rxField);
+        std::vector<std::complex<double>> txLos;
+        std::vector<std::pair<double, double>> txField;
+        losEnd(sAngle, sLoc, sPol, sAntenna, txLos, txField);
         const double kLinear = pow(10, p.m_K_factor / 10.0);
         for (size_t u = 0; u < uSize; ++u)
         {
