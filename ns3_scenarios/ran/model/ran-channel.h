@@ -240,8 +240,12 @@ class RanChannel : public ns3::Object
     struct LinkFading
     {
         ns3::Ptr<const ns3::MatrixBasedChannelModel::ChannelParams> params; //!< of the delay phasors
-        std::vector<std::complex<double>> delay; //!< exp(-j 2 pi fc_band delay_c), band-major
-        size_t delayClusters{0};                 //!< clusters per band in `delay`
+        /** exp(-j 2 pi fc_band delay_c), cluster-major with real and imaginary parts apart: cluster c's
+         *  bands at [c * delayStride, c * delayStride + bands) of each (the band sums run 4 bands at a time). */
+        std::vector<double> delayRe;
+        std::vector<double> delayIm;
+        size_t delayClusters{0}; //!< clusters in `delayRe` / `delayIm`
+        size_t delayStride{0};   //!< bands per cluster row, rounded up to a multiple of 4
         ns3::Ptr<const ns3::MatrixBasedChannelModel::ChannelMatrix> channel; //!< of the long term
         ns3::Time channelTime;                                               //!< its m_generatedTime
         /** GetChannel returned `channel` (and GetParams `params`) again, unchanged: ns-3 found the
@@ -311,6 +315,8 @@ class RanChannel : public ns3::Object
     double m_channelFrequencyHz{0.0};                   //!< the channel model's Frequency attribute
     std::vector<double> m_bandCentresHz;                //!< fc of m_txParams' bands
     std::vector<double> m_txPsd;                        //!< m_txParams' values
+    std::vector<double> m_bandSumRe;                    //!< scratch of CalcBandPsd: per-band sums (real)
+    std::vector<double> m_bandSumIm;                    //!< ... (imaginary)
     std::unordered_map<uint64_t, LinkFading> m_linkFading; //!< by (gnb, ue) key; dropped per realisation
     std::vector<double> m_bandPsd;                      //!< scratch: one value per band
 
