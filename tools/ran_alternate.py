@@ -11,11 +11,11 @@ timed. Prints every run's simulated s per wall s and the median per binary.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
-from ns6g.apps.bench import RAN_SEED, _ran_config, _ran_window
-from ns6g.core.bridge import Bridge
+from ns6g.apps.bench import _ran_running, _ran_timed
 
 
 def main() -> None:
@@ -33,13 +33,8 @@ def main() -> None:
         order = list(binaries) if r % 2 == 0 else list(binaries)[::-1]
         for n in ues:
             for name in order:
-                with Bridge(binaries[name], _ran_config(n).to_args()) as bridge:
-                    bridge.reset(RAN_SEED)
-                    action = bridge.action_space.sample()
-                    bridge.step(action)
-                    if (warmup := args.start - bridge.outcome().sim_time_s) > 0:
-                        _ran_window(bridge, action, warmup)
-                    _, sim, wall = _ran_window(bridge, action, args.window)
+                with _ran_running(n, Path(binaries[name])) as (bridge, action, _):
+                    _, _, sim, wall = _ran_timed(bridge, action, args.start, args.window)
                 rates.setdefault((n, name), []).append(sim / wall)
                 print(f"round {r} ues {n} {name}: {sim / wall:.3f}", flush=True)
     for (n, name), v in sorted(rates.items()):

@@ -629,10 +629,11 @@ def _ran_config(ues: int) -> Any:
 
 
 @contextlib.contextmanager
-def _ran_running(ues: int) -> Iterator[tuple[Bridge, np.ndarray, float]]:
-    """The RAN workload's scenario, reset (RngRun RAN_SEED) and past its first step (the first channel
-    realisation of every link): (bridge, the fixed action, seconds the reset took)."""
-    with Bridge(scenario_binary("ran-spectrum"), _ran_config(ues).to_args()) as bridge:
+def _ran_running(ues: int, binary: Path | None = None) -> Iterator[tuple[Bridge, np.ndarray, float]]:
+    """The RAN workload's scenario (``binary``, default the built ran-spectrum), reset (RngRun RAN_SEED) and
+    past its first step (the first channel realisation of every link): (bridge, the fixed action, seconds
+    the reset took)."""
+    with Bridge(binary or scenario_binary("ran-spectrum"), _ran_config(ues).to_args()) as bridge:
         t0 = time.perf_counter()
         bridge.reset(RAN_SEED)
         setup_s = time.perf_counter() - t0
@@ -652,14 +653,21 @@ def _ran_window(bridge: Bridge, action: np.ndarray, sim_seconds: float) -> tuple
     return steps, bridge.outcome().sim_time_s - sim0, time.perf_counter() - t0
 
 
+def _ran_timed(bridge: Bridge, action: np.ndarray, start_s: float,
+               sim_seconds: float) -> tuple[float, int, float, float]:
+    """Step untimed up to ``start_s`` simulated s, then time ``sim_seconds``: (window start s, steps,
+    simulated s, wall s)."""
+    warmup = start_s - bridge.outcome().sim_time_s
+    if warmup > 0:
+        _ran_window(bridge, action, warmup)
+    window_start_s = bridge.outcome().sim_time_s
+    return (window_start_s, *_ran_window(bridge, action, sim_seconds))
+
+
 def _ran_case(ues: int, sim_seconds: float, start_s: float) -> dict[str, Any]:
     config = _ran_config(ues)
     with _ran_running(ues) as (bridge, action, setup_s):
-        warmup = start_s - bridge.outcome().sim_time_s
-        if warmup > 0:
-            _ran_window(bridge, action, warmup)
-        window_start_s = bridge.outcome().sim_time_s
-        steps, sim, wall = _ran_window(bridge, action, sim_seconds)
+        window_start_s, steps, sim, wall = _ran_timed(bridge, action, start_s, sim_seconds)
         obs_values = int(sum(np.prod(s.shape) for s in bridge.observation_space.spaces.values()))
     # The bridge's share: an echo exchange of the same observation size, against the step's time.
     with Bridge(scenario_binary("bridge-echo"), [f"--obs-size={obs_values}", "--act-size=8"]) as echo:
