@@ -99,6 +99,17 @@ SteeringVector(const std::vector<Vector>& elements, const Angles& direction, Pha
     }
 }
 
+/** `w` divided by sqrt(N), N its size, element by element (a steering vector made unit-norm). */
+void
+Normalise(PhasedArrayModel::ComplexVector& w)
+{
+    const double norm = std::sqrt(static_cast<double>(w.GetSize()));
+    for (size_t i = 0; i < w.GetSize(); ++i)
+    {
+        w[i] /= norm;
+    }
+}
+
 /**
  * Into `w`, the unit-norm beam that adds up coherently a plane wave from (or to) `direction`, for ns-3's 3GPP
  * channel matrix. ThreeGppChannelModel writes an element's response to a ray as exp(+j 2 pi k.r), with k
@@ -113,11 +124,7 @@ void
 MatchedBeam(const std::vector<Vector>& elements, const Angles& direction, PhasedArrayModel::ComplexVector& w)
 {
     SteeringVector(elements, direction, w);
-    const double norm = std::sqrt(static_cast<double>(w.GetSize()));
-    for (size_t i = 0; i < w.GetSize(); ++i)
-    {
-        w[i] /= norm;
-    }
+    Normalise(w);
 }
 
 /**
@@ -137,8 +144,9 @@ MulFinite(const std::complex<double>& x, const std::complex<double>& y)
  * multiple of 4) sum over the clusters c, in order, of longTerm[c] * (delay[c][b] * doppler[c]), each
  * product as MulFinite forms it, each sum starting at 0. Bands are independent, so four are computed per
  * instruction (AVX) with every band's operations and their order unchanged: the same doubles as the
- * scalar loop, which runs where the processor lacks AVX. No fused multiply-add (the file is compiled
- * without contraction, and neither kernel enables FMA).
+ * scalar loop, which runs where the processor lacks AVX. No fused multiply-add: the AVX kernel's
+ * intrinsics do not fuse, and the scalar loop cannot, as the rest of this file's ns-3 arithmetic, because
+ * the build targets baseline x86-64 (no FMA; see docs/ran-channel.md).
  */
 void
 BandSumsScalar(const double* delayRe, const double* delayIm, const std::complex<double>* doppler,
@@ -945,11 +953,7 @@ RanChannel::LosArrayGain(const Terminal& gnb, const Terminal& ue, const Terminal
             // The beam points along `direction` (always at the UE, and at the gNB without a beam target):
             // the matched beam is this steering vector divided by sqrt(N), as MatchedBeam computes it.
             w = a;
-            const double norm = std::sqrt(static_cast<double>(w.GetSize()));
-            for (size_t i = 0; i < w.GetSize(); ++i)
-            {
-                w[i] /= norm;
-            }
+            Normalise(w);
         }
         else
         {
