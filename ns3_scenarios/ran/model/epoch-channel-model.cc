@@ -27,6 +27,51 @@ namespace ns6g::ran
 
 NS_OBJECT_ENSURE_REGISTERED(EpochChannelModel);
 
+namespace
+{
+
+/** exp(j 2 pi (a x + b y + c z)) of the element at `loc`: ns-3's phase of a ray (direction cosines a, b,
+ *  c) at an element, term for term. */
+std::complex<double>
+ElementPhasor(double a, double b, double c, const Vector& loc)
+{
+    double phaseDiff = 2 * M_PI * (a * loc.x + b * loc.y + c * loc.z);
+    return {cos(phaseDiff), sin(phaseDiff)};
+}
+
+/** A ray's direction cosines as ns-3 caches them: sin(zenith) cos(azimuth), sin(zenith) sin(azimuth),
+ *  cos(zenith), one value per ray in each. */
+struct DirectionCosines
+{
+    explicit DirectionCosines(size_t rays)
+        : sinCos(rays),
+          sinSin(rays),
+          cosZenith(rays)
+    {
+    }
+
+    void Set(size_t i, double zenith, double azimuth)
+    {
+        double sinZenith = sin(zenith);
+        double sinAzimuth = sin(azimuth);
+        double cosAzimuth = cos(azimuth);
+        sinCos[i] = sinZenith * cosAzimuth;
+        sinSin[i] = sinZenith * sinAzimuth;
+        cosZenith[i] = cos(zenith);
+    }
+
+    std::complex<double> Phasor(size_t i, const Vector& loc) const
+    {
+        return ElementPhasor(sinCos[i], sinSin[i], cosZenith[i], loc);
+    }
+
+    std::vector<double> sinCos;
+    std::vector<double> sinSin;
+    std::vector<double> cosZenith;
+};
+
+} // namespace
+
 TypeId
 EpochChannelModel::GetTypeId()
 {
@@ -99,12 +144,8 @@ EpochChannelModel::ScatteredClusters(const ThreeGppChannelParams& p,
     auto pre = [&](size_t polS, size_t polU, size_t n, size_t m) -> std::complex<double>& {
         return raysPreComp[((polS * numPolU + polU) * numClusters + n) * numRays + m];
     };
-    std::vector<double> sinCosA(numClusters * numRays);
-    std::vector<double> sinSinA(numClusters * numRays);
-    std::vector<double> cosZoA(numClusters * numRays);
-    std::vector<double> sinCosD(numClusters * numRays);
-    std::vector<double> sinSinD(numClusters * numRays);
-    std::vector<double> cosZoD(numClusters * numRays);
+    DirectionCosines arrival(numClusters * numRays);
+    DirectionCosines departure(numClusters * numRays);
     for (size_t nIndex = 0; nIndex < numClusters; nIndex++)
     {
         for (size_t mIndex = 0; mIndex < numRays; mIndex++)
@@ -130,18 +171,8 @@ EpochChannelModel::ScatteredClusters(const ThreeGppChannelParams& p,
                 }
             }
             const size_t i = nIndex * numRays + mIndex;
-            double sinRayZoa = sin(rayZoaRadian[nIndex][mIndex]);
-            double sinRayAoa = sin(rayAoaRadian[nIndex][mIndex]);
-            double cosRayAoa = cos(rayAoaRadian[nIndex][mIndex]);
-            sinCosA[i] = sinRayZoa * cosRayAoa;
-            sinSinA[i] = sinRayZoa * sinRayAoa;
-            cosZoA[i] = cos(rayZoaRadian[nIndex][mIndex]);
-            double sinRayZod = sin(rayZodRadian[nIndex][mIndex]);
-            double sinRayAod = sin(rayAodRadian[nIndex][mIndex]);
-            double cosRayAod = cos(rayAodRadian[nIndex][mIndex]);
-            sinCosD[i] = sinRayZod * cosRayAod;
-            sinSinD[i] = sinRayZod * sinRayAod;
-            cosZoD[i] = cos(rayZodRadian[nIndex][mIndex]);
+            arrival.Set(i, rayZoaRadian[nIndex][mIndex], rayAoaRadian[nIndex][mIndex]);
+            departure.Set(i, rayZodRadian[nIndex][mIndex], rayAodRadian[nIndex][mIndex]);
         }
     }
 
@@ -157,9 +188,7 @@ EpochChannelModel::ScatteredClusters(const ThreeGppChannelParams& p,
         {
             for (size_t mIndex = 0; mIndex < numRays; mIndex++)
             {
-                const size_t i = nIndex * numRays + mIndex;
-                double rxPhaseDiff = 2 * M_PI * (sinCosA[i] * uLoc[u].x + sinSinA[i] * uLoc[u].y + cosZoA[i] * uLoc[u].z);
-                const std::complex<double> rx(cos(rxPhaseDiff), sin(rxPhaseDiff));
+                const std::complex<double> rx = arrival.Phasor(nIndex * numRays + mIndex, uLoc[u]);
                 for (size_t polS = 0; polS < numPolS; ++polS)
                 {
                     preRx[(polS * uSize + u) * numRays + mIndex] = pre(polS, uPol[u], nIndex, mIndex) * rx;
@@ -170,9 +199,7 @@ EpochChannelModel::ScatteredClusters(const ThreeGppChannelParams& p,
         {
             for (size_t mIndex = 0; mIndex < numRays; mIndex++)
             {
-                const size_t i = nIndex * numRays + mIndex;
-                double txPhaseDiff = 2 * M_PI * (sinCosD[i] * sLoc[s].x + sinSinD[i] * sLoc[s].y + cosZoD[i] * sLoc[s].z);
-                txPhasor[s * numRays + mIndex] = std::complex<double>(cos(txPhaseDiff), sin(txPhaseDiff));
+                txPhasor[s * numRays + mIndex] = departure.Phasor(nIndex * numRays + mIndex, sLoc[s]);
             }
         }
         const bool strongest = nIndex == p.m_cluster1st || nIndex == p.m_cluster2nd;
@@ -366,9 +393,7 @@ EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
             field.resize(loc.size());
             for (size_t e = 0; e < loc.size(); ++e)
             {
-                double phaseDiff =
-                    2 * M_PI * (sinIncl * cosAz * loc[e].x + sinIncl * sinAz * loc[e].y + cosIncl * loc[e].z);
-                phasor[e] = std::complex<double>(cos(phaseDiff), sin(phaseDiff));
+                phasor[e] = ElementPhasor(sinIncl * cosAz, sinIncl * sinAz, cosIncl, loc[e]);
                 field[e] = antenna->GetElementFieldPattern(Angles(angle.GetAzimuth(), angle.GetInclination()), pol[e]);
             }
         };
