@@ -161,6 +161,7 @@ RanLink::Setup(ns3::Ptr<RanChannel> channel,
         m_previous[d] = m_current[d];
     }
     m_previousUsers.assign(m_carrier.nRbg, 0);
+    m_currentUsers.assign(m_carrier.nRbg, 0); // the masks of m_current's empty allocations
     m_lossEpoch = UINT64_MAX;
 }
 
@@ -197,23 +198,11 @@ RanLink::BeginSlot(ns3::Time /* now */)
         m_previous[d] = m_current[d];
     }
     // Which cells used each RBG in the last slot, as a bit mask: RbgBitsRow sums the interference of
-    // the same set of cells only once per run of RBGs that share it.
-    std::vector<uint64_t>& mask = m_usersScratch;
-    mask.assign(m_carrier.nRbg, 0);
-    const auto& previous = m_previous[0];
-    for (uint32_t c = 0; c < previous.size() && previous.size() <= 64; ++c)
+    // the same set of cells only once per run of RBGs that share it. They are the masks SetAllocations
+    // made of the allocations that just became the previous ones.
+    if (m_currentUsers != m_previousUsers)
     {
-        for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
-        {
-            if (previous[c][rbg] >= 0)
-            {
-                mask[rbg] |= uint64_t{1} << c;
-            }
-        }
-    }
-    if (mask != m_previousUsers)
-    {
-        m_previousUsers.swap(mask);
+        m_previousUsers = m_currentUsers;
         ++m_usersVersion;
     }
     m_epoch = m_channel->GetEpoch();
@@ -563,8 +552,8 @@ RanLink::SetAllocations(Direction direction, const std::vector<std::vector<int32
     m_current[static_cast<size_t>(direction)] = perCell;
     if (direction == Direction::Downlink)
     {
-        // Which cells use each RBG in this slot (as BeginSlot's masks for the last one): Transmit sums a
-        // UE's interference once per run of its RBGs with the same users.
+        // Which cells use each RBG in this slot: Transmit sums a UE's interference once per run of its
+        // RBGs with the same users, and from the next slot on they are BeginSlot's masks of the last one.
         m_currentUsers.assign(m_carrier.nRbg, 0);
         for (uint32_t c = 0; c < perCell.size() && perCell.size() <= 64; ++c)
         {

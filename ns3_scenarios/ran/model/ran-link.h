@@ -162,7 +162,6 @@ class RanLink : public RanLinkModel
     std::vector<std::vector<int32_t>> m_current[2];  //!< this slot's allocations, per direction
     std::vector<std::vector<int32_t>> m_previous[2]; //!< last slot's (what CQI reports saw)
     std::vector<uint64_t> m_previousUsers; //!< per RBG: bit c set if cell c used it last slot (downlink)
-    std::vector<uint64_t> m_usersScratch;  //!< BeginSlot's new masks, before they replace the old ones
     std::vector<uint64_t> m_currentUsers;  //!< per RBG: bit c set if cell c uses it this slot (downlink)
     std::vector<double> m_sinrScratch;     //!< NewTransportBlock's and Transmit's per-RBG SINRs
     uint64_t m_usersVersion{0};            //!< bumped when m_previousUsers changes
