@@ -14,6 +14,7 @@ with the gNB as ``a`` and the UE as ``b``, so every channel matrix is drawn in t
 import pytest
 
 from ns6g.core.bridge import ScenarioError
+from ns6g.radio import _query
 from ns6g.radio._query import query
 from ns6g.radio.channel import scenario_code
 
@@ -21,6 +22,11 @@ from ns6g.radio.channel import scenario_code
 BASE = dict(frequency_hz=7e9, rb_bandwidth_hz=360e3, num_rbs=273, rb_group_size=4, max_distance_m=200.0,
             ue_speed_mps=3.0, update_period_s=0.01, realization_period_s=0.05, ues=6, updates=12, stream=17,
             gnb_rows=4, gnb_columns=4, ue_rows=1, ue_columns=2, interference=1)
+
+
+def _has_avx() -> int:
+    flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "").split()
+    return int("avx" in flags)
 
 
 def _check(scenario="UMi", **kwargs):
@@ -45,6 +51,7 @@ def _assert_identical(r):
 def test_ns6g_path_equals_ns3_bit_for_bit(los, gnb_isotropic, ue_isotropic):
     r = _check(los=los, gnb_isotropic=gnb_isotropic, ue_isotropic=ue_isotropic)
     _assert_identical(r)
+    assert r["avx_kernels"] == _has_avx()  # the kernels ran wherever they can
     # 12 periods of 10 ms from a boundary of 50 ms realisations: three realisations, two boundaries.
     assert r["realizations"] == 3
     assert (r["los_links"], r["nlos_links"]) == ((12, 0) if los else (0, 12))
@@ -53,6 +60,24 @@ def test_ns6g_path_equals_ns3_bit_for_bit(los, gnb_isotropic, ue_isotropic):
     # ns-3 asks again for every link's first matrix of the run (arrays never asked before are "out of
     # date"): those reuse their scattered clusters, and the gains above are still ns-3's bit for bit.
     assert r["matrices_reused"] == 6 * 2
+
+
+@pytest.fixture
+def scalar_kernels(monkeypatch):
+    """A query process started with NS6G_RAN_SCALAR=1 (the scalar loops instead of the AVX kernels), closed
+    afterwards so that later queries start an ordinary one."""
+    monkeypatch.setenv("NS6G_RAN_SCALAR", "1")
+    _query._close()
+    yield
+    _query._close()
+
+
+def test_scalar_loops_equal_ns3_too(scalar_kernels):
+    # The band sums and long terms run per AVX instruction wherever the processor has AVX; the scalar loops
+    # that run elsewhere must give ns-3's values as well.
+    r = _check(los=1, gnb_isotropic=0, ue_isotropic=0)
+    assert r["avx_kernels"] == 0
+    _assert_identical(r)
 
 
 def test_drawn_los_scatterers_static_ues_and_link_streams():

@@ -31,11 +31,16 @@ namespace
 {
 
 /** exp(j 2 pi (a x + b y + c z)) of the element at `loc`: ns-3's phase of a ray (direction cosines a, b,
- *  c) at an element, term for term. */
+ *  c) at an element, term for term. A zero phase (the array's first element, at its origin) skips the
+ *  call: cos(+-0) is 1 and sin(+-0) the same signed zero, exactly. */
 std::complex<double>
 ElementPhasor(double a, double b, double c, const Vector& loc)
 {
     double phaseDiff = 2 * M_PI * (a * loc.x + b * loc.y + c * loc.z);
+    if (phaseDiff == 0.0)
+    {
+        return {1.0, phaseDiff};
+    }
     return {cos(phaseDiff), sin(phaseDiff)};
 }
 

@@ -20,10 +20,12 @@
 #include <immintrin.h>
 #include <cmath>
 #include <complex>
+#include <cstdlib>
 #include <iterator>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
 using namespace ns3;
 
@@ -95,7 +97,8 @@ SteeringVector(const std::vector<Vector>& elements, const Angles& direction, Pha
         const double phase = -2 * M_PI *
                              (sinInclination * cosAzimuth * loc.x + sinInclination * sinAzimuth * loc.y +
                               cosInclination * loc.z);
-        w[i] = std::polar<double>(1.0, phase);
+        // A zero phase (the first element, at the array's origin): polar(1, +-0) is (1, +-0) without the call.
+        w[i] = phase == 0.0 ? std::complex<double>(1.0, phase) : std::polar<double>(1.0, phase);
     }
 }
 
@@ -127,6 +130,17 @@ MatchedBeam(const std::vector<Vector>& elements, const Angles& direction, Phased
     Normalise(w);
 }
 
+/** RanChannel::UsesAvxKernels, read once. */
+bool
+UseAvx()
+{
+    static const bool avx = [] {
+        const char* forced = std::getenv("NS6G_RAN_SCALAR");
+        return __builtin_cpu_supports("avx") && !(forced && std::string(forced) != "0");
+    }();
+    return avx;
+}
+
 /**
  * x * y as GCC computes a std::complex<double> product (real ac - bd, imaginary ad + bc), without the
  * call to __muldc3 that follows when both parts come out NaN (C99 Annex G's recovery of infinities):
@@ -137,6 +151,103 @@ inline std::complex<double>
 MulFinite(const std::complex<double>& x, const std::complex<double>& y)
 {
     return {x.real() * y.real() - x.imag() * y.imag(), x.real() * y.imag() + x.imag() * y.real()};
+}
+
+/**
+ * ns-3's long term for one port at each end: for every cluster c, sum over s (in order, from 0) of
+ * sw[s] * rx[s], where rx[s] sums over u (in order, from 0) uw[u] * H(u, s, c); H's pages are
+ * column-major (H(u, s) at [s * numU + u]) and `numU * numS` values apart. Every product as MulFinite forms
+ * it.
+ */
+void
+LongTermScalar(const std::complex<double>* h, size_t numClusters, const std::complex<double>* uw, size_t numU,
+               const std::complex<double>* sw, size_t numS, std::complex<double>* longTerm)
+{
+    for (size_t c = 0; c < numClusters; ++c)
+    {
+        const std::complex<double>* page = h + c * numU * numS;
+        std::complex<double> txSum(0, 0);
+        for (size_t s = 0; s < numS; ++s)
+        {
+            const std::complex<double>* column = page + s * numU;
+            std::complex<double> rxSum(0, 0);
+            for (size_t u = 0; u < numU; ++u)
+            {
+                rxSum += MulFinite(uw[u], column[u]);
+            }
+            txSum += MulFinite(sw[s], rxSum);
+        }
+        longTerm[c] = txSum;
+    }
+}
+
+/**
+ * MulFinite of x = (xRe, xIm) with two complex values y (one per 128-bit half): the real part
+ * xRe * yRe - xIm * yIm (ADDSUBPD subtracts in the even lanes) and the imaginary part xRe * yIm + xIm * yRe
+ * (adds in the odd lanes; IEEE addition is commutative), each product rounded once, as in MulFinite.
+ */
+__attribute__((target("avx"))) inline __m256d
+MulFiniteAvx(__m256d xRe, __m256d xIm, __m256d y)
+{
+    return _mm256_addsub_pd(_mm256_mul_pd(xRe, y), _mm256_mul_pd(xIm, _mm256_permute_pd(y, 0b0101)));
+}
+
+/**
+ * LongTermScalar with two columns s, s + 1 per instruction (each complex value in a 128-bit half): the
+ * same products, and every sum in the same order, so the same doubles. The sums over s stay one after
+ * another, in 128-bit halves (real and imaginary parts side by side, as std::complex adds them).
+ */
+__attribute__((target("avx"))) void
+LongTermAvx(const std::complex<double>* h, size_t numClusters, const std::complex<double>* uw, size_t numU,
+            const std::complex<double>* sw, size_t numS, std::complex<double>* longTerm)
+{
+    const double* hd = reinterpret_cast<const double*>(h);
+    for (size_t c = 0; c < numClusters; ++c)
+    {
+        const double* page = hd + 2 * c * numU * numS;
+        __m128d txSum = _mm_setzero_pd();
+        size_t s = 0;
+        for (; s + 1 < numS; s += 2)
+        {
+            const double* column0 = page + 2 * s * numU;
+            const double* column1 = column0 + 2 * numU;
+            __m256d rxSum = _mm256_setzero_pd();
+            for (size_t u = 0; u < numU; ++u)
+            {
+                const __m256d y = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(column0 + 2 * u)),
+                                                       _mm_loadu_pd(column1 + 2 * u), 1);
+                rxSum = _mm256_add_pd(rxSum, MulFiniteAvx(_mm256_set1_pd(uw[u].real()),
+                                                          _mm256_set1_pd(uw[u].imag()), y));
+            }
+            const __m256d product =
+                MulFiniteAvx(_mm256_setr_pd(sw[s].real(), sw[s].real(), sw[s + 1].real(), sw[s + 1].real()),
+                             _mm256_setr_pd(sw[s].imag(), sw[s].imag(), sw[s + 1].imag(), sw[s + 1].imag()),
+                             rxSum);
+            txSum = _mm_add_pd(txSum, _mm256_castpd256_pd128(product));
+            txSum = _mm_add_pd(txSum, _mm256_extractf128_pd(product, 1));
+        }
+        if (s < numS)
+        {
+            // An odd column count: the last column as LongTermScalar computes it.
+            const std::complex<double>* column = h + c * numU * numS + s * numU;
+            std::complex<double> rxSum(0, 0);
+            for (size_t u = 0; u < numU; ++u)
+            {
+                rxSum += MulFinite(uw[u], column[u]);
+            }
+            const std::complex<double> product = MulFinite(sw[s], rxSum);
+            txSum = _mm_add_pd(txSum, _mm_setr_pd(product.real(), product.imag()));
+        }
+        _mm_storeu_pd(reinterpret_cast<double*>(longTerm + c), txSum);
+    }
+}
+
+/** LongTermAvx where the processor has AVX (and the scalar loop is not forced), else LongTermScalar. */
+void
+LongTerm(const std::complex<double>* h, size_t numClusters, const std::complex<double>* uw, size_t numU,
+         const std::complex<double>* sw, size_t numS, std::complex<double>* longTerm)
+{
+    (UseAvx() ? LongTermAvx : LongTermScalar)(h, numClusters, uw, numU, sw, numS, longTerm);
 }
 
 /**
@@ -202,8 +313,7 @@ void
 BandSums(const double* delayRe, const double* delayIm, const std::complex<double>* doppler,
          const std::complex<double>* longTerm, size_t numClusters, size_t stride, double* sumRe, double* sumIm)
 {
-    static const bool avx = __builtin_cpu_supports("avx");
-    (avx ? BandSumsAvx : BandSumsScalar)(delayRe, delayIm, doppler, longTerm, numClusters, stride, sumRe, sumIm);
+    (UseAvx() ? BandSumsAvx : BandSumsScalar)(delayRe, delayIm, doppler, longTerm, numClusters, stride, sumRe, sumIm);
 }
 
 NS_OBJECT_ENSURE_REGISTERED(EpochSpectrumLossModel);
@@ -819,43 +929,26 @@ RanChannel::CalcBandPsd(Terminal& gnb, Terminal& ue, LinkFading& link, std::vect
 
     // GetLongTerm / CalculateLongTermComponent for one port at each end (the port's elements are the
     // whole array, in order): per cluster sum_s sW[s] * (sum_u uW[u] * H(u, s, c)). Recomputed when the
-    // channel matrix or either beam changed (ns-3's own cache test).
+    // channel matrix or either beam changed (ns-3's own cache test). Computed after the Doppler terms,
+    // which do not depend on it.
     const bool reverse = channel->IsReverse(gnb.array->GetId(), ue.array->GetId());
     const PhasedArrayModel::ComplexVector& sW =
         (reverse ? ue.array : gnb.array)->GetBeamformingVectorRef();
     const PhasedArrayModel::ComplexVector& uW =
         (reverse ? gnb.array : ue.array)->GetBeamformingVectorRef();
-    if (link.channel != channel || link.channelTime != channel->m_generatedTime || link.reverse != reverse ||
-        link.longTerm.size() != numClusters || link.sW != sW || link.uW != uW)
+    const bool longTermStale = link.channel != channel || link.channelTime != channel->m_generatedTime ||
+                               link.reverse != reverse || link.longTerm.size() != numClusters || link.sW != sW ||
+                               link.uW != uW;
+    if (longTermStale)
     {
-        const size_t numS = sW.GetSize();
-        const size_t numU = uW.GetSize();
-        NS_ABORT_MSG_UNLESS(numU == h.GetNumRows() && numS == h.GetNumCols(),
-                            "RanChannel: beam sizes do not match the channel matrix");
-        link.longTerm.resize(numClusters);
-        const std::complex<double>* sw = &sW[0];
-        const std::complex<double>* uw = &uW[0];
-        for (size_t c = 0; c < numClusters; ++c)
+        // A thousand links' matrices (about 12 KB each) outgrow the caches: ask for this one now, so that
+        // it arrives while the Doppler terms below are computed (their sines and cosines take longer).
+        const char* bytes = reinterpret_cast<const char*>(h.GetPagePtr(0));
+        for (size_t offset = 0; offset < numClusters * h.GetNumRows() * h.GetNumCols() * sizeof(h(0, 0, 0));
+             offset += 64)
         {
-            const std::complex<double>* page = h.GetPagePtr(c); // column-major: H(u, s) at [s * numU + u]
-            std::complex<double> txSum(0, 0);
-            for (size_t s = 0; s < numS; ++s)
-            {
-                const std::complex<double>* column = page + s * numU;
-                std::complex<double> rxSum(0, 0);
-                for (size_t u = 0; u < numU; ++u)
-                {
-                    rxSum += MulFinite(uw[u], column[u]);
-                }
-                txSum += MulFinite(sw[s], rxSum);
-            }
-            link.longTerm[c] = txSum;
+            __builtin_prefetch(bytes + offset);
         }
-        link.channel = channel;
-        link.channelTime = channel->m_generatedTime;
-        link.reverse = reverse;
-        link.sW = sW;
-        link.uW = uW;
     }
 
     // CalcBeamformingGain: the Doppler term of each cluster at this time. a's velocity is sSpeed and
@@ -886,6 +979,24 @@ RanChannel::CalcBandPsd(Terminal& gnb, Terminal& ue, LinkFading& link, std::vect
                        zod[c].second * sSpeed.z) +
                       2 * alpha * D);
         link.doppler[c] = std::complex<double>(cos(tempDoppler), sin(tempDoppler));
+    }
+
+    if (longTermStale)
+    {
+        const size_t numS = sW.GetSize();
+        const size_t numU = uW.GetSize();
+        NS_ABORT_MSG_UNLESS(numU == h.GetNumRows() && numS == h.GetNumCols(),
+                            "RanChannel: beam sizes do not match the channel matrix");
+        NS_ABORT_MSG_UNLESS(numClusters == 0 || h.GetPagePtr(numClusters - 1) ==
+                                                      h.GetPagePtr(0) + (numClusters - 1) * numU * numS,
+                            "RanChannel: the channel matrix's pages are not contiguous");
+        link.longTerm.resize(numClusters);
+        LongTerm(h.GetPagePtr(0), numClusters, &uW[0], numU, &sW[0], numS, link.longTerm.data());
+        link.channel = channel;
+        link.channelTime = channel->m_generatedTime;
+        link.reverse = reverse;
+        link.sW = sW;
+        link.uW = uW;
     }
 
     // GenSpectrumChannelMatrix: the delay phasors at the band centres (cached per parameter draw, as
@@ -976,6 +1087,18 @@ uint32_t
 RanChannel::GetNumRbs() const
 {
     return m_numRbs;
+}
+
+bool
+RanChannel::UsesAvxKernels()
+{
+    return UseAvx();
+}
+
+uint32_t
+RanChannel::GetRbGroupSize() const
+{
+    return m_rbGroupSize;
 }
 
 double

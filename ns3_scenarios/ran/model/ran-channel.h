@@ -112,7 +112,8 @@ class RanChannel : public ns3::Object
      * @param gnb the gNB
      * @param ue the UE at the other end (its beam points at `gnb`)
      * @param beamTarget the UE the gNB's beam points at (null: `ue` itself; another UE: interference)
-     * @return NumRbs gains (dB); the reference stays valid until the next call on this RanChannel.
+     * @return NumRbs gains (dB), equal within each band of GetRbGroupSize RBs (the last band may be
+     *         shorter); the reference stays valid until the next call on this RanChannel.
      *         Entries are cached per (gNB, UE, beam target) and dropped at each new realisation.
      */
     const std::vector<double>& GetRbGainsDb(ns3::Ptr<ns3::Node> gnb,
@@ -128,8 +129,17 @@ class RanChannel : public ns3::Object
                              ns3::Ptr<ns3::Node> ue,
                              ns3::Ptr<ns3::Node> beamTarget = nullptr);
 
+    /**
+     * Whether the band sums and long terms run per AVX instruction: the processor has AVX and the
+     * environment variable NS6G_RAN_SCALAR is unset or "0" (read once per process). Either way the results
+     * are the same doubles; the variable lets a test run the scalar loops.
+     */
+    static bool UsesAvxKernels();
+
     /** Number of RBs (attribute NumRbs). */
     uint32_t GetNumRbs() const;
+    /** RBs per fast-fading band (attribute RbGroupSize): GetRbGainsDb is constant across each band. */
+    uint32_t GetRbGroupSize() const;
     /** Centre frequency (Hz) of RB `rb` (RBs are centred on the carrier). */
     double GetRbCentreFrequencyHz(uint32_t rb) const;
     /** Index of the current update period (floor(now / UpdatePeriod)). */

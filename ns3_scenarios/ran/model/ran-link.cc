@@ -323,27 +323,44 @@ RanLink::RbgGains(uint32_t ue, uint32_t cell)
     if (g.epoch != epoch || g.cell != cell || g.rbgGain.empty())
     {
         const std::vector<double>& rb = m_channel->GetRbGainsDb(m_gnbs.Get(cell), m_ues.Get(ue));
-        if (g.cell == cell && g.rbgGain.size() == m_carrier.nRbg && rb == g.rbDb)
+        // The RB gains are equal within each band of `group` RBs: a band's first value stands for all.
+        const uint32_t group = m_channel->GetRbGroupSize();
+        const size_t nBands = (rb.size() + group - 1) / group;
+        bool same = g.cell == cell && g.rbgGain.size() == m_carrier.nRbg && g.bandDb.size() == nBands;
+        for (size_t b = 0; same && b < nBands; ++b)
+        {
+            same = rb[b * group] == g.bandDb[b];
+        }
+        if (same)
         {
             g.epoch = epoch; // the channel kept its values (a static link): so do the RBGs
             return g.rbgGain;
         }
-        g.rbDb = rb;
+        g.bandDb.resize(nBands);
+        g.bandLinear.resize(nBands);
+        for (size_t b = 0; b < nBands; ++b)
+        {
+            // One pow per band, not per RB.
+            g.bandDb[b] = rb[b * group];
+            g.bandLinear[b] = std::pow(10.0, g.bandDb[b] / 10.0);
+        }
         g.rbgGain.assign(m_carrier.nRbg, 0.0);
         for (uint32_t rbg = 0; rbg < m_carrier.nRbg; ++rbg)
         {
-            uint32_t first = m_carrier.RbgFirstRb(rbg);
-            uint32_t n = m_carrier.RbgRbCount(rbg);
-            // The channel's RBs come in bands of equal gain: one pow per band, not per RB.
+            const uint32_t first = m_carrier.RbgFirstRb(rbg);
+            const uint32_t n = m_carrier.RbgRbCount(rbg);
+            // The RBG's mean linear gain, its RBs added one by one in order.
             double sum = 0.0;
-            double linear = 0.0;
-            for (uint32_t i = first; i < first + n; ++i)
+            size_t band = first / group;
+            uint32_t leftInBand = group - first % group;
+            for (uint32_t i = 0; i < n; ++i)
             {
-                if (i == first || rb[i] != rb[i - 1])
+                sum += g.bandLinear[band];
+                if (--leftInBand == 0)
                 {
-                    linear = std::pow(10.0, rb[i] / 10.0);
+                    ++band;
+                    leftInBand = group;
                 }
-                sum += linear;
             }
             g.rbgGain[rbg] = sum / n;
         }

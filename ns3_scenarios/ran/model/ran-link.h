@@ -146,7 +146,8 @@ class RanLink : public RanLinkModel
         uint64_t epoch{UINT64_MAX};
         uint32_t cell{0};
         std::vector<double> rbgGain;   //!< per RBG (linear)
-        std::vector<double> rbDb;      //!< the channel's per-RB gains they were computed from (dB)
+        std::vector<double> bandDb;     //!< the channel's per-band gains they were computed from (dB)
+        std::vector<double> bandLinear; //!< the same, linear
         uint64_t version{0};           //!< a new number whenever the RBG gains are recomputed
     };
     std::vector<ServingGains> m_gains;   //!< per UE

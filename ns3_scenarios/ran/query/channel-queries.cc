@@ -215,9 +215,10 @@ struct FadingPathCheckResult
     uint64_t matrices;      // channel matrices computed by the ns6g channel (EpochChannelModel's own)
     uint64_t matricesNs3;   // ... and by the ns3 channel (ns-3's GetNewChannel)
     uint64_t matricesReused; // ns6g matrices asked for again whose scattered clusters were reused
+    uint64_t avxKernels;     // 1: the ns6g channel's band sums and long terms ran per AVX instruction
 };
 
-static_assert(sizeof(FadingPathCheckResult) == 120);
+static_assert(sizeof(FadingPathCheckResult) == 128);
 
 /** Runs `f`, turning a std::invalid_argument into an InvalidRequest naming the query and the record. */
 template <class F>
@@ -805,6 +806,7 @@ AnswerFadingPathCheck(const Message& request)
         result.matricesNs3 = channels[0]->GetChannelMatricesComputed();
         result.matrices = channels[1]->GetChannelMatricesComputed();
         result.matricesReused = channels[1]->GetChannelMatricesReused();
+        result.avxKernels = RanChannel::UsesAvxKernels() ? 1 : 0;
         for (auto& channel : channels)
         {
             channel->Dispose();
@@ -949,7 +951,8 @@ AddChannelQueries(QueryTable& table)
                        NS6G_FIELD(FadingPathCheckResult, unequalLos, "unequal_los"),
                        NS6G_FIELD(FadingPathCheckResult, matrices, "matrices"),
                        NS6G_FIELD(FadingPathCheckResult, matricesNs3, "matrices_ns3"),
-                       NS6G_FIELD(FadingPathCheckResult, matricesReused, "matrices_reused")}},
+                       NS6G_FIELD(FadingPathCheckResult, matricesReused, "matrices_reused"),
+                       NS6G_FIELD(FadingPathCheckResult, avxKernels, "avx_kernels")}},
                      AnswerFadingPathCheck});
 }
 
