@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from ns6g.core import bridge as bridge_module
-from ns6g.core.bridge import Bridge, ScenarioCrashed, ScenarioError, ScenarioNotResponding, reap_stale_segments
+from ns6g.core.bridge import (
+    Bridge,
+    ScenarioCrashed,
+    ScenarioError,
+    ScenarioNotResponding,
+    reap_stale_segments,
+    scenario_environment,
+)
 from tests.conftest import pid_gone, shm_entries
 
 
@@ -57,6 +64,20 @@ def test_shapes_dtypes_and_large_observation(echo_binary):
         assert obs.dtype == np.float32 and obs.shape == (300000,)
         assert np.array_equal(obs, np.tile(action, 300000 // 8))
         assert r.reward == 1.0 and not r.terminated and not r.truncated
+
+
+def test_scenarios_start_with_malloc_on_huge_pages(echo_binary, monkeypatch):
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    with Bridge(echo_binary, []) as b:
+        environ = open(f"/proc/{b._res.proc.pid}/environ", "rb").read().split(b"\0")
+    assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in environ
+
+
+def test_a_users_glibc_tunables_are_kept():
+    kept = scenario_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "HOME": "/h"})
+    assert kept == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "HOME": "/h"}
+    # The user's own hugetlb setting wins.
+    assert scenario_environment({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}) == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
 
 
 def test_message_channel_grows_past_arena(echo_binary):

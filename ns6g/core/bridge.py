@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -125,6 +125,23 @@ def _pid_alive(pid: int) -> bool:
 
 
 _SEGMENT_RE = re.compile(rf"^{SEGMENT_PREFIX}(\d+)-[0-9a-f]+$")
+
+
+#: glibc's malloc puts its heap on transparent huge pages (glibc 2.35 and later; Linux with THP set to
+#: "madvise" or "always"). A large scenario's heap (about 100 MB at 1000 UEs) then costs far fewer TLB
+#: misses: ``bench ran`` at 1000 UEs gains about 5 %. Memory layout only: results do not change.
+HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb=1"
+
+
+def scenario_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a scenario process starts with: ``base`` (default ``os.environ``) with
+    :data:`HUGE_PAGE_TUNABLE` added to ``GLIBC_TUNABLES``, unless that already sets ``glibc.malloc.hugetlb``
+    (a user's own choice, e.g. ``=0``, wins)."""
+    env = dict(os.environ if base is None else base)
+    tunables = env.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb=" not in tunables:
+        env["GLIBC_TUNABLES"] = f"{tunables}:{HUGE_PAGE_TUNABLE}" if tunables else HUGE_PAGE_TUNABLE
+    return env
 
 
 def reap_stale_segments() -> list[str]:
@@ -264,6 +281,7 @@ class Bridge:
                 stdin=subprocess.DEVNULL,
                 stdout=self._res.log,
                 stderr=subprocess.STDOUT,
+                env=scenario_environment(),
                 start_new_session=True,  # a terminal's Ctrl-C reaches Python, which closes us cleanly
             )
             self._wait(1, start_timeout_s, starting=True)
