@@ -44,31 +44,23 @@ def _bound(values: list[float], shape: tuple[int, ...], dtype: np.dtype) -> Any:
 
 
 def build_views(desc: Descriptor, buffer: Any) -> Views:
-    """Numpy views over ``buffer`` (the mapped segment) shaped and typed as ``desc`` declares."""
+    """Numpy views over ``buffer`` (the mapped segment) shaped and typed as ``desc`` declares: writable
+    over a writable buffer, read-only over a read-only one (:func:`build_readonly_views`).
+
+    ``np.frombuffer`` keeps ``buffer`` itself as the views' base, so a read-only memoryview stays in force
+    (``np.ndarray(buffer=...)`` would unwrap it to the writable mapping and let the flag be set back).
+    """
     if desc["type"] == "Dict":
         return {name: build_views(child, buffer) for name, child in desc["spaces"]}
     shape = () if desc["type"] == "Discrete" else tuple(desc["shape"])
-    return np.ndarray(shape, dtype=np.dtype(desc["dtype"]), buffer=buffer, offset=int(desc["offset"]))
+    count = int(np.prod(shape, dtype=np.int64))
+    return np.frombuffer(buffer, dtype=np.dtype(desc["dtype"]), count=count, offset=int(desc["offset"])).reshape(shape)
 
 
 def build_readonly_views(desc: Descriptor, buffer: Any) -> Views:
-    """Read-only numpy views over ``buffer``, shaped and typed as ``desc`` declares.
-
-    They are built over a read-only memoryview of ``buffer`` with ``np.frombuffer``, which keeps that
-    memoryview as their base: writing into them raises numpy's "assignment destination is read-only"
-    ValueError, and so does setting their ``writeable`` flag back (``np.ndarray(buffer=...)`` would unwrap
-    the memoryview to the writable mapping and let the flag be set).
-    """
-    return _readonly_views(desc, memoryview(buffer).toreadonly())
-
-
-def _readonly_views(desc: Descriptor, buffer: memoryview) -> Views:
-    if desc["type"] == "Dict":
-        return {name: _readonly_views(child, buffer) for name, child in desc["spaces"]}
-    shape = () if desc["type"] == "Discrete" else tuple(desc["shape"])
-    count = int(np.prod(shape, dtype=np.int64))
-    flat = np.frombuffer(buffer, dtype=np.dtype(desc["dtype"]), count=count, offset=int(desc["offset"]))
-    return flat.reshape(shape)
+    """:func:`build_views` over a read-only memoryview of ``buffer``: writing into them raises numpy's
+    "assignment destination is read-only" ValueError, and so does setting their ``writeable`` flag back."""
+    return build_views(desc, memoryview(buffer).toreadonly())
 
 
 def views_reader(views: Views, space: spaces.Space, copy: bool = True) -> Callable[[], Any]:
