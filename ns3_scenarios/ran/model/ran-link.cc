@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <stdexcept>
 
 namespace ns6g::ran
@@ -447,8 +448,6 @@ RanLink::RbgCqiRow(uint32_t ue, uint32_t cell, Direction direction, int* out, ui
         }
         return;
     }
-    // RbgSinr's downlink arithmetic, term for term (the same bits): only the interference sum is reused
-    // across RBGs whose users (the other cells that used them in the last slot) are the same.
     RbgGains(ue, cell);
     // The row is a function of the same inputs as RbgBitsRow's: reuse it while none of them changed (an
     // observation every 10 slots with a 10 ms update period asks twice per period).
@@ -459,27 +458,16 @@ RanLink::RbgCqiRow(uint32_t ue, uint32_t cell, Direction direction, int* out, ui
         std::copy(row.cqi.begin(), row.cqi.end(), out);
         return;
     }
-    const std::vector<double>& gain = m_gains[ue].rbgGain;
-    const double signalBase = m_dlTxPerRbMw * m_lossGain[Pair(cell, ue)];
-    const uint64_t others = ~(uint64_t{1} << cell);
-    uint64_t lastUsers = 0;
-    double interferenceMw = 0.0;
+    // RbgCqi of every RBG: RbgSinrs against the last slot's allocations and their masks (the same bits).
+    if (m_allRbgs.size() != nRbgs)
+    {
+        m_allRbgs.resize(nRbgs);
+        std::iota(m_allRbgs.begin(), m_allRbgs.end(), 0U);
+    }
+    RbgSinrs(ue, cell, direction, m_carrier.nRb, previous, m_previousUsers, m_allRbgs, m_sinrScratch);
     for (uint32_t rbg = 0; rbg < nRbgs; ++rbg)
     {
-        const uint64_t users = m_previousUsers[rbg] & others;
-        if (rbg == 0 || users != lastUsers)
-        {
-            interferenceMw = 0.0;
-            for (uint32_t other = 0; other < previous.size(); ++other)
-            {
-                if (other != cell && previous[other][rbg] >= 0)
-                {
-                    interferenceMw += m_dlTxPerRbMw * m_lossGain[Pair(other, ue)];
-                }
-            }
-            lastUsers = users;
-        }
-        out[rbg] = CqiOf(signalBase * gain[rbg] / (m_noiseMw[0] + interferenceMw));
+        out[rbg] = CqiOf(m_sinrScratch[rbg]);
     }
     row.cqi.assign(out, out + nRbgs);
     row.gains = m_gains[ue].version;

@@ -164,7 +164,8 @@ class RanLink : public RanLinkModel
     std::vector<std::vector<int32_t>> m_previous[2]; //!< last slot's (what CQI reports saw)
     std::vector<uint64_t> m_previousUsers; //!< per RBG: bit c set if cell c used it last slot (downlink)
     std::vector<uint64_t> m_currentUsers;  //!< per RBG: bit c set if cell c uses it this slot (downlink)
-    std::vector<double> m_sinrScratch;     //!< NewTransportBlock's and Transmit's per-RBG SINRs
+    std::vector<double> m_sinrScratch;     //!< NewTransportBlock's, Transmit's and RbgCqiRow's per-RBG SINRs
+    std::vector<uint32_t> m_allRbgs;       //!< 0, 1, ..., n - 1: RbgCqiRow's RBGs
     uint64_t m_usersVersion{0};            //!< bumped when m_previousUsers changes
     uint64_t m_gainsVersions{0};           //!< the last ServingGains::version handed out
     std::vector<uint64_t> m_lossVersion;   //!< per UE: bumped when RefreshLosses recomputes its losses
