@@ -159,6 +159,19 @@ MulFinite(const std::complex<double>& x, const std::complex<double>& y)
  * column-major (H(u, s) at [s * numU + u]) and `numU * numS` values apart. Every product as MulFinite forms
  * it.
  */
+/** One column's term of the long term: sw * (sum over u, in order from 0, of uw[u] * column[u]). */
+inline std::complex<double>
+ColumnTerm(const std::complex<double>* column, const std::complex<double>* uw, size_t numU,
+           const std::complex<double>& sw)
+{
+    std::complex<double> rxSum(0, 0);
+    for (size_t u = 0; u < numU; ++u)
+    {
+        rxSum += MulFinite(uw[u], column[u]);
+    }
+    return MulFinite(sw, rxSum);
+}
+
 void
 LongTermScalar(const std::complex<double>* h, size_t numClusters, const std::complex<double>* uw, size_t numU,
                const std::complex<double>* sw, size_t numS, std::complex<double>* longTerm)
@@ -169,13 +182,7 @@ LongTermScalar(const std::complex<double>* h, size_t numClusters, const std::com
         std::complex<double> txSum(0, 0);
         for (size_t s = 0; s < numS; ++s)
         {
-            const std::complex<double>* column = page + s * numU;
-            std::complex<double> rxSum(0, 0);
-            for (size_t u = 0; u < numU; ++u)
-            {
-                rxSum += MulFinite(uw[u], column[u]);
-            }
-            txSum += MulFinite(sw[s], rxSum);
+            txSum += ColumnTerm(page + s * numU, uw, numU, sw[s]);
         }
         longTerm[c] = txSum;
     }
@@ -229,13 +236,7 @@ LongTermAvx(const std::complex<double>* h, size_t numClusters, const std::comple
         if (s < numS)
         {
             // An odd column count: the last column as LongTermScalar computes it.
-            const std::complex<double>* column = h + c * numU * numS + s * numU;
-            std::complex<double> rxSum(0, 0);
-            for (size_t u = 0; u < numU; ++u)
-            {
-                rxSum += MulFinite(uw[u], column[u]);
-            }
-            const std::complex<double> product = MulFinite(sw[s], rxSum);
+            const std::complex<double> product = ColumnTerm(h + c * numU * numS + s * numU, uw, numU, sw[s]);
             txSum = _mm_add_pd(txSum, _mm_setr_pd(product.real(), product.imag()));
         }
         _mm_storeu_pd(reinterpret_cast<double*>(longTerm + c), txSum);
