@@ -314,20 +314,22 @@ EpochChannelModel::GetNewChannel(Ptr<const ThreeGppChannelParams> channelParams,
     Angles sAngle(uPos, sPos);
     Angles uAngle(sPos, uPos);
 
-    std::vector<Vector> uLoc(uSize);
-    std::vector<uint8_t> uPol(uSize);
-    for (size_t u = 0; u < uSize; ++u)
-    {
-        uLoc[u] = uAntenna->GetElementLocation(u);
-        uPol[u] = uAntenna->GetElemPol(u);
-    }
-    std::vector<Vector> sLoc(sSize);
-    std::vector<uint8_t> sPol(sSize);
-    for (size_t s = 0; s < sSize; ++s)
-    {
-        sLoc[s] = sAntenna->GetElementLocation(s);
-        sPol[s] = sAntenna->GetElemPol(s);
-    }
+    // Each element's location and polarisation, asked of the array once.
+    auto elements = [](const Ptr<const PhasedArrayModel>& array, std::vector<Vector>& loc, std::vector<uint8_t>& pol) {
+        loc.resize(array->GetNumElems());
+        pol.resize(array->GetNumElems());
+        for (size_t e = 0; e < loc.size(); ++e)
+        {
+            loc[e] = array->GetElementLocation(e);
+            pol[e] = array->GetElemPol(e);
+        }
+    };
+    std::vector<Vector> uLoc;
+    std::vector<uint8_t> uPol;
+    elements(uAntenna, uLoc, uPol);
+    std::vector<Vector> sLoc;
+    std::vector<uint8_t> sPol;
+    elements(sAntenna, sLoc, sPol);
 
     // The field patterns of every ray, in the order ns-3 takes them (for each ray: receive pattern per
     // receive polarisation, then the transmit pattern per transmit polarisation). ns-3 takes them at
