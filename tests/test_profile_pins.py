@@ -6,6 +6,10 @@ tests/profile_pins.py)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +31,15 @@ def test_cosim_profile_job_matches_its_pin() -> None:
 def test_cosim_seven_cells_without_fading_matches_its_pin() -> None:
     """The 1000-client benchmark's network (7 cells, no fast fading), across a channel realisation."""
     assert cosim_seven_cells_outputs() == PINNED["cosim-7-cells-no-fading/splitfed-v1"]
+
+
+def test_profile_jobs_do_not_depend_on_numpy_cpu_kernels() -> None:
+    """The pins hold on any x86-64 CPU: the same jobs with numpy held to its baseline kernels (no AVX2, no
+    AVX-512, whose transcendental functions round differently) give the same outputs."""
+    protocols = [name for name, cls in PROTOCOLS.items() if cls.profiles]
+    script = ("import json, sys; from tests.profile_pins import job_outputs; "
+              "print(json.dumps({p: job_outputs(p) for p in sys.argv[1:]}))")
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"}
+    out = subprocess.run([sys.executable, "-c", script, *protocols], env=env, cwd=Path(__file__).parent.parent,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    assert json.loads(out) == {p: PINNED[p] for p in protocols}

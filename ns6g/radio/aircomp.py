@@ -181,8 +181,10 @@ class AirCompPhy:
         clients = tuple(int(c) for c in clients)
         gain_db = self.gains_db(round_index)[list(clients)] if clients else np.zeros(0)
         transmits = gain_db >= self.threshold_db
-        power_w = self.rho_w / 10 ** (gain_db / 10)
-        power_dbm = np.where(transmits, 10 * np.log10(power_w) + 30, -np.inf)
+        # P = rho / g in dB, not 10 ** and log10 over the array: numpy's AVX-512 kernels for those round
+        # differently from its other ones, and a plan (profile mode's results) must not depend on the CPU
+        rho_dbm = 10 * math.log10(self.rho_w) + 30
+        power_dbm = np.where(transmits, rho_dbm - gain_db, -np.inf)
         return AirCompRound(round_index, clients, gain_db, transmits, power_dbm, self.rho_w, self.noise_w)
 
     # -- air time ------------------------------------------------------------------------------------
